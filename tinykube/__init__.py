@@ -1,0 +1,1 @@
+"""tinykube package."""
