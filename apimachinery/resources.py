@@ -1,0 +1,184 @@
+"""The resource table: every kind tinykube serves, with group, version, scope and names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["RESOURCES", "ResourceInfo", "by_kind", "by_plural", "group_versions"]
+
+VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """Describes one served resource, the way discovery and the storage keys name it."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    has_status: bool = False
+    verbs: tuple[str, ...] = VERBS
+
+    @property
+    def singular(self) -> str:
+        """Lower-case kind, as discovery's singularName."""
+        return self.kind.lower()
+
+    @property
+    def api_version(self) -> str:
+        """`group/version`, or just `version` for the core group."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_resource(self) -> str:
+        """`plural.group` as used in error messages (`deployments.apps`)."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def list_kind(self) -> str:
+        """The kind of a list of these objects."""
+        return f"{self.kind}List"
+
+    def base_path(self, namespace: str | None = None) -> str:
+        """URL of the collection, optionally in a namespace."""
+        root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            return f"{root}/namespaces/{namespace}/{self.plural}"
+        return f"{root}/{self.plural}"
+
+
+def _r(group: str, kind: str, plural: str, **kw: object) -> ResourceInfo:
+    return ResourceInfo(group=group, version="v1", kind=kind, plural=plural, **kw)  # type: ignore[arg-type]
+
+
+_ALL = ("all",)
+_SCALE_STATUS = ("status", "scale")
+
+RESOURCES: tuple[ResourceInfo, ...] = (
+    _r(
+        "",
+        "Namespace",
+        "namespaces",
+        namespaced=False,
+        short_names=("ns",),
+        subresources=("status", "finalize"),
+        has_status=True,
+    ),
+    _r(
+        "",
+        "Pod",
+        "pods",
+        short_names=("po",),
+        categories=_ALL,
+        subresources=("status", "binding", "log", "exec", "portforward", "eviction"),
+        has_status=True,
+    ),
+    _r(
+        "",
+        "Node",
+        "nodes",
+        namespaced=False,
+        short_names=("no",),
+        subresources=("status",),
+        has_status=True,
+    ),
+    _r(
+        "",
+        "Service",
+        "services",
+        short_names=("svc",),
+        categories=_ALL,
+        subresources=("status",),
+        has_status=True,
+    ),
+    _r("", "Endpoints", "endpoints", short_names=("ep",)),
+    _r("", "ConfigMap", "configmaps", short_names=("cm",)),
+    _r("", "Secret", "secrets"),
+    _r("", "Event", "events", short_names=("ev",)),
+    _r("", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
+    _r(
+        "",
+        "ReplicationController",
+        "replicationcontrollers",
+        short_names=("rc",),
+        categories=_ALL,
+        subresources=_SCALE_STATUS,
+        has_status=True,
+    ),
+    _r(
+        "apps",
+        "Deployment",
+        "deployments",
+        short_names=("deploy",),
+        categories=_ALL,
+        subresources=_SCALE_STATUS,
+        has_status=True,
+    ),
+    _r(
+        "apps",
+        "ReplicaSet",
+        "replicasets",
+        short_names=("rs",),
+        categories=_ALL,
+        subresources=_SCALE_STATUS,
+        has_status=True,
+    ),
+    _r(
+        "apps",
+        "DaemonSet",
+        "daemonsets",
+        short_names=("ds",),
+        categories=_ALL,
+        subresources=("status",),
+        has_status=True,
+    ),
+    _r(
+        "apps",
+        "StatefulSet",
+        "statefulsets",
+        short_names=("sts",),
+        categories=_ALL,
+        subresources=_SCALE_STATUS,
+        has_status=True,
+    ),
+    _r("apps", "ControllerRevision", "controllerrevisions"),
+    _r("batch", "Job", "jobs", categories=_ALL, subresources=("status",), has_status=True),
+    _r(
+        "batch",
+        "CronJob",
+        "cronjobs",
+        short_names=("cj",),
+        categories=_ALL,
+        subresources=("status",),
+        has_status=True,
+    ),
+    _r("coordination.k8s.io", "Lease", "leases"),
+    _r("discovery.k8s.io", "EndpointSlice", "endpointslices"),
+)
+
+_BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}
+_BY_KIND = {(r.group, r.kind): r for r in RESOURCES}
+
+
+def by_plural(group: str, plural: str) -> ResourceInfo | None:
+    """Look a resource up by its group and plural name."""
+    return _BY_PLURAL.get((group, plural))
+
+
+def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
+    """Look a resource up by apiVersion (`apps/v1` or `v1`) and kind."""
+    group = api_version.rpartition("/")[0]
+    return _BY_KIND.get((group, kind))
+
+
+def group_versions() -> dict[str, list[ResourceInfo]]:
+    """Resources grouped by `group/version` (core as `v1`), in table order."""
+    out: dict[str, list[ResourceInfo]] = {}
+    for r in RESOURCES:
+        out.setdefault(r.api_version, []).append(r)
+    return out

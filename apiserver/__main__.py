@@ -1,0 +1,66 @@
+"""`python -m apiserver`: run the apiserver (flags or TINYKUBE_* environment variables)."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from apimachinery.logs import setup_logging
+from apiserver.app import Config, create_app
+
+cli = typer.Typer(add_completion=False)
+
+
+@cli.command()
+def run(
+    etcd_servers: str = typer.Option(
+        "http://127.0.0.1:2379",
+        envvar="TINYKUBE_ETCD_SERVERS",
+        help="etcd endpoint(s), comma separated.",
+    ),
+    bind_address: str = typer.Option("127.0.0.1", envvar="TINYKUBE_BIND_ADDRESS", help="Address to listen on."),
+    port: int = typer.Option(8080, envvar="TINYKUBE_PORT", help="Port to listen on."),
+    watch_cache_size: int = typer.Option(
+        1000,
+        envvar="TINYKUBE_WATCH_CACHE_SIZE",
+        help="Recent events kept per resource for watch resumes.",
+    ),
+    service_cluster_ip_range: str = typer.Option(
+        "127.96.0.0/16",
+        envvar="TINYKUBE_SERVICE_CLUSTER_IP_RANGE",
+        help="CIDR that Service cluster IPs are allocated from.",
+    ),
+    etcd_compaction_interval: float = typer.Option(
+        300.0,
+        envvar="TINYKUBE_ETCD_COMPACTION_INTERVAL",
+        help="Seconds between etcd compactions (0 disables).",
+    ),
+    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+) -> None:
+    """Serve the Kubernetes API over HTTP on top of etcd."""
+    setup_logging(log_level)
+    config = Config(
+        etcd_servers=etcd_servers,
+        bind_address=bind_address,
+        port=port,
+        watch_cache_size=watch_cache_size,
+        service_cluster_ip_range=service_cluster_ip_range,
+        etcd_compaction_interval=etcd_compaction_interval,
+    )
+    uvicorn.run(
+        create_app(config),
+        host=bind_address,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=3,
+        access_log=False,
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

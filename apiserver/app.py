@@ -1,0 +1,201 @@
+"""The apiserver's ASGI app: discovery, health, metrics and the generic API routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from apimachinery import errors
+from apimachinery.resources import by_plural
+from apiserver import discovery
+from apiserver.codec import json_response, status_response
+from apiserver.handlers import handle
+from apiserver.kinds.core import ServiceStrategy
+from apiserver.options import WriteOptions
+from apiserver.registry import Registry
+from apiserver.request_info import parse_path
+from apiserver.storage import EtcdStorage, StorageError
+from apiserver.watch_cache import WatchCache
+
+__all__ = ["Config", "create_app"]
+
+log = logging.getLogger("apiserver")
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass
+class Config:
+    """apiserver settings (flags and TINYKUBE_* environment variables)."""
+
+    etcd_servers: str = "http://127.0.0.1:2379"
+    bind_address: str = "127.0.0.1"
+    port: int = 8080
+    watch_cache_size: int = 1000
+    service_cluster_ip_range: str = "127.96.0.0/16"
+    etcd_compaction_interval: float = 300.0
+    request_timeout: float = 60.0
+
+
+async def _bootstrap(reg: Registry) -> None:
+    """Create the default namespaces, retrying until etcd answers."""
+    ns_res = by_plural("", "namespaces")
+    assert ns_res is not None
+    delay = 0.1
+    for name in DEFAULT_NAMESPACES:
+        while True:
+            try:
+                body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+                await reg.create(ns_res, None, body, WriteOptions())
+                break
+            except errors.StatusError as e:
+                if e.code == 409:
+                    break
+                log.warning("bootstrap: creating namespace %s: %s", name, e.message)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+
+
+async def _compactor(storage: EtcdStorage, interval: float) -> None:
+    """Compact etcd to the revision seen one interval ago, as kube-apiserver does."""
+    previous = 0
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            current = await storage.ping()
+            if previous:
+                await storage.compact(previous)
+                log.info("compacted etcd to revision %d", previous)
+            previous = current
+        except StorageError as e:
+            log.warning("compaction skipped: %s", e)
+
+
+def create_app(config: Config) -> FastAPI:
+    """Build the apiserver app for one etcd."""
+    storage = EtcdStorage(config.etcd_servers.split(",")[0], timeout=5.0)
+    cache = WatchCache(storage, window=config.watch_cache_size)
+    reg = Registry(storage, cache)
+    ServiceStrategy.service_range = config.service_cluster_ip_range
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cache.start()
+        tasks = [asyncio.create_task(_bootstrap(reg), name="bootstrap")]
+        if config.etcd_compaction_interval > 0:
+            tasks.append(asyncio.create_task(_compactor(storage, config.etcd_compaction_interval)))
+        app.state.bootstrap = tasks[0]
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            await cache.stop()
+            await storage.close()
+
+    app = FastAPI(
+        title="tinykube apiserver",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.registry = reg
+
+    @app.exception_handler(errors.StatusError)
+    async def _status_error(request: Request, exc: errors.StatusError) -> Response:
+        return status_response(exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error serving %s %s", request.method, request.url.path)
+        return status_response(errors.internal_error(type(exc).__name__))
+
+    @app.get("/healthz")
+    @app.get("/livez")
+    async def healthz() -> Response:
+        return PlainTextResponse("ok")
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        try:
+            await asyncio.wait_for(storage.ping(), 2)
+        except (StorageError, TimeoutError):
+            return PlainTextResponse("[-]etcd failed: etcd unreachable\nreadyz check failed", 500)
+        if not cache.ready.is_set() or not app.state.bootstrap.done():
+            return PlainTextResponse("[-]informer-sync failed\nreadyz check failed", 500)
+        return PlainTextResponse("ok")
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/version")
+    async def version() -> Response:
+        return json_response(discovery.version_info())
+
+    @app.get("/api")
+    async def api(request: Request) -> Response:
+        if discovery.wants_aggregated(request.headers.get("accept")):
+            return Response(
+                _dumps(discovery.aggregated(core=True)),
+                media_type=discovery.AGGREGATED_CONTENT_TYPE,
+            )
+        return json_response(discovery.api_versions(f"{config.bind_address}:{config.port}"))
+
+    @app.get("/apis")
+    async def apis(request: Request) -> Response:
+        if discovery.wants_aggregated(request.headers.get("accept")):
+            return Response(
+                _dumps(discovery.aggregated(core=False)),
+                media_type=discovery.AGGREGATED_CONTENT_TYPE,
+            )
+        return json_response(discovery.api_group_list())
+
+    async def api_path(request: Request) -> Response:
+        path = request.url.path
+        info = parse_path(path)
+        if info is None:
+            raise errors.path_not_found()
+        if not info.resource:
+            return _discovery_doc(path, request.method)
+        return await handle(reg, request, info)
+
+    app.add_api_route(
+        "/{path:path}",
+        api_path,
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    return app
+
+
+def _dumps(obj: object) -> bytes:
+    import orjson
+
+    return orjson.dumps(obj)
+
+
+def _discovery_doc(path: str, method: str) -> Response:
+    if method != "GET":
+        raise errors.method_not_allowed()
+    parts = [p for p in path.split("/") if p]
+    if parts[0] == "api" and len(parts) == 2:
+        doc = discovery.api_resource_list(parts[1])
+    elif parts[0] == "apis" and len(parts) == 2:
+        doc = discovery.api_group(parts[1])
+    elif parts[0] == "apis" and len(parts) == 3:
+        doc = discovery.api_resource_list(f"{parts[1]}/{parts[2]}")
+    else:
+        doc = None
+    if doc is None:
+        raise errors.path_not_found()
+    return json_response(doc)

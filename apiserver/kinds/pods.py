@@ -1,0 +1,124 @@
+"""Pod strategy: defaults, initial status, spec immutability, selectable fields."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from apimachinery.errors import Cause
+from apiserver.kinds.podspec import default_pod_spec, validate_pod_spec
+from apiserver.strategy import Strategy
+
+if TYPE_CHECKING:
+    from apiserver.registry import Registry
+
+__all__ = ["PodStrategy", "qos_class"]
+
+_DEFAULT_TOLERATIONS = (
+    {
+        "key": "node.kubernetes.io/not-ready",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+    {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+)
+
+
+def qos_class(spec: dict[str, Any]) -> str:
+    """Guaranteed, Burstable or BestEffort from the containers' requests and limits."""
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    requests_any = limits_all = False
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if req or lim:
+            requests_any = True
+        for r in ("cpu", "memory"):
+            if r not in lim or (r in req and str(req[r]) != str(lim[r])):
+                guaranteed = False
+        limits_all = limits_all or bool(lim)
+    if not requests_any:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed and limits_all else "Burstable"
+
+
+class PodStrategy(Strategy):
+    """Pods: defaulted spec, Pending status on create, only images change on update."""
+
+    tracks_generation = True
+
+    def default(self, obj: dict[str, Any]) -> None:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        default_pod_spec(spec)
+        spec.setdefault("enableServiceLinks", True)
+        spec.setdefault("priority", 0)
+        spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        super().prepare_for_create(obj)
+        spec = obj.get("spec")
+        if isinstance(spec, dict):
+            # ServiceAccount and DefaultTolerationSeconds admission, as a real apiserver does.
+            spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+            spec.setdefault("serviceAccount", spec["serviceAccountName"])
+            tolerations = spec.setdefault("tolerations", [])
+            keys = {t.get("key") for t in tolerations if isinstance(t, dict)}
+            tolerations.extend(copy.deepcopy(t) for t in _DEFAULT_TOLERATIONS if t["key"] not in keys)
+
+    def initial_status(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+
+    def validate_semantics(self, obj: dict[str, Any]) -> list[Cause]:
+        return validate_pod_spec(obj["spec"], "spec")
+
+    async def grace_period(self, obj: dict[str, Any], options: dict[str, Any], reg: Registry) -> int:
+        """The pod's grace period; 0 when no kubelet runs it (unbound, finished, node gone)."""
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        node = spec.get("nodeName")
+        if not node or status.get("phase") in ("Succeeded", "Failed"):
+            return 0
+        nodes = {s.obj["metadata"]["name"] for s in await reg.snapshot("nodes")}
+        if node not in nodes:
+            return 0
+        grace = options.get("gracePeriodSeconds")
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds", 30)
+        return max(int(grace), 0)
+
+    def deletion_pending(self, obj: dict[str, Any]) -> bool:
+        """A bound pod waits for its kubelet, which deletes it with grace 0 when stopped."""
+        return (obj.get("metadata") or {}).get("deletionGracePeriodSeconds", 0) > 0
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        a, b = copy.deepcopy(new.get("spec") or {}), copy.deepcopy(old.get("spec") or {})
+        for spec in (a, b):
+            for key in ("containers", "initContainers"):
+                for c in spec.get(key) or []:
+                    c.pop("image", None)
+            spec.pop("activeDeadlineSeconds", None)
+            spec.pop("tolerations", None)
+            spec.pop("schedulingGates", None)
+        if a.get("nodeName") is None and b.get("nodeName") is not None:
+            a["nodeName"] = b["nodeName"]
+        if a != b:
+            return [
+                Cause(
+                    "spec",
+                    "Forbidden: pod updates may not change fields other than "
+                    "`spec.containers[*].image`,`spec.initContainers[*].image`,"
+                    "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to "
+                    "existing tolerations),`spec.terminationGracePeriodSeconds` (allow it "
+                    "to be set to 1 if it was previously negative)",
+                    "FieldValueForbidden",
+                )
+            ]
+        return []

@@ -1,0 +1,516 @@
+"""The generic registry: one code path for create, get, list, update, patch and delete.
+
+Every request runs the same pipeline — system metadata, strategy preparation,
+defaults, validation, storage, error mapping — and the per-kind differences come
+from the `Strategy` of the resource. Writes are optimistic: they carry the revision
+they read and retry or answer 409 Conflict when etcd moved on.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apimachinery import errors
+from apimachinery.meta import format_time, generate_name, meta, new_uid, now
+from apimachinery.resources import ResourceInfo, by_plural
+from apimachinery.selectors import field_set_for
+from apiserver.kinds import strategy_for
+from apiserver.options import ListOptions, WriteOptions, decode_continue, encode_continue
+from apiserver.storage import (
+    Compacted,
+    EtcdStorage,
+    FutureRevision,
+    KeyExists,
+    KeyNotFound,
+    RevisionConflict,
+    StorageUnavailable,
+    StoredObject,
+)
+from apiserver.strategy import Strategy, raise_if
+from apiserver.watch_cache import WatchCache
+
+__all__ = ["Registry", "WriteResult"]
+
+NAMESPACE_RES = by_plural("", "namespaces")
+_MAX_RETRIES = 20
+# Subresources whose server-side code sets exactly what may change (not client input).
+_TRUSTED_SUBRESOURCES = ("binding", "finalize")
+_IMMUTABLE_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
+@dataclass
+class WriteResult:
+    """The object a write produced and whether it created it (201) or not (200)."""
+
+    obj: dict[str, Any]
+    created: bool = False
+
+
+def _storage_errors(e: Exception) -> errors.StatusError:
+    if isinstance(e, StorageUnavailable):
+        return errors.service_unavailable(str(e))
+    return errors.internal_error(str(e))
+
+
+class Registry:
+    """CRUD and list for every resource over etcd, with the watch cache for reads."""
+
+    def __init__(self, storage: EtcdStorage, cache: WatchCache) -> None:
+        self.storage = storage
+        self.cache = cache
+
+    # --- keys and helpers ------------------------------------------------------------
+    @staticmethod
+    def key(res: ResourceInfo, namespace: str | None, name: str) -> str:
+        """`/registry/<plural>/<ns>/<name>` or `/registry/<plural>/<name>`."""
+        if res.namespaced:
+            return f"/registry/{res.plural}/{namespace}/{name}"
+        return f"/registry/{res.plural}/{name}"
+
+    @staticmethod
+    def prefix(res: ResourceInfo, namespace: str | None) -> str:
+        """Key prefix of a collection (all namespaces when namespace is empty)."""
+        if res.namespaced and namespace:
+            return f"/registry/{res.plural}/{namespace}/"
+        return f"/registry/{res.plural}/"
+
+    async def snapshot(self, plural: str) -> list[StoredObject]:
+        """Every object of a resource as the watch cache holds it (for admission checks)."""
+        return self.cache.cache(plural).snapshot()
+
+    @staticmethod
+    def predicate(res: ResourceInfo, namespace: str | None, opts: ListOptions) -> Callable[[dict[str, Any]], bool]:
+        """The filter of a list or watch: namespace, label and field selectors."""
+        labels, fields = opts.label_selector, opts.field_selector
+        check_fields = bool(fields.requirements)
+
+        def match(obj: dict[str, Any]) -> bool:
+            m = obj.get("metadata") or {}
+            if namespace and res.namespaced and m.get("namespace") != namespace:
+                return False
+            if not labels.matches(m.get("labels") or {}):
+                return False
+            return not check_fields or fields.matches(field_set_for(res.kind, obj))
+
+        return match
+
+    async def _read(self, key: str, res: ResourceInfo, name: str) -> StoredObject:
+        try:
+            return await self.storage.get(key)
+        except KeyNotFound as e:
+            raise errors.not_found(res.plural, name, res.group) from e
+        except StorageUnavailable as e:
+            raise _storage_errors(e) from e
+
+    # --- get and list ------------------------------------------------------------------
+    async def get(self, res: ResourceInfo, namespace: str | None, name: str, rv: str = "") -> dict[str, Any]:
+        """Read one object; resourceVersion "0" may be served from the cache."""
+        key = self.key(res, namespace, name)
+        if rv == "0" and self.cache.ready.is_set():
+            stored = self.cache.cache(res.plural).get(key)
+            if stored is None:
+                raise errors.not_found(res.plural, name, res.group)
+            return copy.deepcopy(stored.obj)
+        return (await self._read(key, res, name)).obj
+
+    async def list(self, res: ResourceInfo, namespace: str | None, opts: ListOptions) -> dict[str, Any]:
+        """A `<Kind>List` honouring selectors, limit/continue and resourceVersion rules."""
+        match = self.predicate(res, namespace, opts)
+        prefix = self.prefix(res, namespace)
+        if opts.continue_token:
+            revision, start = decode_continue(opts.continue_token)
+            items, rev, token, remaining = await self._list_etcd(prefix, match, opts.limit, revision, start)
+        elif opts.resource_version_match == "Exact":
+            items, rev, token, remaining = await self._list_etcd(
+                prefix, match, opts.limit, int(opts.resource_version), prefix
+            )
+        else:
+            items, rev, token, remaining = await self._list_cache(res, prefix, match, opts)
+        listing: dict[str, Any] = {"resourceVersion": str(rev)}
+        if token:
+            listing["continue"] = token
+            if remaining:
+                listing["remainingItemCount"] = remaining
+        return {
+            "kind": res.list_kind,
+            "apiVersion": res.api_version,
+            "metadata": listing,
+            "items": items,
+        }
+
+    async def _list_cache(
+        self,
+        res: ResourceInfo,
+        prefix: str,
+        match: Callable[[dict[str, Any]], bool],
+        opts: ListOptions,
+    ) -> tuple[list[dict[str, Any]], int, str, int]:
+        rv = opts.resource_version
+        if rv == "0":
+            wanted = 0
+        elif rv:
+            wanted = int(rv)
+        else:
+            wanted = await self._current_revision()
+        if not await self.cache.wait_for_revision(wanted):
+            if rv and wanted > await self._current_revision():
+                raise errors.StatusError(
+                    504,
+                    "Timeout",
+                    f"Too large resource version: {wanted}, current: {self.cache.revision}",
+                    {
+                        "causes": [
+                            {
+                                "reason": "ResourceVersionTooLarge",
+                                "message": "Too large resource version",
+                            }
+                        ],
+                        "retryAfterSeconds": 1,
+                    },
+                )
+            return await self._list_etcd(prefix, match, opts.limit, 0, prefix)
+        snapshot, revision = self.cache.cache(res.plural).snapshot(), self.cache.revision
+        items: list[dict[str, Any]] = []
+        token, remaining = "", 0
+        for i, stored in enumerate(snapshot):
+            if not stored.key.startswith(prefix) or not match(stored.obj):
+                continue
+            if opts.limit and len(items) == opts.limit:
+                token = encode_continue(revision, stored.key)
+                remaining = sum(1 for s in snapshot[i:] if s.key.startswith(prefix) and match(s.obj))
+                break
+            items.append(stored.obj)
+        return items, revision, token, remaining
+
+    async def _list_etcd(
+        self,
+        prefix: str,
+        match: Callable[[dict[str, Any]], bool],
+        limit: int,
+        revision: int,
+        start: str,
+    ) -> tuple[list[dict[str, Any]], int, str, int]:
+        items: list[dict[str, Any]] = []
+        batch = max(limit, 500) if limit else 0
+        try:
+            while True:
+                page, rev, remaining = await self.storage.list(prefix, revision=revision, limit=batch, start_key=start)
+                revision = revision or rev
+                for i, stored in enumerate(page):
+                    if not match(stored.obj):
+                        continue
+                    if limit and len(items) == limit:
+                        left = len(page) - i + remaining
+                        return items, revision, encode_continue(revision, stored.key), left
+                    items.append(stored.obj)
+                if not remaining or not page:
+                    return items, revision, "", 0
+                start = page[-1].key + "\x00"
+        except Compacted as e:
+            raise errors.expired(
+                "The provided continue parameter is too old to display a consistent list result. "
+                "You can start a new list without the continue parameter, or use the continue "
+                "token in this response to retrieve the remainder of the results. Continuing with "
+                "the provided token results in an inconsistent list - objects that were created, "
+                "modified, or deleted between the time the first chunk was returned and now may "
+                "show up in the list."
+            ) from e
+        except FutureRevision as e:
+            raise errors.StatusError(504, "Timeout", f"Too large resource version: {revision}") from e
+        except StorageUnavailable as e:
+            raise _storage_errors(e) from e
+
+    async def _current_revision(self) -> int:
+        try:
+            return await self.storage.ping()
+        except StorageUnavailable as e:
+            raise _storage_errors(e) from e
+
+    # --- create ------------------------------------------------------------------------
+    async def create(
+        self, res: ResourceInfo, namespace: str | None, body: dict[str, Any], wo: WriteOptions
+    ) -> dict[str, Any]:
+        """Create an object: 201 with it, 409 AlreadyExists, 422 Invalid, 404 namespace."""
+        strategy = strategy_for(res)
+        obj = self._check_type(res, body)
+        m = meta(obj)
+        await self._check_namespace(res, namespace, m)
+        self._fill_create_meta(strategy, obj)
+        strategy.prepare_for_create(obj)
+        strategy.default(obj)
+        raise_if(res.kind, m.get("name") or m.get("generateName", ""), res.group, strategy.validate(obj))
+        await strategy.admit(obj, None, self)
+        if wo.dry_run:
+            return obj
+        for _ in range(5 if m.get("generateName") and not body.get("metadata", {}).get("name") else 1):
+            try:
+                return (await self.storage.create(self.key(res, namespace, m["name"]), obj)).obj
+            except KeyExists:
+                if body.get("metadata", {}).get("name"):
+                    break
+                m["name"] = generate_name(m["generateName"])
+            except StorageUnavailable as e:
+                raise _storage_errors(e) from e
+        raise errors.already_exists(res.plural, m["name"], res.group)
+
+    @staticmethod
+    def _check_type(res: ResourceInfo, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise errors.bad_request(f"the body of the request was not a {res.kind} object")
+        obj = copy.deepcopy(body)
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if (kind and kind != res.kind) or (api_version and api_version != res.api_version):
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API "
+                f"version ({res.api_version})"
+                if kind == res.kind
+                else f'{kind} in version "{api_version}" cannot be handled as a {res.kind}: '
+                f"the object provided is unrecognized (must be of type {res.kind})"
+            )
+        obj["apiVersion"], obj["kind"] = res.api_version, res.kind
+        return obj
+
+    async def _check_namespace(self, res: ResourceInfo, namespace: str | None, m: dict[str, Any]) -> None:
+        if not res.namespaced:
+            if m.get("namespace"):
+                m.pop("namespace")
+            return
+        if m.get("namespace") and m["namespace"] != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        m["namespace"] = namespace
+        assert NAMESPACE_RES is not None
+        ns = await self._read(self.key(NAMESPACE_RES, None, str(namespace)), NAMESPACE_RES, str(namespace))
+        if ns.obj.get("metadata", {}).get("deletionTimestamp"):
+            raise errors.StatusError(
+                403,
+                "Forbidden",
+                f'{res.group_resource} "{m.get("name") or m.get("generateName", "")}" is forbidden: '
+                f"unable to create new content in namespace {namespace} because it is being "
+                "terminated",
+                {
+                    "name": m.get("name", ""),
+                    "kind": res.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {namespace} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
+            )
+
+    @staticmethod
+    def _fill_create_meta(strategy: Strategy, obj: dict[str, Any]) -> None:
+        m = meta(obj)
+        if not m.get("name") and m.get("generateName"):
+            m["name"] = generate_name(m["generateName"])
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            m.pop(k, None)
+        m["uid"] = new_uid()
+        m["creationTimestamp"] = now()
+        if strategy.tracks_generation:
+            m["generation"] = 1
+        else:
+            m.pop("generation", None)
+
+    # --- update and patch ----------------------------------------------------------------
+    async def update(
+        self,
+        res: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        mutate: Callable[[dict[str, Any]], dict[str, Any]],
+        wo: WriteOptions,
+        subresource: str = "",
+    ) -> WriteResult:
+        """Read, apply `mutate` to a copy, prepare, validate and write with the read revision.
+
+        A client-sent resourceVersion that is stale → 409; otherwise retried on races.
+        """
+        strategy = strategy_for(res)
+        key = self.key(res, namespace, name)
+        for _ in range(_MAX_RETRIES):
+            current = await self._read(key, res, name)
+            new = mutate(copy.deepcopy(current.obj))
+            new = self._check_type(res, new)
+            client_rv = meta(new).get("resourceVersion")
+            if client_rv and client_rv != str(current.revision):
+                raise errors.conflict(res.plural, name, res.group)
+            self._prepare_update(res, strategy, new, current.obj, name, subresource)
+            raise_if(
+                res.kind,
+                name,
+                res.group,
+                strategy.validate(new) + strategy.validate_update(new, current.obj),
+            )
+            await strategy.admit(new, current.obj, self)
+            if self._unchanged(new, current.obj):
+                return WriteResult(current.obj)
+            if wo.dry_run:
+                return WriteResult(new)
+            try:
+                if self._finalized(strategy, new):
+                    await self.storage.delete(key, current.revision)
+                    return WriteResult(new)
+                return WriteResult((await self.storage.update(key, new, current.revision)).obj)
+            except RevisionConflict as e:
+                if client_rv:
+                    raise errors.conflict(res.plural, name, res.group) from e
+            except KeyNotFound as e:
+                raise errors.not_found(res.plural, name, res.group) from e
+            except StorageUnavailable as e:
+                raise _storage_errors(e) from e
+        raise errors.conflict(res.plural, name, res.group)
+
+    @staticmethod
+    def _prepare_update(
+        res: ResourceInfo,
+        strategy: Strategy,
+        new: dict[str, Any],
+        old: dict[str, Any],
+        name: str,
+        subresource: str,
+    ) -> None:
+        m, om = meta(new), old.get("metadata", {})
+        if m.get("name", name) != name:
+            raise errors.bad_request(
+                f"the name of the object ({m.get('name')}) does not match the name on the URL ({name})"
+            )
+        if res.namespaced and m.get("namespace", om.get("namespace")) != om.get("namespace"):
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        m["name"], m["namespace"] = name, om.get("namespace")
+        if not res.namespaced:
+            m.pop("namespace")
+        for k in _IMMUTABLE_META:
+            if k in om:
+                m[k] = om[k]
+            else:
+                m.pop(k, None)
+        if om.get("deletionTimestamp"):
+            added = set(m.get("finalizers") or []) - set(om.get("finalizers") or [])
+            if added:
+                raise errors.invalid(
+                    res.kind,
+                    name,
+                    [
+                        errors.Cause(
+                            "metadata.finalizers",
+                            "Forbidden: no new finalizers can be added if the "
+                            "object is being deleted, found new finalizers " + str(sorted(added)),
+                            "FieldValueForbidden",
+                        )
+                    ],
+                    res.group,
+                )
+        if subresource == "status":
+            strategy.prepare_for_status_update(new, old)
+        elif subresource not in _TRUSTED_SUBRESOURCES:
+            strategy.prepare_for_update(new, old)
+        strategy.default(new)
+        if strategy.tracks_generation:
+            generation = om.get("generation", 1)
+            if strategy.spec_of(new) != strategy.spec_of(old):
+                generation += 1
+            meta(new)["generation"] = generation
+
+    @staticmethod
+    def _unchanged(new: dict[str, Any], old: dict[str, Any]) -> bool:
+        a = {
+            **new,
+            "metadata": {k: v for k, v in new.get("metadata", {}).items() if k != "resourceVersion"},
+        }
+        b = {
+            **old,
+            "metadata": {k: v for k, v in old.get("metadata", {}).items() if k != "resourceVersion"},
+        }
+        return a == b
+
+    @staticmethod
+    def _finalized(strategy: Strategy, obj: dict[str, Any]) -> bool:
+        m = obj.get("metadata", {})
+        return bool(m.get("deletionTimestamp")) and not m.get("finalizers") and not strategy.deletion_pending(obj)
+
+    # --- delete --------------------------------------------------------------------------
+    async def delete(
+        self,
+        res: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        options: dict[str, Any],
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        """Delete, or mark for deletion when finalizers or a grace period keep the object."""
+        strategy = strategy_for(res)
+        key = self.key(res, namespace, name)
+        for _ in range(_MAX_RETRIES):
+            current = await self._read(key, res, name)
+            obj = copy.deepcopy(current.obj)
+            self._check_preconditions(res, name, obj, options.get("preconditions") or {})
+            grace = await strategy.grace_period(obj, options, self)
+            marked = self._mark_deleting(strategy, obj, options, grace)
+            if dry_run:
+                return obj
+            try:
+                if marked:
+                    if self._unchanged(obj, current.obj):
+                        return current.obj
+                    return (await self.storage.update(key, obj, current.revision)).obj
+                rev = await self.storage.delete(key, current.revision)
+                meta(obj)["resourceVersion"] = str(rev)
+                return obj
+            except RevisionConflict:
+                continue
+            except KeyNotFound as e:
+                raise errors.not_found(res.plural, name, res.group) from e
+            except StorageUnavailable as e:
+                raise _storage_errors(e) from e
+        raise errors.conflict(res.plural, name, res.group)
+
+    @staticmethod
+    def _check_preconditions(res: ResourceInfo, name: str, obj: dict[str, Any], pre: dict[str, Any]) -> None:
+        m = obj.get("metadata", {})
+        for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            want = pre.get(field)
+            if want and want != m.get(field):
+                raise errors.conflict(
+                    res.plural,
+                    name,
+                    res.group,
+                    f"Precondition failed: {label} in precondition: {want}, {label} in object meta: {m.get(field)}",
+                )
+
+    @staticmethod
+    def _mark_deleting(strategy: Strategy, obj: dict[str, Any], options: dict[str, Any], grace: int) -> bool:
+        """Set deletionTimestamp and finalizers when the object must stay a while; True if so."""
+        m = meta(obj)
+        finalizers = list(m.get("finalizers") or [])
+        policy = options.get("propagationPolicy")
+        if options.get("orphanDependents") is True:
+            policy = "Orphan"
+        wanted = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(policy or "")
+        if wanted and wanted not in finalizers and strategy.resource.kind not in ("Event",):
+            finalizers.append(wanted)
+        if not finalizers and grace == 0 and not strategy.deletion_pending(obj):
+            return False
+        if finalizers:
+            m["finalizers"] = finalizers
+        when = datetime.now(UTC) + timedelta(seconds=grace)
+        if not m.get("deletionTimestamp"):
+            m["deletionTimestamp"] = format_time(when)
+            m["deletionGracePeriodSeconds"] = grace
+        elif grace < m.get("deletionGracePeriodSeconds", grace):
+            m["deletionTimestamp"] = format_time(when)
+            m["deletionGracePeriodSeconds"] = grace
+        strategy.mark_deleting(obj)
+        if m.get("deletionGracePeriodSeconds") == 0 and not finalizers and not strategy.deletion_pending(obj):
+            return False
+        return True

@@ -1,0 +1,129 @@
+"""Client watches: one JSON WatchEvent per line over a chunked response, from the cache."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.responses import StreamingResponse
+
+from apimachinery.errors import expired
+from apimachinery.resources import ResourceInfo
+from apiserver.options import ListOptions
+from apiserver.registry import Registry
+from apiserver.watch_cache import CacheWatcher, TooOld
+
+__all__ = ["watch_response"]
+
+BOOKMARK_INTERVAL = 5.0
+DEFAULT_TIMEOUT = 1800
+
+
+def _line(ev_type: str, obj: Any) -> bytes:
+    return orjson.dumps({"type": ev_type, "object": obj}) + b"\n"
+
+
+def _bookmark(res: ResourceInfo, revision: int, initial_end: bool = False) -> dict[str, Any]:
+    m: dict[str, Any] = {"resourceVersion": str(revision)}
+    if initial_end:
+        m["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return {"kind": res.kind, "apiVersion": res.api_version, "metadata": m}
+
+
+class _Encoder:
+    """Renders event objects: as they are, or as one-row Tables for `kubectl get -w`."""
+
+    def __init__(self, res: ResourceInfo, table: bool, include_object: str) -> None:
+        self.res, self.table, self.include_object = res, table, include_object
+        self._headers_sent = False
+
+    def event(self, ev_type: str, obj: dict[str, Any]) -> bytes:
+        if self.table and ev_type in ("ADDED", "MODIFIED", "DELETED"):
+            from apiserver.tables import build_table
+
+            rv = (obj.get("metadata") or {}).get("resourceVersion", "")
+            obj = build_table(
+                self.res.kind,
+                [obj],
+                resource_version=rv,
+                include_object=self.include_object,
+                with_headers=not self._headers_sent,
+            )
+            self._headers_sent = True
+        return _line(ev_type, obj)
+
+
+async def _start(
+    reg: Registry, res: ResourceInfo, namespace: str | None, opts: ListOptions
+) -> tuple[CacheWatcher | None, dict[str, Any] | None, bool]:
+    """Register with the cache: (watcher, error status, whether initial events are sent)."""
+    cache = reg.cache.cache(res.plural)
+    match = reg.predicate(res, namespace, opts)
+    rv = opts.resource_version
+    initial = bool(opts.send_initial_events) if opts.send_initial_events is not None else rv in ("", "0")
+    if initial and rv != "0":
+        wanted = int(rv) if rv else await reg._current_revision()
+        await reg.cache.wait_for_revision(wanted)
+    else:
+        await reg.cache.ready.wait()
+    try:
+        return cache.watch(int(rv or 0), match, initial), None, initial
+    except TooOld as e:
+        status = expired(str(e)).to_status()
+        return None, status, initial
+
+
+async def _stream(
+    reg: Registry, res: ResourceInfo, namespace: str | None, opts: ListOptions, enc: _Encoder
+) -> AsyncIterator[bytes]:
+    watcher, error, _initial = await _start(reg, res, namespace, opts)
+    if watcher is None:
+        yield _line("ERROR", error)
+        return
+    cache = reg.cache.cache(res.plural)
+    start_revision = last_bookmark = reg.cache.revision
+    # Initial ADDED events were queued synchronously at registration: count them.
+    initial_left = watcher.queue.qsize() if opts.send_initial_events else -1
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (opts.timeout_seconds or DEFAULT_TIMEOUT)
+    try:
+        while True:
+            if initial_left == 0:
+                yield enc.event("BOOKMARK", _bookmark(res, start_revision, initial_end=True))
+            initial_left -= 1
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                async with asyncio.timeout(min(remaining, BOOKMARK_INTERVAL)):
+                    item = await watcher.queue.get()
+            except TimeoutError:
+                if opts.allow_bookmarks and reg.cache.revision > last_bookmark:
+                    last_bookmark = reg.cache.revision
+                    yield enc.event("BOOKMARK", _bookmark(res, last_bookmark))
+                continue
+            if item is None:
+                return
+            yield enc.event(*item)
+    finally:
+        cache.unwatch(watcher)
+
+
+def watch_response(
+    reg: Registry,
+    res: ResourceInfo,
+    namespace: str | None,
+    opts: ListOptions,
+    *,
+    table: bool = False,
+    include_object: str = "Metadata",
+) -> StreamingResponse:
+    """A chunked streaming response of WatchEvents."""
+    enc = _Encoder(res, table, include_object)
+    return StreamingResponse(
+        _stream(reg, res, namespace, opts, enc),
+        media_type="application/json",
+        headers={"Transfer-Encoding": "chunked", "Cache-Control": "no-cache, private"},
+    )

@@ -1,0 +1,288 @@
+"""The watch cache: one etcd watch per resource type, fanned out to every client watch.
+
+Each `WatchCache` lists its prefix once, then follows one etcd watch. It keeps the
+current objects and a bounded window of recent events; a client watch starting at
+resourceVersion N replays the window's events after N and then follows live events.
+N older than the window gives `TooOld` (the API answers 410 Expired). A slow client
+whose bounded queue fills is disconnected rather than allowed to hold memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Gauge
+
+from apiserver.storage import (
+    Compacted,
+    EtcdStorage,
+    StorageError,
+    StoredObject,
+    WatchEvent,
+)
+
+__all__ = ["CacheEvent", "CacheWatcher", "TooOld", "WatchCache"]
+
+log = logging.getLogger("apiserver.watchcache")
+
+OPEN_WATCHES = Gauge("apiserver_registered_watchers", "open client watches", ["resource"])
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+class TooOld(Exception):
+    """The requested resourceVersion is older than the history kept."""
+
+    def __init__(self, requested: int, oldest: int) -> None:
+        super().__init__(f"too old resource version: {requested} ({oldest})")
+        self.requested = requested
+        self.oldest = oldest
+
+
+@dataclass(frozen=True)
+class CacheEvent:
+    """A change as the cache saw it: ADDED, MODIFIED or DELETED at a revision."""
+
+    type: str
+    key: str
+    obj: dict[str, Any]
+    prev_obj: dict[str, Any] | None
+    revision: int
+
+
+@dataclass
+class CacheWatcher:
+    """One client watch: a bounded queue of (type, object) fed by the cache."""
+
+    predicate: Predicate
+    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=10_000)
+    )
+    closed: bool = False
+    overflowed: bool = False
+
+    def offer(self, ev: CacheEvent) -> None:
+        """Filter one event for this watcher and enqueue it without blocking."""
+        if self.closed:
+            return
+        now = self.predicate(ev.obj) if ev.type != "DELETED" else False
+        before = ev.prev_obj is not None and self.predicate(ev.prev_obj)
+        if ev.type == "DELETED":
+            out = "DELETED" if self.predicate(ev.obj) else None
+        elif now and before:
+            out = "MODIFIED"
+        elif now:
+            out = "ADDED"
+        elif before:
+            out = "DELETED"
+        else:
+            out = None
+        if out is not None:
+            self._put((out, ev.obj))
+
+    def _put(self, item: tuple[str, dict[str, Any]] | None) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.close()
+
+    def close(self) -> None:
+        """End the stream: the consumer sees None next."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+        if self.queue.full():  # make room for the end marker
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+class ResourceCache:
+    """Current objects and recent events of one resource type."""
+
+    def __init__(self, resource: str, window: int) -> None:
+        self.resource = resource
+        self._window: deque[CacheEvent] = deque(maxlen=window)
+        self._objects: dict[str, StoredObject] = {}
+        self._watchers: set[CacheWatcher] = set()
+        self._oldest = 0  # every event after this revision is in the window
+        self.revision = 0
+
+    def reset(self, items: list[StoredObject], revision: int) -> None:
+        """Replace the contents after a (re)list; open watches must re-watch."""
+        self._objects = {s.key: s for s in items}
+        self._window.clear()
+        self.revision = self._oldest = revision
+        for w in list(self._watchers):
+            w.close()
+        self._watchers.clear()
+
+    def apply(self, ev: WatchEvent) -> None:
+        """Fold one etcd event in and fan it out."""
+        prev = self._objects.get(ev.key)
+        prev_obj = prev.obj if prev else ev.prev_obj
+        if ev.type == "PUT":
+            assert ev.obj is not None
+            self._objects[ev.key] = StoredObject(ev.key, ev.obj, ev.revision)
+            if prev_obj is not None and not ev.created:
+                cev = CacheEvent("MODIFIED", ev.key, ev.obj, prev_obj, ev.revision)
+            else:
+                cev = CacheEvent("ADDED", ev.key, ev.obj, None, ev.revision)
+        else:
+            self._objects.pop(ev.key, None)
+            if prev_obj is None:
+                return
+            meta = {**prev_obj.get("metadata", {}), "resourceVersion": str(ev.revision)}
+            cev = CacheEvent("DELETED", ev.key, {**prev_obj, "metadata": meta}, prev_obj, ev.revision)
+        if len(self._window) == self._window.maxlen:
+            self._oldest = self._window[0].revision
+        self._window.append(cev)
+        for w in list(self._watchers):
+            w.offer(cev)
+            if w.closed:
+                self._watchers.discard(w)
+
+    def snapshot(self) -> list[StoredObject]:
+        """Every cached object, sorted by key."""
+        return [self._objects[k] for k in sorted(self._objects)]
+
+    def get(self, key: str) -> StoredObject | None:
+        """The cached object at key, if any."""
+        return self._objects.get(key)
+
+    def watch(self, from_revision: int, predicate: Predicate, initial: bool) -> CacheWatcher:
+        """Register a client watch: initial ADDED events (if asked) or the window's events
+        after from_revision, then live events."""
+        if not initial and from_revision < self._oldest:
+            raise TooOld(from_revision, self._oldest)
+        w = CacheWatcher(predicate, asyncio.Queue(maxsize=len(self._objects) + 10_000))
+        if initial:
+            for stored in self.snapshot():
+                if predicate(stored.obj):
+                    w._put(("ADDED", stored.obj))
+        else:
+            for ev in self._window:
+                if ev.revision > from_revision:
+                    w.offer(ev)
+        self._watchers.add(w)
+        OPEN_WATCHES.labels(self.resource).inc()
+        return w
+
+    def unwatch(self, w: CacheWatcher) -> None:
+        """Forget a client watch."""
+        w.close()
+        self._watchers.discard(w)
+        OPEN_WATCHES.labels(self.resource).dec()
+
+
+class WatchCache:
+    """All resource caches, kept from a single etcd watch on the registry prefix.
+
+    One ordered etcd stream means that when an event at revision R arrives, every
+    cache has seen everything up to R: `revision` is exact for all types at once,
+    which lets a consistent read wait for the cache instead of going to etcd.
+    """
+
+    def __init__(self, storage: EtcdStorage, prefix: str = "/registry/", window: int = 1000):
+        self._storage = storage
+        self.prefix = prefix
+        self._window = window
+        self._caches: dict[str, ResourceCache] = {}
+        self.revision = 0
+        self.ready = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    def cache(self, resource: str) -> ResourceCache:
+        """The cache of one resource (its plural name)."""
+        c = self._caches.get(resource)
+        if c is None:
+            c = self._caches[resource] = ResourceCache(resource, self._window)
+            c.revision = self.revision
+        return c
+
+    def start(self) -> None:
+        """Start following etcd in the background."""
+        self._task = asyncio.create_task(self._run(), name="watchcache")
+
+    async def stop(self) -> None:
+        """Stop following etcd and close every client watch."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for c in self._caches.values():
+            c.reset([], self.revision)
+
+    async def _run(self) -> None:
+        delay = 0.1
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self._relist()
+                    need_list = False
+                self.ready.set()
+                delay = 0.1
+                async for ev in self._storage.watch(self.prefix, self.revision + 1):
+                    self._apply(ev)
+                    await self._notify()
+            except Compacted:
+                log.warning("watch cache: history compacted, relisting")
+                need_list = True
+            except StorageError as e:
+                log.warning("watch cache: %s; retrying in %.1fs", e, delay)
+                self.ready.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception:  # a bug must not leave the cache stale forever: start over
+                log.exception("watch cache failed; relisting in %.1fs", delay)
+                self.ready.clear()
+                need_list = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _relist(self) -> None:
+        items, rev, _ = await self._storage.list(self.prefix)
+        by_resource: dict[str, list[StoredObject]] = {}
+        for s in items:
+            by_resource.setdefault(self._resource_of(s.key), []).append(s)
+        self.revision = rev
+        for name in set(by_resource) | set(self._caches):
+            self.cache(name).reset(by_resource.get(name, []), rev)
+        await self._notify()
+
+    def _resource_of(self, key: str) -> str:
+        return key[len(self.prefix) :].split("/", 1)[0]
+
+    def _apply(self, ev: WatchEvent) -> None:
+        self.cache(self._resource_of(ev.key)).apply(ev)
+        self.revision = ev.revision
+        for c in self._caches.values():
+            c.revision = ev.revision
+
+    async def _notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def wait_for_revision(self, revision: int, timeout: float = 3.0) -> bool:
+        """Wait until the cache has seen `revision`; False on timeout."""
+        if self.revision >= revision and self.ready.is_set():
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ready.wait()
+                async with self._progress:
+                    await self._progress.wait_for(lambda: self.revision >= revision)
+            return True
+        except TimeoutError:
+            return False

@@ -1,0 +1,104 @@
+"""The write paths shared by resources and their subresources: update, patch, delete options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from apimachinery import errors
+from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
+from apimachinery.resources import ResourceInfo
+from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
+from apiserver.options import WriteOptions
+from apiserver.registry import Registry
+
+__all__ = ["delete_options", "patch_function", "patch_object", "update_object"]
+
+
+async def update_object(
+    reg: Registry,
+    request: Request,
+    res: ResourceInfo,
+    ns: str | None,
+    name: str,
+    params: dict[str, str],
+    subresource: str = "",
+) -> Response:
+    body = decode_body(await request.body(), request.headers.get("content-type"))
+    if not isinstance(body, dict):
+        raise errors.bad_request(f"the body of the request was not a {res.kind} object")
+    result = await reg.update(res, ns, name, lambda _cur: body, WriteOptions.parse(params), subresource)
+    return json_response(result.obj, 201 if result.created else 200)
+
+
+async def patch_object(
+    reg: Registry,
+    request: Request,
+    res: ResourceInfo,
+    ns: str | None,
+    name: str,
+    params: dict[str, str],
+    subresource: str = "",
+) -> Response:
+    content_type = request.headers.get("content-type")
+    patch = decode_body(await request.body(), content_type, PATCH_TYPES)
+    wo = WriteOptions.parse(params)
+    mt = media_type(content_type)
+    if mt == "application/apply-patch+yaml":
+        from apiserver.apply import server_side_apply
+
+        return await server_side_apply(reg, res, ns, name, patch, wo, subresource)
+
+    result = await reg.update(res, ns, name, patch_function(patch, mt, res.kind), wo, subresource)
+    return json_response(result.obj)
+
+
+async def delete_options(request: Request, params: dict[str, str]) -> dict[str, Any]:
+    raw = await request.body()
+    options: dict[str, Any] = {}
+    if raw.strip():
+        options = decode_body(raw, request.headers.get("content-type"))
+        if not isinstance(options, dict):
+            raise errors.bad_request("the body of the request was not a DeleteOptions object")
+    if "gracePeriodSeconds" in params:
+        try:
+            options["gracePeriodSeconds"] = int(params["gracePeriodSeconds"])
+        except ValueError as e:
+            raise errors.bad_request("gracePeriodSeconds must be an integer") from e
+    if "propagationPolicy" in params:
+        options["propagationPolicy"] = params["propagationPolicy"]
+    policy = options.get("propagationPolicy")
+    if policy not in (None, "Orphan", "Background", "Foreground"):
+        raise errors.invalid(
+            "DeleteOptions",
+            "",
+            [
+                errors.Cause(
+                    "propagationPolicy",
+                    f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", "nil"',
+                    "FieldValueNotSupported",
+                )
+            ],
+            "meta.k8s.io",
+        )
+    return options
+
+
+def patch_function(patch: Any, mt: str, kind: str) -> Any:
+    """A mutate function for `Registry.update` that applies a patch of media type `mt`."""
+
+    def mutate(cur: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return apply_patch(cur, patch, mt, kind)
+        except UnsupportedPatchType as e:
+            raise errors.unsupported_media_type(mt) from e
+        except PatchError as e:
+            raise errors.StatusError(
+                422,
+                "Invalid",
+                f"the server rejected our request due to an error in our request: {e}",
+            ) from e
+
+    return mutate

@@ -1,0 +1,127 @@
+"""Child processes of a local cluster: etcd and the tinykube components, started and stopped
+cleanly. Used by the launcher and by the test fixtures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+__all__ = ["Process", "free_port", "start_apiserver", "start_etcd", "wait_ready"]
+
+ETCD_MISSING = (
+    "etcd was not found on PATH. Install it with `sudo apt-get install etcd-server` "
+    "(Debian/Ubuntu) or put the etcd binary on PATH."
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """A child process in its own process group, with its output in a log file."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None):
+        self.name = name
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            list(argv), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})}, start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        """The child's pid (also its process group id)."""
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the process group, SIGKILL it after `timeout`."""
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL the process group at once."""
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def tail(self, lines: int = 30) -> str:
+        """The last lines of the process's log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def wait_ready(url: str, proc: Process, timeout: float = 30.0) -> None:
+    """Poll `url` until it answers 200; raise with the log tail if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited with {proc.proc.returncode}:\n{proc.tail()}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{proc.name} not ready at {url} after {timeout}s:\n{proc.tail()}")
+
+
+def start_etcd(data_dir: Path, client_port: int | None = None, peer_port: int | None = None) -> tuple[Process, str]:
+    """Start an etcd member on loopback; returns the process and its client URL."""
+    binary = shutil.which("etcd") or ("/usr/bin/etcd" if Path("/usr/bin/etcd").exists() else None)
+    if binary is None:
+        raise RuntimeError(ETCD_MISSING)
+    client_port = client_port or free_port()
+    peer_port = peer_port or free_port()
+    url = f"http://127.0.0.1:{client_port}"
+    argv = [
+        binary, "--name", "tinykube", "--data-dir", str(data_dir / "etcd"),
+        "--listen-client-urls", url, "--advertise-client-urls", url,
+        "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
+        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
+        "--initial-cluster", f"tinykube=http://127.0.0.1:{peer_port}",
+        "--log-level", "warn", "--logger", "zap",
+    ]
+    proc = Process("etcd", argv, data_dir / "logs" / "etcd.log", env={"ETCD_UNSUPPORTED_ARCH": "arm64"})
+    wait_ready(f"{url}/health", proc)
+    return proc, url
+
+
+def start_apiserver(
+    data_dir: Path, etcd_url: str, port: int | None = None, extra: Sequence[str] = ()
+) -> tuple[Process, str]:
+    """Start the apiserver against etcd; returns the process and its base URL once ready."""
+    port = port or free_port()
+    argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--port", str(port), *extra]
+    proc = Process("apiserver", argv, data_dir / "logs" / "apiserver.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(f"{url}/readyz", proc)
+    return proc, url
