@@ -344,12 +344,10 @@ class Registry:
             if client_rv and client_rv != str(current.revision):
                 raise errors.conflict(res.plural, name, res.group)
             self._prepare_update(res, strategy, new, current.obj, name, subresource)
-            raise_if(
-                res.kind,
-                name,
-                res.group,
-                strategy.validate(new) + strategy.validate_update(new, current.obj),
-            )
+            causes = strategy.validate(new)
+            if subresource not in _TRUSTED_SUBRESOURCES:
+                causes += strategy.validate_update(new, current.obj)
+            raise_if(res.kind, name, res.group, causes)
             await strategy.admit(new, current.obj, self)
             if self._unchanged(new, current.obj):
                 return WriteResult(current.obj)

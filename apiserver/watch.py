@@ -83,7 +83,8 @@ async def _stream(
         yield _line("ERROR", error)
         return
     cache = reg.cache.cache(res.plural)
-    start_revision = last_bookmark = reg.cache.revision
+    start_revision = reg.cache.revision
+    last_bookmark = -1
     # Initial ADDED events were queued synchronously at registration: count them.
     initial_left = watcher.queue.qsize() if opts.send_initial_events else -1
     loop = asyncio.get_running_loop()

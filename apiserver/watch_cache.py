@@ -56,7 +56,7 @@ class CacheEvent:
     revision: int
 
 
-@dataclass
+@dataclass(eq=False)
 class CacheWatcher:
     """One client watch: a bounded queue of (type, object) fed by the cache."""
 

@@ -1,0 +1,191 @@
+"""Watch: chunked WatchEvents from the watch cache, selectors, resume, bookmarks, 410."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.helpers import MERGE, collect, pod, pods_path, watch_lines
+from tinykube.procs import start_apiserver
+
+
+async def _rv(api: httpx.AsyncClient, ns: str) -> str:
+    return (await api.get(pods_path(ns))).json()["metadata"]["resourceVersion"]
+
+
+async def test_watch_streams_added_modified_deleted(api: httpx.AsyncClient, ns: str) -> None:
+    rv = await _rv(api, ns)
+
+    async def mutate() -> None:
+        await api.post(pods_path(ns), json=pod("w"))
+        await api.patch(pods_path(ns, "w"), json={"metadata": {"labels": {"x": "1"}}}, headers=MERGE)
+        await api.delete(pods_path(ns, "w"))
+
+    task = asyncio.create_task(mutate())
+    events = await collect(api, pods_path(ns), lambda evs: len(evs) == 3, resourceVersion=rv)
+    await task
+    assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
+    assert events[1]["object"]["metadata"]["labels"] == {"x": "1"}
+    assert events[0]["object"]["kind"] == "Pod" and events[0]["object"]["apiVersion"] == "v1"
+    rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+    assert rvs == sorted(rvs) and rvs[0] > int(rv)
+
+
+async def test_watch_without_rv_starts_with_current_state(api: httpx.AsyncClient, ns: str) -> None:
+    await api.post(pods_path(ns), json=pod("now"))
+    events = await collect(api, pods_path(ns), lambda evs: len(evs) == 1)
+    assert events[0]["type"] == "ADDED" and events[0]["object"]["metadata"]["name"] == "now"
+
+
+async def test_selector_change_reaches_watcher_as_added_and_deleted(api: httpx.AsyncClient, ns: str) -> None:
+    await api.post(pods_path(ns), json=pod("sel", {"app": "a"}))
+    rv = await _rv(api, ns)
+
+    async def relabel() -> None:
+        await api.patch(pods_path(ns, "sel"), json={"metadata": {"labels": {"app": "b"}}}, headers=MERGE)
+        await api.patch(pods_path(ns, "sel"), json={"metadata": {"labels": {"app": "a"}}}, headers=MERGE)
+
+    task = asyncio.create_task(relabel())
+    events = await collect(api, pods_path(ns), lambda evs: len(evs) == 2, resourceVersion=rv, labelSelector="app=a")
+    await task
+    assert [e["type"] for e in events] == ["DELETED", "ADDED"]
+    assert events[0]["object"]["metadata"]["labels"] == {"app": "b"}
+
+
+async def test_field_selector_watch_and_legacy_watch_path(api: httpx.AsyncClient, ns: str) -> None:
+    rv = await _rv(api, ns)
+
+    async def make() -> None:
+        await api.post(pods_path(ns), json=pod("other"))
+        await api.post(pods_path(ns), json=pod("target"))
+
+    task = asyncio.create_task(make())
+    events = await collect(api, f"/api/v1/watch/namespaces/{ns}/pods/target", lambda evs: len(evs) == 1,
+                           resourceVersion=rv)
+    await task
+    assert events[0]["object"]["metadata"]["name"] == "target"
+
+
+async def test_resume_after_dropped_connection_misses_and_repeats_nothing(api: httpx.AsyncClient, ns: str) -> None:
+    rv = await _rv(api, ns)
+    seen: list[str] = []
+    for i in range(3):
+        await api.post(pods_path(ns), json=pod(f"r{i}"))
+    events = await collect(api, pods_path(ns), lambda evs: len(evs) == 2, resourceVersion=rv)
+    seen += [e["object"]["metadata"]["name"] for e in events]
+    last = events[-1]["object"]["metadata"]["resourceVersion"]  # the connection drops here
+    for i in range(3, 5):
+        await api.post(pods_path(ns), json=pod(f"r{i}"))
+    events = await collect(api, pods_path(ns), lambda evs: len(evs) == 3, resourceVersion=last)
+    seen += [e["object"]["metadata"]["name"] for e in events]
+    assert seen == [f"r{i}" for i in range(5)]
+
+
+async def test_bookmarks_and_timeout(api: httpx.AsyncClient, ns: str) -> None:
+    rv = await _rv(api, ns)
+    await api.post(pods_path(ns), json=pod("bm"))
+    events = []
+    async with asyncio.timeout(15):
+        async for ev in watch_lines(api, pods_path(ns), resourceVersion=rv, allowWatchBookmarks="true",
+                                    timeoutSeconds="6"):
+            events.append(ev)
+    types = [e["type"] for e in events]
+    assert types[0] == "ADDED" and "BOOKMARK" in types  # and the server closed the stream at timeoutSeconds
+    bookmark = next(e for e in events if e["type"] == "BOOKMARK")["object"]
+    assert bookmark["kind"] == "Pod" and int(bookmark["metadata"]["resourceVersion"]) >= int(rv)
+
+
+async def test_watch_list_sends_initial_events_then_bookmark(api: httpx.AsyncClient, ns: str) -> None:
+    await api.post(pods_path(ns), json=pod("i1"))
+    await api.post(pods_path(ns), json=pod("i2"))
+    events = await collect(api, pods_path(ns), lambda evs: evs[-1]["type"] == "BOOKMARK", sendInitialEvents="true",
+                           resourceVersionMatch="NotOlderThan", allowWatchBookmarks="true")
+    assert [e["type"] for e in events] == ["ADDED", "ADDED", "BOOKMARK"]
+    assert events[-1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+async def test_watch_table_events(api: httpx.AsyncClient, ns: str) -> None:
+    await api.post(pods_path(ns), json=pod("tbl"))
+    async with api.stream("GET", pods_path(ns), params={"watch": "1"},
+                          headers={"accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}) as r:
+        async for line in r.aiter_lines():
+            import json
+
+            ev = json.loads(line)
+            break
+    assert ev["object"]["kind"] == "Table"
+    assert [c["name"] for c in ev["object"]["columnDefinitions"]][:5] == ["Name", "Ready", "Status", "Restarts", "Age"]
+    assert ev["object"]["rows"][0]["cells"][0] == "tbl"
+
+
+def _etcd_watchers(etcd: str) -> int:
+    text = httpx.get(f"{etcd}/metrics").text
+    return int(sum(float(line.split()[-1]) for line in text.splitlines()
+                   if line.startswith("etcd_debugging_mvcc_watcher_total")))
+
+
+async def test_many_client_watches_cost_etcd_nothing_more(apiserver: str, ns: str, etcd: str) -> None:
+    before = _etcd_watchers(etcd)
+    async with httpx.AsyncClient(base_url=apiserver, timeout=30) as api:
+        rv = await _rv(api, ns)
+        tasks = [asyncio.create_task(collect(api, pods_path(ns), lambda evs: len(evs) == 1, resourceVersion=rv))
+                 for _ in range(20)]
+        text = ""
+        async with asyncio.timeout(10):
+            while "apiserver_registered_watchers" not in text or _open(text) < 20:
+                text = (await api.get("/metrics")).text
+        assert _etcd_watchers(etcd) == before
+        await api.post(pods_path(ns), json=pod("fan"))
+        results = await asyncio.gather(*tasks)
+    assert all(r[0]["object"]["metadata"]["name"] == "fan" for r in results)
+
+
+def _open(metrics: str) -> float:
+    return sum(float(line.split()[-1]) for line in metrics.splitlines()
+               if line.startswith('apiserver_registered_watchers{resource="pods"}'))
+
+
+@pytest.fixture
+def small_cache_apiserver(etcd: str, tmp_path: Path) -> Iterator[str]:
+    """An apiserver keeping only 3 events per resource."""
+    proc, url = start_apiserver(tmp_path, etcd, extra=["--watch-cache-size", "3"])
+    yield url
+    proc.stop()
+
+
+async def test_too_old_resource_version_is_410_expired(small_cache_apiserver: str, ns: str) -> None:
+    async with httpx.AsyncClient(base_url=small_cache_apiserver, timeout=10) as api:
+        rv = await _rv(api, ns)
+        for i in range(6):
+            await api.post(pods_path(ns), json=pod(f"o{i}"))
+        events = await collect(api, pods_path(ns), lambda evs: True, resourceVersion=rv)
+    assert events[0]["type"] == "ERROR"
+    status = events[0]["object"]
+    assert status["code"] == 410 and status["reason"] == "Expired" and "too old resource version" in status["message"]
+
+
+async def test_compaction_expires_old_revisions(api: httpx.AsyncClient, ns: str, etcd: str, tmp_path: Path) -> None:
+    await api.post(pods_path(ns), json=pod("k1"))
+    await api.post(pods_path(ns), json=pod("k2"))
+    page = (await api.get(pods_path(ns), params={"limit": "1"})).json()
+    old = page["metadata"]["resourceVersion"]
+    await api.post(pods_path(ns), json=pod("k3"))
+    now = int((await api.get(pods_path(ns))).json()["metadata"]["resourceVersion"])
+    subprocess.run(["etcdctl", "--endpoints", etcd, "compaction", str(now)], check=True, capture_output=True,
+                   env={"ETCDCTL_API": "3"}, timeout=10)
+    r = await api.get(pods_path(ns), params={"resourceVersion": old, "resourceVersionMatch": "Exact"})
+    assert r.status_code == 410 and r.json()["reason"] == "Expired"
+    r = await api.get(pods_path(ns), params={"limit": "1", "continue": page["metadata"]["continue"]})
+    assert r.status_code == 410 and "continue parameter is too old" in r.json()["message"]
+    proc, url = start_apiserver(tmp_path, etcd)  # a fresh cache only has history after compaction
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as fresh:
+            events = await collect(fresh, pods_path(ns), lambda evs: True, resourceVersion=old)
+        assert events[0]["type"] == "ERROR" and events[0]["object"]["code"] == 410
+    finally:
+        proc.stop()
