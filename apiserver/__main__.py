@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import typer
 import uvicorn
 
@@ -47,14 +50,24 @@ def run(
         service_cluster_ip_range=service_cluster_ip_range,
         etcd_compaction_interval=etcd_compaction_interval,
     )
-    uvicorn.run(
-        create_app(config),
-        host=bind_address,
-        port=port,
-        log_config=None,
-        timeout_graceful_shutdown=3,
-        access_log=False,
+    app = create_app(config)
+    uv_config = uvicorn.Config(
+        app, host=bind_address, port=port, log_config=None, timeout_graceful_shutdown=3, access_log=False
     )
+    _Server(uv_config).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, ending open watch streams cleanly as soon as SIGTERM or SIGINT arrives."""
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        cache = self.config.app.state.registry.cache
+        try:
+            asyncio.get_running_loop().call_soon_threadsafe(cache.close_watches)
+        except RuntimeError:
+            logging.getLogger("apiserver").warning("no running loop at shutdown signal")
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
+        self._captured_signals.clear()  # handled: exit 0 after a graceful shutdown
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from apimachinery import errors
 from apimachinery.resources import by_plural
-from apiserver import discovery
+from apiserver import discovery, openapi
 from apiserver.codec import json_response, status_response
 from apiserver.handlers import handle
 from apiserver.kinds.core import ServiceStrategy
@@ -169,6 +169,9 @@ def create_app(config: Config) -> FastAPI:
             return _discovery_doc(path, request.method)
         return await handle(reg, request, info)
 
+    app.add_api_route("/openapi/v3", openapi.openapi_v3_index, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/openapi/v3/{path:path}", openapi.openapi_v3_gv, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/openapi/v2", openapi.openapi_v2, methods=["GET"], include_in_schema=False)
     app.add_api_route(
         "/{path:path}",
         api_path,

@@ -82,6 +82,8 @@ async def _stream(
     if watcher is None:
         yield _line("ERROR", error)
         return
+    if reg.cache.closing:  # shutting down: end the stream at once
+        watcher.close()
     cache = reg.cache.cache(res.plural)
     start_revision = reg.cache.revision
     last_bookmark = -1

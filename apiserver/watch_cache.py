@@ -198,6 +198,7 @@ class WatchCache:
         self._window = window
         self._caches: dict[str, ResourceCache] = {}
         self.revision = 0
+        self.closing = False
         self.ready = asyncio.Event()
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -213,6 +214,12 @@ class WatchCache:
     def start(self) -> None:
         """Start following etcd in the background."""
         self._task = asyncio.create_task(self._run(), name="watchcache")
+
+    def close_watches(self) -> None:
+        """End every client watch stream cleanly, and refuse new ones (at shutdown)."""
+        self.closing = True
+        for c in self._caches.values():
+            c.reset(c.snapshot(), c.revision)
 
     async def stop(self) -> None:
         """Stop following etcd and close every client watch."""

@@ -37,10 +37,14 @@ class Process:
         self.name = name
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(log_path, "ab")
         self.proc = subprocess.Popen(
-            list(argv), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            list(argv),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
 
     @property
@@ -103,12 +107,25 @@ def start_etcd(data_dir: Path, client_port: int | None = None, peer_port: int | 
     peer_port = peer_port or free_port()
     url = f"http://127.0.0.1:{client_port}"
     argv = [
-        binary, "--name", "tinykube", "--data-dir", str(data_dir / "etcd"),
-        "--listen-client-urls", url, "--advertise-client-urls", url,
-        "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-        "--initial-cluster", f"tinykube=http://127.0.0.1:{peer_port}",
-        "--log-level", "warn", "--logger", "zap",
+        binary,
+        "--name",
+        "tinykube",
+        "--data-dir",
+        str(data_dir / "etcd"),
+        "--listen-client-urls",
+        url,
+        "--advertise-client-urls",
+        url,
+        "--listen-peer-urls",
+        f"http://127.0.0.1:{peer_port}",
+        "--initial-advertise-peer-urls",
+        f"http://127.0.0.1:{peer_port}",
+        "--initial-cluster",
+        f"tinykube=http://127.0.0.1:{peer_port}",
+        "--log-level",
+        "warn",
+        "--logger",
+        "zap",
     ]
     proc = Process("etcd", argv, data_dir / "logs" / "etcd.log", env={"ETCD_UNSUPPORTED_ARCH": "arm64"})
     wait_ready(f"{url}/health", proc)

@@ -52,7 +52,11 @@ async def test_etcd_holds_json_under_registry_keys(api: httpx.AsyncClient, ns: s
     await api.post(pods_path(ns), json=pod("stored"))
     out = subprocess.run(
         ["etcdctl", "--endpoints", etcd, "get", f"/registry/pods/{ns}/stored", "--print-value-only"],
-        capture_output=True, text=True, env={"ETCDCTL_API": "3"}, timeout=10, check=True,
+        capture_output=True,
+        text=True,
+        env={"ETCDCTL_API": "3"},
+        timeout=10,
+        check=True,
     ).stdout
     assert '"name":"stored"' in out
 
@@ -119,9 +123,13 @@ async def test_unconditional_update_without_resource_version(api: httpx.AsyncCli
 
 async def test_generation_bumps_on_spec_change_only(api: httpx.AsyncClient, ns: str) -> None:
     dep = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-        "spec": {"selector": {"matchLabels": {"app": "d"}},
-                 "template": {"metadata": {"labels": {"app": "d"}}, "spec": pod("x")["spec"]}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {"metadata": {"labels": {"app": "d"}}, "spec": pod("x")["spec"]},
+        },
     }
     path = f"/apis/apps/v1/namespaces/{ns}/deployments/d"
     assert (await api.post(f"/apis/apps/v1/namespaces/{ns}/deployments", json=dep)).status_code == 201
@@ -135,12 +143,16 @@ async def test_generation_bumps_on_spec_change_only(api: httpx.AsyncClient, ns: 
 
 async def test_status_subresource_isolation(api: httpx.AsyncClient, ns: str) -> None:
     await api.post(pods_path(ns), json=pod("s"))
-    r = await api.patch(pods_path(ns, "s") + "/status",
-                        json={"status": {"phase": "Running"}, "spec": {"nodeName": "sneaky"}}, headers=MERGE)
+    r = await api.patch(
+        pods_path(ns, "s") + "/status",
+        json={"status": {"phase": "Running"}, "spec": {"nodeName": "sneaky"}},
+        headers=MERGE,
+    )
     assert r.status_code == 200
     assert r.json()["status"]["phase"] == "Running" and "nodeName" not in r.json()["spec"]
-    r = await api.patch(pods_path(ns, "s"), json={"status": {"phase": "Failed"}, "metadata": {"labels": {"k": "v"}}},
-                        headers=MERGE)
+    r = await api.patch(
+        pods_path(ns, "s"), json={"status": {"phase": "Failed"}, "metadata": {"labels": {"k": "v"}}}, headers=MERGE
+    )
     assert r.json()["status"]["phase"] == "Running" and r.json()["metadata"]["labels"] == {"k": "v"}
 
 
@@ -150,21 +162,29 @@ async def test_patch_types(api: httpx.AsyncClient, ns: str) -> None:
         {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
         {"name": "b", "image": "b:1"},
     ]
-    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "pt"},
-           "spec": {"selector": {"matchLabels": {"app": "pt"}},
-                    "template": {"metadata": {"labels": {"app": "pt"}}, "spec": spec}}}
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "pt"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "pt"}},
+            "template": {"metadata": {"labels": {"app": "pt"}}, "spec": spec},
+        },
+    }
     path = f"/apis/apps/v1/namespaces/{ns}/deployments"
     await api.post(path, json=dep)
-    patch = {"spec": {"template": {"spec": {"containers": [
-        {"name": "a", "image": "a:2", "env": [{"name": "Y", "value": "2"}]}]}}}}
+    patch = {
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "a", "image": "a:2", "env": [{"name": "Y", "value": "2"}]}]}}
+        }
+    }
     r = await api.patch(f"{path}/pt", headers=STRATEGIC, json=patch)
     cs = r.json()["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in cs] == ["a", "b"] and cs[0]["image"] == "a:2"
     assert [e["name"] for e in cs[0]["env"]] == ["X", "Y"]
     r = await api.patch(f"{path}/pt", headers=MERGE, json=patch)
     assert [c["name"] for c in r.json()["spec"]["template"]["spec"]["containers"]] == ["a"]
-    r = await api.patch(f"{path}/pt", headers=JSONPATCH,
-                        json=[{"op": "replace", "path": "/spec/replicas", "value": 4}])
+    r = await api.patch(f"{path}/pt", headers=JSONPATCH, json=[{"op": "replace", "path": "/spec/replicas", "value": 4}])
     assert r.json()["spec"]["replicas"] == 4
     r = await api.patch(f"{path}/pt", headers=JSONPATCH, json=[{"op": "remove", "path": "/nope"}])
     assert r.status_code == 422
@@ -233,9 +253,15 @@ async def test_dry_run_writes_nothing(api: httpx.AsyncClient, ns: str) -> None:
 
 
 async def test_scale_subresource(api: httpx.AsyncClient, ns: str) -> None:
-    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "rs"},
-          "spec": {"selector": {"matchLabels": {"a": "b"}},
-                   "template": {"metadata": {"labels": {"a": "b"}}, "spec": pod("x")["spec"]}}}
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": "rs"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": pod("x")["spec"]},
+        },
+    }
     base = f"/apis/apps/v1/namespaces/{ns}/replicasets"
     await api.post(base, json=rs)
     scale = (await api.get(f"{base}/rs/scale")).json()
@@ -250,7 +276,12 @@ async def test_scale_subresource(api: httpx.AsyncClient, ns: str) -> None:
 
 async def test_binding_sets_node_once(api: httpx.AsyncClient, ns: str) -> None:
     await api.post(pods_path(ns), json=pod("b"))
-    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b"}, "target": {"kind": "Node", "name": "n1"}}
+    binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "b"},
+        "target": {"kind": "Node", "name": "n1"},
+    }
     r = await api.post(pods_path(ns, "b") + "/binding", json=binding)
     assert r.status_code == 201
     got = (await api.get(pods_path(ns, "b"))).json()

@@ -11,8 +11,13 @@ from tests.integration.helpers import pod, pods_path
 @pytest.fixture
 async def labelled(api: httpx.AsyncClient, ns: str) -> str:
     """Five pods with varied labels."""
-    for name, labels in [("a", {"env": "prod", "tier": "web"}), ("b", {"env": "dev", "tier": "web"}),
-                         ("c", {"env": "prod"}), ("d", {"tier": "db"}), ("e", {})]:
+    for name, labels in [
+        ("a", {"env": "prod", "tier": "web"}),
+        ("b", {"env": "dev", "tier": "web"}),
+        ("c", {"env": "prod"}),
+        ("d", {"tier": "db"}),
+        ("e", {}),
+    ]:
         assert (await api.post(pods_path(ns), json=pod(name, labels))).status_code == 201
     return ns
 
@@ -42,9 +47,15 @@ async def test_bad_label_selector_is_400(api: httpx.AsyncClient, ns: str) -> Non
 
 
 async def test_field_selectors(api: httpx.AsyncClient, labelled: str) -> None:
-    await api.post(pods_path(labelled, "a") + "/binding",
-                   json={"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "a"},
-                         "target": {"kind": "Node", "name": "n1"}})
+    await api.post(
+        pods_path(labelled, "a") + "/binding",
+        json={
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": "a"},
+            "target": {"kind": "Node", "name": "n1"},
+        },
+    )
     r = await api.get(pods_path(labelled), params={"fieldSelector": "spec.nodeName=n1"})
     assert [p["metadata"]["name"] for p in r.json()["items"]] == ["a"]
     r = await api.get(pods_path(labelled), params={"fieldSelector": "metadata.name!=a,status.phase=Pending"})
@@ -60,9 +71,19 @@ async def test_unsupported_field_selector_is_400(api: httpx.AsyncClient, ns: str
 
 async def test_secret_type_field_selector(api: httpx.AsyncClient, ns: str) -> None:
     base = f"/api/v1/namespaces/{ns}/secrets"
-    await api.post(base, json={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "o"}, "stringData": {"k": "v"}})
-    await api.post(base, json={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t"}, "type": "kubernetes.io/tls",
-                               "data": {"tls.crt": "", "tls.key": ""}})
+    await api.post(
+        base, json={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "o"}, "stringData": {"k": "v"}}
+    )
+    await api.post(
+        base,
+        json={
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "t"},
+            "type": "kubernetes.io/tls",
+            "data": {"tls.crt": "", "tls.key": ""},
+        },
+    )
     r = await api.get(base, params={"fieldSelector": "type=Opaque"})
     items = r.json()["items"]
     assert [s["metadata"]["name"] for s in items] == ["o"] and items[0]["data"] == {"k": "dg=="}

@@ -65,8 +65,9 @@ async def test_field_selector_watch_and_legacy_watch_path(api: httpx.AsyncClient
         await api.post(pods_path(ns), json=pod("target"))
 
     task = asyncio.create_task(make())
-    events = await collect(api, f"/api/v1/watch/namespaces/{ns}/pods/target", lambda evs: len(evs) == 1,
-                           resourceVersion=rv)
+    events = await collect(
+        api, f"/api/v1/watch/namespaces/{ns}/pods/target", lambda evs: len(evs) == 1, resourceVersion=rv
+    )
     await task
     assert events[0]["object"]["metadata"]["name"] == "target"
 
@@ -91,8 +92,9 @@ async def test_bookmarks_and_timeout(api: httpx.AsyncClient, ns: str) -> None:
     await api.post(pods_path(ns), json=pod("bm"))
     events = []
     async with asyncio.timeout(15):
-        async for ev in watch_lines(api, pods_path(ns), resourceVersion=rv, allowWatchBookmarks="true",
-                                    timeoutSeconds="6"):
+        async for ev in watch_lines(
+            api, pods_path(ns), resourceVersion=rv, allowWatchBookmarks="true", timeoutSeconds="6"
+        ):
             events.append(ev)
     types = [e["type"] for e in events]
     assert types[0] == "ADDED" and "BOOKMARK" in types  # and the server closed the stream at timeoutSeconds
@@ -103,16 +105,23 @@ async def test_bookmarks_and_timeout(api: httpx.AsyncClient, ns: str) -> None:
 async def test_watch_list_sends_initial_events_then_bookmark(api: httpx.AsyncClient, ns: str) -> None:
     await api.post(pods_path(ns), json=pod("i1"))
     await api.post(pods_path(ns), json=pod("i2"))
-    events = await collect(api, pods_path(ns), lambda evs: evs[-1]["type"] == "BOOKMARK", sendInitialEvents="true",
-                           resourceVersionMatch="NotOlderThan", allowWatchBookmarks="true")
+    events = await collect(
+        api,
+        pods_path(ns),
+        lambda evs: evs[-1]["type"] == "BOOKMARK",
+        sendInitialEvents="true",
+        resourceVersionMatch="NotOlderThan",
+        allowWatchBookmarks="true",
+    )
     assert [e["type"] for e in events] == ["ADDED", "ADDED", "BOOKMARK"]
     assert events[-1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
 
 
 async def test_watch_table_events(api: httpx.AsyncClient, ns: str) -> None:
     await api.post(pods_path(ns), json=pod("tbl"))
-    async with api.stream("GET", pods_path(ns), params={"watch": "1"},
-                          headers={"accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}) as r:
+    async with api.stream(
+        "GET", pods_path(ns), params={"watch": "1"}, headers={"accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
+    ) as r:
         async for line in r.aiter_lines():
             import json
 
@@ -125,16 +134,23 @@ async def test_watch_table_events(api: httpx.AsyncClient, ns: str) -> None:
 
 def _etcd_watchers(etcd: str) -> int:
     text = httpx.get(f"{etcd}/metrics").text
-    return int(sum(float(line.split()[-1]) for line in text.splitlines()
-                   if line.startswith("etcd_debugging_mvcc_watcher_total")))
+    return int(
+        sum(
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith("etcd_debugging_mvcc_watcher_total")
+        )
+    )
 
 
 async def test_many_client_watches_cost_etcd_nothing_more(apiserver: str, ns: str, etcd: str) -> None:
     before = _etcd_watchers(etcd)
     async with httpx.AsyncClient(base_url=apiserver, timeout=30) as api:
         rv = await _rv(api, ns)
-        tasks = [asyncio.create_task(collect(api, pods_path(ns), lambda evs: len(evs) == 1, resourceVersion=rv))
-                 for _ in range(20)]
+        tasks = [
+            asyncio.create_task(collect(api, pods_path(ns), lambda evs: len(evs) == 1, resourceVersion=rv))
+            for _ in range(20)
+        ]
         text = ""
         async with asyncio.timeout(10):
             while "apiserver_registered_watchers" not in text or _open(text) < 20:
@@ -146,8 +162,11 @@ async def test_many_client_watches_cost_etcd_nothing_more(apiserver: str, ns: st
 
 
 def _open(metrics: str) -> float:
-    return sum(float(line.split()[-1]) for line in metrics.splitlines()
-               if line.startswith('apiserver_registered_watchers{resource="pods"}'))
+    return sum(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith('apiserver_registered_watchers{resource="pods"}')
+    )
 
 
 @pytest.fixture
@@ -176,8 +195,13 @@ async def test_compaction_expires_old_revisions(api: httpx.AsyncClient, ns: str,
     old = page["metadata"]["resourceVersion"]
     await api.post(pods_path(ns), json=pod("k3"))
     now = int((await api.get(pods_path(ns))).json()["metadata"]["resourceVersion"])
-    subprocess.run(["etcdctl", "--endpoints", etcd, "compaction", str(now)], check=True, capture_output=True,
-                   env={"ETCDCTL_API": "3"}, timeout=10)
+    subprocess.run(
+        ["etcdctl", "--endpoints", etcd, "compaction", str(now)],
+        check=True,
+        capture_output=True,
+        env={"ETCDCTL_API": "3"},
+        timeout=10,
+    )
     r = await api.get(pods_path(ns), params={"resourceVersion": old, "resourceVersionMatch": "Exact"})
     assert r.status_code == 410 and r.json()["reason"] == "Expired"
     r = await api.get(pods_path(ns), params={"limit": "1", "continue": page["metadata"]["continue"]})
