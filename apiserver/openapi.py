@@ -119,21 +119,28 @@ def _convert(node: Any, ref_prefix: str) -> Any:
 
 
 def _fix_special(defs: dict[str, Any]) -> None:
-    """IntOrString and Quantity as the apiserver publishes them (string formats, not oneOf)."""
-    ios = defs.get("io.k8s.apimachinery.pkg.util.intstr.IntOrString")
-    if ios is not None:
-        defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {
+    """Match what the apiserver publishes: one-of types for IntOrString/Quantity, no apiVersion/kind enums."""
+    ios = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
+    if ios in defs:
+        defs[ios] = {
             "description": "IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML "
-            "marshalling and unmarshalling, it produces or consumes the inner type.",
-            "type": "string",
+            "marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to have, "
+            "for example, a JSON field that can accept a name or number.",
             "format": "int-or-string",
+            "oneOf": [{"type": "integer"}, {"type": "string"}],
         }
-    qty = defs.get("io.k8s.apimachinery.pkg.api.resource.Quantity")
-    if qty is not None:
-        defs["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {
-            "description": "Quantity is a fixed-point representation of a number, e.g. `128Mi`, `500m` or `2`.",
-            "type": "string",
+    qty = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+    if qty in defs:
+        defs[qty] = {
+            "description": "Quantity is a fixed-point representation of a number. It provides convenient "
+            "marshaling/unmarshaling in JSON and YAML, in addition to String() and AsInt64() accessors.",
+            "oneOf": [{"type": "string"}, {"type": "number"}],
         }
+    for schema in defs.values():
+        for field in ("apiVersion", "kind"):
+            prop = (schema.get("properties") or {}).get(field)
+            if isinstance(prop, dict):
+                prop.pop("enum", None)
 
 
 @cache

@@ -139,13 +139,15 @@ class ApiClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    def _timeout(self, timeout: float | None) -> httpx.Timeout:
+    def _timeout(self, timeout: float | httpx.Timeout | None) -> httpx.Timeout:
+        if isinstance(timeout, httpx.Timeout):
+            return timeout
         total = self.config.timeout if timeout is None else timeout
         return httpx.Timeout(total, connect=min(total, 10.0))
 
     # --- sending -----------------------------------------------------------------------
 
-    def _build(self, req: Request, timeout: float | None) -> httpx.Request:
+    def _build(self, req: Request, timeout: float | httpx.Timeout | None) -> httpx.Request:
         content = None if req.body is None else orjson.dumps(req.body)
         headers = {"Content-Type": req.content_type} if content is not None else None
         return self._http.build_request(
@@ -171,7 +173,7 @@ class ApiClient:
             return min(max(after or 0.0, backoff), self.retry.max_retry_after)
         return None
 
-    async def _send(self, req: Request, timeout: float | None, stream: bool) -> httpx.Response:
+    async def _send(self, req: Request, timeout: float | httpx.Timeout | None, stream: bool) -> httpx.Response:
         attempt = 0
         while True:
             try:
@@ -192,12 +194,14 @@ class ApiClient:
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def send(self, req: Request, *, timeout: float | None = None) -> httpx.Response:
+    async def send(self, req: Request, *, timeout: float | httpx.Timeout | None = None) -> httpx.Response:
         """Send a prepared request with retries; raise StatusError on a non-2xx answer."""
         return await self._send(req, timeout, stream=False)
 
     @contextlib.asynccontextmanager
-    async def stream(self, req: Request, *, timeout: float | None = None) -> AsyncIterator[httpx.Response]:
+    async def stream(
+        self, req: Request, *, timeout: float | httpx.Timeout | None = None
+    ) -> AsyncIterator[httpx.Response]:
         """Open a streaming response (a watch); the body is read by the caller and closed on exit."""
         resp = await self._send(req, timeout, stream=True)
         try:
@@ -213,12 +217,12 @@ class ApiClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = JSON,
-        timeout: float | None = None,
+        timeout: float | httpx.Timeout | None = None,
     ) -> httpx.Response:
         """A raw call on any path (same retries and errors as the typed helpers)."""
         return await self.send(Request(method, path, dict(params or {}), body, content_type), timeout=timeout)
 
-    async def _json(self, req: Request, timeout: float | None = None) -> Obj:
+    async def _json(self, req: Request, timeout: float | httpx.Timeout | None = None) -> Obj:
         resp = await self.send(req, timeout=timeout)
         data = orjson.loads(resp.content)
         if not isinstance(data, dict):

@@ -50,7 +50,8 @@ async def test_create_from_yaml_and_unknown_fields_round_trip(api: httpx.AsyncCl
 
 async def test_etcd_holds_json_under_registry_keys(api: httpx.AsyncClient, ns: str, etcd: str) -> None:
     await api.post(pods_path(ns), json=pod("stored"))
-    out = subprocess.run(
+    out = await asyncio.to_thread(
+        subprocess.run,
         ["etcdctl", "--endpoints", etcd, "get", f"/registry/pods/{ns}/stored", "--print-value-only"],
         capture_output=True,
         text=True,

@@ -195,7 +195,8 @@ async def test_compaction_expires_old_revisions(api: httpx.AsyncClient, ns: str,
     old = page["metadata"]["resourceVersion"]
     await api.post(pods_path(ns), json=pod("k3"))
     now = int((await api.get(pods_path(ns))).json()["metadata"]["resourceVersion"])
-    subprocess.run(
+    await asyncio.to_thread(
+        subprocess.run,
         ["etcdctl", "--endpoints", etcd, "compaction", str(now)],
         check=True,
         capture_output=True,
