@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["Process", "free_port", "start_apiserver", "start_etcd", "wait_ready"]
+__all__ = ["Process", "free_port", "port_free", "start_apiserver", "start_etcd", "wait_ready"]
 
 ETCD_MISSING = (
     "etcd was not found on PATH. Install it with `sudo apt-get install etcd-server` "
@@ -28,6 +28,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def port_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:port."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 class Process:
@@ -127,7 +133,7 @@ def start_etcd(data_dir: Path, client_port: int | None = None, peer_port: int | 
         "--logger",
         "zap",
     ]
-    proc = Process("etcd", argv, data_dir / "logs" / "etcd.log", env={"ETCD_UNSUPPORTED_ARCH": "arm64"})
+    proc = Process("etcd", argv, data_dir / "logs" / "etcd.log")
     wait_ready(f"{url}/health", proc)
     return proc, url
 
@@ -137,6 +143,8 @@ def start_apiserver(
 ) -> tuple[Process, str]:
     """Start the apiserver against etcd; returns the process and its base URL once ready."""
     port = port or free_port()
+    if not port_free(port):
+        raise RuntimeError(f"port {port} is already in use on 127.0.0.1; choose another with --port")
     argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--port", str(port), *extra]
     proc = Process("apiserver", argv, data_dir / "logs" / "apiserver.log")
     url = f"http://127.0.0.1:{port}"
