@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from apimachinery import errors
 from apimachinery.resources import ResourceInfo, by_plural
+from apiserver import openapi
 from apiserver.codec import decode_body, json_response, wants_table
 from apiserver.options import ListOptions, WriteOptions, parse_bool
 from apiserver.registry import Registry
@@ -109,8 +110,10 @@ async def _dispatch(
         if info.name:
             raise errors.method_not_allowed()
         body = decode_body(await request.body(), request.headers.get("content-type"))
-        obj = await reg.create(res, ns or info.namespace or None, body, WriteOptions.parse(params))
-        return _object_response(request, res, obj, params, 201)
+        wo = WriteOptions.parse(params)
+        check = await openapi.validate_fields(res, body, wo.field_validation)
+        obj = await reg.create(res, ns or info.namespace or None, body, wo)
+        return check.apply(_object_response(request, res, obj, params, 201))
     if verb == "update":
         return await update_object(reg, request, res, ns, info.name, params)
     if verb == "patch":

@@ -41,6 +41,7 @@ __all__ = [
     "openapi_v3_gv",
     "openapi_v3_index",
     "unknown_fields",
+    "validate_fields",
 ]
 
 SCHEMA_VERSION = "v1.35.0"
@@ -546,7 +547,10 @@ def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _walk(schema: dict[str, Any], value: Any, path: str, out: list[str]) -> None:
+Path = tuple[str | int, ...]
+
+
+def _walk(schema: dict[str, Any], value: Any, path: Path, out: list[Path]) -> None:
     schema = _resolve(schema)
     if isinstance(value, dict):
         if schema.get("x-kubernetes-preserve-unknown-fields"):
@@ -554,27 +558,43 @@ def _walk(schema: dict[str, Any], value: Any, path: str, out: list[str]) -> None
         props = schema.get("properties")
         if isinstance(props, dict):
             for key, sub in value.items():
-                where = f"{path}.{key}" if path else key
                 if key in props:
-                    _walk(props[key], sub, where, out)
+                    _walk(props[key], sub, (*path, key), out)
                 else:
-                    out.append(where)
+                    out.append((*path, key))
         elif isinstance(schema.get("additionalProperties"), dict):
             for key, sub in value.items():
-                _walk(schema["additionalProperties"], sub, f"{path}.{key}" if path else key, out)
+                _walk(schema["additionalProperties"], sub, (*path, key), out)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, sub in enumerate(value):
-            _walk(schema["items"], sub, f"{path}[{i}]", out)
+            _walk(schema["items"], sub, (*path, i), out)
+
+
+def _display(path: Path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _unknown_paths(res: ResourceInfo, obj: Any) -> list[Path]:
+    name = definition_for(res.group, res.version, res.kind)
+    if name is None or not isinstance(obj, dict):
+        return []
+    out: list[Path] = []
+    _walk(_ref(name), obj, (), out)
+    return out
 
 
 def unknown_fields(res: ResourceInfo, obj: Any) -> list[str]:
     """Paths (`spec.bogus`, `spec.containers[0].x`) of fields the kind's schema does not declare."""
-    name = definition_for(res.group, res.version, res.kind)
-    if name is None or not isinstance(obj, dict):
-        return []
-    out: list[str] = []
-    _walk(_ref(name), obj, "", out)
-    return out
+    return [_display(p) for p in _unknown_paths(res, obj)]
+
+
+def _prune(obj: Any, path: Path) -> None:
+    for part in path[:-1]:
+        obj = obj[part]
+    obj.pop(path[-1], None)
 
 
 @dataclass
@@ -583,9 +603,11 @@ class FieldCheck:
 
     warnings: list[str]
 
-    def headers(self) -> list[tuple[str, str]]:
-        """`Warning` response headers, one per unknown field."""
-        return [("Warning", f'299 - "{_escape(w)}"') for w in self.warnings]
+    def apply(self, response: Response) -> Response:
+        """Add one `Warning: 299 - "..."` header per warning to a response."""
+        for w in self.warnings:
+            response.headers.append("Warning", f'299 - "{_escape(w)}"')
+        return response
 
 
 def _escape(text: str) -> str:
@@ -602,18 +624,26 @@ def check_fields(
 ) -> FieldCheck:
     """Apply a fieldValidation directive: Strict → 400 on unknown fields, Warn → warnings, Ignore → nothing.
 
+    Under Warn and Ignore the unknown fields are dropped from `obj` in place, as the typed decoder does.
     `ignore` lists unknown fields that were already stored (so a patch is judged on what it adds);
     `prefix` starts the 400 message, as create and update name the kind there.
     """
-    if directive == "Ignore":
-        return FieldCheck([])
-    found = [f for f in unknown_fields(res, obj) if f not in set(ignore or ())]
+    skip = set(ignore or ())
+    found = [p for p in _unknown_paths(res, obj) if _display(p) not in skip]
     if not found:
         return FieldCheck([])
-    messages = [f'unknown field "{f}"' for f in found]
+    messages = [f'unknown field "{_display(p)}"' for p in found]
     if directive == "Strict":
         raise errors.bad_request(f"{prefix}strict decoding error: {', '.join(messages)}")
-    return FieldCheck(messages)
+    for p in found:
+        _prune(obj, p)
+    return FieldCheck(messages if directive == "Warn" else [])
+
+
+async def validate_fields(res: ResourceInfo, obj: Any, directive: str) -> FieldCheck:
+    """`check_fields` for a create or update body, loading the schemas off the event loop first."""
+    await ensure_loaded()
+    return check_fields(res, obj, directive, prefix=decode_prefix(res))
 
 
 def decode_prefix(res: ResourceInfo) -> str:

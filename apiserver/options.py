@@ -135,7 +135,7 @@ class WriteOptions:
 
     dry_run: bool = False
     field_manager: str = ""
-    field_validation: str = "Strict"
+    field_validation: str = "Warn"
     force: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -148,7 +148,7 @@ class WriteOptions:
         manager = params.get("fieldManager", "")
         if len(manager) > 128:
             raise bad_request("fieldManager: Too long: may not be more than 128 bytes")
-        validation = params.get("fieldValidation", "") or "Strict"
+        validation = params.get("fieldValidation", "") or "Warn"
         if validation not in ("Strict", "Warn", "Ignore"):
             raise bad_request(
                 f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", "Strict", "Warn"'

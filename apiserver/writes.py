@@ -10,6 +10,7 @@ from starlette.responses import Response
 from apimachinery import errors
 from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
 from apimachinery.resources import ResourceInfo
+from apiserver import openapi
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
@@ -29,8 +30,10 @@ async def update_object(
     body = decode_body(await request.body(), request.headers.get("content-type"))
     if not isinstance(body, dict):
         raise errors.bad_request(f"the body of the request was not a {res.kind} object")
-    result = await reg.update(res, ns, name, lambda _cur: body, WriteOptions.parse(params), subresource)
-    return json_response(result.obj, 201 if result.created else 200)
+    wo = WriteOptions.parse(params)
+    check = await openapi.validate_fields(res, body, wo.field_validation)
+    result = await reg.update(res, ns, name, lambda _cur: body, wo, subresource)
+    return check.apply(json_response(result.obj, 201 if result.created else 200))
 
 
 async def patch_object(
@@ -51,8 +54,18 @@ async def patch_object(
 
         return await server_side_apply(reg, res, ns, name, patch, wo, subresource)
 
-    result = await reg.update(res, ns, name, patch_function(patch, mt, res.kind), wo, subresource)
-    return json_response(result.obj)
+    await openapi.ensure_loaded()
+    check = openapi.FieldCheck([])
+    apply_patch_to = patch_function(patch, mt, res.kind)
+
+    def mutate(cur: dict[str, Any]) -> dict[str, Any]:
+        known = openapi.unknown_fields(res, cur)
+        new = apply_patch_to(cur)
+        check.warnings = openapi.check_fields(res, new, wo.field_validation, ignore=known).warnings
+        return new
+
+    result = await reg.update(res, ns, name, mutate, wo, subresource)
+    return check.apply(json_response(result.obj))
 
 
 async def delete_options(request: Request, params: dict[str, str]) -> dict[str, Any]:

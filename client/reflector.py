@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from enum import Enum
 
 import httpx
@@ -57,7 +57,7 @@ async def reflect(
     page_size: int = 500,
     watch_timeout: int = 300,
     backoff: Backoff = DEFAULT_BACKOFF,
-) -> AsyncIterator[Obj | Marker | WatchEvent]:
+) -> AsyncGenerator[Obj | Marker | WatchEvent, None]:
     """Objects, `LISTED`, then events; relists after a 410; each watch lasts `watch_timeout`..2x seconds."""
     what = f"{res.group_resource} in {namespace or 'all namespaces'}"
     rv = ""

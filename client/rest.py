@@ -1,7 +1,8 @@
 """`ApiClient`: async REST calls for every resource in the table, with timeouts, retries and typed errors.
 
 Guarantees:
-- every call has a timeout (the config's, or a per-call one); nothing waits forever;
+- every call has a timeout (the config's, or a per-call one); a watch's read timeout follows
+  its `timeoutSeconds` (see `client.watch`);
 - retries are bounded (`RetryPolicy.max_attempts`) with exponential backoff and jitter; they happen
   when the request surely did not reach the server (connect errors, any verb), on other transport
   errors for reads only, on 429, and on 5xx that carry `Retry-After` (never waiting less than asked);
@@ -63,6 +64,8 @@ _REASONS = {
     503: "ServiceUnavailable",
     504: "Timeout",
 }
+Timeout = float | httpx.Timeout | None
+"""Seconds for the whole call, an httpx.Timeout, or None for the config's default."""
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
@@ -139,7 +142,7 @@ class ApiClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    def _timeout(self, timeout: float | httpx.Timeout | None) -> httpx.Timeout:
+    def _timeout(self, timeout: Timeout) -> httpx.Timeout:
         if isinstance(timeout, httpx.Timeout):
             return timeout
         total = self.config.timeout if timeout is None else timeout
@@ -147,7 +150,7 @@ class ApiClient:
 
     # --- sending -----------------------------------------------------------------------
 
-    def _build(self, req: Request, timeout: float | httpx.Timeout | None) -> httpx.Request:
+    def _build(self, req: Request, timeout: Timeout) -> httpx.Request:
         content = None if req.body is None else orjson.dumps(req.body)
         headers = {"Content-Type": req.content_type} if content is not None else None
         return self._http.build_request(
@@ -173,7 +176,7 @@ class ApiClient:
             return min(max(after or 0.0, backoff), self.retry.max_retry_after)
         return None
 
-    async def _send(self, req: Request, timeout: float | httpx.Timeout | None, stream: bool) -> httpx.Response:
+    async def _send(self, req: Request, timeout: Timeout, stream: bool) -> httpx.Response:
         attempt = 0
         while True:
             try:
@@ -194,14 +197,12 @@ class ApiClient:
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def send(self, req: Request, *, timeout: float | httpx.Timeout | None = None) -> httpx.Response:
+    async def send(self, req: Request, *, timeout: Timeout = None) -> httpx.Response:
         """Send a prepared request with retries; raise StatusError on a non-2xx answer."""
         return await self._send(req, timeout, stream=False)
 
     @contextlib.asynccontextmanager
-    async def stream(
-        self, req: Request, *, timeout: float | httpx.Timeout | None = None
-    ) -> AsyncIterator[httpx.Response]:
+    async def stream(self, req: Request, *, timeout: Timeout = None) -> AsyncIterator[httpx.Response]:
         """Open a streaming response (a watch); the body is read by the caller and closed on exit."""
         resp = await self._send(req, timeout, stream=True)
         try:
@@ -217,12 +218,12 @@ class ApiClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = JSON,
-        timeout: float | httpx.Timeout | None = None,
+        timeout: Timeout = None,
     ) -> httpx.Response:
         """A raw call on any path (same retries and errors as the typed helpers)."""
         return await self.send(Request(method, path, dict(params or {}), body, content_type), timeout=timeout)
 
-    async def _json(self, req: Request, timeout: float | httpx.Timeout | None = None) -> Obj:
+    async def _json(self, req: Request, timeout: Timeout = None) -> Obj:
         resp = await self.send(req, timeout=timeout)
         data = orjson.loads(resp.content)
         if not isinstance(data, dict):

@@ -10,6 +10,7 @@ holds: callers must treat them as read-only (copy before changing).
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -138,11 +139,11 @@ class Store:
         """Every object held."""
         return list(self._items.values())
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         """Every key held."""
         return list(self._items)
 
-    def by_index(self, name: str, value: str) -> list[Obj]:
+    def by_index(self, name: str, value: str) -> builtins.list[Obj]:
         """Objects that indexer `name` files under `value`; an unknown indexer is a KeyError."""
         return [self._items[k] for k in sorted(self.index_keys(name, value))]
 
@@ -152,7 +153,7 @@ class Store:
             raise KeyError(f'indexer "{name}" does not exist')
         return set(self._indices[name].get(value, ()))
 
-    def index_values(self, name: str) -> list[str]:
+    def index_values(self, name: str) -> builtins.list[str]:
         """Every value indexer `name` currently has objects for."""
         if name not in self._indices:
             raise KeyError(f'indexer "{name}" does not exist')

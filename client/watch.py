@@ -12,7 +12,8 @@ Either way the caller resumes from the last event's resourceVersion (see `client
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -69,22 +70,27 @@ class WatchEvent:
         return self.type is EventType.BOOKMARK and annotations.get("k8s.io/initial-events-end") == "true"
 
 
-async def iter_lines(chunks: AsyncIterator[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> AsyncIterator[bytes]:
-    """Split a byte stream into non-empty lines, holding at most one line (plus a chunk) in memory."""
+async def iter_lines(chunks: AsyncIterator[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> AsyncGenerator[bytes, None]:
+    """Split a byte stream into non-empty lines (at most one line plus a chunk in memory); closes the source."""
     buf = bytearray()
-    async for chunk in chunks:
-        buf += chunk
-        start = 0
-        while (end := buf.find(b"\n", start)) >= 0:
-            line = bytes(buf[start:end]).strip()
-            start = end + 1
-            if line:
-                yield line
-        del buf[:start]
-        if len(buf) > max_line_bytes:
-            raise WatchProtocolError(f"watch event longer than {max_line_bytes} bytes")
-    if buf.strip():
-        yield bytes(buf).strip()
+    try:
+        async for chunk in chunks:
+            buf += chunk
+            start = 0
+            while (end := buf.find(b"\n", start)) >= 0:
+                line = bytes(buf[start:end]).strip()
+                start = end + 1
+                if line:
+                    yield line
+            del buf[:start]
+            if len(buf) > max_line_bytes:
+                raise WatchProtocolError(f"watch event longer than {max_line_bytes} bytes")
+        if buf.strip():
+            yield bytes(buf).strip()
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _error_from(status: Mapping[str, Any]) -> StatusError:
@@ -120,15 +126,18 @@ async def watch(
     *,
     send_initial_events: bool = False,
     max_line_bytes: int = MAX_LINE_BYTES,
-) -> AsyncIterator[WatchEvent]:
+) -> AsyncGenerator[WatchEvent, None]:
     """Stream changes after `resource_version` (server `timeoutSeconds=timeout`); raises WatchExpired on 410."""
     req = watch_request(
         api.resource(res), namespace, selectors, resource_version, timeout, bookmarks, send_initial_events
     )
     read_timeout = httpx.Timeout(None if timeout is None else timeout + READ_MARGIN, connect=CONNECT_TIMEOUT)
     try:
-        async with api.stream(req, timeout=read_timeout) as resp:
-            async for line in iter_lines(resp.aiter_bytes(), max_line_bytes):
+        async with (
+            api.stream(req, timeout=read_timeout) as resp,
+            contextlib.aclosing(iter_lines(resp.aiter_bytes(), max_line_bytes)) as lines,
+        ):
+            async for line in lines:
                 yield parse_event(line)
     except StatusError as e:
         if e.code == 410 and not isinstance(e, WatchExpired):
