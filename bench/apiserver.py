@@ -294,7 +294,8 @@ class Bench:
         self.pods = 0  # pods created so far: pod-00000 .. pod-{pods-1}
         self.create_ok = 0
         self.create_time = 0.0
-        self.create_errors = 0
+        self.payload_size = 0  # bytes of the JSON the apiserver stored for pod 0
+        self.put_result: PoolResult | None = None
         self.clients: list[httpx.AsyncClient] = []  # one keep-alive connection each
         self.raw: aetcd.Client
 
@@ -371,13 +372,11 @@ class Bench:
         with self._cpu(f"create pods {start_index}..{count}"):
             res = await run_pool(create, count - start_index, self.s.concurrency, budget)
         self._require_alive()
+        if res.errors:  # the later phases count on every pod being there
+            raise BenchError(f"{res.errors} of {res.attempted} pod creates failed; first: {res.first_error}")
         self.create_ok += res.ok
         self.create_time += res.elapsed
-        self.create_errors += res.errors
-        if res.errors:
-            self.report.warnings.append(f"{res.errors} pod creates failed; first: {res.first_error}")
-        # Names are handed out in order, so the first `attempted` exist unless a create failed.
-        self.pods = start_index + res.attempted
+        self.pods = start_index + res.attempted  # names are handed out in order
         if res.attempted < count - start_index:
             self.report.warnings.append(
                 f"create budget ({self.s.create_budget:.0f} s) ran out at {self.pods} pods (wanted {count})"
@@ -408,7 +407,7 @@ class Bench:
             Row(
                 f"Pod creates/s, C={self.s.concurrency} ({self.create_ok} pods)",
                 rate,
-                self.put_result.rate,
+                self.put_result.rate if self.put_result else None,
                 "/s",
                 f"etcd puts/s, {self.payload_size} B values",
                 section=1,

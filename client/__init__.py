@@ -6,33 +6,54 @@ Layers, each usable alone: `config` (where the server is) → `request` (pure re
 `workqueue` (client-go queue semantics) and `leaderelection` (Lease-based).
 """
 
+from client.backoff import Backoff
 from client.config import Config, ConfigError, load_config, load_kubeconfig
 from client.informer import Handlers, Informer, InformerFactory
 from client.leaderelection import LeaderElectionRecord, LeaderElector, LeaseLock, ResourceLock
-from client.reflector import LISTED, reflect
+from client.reflector import LISTED, Marker, reflect
 from client.request import DeleteOptions, Obj, PatchType, Preconditions, Request, Selectors, resource
 from client.rest import ApiClient, RetryPolicy
 from client.store import Store, field_indexer, meta_key, namespace_indexer
 from client.watch import EventType, WatchEvent, WatchExpired, watch
-from client.workqueue import FakeClock, RealClock, ShutDown, WorkQueue
+from client.workqueue import (
+    BucketRateLimiter,
+    DelayingQueue,
+    FakeClock,
+    ItemExponentialFailureRateLimiter,
+    MaxOfRateLimiter,
+    Queue,
+    RateLimiter,
+    RealClock,
+    ShutDown,
+    WorkQueue,
+    default_controller_rate_limiter,
+)
 
 __all__ = [
     "LISTED",
     "ApiClient",
+    "Backoff",
+    "BucketRateLimiter",
     "Config",
     "ConfigError",
+    "DelayingQueue",
     "DeleteOptions",
     "EventType",
     "FakeClock",
     "Handlers",
     "Informer",
     "InformerFactory",
+    "ItemExponentialFailureRateLimiter",
     "LeaderElectionRecord",
     "LeaderElector",
     "LeaseLock",
+    "Marker",
+    "MaxOfRateLimiter",
     "Obj",
     "PatchType",
     "Preconditions",
+    "Queue",
+    "RateLimiter",
     "RealClock",
     "Request",
     "ResourceLock",
@@ -43,6 +64,7 @@ __all__ = [
     "WatchEvent",
     "WatchExpired",
     "WorkQueue",
+    "default_controller_rate_limiter",
     "field_indexer",
     "load_config",
     "load_kubeconfig",

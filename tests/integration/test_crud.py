@@ -40,17 +40,19 @@ async def test_image_pull_policy_defaults_by_tag(api: httpx.AsyncClient, ns: str
     assert c["ports"][0]["protocol"] == "TCP"
 
 
-async def test_create_from_yaml_and_unknown_fields_round_trip(api: httpx.AsyncClient, ns: str) -> None:
-    doc = yaml.safe_dump({**pod("y"), "spec": {**pod("y")["spec"], "x-extra": {"keep": [1, 2]}}})
+async def test_create_from_yaml_keeps_fields_the_models_do_not_declare(api: httpx.AsyncClient, ns: str) -> None:
+    aliases = [{"ip": "127.0.0.9", "hostnames": ["db.local"]}]
+    doc = yaml.safe_dump({**pod("y"), "spec": {**pod("y")["spec"], "hostAliases": aliases, "x-extra": 1}})
     r = await api.post(pods_path(ns), content=doc, headers={"content-type": "application/yaml"})
     assert r.status_code == 201, r.text
+    assert 'unknown field \\"spec.x-extra\\"' in r.headers["warning"]  # Kubernetes' default: Warn and drop
     got = (await api.get(pods_path(ns, "y"))).json()
-    assert got["spec"]["x-extra"] == {"keep": [1, 2]}
+    assert got["spec"]["hostAliases"] == aliases and "x-extra" not in got["spec"]
 
 
 async def test_etcd_holds_json_under_registry_keys(api: httpx.AsyncClient, ns: str, etcd: str) -> None:
     await api.post(pods_path(ns), json=pod("stored"))
-    out = await asyncio.to_thread(
+    done = await asyncio.to_thread(
         subprocess.run,
         ["etcdctl", "--endpoints", etcd, "get", f"/registry/pods/{ns}/stored", "--print-value-only"],
         capture_output=True,
@@ -58,8 +60,8 @@ async def test_etcd_holds_json_under_registry_keys(api: httpx.AsyncClient, ns: s
         env={"ETCDCTL_API": "3"},
         timeout=10,
         check=True,
-    ).stdout
-    assert '"name":"stored"' in out
+    )
+    assert '"name":"stored"' in done.stdout
 
 
 async def test_duplicate_create_is_409_already_exists(api: httpx.AsyncClient, ns: str) -> None:
