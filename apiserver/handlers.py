@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from apimachinery import errors
 from apimachinery.resources import ResourceInfo, by_plural
-from apiserver import openapi
+from apiserver import managedfields, openapi
 from apiserver.codec import decode_body, json_response, wants_table
 from apiserver.options import ListOptions, WriteOptions, parse_bool
 from apiserver.registry import Registry
@@ -112,6 +112,9 @@ async def _dispatch(
         body = decode_body(await request.body(), request.headers.get("content-type"))
         wo = WriteOptions.parse(params)
         check = await openapi.validate_fields(res, body, wo.field_validation)
+        if isinstance(body, dict):
+            manager = managedfields.manager_name(wo.field_manager, request.headers.get("user-agent"))
+            managedfields.set_on_create(res, body, manager)
         obj = await reg.create(res, ns or info.namespace or None, body, wo)
         return check.apply(_object_response(request, res, obj, params, 201))
     if verb == "update":

@@ -40,6 +40,7 @@ __all__ = [
     "openapi_v2",
     "openapi_v3_gv",
     "openapi_v3_index",
+    "resolve_schema",
     "unknown_fields",
     "validate_fields",
 ]
@@ -535,7 +536,8 @@ def _locked(fn: Any, *args: Any) -> Any:
 # --- server-side field validation --------------------------------------------------------------
 
 
-def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+def resolve_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Follow `$ref` and single-element `allOf` wrappers to the schema they name."""
     defs = definitions()
     for _ in range(20):
         if "$ref" in schema:
@@ -551,7 +553,7 @@ Path = tuple[str | int, ...]
 
 
 def _walk(schema: dict[str, Any], value: Any, path: Path, out: list[Path]) -> None:
-    schema = _resolve(schema)
+    schema = resolve_schema(schema)
     if isinstance(value, dict):
         if schema.get("x-kubernetes-preserve-unknown-fields"):
             return

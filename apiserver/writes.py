@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from starlette.requests import Request
@@ -10,7 +11,7 @@ from starlette.responses import Response
 from apimachinery import errors
 from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
 from apimachinery.resources import ResourceInfo
-from apiserver import openapi
+from apiserver import managedfields, openapi
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
@@ -32,7 +33,14 @@ async def update_object(
         raise errors.bad_request(f"the body of the request was not a {res.kind} object")
     wo = WriteOptions.parse(params)
     check = await openapi.validate_fields(res, body, wo.field_validation)
-    result = await reg.update(res, ns, name, lambda _cur: body, wo, subresource)
+    manager = managedfields.manager_name(wo.field_manager, request.headers.get("user-agent"))
+
+    def mutate(cur: dict[str, Any]) -> dict[str, Any]:
+        if subresource:
+            return body
+        return managedfields.track_update(res, cur, copy.deepcopy(body), manager)
+
+    result = await reg.update(res, ns, name, mutate, wo, subresource)
     return check.apply(json_response(result.obj, 201 if result.created else 200))
 
 
@@ -55,6 +63,7 @@ async def patch_object(
         return await server_side_apply(reg, res, ns, name, patch, wo, subresource)
 
     await openapi.ensure_loaded()
+    manager = managedfields.manager_name(wo.field_manager, request.headers.get("user-agent"))
     check = openapi.FieldCheck([])
     apply_patch_to = patch_function(patch, mt, res.kind)
 
@@ -62,7 +71,9 @@ async def patch_object(
         known = openapi.unknown_fields(res, cur)
         new = apply_patch_to(cur)
         check.warnings = openapi.check_fields(res, new, wo.field_validation, ignore=known).warnings
-        return new
+        if subresource:
+            return new
+        return managedfields.track_update(res, cur, new, manager)
 
     result = await reg.update(res, ns, name, mutate, wo, subresource)
     return check.apply(json_response(result.obj))

@@ -1,0 +1,389 @@
+"""Field ownership (`metadata.managedFields`) and server-side apply, driven by the OpenAPI schemas.
+
+A field set is a set of paths. A path is a tuple of FieldsV1 elements: `f:<field>` for a struct field or
+map key, `k:{"name":"nginx"}` for an element of a list-map (`x-kubernetes-list-type: map`),
+`v:"x"` for a member of a set, and a trailing `.` for a list-map element itself. Atomic lists and
+maps (and everything under them) are owned as one leaf. This is a compact version of
+structured-merge-diff: Update operations take ownership of the fields they change, Apply operations
+own exactly what they applied, conflict with other managers that own a field set to a different
+value (unless forced), and remove fields they stopped applying that nobody else owns.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+
+from apimachinery import errors
+from apimachinery.meta import now
+from apimachinery.resources import ResourceInfo
+from apiserver.openapi import definition_for, resolve_schema
+
+__all__ = [
+    "FieldPath",
+    "apply_config",
+    "fields_of",
+    "from_fields_v1",
+    "manager_name",
+    "set_on_create",
+    "to_fields_v1",
+    "track_update",
+]
+
+FieldPath = tuple[str, ...]
+_MISSING = object()
+# Paths the apiserver itself owns: never recorded in managedFields.
+_STRIPPED = (
+    ("f:apiVersion",),
+    ("f:kind",),
+    *(
+        ("f:metadata", f"f:{name}")
+        for name in (
+            "name",
+            "namespace",
+            "uid",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "managedFields",
+            "selfLink",
+        )
+    ),
+)
+# Defaults of list-map key fields that clients usually leave out.
+_KEY_DEFAULTS = {"protocol": "TCP"}
+
+
+def manager_name(field_manager: str, user_agent: str | None) -> str:
+    """The fieldManager, else the User-Agent up to its first `/` (as the apiserver derives it)."""
+    if field_manager:
+        return field_manager
+    return (user_agent or "unknown").split("/", 1)[0][:128] or "unknown"
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _schema_of(res: ResourceInfo) -> dict[str, Any]:
+    name = definition_for(res.group, res.version, res.kind)
+    return {"$ref": f"#/components/schemas/{name}"} if name else {}
+
+
+def _prop(schema: dict[str, Any], key: str) -> dict[str, Any]:
+    props = schema.get("properties")
+    if isinstance(props, dict) and key in props:
+        return props[key]
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, dict) else {}
+
+
+def _atomic_map(schema: dict[str, Any]) -> bool:
+    if schema.get("x-kubernetes-map-type") == "atomic":
+        return True
+    # A typed object with no declared fields (RawExtension, FieldsV1) is opaque.
+    return schema.get("type") == "object" and not schema.get("properties") and "additionalProperties" not in schema
+
+
+def _key_element(keys: list[str], item: dict[str, Any]) -> str:
+    key = {k: item.get(k, _KEY_DEFAULTS.get(k)) for k in keys if k in item or k in _KEY_DEFAULTS}
+    return "k:" + _dumps(key)
+
+
+def _collect(schema: dict[str, Any], value: Any, prefix: FieldPath, out: set[FieldPath]) -> None:
+    if value is None:
+        return
+    schema = resolve_schema(schema)
+    if isinstance(value, dict) and value and not _atomic_map(schema):
+        for key, sub in value.items():
+            _collect(_prop(schema, key), sub, (*prefix, f"f:{key}"), out)
+        return
+    if isinstance(value, list) and value:
+        list_type = schema.get("x-kubernetes-list-type")
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        if list_type == "map" and all(isinstance(i, dict) for i in value):
+            keys = list(schema.get("x-kubernetes-list-map-keys") or [])
+            for item in value:
+                element = (*prefix, _key_element(keys, item))
+                out.add((*element, "."))
+                _collect(items, item, element, out)
+            return
+        if list_type == "set":
+            out.update((*prefix, "v:" + _dumps(item)) for item in value)
+            return
+    if prefix:
+        out.add(prefix)
+
+
+def fields_of(res: ResourceInfo, obj: dict[str, Any], subresource: str = "") -> set[FieldPath]:
+    """The field paths an object sets, minus server-owned metadata and the reset part (status or spec)."""
+    out: set[FieldPath] = set()
+    _collect(_schema_of(res), obj, (), out)
+    drop = list(_STRIPPED)
+    if res.has_status:
+        drop.append(("f:status",) if subresource != "status" else ())
+    keep = {p for p in out if not any(p[: len(d)] == d for d in drop if d)}
+    if subresource == "status":
+        keep = {p for p in keep if p[:1] == ("f:status",)}
+    return keep
+
+
+def to_fields_v1(paths: set[FieldPath]) -> dict[str, Any]:
+    """A FieldsV1 trie (`{"f:spec":{"f:replicas":{}}}`) of a field set."""
+    root: dict[str, Any] = {}
+    for path in sorted(paths):
+        node = root
+        for part in path:
+            node = node.setdefault(part, {})
+    return root
+
+
+def from_fields_v1(trie: Any, prefix: FieldPath = ()) -> set[FieldPath]:
+    """The field set a FieldsV1 trie describes."""
+    out: set[FieldPath] = set()
+    if not isinstance(trie, dict):
+        return out
+    for key, sub in trie.items():
+        if key == ".":
+            out.add((*prefix, "."))
+        elif isinstance(sub, dict) and sub:
+            out |= from_fields_v1(sub, (*prefix, key))
+        else:
+            out.add((*prefix, key))
+    return out
+
+
+# --- reading and changing values at paths ---------------------------------------------------
+
+
+def _find(items: list[Any], element: str) -> int:
+    kind, _, raw = element.partition(":")
+    wanted = orjson.loads(raw)
+    for i, item in enumerate(items):
+        if kind == "k" and isinstance(item, dict):
+            if all(item.get(k, _KEY_DEFAULTS.get(k)) == v for k, v in wanted.items()):
+                return i
+        elif kind == "v" and item == wanted:
+            return i
+    return -1
+
+
+def _get(obj: Any, path: FieldPath) -> Any:
+    cur = obj
+    for part in path:
+        if part == ".":
+            return cur
+        if part.startswith("f:"):
+            if not isinstance(cur, dict) or part[2:] not in cur:
+                return _MISSING
+            cur = cur[part[2:]]
+        elif isinstance(cur, list):
+            i = _find(cur, part)
+            if i < 0:
+                return _MISSING
+            cur = cur[i]
+        else:
+            return _MISSING
+    return cur
+
+
+def _remove(obj: Any, path: FieldPath) -> None:
+    if path and path[-1] == ".":
+        path = path[:-1]
+    parent = _get(obj, path[:-1])
+    last = path[-1]
+    if last.startswith("f:"):
+        if isinstance(parent, dict):
+            parent.pop(last[2:], None)
+    elif isinstance(parent, list):
+        i = _find(parent, last)
+        if i >= 0:
+            parent.pop(i)
+
+
+def _merge(schema: dict[str, Any], live: Any, applied: Any) -> Any:
+    """Merge an applied configuration into a live value (list-maps by key, sets as unions)."""
+    schema = resolve_schema(schema)
+    if isinstance(applied, dict) and isinstance(live, dict) and not _atomic_map(schema):
+        out = dict(live)
+        for key, value in applied.items():
+            if value is None:
+                out.pop(key, None)
+            elif key in out:
+                out[key] = _merge(_prop(schema, key), out[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
+        return out
+    if isinstance(applied, list) and isinstance(live, list):
+        list_type = schema.get("x-kubernetes-list-type")
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        if list_type == "map" and all(isinstance(i, dict) for i in [*live, *applied]):
+            keys = list(schema.get("x-kubernetes-list-map-keys") or [])
+            out = list(live)
+            for item in applied:
+                i = _find(out, _key_element(keys, item))
+                if i < 0:
+                    out.append(copy.deepcopy(item))
+                else:
+                    out[i] = _merge(items, out[i], item)
+            return out
+        if list_type == "set":
+            return list(live) + [copy.deepcopy(v) for v in applied if v not in live]
+    return copy.deepcopy(applied)
+
+
+# --- managedFields entries ----------------------------------------------------------------
+
+
+def _entries(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in (obj.get("metadata") or {}).get("managedFields") or [] if isinstance(e, dict)]
+
+
+def _entry(manager: str, operation: str, api_version: str, paths: set[FieldPath], sub: str = "") -> dict[str, Any]:
+    e: dict[str, Any] = {
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": api_version,
+        "time": now(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": to_fields_v1(paths),
+    }
+    if sub:
+        e["subresource"] = sub
+    return e
+
+
+def _store(obj: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    m = obj.setdefault("metadata", {})
+    kept = [e for e in entries if e.get("fieldsV1")]
+    if kept:
+        m["managedFields"] = kept
+    else:
+        m.pop("managedFields", None)
+
+
+def set_on_create(res: ResourceInfo, obj: dict[str, Any], manager: str, operation: str = "Update") -> None:
+    """Record the creating manager as owner of every field the request set."""
+    paths = fields_of(res, obj)
+    _store(obj, [_entry(manager, operation, res.api_version, paths)] if paths else [])
+
+
+def track_update(
+    res: ResourceInfo, old: dict[str, Any], new: dict[str, Any], manager: str, subresource: str = ""
+) -> dict[str, Any]:
+    """Give `manager` (operation Update) the fields an update changed; take them from everyone else."""
+    sent = (new.get("metadata") or {}).get("managedFields")
+    if sent is not None and sent != (old.get("metadata") or {}).get("managedFields"):
+        return new  # the client rewrote managedFields itself
+    entries = copy.deepcopy(_entries(old))
+    before, after = fields_of(res, old, subresource), fields_of(res, new, subresource)
+    changed = {p for p in after if p not in before or (p[-1] != "." and _get(new, p) != _get(old, p))}
+    removed = before - after
+    if not changed and not removed:
+        _store(new, entries)
+        return new
+    mine = None
+    for e in entries:
+        owned = from_fields_v1(e.get("fieldsV1")) - removed
+        if e.get("manager") == manager and e.get("operation") == "Update" and e.get("subresource", "") == subresource:
+            mine = e
+            if changed:
+                e["time"] = now()
+            owned |= changed
+        else:
+            owned -= changed
+        e["fieldsV1"] = to_fields_v1(owned)
+    if mine is None and changed:
+        entries.append(_entry(manager, "Update", res.api_version, changed, subresource))
+    _store(new, entries)
+    return new
+
+
+def _conflict_error(res: ResourceInfo, name: str, conflicts: list[tuple[dict[str, Any], FieldPath]]) -> Exception:
+    def where(path: FieldPath) -> str:
+        out = ""
+        for part in path:
+            if part == ".":
+                continue
+            kind, _, raw = part.partition(":")
+            if kind == "f":
+                out += f".{raw}"
+            elif kind == "k":
+                out += "[" + ",".join(f"{k}={_dumps(v)}" for k, v in orjson.loads(raw).items()) + "]"
+            else:
+                out += f"[={raw}]"
+        return out
+
+    def who(e: dict[str, Any]) -> str:
+        text = f'"{e.get("manager")}"'
+        if e.get("operation") == "Update":
+            text += f" using {e.get('apiVersion')}"
+        return text
+
+    causes = [errors.Cause(where(p), f"conflict with {who(e)}", "FieldManagerConflict") for e, p in conflicts]
+    count = f"{len(conflicts)} conflict{'s' if len(conflicts) > 1 else ''}"
+    if len(conflicts) == 1:
+        detail = f"conflict with {who(conflicts[0][0])}: {where(conflicts[0][1])}"
+    else:
+        by_manager: dict[str, list[str]] = {}
+        for e, p in conflicts:
+            by_manager.setdefault(who(e), []).append(where(p))
+        detail = "".join(
+            f"conflicts with {m}:\n" + "".join(f"- {w}\n" for w in ws) for m, ws in by_manager.items()
+        ).rstrip("\n")
+    return errors.StatusError(
+        409,
+        "Conflict",
+        f"Apply failed with {count}: {detail}",
+        {"name": name, "group": res.group, "kind": res.plural, "causes": [c.to_dict() for c in causes]},
+    )
+
+
+def apply_config(
+    res: ResourceInfo, live: dict[str, Any], applied: dict[str, Any], manager: str, force: bool
+) -> dict[str, Any]:
+    """Server-side apply of `applied` by `manager` onto `live`; 409 Conflict on contested fields unless forced."""
+    name = (live.get("metadata") or {}).get("name", "")
+    entries = copy.deepcopy(_entries(live))
+    wanted = fields_of(res, applied)
+    conflicts: list[tuple[dict[str, Any], FieldPath]] = []
+    for e in entries:
+        if e.get("manager") == manager:
+            continue
+        for path in sorted(from_fields_v1(e.get("fieldsV1")) & wanted):
+            if path[-1] != "." and _get(applied, path) != _get(live, path):
+                conflicts.append((e, path))
+    if conflicts and not force:
+        raise _conflict_error(res, name, conflicts)
+    lost = {id(e): {p for c, p in conflicts if c is e} for e in entries}
+    previous: set[FieldPath] = set()
+    others: set[FieldPath] = set()
+    kept_entries = []
+    for e in entries:
+        owned = from_fields_v1(e.get("fieldsV1"))
+        if e.get("manager") == manager and e.get("operation") == "Apply":
+            previous = owned
+            continue
+        owned -= lost[id(e)]
+        others |= owned
+        e["fieldsV1"] = to_fields_v1(owned)
+        kept_entries.append(e)
+    result = copy.deepcopy(live)
+    # Fields this manager applied before, no longer applies, and nobody else owns go away.
+    # Whole list elements first (their keys are still there to find them), then single fields.
+    for path in sorted(previous - wanted - others, key=lambda p: (p[-1] != ".", len(p))):
+        if path[-1] == "." and any(p[: len(path) - 1] == path[:-1] for p in others):
+            continue
+        _remove(result, path)
+    body = {k: v for k, v in applied.items() if k not in ("apiVersion", "kind", "status")}
+    body["metadata"] = {
+        k: v for k, v in (applied.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")
+    }
+    result = _merge(_schema_of(res), result, body)
+    kept_entries.append(_entry(manager, "Apply", res.api_version, wanted))
+    _store(result, kept_entries)
+    return result
