@@ -62,8 +62,6 @@ class Handlers:
             result = fn(*args)
             if inspect.isawaitable(result):
                 await result
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("informer handler %s failed", getattr(fn, "__qualname__", fn))
 
