@@ -139,10 +139,12 @@ def create_app(config: Config) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/version")
+    @app.get("/version/")
     async def version() -> Response:
         return json_response(discovery.version_info())
 
     @app.get("/api")
+    @app.get("/api/")
     async def api(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
             return Response(
@@ -152,6 +154,7 @@ def create_app(config: Config) -> FastAPI:
         return json_response(discovery.api_versions(f"{config.bind_address}:{config.port}"))
 
     @app.get("/apis")
+    @app.get("/apis/")
     async def apis(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
             return Response(

@@ -54,6 +54,7 @@ _STRIPPED = (
         )
     ),
 )
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Defaults of list-map key fields that clients usually leave out.
 _KEY_DEFAULTS = {"protocol": "TCP"}
 
@@ -322,6 +323,8 @@ def _conflict_error(res: ResourceInfo, name: str, conflicts: list[tuple[dict[str
         text = f'"{e.get("manager")}"'
         if e.get("operation") == "Update":
             text += f" using {e.get('apiVersion')}"
+        if e.get("subresource"):
+            text += f' with subresource "{e["subresource"]}"'
         return text
 
     causes = [errors.Cause(where(p), f"conflict with {who(e)}", "FieldManagerConflict") for e, p in conflicts]
@@ -343,6 +346,32 @@ def _conflict_error(res: ResourceInfo, name: str, conflicts: list[tuple[dict[str
     )
 
 
+def _is_applier(entry: dict[str, Any], manager: str) -> bool:
+    """Whether an entry is the applying manager's own Apply entry (every other entry can conflict)."""
+    return entry.get("manager") == manager and entry.get("operation") == "Apply" and not entry.get("subresource")
+
+
+def _upgrades_client_side_apply(
+    res: ResourceInfo, live: dict[str, Any], manager: str, conflicts: list[tuple[dict[str, Any], FieldPath]]
+) -> bool:
+    """kubectl moving from client-side to server-side apply takes over the fields it last applied itself.
+
+    As the apiserver's last-applied manager does: only for the manager `kubectl`, and only when every
+    contested field is in the `kubectl.kubernetes.io/last-applied-configuration` annotation.
+    """
+    if manager != "kubectl":
+        return False
+    raw = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    try:
+        last = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(last, dict):
+        return False
+    allowed = fields_of(res, last)
+    return all(path in allowed for _, path in conflicts)
+
+
 def apply_config(
     res: ResourceInfo, live: dict[str, Any], applied: dict[str, Any], manager: str, force: bool
 ) -> dict[str, Any]:
@@ -352,12 +381,12 @@ def apply_config(
     wanted = fields_of(res, applied)
     conflicts: list[tuple[dict[str, Any], FieldPath]] = []
     for e in entries:
-        if e.get("manager") == manager:
+        if _is_applier(e, manager):
             continue
         for path in sorted(from_fields_v1(e.get("fieldsV1")) & wanted):
             if path[-1] != "." and _get(applied, path) != _get(live, path):
                 conflicts.append((e, path))
-    if conflicts and not force:
+    if conflicts and not force and not _upgrades_client_side_apply(res, live, manager, conflicts):
         raise _conflict_error(res, name, conflicts)
     lost = {id(e): {p for c, p in conflicts if c is e} for e in entries}
     previous: set[FieldPath] = set()
@@ -365,7 +394,7 @@ def apply_config(
     kept_entries = []
     for e in entries:
         owned = from_fields_v1(e.get("fieldsV1"))
-        if e.get("manager") == manager and e.get("operation") == "Apply":
+        if _is_applier(e, manager):
             previous = owned
             continue
         owned -= lost[id(e)]

@@ -24,12 +24,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from apimachinery import errors
-from apimachinery.resources import RESOURCES, ResourceInfo, group_versions
+from apimachinery.resources import ResourceInfo, group_versions
 
 __all__ = [
     "SCHEMA_VERSION",
     "FieldCheck",
-    "all_kinds_covered",
     "check_fields",
     "decode_prefix",
     "definition_for",
@@ -48,7 +47,6 @@ __all__ = [
 SCHEMA_VERSION = "v1.35.0"
 _SCHEMA_PACKAGE = "kubernetes_validate"
 _SCHEMA_DIR = "kubernetes-json-schema"
-_DEFS_REF = "#/$defs/"
 _V3_REF = "#/components/schemas/"
 _V2_REF = "#/definitions/"
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1."
@@ -178,7 +176,7 @@ def definition_for(group: str, version: str, kind: str) -> str | None:
 
 async def ensure_loaded() -> None:
     """Load and convert the schemas in a worker thread (once), so requests never block on it."""
-    if definitions.cache_info().currsize:
+    if _gvk_index.cache_info().currsize:
         return
 
     def load() -> None:
@@ -651,8 +649,3 @@ async def validate_fields(res: ResourceInfo, obj: Any, directive: str) -> FieldC
 def decode_prefix(res: ResourceInfo) -> str:
     """`Deployment in version "v1" cannot be handled as a Deployment: ` (create and update errors)."""
     return f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
-
-
-def all_kinds_covered() -> list[str]:
-    """Kinds served here that have no schema (empty when every kind is documented)."""
-    return [r.kind for r in RESOURCES if definition_for(r.group, r.version, r.kind) is None]

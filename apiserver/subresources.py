@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 from starlette.requests import Request
@@ -11,6 +12,7 @@ from apimachinery import errors
 from apimachinery.meta import meta, now
 from apimachinery.resources import ResourceInfo
 from apimachinery.selectors import selector_from_label_selector, selector_from_map
+from apiserver import managedfields, openapi
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
@@ -126,6 +128,10 @@ def to_scale(res: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _manager(request: Request, params: dict[str, str]) -> str:
+    return managedfields.manager_name(params.get("fieldManager", ""), request.headers.get("user-agent"))
+
+
 class ScaleSubresource(Subresource):
     """`/scale`: read and write spec.replicas through an autoscaling/v1 Scale."""
 
@@ -150,8 +156,12 @@ class ScaleSubresource(Subresource):
         name: str,
         params: dict[str, str],
         new_scale: Any,
+        manager: str = "",
     ) -> Response:
+        await openapi.ensure_loaded()
+
         def mutate(cur: dict[str, Any]) -> dict[str, Any]:
+            old = copy.deepcopy(cur)
             scale = new_scale(to_scale(res, cur))
             replicas = (scale.get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or replicas < 0:
@@ -170,7 +180,7 @@ class ScaleSubresource(Subresource):
             if rv:
                 meta(cur)["resourceVersion"] = rv
             cur.setdefault("spec", {})["replicas"] = replicas
-            return cur
+            return managedfields.track_update(res, old, cur, manager or "unknown", "scale")
 
         result = await reg.update(res, ns, name, mutate, WriteOptions.parse(params), "scale")
         return json_response(to_scale(res, result.obj))
@@ -187,7 +197,7 @@ class ScaleSubresource(Subresource):
         body = decode_body(await request.body(), request.headers.get("content-type"))
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request was not a Scale object")
-        return await self._write(reg, res, ns, name, params, lambda _s: body)
+        return await self._write(reg, res, ns, name, params, lambda _s: body, _manager(request, params))
 
     async def patch(
         self,
@@ -201,7 +211,7 @@ class ScaleSubresource(Subresource):
         ct = request.headers.get("content-type")
         patch = decode_body(await request.body(), ct, PATCH_TYPES)
         fn = patch_function(patch, media_type(ct), "Scale")
-        return await self._write(reg, res, ns, name, params, fn)
+        return await self._write(reg, res, ns, name, params, fn, _manager(request, params))
 
 
 class BindingSubresource(Subresource):
