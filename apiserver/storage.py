@@ -114,7 +114,13 @@ class EtcdStorage:
         self._host = host or "127.0.0.1"
         self._port = int(port or 2379)
         self._timeout = timeout
-        self._client = aetcd.Client(host=self._host, port=self._port, timeout=timeout)
+        # gRPC's default 4 MiB receive limit would fail lists (and the cache's relist) past ~3k pods.
+        self._client = aetcd.Client(
+            host=self._host,
+            port=self._port,
+            timeout=timeout,
+            options={"grpc.max_receive_message_length": 1 << 30},
+        )
 
     @property
     def client(self) -> aetcd.Client:
