@@ -147,20 +147,14 @@ def create_app(config: Config) -> FastAPI:
     @app.get("/api/")
     async def api(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
-            return Response(
-                _dumps(discovery.aggregated(core=True)),
-                media_type=discovery.AGGREGATED_CONTENT_TYPE,
-            )
+            return _aggregated(core=True)
         return json_response(discovery.api_versions(f"{config.bind_address}:{config.port}"))
 
     @app.get("/apis")
     @app.get("/apis/")
     async def apis(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
-            return Response(
-                _dumps(discovery.aggregated(core=False)),
-                media_type=discovery.AGGREGATED_CONTENT_TYPE,
-            )
+            return _aggregated(core=False)
         return json_response(discovery.api_group_list())
 
     async def api_path(request: Request) -> Response:
@@ -184,10 +178,9 @@ def create_app(config: Config) -> FastAPI:
     return app
 
 
-def _dumps(obj: object) -> bytes:
-    import orjson
-
-    return orjson.dumps(obj)
+def _aggregated(core: bool) -> Response:
+    """Aggregated discovery (apidiscovery.k8s.io/v2) of /api or /apis."""
+    return json_response(discovery.aggregated(core), headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
 
 
 def _discovery_doc(path: str, method: str) -> Response:
