@@ -1,0 +1,155 @@
+"""The process scaffold every tinykube component shares: API connection, health server, signals,
+leader election.
+
+`run_component(opts, main)` sets up logging, connects an `ApiClient` (kubeconfig or `--server`),
+serves `/healthz`, `/readyz` and Prometheus `/metrics` on the health port, and runs
+`main(api)`: directly, or only while this process holds the leader Lease when leader election is
+on. SIGTERM or SIGINT cancels `main` and the process exits 0 (an exception in `main` exits 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from apimachinery.logs import setup_logging
+from client.config import Config, load_config
+from client.leaderelection import LeaderElector, LeaseLock
+from client.rest import ApiClient
+
+__all__ = ["ComponentOptions", "health_app", "run_component"]
+
+log = logging.getLogger("component")
+
+
+@dataclass
+class ComponentOptions:
+    """What every component process takes on its command line."""
+
+    name: str
+    server: str | None = None
+    kubeconfig: str | None = None
+    health_bind: str = "127.0.0.1"
+    health_port: int = 0
+    leader_elect: bool = False
+    lease_name: str = ""
+    lease_namespace: str = "kube-system"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4()}")
+    log_level: str = "info"
+    ready: Callable[[], bool] = lambda: True
+
+    def api_config(self) -> Config:
+        """The API connection from `--server` or the kubeconfig."""
+        return load_config(kubeconfig=self.kubeconfig, server=self.server)
+
+
+def health_app(ready: Callable[[], bool]) -> Starlette:
+    """`/healthz`, `/livez`, `/readyz` and `/metrics` for a component."""
+
+    async def ok(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        return PlainTextResponse("ok") if ready() else PlainTextResponse("not ready", status_code=503)
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", ok),
+            Route("/livez", ok),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ]
+    )
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the component owns SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[override]
+        yield
+
+    def install_signal_handlers(self) -> None:
+        return
+
+
+async def _lead_or_run(opts: ComponentOptions, api: ApiClient, main: Callable[[ApiClient], Awaitable[None]]) -> None:
+    if not opts.leader_elect:
+        await main(api)
+        return
+    lock = LeaseLock(api, opts.lease_namespace, opts.lease_name or opts.name, opts.identity)
+    while True:
+        elector = LeaderElector(
+            lock,
+            on_started_leading=lambda: main(api),
+            on_new_leader=lambda who: log.info("leader is %s", who),
+            lease_duration=opts.lease_duration,
+            renew_deadline=opts.renew_deadline,
+            retry_period=opts.retry_period,
+        )
+        await elector.run()
+        log.warning("lost leadership; campaigning again")
+
+
+async def serve(opts: ComponentOptions, main: Callable[[ApiClient], Awaitable[None]]) -> int:
+    """Run the component until SIGTERM/SIGINT; the process exit code."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server: _QuietServer | None = None
+    server_task: asyncio.Task[None] | None = None
+    if opts.health_port:
+        config = uvicorn.Config(
+            health_app(opts.ready),
+            host=opts.health_bind,
+            port=opts.health_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        server = _QuietServer(config)
+        server_task = asyncio.create_task(server.serve())
+    code = 0
+    async with ApiClient(opts.api_config(), user_agent=f"tinykube-{opts.name}") as api:
+        work = asyncio.create_task(_lead_or_run(opts, api, main))
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if work in done and not work.cancelled() and work.exception() is not None:
+            log.error("%s failed", opts.name, exc_info=work.exception())
+            code = 1
+        work.cancel()
+        stopper.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work
+    if server is not None and server_task is not None:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(server_task, 5)
+    log.info("%s stopped", opts.name)
+    return code
+
+
+def run_component(opts: ComponentOptions, main: Callable[[ApiClient], Awaitable[None]]) -> None:
+    """Set up logging and run the component's event loop; exits the process with its code."""
+    setup_logging(opts.log_level)
+    raise SystemExit(asyncio.run(serve(opts, main)))

@@ -1,0 +1,75 @@
+"""`python -m controller_manager`: run the control loops (flags or TINYKUBE_* environment variables)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from client.component import ComponentOptions, run_component
+from client.informer import InformerFactory
+from client.rest import ApiClient
+from controller_manager.base import Context
+from controller_manager.controllers import load, select
+
+cli = typer.Typer(add_completion=False)
+
+
+@cli.command()
+def run(
+    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
+    kubeconfig: str = typer.Option("", envvar="KUBECONFIG", help="kubeconfig file."),
+    controllers: str = typer.Option(
+        "*", envvar="TINYKUBE_CONTROLLERS", help="Controllers to run: '*', names, '-name' to leave one out."
+    ),
+    health_port: int = typer.Option(10257, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz and /metrics."),
+    leader_elect: bool = typer.Option(True, envvar="TINYKUBE_LEADER_ELECT", help="Run only while holding the lease."),
+    node_monitor_grace_period: float = typer.Option(
+        40.0, help="Seconds without a node heartbeat before the node is marked Ready=Unknown."
+    ),
+    pod_eviction_timeout: float = typer.Option(
+        300.0, help="Default tolerationSeconds for the not-ready/unreachable NoExecute taints."
+    ),
+    terminated_pod_gc_threshold: int = typer.Option(12500, help="Terminated pods kept before pod GC deletes some."),
+    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+) -> None:
+    """Run the controller-manager: the loops that make Deployments, Jobs, Services and nodes converge."""
+    try:
+        chosen = select(controllers)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--controllers") from e
+    options = {
+        "node-monitor-grace-period": node_monitor_grace_period,
+        "pod-eviction-timeout": pod_eviction_timeout,
+        "terminated-pod-gc-threshold": terminated_pod_gc_threshold,
+    }
+
+    async def main(api: ApiClient) -> None:
+        async with InformerFactory(api) as factory:
+            ctx = Context(api, factory, options)
+            running = [cls(ctx) for cls in chosen]
+            factory.start()
+            async with ctx.events:
+                await asyncio.gather(*(c.run() for c in running))
+
+    opts = ComponentOptions(
+        name="controller-manager",
+        server=server or None,
+        kubeconfig=kubeconfig or None,
+        health_port=health_port,
+        leader_elect=leader_elect,
+        lease_name="kube-controller-manager",
+        log_level=log_level,
+    )
+    run_component(opts, main)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+__all__ = ["load", "main"]
+
+if __name__ == "__main__":
+    main()
