@@ -1,4 +1,4 @@
-"""`tinykube`: bring a local cluster up (etcd + the control plane), take it down, show status."""
+"""`tinykube`: bring a local cluster up (etcd, control plane, kubelets), take it down, show status."""
 
 from __future__ import annotations
 
@@ -11,53 +11,36 @@ from pathlib import Path
 import httpx
 import typer
 
-from tinykube.procs import free_port, start_apiserver, start_etcd
+from tinykube.cluster import Cluster, ClusterSpec, write_kubeconfig
 
 app = typer.Typer(add_completion=False, help="A small but real Kubernetes on your machine.")
 
 DEFAULT_DIR = Path(os.environ.get("TINYKUBE_DATA_DIR", Path.home() / ".tinykube"))
 
-
-def write_kubeconfig(path: Path, server: str) -> None:
-    """A kubeconfig with one cluster/context named tinykube."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "tinykube", "cluster": {"server": server}}],
-        "users": [{"name": "tinykube", "user": {}}],
-        "contexts": [{"name": "tinykube", "context": {"cluster": "tinykube", "user": "tinykube"}}],
-        "current-context": "tinykube",
-    }
-    path.write_text(json.dumps(config, indent=2))
+__all__ = ["app", "write_kubeconfig"]
 
 
 @app.command()
 def up(
     data_dir: Path = typer.Option(DEFAULT_DIR, "--data-dir", envvar="TINYKUBE_DATA_DIR", help="State and logs."),
     port: int = typer.Option(8080, "--port", envvar="TINYKUBE_PORT", help="apiserver port."),
-    nodes: int = typer.Option(1, "--nodes", help="Nodes to run (kubelets land with the kubelet issue)."),
+    nodes: int = typer.Option(1, "--nodes", min=0, help="Nodes whose kubelets run pods as local processes."),
+    simulated_nodes: int = typer.Option(
+        0, "--simulated-nodes", min=0, help="Extra simulated nodes (pods reported Running, nothing started)."
+    ),
+    controllers: str = typer.Option("*", "--controllers", help="Controllers the controller-manager runs."),
+    log_level: str = typer.Option("info", "--log-level", help="Log level of every component."),
 ) -> None:
-    """Start etcd and the apiserver, write DIR/kubeconfig, and run until Ctrl-C."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        etcd, etcd_url = start_etcd(data_dir, free_port(), free_port())
-    except RuntimeError as e:
-        typer.echo(f"tinykube: {e}", err=True)
-        raise typer.Exit(1) from e
-    try:
-        apiserver, url = start_apiserver(data_dir, etcd_url, port)
-    except RuntimeError as e:
-        etcd.stop()
-        typer.echo(f"tinykube: {e}", err=True)
-        raise typer.Exit(1) from e
-    kubeconfig = data_dir / "kubeconfig"
-    write_kubeconfig(kubeconfig, url)
-    (data_dir / "etcd-url").write_text(etcd_url)
-    (data_dir / "pids.json").write_text(
-        json.dumps({"etcd": etcd.pid, "apiserver": apiserver.pid, "launcher": os.getpid()})
+    """Start etcd, the apiserver, scheduler, controller-manager and a kubelet per node; run until Ctrl-C."""
+    spec = ClusterSpec(
+        data_dir=data_dir,
+        port=port,
+        nodes=nodes,
+        simulated_nodes=simulated_nodes,
+        controllers=controllers,
+        log_level=log_level,
     )
-    typer.echo(f"tinykube is up: apiserver {url}, etcd {etcd_url}, logs in {data_dir / 'logs'}")
-    typer.echo(f"export KUBECONFIG={kubeconfig}")
+    cluster = Cluster(spec)
     stop = False
 
     def _stop(*_: object) -> None:
@@ -66,56 +49,85 @@ def up(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    typer.echo(f"tinykube: starting etcd, apiserver, scheduler, controller-manager and {nodes} node(s)…")
+    try:
+        cluster.start()
+    except (RuntimeError, OSError) as e:
+        typer.echo(f"tinykube: {e}", err=True)
+        raise typer.Exit(1) from e
+    pids = json.loads((data_dir / "pids.json").read_text())
+    (data_dir / "pids.json").write_text(json.dumps({**pids, "launcher": os.getpid()}))
+    typer.echo(f"tinykube is up: apiserver {cluster.server}, etcd {cluster.etcd_url}")
+    typer.echo(f"nodes: {', '.join(cluster.node_names) or '-'}; logs in {data_dir / 'logs'}")
+    typer.echo(f"export KUBECONFIG={cluster.kubeconfig}")
     try:
         while not stop:
-            if not apiserver.alive() or not etcd.alive():
-                typer.echo("tinykube: a component exited; see the logs", err=True)
+            try:
+                cluster.check_alive()
+            except RuntimeError as e:
+                typer.echo(f"tinykube: {e}", err=True)
                 break
             time.sleep(0.5)
     finally:
-        apiserver.stop()
-        etcd.stop()
-        (data_dir / "pids.json").unlink(missing_ok=True)
+        cluster.stop()
         typer.echo("tinykube is down")
 
 
 @app.command()
 def down(data_dir: Path = typer.Option(DEFAULT_DIR, "--data-dir", envvar="TINYKUBE_DATA_DIR")) -> None:
-    """Stop a cluster started with `tinykube up`."""
+    """Stop a cluster started with `tinykube up` (waits until every process is gone)."""
     pids_file = data_dir / "pids.json"
     if not pids_file.exists():
         typer.echo("tinykube: nothing is running")
         return
-    pids = json.loads(pids_file.read_text())
-    try:
-        os.kill(pids["launcher"], signal.SIGTERM)
-    except ProcessLookupError:
-        for pid in (pids.get("apiserver"), pids.get("etcd")):
-            if pid:
-                try:
-                    os.killpg(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        pids_file.unlink(missing_ok=True)
-    typer.echo("tinykube: stopping")
+    pids: dict[str, int] = json.loads(pids_file.read_text())
+    launcher = pids.pop("launcher", None)
+    if launcher and _alive(launcher):
+        os.kill(launcher, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while _alive(launcher) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    for pid in pids.values():
+        if _alive(pid):
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    pids_file.unlink(missing_ok=True)
+    typer.echo("tinykube is down")
 
 
 @app.command()
 def status(data_dir: Path = typer.Option(DEFAULT_DIR, "--data-dir", envvar="TINYKUBE_DATA_DIR")) -> None:
-    """Show whether the cluster answers."""
+    """Show the components, the apiserver's readiness and the nodes."""
     kubeconfig = data_dir / "kubeconfig"
-    if not kubeconfig.exists():
-        typer.echo("tinykube: no cluster here")
+    pids_file = data_dir / "pids.json"
+    if not kubeconfig.exists() or not pids_file.exists():
+        typer.echo("tinykube: no cluster running here")
         raise typer.Exit(1)
+    for name, pid in json.loads(pids_file.read_text()).items():
+        typer.echo(f"{name:<24} pid {pid:<8} {'running' if _alive(pid) else 'exited'}")
     server = json.loads(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
     try:
         ready = httpx.get(f"{server}/readyz", timeout=2).text
+        nodes = httpx.get(f"{server}/api/v1/nodes", timeout=5).json().get("items") or []
     except httpx.HTTPError:
-        ready = "unreachable"
+        typer.echo(f"apiserver {server}: unreachable")
+        raise typer.Exit(1) from None
     typer.echo(f"apiserver {server}: {ready}")
-    etcd_url = data_dir / "etcd-url"
-    if etcd_url.exists():
-        typer.echo(f"etcd {etcd_url.read_text()}")
+    for n in nodes:
+        conds = {c["type"]: c["status"] for c in (n.get("status") or {}).get("conditions") or []}
+        typer.echo(f"node {n['metadata']['name']}: Ready={conds.get('Ready', 'Unknown')}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 if __name__ == "__main__":

@@ -1,0 +1,267 @@
+"""Simulated nodes (like kubemark's hollow nodes or KWOK): one process registers N Nodes, renews
+their Leases, and reports the pods bound to them Running and Ready without starting anything.
+
+For scale tests and benchmarks of the control plane: the scheduler, controllers and apiserver
+see real Node and Pod objects that behave like a healthy cluster's. Deleted pods are removed at
+once (no processes to stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import Hashable
+from datetime import UTC, datetime
+
+from apimachinery.errors import StatusError
+from client.component import ComponentOptions, run_component
+from client.events import now_rfc3339
+from client.informer import Informer
+from client.request import DeleteOptions, Obj, PatchType, Preconditions
+from client.rest import ApiClient
+from client.workqueue import ShutDown, WorkQueue, default_controller_rate_limiter
+
+__all__ = ["SimulatedNodes", "run_simulated", "simulated_node"]
+
+log = logging.getLogger("kubelet.simulated")
+
+KUBELET_VERSION = "v1.35.0-tinykube"
+
+
+def simulated_node(name: str, pod_cidr: str, cpu: str, memory: str, max_pods: int) -> Obj:
+    """A Ready Node object as a healthy kubelet would register it."""
+    now = now_rfc3339()
+    resources = {"cpu": cpu, "memory": memory, "pods": str(max_pods), "ephemeral-storage": "100Gi"}
+
+    def cond(type_: str, status: str, reason: str, message: str) -> Obj:
+        return {
+            "type": type_,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now,
+        }
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "simulated",
+            },
+            "annotations": {"node.alpha.kubernetes.io/ttl": "0", "tinykube.io/simulated": "true"},
+        },
+        "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]},
+        "status": {
+            "capacity": resources,
+            "allocatable": resources,
+            "addresses": [
+                {"type": "InternalIP", "address": str(next(ipaddress.ip_network(pod_cidr).hosts()))},
+                {"type": "Hostname", "address": name},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "nodeInfo": {
+                "kubeletVersion": KUBELET_VERSION,
+                "kubeProxyVersion": "",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "containerRuntimeVersion": "simulated://tinykube",
+                "kernelVersion": "",
+                "osImage": "tinykube simulated node",
+                "machineID": name,
+                "systemUUID": name,
+                "bootID": name,
+            },
+            "conditions": [
+                cond(
+                    "MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"
+                ),
+                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            ],
+        },
+    }
+
+
+def _running_status(pod: Obj, pod_ip: str, host_ip: str) -> Obj:
+    now = now_rfc3339()
+    spec = pod.get("spec") or {}
+    conds = [
+        {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
+        for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
+    ]
+    containers = [
+        {
+            "name": c["name"],
+            "image": c.get("image", ""),
+            "imageID": "",
+            "containerID": f"simulated://{c['name']}",
+            "ready": True,
+            "started": True,
+            "restartCount": 0,
+            "state": {"running": {"startedAt": now}},
+        }
+        for c in spec.get("containers") or []
+    ]
+    return {
+        "phase": "Running",
+        "conditions": conds,
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}],
+        "podIP": pod_ip,
+        "podIPs": [{"ip": pod_ip}],
+        "startTime": now,
+        "containerStatuses": containers,
+        "qosClass": "BestEffort",
+    }
+
+
+class SimulatedNodes:
+    """N hollow nodes in one process."""
+
+    def __init__(
+        self,
+        api: ApiClient,
+        prefix: str,
+        count: int,
+        *,
+        cpu: str = "32",
+        memory: str = "256Gi",
+        max_pods: int = 110,
+        lease_duration: int = 40,
+        workers: int = 16,
+        first_octet: int = 128,
+    ) -> None:
+        self.api = api
+        self.names = [f"{prefix}-{i}" for i in range(count)]
+        self.cidrs = {n: f"127.{first_octet + i // 256}.{i % 256}.0/24" for i, n in enumerate(self.names)}
+        self.cpu, self.memory, self.max_pods = cpu, memory, max_pods
+        self.lease_duration = lease_duration
+        self.workers = workers
+        self._next_ip: dict[str, int] = dict.fromkeys(self.names, 2)
+        self.queue: WorkQueue[Hashable] = WorkQueue(default_controller_rate_limiter())
+        self.pods = Informer(api, "pods")
+        self.registered = asyncio.Event()
+
+    async def run(self) -> None:
+        """Register, then heartbeat and serve pods until cancelled."""
+        await asyncio.gather(*(self._register(n) for n in self.names))
+        self.registered.set()
+        self.pods.add_handler(on_add=self._enqueue, on_update=lambda _o, n: self._enqueue(n), on_delete=lambda _o: None)
+        self.pods.start()
+        tasks = [asyncio.create_task(self._heartbeat())]
+        tasks += [asyncio.create_task(self._worker()) for _ in range(self.workers)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            self.queue.shut_down()
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+            await self.pods.stop()
+
+    async def _register(self, name: str) -> None:
+        body = simulated_node(name, self.cidrs[name], self.cpu, self.memory, self.max_pods)
+        try:
+            created = await self.api.create("nodes", body)
+        except StatusError as e:
+            if e.code != 409:
+                raise
+            created = await self.api.get("nodes", name)
+        created["status"] = body["status"]
+        await self.api.update_status("nodes", created)
+        await self._renew(name)
+
+    async def _renew(self, name: str) -> None:
+        spec = {"holderIdentity": name, "leaseDurationSeconds": self.lease_duration, "renewTime": _micro_now()}
+        try:
+            await self.api.patch("leases", name, {"spec": spec}, namespace="kube-node-lease")
+        except StatusError as e:
+            if e.code != 404:
+                raise
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name}, "spec": spec}
+            await self.api.create("leases", body, namespace="kube-node-lease")
+
+    async def _heartbeat(self) -> None:
+        period = self.lease_duration / 4
+        while True:
+            await asyncio.sleep(period)
+            results = await asyncio.gather(*(self._renew(n) for n in self.names), return_exceptions=True)
+            for r in results:
+                if isinstance(r, Exception):
+                    log.warning("lease renewal failed: %s", r)
+
+    def _enqueue(self, pod: Obj) -> None:
+        if (pod.get("spec") or {}).get("nodeName") in self.cidrs:
+            meta = pod["metadata"]
+            self.queue.add(f"{meta['namespace']}/{meta['name']}")
+
+    async def _worker(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except ShutDown:
+                return
+            try:
+                await self._sync(str(key))
+                self.queue.forget(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("sync %s failed: %s", key, e)
+                self.queue.add_rate_limited(key)
+            finally:
+                self.queue.done(key)
+
+    async def _sync(self, key: str) -> None:
+        pod = self.pods.store.get(key)
+        if pod is None:
+            return
+        meta, node = pod["metadata"], pod["spec"]["nodeName"]
+        if meta.get("deletionTimestamp"):
+            opts = DeleteOptions(grace_period_seconds=0, preconditions=Preconditions(uid=meta["uid"]))
+            with contextlib.suppress(StatusError):
+                await self.api.delete("pods", meta["name"], meta["namespace"], options=opts)
+            return
+        if (pod.get("status") or {}).get("phase") == "Running":
+            return
+        net = ipaddress.ip_network(self.cidrs[node])
+        host_ip = str(net.network_address + 1)
+        pod_ip = str(net.network_address + self._next_ip[node])
+        self._next_ip[node] = self._next_ip[node] % 250 + 2
+        await self.api.patch(
+            "pods",
+            meta["name"],
+            {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": _running_status(pod, pod_ip, host_ip)},
+            namespace=meta["namespace"],
+            subresource="status",
+            patch_type=PatchType.MERGE,
+        )
+
+
+def _micro_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def run_simulated(opts: ComponentOptions, prefix: str, count: int, cpu: str, memory: str, max_pods: int) -> None:
+    """Run `count` simulated nodes named `<prefix>-<i>` as a component process."""
+    ready = asyncio.Event()
+    opts.ready = ready.is_set
+
+    async def main(api: ApiClient) -> None:
+        nodes = SimulatedNodes(api, prefix, count, cpu=cpu, memory=memory, max_pods=max_pods)
+        waiter = asyncio.create_task(nodes.registered.wait())
+        waiter.add_done_callback(lambda _: ready.set())
+        await nodes.run()
+
+    run_component(opts, main)
