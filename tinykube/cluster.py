@@ -104,9 +104,7 @@ class Cluster:
         (spec.data_dir / "etcd-url").write_text(self.etcd_url)
         waits: list[tuple[str, Process]] = []
         if spec.scheduler:
-            port = free_port()
-            proc = self._component("scheduler", "scheduler", ["--health-port", str(port)])
-            waits.append((f"http://127.0.0.1:{port}/healthz", proc))
+            waits.append(self._scheduler())
         if spec.controller_manager:
             port = free_port()
             args = ["--health-port", str(port), "--controllers", spec.controllers, *spec.controller_manager_args]
@@ -145,6 +143,18 @@ class Cluster:
             wait_ready(url, proc, spec.ready_timeout)
         self.wait_nodes_ready(spec.nodes + spec.simulated_nodes)
         self.write_pids()
+
+    def _scheduler(self) -> tuple[str, Process]:
+        port = free_port()
+        proc = self._component("scheduler", "scheduler", ["--health-port", str(port)])
+        return f"http://127.0.0.1:{port}/healthz", proc
+
+    def start_scheduler(self) -> Process:
+        """Start a scheduler now (for clusters started with `scheduler=False`, e.g. benchmarks)."""
+        url, proc = self._scheduler()
+        wait_ready(url, proc, self.spec.ready_timeout)
+        self.write_pids()
+        return proc
 
     def wait_nodes_ready(self, count: int) -> None:
         """Block until `count` nodes report Ready=True (or raise with the kubelet logs)."""

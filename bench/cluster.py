@@ -1,0 +1,272 @@
+"""Benchmark of the whole cluster: pod start-up latency, scheduler throughput, Deployment roll-outs.
+
+Run from the repo root:
+
+    .venv/bin/python bench/cluster.py            # all three phases
+    .venv/bin/python bench/cluster.py --quick    # smaller counts (about a minute)
+
+Each phase starts its own cluster through the launcher (`tinykube.cluster.Cluster`) in a temp dir
+and prints its figures beside the apiserver's raw pod-create rate measured in the same cluster
+in the same run (C concurrent POSTs of pods nobody acts on), so numbers hold on a noisy machine:
+
+1. startup: P pods on 2 real nodes (process runtime), create → Ready latency p50 / p99.
+2. scheduler: N pending pods created with no scheduler running; then a scheduler starts and binds
+   them onto S simulated nodes: pods bound per second.
+3. deployment: a R-replica Deployment on the S simulated nodes: seconds until fully available,
+   then seconds for a rolling update (new image) to complete; beside the start-up p50 of phase 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tinykube.cluster import Cluster, ClusterSpec
+
+NS = "bench"
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of samples."""
+    s = sorted(samples)
+    return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
+
+
+def pod(name: str, node_selector: dict[str, str] | None = None, command: list[str] | None = None) -> dict[str, Any]:
+    """A small pod; `command` makes it runnable by the process runtime."""
+    container: dict[str, Any] = {"name": "c", "image": "busybox:1.36", "resources": {"requests": {"cpu": "10m"}}}
+    if command:
+        container["command"] = command
+    spec: dict[str, Any] = {"containers": [container], "terminationGracePeriodSeconds": 1}
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"bench": "1"}}, "spec": spec}
+
+
+async def create_all(api: httpx.AsyncClient, bodies: list[dict[str, Any]], concurrency: int) -> float:
+    """POST every body with `concurrency` workers; creates per second."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+
+    async def worker() -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            r = await api.post(f"/api/v1/namespaces/{NS}/pods", json=body)
+            r.raise_for_status()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(bodies) / (time.perf_counter() - start)
+
+
+async def watch_until(
+    api: httpx.AsyncClient, path: str, done: Callable[[dict[str, Any]], bool], timeout: float, rv: str = ""
+) -> None:
+    """Follow a watch until `done(event)` returns True."""
+    params = {"watch": "1", "allowWatchBookmarks": "false"}
+    if rv:
+        params["resourceVersion"] = rv
+    async with asyncio.timeout(timeout):
+        async with api.stream("GET", path, params=params, timeout=httpx.Timeout(10, read=None)) as r:
+            async for line in r.aiter_lines():
+                if line.strip() and done(json.loads(line)):
+                    return
+
+
+async def make_namespace(api: httpx.AsyncClient) -> None:
+    """Create the benchmark namespace."""
+    r = await api.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    r.raise_for_status()
+
+
+def _ready(p: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in p.get("status", {}).get("conditions", [])
+    )
+
+
+async def phase_startup(server: str, pods: int, concurrency: int) -> dict[str, float]:
+    """Create → Ready latency on the real nodes, plus the raw create rate."""
+    async with httpx.AsyncClient(base_url=server, timeout=30) as api:
+        await make_namespace(api)
+        raw = [pod(f"raw-{i}", node_selector={"bench": "nowhere"}) for i in range(pods * 2)]
+        raw_rate = await create_all(api, raw, concurrency)
+        rv = (await api.get(f"/api/v1/namespaces/{NS}/pods", params={"limit": "1"})).json()["metadata"][
+            "resourceVersion"
+        ]
+        created: dict[str, float] = {}
+        latency: dict[str, float] = {}
+
+        def seen(ev: dict[str, Any]) -> bool:
+            obj = ev["object"]
+            name = obj["metadata"]["name"]
+            if name.startswith("run-") and name not in latency and _ready(obj) and name in created:
+                latency[name] = time.perf_counter() - created[name]
+            return len(latency) == pods
+
+        watcher = asyncio.create_task(watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 300, rv))
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> None:
+            async with sem:
+                name = f"run-{i}"
+                created[name] = time.perf_counter()
+                r = await api.post(f"/api/v1/namespaces/{NS}/pods", json=pod(name, command=["sleep", "3600"]))
+                r.raise_for_status()
+
+        await asyncio.gather(*(one(i) for i in range(pods)))
+        await watcher
+        samples = list(latency.values())
+        return {
+            "raw": raw_rate,
+            "p50": percentile(samples, 50) * 1000,
+            "p99": percentile(samples, 99) * 1000,
+        }
+
+
+async def phase_scheduler(cluster: Cluster, pods: int, concurrency: int) -> dict[str, float]:
+    """Bind rate of a scheduler started with `pods` pending pods, plus the raw create rate."""
+    async with httpx.AsyncClient(base_url=cluster.server, timeout=30) as api:
+        await make_namespace(api)
+        raw_rate = await create_all(api, [pod(f"p-{i}") for i in range(pods)], concurrency)
+        listing = (await api.get(f"/api/v1/namespaces/{NS}/pods")).json()
+        bound = {p["metadata"]["name"] for p in listing["items"] if p["spec"].get("nodeName")}
+
+        def seen(ev: dict[str, Any]) -> bool:
+            obj = ev["object"]
+            if obj["spec"].get("nodeName"):
+                bound.add(obj["metadata"]["name"])
+            return len(bound) >= pods
+
+        watcher = asyncio.create_task(
+            watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 600, listing["metadata"]["resourceVersion"])
+        )
+        start = time.perf_counter()
+        await asyncio.to_thread(cluster.start_scheduler)
+        await watcher
+        return {"raw": raw_rate, "bind": pods / (time.perf_counter() - start)}
+
+
+async def phase_deployment(server: str, replicas: int) -> dict[str, float]:
+    """Seconds to a fully available Deployment, then for a rolling update of it."""
+    path = f"/apis/apps/v1/namespaces/{NS}/deployments"
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]},
+            },
+        },
+    }
+
+    def complete(ev: dict[str, Any]) -> bool:
+        d = ev["object"]
+        st = d.get("status", {})
+        return (
+            st.get("observedGeneration", 0) >= d["metadata"].get("generation", 1)
+            and st.get("updatedReplicas") == replicas
+            and st.get("availableReplicas") == replicas
+            and st.get("replicas") == replicas
+        )
+
+    async with httpx.AsyncClient(base_url=server, timeout=30) as api:
+        rv = (await api.get(path)).json()["metadata"]["resourceVersion"]
+        start = time.perf_counter()
+        (await api.post(path, json=dep)).raise_for_status()
+        await watch_until(api, path, complete, 600, rv)
+        available = time.perf_counter() - start
+        start = time.perf_counter()
+        r = await api.patch(
+            f"{path}/web",
+            json={"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.26"}]}}}},
+            headers={"content-type": "application/strategic-merge-patch+json"},
+        )
+        r.raise_for_status()
+        await watch_until(api, path, complete, 600, r.json()["metadata"]["resourceVersion"])
+        return {"available": available, "rollout": time.perf_counter() - start}
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Run the phases and print the table."""
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="tinykube-bench-") as tmp:
+        spec = ClusterSpec(data_dir=Path(tmp) / "a", nodes=2, controllers="-nodelifecycle", log_level="warning")
+        with Cluster(spec) as cluster:
+            s = await phase_startup(cluster.server, args.startup_pods, args.concurrency)
+        rows.append(
+            (
+                f"pod start-up, create → Ready ({args.startup_pods} pods, 2 nodes)",
+                f"p50 {s['p50']:.0f} ms, p99 {s['p99']:.0f} ms",
+                f"raw creates {s['raw']:.0f}/s",
+            )
+        )
+        spec = ClusterSpec(
+            data_dir=Path(tmp) / "b",
+            nodes=0,
+            simulated_nodes=args.nodes,
+            scheduler=False,
+            controllers="replicaset,deployment",
+            log_level="warning",
+        )
+        with Cluster(spec) as cluster:
+            b = await phase_scheduler(cluster, args.pods, args.concurrency)
+            rows.append(
+                (
+                    f"scheduler throughput ({args.pods} pending pods, {args.nodes} nodes)",
+                    f"{b['bind']:.0f} pods bound/s",
+                    f"raw creates {b['raw']:.0f}/s",
+                )
+            )
+            d = await phase_deployment(cluster.server, args.replicas)
+        rows.append(
+            (
+                f"Deployment of {args.replicas} replicas fully available ({args.nodes} simulated nodes)",
+                f"{d['available']:.1f} s",
+                f"pod start-up p50 {s['p50']:.0f} ms",
+            )
+        )
+        rows.append(
+            (
+                "rolling update of it (25% surge / 25% unavailable)",
+                f"{d['rollout']:.1f} s",
+                f"pod start-up p50 {s['p50']:.0f} ms",
+            )
+        )
+    width = max(len(r[0]) for r in rows)
+    print(f"{'figure':<{width}}  {'tinykube':<28}  baseline (same run)")
+    for name, value, base in rows:
+        print(f"{name:<{width}}  {value:<28}  {base}")
+
+
+def main() -> None:
+    """Parse flags and run."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument("--concurrency", "-c", type=int, default=16)
+    args = parser.parse_args()
+    args.startup_pods = 30 if args.quick else 100
+    args.pods = 300 if args.quick else 1000
+    args.nodes = 100
+    args.replicas = 100
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
