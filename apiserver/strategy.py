@@ -88,6 +88,8 @@ class Strategy:
     """Default behaviour for a kind; subclasses override the hooks they need."""
 
     tracks_generation: ClassVar[bool] = False
+    # PUT of a missing object creates it (Kubernetes' AllowCreateOnUpdate: Endpoints, Leases, Events).
+    allow_create_on_update: ClassVar[bool] = False
     name_validator: ClassVar[Callable[[str], list[str]]] = staticmethod(validation.is_dns1123_subdomain)
 
     def __init__(self, resource: ResourceInfo) -> None:

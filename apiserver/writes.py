@@ -13,6 +13,7 @@ from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
 from apimachinery.resources import ResourceInfo
 from apiserver import managedfields, openapi
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
+from apiserver.kinds import strategy_for
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
 
@@ -40,7 +41,17 @@ async def update_object(
             return body
         return managedfields.track_update(res, cur, copy.deepcopy(body), manager)
 
-    result = await reg.update(res, ns, name, mutate, wo, subresource)
+    try:
+        result = await reg.update(res, ns, name, mutate, wo, subresource)
+    except errors.StatusError as e:
+        if e.code != 404 or subresource or not strategy_for(res).allow_create_on_update:
+            raise
+        body_name = (body.get("metadata") or {}).get("name")
+        if body_name != name:
+            why = f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+            raise errors.bad_request(why) from None
+        managedfields.set_on_create(res, body, manager)
+        return check.apply(json_response(await reg.create(res, ns, body, wo), 201))
     return check.apply(json_response(result.obj, 201 if result.created else 200))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from apimachinery.resources import RESOURCES, ResourceInfo
 from apiserver.kinds.core import (
     ConfigMapStrategy,
+    CreateOnUpdateStrategy,
     NamespaceStrategy,
     NodeStrategy,
     SecretStrategy,
@@ -38,6 +39,9 @@ _BY_KIND: dict[str, type[Strategy]] = {
     "StatefulSet": StatefulSetStrategy,
     "Job": JobStrategy,
     "CronJob": CronJobStrategy,
+    "Endpoints": CreateOnUpdateStrategy,
+    "Lease": CreateOnUpdateStrategy,
+    "Event": CreateOnUpdateStrategy,
 }
 
 _CACHE: dict[tuple[str, str], Strategy] = {}

@@ -43,6 +43,12 @@ def _key_causes(data: dict[str, Any] | None, field: str) -> list[Cause]:
     return causes
 
 
+class CreateOnUpdateStrategy(Strategy):
+    """Kinds whose PUT creates a missing object (Endpoints, Leases, Events)."""
+
+    allow_create_on_update = True
+
+
 class NamespaceStrategy(Strategy):
     """Namespaces: the `kubernetes` finalizer, Active phase, the metadata.name label."""
 
