@@ -20,6 +20,7 @@ __all__ = [
     "not_found",
     "path_not_found",
     "service_unavailable",
+    "too_large_resource_version",
     "too_many_requests",
     "unsupported_media_type",
 ]
@@ -161,3 +162,16 @@ def internal_error(message: str) -> StatusError:
 def service_unavailable(message: str) -> StatusError:
     """503 ServiceUnavailable (etcd unreachable)."""
     return StatusError(503, "ServiceUnavailable", message, {"retryAfterSeconds": 1})
+
+
+def too_large_resource_version(wanted: int, current: int) -> StatusError:
+    """504: a read or watch asked for a resourceVersion the store has not reached (after waiting)."""
+    return StatusError(
+        504,
+        "Timeout",
+        f"Too large resource version: {wanted}, current: {current}",
+        {
+            "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+            "retryAfterSeconds": 1,
+        },
+    )

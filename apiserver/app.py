@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from apimachinery import errors
 from apimachinery.resources import by_plural
-from apiserver import discovery, openapi
+from apiserver import discovery, openapi, proxy
 from apiserver.codec import json_response, status_response
 from apiserver.handlers import handle
 from apiserver.kinds.core import ServiceStrategy
@@ -169,6 +169,8 @@ def create_app(config: Config) -> FastAPI:
     app.add_api_route("/openapi/v3", openapi.openapi_v3_index, methods=["GET"], include_in_schema=False)
     app.add_api_route("/openapi/v3/{path:path}", openapi.openapi_v3_gv, methods=["GET"], include_in_schema=False)
     app.add_api_route("/openapi/v2", openapi.openapi_v2, methods=["GET"], include_in_schema=False)
+    # kubectl exec upgrades to a WebSocket on the exec subresource; plain HTTP requests fall through below
+    app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/exec", proxy.exec_websocket)
     app.add_api_route(
         "/{path:path}",
         api_path,

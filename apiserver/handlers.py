@@ -169,7 +169,7 @@ async def _list_or_watch(
     table = wants_table(request.headers.get("accept"))
     include = params.get("includeObject", "Metadata")
     if opts.watch:
-        return watch_response(reg, res, ns, opts, table=table, include_object=include)
+        return await watch_response(reg, res, ns, opts, table=table, include_object=include)
     listing = await reg.list(res, ns, opts)
     if table:
         from apiserver.tables import build_table

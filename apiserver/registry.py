@@ -158,20 +158,7 @@ class Registry:
             wanted = await self._current_revision()
         if not await self.cache.wait_for_revision(wanted):
             if rv and wanted > await self._current_revision():
-                raise errors.StatusError(
-                    504,
-                    "Timeout",
-                    f"Too large resource version: {wanted}, current: {self.cache.revision}",
-                    {
-                        "causes": [
-                            {
-                                "reason": "ResourceVersionTooLarge",
-                                "message": "Too large resource version",
-                            }
-                        ],
-                        "retryAfterSeconds": 1,
-                    },
-                )
+                raise errors.too_large_resource_version(wanted, self.cache.revision)
             return await self._list_etcd(prefix, match, opts.limit, 0, prefix)
         snapshot, revision = self.cache.cache(res.plural).snapshot(), self.cache.revision
         items: list[dict[str, Any]] = []

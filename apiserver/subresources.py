@@ -12,7 +12,7 @@ from apimachinery import errors
 from apimachinery.meta import meta, now
 from apimachinery.resources import ResourceInfo
 from apimachinery.selectors import selector_from_label_selector, selector_from_map
-from apiserver import managedfields, openapi
+from apiserver import managedfields, openapi, proxy
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
@@ -296,7 +296,7 @@ def _set_scheduled(pod: dict[str, Any]) -> None:
 
 
 class NotWiredSubresource(Subresource):
-    """Subresources served by the kubelet (log, exec, portforward) until proxying lands."""
+    """Subresources served by the kubelet that tinykube does not proxy yet (portforward)."""
 
     verbs = ("get", "create", "list")
 
@@ -323,12 +323,55 @@ class NotWiredSubresource(Subresource):
     list = get
 
 
+class LogSubresource(Subresource):
+    """`pods/<name>/log`: the container's log, streamed from the pod's kubelet."""
+
+    verbs = ("get",)
+
+    async def get(
+        self,
+        reg: Registry,
+        request: Request,
+        res: ResourceInfo,
+        ns: str | None,
+        name: str,
+        params: dict[str, str],
+    ) -> Response:
+        return await proxy.pod_logs(reg, request, ns or "", name, params)
+
+
+class ExecSubresource(Subresource):
+    """`pods/<name>/exec` without a WebSocket upgrade (kubectl's SPDY fallback): the checks, then 400.
+
+    The WebSocket upgrade itself is routed to `proxy.exec_websocket` by the app.
+    """
+
+    verbs = ("get", "create")
+
+    async def get(
+        self,
+        reg: Registry,
+        request: Request,
+        res: ResourceInfo,
+        ns: str | None,
+        name: str,
+        params: dict[str, str],
+    ) -> Response:
+        await proxy.exec_target(reg, ns or "", name, params.get("container", ""))
+        raise errors.bad_request(
+            "Upgrade request required: tinykube serves pods/exec over WebSocket only "
+            "(subprotocol v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported"
+        )
+
+    create = get
+
+
 SUBRESOURCES: dict[str, Subresource] = {
     "status": StatusSubresource(),
     "scale": ScaleSubresource(),
     "binding": BindingSubresource(),
     "finalize": FinalizeSubresource(),
-    "log": NotWiredSubresource(),
-    "exec": NotWiredSubresource(),
+    "log": LogSubresource(),
+    "exec": ExecSubresource(),
     "portforward": NotWiredSubresource(),
 }

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from starlette.responses import StreamingResponse
 
-from apimachinery.errors import expired
+from apimachinery.errors import expired, too_large_resource_version
 from apimachinery.resources import ResourceInfo
 from apiserver.options import ListOptions
 from apiserver.registry import Registry
@@ -114,7 +114,7 @@ async def _stream(
         cache.unwatch(watcher)
 
 
-def watch_response(
+async def watch_response(
     reg: Registry,
     res: ResourceInfo,
     namespace: str | None,
@@ -123,7 +123,10 @@ def watch_response(
     table: bool = False,
     include_object: str = "Metadata",
 ) -> StreamingResponse:
-    """A chunked streaming response of WatchEvents."""
+    """A chunked streaming response of WatchEvents; 504 when resourceVersion is ahead of the store."""
+    rv = opts.resource_version
+    if rv.isdigit() and int(rv) > reg.cache.revision and not await reg.cache.wait_for_revision(int(rv)):
+        raise too_large_resource_version(int(rv), reg.cache.revision)
     enc = _Encoder(res, table, include_object)
     return StreamingResponse(
         _stream(reg, res, namespace, opts, enc),

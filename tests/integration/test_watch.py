@@ -214,3 +214,13 @@ async def test_compaction_expires_old_revisions(api: httpx.AsyncClient, ns: str,
         assert events[0]["type"] == "ERROR" and events[0]["object"]["code"] == 410
     finally:
         proc.stop()
+
+
+async def test_watch_from_future_resource_version_is_504(api: httpx.AsyncClient, ns: str) -> None:
+    current = int((await api.get(f"/api/v1/namespaces/{ns}/pods")).json()["metadata"]["resourceVersion"])
+    r = await api.get(f"/api/v1/namespaces/{ns}/pods", params={"watch": "1", "resourceVersion": str(current + 10_000)})
+    assert r.status_code == 504
+    body = r.json()
+    assert body["reason"] == "Timeout"
+    assert body["message"].startswith(f"Too large resource version: {current + 10_000}, current: ")
+    assert body["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"

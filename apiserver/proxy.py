@@ -1,0 +1,359 @@
+"""pods/log and pods/exec: find the pod's kubelet and relay its answer (kube-apiserver's LogLocation/ExecLocation).
+
+Logs are plain HTTP, streamed through as the kubelet writes them (a follow lasts until either
+side goes away). Exec is a WebSocket: the apiserver accepts the client's upgrade (subprotocols
+v5/v4.channel.k8s.io), opens one to the kubelet's /exec with the same subprotocol and relays
+frames both ways; a kubelet that refuses ends the session with a Status on the error channel, as
+kube-apiserver's stream translator does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.websockets import WebSocket
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from apimachinery import errors
+from apimachinery.resources import by_plural
+from apiserver.codec import status_response
+from apiserver.registry import Registry
+
+__all__ = ["exec_websocket", "kubelet_address", "pod_container", "pod_logs", "validate_log_options"]
+
+log = logging.getLogger("apiserver.proxy")
+
+DEFAULT_KUBELET_PORT = 10250
+# Which node address to dial, best first (InternalIP first: tinykube kubelets listen on it).
+ADDRESS_TYPES = ("InternalIP", "Hostname", "InternalDNS", "ExternalDNS", "ExternalIP")
+SUBPROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io")
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 60.0
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False", ""}
+_LOG_PARAMS = ("follow", "previous", "timestamps", "sinceSeconds", "sinceTime", "tailLines", "limitBytes", "stream")
+
+_client: httpx.AsyncClient | None = None
+
+
+def _http() -> httpx.AsyncClient:
+    global _client
+    if _client is None:
+        timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+        _client = httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False)
+    return _client
+
+
+def _resource(plural: str) -> Any:
+    res = by_plural("", plural)
+    assert res is not None
+    return res
+
+
+def _names(containers: list[dict[str, Any]] | None) -> str:
+    return " ".join(c.get("name", "") for c in containers or [])
+
+
+def pod_container(pod: dict[str, Any], container: str) -> str:
+    """The container a request means: the one named (it must exist) or the pod's only one (400 otherwise)."""
+    spec = pod.get("spec") or {}
+    name = (pod.get("metadata") or {}).get("name", "")
+    containers = spec.get("containers") or []
+    init = spec.get("initContainers") or []
+    if not container:
+        if len(containers) == 1:
+            return str(containers[0].get("name", ""))
+        if not containers:
+            raise errors.bad_request(f"a container name must be specified for pod {name}")
+        msg = f"a container name must be specified for pod {name}, choose one of: [{_names(containers)}]"
+        if init:
+            msg += f" or one of the init containers: [{_names(init)}]"
+        raise errors.bad_request(msg)
+    if not any(c.get("name") == container for c in [*containers, *init]):
+        raise errors.bad_request(f"container {container} is not valid for pod {name}")
+    return container
+
+
+async def kubelet_address(reg: Registry, node_name: str) -> tuple[str, int]:
+    """The host and port of a node's kubelet, from its status (404 when the Node does not exist)."""
+    node = await reg.get(_resource("nodes"), None, node_name)
+    status = node.get("status") or {}
+    addresses = status.get("addresses") or []
+    host = ""
+    for kind in ADDRESS_TYPES:
+        host = next((a.get("address", "") for a in addresses if a.get("type") == kind and a.get("address")), "")
+        if host:
+            break
+    if not host:
+        known = " ".join(f"{{{a.get('type')} {a.get('address')}}}" for a in addresses)
+        raise errors.internal_error(f"no preferred addresses found; known addresses: [{known}]")
+    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or DEFAULT_KUBELET_PORT
+    return host, int(port)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _int(params: dict[str, str], name: str) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        msg = f'invalid value "{raw}" for {name}: strconv.ParseInt: parsing "{raw}": invalid syntax'
+        raise errors.bad_request(msg) from None
+
+
+def _bool(params: dict[str, str], name: str) -> bool:
+    raw = params.get(name)
+    if raw is None or raw in _FALSE:
+        return False
+    if raw in _TRUE:
+        return True
+    raise errors.bad_request(f'invalid value "{raw}" for {name}: strconv.ParseBool: parsing "{raw}": invalid syntax')
+
+
+def validate_log_options(name: str, params: dict[str, str]) -> dict[str, str]:
+    """Check a PodLogOptions query as kube-apiserver does (422 Invalid) and build the kubelet's query."""
+    tail, limit, since = _int(params, "tailLines"), _int(params, "limitBytes"), _int(params, "sinceSeconds")
+    causes: list[errors.Cause] = []
+    if tail is not None and tail < 0:
+        causes.append(errors.Cause("tailLines", f"Invalid value: {tail}: must be greater than or equal to 0"))
+    if limit is not None and limit < 1:
+        causes.append(errors.Cause("limitBytes", f"Invalid value: {limit}: must be greater than 0"))
+    if since is not None and params.get("sinceTime"):
+        causes.append(
+            errors.Cause(
+                "", "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified", "FieldValueForbidden"
+            )
+        )
+    elif since is not None and since < 1:
+        causes.append(errors.Cause("sinceSeconds", f"Invalid value: {since}: must be greater than 0"))
+    stream = params.get("stream")
+    if stream is not None and stream not in ("All", "Stdout", "Stderr"):
+        causes.append(
+            errors.Cause(
+                "stream",
+                f'Unsupported value: "{stream}": supported values: "All", "Stderr", "Stdout"',
+                "FieldValueNotSupported",
+            )
+        )
+    if causes:
+        raise errors.invalid("PodLogOptions", name, causes)
+    query: dict[str, str] = {}
+    for key in _LOG_PARAMS:
+        if key in ("follow", "previous", "timestamps"):
+            if _bool(params, key):
+                query[key] = "true"
+        elif params.get(key):
+            query[key] = params[key]
+    return query
+
+
+def _waiting_message(pod: dict[str, Any], container: str) -> str | None:
+    """Why a container has no log yet, in the kubelet's words, from the pod's status."""
+    status = pod.get("status") or {}
+    name = (pod.get("metadata") or {}).get("name", "")
+    statuses = [*(status.get("containerStatuses") or []), *(status.get("initContainerStatuses") or [])]
+    cs = next((s for s in statuses if s.get("name") == container), None)
+    if cs is None:
+        if status.get("phase", "Pending") == "Pending":
+            return f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+        return None
+    waiting = (cs.get("state") or {}).get("waiting")
+    if waiting is not None and not (cs.get("lastState") or {}).get("terminated"):
+        reason = waiting.get("reason", "")
+        if reason == "ErrImagePull":
+            return f'container "{container}" in pod "{name}" is waiting to start: image can\'t be pulled'
+        if reason == "ImagePullBackOff":
+            return f'container "{container}" in pod "{name}" is waiting to start: trying and failing to pull image'
+        return f'container "{container}" in pod "{name}" is waiting to start: {reason}'
+    return None
+
+
+def _kubelet_error(code: int, body: str, pod: dict[str, Any], container: str, name: str) -> errors.StatusError:
+    """A kubelet's non-2xx answer as the apiserver's Status (GenericHttpResponseChecker)."""
+    body = body.strip()
+    if code == 400:
+        return errors.bad_request(body)
+    if code == 404:
+        waiting = _waiting_message(pod, container)
+        if waiting:
+            return errors.bad_request(waiting)
+        return errors.StatusError(404, "NotFound", body, {"name": name, "kind": "pods/log"})
+    if code == 500:
+        return errors.internal_error(body)
+    return errors.StatusError(code, "InternalError", body or f"the kubelet answered {code}", {"name": name})
+
+
+async def pod_logs(reg: Registry, request: Request, ns: str, name: str, params: dict[str, str]) -> Response:
+    """GET pods/{name}/log: the container's log from its kubelet (streamed; followed with follow=true)."""
+    query = validate_log_options(name, params)
+    pod = await reg.get(_resource("pods"), ns, name)
+    container = pod_container(pod, params.get("container", ""))
+    node = (pod.get("spec") or {}).get("nodeName")
+    if not node:
+        # kube-apiserver answers an unscheduled pod's log with an empty stream
+        return Response(b"", media_type="text/plain")
+    host, port = await kubelet_address(reg, node)
+    url = f"http://{_host_port(host, port)}/containerLogs/{ns}/{name}/{container}"
+    if query:
+        url += "?" + urlencode(query)
+    follow = "follow" in query
+    client = _http()
+    timeout = httpx.Timeout(None if follow else READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+    req = client.build_request("GET", url, timeout=timeout)
+    try:
+        resp = await client.send(req, stream=True)
+    except httpx.HTTPError as e:
+        raise errors.internal_error(f'Get "{url}": {e or type(e).__name__}') from e
+    if resp.status_code != 200:
+        try:
+            body = (await resp.aread())[: 64 * 1024].decode("utf-8", "replace")
+        finally:
+            await resp.aclose()
+        raise _kubelet_error(resp.status_code, body, pod, container, name)
+
+    async def relay() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in resp.aiter_raw():
+                yield chunk
+        except httpx.HTTPError as e:
+            log.info("log stream from %s ended: %s", url, e)
+        finally:
+            await resp.aclose()
+
+    return StreamingResponse(relay(), media_type="text/plain")
+
+
+def _exec_query(ws: WebSocket) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    params = dict(ws.query_params)
+    query: list[tuple[str, str]] = []
+    for key in ("stdin", "stdout", "stderr", "tty"):
+        if _bool(params, key):
+            query.append((key, "1"))
+    query.extend(("command", c) for c in ws.query_params.getlist("command"))
+    return params, query
+
+
+async def exec_target(reg: Registry, ns: str, name: str, container: str) -> tuple[str, int, str]:
+    """The kubelet (host, port) and container of an exec, or the StatusError kube-apiserver gives."""
+    pod = await reg.get(_resource("pods"), ns, name)
+    container = pod_container(pod, container)
+    node = (pod.get("spec") or {}).get("nodeName")
+    if not node:
+        raise errors.bad_request(f"pod {name} does not have a host assigned")
+    host, port = await kubelet_address(reg, node)
+    return host, port, container
+
+
+async def _deny(ws: WebSocket, err: errors.StatusError) -> None:
+    if "websocket.http.response" in (ws.scope.get("extensions") or {}):
+        await ws.send_denial_response(status_response(err))
+    else:
+        await ws.close()
+
+
+def _error_frame(protocol: str, message: str) -> bytes:
+    if protocol in ("v5.channel.k8s.io", "v4.channel.k8s.io"):
+        status = errors.internal_error(message).to_status()
+        status["details"] = {"causes": [{"message": message}]}
+        return b"\x03" + json.dumps(status, separators=(",", ":")).encode()
+    return b"\x03" + message.encode()
+
+
+async def exec_websocket(ws: WebSocket) -> None:
+    """WebSocket /api/v1/namespaces/{namespace}/pods/{name}/exec: relay a kubectl exec to the kubelet."""
+    reg: Registry = ws.app.state.registry
+    ns, name = ws.path_params["namespace"], ws.path_params["name"]
+    try:
+        params, query = _exec_query(ws)
+        host, port, container = await exec_target(reg, ns, name, params.get("container", ""))
+    except errors.StatusError as e:
+        await _deny(ws, e)
+        return
+    offered = list(ws.scope.get("subprotocols") or [])
+    protocol = next((p for p in offered if p in SUBPROTOCOLS), None)
+    if offered and protocol is None:
+        await _deny(ws, errors.bad_request(f"requested protocol(s) are not supported: {offered}"))
+        return
+    await ws.accept(subprotocol=protocol)
+    url = f"ws://{_host_port(host, port)}/exec/{ns}/{name}/{container}?{urlencode(query)}"
+    try:
+        upstream = await connect(
+            url,
+            subprotocols=[protocol] if protocol else None,  # type: ignore[list-item]
+            open_timeout=CONNECT_TIMEOUT,
+            max_size=None,
+            compression=None,
+            proxy=None,
+        )
+    except InvalidStatus as e:
+        body = e.response.body.decode("utf-8", "replace").strip() if e.response.body else ""
+        await _end(ws, protocol or "", f"unable to upgrade connection: {body or e.response.reason_phrase}")
+        return
+    except (OSError, InvalidHandshake, TimeoutError) as e:
+        await _end(ws, protocol or "", f"error dialing backend: dial tcp {_host_port(host, port)}: {e}")
+        return
+    await _relay(ws, upstream)
+
+
+async def _end(ws: WebSocket, protocol: str, message: str) -> None:
+    with contextlib.suppress(Exception):
+        await ws.send_bytes(_error_frame(protocol, message))
+    with contextlib.suppress(Exception):
+        await ws.close(1000)
+
+
+async def _relay(ws: WebSocket, upstream: ClientConnection) -> None:
+    """Copy frames both ways until one side closes; then close the other with the same code."""
+
+    async def client_to_kubelet() -> None:
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            data = msg.get("bytes")
+            await upstream.send(data if data is not None else msg.get("text") or "")
+
+    async def kubelet_to_client() -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in upstream:
+                if isinstance(frame, bytes):
+                    await ws.send_bytes(frame)
+                else:
+                    await ws.send_text(frame)
+
+    up = asyncio.create_task(client_to_kubelet())
+    down = asyncio.create_task(kubelet_to_client())
+    try:
+        done, _ = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+        if up in done and not up.cancelled() and up.exception() is not None:
+            # the kubelet closed while the client was still sending: deliver what it sent before closing
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(down), 5)
+        if down.done():
+            # the kubelet finished (status sent) or went away: end the client's socket the same way
+            code = upstream.close_code or 1000
+            with contextlib.suppress(Exception):
+                await ws.close(code if code in (1000, 1001, 1011) else 1000)
+    finally:
+        up.cancel()
+        down.cancel()
+        for task in (up, down):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(upstream.close(), 2)
