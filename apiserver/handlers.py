@@ -111,7 +111,7 @@ async def _dispatch(
             raise errors.method_not_allowed()
         body = decode_body(await request.body(), request.headers.get("content-type"))
         wo = WriteOptions.parse(params)
-        check = await openapi.validate_fields(res, body, wo.field_validation)
+        check = await openapi.validate_fields(res, body, wo.field_validation, await request.body())
         if isinstance(body, dict):
             manager = managedfields.manager_name(wo.field_manager, request.headers.get("user-agent"))
             managedfields.set_on_create(res, body, manager)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.resources
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -621,8 +622,11 @@ def check_fields(
     *,
     ignore: list[str] | None = None,
     prefix: str = "",
+    raw: bytes | None = None,
 ) -> FieldCheck:
     """Apply a fieldValidation directive: Strict → 400 on unknown fields, Warn → warnings, Ignore → nothing.
+
+    With the `raw` JSON body, fields given twice in one object count too (`duplicate field "spec.replicas"`).
 
     Under Warn and Ignore the unknown fields are dropped from `obj` in place, as the typed decoder does.
     `ignore` lists unknown fields that were already stored (so a patch is judged on what it adds);
@@ -630,9 +634,10 @@ def check_fields(
     """
     skip = set(ignore or ())
     found = [p for p in _unknown_paths(res, obj) if _display(p) not in skip]
-    if not found:
+    dups = duplicate_fields(raw) if raw is not None and directive != "Ignore" else []
+    if not found and not dups:
         return FieldCheck([])
-    messages = [f'unknown field "{_display(p)}"' for p in found]
+    messages = [f'unknown field "{_display(p)}"' for p in found] + [f'duplicate field "{d}"' for d in dups]
     if directive == "Strict":
         raise errors.bad_request(f"{prefix}strict decoding error: {', '.join(messages)}")
     for p in found:
@@ -640,10 +645,42 @@ def check_fields(
     return FieldCheck(messages if directive == "Warn" else [])
 
 
-async def validate_fields(res: ResourceInfo, obj: Any, directive: str) -> FieldCheck:
+async def validate_fields(res: ResourceInfo, obj: Any, directive: str, raw: bytes | None = None) -> FieldCheck:
     """`check_fields` for a create or update body, loading the schemas off the event loop first."""
     await ensure_loaded()
-    return check_fields(res, obj, directive, prefix=decode_prefix(res))
+    return check_fields(res, obj, directive, prefix=decode_prefix(res), raw=raw)
+
+
+class _Pairs(dict):
+    """A JSON object that remembers which keys it was given more than once."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        seen: set[str] = set()
+        self.dups = [k for k, _ in pairs if k in seen or seen.add(k)]
+
+
+def duplicate_fields(raw: bytes) -> list[str]:
+    """Paths of keys that appear twice in one JSON object of `raw` (empty for non-JSON or clean bodies)."""
+    if b'"' not in raw or not raw.lstrip().startswith(b"{"):
+        return []
+    try:
+        doc = json.loads(raw, object_pairs_hook=_Pairs)
+    except ValueError:
+        return []
+    out: list[str] = []
+
+    def walk(node: Any, path: Path) -> None:
+        if isinstance(node, _Pairs):
+            out.extend(_display((*path, k)) for k in node.dups)
+            for k, v in node.items():
+                walk(v, (*path, k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, (*path, i))
+
+    walk(doc, ())
+    return out
 
 
 def decode_prefix(res: ResourceInfo) -> str:

@@ -33,7 +33,7 @@ async def update_object(
     if not isinstance(body, dict):
         raise errors.bad_request(f"the body of the request was not a {res.kind} object")
     wo = WriteOptions.parse(params)
-    check = await openapi.validate_fields(res, body, wo.field_validation)
+    check = await openapi.validate_fields(res, body, wo.field_validation, await request.body())
     manager = managedfields.manager_name(wo.field_manager, request.headers.get("user-agent"))
 
     def mutate(cur: dict[str, Any]) -> dict[str, Any]:

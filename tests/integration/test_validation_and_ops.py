@@ -220,3 +220,23 @@ async def test_sigterm_exits_cleanly(etcd: str, tmp_path: Path) -> None:
                 pass
     assert proc.proc.wait(10) == 0
     proc.stop()
+
+
+async def test_duplicate_json_fields_follow_field_validation(api: httpx.AsyncClient, ns: str) -> None:
+    url = f"/api/v1/namespaces/{ns}/configmaps"
+    raw = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup","name":"dup"},"data":{"a":"1","a":"2"}}'
+    headers = {"content-type": "application/json"}
+    r = await api.post(url, params={"fieldValidation": "Strict"}, headers=headers, content=raw)
+    assert r.status_code == 400
+    assert r.json()["message"] == (
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
+        'duplicate field "metadata.name", duplicate field "data.a"'
+    )
+    assert (await api.get(f"{url}/dup")).status_code == 404
+    r = await api.post(url, headers=headers, content=raw)  # default Warn: created, last value wins
+    assert r.status_code == 201
+    assert r.headers.get_list("warning") == [
+        '299 - "duplicate field \\"metadata.name\\""',
+        '299 - "duplicate field \\"data.a\\""',
+    ]
+    assert r.json()["data"] == {"a": "2"}
