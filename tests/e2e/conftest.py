@@ -14,8 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tinykube.kubectl_binary import KubectlUnavailableError, ensure_kubectl
-
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -60,15 +58,6 @@ class Kubectl:
         return subprocess.Popen(
             self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
         )
-
-
-@pytest.fixture(scope="session")
-def kubectl_binary() -> Path:
-    """The cached kubectl v1.35 binary (skips the e2e tests when it cannot be fetched)."""
-    try:
-        return ensure_kubectl()
-    except KubectlUnavailableError as e:
-        pytest.skip(f"kubectl binary unavailable: {e}")
 
 
 @pytest.fixture(scope="session")
