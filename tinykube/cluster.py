@@ -156,6 +156,15 @@ class Cluster:
         self.write_pids()
         return proc
 
+    def restart(self, name: str) -> Process:
+        """Stop (if running) and start again the component called `name`, with the same command line."""
+        old = next(p for p in self.processes if p.name == name)
+        old.stop()
+        new = Process(old.name, old.argv, old.log_path)
+        self.processes[self.processes.index(old)] = new
+        self.write_pids()
+        return new
+
     def wait_nodes_ready(self, count: int) -> None:
         """Block until `count` nodes report Ready=True (or raise with the kubelet logs)."""
         deadline = time.monotonic() + self.spec.ready_timeout
