@@ -12,6 +12,8 @@ import pytest
 from tinykube.kubectl_binary import ensure_kubectl
 from tinykube.procs import Process, start_apiserver, start_etcd
 
+pytest_plugins = ("pytester",)
+
 
 @pytest.fixture(scope="session")
 def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
