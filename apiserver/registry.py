@@ -98,7 +98,16 @@ class Registry:
 
         return match
 
-    async def _read(self, key: str, res: ResourceInfo, name: str) -> StoredObject:
+    async def _read(self, key: str, res: ResourceInfo, name: str, cached: bool = False) -> StoredObject:
+        """The object at key: from etcd, or (with `cached`) from the watch cache when it holds it.
+
+        A cached read may be stale; writers use it only as the first guess of an optimistic write
+        whose revision compare in etcd catches staleness (then they re-read from etcd).
+        """
+        if cached and self.cache.ready.is_set():
+            stored = self.cache.cache(res.plural).get(key)
+            if stored is not None:
+                return stored
         try:
             return await self.storage.get(key)
         except KeyNotFound as e:
@@ -272,7 +281,7 @@ class Registry:
             )
         m["namespace"] = namespace
         assert NAMESPACE_RES is not None
-        ns = await self._read(self.key(NAMESPACE_RES, None, str(namespace)), NAMESPACE_RES, str(namespace))
+        ns = await self._read(self.key(NAMESPACE_RES, None, str(namespace)), NAMESPACE_RES, str(namespace), True)
         if ns.obj.get("metadata", {}).get("deletionTimestamp"):
             raise errors.StatusError(
                 403,
@@ -323,12 +332,16 @@ class Registry:
         """
         strategy = strategy_for(res)
         key = self.key(res, namespace, name)
+        fresh = False  # first try the watch cache's copy; after any doubt, etcd's
         for _ in range(_MAX_RETRIES):
-            current = await self._read(key, res, name)
+            current = await self._read(key, res, name, cached=not fresh)
             new = mutate(copy.deepcopy(current.obj))
             new = self._check_type(res, new)
             client_rv = meta(new).get("resourceVersion")
             if client_rv and client_rv != str(current.revision):
+                if not fresh:
+                    fresh = True
+                    continue
                 raise errors.conflict(res.plural, name, res.group)
             self._prepare_update(res, strategy, new, current.obj, name, subresource)
             causes = strategy.validate(new)
@@ -337,6 +350,9 @@ class Registry:
             raise_if(res.kind, name, res.group, causes)
             await strategy.admit(new, current.obj, self)
             if self._unchanged(new, current.obj):
+                if not fresh:  # a stale cached copy may look unchanged: confirm against etcd
+                    fresh = True
+                    continue
                 return WriteResult(current.obj)
             if wo.dry_run:
                 return WriteResult(new)
@@ -346,9 +362,13 @@ class Registry:
                     return WriteResult(new)
                 return WriteResult((await self.storage.update(key, new, current.revision)).obj)
             except RevisionConflict as e:
-                if client_rv:
+                if client_rv and fresh:
                     raise errors.conflict(res.plural, name, res.group) from e
+                fresh = True
             except KeyNotFound as e:
+                if not fresh:
+                    fresh = True
+                    continue
                 raise errors.not_found(res.plural, name, res.group) from e
             except StorageUnavailable as e:
                 raise _storage_errors(e) from e
