@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import errno
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -44,6 +46,17 @@ _FALSE = {"0", "f", "F", "FALSE", "false", "False", ""}
 _LOG_PARAMS = ("follow", "previous", "timestamps", "sinceSeconds", "sinceTime", "tailLines", "limitBytes", "stream")
 
 _client: httpx.AsyncClient | None = None
+_denied: contextvars.ContextVar[bool] = contextvars.ContextVar("exec_upgrade_denied", default=False)
+
+
+class _DeniedUpgradeFilter(logging.Filter):
+    """Drop uvicorn's "returned without completing handshake" error after an upgrade we refused on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_denied.get() and "without completing handshake" in str(record.msg))
+
+
+logging.getLogger("uvicorn.error").addFilter(_DeniedUpgradeFilter())
 
 
 def _http() -> httpx.AsyncClient:
@@ -103,6 +116,18 @@ async def kubelet_address(reg: Registry, node_name: str) -> tuple[str, int]:
 
 def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _dial_error(exc: BaseException, host: str, port: int) -> str:
+    """A connection failure in Go's words (`dial tcp h:p: connect: connection refused`)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or getattr(seen, "errno", None) == errno.ECONNREFUSED:
+            return f"dial tcp {_host_port(host, port)}: connect: connection refused"
+        if isinstance(seen, TimeoutError | httpx.TimeoutException):
+            return f"dial tcp {_host_port(host, port)}: i/o timeout"
+        seen = seen.__cause__ or seen.__context__
+    return f"dial tcp {_host_port(host, port)}: {exc or type(exc).__name__}"
 
 
 def _int(params: dict[str, str], name: str) -> int | None:
@@ -217,6 +242,8 @@ async def pod_logs(reg: Registry, request: Request, ns: str, name: str, params: 
     req = client.build_request("GET", url, timeout=timeout)
     try:
         resp = await client.send(req, stream=True)
+    except httpx.ConnectError as e:
+        raise errors.internal_error(f'Get "{url}": {_dial_error(e, host, port)}') from e
     except httpx.HTTPError as e:
         raise errors.internal_error(f'Get "{url}": {e or type(e).__name__}') from e
     if resp.status_code != 200:
@@ -260,6 +287,7 @@ async def exec_target(reg: Registry, ns: str, name: str, container: str) -> tupl
 
 
 async def _deny(ws: WebSocket, err: errors.StatusError) -> None:
+    _denied.set(True)
     if "websocket.http.response" in (ws.scope.get("extensions") or {}):
         await ws.send_denial_response(status_response(err))
     else:
@@ -305,9 +333,9 @@ async def exec_websocket(ws: WebSocket) -> None:
         await _end(ws, protocol or "", f"unable to upgrade connection: {body or e.response.reason_phrase}")
         return
     except (OSError, InvalidHandshake, TimeoutError) as e:
-        await _end(ws, protocol or "", f"error dialing backend: dial tcp {_host_port(host, port)}: {e}")
+        await _end(ws, protocol or "", f"error dialing backend: {_dial_error(e, host, port)}")
         return
-    await _relay(ws, upstream)
+    await _relay(ws, upstream, protocol or "")
 
 
 async def _end(ws: WebSocket, protocol: str, message: str) -> None:
@@ -317,8 +345,13 @@ async def _end(ws: WebSocket, protocol: str, message: str) -> None:
         await ws.close(1000)
 
 
-async def _relay(ws: WebSocket, upstream: ClientConnection) -> None:
-    """Copy frames both ways until one side closes; then close the other with the same code."""
+async def _relay(ws: WebSocket, upstream: ClientConnection, protocol: str) -> None:
+    """Copy frames both ways until one side closes; then close the other.
+
+    A kubelet that goes away without its closing Status leaves the client an InternalError on the
+    error channel, so kubectl reports why instead of a protocol error.
+    """
+    saw_status = False
 
     async def client_to_kubelet() -> None:
         while True:
@@ -329,9 +362,11 @@ async def _relay(ws: WebSocket, upstream: ClientConnection) -> None:
             await upstream.send(data if data is not None else msg.get("text") or "")
 
     async def kubelet_to_client() -> None:
+        nonlocal saw_status
         with contextlib.suppress(ConnectionClosed):
             async for frame in upstream:
                 if isinstance(frame, bytes):
+                    saw_status = saw_status or (len(frame) > 1 and frame[0] == 3)
                     await ws.send_bytes(frame)
                 else:
                     await ws.send_text(frame)
@@ -345,10 +380,13 @@ async def _relay(ws: WebSocket, upstream: ClientConnection) -> None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(down), 5)
         if down.done():
-            # the kubelet finished (status sent) or went away: end the client's socket the same way
-            code = upstream.close_code or 1000
-            with contextlib.suppress(Exception):
-                await ws.close(code if code in (1000, 1001, 1011) else 1000)
+            code = upstream.close_code
+            if code != 1000 and not saw_status:
+                why = f"the kubelet closed the stream ({code} {upstream.close_reason or ''})".replace(" )", ")")
+                await _end(ws, protocol, why)
+            else:
+                with contextlib.suppress(Exception):
+                    await ws.close(1000)
     finally:
         up.cancel()
         down.cancel()

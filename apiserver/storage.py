@@ -209,6 +209,11 @@ class EtcdStorage:
         rev = responses[0].response_put.header.revision
         return StoredObject(key, _with_rv(obj, rev), rev)
 
+    async def put(self, key: str, obj: dict[str, Any]) -> int:
+        """Write a key unconditionally; the revision of the write."""
+        resp = await self._call("put", self._client.put(key.encode(), _encode(obj)))
+        return resp.header.revision
+
     async def update(self, key: str, obj: dict[str, Any], expected_revision: int) -> StoredObject:
         """Overwrite a key only if its mod revision is still `expected_revision`."""
         tx = self._client.transactions
