@@ -39,6 +39,7 @@ NAMESPACE_RES = by_plural("", "namespaces")
 _MAX_RETRIES = 20
 # Subresources whose server-side code sets exactly what may change (not client input).
 _TRUSTED_SUBRESOURCES = ("binding", "finalize")
+_GC_FINALIZERS = ("orphan", "foregroundDeletion")
 _IMMUTABLE_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
 
 
@@ -499,15 +500,26 @@ class Registry:
         m = meta(obj)
         finalizers = list(m.get("finalizers") or [])
         policy = options.get("propagationPolicy")
-        if options.get("orphanDependents") is True:
-            policy = "Orphan"
-        wanted = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(policy or "")
-        if wanted and wanted not in finalizers and strategy.resource.kind not in ("Event",):
-            finalizers.append(wanted)
+        if policy is None and options.get("orphanDependents") is not None:
+            policy = "Orphan" if options["orphanDependents"] else "Background"
+        if policy is None:  # keep what an earlier delete chose, else the kind's default
+            if "orphan" in finalizers:
+                policy = "Orphan"
+            elif "foregroundDeletion" in finalizers:
+                policy = "Foreground"
+            else:
+                policy = strategy.default_propagation
+        wanted = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(policy)
+        if strategy.resource.kind != "Event":
+            finalizers = [f for f in finalizers if f not in _GC_FINALIZERS or f == wanted]
+            if wanted and wanted not in finalizers:
+                finalizers.append(wanted)
         if not finalizers and grace == 0 and not strategy.deletion_pending(obj):
             return False
         if finalizers:
             m["finalizers"] = finalizers
+        else:
+            m.pop("finalizers", None)
         when = datetime.now(UTC) + timedelta(seconds=grace)
         if not m.get("deletionTimestamp"):
             m["deletionTimestamp"] = format_time(when)

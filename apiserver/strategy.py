@@ -90,6 +90,8 @@ class Strategy:
     tracks_generation: ClassVar[bool] = False
     # PUT of a missing object creates it (Kubernetes' AllowCreateOnUpdate: Endpoints, Leases, Events).
     allow_create_on_update: ClassVar[bool] = False
+    # What a DELETE without propagationPolicy does to dependents (batch/v1 Jobs orphan their pods).
+    default_propagation: ClassVar[str] = "Background"
     name_validator: ClassVar[Callable[[str], list[str]]] = staticmethod(validation.is_dns1123_subdomain)
 
     def __init__(self, resource: ResourceInfo) -> None:

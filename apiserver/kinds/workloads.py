@@ -226,6 +226,8 @@ def _job_restart_causes(spec: dict[str, Any], path: str) -> list[Cause]:
 class JobStrategy(_TemplatedStrategy):
     """Jobs: generated selector on the controller uid, restartPolicy OnFailure or Never."""
 
+    default_propagation = "Orphan"
+
     def default(self, obj: dict[str, Any]) -> None:
         if isinstance(obj.get("spec"), dict):
             _job_spec_defaults(obj["spec"])
