@@ -1,1 +1,1 @@
-"""scheduler package."""
+"""tinykube scheduler: binds pending pods to nodes (kube-scheduler's queue, cache and plugin framework)."""

@@ -1,0 +1,116 @@
+"""NodeName, NodeUnschedulable and TaintToleration: filters on the node object alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from scheduler.cache import NodeInfo
+from scheduler.framework import SKIP, FilterPlugin, ScorePlugin, default_normalize
+from scheduler.podinfo import PodInfo
+
+__all__ = [
+    "ERR_NODE_NAME",
+    "ERR_UNSCHEDULABLE",
+    "NodeName",
+    "NodeUnschedulable",
+    "TaintToleration",
+    "find_untolerated_taint",
+    "tolerates",
+    "untolerated_taint_reason",
+]
+
+ERR_NODE_NAME = "node(s) didn't match the requested node name"
+ERR_UNSCHEDULABLE = "node(s) were unschedulable"
+TAINT_NODE_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+_FILTER_EFFECTS = ("NoSchedule", "NoExecute")
+
+
+def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
+    """Whether one toleration tolerates one taint (upstream Toleration.ToleratesTaint)."""
+    effect = toleration.get("effect") or ""
+    if effect and effect != taint.get("effect"):
+        return False
+    key = toleration.get("key") or ""
+    if key and key != taint.get("key"):
+        return False
+    op = toleration.get("operator") or "Equal"
+    if op == "Exists":
+        return True
+    if op == "Equal":
+        return (toleration.get("value") or "") == (taint.get("value") or "")
+    return False
+
+
+def _tolerated(tolerations: Iterable[dict[str, Any]], taint: dict[str, Any]) -> bool:
+    return any(tolerates(t, taint) for t in tolerations)
+
+
+def find_untolerated_taint(taints: Iterable[dict[str, Any]], tolerations: Sequence[dict[str, Any]]) -> dict | None:
+    """The first NoSchedule/NoExecute taint no toleration tolerates, or None."""
+    for taint in taints:
+        if taint.get("effect") in _FILTER_EFFECTS and not _tolerated(tolerations, taint):
+            return taint
+    return None
+
+
+def untolerated_taint_reason(taint: dict[str, Any]) -> str:
+    """The TaintToleration failure reason, as upstream formats it."""
+    return f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value') or ''}}}"
+
+
+class NodeName(FilterPlugin):
+    """The pod's spec.nodeName, if set, must be this node."""
+
+    name = "NodeName"
+
+    def pre_filter(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Any:
+        """Skip pods that do not name a node."""
+        return None if pod.node_name else SKIP
+
+    def filter(self, pod: PodInfo, state: Any, node: NodeInfo) -> Sequence[str] | None:
+        """Reject every other node."""
+        return None if node.name == pod.node_name else (ERR_NODE_NAME,)
+
+
+class NodeUnschedulable(FilterPlugin):
+    """A cordoned node (spec.unschedulable) takes only pods tolerating node.kubernetes.io/unschedulable."""
+
+    name = "NodeUnschedulable"
+
+    def pre_filter(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Any:
+        """Skip pods that tolerate the unschedulable taint."""
+        taint = {"key": TAINT_NODE_UNSCHEDULABLE, "effect": "NoSchedule"}
+        return SKIP if _tolerated(pod.tolerations, taint) else None
+
+    def filter(self, pod: PodInfo, state: Any, node: NodeInfo) -> Sequence[str] | None:
+        """Reject cordoned nodes."""
+        return (ERR_UNSCHEDULABLE,) if node.unschedulable else None
+
+
+class TaintToleration(FilterPlugin, ScorePlugin):
+    """NoSchedule/NoExecute taints must be tolerated; untolerated PreferNoSchedule taints lower the score."""
+
+    name = "TaintToleration"
+    weight = 3
+
+    def filter(self, pod: PodInfo, state: Any, node: NodeInfo) -> Sequence[str] | None:
+        """Reject a node with an untolerated NoSchedule/NoExecute taint."""
+        if not node.taints:
+            return None
+        taint = find_untolerated_taint(node.taints, pod.tolerations)
+        return None if taint is None else (untolerated_taint_reason(taint),)
+
+    def pre_score(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Any:
+        """Tolerations that count for PreferNoSchedule; skip when no node has such a taint."""
+        if not any(t.get("effect") == "PreferNoSchedule" for n in nodes for t in n.taints):
+            return SKIP
+        return [t for t in pod.tolerations if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"]
+
+    def score(self, pod: PodInfo, state: Any, node: NodeInfo) -> int:
+        """How many PreferNoSchedule taints the pod does not tolerate."""
+        return sum(1 for t in node.taints if t.get("effect") == "PreferNoSchedule" and not _tolerated(state, t))
+
+    def normalize(self, scores: list[int]) -> None:
+        """Fewer untolerated taints score higher."""
+        default_normalize(scores, reverse=True)

@@ -1,0 +1,106 @@
+"""NodeResourcesFit (filter + LeastAllocated score), NodeResourcesBalancedAllocation and NodePorts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from scheduler.cache import NodeInfo
+from scheduler.framework import MAX_NODE_SCORE, SKIP, FilterPlugin, ScorePlugin
+from scheduler.podinfo import PodInfo
+
+__all__ = ["ERR_PORTS", "ERR_TOO_MANY_PODS", "BalancedAllocation", "NodePorts", "NodeResourcesFit", "ports_conflict"]
+
+ERR_TOO_MANY_PODS = "Too many pods"
+ERR_PORTS = "node(s) didn't have free ports for the requested pod ports"
+_ALL_IPS = "0.0.0.0"
+
+
+class NodeResourcesFit(FilterPlugin, ScorePlugin):
+    """Requests must fit in allocatable minus what bound pods request; scored LeastAllocated (cpu, memory)."""
+
+    name = "NodeResourcesFit"
+    weight = 1
+
+    def filter(self, pod: PodInfo, state: Any, node: NodeInfo) -> Sequence[str] | None:
+        """Every resource the pod is short of on this node ("Too many pods", "Insufficient cpu", ...)."""
+        req = pod.requests
+        alloc = node.allocatable
+        used = node.requested
+        reasons: list[str] | None = None
+        if len(node.pods) + 1 > node.allowed_pods:
+            reasons = [ERR_TOO_MANY_PODS]
+        if req.cpu > 0 and req.cpu > alloc.cpu - used.cpu:
+            reasons = [*(reasons or ()), "Insufficient cpu"]
+        if req.memory > 0 and req.memory > alloc.memory - used.memory:
+            reasons = [*(reasons or ()), "Insufficient memory"]
+        if req.ephemeral_storage > 0 and req.ephemeral_storage > alloc.ephemeral_storage - used.ephemeral_storage:
+            reasons = [*(reasons or ()), "Insufficient ephemeral-storage"]
+        for name, q in req.scalar.items():
+            if q > 0 and q > alloc.scalar.get(name, 0) - used.scalar.get(name, 0):
+                reasons = [*(reasons or ()), f"Insufficient {name}"]
+        return reasons
+
+    def score(self, pod: PodInfo, state: Any, node: NodeInfo) -> int:
+        """LeastAllocated: mean over cpu and memory of free share after placing the pod, 0..100."""
+        alloc = node.allocatable
+        nz = node.non_zero_requested
+        cpu = _least(nz.cpu + pod.non_zero.cpu, alloc.cpu)
+        mem = _least(nz.memory + pod.non_zero.memory, alloc.memory)
+        return (cpu + mem) // 2
+
+
+def _least(requested: int, capacity: int) -> int:
+    if capacity == 0 or requested > capacity:
+        return 0
+    return (capacity - requested) * MAX_NODE_SCORE // capacity
+
+
+class BalancedAllocation(ScorePlugin):
+    """Favours nodes whose cpu and memory would be used in similar shares (NodeResourcesBalancedAllocation)."""
+
+    name = "NodeResourcesBalancedAllocation"
+    weight = 1
+
+    def pre_score(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Any:
+        """Skip pods that request neither cpu nor memory (upstream)."""
+        return SKIP if pod.requests.cpu == 0 and pod.requests.memory == 0 else None
+
+    def score(self, pod: PodInfo, state: Any, node: NodeInfo) -> int:
+        """(1 - std of the cpu and memory fractions) * 100."""
+        alloc = node.allocatable
+        fractions = []
+        for requested, capacity in (
+            (node.requested.cpu + pod.requests.cpu, alloc.cpu),
+            (node.requested.memory + pod.requests.memory, alloc.memory),
+        ):
+            if capacity == 0:
+                continue
+            fractions.append(min(requested / capacity, 1.0))
+        std = abs(fractions[0] - fractions[1]) / 2 if len(fractions) == 2 else 0.0
+        return int((1 - std) * MAX_NODE_SCORE)
+
+
+def ports_conflict(used: Any, ip: str, protocol: str, port: int) -> bool:
+    """Whether (ip, protocol, port) clashes with the node's used host ports (0.0.0.0 clashes with any IP)."""
+    if port <= 0:
+        return False
+    if ip == _ALL_IPS:
+        return any(p == port and proto == protocol for _, proto, p in used)
+    return (_ALL_IPS, protocol, port) in used or (ip, protocol, port) in used
+
+
+class NodePorts(FilterPlugin):
+    """A pod's hostPorts must be free on the node."""
+
+    name = "NodePorts"
+
+    def pre_filter(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Any:
+        """Skip pods without host ports."""
+        return None if pod.host_ports else SKIP
+
+    def filter(self, pod: PodInfo, state: Any, node: NodeInfo) -> Sequence[str] | None:
+        """Reject a node where one of the pod's host ports is taken."""
+        if node.used_ports and any(ports_conflict(node.used_ports, *hp) for hp in pod.host_ports):
+            return (ERR_PORTS,)
+        return None

@@ -1,0 +1,54 @@
+"""The node-info cache: assumed pods count at once, are confirmed by the informer, forgotten on bind failure."""
+
+from __future__ import annotations
+
+from test_scheduler_builders import cache, node, pod
+
+from scheduler.cache import node_taints
+from scheduler.podinfo import PodInfo
+
+
+def test_assume_confirm_forget() -> None:
+    c = cache(node("a"), node("b"))
+    p = PodInfo.of(pod("p", cpu="1", memory="1Gi"))
+    c.assume(p, "a")
+    a = c.nodes["a"]
+    assert (a.requested.cpu, a.requested.memory, len(a.pods)) == (1000, 2**30, 1)
+    assert c.is_assumed("default/p")
+    c.set_pod(PodInfo.of(pod("p", cpu="1", memory="1Gi", node_name="a")))  # the watch event arrives
+    assert not c.is_assumed("default/p")
+    assert a.requested.cpu == 1000
+    c.forget("default/p")  # confirmed pods are not forgotten
+    assert a.requested.cpu == 1000
+    c.assume(PodInfo.of(pod("q", cpu="500m")), "b")
+    c.forget("default/q")
+    assert (c.nodes["b"].requested.cpu, len(c.nodes["b"].pods)) == (0, 0)
+
+
+def test_pod_on_unknown_node_and_node_removal() -> None:
+    c = cache(node("a"))
+    c.set_pod(PodInfo.of(pod("p", cpu="1", node_name="ghost")))
+    assert [n.name for n in c.node_list()] == ["a"]
+    c.set_node(node("ghost"))
+    ghost = next(n for n in c.node_list() if n.name == "ghost")
+    assert ghost.requested.cpu == 1000
+    c.remove_node("ghost")
+    assert [n.name for n in c.node_list()] == ["a"]
+    assert c.remove_pod("default/p")
+    assert "ghost" not in c.nodes
+
+
+def test_host_ports_counted_and_released() -> None:
+    c = cache(node("a"))
+    p = pod("p", node_name="a")
+    p["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 80}]
+    c.set_pod(PodInfo.of(p))
+    assert ("0.0.0.0", "TCP", 80) in c.nodes["a"].used_ports
+    c.remove_pod("default/p")
+    assert not c.nodes["a"].used_ports
+
+
+def test_node_taints_adds_not_ready_once() -> None:
+    n = node("a", ready="False", taints=[{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}])
+    assert node_taints(n) == [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]
+    assert node_taints(node("b")) == []
