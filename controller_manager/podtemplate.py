@@ -67,7 +67,13 @@ def is_pod_available(pod: Obj, min_ready_seconds: int, now: datetime | None = No
     since = c.get("lastTransitionTime")
     if not since:
         return False
-    t = datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    try:
+        t = datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:  # fractional seconds or an offset (RFC 3339 allows both)
+        try:
+            t = datetime.fromisoformat(since.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError:
+            return False
     return ((now or datetime.now(UTC)) - t).total_seconds() >= min_ready_seconds
 
 
