@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -45,21 +47,48 @@ class Config:
     request_timeout: float = 60.0
 
 
-async def _bootstrap(reg: Registry) -> None:
-    """Create the default namespaces, retrying until etcd answers."""
-    ns_res = by_plural("", "namespaces")
-    assert ns_res is not None
+async def _bootstrap(reg: Registry, config: Config) -> None:
+    """Create the default namespaces and the `kubernetes` Service, retrying until etcd answers."""
+    ip = str(next(ipaddress.ip_network(config.service_cluster_ip_range).hosts()))
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": ip,
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": config.port}],
+            "sessionAffinity": "None",
+        },
+    }
+    endpoints = {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [
+            {
+                "addresses": [{"ip": config.bind_address}],
+                "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}],
+            }
+        ],
+    }
+    wanted = [
+        ("namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}})
+        for n in DEFAULT_NAMESPACES
+    ]
+    wanted += [("services", "default", service), ("endpoints", "default", endpoints)]
     delay = 0.1
-    for name in DEFAULT_NAMESPACES:
+    for plural, namespace, body in wanted:
+        res = by_plural("", plural)
+        assert res is not None
         while True:
             try:
-                body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-                await reg.create(ns_res, None, body, WriteOptions())
+                await reg.create(res, namespace, copy.deepcopy(body), WriteOptions())
                 break
             except errors.StatusError as e:
-                if e.code == 409:
+                if e.code in (409, 422):  # exists already (422: the cluster IP is taken by it)
                     break
-                log.warning("bootstrap: creating namespace %s: %s", name, e.message)
+                log.warning("bootstrap: creating %s %s: %s", plural, body["metadata"]["name"], e.message)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5)
 
@@ -89,7 +118,7 @@ def create_app(config: Config) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cache.start()
-        tasks = [asyncio.create_task(_bootstrap(reg), name="bootstrap")]
+        tasks = [asyncio.create_task(_bootstrap(reg, config), name="bootstrap")]
         if config.etcd_compaction_interval > 0:
             tasks.append(asyncio.create_task(_compactor(storage, config.etcd_compaction_interval)))
         app.state.bootstrap = tasks[0]

@@ -292,3 +292,11 @@ async def test_binding_sets_node_once(api: httpx.AsyncClient, ns: str) -> None:
     assert any(c["type"] == "PodScheduled" and c["status"] == "True" for c in got["status"]["conditions"])
     r = await api.post(pods_path(ns, "b") + "/binding", json={**binding, "target": {"kind": "Node", "name": "n2"}})
     assert r.status_code == 409 and 'already assigned to node "n1"' in r.json()["message"]
+
+
+async def test_kubernetes_service_is_bootstrapped(api: httpx.AsyncClient) -> None:
+    svc = (await api.get("/api/v1/namespaces/default/services/kubernetes")).json()
+    assert svc["spec"]["clusterIP"] == "127.96.0.1"
+    assert svc["spec"]["ports"][0]["port"] == 443
+    ep = (await api.get("/api/v1/namespaces/default/endpoints/kubernetes")).json()
+    assert ep["subsets"][0]["addresses"] == [{"ip": "127.0.0.1"}]
