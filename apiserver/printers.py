@@ -1046,6 +1046,52 @@ CONTROLLER_REVISION_COLUMNS = (
 )
 
 
+_ACCESS_MODES = (
+    ("ReadWriteOnce", "RWO"),
+    ("ReadOnlyMany", "ROX"),
+    ("ReadWriteMany", "RWX"),
+    ("ReadWriteOncePod", "RWOP"),
+)
+
+
+def _pvc_cells(obj: Obj, now: datetime) -> list[Any]:
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    phase = "Terminating" if _get(obj, "metadata", "deletionTimestamp") else _str(status.get("phase"))
+    capacity = access = ""
+    if spec.get("volumeName"):
+        modes = status.get("accessModes") or []
+        access = ",".join(short for long, short in _ACCESS_MODES if long in modes)
+        capacity = _str((status.get("capacity") or {}).get("storage"))
+    storage_class = spec.get("storageClassName") or _str(
+        _get(obj, "metadata", "annotations", "volume.beta.kubernetes.io/storage-class")
+    )
+    return [
+        _name(obj),
+        phase,
+        _str(spec.get("volumeName")),
+        capacity,
+        access,
+        storage_class,
+        spec.get("volumeAttributesClassName") or "<unset>",
+        _age(obj, now),
+        spec.get("volumeMode") or "<unset>",
+    ]
+
+
+PVC_COLUMNS = (
+    NAME_COLUMN,
+    _col("Status", "string", "phase represents the current phase of PersistentVolumeClaim."),
+    _col("Volume", "string", "volumeName is the binding reference to the PersistentVolume backing this claim."),
+    _col("Capacity", "string", "capacity represents the actual resources of the underlying volume."),
+    _col("Access Modes", "string", "accessModes contains the actual access modes the volume backing the PVC has."),
+    _col("StorageClass", "string", "StorageClass of the pvc"),
+    _col("VolumeAttributesClass", "string", "VolumeAttributesClass of the pvc"),
+    AGE_COLUMN,
+    _wide("VolumeMode", "volumeMode defines what type of volume is required by the claim."),
+)
+
+
 def _job_status(job: Obj) -> str:
     conditions = _get(job, "status", "conditions")
     if _condition_true(conditions, "Complete"):
@@ -1169,6 +1215,7 @@ PRINTERS: dict[str, Printer] = {
     "DaemonSet": Printer(DAEMON_SET_COLUMNS, _daemon_set_cells),
     "StatefulSet": Printer(STATEFUL_SET_COLUMNS, _stateful_set_cells),
     "ControllerRevision": Printer(CONTROLLER_REVISION_COLUMNS, _controller_revision_cells),
+    "PersistentVolumeClaim": Printer(PVC_COLUMNS, _pvc_cells),
     "Job": Printer(JOB_COLUMNS, _job_cells),
     "CronJob": Printer(CRON_JOB_COLUMNS, _cron_job_cells),
     "Lease": Printer(LEASE_COLUMNS, _lease_cells),
