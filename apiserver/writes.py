@@ -78,9 +78,15 @@ async def patch_object(
     check = openapi.FieldCheck([])
     apply_patch_to = patch_function(patch, mt, res.kind)
 
+    pins_rv = _patch_sets_resource_version(patch, mt)
+
     def mutate(cur: dict[str, Any]) -> dict[str, Any]:
         known = openapi.unknown_fields(res, cur)
         new = apply_patch_to(cur)
+        if not pins_rv and isinstance(new.get("metadata"), dict):
+            # the resourceVersion came from the object read, not the client: no precondition, so a
+            # concurrent write makes the registry re-read and re-apply the patch instead of 409
+            new["metadata"].pop("resourceVersion", None)
         check.warnings = openapi.check_fields(res, new, wo.field_validation, ignore=known).warnings
         if subresource:
             return new
@@ -137,3 +143,12 @@ def patch_function(patch: Any, mt: str, kind: str) -> Any:
             ) from e
 
     return mutate
+
+
+def _patch_sets_resource_version(patch: Any, media_type: str) -> bool:
+    """Whether the client's patch itself names a resourceVersion (an optimistic-lock precondition)."""
+    if media_type == "application/json-patch+json":
+        return isinstance(patch, list) and any(
+            isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" for op in patch
+        )
+    return isinstance(patch, dict) and "resourceVersion" in (patch.get("metadata") or {})

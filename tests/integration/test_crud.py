@@ -300,3 +300,25 @@ async def test_kubernetes_service_is_bootstrapped(api: httpx.AsyncClient) -> Non
     assert svc["spec"]["ports"][0]["port"] == 443
     ep = (await api.get("/api/v1/namespaces/default/endpoints/kubernetes")).json()
     assert ep["subsets"][0]["addresses"] == [{"ip": "127.0.0.1"}]
+
+
+async def test_concurrent_patches_without_resource_version_all_apply(api: httpx.AsyncClient, ns: str) -> None:
+    url = f"/api/v1/namespaces/{ns}/configmaps"
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "race"}}
+    created = await api.post(url, json=body)
+    assert created.status_code == 201
+    merge = {"content-type": "application/merge-patch+json"}
+
+    async def label(i: int) -> int:
+        r = await api.patch(f"{url}/race", headers=merge, json={"metadata": {"labels": {f"l{i}": "x"}}})
+        return r.status_code
+
+    assert await asyncio.gather(*(label(i) for i in range(20))) == [200] * 20
+    labels = (await api.get(f"{url}/race")).json()["metadata"]["labels"]
+    assert set(labels) == {f"l{i}" for i in range(20)}
+
+    stale = created.json()["metadata"]["resourceVersion"]
+    r = await api.patch(
+        f"{url}/race", headers=merge, json={"metadata": {"resourceVersion": stale, "labels": {"z": "1"}}}
+    )
+    assert r.status_code == 409
