@@ -1,0 +1,151 @@
+"""`python -m kubelet`: the node agent (flags or TINYKUBE_* environment variables)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import typer
+
+from client.component import ComponentOptions, run_component
+from client.rest import ApiClient
+from kubelet.ipam import default_pod_cidr
+from kubelet.kubelet import Kubelet, KubeletConfig
+
+cli = typer.Typer(add_completion=False)
+log = logging.getLogger("kubelet")
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """`k=v,k2=v2` → a dict."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"invalid label {part!r} (want key=value)", param_hint="--node-labels")
+        out[key] = value
+    return out
+
+
+def parse_taints(text: str) -> list[dict[str, str]]:
+    """`key=value:Effect,key2:Effect` → taints."""
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kv, sep, effect = part.rpartition(":")
+        if not sep or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+            raise typer.BadParameter(
+                f"invalid taint {part!r} (want key[=value]:Effect)", param_hint="--register-with-taints"
+            )
+        key, _, value = kv.partition("=")
+        taint = {"key": key, "effect": effect}
+        if value:
+            taint["value"] = value
+        out.append(taint)
+    return out
+
+
+@cli.command()
+def run(
+    node_name: str = typer.Option(..., envvar="TINYKUBE_NODE_NAME", help="Name of the Node this kubelet registers."),
+    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
+    kubeconfig: str = typer.Option("", envvar="KUBECONFIG", help="kubeconfig file."),
+    root_dir: str = typer.Option(
+        "", envvar="TINYKUBE_ROOT_DIR", help="State directory (default ~/.tinykube/kubelet/<node>)."
+    ),
+    address: str = typer.Option(
+        "127.0.0.1", envvar="TINYKUBE_ADDRESS", help="Node InternalIP; the kubelet server binds it."
+    ),
+    port: int = typer.Option(10250, envvar="TINYKUBE_PORT", help="Port of the kubelet HTTP server (logs, exec)."),
+    health_port: int = typer.Option(10248, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz (0 = off)."),
+    pod_cidr: str = typer.Option(
+        "", envvar="TINYKUBE_POD_CIDR", help="Pod IP range (default: a /24 in 127/8 from the node name)."
+    ),
+    cpu: str = typer.Option("", envvar="TINYKUBE_CPU", help="CPU capacity to report (default: the host's)."),
+    memory: str = typer.Option("", envvar="TINYKUBE_MEMORY", help="Memory capacity to report (default: the host's)."),
+    max_pods: int = typer.Option(110, envvar="TINYKUBE_MAX_PODS", help="Pod capacity."),
+    node_labels: str = typer.Option("", envvar="TINYKUBE_NODE_LABELS", help="Extra node labels k=v,k2=v2."),
+    register_with_taints: str = typer.Option(
+        "", envvar="TINYKUBE_REGISTER_WITH_TAINTS", help="Taints to register with: key=value:Effect,..."
+    ),
+    node_status_update_frequency: float = typer.Option(
+        10.0, envvar="TINYKUBE_NODE_STATUS_UPDATE_FREQUENCY", help="Seconds between node status heartbeats."
+    ),
+    node_lease_duration: float = typer.Option(
+        40.0, envvar="TINYKUBE_NODE_LEASE_DURATION", help="Node Lease duration in seconds (renewed every 1/4)."
+    ),
+    simulated_nodes: int = typer.Option(
+        0,
+        envvar="TINYKUBE_SIMULATED_NODES",
+        help="Instead of one real node, register this many simulated nodes <node-name>-<i> (kubelet.simulated).",
+    ),
+    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+) -> None:
+    """Run the kubelet: register the node and run the pods bound to it as local processes."""
+    if simulated_nodes > 0:
+        from kubelet.simulated import run_simulated
+
+        sim_opts = ComponentOptions(
+            name="kubelet-simulated",
+            server=server or None,
+            kubeconfig=kubeconfig or None,
+            health_port=health_port,
+            log_level=log_level,
+        )
+        run_simulated(sim_opts, node_name, simulated_nodes, cpu or "32", memory or "256Gi", max_pods)
+        return
+    cfg = KubeletConfig(
+        node_name=node_name,
+        root_dir=Path(root_dir).expanduser() if root_dir else Path.home() / ".tinykube" / "kubelet" / node_name,
+        pod_cidr=pod_cidr or default_pod_cidr(node_name),
+        address=address,
+        port=port,
+        cpu=cpu,
+        memory=memory,
+        max_pods=max_pods,
+        labels=parse_labels(node_labels),
+        taints=parse_taints(register_with_taints),
+        status_frequency=node_status_update_frequency,
+        lease_duration=node_lease_duration,
+    )
+    holder: dict[str, Kubelet] = {}
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    async def main(api: ApiClient) -> None:
+        kubelet = holder["k"] = Kubelet(api, cfg)
+        server = None
+        try:
+            from kubelet.server import KubeletServer
+        except ImportError:
+            log.warning("kubelet/server.py is missing: no logs/exec server")
+        else:
+            server = KubeletServer(kubelet.runtime, host=address, port=port)
+            await server.start()
+        try:
+            await kubelet.run()
+        finally:
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(server.stop(), 5)
+
+    opts = ComponentOptions(
+        name="kubelet",
+        server=server or None,
+        kubeconfig=kubeconfig or None,
+        health_bind="127.0.0.1",
+        health_port=health_port,
+        leader_elect=False,
+        log_level=log_level,
+        ready=lambda: "k" in holder and holder["k"].ready(),
+    )
+    run_component(opts, main)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

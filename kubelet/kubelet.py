@@ -1,0 +1,170 @@
+"""The kubelet: registers the node, watches the pods bound to it and runs one worker per pod."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from client.events import EventRecorder
+from client.informer import InformerFactory
+from client.request import Obj, Selectors
+from client.rest import ApiClient
+from kubelet.node import NodeAgent, default_allocatable, host_capacity, host_node_info, node_object
+from kubelet.process_runtime import ProcessRuntime
+from kubelet.volumes import VolumeManager
+from kubelet.worker import PodWorker
+
+__all__ = ["Kubelet", "KubeletConfig"]
+
+log = logging.getLogger("kubelet")
+
+
+@dataclass
+class KubeletConfig:
+    """The kubelet's settings (its command-line flags)."""
+
+    node_name: str
+    root_dir: Path
+    pod_cidr: str
+    address: str = "127.0.0.1"
+    port: int = 10250
+    cpu: str = ""
+    memory: str = ""
+    max_pods: int = 110
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: list[Obj] = field(default_factory=list)
+    status_frequency: float = 10.0
+    lease_duration: float = 40.0
+    shutdown_grace: float = 5.0
+
+
+class Kubelet:
+    """Node agent: Node + Lease heartbeat, pod informer, per-pod workers on a ProcessRuntime."""
+
+    def __init__(self, api: ApiClient, cfg: KubeletConfig, runtime: ProcessRuntime | None = None) -> None:
+        self.api = api
+        self.cfg = cfg
+        self.address = cfg.address
+        cfg.root_dir.mkdir(parents=True, exist_ok=True)
+        self.runtime = runtime or ProcessRuntime(cfg.root_dir, cfg.pod_cidr)
+        capacity = host_capacity(cfg.root_dir, cfg.cpu, cfg.memory, cfg.max_pods)
+        self.allocatable: Mapping[str, str] = default_allocatable(capacity)
+        node = node_object(
+            cfg.node_name,
+            address=cfg.address,
+            kubelet_port=cfg.port,
+            pod_cidr=cfg.pod_cidr,
+            capacity=capacity,
+            allocatable=dict(self.allocatable),
+            node_info=host_node_info(cfg.node_name),
+            labels=cfg.labels,
+            taints=cfg.taints,
+        )
+        self.agent = NodeAgent(api, node, cfg.status_frequency, cfg.lease_duration)
+        self.events = EventRecorder(api, "kubelet", host=cfg.node_name)
+        self.factory = InformerFactory(api)
+        self.pods = self.factory.informer("pods", selectors=Selectors.of(fields={"spec.nodeName": cfg.node_name}))
+        self.configmaps = self.factory.informer("configmaps")
+        self.secrets = self.factory.informer("secrets")
+        self.volumes = VolumeManager(self.get_configmap, self.get_secret, self.allocatable)
+        self.workers: dict[str, PodWorker] = {}
+        # probes: no certificate checks (as the kubelet's), no proxies from the environment
+        self.http = httpx.AsyncClient(verify=False, follow_redirects=False, trust_env=False)
+        self.synced = False
+
+    # --- lookups for env and volumes ---------------------------------------------------------
+
+    def get_configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        """The ConfigMap from the informer cache."""
+        return self.configmaps.store.get_by_name(name, namespace)
+
+    def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        """The Secret from the informer cache."""
+        return self.secrets.store.get_by_name(name, namespace)
+
+    # --- pod events ----------------------------------------------------------------------------
+
+    def _on_pod(self, pod: Obj) -> None:
+        uid = pod["metadata"]["uid"]
+        worker = self.workers.get(uid)
+        if worker is None:
+            worker = self.workers[uid] = PodWorker(self, pod)
+            worker.start()
+        else:
+            worker.update(pod)
+
+    def _on_pod_update(self, _old: Obj, new: Obj) -> None:
+        self._on_pod(new)
+
+    def _on_pod_delete(self, pod: Obj) -> None:
+        worker = self.workers.get(pod["metadata"]["uid"])
+        if worker is not None:
+            worker.remove()
+
+    def _on_config(self, *_: Obj) -> None:
+        if self.synced:
+            for w in self.workers.values():
+                w.kick()
+
+    def _on_exit(self, uid: str, _container_id: str) -> None:
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.kick()
+
+    def worker_done(self, worker: PodWorker) -> None:
+        """A worker finished (its pod is gone)."""
+        if self.workers.get(worker.uid) is worker:
+            del self.workers[worker.uid]
+
+    def ready(self) -> bool:
+        """Registered and synced."""
+        return self.synced and self.agent.registered.is_set()
+
+    # --- main ----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled; on the way out every container is stopped."""
+        await self.runtime.start()
+        self.runtime.on_exit(self._on_exit)
+        self.events.start()
+        agent = asyncio.create_task(self.agent.run(), name="node-agent")
+        try:
+            await self.agent.registered.wait()
+            self.configmaps.add_handler(self._on_config, lambda _o, _n: self._on_config(), self._on_config)
+            self.secrets.add_handler(self._on_config, lambda _o, _n: self._on_config(), self._on_config)
+            self.factory.start()
+            await self.configmaps.wait_for_sync()
+            await self.secrets.wait_for_sync()
+            self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod_delete)
+            await self.pods.wait_for_sync()
+            self.synced = True
+            await self._remove_orphans()
+            await agent
+        finally:
+            await self.shutdown(agent)
+
+    async def _remove_orphans(self) -> None:
+        known = {p["metadata"]["uid"] for p in self.pods.store.list()}
+        for sb in self.runtime.sandboxes():
+            if sb.uid not in known:
+                log.info("removing sandbox of vanished pod %s/%s", sb.namespace, sb.name)
+                await self.runtime.remove_pod_sandbox(sb.uid)
+
+    async def shutdown(self, agent: asyncio.Task[None] | None = None) -> None:
+        """Stop workers, probes and every container (tinykube leaves no process behind)."""
+        if agent is not None:
+            agent.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await agent
+        await asyncio.gather(*(w.stop() for w in list(self.workers.values())), return_exceptions=True)
+        await self.runtime.shutdown(self.cfg.shutdown_grace)
+        await self.factory.shutdown()
+        await self.events.stop()
+        await self.http.aclose()

@@ -1,0 +1,171 @@
+"""The kubelet's container runtime interface (a small CRI) and the streaming interface for logs and exec."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+__all__ = [
+    "ContainerConfig",
+    "ContainerRuntime",
+    "ContainerState",
+    "ContainerStatus",
+    "Mount",
+    "Sandbox",
+    "SandboxConfig",
+    "StreamingRuntime",
+]
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """What a pod sandbox is made for."""
+
+    uid: str
+    namespace: str
+    name: str
+    host_ip: str = ""
+    """Set for hostNetwork pods: the sandbox takes the node's IP instead of one from the pod CIDR."""
+
+
+@dataclass
+class Sandbox:
+    """A pod's sandbox: its IP and its directory (volumes, tmp, logs live under it)."""
+
+    uid: str
+    namespace: str
+    name: str
+    ip: str
+    dir: Path
+
+    @property
+    def volumes_dir(self) -> Path:
+        """Where the pod's volumes are materialised."""
+        return self.dir / "volumes"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount into a container's mount namespace."""
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+@dataclass
+class ContainerConfig:
+    """Everything needed to start one container process."""
+
+    name: str
+    image: str
+    argv: list[str]
+    env: dict[str, str]
+    working_dir: str = ""
+    mounts: list[Mount] = field(default_factory=list)
+    attempt: int = 0
+    init: bool = False
+
+
+class ContainerState(StrEnum):
+    """CRI container states."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+    UNKNOWN = "unknown"
+
+
+@dataclass
+class ContainerStatus:
+    """A container as the runtime sees it."""
+
+    id: str
+    pod_uid: str
+    name: str
+    image: str
+    attempt: int
+    state: ContainerState
+    pid: int = 0
+    created_at: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    exit_code: int = 0
+    reason: str = ""
+    message: str = ""
+    log_path: Path | None = None
+
+
+class ContainerRuntime(Protocol):
+    """Sandboxes and containers, as the kubelet drives them (modelled on CRI's RuntimeService)."""
+
+    async def run_pod_sandbox(self, config: SandboxConfig) -> Sandbox:
+        """Create (or return the existing) sandbox: allocate the pod IP and its directories."""
+        ...
+
+    async def stop_pod_sandbox(self, uid: str, grace: float) -> None:
+        """Stop every container of the pod."""
+        ...
+
+    async def remove_pod_sandbox(self, uid: str) -> None:
+        """Free the pod's IP and remove its directories."""
+        ...
+
+    def sandboxes(self) -> list[Sandbox]:
+        """The sandboxes that exist."""
+        ...
+
+    async def create_container(self, uid: str, config: ContainerConfig) -> str:
+        """Create a container in the pod's sandbox; returns its id."""
+        ...
+
+    async def start_container(self, container_id: str) -> None:
+        """Start a created container."""
+        ...
+
+    async def stop_container(self, container_id: str, grace: float) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds."""
+        ...
+
+    async def remove_container(self, container_id: str) -> None:
+        """Forget an exited container (its log file stays until the sandbox goes)."""
+        ...
+
+    def container_status(self, container_id: str) -> ContainerStatus | None:
+        """The container's status, or None if unknown."""
+        ...
+
+    def list_containers(self, uid: str) -> list[ContainerStatus]:
+        """Every container of a pod."""
+        ...
+
+    async def exec_sync(self, container_id: str, command: list[str], timeout: float) -> tuple[int, bytes]:
+        """Run a command in the container; (exit code, combined output). TimeoutError past `timeout`."""
+        ...
+
+    def on_exit(self, callback: Callable[[str, str], None]) -> None:
+        """Call `callback(pod_uid, container_id)` whenever a container exits."""
+        ...
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop every container (the kubelet is exiting)."""
+        ...
+
+
+class StreamingRuntime(Protocol):
+    """What the kubelet's HTTP server (logs, exec) needs from the runtime."""
+
+    def log_path(self, namespace: str, pod: str, container: str, previous: bool = False) -> Path | None:
+        """The CRI log file of the container's current (or previous) instance, or None."""
+        ...
+
+    async def exec_process(
+        self, namespace: str, pod: str, container: str, command: list[str], tty: bool = False
+    ) -> asyncio.subprocess.Process:
+        """Start `command` in the container's mount namespace with its env and workingDir, stdio = PIPE;
+        LookupError if the pod or container is not running."""
+        ...
