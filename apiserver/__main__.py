@@ -38,6 +38,16 @@ def run(
         envvar="TINYKUBE_ETCD_COMPACTION_INTERVAL",
         help="Seconds between etcd compactions (0 disables).",
     ),
+    default_not_ready_toleration_seconds: int = typer.Option(
+        300,
+        envvar="TINYKUBE_DEFAULT_NOT_READY_TOLERATION_SECONDS",
+        help="tolerationSeconds of the not-ready:NoExecute toleration added to every pod.",
+    ),
+    default_unreachable_toleration_seconds: int = typer.Option(
+        300,
+        envvar="TINYKUBE_DEFAULT_UNREACHABLE_TOLERATION_SECONDS",
+        help="tolerationSeconds of the unreachable:NoExecute toleration added to every pod.",
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Serve the Kubernetes API over HTTP on top of etcd."""
@@ -49,6 +59,8 @@ def run(
         watch_cache_size=watch_cache_size,
         service_cluster_ip_range=service_cluster_ip_range,
         etcd_compaction_interval=etcd_compaction_interval,
+        default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
     )
     app = create_app(config)
     uv_config = uvicorn.Config(

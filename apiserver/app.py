@@ -21,6 +21,7 @@ from apiserver import discovery, openapi, proxy
 from apiserver.codec import json_response, status_response
 from apiserver.handlers import handle
 from apiserver.kinds.core import ServiceStrategy
+from apiserver.kinds.pods import PodStrategy
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
 from apiserver.request_info import parse_path
@@ -45,6 +46,8 @@ class Config:
     service_cluster_ip_range: str = "127.96.0.0/16"
     etcd_compaction_interval: float = 300.0
     request_timeout: float = 60.0
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
 
 
 async def _bootstrap(reg: Registry, config: Config) -> None:
@@ -114,6 +117,8 @@ def create_app(config: Config) -> FastAPI:
     cache = WatchCache(storage, window=config.watch_cache_size)
     reg = Registry(storage, cache)
     ServiceStrategy.service_range = config.service_cluster_ip_range
+    PodStrategy.not_ready_toleration_seconds = config.default_not_ready_toleration_seconds
+    PodStrategy.unreachable_toleration_seconds = config.default_unreachable_toleration_seconds
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -48,6 +48,7 @@ class ClusterSpec:
     scheduler: bool = True
     controller_manager: bool = True
     controllers: str = "*"
+    apiserver_args: Sequence[str] = ()
     controller_manager_args: Sequence[str] = ()
     kubelet_args: Sequence[str] = ()
     ready_timeout: float = 60.0
@@ -98,7 +99,7 @@ class Cluster:
         spec = self.spec
         etcd, self.etcd_url = start_etcd(spec.data_dir, free_port(), free_port())
         self.processes.append(etcd)
-        apiserver, self.server = start_apiserver(spec.data_dir, self.etcd_url, spec.port)
+        apiserver, self.server = start_apiserver(spec.data_dir, self.etcd_url, spec.port, spec.apiserver_args)
         self.processes.append(apiserver)
         write_kubeconfig(self.kubeconfig, self.server)
         (spec.data_dir / "etcd-url").write_text(self.etcd_url)

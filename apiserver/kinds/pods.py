@@ -53,6 +53,9 @@ class PodStrategy(Strategy):
     """Pods: defaulted spec, Pending status on create, only images change on update."""
 
     tracks_generation = True
+    # DefaultTolerationSeconds admission (kube-apiserver --default-*-toleration-seconds)
+    not_ready_toleration_seconds: int = 300
+    unreachable_toleration_seconds: int = 300
 
     def default(self, obj: dict[str, Any]) -> None:
         spec = obj.get("spec")
@@ -72,7 +75,13 @@ class PodStrategy(Strategy):
             spec.setdefault("serviceAccount", spec["serviceAccountName"])
             tolerations = spec.setdefault("tolerations", [])
             keys = {t.get("key") for t in tolerations if isinstance(t, dict)}
-            tolerations.extend(copy.deepcopy(t) for t in _DEFAULT_TOLERATIONS if t["key"] not in keys)
+            seconds = {
+                "node.kubernetes.io/not-ready": self.not_ready_toleration_seconds,
+                "node.kubernetes.io/unreachable": self.unreachable_toleration_seconds,
+            }
+            for t in _DEFAULT_TOLERATIONS:
+                if t["key"] not in keys:
+                    tolerations.append({**t, "tolerationSeconds": seconds[t["key"]]})
 
     def initial_status(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}

@@ -23,7 +23,8 @@ from tinykube.cluster import Cluster, ClusterSpec
 T = TypeVar("T")
 
 # A node whose kubelet stops renewing its Lease is Unknown after this many seconds, and its pods are
-# evicted this many seconds after that (real defaults: 40 s and 300 s).
+# evicted this many seconds after that (real defaults: 40 s and 300 s; the apiserver's
+# DefaultTolerationSeconds gives every pod that toleration).
 NODE_GRACE = 8
 EVICTION = 4
 
@@ -35,6 +36,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         data_dir=tmp_path_factory.mktemp("cluster"),
         nodes=2,
         pod_network="127.3.0.0/16",
+        apiserver_args=(
+            "--default-unreachable-toleration-seconds",
+            str(EVICTION),
+            "--default-not-ready-toleration-seconds",
+            str(EVICTION),
+        ),
         controller_manager_args=(
             "--node-monitor-grace-period",
             str(NODE_GRACE),

@@ -30,8 +30,11 @@ class PodCounter:
         assert self._started.wait(10)
 
     def _run(self, server: str, ns: str, selector: str) -> None:
-        params = {"watch": "1", "labelSelector": selector}
         with httpx.Client(base_url=server, timeout=httpx.Timeout(10, read=60)) as c:
+            listed = c.get(f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": selector}).json()
+            self.pods = {p["metadata"]["name"]: p for p in listed["items"]}
+            rv = listed["metadata"]["resourceVersion"]
+            params = {"watch": "1", "labelSelector": selector, "resourceVersion": rv}
             with c.stream("GET", f"/api/v1/namespaces/{ns}/pods", params=params) as r:
                 self._started.set()
                 for line in r.iter_lines():
@@ -182,7 +185,7 @@ def test_batch_jobs(kube: Kubectl, chttp: httpx.Client, cns: str) -> None:
 def test_daemonset_and_statefulset(kube: Kubectl, chttp: httpx.Client, cluster: Cluster, cns: str) -> None:
     kube.ok("apply", "-n", cns, "-f", str(EXAMPLES / "daemon-and-stateful.yaml"))
     kube.ok("rollout", "status", "-n", cns, "ds/log-collector", "--timeout=60s", timeout=70)
-    pods = json.loads(kube.ok("get", "pods", "-n", cns, "-l", "name=log-collector", "-o", "json"))["items"]
+    pods = json.loads(kube.ok("get", "pods", "-n", cns, "-l", "app=log-collector", "-o", "json"))["items"]
     assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(cluster.node_names)
     kube.ok("rollout", "status", "-n", cns, "sts/db", "--timeout=90s", timeout=100)
     pods = json.loads(kube.ok("get", "pods", "-n", cns, "-l", "app=db", "-o", "json"))["items"]
