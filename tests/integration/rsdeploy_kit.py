@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from tests.integration.controller_kit import eventually
 from tinykube.kubectl_binary import ensure_kubectl
 
 MERGE = {"content-type": "application/merge-patch+json"}
@@ -127,6 +128,18 @@ async def events(api: httpx.AsyncClient, ns: str, name: str) -> list[Obj]:
     r = await api.get(f"/api/v1/namespaces/{ns}/events")
     assert r.status_code == 200, r.text
     return [e for e in r.json()["items"] if e["involvedObject"].get("name") == name]
+
+
+async def event_messages(
+    api: httpx.AsyncClient, ns: str, name: str, reason: str, done: Callable[[list[str]], bool], timeout: float = 10
+) -> list[str]:
+    """Messages of `reason` events about `name`, once `done(messages)` holds (events are written async)."""
+
+    async def check() -> list[str] | None:
+        msgs = [e["message"] for e in await events(api, ns, name) if e["reason"] == reason]
+        return msgs if done(msgs) else None
+
+    return await eventually(check, timeout, f"{reason} events about {name}")
 
 
 # --- a stand-in kubelet, a pod census and kubectl ----------------------------------------------------

@@ -222,5 +222,9 @@ async def test_replace_deletes_the_running_job(apiserver: str, client: ApiClient
             return [a["name"] for a in st.get("active") or []] == [second]
 
         await eventually(active_is_second, what="status.active = the new job")
-        msgs = [e["message"] for e in await events(client, ns, "SuccessfulDelete")]
-        assert f"Deleted job {first['metadata']['name']}" in msgs
+        want = f"Deleted job {first['metadata']['name']}"
+
+        async def deleted_event() -> bool:
+            return want in [e["message"] for e in await events(client, ns, "SuccessfulDelete")]
+
+        await eventually(deleted_event, what=f"event {want!r}")

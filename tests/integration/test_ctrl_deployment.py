@@ -18,7 +18,7 @@ from tests.integration.rsdeploy_kit import (
     auto_ready,
     create,
     deployment,
-    events,
+    event_messages,
     get,
     kubectl,
     list_pods,
@@ -91,8 +91,9 @@ async def test_rolling_update_example_rollout_and_rollback(apiserver: str, api: 
         assert d["metadata"]["annotations"][REVISION] == "1"
         assert d["status"]["terminatingReplicas"] == 0
         assert condition(d, "Progressing")["message"] == f'ReplicaSet "{first_name}" has successfully progressed.'
-        msgs = [e["message"] for e in await events(api, ns, name) if e["reason"] == "ScalingReplicaSet"]
-        assert f"Scaled up replica set {first_name} from 0 to 4" in msgs
+        want = f"Scaled up replica set {first_name} from 0 to 4"
+        msgs = await event_messages(api, ns, name, "ScalingReplicaSet", lambda m: want in m)
+        assert want in msgs
 
         # Roll to a new image while watching the pods: never fewer than 4-1 ready, never more than 4+1 pods.
         def invariant(active: int, ready: int) -> str | None:
@@ -118,9 +119,12 @@ async def test_rolling_update_example_rollout_and_rollback(apiserver: str, api: 
         assert second["metadata"]["annotations"][REVISION] == "2"
         assert d["metadata"]["annotations"][REVISION] == "2"
         assert {p["spec"]["containers"][0]["image"] for p in await list_pods(api, ns)} == {"nginx:1.13"}
-        msgs = [e["message"] for e in await events(api, ns, name) if e["reason"] == "ScalingReplicaSet"]
-        assert f"Scaled up replica set {second['metadata']['name']} from 0 to 1" in msgs
-        assert any(m.startswith(f"Scaled down replica set {first_name} from 4 to ") for m in msgs)
+        up = f"Scaled up replica set {second['metadata']['name']} from 0 to 1"
+        down = f"Scaled down replica set {first_name} from 4 to "
+        msgs = await event_messages(
+            api, ns, name, "ScalingReplicaSet", lambda m: up in m and any(x.startswith(down) for x in m)
+        )
+        assert up in msgs
 
         # Roll back the way kubectl rollout undo does: the old template (minus the hash label) patched in.
         old_template = json.loads(json.dumps(first["spec"]["template"]))

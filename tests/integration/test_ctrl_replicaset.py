@@ -8,6 +8,7 @@ import httpx
 from tests.integration.controller_kit import controllers, eventually
 from tests.integration.rsdeploy_kit import (
     create,
+    event_messages,
     events,
     get,
     is_ready,
@@ -109,8 +110,9 @@ async def test_replicaset_scale_down_deletes_not_ready_first(apiserver: str, api
         assert await eventually(two, what="2 pods left") == ready
         st = await eventually(lambda: _status_field(api, ns, "sd", "replicas", 2), what="status replicas 2")
         assert st["observedGeneration"] == 2
-        deleted = [e for e in await events(api, ns, "sd") if e["reason"] == "SuccessfulDelete"]
-        assert {e["message"] for e in deleted} == {f"Deleted pod: {p['metadata']['name']}" for p in pods[2:]}
+        want = {f"Deleted pod: {p['metadata']['name']}" for p in pods[2:]}
+        deleted = await event_messages(api, ns, "sd", "SuccessfulDelete", lambda m: set(m) >= want)
+        assert set(deleted) == want
 
 
 async def _status_field(api: httpx.AsyncClient, ns: str, name: str, field: str, value: int) -> dict | None:

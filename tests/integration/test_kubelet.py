@@ -193,11 +193,13 @@ async def test_pod_workflow_runs_and_serves(
         return r.text if r.status_code == 200 and '"GET / HTTP/1.1" 200' in r.text else ""
 
     await eventually(logged, 10, "the request in the container log (apiserver → kubelet server)")
-    r = await api.get(f"/api/v1/namespaces/{ns}/events")
-    reasons = {(e["reason"], e["message"]) for e in r.json()["items"]}
-    assert ("Pulled", 'Container image "nginx:alpine" already present on machine') in reasons
-    assert ("Created", "Created container: ngx") in reasons
-    assert ("Started", "Started container ngx") in reasons
+    await wait_events(
+        api,
+        ns,
+        ("Pulled", 'Container image "nginx:alpine" already present on machine'),
+        ("Created", "Created container: ngx"),
+        ("Started", "Started container ngx"),
+    )
 
 
 async def test_delete_ends_processes_and_removes_pod(
@@ -270,9 +272,9 @@ async def test_crash_loop_back_off(api: httpx.AsyncClient, ns: str, pods: list[s
     assert pod and pod["status"]["phase"] == "Running"
     assert condition(pod, "Ready") == "False"
     uid = pod["metadata"]["uid"]
-    r = await api.get(f"/api/v1/namespaces/{ns}/events")
-    events = {(e["type"], e["reason"], e["message"]) for e in r.json()["items"]}
-    assert ("Warning", "BackOff", f"Back-off restarting failed container c in pod crasher_{ns}({uid})") in events
+    await wait_events(
+        api, ns, ("Warning", "BackOff", f"Back-off restarting failed container c in pod crasher_{ns}({uid})")
+    )
 
 
 async def test_deletion_honours_grace_period(
@@ -295,8 +297,7 @@ async def test_deletion_honours_grace_period(
     await eventually(lambda: _gone(api, ns, "stubborn"), 20, "pod removed after its grace period")
     assert time.monotonic() - start >= 2.5, "SIGTERM-ignoring container was killed before its grace period"
     assert not alive(pid)
-    r = await api.get(f"/api/v1/namespaces/{ns}/events")
-    assert ("Killing", "Stopping container c") in {(e["reason"], e["message"]) for e in r.json()["items"]}
+    await wait_events(api, ns, ("Killing", "Stopping container c"))
 
 
 async def test_missing_configmap_key_is_config_error(
@@ -386,14 +387,12 @@ async def test_liveness_probe_restarts(api: httpx.AsyncClient, ns: str, pods: li
 
     cs = await eventually(restarted, 30, "liveness restart")
     assert cs["lastState"]["terminated"]["reason"] == "Error"
-    r = await api.get(f"/api/v1/namespaces/{ns}/events")
-    events = {(e["type"], e["reason"], e["message"]) for e in r.json()["items"]}
-    assert ("Normal", "Killing", "Container liveness failed liveness probe, will be restarted") in events
-    assert (
-        "Warning",
-        "Unhealthy",
-        "Liveness probe failed: cat: /tmp/healthy: No such file or directory",
-    ) in events
+    await wait_events(
+        api,
+        ns,
+        ("Normal", "Killing", "Container liveness failed liveness probe, will be restarted"),
+        ("Warning", "Unhealthy", "Liveness probe failed: cat: /tmp/healthy: No such file or directory"),
+    )
 
 
 async def test_readiness_after_server_starts(
@@ -419,3 +418,14 @@ async def test_readiness_after_server_starts(
     assert container_status(pod, "web")["started"]
     async with httpx.AsyncClient(timeout=2, trust_env=False) as client:
         assert (await client.get(f"http://{pod['status']['podIP']}:8080/")).status_code == 200
+
+
+async def wait_events(api: httpx.AsyncClient, ns: str, *wanted: tuple[str, ...]) -> None:
+    """Wait until every wanted event exists: (reason, message) or (type, reason, message) tuples."""
+
+    async def check() -> bool:
+        items = (await api.get(f"/api/v1/namespaces/{ns}/events")).json()["items"]
+        seen = {(e["reason"], e["message"]) for e in items} | {(e["type"], e["reason"], e["message"]) for e in items}
+        return all(w in seen for w in wanted)
+
+    await eventually(check, 10, f"events {wanted}")
