@@ -231,7 +231,8 @@ class ProcessRuntime:
         return [*self._unshare(self.mode), sys.executable, "-I", "-S", "-c", PREAMBLE, json.dumps(spec), *config.argv]
 
     def _env(self, config: ContainerConfig, sb: Sandbox) -> dict[str, str]:
-        return {**self.base_env, "HOSTNAME": sb.name, **config.env}
+        # containers share the host's network: POD_IP tells a server which address is its own
+        return {**self.base_env, "HOSTNAME": sb.name, "POD_IP": sb.ip, **config.env}
 
     async def start_container(self, container_id: str) -> None:
         """Start the process group; a command that cannot run leaves the container exited with 128."""

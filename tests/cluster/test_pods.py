@@ -98,6 +98,8 @@ spec:
 """
     kube.ok("apply", "-n", cns, "-f", "-", input=manifest)
     kube.ok("wait", "-n", cns, "--for=condition=Ready", "pod/sleeper", "--timeout=30s", timeout=40)
+    ip = pod_json(chttp, cns, "sleeper")["status"]["podIP"]
+    assert kube.ok("exec", "-n", cns, "sleeper", "--", "sh", "-c", "echo $POD_IP $HOSTNAME").split() == [ip, "sleeper"]
     pids = wait_for(lambda: processes_with(f"sleep {marker}"), 10, "the container process")
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
