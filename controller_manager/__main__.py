@@ -49,8 +49,10 @@ def run(
             ctx = Context(api, factory, options)
             running = [cls(ctx) for cls in chosen]
             factory.start()
-            async with ctx.events:
+            try:
                 await asyncio.gather(*(c.run() for c in running))
+            finally:
+                await ctx.stop_events()
 
     opts = ComponentOptions(
         name="controller-manager",

@@ -50,6 +50,19 @@ class Context:
         self.factory = factory
         self.events = EventRecorder(api, "controller-manager")
         self.options = options or {}
+        self._recorders: dict[str, EventRecorder] = {}
+
+    def recorder(self, component: str) -> EventRecorder:
+        """The event recorder for one event source (e.g. deployment-controller), shared per name."""
+        rec = self._recorders.get(component)
+        if rec is None:
+            rec = self._recorders[component] = EventRecorder(self.api, component)
+        return rec
+
+    async def stop_events(self) -> None:
+        """Flush and stop every recorder."""
+        for rec in [self.events, *self._recorders.values()]:
+            await rec.stop()
 
     def option(self, name: str, default: float) -> float:
         """A tunable (e.g. pod-eviction-timeout), as given on the command line or its default."""
@@ -61,11 +74,13 @@ class Controller:
 
     name = "controller"
     workers = 2
+    # `source.component` of this controller's Events, as upstream names it (default: <name>-controller)
+    event_source = ""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.api = ctx.api
-        self.events = ctx.events
+        self.events = ctx.recorder(self.event_source or f"{self.name}-controller")
         self.queue: WorkQueue[Hashable] = WorkQueue(default_controller_rate_limiter())
         self.log = logging.getLogger(f"controller.{self.name}")
         self.setup()

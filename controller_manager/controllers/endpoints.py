@@ -230,6 +230,7 @@ class EndpointsController(Controller):
     """Keeps an Endpoints object per selector Service in step with its pods."""
 
     name = "endpoints"
+    event_source = "endpoint-controller"
     workers = 2
 
     def setup(self) -> None:

@@ -159,6 +159,7 @@ class EndpointSliceController(Controller):
     """Keeps a Service's EndpointSlices in step with its pods."""
 
     name = "endpointslice"
+    event_source = "endpoint-slice-controller"
     workers = 2
 
     def setup(self) -> None:

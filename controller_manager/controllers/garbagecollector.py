@@ -59,6 +59,7 @@ class GarbageCollector(Controller):
     """Cascading deletion through ownerReferences (background, orphan, foreground)."""
 
     name = "garbagecollector"
+    event_source = "garbage-collector-controller"
     workers = 4
 
     def setup(self) -> None:

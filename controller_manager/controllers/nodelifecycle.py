@@ -135,6 +135,7 @@ class NodeLifecycleController(Controller):
     """Marks silent nodes Unknown, taints unhealthy nodes and evicts pods from NoExecute-tainted ones."""
 
     name = "nodelifecycle"
+    event_source = "node-controller"
     workers = 2
 
     def setup(self) -> None:

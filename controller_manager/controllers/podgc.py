@@ -47,6 +47,7 @@ class PodGCController(Controller):
     """Deletes terminated, orphaned and unscheduled-terminating pods."""
 
     name = "podgc"
+    event_source = "pod-garbage-collector"
     workers = 1
 
     def setup(self) -> None:

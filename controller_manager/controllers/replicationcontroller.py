@@ -14,4 +14,5 @@ class ReplicationControllerController(ReplicaSetController):
     """Keeps the number of active pods of each ReplicationController at spec.replicas."""
 
     name = "replicationcontroller"
+    event_source = "replication-controller"
     owner_kind: OwnerKind = RC_KIND

@@ -19,6 +19,7 @@ class ServiceAccountsController(Controller):
     """Ensures the default ServiceAccount in each namespace that is not terminating."""
 
     name = "serviceaccount"
+    event_source = "service-account-controller"
     workers = 2
 
     def setup(self) -> None:

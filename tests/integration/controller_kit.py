@@ -25,7 +25,6 @@ async def controllers(apiserver: str, names: str, **options: float) -> AsyncIter
         ctx = Context(api, factory, {k.replace("_", "-"): v for k, v in options.items()})
         running = [cls(ctx) for cls in chosen]
         factory.start()
-        ctx.events.start()
         tasks = [asyncio.create_task(c.run()) for c in running]
         try:
             assert await factory.wait_for_sync(10), "informers did not sync"
@@ -36,7 +35,7 @@ async def controllers(apiserver: str, names: str, **options: float) -> AsyncIter
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
-            await ctx.events.stop()
+            await ctx.stop_events()
             await factory.shutdown()
 
 

@@ -84,7 +84,7 @@ async def test_silent_node_goes_unknown_tainted_and_evicts(apiserver: str, ns: s
             assert ev["message"] == f"Node {node} status is now: NodeNotReady"
             (reg,) = await eventually(lambda: _events_for(api, node, "RegisteredNode"), 10, "RegisteredNode event")
             assert reg["message"] == f"Node {node} event: Registered Node {node} in Controller"
-            assert reg["source"]["component"] == "controller-manager"
+            assert reg["source"]["component"] == "node-controller"
             forever = await api.get("pods", "forever", ns)
             assert not forever["metadata"].get("deletionTimestamp")
 
