@@ -461,6 +461,7 @@ class Registry:
             current = await self._read(key, res, name)
             obj = copy.deepcopy(current.obj)
             self._check_preconditions(res, name, obj, options.get("preconditions") or {})
+            strategy.check_delete(obj)
             grace = await strategy.grace_period(obj, options, self)
             marked = self._mark_deleting(strategy, obj, options, grace)
             if dry_run:

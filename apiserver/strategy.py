@@ -133,6 +133,9 @@ class Strategy:
         """Async admission: allocations and checks against other objects (none by default)."""
 
     # --- deletion --------------------------------------------------------------------
+    def check_delete(self, obj: dict[str, Any]) -> None:
+        """Raise a StatusError when this object may not be deleted (admission); allowed by default."""
+
     async def grace_period(self, obj: dict[str, Any], options: dict[str, Any], reg: Registry) -> int:
         """Seconds the object stays after a delete before it goes (0: at once)."""
         return 0

@@ -52,6 +52,17 @@ class CreateOnUpdateStrategy(Strategy):
 class NamespaceStrategy(Strategy):
     """Namespaces: the `kubernetes` finalizer, Active phase, the metadata.name label."""
 
+    def check_delete(self, obj: dict[str, Any]) -> None:
+        """NamespaceLifecycle admission: the system namespaces stay."""
+        name = (obj.get("metadata") or {}).get("name", "")
+        if name in ("default", "kube-system", "kube-public"):
+            raise StatusError(
+                403,
+                "Forbidden",
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                {"name": name, "kind": "namespaces"},
+            )
+
     name_validator = staticmethod(validation.is_dns1123_label)
 
     def default(self, obj: dict[str, Any]) -> None:

@@ -322,3 +322,12 @@ async def test_concurrent_patches_without_resource_version_all_apply(api: httpx.
         f"{url}/race", headers=merge, json={"metadata": {"resourceVersion": stale, "labels": {"z": "1"}}}
     )
     assert r.status_code == 409
+
+
+async def test_system_namespaces_may_not_be_deleted(api: httpx.AsyncClient) -> None:
+    for name in ("default", "kube-system", "kube-public"):
+        r = await api.delete(f"/api/v1/namespaces/{name}")
+        assert r.status_code == 403
+        assert r.json()["message"] == f'namespaces "{name}" is forbidden: this namespace may not be deleted'
+        ns = (await api.get(f"/api/v1/namespaces/{name}")).json()
+        assert "deletionTimestamp" not in ns["metadata"]
