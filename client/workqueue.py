@@ -20,11 +20,14 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, Protocol, TypeVar
+
+from apimachinery.errors import StatusError
 
 __all__ = [
     "BucketRateLimiter",
@@ -40,6 +43,7 @@ __all__ = [
     "Timer",
     "WorkQueue",
     "default_controller_rate_limiter",
+    "process_items",
 ]
 
 T = TypeVar("T", bound=Hashable)
@@ -378,3 +382,29 @@ class WorkQueue(DelayingQueue[T]):
     def num_requeues(self, item: T) -> int:
         """How many times `item` has been rate-limited since it was last forgotten."""
         return self.rate_limiter.num_requeues(item)
+
+
+async def process_items(queue: WorkQueue[T], sync: Callable[[T], Awaitable[None]], log: logging.Logger) -> None:
+    """A worker: take keys until shutdown and `sync` each; success forgets the key's failures,
+    an exception puts it back with per-key backoff (a 409 Conflict quietly: the next try re-reads)."""
+    while True:
+        try:
+            key = await queue.get()
+        except ShutDown:
+            return
+        try:
+            await sync(key)
+            queue.forget(key)
+        except asyncio.CancelledError:
+            raise
+        except StatusError as e:
+            if e.code == 409:
+                log.debug("sync %s: conflict, retrying", key)
+            else:
+                log.warning("sync %s failed: %s", key, e)
+            queue.add_rate_limited(key)
+        except Exception:
+            log.exception("sync %s failed", key)
+            queue.add_rate_limited(key)
+        finally:
+            queue.done(key)

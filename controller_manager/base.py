@@ -15,13 +15,12 @@ import contextlib
 import logging
 from collections.abc import Callable, Hashable
 
-from apimachinery.errors import StatusError
 from client.events import EventRecorder
 from client.informer import InformerFactory
 from client.request import Obj
 from client.rest import ApiClient
 from client.store import meta_key
-from client.workqueue import ShutDown, WorkQueue, default_controller_rate_limiter
+from client.workqueue import WorkQueue, default_controller_rate_limiter, process_items
 
 __all__ = ["Context", "Controller", "owner_key", "split_key"]
 
@@ -129,24 +128,4 @@ class Controller:
                     await t
 
     async def _worker(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except ShutDown:
-                return
-            try:
-                await self.sync(str(key))
-                self.queue.forget(key)
-            except asyncio.CancelledError:
-                raise
-            except StatusError as e:
-                if e.code == 409:
-                    self.log.debug("sync %s: conflict, retrying", key)
-                else:
-                    self.log.warning("sync %s failed: %s", key, e)
-                self.queue.add_rate_limited(key)
-            except Exception:
-                self.log.exception("sync %s failed", key)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
+        await process_items(self.queue, lambda key: self.sync(str(key)), self.log)

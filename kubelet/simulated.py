@@ -21,7 +21,7 @@ from client.events import now_rfc3339
 from client.informer import Informer
 from client.request import DeleteOptions, Obj, PatchType, Preconditions
 from client.rest import ApiClient
-from client.workqueue import ShutDown, WorkQueue, default_controller_rate_limiter
+from client.workqueue import WorkQueue, default_controller_rate_limiter, process_items
 
 __all__ = ["SimulatedNodes", "run_simulated", "simulated_node"]
 
@@ -207,21 +207,7 @@ class SimulatedNodes:
             self.queue.add(f"{meta['namespace']}/{meta['name']}")
 
     async def _worker(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except ShutDown:
-                return
-            try:
-                await self._sync(str(key))
-                self.queue.forget(key)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.warning("sync %s failed: %s", key, e)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
+        await process_items(self.queue, lambda key: self._sync(str(key)), log)
 
     async def _sync(self, key: str) -> None:
         pod = self.pods.store.get(key)

@@ -9,16 +9,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from apimachinery.errors import StatusError
-from client.request import DeleteOptions, Obj
-from controller_manager.base import Controller, owner_key
-from controller_manager.controllers import register
-from controller_manager.controllers.cron_schedule import (
+from apimachinery.cron import (
     CronSchedule,
     ScheduleError,
     most_recent_schedule_time,
     parse_schedule,
 )
+from apimachinery.errors import StatusError
+from client.request import DeleteOptions, Obj
+from controller_manager.base import Controller, owner_key
+from controller_manager.controllers import register
 from controller_manager.controllers.job_status import is_finished, now_str, parse_time
 from controller_manager.podtemplate import controller_ref
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from apimachinery.taints import tolerates
 from client.request import Obj
 
 __all__ = [
@@ -44,20 +45,6 @@ def _same_toleration(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return all((a.get(k) or "") == (b.get(k) or "") for k in ("key", "effect", "value")) and (
         a.get("operator") or "Equal"
     ) == (b.get("operator") or "Equal")
-
-
-def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
-    """upstream Toleration.ToleratesTaint."""
-    if toleration.get("effect") and toleration.get("effect") != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration.get("key") != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    if not toleration.get("key") and op == "Equal":
-        return False
-    return (toleration.get("value") or "") == (taint.get("value") or "")
 
 
 def _requirement_matches(req: dict[str, Any], values: dict[str, str]) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 
 from apimachinery.errors import StatusError
 from apimachinery.meta import parse_time
+from apimachinery.taints import tolerates
 from client.events import now_rfc3339
 from client.request import Obj
 from client.store import field_indexer
@@ -82,18 +83,6 @@ def taints_for(node: Obj, existing: list[dict[str, Any]]) -> list[dict[str, Any]
                 taint["timeAdded"] = now_rfc3339()
             out.append(taint)
     return out
-
-
-def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
-    """Whether a toleration matches a taint (upstream Toleration.ToleratesTaint)."""
-    if toleration.get("effect") and toleration.get("effect") != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration.get("key") != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    return op == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
 
 
 def eviction_delay(pod: Obj, taints: list[dict[str, Any]], default: float) -> float | None:

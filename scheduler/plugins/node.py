@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from apimachinery.taints import tolerated, tolerates
 from scheduler.cache import NodeInfo
 from scheduler.framework import SKIP, FilterPlugin, ScorePlugin, default_normalize
 from scheduler.podinfo import PodInfo
@@ -26,30 +27,10 @@ TAINT_NODE_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 _FILTER_EFFECTS = ("NoSchedule", "NoExecute")
 
 
-def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
-    """Whether one toleration tolerates one taint (upstream Toleration.ToleratesTaint)."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    if op == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
-
-
-def _tolerated(tolerations: Iterable[dict[str, Any]], taint: dict[str, Any]) -> bool:
-    return any(tolerates(t, taint) for t in tolerations)
-
-
 def find_untolerated_taint(taints: Iterable[dict[str, Any]], tolerations: Sequence[dict[str, Any]]) -> dict | None:
     """The first NoSchedule/NoExecute taint no toleration tolerates, or None."""
     for taint in taints:
-        if taint.get("effect") in _FILTER_EFFECTS and not _tolerated(tolerations, taint):
+        if taint.get("effect") in _FILTER_EFFECTS and not tolerated(tolerations, taint):
             return taint
     return None
 
@@ -81,7 +62,7 @@ class NodeUnschedulable(FilterPlugin):
     def pre_filter(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Any:
         """Skip pods that tolerate the unschedulable taint."""
         taint = {"key": TAINT_NODE_UNSCHEDULABLE, "effect": "NoSchedule"}
-        return SKIP if _tolerated(pod.tolerations, taint) else None
+        return SKIP if tolerated(pod.tolerations, taint) else None
 
     def filter(self, pod: PodInfo, state: Any, node: NodeInfo) -> Sequence[str] | None:
         """Reject cordoned nodes."""
@@ -109,7 +90,7 @@ class TaintToleration(FilterPlugin, ScorePlugin):
 
     def score(self, pod: PodInfo, state: Any, node: NodeInfo) -> int:
         """How many PreferNoSchedule taints the pod does not tolerate."""
-        return sum(1 for t in node.taints if t.get("effect") == "PreferNoSchedule" and not _tolerated(state, t))
+        return sum(1 for t in node.taints if t.get("effect") == "PreferNoSchedule" and not tolerated(state, t))
 
     def normalize(self, scores: list[int]) -> None:
         """Fewer untolerated taints score higher."""

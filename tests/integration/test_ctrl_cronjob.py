@@ -173,7 +173,7 @@ async def test_suspend_and_history_limit(apiserver: str, client: ApiClient, ns: 
 
 def test_sync_with_fake_now_proves_schedule() -> None:
     """The scheduling arithmetic without a server: a 5-minute schedule after 12:07 fires at 12:10."""
-    from controller_manager.controllers.cron_schedule import most_recent_schedule_time, parse_schedule
+    from apimachinery.cron import most_recent_schedule_time, parse_schedule
 
     s = parse_schedule("*/5 * * * *")
     t0 = datetime(2026, 1, 1, 12, 7, tzinfo=UTC)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from controller_manager.controllers.cron_schedule import ScheduleError, most_recent_schedule_time, parse_schedule
+from apimachinery.cron import ScheduleError, most_recent_schedule_time, parse_schedule
 from controller_manager.controllers.cronjob import job_name_for, rfc3339_in
 
 
