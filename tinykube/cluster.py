@@ -63,6 +63,7 @@ class Cluster:
     processes: list[Process] = field(default_factory=list)
     server: str = ""
     etcd_url: str = ""
+    health: dict[str, str] = field(default_factory=dict)
 
     @property
     def kubeconfig(self) -> Path:
@@ -141,6 +142,7 @@ class Cluster:
             proc = self._component("kubelet-simulated", "kubelet", args)
             waits.append((f"http://127.0.0.1:{health}/healthz", proc))
         for url, proc in waits:
+            self.health[proc.name] = url
             wait_ready(url, proc, spec.ready_timeout)
         self.wait_nodes_ready(spec.nodes + spec.simulated_nodes)
         self.write_pids()
@@ -153,17 +155,21 @@ class Cluster:
     def start_scheduler(self) -> Process:
         """Start a scheduler now (for clusters started with `scheduler=False`, e.g. benchmarks)."""
         url, proc = self._scheduler()
+        self.health[proc.name] = url
         wait_ready(url, proc, self.spec.ready_timeout)
         self.write_pids()
         return proc
 
     def restart(self, name: str) -> Process:
-        """Stop (if running) and start again the component called `name`, with the same command line."""
+        """Stop (if running) and start again the component called `name`, with the same command line;
+        returns once it is healthy again (a kubelet has then also cleaned up after its predecessor)."""
         old = next(p for p in self.processes if p.name == name)
         old.stop()
         new = Process(old.name, old.argv, old.log_path)
         self.processes[self.processes.index(old)] = new
         self.write_pids()
+        if name in self.health:
+            wait_ready(self.health[name].replace("/healthz", "/readyz"), new, self.spec.ready_timeout)
         return new
 
     def wait_nodes_ready(self, count: int) -> None:

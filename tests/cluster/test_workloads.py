@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from pathlib import Path
 
 import httpx
 
-from tests.cluster.conftest import NODE_GRACE, wait_for
+from tests.cluster.conftest import NODE_GRACE, processes_with, wait_for
 from tests.e2e.conftest import Kubectl, table
 from tinykube.cluster import Cluster
 
@@ -199,7 +200,8 @@ def test_killed_kubelet_pods_come_back_on_the_other_node(
     kube: Kubectl, chttp: httpx.Client, cluster: Cluster, cns: str
 ) -> None:
     victim = cluster.node_names[-1]
-    kube.ok("create", "deployment", "-n", cns, "survivor", "--image=busybox", "--replicas=2", "--", "sleep", "3600")
+    marker = f"{4000 + uuid.uuid4().int % 1000}.5"
+    kube.ok("create", "deployment", "-n", cns, "survivor", "--image=busybox", "--replicas=2", "--", "sleep", marker)
     kube.ok("rollout", "status", "-n", cns, "deploy/survivor", "--timeout=60s", timeout=70)
     kubelet = next(p for p in cluster.processes if p.name == f"kubelet-{victim}")
     kubelet.kill()
@@ -228,3 +230,5 @@ def test_killed_kubelet_pods_come_back_on_the_other_node(
         wait_for(all_on_survivor, 60, "both replicas Ready on the healthy node")
     finally:
         cluster.restart(kubelet.name)
+    # the restarted kubelet ended what its killed predecessor left running: only the two live replicas remain
+    assert wait_for(lambda: len(processes_with(f"sleep {marker}")) == 2, 15, "orphaned containers ended")
