@@ -31,6 +31,7 @@ from typing import Any
 from kubelet.ipam import IPAM
 from kubelet.preamble import PREAMBLE
 from kubelet.runtime import ContainerConfig, ContainerState, ContainerStatus, Mount, Sandbox, SandboxConfig
+from kubelet.tty import TtyProcess, spawn_tty
 
 __all__ = ["ProcessRuntime", "cri_log_line", "rfc3339_nano"]
 
@@ -417,12 +418,18 @@ class ProcessRuntime:
 
     async def exec_process(
         self, namespace: str, pod: str, container: str, command: list[str], tty: bool = False
-    ) -> asyncio.subprocess.Process:
-        """Start `command` in the container's mount namespace with its env and workingDir; stdio = PIPE."""
+    ) -> asyncio.subprocess.Process | TtyProcess:
+        """Start `command` in the container's mount namespace with its env and workingDir; stdio = PIPE,
+        or one pseudo-terminal with `tty`."""
         found = self._find(namespace, pod, container)
         if not found or found[-1].status.state is not ContainerState.RUNNING:
             raise LookupError(f"container {container} is not running in pod {namespace}/{pod}")
-        return await self._spawn(found[-1], command, asyncio.subprocess.PIPE, merge=False)
+        c = found[-1]
+        if tty:
+            return await spawn_tty(
+                [*self._enter(c), *command], self._env(c.config, self._sandboxes[c.status.pod_uid]), self._cwd(c)
+            )
+        return await self._spawn(c, command, asyncio.subprocess.PIPE, merge=False)
 
     # --- shutdown ----------------------------------------------------------------------------
 

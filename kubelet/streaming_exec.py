@@ -176,7 +176,10 @@ async def run_exec(
             elif channel == CLOSE_CHANNEL and protocol == V5 and data[:1] == bytes([STDIN]):
                 if proc.stdin is not None:
                     proc.stdin.close()
-            # RESIZE: processes here have no terminal to resize; the frames are read and dropped.
+            elif channel == RESIZE and hasattr(proc, "resize"):  # only a terminal has a size
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    size = json.loads(data)
+                    proc.resize(int(size["Width"]), int(size["Height"]))
 
     reader = asyncio.create_task(from_client())
     outputs = asyncio.gather(pump(proc.stdout, STDOUT, opts.stdout), pump(proc.stderr, STDERR, opts.stderr))

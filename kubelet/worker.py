@@ -449,7 +449,9 @@ class PodWorker:
             cs.waiting = ("CreateContainerConfigError", str(e))
             self.kick_later(2.0)
             return
-        if not c.get("command"):
+        if not c.get("command") and not c.get("args"):
+            # images are not pulled, so there is no ENTRYPOINT/CMD to fall back on; args alone run as
+            # they would in an image without ENTRYPOINT (kubectl run x --image=busybox -- sleep 60)
             msg = f"the process runtime needs a command for image {image}"
             if cs.waiting != ("CreateContainerError", msg):
                 self._event("Warning", "Failed", f"Error: {msg}", cs.name, cs.init)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -117,3 +119,22 @@ spec:
     kube.ok("delete", "pod", "-n", cns, "sleeper", "--wait=true", timeout=30)
     assert processes_with(f"sleep {marker}") == []
     assert chttp.get(f"/api/v1/namespaces/{cns}/pods/sleeper").status_code == 404
+
+
+def test_kubectl_run_and_interactive_exec_with_a_terminal(kube: Kubectl, cns: str) -> None:
+    kube.ok("run", "-n", cns, "shell", "--image=busybox", "--", "sleep", "600")  # args only, no command
+    kube.ok("wait", "-n", cns, "--for=condition=Ready", "pod/shell", "--timeout=30s", timeout=40)
+    # `script` gives kubectl the terminal that `exec -it` insists on
+    argv = " ".join(shlex.quote(a) for a in kube.argv("exec", "-n", cns, "-it", "shell", "--", "sh"))
+    r = subprocess.run(
+        ["script", "-qec", argv, "/dev/null"],
+        input="echo hello-$((6*7)); tty; exit 5\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=kube.env,
+    )
+    assert r.returncode == 5, r.stdout + r.stderr
+    lines = [line.strip() for line in r.stdout.splitlines()]
+    assert "hello-42" in lines
+    assert any(line.startswith("/dev/pts/") for line in lines), lines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
 import os
 import signal
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from websockets.asyncio.client import connect
 
 from tests.integration.test_kubelet_kit import (
     KubeletProc,
@@ -429,3 +431,29 @@ async def wait_events(api: httpx.AsyncClient, ns: str, *wanted: tuple[str, ...])
         return all(w in seen for w in wanted)
 
     await eventually(check, 10, f"events {wanted}")
+
+
+async def test_exec_with_a_terminal(
+    api: httpx.AsyncClient, apiserver: str, ns: str, pods: list[str], kubelet: KubeletProc
+) -> None:
+    await start_pod(api, ns, pods, kubelet, simple_pod("term", ["sleep", "600"]))
+    await running_ready(api, ns, "term")
+    query = "command=sh&command=-c&command=read+x%3B+tty%3B+stty+size&stdin=true&stdout=true&tty=true"
+    url = f"{apiserver.replace('http://', 'ws://')}/api/v1/namespaces/{ns}/pods/term/exec?{query}"
+    out, status = b"", {}
+    async with connect(url, subprotocols=["v5.channel.k8s.io"], open_timeout=10, proxy=None) as ws:  # type: ignore[list-item]
+        await ws.send(b"\x04" + json.dumps({"Width": 100, "Height": 40}).encode())
+        await ws.send(b"\x00go\n")
+        async for frame in ws:
+            assert isinstance(frame, bytes)
+            if frame[0] == 1:
+                out += frame[1:]
+            elif frame[0] == 2:
+                raise AssertionError(f"a terminal has no separate stderr: {frame!r}")
+            elif frame[0] == 3:
+                status = json.loads(frame[1:])
+    assert status["status"] == "Success", status
+    lines = out.decode().split("\r\n")
+    assert "go" in lines  # the terminal echoes what is typed
+    assert any(line.startswith("/dev/pts/") for line in lines), lines
+    assert "40 100" in lines, lines

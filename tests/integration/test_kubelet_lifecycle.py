@@ -220,6 +220,23 @@ async def test_missing_command_is_create_container_error(
     assert w["message"] == "the process runtime needs a command for image nginx:alpine"
 
 
+async def test_args_without_command_run_as_the_command(
+    api: httpx.AsyncClient, ns: str, cleanup: list[str], kubelet: KubeletProc
+) -> None:
+    # `kubectl run x --image=busybox -- sleep 600` sends args only; with no image to read an
+    # ENTRYPOINT from, the args are the command line (as in an image without ENTRYPOINT)
+    await create(
+        api, ns, "pods", pod("argsonly", kubelet.node, [{"name": "c", "image": "busybox", "args": ["sleep", "600"]}])
+    )
+    cleanup.append("argsonly")
+
+    async def running() -> dict[str, Any] | None:
+        cs = container_status(await get_pod(api, ns, "argsonly") or {}, "c")
+        return cs if "running" in cs.get("state", {}) else None
+
+    await eventually(running, 15, "args-only container running")
+
+
 async def test_kubelet_restart_kills_leftovers_and_reruns_pods(
     apiserver: str, api: httpx.AsyncClient, ns: str, kubelet_dir: Path
 ) -> None:
