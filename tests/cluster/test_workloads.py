@@ -142,6 +142,18 @@ def test_delete_deployment_cascades_or_orphans(kube: Kubectl, chttp: httpx.Clien
 
     wait_for(api_gone, 30, "the api Deployment's ReplicaSet and Pods deleted")
 
+    # kubectl's default cascade is background: the Deployment goes at once, the GC takes the rest
+    kube.ok("create", "deployment", "-n", cns, "bg", "--image=busybox", "--replicas=2", "--", "sleep", "3600")
+    kube.ok("rollout", "status", "-n", cns, "deploy/bg", "--timeout=60s", timeout=70)
+    kube.ok("delete", "deploy", "-n", cns, "bg", timeout=30)
+
+    def bg_gone() -> bool:
+        pods = json.loads(kube.ok("get", "pods", "-n", cns, "-l", "app=bg", "-o", "json"))["items"]
+        rs = json.loads(kube.ok("get", "rs", "-n", cns, "-l", "app=bg", "-o", "json"))["items"]
+        return not pods and not rs
+
+    wait_for(bg_gone, 30, "the bg Deployment's ReplicaSet and Pods deleted in the background")
+
 
 def test_replication_controller_and_web_stack(kube: Kubectl, chttp: httpx.Client, cns: str) -> None:
     kube.ok("apply", "-n", cns, "-f", str(EXAMPLES / "replication-controller.yaml"))
