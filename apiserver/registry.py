@@ -231,9 +231,13 @@ class Registry:
     async def create(
         self, res: ResourceInfo, namespace: str | None, body: dict[str, Any], wo: WriteOptions
     ) -> dict[str, Any]:
-        """Create an object: 201 with it, 409 AlreadyExists, 422 Invalid, 404 namespace."""
+        """Create an object: 201 with it, 409 AlreadyExists, 422 Invalid, 404 namespace.
+
+        The registry takes ownership of `body` (it is changed in place, not copied).
+        """
         strategy = strategy_for(res)
-        obj = self._check_type(res, body)
+        named = isinstance(body, dict) and bool((body.get("metadata") or {}).get("name"))
+        obj = self._check_type(res, body, copy_body=False)
         m = meta(obj)
         await self._check_namespace(res, namespace, m)
         self._fill_create_meta(strategy, obj)
@@ -243,11 +247,11 @@ class Registry:
         await strategy.admit(obj, None, self)
         if wo.dry_run:
             return obj
-        for _ in range(5 if m.get("generateName") and not body.get("metadata", {}).get("name") else 1):
+        for _ in range(5 if m.get("generateName") and not named else 1):
             try:
                 return (await self.storage.create(self.key(res, namespace, m["name"]), obj)).obj
             except KeyExists:
-                if body.get("metadata", {}).get("name"):
+                if named:
                     break
                 m["name"] = generate_name(m["generateName"])
             except StorageUnavailable as e:
@@ -255,10 +259,10 @@ class Registry:
         raise errors.already_exists(res.plural, m["name"], res.group)
 
     @staticmethod
-    def _check_type(res: ResourceInfo, body: Any) -> dict[str, Any]:
+    def _check_type(res: ResourceInfo, body: Any, copy_body: bool = True) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise errors.bad_request(f"the body of the request was not a {res.kind} object")
-        obj = copy.deepcopy(body)
+        obj = copy.deepcopy(body) if copy_body else body
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if (kind and kind != res.kind) or (api_version and api_version != res.api_version):
             raise errors.bad_request(

@@ -150,6 +150,16 @@ async def serve(opts: ComponentOptions, main: Callable[[ApiClient], Awaitable[No
 
 
 def run_component(opts: ComponentOptions, main: Callable[[ApiClient], Awaitable[None]]) -> None:
-    """Set up logging and run the component's event loop; exits the process with its code."""
+    """Set up logging and run the component's event loop (uvloop when installed); exits with its code."""
     setup_logging(opts.log_level)
-    raise SystemExit(asyncio.run(serve(opts, main)))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        code = runner.run(serve(opts, main))
+    raise SystemExit(code)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

@@ -210,3 +210,6 @@ async def run_exec(
             await reader
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await outputs
+        release = getattr(proc, "close", None)  # a terminal's master side (kubelet.tty)
+        if release is not None:
+            release()

@@ -8,6 +8,7 @@ terminal's end-of-file character (^D) instead of closing the device.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import os
@@ -20,29 +21,36 @@ __all__ = ["TtyProcess", "spawn_tty"]
 _EOT = b"\x04"
 
 
-class _PtyReaderProtocol(asyncio.StreamReaderProtocol):
-    """Reading a pty master ends with EIO once the last process holding the terminal exits: that is EOF."""
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if isinstance(exc, OSError) and exc.errno == errno.EIO:
-            exc = None
-        super().connection_lost(exc)
-
-
 class _TtyStdin:
     """The terminal's input side, with the small part of StreamWriter's interface the relay uses."""
 
-    def __init__(self, transport: asyncio.WriteTransport) -> None:
-        self._transport = transport
+    def __init__(self, master: int) -> None:
+        self._master = master
+        self._pending = bytearray()
         self._closed = False
+        self._loop = asyncio.get_running_loop()
 
     def write(self, data: bytes) -> None:
-        """Type `data` into the terminal."""
-        if not self._closed:
-            self._transport.write(data)
+        """Type `data` into the terminal (buffered while the terminal's input queue is full)."""
+        if self._closed:
+            return
+        self._pending += data
+        self._flush()
+
+    def _flush(self) -> None:
+        try:
+            while self._pending:
+                n = os.write(self._master, self._pending)
+                del self._pending[:n]
+        except BlockingIOError:
+            self._loop.add_writer(self._master, self._flush)
+            return
+        except OSError:
+            self._pending.clear()  # the terminal is gone
+        self._loop.remove_writer(self._master)
 
     async def drain(self) -> None:
-        """Writes are buffered by the transport; nothing to wait for here."""
+        """Writes are buffered; nothing to wait for here."""
 
     def is_closing(self) -> bool:
         """Whether end-of-file was sent."""
@@ -51,8 +59,26 @@ class _TtyStdin:
     def close(self) -> None:
         """Send end-of-file (^D) once."""
         if not self._closed:
-            self._transport.write(_EOT)
+            self.write(_EOT)
             self._closed = True
+
+
+def _read_into(master: int, reader: asyncio.StreamReader) -> None:
+    """Move what the terminal has into `reader`; EIO (the last holder exited) is end-of-file."""
+    loop = asyncio.get_running_loop()
+    try:
+        data = os.read(master, 65536)
+    except BlockingIOError:
+        return
+    except OSError as e:
+        if e.errno != errno.EIO:
+            reader.set_exception(e)
+        data = b""
+    if data:
+        reader.feed_data(data)
+    else:
+        loop.remove_reader(master)
+        reader.feed_eof()
 
 
 class TtyProcess:
@@ -80,6 +106,14 @@ class TtyProcess:
         """Wait for the process to end."""
         return await self._proc.wait()
 
+    def close(self) -> None:
+        """Release the terminal (after the relay is done with it)."""
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._master)
+        loop.remove_writer(self._master)
+        with contextlib.suppress(OSError):
+            os.close(self._master)
+
     def kill(self) -> None:
         """SIGKILL the process."""
         self._proc.kill()
@@ -92,31 +126,28 @@ class TtyProcess:
             pass  # the terminal is already gone
 
 
-def _take_terminal() -> None:  # runs in the child between fork and exec
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 async def spawn_tty(argv: Sequence[str], env: dict[str, str], cwd: str | None = None) -> TtyProcess:
     """Start `argv` on a new pseudo-terminal that becomes its controlling terminal."""
     master, slave = os.openpty()
     try:
+        # `setsid --ctty` (util-linux) makes the terminal on stdin the controlling one; a preexec_fn
+        # would do the same but runs before stdio is set up under uvloop
         proc = await asyncio.create_subprocess_exec(
+            "setsid",
+            "--ctty",
             *argv,
             stdin=slave,
             stdout=slave,
             stderr=slave,
             env={"TERM": "xterm", **env},
             cwd=cwd,
-            preexec_fn=_take_terminal,
         )
     except BaseException:
         os.close(master)
         raise
     finally:
         os.close(slave)
-    loop = asyncio.get_running_loop()
+    os.set_blocking(master, False)
     reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: _PtyReaderProtocol(reader), os.fdopen(master, "rb", buffering=0))
-    transport, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(os.dup(master), "wb", buffering=0))
-    return TtyProcess(proc, master, reader, _TtyStdin(transport))
+    asyncio.get_running_loop().add_reader(master, _read_into, master, reader)
+    return TtyProcess(proc, master, reader, _TtyStdin(master))
