@@ -53,6 +53,9 @@ class ComponentOptions:
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4()}")
     log_level: str = "info"
     ready: Callable[[], bool] = lambda: True
+    # uvloop serves HTTP faster; a process that spawns many children (the kubelet) is better off on
+    # asyncio's own loop, whose subprocesses use vfork where libuv forks
+    use_uvloop: bool = True
 
     def api_config(self) -> Config:
         """The API connection from `--server` or the kubeconfig."""
@@ -152,7 +155,7 @@ async def serve(opts: ComponentOptions, main: Callable[[ApiClient], Awaitable[No
 def run_component(opts: ComponentOptions, main: Callable[[ApiClient], Awaitable[None]]) -> None:
     """Set up logging and run the component's event loop (uvloop when installed); exits with its code."""
     setup_logging(opts.log_level)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=_loop_factory() if opts.use_uvloop else None) as runner:
         code = runner.run(serve(opts, main))
     raise SystemExit(code)
 

@@ -138,6 +138,7 @@ def run(
         leader_elect=False,
         log_level=log_level,
         ready=lambda: "k" in holder and holder["k"].ready(),
+        use_uvloop=False,
     )
     run_component(opts, main)
 
