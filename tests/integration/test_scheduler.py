@@ -182,8 +182,12 @@ async def test_other_scheduler_names_are_left_alone(apiserver: str, api: httpx.A
         await tc.create_pod(tc.pod("mine", schedulerName="my-scheduler"))
         await tc.create_pod(tc.pod("theirs"))
         await tc.bound("mine")
-        events = await tc.events("mine", "Scheduled")
-        assert events and events[0]["source"]["component"] == "my-scheduler"
+
+        async def scheduled() -> list | None:  # events are written asynchronously
+            return await tc.events("mine", "Scheduled") or None
+
+        events = await wait_for(scheduled, 10, "the Scheduled event")
+        assert events[0]["source"]["component"] == "my-scheduler"
         pod = await tc.get_pod("theirs")
         assert not pod["spec"].get("nodeName")
         assert not [c for c in pod.get("status", {}).get("conditions") or [] if c["type"] == "PodScheduled"]
