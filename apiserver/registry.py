@@ -286,7 +286,7 @@ class Registry:
             )
         m["namespace"] = namespace
         assert NAMESPACE_RES is not None
-        ns = await self._read(self.key(NAMESPACE_RES, None, str(namespace)), NAMESPACE_RES, str(namespace), True)
+        ns = await self._read(self.key(NAMESPACE_RES, None, str(namespace)), NAMESPACE_RES, str(namespace))
         if ns.obj.get("metadata", {}).get("deletionTimestamp"):
             raise errors.StatusError(
                 403,
