@@ -225,15 +225,11 @@ def _rfc3339_key(ts: str) -> float:
         return float("inf")
 
 
-@register
-class EndpointsController(Controller):
-    """Keeps an Endpoints object per selector Service in step with its pods."""
+class ServicePodsController(Controller):
+    """Base of the controllers keyed by Service that follow the pods its selector picks."""
 
-    name = "endpoints"
-    event_source = "endpoint-controller"
-    workers = 2
-
-    def setup(self) -> None:
+    def watch_services_and_pods(self) -> None:
+        """Queue a Service when it changes, and every Service whose selector a changed pod matches (or did)."""
         idx = {NAMESPACE_INDEX: namespace_indexer}
         self.services = self.ctx.factory.informer("services", indexers=idx)
         self.services.add_handler(**self.handlers())
@@ -243,14 +239,26 @@ class EndpointsController(Controller):
             on_update=lambda old, new: self._pod_changed(old, new),
             on_delete=lambda p: self._pod_changed(p),
         )
-        self.endpoints = self.ctx.factory.informer("endpoints")
-        self.endpoints.add_handler(on_delete=self._endpoints_deleted)
-        self.triggers = TriggerTimeTracker()
 
     def _pod_changed(self, *versions: Obj) -> None:
         ns = (versions[-1].get("metadata") or {}).get("namespace", "")
         for key in service_keys_for_pod(self.services.store.by_index(NAMESPACE_INDEX, ns), *versions):
             self.queue.add(key)
+
+
+@register
+class EndpointsController(ServicePodsController):
+    """Keeps an Endpoints object per selector Service in step with its pods."""
+
+    name = "endpoints"
+    event_source = "endpoint-controller"
+    workers = 2
+
+    def setup(self) -> None:
+        self.watch_services_and_pods()
+        self.endpoints = self.ctx.factory.informer("endpoints")
+        self.endpoints.add_handler(on_delete=self._endpoints_deleted)
+        self.triggers = TriggerTimeTracker()
 
     async def run(self) -> None:
         """Start like any controller, first queueing every Endpoints so leftovers of deleted services go."""

@@ -17,15 +17,15 @@ from typing import Any
 
 from apimachinery.errors import StatusError
 from client.request import DeleteOptions, Obj, Preconditions
-from client.store import NAMESPACE_INDEX, namespace_indexer
-from controller_manager.base import Controller, split_key
+from client.store import NAMESPACE_INDEX
+from controller_manager.base import split_key
 from controller_manager.controllers import register
 from controller_manager.controllers.endpoints import (
     HEADLESS_LABEL,
+    ServicePodsController,
     find_port,
     pod_ip,
     selected_pods,
-    service_keys_for_pod,
     should_pod_be_in_endpoints,
     should_set_hostname,
 )
@@ -155,7 +155,7 @@ def _service_index(obj: Obj) -> list[str]:
 
 
 @register
-class EndpointSliceController(Controller):
+class EndpointSliceController(ServicePodsController):
     """Keeps a Service's EndpointSlices in step with its pods."""
 
     name = "endpointslice"
@@ -163,15 +163,7 @@ class EndpointSliceController(Controller):
     workers = 2
 
     def setup(self) -> None:
-        idx = {NAMESPACE_INDEX: namespace_indexer}
-        self.services = self.ctx.factory.informer("services", indexers=idx)
-        self.services.add_handler(**self.handlers())
-        self.pods = self.ctx.factory.informer("pods", indexers=idx)
-        self.pods.add_handler(
-            on_add=lambda p: self._pod_changed(p),
-            on_update=lambda old, new: self._pod_changed(old, new),
-            on_delete=lambda p: self._pod_changed(p),
-        )
+        self.watch_services_and_pods()
         self.nodes = self.ctx.factory.informer("nodes")
         self.nodes.add_handler(on_add=self._node_added)
         self.slices = self.ctx.factory.informer("endpointslices", indexers={_SERVICE_INDEX: _service_index})
@@ -179,11 +171,6 @@ class EndpointSliceController(Controller):
         # service key → (deadline, {slice name: resourceVersion we wrote, or None when we deleted it})
         self._written: dict[str, tuple[float, dict[str, str | None]]] = {}
         self._node_backoff: dict[str, float] = {}
-
-    def _pod_changed(self, *versions: Obj) -> None:
-        ns = (versions[-1].get("metadata") or {}).get("namespace", "")
-        for key in service_keys_for_pod(self.services.store.by_index(NAMESPACE_INDEX, ns), *versions):
-            self.queue.add(key)
 
     def _node_added(self, _node: Obj) -> None:
         for key in list(self._node_backoff):  # services waiting for a pod's node
