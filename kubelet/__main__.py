@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from pathlib import Path
 
@@ -46,6 +47,14 @@ def parse_taints(text: str) -> list[dict[str, str]]:
     return out
 
 
+def parse_ip(text: str, flag: str) -> str:
+    """An IP address flag value, normalised (BadParameter when it is not one)."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a valid IP address", param_hint=flag) from None
+
+
 @cli.command()
 def run(
     node_name: str = typer.Option(..., envvar="TINYKUBE_NODE_NAME", help="Name of the Node this kubelet registers."),
@@ -54,8 +63,13 @@ def run(
     root_dir: str = typer.Option(
         "", envvar="TINYKUBE_ROOT_DIR", help="State directory (default ~/.tinykube/kubelet/<node>)."
     ),
+    node_ip: str = typer.Option(
+        "127.0.0.1",
+        envvar="TINYKUBE_NODE_IP",
+        help="The node's IP address: reported as its InternalIP, the hostIP of its pods; the kubelet server binds it.",
+    ),
     address: str = typer.Option(
-        "127.0.0.1", envvar="TINYKUBE_ADDRESS", help="Node InternalIP; the kubelet server binds it."
+        "", envvar="TINYKUBE_ADDRESS", help="Address the kubelet server listens on (default: --node-ip)."
     ),
     port: int = typer.Option(10250, envvar="TINYKUBE_PORT", help="Port of the kubelet HTTP server (logs, exec)."),
     health_port: int = typer.Option(10248, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz (0 = off)."),
@@ -75,6 +89,20 @@ def run(
     node_lease_duration: float = typer.Option(
         40.0, envvar="TINYKUBE_NODE_LEASE_DURATION", help="Node Lease duration in seconds (renewed every 1/4)."
     ),
+    cluster_dns: list[str] = typer.Option(
+        [],
+        "--cluster-dns",
+        envvar="TINYKUBE_CLUSTER_DNS",
+        help="DNS server IP for pods with dnsPolicy ClusterFirst (repeatable or comma-separated).",
+    ),
+    cluster_domain: str = typer.Option(
+        "cluster.local", envvar="TINYKUBE_CLUSTER_DOMAIN", help="Cluster domain added to pods' DNS search list."
+    ),
+    resolv_conf: str = typer.Option(
+        "/etc/resolv.conf",
+        envvar="TINYKUBE_RESOLV_CONF",
+        help="Resolver configuration pods' DNS settings start from (dnsPolicy Default); '' = none.",
+    ),
     simulated_nodes: int = typer.Option(
         0,
         envvar="TINYKUBE_SIMULATED_NODES",
@@ -83,6 +111,10 @@ def run(
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Run the kubelet: register the node and run the pods bound to it as local processes."""
+    node_ip = parse_ip(node_ip, "--node-ip")
+    if address:
+        address = parse_ip(address, "--address")
+    dns_servers = tuple(parse_ip(ip, "--cluster-dns") for item in cluster_dns for ip in item.split(",") if ip.strip())
     if simulated_nodes > 0:
         from kubelet.simulated import run_simulated
 
@@ -99,6 +131,7 @@ def run(
         node_name=node_name,
         root_dir=Path(root_dir).expanduser() if root_dir else Path.home() / ".tinykube" / "kubelet" / node_name,
         pod_cidr=pod_cidr or default_pod_cidr(node_name),
+        node_ip=node_ip,
         address=address,
         port=port,
         cpu=cpu,
@@ -108,6 +141,9 @@ def run(
         taints=parse_taints(register_with_taints),
         status_frequency=node_status_update_frequency,
         lease_duration=node_lease_duration,
+        cluster_dns=dns_servers,
+        cluster_domain=cluster_domain,
+        resolv_conf=resolv_conf,
     )
     holder: dict[str, Kubelet] = {}
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -120,7 +156,7 @@ def run(
         except ImportError:
             log.warning("kubelet/server.py is missing: no logs/exec server")
         else:
-            server = KubeletServer(kubelet.runtime, host=address, port=port)
+            server = KubeletServer(kubelet.runtime, host=cfg.bind_address, port=port)
             await server.start()
         try:
             await kubelet.run()

@@ -47,8 +47,12 @@ def container_env(
     configmaps: Lookup,
     secrets: Lookup,
     allocatable: Mapping[str, str],
+    services: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The container's variables in definition order; ConfigError for a missing object or key."""
+    """The container's variables in definition order, then the Service variables (`services`) the pod's own
+    do not set; `$(VAR)` in values sees the pod's variables first, then the Service ones. ConfigError for a
+    missing object or key."""
+    services = services or {}
     namespace = (pod.get("metadata") or {}).get("namespace", "")
     env: dict[str, str] = {}
     for source in container.get("envFrom") or []:
@@ -70,11 +74,13 @@ def container_env(
     for var in container.get("env") or []:
         name = var.get("name", "")
         if "value" in var or "valueFrom" not in var:
-            env[name] = expand(str(var.get("value") or ""), mapping_for(env))
+            env[name] = expand(str(var.get("value") or ""), mapping_for(env, services))
             continue
         value = _value_from(pod, container, var["valueFrom"], namespace, configmaps, secrets, allocatable)
         if value is not None:
             env[name] = value
+    for name, value in services.items():
+        env.setdefault(name, value)
     return env
 
 

@@ -16,8 +16,10 @@ from client.events import EventRecorder
 from client.informer import InformerFactory
 from client.request import Obj, Selectors
 from client.rest import ApiClient
+from kubelet.dns import DNSConfigurer
 from kubelet.node import NodeAgent, default_allocatable, host_capacity, host_node_info, node_object
 from kubelet.process_runtime import ProcessRuntime
+from kubelet.service_env import service_env
 from kubelet.volumes import VolumeManager
 from kubelet.worker import PodWorker
 
@@ -33,7 +35,10 @@ class KubeletConfig:
     node_name: str
     root_dir: Path
     pod_cidr: str
-    address: str = "127.0.0.1"
+    node_ip: str = "127.0.0.1"
+    """The node's InternalIP: pods' hostIP, hostNetwork pods' IP; the kubelet server binds it."""
+    address: str = ""
+    """Where the kubelet server listens ("" = node_ip)."""
     port: int = 10250
     cpu: str = ""
     memory: str = ""
@@ -43,6 +48,15 @@ class KubeletConfig:
     status_frequency: float = 10.0
     lease_duration: float = 40.0
     shutdown_grace: float = 5.0
+    cluster_dns: tuple[str, ...] = ()
+    cluster_domain: str = "cluster.local"
+    resolv_conf: str = "/etc/resolv.conf"
+    """The host resolv.conf pods' DNS config starts from ("" = none)."""
+
+    @property
+    def bind_address(self) -> str:
+        """The kubelet server's listen address."""
+        return self.address or self.node_ip
 
 
 class Kubelet:
@@ -51,14 +65,15 @@ class Kubelet:
     def __init__(self, api: ApiClient, cfg: KubeletConfig, runtime: ProcessRuntime | None = None) -> None:
         self.api = api
         self.cfg = cfg
-        self.address = cfg.address
+        self.address = cfg.node_ip
+        self.dns = DNSConfigurer(cfg.cluster_dns, cfg.cluster_domain, cfg.resolv_conf)
         cfg.root_dir.mkdir(parents=True, exist_ok=True)
         self.runtime = runtime or ProcessRuntime(cfg.root_dir, cfg.pod_cidr)
         capacity = host_capacity(cfg.root_dir, cfg.cpu, cfg.memory, cfg.max_pods)
         self.allocatable: Mapping[str, str] = default_allocatable(capacity)
         node = node_object(
             cfg.node_name,
-            address=cfg.address,
+            address=cfg.node_ip,
             kubelet_port=cfg.port,
             pod_cidr=cfg.pod_cidr,
             capacity=capacity,
@@ -73,6 +88,7 @@ class Kubelet:
         self.pods = self.factory.informer("pods", selectors=Selectors.of(fields={"spec.nodeName": cfg.node_name}))
         self.configmaps = self.factory.informer("configmaps")
         self.secrets = self.factory.informer("secrets")
+        self.services = self.factory.informer("services")
         self.volumes = VolumeManager(self.get_configmap, self.get_secret, self.allocatable)
         self.workers: dict[str, PodWorker] = {}
         # probes: no certificate checks (as the kubelet's), no proxies from the environment
@@ -88,6 +104,15 @@ class Kubelet:
     def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         """The Secret from the informer cache."""
         return self.secrets.store.get_by_name(name, namespace)
+
+    def service_env(self, namespace: str, enable_service_links: bool) -> dict[str, str]:
+        """The Service variables of a container of a pod in `namespace` (from the informer cache)."""
+        return service_env(self.services.store.list(), namespace, enable_service_links)
+
+    def node_event(self, type_: str, reason: str, message: str) -> None:
+        """Record an Event about this node (its reference carries the node name as uid, as the kubelet's)."""
+        name = self.cfg.node_name
+        self.events.record({"kind": "Node", "metadata": {"name": name, "uid": name}}, type_, reason, message)
 
     # --- pod events ----------------------------------------------------------------------------
 
@@ -142,6 +167,8 @@ class Kubelet:
             self.factory.start()
             await self.configmaps.wait_for_sync()
             await self.secrets.wait_for_sync()
+            # a container's env needs the Services seen at least once (KUBERNETES_SERVICE_HOST above all)
+            await self.services.wait_for_sync()
             self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod_delete)
             await self.pods.wait_for_sync()
             self.synced = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import logging
 import os
 import platform
@@ -34,6 +35,7 @@ __all__ = [
     "node_conditions",
     "node_object",
     "rfc3339",
+    "simulated_node_info",
 ]
 
 log = logging.getLogger("kubelet.node")
@@ -68,9 +70,12 @@ class NodeInfo:
     architecture: str = "amd64"
     kubelet_version: str = KUBELET_VERSION
     container_runtime_version: str = RUNTIME_VERSION
+    kube_proxy_version: str = ""
+    """Deprecated; a 1.35 kubelet clears it (DisableNodeKubeProxyVersion is on by default since 1.33), but the
+    Go field has no omitempty, so it is always written."""
 
     def to_dict(self) -> Obj:
-        """The API form."""
+        """The API form (every field, in the order of Go's NodeSystemInfo)."""
         return {
             "machineID": self.machine_id,
             "systemUUID": self.system_uuid,
@@ -79,6 +84,7 @@ class NodeInfo:
             "osImage": self.os_image,
             "containerRuntimeVersion": self.container_runtime_version,
             "kubeletVersion": self.kubelet_version,
+            "kubeProxyVersion": self.kube_proxy_version,
             "operatingSystem": self.operating_system,
             "architecture": self.architecture,
         }
@@ -106,6 +112,27 @@ def host_node_info(node_name: str) -> NodeInfo:
         os_image=os_image or platform.platform(),
         operating_system="linux",
         architecture=_ARCH.get(platform.machine().lower(), platform.machine().lower()),
+    )
+
+
+@functools.cache
+def _host_facts() -> NodeInfo:
+    return host_node_info("")
+
+
+def simulated_node_info(node_name: str, runtime_version: str = "simulated://tinykube") -> NodeInfo:
+    """nodeInfo of a simulated node: this host's kernel, OS and architecture, ids derived from the node name."""
+    host = _host_facts()
+    ids = uuid.uuid5(uuid.NAMESPACE_OID, f"tinykube-simulated/{node_name}")
+    return NodeInfo(
+        machine_id=ids.hex,
+        system_uuid=str(ids),
+        boot_id=str(uuid.uuid5(ids, host.boot_id or "boot")),
+        kernel_version=host.kernel_version,
+        os_image=host.os_image,
+        operating_system=host.operating_system,
+        architecture=host.architecture,
+        container_runtime_version=runtime_version,
     )
 
 

@@ -142,7 +142,9 @@ class ProcessRuntime:
         for d in self.pods_dir.iterdir():
             try:
                 rec = json.loads((d / "sandbox.json").read_text())
-                self._sandboxes[d.name] = Sandbox(d.name, rec["namespace"], rec["name"], rec["ip"], d)
+                self._sandboxes[d.name] = Sandbox(
+                    d.name, rec["namespace"], rec["name"], rec["ip"], d, rec.get("hostname", "")
+                )
             except (OSError, ValueError, KeyError):
                 continue
 
@@ -161,8 +163,9 @@ class ProcessRuntime:
             (d / sub).mkdir(parents=True, exist_ok=True)
         (d / "tmp").chmod(0o1777)
         ip = config.host_ip or self.ipam.allocate(config.uid)
-        sb = Sandbox(config.uid, config.namespace, config.name, ip, d)
-        (d / "sandbox.json").write_text(json.dumps({"namespace": config.namespace, "name": config.name, "ip": ip}))
+        sb = Sandbox(config.uid, config.namespace, config.name, ip, d, config.hostname)
+        rec = {"namespace": config.namespace, "name": config.name, "ip": ip, "hostname": config.hostname}
+        (d / "sandbox.json").write_text(json.dumps(rec))
         self._sandboxes[config.uid] = sb
         return sb
 
@@ -233,7 +236,7 @@ class ProcessRuntime:
 
     def _env(self, config: ContainerConfig, sb: Sandbox) -> dict[str, str]:
         # containers share the host's network: POD_IP tells a server which address is its own
-        return {**self.base_env, "HOSTNAME": sb.name, "POD_IP": sb.ip, **config.env}
+        return {**self.base_env, "HOSTNAME": sb.hostname or sb.name, "POD_IP": sb.ip, **config.env}
 
     async def start_container(self, container_id: str) -> None:
         """Start the process group; a command that cannot run leaves the container exited with 128."""

@@ -30,6 +30,8 @@ class SandboxConfig:
     name: str
     host_ip: str = ""
     """Set for hostNetwork pods: the sandbox takes the node's IP instead of one from the pod CIDR."""
+    hostname: str = ""
+    """The containers' hostname (their HOSTNAME); "" = the pod name."""
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Sandbox:
     name: str
     ip: str
     dir: Path
+    hostname: str = ""
 
     @property
     def volumes_dir(self) -> Path:

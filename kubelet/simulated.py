@@ -22,17 +22,20 @@ from client.informer import Informer
 from client.request import DeleteOptions, Obj, PatchType, Preconditions
 from client.rest import ApiClient
 from client.workqueue import WorkQueue, default_controller_rate_limiter, process_items
+from kubelet.node import simulated_node_info
 
 __all__ = ["SimulatedNodes", "run_simulated", "simulated_node"]
 
 log = logging.getLogger("kubelet.simulated")
 
-KUBELET_VERSION = "v1.35.0-tinykube"
+KUBELET_PORT = 10250
 
 
 def simulated_node(name: str, pod_cidr: str, cpu: str, memory: str, max_pods: int) -> Obj:
-    """A Ready Node object as a healthy kubelet would register it."""
+    """A Ready Node object as a healthy kubelet would register it: its InternalIP is the first address of its
+    pod CIDR (the hostIP its pods report), and nodeInfo carries every field a real kubelet writes."""
     now = now_rfc3339()
+    info = simulated_node_info(name)
     resources = {"cpu": cpu, "memory": memory, "pods": str(max_pods), "ephemeral-storage": "100Gi"}
 
     def cond(type_: str, status: str, reason: str, message: str) -> Obj:
@@ -53,7 +56,7 @@ def simulated_node(name: str, pod_cidr: str, cpu: str, memory: str, max_pods: in
             "labels": {
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/arch": info.architecture,
                 "type": "simulated",
             },
             "annotations": {"node.alpha.kubernetes.io/ttl": "0", "tinykube.io/simulated": "true"},
@@ -66,19 +69,8 @@ def simulated_node(name: str, pod_cidr: str, cpu: str, memory: str, max_pods: in
                 {"type": "InternalIP", "address": str(next(ipaddress.ip_network(pod_cidr).hosts()))},
                 {"type": "Hostname", "address": name},
             ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
-            "nodeInfo": {
-                "kubeletVersion": KUBELET_VERSION,
-                "kubeProxyVersion": "",
-                "operatingSystem": "linux",
-                "architecture": "amd64",
-                "containerRuntimeVersion": "simulated://tinykube",
-                "kernelVersion": "",
-                "osImage": "tinykube simulated node",
-                "machineID": name,
-                "systemUUID": name,
-                "bootID": name,
-            },
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+            "nodeInfo": info.to_dict(),
             "conditions": [
                 cond(
                     "MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"

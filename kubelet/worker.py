@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from apimachinery.errors import StatusError
 from client.request import DeleteOptions, Obj, PatchType, Preconditions
+from kubelet.dns import host_network_hosts, kernel_nodename, managed_hosts, pod_hostname_and_domain, resolv_conf_text
 from kubelet.envvars import ConfigError, container_env, expand_command
 from kubelet.expansion import expand
 from kubelet.hooks import hook_failure_message, run_hook
@@ -34,6 +37,9 @@ BACKOFF_INITIAL = 10.0
 BACKOFF_MAX = 300.0
 BACKOFF_RESET = 600.0
 RESYNC = 10.0
+ETC_HOSTS = "/etc/hosts"
+ETC_HOSTS_FILE = "etc-hosts"
+RESOLV_CONF = "resolv.conf"
 
 
 def _ts(t: float) -> str:
@@ -204,14 +210,22 @@ class PodWorker:
             # else: finished before this kubelet started; its final status stays as written
             return
         if self._sandbox is None:
+            try:
+                hostname = self._hostname()
+            except ValueError as e:
+                self._event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+                await self._write_status()
+                return
             self._sandbox = await self.kl.runtime.run_pod_sandbox(
                 SandboxConfig(
                     self.uid,
                     meta.get("namespace", ""),
                     meta.get("name", ""),
                     host_ip=self.kl.address if self.spec.get("hostNetwork") else "",
+                    hostname=hostname,
                 )
             )
+            await self._write_resolv_conf(self._sandbox)
         if not self._start_time:
             self._start_time = _ts(time.time())
         try:
@@ -405,8 +419,53 @@ class PodWorker:
             cs.backoff_updated = now
         await self._start(c, cs, st)
 
+    def _hostname(self) -> str:
+        """The containers' hostname: the node's for hostNetwork pods, else the pod's (ValueError if invalid)."""
+        if self.spec.get("hostNetwork"):
+            return socket.gethostname()
+        name, domain = pod_hostname_and_domain(self.pod, self.kl.dns.cluster_domain)
+        return kernel_nodename(name, domain, bool(self.spec.get("setHostnameAsFQDN")))
+
+    async def _write_resolv_conf(self, sb: Sandbox) -> None:
+        """The sandbox's resolv.conf from the pod's DNS policy (written once, as the runtime does)."""
+        dns = self.kl.dns
+        host_text = ""
+        if dns.resolver_config:
+            try:
+                host_text = await asyncio.to_thread(Path(dns.resolver_config).read_text)
+            except OSError as e:
+                log.warning("cannot read %s for pod %s: %s", dns.resolver_config, self.key, e)
+        config, events = dns.pod_dns(self.pod, host_text)
+        for ev in events:
+            if ev.target == "node":
+                self.kl.node_event("Warning", ev.reason, ev.message)
+            else:
+                self._event("Warning", ev.reason, ev.message)
+        text = resolv_conf_text(config, host_text)
+        await asyncio.to_thread((sb.dir / RESOLV_CONF).write_text, text)
+
+    async def _write_hosts(self, sb: Sandbox) -> None:
+        """The pod's managed /etc/hosts (rewritten before each container start, as the kubelet does)."""
+        aliases = self.spec.get("hostAliases") or []
+        if self.spec.get("hostNetwork"):
+            try:
+                host_hosts = await asyncio.to_thread(Path(ETC_HOSTS).read_text)
+            except OSError:
+                host_hosts = ""
+            text = host_network_hosts(host_hosts, aliases)
+        else:
+            name, domain = pod_hostname_and_domain(self.pod, self.kl.dns.cluster_domain)
+            text = managed_hosts([sb.ip], name, domain, aliases)
+        await asyncio.to_thread((sb.dir / ETC_HOSTS_FILE).write_text, text)
+
     def _mounts(self, c: Obj, env: dict[str, str]) -> list[Mount]:
         out = []
+        targets = {os.path.normpath(vm.get("mountPath") or "/") for vm in c.get("volumeMounts") or []}
+        assert self._sandbox is not None
+        # the kubelet's hosts file and the sandbox's resolv.conf, unless a volume is mounted there
+        for source, target in ((ETC_HOSTS_FILE, ETC_HOSTS), (RESOLV_CONF, "/etc/resolv.conf")):
+            if target not in targets and (self._sandbox.dir / source).exists():
+                out.append(Mount(self._sandbox.dir / source, target))
         for vm in c.get("volumeMounts") or []:
             src = self._volume_paths.get(vm.get("name", ""))
             if src is None:
@@ -442,8 +501,13 @@ class PodWorker:
                 configmaps=self.kl.get_configmap,
                 secrets=self.kl.get_secret,
                 allocatable=self.kl.allocatable,
+                services=self.kl.service_env(
+                    (self.pod.get("metadata") or {}).get("namespace", ""),
+                    self.spec.get("enableServiceLinks", True) is not False,
+                ),
             )
-        except ConfigError as e:
+            await self._write_hosts(self._sandbox)
+        except (ConfigError, ValueError) as e:
             if cs.waiting != ("CreateContainerConfigError", str(e)):
                 self._event("Warning", "Failed", f"Error: {e}", cs.name, cs.init)
             cs.waiting = ("CreateContainerConfigError", str(e))

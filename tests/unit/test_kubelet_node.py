@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from pathlib import Path
 
 from kubelet.ipam import IPAM, default_pod_cidr
 from kubelet.node import NodeInfo, default_allocatable, lease_object, node_object
+from kubelet.simulated import simulated_node
+
+# Go's NodeSystemInfo, in field order: none of them omitempty
+NODE_INFO_FIELDS = [
+    "machineID",
+    "systemUUID",
+    "bootID",
+    "kernelVersion",
+    "osImage",
+    "containerRuntimeVersion",
+    "kubeletVersion",
+    "kubeProxyVersion",
+    "operatingSystem",
+    "architecture",
+]
 
 
 def test_node_object() -> None:
@@ -41,6 +57,8 @@ def test_node_object() -> None:
     assert st["addresses"] == [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": "n1"}]
     assert st["nodeInfo"]["kubeletVersion"] == "v1.35.0-tinykube"
     assert st["nodeInfo"]["containerRuntimeVersion"] == "process://tinykube"
+    assert list(st["nodeInfo"]) == NODE_INFO_FIELDS
+    assert st["nodeInfo"]["kubeProxyVersion"] == ""  # cleared by a 1.35 kubelet, but always written
     ready = next(c for c in st["conditions"] if c["type"] == "Ready")
     assert ready == {
         "type": "Ready",
@@ -90,3 +108,20 @@ def test_ipam(tmp_path: Path) -> None:
     again = IPAM("127.5.6.0/24", tmp_path / "ipam")
     assert again.allocate("uid-c") == "127.5.6.2"
     assert again.allocated() == {"127.5.6.2": "uid-c", "127.5.6.3": "uid-b"}
+
+
+def test_simulated_node_reports_every_node_info_field() -> None:
+    a = simulated_node("sim-0", "127.128.0.0/24", "32", "256Gi", 110)
+    b = simulated_node("sim-1", "127.128.1.0/24", "32", "256Gi", 110)
+    info = a["status"]["nodeInfo"]
+    assert list(info) == NODE_INFO_FIELDS
+    assert info["kubeProxyVersion"] == "" and info["kubeletVersion"] == "v1.35.0-tinykube"
+    assert info["containerRuntimeVersion"] == "simulated://tinykube"
+    assert all(info[k] for k in NODE_INFO_FIELDS if k != "kubeProxyVersion")
+    assert len(info["machineID"]) == 32 and str(uuid.UUID(info["systemUUID"])) == info["systemUUID"]
+    assert info["machineID"] != b["status"]["nodeInfo"]["machineID"]
+    assert a["status"]["addresses"] == [
+        {"type": "InternalIP", "address": "127.128.0.1"},
+        {"type": "Hostname", "address": "sim-0"},
+    ]
+    assert a["status"]["daemonEndpoints"] == {"kubeletEndpoint": {"Port": 10250}}
