@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import ipaddress
 import json
@@ -457,3 +458,39 @@ async def test_exec_with_a_terminal(
     assert "go" in lines  # the terminal echoes what is typed
     assert any(line.startswith("/dev/pts/") for line in lines), lines
     assert "40 100" in lines, lines
+
+
+async def test_cluster_first_without_cluster_dns_falls_back_to_default(
+    api: httpx.AsyncClient, ns: str, pods: list[str], kubelet: KubeletProc
+) -> None:
+    created = await start_pod(
+        api, ns, pods, kubelet, simple_pod("no-dns", ["sh", "-c", "cat /etc/resolv.conf; sleep 600"])
+    )
+    await running_ready(api, ns, "no-dns")
+    why = (
+        'kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. '
+        'Falling back to "Default" policy.'
+    )
+    await wait_events(
+        api, ns, ("Warning", "MissingClusterDNS", f'pod: "no-dns_{ns}({created["metadata"]["uid"]})". {why}')
+    )
+
+    async def node_event() -> bool:
+        items = (await api.get("/api/v1/namespaces/default/events")).json()["items"]
+        return any(
+            e["involvedObject"]["kind"] == "Node"
+            and e["involvedObject"]["name"] == kubelet.node
+            and (e["type"], e["reason"], e["message"]) == ("Warning", "MissingClusterDNS", why)
+            for e in items
+        )
+
+    await eventually(node_event, 10, "MissingClusterDNS event on the node")
+
+    async def resolv_conf() -> str:
+        return (await api.get(f"/api/v1/namespaces/{ns}/pods/no-dns/log")).text
+
+    text = await eventually(resolv_conf, 10, "the pod's resolv.conf")
+    host = (await asyncio.to_thread(Path("/etc/resolv.conf").read_text)).splitlines()
+    for server in [line.split()[1] for line in host if line.startswith("nameserver ") and len(line.split()) > 1]:
+        assert f"nameserver {server}\n" in text
+    assert "ndots:5" not in text and "svc.cluster.local" not in text
