@@ -82,8 +82,15 @@ try:
         return cur
     mounts = []
     for m, fd, is_dir in opened:
-        mounts.append((ensure(os.path.normpath("/" + m["target"]), is_dir), m, fd))
-    for target, m, fd in mounts:
+        mounts.append((ensure(os.path.normpath("/" + m["target"]), is_dir), m, fd, is_dir))
+    for target, m, fd, is_dir in mounts:
+        if not os.path.lexists(root + target):
+            # an earlier mount (a volume at a parent path) hid the mount point: make it there, as runc does
+            if is_dir:
+                os.makedirs(root + target, 0o755, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(root + target), 0o755, exist_ok=True)
+                open(root + target, "a").close()
         mount("/proc/self/fd/%d" % fd, root + target, MS_BIND | MS_REC)
         if m.get("readOnly"):
             mount("none", root + target, MS_REMOUNT | MS_BIND | MS_RDONLY)

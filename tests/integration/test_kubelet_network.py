@@ -222,6 +222,25 @@ async def test_pod_dns_files(
     assert "foo.local" not in node_hosts  # the node's own file is untouched
 
 
+async def test_volumes_at_etc(
+    api: httpx.AsyncClient, apiserver: str, ns: str, pods: list[str], kubelet: KubeletProc
+) -> None:
+    await create(api, ns, "configmaps", {"metadata": {"name": "hosts"}, "data": {"hosts": "192.0.2.9\tmine\n"}})
+    etc_dir = pod("etc-dir", SHOW, volumes=[{"name": "etc", "emptyDir": {}}])
+    etc_dir["spec"]["containers"][0]["volumeMounts"] = [{"name": "etc", "mountPath": "/etc"}]
+    own = pod("own-hosts", SHOW, volumes=[{"name": "h", "configMap": {"name": "hosts"}}])
+    own["spec"]["containers"][0]["volumeMounts"] = [{"name": "h", "mountPath": "/etc/hosts", "subPath": "hosts"}]
+    await run_pods(api, ns, pods, kubelet, etc_dir, own)
+    # a volume over /etc still gets the kubelet's files on top
+    resolv, hosts = (await logs(apiserver, ns, "etc-dir")).split("---\n")
+    assert resolv.startswith(f"search {ns}.svc.cluster.local ") and f"nameserver {CLUSTER_DNS}\n" in resolv
+    assert hosts == LOCALHOST + f"{await pod_ip(api, ns, 'etc-dir')}\tetc-dir\n"
+    # a volume at /etc/hosts itself wins over the kubelet's file (as upstream)
+    resolv, hosts = (await logs(apiserver, ns, "own-hosts")).split("---\n")
+    assert hosts == "192.0.2.9\tmine\n"
+    assert f"nameserver {CLUSTER_DNS}\n" in resolv
+
+
 async def test_getent_resolves_host_alias_and_own_name(
     api: httpx.AsyncClient, apiserver: str, ns: str, pods: list[str], kubelet: KubeletProc
 ) -> None:
