@@ -157,7 +157,12 @@ def run(
             log.warning("kubelet/server.py is missing: no logs/exec server")
         else:
             server = KubeletServer(kubelet.runtime, host=cfg.bind_address, port=port)
-            await server.start()
+            try:
+                await server.start()
+            except OSError as e:  # e.g. --node-ip is not an address of this machine
+                raise OSError(
+                    e.errno, f"kubelet server cannot listen on {cfg.bind_address}:{port}: {e.strerror}"
+                ) from None
         try:
             await kubelet.run()
         finally:
