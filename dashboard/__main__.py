@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 
 import typer
 import uvicorn
@@ -48,6 +49,10 @@ def run(
     async def main(api: ApiClient) -> None:
         if log_level.lower() != "debug":
             logging.getLogger("httpx").setLevel(logging.WARNING)
+        try:
+            sock = socket.create_server((bind_address, port))
+        except OSError as e:
+            raise RuntimeError(f"cannot serve the dashboard on {bind_address}:{port}: {e.strerror}") from None
         proxy = ApiProxy(api.config.server, verify=api.config.verify(), options=ProxyOptions())
         config = uvicorn.Config(
             dashboard_app(proxy),
@@ -59,7 +64,7 @@ def run(
             timeout_graceful_shutdown=2,
         )
         web = _Server(config)
-        task = asyncio.create_task(web.serve())
+        task = asyncio.create_task(web.serve(sockets=[sock]))
         try:
             while not web.started:
                 if task.done():

@@ -197,7 +197,7 @@ export class WatchHub {
         this.onState("error", e.message);
       }
       await sleep(backoff);
-      backoff = Math.min(backoff * 2, 30000);
+      backoff = Math.min(backoff * 2, 8000);
     }
   }
 

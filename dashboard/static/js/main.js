@@ -36,9 +36,10 @@ function schedule() {
 
 function connection(kind, message) {
   const el = $("#connection");
-  el.className = `connection ${kind === "live" ? "ok" : "bad"}`;
-  el.textContent = kind === "live" ? "live" : `reconnecting: ${message}`;
-  el.title = kind === "live" ? "watching the API" : message;
+  const text = { live: "live", connecting: "connecting…", error: `reconnecting: ${message}` };
+  el.className = `connection ${{ live: "ok", connecting: "wait", error: "bad" }[kind]}`;
+  el.textContent = text[kind];
+  el.title = kind === "live" ? "watching the API" : message || "";
 }
 
 function startWatches() {
@@ -48,6 +49,7 @@ function startWatches() {
   }
   state.collections = collections;
   state.dirty = new Set(Object.keys(RESOURCES));
+  connection("connecting");
   hub.start(Object.values(collections));
   schedule();
 }
