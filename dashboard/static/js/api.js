@@ -242,8 +242,7 @@ export class WatchHub {
       } else if (msg.code === 410) {
         expired.push(c);
       } else if (msg.code) {
-        c.error = msg.status?.message || `HTTP ${msg.code}`;
-        throw new ApiError(msg.code, msg.status);
+        throw new ApiError(msg.code, msg.status); // every watch resumes after a backoff
       }
     }
     return expired;
