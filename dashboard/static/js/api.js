@@ -66,7 +66,7 @@ export async function listAll(path, signal) {
   let cont = "";
   for (;;) {
     const sep = path.includes("?") ? "&" : "?";
-    const page = await request("GET", `${path}${sep}limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ""}`, {
+    const page = await request("GET", `${path}${sep}limit=2000${cont ? `&continue=${encodeURIComponent(cont)}` : ""}`, {
       signal,
     });
     items.push(...(page.items || []));

@@ -1,6 +1,7 @@
 // Sparklines of the metrics API's samples (kept in the page: metrics.k8s.io has no watch or history).
 
-const SVG = "http://www.w3.org/2000/svg";
+import { html } from "./dom.js";
+
 const KEEP = 30;
 
 /** Recent samples per object: {cpu: [cores…], memory: [bytes…]}. */
@@ -33,17 +34,10 @@ export class Samples {
   }
 }
 
-/** A small line chart of `values` scaled to `max` (or to their own highest value). */
+/** A small line chart of `values` scaled to `max` (or to their own highest value), as SVG markup. */
 export function sparkline(values, max, label) {
   const w = 64;
   const hgt = 18;
-  const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("class", "spark");
-  svg.setAttribute("viewBox", `0 0 ${w} ${hgt}`);
-  svg.setAttribute("width", w);
-  svg.setAttribute("height", hgt);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", label);
   const top = max || Math.max(...values, 1e-9);
   const step = values.length > 1 ? w / (KEEP - 1) : 0;
   const x0 = w - step * (values.length - 1);
@@ -51,8 +45,5 @@ export function sparkline(values, max, label) {
     const y = hgt - 1 - Math.min(v / top, 1) * (hgt - 2);
     return `${(x0 + i * step).toFixed(1)},${y.toFixed(1)}`;
   });
-  const line = document.createElementNS(SVG, "polyline");
-  line.setAttribute("points", points.join(" "));
-  svg.append(line);
-  return svg;
+  return html`<svg class="spark" viewBox="0 0 ${w} ${hgt}" width="${w}" height="${hgt}" role="img" aria-label="${label}"><polyline points="${points.join(" ")}"></polyline></svg>`;
 }

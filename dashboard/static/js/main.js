@@ -23,14 +23,23 @@ function changed(c) {
 }
 
 let frame = 0;
+let marked = false;
 function schedule() {
   if (frame) return;
   frame = requestAnimationFrame(() => {
     frame = 0;
     const dirty = state.dirty;
     state.dirty = new Set();
+    const start = performance.now();
     render(state, dirty);
     refreshPanel(state, dirty);
+    if (!marked) {
+      performance.measure("dashboard:render", { start }); // what loading the overview costs the page itself
+      if (document.body.dataset.synced === "true") {
+        marked = true;
+        performance.mark("dashboard:synced"); // every list shown: when the overview is complete
+      }
+    }
   });
 }
 

@@ -1,7 +1,7 @@
 // The overview's tables, rendered from the watched collections.
 
 import { sparkline } from "./charts.js";
-import { KeyedRows, h } from "./dom.js";
+import { KeyedRows, h, html } from "./dom.js";
 import * as k from "./kube.js";
 import { RESOURCES, WORKLOADS, objectKey } from "./resources.js";
 
@@ -43,26 +43,23 @@ function byNamespaceName(a, b) {
 function yamlLink(resource, obj, text, cls = "name") {
   const m = obj.metadata;
   const parts = ["yaml", resource, m.namespace || "", m.name].map(encodeURIComponent);
-  return h("a", { href: `#/${parts.join("/")}`, class: cls }, text ?? m.name);
+  return html`<a href="#/${parts.join("/")}" class="${cls}">${text ?? m.name}</a>`;
 }
 
 function badge(text, tone) {
-  return h("span", { class: `badge ${tone}` }, text);
+  return html`<span class="badge ${tone}">${text}</span>`;
 }
 
 function usageCells(samples, key, capacity) {
   const s = samples.get(key);
-  if (!s || !s.cpu.length) return [h("td", { class: "cpu" }, "–"), h("td", { class: "memory" }, "–")];
+  if (!s || !s.cpu.length) return html`<td class="cpu">–</td><td class="memory">–</td>`;
   const cpu = s.cpu[s.cpu.length - 1];
   const mem = s.memory[s.memory.length - 1];
-  return [
-    h("td", { class: "cpu" }, sparkline(s.cpu, capacity?.cpu, "CPU"), " ", k.formatCPU(cpu)),
-    h("td", { class: "memory" }, sparkline(s.memory, capacity?.memory, "memory"), " ", k.formatMemory(mem)),
-  ];
+  return html`<td class="cpu">${sparkline(s.cpu, capacity?.cpu, "CPU")} ${k.formatCPU(cpu)}</td><td class="memory">${sparkline(s.memory, capacity?.memory, "memory")} ${k.formatMemory(mem)}</td>`;
 }
 
 function actionButton(action, resource, obj, text) {
-  return h("button", { type: "button", class: action, dataset: { action, resource, key: objectKey(obj) } }, text);
+  return html`<button type="button" class="${action}" data-action="${action}" data-resource="${resource}" data-key="${objectKey(obj)}">${text}</button>`;
 }
 
 // --- sections ---------------------------------------------------------------------------------
@@ -82,25 +79,24 @@ function renderNodes(state) {
     (n) => `${n.metadata.resourceVersion}|${k.age(n, now)}|${metrics ? state.metrics.nodes.version : "-"}`,
     (n) => {
       const status = k.nodeStatus(n);
-      const conditions = (n.status?.conditions || []).map((cond) =>
-        h("span", { class: `chip ${k.conditionHealthy(cond) ? "ok" : "bad"}`, title: cond.message || "" }, `${cond.type}=${cond.status}`),
+      const conditions = (n.status?.conditions || []).map(
+        (cond) =>
+          html`<span class="chip ${k.conditionHealthy(cond) ? "ok" : "bad"}" title="${cond.message || ""}">${cond.type}=${cond.status}</span>`,
       );
       const capacity = {
         cpu: k.parseQuantity(n.status?.allocatable?.cpu ?? n.status?.capacity?.cpu),
         memory: k.parseQuantity(n.status?.allocatable?.memory ?? n.status?.capacity?.memory),
       };
-      return h(
-        "tr",
-        {},
-        h("td", {}, yamlLink("nodes", n)),
-        h("td", { class: "status" }, badge(status, status.startsWith("Ready") ? "ok" : "bad")),
-        h("td", { class: "conditions" }, conditions),
-        h("td", {}, k.nodeRoles(n)),
-        h("td", { class: "age" }, k.age(n, now)),
-        h("td", {}, n.status?.nodeInfo?.kubeletVersion || ""),
-        h("td", { class: "ip" }, k.nodeAddress(n, "InternalIP")),
-        metrics ? usageCells(state.metrics.nodes, n.metadata.name, capacity) : null,
-      );
+      return html`<tr>
+        <td>${yamlLink("nodes", n)}</td>
+        <td class="status">${badge(status, status.startsWith("Ready") ? "ok" : "bad")}</td>
+        <td class="conditions">${conditions}</td>
+        <td>${k.nodeRoles(n)}</td>
+        <td class="age">${k.age(n, now)}</td>
+        <td>${n.status?.nodeInfo?.kubeletVersion || ""}</td>
+        <td class="ip">${k.nodeAddress(n, "InternalIP")}</td>
+        ${metrics ? usageCells(state.metrics.nodes, n.metadata.name, capacity) : null}
+      </tr>`;
     },
   );
 }
@@ -126,17 +122,15 @@ function renderWorkloads(state) {
       const actions = [];
       if (["deployments", "statefulsets", "replicasets"].includes(resource)) actions.push(actionButton("scale", resource, obj, "Scale"));
       if (["deployments", "statefulsets", "daemonsets"].includes(resource)) actions.push(actionButton("restart", resource, obj, "Restart"));
-      return h(
-        "tr",
-        { dataset: { kind } },
-        h("td", { class: "kind" }, kind),
-        all ? h("td", { class: "namespace" }, obj.metadata.namespace) : null,
-        h("td", {}, yamlLink(resource, obj)),
-        h("td", { class: "ready" }, badge(s.ready, s.tone)),
-        h("td", { class: "detail" }, s.detail),
-        h("td", { class: "age" }, k.age(obj, now)),
-        h("td", { class: "actions" }, actions),
-      );
+      return html`<tr data-kind="${kind}">
+        <td class="kind">${kind}</td>
+        ${all ? html`<td class="namespace">${obj.metadata.namespace}</td>` : null}
+        <td>${yamlLink(resource, obj)}</td>
+        <td class="ready">${badge(s.ready, s.tone)}</td>
+        <td class="detail">${s.detail}</td>
+        <td class="age">${k.age(obj, now)}</td>
+        <td class="actions">${actions}</td>
+      </tr>`;
     },
   );
 }
@@ -173,28 +167,18 @@ function renderPods(state) {
       const s = k.podStatus(p);
       const m = p.metadata;
       const logs = ["logs", m.namespace, m.name].map(encodeURIComponent).join("/");
-      return h(
-        "tr",
-        {},
-        all ? h("td", { class: "namespace" }, m.namespace) : null,
-        h("td", {}, yamlLink("pods", p)),
-        h("td", { class: "ready" }, `${s.ready}/${s.total}`),
-        h("td", { class: "status" }, badge(s.reason, k.statusTone(s.reason))),
-        h("td", { class: "restarts" }, k.restartsText(s, now)),
-        h("td", { class: "age" }, k.age(p, now)),
-        h("td", { class: "ip" }, k.podIP(p)),
-        h("td", { class: "node" }, p.spec?.nodeName || "<none>"),
-        metrics ? usageCells(state.metrics.pods, objectKey(p)) : null,
-        h(
-          "td",
-          { class: "actions" },
-          h("a", { href: `#/${logs}`, class: "logs" }, "Logs"),
-          " ",
-          yamlLink("pods", p, "YAML", "yaml"),
-          " ",
-          actionButton("delete", "pods", p, "Delete"),
-        ),
-      );
+      return html`<tr>
+        ${all ? html`<td class="namespace">${m.namespace}</td>` : null}
+        <td>${yamlLink("pods", p)}</td>
+        <td class="ready">${s.ready}/${s.total}</td>
+        <td class="status">${badge(s.reason, k.statusTone(s.reason))}</td>
+        <td class="restarts">${k.restartsText(s, now)}</td>
+        <td class="age">${k.age(p, now)}</td>
+        <td class="ip">${k.podIP(p)}</td>
+        <td class="node">${p.spec?.nodeName || "<none>"}</td>
+        ${metrics ? usageCells(state.metrics.pods, objectKey(p)) : null}
+        <td class="actions"><a href="#/${logs}" class="logs">Logs</a> ${yamlLink("pods", p, "YAML", "yaml")} ${actionButton("delete", "pods", p, "Delete")}</td>
+      </tr>`;
     },
   );
 }
@@ -216,18 +200,16 @@ function renderServices(state) {
     (svc) => `${svc.metadata.resourceVersion}|${k.serviceEndpoints(svc, sliceList).join(",")}|${k.age(svc, now)}|${all}`,
     (svc) => {
       const endpoints = k.serviceEndpoints(svc, sliceList);
-      return h(
-        "tr",
-        {},
-        all ? h("td", { class: "namespace" }, svc.metadata.namespace) : null,
-        h("td", {}, yamlLink("services", svc)),
-        h("td", {}, k.serviceType(svc)),
-        h("td", {}, k.clusterIP(svc)),
-        h("td", {}, k.externalIP(svc)),
-        h("td", {}, k.servicePorts(svc)),
-        h("td", { class: "endpoints" }, endpoints.length ? endpoints.join(", ") : "<none>"),
-        h("td", { class: "age" }, k.age(svc, now)),
-      );
+      return html`<tr>
+        ${all ? html`<td class="namespace">${svc.metadata.namespace}</td>` : null}
+        <td>${yamlLink("services", svc)}</td>
+        <td>${k.serviceType(svc)}</td>
+        <td>${k.clusterIP(svc)}</td>
+        <td>${k.externalIP(svc)}</td>
+        <td>${k.servicePorts(svc)}</td>
+        <td class="endpoints">${endpoints.length ? endpoints.join(", ") : "<none>"}</td>
+        <td class="age">${k.age(svc, now)}</td>
+      </tr>`;
     },
   );
 }
@@ -248,17 +230,14 @@ function renderEvents(state) {
     items,
     objectKey,
     (ev) => `${ev.metadata.resourceVersion}|${Math.floor((now - k.eventTime(ev)) / 10000)}|${all}`,
-    (ev) =>
-      h(
-        "tr",
-        {},
-        all ? h("td", { class: "namespace" }, ev.metadata.namespace) : null,
-        h("td", { class: "age" }, k.eventTime(ev) ? k.humanDuration((now - k.eventTime(ev)) / 1000) : "<unknown>"),
-        h("td", {}, badge(ev.type || "Normal", ev.type === "Warning" ? "bad" : "ok")),
-        h("td", {}, ev.reason || ""),
-        h("td", {}, k.eventObject(ev)),
-        h("td", { class: "message" }, ev.message || ev.note || ""),
-      ),
+    (ev) => html`<tr>
+      ${all ? html`<td class="namespace">${ev.metadata.namespace}</td>` : null}
+      <td class="age">${k.eventTime(ev) ? k.humanDuration((now - k.eventTime(ev)) / 1000) : "<unknown>"}</td>
+      <td>${badge(ev.type || "Normal", ev.type === "Warning" ? "bad" : "ok")}</td>
+      <td>${ev.reason || ""}</td>
+      <td>${k.eventObject(ev)}</td>
+      <td class="message">${ev.message || ev.note || ""}</td>
+    </tr>`,
   );
 }
 
