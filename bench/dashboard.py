@@ -124,7 +124,9 @@ async def time_page(url: str, pods: int, runs: int, profile: Path) -> list[float
 
 
 def fmt(samples: list[float]) -> str:
-    return f"{statistics.median(samples) * 1000:8.0f} ms  (min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f})"
+    return (
+        f"{statistics.median(samples) * 1000:8.0f} ms  (min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f})"
+    )
 
 
 async def run(args: argparse.Namespace, tmp: Path) -> None:
