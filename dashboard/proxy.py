@@ -109,6 +109,9 @@ class ApiProxy:
             return _status(404, "NotFound", f"the dashboard proxies only the API (/api, /apis), not /{path}")
         if request.method not in SAFE_METHODS and not _same_origin(request):
             return _status(403, "Forbidden", "cross-site request refused by the dashboard")
+        declared = request.headers.get("content-length", "0")
+        if not declared.isdigit() or int(declared) > self.options.max_body:
+            return _status(413, "RequestEntityTooLarge", "request body too large")
         body = await request.body()
         if len(body) > self.options.max_body:
             return _status(413, "RequestEntityTooLarge", "request body too large")

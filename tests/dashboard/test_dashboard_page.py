@@ -102,6 +102,8 @@ async def test_overview_lists_nodes_and_a_deployments_pods(
     await deploy.locator("td.ready", has_text="3/3").wait_for()
     rs = page.locator('#workloads tbody tr[data-kind="ReplicaSet"]')
     assert await rs.locator("td.ready").inner_text() == "3/3"
+    assert await rs.locator("button.scale").count() == 0  # scaled through its Deployment
+    assert await deploy.locator("button.scale").count() == 1
 
     svc_row = page.locator(f'#services tbody tr[data-key="{ns}/web"]')
     assert await svc_row.locator("td.endpoints").inner_text() == "127.1.0.10:8080"

@@ -120,7 +120,11 @@ function renderWorkloads(state) {
       const kind = RESOURCES[resource].kind;
       const s = k.workloadSummary(kind, obj, now);
       const actions = [];
-      if (["deployments", "statefulsets", "replicasets"].includes(resource)) actions.push(actionButton("scale", resource, obj, "Scale"));
+      // a ReplicaSet that a Deployment owns is scaled through its Deployment
+      const owned = (obj.metadata.ownerReferences || []).some((o) => o.controller);
+      if (["deployments", "statefulsets", "replicasets"].includes(resource) && !owned) {
+        actions.push(actionButton("scale", resource, obj, "Scale"));
+      }
       if (["deployments", "statefulsets", "daemonsets"].includes(resource)) actions.push(actionButton("restart", resource, obj, "Restart"));
       return html`<tr data-kind="${kind}">
         <td class="kind">${kind}</td>
