@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 
@@ -53,7 +54,11 @@ def run(
             sock = socket.create_server((bind_address, port))
         except OSError as e:
             raise RuntimeError(f"cannot serve the dashboard on {bind_address}:{port}: {e.strerror}") from None
-        proxy = ApiProxy(api.config.server, verify=api.config.verify(), options=ProxyOptions())
+        # trust the server as the kubeconfig says, but present none of its credentials: the page's own go up
+        anonymous = dataclasses.replace(
+            api.config, token=None, token_file=None, cert_file=None, cert_data=None, key_file=None, key_data=None
+        )
+        proxy = ApiProxy(anonymous.server, verify=anonymous.verify(), options=ProxyOptions())
         config = uvicorn.Config(
             dashboard_app(proxy),
             host=bind_address,
