@@ -7,6 +7,8 @@ missing=()
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+# Debian's chromium: the dashboard tests drive it headless with Playwright (never `playwright install`).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tinykube: installing ${missing[*]} with apt-get" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

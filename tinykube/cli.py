@@ -130,5 +130,45 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@app.command()
+def dashboard(
+    data_dir: Path = typer.Option(DEFAULT_DIR, "--data-dir", envvar="TINYKUBE_DATA_DIR", help="The cluster's state."),
+    no_open: bool = typer.Option(False, "--no-open", help="Print the URL only; do not open a browser."),
+) -> None:
+    """Print the URL of the cluster's dashboard (first line) and open it in a browser where there is one."""
+    import sys
+    import webbrowser
+
+    url_file = data_dir / "dashboard-url"
+    if not url_file.exists():
+        typer.echo(
+            f"tinykube: no dashboard is running in {data_dir} (no {url_file}); start one with `tinykube up`", err=True
+        )
+        raise typer.Exit(1)
+    url = url_file.read_text().strip()
+    try:
+        httpx.get(url, timeout=3).raise_for_status()
+    except httpx.HTTPError as e:
+        typer.echo(
+            f"tinykube: the dashboard at {url} does not answer ({e}); is the cluster in {data_dir} running?", err=True
+        )
+        raise typer.Exit(1) from None
+    typer.echo(url)
+    graphical = sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    if no_open:
+        return
+    if not graphical:  # a console browser would take over this terminal
+        typer.echo("no graphical browser here: open the URL above", err=True)
+        return
+    try:
+        opened = webbrowser.open(url)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        typer.echo("could not open a browser: open the URL above", err=True)
+
+
 if __name__ == "__main__":
     app()

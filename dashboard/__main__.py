@@ -1,0 +1,106 @@
+"""`python -m dashboard`: serve the cluster dashboard (flags or TINYKUBE_* environment variables)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import socket
+
+import typer
+import uvicorn
+
+from client.component import ComponentOptions, run_component
+from client.rest import ApiClient
+from dashboard.app import dashboard_app
+from dashboard.proxy import ApiProxy, ProxyOptions
+
+cli = typer.Typer(add_completion=False)
+log = logging.getLogger("dashboard")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the component scaffold owns SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield
+
+    def install_signal_handlers(self) -> None:
+        return
+
+
+@cli.command()
+def run(
+    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
+    kubeconfig: str = typer.Option(
+        "", envvar="KUBECONFIG", help="kubeconfig naming the server (and the CA to trust); its credentials are unused."
+    ),
+    bind_address: str = typer.Option("127.0.0.1", envvar="TINYKUBE_BIND_ADDRESS", help="Address the page is on."),
+    port: int = typer.Option(9090, envvar="TINYKUBE_PORT", help="Port the page is on."),
+    health_port: int = typer.Option(
+        9091, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz, /readyz and /metrics on the bind address."
+    ),
+    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+) -> None:
+    """Serve the dashboard page and pass its API requests, with the user's own credentials, to the apiserver."""
+    started = asyncio.Event()
+
+    async def main(api: ApiClient) -> None:
+        if log_level.lower() != "debug":
+            logging.getLogger("httpx").setLevel(logging.WARNING)
+        try:
+            sock = socket.create_server((bind_address, port))
+        except OSError as e:
+            raise RuntimeError(f"cannot serve the dashboard on {bind_address}:{port}: {e.strerror}") from None
+        # trust the server as the kubeconfig says, but present none of its credentials: the page's own go up
+        anonymous = dataclasses.replace(
+            api.config, token=None, token_file=None, cert_file=None, cert_data=None, key_file=None, key_data=None
+        )
+        proxy = ApiProxy(anonymous.server, verify=anonymous.verify(), options=ProxyOptions())
+        config = uvicorn.Config(
+            dashboard_app(proxy),
+            host=bind_address,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        web = _Server(config)
+        task = asyncio.create_task(web.serve(sockets=[sock]))
+        try:
+            while not web.started:
+                if task.done():
+                    await task
+                    raise RuntimeError(f"could not serve on {bind_address}:{port}")
+                await asyncio.sleep(0.02)
+            started.set()
+            log.info("dashboard on http://%s:%d/ for the apiserver %s", bind_address, port, proxy.server)
+            await task
+        finally:
+            web.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), 5)
+            await proxy.aclose()
+
+    opts = ComponentOptions(
+        name="dashboard",
+        server=server or None,
+        kubeconfig=kubeconfig or None,
+        health_bind=bind_address,
+        health_port=health_port,
+        log_level=log_level,
+        ready=started.is_set,
+    )
+    run_component(opts, main)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()
