@@ -19,7 +19,7 @@ from tests.integration.test_kubelet_kit import KubeletProc, start_kubelet, stop_
 def kubelet(apiserver: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeletProc]:
     """A real kubelet on its own random loopback address."""
     address = f"127.234.{random.randint(1, 254)}.{random.randint(1, 254)}"
-    k = start_kubelet(apiserver, tmp_path_factory.mktemp("kubelet"), "--address", address)
+    k = start_kubelet(apiserver, tmp_path_factory.mktemp("kubelet"), "--node-ip", address)
     yield k
     stop_kubelet(k)
 
