@@ -106,16 +106,28 @@ class ServiceStrategy(Strategy):
         if not isinstance(spec, dict):
             return
         self._patch_allocated_values(spec, old_spec)
+        self._normalize_cluster_ips(spec, old_spec)
         self._drop_type_dependent_fields(new, spec, old_spec)
+
+    @staticmethod
+    def _normalize_cluster_ips(spec: dict[str, Any], old: dict[str, Any]) -> None:
+        """Keep clusterIP and clusterIPs in step when an update changed only one (normalizeClusterIPs)."""
+        if old.get("clusterIPs") and not spec.get("clusterIPs") and old.get("clusterIP") == spec.get("clusterIP"):
+            spec["clusterIPs"] = copy.deepcopy(old["clusterIPs"])
+        if old.get("clusterIP") != spec.get("clusterIP") and _same(spec, old, "clusterIPs"):
+            if old.get("clusterIP") and not spec.get("clusterIP"):
+                spec.pop("clusterIPs", None)
+            else:
+                spec["clusterIPs"] = [spec.get("clusterIP")]
 
     @staticmethod
     def _patch_allocated_values(spec: dict[str, Any], old: dict[str, Any]) -> None:
         """An update that leaves out allocated values keeps them (upstream's patchAllocatedValues)."""
         if needs_cluster_ip(old) and needs_cluster_ip(spec):
-            if not spec.get("clusterIP") and not spec.get("clusterIPs"):
-                for key in ("clusterIP", "clusterIPs"):
-                    if key in old:
-                        spec[key] = copy.deepcopy(old[key])
+            if not spec.get("clusterIP") and old.get("clusterIP"):
+                spec["clusterIP"] = old["clusterIP"]
+            if not spec.get("clusterIPs") and old.get("clusterIPs"):
+                spec["clusterIPs"] = copy.deepcopy(old["clusterIPs"])
             for key in ("ipFamilies", "ipFamilyPolicy"):
                 if key in old and key not in spec:
                     spec[key] = copy.deepcopy(old[key])
