@@ -350,5 +350,7 @@ async def test_allocations_survive_an_apiserver_restart(
     assert {p for _, p in after} == in_range - others - old_ports
     # the session apiserver sees every one of them as taken too
     for ip, port in after:
-        r = await api.post(services(ns), json=svc("late", type="NodePort", clusterIP=ip))
-        assert r.status_code == 422
+        r = await api.post(services(ns), json=svc("late", clusterIP=ip))
+        assert r.status_code == 422 and "provided IP is already allocated" in r.json()["message"]
+        r = await api.post(services(ns), json=svc("late", type="NodePort", ports=[{"port": 1, "nodePort": port}]))
+        assert r.status_code == 422 and "provided port is already allocated" in r.json()["message"]
