@@ -9,6 +9,7 @@ the stored Service still uses. Follows pkg/registry/core/service/storage/alloc.g
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from typing import Any
@@ -99,14 +100,22 @@ class ServiceAllocation:
     async def on_create(self, spec: dict[str, Any]) -> None:
         """Allocate the cluster IP, node ports and health-check node port of a new Service."""
         try:
-            await self._alloc_cluster_ips(spec)
-            if needs_node_port(spec):
-                await self._init_node_ports(spec)
-            if needs_hc_node_port(spec):
-                await self._alloc_hc_node_port(spec)
+            # independent etcd writes: made side by side; the IP's error is reported first, as upstream
+            outcomes = await asyncio.gather(
+                self._alloc_cluster_ips(spec), self._alloc_create_ports(spec), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
         except BaseException:
             await self.finish(False)
             raise
+
+    async def _alloc_create_ports(self, spec: dict[str, Any]) -> None:
+        if needs_node_port(spec):
+            await self._init_node_ports(spec)
+        if needs_hc_node_port(spec):
+            await self._alloc_hc_node_port(spec)
 
     # --- update ----------------------------------------------------------------------------
     async def on_update(self, spec: dict[str, Any], old: dict[str, Any]) -> None:
