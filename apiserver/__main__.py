@@ -40,6 +40,11 @@ def run(
         envvar="TINYKUBE_SERVICE_NODE_PORT_RANGE",
         help="Port range (low-high, inclusive) that Service node ports are allocated from.",
     ),
+    service_repair_interval: float = typer.Option(
+        180.0,
+        envvar="TINYKUBE_SERVICE_REPAIR_INTERVAL",
+        help="Seconds between passes recording unrecorded Service IPs/node ports and freeing leaked ones (0: once).",
+    ),
     etcd_compaction_interval: float = typer.Option(
         300.0,
         envvar="TINYKUBE_ETCD_COMPACTION_INTERVAL",
@@ -74,6 +79,7 @@ def run(
         watch_cache_size=watch_cache_size,
         service_cluster_ip_range=service_cluster_ip_range,
         service_node_port_range=service_node_port_range,
+        service_repair_interval=service_repair_interval,
         etcd_compaction_interval=etcd_compaction_interval,
         default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
         default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,

@@ -58,6 +58,11 @@ def test_api_resources_list_the_networking_kinds(kubectl: Kubectl) -> None:
         ["ipaddresses", "ip", "networking.k8s.io/v1", "false", "IPAddress"],
         ["servicecidrs", "networking.k8s.io/v1", "false", "ServiceCIDR"],
     ]
+    out = kubectl.ok("explain", "ipaddress.spec.parentRef")
+    assert "ParentRef references the resource that an IPAddress is attached to." in out
+    assert "pathType determines the interpretation of the path matching." in kubectl.ok(
+        "explain", "ingress.spec.rules.http.paths.pathType"
+    )
 
 
 def test_create_and_get_ingress_with_the_default_class(

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from apiserver.storage import EtcdStorage, KeyNotFound
 from tinykube.procs import Process, start_apiserver
 
 SERVICE_RANGE = ipaddress.ip_network("127.96.0.0/16")
@@ -303,8 +304,11 @@ async def own_apiserver(etcd: str, tmp_path: Path) -> AsyncIterator[tuple[list[P
         p.stop()
 
 
-def _start(etcd: str, tmp: Path, procs: list[Process]) -> str:
-    proc, url = start_apiserver(tmp, etcd, extra=["--service-node-port-range", f"{_RANGE[0]}-{_RANGE[1]}"])
+_SMALL_RANGE = ("--service-node-port-range", f"{_RANGE[0]}-{_RANGE[1]}")
+
+
+def _start(etcd: str, tmp: Path, procs: list[Process], *extra: str) -> str:
+    proc, url = start_apiserver(tmp, etcd, extra=extra)
     procs.append(proc)
     return url
 
@@ -317,7 +321,7 @@ async def test_allocations_survive_an_apiserver_restart(
     others = await held_node_ports(api) & in_range
     free = len(in_range - others)
     first_batch = free // 2
-    url = await asyncio.to_thread(_start, etcd, tmp, procs)
+    url = await asyncio.to_thread(_start, etcd, tmp, procs, *_SMALL_RANGE)
     before: dict[str, tuple[str, int]] = {}
     async with httpx.AsyncClient(base_url=url, timeout=10) as a:
         for i in range(first_batch):
@@ -326,7 +330,7 @@ async def test_allocations_survive_an_apiserver_restart(
             before[f"pre-{i}"] = (r.json()["spec"]["clusterIP"], r.json()["spec"]["ports"][0]["nodePort"])
     procs[0].kill()  # no goodbye: what is allocated is in etcd already
 
-    url = await asyncio.to_thread(_start, etcd, tmp, procs)
+    url = await asyncio.to_thread(_start, etcd, tmp, procs, *_SMALL_RANGE)
     async with httpx.AsyncClient(base_url=url, timeout=10) as b:
         for name, (ip, port) in before.items():
             r = await b.post(services(ns), json=svc(f"copy-{name}", clusterIP=ip))
@@ -354,3 +358,90 @@ async def test_allocations_survive_an_apiserver_restart(
         assert r.status_code == 422 and "provided IP is already allocated" in r.json()["message"]
         r = await api.post(services(ns), json=svc("late", type="NodePort", ports=[{"port": 1, "nodePort": port}]))
         assert r.status_code == 422 and "provided port is already allocated" in r.json()["message"]
+
+
+async def test_repair_records_unrecorded_allocations_and_frees_leaked_ones(
+    etcd: str, api: httpx.AsyncClient, ns: str, own_apiserver: tuple[list[Process], Path]
+) -> None:
+    procs, tmp = own_apiserver
+    ip, leaked_ip = await free_ip(api), await free_ip(api)
+    port, leaked_port = await free_node_port(api), 30000 + 85
+    r = await api.post(
+        services(ns), json=svc("legacy", type="NodePort", clusterIP=ip, ports=[{"port": 80, "nodePort": port}])
+    )
+    assert r.status_code == 201, r.text
+    storage = EtcdStorage(etcd)
+    try:
+        # what a Service written before allocations were recorded looks like: no records at all
+        for key in (f"/registry/ipaddresses/{ip}", f"/registry/ranges/servicenodeports/{port}"):
+            stored = await storage.get(key)
+            await storage.delete(key, stored.revision)
+        # and what a crash between allocating and storing a Service leaves behind
+        leak = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "IPAddress",
+            "metadata": {"name": leaked_ip, "labels": {"ipaddress.kubernetes.io/managed-by": "ipallocator.k8s.io"}},
+            "spec": {"parentRef": {"group": "", "resource": "services", "namespace": ns, "name": "never-stored"}},
+        }
+        assert (await api.post(IPADDRESSES, json=leak)).status_code == 201
+        ref = {"group": "", "resource": "services", "namespace": ns, "name": "never-stored", "uid": "gone"}
+        await storage.put(f"/registry/ranges/servicenodeports/{leaked_port}", {"port": leaked_port, "parentRef": ref})
+
+        await asyncio.to_thread(_start, etcd, tmp, procs, "--service-repair-interval", "0.3")
+        # recorded at startup: the legacy Service's IP and port cannot be taken again
+        recorded = await api.get(f"{IPADDRESSES}/{ip}")
+        assert recorded.status_code == 200 and recorded.json()["spec"]["parentRef"]["name"] == "legacy"
+        assert (await storage.get(f"/registry/ranges/servicenodeports/{port}")).obj["parentRef"]["name"] == "legacy"
+        # freed once seen leaked on two passes
+        deadline = asyncio.get_running_loop().time() + 15
+        while (await api.get(f"{IPADDRESSES}/{leaked_ip}")).status_code != 404:
+            assert asyncio.get_running_loop().time() < deadline, "leaked IPAddress not released"
+            await asyncio.sleep(0.1)
+        while True:
+            try:
+                await storage.get(f"/registry/ranges/servicenodeports/{leaked_port}")
+            except KeyNotFound:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "leaked node port not released"
+            await asyncio.sleep(0.1)
+        # and nothing a live Service holds was touched
+        assert (await api.get(f"{IPADDRESSES}/{ip}")).status_code == 200
+        assert (await api.get(f"{IPADDRESSES}/127.96.0.1")).status_code == 200
+    finally:
+        await storage.close()
+
+
+async def test_additional_service_cidr_serves_requested_ips(api: httpx.AsyncClient, ns: str) -> None:
+    net = ipaddress.ip_network(f"10.{random.randrange(256)}.{random.randrange(256)}.0/28")
+    name = f"extra-{random.randrange(10**6)}"
+    body = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "ServiceCIDR",
+        "metadata": {"name": name},
+        "spec": {"cidrs": [str(net)]},
+    }
+    assert (await api.post("/apis/networking.k8s.io/v1/servicecidrs", json=body)).status_code == 201
+    try:
+        ip = str(net.network_address + 5)
+        r = await api.post(services(ns), json=svc("extra", clusterIP=ip))
+        assert r.status_code == 201, r.text
+        assert (await api.get(f"{IPADDRESSES}/{ip}")).json()["spec"]["parentRef"]["name"] == "extra"
+        assert (await api.delete(services(ns, "extra"))).status_code == 200
+    finally:
+        await api.delete(f"/apis/networking.k8s.io/v1/servicecidrs/{name}")
+
+
+async def test_health_check_node_port_follows_external_traffic_policy(api: httpx.AsyncClient, ns: str) -> None:
+    r = await api.post(services(ns), json=svc("local", type="LoadBalancer", externalTrafficPolicy="Local"))
+    assert r.status_code == 201, r.text
+    spec = r.json()["spec"]
+    hc = spec["healthCheckNodePort"]
+    assert 30000 <= hc <= 32767 and hc != spec["ports"][0]["nodePort"]
+    taken = await api.post(services(ns), json=svc("hc-taker", type="NodePort", ports=[{"port": 1, "nodePort": hc}]))
+    assert taken.status_code == 422
+    merge = {"content-type": "application/merge-patch+json"}
+    r = await api.patch(services(ns, "local"), headers=merge, json={"spec": {"externalTrafficPolicy": "Cluster"}})
+    assert r.status_code == 200, r.text
+    assert "healthCheckNodePort" not in r.json()["spec"]
+    again = await api.post(services(ns), json=svc("hc-taker", type="NodePort", ports=[{"port": 1, "nodePort": hc}]))
+    assert again.status_code == 201, again.text
