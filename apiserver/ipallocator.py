@@ -225,8 +225,8 @@ class IPAllocator:
                 return ip
         raise IPRangeFull()
 
-    async def release(self, ip: str, parent: dict[str, str]) -> bool:
-        """Delete the IPAddress of `ip` if `parent` still holds it; whether it was deleted."""
+    async def release(self, ip: str, parent: dict[str, str], uid: str = "") -> bool:
+        """Delete the IPAddress of `ip` if `parent` still holds it (and it is object `uid`, if given)."""
         assert _IPADDRESSES is not None
         try:
             current = await self.reg.get(_IPADDRESSES, None, str(ipaddress.ip_address(ip)))
@@ -235,7 +235,9 @@ class IPAllocator:
         ref = (current.get("spec") or {}).get("parentRef") or {}
         if {k: ref.get(k, "") for k in parent} != parent:
             return False
-        uid = (current.get("metadata") or {}).get("uid")
+        if uid and (current.get("metadata") or {}).get("uid") != uid:
+            return False
+        uid = (current.get("metadata") or {}).get("uid") or ""
         try:
             name = current["metadata"]["name"]
             await self.reg.delete(_IPADDRESSES, None, name, {"preconditions": {"uid": uid}}, False)

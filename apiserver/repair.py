@@ -102,7 +102,7 @@ class ServiceRepair:
                 suspects.add(key)
                 continue
             log.info("releasing leaked cluster IP %s (held by %s)", ip, (obj.get("spec") or {}).get("parentRef"))
-            await self.ips.release(ip, (obj.get("spec") or {}).get("parentRef") or {})
+            await self.ips.release(ip, (obj.get("spec") or {}).get("parentRef") or {}, key[1])
         self._suspect_ips = suspects
 
     async def _repair_ports(self, services: list[dict[str, Any]], records: list[StoredObject]) -> None:

@@ -44,6 +44,11 @@ def _rv(obj: Obj) -> int:
         return 0
 
 
+def _age_key(svc: Obj) -> tuple[str, str, str]:
+    m = svc.get("metadata") or {}
+    return (m.get("creationTimestamp") or "", m.get("namespace") or "", m.get("name") or "")
+
+
 def _is_ours(svc: Obj) -> bool:
     spec = svc.get("spec") or {}
     if spec.get("type") != "LoadBalancer" or (svc.get("metadata") or {}).get("deletionTimestamp"):
@@ -111,20 +116,23 @@ class ServiceLBController(Controller):
         except ValueError:
             return False
 
-    def _used_by_others(self, key: str) -> set[str]:
+    def _used_by_others(self, key: str, svc: Obj) -> set[str]:
+        """IPs other Services hold; of an IP two claim (say after a status edit), the older keeps it."""
+        mine, age = set(_lb_ips(svc)), _age_key(svc)
         used: set[str] = set()
-        for svc in self.services.store.list():
-            if meta_key(svc) == key:
+        for other in self.services.store.list():
+            if meta_key(other) == key:
                 continue
-            used.update(_lb_ips(svc))
-            used.update((svc.get("spec") or {}).get("externalIPs") or [])
+            senior = _age_key(other) < age
+            used.update(ip for ip in _lb_ips(other) if ip not in mine or senior)
+            used.update((other.get("spec") or {}).get("externalIPs") or [])
         used.update(ip for ip, (owner, _) in self._written.items() if owner != key)
         used.update(ip for owner, ip in self._choosing.items() if owner != key)
         return used
 
     def _choose(self, key: str, svc: Obj) -> tuple[str | None, str]:
         """The IP the Service should have, or None with the reason it cannot have one."""
-        used = self._used_by_others(key)
+        used = self._used_by_others(key, svc)
         requested = (svc.get("spec") or {}).get("loadBalancerIP") or ""
         if requested:
             if not self._in_pool(requested):

@@ -225,3 +225,25 @@ async def test_kubectl_shows_the_external_ip(
     assert header.split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
     port = svc["spec"]["ports"][0]["nodePort"]
     assert row.split()[:5] == ["shown", "LoadBalancer", svc["spec"]["clusterIP"], ip, f"80:{port}/TCP"]
+
+
+async def test_an_ip_claimed_twice_stays_with_the_older_service(
+    api: httpx.AsyncClient, ns: str, settled: None, pool: ipaddress.IPv4Network
+) -> None:
+    base = f"/api/v1/namespaces/{ns}/services"
+    assert (await api.post(base, json=lb("elder"))).status_code == 201
+    elder_ip = await ip_of(api, ns, "elder")
+    assert (await api.post(base, json=lb("younger"))).status_code == 201
+    await ip_of(api, ns, "younger")
+    # someone writes the elder's IP into the younger one's status
+    status = {"status": {"loadBalancer": {"ingress": [{"ip": elder_ip, "ipMode": "VIP"}]}}}
+    r = await api.patch(f"{base}/younger/status", headers=MERGE, json=status)
+    assert r.status_code == 200, r.text
+
+    async def moved() -> str | None:
+        ips = lb_ips(await get(api, ns, "younger"))
+        return ips[0] if ips and ips[0] != elder_ip else None
+
+    new_ip = await until(moved, "the younger Service to get its own IP back")
+    assert ipaddress.ip_address(new_ip) in pool
+    assert lb_ips(await get(api, ns, "elder")) == [elder_ip]
