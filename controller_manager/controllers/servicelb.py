@@ -95,6 +95,8 @@ class ServiceLBController(Controller):
         for ip in [ip for ip, (owner, _) in self._written.items() if owner == key]:
             del self._written[ip]
         if _lb_ips(svc):
+            if (svc.get("spec") or {}).get("loadBalancerClass") in (None, LOAD_BALANCER_CLASS):
+                self.events.record(svc, "Normal", "DeletedLoadBalancer", "Deleted load balancer")
             self._wake_waiting()
 
     def _seen(self, svc: Obj) -> None:

@@ -167,6 +167,12 @@ async def test_requested_ip_other_classes_and_release(
     # deleting the holder frees the IP, and the Service waiting for it gets it
     assert (await api.delete(f"{base}/asks")).status_code == 200
     assert await ip_of(api, ns, "asks-too") == wanted
+    deleted = ("Normal", "DeletedLoadBalancer", "Deleted load balancer")
+
+    async def said_deleted(name: str) -> bool:
+        return deleted in await events(api, ns, name)
+
+    await until(lambda: said_deleted("asks"), "a DeletedLoadBalancer event for the deleted Service")
 
     # a Service that stops being a LoadBalancer loses its IP, which goes to the next one
     held = await ip_of(api, ns, "after-foreign")
@@ -174,6 +180,7 @@ async def test_requested_ip_other_classes_and_release(
     assert r.status_code == 200, r.text
     assert lb_ips(r.json()) == [] and "nodePort" not in r.json()["spec"]["ports"][0]
     assert held not in await pool_in_use(api, pool)
+    await until(lambda: said_deleted("after-foreign"), "a DeletedLoadBalancer event after the type change")
     assert (await api.post(base, json=lb("reuser", loadBalancerIP=held))).status_code == 201
     assert await ip_of(api, ns, "reuser") == held
 
