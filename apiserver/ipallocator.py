@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import Counter
+
 from apimachinery import errors
 from apimachinery.resources import by_plural
 from apiserver import managedfields, openapi
@@ -46,6 +48,17 @@ _IPADDRESSES = by_plural("networking.k8s.io", "ipaddresses")
 _FIELD_MANAGER = "kube-apiserver"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+ALLOCATIONS = Counter(
+    "kube_apiserver_clusterip_allocator_allocation_total",
+    "Cluster IPs allocated, by range and scope (static: requested, dynamic: picked)",
+    ["cidr", "scope"],
+)
+ALLOCATION_ERRORS = Counter(
+    "kube_apiserver_clusterip_allocator_allocation_errors_total",
+    "Cluster IP allocations refused, by range and scope",
+    ["cidr", "scope"],
+)
 
 
 class IPAllocationError(Exception):
@@ -204,10 +217,17 @@ class IPAllocator:
     async def allocate(self, ip: str, parent: dict[str, str], dry_run: bool = False) -> None:
         """Reserve `ip` for `parent`; MismatchedNetwork or IPAllocated when it cannot be had."""
         addr = ipaddress.ip_address(ip)
-        if not any(addr in r for r in self.ranges(addr.version)):
+        owner = next((r for r in self.ranges(addr.version) if addr in r), None)
+        if owner is None:
             raise MismatchedNetwork()
-        if not dry_run:
+        if dry_run:
+            return
+        try:
             await self.claim(str(addr), parent)
+        except IPAllocated:
+            ALLOCATION_ERRORS.labels(str(owner.network), "static").inc()
+            raise
+        ALLOCATIONS.labels(str(owner.network), "static").inc()
 
     async def allocate_next(self, parent: dict[str, str], dry_run: bool = False, family: int = 4) -> str:
         """Reserve a free IP for `parent` from the first ready range that has one; IPRangeFull if none."""
@@ -222,7 +242,10 @@ class IPAllocator:
                     await self.claim(ip, parent)
                 except IPAllocated:
                     continue  # taken since the cache last heard: try the next one
+                ALLOCATIONS.labels(str(r.network), "dynamic").inc()
                 return ip
+        for r in ranges:
+            ALLOCATION_ERRORS.labels(str(r.network), "dynamic").inc()
         raise IPRangeFull()
 
     async def release(self, ip: str, parent: dict[str, str], uid: str = "") -> bool:

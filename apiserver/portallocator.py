@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Counter
+
 from apiserver.storage import EtcdStorage, KeyExists, KeyNotFound, RevisionConflict
 from apiserver.watch_cache import WatchCache
 
@@ -35,6 +37,14 @@ __all__ = [
 
 PREFIX = "/registry/ranges/servicenodeports/"
 _CACHE_NAME = "ranges"  # the watch cache files keys by their first segment under /registry/
+ALLOCATIONS = Counter(
+    "kube_apiserver_nodeport_allocator_allocation_total",
+    "Node ports allocated, by scope (static: requested, dynamic: picked)",
+    ["scope"],
+)
+ALLOCATION_ERRORS = Counter(
+    "kube_apiserver_nodeport_allocator_allocation_errors_total", "Node port allocations refused, by scope", ["scope"]
+)
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:([-+])\s*(\d+)\s*)?$")
 
 
@@ -149,6 +159,7 @@ class PortAllocator:
     async def allocate(self, port: int, owner: dict[str, Any], dry_run: bool = False) -> None:
         """Reserve `port` for `owner`; PortNotInRange or PortAllocated when it cannot be had."""
         if port not in self.range:
+            ALLOCATION_ERRORS.labels("static").inc()
             raise PortNotInRange(self.range)
         if dry_run:
             if self._known_taken(port):
@@ -157,7 +168,9 @@ class PortAllocator:
         try:
             await self.storage.create(port_key(port), self._record(port, owner))
         except KeyExists as e:
+            ALLOCATION_ERRORS.labels("static").inc()
             raise PortAllocated() from e
+        ALLOCATIONS.labels("static").inc()
 
     async def allocate_next(self, owner: dict[str, Any], dry_run: bool = False, avoid: set[int] | None = None) -> int:
         """Reserve any free port for `owner`; PortRangeFull when none is left."""
@@ -170,7 +183,9 @@ class PortAllocator:
                 await self.storage.create(port_key(port), self._record(port, owner))
             except KeyExists:
                 continue  # taken since the cache last heard: try the next one
+            ALLOCATIONS.labels("dynamic").inc()
             return port
+        ALLOCATION_ERRORS.labels("dynamic").inc()
         raise PortRangeFull()
 
     async def release(self, port: int, owner: dict[str, Any]) -> bool:

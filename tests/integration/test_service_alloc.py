@@ -109,6 +109,12 @@ async def test_fifty_concurrent_node_port_services_get_distinct_ips_and_ports(ap
         name, ip = r.json()["metadata"]["name"], r.json()["spec"]["clusterIP"]
         ref = (await api.get(f"{IPADDRESSES}/{ip}")).json()["spec"]["parentRef"]
         assert ref == {"group": "", "resource": "services", "namespace": ns, "name": name}
+    # counted as upstream's allocator metrics count them
+    metrics = (await api.get("/metrics")).text
+    ips_line = 'kube_apiserver_clusterip_allocator_allocation_total{cidr="127.96.0.0/16",scope="dynamic"}'
+    ports_line = 'kube_apiserver_nodeport_allocator_allocation_total{scope="dynamic"}'
+    counted = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines() if line.startswith("kube_")}
+    assert counted[ips_line] >= 50 and counted[ports_line] >= 100
     # and each node port is taken: asking for one explicitly fails
     r = await api.post(services(ns), json=svc("again", type="NodePort", ports=[{"port": 80, "nodePort": ports[7]}]))
     assert r.status_code == 422
