@@ -72,15 +72,16 @@ class ServiceStrategy(Strategy):
             return
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
-        if spec["sessionAffinity"] == "ClientIP":
-            config = spec.setdefault("sessionAffinityConfig", {})
-            if isinstance(config, dict):
-                client_ip = config.setdefault("clientIP", {})
-                if isinstance(client_ip, dict):
-                    client_ip.setdefault("timeoutSeconds", 10800)
+        if spec["sessionAffinity"] == "None":
+            spec.pop("sessionAffinityConfig", None)
+        elif spec["sessionAffinity"] == "ClientIP":
+            config = spec.get("sessionAffinityConfig")
+            client_ip = (config.get("clientIP") if isinstance(config, dict) else None) or {}
+            if not isinstance(client_ip, dict) or not isinstance(client_ip.get("timeoutSeconds"), int):
+                spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": 10800}}
         if spec["type"] != "ExternalName":
             spec.setdefault("internalTrafficPolicy", "Cluster")
-        if spec["type"] in ("NodePort", "LoadBalancer"):
+        if spec["type"] in ("NodePort", "LoadBalancer") or (spec["type"] == "ClusterIP" and spec.get("externalIPs")):
             spec.setdefault("externalTrafficPolicy", "Cluster")
         if spec["type"] == "LoadBalancer":
             spec.setdefault("allocateLoadBalancerNodePorts", True)
@@ -93,7 +94,7 @@ class ServiceStrategy(Strategy):
             port.setdefault("targetPort", port.get("port"))
         status = obj.get("status")
         ingress = ((status or {}).get("loadBalancer") or {}).get("ingress") if isinstance(status, dict) else None
-        for ing in ingress if isinstance(ingress, list) else []:
+        for ing in ingress if isinstance(ingress, list) and spec["type"] == "LoadBalancer" else []:
             if isinstance(ing, dict) and ing.get("ip") and not ing.get("ipMode"):
                 ing["ipMode"] = "VIP"
 
