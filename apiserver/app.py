@@ -117,14 +117,16 @@ async def _ensure_service_cidr(reg: Registry, config: Config) -> None:
     body = {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR", "metadata": {"name": DEFAULT_SERVICE_CIDR}}
     await _create_missing(reg, "networking.k8s.io", "servicecidrs", None, {**body, "spec": {"cidrs": [cidr]}})
     current = await reg.get(res, None, DEFAULT_SERVICE_CIDR)
+    if (current.get("spec") or {}).get("cidrs") != [cidr]:
+        # as upstream, the existing default range stays; cluster IPs keep coming from it
+        held = (current.get("spec") or {}).get("cidrs")
+        log.warning("the kubernetes ServiceCIDR holds %s, not --service-cluster-ip-range %s; keeping it", held, cidr)
+        return
     if (current.get("metadata") or {}).get("deletionTimestamp"):
         return
     for cond in (current.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
             return  # Ready already set (True, or False by someone who knows why)
-    if (current.get("spec") or {}).get("cidrs") != [cidr]:
-        log.warning("the kubernetes ServiceCIDR holds %s, not %s", current.get("spec"), cidr)
-        return
     ready = {
         "type": "Ready",
         "status": "True",
@@ -156,10 +158,17 @@ async def _ensure_kubernetes_service(reg: Registry, config: Config) -> None:
     except errors.StatusError as e:
         if e.code != 422:
             raise
-        held = await reg.get(ips, None, ip)
+        try:
+            held = await reg.get(ips, None, ip)
+        except errors.StatusError as missing:
+            if missing.code != 404:
+                raise
+            held = {}
         if (held.get("spec") or {}).get("parentRef") != service_ref("default", "kubernetes"):
-            raise
-        # allocated by an earlier start that died before the Service was written
+            # not ours to fix (another object holds the IP, or it is outside the ServiceCIDRs): say so, go on
+            log.error("cannot create the kubernetes Service: %s", e.message)
+            return
+        # allocated by an earlier start that died before the Service was written: free it and try again
         await reg.delete(ips, None, ip, {"preconditions": {"uid": held["metadata"]["uid"]}}, False)
         raise
 
