@@ -11,6 +11,7 @@ Status' `details.causes[].message`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -36,8 +37,15 @@ __all__ = [
     "is_dns1035_label",
     "is_dns1123_label",
     "is_dns1123_subdomain",
+    "is_domain_prefixed_path",
+    "is_path_segment_name",
     "is_qualified_name",
+    "is_valid_cidr",
+    "is_valid_ip",
     "is_valid_label_value",
+    "is_valid_port_name",
+    "is_valid_port_num",
+    "is_wildcard_dns1123_subdomain",
     "mask_trailing_dash",
     "max_len_error",
     "not_supported",
@@ -492,4 +500,91 @@ def validate_object_meta(
     errs.extend(validate_annotations(meta.get("annotations"), f"{path}.annotations"))
     errs.extend(validate_owner_references(meta.get("ownerReferences"), f"{path}.ownerReferences"))
     errs.extend(validate_finalizers(meta.get("finalizers"), f"{path}.finalizers"))
+    return errs
+
+
+# --- networking syntax checks (validation.go, ip.go, content/path.go) ----------------------
+
+_WILDCARD_DNS1123_SUBDOMAIN_FMT = "\\*\\." + _DNS1123_SUBDOMAIN_FMT
+_WILDCARD_DNS1123_SUBDOMAIN_ERR_MSG = (
+    "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must "
+    "consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character"
+)
+_WILDCARD_DNS1123_SUBDOMAIN_RE = re.compile(_WILDCARD_DNS1123_SUBDOMAIN_FMT)
+_PORT_NAME_CHARSET_RE = re.compile("[-a-z0-9]+")
+_PORT_NAME_ONE_LETTER_RE = re.compile("[a-z]")
+_HTTP_PATH_FMT = "[A-Za-z0-9/\\-._~%!$&'()*+,;=:]+"
+_HTTP_PATH_RE = re.compile(_HTTP_PATH_FMT)
+
+
+def is_wildcard_dns1123_subdomain(value: str) -> list[str]:
+    """Check `*.` followed by an RFC 1123 subdomain (Ingress rule hosts); [] when valid."""
+    errs: list[str] = []
+    if _byte_len(value) > DNS1123_SUBDOMAIN_MAX_LENGTH:
+        errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH))
+    if not _WILDCARD_DNS1123_SUBDOMAIN_RE.fullmatch(value):
+        errs.append(regex_error(_WILDCARD_DNS1123_SUBDOMAIN_ERR_MSG, _WILDCARD_DNS1123_SUBDOMAIN_FMT, "*.example.com"))
+    return errs
+
+
+def is_valid_port_name(value: str) -> list[str]:
+    """Check an IANA_SVC_NAME port name (at most 15 characters, a-z0-9 and hyphens); [] when valid."""
+    errs: list[str] = []
+    if _byte_len(value) > 15:
+        errs.append(max_len_error(15))
+    if not _PORT_NAME_CHARSET_RE.fullmatch(value):
+        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not _PORT_NAME_ONE_LETTER_RE.search(value):
+        errs.append("must contain at least one letter (a-z)")
+    if "--" in value:
+        errs.append("must not contain consecutive hyphens")
+    if value and (value[0] == "-" or value[-1] == "-"):
+        errs.append("must not begin or end with a hyphen")
+    return errs
+
+
+def is_valid_port_num(port: int) -> list[str]:
+    """Check a port number in 1..65535; [] when valid."""
+    return [] if 1 <= port <= 65535 else ["must be between 1 and 65535, inclusive"]
+
+
+def is_valid_ip(value: str) -> list[str]:
+    """Check an IPv4 or IPv6 address; [] when valid."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return ["must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"]
+    return []
+
+
+def is_valid_cidr(value: str) -> list[str]:
+    """Check a CIDR value such as 10.9.8.0/24; [] when valid."""
+    if "/" not in value:
+        return ["must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"]
+    try:
+        net = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return ["must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"]
+    if str(net) != value:
+        return [f"must be in canonical form ({go_quote(str(net))})"]
+    return []
+
+
+def is_path_segment_name(value: str) -> list[str]:
+    """Check a name that can be a URL path segment (not `.` or `..`, no `/` or `%`); [] when valid."""
+    errs = [f"may not be '{bad}'" for bad in (".", "..") if value == bad]
+    errs += [f"may not contain '{bad}'" for bad in ("/", "%") if bad in value]
+    return errs
+
+
+def is_domain_prefixed_path(path: str, value: str) -> list[FieldErrorTuple]:
+    """Check a domain-prefixed path such as `acme.io/foo` (IngressClass controllers)."""
+    if not value:
+        return [required(path)]
+    host, sep, rest = value.partition("/")
+    if not sep or not host or not rest:
+        return [invalid(path, value, 'must be a domain-prefixed path (such as "acme.io/foo")')]
+    errs = [invalid(path, host, msg) for msg in is_dns1123_subdomain(host)]
+    if not _HTTP_PATH_RE.fullmatch(rest):
+        errs.append(invalid(path, rest, regex_error("Invalid path", _HTTP_PATH_FMT)))
     return errs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 
 import typer
@@ -10,6 +11,7 @@ import uvicorn
 
 from apimachinery.logs import setup_logging
 from apiserver.app import Config, create_app
+from apiserver.portallocator import PortRange
 
 cli = typer.Typer(add_completion=False)
 
@@ -33,6 +35,16 @@ def run(
         envvar="TINYKUBE_SERVICE_CLUSTER_IP_RANGE",
         help="CIDR that Service cluster IPs are allocated from.",
     ),
+    service_node_port_range: str = typer.Option(
+        "30000-32767",
+        envvar="TINYKUBE_SERVICE_NODE_PORT_RANGE",
+        help="Port range (low-high, inclusive) that Service node ports are allocated from.",
+    ),
+    service_repair_interval: float = typer.Option(
+        180.0,
+        envvar="TINYKUBE_SERVICE_REPAIR_INTERVAL",
+        help="Seconds between passes recording unrecorded Service IPs/node ports and freeing leaked ones (0: once).",
+    ),
     etcd_compaction_interval: float = typer.Option(
         300.0,
         envvar="TINYKUBE_ETCD_COMPACTION_INTERVAL",
@@ -52,12 +64,22 @@ def run(
 ) -> None:
     """Serve the Kubernetes API over HTTP on top of etcd."""
     setup_logging(log_level)
+    try:
+        PortRange.parse(service_node_port_range)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--service-node-port-range") from e
+    try:
+        ipaddress.ip_network(service_cluster_ip_range, strict=False)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--service-cluster-ip-range") from e
     config = Config(
         etcd_servers=etcd_servers,
         bind_address=bind_address,
         port=port,
         watch_cache_size=watch_cache_size,
         service_cluster_ip_range=service_cluster_ip_range,
+        service_node_port_range=service_node_port_range,
+        service_repair_interval=service_repair_interval,
         etcd_compaction_interval=etcd_compaction_interval,
         default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
         default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,

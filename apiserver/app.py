@@ -7,8 +7,11 @@ import contextlib
 import copy
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,14 +19,17 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from apimachinery import errors
+from apimachinery.meta import format_time
 from apimachinery.resources import by_plural
 from apiserver import discovery, openapi, proxy
 from apiserver.codec import json_response, status_response
 from apiserver.handlers import handle
-from apiserver.kinds.core import ServiceStrategy
-from apiserver.kinds.pods import PodStrategy
+from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
+from apiserver.kinds import KindOptions, ServiceNetwork, Strategies
 from apiserver.options import WriteOptions
+from apiserver.portallocator import PortRange
 from apiserver.registry import Registry
+from apiserver.repair import ServiceRepair
 from apiserver.request_info import parse_path
 from apiserver.storage import EtcdStorage, StorageError
 from apiserver.watch_cache import WatchCache
@@ -44,16 +50,16 @@ class Config:
     port: int = 8080
     watch_cache_size: int = 1000
     service_cluster_ip_range: str = "127.96.0.0/16"
+    service_node_port_range: str = "30000-32767"
+    service_repair_interval: float = 180.0
     etcd_compaction_interval: float = 300.0
     request_timeout: float = 60.0
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
 
 
-async def _bootstrap(reg: Registry, config: Config) -> None:
-    """Create the default namespaces and the `kubernetes` Service, retrying until etcd answers."""
-    ip = str(next(ipaddress.ip_network(config.service_cluster_ip_range).hosts()))
-    service = {
+def _kubernetes_service(ip: str, config: Config) -> dict[str, Any]:
+    return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
@@ -64,7 +70,10 @@ async def _bootstrap(reg: Registry, config: Config) -> None:
             "sessionAffinity": "None",
         },
     }
-    endpoints = {
+
+
+def _kubernetes_endpoints(config: Config) -> dict[str, Any]:
+    return {
         "apiVersion": "v1",
         "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
@@ -75,25 +84,105 @@ async def _bootstrap(reg: Registry, config: Config) -> None:
             }
         ],
     }
-    wanted = [
-        ("namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}})
-        for n in DEFAULT_NAMESPACES
-    ]
-    wanted += [("services", "default", service), ("endpoints", "default", endpoints)]
+
+
+async def _retrying(what: str, step: Callable[[], Awaitable[None]]) -> None:
+    """Run a bootstrap step until it succeeds, backing off while etcd does not answer."""
     delay = 0.1
-    for plural, namespace, body in wanted:
-        res = by_plural("", plural)
-        assert res is not None
-        while True:
-            try:
-                await reg.create(res, namespace, copy.deepcopy(body), WriteOptions())
-                break
-            except errors.StatusError as e:
-                if e.code in (409, 422):  # exists already (422: the cluster IP is taken by it)
-                    break
-                log.warning("bootstrap: creating %s %s: %s", plural, body["metadata"]["name"], e.message)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5)
+    while True:
+        try:
+            await step()
+            return
+        except (errors.StatusError, StorageError) as e:
+            log.warning("bootstrap: %s: %s", what, getattr(e, "message", e))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
+
+async def _create_missing(reg: Registry, group: str, plural: str, namespace: str | None, body: dict[str, Any]) -> None:
+    res = by_plural(group, plural)
+    assert res is not None
+    try:
+        await reg.create(res, namespace, copy.deepcopy(body), WriteOptions())
+    except errors.StatusError as e:
+        if e.code != 409:
+            raise
+
+
+async def _ensure_service_cidr(reg: Registry, config: Config) -> None:
+    """The `kubernetes` ServiceCIDR holds --service-cluster-ip-range and is Ready (default-servicecidr controller)."""
+    res = by_plural("networking.k8s.io", "servicecidrs")
+    assert res is not None
+    cidr = str(ipaddress.ip_network(config.service_cluster_ip_range, strict=False))
+    body = {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR", "metadata": {"name": DEFAULT_SERVICE_CIDR}}
+    await _create_missing(reg, "networking.k8s.io", "servicecidrs", None, {**body, "spec": {"cidrs": [cidr]}})
+    current = await reg.get(res, None, DEFAULT_SERVICE_CIDR)
+    if (current.get("spec") or {}).get("cidrs") != [cidr]:
+        # as upstream, the existing default range stays; cluster IPs keep coming from it
+        held = (current.get("spec") or {}).get("cidrs")
+        log.warning("the kubernetes ServiceCIDR holds %s, not --service-cluster-ip-range %s; keeping it", held, cidr)
+        return
+    if (current.get("metadata") or {}).get("deletionTimestamp"):
+        return
+    for cond in (current.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return  # Ready already set (True, or False by someone who knows why)
+    ready = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "",
+        "message": "Kubernetes default Service CIDR is ready",
+        "lastTransitionTime": format_time(datetime.now(UTC)),
+    }
+
+    def set_ready(obj: dict[str, Any]) -> dict[str, Any]:
+        obj["status"] = {"conditions": [ready]}
+        return obj
+
+    await reg.update(res, None, DEFAULT_SERVICE_CIDR, set_ready, WriteOptions(), "status")
+
+
+async def _ensure_kubernetes_service(reg: Registry, config: Config) -> None:
+    """The `kubernetes` Service on the first address of the range; a leftover IPAddress of it is cleared first."""
+    res, ips = by_plural("", "services"), by_plural("networking.k8s.io", "ipaddresses")
+    assert res is not None and ips is not None
+    ip = str(next(ipaddress.ip_network(config.service_cluster_ip_range, strict=False).hosts()))
+    try:
+        await reg.get(res, "default", "kubernetes")
+        return
+    except errors.StatusError as e:
+        if e.code != 404:
+            raise
+    try:
+        await _create_missing(reg, "", "services", "default", _kubernetes_service(ip, config))
+    except errors.StatusError as e:
+        if e.code != 422:
+            raise
+        try:
+            held = await reg.get(ips, None, ip)
+        except errors.StatusError as missing:
+            if missing.code != 404:
+                raise
+            held = {}
+        if (held.get("spec") or {}).get("parentRef") != service_ref("default", "kubernetes"):
+            # not ours to fix (another object holds the IP, or it is outside the ServiceCIDRs): say so, go on
+            log.error("cannot create the kubernetes Service: %s", e.message)
+            return
+        # allocated by an earlier start that died before the Service was written: free it and try again
+        await reg.delete(ips, None, ip, {"preconditions": {"uid": held["metadata"]["uid"]}}, False)
+        raise
+
+
+async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair) -> None:
+    """Create the default namespaces, the `kubernetes` ServiceCIDR and Service, then check allocations once."""
+    for name in DEFAULT_NAMESPACES:
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        await _retrying(f"namespace {name}", partial(_create_missing, reg, "", "namespaces", None, body))
+    await _retrying("ServiceCIDR kubernetes", partial(_ensure_service_cidr, reg, config))
+    await _retrying("Service kubernetes", partial(_ensure_kubernetes_service, reg, config))
+    body = _kubernetes_endpoints(config)
+    await _retrying("Endpoints kubernetes", partial(_create_missing, reg, "", "endpoints", "default", body))
+    await _retrying("service allocation repair", repair.run_once)
 
 
 async def _compactor(storage: EtcdStorage, interval: float) -> None:
@@ -115,15 +204,23 @@ def create_app(config: Config) -> FastAPI:
     """Build the apiserver app for one etcd."""
     storage = EtcdStorage(config.etcd_servers.split(",")[0], timeout=5.0)
     cache = WatchCache(storage, window=config.watch_cache_size)
-    reg = Registry(storage, cache)
-    ServiceStrategy.service_range = config.service_cluster_ip_range
-    PodStrategy.not_ready_toleration_seconds = config.default_not_ready_toleration_seconds
-    PodStrategy.unreachable_toleration_seconds = config.default_unreachable_toleration_seconds
+    network = ServiceNetwork(config.service_cluster_ip_range, PortRange.parse(config.service_node_port_range))
+    strategies = Strategies(
+        KindOptions(
+            service_network=network,
+            not_ready_toleration_seconds=config.default_not_ready_toleration_seconds,
+            unreachable_toleration_seconds=config.default_unreachable_toleration_seconds,
+        )
+    )
+    reg = Registry(storage, cache, strategies)
+    repair = ServiceRepair(reg, network)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cache.start()
-        tasks = [asyncio.create_task(_bootstrap(reg, config), name="bootstrap")]
+        tasks = [asyncio.create_task(_bootstrap(reg, config, repair), name="bootstrap")]
+        if config.service_repair_interval > 0:
+            tasks.append(asyncio.create_task(repair.run(config.service_repair_interval), name="service-repair"))
         if config.etcd_compaction_interval > 0:
             tasks.append(asyncio.create_task(_compactor(storage, config.etcd_compaction_interval)))
         app.state.bootstrap = tasks[0]

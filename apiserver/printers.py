@@ -1196,6 +1196,108 @@ CRON_JOB_COLUMNS = (
 )
 
 # ---------------------------------------------------------------------------------------------
+# networking.k8s.io: Ingress, IngressClass, ServiceCIDR, IPAddress
+# ---------------------------------------------------------------------------------------------
+
+
+def _ingress_hosts(rules: list[Any]) -> str:
+    shown: list[str] = []
+    limit, more = 3, False
+    for rule in rules:
+        if len(shown) == limit:
+            more = True
+        if not more and (host := _str(_get(rule, "host"))):
+            shown.append(host)
+    if not shown:
+        return "*"
+    text = ",".join(shown)
+    return f"{text} + {len(rules) - limit} more..." if more else text
+
+
+def _ingress_cells(obj: Obj, now: datetime) -> list[Any]:
+    spec = _map(obj.get("spec"))
+    class_name = spec.get("ingressClassName")
+    return [
+        _name(obj),
+        class_name if isinstance(class_name, str) else NONE,
+        _ingress_hosts(_list(spec.get("rules"))),
+        _load_balancer_ips(obj),  # the apiserver prints wide: never clipped
+        "80, 443" if _list(spec.get("tls")) else "80",
+        _age(obj, now),
+    ]
+
+
+INGRESS_COLUMNS = (
+    NAME_COLUMN,
+    _col("Class", "string", "The name of the IngressClass resource that should be used for additional configuration"),
+    _col("Hosts", "string", "Hosts that incoming requests are matched against before the ingress rule"),
+    _col("Address", "string", "Address is a list containing ingress points for the load-balancer"),
+    _col("Ports", "string", "Ports of TLS configurations that open"),
+    AGE_COLUMN,
+)
+
+
+def _ingress_class_cells(obj: Obj, now: datetime) -> list[Any]:
+    spec = _map(obj.get("spec"))
+    params = spec.get("parameters")
+    parameters = NONE
+    if isinstance(params, Mapping):
+        parameters = _str(params.get("kind"))
+        if isinstance(params.get("apiGroup"), str):
+            parameters += "." + params["apiGroup"]
+        parameters += "/" + _str(params.get("name"))
+    return [_name(obj), _str(spec.get("controller")), parameters, _age(obj, now)]
+
+
+INGRESS_CLASS_COLUMNS = (
+    NAME_COLUMN,
+    _col("Controller", "string", "Controller that is responsible for handling this class"),
+    _col("Parameters", "string", "A reference to a resource with additional parameters"),
+    AGE_COLUMN,
+)
+
+
+def _service_cidr_cells(obj: Obj, now: datetime) -> list[Any]:
+    cidrs = [_str(c) for c in _list(_get(obj, "spec", "cidrs"))]
+    return [_name(obj), ",".join(cidrs), _age(obj, now)]
+
+
+SERVICE_CIDR_COLUMNS = (
+    NAME_COLUMN,
+    _col(
+        "CIDRs",
+        "string",
+        'CIDRs defines the IP blocks in CIDR notation (e.g. "192.168.0.0/24" or "2001:db8::/64") from which to '
+        "assign service cluster IPs. Max of two CIDRs is allowed, one of each IP family. This field is immutable.",
+    ),
+    AGE_COLUMN,
+)
+
+
+def _ip_address_cells(obj: Obj, now: datetime) -> list[Any]:
+    ref = _get(obj, "spec", "parentRef")
+    parent = NONE
+    if isinstance(ref, Mapping):
+        group, resource = _str(ref.get("group")), _str(ref.get("resource"))
+        parent = (f"{resource}.{group}" if group else resource).lower()
+        if namespace := _str(ref.get("namespace")):
+            parent += "/" + namespace
+        parent += "/" + _str(ref.get("name"))
+    # printIPAddress emits an Age cell although the table has no Age column; kubectl shows two columns.
+    return [_name(obj), parent, _age(obj, now)]
+
+
+IP_ADDRESS_COLUMNS = (
+    NAME_COLUMN,
+    _col(
+        "ParentRef",
+        "string",
+        "ParentRef references the resource that an IPAddress is attached to. An IPAddress must reference a "
+        "parent object.",
+    ),
+)
+
+# ---------------------------------------------------------------------------------------------
 # The registry, keyed by kind.
 # ---------------------------------------------------------------------------------------------
 
@@ -1220,6 +1322,10 @@ PRINTERS: dict[str, Printer] = {
     "CronJob": Printer(CRON_JOB_COLUMNS, _cron_job_cells),
     "Lease": Printer(LEASE_COLUMNS, _lease_cells),
     "EndpointSlice": Printer(ENDPOINT_SLICE_COLUMNS, _endpoint_slice_cells),
+    "Ingress": Printer(INGRESS_COLUMNS, _ingress_cells),
+    "IngressClass": Printer(INGRESS_CLASS_COLUMNS, _ingress_class_cells),
+    "ServiceCIDR": Printer(SERVICE_CIDR_COLUMNS, _service_cidr_cells),
+    "IPAddress": Printer(IP_ADDRESS_COLUMNS, _ip_address_cells),
 }
 
 

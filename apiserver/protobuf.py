@@ -3,8 +3,8 @@
 A body is the 4-byte magic ``k8s\\x00`` followed by a ``runtime.Unknown`` message
 (1 typeMeta{1 apiVersion, 2 kind}, 2 raw, 3 contentEncoding, 4 contentType) whose ``raw`` bytes
 are the object's own protobuf. Decoding is descriptor driven: a generic wire reader plus tables
-mapping field numbers (from the generated.proto files of k8s.io/api core/v1, apps/v1, batch/v1 and
-apimachinery meta/v1) to JSON names and types.
+mapping field numbers (from the generated.proto files of k8s.io/api core/v1, apps/v1, batch/v1,
+networking/v1 and apimachinery meta/v1) to JSON names and types.
 
 Kubernetes' Go marshaller writes every non-pointer field, zero or not, so the decoder mirrors the
 Go JSON encoding: zero values of ``omitempty`` fields and empty non-pointer structs are dropped,
@@ -947,6 +947,53 @@ CRON_JOB = _msg(
     },
 )
 
+# networking/v1
+TYPED_LOCAL_OBJECT_REFERENCE = _msg(
+    "TypedLocalObjectReference",
+    {1: _s("apiGroup", True), 2: _s("kind", True), 3: _s("name", True)},
+)
+SERVICE_BACKEND_PORT = _msg("ServiceBackendPort", {1: _s("name"), 2: _i32("number")})
+INGRESS_SERVICE_BACKEND = _msg(
+    "IngressServiceBackend",
+    {1: _s("name", True), 2: _m("port", SERVICE_BACKEND_PORT)},
+)
+INGRESS_BACKEND = _msg(
+    "IngressBackend",
+    {4: _m("service", INGRESS_SERVICE_BACKEND, True), 3: _m("resource", TYPED_LOCAL_OBJECT_REFERENCE, True)},
+)
+HTTP_INGRESS_PATH = _msg(
+    "HTTPIngressPath",
+    {1: _s("path"), 3: _s("pathType", True), 2: _m("backend", INGRESS_BACKEND, True)},
+)
+INGRESS_RULE_VALUE = _msg(
+    "IngressRuleValue",
+    {1: _m("http", _msg("HTTPIngressRuleValue", {1: _rm("paths", HTTP_INGRESS_PATH)}), True)},
+)
+INGRESS_RULE = _msg("IngressRule", {1: _s("host"), 2: _inline("ingressRuleValue", INGRESS_RULE_VALUE)})
+INGRESS_TLS = _msg("IngressTLS", {1: _rs("hosts"), 2: _s("secretName")})
+INGRESS_SPEC = _msg(
+    "IngressSpec",
+    {
+        4: _s("ingressClassName", True),
+        1: _m("defaultBackend", INGRESS_BACKEND, True),
+        2: _rm("tls", INGRESS_TLS),
+        3: _rm("rules", INGRESS_RULE),
+    },
+)
+INGRESS_PORT_STATUS = _msg("IngressPortStatus", {1: _i32("port", True), 2: _s("protocol", True), 3: _s("error", True)})
+INGRESS_LOAD_BALANCER_INGRESS = _msg(
+    "IngressLoadBalancerIngress",
+    {1: _s("ip"), 2: _s("hostname"), 4: _rm("ports", INGRESS_PORT_STATUS)},
+)
+INGRESS_STATUS = _msg(
+    "IngressStatus",
+    {1: _m("loadBalancer", _msg("IngressLoadBalancerStatus", {1: _rm("ingress", INGRESS_LOAD_BALANCER_INGRESS)}))},
+)
+INGRESS = _msg(
+    "Ingress",
+    {1: _m("metadata", OBJECT_META), 2: _m("spec", INGRESS_SPEC), 3: _m("status", INGRESS_STATUS)},
+)
+
 KINDS: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): NAMESPACE,
     ("v1", "ConfigMap"): CONFIG_MAP,
@@ -956,6 +1003,7 @@ KINDS: dict[tuple[str, str], Message] = {
     ("apps/v1", "Deployment"): DEPLOYMENT,
     ("batch/v1", "Job"): JOB,
     ("batch/v1", "CronJob"): CRON_JOB,
+    ("networking.k8s.io/v1", "Ingress"): INGRESS,
 }
 SUPPORTED_KINDS: tuple[tuple[str, str], ...] = tuple(sorted(KINDS))
 

@@ -9,6 +9,7 @@ they read and retry or answer 409 Conflict when etcd moved on.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from apimachinery import errors
 from apimachinery.meta import format_time, generate_name, meta, new_uid, now
 from apimachinery.resources import ResourceInfo, by_plural
 from apimachinery.selectors import field_set_for
-from apiserver.kinds import strategy_for
+from apiserver.kinds import Strategies
 from apiserver.options import ListOptions, WriteOptions, decode_continue, encode_continue
 from apiserver.storage import (
     Compacted,
@@ -30,10 +31,12 @@ from apiserver.storage import (
     StorageUnavailable,
     StoredObject,
 )
-from apiserver.strategy import Strategy, raise_if
+from apiserver.strategy import Finish, Strategy, raise_if
 from apiserver.watch_cache import WatchCache
 
 __all__ = ["Registry", "WriteResult"]
+
+log = logging.getLogger("apiserver.registry")
 
 NAMESPACE_RES = by_plural("", "namespaces")
 _MAX_RETRIES = 20
@@ -60,9 +63,10 @@ def _storage_errors(e: Exception) -> errors.StatusError:
 class Registry:
     """CRUD and list for every resource over etcd, with the watch cache for reads."""
 
-    def __init__(self, storage: EtcdStorage, cache: WatchCache) -> None:
+    def __init__(self, storage: EtcdStorage, cache: WatchCache, strategies: Strategies | None = None) -> None:
         self.storage = storage
         self.cache = cache
+        self.strategy = strategies or Strategies()
 
     # --- keys and helpers ------------------------------------------------------------
     @staticmethod
@@ -235,7 +239,7 @@ class Registry:
 
         The registry takes ownership of `body` (it is changed in place, not copied).
         """
-        strategy = strategy_for(res)
+        strategy = self.strategy(res)
         named = isinstance(body, dict) and bool((body.get("metadata") or {}).get("name"))
         obj = self._check_type(res, body, copy_body=False)
         m = meta(obj)
@@ -245,18 +249,26 @@ class Registry:
         strategy.default(obj)
         raise_if(res.kind, m.get("name") or m.get("generateName", ""), res.group, strategy.validate(obj))
         await strategy.admit(obj, None, self)
-        if wo.dry_run:
-            return obj
-        for _ in range(5 if m.get("generateName") and not named else 1):
-            try:
-                return (await self.storage.create(self.key(res, namespace, m["name"]), obj)).obj
-            except KeyExists:
-                if named:
-                    break
-                m["name"] = generate_name(m["generateName"])
-            except StorageUnavailable as e:
-                raise _storage_errors(e) from e
-        raise errors.already_exists(res.plural, m["name"], res.group)
+        finish = await strategy.begin_create(obj, self, wo.dry_run)
+        stored = False
+        try:
+            if wo.dry_run:
+                stored = True
+                return obj
+            for _ in range(5 if m.get("generateName") and not named else 1):
+                try:
+                    created = (await self.storage.create(self.key(res, namespace, m["name"]), obj)).obj
+                    stored = True
+                    return created
+                except KeyExists:
+                    if named:
+                        break
+                    m["name"] = generate_name(m["generateName"])
+                except StorageUnavailable as e:
+                    raise _storage_errors(e) from e
+            raise errors.already_exists(res.plural, m["name"], res.group)
+        finally:
+            await _finish(finish, stored, res, m.get("name", ""))
 
     @staticmethod
     def _check_type(res: ResourceInfo, body: Any, copy_body: bool = True) -> dict[str, Any]:
@@ -335,7 +347,7 @@ class Registry:
 
         A client-sent resourceVersion that is stale → 409; otherwise retried on races.
         """
-        strategy = strategy_for(res)
+        strategy = self.strategy(res)
         key = self.key(res, namespace, name)
         fresh = False  # first try the watch cache's copy; after any doubt, etcd's
         for _ in range(_MAX_RETRIES):
@@ -359,13 +371,20 @@ class Registry:
                     fresh = True
                     continue
                 return WriteResult(current.obj)
-            if wo.dry_run:
-                return WriteResult(new)
+            finish = await strategy.begin_update(new, current.obj, self, wo.dry_run)
+            stored = False
             try:
+                if wo.dry_run:
+                    stored = True
+                    return WriteResult(new)
                 if self._finalized(strategy, new):
                     await self.storage.delete(key, current.revision)
+                    stored = True
+                    await self._after_delete(strategy, new)
                     return WriteResult(new)
-                return WriteResult((await self.storage.update(key, new, current.revision)).obj)
+                result = WriteResult((await self.storage.update(key, new, current.revision)).obj)
+                stored = True
+                return result
             except RevisionConflict as e:
                 if client_rv and fresh:
                     raise errors.conflict(res.plural, name, res.group) from e
@@ -377,7 +396,17 @@ class Registry:
                 raise errors.not_found(res.plural, name, res.group) from e
             except StorageUnavailable as e:
                 raise _storage_errors(e) from e
+            finally:
+                await _finish(finish, stored, res, name)
         raise errors.conflict(res.plural, name, res.group)
+
+    async def _after_delete(self, strategy: Strategy, obj: dict[str, Any]) -> None:
+        """Run the kind's after-delete hook; a failure there is logged, the delete has happened."""
+        try:
+            await strategy.after_delete(obj, self)
+        except Exception:
+            m = obj.get("metadata") or {}
+            log.exception("after deleting %s %s/%s", strategy.resource.plural, m.get("namespace"), m.get("name"))
 
     @staticmethod
     def _prepare_update(
@@ -459,7 +488,7 @@ class Registry:
         dry_run: bool,
     ) -> dict[str, Any]:
         """Delete, or mark for deletion when finalizers or a grace period keep the object."""
-        strategy = strategy_for(res)
+        strategy = self.strategy(res)
         key = self.key(res, namespace, name)
         for _ in range(_MAX_RETRIES):
             current = await self._read(key, res, name)
@@ -477,6 +506,7 @@ class Registry:
                     return (await self.storage.update(key, obj, current.revision)).obj
                 rev = await self.storage.delete(key, current.revision)
                 meta(obj)["resourceVersion"] = str(rev)
+                await self._after_delete(strategy, obj)
                 return obj
             except RevisionConflict:
                 continue
@@ -536,3 +566,13 @@ class Registry:
         if m.get("deletionGracePeriodSeconds") == 0 and not finalizers and not strategy.deletion_pending(obj):
             return False
         return True
+
+
+async def _finish(finish: Finish | None, stored: bool, res: ResourceInfo, name: str) -> None:
+    """End what begin_create/begin_update started; a failure to release is logged, not returned."""
+    if finish is None:
+        return
+    try:
+        await finish(stored)
+    except Exception:
+        log.exception("finishing the write of %s %s (stored=%s)", res.plural, name, stored)

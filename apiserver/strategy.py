@@ -9,7 +9,7 @@ never branches on the kind itself.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ValidationError
@@ -22,7 +22,11 @@ from apimachinery.resources import ResourceInfo
 if TYPE_CHECKING:
     from apiserver.registry import Registry
 
-__all__ = ["Strategy", "path_str", "pydantic_causes"]
+__all__ = ["Finish", "Strategy", "path_str", "pydantic_causes"]
+
+# Called once a write that began with begin_create/begin_update has ended: True when it was stored
+# (commit what the write released), False when it was not (undo what it allocated). Upstream's FinishFunc.
+Finish = Callable[[bool], Awaitable[None]]
 
 _TYPE_ERRORS = (
     "_type",
@@ -130,7 +134,23 @@ class Strategy:
             new["status"] = status
 
     async def admit(self, obj: dict[str, Any], old: dict[str, Any] | None, reg: Registry) -> None:
-        """Async admission: allocations and checks against other objects (none by default)."""
+        """Async admission: defaults and checks that read other objects (none by default)."""
+
+    async def begin_create(self, obj: dict[str, Any], reg: Registry, dry_run: bool) -> Finish | None:
+        """Allocate what a new object needs outside itself, after validation (upstream's BeginCreate).
+
+        Returns how to finish: the registry calls it with whether the object was stored.
+        """
+        return None
+
+    async def begin_update(
+        self, new: dict[str, Any], old: dict[str, Any], reg: Registry, dry_run: bool
+    ) -> Finish | None:
+        """Allocate what an update needs and note what it frees (upstream's BeginUpdate)."""
+        return None
+
+    async def after_delete(self, obj: dict[str, Any], reg: Registry) -> None:
+        """Release what a deleted object held, once it is gone from etcd (upstream's AfterDelete)."""
 
     # --- deletion --------------------------------------------------------------------
     def check_delete(self, obj: dict[str, Any]) -> None:

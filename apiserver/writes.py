@@ -13,7 +13,6 @@ from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
 from apimachinery.resources import ResourceInfo
 from apiserver import managedfields, openapi
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
-from apiserver.kinds import strategy_for
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
 
@@ -44,7 +43,7 @@ async def update_object(
     try:
         result = await reg.update(res, ns, name, mutate, wo, subresource)
     except errors.StatusError as e:
-        if e.code != 404 or subresource or not strategy_for(res).allow_create_on_update:
+        if e.code != 404 or subresource or not reg.strategy(res).allow_create_on_update:
             raise
         body_name = (body.get("metadata") or {}).get("name")
         if body_name != name:

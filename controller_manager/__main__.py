@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 import typer
 
@@ -31,6 +32,11 @@ def run(
         300.0, help="Default tolerationSeconds for the not-ready/unreachable NoExecute taints."
     ),
     terminated_pod_gc_threshold: int = typer.Option(12500, help="Terminated pods kept before pod GC deletes some."),
+    load_balancer_ip_range: str = typer.Option(
+        "127.200.0.0/24",
+        envvar="TINYKUBE_LOAD_BALANCER_IP_RANGE",
+        help="CIDR the service-lb controller gives LoadBalancer Services their IPs from.",
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Run the controller-manager: the loops that make Deployments, Jobs, Services and nodes converge."""
@@ -38,10 +44,15 @@ def run(
         chosen = select(controllers)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--controllers") from e
-    options = {
+    try:
+        ipaddress.ip_network(load_balancer_ip_range, strict=False)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--load-balancer-ip-range") from e
+    options: dict[str, float | str] = {
         "node-monitor-grace-period": node_monitor_grace_period,
         "pod-eviction-timeout": pod_eviction_timeout,
         "terminated-pod-gc-threshold": terminated_pod_gc_threshold,
+        "load-balancer-ip-range": load_balancer_ip_range,
     }
 
     async def main(api: ApiClient) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 
 from client.events import EventRecorder
 from client.informer import InformerFactory
@@ -44,7 +44,9 @@ def owner_key(obj: Obj, kind: str) -> str | None:
 class Context:
     """What controllers in one process share: the API client, informers, events, tunables."""
 
-    def __init__(self, api: ApiClient, factory: InformerFactory, options: dict[str, float] | None = None) -> None:
+    def __init__(
+        self, api: ApiClient, factory: InformerFactory, options: Mapping[str, float | str] | None = None
+    ) -> None:
         self.api = api
         self.factory = factory
         self.events = EventRecorder(api, "controller-manager")
@@ -66,6 +68,10 @@ class Context:
     def option(self, name: str, default: float) -> float:
         """A tunable (e.g. pod-eviction-timeout), as given on the command line or its default."""
         return float(self.options.get(name, default))
+
+    def text_option(self, name: str, default: str) -> str:
+        """A textual setting (e.g. load-balancer-ip-range), as given on the command line or its default."""
+        return str(self.options.get(name, default))
 
 
 class Controller:

@@ -1,6 +1,9 @@
-"""The strategy table: one small strategy object per served kind."""
+"""The strategy table: one small strategy object per served kind, built from the apiserver's settings."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from apimachinery.resources import RESOURCES, ResourceInfo
 from apiserver.kinds.core import (
@@ -9,9 +12,15 @@ from apiserver.kinds.core import (
     NamespaceStrategy,
     NodeStrategy,
     SecretStrategy,
-    ServiceStrategy,
+)
+from apiserver.kinds.networking import (
+    IngressClassStrategy,
+    IngressStrategy,
+    IPAddressStrategy,
+    ServiceCIDRStrategy,
 )
 from apiserver.kinds.pods import PodStrategy
+from apiserver.kinds.services import ServiceNetwork, ServiceStrategy
 from apiserver.kinds.workloads import (
     CronJobStrategy,
     DaemonSetStrategy,
@@ -23,38 +32,61 @@ from apiserver.kinds.workloads import (
 )
 from apiserver.strategy import Strategy
 
-__all__ = ["strategy_for"]
+__all__ = ["KindOptions", "ServiceNetwork", "Strategies"]
 
-_BY_KIND: dict[str, type[Strategy]] = {
-    "Pod": PodStrategy,
-    "Namespace": NamespaceStrategy,
-    "Node": NodeStrategy,
-    "Service": ServiceStrategy,
-    "ConfigMap": ConfigMapStrategy,
-    "Secret": SecretStrategy,
-    "Deployment": DeploymentStrategy,
-    "ReplicaSet": ReplicaSetStrategy,
-    "ReplicationController": ReplicationControllerStrategy,
-    "DaemonSet": DaemonSetStrategy,
-    "StatefulSet": StatefulSetStrategy,
-    "Job": JobStrategy,
-    "CronJob": CronJobStrategy,
-    "Endpoints": CreateOnUpdateStrategy,
-    "Lease": CreateOnUpdateStrategy,
-    "Event": CreateOnUpdateStrategy,
+
+@dataclass(frozen=True)
+class KindOptions:
+    """The apiserver settings some strategies take (Service ranges, default toleration seconds)."""
+
+    service_network: ServiceNetwork = field(default_factory=ServiceNetwork)
+    not_ready_toleration_seconds: int = 300
+    unreachable_toleration_seconds: int = 300
+
+
+_Factory = Callable[[ResourceInfo, KindOptions], Strategy]
+
+_BY_KIND: dict[str, _Factory] = {
+    "Pod": lambda r, o: PodStrategy(r, o.not_ready_toleration_seconds, o.unreachable_toleration_seconds),
+    "Namespace": lambda r, o: NamespaceStrategy(r),
+    "Node": lambda r, o: NodeStrategy(r),
+    "Service": lambda r, o: ServiceStrategy(r, o.service_network),
+    "ConfigMap": lambda r, o: ConfigMapStrategy(r),
+    "Secret": lambda r, o: SecretStrategy(r),
+    "Deployment": lambda r, o: DeploymentStrategy(r),
+    "ReplicaSet": lambda r, o: ReplicaSetStrategy(r),
+    "ReplicationController": lambda r, o: ReplicationControllerStrategy(r),
+    "DaemonSet": lambda r, o: DaemonSetStrategy(r),
+    "StatefulSet": lambda r, o: StatefulSetStrategy(r),
+    "Job": lambda r, o: JobStrategy(r),
+    "CronJob": lambda r, o: CronJobStrategy(r),
+    "Endpoints": lambda r, o: CreateOnUpdateStrategy(r),
+    "Lease": lambda r, o: CreateOnUpdateStrategy(r),
+    "Event": lambda r, o: CreateOnUpdateStrategy(r),
+    "Ingress": lambda r, o: IngressStrategy(r),
+    "IngressClass": lambda r, o: IngressClassStrategy(r),
+    "IPAddress": lambda r, o: IPAddressStrategy(r),
+    "ServiceCIDR": lambda r, o: ServiceCIDRStrategy(r),
 }
 
-_CACHE: dict[tuple[str, str], Strategy] = {}
 
+class Strategies:
+    """The strategy of every served resource (the generic default when a kind needs nothing special)."""
 
-def strategy_for(resource: ResourceInfo) -> Strategy:
-    """The strategy of a resource (the generic default when the kind needs nothing special)."""
-    key = (resource.group, resource.plural)
-    if key not in _CACHE:
-        _CACHE[key] = _BY_KIND.get(resource.kind, Strategy)(resource)
-    return _CACHE[key]
+    def __init__(self, options: KindOptions | None = None) -> None:
+        self.options = options or KindOptions()
+        self._cache: dict[tuple[str, str], Strategy] = {}
 
+    def __call__(self, resource: ResourceInfo) -> Strategy:
+        """The strategy of `resource`, built on first use."""
+        key = (resource.group, resource.plural)
+        strategy = self._cache.get(key)
+        if strategy is None:
+            factory = _BY_KIND.get(resource.kind)
+            strategy = factory(resource, self.options) if factory else Strategy(resource)
+            self._cache[key] = strategy
+        return strategy
 
-def all_strategies() -> list[Strategy]:
-    """Strategies of every served resource."""
-    return [strategy_for(r) for r in RESOURCES]
+    def all(self) -> list[Strategy]:
+        """Strategies of every served resource."""
+        return [self(r) for r in RESOURCES]

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
-import random
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 from apimachinery import validation
 from apimachinery.errors import Cause, StatusError
 from apiserver.strategy import Strategy
-
-if TYPE_CHECKING:
-    from apiserver.registry import Registry
 
 __all__ = [
     "ConfigMapStrategy",
     "NamespaceStrategy",
     "NodeStrategy",
     "SecretStrategy",
-    "ServiceStrategy",
 ]
 
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
@@ -151,147 +145,3 @@ class SecretStrategy(Strategy):
                 )
             ]
         return []
-
-
-class ServiceStrategy(Strategy):
-    """Services: type and port defaults, cluster IP and node port allocation."""
-
-    name_validator = staticmethod(validation.is_dns1035_label)
-    service_range: ClassVar[str] = "127.96.0.0/16"
-    node_port_range: ClassVar[tuple[int, int]] = (30000, 32767)
-
-    def default(self, obj: dict[str, Any]) -> None:
-        spec = obj.get("spec")
-        if spec is None:
-            spec = obj["spec"] = {}
-        if not isinstance(spec, dict):
-            return
-        spec.setdefault("type", "ClusterIP")
-        spec.setdefault("sessionAffinity", "None")
-        if spec["type"] != "ExternalName":
-            spec.setdefault("internalTrafficPolicy", "Cluster")
-        if spec["type"] in ("NodePort", "LoadBalancer"):
-            spec.setdefault("externalTrafficPolicy", "Cluster")
-        for port in spec.get("ports") or []:
-            if isinstance(port, dict):
-                port.setdefault("protocol", "TCP")
-                port.setdefault("targetPort", port.get("port"))
-
-    def initial_status(self, obj: dict[str, Any]) -> dict[str, Any]:
-        return {"loadBalancer": {}}
-
-    def validate_semantics(self, obj: dict[str, Any]) -> list[Cause]:
-        spec = obj.get("spec") or {}
-        ports = spec.get("ports") or []
-        if spec.get("type") != "ExternalName" and not ports and spec.get("clusterIP") != "None":
-            return [Cause("spec.ports", "Required value", "FieldValueRequired")]
-        causes: list[Cause] = []
-        if len(ports) > 1:
-            for i, p in enumerate(ports):
-                if not p.get("name"):
-                    causes.append(Cause(f"spec.ports[{i}].name", "Required value", "FieldValueRequired"))
-        return causes
-
-    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-        a, b = (new.get("spec") or {}).get("clusterIP"), (old.get("spec") or {}).get("clusterIP")
-        if a and b and a != b:
-            return [Cause("spec.clusterIP", f'Invalid value: "{a}": field is immutable')]
-        return []
-
-    def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
-        super().prepare_for_update(new, old)
-        spec, old_spec = new.get("spec"), old.get("spec") or {}
-        if isinstance(spec, dict):
-            for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
-                if key in old_spec and key not in spec:
-                    spec[key] = old_spec[key]
-            old_ports = {p.get("port"): p for p in old_spec.get("ports") or []}
-            for p in spec.get("ports") or []:
-                prev = old_ports.get(p.get("port"))
-                if prev and "nodePort" in prev and "nodePort" not in p:
-                    p["nodePort"] = prev["nodePort"]
-
-    async def admit(self, obj: dict[str, Any], old: dict[str, Any] | None, reg: Registry) -> None:
-        spec = obj.get("spec") or {}
-        if spec.get("type") == "ExternalName":
-            return
-        services = [s.obj for s in await reg.snapshot("services")]
-        if old is None or not spec.get("clusterIP"):
-            self._allocate_cluster_ip(spec, services)
-        if spec.get("type") in ("NodePort", "LoadBalancer"):
-            self._allocate_node_ports(obj, spec, services)
-
-    def _allocate_cluster_ip(self, spec: dict[str, Any], services: list[dict[str, Any]]) -> None:
-        ip = spec.get("clusterIP")
-        if ip == "None":
-            spec["clusterIPs"] = ["None"]
-        else:
-            net = ipaddress.ip_network(self.service_range)
-            used = {(s.get("spec") or {}).get("clusterIP") for s in services}
-            if ip:
-                if ipaddress.ip_address(ip) not in net:
-                    raise _invalid_ip(ip, self.service_range)
-                if ip in used:
-                    raise StatusError(
-                        422,
-                        "Invalid",
-                        f"spec.clusterIPs: Invalid value: "
-                        f'["{ip}"]: failed to allocate IP {ip}: provided IP is '
-                        "already allocated",
-                    )
-            else:
-                ip = _random_free(net, used)
-            spec["clusterIP"] = ip
-            spec["clusterIPs"] = [ip]
-        spec.setdefault("ipFamilies", ["IPv4"])
-        spec.setdefault("ipFamilyPolicy", "SingleStack")
-
-    def _allocate_node_ports(self, obj: dict[str, Any], spec: dict[str, Any], services: list[dict[str, Any]]) -> None:
-        uid = (obj.get("metadata") or {}).get("uid")
-        used = {
-            p.get("nodePort")
-            for s in services
-            if (s.get("metadata") or {}).get("uid") != uid
-            for p in (s.get("spec") or {}).get("ports") or []
-        }
-        lo, hi = self.node_port_range
-        for i, p in enumerate(spec.get("ports") or []):
-            port = p.get("nodePort")
-            if port:
-                if not lo <= port <= hi:
-                    raise StatusError(
-                        422,
-                        "Invalid",
-                        f"spec.ports[{i}].nodePort: Invalid value: "
-                        f"{port}: provided port is not in the valid range. The "
-                        f"range of valid ports is {lo}-{hi}",
-                    )
-                if port in used:
-                    raise StatusError(
-                        422,
-                        "Invalid",
-                        f"spec.ports[{i}].nodePort: Invalid value: {port}: provided port is already allocated",
-                    )
-            else:
-                free = [n for n in range(lo, hi + 1) if n not in used]
-                p["nodePort"] = random.choice(free)
-            used.add(p["nodePort"])
-
-
-def _random_free(net: ipaddress.IPv4Network | ipaddress.IPv6Network, used: set[Any]) -> str:
-    hosts = net.num_addresses - 2
-    for _ in range(1000):
-        ip = str(net.network_address + random.randint(2, hosts))
-        if ip not in used:
-            return ip
-    raise StatusError(500, "InternalError", "Internal error occurred: range is full")
-
-
-def _invalid_ip(ip: str, cidr: str) -> StatusError:
-    return StatusError(
-        422,
-        "Invalid",
-        f'spec.clusterIPs: Invalid value: ["{ip}"]: failed to '
-        f"allocate IP {ip}: the provided IP ({ip}) is not in the valid range. "
-        f"The range of valid IPs is {cidr}",
-    )

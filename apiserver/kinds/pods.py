@@ -6,6 +6,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from apimachinery.errors import Cause
+from apimachinery.resources import ResourceInfo
 from apiserver.kinds.podspec import default_pod_spec, validate_pod_spec
 from apiserver.strategy import Strategy
 
@@ -53,9 +54,14 @@ class PodStrategy(Strategy):
     """Pods: defaulted spec, Pending status on create, only images change on update."""
 
     tracks_generation = True
-    # DefaultTolerationSeconds admission (kube-apiserver --default-*-toleration-seconds)
-    not_ready_toleration_seconds: int = 300
-    unreachable_toleration_seconds: int = 300
+
+    def __init__(
+        self, resource: ResourceInfo, not_ready_toleration_seconds: int = 300, unreachable_toleration_seconds: int = 300
+    ) -> None:
+        super().__init__(resource)
+        # DefaultTolerationSeconds admission (kube-apiserver --default-*-toleration-seconds)
+        self.not_ready_toleration_seconds = not_ready_toleration_seconds
+        self.unreachable_toleration_seconds = unreachable_toleration_seconds
 
     def default(self, obj: dict[str, Any]) -> None:
         spec = obj.get("spec")

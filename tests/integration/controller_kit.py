@@ -17,7 +17,7 @@ T = TypeVar("T")
 
 
 @contextlib.asynccontextmanager
-async def controllers(apiserver: str, names: str, **options: float) -> AsyncIterator[Context]:
+async def controllers(apiserver: str, names: str, **options: float | str) -> AsyncIterator[Context]:
     """Run the controllers named like `--controllers` (e.g. "replicaset,deployment") until the block ends."""
     chosen = select(names)
     async with ApiClient(apiserver) as api:

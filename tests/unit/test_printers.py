@@ -284,6 +284,17 @@ HEADERS: dict[str, list[tuple[str, str, int]]] = {
         ("Endpoints", STR, 0),
         ("Age", STR, 0),
     ],
+    "Ingress": [
+        ("Name", STR, 0),
+        ("Class", STR, 0),
+        ("Hosts", STR, 0),
+        ("Address", STR, 0),
+        ("Ports", STR, 0),
+        ("Age", STR, 0),
+    ],
+    "IngressClass": [("Name", STR, 0), ("Controller", STR, 0), ("Parameters", STR, 0), ("Age", STR, 0)],
+    "ServiceCIDR": [("Name", STR, 0), ("CIDRs", STR, 0), ("Age", STR, 0)],
+    "IPAddress": [("Name", STR, 0), ("ParentRef", STR, 0)],
     "FlowSchema": [("Name", STR, 0), ("Age", STR, 0)],
 }
 
@@ -1396,6 +1407,71 @@ ROW_CASES = [
         id="job-completions",
     ),
 ]
+
+
+ROW_CASES += [
+    pytest.param(
+        "Ingress",
+        {
+            "metadata": meta("web"),
+            "spec": {
+                "ingressClassName": "nginx",
+                "rules": [{"host": "a.example.com"}, {"host": "b.example.com"}, {}],
+                "tls": [{"hosts": ["a.example.com"], "secretName": "cert"}],
+            },
+            "status": {"loadBalancer": {"ingress": [{"ip": "127.200.0.9"}, {"hostname": "lb.example.com"}]}},
+        },
+        ["web", "nginx", "a.example.com,b.example.com", "127.200.0.9,lb.example.com", "80, 443", "10m"],
+        id="ingress",
+    ),
+    pytest.param(
+        "Ingress",
+        {"metadata": meta("plain"), "spec": {"defaultBackend": {"service": {"name": "s"}}}, "status": {}},
+        ["plain", "<none>", "*", "", "80", "10m"],
+        id="ingress-no-class-no-hosts",
+    ),
+    pytest.param(
+        "Ingress",
+        {"metadata": meta("many"), "spec": {"rules": [{"host": f"h{i}.io"} for i in range(5)]}},
+        ["many", "<none>", "h0.io,h1.io,h2.io + 2 more...", "", "80", "10m"],
+        id="ingress-many-hosts",
+    ),
+    pytest.param(
+        "IngressClass",
+        {
+            "metadata": meta("nginx"),
+            "spec": {
+                "controller": "k8s.io/ingress-nginx",
+                "parameters": {"apiGroup": "k8s.example.com", "kind": "IngressParameters", "name": "external-lb"},
+            },
+        },
+        ["nginx", "k8s.io/ingress-nginx", "IngressParameters.k8s.example.com/external-lb", "10m"],
+        id="ingressclass-parameters",
+    ),
+    pytest.param(
+        "IngressClass",
+        {"metadata": meta("plain"), "spec": {"controller": "tinykube.io/ingress"}},
+        ["plain", "tinykube.io/ingress", "<none>", "10m"],
+        id="ingressclass-plain",
+    ),
+    pytest.param(
+        "ServiceCIDR",
+        {"metadata": meta("kubernetes"), "spec": {"cidrs": ["10.96.0.0/16", "fd00::/108"]}},
+        ["kubernetes", "10.96.0.0/16,fd00::/108", "10m"],
+        id="servicecidr",
+    ),
+]
+
+
+def test_ip_address_row_has_an_age_cell_beyond_its_columns() -> None:
+    """printIPAddress appends the age although the table declares only Name and ParentRef."""
+    ref = {"group": "", "resource": "services", "namespace": "default", "name": "kubernetes"}
+    obj = {"metadata": meta("10.96.0.1"), "spec": {"parentRef": ref}}
+    assert cells("IPAddress", obj) == ["10.96.0.1", "services/default/kubernetes", "10m"]
+    ref = {"group": "gateway.networking.k8s.io", "resource": "Gateways", "name": "gw"}
+    obj = {"metadata": meta("10.0.0.7"), "spec": {"parentRef": ref}}
+    assert cells("IPAddress", obj) == ["10.0.0.7", "gateways.gateway.networking.k8s.io/gw", "10m"]
+    assert cells("IPAddress", {"metadata": meta("10.0.0.8"), "spec": {}})[1] == "<none>"
 
 
 @pytest.mark.parametrize(("kind", "obj", "expected"), ROW_CASES)

@@ -36,6 +36,7 @@ _RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
     ],
     "/apis/apps/v1": [("deployments", "Deployment", True)],
     "/apis/batch/v1": [("jobs", "Job", True), ("cronjobs", "CronJob", True)],
+    "/apis/networking.k8s.io/v1": [("ingresses", "Ingress", True)],
 }
 
 
@@ -73,7 +74,7 @@ def _handler(recorder: _Recorder) -> type[BaseHTTPRequestHandler]:
                         "versions": [{"groupVersion": f"{group}/v1", "version": "v1"}],
                         "preferredVersion": {"groupVersion": f"{group}/v1", "version": "v1"},
                     }
-                    for group in ("apps", "batch")
+                    for group in ("apps", "batch", "networking.k8s.io")
                 ]
                 self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
             elif path in _RESOURCES:
@@ -209,6 +210,20 @@ _CASES: list[tuple[str, list[str]]] = [
         ],
     ),
     ("serviceaccount", ["create", "serviceaccount", "sa"]),
+    ("ingress", ["create", "ingress", "simple", "--rule=foo.com/bar=svc1:8080,tls=my-cert"]),
+    (
+        "ingress-class-default-backend",
+        [
+            "create",
+            "ingress",
+            "ing",
+            "--class=tinykube",
+            "--default-backend=defaultsvc:http",
+            "--rule=/path*=svc:port",
+            "--rule=*.example.com/=web:80",
+            "--annotation=a=b",
+        ],
+    ),
 ]
 
 
@@ -550,7 +565,7 @@ def test_namespace_and_service_details() -> None:
 
 def test_supported_kinds_and_content_type() -> None:
     assert ("apps/v1", "Deployment") in SUPPORTED_KINDS
-    assert len(SUPPORTED_KINDS) == 8
+    assert len(SUPPORTED_KINDS) == 9
     assert is_protobuf("application/vnd.kubernetes.protobuf")
     assert is_protobuf("application/vnd.kubernetes.protobuf; charset=binary")
     assert not is_protobuf("application/json")
