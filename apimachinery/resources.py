@@ -167,6 +167,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     _r("coordination.k8s.io", "Lease", "leases"),
     _r("discovery.k8s.io", "EndpointSlice", "endpointslices"),
+    _r("networking.k8s.io", "Ingress", "ingresses", short_names=("ing",), subresources=("status",), has_status=True),
+    _r("networking.k8s.io", "IngressClass", "ingressclasses", namespaced=False),
 )
 
 _BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}
