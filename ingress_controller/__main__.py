@@ -35,6 +35,11 @@ def run(
         envvar="TINYKUBE_DEFAULT_CLASS",
         help="Mark the IngressClass as the cluster's default (Ingresses without a class are served).",
     ),
+    publish_service: str = typer.Option(
+        "kube-system/ingress-nginx-controller",
+        envvar="TINYKUBE_PUBLISH_SERVICE",
+        help="NAMESPACE/NAME of the LoadBalancer Service to publish; its address goes to Ingress status.",
+    ),
     proxy_connect_timeout: float = typer.Option(
         5.0, envvar="TINYKUBE_PROXY_CONNECT_TIMEOUT", help="Seconds to connect to an endpoint."
     ),
@@ -47,8 +52,13 @@ def run(
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Run the ingress controller: route HTTP by host and path to the Services Ingresses name."""
+    publish_namespace, slash, publish_name = publish_service.partition("/")
+    if not slash or not publish_namespace or not publish_name:
+        raise typer.BadParameter("expected NAMESPACE/NAME", param_hint="--publish-service")
     opts = IngressOptions(
         bind_address=bind_address,
+        publish_namespace=publish_namespace,
+        publish_name=publish_name,
         port=port,
         ingress_class=ingress_class,
         default_class=default_class,

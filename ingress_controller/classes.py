@@ -28,32 +28,33 @@ def _is_default(cls: Obj) -> bool:
 
 @dataclass(frozen=True)
 class ClassFilter:
-    """The IngressClasses that name this controller, and whether one of them is the default."""
+    """This controller's IngressClass: its name, whether it exists naming this controller, and
+    whether it is marked as the cluster's default."""
 
     class_name: str
-    names: frozenset[str]
+    ours: bool
     default: bool
 
     @classmethod
     def from_classes(cls, class_name: str, classes: Iterable[Obj], controller: str = CONTROLLER_NAME) -> ClassFilter:
-        """Read the cluster's IngressClasses: ours are those whose spec.controller is `controller`."""
-        ours = [c for c in classes if (c.get("spec") or {}).get("controller") == controller]
-        return cls(
-            class_name,
-            frozenset(str((c.get("metadata") or {}).get("name", "")) for c in ours),
-            any(_is_default(c) for c in ours),
-        )
+        """Read the cluster's IngressClasses for the one named `class_name`."""
+        for c in classes:
+            if (c.get("metadata") or {}).get("name") == class_name:
+                ours = (c.get("spec") or {}).get("controller") == controller
+                return cls(class_name, ours, ours and _is_default(c))
+        return cls(class_name, False, False)
 
     def serves(self, ingress: Obj) -> bool:
-        """Whether an Ingress is ours: its `kubernetes.io/ingress.class` annotation, else its
-        `spec.ingressClassName`, names one of our classes; with neither, when ours is the default."""
+        """Whether an Ingress is ours: its `kubernetes.io/ingress.class` annotation names our class
+        (the annotation wins over the field), else its `spec.ingressClassName` does (and that class
+        names this controller); with neither, when our class is the default."""
         annotations = (ingress.get("metadata") or {}).get("annotations") or {}
         by_annotation = annotations.get(CLASS_ANNOTATION)
         if by_annotation:
-            return by_annotation == self.class_name or by_annotation in self.names
+            return by_annotation == self.class_name
         by_field = (ingress.get("spec") or {}).get("ingressClassName")
         if by_field:
-            return by_field in self.names
+            return self.ours and by_field == self.class_name
         return self.default
 
 

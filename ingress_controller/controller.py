@@ -27,7 +27,7 @@ from client.request import Obj, PatchType
 from client.rest import ApiClient
 from client.store import meta_key
 from ingress_controller.classes import CONTROLLER_NAME, ingress_class_manifest
-from ingress_controller.proxy import IngressProxy, ProxyOptions
+from ingress_controller.proxy import IngressProxy, ProxyOptions, QuietAborts
 from ingress_controller.state import SLICE_SERVICE_INDEX, RoutingState, slice_service_indexer
 from ingress_controller.status import StatusSyncer
 
@@ -173,6 +173,7 @@ async def run_ingress_controller(api: ApiClient, opts: IngressOptions, ready: as
     endpoints_changed = lambda *_: state.endpoints_changed()  # noqa: E731
     slices.add_handler(endpoints_changed, endpoints_changed, endpoints_changed)
 
+    logging.getLogger("uvicorn.error").addFilter(QuietAborts())
     sock = listen_socket(opts.bind_address, opts.port)
     port = sock.getsockname()[1]
     proxy_opts = ProxyOptions(**{**opts.proxy.__dict__, "port": port})

@@ -30,7 +30,7 @@ from ingress_controller.backends import Target
 from ingress_controller.routes import Backend
 from ingress_controller.state import RoutingState
 
-__all__ = ["IngressProxy", "ProxyOptions", "error_page"]
+__all__ = ["IngressProxy", "ProxyOptions", "QuietAborts", "error_page"]
 
 log = logging.getLogger("ingress.proxy")
 
@@ -83,6 +83,15 @@ class UpstreamAborted(Exception):
     """The upstream failed after the response had started: the client connection must be closed."""
 
 
+class QuietAborts(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" record for an UpstreamAborted (the proxy has
+    logged it in a line; raising it is only how the client connection gets closed)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but that one."""
+        return not (record.exc_info and isinstance(record.exc_info[1], UpstreamAborted))
+
+
 @dataclass(frozen=True)
 class ProxyOptions:
     """How requests are forwarded (timeouts as ingress-nginx's proxy-*-timeout settings)."""
@@ -111,9 +120,13 @@ class ProxyOptions:
         return httpx.AsyncHTTPTransport(limits=limits, retries=0)
 
 
+# nginx's own wording where it differs from the RFC's reason phrase
+_NGINX_TITLES = {503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
+
+
 def error_page(code: int) -> bytes:
     """The HTML body of a response the controller makes itself, as nginx words it."""
-    title = f"{code} {HTTPStatus(code).phrase}"
+    title = f"{code} {_NGINX_TITLES.get(code) or HTTPStatus(code).phrase}"
     return (
         f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
         "<hr><center>tinykube-ingress</center>\r\n</body>\r\n</html>\r\n"

@@ -298,13 +298,16 @@ def with_class(annotation: str | None = None, field: str | None = None) -> dict[
         ([klass("tinykube")], with_class(field="tinykube"), True),
         ([klass("tinykube")], with_class(field="nginx"), False),
         ([klass("tinykube"), klass("nginx", "k8s.io/ingress-nginx")], with_class(field="nginx"), False),
-        ([klass("tinykube"), klass("mine-too")], with_class(field="mine-too"), True),
+        ([klass("tinykube"), klass("second")], with_class(field="second"), False),  # another instance's class
+        ([klass("tinykube", "k8s.io/ingress-nginx")], with_class(field="tinykube"), False),  # not our controller
+        ([], with_class(field="tinykube"), False),
         ([klass("tinykube")], with_class(annotation="tinykube"), True),
         ([klass("tinykube")], with_class(annotation="nginx", field="tinykube"), False),  # the annotation wins
         ([klass("tinykube")], with_class(annotation="tinykube", field="nginx"), True),
         ([], with_class(annotation="tinykube"), True),  # the flag's class name, even before its object exists
         ([klass("tinykube", default=True)], with_class(), True),
         ([klass("tinykube")], with_class(), False),
+        ([klass("tinykube", "k8s.io/ingress-nginx", default=True)], with_class(), False),
         ([klass("tinykube"), klass("nginx", "k8s.io/ingress-nginx", default=True)], with_class(), False),
     ],
 )
