@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 
 import typer
@@ -52,6 +53,12 @@ def run(
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Run the ingress controller: route HTTP by host and path to the Services Ingresses name."""
+    try:
+        ip = ipaddress.ip_address(bind_address)
+    except ValueError:
+        raise typer.BadParameter(f"{bind_address!r} is not an IP address", param_hint="--bind-address") from None
+    if ip.is_unspecified:
+        raise typer.BadParameter("must be one address (it is published as the endpoint)", param_hint="--bind-address")
     publish_namespace, slash, publish_name = publish_service.partition("/")
     if not slash or not publish_namespace or not publish_name:
         raise typer.BadParameter("expected NAMESPACE/NAME", param_hint="--publish-service")

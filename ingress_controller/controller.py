@@ -122,17 +122,22 @@ async def run_ingress_controller(api: ApiClient, opts: IngressOptions, ready: as
     """Run until cancelled; `ready` is set once the informers have synced, the server listens and the
     Service is published."""
     klass = ingress_class_manifest(opts.ingress_class, opts.default_class, opts.controller)
-    await _persist(
-        f"applying IngressClass {opts.ingress_class}",
-        lambda: api.patch(
-            INGRESS_CLASSES,
-            opts.ingress_class,
-            klass,
-            patch_type=PatchType.APPLY,
-            field_manager=FIELD_MANAGER,
-            force=True,
-        ),
-    )
+    try:
+        await _persist(
+            f"applying IngressClass {opts.ingress_class}",
+            lambda: api.patch(
+                INGRESS_CLASSES,
+                opts.ingress_class,
+                klass,
+                patch_type=PatchType.APPLY,
+                field_manager=FIELD_MANAGER,
+                force=True,
+            ),
+        )
+    except StatusError as e:
+        if e.code == 404:
+            raise RuntimeError("the apiserver does not serve networking.k8s.io/v1 IngressClasses") from e
+        raise
 
     factory = InformerFactory(api)
     ingresses = factory.informer(INGRESSES)

@@ -175,6 +175,12 @@ async def test_applies_its_ingress_class_and_publishes_a_load_balancer_service(
     assert [(s["endpoints"][0]["addresses"], s["ports"]) for s in slices] == [
         ([controller.address], [{"name": "http", "port": controller.port, "protocol": "TCP"}])
     ]
+    [owner] = slices[0]["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == (
+        "Service",
+        "ingress-nginx-controller",
+        svc["metadata"]["uid"],
+    )
     async with httpx.AsyncClient(base_url=controller.health_url, timeout=5) as health:
         assert (await health.get("/healthz")).text == "ok"
         assert (await health.get("/readyz")).status_code == 200
