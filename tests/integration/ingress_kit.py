@@ -32,15 +32,20 @@ def free_port_on(address: str) -> int:
         return s.getsockname()[1]
 
 
-async def wait_for(check: Callable[[], Awaitable[T | None]], timeout: float = 10.0, what: str = "") -> T:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
+async def wait_for(
+    check: Callable[[], Awaitable[T | None]], timeout: float = 10.0, what: str | Callable[[], str] = ""
+) -> T:
+    """Poll `check` until it returns something truthy; fail after `timeout` seconds (saying `what`,
+    which may be a function, called then, to describe the last state seen)."""
     deadline = time.monotonic() + timeout
     while True:
         got = await check()
         if got:
             return got
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {(what() if callable(what) else what) or check}"
+            )
         await asyncio.sleep(0.02)
 
 

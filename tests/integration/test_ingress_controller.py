@@ -139,11 +139,14 @@ async def backend_of(proxy: httpx.AsyncClient, host: str, path: str) -> str | No
 
 async def routed(proxy: httpx.AsyncClient, host: str, path: str, want: str, timeout: float = 10) -> None:
     """Wait until the controller sends this request to backend `want`."""
+    last: list[str] = []
 
     async def check() -> bool:
-        return await backend_of(proxy, host, path) == want
+        r = await get(proxy, host, path)
+        last[:] = [f"{r.status_code} {r.text[:80]!r}"]
+        return r.status_code == 200 and r.json()["backend"] == want
 
-    await wait_for(check, timeout, f"{host}{path} → {want}")
+    await wait_for(check, timeout, lambda: f"{host}{path} → {want} (last answer: {last})")
 
 
 async def status_of(proxy: httpx.AsyncClient, host: str, path: str) -> int:
