@@ -125,6 +125,11 @@ def _backend(spec: Any, namespace: str, ingress: str) -> Backend | None:
     return None
 
 
+def _spec(ing: Obj) -> Obj:
+    spec = ing.get("spec")
+    return spec if isinstance(spec, Mapping) else {}
+
+
 def _age_key(ing: Obj) -> tuple[str, str, str]:
     meta = ing.get("metadata") or {}
     return (str(meta.get("creationTimestamp") or ""), str(meta.get("namespace") or ""), str(meta.get("name") or ""))
@@ -159,16 +164,19 @@ class RouteTable:
     def _add(self, ing: Obj) -> None:
         meta = ing.get("metadata") or {}
         namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
-        spec = ing.get("spec") or {}
+        spec = _spec(ing)
         default = _backend(spec.get("defaultBackend"), namespace, name)
-        for rule in spec.get("rules") or []:
+        rules = spec.get("rules")
+        for rule in rules if isinstance(rules, list) else ():
             if not isinstance(rule, Mapping):
                 continue
             host = str(rule.get("host") or "").lower()
             server = self._server(host)
             if host and default is not None and not server.has_fallback:
                 server.fallback, server.has_fallback = default, True
-            for p in (rule.get("http") or {}).get("paths") or []:
+            http = rule.get("http")
+            paths = http.get("paths") if isinstance(http, Mapping) else None
+            for p in paths if isinstance(paths, list) else ():
                 if not isinstance(p, Mapping):
                     continue
                 backend = _backend(p.get("backend"), namespace, name)
@@ -181,11 +189,11 @@ class RouteTable:
                     server.prefix.setdefault(_prefix_key(path), backend)
 
     def _set_default(self, ordered: list[Obj]) -> None:
-        with_default = [i for i in ordered if (i.get("spec") or {}).get("defaultBackend")]
-        ruleless = [i for i in with_default if not (i.get("spec") or {}).get("rules")]
+        with_default = [i for i in ordered if _spec(i).get("defaultBackend")]
+        ruleless = [i for i in with_default if not _spec(i).get("rules")]
         for ing in ruleless or with_default:
             meta = ing.get("metadata") or {}
-            backend = _backend(ing["spec"]["defaultBackend"], str(meta.get("namespace") or ""), meta.get("name", ""))
+            backend = _backend(_spec(ing)["defaultBackend"], str(meta.get("namespace") or ""), meta.get("name", ""))
             if backend is not None:
                 self.default = backend
                 return

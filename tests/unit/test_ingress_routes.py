@@ -255,6 +255,23 @@ def test_port_by_name_and_resource_backends() -> None:
     assert table.match("h", "/res") == Backend(NS, "i", "", 0)
 
 
+def test_malformed_ingresses_are_skipped_not_fatal() -> None:
+    good = ingress("good", [rule("foo.com", path("/", "Prefix", "web"))])
+    bad = [
+        {"metadata": {"name": "a"}, "spec": "nonsense"},
+        {"metadata": {"name": "b"}, "spec": {"rules": "nonsense"}},
+        {"metadata": {"name": "c"}, "spec": {"rules": ["x", {"host": "bar.com", "http": "x"}]}},
+        {
+            "metadata": {"name": "d"},
+            "spec": {"rules": [{"http": {"paths": ["x", {"path": "no-slash"}, {"backend": 3}]}}]},
+        },
+        {"metadata": {"name": "e"}},
+    ]
+    table = RouteTable.build([*bad, good])
+    assert served_by(table, "foo.com", "/") == "web"
+    assert table.match("bar.com", "/") is None
+
+
 def test_request_paths_are_normalized_before_matching() -> None:
     ing = ingress("i", [rule(None, path("/admin", "Prefix", "admin"), path("/", "Prefix", "public"))])
     table = RouteTable.build([ing])
