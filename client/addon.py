@@ -4,7 +4,8 @@ points at the process's own address, both written with server-side apply so that
 add-on simply re-applies them.
 
 The Service has no selector (the endpoint controllers leave it alone); the EndpointSlice carries
-`kubernetes.io/service-name` so kube-proxy routes the Service's IP to the add-on.
+`kubernetes.io/service-name` so kube-proxy routes the Service's IP to the add-on, and the Service
+as its controlling owner so that deleting the Service deletes it.
 """
 
 from __future__ import annotations
@@ -55,6 +56,17 @@ async def publish_addon(
             "name": f"{name}-addon",
             "namespace": namespace,
             "labels": {"kubernetes.io/service-name": name, MANAGED_BY: field_manager},
+            # as the endpointslice controller does: deleting the Service collects its slice
+            "ownerReferences": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "name": name,
+                    "uid": svc["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
         },
         "addressType": "IPv4",
         "endpoints": [endpoint],

@@ -17,6 +17,7 @@ OURS = {
     "kubelet",
     "kube_proxy",
     "dashboard",
+    "ingress_controller",
     "tinykube",
 }
 ALLOWED = {
@@ -28,6 +29,7 @@ ALLOWED = {
     "kubelet": {"apimachinery", "client"},
     "kube_proxy": {"apimachinery", "client"},
     "dashboard": {"apimachinery", "client"},
+    "ingress_controller": {"apimachinery", "client"},
 }
 
 
