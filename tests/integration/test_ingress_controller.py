@@ -60,6 +60,9 @@ def controller(apiserver: str, net: str, tmp_path_factory: pytest.TempPathFactor
     proc, port, health = start_controller(apiserver, address, tmp_path_factory.mktemp("ingress") / "ingress.log")
     yield Controller(proc, address, port, f"http://{address}:{port}", f"http://{address}:{health}")
     proc.stop()
+    # the session's apiserver is shared: leave no default IngressClass behind for other modules
+    for name in ("tinykube", "second"):
+        httpx.delete(f"{apiserver}{INGRESS_API}/ingressclasses/{name}", timeout=10)
 
 
 @pytest.fixture(scope="module")
