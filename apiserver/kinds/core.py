@@ -9,7 +9,7 @@ import random
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from apimachinery import validation
+from apimachinery import errors, validation
 from apimachinery.errors import Cause, StatusError
 from apiserver.strategy import Strategy
 
@@ -56,12 +56,7 @@ class NamespaceStrategy(Strategy):
         """NamespaceLifecycle admission: the system namespaces stay."""
         name = (obj.get("metadata") or {}).get("name", "")
         if name in ("default", "kube-system", "kube-public"):
-            raise StatusError(
-                403,
-                "Forbidden",
-                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                {"name": name, "kind": "namespaces"},
-            )
+            raise errors.forbidden("namespaces", name, "this namespace may not be deleted")
 
     name_validator = staticmethod(validation.is_dns1123_label)
 

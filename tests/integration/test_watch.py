@@ -222,5 +222,10 @@ async def test_watch_from_future_resource_version_is_504(api: httpx.AsyncClient,
     assert r.status_code == 504
     body = r.json()
     assert body["reason"] == "Timeout"
-    assert body["message"].startswith(f"Too large resource version: {current + 10_000}, current: ")
-    assert body["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+    # storage.NewTooLargeResourceVersionError: errors.NewTimeoutError plus one cause
+    assert body["message"].startswith(f"Timeout: Too large resource version: {current + 10_000}, current: ")
+    assert body["details"] == {
+        "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+        "retryAfterSeconds": 1,
+    }
+    assert r.headers["retry-after"] == "1"
