@@ -186,6 +186,8 @@ async def test_too_old_resource_version_is_410_expired(small_cache_apiserver: st
     assert events[0]["type"] == "ERROR"
     status = events[0]["object"]
     assert status["code"] == 410 and status["reason"] == "Expired" and "too old resource version" in status["message"]
+    # errors.NewResourceExpired: no details, the fields in Go's order
+    assert list(status) == ["kind", "apiVersion", "metadata", "status", "message", "reason", "code"]
 
 
 async def test_compaction_expires_old_revisions(api: httpx.AsyncClient, ns: str, etcd: str, tmp_path: Path) -> None:
