@@ -6,8 +6,10 @@ from apimachinery.resources import RESOURCES, ResourceInfo
 from apiserver.kinds.core import (
     ConfigMapStrategy,
     CreateOnUpdateStrategy,
+    EndpointsStrategy,
     NamespaceStrategy,
     NodeStrategy,
+    PersistentVolumeClaimStrategy,
     SecretStrategy,
     ServiceStrategy,
 )
@@ -39,7 +41,8 @@ _BY_KIND: dict[str, type[Strategy]] = {
     "StatefulSet": StatefulSetStrategy,
     "Job": JobStrategy,
     "CronJob": CronJobStrategy,
-    "Endpoints": CreateOnUpdateStrategy,
+    "Endpoints": EndpointsStrategy,
+    "PersistentVolumeClaim": PersistentVolumeClaimStrategy,
     "Lease": CreateOnUpdateStrategy,
     "Event": CreateOnUpdateStrategy,
 }

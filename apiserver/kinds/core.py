@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from apimachinery import errors, validation
 from apimachinery.errors import Cause, StatusError
+from apiserver.kinds.podspec import default_claim_spec
 from apiserver.strategy import Strategy
 
 if TYPE_CHECKING:
@@ -18,8 +19,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigMapStrategy",
+    "EndpointsStrategy",
     "NamespaceStrategy",
     "NodeStrategy",
+    "PersistentVolumeClaimStrategy",
     "SecretStrategy",
     "ServiceStrategy",
 ]
@@ -92,6 +95,45 @@ class NodeStrategy(Strategy):
     def initial_status(self, obj: dict[str, Any]) -> dict[str, Any]:
         return dict(obj.get("status") or {})  # a registering kubelet sends its status
 
+    def default(self, obj: dict[str, Any]) -> None:
+        """SetDefaults_NodeStatus: allocatable is the capacity when the kubelet did not say."""
+        status = obj.get("status")
+        if isinstance(status, dict) and status.get("allocatable") is None and isinstance(status.get("capacity"), dict):
+            status["allocatable"] = dict(status["capacity"])
+
+
+class EndpointsStrategy(CreateOnUpdateStrategy):
+    """Endpoints: a port's protocol is TCP unless given (SetDefaults_Endpoints)."""
+
+    def default(self, obj: dict[str, Any]) -> None:
+        for subset in obj.get("subsets") or []:
+            for port in (subset.get("ports") or []) if isinstance(subset, dict) else []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
+
+
+class PersistentVolumeClaimStrategy(Strategy):
+    """PersistentVolumeClaims: Filesystem volume mode, Pending until bound."""
+
+    def default(self, obj: dict[str, Any]) -> None:
+        """SetDefaults_PersistentVolumeClaim(Spec)."""
+        default_claim(obj)
+
+    def initial_status(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return {"phase": "Pending"}
+
+
+def default_claim(claim: Any) -> None:
+    """SetDefaults_PersistentVolumeClaim and its spec's defaults, on a claim or a claim template."""
+    if not isinstance(claim, dict):
+        return
+    default_claim_spec(claim.get("spec"))
+    status = claim.get("status")
+    if status is None:
+        status = claim["status"] = {}
+    if isinstance(status, dict) and not status.get("phase"):
+        status["phase"] = "Pending"
+
 
 class ConfigMapStrategy(Strategy):
     """ConfigMaps: key syntax and immutability."""
@@ -163,10 +205,21 @@ class ServiceStrategy(Strategy):
             return
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
+        if spec["sessionAffinity"] == "None":
+            spec.pop("sessionAffinityConfig", None)
+        elif spec["sessionAffinity"] == "ClientIP":
+            config = spec.get("sessionAffinityConfig") or {}
+            if not isinstance((config.get("clientIP") or {}).get("timeoutSeconds"), int):
+                spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": 10800}}
         if spec["type"] != "ExternalName":
             spec.setdefault("internalTrafficPolicy", "Cluster")
-        if spec["type"] in ("NodePort", "LoadBalancer"):
+        if spec["type"] in ("NodePort", "LoadBalancer") or (spec["type"] == "ClusterIP" and spec.get("externalIPs")):
             spec.setdefault("externalTrafficPolicy", "Cluster")
+        if spec["type"] == "LoadBalancer":
+            spec.setdefault("allocateLoadBalancerNodePorts", True)
+            for ingress in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+                if isinstance(ingress, dict) and ingress.get("ip"):
+                    ingress.setdefault("ipMode", "VIP")
         for port in spec.get("ports") or []:
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
