@@ -15,6 +15,7 @@ against the required fields of the schemas the server publishes.
 from __future__ import annotations
 
 import inspect
+import random
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -48,8 +49,9 @@ def _selector(name: str) -> dict[str, Any]:
     return {"matchLabels": {"app": name}}
 
 
-# A valid body per (group, kind): (name, namespace) → the object's fields besides apiVersion/kind/metadata.
-SAMPLES: dict[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
+# A valid body per (group, kind): (suggested name, namespace) → the object's fields besides apiVersion/kind/metadata,
+# and its `name` (the suggestion, unless the kind names its objects otherwise).
+_BODIES: dict[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
     ("", "Namespace"): lambda n, ns: {},
     ("", "Pod"): lambda n, ns: {"spec": _template(n)["spec"]},
     ("", "Node"): lambda n, ns: {"spec": {"unschedulable": True}},
@@ -101,7 +103,19 @@ SAMPLES: dict[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
         "spec": {"defaultBackend": {"service": {"name": n, "port": {"number": 80}}}},
     },
     ("networking.k8s.io", "IngressClass"): lambda n, ns: {"spec": {"controller": "example.com/ingress"}},
+    # an IPAddress is named by its address (a documentation-range one, so it never meets a real allocation)
+    ("networking.k8s.io", "IPAddress"): lambda n, ns: {
+        "name": f"192.0.2.{random.randint(1, 254)}",
+        "spec": {"parentRef": {"group": "", "resource": "services", "namespace": ns, "name": n}},
+    },
 }
+
+
+def _named(body: Callable[[str, str], dict[str, Any]]) -> Callable[[str, str], dict[str, Any]]:
+    return lambda n, ns: {"name": n, **body(n, ns)}
+
+
+SAMPLES = {key: _named(body) for key, body in _BODIES.items()}
 
 
 @dataclass(frozen=True)
@@ -226,12 +240,13 @@ def _names(listing: Any) -> set[str]:
 async def exercise(module: Any, api_client: Any, served: Served, ns: str) -> None:
     """Every verb of one kind through a typed client; each response is parsed into (and checked by) its model."""
     typed = TypedKind(module, api_client, served)
-    name = f"conf-{uuid.uuid4().hex[:8]}"
+    sample = SAMPLES[(served.group, served.kind)](f"conf-{uuid.uuid4().hex[:8]}", ns)
+    name = sample.pop("name")
     body = {
         "apiVersion": served.api_version,
         "kind": served.kind,
         "metadata": {"name": name, "labels": {"conformance": "created"}},
-        **SAMPLES[(served.group, served.kind)](name, ns),
+        **sample,
     }
     before = await _call(typed.method("list"), *typed.args(ns))
     rv0 = before.metadata.resource_version
@@ -335,7 +350,7 @@ def test_typed_client_reads_a_daemonset_and_rc_status_as_created(
     apps = kubernetes.client.AppsV1Api(sync_client)
     core = kubernetes.client.CoreV1Api(sync_client)
     ds = apps.create_namespaced_daemon_set(
-        namespace, {"metadata": {"name": "ds"}, **SAMPLES[("apps", "DaemonSet")]("ds", namespace)}
+        namespace, {"metadata": {"name": "ds"}, **_BODIES[("apps", "DaemonSet")]("ds", namespace)}
     )
     assert (
         ds.status.current_number_scheduled,
@@ -344,7 +359,7 @@ def test_typed_client_reads_a_daemonset_and_rc_status_as_created(
         ds.status.number_ready,
     ) == (0, 0, 0, 0)
     rc = core.create_namespaced_replication_controller(
-        namespace, {"metadata": {"name": "rc"}, **SAMPLES[("", "ReplicationController")]("rc", namespace)}
+        namespace, {"metadata": {"name": "rc"}, **_BODIES[("", "ReplicationController")]("rc", namespace)}
     )
     assert rc.status.replicas == 0
 
