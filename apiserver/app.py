@@ -20,8 +20,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from apimachinery import errors
 from apimachinery.meta import format_time
-from apimachinery.resources import by_plural
-from apiserver import discovery, openapi, proxy
+from apimachinery.resources import RESOURCES, by_plural
+from apiserver import discovery, openapi, proxy, required
 from apiserver.codec import json_response, status_response
 from apiserver.handlers import handle
 from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
@@ -217,6 +217,9 @@ def create_app(config: Config) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the schemas and each kind's required-field filler, compiled once before the first write
+        await openapi.ensure_loaded()
+        await asyncio.to_thread(required.compile_all, RESOURCES)
         cache.start()
         tasks = [asyncio.create_task(_bootstrap(reg, config, repair), name="bootstrap")]
         if config.service_repair_interval > 0:

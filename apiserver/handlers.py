@@ -98,7 +98,7 @@ async def _dispatch(
                 404,
                 "NotFound",
                 f"the {info.subresource} subresource is not served yet",
-                {"name": info.name, "kind": res.plural},
+                {"name": info.name, "group": res.group, "kind": f"{res.plural}/{info.subresource}"},
             )
         return await sub.serve(reg, request, res, ns, info.name, verb, params)
     if verb in ("list", "watch"):

@@ -342,7 +342,7 @@ def _conflict_error(res: ResourceInfo, name: str, conflicts: list[tuple[dict[str
         409,
         "Conflict",
         f"Apply failed with {count}: {detail}",
-        {"name": name, "group": res.group, "kind": res.plural, "causes": [c.to_dict() for c in causes]},
+        {"causes": [c.to_dict() for c in causes]},  # errors.NewApplyConflict: causes only
     )
 
 

@@ -217,10 +217,9 @@ def _kubelet_error(code: int, body: str, pod: dict[str, Any], container: str, na
         waiting = _waiting_message(pod, container)
         if waiting:
             return errors.bad_request(waiting)
-        return errors.StatusError(404, "NotFound", body, {"name": name, "kind": "pods/log"})
     if code == 500:
         return errors.internal_error(body)
-    return errors.StatusError(code, "InternalError", body or f"the kubelet answered {code}", {"name": name})
+    return errors.generic_server_response(code, "pods/log", name, body)
 
 
 async def pod_logs(reg: Registry, request: Request, ns: str, name: str, params: dict[str, str]) -> Response:
@@ -297,7 +296,6 @@ async def _deny(ws: WebSocket, err: errors.StatusError) -> None:
 def _error_frame(protocol: str, message: str) -> bytes:
     if protocol in ("v5.channel.k8s.io", "v4.channel.k8s.io"):
         status = errors.internal_error(message).to_status()
-        status["details"] = {"causes": [{"message": message}]}
         return b"\x03" + json.dumps(status, separators=(",", ":")).encode()
     return b"\x03" + message.encode()
 

@@ -221,7 +221,7 @@ class Registry:
                 "show up in the list."
             ) from e
         except FutureRevision as e:
-            raise errors.StatusError(504, "Timeout", f"Too large resource version: {revision}") from e
+            raise errors.too_large_resource_version(revision, self.cache.revision) from e
         except StorageUnavailable as e:
             raise _storage_errors(e) from e
 
@@ -247,7 +247,7 @@ class Registry:
         self._fill_create_meta(strategy, obj)
         strategy.prepare_for_create(obj)
         strategy.default(obj)
-        raise_if(res.kind, m.get("name") or m.get("generateName", ""), res.group, strategy.validate(obj))
+        self._complete(res, strategy, obj, None, m.get("name") or m.get("generateName", ""))
         await strategy.admit(obj, None, self)
         finish = await strategy.begin_create(obj, self, wo.dry_run)
         stored = False
@@ -300,24 +300,21 @@ class Registry:
         assert NAMESPACE_RES is not None
         ns = await self._read(self.key(NAMESPACE_RES, None, str(namespace)), NAMESPACE_RES, str(namespace))
         if ns.obj.get("metadata", {}).get("deletionTimestamp"):
-            raise errors.StatusError(
-                403,
-                "Forbidden",
-                f'{res.group_resource} "{m.get("name") or m.get("generateName", "")}" is forbidden: '
-                f"unable to create new content in namespace {namespace} because it is being "
-                "terminated",
-                {
-                    "name": m.get("name", ""),
-                    "kind": res.plural,
-                    "causes": [
-                        {
-                            "reason": "NamespaceTerminating",
-                            "message": f"namespace {namespace} is being terminated",
-                            "field": "metadata.namespace",
-                        }
-                    ],
-                },
+            # NamespaceLifecycle admission: admission.NewForbidden plus a NamespaceTerminating cause
+            err = errors.forbidden(
+                res.plural,
+                m.get("name") or m.get("generateName") or "Unknown",
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+                res.group,
             )
+            err.details["causes"] = [
+                {
+                    "reason": "NamespaceTerminating",
+                    "message": f"namespace {namespace} is being terminated",
+                    "field": "metadata.namespace",
+                }
+            ]
+            raise err
 
     @staticmethod
     def _fill_create_meta(strategy: Strategy, obj: dict[str, Any]) -> None:
@@ -361,10 +358,7 @@ class Registry:
                     continue
                 raise errors.conflict(res.plural, name, res.group)
             self._prepare_update(res, strategy, new, current.obj, name, subresource)
-            causes = strategy.validate(new)
-            if subresource not in _TRUSTED_SUBRESOURCES:
-                causes += strategy.validate_update(new, current.obj)
-            raise_if(res.kind, name, res.group, causes)
+            self._complete(res, strategy, new, current.obj, name, subresource)
             await strategy.admit(new, current.obj, self)
             if self._unchanged(new, current.obj):
                 if not fresh:  # a stale cached copy may look unchanged: confirm against etcd
@@ -455,11 +449,31 @@ class Registry:
         elif subresource not in _TRUSTED_SUBRESOURCES:
             strategy.prepare_for_update(new, old)
         strategy.default(new)
-        if strategy.tracks_generation:
-            generation = om.get("generation", 1)
-            if strategy.spec_of(new) != strategy.spec_of(old):
+
+    @staticmethod
+    def _complete(
+        res: ResourceInfo,
+        strategy: Strategy,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        name: str,
+        subresource: str = "",
+    ) -> None:
+        """Validate a prepared object and give it every required field: the one place all writes pass.
+
+        Required fields are filled after validation (so a missing field is reported as missing, not as an
+        invalid zero) and before the checks against the stored object, which has them already.
+        """
+        causes = strategy.validate(obj)
+        strategy.fill_required(obj)
+        if old is not None and subresource not in _TRUSTED_SUBRESOURCES:
+            causes += strategy.validate_update(obj, old)
+        raise_if(res.kind, name, res.group, causes)
+        if old is not None and strategy.tracks_generation:
+            generation = old.get("metadata", {}).get("generation", 1)
+            if strategy.spec_of(obj) != strategy.spec_of(old):
                 generation += 1
-            meta(new)["generation"] = generation
+            meta(obj)["generation"] = generation
 
     @staticmethod
     def _unchanged(new: dict[str, Any], old: dict[str, Any]) -> bool:

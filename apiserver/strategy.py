@@ -18,6 +18,7 @@ from apimachinery import validation
 from apimachinery.errors import Cause, StatusError, bad_request
 from apimachinery.models import KIND_MODELS
 from apimachinery.resources import ResourceInfo
+from apiserver.required import Filler, filler_for
 
 if TYPE_CHECKING:
     from apiserver.registry import Registry
@@ -101,6 +102,14 @@ class Strategy:
     def __init__(self, resource: ResourceInfo) -> None:
         self.resource = resource
         self.model = KIND_MODELS.get(resource.kind)
+        self._required: Filler | None = None
+
+    # --- required fields -------------------------------------------------------------
+    def fill_required(self, obj: dict[str, Any]) -> None:
+        """Give the object every field its schema requires, with Go's zero value when unset."""
+        if self._required is None:
+            self._required = filler_for(self.resource)
+        self._required.fill(obj)
 
     # --- defaults and preparation -------------------------------------------------
     def default(self, obj: dict[str, Any]) -> None:

@@ -135,6 +135,10 @@ def patch_function(patch: Any, mt: str, kind: str) -> Any:
         except UnsupportedPatchType as e:
             raise errors.unsupported_media_type(mt) from e
         except PatchError as e:
+            if mt == "application/json-patch+json":
+                # kube-apiserver answers a JSON patch that does not apply with NewGenericServerResponse(422),
+                # whose message leaves the patch library's reason out
+                raise errors.generic_server_response(422, "", "", str(e)) from e
             raise errors.StatusError(
                 422,
                 "Invalid",

@@ -9,8 +9,10 @@ from apimachinery.resources import RESOURCES, ResourceInfo
 from apiserver.kinds.core import (
     ConfigMapStrategy,
     CreateOnUpdateStrategy,
+    EndpointsStrategy,
     NamespaceStrategy,
     NodeStrategy,
+    PersistentVolumeClaimStrategy,
     SecretStrategy,
 )
 from apiserver.kinds.networking import (
@@ -60,7 +62,8 @@ _BY_KIND: dict[str, _Factory] = {
     "StatefulSet": lambda r, o: StatefulSetStrategy(r),
     "Job": lambda r, o: JobStrategy(r),
     "CronJob": lambda r, o: CronJobStrategy(r),
-    "Endpoints": lambda r, o: CreateOnUpdateStrategy(r),
+    "Endpoints": lambda r, o: EndpointsStrategy(r),
+    "PersistentVolumeClaim": lambda r, o: PersistentVolumeClaimStrategy(r),
     "Lease": lambda r, o: CreateOnUpdateStrategy(r),
     "Event": lambda r, o: CreateOnUpdateStrategy(r),
     "Ingress": lambda r, o: IngressStrategy(r),

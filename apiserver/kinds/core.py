@@ -7,14 +7,17 @@ import binascii
 import re
 from typing import Any
 
-from apimachinery import validation
-from apimachinery.errors import Cause, StatusError
+from apimachinery import errors, validation
+from apimachinery.errors import Cause
+from apiserver.kinds.podspec import default_claim_spec
 from apiserver.strategy import Strategy
 
 __all__ = [
     "ConfigMapStrategy",
+    "EndpointsStrategy",
     "NamespaceStrategy",
     "NodeStrategy",
+    "PersistentVolumeClaimStrategy",
     "SecretStrategy",
 ]
 
@@ -50,12 +53,7 @@ class NamespaceStrategy(Strategy):
         """NamespaceLifecycle admission: the system namespaces stay."""
         name = (obj.get("metadata") or {}).get("name", "")
         if name in ("default", "kube-system", "kube-public"):
-            raise StatusError(
-                403,
-                "Forbidden",
-                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                {"name": name, "kind": "namespaces"},
-            )
+            raise errors.forbidden("namespaces", name, "this namespace may not be deleted")
 
     name_validator = staticmethod(validation.is_dns1123_label)
 
@@ -90,6 +88,45 @@ class NodeStrategy(Strategy):
 
     def initial_status(self, obj: dict[str, Any]) -> dict[str, Any]:
         return dict(obj.get("status") or {})  # a registering kubelet sends its status
+
+    def default(self, obj: dict[str, Any]) -> None:
+        """SetDefaults_NodeStatus: allocatable is the capacity when the kubelet did not say."""
+        status = obj.get("status")
+        if isinstance(status, dict) and status.get("allocatable") is None and isinstance(status.get("capacity"), dict):
+            status["allocatable"] = dict(status["capacity"])
+
+
+class EndpointsStrategy(CreateOnUpdateStrategy):
+    """Endpoints: a port's protocol is TCP unless given (SetDefaults_Endpoints)."""
+
+    def default(self, obj: dict[str, Any]) -> None:
+        for subset in obj.get("subsets") or []:
+            for port in (subset.get("ports") or []) if isinstance(subset, dict) else []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
+
+
+class PersistentVolumeClaimStrategy(Strategy):
+    """PersistentVolumeClaims: Filesystem volume mode, Pending until bound."""
+
+    def default(self, obj: dict[str, Any]) -> None:
+        """SetDefaults_PersistentVolumeClaim(Spec)."""
+        default_claim(obj)
+
+    def initial_status(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return {"phase": "Pending"}
+
+
+def default_claim(claim: Any) -> None:
+    """SetDefaults_PersistentVolumeClaim and its spec's defaults, on a claim or a claim template."""
+    if not isinstance(claim, dict):
+        return
+    default_claim_spec(claim.get("spec"))
+    status = claim.get("status")
+    if status is None:
+        status = claim["status"] = {}
+    if isinstance(status, dict) and not status.get("phase"):
+        status["phase"] = "Pending"
 
 
 class ConfigMapStrategy(Strategy):

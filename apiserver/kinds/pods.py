@@ -68,6 +68,18 @@ class PodStrategy(Strategy):
         if not isinstance(spec, dict):
             return
         default_pod_spec(spec)
+        # SetDefaults_Pod (a Pod only, not a template): requests default to limits, host ports on the host network
+        for key in ("containers", "initContainers"):
+            for c in spec.get(key) or []:
+                resources = c.get("resources") if isinstance(c, dict) else None
+                if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
+                    requests = resources.get("requests")
+                    requests = requests if isinstance(requests, dict) else {}
+                    resources["requests"] = dict(sorted({**resources["limits"], **requests}.items()))
+                if spec.get("hostNetwork") and isinstance(c, dict):
+                    for port in c.get("ports") or []:
+                        if isinstance(port, dict) and not port.get("hostPort"):
+                            port["hostPort"] = port.get("containerPort")
         spec.setdefault("enableServiceLinks", True)
         spec.setdefault("priority", 0)
         spec.setdefault("preemptionPolicy", "PreemptLowerPriority")

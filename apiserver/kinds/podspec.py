@@ -6,7 +6,7 @@ from typing import Any
 
 from apimachinery.errors import Cause
 
-__all__ = ["default_pod_spec", "image_pull_policy", "validate_pod_spec"]
+__all__ = ["default_claim_spec", "default_pod_spec", "image_pull_policy", "validate_pod_spec"]
 
 _PROBE_DEFAULTS = {
     "timeoutSeconds": 1,
@@ -25,15 +25,27 @@ def image_pull_policy(image: str) -> str:
     return "Always" if tag in ("", "latest") else "IfNotPresent"
 
 
+def _default_http_get(handler: Any) -> None:
+    """SetDefaults_HTTPGetAction on a probe's or lifecycle hook's httpGet."""
+    http = handler.get("httpGet") if isinstance(handler, dict) else None
+    if isinstance(http, dict):
+        http.setdefault("path", "/")
+        http.setdefault("scheme", "HTTP")
+
+
 def _default_probe(probe: dict[str, Any] | None) -> None:
     if not isinstance(probe, dict):
         return
     for k, v in _PROBE_DEFAULTS.items():
         probe.setdefault(k, v)
-    http = probe.get("httpGet")
-    if isinstance(http, dict):
-        http.setdefault("path", "/")
-        http.setdefault("scheme", "HTTP")
+    _default_http_get(probe)
+
+
+def _default_field_ref(holder: Any) -> None:
+    """SetDefaults_ObjectFieldSelector: a fieldRef's apiVersion is v1."""
+    field_ref = holder.get("fieldRef") if isinstance(holder, dict) else None
+    if isinstance(field_ref, dict):
+        field_ref.setdefault("apiVersion", "v1")
 
 
 def _default_container(c: dict[str, Any]) -> None:
@@ -46,11 +58,13 @@ def _default_container(c: dict[str, Any]) -> None:
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
     for env in c.get("env") or []:
-        field_ref = (env.get("valueFrom") or {}).get("fieldRef") if isinstance(env, dict) else None
-        if isinstance(field_ref, dict):
-            field_ref.setdefault("apiVersion", "v1")
+        _default_field_ref(env.get("valueFrom") if isinstance(env, dict) else None)
     for name in ("livenessProbe", "readinessProbe", "startupProbe"):
         _default_probe(c.get(name))
+    lifecycle = c.get("lifecycle")
+    if isinstance(lifecycle, dict):
+        for hook in ("postStart", "preStop"):
+            _default_http_get(lifecycle.get(hook))
 
 
 def default_pod_spec(spec: dict[str, Any]) -> None:
@@ -62,13 +76,19 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("securityContext", {})
-    for key in ("containers", "initContainers"):
+    for key in ("containers", "initContainers", "ephemeralContainers"):
         for c in spec.get(key) or []:
             if isinstance(c, dict):
                 _default_container(c)
     for vol in spec.get("volumes") or []:
         if isinstance(vol, dict):
             _default_volume(vol)
+
+
+def default_claim_spec(spec: Any) -> None:
+    """SetDefaults_PersistentVolumeClaimSpec: volumeMode Filesystem."""
+    if isinstance(spec, dict):
+        spec.setdefault("volumeMode", "Filesystem")
 
 
 def _default_volume(vol: dict[str, Any]) -> None:
@@ -78,6 +98,20 @@ def _default_volume(vol: dict[str, Any]) -> None:
             src.setdefault("defaultMode", 420)
     if not any(k for k in vol if k != "name"):
         vol["emptyDir"] = {}
+    if isinstance(vol.get("hostPath"), dict):
+        vol["hostPath"].setdefault("type", "")  # HostPathUnset
+    for item in (vol.get("downwardAPI") or {}).get("items") or []:
+        _default_field_ref(item)
+    for source in (vol.get("projected") or {}).get("sources") or []:
+        if not isinstance(source, dict):
+            continue
+        for item in (source.get("downwardAPI") or {}).get("items") or []:
+            _default_field_ref(item)
+        if isinstance(source.get("serviceAccountToken"), dict):
+            source["serviceAccountToken"].setdefault("expirationSeconds", 3600)
+    claim = (vol.get("ephemeral") or {}).get("volumeClaimTemplate")
+    if isinstance(claim, dict):
+        default_claim_spec(claim.get("spec"))
 
 
 def validate_pod_spec(spec: dict[str, Any], path: str) -> list[Cause]:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from apimachinery.errors import Cause
 from apimachinery.selectors import selector_from_label_selector, selector_from_map
+from apiserver.kinds.core import default_claim
 from apiserver.kinds.podspec import default_pod_spec, validate_pod_spec
 from apiserver.strategy import Strategy
 
@@ -155,13 +156,28 @@ class ReplicationControllerStrategy(_TemplatedStrategy):
 class DaemonSetStrategy(_TemplatedStrategy):
     """DaemonSets."""
 
-    spec_defaults: ClassVar[dict[str, Any]] = {
-        "revisionHistoryLimit": 10,
-        "updateStrategy": {
-            "type": "RollingUpdate",
-            "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0},
-        },
-    }
+    spec_defaults: ClassVar[dict[str, Any]] = {"revisionHistoryLimit": 10}
+
+    def default(self, obj: dict[str, Any]) -> None:
+        """SetDefaults_DaemonSet: a rolling update of one unavailable pod and no surge."""
+        super().default(obj)
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        strategy = _sub_dict(spec, "updateStrategy")
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = _sub_dict(strategy, "rollingUpdate")
+            rolling.setdefault("maxUnavailable", 1)
+            rolling.setdefault("maxSurge", 0)
+
+
+def _sub_dict(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """parent[key] as a dict, created (or replacing a null) when absent."""
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        value = parent[key] = {}
+    return value
 
 
 class StatefulSetStrategy(_TemplatedStrategy):
@@ -171,9 +187,25 @@ class StatefulSetStrategy(_TemplatedStrategy):
         "replicas": 1,
         "podManagementPolicy": "OrderedReady",
         "revisionHistoryLimit": 10,
-        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
-        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
     }
+
+    def default(self, obj: dict[str, Any]) -> None:
+        """SetDefaults_StatefulSet, and the claim defaults on every volume claim template."""
+        super().default(obj)
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        strategy = _sub_dict(spec, "updateStrategy")
+        if not strategy.get("type"):
+            strategy["type"] = "RollingUpdate"
+            _sub_dict(strategy, "rollingUpdate")
+        if strategy["type"] == "RollingUpdate" and isinstance(strategy.get("rollingUpdate"), dict):
+            strategy["rollingUpdate"].setdefault("partition", 0)
+        retention = _sub_dict(spec, "persistentVolumeClaimRetentionPolicy")
+        retention.setdefault("whenDeleted", "Retain")
+        retention.setdefault("whenScaled", "Retain")
+        for claim in spec.get("volumeClaimTemplates") or []:
+            default_claim(claim)
 
     def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
         causes = super().validate_update(new, old)
@@ -196,18 +228,35 @@ class StatefulSetStrategy(_TemplatedStrategy):
 _JOB_RESTART = ("OnFailure", "Never")
 
 
+_MAX_INT32 = 2**31 - 1
+
+
+def _pod_failure_policy_defaults(spec: dict[str, Any]) -> None:
+    """SetDefaults_PodFailurePolicyOnPodConditionsPattern: a pattern matches conditions with status True."""
+    for rule in (spec.get("podFailurePolicy") or {}).get("rules") or []:
+        for pattern in (rule.get("onPodConditions") or []) if isinstance(rule, dict) else []:
+            if isinstance(pattern, dict) and not pattern.get("status"):
+                pattern["status"] = "True"
+
+
 def _job_spec_defaults(spec: dict[str, Any]) -> None:
-    if "completions" not in spec and "parallelism" not in spec:
+    """SetDefaults_Job's spec part."""
+    if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
         spec["parallelism"] = 1
-    spec.setdefault("parallelism", 1)
-    spec.setdefault("backoffLimit", 6)
-    spec.setdefault("completionMode", "NonIndexed")
-    spec.setdefault("suspend", False)
-    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
-    spec.setdefault("manualSelector", None)
+    if spec.get("parallelism") is None:
+        spec["parallelism"] = 1
+    if spec.get("backoffLimit") is None:
+        spec["backoffLimit"] = _MAX_INT32 if spec.get("backoffLimitPerIndex") is not None else 6
+    if spec.get("completionMode") is None:
+        spec["completionMode"] = "NonIndexed"
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    _pod_failure_policy_defaults(spec)
+    if spec.get("podReplacementPolicy") is None:
+        spec["podReplacementPolicy"] = "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed"
     if spec.get("manualSelector") is None:
-        spec.pop("manualSelector")
+        spec["manualSelector"] = False
 
 
 def _job_restart_causes(spec: dict[str, Any], path: str) -> list[Cause]:
@@ -231,6 +280,12 @@ class JobStrategy(_TemplatedStrategy):
     def default(self, obj: dict[str, Any]) -> None:
         if isinstance(obj.get("spec"), dict):
             _job_spec_defaults(obj["spec"])
+            # a Job without labels takes its pod template's (upstream shares the map, so after the selector is
+            # generated these include the controller-uid and job-name labels)
+            labels = ((obj["spec"].get("template") or {}).get("metadata") or {}).get("labels")
+            meta = obj.setdefault("metadata", {})
+            if isinstance(labels, dict) and not meta.get("labels"):
+                meta["labels"] = dict(labels)
         super().default(obj)
 
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
@@ -278,10 +333,11 @@ class CronJobStrategy(_TemplatedStrategy):
     }
 
     def default(self, obj: dict[str, Any]) -> None:
+        """SetDefaults_CronJob; the job template's JobSpec gets only its pod template's and patterns' defaults."""
         super().default(obj)
         job_spec = ((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec")
         if isinstance(job_spec, dict):
-            _job_spec_defaults(job_spec)
+            _pod_failure_policy_defaults(job_spec)
 
     def validate_semantics(self, obj: dict[str, Any]) -> list[Cause]:
         causes = super().validate_semantics(obj)

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.required_fields import RequiredFieldChecker
+
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -77,9 +79,32 @@ def kubectl(kubectl_binary: Path, apiserver: str, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="session")
-def http(apiserver: str) -> Iterator[httpx.Client]:
-    """A synchronous HTTP client on the apiserver, for reading back what kubectl wrote."""
-    with httpx.Client(base_url=apiserver, timeout=10) as client:
+def required_fields(apiserver: str) -> RequiredFieldChecker:
+    """Checks objects against the required fields of the schemas the apiserver serves."""
+    return RequiredFieldChecker(apiserver)
+
+
+def _is_watch(request: httpx.Request) -> bool:
+    return request.url.params.get("watch") in ("1", "true") or "/watch/" in request.url.path
+
+
+@pytest.fixture(scope="session")
+def http(apiserver: str, required_fields: RequiredFieldChecker) -> Iterator[httpx.Client]:
+    """A synchronous HTTP client on the apiserver, for reading back what kubectl wrote.
+
+    Every JSON object (or list) it receives is checked against the served schemas' required fields.
+    """
+
+    def check(response: httpx.Response) -> None:
+        if _is_watch(response.request) or not response.is_success:
+            return
+        if not response.headers.get("content-type", "").startswith("application/json"):
+            return
+        response.read()
+        missing = required_fields.missing(response.json())
+        assert not missing, f"{response.request.method} {response.request.url.path}: required fields missing {missing}"
+
+    with httpx.Client(base_url=apiserver, timeout=10, event_hooks={"response": [check]}) as client:
         yield client
 
 

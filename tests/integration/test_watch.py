@@ -186,6 +186,8 @@ async def test_too_old_resource_version_is_410_expired(small_cache_apiserver: st
     assert events[0]["type"] == "ERROR"
     status = events[0]["object"]
     assert status["code"] == 410 and status["reason"] == "Expired" and "too old resource version" in status["message"]
+    # errors.NewResourceExpired: no details, the fields in Go's order
+    assert list(status) == ["kind", "apiVersion", "metadata", "status", "message", "reason", "code"]
 
 
 async def test_compaction_expires_old_revisions(api: httpx.AsyncClient, ns: str, etcd: str, tmp_path: Path) -> None:
@@ -222,5 +224,10 @@ async def test_watch_from_future_resource_version_is_504(api: httpx.AsyncClient,
     assert r.status_code == 504
     body = r.json()
     assert body["reason"] == "Timeout"
-    assert body["message"].startswith(f"Too large resource version: {current + 10_000}, current: ")
-    assert body["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+    # storage.NewTooLargeResourceVersionError: errors.NewTimeoutError plus one cause
+    assert body["message"].startswith(f"Timeout: Too large resource version: {current + 10_000}, current: ")
+    assert body["details"] == {
+        "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+        "retryAfterSeconds": 1,
+    }
+    assert r.headers["retry-after"] == "1"
