@@ -108,6 +108,8 @@ _BODIES: dict[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
         "name": f"192.0.2.{random.randint(1, 254)}",
         "spec": {"parentRef": {"group": "", "resource": "services", "namespace": ns, "name": n}},
     },
+    # an extra Service range far from the cluster's own (a documentation range: never routed)
+    ("networking.k8s.io", "ServiceCIDR"): lambda n, ns: {"spec": {"cidrs": [f"198.51.{random.randint(0, 99)}.0/28"]}},
 }
 
 
