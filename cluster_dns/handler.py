@@ -25,7 +25,7 @@ import dns.rrset
 
 from cluster_dns.forward import Forwarder
 from cluster_dns.metrics import DnsMetrics
-from cluster_dns.wire import Entry, build_entry, opt_record, parse_question, render, truncated
+from cluster_dns.wire import Entry, build_entry, cache_key, opt_record, parse_question, truncated
 from cluster_dns.zone import Answer, Tag, Zone
 
 __all__ = ["TCP", "UDP", "DnsHandler"]
@@ -33,9 +33,10 @@ __all__ = ["TCP", "UDP", "DnsHandler"]
 log = logging.getLogger("cluster_dns")
 
 UDP, TCP = 0, 1
+KUBERNETES, FORWARD, NONE = 0, 1, 2  # the `plugin` label of responses
 TCP_LIMIT = 65535
 MIN_UDP = 512
-CacheKey = tuple[bytes, int]
+CacheKey = bytes
 
 
 class DnsHandler:
@@ -57,7 +58,7 @@ class DnsHandler:
         self.cache_size = cache_size
         self.cache: dict[CacheKey, Entry] = {}
         self._tagged: dict[Tag, set[CacheKey]] = {}
-        self._opts = {(size, do): opt_record(size, do) for size in (udp_payload,) for do in (False, True)}
+        self._opts = (opt_record(udp_payload, False), opt_record(udp_payload, True))
 
     # --- the cache ----------------------------------------------------------------------
 
@@ -88,8 +89,8 @@ class DnsHandler:
 
     # --- the fast path ------------------------------------------------------------------
 
-    def _opt(self, payload: int, do: bool) -> bytes | None:
-        return None if payload < 0 else self._opts[(self.udp_payload, do)]
+    def _opt(self, query: dns.message.Message) -> bytes | None:
+        return self._opts[bool(query.ednsflags & dns.flags.DO)] if query.edns >= 0 else None
 
     def fast(self, data: bytes, proto: int) -> bytes | None:
         """The response from the cache for a plain query, or None when it needs the full path."""
@@ -97,16 +98,13 @@ class DnsHandler:
         q = parse_question(data)
         if q is None:
             return None
-        name, qtype, qend, payload, do = q
-        entry = self.cache.get((name, qtype))
+        key, qend, payload, do, lowercase = q
+        entry = self.cache.get(key)
         if entry is None:
             return None
-        if proto == TCP:
-            limit = TCP_LIMIT
-        else:
-            limit = MIN_UDP if payload < MIN_UDP else payload
-        out = render(entry, data, qend, None if payload < 0 else self._opts[(self.udp_payload, do)], limit)
-        self.metrics.observe(proto, qtype, entry.rcode, "kubernetes", time.perf_counter() - start)
+        limit = TCP_LIMIT if proto else (MIN_UDP if payload < MIN_UDP else payload)
+        out = entry.respond(data, qend, payload, do, lowercase, limit)
+        self.metrics.observe(proto, entry.qtype, entry.rcode, 0, time.perf_counter() - start)
         return out
 
     # --- the full path ------------------------------------------------------------------
@@ -119,35 +117,37 @@ class DnsHandler:
             self.metrics.observe(proto, qtype, rcode, plugin, time.perf_counter() - start)
         return out
 
-    async def _answer(self, data: bytes, proto: int) -> tuple[bytes | None, int, int, str]:
+    async def _answer(self, data: bytes, proto: int) -> tuple[bytes | None, int, int, int]:
         try:
             query = dns.message.from_wire(data, ignore_trailing=True)
         except dns.message.ShortHeader:
-            return None, 0, 0, ""
+            return None, 0, 0, NONE
         except Exception:
-            return _formerr(data), 0, dns.rcode.FORMERR, ""
+            return _formerr(data), 0, dns.rcode.FORMERR, NONE
         if query.flags & dns.flags.QR:
-            return None, 0, 0, ""
+            return None, 0, 0, NONE
         if query.opcode() != dns.opcode.QUERY:
-            return self._error(query, dns.rcode.NOTIMP, proto), 0, dns.rcode.NOTIMP, ""
+            return self._error(query, dns.rcode.NOTIMP, proto), 0, dns.rcode.NOTIMP, NONE
         if len(query.question) != 1:
-            return self._error(query, dns.rcode.FORMERR, proto), 0, dns.rcode.FORMERR, ""
+            return self._error(query, dns.rcode.FORMERR, proto), 0, dns.rcode.FORMERR, NONE
         q = query.question[0]
         if query.edns > 0:
-            return self._error(query, dns.rcode.BADVERS, proto), q.rdtype, dns.rcode.BADVERS, ""
+            return self._error(query, dns.rcode.BADVERS, proto), q.rdtype, dns.rcode.BADVERS, NONE
         limit = TCP_LIMIT if proto == TCP else max(MIN_UDP, query.payload if query.edns >= 0 else MIN_UDP)
         ans = self.zone.lookup(q.name, q.rdtype) if q.rdclass == dns.rdataclass.IN else Answer(forward=True)
         if ans.forward:
             out, rcode = await self._forward(data, query, limit)
-            return out, q.rdtype, rcode, "forward"
+            return out, q.rdtype, rcode, FORWARD
         lower = dns.name.Name([label.lower() for label in q.name.labels])
-        qend = 12 + len(lower.to_wire()) + 4
         if ans.cacheable:
-            entry = build_entry(lower, q.rdtype, ans)
-            self._store((lower.to_wire(), q.rdtype), entry)
-            opt = self._opt(query.payload if query.edns >= 0 else -1, bool(query.ednsflags & dns.flags.DO))
-            return render(entry, data, qend, opt, limit), q.rdtype, entry.rcode, "kubernetes"
-        return await self._chase(query, ans, limit), q.rdtype, ans.rcode, "kubernetes"
+            entry = build_entry(lower, q.rdtype, ans, self._opts)
+            self._store(cache_key(lower.to_wire(), q.rdtype), entry)
+            qend = 12 + len(entry.question)
+            payload = query.payload if query.edns >= 0 else -1
+            do = bool(query.ednsflags & dns.flags.DO)
+            out = entry.respond(data, qend, payload, do, False, limit)
+            return out, q.rdtype, entry.rcode, KUBERNETES
+        return await self._chase(query, ans, limit), q.rdtype, ans.rcode, KUBERNETES
 
     def _response(self, query: dns.message.Message) -> dns.message.Message:
         response = dns.message.make_response(query, our_payload=self.udp_payload)
@@ -172,8 +172,7 @@ class DnsHandler:
         if len(upstream) <= limit:
             return upstream, rcode
         qend = 12 + len(query.question[0].name.to_wire()) + 4
-        opt = self._opt(query.payload if query.edns >= 0 else -1, bool(query.ednsflags & dns.flags.DO))
-        return truncated(data, qend, upstream[2], upstream[3], opt), rcode
+        return truncated(data, qend, upstream[2], upstream[3], self._opt(query)), rcode
 
     async def _chase(self, query: dns.message.Message, ans: Answer, limit: int) -> bytes:
         """An ExternalName answer: the CNAME, then the target's records from upstream."""

@@ -34,28 +34,25 @@ def type_name(qtype: int) -> str:
     return dns.rdatatype.to_text(qtype) if qtype in MONITORED_TYPES else "other"
 
 
+PLUGINS = ("kubernetes", "forward", "")
+
+
 class DnsMetrics(Collector):
     """Request, response and latency counts of one DNS server."""
 
     def __init__(self, server: str, zone: str = ".", family: str = "1") -> None:
         self.server, self.zone, self.family = server, zone, family
-        self.requests: dict[tuple[int, int], int] = {}
-        self.responses: dict[tuple[int, str], int] = {}
-        self.durations: dict[int, list[int]] = {}
-        self.duration_sums: dict[int, float] = {}
+        # (proto, qtype, rcode, plugin) -> bucket counts, then the sum of seconds as the last item
+        self.rows: dict[tuple[int, int, int, int], list[float]] = {}
 
-    def observe(self, proto: int, qtype: int, rcode: int, plugin: str, seconds: float) -> None:
-        """Count one answered query (`proto` 0 = UDP, 1 = TCP)."""
-        key = (proto, qtype)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        rkey = (rcode, plugin)
-        self.responses[rkey] = self.responses.get(rkey, 0) + 1
-        counts = self.durations.get(qtype)
-        if counts is None:
-            counts = self.durations[qtype] = [0] * (len(BUCKETS) + 1)
-            self.duration_sums[qtype] = 0.0
-        counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.duration_sums[qtype] += seconds
+    def observe(self, proto: int, qtype: int, rcode: int, plugin: int, seconds: float) -> None:
+        """Count one answered query (`proto` 0 UDP / 1 TCP; `plugin` an index into PLUGINS)."""
+        key = (proto, qtype, rcode, plugin)
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = [0] * (len(BUCKETS) + 2)
+        row[bisect.bisect_left(BUCKETS, seconds)] += 1
+        row[-1] += seconds
 
     def register(self) -> DnsMetrics:
         """Expose these metrics on the process's default registry (served at /metrics)."""
@@ -69,40 +66,44 @@ class DnsMetrics(Collector):
     def collect(self) -> Iterator[Metric]:
         """Metric families for a scrape."""
         base = [self.server, self.zone, ""]
+        requests: dict[tuple[str, str], float] = {}
+        responses: dict[tuple[str, str], float] = {}
+        durations: dict[str, list[float]] = {}
+        for (proto, qtype, rcode, plugin), row in list(self.rows.items()):
+            count = sum(row[:-1])
+            tname = type_name(qtype)
+            k = (PROTOS[proto], tname)
+            requests[k] = requests.get(k, 0) + count
+            r = (dns.rcode.to_text(rcode), PLUGINS[plugin])
+            responses[r] = responses.get(r, 0) + count
+            acc = durations.setdefault(tname, [0.0] * len(row))
+            for i, v in enumerate(row):
+                acc[i] += v
         req = CounterMetricFamily(
             "coredns_dns_requests",
             "Counter of DNS requests made per zone, protocol and family.",
             labels=["server", "zone", "view", "proto", "family", "type"],
         )
-        by_type: dict[tuple[int, str], int] = {}
-        for (proto, qtype), n in list(self.requests.items()):
-            k = (proto, type_name(qtype))
-            by_type[k] = by_type.get(k, 0) + n
-        for (proto, tname), n in sorted(by_type.items()):
-            req.add_metric([*base, PROTOS[proto], self.family, tname], n)
+        for (proto_name, tname), n in sorted(requests.items()):
+            req.add_metric([*base, proto_name, self.family, tname], n)
         yield req
         resp = CounterMetricFamily(
             "coredns_dns_responses",
             "Counter of response status codes.",
             labels=["server", "zone", "view", "rcode", "plugin"],
         )
-        for (rcode, plugin), n in sorted(self.responses.items()):
-            resp.add_metric([*base, dns.rcode.to_text(rcode), plugin], n)
+        for (rcode_name, plugin_name), n in sorted(responses.items()):
+            resp.add_metric([*base, rcode_name, plugin_name], n)
         yield resp
         hist = HistogramMetricFamily(
             "coredns_dns_request_duration_seconds",
             "Histogram of the time (in seconds) each request took per zone.",
             labels=["server", "zone", "view", "type"],
         )
-        merged: dict[str, tuple[list[int], float]] = {}
-        for qtype, counts in list(self.durations.items()):
-            tname = type_name(qtype)
-            acc, total = merged.get(tname, ([0] * len(counts), 0.0))
-            merged[tname] = ([a + c for a, c in zip(acc, counts, strict=True)], total + self.duration_sums[qtype])
-        for tname, (counts, total) in sorted(merged.items()):
-            cumulative, buckets = 0, []
-            for le, c in zip((*(repr(b) for b in BUCKETS), "+Inf"), counts, strict=True):
+        for tname, acc in sorted(durations.items()):
+            cumulative, buckets = 0.0, []
+            for le, c in zip((*(repr(b) for b in BUCKETS), "+Inf"), acc[:-1], strict=True):
                 cumulative += c
                 buckets.append((le, cumulative))
-            hist.add_metric([*base, tname], buckets, total)
+            hist.add_metric([*base, tname], buckets, acc[-1])
         yield hist

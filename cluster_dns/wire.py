@@ -4,8 +4,9 @@ An `Entry` is a response built once with dnspython for a lowercased (qname, qtyp
 its section counts and the bytes after the question. Serving it to a query only takes the query's
 ID, its RD/CD bits and its question bytes (so the client's letter case comes back, and compression
 pointers into the question stay valid because the name has the same length in any case), plus an
-EDNS OPT record when the query had one. Address answers keep up to `MAX_ROTATIONS` rotations of
-their records and hand them out in turn (CoreDNS's `loadbalance`).
+EDNS OPT record when the query had one. For a lowercase question, the bytes after the ID are kept
+per flag combination, so a hit is one dict lookup and one concatenation. Address answers keep up
+to `MAX_ROTATIONS` rotations of their records and hand them out in turn (CoreDNS's `loadbalance`).
 
 `parse_question` accepts only the plain shape (a standard query, one IN question, no compression,
 at most an EDNS0 OPT record); anything else goes to the dnspython path.
@@ -30,9 +31,9 @@ __all__ = [
     "Entry",
     "Question",
     "build_entry",
+    "cache_key",
     "opt_record",
     "parse_question",
-    "render",
     "truncated",
 ]
 
@@ -43,41 +44,43 @@ CD = 0x10
 OPT_DO = b"\x80\x00"
 NO_FLAGS = b"\x00\x00"
 
-# (qname in lowercase wire form, qtype, end of the question, EDNS payload size or -1, DO bit)
-Question = tuple[bytes, int, int, int, bool]
+PLAIN_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00\x00"  # QD 1, AN 0, NS 0, AR 0
+EDNS_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00\x01"  # ... AR 1 (the OPT record)
+
+# (cache key, end of the question, EDNS payload size or -1, DO bit, whether the name was lowercase)
+Question = tuple[bytes, int, int, bool, bool]
+
+
+def cache_key(name_wire: bytes, qtype: int, qclass: int = 1) -> bytes:
+    """The cache key of a question: the lowercase wire name, then type and class."""
+    return name_wire.lower() + struct.pack("!HH", qtype, qclass)
 
 
 def parse_question(data: bytes) -> Question | None:
-    """The question of a plain standard query (IN class, no compression, optional OPT); else None."""
+    """The question of a plain standard query (no compression, optional OPT record); else None.
+
+    The name is taken up to the first zero byte without walking its labels: the key only ever
+    matches a cached key, and cached keys are well-formed names, so a key that matches one is one.
+    """
     n = len(data)
-    # QR=0 and opcode QUERY; QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 0 or 1
-    if n < 17 or data[2] & 0xF8 or data[4:10] != b"\x00\x01\x00\x00\x00\x00" or data[10]:
+    if n < 17 or data[2] & 0xF8:  # QR=0, opcode QUERY
         return None
-    arcount = data[11]
-    i = 12
-    while True:
-        length = data[i]
-        if length == 0:
-            break
-        if length > 63:
-            return None
-        i += length + 1
-        if i >= n:
-            return None
+    i = data.find(b"\x00", 12)
     qend = i + 5
-    if qend > n or data[i + 3] != 0 or data[i + 4] != 1:
+    if i < 0 or qend > n:
         return None
-    qtype = (data[i + 1] << 8) | data[i + 2]
-    name = data[12 : i + 1].lower()
-    if arcount == 0:
-        return (name, qtype, qend, -1, False) if qend == n else None
+    name = data[12 : i + 1]
+    low = name.lower()
+    key = low + data[i + 1 : qend]
+    counts = data[4:12]
+    if counts == PLAIN_COUNTS:
+        return (key, qend, -1, False, low == name) if qend == n else None
     # exactly one OPT record: root owner, type 41, version 0, rdata filling the rest
-    if arcount != 1 or n < qend + 11 or data[qend] != 0 or data[qend + 1] != 0 or data[qend + 2] != 41:
+    if counts != EDNS_COUNTS or n < qend + 11 or data[qend : qend + 3] != b"\x00\x00\x29" or data[qend + 6]:
         return None
-    if data[qend + 6] != 0 or qend + 11 + ((data[qend + 9] << 8) | data[qend + 10]) != n:
+    if qend + 11 + ((data[qend + 9] << 8) | data[qend + 10]) != n:
         return None
-    payload = (data[qend + 3] << 8) | data[qend + 4]
-    return name, qtype, qend, payload, bool(data[qend + 7] & 0x80)
+    return key, qend, (data[qend + 3] << 8) | data[qend + 4], bool(data[qend + 7] & 0x80), low == name
 
 
 def opt_record(payload: int, do: bool) -> bytes:
@@ -85,9 +88,14 @@ def opt_record(payload: int, do: bool) -> bytes:
     return b"\x00\x00\x29" + struct.pack("!H", payload) + b"\x00\x00" + (OPT_DO if do else NO_FLAGS) + b"\x00\x00"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Entry:
-    """A response for one (qname, qtype), ready to be stamped with a query's ID, flags and question."""
+    """A response for one (qname, qtype), ready to be stamped with a query's ID, flags and question.
+
+    `question` is the lowercase question; `tails` caches, per RD/CD/EDNS/DO combination, everything
+    after the ID for a query whose question is exactly that (the common case), when the answer has
+    a single record order.
+    """
 
     f2: int
     f3: int
@@ -95,29 +103,41 @@ class Entry:
     counts_edns: bytes
     bodies: tuple[bytes, ...]
     rcode: int
+    qtype: int
+    question: bytes
+    opts: tuple[bytes, bytes]  # the OPT record we send, without and with DO
     tags: frozenset[Tag] = frozenset()
-    turn: int = field(default=0)
+    turn: int = 0
+    tails: dict[int, bytes] = field(default_factory=dict)
 
-    def body(self) -> bytes:
-        """The sections after the question, rotating through the address orders."""
+    def _body(self) -> bytes:
         bodies = self.bodies
         if len(bodies) == 1:
             return bodies[0]
         self.turn = turn = (self.turn + 1) % len(bodies)
         return bodies[turn]
 
+    def _tail(self, variant: int, question: bytes, body: bytes) -> bytes:
+        flags = bytes((self.f2 | (variant & RD), self.f3 | (variant & CD)))
+        if variant & 0x100:
+            return flags + self.counts_edns + question + body + self.opts[(variant >> 9) & 1]
+        return flags + self.counts + question + body
 
-def render(entry: Entry, query: bytes, qend: int, opt: bytes | None, limit: int) -> bytes:
-    """The response to `query` from `entry`; with TC and no records when it exceeds `limit` bytes."""
-    f2 = entry.f2 | (query[2] & RD)
-    f3 = entry.f3 | (query[3] & CD)
-    if opt is None:
-        out = query[:2] + bytes((f2, f3)) + entry.counts + query[12:qend] + entry.body()
-    else:
-        out = query[:2] + bytes((f2, f3)) + entry.counts_edns + query[12:qend] + entry.body() + opt
-    if len(out) > limit:
-        return truncated(query, qend, f2, f3, opt)
-    return out
+    def respond(self, query: bytes, qend: int, payload: int, do: bool, lowercase: bool, limit: int) -> bytes:
+        """The response to `query`; TC and no records when it exceeds `limit` bytes."""
+        variant = (query[2] & RD) | (query[3] & CD)
+        if payload >= 0:
+            variant |= 0x300 if do else 0x100
+        if lowercase and len(self.bodies) == 1:
+            tail = self.tails.get(variant)
+            if tail is None:
+                tail = self.tails[variant] = self._tail(variant, self.question, self.bodies[0])
+        else:
+            tail = self._tail(variant, query[12:qend], self._body())
+        if len(tail) + 2 > limit:
+            opt = self.opts[do] if payload >= 0 else None
+            return truncated(query, qend, self.f2 | (variant & RD), self.f3 | (variant & CD), opt)
+        return query[:2] + tail
 
 
 def truncated(query: bytes, qend: int, f2: int, f3: int, opt: bytes | None) -> bytes:
@@ -141,7 +161,7 @@ def _rotations(answer: list[dns.rrset.RRset]) -> list[list[dns.rrset.RRset]]:
     return out
 
 
-def build_entry(qname: dns.name.Name, qtype: int, answer: Answer) -> Entry:
+def build_entry(qname: dns.name.Name, qtype: int, answer: Answer, opts: tuple[bytes, bytes]) -> Entry:
     """Render a zone answer for (qname, qtype) once, as an authoritative response."""
     bodies = []
     wire = b""
@@ -154,7 +174,7 @@ def build_entry(qname: dns.name.Name, qtype: int, answer: Answer) -> Entry:
         msg.answer = section
         msg.authority = list(answer.authority)
         msg.additional = list(answer.additional)
-        wire = msg.to_wire()
+        wire = msg.to_wire(want_shuffle=False)
         bodies.append(wire[12 + qlen :])
     counts = wire[4:12]
     arcount = struct.unpack("!H", counts[6:8])[0]
@@ -165,5 +185,8 @@ def build_entry(qname: dns.name.Name, qtype: int, answer: Answer) -> Entry:
         counts_edns=counts[:6] + struct.pack("!H", arcount + 1),
         bodies=tuple(bodies),
         rcode=answer.rcode,
+        qtype=qtype,
+        question=wire[12 : 12 + qlen],
+        opts=opts,
         tags=frozenset(answer.tags),
     )

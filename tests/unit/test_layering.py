@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"apimachinery", "client", "apiserver", "scheduler", "controller_manager", "kubelet", "kube_proxy", "tinykube"}
+OURS = {
+    "apimachinery",
+    "client",
+    "apiserver",
+    "scheduler",
+    "controller_manager",
+    "kubelet",
+    "kube_proxy",
+    "cluster_dns",
+    "tinykube",
+}
 ALLOWED = {
     "apimachinery": set(),
     "client": {"apimachinery"},
@@ -17,6 +27,7 @@ ALLOWED = {
     "controller_manager": {"apimachinery", "client"},
     "kubelet": {"apimachinery", "client"},
     "kube_proxy": {"apimachinery", "client"},
+    "cluster_dns": {"apimachinery", "client"},
 }
 
 
