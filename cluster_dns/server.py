@@ -1,10 +1,10 @@
 """UDP and TCP listeners in front of a `DnsHandler`.
 
-UDP: each datagram is answered inline from the cache when it can be; otherwise a task takes the
-full path, with at most `max_pending` such tasks at once (further queries needing it are dropped,
-as a busy server drops datagrams; clients retry). TCP (RFC 7766): length-prefixed messages,
-several in flight per connection (answered as they complete), connections closed after
-`idle_timeout` seconds without a query.
+UDP: datagrams are read in batches straight off the socket and answered inline from the cache when
+they can be; otherwise a task takes the full path, with at most `max_pending` such tasks at once
+(further queries needing it are dropped, as a busy server drops datagrams; clients retry).
+TCP (RFC 7766): length-prefixed messages, several in flight per connection (answered as they
+complete), connections closed after `idle_timeout` seconds without a query.
 """
 
 from __future__ import annotations
@@ -22,24 +22,46 @@ __all__ = ["DnsServer"]
 log = logging.getLogger("cluster_dns.server")
 
 RCVBUF = 4 * 1024 * 1024
+MAX_DATAGRAM = 4096
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, handler: DnsHandler, max_pending: int) -> None:
+class _UdpReader:
+    """Reads datagrams straight off a non-blocking socket, many per wake-up, answering inline.
+
+    An asyncio DatagramProtocol costs a callback and transport bookkeeping per datagram; reading
+    the socket in a loop when it is readable (at most `batch` datagrams, so other work still runs)
+    and writing answers with `sendto` does the same job with a fraction of the interpreter time.
+    A reply the kernel will not take at once (full send buffer) is dropped, as UDP allows.
+    """
+
+    def __init__(self, sock: socket.socket, handler: DnsHandler, max_pending: int, batch: int = 256) -> None:
+        self.sock = sock
         self.handler = handler
         self.max_pending = max_pending
-        self.transport: asyncio.DatagramTransport | None = None
+        self.batch = batch
         self.pending: set[asyncio.Task[None]] = set()
         self.dropped = 0
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def on_readable(self) -> None:
+        recvfrom, sendto, fast = self.sock.recvfrom, self.sock.sendto, self.handler.fast
+        for _ in range(self.batch):
+            try:
+                data, addr = recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # e.g. an ICMP error queued on the socket
+                log.debug("UDP receive error: %r", e)
+                continue
+            out = fast(data, UDP)
+            if out is None:
+                self._spawn(data, addr)
+                continue
+            try:
+                sendto(out, addr)
+            except OSError:
+                self.dropped += 1
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        out = self.handler.fast(data, UDP)
-        if out is not None:
-            self.transport.sendto(out, addr)  # type: ignore[union-attr]
-            return
+    def _spawn(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(self.pending) >= self.max_pending:
             self.dropped += 1
             return
@@ -53,11 +75,11 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         except Exception:
             log.exception("answering a UDP query from %s failed", addr)
             return
-        if out is not None and self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(out, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("UDP error: %r", exc)
+        if out is not None and self.sock.fileno() >= 0:
+            try:
+                self.sock.sendto(out, addr)
+            except OSError:
+                self.dropped += 1
 
 
 class DnsServer:
@@ -78,8 +100,7 @@ class DnsServer:
         self.max_pending = max_pending
         self.idle_timeout = idle_timeout
         self.max_tcp_inflight = max_tcp_inflight
-        self._udp: asyncio.DatagramTransport | None = None
-        self._udp_protocol: _UdpProtocol | None = None
+        self._udp: _UdpReader | None = None
         self._tcp: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
 
@@ -97,22 +118,22 @@ class DnsServer:
         except OSError:
             sock.close()
             raise
-        self._udp_protocol = _UdpProtocol(self.handler, self.max_pending)
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: self._udp_protocol, sock=sock)  # type: ignore[return-value,arg-type]
         try:
             self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port, reuse_address=True)
         except OSError:
-            self._udp.close()
+            sock.close()
             raise
+        self._udp = _UdpReader(sock, self.handler, self.max_pending)
+        loop.add_reader(sock.fileno(), self._udp.on_readable)
         log.info("serving DNS on %s:%d (udp, tcp)", self.host, self.port)
 
     async def stop(self) -> None:
         """Close the listeners and every open TCP connection."""
         if self._udp is not None:
-            self._udp.close()
-        if self._udp_protocol is not None:
-            for t in list(self._udp_protocol.pending):
+            asyncio.get_running_loop().remove_reader(self._udp.sock.fileno())
+            for t in list(self._udp.pending):
                 t.cancel()
+            self._udp.sock.close()
         if self._tcp is not None:
             self._tcp.close()
         for t in list(self._conns):
