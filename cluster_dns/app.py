@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 from dataclasses import dataclass
@@ -175,6 +176,10 @@ class ClusterDns:
                 if not self.synced:
                     await factory.wait_for_sync()
                     self.synced = True
+                # the synced objects live as long as the process: keep the collector off them, so a
+                # full collection cannot stall the query path for milliseconds
+                gc.collect()
+                gc.freeze()
                 log.info(
                     "cluster DNS ready: zone %s, %d services, DNS Service IP %s",
                     self.zone.origin,

@@ -78,6 +78,7 @@ IP6_ARPA = dns.name.from_text("ip6.arpa.")
 MAX_CNAME_CHAIN = 8
 
 Tag = tuple[str, ...]
+SOA_TAG: Tag = ("soa",)  # the apex SOA answer shows the serial, which every change moves
 
 
 @dataclass(frozen=True)
@@ -276,14 +277,18 @@ class Zone:
     def _touched(self) -> None:
         self.serial = max(int(time.time()), self.serial + 1)
 
+    def _changed(self, tags: set[Tag]) -> set[Tag]:
+        """Bump the serial; the touched tags plus the apex SOA answer's."""
+        self._touched()
+        return tags | {SOA_TAG}
+
     def add_namespace(self, name: str) -> set[Tag]:
         """Record that a namespace exists; the tags it touched."""
         name = name.lower()
         if name in self.namespaces:
             return set()
         self.namespaces.add(name)
-        self._touched()
-        return {("ns", name)}
+        return self._changed({("ns", name)})
 
     def delete_namespace(self, name: str) -> set[Tag]:
         """Forget a namespace; the tags it touched."""
@@ -291,8 +296,7 @@ class Zone:
         if name not in self.namespaces:
             return set()
         self.namespaces.discard(name)
-        self._touched()
-        return {("ns", name)}
+        return self._changed({("ns", name)})
 
     def set_service(self, record: ServiceRecord) -> set[Tag]:
         """Add or replace a Service; the tags it touched."""
@@ -305,17 +309,14 @@ class Zone:
         for ip in record.cluster_ips:
             self._by_cluster_ip.setdefault(ip, set()).add(key)
             tags.add(("ip", ip))
-        self._touched()
-        return tags | {("svc", *key)}
+        return self._changed(tags | {("svc", *key)})
 
     def delete_service(self, namespace: str, name: str) -> set[Tag]:
         """Remove a Service; the tags it touched."""
         key = (namespace.lower(), name.lower())
         if key not in self.services:
             return set()
-        tags = self._drop_service(key)
-        self._touched()
-        return tags
+        return self._changed(self._drop_service(key))
 
     def _drop_service(self, key: tuple[str, str]) -> set[Tag]:
         old = self.services.pop(key, None)
@@ -340,17 +341,14 @@ class Zone:
         for addr in record.addresses:
             self._by_endpoint_ip.setdefault(addr.ip, set()).add(key)
             tags.add(("ip", addr.ip))
-        self._touched()
-        return tags | {("svc", record.namespace, record.service)}
+        return self._changed(tags | {("svc", record.namespace, record.service)})
 
     def delete_slice(self, namespace: str, name: str) -> set[Tag]:
         """Remove an EndpointSlice; the tags it touched."""
         key = (namespace.lower(), name.lower())
         if key not in self.slices:
             return set()
-        tags = self._drop_slice(key)
-        self._touched()
-        return tags
+        return self._changed(self._drop_slice(key))
 
     def _drop_slice(self, key: tuple[str, str]) -> set[Tag]:
         old = self.slices.pop(key, None)
@@ -437,7 +435,7 @@ class Zone:
         tags: set[Tag] = set()
         if not segs:
             if qtype == SOA:
-                return Answer(answer=[self.soa()])
+                return Answer(answer=[self.soa()], tags={SOA_TAG})
             if qtype == NS:
                 return self._ns_answer()
             return self._nodata(tags)

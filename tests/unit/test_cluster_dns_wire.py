@@ -150,6 +150,14 @@ async def test_a_change_drops_exactly_the_answers_it_alters(handler: DnsHandler)
     assert r.authority[0].rdtype == T.SOA
 
 
+async def test_apex_soa_shows_the_current_serial(handler: DnsHandler) -> None:
+    first, _ = await ask(handler, dns.message.make_query("cluster.local.", "SOA"))
+    handler.invalidate(handler.zone.add_namespace("b"))
+    second, cached = await ask(handler, dns.message.make_query("cluster.local.", "SOA"))
+    assert not cached
+    assert second.answer[0][0].serial > first.answer[0][0].serial
+
+
 async def test_nxdomain_carries_the_soa(handler: DnsHandler) -> None:
     r, _ = await ask(handler, dns.message.make_query("nope.a.svc.cluster.local.", "A"))
     assert r.rcode() == dns.rcode.NXDOMAIN and r.flags & dns.flags.AA and r.answer == []
