@@ -127,12 +127,12 @@ class DnsHandler:
         if query.flags & dns.flags.QR:
             return None, 0, 0, NONE
         if query.opcode() != dns.opcode.QUERY:
-            return self._error(query, dns.rcode.NOTIMP, proto), 0, dns.rcode.NOTIMP, NONE
+            return self._error(query, dns.rcode.NOTIMP), 0, dns.rcode.NOTIMP, NONE
         if len(query.question) != 1:
-            return self._error(query, dns.rcode.FORMERR, proto), 0, dns.rcode.FORMERR, NONE
+            return self._error(query, dns.rcode.FORMERR), 0, dns.rcode.FORMERR, NONE
         q = query.question[0]
         if query.edns > 0:
-            return self._error(query, dns.rcode.BADVERS, proto), q.rdtype, dns.rcode.BADVERS, NONE
+            return self._error(query, dns.rcode.BADVERS), q.rdtype, dns.rcode.BADVERS, NONE
         limit = TCP_LIMIT if proto == TCP else max(MIN_UDP, query.payload if query.edns >= 0 else MIN_UDP)
         ans = self.zone.lookup(q.name, q.rdtype) if q.rdclass == dns.rdataclass.IN else Answer(forward=True)
         if ans.forward:
@@ -154,7 +154,7 @@ class DnsHandler:
         response.flags |= dns.flags.RA
         return response
 
-    def _error(self, query: dns.message.Message, rcode: int, proto: int) -> bytes:
+    def _error(self, query: dns.message.Message, rcode: int) -> bytes:
         response = self._response(query)
         if rcode == dns.rcode.BADVERS:
             response.use_edns(0, 0, self.udp_payload)

@@ -122,11 +122,6 @@ class EndpointAddress:
     ip: str
     hostname: str  # the endpoint's hostname, or its IP with dashes
 
-    @property
-    def explicit(self) -> bool:
-        """Whether the hostname came from the endpoint (not made from its IP)."""
-        return self.hostname != dashed(self.ip)
-
 
 @dataclass(frozen=True)
 class SliceRecord:

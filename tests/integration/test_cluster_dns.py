@@ -346,6 +346,23 @@ async def test_mixed_case_and_edns(api: httpx.AsyncClient, ns: str, dns_proc: Dn
         assert r.edns == 0
 
 
+async def test_large_answer_truncated_over_udp_complete_over_tcp(
+    api: httpx.AsyncClient, ns: str, dns_proc: DnsProc
+) -> None:
+    await create(api, f"/api/v1/namespaces/{ns}/services", service("many", clusterIP="None", ports=[{"port": 1}]))
+    endpoints = [{"addresses": [f"127.1.9.{i}"]} for i in range(1, 61)]
+    big = endpoint_slice("many", endpoints, [{"port": 1, "protocol": "TCP"}])
+    await create(api, f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices", big)
+    name = fqdn("many", ns)
+    await eventually(lambda: dns_proc.resolve(name, tcp=True))
+    udp = await dns_proc.query(name)  # no EDNS: 512 bytes at most
+    assert udp.flags & dns.flags.TC and udp.answer == [] and udp.rcode() == dns.rcode.NOERROR
+    edns = await dns_proc.query(name, use_edns=0, payload=4096)
+    assert not edns.flags & dns.flags.TC and len(edns.answer[0]) == 60
+    answer = await dns_proc.resolve(name)  # dnspython retries over TCP on TC
+    assert len(addresses(answer)) == 60
+
+
 async def test_answers_follow_updates_and_deletes_within_a_second(
     api: httpx.AsyncClient, ns: str, dns_proc: DnsProc
 ) -> None:

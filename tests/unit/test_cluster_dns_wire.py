@@ -3,6 +3,8 @@ malformed queries and the metrics, driven with real DNS messages built by dnspyt
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dns.edns
 import dns.flags
 import dns.message
@@ -11,7 +13,7 @@ import dns.rcode
 import dns.rdatatype as T
 import pytest
 
-from cluster_dns.forward import Forwarder
+from cluster_dns.forward import Forwarder, Upstream, read_resolv_conf
 from cluster_dns.handler import TCP, UDP, DnsHandler
 from cluster_dns.metrics import DnsMetrics
 from cluster_dns.wire import parse_question
@@ -223,3 +225,13 @@ async def test_metrics_count_requests_responses_and_latency(handler: DnsHandler)
         if s.name.endswith("_count")
     }
     assert counts == {"A": 2, "SRV": 1}
+
+
+def test_resolv_conf_nameservers(tmp_path: Path) -> None:
+    conf = tmp_path / "resolv.conf"
+    conf.write_text(
+        "# generated\nsearch example.com\nnameserver 192.0.2.53 # primary\n; comment\n"
+        "nameserver fe80::1%eth0\noptions ndots:5 timeout:2\nnameserver\n"
+    )
+    assert read_resolv_conf(conf) == [Upstream("192.0.2.53"), Upstream("fe80::1")]
+    assert read_resolv_conf(tmp_path / "missing") == []
