@@ -170,7 +170,10 @@ class ClusterDns:
                 self.synced = await factory.wait_for_sync(self.opts.sync_timeout)
                 if not self.synced:
                     log.warning("starting to serve with an unsynced Kubernetes API")
-                await self.server.start()
+                try:
+                    await self.server.start()
+                except OSError as e:
+                    raise RuntimeError(f"cannot serve DNS on {self.opts.bind_address}:{self.opts.port}: {e}") from None
                 self.serving = True
                 publisher = asyncio.create_task(self._publish(api))
                 if not self.synced:
