@@ -1,7 +1,10 @@
-"""Turning a query into a response: the cached fast path, the dnspython path, and forwarding.
+"""Turning a query into a response: the cached fast paths, the dnspython path, and forwarding.
 
-`fast()` answers a plain query whose (qname, qtype) has a cached `Entry` with no allocation beyond
-the response bytes; it returns None for everything else, which then goes through `answer()`:
+`exact` maps the bytes of a UDP query after its ID to the bytes of the response after its ID
+(clients repeat the same query bytes: same case, flags and EDNS), so the server answers those
+with one dict lookup and one concatenation. `fast()` answers a plain query whose (qname, qtype)
+has a cached `Entry` and records its exact form; it returns None for everything else, which then
+goes through `answer()`:
 parsed by dnspython, looked up in the zone (the result cached when it depends only on the zone),
 forwarded upstream when the name is not ours, FORMERR/NOTIMP/BADVERS for malformed or unsupported
 queries. `invalidate(tags)` drops the cached answers that depend on what a zone change touched.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 
 import dns.edns
 import dns.exception
@@ -24,7 +28,7 @@ import dns.rdatatype
 import dns.rrset
 
 from cluster_dns.forward import Forwarder
-from cluster_dns.metrics import DnsMetrics
+from cluster_dns.metrics import BUCKETS, DnsMetrics
 from cluster_dns.wire import Entry, build_entry, cache_key, opt_record, parse_question, truncated
 from cluster_dns.zone import Answer, Tag, Zone
 
@@ -37,6 +41,7 @@ KUBERNETES, FORWARD, NONE = 0, 1, 2  # the `plugin` label of responses
 TCP_LIMIT = 65535
 MIN_UDP = 512
 CacheKey = bytes
+EXACT_PER_ENTRY = 4  # byte-exact forms (case, flags, EDNS) remembered per answer
 
 
 class DnsHandler:
@@ -50,6 +55,7 @@ class DnsHandler:
         *,
         udp_payload: int = 1232,
         cache_size: int = 100_000,
+        exact_size: int = 100_000,
     ) -> None:
         self.zone = zone
         self.forwarder = forwarder
@@ -58,6 +64,9 @@ class DnsHandler:
         self.cache_size = cache_size
         self.cache: dict[CacheKey, Entry] = {}
         self._tagged: dict[Tag, set[CacheKey]] = {}
+        # UDP query bytes after the ID -> (response bytes after the ID, the metrics row it counts in)
+        self.exact: dict[bytes, tuple[bytes, list[float]]] = {}
+        self.exact_size = exact_size
         self._opts = (opt_record(udp_payload, False), opt_record(udp_payload, True))
 
     # --- the cache ----------------------------------------------------------------------
@@ -72,6 +81,8 @@ class DnsHandler:
         entry = self.cache.pop(key, None)
         if entry is None:
             return
+        for exact in entry.exact_keys:
+            self.exact.pop(exact, None)
         for tag in entry.tags:
             keys = self._tagged.get(tag)
             if keys is not None:
@@ -104,7 +115,16 @@ class DnsHandler:
             return None
         limit = TCP_LIMIT if proto else (MIN_UDP if payload < MIN_UDP else payload)
         out = entry.respond(data, qend, payload, do, lowercase, limit)
-        self.metrics.observe(proto, entry.qtype, entry.rcode, 0, time.perf_counter() - start)
+        row = self.metrics.row(proto, entry.qtype, entry.rcode, KUBERNETES)
+        if proto == UDP and len(entry.bodies) == 1 and len(entry.exact_keys) < EXACT_PER_ENTRY:
+            # the same query bytes (but the ID) will get the same response bytes (but the ID)
+            if len(self.exact) < self.exact_size:
+                exact = data[2:]
+                self.exact[exact] = (out[2:], row)
+                entry.exact_keys.append(exact)
+        seconds = time.perf_counter() - start
+        row[bisect_left(BUCKETS, seconds)] += 1
+        row[-1] += seconds
         return out
 
     # --- the full path ------------------------------------------------------------------

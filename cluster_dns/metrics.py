@@ -45,12 +45,18 @@ class DnsMetrics(Collector):
         # (proto, qtype, rcode, plugin) -> bucket counts, then the sum of seconds as the last item
         self.rows: dict[tuple[int, int, int, int], list[float]] = {}
 
-    def observe(self, proto: int, qtype: int, rcode: int, plugin: int, seconds: float) -> None:
-        """Count one answered query (`proto` 0 UDP / 1 TCP; `plugin` an index into PLUGINS)."""
+    def row(self, proto: int, qtype: int, rcode: int, plugin: int) -> list[float]:
+        """The counts of one label combination: a hot path keeps it and adds to it directly
+        (`row[bisect_left(BUCKETS, seconds)] += 1; row[-1] += seconds`)."""
         key = (proto, qtype, rcode, plugin)
         row = self.rows.get(key)
         if row is None:
             row = self.rows[key] = [0] * (len(BUCKETS) + 2)
+        return row
+
+    def observe(self, proto: int, qtype: int, rcode: int, plugin: int, seconds: float) -> None:
+        """Count one answered query (`proto` 0 UDP / 1 TCP; `plugin` an index into PLUGINS)."""
+        row = self.row(proto, qtype, rcode, plugin)
         row[bisect.bisect_left(BUCKETS, seconds)] += 1
         row[-1] += seconds
 

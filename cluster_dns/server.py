@@ -14,8 +14,11 @@ import contextlib
 import logging
 import socket
 import struct
+import time
+from bisect import bisect_left
 
 from cluster_dns.handler import TCP, UDP, DnsHandler
+from cluster_dns.metrics import BUCKETS
 
 __all__ = ["DnsServer"]
 
@@ -43,7 +46,8 @@ class _UdpReader:
         self.dropped = 0
 
     def on_readable(self) -> None:
-        recvfrom, sendto, fast = self.sock.recvfrom, self.sock.sendto, self.handler.fast
+        recvfrom, sendto, fast, exact = self.sock.recvfrom, self.sock.sendto, self.handler.fast, self.handler.exact
+        clock = time.perf_counter
         for _ in range(self.batch):
             try:
                 data, addr = recvfrom(MAX_DATAGRAM)
@@ -52,10 +56,19 @@ class _UdpReader:
             except OSError as e:  # e.g. an ICMP error queued on the socket
                 log.debug("UDP receive error: %r", e)
                 continue
-            out = fast(data, UDP)
-            if out is None:
-                self._spawn(data, addr)
-                continue
+            start = clock()
+            hit = exact.get(data[2:])
+            if hit is not None:
+                out = data[:2] + hit[0]
+                row = hit[1]
+                seconds = clock() - start
+                row[bisect_left(BUCKETS, seconds)] += 1
+                row[-1] += seconds
+            else:
+                out = fast(data, UDP)
+                if out is None:
+                    self._spawn(data, addr)
+                    continue
             try:
                 sendto(out, addr)
             except OSError:

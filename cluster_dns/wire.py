@@ -109,6 +109,7 @@ class Entry:
     tags: frozenset[Tag] = frozenset()
     turn: int = 0
     tails: dict[int, bytes] = field(default_factory=dict)
+    exact_keys: list[bytes] = field(default_factory=list)  # the handler's byte-exact keys for it
 
     def _body(self) -> bytes:
         bodies = self.bodies

@@ -235,3 +235,16 @@ def test_resolv_conf_nameservers(tmp_path: Path) -> None:
     )
     assert read_resolv_conf(conf) == [Upstream("192.0.2.53"), Upstream("fe80::1")]
     assert read_resolv_conf(tmp_path / "missing") == []
+
+
+async def test_exact_query_bytes_map_to_response_bytes_until_a_change(handler: DnsHandler) -> None:
+    q = dns.message.make_query("web.a.svc.cluster.local.", "A")
+    await ask(handler, q)  # built
+    await ask(handler, q)  # served by fast(), which remembers the exact bytes
+    wire = q.to_wire()
+    tail, _ = handler.exact[wire[2:]]
+    r = dns.message.from_wire(b"\xab\xcd" + tail)
+    assert r.id == 0xABCD and [rd.to_text() for rd in r.answer[0]] == ["127.96.0.20"]
+    handler.invalidate(handler.zone.delete_service("a", "web"))
+    assert wire[2:] not in handler.exact
+    assert handler.fast(wire, UDP) is None
