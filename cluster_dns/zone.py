@@ -24,6 +24,7 @@ the answers a change can alter.
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT = (
 IN_ADDR_ARPA = dns.name.from_text("in-addr.arpa.")
 IP6_ARPA = dns.name.from_text("ip6.arpa.")
 MAX_CNAME_CHAIN = 8
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 Tag = tuple[str, ...]
 SOA_TAG: Tag = ("soa",)  # the apex SOA answer shows the serial, which every change moves
@@ -205,6 +207,8 @@ def service_record(obj: Mapping[str, Any]) -> ServiceRecord | None:
     ports = _ports(spec.get("ports"))
     if spec.get("type") == "ExternalName":
         ext = str(spec.get("externalName") or "").rstrip(".").lower()
+        if not _dns_name(ext):
+            ext = ""  # nothing to point a CNAME at: the name does not exist
         return ServiceRecord(ns.lower(), name.lower(), "ExternalName", external_name=ext, ports=ports)
     ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
     if ips and ips[0] == "None":
@@ -227,11 +231,23 @@ def slice_record(obj: Mapping[str, Any]) -> SliceRecord | None:
         if not isinstance(ep, Mapping) or _get(ep, "conditions", "ready") is False:
             continue
         hostname = str(ep.get("hostname") or "").lower()
+        if not _dns_label(hostname):
+            hostname = ""
         for raw in ep.get("addresses") or []:
             ip = _canonical_ip(str(raw))
             if ip:
                 addresses.append(EndpointAddress(ip, hostname or dashed(ip)))
     return SliceRecord(ns.lower(), name.lower(), service.lower(), ports, tuple(addresses))
+
+
+def _dns_label(text: str) -> bool:
+    """Whether text is a DNS-1123 label (what an endpoint hostname must be)."""
+    return len(text) <= 63 and DNS1123_LABEL.fullmatch(text) is not None
+
+
+def _dns_name(text: str) -> bool:
+    """Whether text is a DNS-1123 subdomain (what an ExternalName must be)."""
+    return len(text) <= 253 and all(_dns_label(label) for label in text.split("."))
 
 
 def _pod_ip(label: str) -> str | None:

@@ -3,6 +3,7 @@ malformed queries and the metrics, driven with real DNS messages built by dnspyt
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import dns.edns
@@ -248,3 +249,23 @@ async def test_exact_query_bytes_map_to_response_bytes_until_a_change(handler: D
     handler.invalidate(handler.zone.delete_service("a", "web"))
     assert wire[2:] not in handler.exact
     assert handler.fast(wire, UDP) is None
+
+
+async def test_random_bytes_never_raise(handler: DnsHandler) -> None:
+    rng = random.Random(7)
+    valid = dns.message.make_query("web.a.svc.cluster.local.", "A", use_edns=0).to_wire()
+    await ask(handler, dns.message.make_query("web.a.svc.cluster.local.", "A", use_edns=0))
+    for i in range(3000):
+        if i % 2:
+            data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 80)))
+        else:  # a valid query with a few bytes flipped
+            flipped = bytearray(valid)
+            for _ in range(rng.randrange(1, 4)):
+                flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+            data = bytes(flipped)
+        for proto in (UDP, TCP):
+            out = handler.fast(data, proto)
+            if out is None:
+                out = await handler.answer(data, proto)
+            if out is not None:
+                assert out[:2] == data[:2]

@@ -287,6 +287,18 @@ def test_slice_moves_and_deletes(zone: Zone) -> None:
     assert zone.lookup("5.0.1.127.in-addr.arpa.", T.PTR).forward
 
 
+def test_invalid_hostnames_and_external_names(zone: Zone) -> None:
+    zone.set_service(service_record(svc("odd", cluster_ip="None")))
+    zone.set_slice(slice_record(eps("odd", [ep("127.1.0.20", hostname="bad name"), ep("127.1.0.21", "-x")])))
+    ans = zone.lookup("_http._tcp.odd.shop.svc.cluster.local.", T.SRV)
+    assert {rd.target.to_text() for rd in ans.answer[0]} == {
+        "127-1-0-20.odd.shop.svc.cluster.local.",
+        "127-1-0-21.odd.shop.svc.cluster.local.",
+    }
+    zone.set_service(service_record(svc("badext", type="ExternalName", externalName="not a name")))
+    assert zone.lookup("badext.shop.svc.cluster.local.", T.A).rcode == dns.rcode.NXDOMAIN
+
+
 def test_bad_objects_are_ignored() -> None:
     assert service_record({"metadata": {"name": "x"}}) is None
     assert slice_record({"metadata": {"namespace": "a", "name": "s"}, "addressType": "IPv4"}) is None  # no service
