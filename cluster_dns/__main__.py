@@ -7,6 +7,7 @@ import logging
 
 import typer
 
+from apimachinery.logs import setup_logging
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from cluster_dns.app import ClusterDns, DnsOptions
@@ -52,12 +53,14 @@ def run(
         resolv_conf=resolv_conf,
         forward_timeout=forward_timeout,
     )
+    setup_logging(log_level)  # before ClusterDns reads resolv.conf, which may warn
     try:
         dns_server = ClusterDns(opts)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
 
     async def main(api: ApiClient) -> None:
+        """Serve until SIGTERM."""
         if log_level.lower() != "debug":
             logging.getLogger("httpx").setLevel(logging.WARNING)
         await dns_server.run(api)

@@ -46,6 +46,7 @@ class _UdpReader:
         self.dropped = 0
 
     def on_readable(self) -> None:
+        """Answer the datagrams waiting on the socket (at most `batch` of them)."""
         recvfrom, sendto, fast, exact = self.sock.recvfrom, self.sock.sendto, self.handler.fast, self.handler.exact
         clock = time.perf_counter
         for _ in range(self.batch):
