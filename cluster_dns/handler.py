@@ -54,8 +54,8 @@ class DnsHandler:
         metrics: DnsMetrics,
         *,
         udp_payload: int = 1232,
-        cache_size: int = 100_000,
-        exact_size: int = 100_000,
+        cache_size: int = 50_000,
+        exact_size: int = 50_000,
     ) -> None:
         self.zone = zone
         self.forwarder = forwarder
