@@ -127,6 +127,17 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process in MiB (0 if unavailable)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
 def percentile(samples: list[float] | tuple[float, ...], p: float) -> float:
     """Nearest-rank percentile (p in 0..100)."""
     ordered = sorted(samples)
@@ -341,13 +352,13 @@ def run(args: argparse.Namespace, tmp: Path, procs: list[Process]) -> Report:
     report.rows += [Row(figure, ours_v, base_v, unit, label, unit == "ms") for figure, ours_v, base_v, unit in rows]
     report.rows.append(Row(f"  p50 latency at {args.rate:,} q/s", lat(fo, 50), lat(fm, 50), "ms", label, True))
     report.rows.append(Row(f"  p99 latency at {args.rate:,} q/s", lat(fo, 99), lat(fm, 99), "ms", label, True))
-    for name, runs in ((ours.name, o + fo), (masq.name, m + fm)):
+    for target, runs in ((ours, o + fo), (masq, m + fm)):
         queries_done = sum(r.completed for r in runs)
         cpu = sum(r.cpu for r in runs)
         lost = sum(r.lost for r in runs)
         report.notes.append(
-            f"{name}: {queries_done:,} queries answered, {lost} lost, {cpu:.1f} CPU s "
-            f"({cpu / max(queries_done, 1) * 1e6:.1f} µs of CPU per query)"
+            f"{target.name}: {queries_done:,} queries answered, {lost} lost, {cpu:.1f} CPU s "
+            f"({cpu / max(queries_done, 1) * 1e6:.1f} µs of CPU per query), RSS {rss_mib(target.pid):.0f} MiB"
         )
     report.notes.append(
         f"{args.rounds} round(s) of {args.duration:g} s per measurement, alternating; dnsperf 2.x, "
