@@ -33,7 +33,7 @@ class _UdpReader:
 
     An asyncio DatagramProtocol costs a callback and transport bookkeeping per datagram; reading
     the socket in a loop when it is readable (at most `batch` datagrams, so other work still runs)
-    and writing answers with `sendto` does the same job with a fraction of the interpreter time.
+    and writing answers with `sendto` does the same job with less interpreter time per datagram.
     A reply the kernel will not take at once (full send buffer) is dropped, as UDP allows.
     """
 
