@@ -18,6 +18,7 @@ OURS = {
     "kube_proxy",
     "dashboard",
     "ingress_controller",
+    "cluster_dns",
     "tinykube",
 }
 ALLOWED = {
@@ -30,6 +31,7 @@ ALLOWED = {
     "kube_proxy": {"apimachinery", "client"},
     "dashboard": {"apimachinery", "client"},
     "ingress_controller": {"apimachinery", "client"},
+    "cluster_dns": {"apimachinery", "client"},
 }
 
 

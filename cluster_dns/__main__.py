@@ -1,0 +1,86 @@
+"""`python -m cluster_dns`: run the cluster DNS add-on (flags or TINYKUBE_* environment variables)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+import typer
+
+from apimachinery.logs import setup_logging
+from client.component import ComponentOptions, run_component
+from client.rest import ApiClient
+from cluster_dns.app import ClusterDns, DnsOptions
+
+cli = typer.Typer(add_completion=False)
+
+
+@cli.command()
+def run(
+    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
+    kubeconfig: str = typer.Option("", envvar="KUBECONFIG", help="kubeconfig file."),
+    bind_address: str = typer.Option(..., envvar="TINYKUBE_BIND_ADDRESS", help="Address to serve DNS on."),
+    port: int = typer.Option(53, envvar="TINYKUBE_PORT", help="DNS port (UDP and TCP)."),
+    service_cluster_ip_range: str = typer.Option(
+        ..., envvar="TINYKUBE_SERVICE_CLUSTER_IP_RANGE", help="Service range; kube-dns gets its 10th address."
+    ),
+    cluster_domain: str = typer.Option("cluster.local", envvar="TINYKUBE_CLUSTER_DOMAIN", help="Cluster domain."),
+    ttl: int = typer.Option(5, envvar="TINYKUBE_TTL", min=0, max=3600, help="TTL of the cluster's records (s)."),
+    health_port: int = typer.Option(
+        9153, envvar="TINYKUBE_HEALTH_PORT", help="Port on the bind address for /healthz, /readyz, /metrics (0: off)."
+    ),
+    resolv_conf: str = typer.Option(
+        "/etc/resolv.conf", envvar="TINYKUBE_RESOLV_CONF", help="Resolvers for names outside the cluster."
+    ),
+    forward_timeout: float = typer.Option(
+        2.0, envvar="TINYKUBE_FORWARD_TIMEOUT", min=0.01, help="Seconds to wait for upstream resolvers."
+    ),
+    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+) -> None:
+    """Serve the cluster's DNS zone and forward every other name to the host's resolvers."""
+    try:
+        ipaddress.ip_address(bind_address)
+        ipaddress.ip_network(service_cluster_ip_range, strict=False)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    opts = DnsOptions(
+        bind_address=bind_address,
+        service_cluster_ip_range=service_cluster_ip_range,
+        port=port,
+        cluster_domain=cluster_domain,
+        ttl=ttl,
+        health_port=health_port,
+        resolv_conf=resolv_conf,
+        forward_timeout=forward_timeout,
+    )
+    setup_logging(log_level)  # before ClusterDns reads resolv.conf, which may warn
+    try:
+        dns_server = ClusterDns(opts)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+
+    async def main(api: ApiClient) -> None:
+        """Serve until SIGTERM."""
+        if log_level.lower() != "debug":
+            logging.getLogger("httpx").setLevel(logging.WARNING)
+        await dns_server.run(api)
+
+    component = ComponentOptions(
+        name="cluster-dns",
+        server=server or None,
+        kubeconfig=kubeconfig or None,
+        health_bind=bind_address,
+        health_port=health_port,
+        log_level=log_level,
+        ready=dns_server.ready,
+    )
+    run_component(component, main)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()
