@@ -35,6 +35,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     spec = ClusterSpec(
         data_dir=tmp_path_factory.mktemp("cluster"),
         nodes=2,
+        ingress=True,
         apiserver_args=(
             "--default-unreachable-toleration-seconds",
             str(EVICTION),
