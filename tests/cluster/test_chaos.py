@@ -123,7 +123,7 @@ def test_kill_random_components_under_load(chaos_cluster: Cluster, kubectl_binar
             procs = list(cluster.processes)
         if not all(p.alive() for p in procs):
             return False
-        for url in cluster.health.values():
+        for url in [f"{cluster.server}/readyz", *cluster.health.values()]:
             try:
                 if httpx.get(url, timeout=2).status_code != 200:
                     return False
