@@ -23,7 +23,16 @@ __all__ = ["app", "write_kubeconfig"]
 @app.command()
 def up(
     data_dir: Path = typer.Option(DEFAULT_DIR, "--data-dir", envvar="TINYKUBE_DATA_DIR", help="State and logs."),
-    port: int = typer.Option(8080, "--port", envvar="TINYKUBE_PORT", help="apiserver port."),
+    port: int = typer.Option(
+        0, "--port", envvar="TINYKUBE_PORT", help="apiserver port [default: 8080 + the cluster's slot]."
+    ),
+    slot: int = typer.Option(
+        -1,
+        "--slot",
+        envvar="TINYKUBE_SLOT",
+        help="Address slot 0-31 (node i is 127.0.100+SLOT.i) [default: the data dir's, else the lowest free].",
+    ),
+    ingress: bool = typer.Option(False, "--ingress/--no-ingress", help="Run the ingress controller add-on."),
     nodes: int = typer.Option(1, "--nodes", min=0, help="Nodes whose kubelets run pods as local processes."),
     simulated_nodes: int = typer.Option(
         0, "--simulated-nodes", min=0, help="Extra simulated nodes (pods reported Running, nothing started)."
@@ -31,16 +40,20 @@ def up(
     controllers: str = typer.Option("*", "--controllers", help="Controllers the controller-manager runs."),
     log_level: str = typer.Option("info", "--log-level", help="Log level of every component."),
 ) -> None:
-    """Start etcd, the apiserver, scheduler, controller-manager and a kubelet per node; run until Ctrl-C."""
+    """Start etcd, the control plane, a kubelet and a kube-proxy per node and the DNS add-on; run until
+    Ctrl-C, restarting any component that exits."""
     spec = ClusterSpec(
         data_dir=data_dir,
-        port=port,
+        port=port or None,
+        default_port=True,
+        slot=None if slot < 0 else slot,
+        ingress=ingress,
         nodes=nodes,
         simulated_nodes=simulated_nodes,
         controllers=controllers,
         log_level=log_level,
     )
-    cluster = Cluster(spec)
+    cluster = Cluster(spec, launcher_pid=os.getpid())
     stop = False
 
     def _stop(*_: object) -> None:
@@ -49,24 +62,22 @@ def up(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    typer.echo(f"tinykube: starting etcd, apiserver, scheduler, controller-manager and {nodes} node(s)…")
+    typer.echo(f"tinykube: starting etcd, the control plane, cluster DNS and {nodes} node(s)…")
     try:
         cluster.start()
     except (RuntimeError, OSError) as e:
         typer.echo(f"tinykube: {e}", err=True)
         raise typer.Exit(1) from e
-    pids = json.loads((data_dir / "pids.json").read_text())
-    (data_dir / "pids.json").write_text(json.dumps({**pids, "launcher": os.getpid()}))
+    net = cluster.network
     typer.echo(f"tinykube is up: apiserver {cluster.server}, etcd {cluster.etcd_url}")
-    typer.echo(f"nodes: {', '.join(cluster.node_names) or '-'}; logs in {data_dir / 'logs'}")
+    addresses = ", ".join(f"{n} {cluster.node_ip(n)}" for n in cluster.node_names) or "-"
+    typer.echo(f"slot {net.slot}: nodes {addresses}; Services {net.service_range}; pods {net.pod_network}")
+    typer.echo(f"logs in {data_dir / 'logs'}")
     typer.echo(f"export KUBECONFIG={cluster.kubeconfig}")
     try:
         while not stop:
-            try:
-                cluster.check_alive()
-            except RuntimeError as e:
-                typer.echo(f"tinykube: {e}", err=True)
-                break
+            for name in cluster.supervise():
+                typer.echo(f"tinykube: {name} exited; started it again (restart {cluster.restarts[name]})", err=True)
             time.sleep(0.5)
     finally:
         cluster.stop()
@@ -105,8 +116,11 @@ def status(data_dir: Path = typer.Option(DEFAULT_DIR, "--data-dir", envvar="TINY
     if not kubeconfig.exists() or not pids_file.exists():
         typer.echo("tinykube: no cluster running here")
         raise typer.Exit(1)
+    restarts_file = data_dir / "restarts.json"
+    restarts = json.loads(restarts_file.read_text()) if restarts_file.exists() else {}
     for name, pid in json.loads(pids_file.read_text()).items():
-        typer.echo(f"{name:<24} pid {pid:<8} {'running' if _alive(pid) else 'exited'}")
+        state = "running" if _alive(pid) else "exited"
+        typer.echo(f"{name:<28} pid {pid:<8} {state:<8} restarts {restarts.get(name, 0)}")
     server = json.loads(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
     try:
         ready = httpx.get(f"{server}/readyz", timeout=2).text

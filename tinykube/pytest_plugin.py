@@ -53,7 +53,6 @@ def tinykube_cluster(
         data_dir=tmp_path_factory.mktemp("tinykube"),
         nodes=request.config.getoption("--tinykube-nodes"),
         simulated_nodes=request.config.getoption("--tinykube-simulated-nodes"),
-        pod_network="127.2.0.0/16",
     )
     cluster = Cluster(spec).start()
     try:

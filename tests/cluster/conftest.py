@@ -35,7 +35,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     spec = ClusterSpec(
         data_dir=tmp_path_factory.mktemp("cluster"),
         nodes=2,
-        pod_network="127.3.0.0/16",
+        ingress=True,
         apiserver_args=(
             "--default-unreachable-toleration-seconds",
             str(EVICTION),

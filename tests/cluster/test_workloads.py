@@ -155,7 +155,7 @@ def test_delete_deployment_cascades_or_orphans(kube: Kubectl, chttp: httpx.Clien
     wait_for(bg_gone, 30, "the bg Deployment's ReplicaSet and Pods deleted in the background")
 
 
-def test_replication_controller_and_web_stack(kube: Kubectl, chttp: httpx.Client, cns: str) -> None:
+def test_replication_controller_and_web_stack(kube: Kubectl, chttp: httpx.Client, cluster: Cluster, cns: str) -> None:
     kube.ok("apply", "-n", cns, "-f", str(EXAMPLES / "replication-controller.yaml"))
     kube.ok("apply", "-n", cns, "-f", str(EXAMPLES / "web-stack.yaml"))
 
@@ -175,11 +175,23 @@ def test_replication_controller_and_web_stack(kube: Kubectl, chttp: httpx.Client
     assert len(ep["subsets"][0]["addresses"]) == 2 and ep["subsets"][0]["ports"][0]["port"] == 8080
     ep = chttp.get(f"/api/v1/namespaces/{cns}/endpoints/wordpress-mysql").json()
     assert len(ep["subsets"][0]["addresses"]) == 1
+    # myweb answers on nodePort 30001 of every node
+    for node in cluster.node_names:
+        url = f"http://{cluster.node_ip(node)}:30001/"
+        r = wait_for(lambda u=url: _try_get(u), 20, f"nodePort 30001 on {node}")
+        assert r.status_code == 200 and "Directory listing" in r.text
 
     # a deleted RC pod is replaced
     pod = json.loads(kube.ok("get", "pods", "-n", cns, "-l", "app=myweb", "-o", "json"))["items"][0]
     kube.ok("delete", "pod", "-n", cns, pod["metadata"]["name"], "--wait=true", timeout=30)
     wait_for(rcs_ready, 30, "myweb back to 2 ready")
+
+
+def _try_get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=3)
+    except httpx.HTTPError:
+        return None
 
 
 def test_batch_jobs(kube: Kubectl, chttp: httpx.Client, cns: str) -> None:
