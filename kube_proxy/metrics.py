@@ -1,14 +1,21 @@
-"""kube-proxy's Prometheus metrics: upstream's sync metrics and per-service traffic of the userspace proxy."""
+"""kube-proxy's Prometheus metrics: upstream's sync metrics and per-service traffic of the userspace proxy.
+
+The data path only adds to plain integers (`ServiceStats`); a collector turns them into
+`kubeproxy_userspace_*` series at scrape time, so forwarding a chunk costs no lock and no call
+into prometheus_client.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from kube_proxy.plan import PortRef
 
-__all__ = ["ServiceStats", "stats_for"]
+__all__ = ["ServiceStats", "forget", "stats_for"]
 
 # upstream pkg/proxy/metrics: exponential buckets from 1 ms, doubling, 15 of them
 _SYNC_BUCKETS = tuple(0.001 * 2**i for i in range(15))
@@ -35,67 +42,76 @@ LIVEZ = Counter("kubeproxy_proxy_livez_total", "Cumulative proxy livez HTTP stat
 LISTENERS = Gauge("kubeproxy_userspace_listeners", "Sockets the userspace proxy listens on", ["protocol"])
 BIND_ERRORS = Counter("kubeproxy_userspace_bind_errors_total", "Listeners that could not be opened")
 
-_LABELS = ["namespace", "service", "port", "protocol"]
-CONNECTIONS = Counter(
-    "kubeproxy_userspace_connections_total",
-    "Connections (TCP) or client associations (UDP) forwarded to an endpoint",
-    _LABELS,
-)
-CONNECT_FAILURES = Counter(
-    "kubeproxy_userspace_endpoint_failures_total",
-    "Attempts to reach an endpoint that were refused or timed out",
-    _LABELS,
-)
-REJECTED = Counter(
-    "kubeproxy_userspace_rejected_total",
-    "Accepted connections closed because no endpoint could be reached",
-    _LABELS,
-)
-ACTIVE = Gauge("kubeproxy_userspace_active_connections", "Connections or UDP associations open now", _LABELS)
-BYTES = Counter(
-    "kubeproxy_userspace_bytes_total",
-    "Bytes forwarded; direction in = client to endpoint, out = endpoint to client",
-    [*_LABELS, "direction"],
-)
 
-
-@dataclass(frozen=True)
 class ServiceStats:
-    """The metric children of one service port, resolved once so the data path only increments."""
+    """Traffic counters of one service port (plain integers, added to by the data path)."""
 
-    connections: Counter
-    failures: Counter
-    rejected: Counter
-    active: Gauge
-    bytes_in: Counter
-    bytes_out: Counter
+    __slots__ = ("active", "bytes_in", "bytes_out", "connections", "failures", "rejected")
+
+    def __init__(self) -> None:
+        self.connections = 0  # connections (TCP) or client associations (UDP) forwarded to an endpoint
+        self.failures = 0  # attempts to reach an endpoint that were refused or timed out
+        self.rejected = 0  # clients turned away because no endpoint could be reached
+        self.active = 0  # connections or associations open now
+        self.bytes_in = 0  # client to endpoint
+        self.bytes_out = 0  # endpoint to client
 
 
-_cache: dict[PortRef, ServiceStats] = {}
+_stats: dict[PortRef, ServiceStats] = {}
 
 
 def stats_for(ref: PortRef) -> ServiceStats:
-    """The metric children for a service port (created on first use, then shared)."""
-    stats = _cache.get(ref)
+    """The counters of a service port (created on first use, then shared)."""
+    stats = _stats.get(ref)
     if stats is None:
-        labels = (ref.namespace, ref.service, ref.port, ref.protocol)
-        stats = _cache[ref] = ServiceStats(
-            CONNECTIONS.labels(*labels),
-            CONNECT_FAILURES.labels(*labels),
-            REJECTED.labels(*labels),
-            ACTIVE.labels(*labels),
-            BYTES.labels(*labels, "in"),
-            BYTES.labels(*labels, "out"),
-        )
+        stats = _stats[ref] = ServiceStats()
     return stats
 
 
 def forget(ref: PortRef) -> None:
     """Drop a deleted service port's series."""
-    if _cache.pop(ref, None) is None:
-        return
-    labels = (ref.namespace, ref.service, ref.port, ref.protocol)
-    for metric in (CONNECTIONS, CONNECT_FAILURES, REJECTED, ACTIVE):
-        metric.remove(*labels)
-    for direction in ("in", "out"):
-        BYTES.remove(*labels, direction)
+    _stats.pop(ref, None)
+
+
+_LABELS = ["namespace", "service", "port", "protocol"]
+
+
+class _TrafficCollector(Collector):
+    """Exports every `ServiceStats` as `kubeproxy_userspace_*` series."""
+
+    def collect(self) -> Iterator[Metric]:
+        conns = CounterMetricFamily(
+            "kubeproxy_userspace_connections",
+            "Connections (TCP) or client associations (UDP) forwarded to an endpoint",
+            labels=_LABELS,
+        )
+        failures = CounterMetricFamily(
+            "kubeproxy_userspace_endpoint_failures",
+            "Attempts to reach an endpoint that were refused or timed out",
+            labels=_LABELS,
+        )
+        rejected = CounterMetricFamily(
+            "kubeproxy_userspace_rejected",
+            "Clients turned away because no endpoint could be reached",
+            labels=_LABELS,
+        )
+        active = GaugeMetricFamily(
+            "kubeproxy_userspace_active_connections", "Connections or UDP associations open now", labels=_LABELS
+        )
+        traffic = CounterMetricFamily(
+            "kubeproxy_userspace_bytes",
+            "Bytes forwarded; direction in = client to endpoint, out = endpoint to client",
+            labels=[*_LABELS, "direction"],
+        )
+        for ref, s in list(_stats.items()):
+            labels = [ref.namespace, ref.service, ref.port, ref.protocol]
+            conns.add_metric(labels, s.connections)
+            failures.add_metric(labels, s.failures)
+            rejected.add_metric(labels, s.rejected)
+            active.add_metric(labels, s.active)
+            traffic.add_metric([*labels, "in"], s.bytes_in)
+            traffic.add_metric([*labels, "out"], s.bytes_out)
+        yield from (conns, failures, rejected, active, traffic)
+
+
+REGISTRY.register(_TrafficCollector())

@@ -83,7 +83,7 @@ class _Association:
             log.debug("%s: send to %s failed: %r", self.listener.route.ref, self.endpoint, e)
             self.close()
             return
-        self.stats.bytes_in.inc(len(data))
+        self.stats.bytes_in += len(data)
 
     def _readable(self) -> None:
         sock = self.sock
@@ -108,17 +108,17 @@ class _Association:
                 self.close()
                 return
             transport.sendto(data, self.client)
-            self.stats.bytes_out.inc(len(data))
+            self.stats.bytes_out += len(data)
 
     def _failover(self) -> None:
         """The endpoint refused: move to the next one and resend what had no reply."""
         listener = self.listener
         listener.balancer.failed(self.endpoint)
-        self.stats.failures.inc()
+        self.stats.failures += 1
         self._drop_socket()
         nxt = next((ep for ep in listener.balancer.order(self.client[0]) if ep not in self.tried), None)
         if nxt is None:
-            self.stats.rejected.inc()
+            self.stats.rejected += 1
             self.close()
             return
         try:
@@ -137,7 +137,7 @@ class _Association:
         """Forget this client: close the socket and leave the listener's table."""
         if self.sock is not None:
             self._drop_socket()
-            self.stats.active.dec()
+            self.stats.active -= 1
         self.listener.associations.pop(self.client, None)
 
 
@@ -188,17 +188,17 @@ class UdpListener(asyncio.DatagramProtocol):
                 assoc = _Association(self, client, endpoint, stats)
             except OSError as e:
                 balancer.failed(endpoint)
-                stats.failures.inc()
+                stats.failures += 1
                 log.debug("%s: cannot reach %s: %r", self.route.ref, endpoint, e)
                 continue
             balancer.connected(client[0], endpoint)
-            stats.connections.inc()
-            stats.active.inc()
+            stats.connections += 1
+            stats.active += 1
             self.associations[client] = assoc
             if self._sweeper is None:
                 self._sweeper = self.loop.call_later(self.idle_timeout / 2, self._sweep)
             return assoc
-        stats.rejected.inc()
+        stats.rejected += 1
         return None
 
     def _sweep(self) -> None:

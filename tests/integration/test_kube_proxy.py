@@ -5,6 +5,7 @@ answer with their own name. Every address is in 127.230.R.0/24 with a random R (
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -284,3 +285,44 @@ async def test_kill_9_then_a_new_proxy_routes_again(objs: Objects, proxy1: KubeP
     await asyncio.to_thread(proxy1.start)  # same node, same addresses, no change to the objects
     assert await wait_for(lambda: ask(ip, 80), what="the ClusterIP after restart") == "a"
     assert await ask(proxy1.address, node_port) == "a"
+
+
+async def test_endpoints_that_refuse_or_do_not_answer_are_skipped(objs: Objects, backends, net: Net) -> None:
+    a, _ = backends
+    # a port nothing listens on (refuses), and a listener whose accept queue is full (SYNs go unanswered)
+    dead_host, stuck_host = net.backend(3), net.backend(4)
+    stuck = socket.socket()
+    stuck.bind((stuck_host, a.port))
+    stuck.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):  # fill the accept queue; later connects hang in SYN-SENT
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex((stuck_host, a.port))
+            fillers.append(s)
+        eps = [endpoint(a), {**endpoint(a), "addresses": [dead_host]}, {**endpoint(a), "addresses": [stuck_host]}]
+        svc = await objs.create_service(service("flaky", HTTP))
+        ip = svc["spec"]["clusterIP"]
+        await objs.put_slice(slice_for("flaky", eps, a.port))
+        await wait_for(lambda: ask(ip, 80), what="the ClusterIP to answer")
+        start = time.monotonic()
+        assert await names_via(ip, 80, 6) == ["a"] * 6  # every connection reaches the live endpoint
+        assert time.monotonic() - start < 6 * 1.5  # a stuck endpoint costs a dial timeout, not a hang
+    finally:
+        for s in [*fillers, stuck]:
+            s.close()
+
+
+async def test_udp_moves_off_an_endpoint_that_refuses(objs: Objects, net: Net) -> None:
+    live = await UdpBackend("a", net.backend(1)).start()
+    try:
+        dead = {"addresses": [net.backend(3)], "nodeName": "node-1", "conditions": {"ready": True}}
+        svc = await objs.create_service(service("udp2", [{"name": "dns", "port": 53, "protocol": "UDP"}]))
+        ip = svc["spec"]["clusterIP"]
+        await objs.put_slice(slice_for("udp2", [endpoint(live), dead], live.port, name="dns", protocol="UDP"))
+        await wait_for(lambda: ask_udp(ip, 53), what="the UDP ClusterIP to answer")
+        # every query is answered at once, also those whose association first went to the dead endpoint
+        assert [await ask_udp(ip, 53, f"q{i}", timeout=1.0) for i in range(6)] == ["a"] * 6
+    finally:
+        await live.stop()
