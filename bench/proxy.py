@@ -42,7 +42,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tinykube.procs import Process, start_apiserver, start_etcd, wait_ready  # noqa: E402
+from tinykube.procs import Process, start_apiserver, start_etcd, wait_ready
 
 MiB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -94,8 +94,8 @@ class _Pong(asyncio.Protocol):
             self.t.write(b"pong\n")  # type: ignore[attr-defined]
 
 
-def run_backend(host: str, bulk_port: int, rr_port: int) -> None:
-    """The backend process: serve both ports until SIGTERM."""
+def run_backend(host: str, bulk_port: int, rr_ports: list[int]) -> None:
+    """The backend process: serve the bulk port and every request/response port until SIGTERM."""
     import uvloop
 
     async def serve() -> None:
@@ -103,7 +103,8 @@ def run_backend(host: str, bulk_port: int, rr_port: int) -> None:
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         await loop.create_server(_BulkWriter, host, bulk_port, backlog=4096)
-        await loop.create_server(_Pong, host, rr_port, backlog=4096)
+        for port in rr_ports:
+            await loop.create_server(_Pong, host, port, backlog=4096)
         print("ready", flush=True)
         await stop.wait()
 
@@ -201,7 +202,7 @@ async def conn_rate(host: str, port: int, workers: int, seconds: float) -> ConnR
             done: asyncio.Future[bool] = loop.create_future()
             try:
                 async with asyncio.timeout(5):
-                    await loop.create_connection(lambda: _Ping(done), host, port)
+                    await loop.create_connection(lambda d=done: _Ping(d), host, port)
                     answered = await done
             except (OSError, TimeoutError) as e:
                 res.errors += 1
@@ -320,13 +321,14 @@ class Bench:
                     add(f"bulk{streams}-{side}", value)
                     self._alive()
             for side in ("direct", "proxied"):
-                host, port = self.addrs[f"rr-{side}"]
+                host, port = self.addrs[f"rr-{side}-{rnd}"]
 
                 async def measure(h: str = host, p: int = port) -> float:
                     res = await conn_rate(h, p, a.concurrency, a.seconds)
                     if res.errors:
+                        total = res.ok + res.errors
                         self.report.warnings.append(
-                            f"{res.errors} of {res.ok + res.errors} connections to {h}:{p} failed; first: {res.first_error}"
+                            f"{res.errors} of {total} connections to {h}:{p} failed; first: {res.first_error}"
                         )
                     return res.rate
 
@@ -434,10 +436,13 @@ async def bench_main(args: argparse.Namespace, tmp: Path, procs: list[Process]) 
         ["--service-cluster-ip-range", f"127.232.{setup.octet}.0/25", "--log-level", "warning"],
     )
     procs.append(api)
-    bulk_port, rr_port = free_port_on(backend_ip), free_port_on(backend_ip)
+    # every round's connection-rate phases get their own ports (and Service), so that the TIME_WAIT
+    # sockets one phase leaves do not slow the next one's port allocation
+    bulk_port = free_port_on(backend_ip)
+    rr_ports = [free_port_on(backend_ip) for _ in range(2 * args.rounds)]
     backend = Process(
         "backend",
-        [sys.executable, __file__, "--backend", backend_ip, str(bulk_port), str(rr_port)],
+        [sys.executable, __file__, "--backend", backend_ip, str(bulk_port), *map(str, rr_ports)],
         tmp / "logs" / "backend.log",
     )
     procs.append(backend)
@@ -446,16 +451,14 @@ async def bench_main(args: argparse.Namespace, tmp: Path, procs: list[Process]) 
     proxy = Process("kube-proxy", argv, tmp / "logs" / "kube-proxy.log")
     procs.append(proxy)
     await asyncio.to_thread(wait_ready, f"http://{node_ip}:10249/readyz", proxy)
-    ips = await create_services(api_url, backend_ip, {"bulk": bulk_port, "rr": rr_port})
-    await wait_routed(ips["rr"], 80)
-    await wait_routed(backend_ip, rr_port)
+    services = {"bulk": bulk_port, **{f"rr-{r}": rr_ports[2 * r + 1] for r in range(args.rounds)}}
+    ips = await create_services(api_url, backend_ip, services)
+    addrs = {"bulk-direct": (backend_ip, bulk_port), "bulk-proxied": (ips["bulk"], 80)}
+    for r in range(args.rounds):
+        addrs[f"rr-direct-{r}"] = (backend_ip, rr_ports[2 * r])
+        addrs[f"rr-proxied-{r}"] = (ips[f"rr-{r}"], 80)
+        await wait_routed(ips[f"rr-{r}"], 80)
     print(f"kube-proxy pid {proxy.pid} on {node_ip}; ClusterIPs {ips}; backend {backend_ip}", flush=True)
-    addrs = {
-        "bulk-direct": (backend_ip, bulk_port),
-        "bulk-proxied": (ips["bulk"], 80),
-        "rr-direct": (backend_ip, rr_port),
-        "rr-proxied": (ips["rr"], 80),
-    }
     report = await Bench(args, proxy, backend, addrs).run()
     async with httpx.AsyncClient(timeout=5, trust_env=False) as c:
         text = (await c.get(f"http://{node_ip}:10249/metrics")).text
@@ -496,7 +499,8 @@ def render(report: Report, args: argparse.Namespace, elapsed: float) -> str:
     bulk = report.rows[0]
     conns = report.rows[-1]
     verdict = [
-        f"throughput {bulk.ratio:.0%} of direct (target >= {TARGET_RATIO:.0%}): {'met' if bulk.ratio >= TARGET_RATIO else 'NOT met'}",
+        f"throughput {bulk.ratio:.0%} of direct (target >= {TARGET_RATIO:.0%}): "
+        + ("met" if bulk.ratio >= TARGET_RATIO else "NOT met"),
         f"new connections {conns.tinykube:,.0f}/s (target >= {TARGET_CONNS:,.0f}/s): "
         + ("met" if conns.tinykube >= TARGET_CONNS else "NOT met"),
     ]
@@ -517,7 +521,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=None, help="seconds per phase (default 3, quick 2)")
     p.add_argument("--concurrency", "-c", type=int, default=16, help="connection-rate workers (default 16)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
-    p.add_argument("--backend", nargs=3, metavar=("HOST", "BULK_PORT", "RR_PORT"), help=argparse.SUPPRESS)
+    p.add_argument("--backend", nargs="+", metavar="HOST BULK_PORT RR_PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.rounds = max(1, args.rounds or (1 if args.quick else 3))
     args.seconds = max(0.5, args.seconds or (2.0 if args.quick else 3.0))
@@ -528,8 +532,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or, with --backend, be the backend process); 0 on success."""
     args = parse_args(argv)
     if args.backend:
-        host, bulk, rr = args.backend
-        run_backend(host, int(bulk), int(rr))
+        host, bulk, *rr = args.backend
+        run_backend(host, int(bulk), [int(p) for p in rr])
         return 0
     import uvloop
 

@@ -71,20 +71,26 @@ async def wait_for(check: Callable[[], Awaitable[T]], timeout: float = 10.0, wha
 
 
 class TcpBackend:
-    """A TCP server that answers each line `x` with `<name> x` (connections stay open)."""
+    """A TCP server that answers each line `x` with `<name> x` (connections stay open); a line
+    `bulk N` is answered with N bytes; at the client's EOF it says `<name> eof` and closes."""
 
     def __init__(self, name: str, host: str, port: int = 0) -> None:
         self.name, self.host, self.port = name, host, port
         self.server: asyncio.Server | None = None
-        self.connections = 0
+        self.bulk_sent = 0  # bytes of `bulk` answers handed to the socket so far
 
     async def start(self) -> TcpBackend:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self.connections += 1
             try:
                 while line := await reader.readline():
-                    writer.write(f"{self.name} {line.decode().strip()}\n".encode())
+                    text = line.decode().strip()
+                    if text.startswith("bulk "):
+                        await self._bulk(writer, int(text.split()[1]))
+                        continue
+                    writer.write(f"{self.name} {text}\n".encode())
                     await writer.drain()
+                writer.write(f"{self.name} eof\n".encode())  # the client half-closed: we may still talk
+                await writer.drain()
             except OSError:
                 pass
             finally:
@@ -93,6 +99,15 @@ class TcpBackend:
         self.server = await asyncio.start_server(handle, self.host, self.port)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
+
+    async def _bulk(self, writer: asyncio.StreamWriter, size: int) -> None:
+        chunk = b"x" * 65536
+        while size > 0:
+            piece = chunk[: min(size, len(chunk))]
+            writer.write(piece)
+            await writer.drain()  # blocks while the reader does not keep up
+            self.bulk_sent += len(piece)
+            size -= len(piece)
 
     async def stop(self) -> None:
         if self.server is not None:

@@ -326,3 +326,37 @@ async def test_udp_moves_off_an_endpoint_that_refuses(objs: Objects, net: Net) -
         assert [await ask_udp(ip, 53, f"q{i}", timeout=1.0) for i in range(6)] == ["a"] * 6
     finally:
         await live.stop()
+
+
+async def test_half_close_and_flow_control(objs: Objects, proxy1: KubeProxy, backends) -> None:
+    a, _ = backends
+    svc = await objs.create_service(service("stream", HTTP))
+    ip = svc["spec"]["clusterIP"]
+    await objs.put_slice(slice_for("stream", [endpoint(a)], a.port))
+    await wait_for(lambda: ask(ip, 80), what="the ClusterIP to answer")
+
+    # half-close: the client's EOF reaches the backend, which can still answer
+    conn = await Conn.open(ip, 80)
+    assert await conn.ask() == "a"
+    conn.writer.write_eof()
+    assert await asyncio.wait_for(conn.reader.readline(), 2) == b"a eof\n"
+    assert await asyncio.wait_for(conn.reader.read(), 2) == b""  # then the backend's close arrives
+    await conn.close()
+
+    # flow control: a client that does not read holds the backend back (kernel buffers and the
+    # proxy's bounded write buffer fill up), instead of the proxy reading everything into memory
+    size = 96 * 1024 * 1024
+    conn = await Conn.open(ip, 80)
+    conn.writer.write(f"bulk {size}\n".encode())
+    last = -1
+    while a.bulk_sent != last:  # wait until the backend is blocked
+        last = a.bulk_sent
+        await asyncio.sleep(0.2)
+    assert a.bulk_sent < 48 * 1024 * 1024
+    got = 0
+    while got < size:
+        data = await asyncio.wait_for(conn.reader.read(1 << 20), 5)
+        assert data, f"stream ended after {got} bytes"
+        got += len(data)
+    assert got == size and a.bulk_sent == size
+    await conn.close()
