@@ -33,7 +33,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -133,8 +132,9 @@ class _BulkReader(asyncio.BufferedProtocol):
             self.lost.set_result(None)
 
 
-async def bulk_rate(host: str, port: int, streams: int, seconds: float) -> float:
-    """Bytes/s received over `streams` parallel connections after a short warm-up."""
+async def bulk_rate(host: str, port: int, streams: int, seconds: float, meter: CpuMeter | None = None) -> float:
+    """Bytes/s received over `streams` parallel connections after a short warm-up (the `meter`
+    measures CPU over the same window)."""
     loop = asyncio.get_running_loop()
     readers: list[_BulkReader] = []
     transports = []
@@ -146,9 +146,13 @@ async def bulk_rate(host: str, port: int, streams: int, seconds: float) -> float
         await asyncio.sleep(0.3)
         if any(r.lost.done() for r in readers):
             raise BenchError(f"a bulk stream to {host}:{port} closed early")
+        if meter:
+            meter.start()
         start_bytes, start = sum(r.received for r in readers), time.perf_counter()
         await asyncio.sleep(seconds)
         got, elapsed = sum(r.received for r in readers) - start_bytes, time.perf_counter() - start
+        if meter:
+            meter.stop(got / MiB)
     finally:
         for t in transports:
             t.abort()
@@ -191,8 +195,9 @@ class ConnResult:
         return self.ok / self.elapsed if self.elapsed else 0.0
 
 
-async def conn_rate(host: str, port: int, workers: int, seconds: float) -> ConnResult:
-    """New connections/s: `workers` loops of connect, ping/pong, close, for `seconds`."""
+async def conn_rate(host: str, port: int, workers: int, seconds: float, meter: CpuMeter | None = None) -> ConnResult:
+    """New connections/s: `workers` loops of connect, ping/pong, close, for `seconds` (the `meter`
+    measures CPU over the same window)."""
     loop = asyncio.get_running_loop()
     res = ConnResult()
     deadline = time.perf_counter() + seconds
@@ -214,9 +219,13 @@ async def conn_rate(host: str, port: int, workers: int, seconds: float) -> ConnR
                 res.errors += 1
                 res.first_error = res.first_error or "closed without an answer"
 
+    if meter:
+        meter.start()
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(workers)))
     res.elapsed = time.perf_counter() - start
+    if meter:
+        meter.stop(res.ok)
     return res
 
 
@@ -231,6 +240,36 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+class CpuMeter:
+    """CPU seconds used by kube-proxy, the backend and this client over one measured window."""
+
+    def __init__(self, proxy_pid: int, backend_pid: int) -> None:
+        self.pids = (proxy_pid, backend_pid)
+        self.proxy = self.backend = self.client = self.wall = self.units = 0.0
+        self._t0: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+    def start(self) -> None:
+        """Begin the window."""
+        self._t0 = (cpu_seconds(self.pids[0]), cpu_seconds(self.pids[1]), time.process_time(), time.perf_counter())
+
+    def stop(self, units: float) -> None:
+        """End the window, in which `units` (connections, MiB) were done."""
+        p0, b0, c0, w0 = self._t0
+        self.proxy, self.backend = cpu_seconds(self.pids[0]) - p0, cpu_seconds(self.pids[1]) - b0
+        self.client, self.wall = time.process_time() - c0, time.perf_counter() - w0
+        self.units = units
+
+    def per_unit(self, who: str) -> float:
+        """CPU seconds per unit of `who` ("proxy" or "endpoints" = backend + client)."""
+        cpu = self.proxy if who == "proxy" else self.backend + self.client
+        return cpu / self.units if self.units else 0.0
+
+    def shares(self) -> str:
+        """Each process's CPU as a share of one core over the window."""
+        w = self.wall or 1.0
+        return f"kube-proxy {self.proxy / w:.0%}, backend {self.backend / w:.0%}, client {self.client / w:.0%}"
 
 
 @dataclass
@@ -277,92 +316,103 @@ class Bench:
         self.proxy, self.backend = proxy, backend
         self.addrs = addrs
         self.report = Report()
-
-    async def _cpu(self, label: str, op: Callable[[], Awaitable[float]]) -> float:
-        p0, b0, c0, t0 = (
-            cpu_seconds(self.proxy.pid),
-            cpu_seconds(self.backend.pid),
-            time.process_time(),
-            time.perf_counter(),
-        )
-        value = await op()
-        wall = time.perf_counter() - t0
-        p, b, c = cpu_seconds(self.proxy.pid) - p0, cpu_seconds(self.backend.pid) - b0, time.process_time() - c0
-        self.report.notes.append(
-            f"{label}: {wall:.1f} s wall; CPU kube-proxy {p / wall:.0%}, backend {b / wall:.0%}, client {c / wall:.0%}"
-        )
-        return value
+        self.values: dict[str, list[float]] = {}
+        self.meters: dict[str, list[CpuMeter]] = {}
 
     def _alive(self) -> None:
         for p in (self.proxy, self.backend):
             if not p.alive():
                 raise BenchError(f"{p.name} exited ({p.proc.returncode}):\n{p.tail()}")
 
+    def _meter(self, key: str) -> CpuMeter:
+        meter = CpuMeter(self.proxy.pid, self.backend.pid)
+        self.meters.setdefault(key, []).append(meter)
+        return meter
+
+    async def _bulk(self, key: str, host: str, port: int, streams: int) -> None:
+        value = await bulk_rate(host, port, streams, self.args.seconds, self._meter(key))
+        self.values.setdefault(key, []).append(value)
+        self._alive()
+
+    async def _conns(self, key: str, host: str, port: int) -> None:
+        res = await conn_rate(host, port, self.args.concurrency, self.args.seconds, self._meter(key))
+        if res.errors:
+            self.report.warnings.append(
+                f"{res.errors} of {res.ok + res.errors} connections to {host}:{port} failed; first: {res.first_error}"
+            )
+        self.values.setdefault(key, []).append(res.rate)
+        self._alive()
+
     async def run(self) -> Report:
         """Every round of every phase; the table rows are medians over rounds."""
-        a = self.args
-        series: dict[str, list[float]] = {}
-
-        def add(key: str, value: float) -> None:
-            series.setdefault(key, []).append(value)
-
-        for rnd in range(a.rounds):
-            last = rnd == a.rounds - 1
+        for rnd in range(self.args.rounds):
             for streams in (1, 4):
                 for side in ("direct", "proxied"):
-                    host, port = self.addrs[f"bulk-{side}"]
-                    if side == "proxied" and last:
-                        value = await self._cpu(
-                            f"bulk {streams} stream(s) proxied",
-                            lambda h=host, p=port, s=streams: bulk_rate(h, p, s, a.seconds),
-                        )
-                    else:
-                        value = await bulk_rate(host, port, streams, a.seconds)
-                    add(f"bulk{streams}-{side}", value)
-                    self._alive()
+                    await self._bulk(f"bulk{streams}-{side}", *self.addrs[f"bulk-{side}"], streams)
             for side in ("direct", "proxied"):
-                host, port = self.addrs[f"rr-{side}-{rnd}"]
+                await self._conns(f"rr-{side}", *self.addrs[f"rr-{side}-{rnd}"])
+        self._rows()
+        return self.report
 
-                async def measure(h: str = host, p: int = port) -> float:
-                    res = await conn_rate(h, p, a.concurrency, a.seconds)
-                    if res.errors:
-                        total = res.ok + res.errors
-                        self.report.warnings.append(
-                            f"{res.errors} of {total} connections to {h}:{p} failed; first: {res.first_error}"
-                        )
-                    return res.rate
+    def _median(self, key: str) -> float:
+        return statistics.median(self.values[key])
 
-                value = await (
-                    self._cpu("new connections proxied", measure) if side == "proxied" and last else measure()
-                )
-                add(f"rr-{side}", value)
-                self._alive()
-                await asyncio.sleep(0.5)  # let TIME_WAIT sockets of the phase settle a little
+    def _cost(self, key: str, who: str) -> float:
+        return statistics.median(m.per_unit(who) for m in self.meters[key])
 
-        med = {k: statistics.median(v) for k, v in series.items()}
+    def _rows(self) -> None:
+        same = "same client straight to the backend"
+        rows = self.report.rows
         for streams in (1, 4):
-            self.report.rows.append(
+            name = f"bulk transfer, {streams} stream{'s' if streams > 1 else ''} through the ClusterIP"
+            rows.append(
                 Row(
-                    f"bulk transfer, {streams} stream{'s' if streams > 1 else ''} through the ClusterIP",
-                    med[f"bulk{streams}-proxied"] / MiB,
-                    med[f"bulk{streams}-direct"] / MiB,
+                    name,
+                    self._median(f"bulk{streams}-proxied") / MiB,
+                    self._median(f"bulk{streams}-direct") / MiB,
                     "MiB/s",
-                    "same client straight to the backend",
+                    same,
                 )
             )
-        self.report.rows.append(
+        rows.append(
             Row(
-                f"new connections/s through the ClusterIP (C={a.concurrency}, connect + ping/pong + close)",
-                med["rr-proxied"],
-                med["rr-direct"],
+                f"new connections/s through the ClusterIP (C={self.args.concurrency}, connect + ping/pong + close)",
+                self._median("rr-proxied"),
+                self._median("rr-direct"),
                 "/s",
-                "same client straight to the backend",
+                same,
             )
         )
-        for k, v in sorted(series.items()):
-            unit, scale = ("/s", 1.0) if k.startswith("rr") else ("MiB/s", 1 / MiB)
-            self.report.notes.append(f"{k} per round: " + ", ".join(f"{x * scale:,.0f}{unit}" for x in v))
-        return self.report
+        conn_cost = self._cost("rr-proxied", "proxy")
+        byte_cost = self._cost("bulk1-proxied", "proxy")
+        rows.append(
+            Row(
+                "kube-proxy CPU per proxied connection",
+                conn_cost * 1e6,
+                self._cost("rr-direct", "endpoints") * 1e6,
+                "us",
+                "client + backend CPU per direct connection",
+            )
+        )
+        rows.append(
+            Row(
+                "kube-proxy CPU per MiB forwarded (1 stream)",
+                byte_cost * 1e3,
+                self._cost("bulk1-direct", "endpoints") * 1e3,
+                "ms",
+                "client + backend CPU per MiB direct",
+            )
+        )
+        if conn_cost and byte_cost:
+            self.report.notes.append(
+                f"kube-proxy's own capacity on one free core, from its CPU cost: {1 / conn_cost:,.0f} new "
+                f"connections/s, {1 / byte_cost:,.0f} MiB/s"
+            )
+        for key in sorted(self.values):
+            unit, scale = ("/s", 1.0) if key.startswith("rr") else ("MiB/s", 1 / MiB)
+            per = ", ".join(f"{v * scale:,.0f}{unit}" for v in self.values[key])
+            last = self.meters[key][-1].shares()
+            self.report.notes.append(f"{key}: per round {per}; CPU in the last round: {last}")
 
 
 # --- setup ---------------------------------------------------------------------------------
@@ -476,7 +526,9 @@ async def bench_main(args: argparse.Namespace, tmp: Path, procs: list[Process]) 
 
 def fmt(value: float, unit: str) -> str:
     """A figure with its unit."""
-    return f"{value:,.0f}{unit}" if unit == "/s" else f"{value:,.0f} {unit}"
+    if unit == "/s":
+        return f"{value:,.0f}{unit}"
+    return f"{value:,.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
 
 
 def render(report: Report, args: argparse.Namespace, elapsed: float) -> str:
@@ -496,8 +548,7 @@ def render(report: Report, args: argparse.Namespace, elapsed: float) -> str:
     out.append(f"medians over {args.rounds} round(s) of {args.seconds:g} s per phase; ratio = tinykube / baseline")
     out += [f"note: {n}" for n in report.notes]
     out += [f"WARNING: {w}" for w in report.warnings]
-    bulk = report.rows[0]
-    conns = report.rows[-1]
+    bulk, conns = report.rows[0], report.rows[2]
     verdict = [
         f"throughput {bulk.ratio:.0%} of direct (target >= {TARGET_RATIO:.0%}): "
         + ("met" if bulk.ratio >= TARGET_RATIO else "NOT met"),
