@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from kube_proxy import metrics
 
-__all__ = ["ProxyHealth", "go_time", "healthz_app", "metrics_app", "serve_http"]
+__all__ = ["ProxyHealth", "go_time", "healthz_app", "listen", "metrics_app", "serve_http"]
 
 TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler"
 PROXY_MODE = "userspace"

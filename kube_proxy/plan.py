@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "DEFAULT_AFFINITY_TIMEOUT",
+    "HEADLESS_LABEL",
     "SERVICE_NAME_LABEL",
     "SERVICE_PROXY_NAME_LABEL",
     "Endpoint",

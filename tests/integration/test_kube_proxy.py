@@ -265,6 +265,28 @@ async def test_health_and_metrics(objs: Objects, proxy1: KubeProxy, backends) ->
         r = await c.get(f"http://{proxy1.address}:10256/livez")
         assert r.status_code == 200 and set(r.json()) == {"lastUpdated", "currentTime"}
         assert (await c.get(f"http://{proxy1.address}:10249/proxyMode")).text == "userspace"
+    # the node tainted for deletion by the autoscaler: not eligible, /healthz 503 (livez still 200)
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": proxy1.node}}
+    node["spec"] = {"taints": [{"key": "ToBeDeletedByClusterAutoscaler", "effect": "NoSchedule"}]}
+    r = await objs.api.post("/api/v1/nodes", json=node)
+    assert r.status_code == 201, r.text
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as c:
+
+        async def healthz(code: int, eligible: bool) -> bool:
+            r = await c.get(f"http://{proxy1.address}:10256/healthz")
+            return r.status_code == code and r.json()["nodeEligible"] is eligible
+
+        try:
+            await wait_for(lambda: healthz(503, False), what="/healthz to report the node ineligible")
+            assert (await c.get(f"http://{proxy1.address}:10256/livez")).status_code == 200
+        finally:
+            r = await objs.api.patch(
+                f"/api/v1/nodes/{proxy1.node}",
+                json={"spec": {"taints": None}},
+                headers={"content-type": "application/merge-patch+json"},
+            )
+            assert r.status_code == 200, r.text
+        await wait_for(lambda: healthz(200, True), what="/healthz to be eligible again")
     labels = {"namespace": objs.ns, "service": "obs", "port": "http", "protocol": "TCP"}
     before = await proxy1.metric("kubeproxy_userspace_bytes_total", direction="in", **labels)
     await ask(ip, 80)
