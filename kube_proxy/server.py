@@ -89,14 +89,16 @@ class ProxyServer:
         )
 
     async def sync_proxy_rules(self) -> bool:
-        """Plan from the informers' current state and apply it; False when some listener failed."""
+        """Plan from the informers' current state and apply it; False when some listener could not
+        be opened (the runner then retries soon). The sync still counts as done for the health
+        check: an address that cannot be bound is that Service's problem, logged and counted in
+        `kubeproxy_userspace_bind_errors_total`, not the proxy's."""
         start = time.perf_counter()
         desired = plan(self.services.store.list(), self.slices.store.list(), self.options.node)
         ok = await self.proxier.apply(desired)
         metrics.SYNC_DURATION.observe(time.perf_counter() - start)
-        if ok:
-            metrics.SYNC_LAST.set(time.time())
-            self.health.updated()
+        metrics.SYNC_LAST.set(time.time())
+        self.health.updated()
         return ok
 
     async def run(self) -> None:

@@ -382,3 +382,25 @@ async def test_half_close_and_flow_control(objs: Objects, proxy1: KubeProxy, bac
         got += len(data)
     assert got == size and a.bulk_sent == size
     await conn.close()
+
+
+async def test_an_address_taken_by_someone_else_is_retried_and_others_keep_working(
+    objs: Objects, proxy1: KubeProxy, backends, net: Net
+) -> None:
+    a, _ = backends
+    taken = net.external(4)
+    blocker = socket.socket()  # holds the address without SO_REUSEPORT: kube-proxy cannot share it
+    blocker.bind((taken, 80))
+    blocker.listen(1)
+    try:
+        svc = await objs.create_service(service("blocked", HTTP, externalIPs=[taken]))
+        await objs.put_slice(slice_for("blocked", [endpoint(a)], a.port))
+        ip = svc["spec"]["clusterIP"]
+        await wait_for(lambda: ask(ip, 80), what="the ClusterIP of the same Service")
+        await wait_for(lambda: proxy1.metric("kubeproxy_userspace_bind_errors_total"), what="a bind error")
+        async with httpx.AsyncClient(timeout=5, trust_env=False) as c:
+            assert (await c.get(f"http://{proxy1.address}:10256/healthz")).status_code == 200
+    finally:
+        blocker.close()
+    # released: the runner's retry (within 5 s) opens it, with no change to the objects
+    assert await wait_for(lambda: ask(taken, 80), what="the external IP after the retry") == "a"
