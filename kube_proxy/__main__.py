@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import re
+import resource
 import socket
 
 import typer
@@ -39,6 +41,14 @@ def parse_duration(text: str) -> float:
     if value < 0:
         raise ValueError(f'invalid duration "{text}": must not be negative')
     return value
+
+
+def _raise_open_files_limit() -> None:
+    """Every proxied connection costs two descriptors: use the hard limit, as Go programs do."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _duration(name: str, text: str) -> float:
@@ -96,6 +106,8 @@ def run(
         min_sync_period=min_period,
         proxier=ProxierOptions(udp_idle_timeout=udp_idle),
     )
+
+    _raise_open_files_limit()
 
     async def main(api: ApiClient) -> None:
         if log_level.lower() != "debug":

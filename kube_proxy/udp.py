@@ -3,8 +3,11 @@
 The first datagram from a client address opens an association: a socket connected to an endpoint
 chosen by the listener's `Balancer`. Datagrams from the client go out through it; whatever the
 endpoint sends back is relayed to the client from the listener's own socket (so the reply comes
-from the service address the client sent to). An association with no traffic either way for the
-idle timeout is closed, as upstream's userspace proxy did (`--udp-timeout`).
+from the service address the client sent to). An association is closed after a quiet spell, as
+upstream's userspace proxy did: `--udp-timeout` (2 s here) while a datagram is still waiting for a
+reply, so that a slow answer (a DNS query forwarded upstream) still finds its way back; 250 ms
+(upstream's default) once everything sent has been answered, so that clients that use a new port
+for every query (glibc's resolver) do not pile up sockets.
 
 An endpoint with nothing listening answers with ICMP port unreachable, which a connected UDP socket
 reports as ECONNREFUSED: the association then moves to the next endpoint and resends the datagrams
@@ -31,6 +34,8 @@ log = logging.getLogger("kube_proxy.udp")
 MAX_DATAGRAM = 65535
 PENDING = 16  # unanswered datagrams kept for a resend to the next endpoint
 READ_BATCH = 64  # datagrams read per wake-up before yielding to the loop
+ANSWERED_IDLE = 0.25  # seconds an association whose datagrams were all answered stays open
+MAX_QUEUED = 1024 * 1024  # bytes of replies queued for clients before further ones are dropped
 
 
 class _Association:
@@ -107,6 +112,8 @@ class _Association:
             if transport is None or transport.is_closing():
                 self.close()
                 return
+            if transport.get_write_buffer_size() > MAX_QUEUED:
+                continue  # the client is not reading: drop, as a full socket buffer would
             transport.sendto(data, self.client)
             self.stats.bytes_out += len(data)
 
@@ -152,6 +159,7 @@ class UdpListener(asyncio.DatagramProtocol):
         self.balancer = balancer
         self.stats = stats
         self.idle_timeout = idle_timeout
+        self.answered_idle = min(ANSWERED_IDLE, idle_timeout)
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.DatagramTransport | None = None
         self.associations: dict[tuple[str, int], _Association] = {}
@@ -196,18 +204,19 @@ class UdpListener(asyncio.DatagramProtocol):
             stats.active += 1
             self.associations[client] = assoc
             if self._sweeper is None:
-                self._sweeper = self.loop.call_later(self.idle_timeout / 2, self._sweep)
+                self._sweeper = self.loop.call_later(self.answered_idle / 2, self._sweep)
             return assoc
         stats.rejected += 1
         return None
 
     def _sweep(self) -> None:
         self._sweeper = None
-        cutoff = self.loop.time() - self.idle_timeout
-        for assoc in [a for a in self.associations.values() if a.last <= cutoff]:
+        now = self.loop.time()
+        waiting, answered = now - self.idle_timeout, now - self.answered_idle
+        for assoc in [a for a in self.associations.values() if a.last <= (waiting if a.pending else answered)]:
             assoc.close()
         if self.associations:
-            self._sweeper = self.loop.call_later(self.idle_timeout / 2, self._sweep)
+            self._sweeper = self.loop.call_later(self.answered_idle / 2, self._sweep)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("%s: %r", self.route.ref, exc)

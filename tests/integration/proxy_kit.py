@@ -117,10 +117,10 @@ class TcpBackend:
 
 
 class UdpBackend(asyncio.DatagramProtocol):
-    """A UDP server that answers each datagram `x` with `<name> x`."""
+    """A UDP server that answers each datagram `x` with `<name> x` (after `delay` seconds)."""
 
-    def __init__(self, name: str, host: str, port: int = 0) -> None:
-        self.name, self.host, self.port = name, host, port
+    def __init__(self, name: str, host: str, port: int = 0, delay: float = 0.0) -> None:
+        self.name, self.host, self.port, self.delay = name, host, port, delay
         self.transport: asyncio.DatagramTransport | None = None
 
     async def start(self) -> UdpBackend:
@@ -131,7 +131,11 @@ class UdpBackend(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         assert self.transport is not None
-        self.transport.sendto(f"{self.name} {data.decode()}".encode(), addr)
+        reply = f"{self.name} {data.decode()}".encode()
+        if self.delay:
+            asyncio.get_running_loop().call_later(self.delay, self.transport.sendto, reply, addr)
+        else:
+            self.transport.sendto(reply, addr)
 
     async def stop(self) -> None:
         if self.transport is not None:

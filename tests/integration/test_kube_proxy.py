@@ -404,3 +404,25 @@ async def test_an_address_taken_by_someone_else_is_retried_and_others_keep_worki
         blocker.close()
     # released: the runner's retry (within 5 s) opens it, with no change to the objects
     assert await wait_for(lambda: ask(taken, 80), what="the external IP after the retry") == "a"
+
+
+async def test_udp_associations_wait_for_slow_answers_and_close_once_answered(
+    objs: Objects, proxy1: KubeProxy, net: Net
+) -> None:
+    slow = await UdpBackend("slow", net.backend(1), delay=0.6).start()  # kube-proxy runs with --udp-timeout 1s
+    try:
+        svc = await objs.create_service(service("slowdns", [{"name": "dns", "port": 53, "protocol": "UDP"}]))
+        ip = svc["spec"]["clusterIP"]
+        await objs.put_slice(slice_for("slowdns", [endpoint(slow)], slow.port, name="dns", protocol="UDP"))
+        # an answer 0.6 s late still comes back (the association waits up to --udp-timeout for a reply)
+        assert await wait_for(lambda: ask_udp(ip, 53, timeout=2), what="the slow UDP answer") == "slow"
+        labels = {"namespace": objs.ns, "service": "slowdns", "port": "dns", "protocol": "UDP"}
+
+        async def closed() -> bool:
+            return await proxy1.metric("kubeproxy_userspace_active_connections", **labels) == 0
+
+        # answered associations are closed soon after (250 ms idle), not held open per client port
+        await wait_for(closed, timeout=3, what="the answered associations to close")
+        assert await proxy1.metric("kubeproxy_userspace_connections_total", **labels) >= 1
+    finally:
+        await slow.stop()
