@@ -44,11 +44,14 @@ class Proxier:
         self.balancers: dict[tuple[PortRef, bool], Balancer] = {}
         self._known: set[PortRef] = set()
         self._bind_errors: dict[ListenerKey, str] = {}
+        self._warned: set[str] = set()
 
     async def apply(self, plan: Plan) -> bool:
         """Open, close and update listeners to match `plan`; False if some address could not be bound."""
         for warning in plan.warnings:
-            log.warning("%s", warning)
+            if warning not in self._warned:  # once while it lasts, not at every sync
+                log.warning("%s", warning)
+        self._warned = set(plan.warnings)
         desired = plan.listeners
         for key, listener in list(self.listeners.items()):
             route = desired.get(key)
