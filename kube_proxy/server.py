@@ -107,10 +107,9 @@ class ProxyServer:
         async with contextlib.AsyncExitStack() as stack:
             tasks: list[asyncio.Task[None]] = []
             stack.callback(self.proxier.close)
-            servers = ((opts.healthz_port, healthz_app(self.health)), (opts.metrics_port, metrics_app(self.health)))
-            for port, app in servers:
-                if port:
-                    tasks.append(asyncio.create_task(serve_http(app, listen(opts.node.address, port))))
+            apps = ((opts.healthz_port, healthz_app(self.health)), (opts.metrics_port, metrics_app(self.health)))
+            bound = [(app, listen(opts.node.address, port)) for port, app in apps if port]  # fail before serving
+            tasks += [asyncio.create_task(serve_http(app, sock)) for app, sock in bound]
             self._watch()
             await stack.enter_async_context(self.factory)
             try:
