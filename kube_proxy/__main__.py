@@ -1,0 +1,133 @@
+"""`python -m kube_proxy`: one node's kube-proxy in userspace mode (flags or TINYKUBE_* environment variables)."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import re
+import resource
+import socket
+
+import typer
+
+from client.component import ComponentOptions, run_component
+from client.rest import ApiClient
+from kube_proxy.plan import NodeInfo
+from kube_proxy.proxier import ProxierOptions
+from kube_proxy.server import ProxyOptions, ProxyServer
+
+cli = typer.Typer(add_completion=False)
+
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from a plain number (`30`, `0.1`) or a Go duration (`30s`, `250ms`, `1m30s`)."""
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        pos, value = 0, 0.0
+        for m in _PART.finditer(text):
+            if m.start() != pos:
+                break
+            value += float(m.group(1)) * _UNITS[m.group(2)]
+            pos = m.end()
+        if pos != len(text) or not text:
+            hint = "use seconds, or a Go duration such as 30s or 250ms"
+            raise ValueError(f'invalid duration "{text}" ({hint})') from None
+    if value < 0:
+        raise ValueError(f'invalid duration "{text}": must not be negative')
+    return value
+
+
+def _raise_open_files_limit() -> None:
+    """Every proxied connection costs two descriptors: use the hard limit, as Go programs do."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _duration(name: str, text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint=name) from None
+
+
+@cli.command()
+def run(
+    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
+    kubeconfig: str = typer.Option("", envvar="KUBECONFIG", help="kubeconfig file."),
+    node_name: str = typer.Option(
+        "", envvar="TINYKUBE_NODE_NAME", help="This node's name (endpoints' nodeName); default: the hostname."
+    ),
+    bind_address: str = typer.Option(
+        "127.0.0.1",
+        envvar="TINYKUBE_BIND_ADDRESS",
+        help="This node's address: NodePorts, healthz and metrics listen there.",
+    ),
+    healthz_port: int = typer.Option(10256, envvar="TINYKUBE_HEALTHZ_PORT", help="Port of /healthz (0: off)."),
+    metrics_port: int = typer.Option(10249, envvar="TINYKUBE_METRICS_PORT", help="Port of /metrics (0: off)."),
+    sync_period: str = typer.Option(
+        "30", envvar="TINYKUBE_SYNC_PERIOD", help="Longest time between full syncs (seconds or 30s)."
+    ),
+    min_sync_period: str = typer.Option(
+        "0.1", envvar="TINYKUBE_MIN_SYNC_PERIOD", help="Shortest time between syncs; changes in between are batched."
+    ),
+    udp_timeout: str = typer.Option(
+        "2s", envvar="TINYKUBE_UDP_TIMEOUT", help="Idle time after which a UDP client association is closed."
+    ),
+    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+) -> None:
+    """Run kube-proxy: forward Service addresses (ClusterIP, NodePort, LoadBalancer, external IPs) to endpoints."""
+    try:
+        address = str(ipaddress.IPv4Address(bind_address))
+    except ValueError:
+        raise typer.BadParameter(f'"{bind_address}" is not an IPv4 address', param_hint="--bind-address") from None
+    for name, port in (("--healthz-port", healthz_port), ("--metrics-port", metrics_port)):
+        if not 0 <= port <= 65535:
+            raise typer.BadParameter(f"{port} is not a port number", param_hint=name)
+    period = _duration("--sync-period", sync_period)
+    min_period = _duration("--min-sync-period", min_sync_period)
+    udp_idle = _duration("--udp-timeout", udp_timeout)
+    if period <= 0 or udp_idle <= 0:
+        raise typer.BadParameter("--sync-period and --udp-timeout must be greater than 0")
+    if min_period > period:
+        raise typer.BadParameter(f"must not exceed --sync-period ({period}s)", param_hint="--min-sync-period")
+    options = ProxyOptions(
+        node=NodeInfo(node_name or socket.gethostname().lower(), address),
+        healthz_port=healthz_port,
+        metrics_port=metrics_port,
+        sync_period=period,
+        min_sync_period=min_period,
+        proxier=ProxierOptions(udp_idle_timeout=udp_idle),
+    )
+
+    _raise_open_files_limit()
+
+    async def main(api: ApiClient) -> None:
+        if log_level.lower() != "debug":
+            logging.getLogger("httpx").setLevel(logging.WARNING)
+        await ProxyServer(api, options).run()
+
+    opts = ComponentOptions(
+        name="kube-proxy",
+        server=server or None,
+        kubeconfig=kubeconfig or None,
+        health_port=0,  # kube-proxy serves its own healthz and metrics servers
+        log_level=log_level,
+    )
+    run_component(opts, main)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()
