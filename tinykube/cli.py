@@ -33,6 +33,7 @@ def up(
         help="Address slot 0-31 (node i is 127.0.100+SLOT.i) [default: the data dir's, else the lowest free].",
     ),
     ingress: bool = typer.Option(False, "--ingress/--no-ingress", help="Run the ingress controller add-on."),
+    dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Run the dashboard add-on."),
     nodes: int = typer.Option(1, "--nodes", min=0, help="Nodes whose kubelets run pods as local processes."),
     simulated_nodes: int = typer.Option(
         0, "--simulated-nodes", min=0, help="Extra simulated nodes (pods reported Running, nothing started)."
@@ -48,6 +49,7 @@ def up(
         default_port=True,
         slot=None if slot < 0 else slot,
         ingress=ingress,
+        dashboard=dashboard,
         nodes=nodes,
         simulated_nodes=simulated_nodes,
         controllers=controllers,
@@ -72,6 +74,8 @@ def up(
     typer.echo(f"tinykube is up: apiserver {cluster.server}, etcd {cluster.etcd_url}")
     addresses = ", ".join(f"{n} {cluster.node_ip(n)}" for n in cluster.node_names) or "-"
     typer.echo(f"slot {net.slot}: nodes {addresses}; Services {net.service_range}; pods {net.pod_network}")
+    if dashboard:
+        typer.echo(f"dashboard: {cluster.dashboard_url}")
     typer.echo(f"logs in {data_dir / 'logs'}")
     typer.echo(f"export KUBECONFIG={cluster.kubeconfig}")
     try:

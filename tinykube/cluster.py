@@ -56,6 +56,7 @@ class ClusterSpec:
     kube_proxy: bool = True
     dns: bool = True
     ingress: bool = False
+    dashboard: bool = False
     cluster_domain: str = "cluster.local"
     apiserver_args: Sequence[str] = ()
     controller_manager_args: Sequence[str] = ()
@@ -146,6 +147,8 @@ class Cluster:
             waits.append(self._dns())
         if spec.ingress:
             waits.append(self._ingress())
+        if spec.dashboard:
+            waits.append(self._dashboard())
         for i, node in enumerate(self.node_names):
             waits.append(self._kubelet(i, node))
             if spec.kube_proxy:
@@ -211,13 +214,26 @@ class Cluster:
             "--health-port",
             str(health),
         ]
-        return f"http://127.0.0.1:{health}/readyz", self._component("cluster-dns", "cluster_dns", args)
+        return f"http://{net.dns_address}:{health}/readyz", self._component("cluster-dns", "cluster_dns", args)
 
     def _ingress(self) -> tuple[str, Process]:
         net, health = self.network, free_port()
         args = ["--bind-address", net.ingress_address, "--port", str(_privileged_or(80, 10080))]
         args += ["--health-port", str(health)]
-        return f"http://127.0.0.1:{health}/readyz", self._component("ingress-controller", "ingress_controller", args)
+        return f"http://{net.ingress_address}:{health}/readyz", self._component(
+            "ingress-controller", "ingress_controller", args
+        )
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's page."""
+        return f"http://{self.network.dashboard_address}:9090/"
+
+    def _dashboard(self) -> tuple[str, Process]:
+        address, health = self.network.dashboard_address, free_port()
+        args = ["--bind-address", address, "--port", "9090", "--health-port", str(health)]
+        (self.spec.data_dir / "dashboard-url").write_text(self.dashboard_url + "\n")
+        return f"http://{address}:{health}/readyz", self._component("dashboard", "dashboard", args)
 
     def _scheduler(self) -> tuple[str, Process]:
         port = free_port()

@@ -13,6 +13,7 @@ cluster gets its addresses back. From k come all of its ranges, none shared with
 | load-balancer pool      | 127.200.k.0/24           | 127.200.0.0/24   |
 | cluster DNS add-on      | 127.0.(100+k).253        |                  |
 | ingress controller      | 127.0.(100+k).252        |                  |
+| dashboard               | 127.0.(100+k).251:9090   |                  |
 
 Ports then need no choosing: a node's kubelet (10250), kube-proxy (10256, 10249) and NodePorts
 bind its own address; ClusterIPs and load-balancer IPs are the cluster's own.
@@ -82,6 +83,11 @@ class ClusterNetwork:
     def dns_address(self) -> str:
         """Where the cluster DNS add-on listens."""
         return f"127.0.{100 + self.slot}.253"
+
+    @property
+    def dashboard_address(self) -> str:
+        """Where the dashboard add-on serves its page (port 9090)."""
+        return f"127.0.{100 + self.slot}.251"
 
     @property
     def ingress_address(self) -> str:

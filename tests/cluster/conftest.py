@@ -36,6 +36,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         data_dir=tmp_path_factory.mktemp("cluster"),
         nodes=2,
         ingress=True,
+        dashboard=True,
         apiserver_args=(
             "--default-unreachable-toleration-seconds",
             str(EVICTION),

@@ -20,7 +20,7 @@ START_CLUSTER = """
 import json, sys, pathlib
 import apiserver, kube_proxy, cluster_dns, ingress_controller, kubelet
 from tinykube.cluster import Cluster, ClusterSpec
-spec = ClusterSpec(data_dir=pathlib.Path(sys.argv[1]), nodes=1, ingress=True)
+spec = ClusterSpec(data_dir=pathlib.Path(sys.argv[1]), nodes=1, ingress=True, dashboard=True)
 with Cluster(spec) as c:
     files = [m.__file__ for m in (apiserver, kube_proxy, cluster_dns, ingress_controller, kubelet)]
     print(json.dumps({"names": [p.name for p in c.processes], "files": files}))
@@ -59,5 +59,5 @@ def test_wheel_installs_and_runs_every_component(tmp_path: Path) -> None:
     assert {"etcd", "apiserver", "scheduler", "controller-manager", "kubelet-node-1", "kube-proxy-node-1"} <= set(
         report["names"]
     )
-    assert {"cluster-dns", "ingress-controller"} <= set(report["names"])
+    assert {"cluster-dns", "ingress-controller", "dashboard"} <= set(report["names"])
     assert (env_dir / "bin" / "tinykube").exists() and (env_dir / "bin" / "tinykube-kube-proxy").exists()
