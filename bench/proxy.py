@@ -5,14 +5,17 @@ Run from the repo root:
     .venv/bin/python bench/proxy.py            # 3 rounds of 3 s per phase (about 1 min)
     .venv/bin/python bench/proxy.py --quick    # 1 round of 2 s per phase (about 20 s)
 
-It starts its own etcd, apiserver and one real `python -m kube_proxy` (node address 127.232.R.201,
-Service range 127.232.R.0/25, R random), a backend process (uvloop) with a bulk port (streams bytes
-until the client hangs up) and a request/response port (answers `ping\\n` with `pong\\n`), and two
-selector-less Services whose EndpointSlices point at those ports. The same client code (uvloop, in
-this process) then measures, alternating direct and proxied phases in each round:
+It starts its own etcd, apiserver and, as in a 2-node cluster, two real `python -m kube_proxy`
+(node addresses 127.232.R.201 and .202, Service range 127.232.R.0/25, R random; `--nodes N`), a
+backend process (uvloop) with a bulk port (streams bytes until the client hangs up) and
+request/response ports (answer `ping\\n` with `pong\\n`), and selector-less Services whose
+EndpointSlices point at those ports. The same client code (uvloop, in this process) then measures,
+alternating direct and proxied phases in each round:
 
 1. bulk transfer: bytes/s received over 1 stream, and over 4 parallel streams, for a fixed time;
-2. new connections/s: C workers each looping connect, `ping`/`pong`, close (client closes first).
+2. new connections/s: C workers each looping connect, `ping`/`pong`, close (client closes first),
+   through a ClusterIP that every node's kube-proxy serves (SO_REUSEPORT), and through one that only
+   node-1's serves (internalTrafficPolicy Local, endpoint on node-1).
 
 Each row is the median over the rounds, beside the baseline measured in the same rounds. Notes give
 the CPU seconds the proxy, the backend and this client used in each proxied phase (all share the
@@ -245,19 +248,22 @@ def cpu_seconds(pid: int) -> float:
 class CpuMeter:
     """CPU seconds used by kube-proxy, the backend and this client over one measured window."""
 
-    def __init__(self, proxy_pid: int, backend_pid: int) -> None:
-        self.pids = (proxy_pid, backend_pid)
+    def __init__(self, proxy_pids: list[int], backend_pid: int) -> None:
+        self.proxy_pids, self.backend_pid = proxy_pids, backend_pid
         self.proxy = self.backend = self.client = self.wall = self.units = 0.0
         self._t0: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
+    def _proxies(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.proxy_pids)
+
     def start(self) -> None:
         """Begin the window."""
-        self._t0 = (cpu_seconds(self.pids[0]), cpu_seconds(self.pids[1]), time.process_time(), time.perf_counter())
+        self._t0 = (self._proxies(), cpu_seconds(self.backend_pid), time.process_time(), time.perf_counter())
 
     def stop(self, units: float) -> None:
         """End the window, in which `units` (connections, MiB) were done."""
         p0, b0, c0, w0 = self._t0
-        self.proxy, self.backend = cpu_seconds(self.pids[0]) - p0, cpu_seconds(self.pids[1]) - b0
+        self.proxy, self.backend = self._proxies() - p0, cpu_seconds(self.backend_pid) - b0
         self.client, self.wall = time.process_time() - c0, time.perf_counter() - w0
         self.units = units
 
@@ -269,7 +275,7 @@ class CpuMeter:
     def shares(self) -> str:
         """Each process's CPU as a share of one core over the window."""
         w = self.wall or 1.0
-        return f"kube-proxy {self.proxy / w:.0%}, backend {self.backend / w:.0%}, client {self.client / w:.0%}"
+        return f"kube-proxies {self.proxy / w:.0%}, backend {self.backend / w:.0%}, client {self.client / w:.0%}"
 
 
 @dataclass
@@ -309,23 +315,25 @@ class Setup:
 
 
 class Bench:
-    """Direct and proxied phases against one backend and one kube-proxy."""
+    """Direct and proxied phases against one backend and the nodes' kube-proxies."""
 
-    def __init__(self, args: argparse.Namespace, proxy: Process, backend: Process, addrs: dict[str, tuple[str, int]]):
+    def __init__(
+        self, args: argparse.Namespace, proxies: list[Process], backend: Process, addrs: dict[str, tuple[str, int]]
+    ):
         self.args = args
-        self.proxy, self.backend = proxy, backend
+        self.proxies, self.backend = proxies, backend
         self.addrs = addrs
         self.report = Report()
         self.values: dict[str, list[float]] = {}
         self.meters: dict[str, list[CpuMeter]] = {}
 
     def _alive(self) -> None:
-        for p in (self.proxy, self.backend):
+        for p in (*self.proxies, self.backend):
             if not p.alive():
                 raise BenchError(f"{p.name} exited ({p.proc.returncode}):\n{p.tail()}")
 
     def _meter(self, key: str) -> CpuMeter:
-        meter = CpuMeter(self.proxy.pid, self.backend.pid)
+        meter = CpuMeter([p.pid for p in self.proxies], self.backend.pid)  # every proxy: the kernel picks one
         self.meters.setdefault(key, []).append(meter)
         return meter
 
@@ -345,12 +353,15 @@ class Bench:
 
     async def run(self) -> Report:
         """Every round of every phase; the table rows are medians over rounds."""
+        n = len(self.proxies)
         for rnd in range(self.args.rounds):
             for streams in (1, 4):
                 for side in ("direct", "proxied"):
                     await self._bulk(f"bulk{streams}-{side}", *self.addrs[f"bulk-{side}"], streams)
-            for side in ("direct", "proxied"):
-                await self._conns(f"rr-{side}", *self.addrs[f"rr-{side}-{rnd}"])
+            await self._conns("rr-direct", *self.addrs[f"rr-direct-{rnd}"])
+            await self._conns("rr-proxied-1", *self.addrs[f"rr-proxied-1-{rnd}"])
+            if n > 1:
+                await self._conns(f"rr-proxied-{n}", *self.addrs[f"rr-proxied-{n}-{rnd}"])
         self._rows()
         return self.report
 
@@ -374,20 +385,26 @@ class Bench:
                     same,
                 )
             )
-        rows.append(
-            Row(
-                f"new connections/s through the ClusterIP (C={self.args.concurrency}, connect + ping/pong + close)",
-                self._median("rr-proxied"),
-                self._median("rr-direct"),
-                "/s",
-                same,
+        n = len(self.proxies)
+        for k in sorted({1, n}, reverse=True):
+            who = f"{n} nodes' kube-proxies (SO_REUSEPORT)" if k > 1 else "1 node's kube-proxy"
+            rows.append(
+                Row(
+                    f"new connections/s through a ClusterIP served by {who}",
+                    self._median(f"rr-proxied-{k}"),
+                    self._median("rr-direct"),
+                    "/s",
+                    same,
+                )
             )
+        self.report.notes.append(
+            f"new connections: C={self.args.concurrency} workers each looping connect, send ping, read pong, close"
         )
-        conn_cost = self._cost("rr-proxied", "proxy")
+        conn_cost = self._cost("rr-proxied-1", "proxy")
         byte_cost = self._cost("bulk1-proxied", "proxy")
         rows.append(
             Row(
-                "kube-proxy CPU per proxied connection",
+                "kube-proxy CPU per proxied connection (1 proxy)",
                 conn_cost * 1e6,
                 self._cost("rr-direct", "endpoints") * 1e6,
                 "us",
@@ -408,6 +425,16 @@ class Bench:
                 f"kube-proxy's own capacity on one free core, from its CPU cost: {1 / conn_cost:,.0f} new "
                 f"connections/s, {1 / byte_cost:,.0f} MiB/s"
             )
+        for direct, proxied in [("bulk1-direct", "bulk1-proxied"), ("bulk4-direct", "bulk4-proxied")] + [
+            ("rr-direct", f"rr-proxied-{k}") for k in sorted({1, n})
+        ]:
+            ratios = [p / d for p, d in zip(self.values[proxied], self.values[direct], strict=True) if d]
+            if ratios:
+                self.report.notes.append(
+                    f"{proxied} / {direct} round by round: "
+                    + ", ".join(f"{r:.2f}" for r in ratios)
+                    + f" (median {statistics.median(ratios):.2f})"
+                )
         for key in sorted(self.values):
             unit, scale = ("/s", 1.0) if key.startswith("rr") else ("MiB/s", 1 / MiB)
             per = ", ".join(f"{v * scale:,.0f}{unit}" for v in self.values[key])
@@ -418,8 +445,9 @@ class Bench:
 # --- setup ---------------------------------------------------------------------------------
 
 
-async def create_services(api_url: str, backend_ip: str, ports: dict[str, int]) -> dict[str, str]:
-    """Services `bulk` and `rr` (port 80) with EndpointSlices to the backend; their ClusterIPs."""
+async def create_services(api_url: str, backend_ip: str, ports: dict[str, tuple[int, str]]) -> dict[str, str]:
+    """Services (port 80, name → (backend port, internalTrafficPolicy)) with EndpointSlices to the
+    backend on node-1; their ClusterIPs."""
     ips = {}
     async with httpx.AsyncClient(base_url=api_url, timeout=10, trust_env=False) as api:
         r = await api.post(
@@ -427,12 +455,12 @@ async def create_services(api_url: str, backend_ip: str, ports: dict[str, int]) 
         )
         if r.status_code not in (201, 409):
             raise BenchError(f"namespace: {r.status_code} {r.text[:200]}")
-        for name, port in ports.items():
+        for name, (port, policy) in ports.items():
             svc = {
                 "apiVersion": "v1",
                 "kind": "Service",
                 "metadata": {"name": name},
-                "spec": {"ports": [{"name": "tcp", "port": 80}]},
+                "spec": {"ports": [{"name": "tcp", "port": 80}], "internalTrafficPolicy": policy},
             }
             r = await api.post(f"/api/v1/namespaces/{NAMESPACE}/services", json=svc)
             if r.status_code != 201:
@@ -463,6 +491,23 @@ async def wait_routed(host: str, port: int, timeout: float = 20.0) -> None:
     raise BenchError(f"{host}:{port} did not route within {timeout:.0f} s")
 
 
+async def wait_all_proxies_listen(addresses: list[str], listeners: int, timeout: float = 20.0) -> None:
+    """Wait until the proxies together hold `listeners` TCP listeners (each has synced every Service)."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as c:
+        while True:
+            total = 0.0
+            for addr in addresses:
+                for line in (await c.get(f"http://{addr}:10249/metrics")).text.splitlines():
+                    if line.startswith('kubeproxy_userspace_listeners{protocol="TCP"}'):
+                        total += float(line.split()[-1])
+            if total >= listeners:
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(f"the kube-proxies hold {total:.0f} listeners, not {listeners}, after {timeout:.0f} s")
+            await asyncio.sleep(0.1)
+
+
 def free_port_on(host: str) -> int:
     """A free TCP port on `host`."""
     import socket
@@ -486,30 +531,45 @@ async def bench_main(args: argparse.Namespace, tmp: Path, procs: list[Process]) 
         ["--service-cluster-ip-range", f"127.232.{setup.octet}.0/25", "--log-level", "warning"],
     )
     procs.append(api)
-    # every round's connection-rate phases get their own ports (and Service), so that the TIME_WAIT
+    # every round's connection-rate phases get their own ports (and Services), so that the TIME_WAIT
     # sockets one phase leaves do not slow the next one's port allocation
+    n = args.nodes
     bulk_port = free_port_on(backend_ip)
-    rr_ports = [free_port_on(backend_ip) for _ in range(2 * args.rounds)]
+    rr_ports = [[free_port_on(backend_ip) for _ in range(3)] for _ in range(args.rounds)]  # direct, 1, n
     backend = Process(
         "backend",
-        [sys.executable, __file__, "--backend", backend_ip, str(bulk_port), *map(str, rr_ports)],
+        [sys.executable, __file__, "--backend", backend_ip, str(bulk_port), *(str(p) for r in rr_ports for p in r)],
         tmp / "logs" / "backend.log",
     )
     procs.append(backend)
-    argv = [sys.executable, "-m", "kube_proxy", "--server", api_url, "--node-name", "node-1"]
-    argv += ["--bind-address", node_ip, "--log-level", "warning"]
-    proxy = Process("kube-proxy", argv, tmp / "logs" / "kube-proxy.log")
-    procs.append(proxy)
-    await asyncio.to_thread(wait_ready, f"http://{node_ip}:10249/readyz", proxy)
-    services = {"bulk": bulk_port, **{f"rr-{r}": rr_ports[2 * r + 1] for r in range(args.rounds)}}
+    proxies = []
+    for i in range(1, n + 1):
+        argv = [sys.executable, "-m", "kube_proxy", "--server", api_url, "--node-name", f"node-{i}"]
+        argv += ["--bind-address", setup.ip(200 + i), "--log-level", "warning"]
+        proxies.append(Process(f"kube-proxy-{i}", argv, tmp / "logs" / f"kube-proxy-{i}.log"))
+        procs.append(proxies[-1])
+    for i, proxy in enumerate(proxies, 1):
+        await asyncio.to_thread(wait_ready, f"http://{setup.ip(200 + i)}:10249/readyz", proxy)
+    # internalTrafficPolicy Local with the endpoint on node-1: only node-1's proxy binds that ClusterIP
+    services = {"bulk": (bulk_port, "Cluster")}
+    for r in range(args.rounds):
+        services[f"rr1-{r}"] = (rr_ports[r][1], "Local")
+        if n > 1:
+            services[f"rr{n}-{r}"] = (rr_ports[r][2], "Cluster")
     ips = await create_services(api_url, backend_ip, services)
     addrs = {"bulk-direct": (backend_ip, bulk_port), "bulk-proxied": (ips["bulk"], 80)}
     for r in range(args.rounds):
-        addrs[f"rr-direct-{r}"] = (backend_ip, rr_ports[2 * r])
-        addrs[f"rr-proxied-{r}"] = (ips[f"rr-{r}"], 80)
-        await wait_routed(ips[f"rr-{r}"], 80)
-    print(f"kube-proxy pid {proxy.pid} on {node_ip}; ClusterIPs {ips}; backend {backend_ip}", flush=True)
-    report = await Bench(args, proxy, backend, addrs).run()
+        addrs[f"rr-direct-{r}"] = (backend_ip, rr_ports[r][0])
+        for k in {1, n}:
+            addrs[f"rr-proxied-{k}-{r}"] = (ips[f"rr{k}-{r}"], 80)
+            await wait_routed(ips[f"rr{k}-{r}"], 80)
+    await wait_all_proxies_listen(
+        [setup.ip(200 + i) for i in range(1, n + 1)], len(ips) + (n - 1) * (len(ips) - args.rounds)
+    )
+    pids = ", ".join(str(p.pid) for p in proxies)
+    print(f"{n} kube-proxies (pids {pids}); ClusterIPs {ips}; backend {backend_ip}", flush=True)
+    report = await Bench(args, proxies, backend, addrs).run()
+    node_ip = setup.ip(201)
     async with httpx.AsyncClient(timeout=5, trust_env=False) as c:
         text = (await c.get(f"http://{node_ip}:10249/metrics")).text
     for line in text.splitlines():
@@ -517,7 +577,7 @@ async def bench_main(args: argparse.Namespace, tmp: Path, procs: list[Process]) 
             ("kubeproxy_sync_proxy_rules_duration_seconds_sum", "kubeproxy_sync_proxy_rules_duration_seconds_count")
         ):
             report.notes.append(line)
-    report.notes.append(f"{os.cpu_count()} CPUs shared by etcd, apiserver, kube-proxy, the backend and this client")
+    report.notes.append(f"{os.cpu_count()} CPUs shared by etcd, apiserver, kube-proxies, the backend and this client")
     return report
 
 
@@ -548,7 +608,7 @@ def render(report: Report, args: argparse.Namespace, elapsed: float) -> str:
     out.append(f"medians over {args.rounds} round(s) of {args.seconds:g} s per phase; ratio = tinykube / baseline")
     out += [f"note: {n}" for n in report.notes]
     out += [f"WARNING: {w}" for w in report.warnings]
-    bulk, conns = report.rows[0], report.rows[2]
+    bulk, conns = report.rows[0], report.rows[2]  # the most proxies serving the ClusterIP come first
     verdict = [
         f"throughput {bulk.ratio:.0%} of direct (target >= {TARGET_RATIO:.0%}): "
         + ("met" if bulk.ratio >= TARGET_RATIO else "NOT met"),
@@ -571,11 +631,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=None, help="rounds of every phase (default 3, quick 1)")
     p.add_argument("--seconds", type=float, default=None, help="seconds per phase (default 3, quick 2)")
     p.add_argument("--concurrency", "-c", type=int, default=16, help="connection-rate workers (default 16)")
+    p.add_argument("--nodes", type=int, default=2, help="nodes, so kube-proxies serving each ClusterIP (default 2)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     p.add_argument("--backend", nargs="+", metavar="HOST BULK_PORT RR_PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.rounds = max(1, args.rounds or (1 if args.quick else 3))
     args.seconds = max(0.5, args.seconds or (2.0 if args.quick else 3.0))
+    args.nodes = max(1, args.nodes)
     return args
 
 

@@ -39,10 +39,10 @@ log = logging.getLogger("kube_proxy.tcp")
 DIAL_TIMEOUTS = (0.25, 0.5, 1.0, 2.0)  # upstream userspace endpointDialTimeout; the last repeats
 MIN_ATTEMPTS = len(DIAL_TIMEOUTS)
 SWEEP_INTERVAL = 0.05  # how often connects past their dial timeout are cancelled
-SCRATCH_SIZE = 256 * 1024
+SCRATCH_SIZE = 1024 * 1024
 HOLD_LIMIT = 256 * 1024  # bytes kept for an endpoint still being connected before reading pauses
-HIGH_WATER = 1024 * 1024
-LOW_WATER = 256 * 1024
+HIGH_WATER = 4 * 1024 * 1024
+LOW_WATER = 1024 * 1024
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 _scratch = memoryview(bytearray(SCRATCH_SIZE))
