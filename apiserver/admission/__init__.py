@@ -1,0 +1,68 @@
+"""Admission: plug-ins that see every write after authorization, in one ordered chain — first every
+mutating plug-in (may change the object), then, after the kind's own validation, every
+validating plug-in (may only refuse). As kube-apiserver's `--enable-admission-plugins`; each
+plug-in lives in its own module and refuses with a `StatusError` (usually 403 Forbidden, as
+upstream's `admission.NewForbidden`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from apimachinery.resources import ResourceInfo
+from apiserver.context import UserInfo
+
+if TYPE_CHECKING:
+    from apiserver.registry import Registry
+
+__all__ = ["AdmissionAttributes", "MutatingPlugin", "ValidatingPlugin"]
+
+
+@dataclass
+class AdmissionAttributes:
+    """One write as admission sees it (upstream's `admission.Attributes`).
+
+    `operation` is CREATE, UPDATE, DELETE or CONNECT; `obj` is the object being written (None on
+    DELETE), `old` the stored one (None on CREATE); `options` the CreateOptions / UpdateOptions /
+    DeleteOptions as sent.
+    """
+
+    operation: str
+    resource: ResourceInfo
+    subresource: str
+    namespace: str
+    name: str
+    obj: dict[str, Any] | None
+    old: dict[str, Any] | None
+    user: UserInfo | None
+    dry_run: bool = False
+    options: dict[str, Any] | None = None
+
+
+class MutatingPlugin(Protocol):
+    """A plug-in that may change the object (runs before validation)."""
+
+    name: str
+
+    def handles(self, attrs: AdmissionAttributes) -> bool:
+        """Whether this plug-in cares about this write at all."""
+        ...
+
+    async def admit(self, attrs: AdmissionAttributes, reg: Registry) -> None:
+        """Change `attrs.obj` in place, or raise a StatusError to refuse."""
+        ...
+
+
+class ValidatingPlugin(Protocol):
+    """A plug-in that may only refuse (runs after the kind's validation)."""
+
+    name: str
+
+    def handles(self, attrs: AdmissionAttributes) -> bool:
+        """Whether this plug-in cares about this write at all."""
+        ...
+
+    async def validate(self, attrs: AdmissionAttributes, reg: Registry) -> None:
+        """Raise a StatusError to refuse; never change the object."""
+        ...
