@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.dashboard.kit import CHROMIUM, CHROMIUM_ARGS
-from tinykube.procs import Process, free_port, wait_ready
+from tinykube.procs import Process, free_port, start_apiserver, start_etcd, wait_ready
 
 
 @dataclass
@@ -40,6 +40,28 @@ def start_dashboard(apiserver: str, log: Path, port: int | None = None) -> Dashb
     proc = Process("dashboard", argv, log)
     wait_ready(f"http://127.0.0.1:{health}/readyz", proc)
     return Dashboard(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{health}")
+
+
+@pytest.fixture(scope="session")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard tests' own etcd: their controller-manager must not act on other suites' objects."""
+    proc, url = start_etcd(tmp_path_factory.mktemp("dashboard-etcd"))
+    yield url
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def apiserver_proc(etcd: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, str]]:
+    """The dashboard tests' own apiserver, on their own etcd."""
+    proc, url = start_apiserver(tmp_path_factory.mktemp("dashboard-apiserver"), etcd)
+    yield proc, url
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def apiserver(apiserver_proc: tuple[Process, str]) -> str:
+    """Base URL of the dashboard tests' apiserver."""
+    return apiserver_proc[1]
 
 
 @pytest.fixture(scope="session")

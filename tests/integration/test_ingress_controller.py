@@ -33,7 +33,7 @@ from ingress_kit import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from tinykube.procs import Process
+from tinykube.procs import Process, start_apiserver, start_etcd
 
 
 @dataclass
@@ -45,6 +45,22 @@ class Controller:
     port: int
     url: str
     health_url: str
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This module's own etcd: class-less Ingresses other suites leave behind would be ours to serve."""
+    proc, url = start_etcd(tmp_path_factory.mktemp("ingress-etcd"))
+    yield url
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def apiserver(etcd: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This module's own apiserver."""
+    proc, url = start_apiserver(tmp_path_factory.mktemp("ingress-apiserver"), etcd)
+    yield url
+    proc.stop()
 
 
 @pytest.fixture(scope="module")
