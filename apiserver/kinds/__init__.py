@@ -22,6 +22,7 @@ from apiserver.kinds.networking import (
     ServiceCIDRStrategy,
 )
 from apiserver.kinds.pods import PodStrategy
+from apiserver.kinds.rbac import ClusterRoleBindingStrategy, ClusterRoleStrategy, RoleBindingStrategy, RoleStrategy
 from apiserver.kinds.services import ServiceNetwork, ServiceStrategy
 from apiserver.kinds.workloads import (
     CronJobStrategy,
@@ -70,6 +71,10 @@ _BY_KIND: dict[str, _Factory] = {
     "IngressClass": lambda r, o: IngressClassStrategy(r),
     "IPAddress": lambda r, o: IPAddressStrategy(r),
     "ServiceCIDR": lambda r, o: ServiceCIDRStrategy(r),
+    "Role": lambda r, o: RoleStrategy(r),
+    "ClusterRole": lambda r, o: ClusterRoleStrategy(r),
+    "RoleBinding": lambda r, o: RoleBindingStrategy(r),
+    "ClusterRoleBinding": lambda r, o: ClusterRoleBindingStrategy(r),
 }
 
 
