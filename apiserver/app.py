@@ -22,6 +22,7 @@ from apimachinery import errors
 from apimachinery.meta import format_time
 from apimachinery.resources import RESOURCES, by_plural
 from apiserver import discovery, openapi, proxy, required
+from apiserver.authz.reconcile import reconcile_bootstrap_policy
 from apiserver.codec import json_response, status_response
 from apiserver.handlers import handle
 from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
@@ -178,6 +179,7 @@ async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair) -> No
     for name in DEFAULT_NAMESPACES:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         await _retrying(f"namespace {name}", partial(_create_missing, reg, "", "namespaces", None, body))
+    await _retrying("RBAC bootstrap policy", partial(reconcile_bootstrap_policy, reg))
     await _retrying("ServiceCIDR kubernetes", partial(_ensure_service_cidr, reg, config))
     await _retrying("Service kubernetes", partial(_ensure_kubernetes_service, reg, config))
     body = _kubernetes_endpoints(config)

@@ -24,6 +24,7 @@ from apimachinery.validation import go_quote
 from apiserver.authz import Attributes, Decision, Verdict
 from apiserver.authz.cachefeed import CacheFeed
 from apiserver.authz.rules import Rule, rule_allows
+from apiserver.authz.union import RulesAnswer
 from apiserver.context import UserInfo
 from apiserver.watch_cache import WatchCache
 
@@ -304,6 +305,12 @@ class RBACAuthorizer:
         """The user's rules in a namespace, from the freshest cache state (SelfSubjectRulesReview, escalation)."""
         self.index.catch_up()
         return self.index.resolve(user, namespace)
+
+    def rules_review(self, user: UserInfo, namespace: str) -> RulesAnswer:
+        """RulesFor: every rule the user holds in the namespace, with the roles that could not be found."""
+        resolved = self.rules_for(user, namespace)
+        errors = [aggregate_errors(resolved.errors)] if resolved.errors else []
+        return RulesAnswer([s.rule for s in resolved.rules], False, errors)
 
     async def authorize(self, attrs: Attributes) -> Decision:
         """Allowed by the first rule that matches; otherwise no opinion, with missing roles as the reason."""
