@@ -345,6 +345,8 @@ def _tinykube_controllers() -> list[dict[str, list[str]]]:
         rule("create", groups=(_DISCOVERY,), resources=("endpointslices",)),
         rule("create", groups=(_NET,), resources=("ipaddresses", "servicecidrs")),
         rule("create", groups=(_EVENTS,), resources=("events",)),
+        # the clusterrole-aggregation controller writes rules it need not hold itself
+        rule("escalate", groups=(GROUP,), resources=("clusterroles",)),
     ]
 
 
