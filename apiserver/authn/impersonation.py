@@ -21,7 +21,7 @@ from apiserver.authz.messages import forbidden
 from apiserver.authz.union import authorize
 from apiserver.context import RequestContext, UserInfo
 
-__all__ = ["impersonate", "impersonation_headers"]
+__all__ = ["ImpersonationCheck", "impersonate", "impersonation_headers"]
 
 USER = "impersonate-user"
 GROUP = "impersonate-group"
@@ -120,3 +120,31 @@ async def impersonate(
     ctx.user = UserInfo(name=username, uid=uid, groups=tuple(groups), extra={k: tuple(v) for k, v in extra.items()})
     for key in [k for k in ctx.headers if k.lower() in (USER, GROUP, UID) or k.lower().startswith(EXTRA_PREFIX)]:
         del ctx.headers[key]
+
+
+def _request_headers(ctx: RequestContext) -> list[tuple[str, str]]:
+    """The request's headers with repeated ones kept: from the connection when the chain has it; from
+    `ctx.headers` otherwise, where repeated headers arrive joined by commas (RFC 9110 §5.3)."""
+    conn = getattr(ctx, "conn", None)
+    if conn is not None:
+        return [(k.lower(), v) for k, v in conn.headers.items()]
+    out: list[tuple[str, str]] = []
+    for name, value in ctx.headers.items():
+        if name.lower() == GROUP:
+            out += [(name, v.strip()) for v in value.split(",") if v.strip()]
+        else:
+            out.append((name, value))
+    return out
+
+
+class ImpersonationCheck:
+    """The chain's Impersonator: checks the `impersonate` verb with the apiserver's authorizers."""
+
+    def __init__(self, authorizers: Sequence[Authorizer]) -> None:
+        self.authorizers = authorizers
+
+    async def impersonate(self, ctx: RequestContext) -> UserInfo:
+        """The impersonated user (also left in `ctx.user`); raise a StatusError to refuse."""
+        await impersonate(ctx, self.authorizers, _request_headers(ctx))
+        assert ctx.user is not None
+        return ctx.user
