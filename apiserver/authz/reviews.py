@@ -155,10 +155,19 @@ async def create_review(
             status["evaluationError"] = aggregate_errors(answer.errors)
         return _response(body, kind, status)
 
+    if kind == "LocalSubjectAccessReview":
+        if not namespace:
+            raise errors.bad_request(f"namespace is required on this type: {namespace}")
+        if meta.get("namespace") and meta["namespace"] != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        meta = {**meta, "namespace": namespace}
+        body = {**body, "metadata": meta}
     causes = _spec_causes(spec, subject=kind != "SelfSubjectAccessReview")
     if kind == "LocalSubjectAccessReview":
         res = spec.get("resourceAttributes")
-        if isinstance(res, dict) and (res.get("namespace") or "") != (meta.get("namespace") or namespace):
+        if isinstance(res, dict) and (res.get("namespace") or "") != namespace:
             causes.append(
                 Cause(
                     "spec.resourceAttributes.namespace",
@@ -170,7 +179,7 @@ async def create_review(
             causes.append(
                 Cause("spec.nonResourceAttributes", f"Invalid value: {shown}: disallowed on this kind of request")
             )
-    elif any(k != "managedFields" and v for k, v in meta.items()):
+    elif any(k not in ("managedFields", "creationTimestamp") and v for k, v in meta.items()):
         causes.append(Cause("metadata", "Invalid value: must be empty"))
     if causes:
         raise errors.invalid(kind, "", causes, GROUP)
@@ -181,9 +190,4 @@ async def create_review(
         subject = user
     else:
         subject = _subject(spec)
-    if kind == "LocalSubjectAccessReview":
-        if not namespace:
-            raise errors.bad_request(f"namespace is required on this type: {namespace}")
-        if (meta.get("namespace") or namespace) != namespace:
-            raise errors.bad_request(f"spec.resourceAttributes.namespace must match namespace: {namespace}")
     return _response(body, kind, await _access_status(authorizers, _attributes(subject, spec)))
