@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from apimachinery import errors
 from apimachinery.resources import ResourceInfo, by_plural
-from apiserver import managedfields, openapi
+from apiserver import create_only, managedfields, openapi
 from apiserver.codec import decode_body, json_response, wants_table
 from apiserver.context import RequestContext
 from apiserver.options import ListOptions, WriteOptions
@@ -105,6 +105,8 @@ async def _create(ctx: RequestContext) -> Response:
         raise errors.method_not_allowed()
     raw = await ctx.body()
     body = decode_body(raw, ctx.header("content-type"))
+    if (answer := create_only.answer_for(res)) is not None:
+        return json_response(await answer(ctx, body), 201)
     wo = WriteOptions.parse(ctx.query)
     check = await openapi.validate_fields(res, body, wo.field_validation, raw)
     if isinstance(body, dict):

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from apiserver.admission import MutatingPlugin, ValidatingPlugin
 from apiserver.admission.default_ingress_class import DefaultIngressClass
 from apiserver.admission.default_tolerations import DefaultTolerationSeconds
 from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
+from apiserver.admission.noderestriction import NodeRestriction
 from apiserver.authn import Authenticator
+from apiserver.authn.impersonation import ImpersonationCheck
 from apiserver.authz import Authorizer
 from apiserver.authz.always_allow import AlwaysAllow
+from apiserver.authz.escalation import EscalationCheck
+from apiserver.authz.node import NodeAuthorizer, NodeGraph
 from apiserver.authz.privileged import PrivilegedGroups
+from apiserver.authz.rbac import PolicyIndex, RBACAuthorizer
 
 if TYPE_CHECKING:
     from apiserver.chain.impersonation import Impersonator
@@ -24,11 +30,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SecurityConfig",
+    "authorizers_of",
     "build_admission",
     "build_authenticators",
     "build_authorizers",
     "build_impersonator",
 ]
+
+AUTHORIZATION_MODES = ("AlwaysAllow", "Node", "RBAC")
+# one set of authorizers per registry: the chain, the access reviews and the escalation check share them
+_AUTHORIZERS: WeakKeyDictionary[Registry, list[Authorizer]] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -52,20 +63,32 @@ def build_authorizers(cfg: SecurityConfig, reg: Registry) -> list[Authorizer]:
 
     As upstream, members of `system:masters` are allowed everything ahead of the configured modes.
     """
+    built = _AUTHORIZERS.get(reg)
+    if built is not None:
+        return built
     authorizers: list[Authorizer] = []
     for mode in cfg.authorization_modes:
         if mode == "AlwaysAllow":
             authorizers.append(AlwaysAllow())
+        elif mode == "Node":
+            authorizers.append(NodeAuthorizer(NodeGraph(reg.cache)))
+        elif mode == "RBAC":
+            authorizers.append(RBACAuthorizer(PolicyIndex(reg.cache)))
         else:
-            raise ValueError(f"unknown authorization mode: {mode}")
-    if not authorizers:
-        return [AlwaysAllow()]
-    return [PrivilegedGroups(("system:masters",)), *authorizers]
+            raise ValueError(f"unknown authorization mode: {mode}; known: {', '.join(AUTHORIZATION_MODES)}")
+    built = [PrivilegedGroups(("system:masters",)), *authorizers] if authorizers else [AlwaysAllow()]
+    _AUTHORIZERS[reg] = built
+    return built
+
+
+def authorizers_of(reg: Registry) -> list[Authorizer]:
+    """The authorizers built for this registry (the access reviews answer with them)."""
+    return _AUTHORIZERS.get(reg) or [AlwaysAllow()]
 
 
 def build_impersonator(cfg: SecurityConfig, reg: Registry, authorizers: list[Authorizer]) -> Impersonator | None:
-    """What checks and performs impersonation (None: impersonation headers are ignored)."""
-    return None
+    """What checks and performs impersonation: the `impersonate` verb, asked of the authorizers."""
+    return ImpersonationCheck(authorizers)
 
 
 def build_admission(cfg: SecurityConfig, reg: Registry) -> tuple[list[MutatingPlugin], list[ValidatingPlugin]]:
@@ -76,5 +99,8 @@ def build_admission(cfg: SecurityConfig, reg: Registry) -> tuple[list[MutatingPl
         DefaultTolerationSeconds(cfg.default_not_ready_toleration_seconds, cfg.default_unreachable_toleration_seconds),
         DefaultIngressClass(),
     ]
-    validating: list[ValidatingPlugin] = []
+    validating: list[ValidatingPlugin] = [NodeRestriction()]
+    rbac = next((a for a in build_authorizers(cfg, reg) if isinstance(a, RBACAuthorizer)), None)
+    if rbac is not None:
+        validating.append(EscalationCheck(rbac, build_authorizers(cfg, reg)))
     return mutating, validating

@@ -25,7 +25,6 @@ from apiserver.admission import AdmissionAttributes
 from apiserver.authz import Attributes, Authorizer, Verdict
 from apiserver.authz.rbac import RBACAuthorizer, aggregate_errors
 from apiserver.authz.rules import Rule, compact_rules, compact_string, covers, go_strings
-from apiserver.authz.superuser import MASTERS
 from apiserver.authz.union import authorize
 from apiserver.context import UserInfo
 
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["EscalationCheck", "confirm_no_escalation"]
 
 GROUP = "rbac.authorization.k8s.io"
+MASTERS = "system:masters"
 FULL_AUTHORITY = (Rule(("*",), ("*",), ("*",)), Rule(("*",), non_resource_urls=("*",)))
 _ROLES = ("roles", "clusterroles")
 _BINDINGS = ("rolebindings", "clusterrolebindings")

@@ -19,9 +19,9 @@ from apiserver.authz import Attributes, Authorizer, Verdict
 from apiserver.authz.rbac import aggregate_errors
 from apiserver.authz.rules import Rule
 from apiserver.authz.union import authorize, rules_for
-from apiserver.context import UserInfo
+from apiserver.context import RequestContext, UserInfo
 
-__all__ = ["REVIEW_KINDS", "create_review"]
+__all__ = ["REVIEW_KINDS", "create_review", "serve_access_review"]
 
 GROUP = "authorization.k8s.io"
 REVIEW_KINDS = ("SubjectAccessReview", "LocalSubjectAccessReview", "SelfSubjectAccessReview", "SelfSubjectRulesReview")
@@ -191,3 +191,13 @@ async def create_review(
     else:
         subject = _subject(spec)
     return _response(body, kind, await _access_status(authorizers, _attributes(subject, spec)))
+
+
+async def serve_access_review(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    """The create handler of the four review kinds: answered by the apiserver's own authorizers."""
+    from apiserver.security import authorizers_of
+
+    assert ctx.resource is not None and ctx.registry is not None
+    namespace = ctx.info.namespace if ctx.info is not None else ""
+    authorizers = authorizers_of(ctx.registry)
+    return await create_review(ctx.resource.kind, body, user=ctx.user, namespace=namespace, authorizers=authorizers)

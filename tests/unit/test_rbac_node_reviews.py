@@ -15,9 +15,9 @@ from apiserver.authn.impersonation import impersonate
 from apiserver.authz import Attributes, Verdict
 from apiserver.authz.escalation import EscalationCheck
 from apiserver.authz.node import NodeAuthorizer, NodeGraph, node_identity
+from apiserver.authz.privileged import PrivilegedGroups
 from apiserver.authz.rbac import PolicyIndex, RBACAuthorizer
 from apiserver.authz.reviews import create_review
-from apiserver.authz.superuser import PrivilegedGroups
 from apiserver.context import RequestContext, UserInfo
 
 NODE1 = UserInfo("system:node:node-1", groups=("system:nodes", "system:authenticated"))
@@ -170,7 +170,7 @@ def _policy() -> RBACAuthorizer:
 
 async def test_access_reviews() -> None:
     rbac = _policy()
-    authorizers = [PrivilegedGroups(), rbac]
+    authorizers = [PrivilegedGroups(("system:masters",)), rbac]
     alice = UserInfo("alice", groups=("system:authenticated",))
     ssar = {
         "apiVersion": "authorization.k8s.io/v1",
@@ -207,7 +207,7 @@ async def test_access_reviews() -> None:
 
 async def test_escalation_refused_unless_held_or_bind() -> None:
     rbac = _policy()
-    check = EscalationCheck(rbac, [PrivilegedGroups(), rbac])
+    check = EscalationCheck(rbac, [PrivilegedGroups(("system:masters",)), rbac])
     alice = UserInfo("alice", groups=("system:authenticated",))
     roles = by_plural(GROUP, "roles")
     bindings = by_plural(GROUP, "rolebindings")
@@ -257,7 +257,7 @@ async def test_impersonation() -> None:
             "subjects": [{"kind": "User", "name": "alice"}],
         },
     )
-    authorizers = [PrivilegedGroups(), rbac]
+    authorizers = [PrivilegedGroups(("system:masters",)), rbac]
 
     def ctx(user: UserInfo, headers: dict[str, str]) -> RequestContext:
         return RequestContext("GET", "/api/v1/pods", "list", None, headers=headers, user=user)
