@@ -12,6 +12,7 @@ import uvicorn
 from apimachinery.logs import setup_logging
 from apiserver.app import Config, create_app
 from apiserver.portallocator import PortRange
+from apiserver.security import SecurityConfig
 
 cli = typer.Typer(add_completion=False)
 
@@ -60,6 +61,11 @@ def run(
         envvar="TINYKUBE_DEFAULT_UNREACHABLE_TOLERATION_SECONDS",
         help="tolerationSeconds of the unreachable:NoExecute toleration added to every pod.",
     ),
+    authorization_mode: str = typer.Option(
+        "",
+        envvar="TINYKUBE_AUTHORIZATION_MODE",
+        help="Comma-separated authorization modes, asked in order (empty: AlwaysAllow).",
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Serve the Kubernetes API over HTTP on top of etcd."""
@@ -81,10 +87,16 @@ def run(
         service_node_port_range=service_node_port_range,
         service_repair_interval=service_repair_interval,
         etcd_compaction_interval=etcd_compaction_interval,
-        default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
-        default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+        security=SecurityConfig(
+            authorization_modes=tuple(m.strip() for m in authorization_mode.split(",") if m.strip()),
+            default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
+            default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+        ),
     )
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
     uv_config = uvicorn.Config(
         app, host=bind_address, port=port, log_config=None, timeout_graceful_shutdown=3, access_log=False
     )

@@ -8,7 +8,7 @@ import copy
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -31,6 +31,7 @@ from apiserver.portallocator import PortRange
 from apiserver.registry import Registry
 from apiserver.repair import ServiceRepair
 from apiserver.request_info import parse_path
+from apiserver.security import SecurityConfig, build_admission, build_authenticators, build_authorizers
 from apiserver.storage import EtcdStorage, StorageError
 from apiserver.watch_cache import WatchCache
 
@@ -54,8 +55,7 @@ class Config:
     service_repair_interval: float = 180.0
     etcd_compaction_interval: float = 300.0
     request_timeout: float = 60.0
-    default_not_ready_toleration_seconds: int = 300
-    default_unreachable_toleration_seconds: int = 300
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
 def _kubernetes_service(ip: str, config: Config) -> dict[str, Any]:
@@ -208,8 +208,8 @@ def create_app(config: Config) -> FastAPI:
     strategies = Strategies(
         KindOptions(
             service_network=network,
-            not_ready_toleration_seconds=config.default_not_ready_toleration_seconds,
-            unreachable_toleration_seconds=config.default_unreachable_toleration_seconds,
+            not_ready_toleration_seconds=config.security.default_not_ready_toleration_seconds,
+            unreachable_toleration_seconds=config.security.default_unreachable_toleration_seconds,
         )
     )
     reg = Registry(storage, cache, strategies)
@@ -243,6 +243,9 @@ def create_app(config: Config) -> FastAPI:
         openapi_url=None,
     )
     app.state.registry = reg
+    app.state.authenticators = build_authenticators(config.security, reg)
+    app.state.authorizers = build_authorizers(config.security, reg)
+    app.state.admission = build_admission(config.security, reg)
 
     @app.exception_handler(errors.StatusError)
     async def _status_error(request: Request, exc: errors.StatusError) -> Response:
