@@ -31,7 +31,7 @@ from apiserver.portallocator import PortRange
 from apiserver.registry import Registry
 from apiserver.repair import ServiceRepair
 from apiserver.request_info import parse_path
-from apiserver.security import SecurityConfig, build_admission, build_authenticators, build_authorizers
+from apiserver.security import SecurityConfig, build_admission, build_authenticators, build_authorizers, identity_of
 from apiserver.storage import EtcdStorage, StorageError
 from apiserver.watch_cache import WatchCache
 
@@ -47,8 +47,10 @@ class Config:
     """apiserver settings (flags and TINYKUBE_* environment variables)."""
 
     etcd_servers: str = "http://127.0.0.1:2379"
-    bind_address: str = "127.0.0.1"
-    port: int = 8080
+    bind_address: str = "127.0.0.1"  # the insecure port's address
+    port: int = 8080  # the insecure port (0: off)
+    secure_port: int = 0  # the secure port (0: off)
+    advertise_address: str = "127.0.0.1"  # what the `kubernetes` Service's endpoints name
     watch_cache_size: int = 1000
     service_cluster_ip_range: str = "127.96.0.0/16"
     service_node_port_range: str = "30000-32767"
@@ -56,6 +58,13 @@ class Config:
     etcd_compaction_interval: float = 300.0
     request_timeout: float = 60.0
     security: SecurityConfig = field(default_factory=SecurityConfig)
+
+
+def _api_endpoint(config: Config) -> tuple[str, int]:
+    """Where in-cluster clients reach the API: the secure port when served, else the insecure one."""
+    if config.secure_port:
+        return config.advertise_address, config.secure_port
+    return config.bind_address, config.port
 
 
 def _kubernetes_service(ip: str, config: Config) -> dict[str, Any]:
@@ -66,24 +75,62 @@ def _kubernetes_service(ip: str, config: Config) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "clusterIP": ip,
-            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": config.port}],
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": _api_endpoint(config)[1]}],
             "sessionAffinity": "None",
         },
     }
 
 
 def _kubernetes_endpoints(config: Config) -> dict[str, Any]:
+    ip, port = _api_endpoint(config)
     return {
         "apiVersion": "v1",
         "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
-        "subsets": [
-            {
-                "addresses": [{"ip": config.bind_address}],
-                "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}],
-            }
-        ],
+        "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
     }
+
+
+def _kubernetes_endpoint_slice(config: Config) -> dict[str, Any]:
+    """The `kubernetes` EndpointSlice (kube-proxy routes the Service by it), as the apiserver's reconciler writes it."""
+    ip, port = _api_endpoint(config)
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "kubernetes",
+            "labels": {
+                "kubernetes.io/service-name": "kubernetes",
+                "endpointslice.kubernetes.io/managed-by": "kube-apiserver",
+            },
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+    }
+
+
+async def _reconcile(reg: Registry, group: str, plural: str, body: dict[str, Any], fields: tuple[str, ...]) -> None:
+    """Create the default-namespace object, or bring `fields` of an existing one back to `body`'s (an apiserver
+    restarted on another address or port)."""
+    res = by_plural(group, plural)
+    assert res is not None
+    name = body["metadata"]["name"]
+    try:
+        current = await reg.get(res, "default", name)
+    except errors.StatusError as e:
+        if e.code != 404:
+            raise
+        await _create_missing(reg, group, plural, "default", body)
+        return
+    if all(current.get(f) == body[f] for f in fields):
+        return
+
+    def put(obj: dict[str, Any]) -> dict[str, Any]:
+        obj.update({f: copy.deepcopy(body[f]) for f in fields})
+        return obj
+
+    await reg.update(res, "default", name, put, WriteOptions())
 
 
 async def _retrying(what: str, step: Callable[[], Awaitable[None]]) -> None:
@@ -148,11 +195,13 @@ async def _ensure_kubernetes_service(reg: Registry, config: Config) -> None:
     assert res is not None and ips is not None
     ip = str(next(ipaddress.ip_network(config.service_cluster_ip_range, strict=False).hosts()))
     try:
-        await reg.get(res, "default", "kubernetes")
-        return
+        current = await reg.get(res, "default", "kubernetes")
     except errors.StatusError as e:
         if e.code != 404:
             raise
+    else:
+        await _retarget_kubernetes_service(reg, current, config)
+        return
     try:
         await _create_missing(reg, "", "services", "default", _kubernetes_service(ip, config))
     except errors.StatusError as e:
@@ -173,6 +222,24 @@ async def _ensure_kubernetes_service(reg: Registry, config: Config) -> None:
         raise
 
 
+async def _retarget_kubernetes_service(reg: Registry, svc: dict[str, Any], config: Config) -> None:
+    """The `kubernetes` Service's https port points at the port the apiserver serves the API on now."""
+    res = by_plural("", "services")
+    assert res is not None
+    target = _api_endpoint(config)[1]
+    ports = (svc.get("spec") or {}).get("ports") or []
+    if all(p.get("name") != "https" or p.get("targetPort") == target for p in ports):
+        return
+
+    def put(obj: dict[str, Any]) -> dict[str, Any]:
+        for p in obj["spec"].get("ports") or []:
+            if p.get("name") == "https":
+                p["targetPort"] = target
+        return obj
+
+    await reg.update(res, "default", "kubernetes", put, WriteOptions())
+
+
 async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair) -> None:
     """Create the default namespaces, the `kubernetes` ServiceCIDR and Service, then check allocations once."""
     for name in DEFAULT_NAMESPACES:
@@ -181,7 +248,12 @@ async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair) -> No
     await _retrying("ServiceCIDR kubernetes", partial(_ensure_service_cidr, reg, config))
     await _retrying("Service kubernetes", partial(_ensure_kubernetes_service, reg, config))
     body = _kubernetes_endpoints(config)
-    await _retrying("Endpoints kubernetes", partial(_create_missing, reg, "", "endpoints", "default", body))
+    await _retrying("Endpoints kubernetes", partial(_reconcile, reg, "", "endpoints", body, ("subsets",)))
+    body = _kubernetes_endpoint_slice(config)
+    fields = ("endpoints", "ports")
+    await _retrying(
+        "EndpointSlice kubernetes", partial(_reconcile, reg, "discovery.k8s.io", "endpointslices", body, fields)
+    )
     await _retrying("service allocation repair", repair.run_once)
 
 
@@ -244,6 +316,7 @@ def create_app(config: Config) -> FastAPI:
     )
     app.state.registry = reg
     app.state.authenticators = build_authenticators(config.security, reg)
+    app.state.identity = identity_of(config.security, reg)  # the token issuer and union (TokenRequest, TokenReview)
     app.state.authorizers = build_authorizers(config.security, reg)
     app.state.admission = build_admission(config.security, reg)
 
@@ -285,7 +358,8 @@ def create_app(config: Config) -> FastAPI:
     async def api(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
             return _aggregated(core=True)
-        return json_response(discovery.api_versions(f"{config.bind_address}:{config.port}"))
+        address, port = _api_endpoint(config)
+        return json_response(discovery.api_versions(f"{address}:{port}"))
 
     @app.get("/apis")
     @app.get("/apis/")
