@@ -108,7 +108,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     _r("", "ConfigMap", "configmaps", short_names=("cm",)),
     _r("", "Secret", "secrets"),
     _r("", "Event", "events", short_names=("ev",)),
-    _r("", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
+    _r("", "ServiceAccount", "serviceaccounts", short_names=("sa",), subresources=("token",)),
     _r(
         "",
         "ReplicationController",
