@@ -994,6 +994,26 @@ INGRESS = _msg(
     {1: _m("metadata", OBJECT_META), 2: _m("spec", INGRESS_SPEC), 3: _m("status", INGRESS_STATUS)},
 )
 
+BOUND_OBJECT_REFERENCE = _msg("BoundObjectReference", {1: _s("kind"), 2: _s("apiVersion"), 3: _s("name"), 4: _s("uid")})
+TOKEN_REQUEST = _msg(
+    "TokenRequest",
+    {
+        1: _m("metadata", OBJECT_META),
+        2: _m(
+            "spec",
+            _msg(
+                "TokenRequestSpec",
+                {
+                    1: _rs("audiences"),
+                    4: _i64("expirationSeconds", True),
+                    3: _m("boundObjectRef", BOUND_OBJECT_REFERENCE),
+                },
+            ),
+        ),
+        3: _m("status", _msg("TokenRequestStatus", {1: _s("token"), 2: _m("expirationTimestamp", TIME)})),
+    },
+)
+
 KINDS: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): NAMESPACE,
     ("v1", "ConfigMap"): CONFIG_MAP,
@@ -1004,6 +1024,7 @@ KINDS: dict[tuple[str, str], Message] = {
     ("batch/v1", "Job"): JOB,
     ("batch/v1", "CronJob"): CRON_JOB,
     ("networking.k8s.io/v1", "Ingress"): INGRESS,
+    ("authentication.k8s.io/v1", "TokenRequest"): TOKEN_REQUEST,
 }
 SUPPORTED_KINDS: tuple[tuple[str, str], ...] = tuple(sorted(KINDS))
 
