@@ -7,6 +7,7 @@ from dataclasses import dataclass
 __all__ = ["RESOURCES", "ResourceInfo", "by_kind", "by_plural", "group_versions"]
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+CREATE_ONLY = ("create",)
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         subresources=("status",),
         has_status=True,
     ),
+    # create-only: answered in the response's status, never stored
+    _r("authentication.k8s.io", "TokenReview", "tokenreviews", namespaced=False, verbs=CREATE_ONLY),
+    _r("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews", namespaced=False, verbs=CREATE_ONLY),
 )
 
 _BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}
