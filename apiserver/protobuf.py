@@ -1013,6 +1013,25 @@ TOKEN_REQUEST = _msg(
         3: _m("status", _msg("TokenRequestStatus", {1: _s("token"), 2: _m("expirationTimestamp", TIME)})),
     },
 )
+USER_INFO = _msg("UserInfo", {1: _s("username"), 2: _s("uid"), 3: _rs("groups")})  # extra: never sent by clients
+SELF_SUBJECT_REVIEW = _msg(
+    "SelfSubjectReview",
+    {1: _m("metadata", OBJECT_META), 2: _m("status", _msg("SelfSubjectReviewStatus", {1: _m("userInfo", USER_INFO)}))},
+)
+TOKEN_REVIEW = _msg(
+    "TokenReview",
+    {
+        1: _m("metadata", OBJECT_META),
+        2: _m("spec", _msg("TokenReviewSpec", {1: _s("token"), 2: _rs("audiences")})),
+        3: _m(
+            "status",
+            _msg(
+                "TokenReviewStatus",
+                {1: _b("authenticated"), 2: _m("user", USER_INFO), 4: _rs("audiences"), 3: _s("error")},
+            ),
+        ),
+    },
+)
 
 KINDS: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): NAMESPACE,
@@ -1025,6 +1044,8 @@ KINDS: dict[tuple[str, str], Message] = {
     ("batch/v1", "CronJob"): CRON_JOB,
     ("networking.k8s.io/v1", "Ingress"): INGRESS,
     ("authentication.k8s.io/v1", "TokenRequest"): TOKEN_REQUEST,
+    ("authentication.k8s.io/v1", "TokenReview"): TOKEN_REVIEW,
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): SELF_SUBJECT_REVIEW,
 }
 SUPPORTED_KINDS: tuple[tuple[str, str], ...] = tuple(sorted(KINDS))
 

@@ -155,7 +155,7 @@ def start_apiserver(
     port = port or free_port()
     if not port_free(port):
         raise RuntimeError(f"port {port} is already in use on 127.0.0.1; choose another with --port")
-    argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--port", str(port)]
+    argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
     if not any(a.split("=")[0] == "--secure-port" for a in extra):
         argv += ["--secure-port", "0"]  # the insecure port only, unless the caller sets up TLS
     if not service_accounts:

@@ -31,7 +31,6 @@ class AuthnOptions:
     api_audiences: tuple[str, ...] = ()  # --api-audiences (default: the issuers)
     service_account_extend_token_expiration: bool = True
     service_account_max_token_expiration: int = 0  # seconds; 0: no cap
-    anonymous_auth: bool = True  # --anonymous-auth
 
     @property
     def issuers(self) -> tuple[str, ...]:

@@ -582,9 +582,17 @@ def test_token_request_as_kubectl_create_token_sends_it() -> None:
     }
 
 
+def test_self_subject_review_as_kubectl_auth_whoami_sends_it() -> None:
+    body = (
+        b'k8s\x00\n-\n\x18authentication.k8s.io/v1\x12\x11SelfSubjectReview\x12\x1a\n\x10\n\x00\x12\x00\x1a\x00"\x00*'
+        b'\x002\x008\x00B\x00\x12\x06\n\x04\n\x00\x12\x00\x1a\x00"\x00'
+    )
+    assert decode_protobuf(body) == {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+
+
 def test_supported_kinds_and_content_type() -> None:
     assert ("apps/v1", "Deployment") in SUPPORTED_KINDS
-    assert len(SUPPORTED_KINDS) == 10
+    assert len(SUPPORTED_KINDS) == 12
     assert is_protobuf("application/vnd.kubernetes.protobuf")
     assert is_protobuf("application/vnd.kubernetes.protobuf; charset=binary")
     assert not is_protobuf("application/json")
