@@ -110,7 +110,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     _r("", "ConfigMap", "configmaps", short_names=("cm",)),
     _r("", "Secret", "secrets"),
     _r("", "Event", "events", short_names=("ev",)),
-    _r("", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
+    _r("", "ServiceAccount", "serviceaccounts", short_names=("sa",), subresources=("token",)),
     _r(
         "",
         "ReplicationController",
@@ -196,6 +196,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     _r(_AUTHZ, "SelfSubjectAccessReview", "selfsubjectaccessreviews", namespaced=False, verbs=CREATE_ONLY),
     _r(_AUTHZ, "SelfSubjectRulesReview", "selfsubjectrulesreviews", namespaced=False, verbs=CREATE_ONLY),
     _r(_AUTHZ, "LocalSubjectAccessReview", "localsubjectaccessreviews", verbs=CREATE_ONLY),
+    _r("authentication.k8s.io", "TokenReview", "tokenreviews", namespaced=False, verbs=CREATE_ONLY),
+    _r("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews", namespaced=False, verbs=CREATE_ONLY),
 )
 
 _BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}

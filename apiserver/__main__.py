@@ -14,11 +14,28 @@ from fastapi import FastAPI
 
 from apimachinery.logs import setup_logging
 from apiserver.app import Config, create_app
-from apiserver.chain.listener import INSECURE, Listener
+from apiserver.authn.identity import AuthnOptions, parse_duration
+from apiserver.chain.listener import INSECURE, SECURE, Listener
 from apiserver.portallocator import PortRange
 from apiserver.security import SecurityConfig
+from apiserver.serving import tls_options
 
 cli = typer.Typer(add_completion=False)
+
+
+def _bool(value: str, flag: str) -> bool:
+    """A Go-style boolean flag value (`--service-account-extend-token-expiration=false`)."""
+    low = value.strip().lower()
+    if low in ("true", "1", "t", "yes"):
+        return True
+    if low in ("false", "0", "f", "no"):
+        return False
+    raise typer.BadParameter(f'invalid boolean "{value}"', param_hint=flag)
+
+
+def _list(values: list[str]) -> tuple[str, ...]:
+    """A repeatable flag that may also hold comma-separated values."""
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
 
 
 @cli.command()
@@ -40,7 +57,65 @@ def run(
         help="Plain-HTTP port with full access, no authentication or authorization (0: none) [default: 8080].",
         show_default=False,
     ),
-    bind_address: str = typer.Option(None, envvar="TINYKUBE_BIND_ADDRESS", hidden=True),
+    secure_port: int = typer.Option(
+        6443,
+        envvar="TINYKUBE_SECURE_PORT",
+        help="The secure port (HTTPS with authentication and authorization); 0 turns it off. Served only with "
+        "--tls-cert-file.",
+    ),
+    bind_address: str = typer.Option("0.0.0.0", envvar="TINYKUBE_BIND_ADDRESS", help="Address of the secure port."),
+    advertise_address: str = typer.Option(
+        "",
+        envvar="TINYKUBE_ADVERTISE_ADDRESS",
+        help="Address the `kubernetes` Service's endpoints name [default: --bind-address, 127.0.0.1 for 0.0.0.0].",
+    ),
+    tls_cert_file: str = typer.Option(
+        "", envvar="TINYKUBE_TLS_CERT_FILE", help="The secure port's serving certificate (PEM)."
+    ),
+    tls_private_key_file: str = typer.Option(
+        "", envvar="TINYKUBE_TLS_PRIVATE_KEY_FILE", help="The serving certificate's private key (PEM)."
+    ),
+    client_ca_file: str = typer.Option(
+        "",
+        envvar="TINYKUBE_CLIENT_CA_FILE",
+        help="CA bundle verifying client certificates: CN is the user, each O a group.",
+    ),
+    token_auth_file: str = typer.Option(
+        "",
+        envvar="TINYKUBE_TOKEN_AUTH_FILE",
+        help='Static bearer tokens, CSV: token,user,uid,"group1,group2".',
+    ),
+    service_account_key_file: list[str] = typer.Option(
+        [],
+        envvar="TINYKUBE_SERVICE_ACCOUNT_KEY_FILE",
+        help="PEM key(s) verifying ServiceAccount tokens (repeatable) [default: the signing key].",
+    ),
+    service_account_signing_key_file: str = typer.Option(
+        "",
+        envvar="TINYKUBE_SERVICE_ACCOUNT_SIGNING_KEY_FILE",
+        help="Private key signing ServiceAccount tokens (TokenRequest).",
+    ),
+    service_account_issuer: list[str] = typer.Option(
+        [],
+        envvar="TINYKUBE_SERVICE_ACCOUNT_ISSUER",
+        help="Issuer of ServiceAccount tokens (repeatable; the first signs) [default: "
+        "https://kubernetes.default.svc.cluster.local].",
+    ),
+    api_audiences: list[str] = typer.Option(
+        [],
+        envvar="TINYKUBE_API_AUDIENCES",
+        help="Audiences of the API, comma separated [default: the issuers].",
+    ),
+    service_account_extend_token_expiration: str = typer.Option(
+        "true",
+        envvar="TINYKUBE_SERVICE_ACCOUNT_EXTEND_TOKEN_EXPIRATION",
+        help="Give projected tokens asked for 3607 s a year, warning after 3607 s (upstream's safe rollout).",
+    ),
+    service_account_max_token_expiration: str = typer.Option(
+        "",
+        envvar="TINYKUBE_SERVICE_ACCOUNT_MAX_TOKEN_EXPIRATION",
+        help="Longest lifetime a TokenRequest gets (a duration such as 48h) [default: no cap].",
+    ),
     port: int = typer.Option(None, envvar="TINYKUBE_PORT", hidden=True, help="Old name of --insecure-port."),
     watch_cache_size: int = typer.Option(
         1000,
@@ -109,10 +184,41 @@ def run(
         envvar="TINYKUBE_AUTHORIZATION_MODE",
         help="Comma-separated authorization modes, asked in order (empty: AlwaysAllow).",
     ),
+    disable_admission_plugins: list[str] = typer.Option(
+        [],
+        envvar="TINYKUBE_DISABLE_ADMISSION_PLUGINS",
+        help="Admission plug-ins to turn off, comma separated (e.g. ServiceAccount where no controller-manager "
+        "makes the default ServiceAccounts).",
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
-    """Serve the Kubernetes API over HTTP on top of etcd."""
+    """Serve the Kubernetes API on top of etcd: HTTPS on the secure port, plain HTTP on the insecure one."""
     setup_logging(log_level)
+    if secure_port and not (tls_cert_file and tls_private_key_file):
+        if tls_cert_file or tls_private_key_file:
+            raise typer.BadParameter("--tls-cert-file and --tls-private-key-file go together")
+        logging.getLogger("apiserver").warning("no --tls-cert-file: the secure port %d is not served", secure_port)
+        secure_port = 0
+    max_expiration = 0
+    if service_account_max_token_expiration:
+        try:
+            max_expiration = parse_duration(service_account_max_token_expiration)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--service-account-max-token-expiration") from e
+        if not 3600 <= max_expiration <= 1 << 32:
+            raise typer.BadParameter("the service-account-max-token-expiration must be between 1 hour and 2^32 seconds")
+    authentication = AuthnOptions(
+        client_ca_file=client_ca_file,
+        token_auth_file=token_auth_file,
+        service_account_key_files=_list(service_account_key_file),
+        service_account_signing_key_file=service_account_signing_key_file,
+        service_account_issuers=_list(service_account_issuer),
+        api_audiences=_list(api_audiences),
+        service_account_extend_token_expiration=_bool(
+            service_account_extend_token_expiration, "--service-account-extend-token-expiration"
+        ),
+        service_account_max_token_expiration=max_expiration,
+    )
     try:
         PortRange.parse(service_node_port_range)
     except ValueError as e:
@@ -125,6 +231,8 @@ def run(
         etcd_servers=etcd_servers,
         insecure_bind_address=_first(insecure_bind_address, bind_address, "127.0.0.1"),
         insecure_port=_first(insecure_port, port, 8080),
+        secure_port=secure_port,
+        advertise_address=advertise_address or (bind_address if bind_address not in ("0.0.0.0", "::") else "127.0.0.1"),
         max_requests_inflight=max_requests_inflight,
         max_mutating_requests_inflight=max_mutating_requests_inflight,
         request_timeout=request_timeout,
@@ -140,6 +248,8 @@ def run(
             anonymous_auth=anonymous_auth,
             default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+            authentication=authentication,
+            disable_admission_plugins=_list(disable_admission_plugins),
         ),
     )
     try:
@@ -149,8 +259,11 @@ def run(
     servers = []
     if config.insecure_port:
         servers.append(_listener(app, INSECURE, config.insecure_bind_address, config.insecure_port))
+    if secure_port:
+        tls = tls_options(tls_cert_file, tls_private_key_file, client_ca_file)
+        servers.append(_listener(app, SECURE, bind_address, secure_port, **tls))
     if not servers:
-        raise typer.BadParameter("no port to serve on", param_hint="--insecure-port")
+        raise typer.BadParameter("no port to serve on: both --insecure-port and --secure-port are off")
     asyncio.run(_serve(servers))
 
 

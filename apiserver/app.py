@@ -42,6 +42,7 @@ from apiserver.security import (
     build_authenticators,
     build_authorizers,
     build_impersonator,
+    identity_of,
 )
 from apiserver.storage import EtcdStorage, StorageError
 from apiserver.watch_cache import WatchCache
@@ -60,6 +61,8 @@ class Config:
     etcd_servers: str = "http://127.0.0.1:2379"
     insecure_bind_address: str = "127.0.0.1"
     insecure_port: int = 8080  # 0: no insecure port
+    secure_port: int = 0  # the secure port (0: off)
+    advertise_address: str = "127.0.0.1"  # what the `kubernetes` Service's endpoints name
     watch_cache_size: int = 1000
     service_cluster_ip_range: str = "127.96.0.0/16"
     service_node_port_range: str = "30000-32767"
@@ -73,6 +76,13 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
+def _api_endpoint(config: Config) -> tuple[str, int]:
+    """Where in-cluster clients reach the API: the secure port when served, else the insecure one."""
+    if config.secure_port:
+        return config.advertise_address, config.secure_port
+    return config.insecure_bind_address, config.insecure_port
+
+
 def _kubernetes_service(ip: str, config: Config) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -81,24 +91,62 @@ def _kubernetes_service(ip: str, config: Config) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "clusterIP": ip,
-            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": config.insecure_port}],
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": _api_endpoint(config)[1]}],
             "sessionAffinity": "None",
         },
     }
 
 
 def _kubernetes_endpoints(config: Config) -> dict[str, Any]:
+    ip, port = _api_endpoint(config)
     return {
         "apiVersion": "v1",
         "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
-        "subsets": [
-            {
-                "addresses": [{"ip": config.insecure_bind_address}],
-                "ports": [{"name": "https", "port": config.insecure_port, "protocol": "TCP"}],
-            }
-        ],
+        "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
     }
+
+
+def _kubernetes_endpoint_slice(config: Config) -> dict[str, Any]:
+    """The `kubernetes` EndpointSlice (kube-proxy routes the Service by it), as the apiserver's reconciler writes it."""
+    ip, port = _api_endpoint(config)
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "kubernetes",
+            "labels": {
+                "kubernetes.io/service-name": "kubernetes",
+                "endpointslice.kubernetes.io/managed-by": "kube-apiserver",
+            },
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+    }
+
+
+async def _reconcile(reg: Registry, group: str, plural: str, body: dict[str, Any], fields: tuple[str, ...]) -> None:
+    """Create the default-namespace object, or bring `fields` of an existing one back to `body`'s (an apiserver
+    restarted on another address or port)."""
+    res = by_plural(group, plural)
+    assert res is not None
+    name = body["metadata"]["name"]
+    try:
+        current = await reg.get(res, "default", name)
+    except errors.StatusError as e:
+        if e.code != 404:
+            raise
+        await _create_missing(reg, group, plural, "default", body)
+        return
+    if all(current.get(f) == body[f] for f in fields):
+        return
+
+    def put(obj: dict[str, Any]) -> dict[str, Any]:
+        obj.update({f: copy.deepcopy(body[f]) for f in fields})
+        return obj
+
+    await reg.update(res, "default", name, put, WriteOptions())
 
 
 async def _retrying(what: str, step: Callable[[], Awaitable[None]]) -> None:
@@ -163,11 +211,13 @@ async def _ensure_kubernetes_service(reg: Registry, config: Config) -> None:
     assert res is not None and ips is not None
     ip = str(next(ipaddress.ip_network(config.service_cluster_ip_range, strict=False).hosts()))
     try:
-        await reg.get(res, "default", "kubernetes")
-        return
+        current = await reg.get(res, "default", "kubernetes")
     except errors.StatusError as e:
         if e.code != 404:
             raise
+    else:
+        await _retarget_kubernetes_service(reg, current, config)
+        return
     try:
         await _create_missing(reg, "", "services", "default", _kubernetes_service(ip, config))
     except errors.StatusError as e:
@@ -188,6 +238,24 @@ async def _ensure_kubernetes_service(reg: Registry, config: Config) -> None:
         raise
 
 
+async def _retarget_kubernetes_service(reg: Registry, svc: dict[str, Any], config: Config) -> None:
+    """The `kubernetes` Service's https port points at the port the apiserver serves the API on now."""
+    res = by_plural("", "services")
+    assert res is not None
+    target = _api_endpoint(config)[1]
+    ports = (svc.get("spec") or {}).get("ports") or []
+    if all(p.get("name") != "https" or p.get("targetPort") == target for p in ports):
+        return
+
+    def put(obj: dict[str, Any]) -> dict[str, Any]:
+        for p in obj["spec"].get("ports") or []:
+            if p.get("name") == "https":
+                p["targetPort"] = target
+        return obj
+
+    await reg.update(res, "default", "kubernetes", put, WriteOptions())
+
+
 async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair) -> None:
     """Create the default namespaces, the `kubernetes` ServiceCIDR and Service, then check allocations once."""
     for name in DEFAULT_NAMESPACES:
@@ -197,7 +265,12 @@ async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair) -> No
     await _retrying("ServiceCIDR kubernetes", partial(_ensure_service_cidr, reg, config))
     await _retrying("Service kubernetes", partial(_ensure_kubernetes_service, reg, config))
     body = _kubernetes_endpoints(config)
-    await _retrying("Endpoints kubernetes", partial(_create_missing, reg, "", "endpoints", "default", body))
+    await _retrying("Endpoints kubernetes", partial(_reconcile, reg, "", "endpoints", body, ("subsets",)))
+    body = _kubernetes_endpoint_slice(config)
+    fields = ("endpoints", "ports")
+    await _retrying(
+        "EndpointSlice kubernetes", partial(_reconcile, reg, "discovery.k8s.io", "endpointslices", body, fields)
+    )
     await _retrying("service allocation repair", repair.run_once)
 
 
@@ -286,6 +359,7 @@ def create_app(config: Config) -> FastAPI:
         openapi_url=None,
     )
     app.state.registry = reg
+    app.state.identity = identity_of(config.security, reg)  # the token issuer and union (TokenRequest, TokenReview)
     app.add_middleware(HandlerChain, options=options)
 
     @app.exception_handler(errors.StatusError)
@@ -321,7 +395,8 @@ def create_app(config: Config) -> FastAPI:
     async def api(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
             return _aggregated(core=True)
-        return json_response(discovery.api_versions(f"{config.insecure_bind_address}:{config.insecure_port}"))
+        address, port = _api_endpoint(config)
+        return json_response(discovery.api_versions(f"{address}:{port}"))
 
     @app.get("/apis")
     @app.get("/apis/")

@@ -1085,6 +1085,45 @@ SELF_SUBJECT_RULES_REVIEW = _msg(
     {1: _m("metadata", OBJECT_META), 2: _m("spec", _msg("SelfSubjectRulesReviewSpec", {1: _s("namespace")}), True)},
 )
 
+BOUND_OBJECT_REFERENCE = _msg("BoundObjectReference", {1: _s("kind"), 2: _s("apiVersion"), 3: _s("name"), 4: _s("uid")})
+TOKEN_REQUEST = _msg(
+    "TokenRequest",
+    {
+        1: _m("metadata", OBJECT_META),
+        2: _m(
+            "spec",
+            _msg(
+                "TokenRequestSpec",
+                {
+                    1: _rs("audiences"),
+                    4: _i64("expirationSeconds", True),
+                    3: _m("boundObjectRef", BOUND_OBJECT_REFERENCE),
+                },
+            ),
+        ),
+        3: _m("status", _msg("TokenRequestStatus", {1: _s("token"), 2: _m("expirationTimestamp", TIME)})),
+    },
+)
+USER_INFO = _msg("UserInfo", {1: _s("username"), 2: _s("uid"), 3: _rs("groups")})  # extra: never sent by clients
+SELF_SUBJECT_REVIEW = _msg(
+    "SelfSubjectReview",
+    {1: _m("metadata", OBJECT_META), 2: _m("status", _msg("SelfSubjectReviewStatus", {1: _m("userInfo", USER_INFO)}))},
+)
+TOKEN_REVIEW = _msg(
+    "TokenReview",
+    {
+        1: _m("metadata", OBJECT_META),
+        2: _m("spec", _msg("TokenReviewSpec", {1: _s("token"), 2: _rs("audiences")})),
+        3: _m(
+            "status",
+            _msg(
+                "TokenReviewStatus",
+                {1: _b("authenticated"), 2: _m("user", USER_INFO), 4: _rs("audiences"), 3: _s("error")},
+            ),
+        ),
+    },
+)
+
 KINDS: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): NAMESPACE,
     ("v1", "ConfigMap"): CONFIG_MAP,
@@ -1103,6 +1142,9 @@ KINDS: dict[tuple[str, str], Message] = {
     ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): SUBJECT_ACCESS_REVIEW,
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): SELF_SUBJECT_ACCESS_REVIEW,
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): SELF_SUBJECT_RULES_REVIEW,
+    ("authentication.k8s.io/v1", "TokenRequest"): TOKEN_REQUEST,
+    ("authentication.k8s.io/v1", "TokenReview"): TOKEN_REVIEW,
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): SELF_SUBJECT_REVIEW,
 }
 SUPPORTED_KINDS: tuple[tuple[str, str], ...] = tuple(sorted(KINDS))
 

@@ -6,7 +6,8 @@ its own module; add it here with one line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
@@ -15,7 +16,9 @@ from apiserver.admission.default_ingress_class import DefaultIngressClass
 from apiserver.admission.default_tolerations import DefaultTolerationSeconds
 from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from apiserver.admission.noderestriction import NodeRestriction
+from apiserver.admission.serviceaccount import ServiceAccountAdmission
 from apiserver.authn import Authenticator
+from apiserver.authn.identity import AuthnOptions, Identity, build_identity
 from apiserver.authn.impersonation import ImpersonationCheck
 from apiserver.authz import Authorizer
 from apiserver.authz.always_allow import AlwaysAllow
@@ -35,6 +38,7 @@ __all__ = [
     "build_authenticators",
     "build_authorizers",
     "build_impersonator",
+    "identity_of",
 ]
 
 AUTHORIZATION_MODES = ("AlwaysAllow", "Node", "RBAC")
@@ -50,11 +54,20 @@ class SecurityConfig:
     anonymous_auth: bool = True  # --anonymous-auth: requests without credentials run as system:anonymous
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
+    authentication: AuthnOptions = field(default_factory=AuthnOptions)  # the authentication flags
+    disable_admission_plugins: tuple[str, ...] = ()  # --disable-admission-plugins (off-by-default ones stay off)
+
+
+@functools.lru_cache(maxsize=8)
+def identity_of(cfg: SecurityConfig, reg: Registry) -> Identity:
+    """The authenticators, token union and token issuer of the authentication flags (built once per app)."""
+    return build_identity(cfg.authentication, reg)
 
 
 def build_authenticators(cfg: SecurityConfig, reg: Registry) -> list[Authenticator]:
     """The authenticators, in the order they are tried (none: everyone is anonymous)."""
     authenticators: list[Authenticator] = []
+    authenticators += identity_of(cfg, reg).authenticators  # x509 client certificates, bearer tokens
     return authenticators
 
 
@@ -94,13 +107,19 @@ def build_impersonator(cfg: SecurityConfig, reg: Registry, authorizers: list[Aut
 def build_admission(cfg: SecurityConfig, reg: Registry) -> tuple[list[MutatingPlugin], list[ValidatingPlugin]]:
     """The admission chain: mutating plug-ins then validating plug-ins, each in order."""
     lifecycle = NamespaceLifecycle()
-    mutating: list[MutatingPlugin] = [
-        lifecycle,
+    mutating: list[MutatingPlugin] = [lifecycle]
+    validating: list[ValidatingPlugin] = []
+    if "ServiceAccount" not in cfg.disable_admission_plugins:  # upstream's order: right after the lifecycle
+        service_account = ServiceAccountAdmission()
+        mutating.append(service_account)
+        validating.append(service_account)
+    mutating += [
         DefaultTolerationSeconds(cfg.default_not_ready_toleration_seconds, cfg.default_unreachable_toleration_seconds),
         DefaultIngressClass(),
     ]
-    validating: list[ValidatingPlugin] = [NodeRestriction()]
+    if "NodeRestriction" not in cfg.disable_admission_plugins:
+        validating.append(NodeRestriction())
     rbac = next((a for a in build_authorizers(cfg, reg) if isinstance(a, RBACAuthorizer)), None)
-    if rbac is not None:
+    if rbac is not None:  # the RBAC storages' escalation prevention (upstream: part of the rbac API itself)
         validating.append(EscalationCheck(rbac, build_authorizers(cfg, reg)))
     return mutating, validating

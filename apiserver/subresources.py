@@ -16,6 +16,7 @@ from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
+from apiserver.serviceaccount_token import TokenSubresource
 from apiserver.writes import patch_function, patch_object, update_object
 
 __all__ = ["SUBRESOURCES", "Subresource"]
@@ -283,4 +284,5 @@ SUBRESOURCES: dict[str, Subresource] = {
     "log": LogSubresource(),
     "exec": ExecSubresource(),
     "portforward": NotWiredSubresource(),
+    "token": TokenSubresource(),
 }

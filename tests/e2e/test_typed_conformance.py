@@ -140,6 +140,8 @@ _BODIES: dict[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
         "spec": {"nonResourceAttributes": {"path": "/healthz", "verb": "get"}},
     },
     ("authorization.k8s.io", "SelfSubjectRulesReview"): lambda n, ns: {"spec": {"namespace": ns}},
+    ("authentication.k8s.io", "TokenReview"): lambda n, ns: {"spec": {"token": f"not-a-token-{n}"}},
+    ("authentication.k8s.io", "SelfSubjectReview"): lambda n, ns: {},
 }
 
 

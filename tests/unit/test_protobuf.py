@@ -629,9 +629,36 @@ def test_namespace_and_service_details() -> None:
     }
 
 
+def test_token_request_as_kubectl_create_token_sends_it() -> None:
+    # the body of `kubectl create token default --audience aud1 --duration 20m --bound-object-kind Pod
+    # --bound-object-name web --bound-object-uid uid-1` (kubectl v1.35), byte for byte
+    body = (
+        b'k8s\x00\n(\n\x18authentication.k8s.io/v1\x12\x0cTokenRequest\x12:\n\x10\n\x00\x12\x00\x1a\x00"\x00*'
+        b'\x002\x008\x00B\x00\x12 \n\x04aud1\x1a\x15\n\x03Pod\x12\x02v1\x1a\x03web"\x05uid-1 \xb0\t\x1a\x04\n\x00'
+        b'\x12\x00\x1a\x00"\x00'
+    )
+    assert decode_protobuf(body) == {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {
+            "audiences": ["aud1"],
+            "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web", "uid": "uid-1"},
+            "expirationSeconds": 1200,
+        },
+    }
+
+
+def test_self_subject_review_as_kubectl_auth_whoami_sends_it() -> None:
+    body = (
+        b'k8s\x00\n-\n\x18authentication.k8s.io/v1\x12\x11SelfSubjectReview\x12\x1a\n\x10\n\x00\x12\x00\x1a\x00"\x00*'
+        b'\x002\x008\x00B\x00\x12\x06\n\x04\n\x00\x12\x00\x1a\x00"\x00'
+    )
+    assert decode_protobuf(body) == {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+
+
 def test_supported_kinds_and_content_type() -> None:
     assert ("apps/v1", "Deployment") in SUPPORTED_KINDS
-    assert len(SUPPORTED_KINDS) == 17
+    assert len(SUPPORTED_KINDS) == 20
     assert is_protobuf("application/vnd.kubernetes.protobuf")
     assert is_protobuf("application/vnd.kubernetes.protobuf; charset=binary")
     assert not is_protobuf("application/json")
