@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from apimachinery import errors
-from apiserver.authz import Attributes, Authorizer, Decision, Verdict
+from apiserver.authz import Attributes, Authorizer, Decision, Verdict, messages
 from apiserver.chain.respond import ASGIApp, Receive, Scope, Send, send_status
 from apiserver.context import RequestContext, context_of
 
@@ -58,16 +58,7 @@ async def authorize(authorizers: Sequence[Authorizer], attrs: Attributes) -> Dec
 
 def forbidden_error(attrs: Attributes, reason: str = "") -> errors.StatusError:
     """The 403 of a refused request (upstream's responsewriters.Forbidden and forbiddenMessage)."""
-    user = attrs.user.name
-    if not attrs.resource_request:
-        msg = f'User "{user}" cannot {attrs.verb} path "{attrs.path}"'
-    else:
-        resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
-        where = f'in the namespace "{attrs.namespace}"' if attrs.namespace else "at the cluster scope"
-        msg = f'User "{user}" cannot {attrs.verb} resource "{resource}" in API group "{attrs.api_group}" {where}'
-    if reason:
-        msg = f"{msg}: {reason}"
-    return errors.forbidden(attrs.resource, attrs.name, msg, attrs.api_group)
+    return messages.forbidden(attrs, reason)
 
 
 class Authorization:

@@ -144,7 +144,17 @@ async def test_service_account_with_a_role_lists_pods_and_meets_exact_403s(
             f'nodes is forbidden: User "{user}" cannot list resource "nodes" in API group "" at the cluster scope'
         )
         r = await reader.get("/metrics")
-        assert _status(r)["message"] == f'forbidden: User "{user}" cannot get path "/metrics"'
+        assert r.status_code == 403
+        assert _status(r) == {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": f'forbidden: User "{user}" cannot get path "/metrics"',
+            "reason": "Forbidden",
+            "details": {},
+            "code": 403,
+        }
         assert (await reader.get("/api")).status_code == 200  # system:discovery, for every authenticated user
 
     # kubectl with the ServiceAccount's token shows the same words
