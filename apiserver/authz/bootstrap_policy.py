@@ -470,6 +470,8 @@ def cluster_roles() -> list[dict[str, Any]]:
                 rule("list", "watch", groups=(_DISCOVERY,), resources=("endpointslices",)),
                 rule("get", "list", "watch", groups=(_NET,), resources=("ingresses", "ingressclasses")),
                 rule("update", "patch", groups=(_NET,), resources=("ingresses/status",)),
+                # it applies its own IngressClass (--ingress-class) at start
+                rule("create", "patch", "update", groups=(_NET,), resources=("ingressclasses",)),
                 rule("create", "patch", "update", groups=(_LEGACY,), resources=("events",)),
             ],
         ),

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from apimachinery import errors
 from apiserver.authz import Attributes, Authorizer, Decision, Verdict, messages
+from apiserver.authz.request import authorization_name, authorization_namespace
 from apiserver.chain.respond import ASGIApp, Receive, Scope, Send, send_status
 from apiserver.context import RequestContext, context_of
 
@@ -34,12 +35,12 @@ def attributes_of(ctx: RequestContext) -> Attributes:
         user=ctx.user,
         verb=ctx.verb,
         resource_request=True,
-        namespace=info.namespace,
+        namespace=authorization_namespace(info),
         api_group=info.group,
         api_version=info.version,
         resource=info.resource,
         subresource=info.subresource,
-        name=info.name,
+        name=authorization_name(info, ctx.verb, ctx.query),
         path=ctx.path,
     )
 

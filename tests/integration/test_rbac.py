@@ -105,13 +105,26 @@ async def test_service_account_with_a_role_lists_pods_and_meets_exact_403s(
     secure: SecureApiserver, setup: httpx.AsyncClient, kubectl: Kubectl
 ) -> None:
     ns = await _namespace(setup, "demo")
-    await _role(setup, ns, "pod-reader", {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]})
+    await _role(
+        setup,
+        ns,
+        "pod-reader",
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+    )
     await _bind(setup, ns, "read-pods", "Role", "pod-reader", {"kind": "ServiceAccount", "name": "reader"})
     token = await _sa_token(setup, ns, "reader")
     user = f"system:serviceaccount:{ns}:reader"
     async with secure.http(client=None, token=token) as reader:
         listing = (await _until_status(reader, f"/api/v1/namespaces/{ns}/pods", 200)).json()
         assert listing["kind"] == "PodList"
+        # reading namespaces, granted in a namespace, reaches that one namespace object only
+        assert (await reader.get(f"/api/v1/namespaces/{ns}")).status_code == 200
+        r = await reader.get("/api/v1/namespaces/kube-system")
+        assert _status(r)["message"] == (
+            f'namespaces "kube-system" is forbidden: User "{user}" cannot get resource "namespaces" in API group "" '
+            'in the namespace "kube-system"'
+        )
 
         r = await reader.get(f"/api/v1/namespaces/{ns}/secrets")
         assert r.status_code == 403
@@ -261,6 +274,11 @@ async def test_node_reaches_only_its_own_pods_and_their_secrets(
         )
         r = await kubelet.get(f"/api/v1/namespaces/{ns}/secrets")
         assert _status(r)["message"].endswith(": No Object name found")
+        # a list or watch narrowed to one object by metadata.name is a read of that object (how kubelets watch)
+        r = await kubelet.get(f"/api/v1/namespaces/{ns}/secrets", params={"fieldSelector": "metadata.name=mine"})
+        assert r.status_code == 200 and [i["metadata"]["name"] for i in r.json()["items"]] == ["mine"]
+        r = await kubelet.get(f"/api/v1/namespaces/{ns}/secrets", params={"fieldSelector": "metadata.name=theirs"})
+        assert r.status_code == 403
 
         # status of its own pod: yes; of a pod bound to node-2: NodeRestriction's refusal
         mine = (await kubelet.get(f"/api/v1/namespaces/{ns}/pods/on-1")).json()

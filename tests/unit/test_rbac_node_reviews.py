@@ -17,8 +17,10 @@ from apiserver.authz.escalation import EscalationCheck
 from apiserver.authz.node import NodeAuthorizer, NodeGraph, node_identity
 from apiserver.authz.privileged import PrivilegedGroups
 from apiserver.authz.rbac import PolicyIndex, RBACAuthorizer
+from apiserver.authz.request import authorization_name, authorization_namespace
 from apiserver.authz.reviews import create_review
 from apiserver.context import RequestContext, UserInfo
+from apiserver.request_info import parse_path
 
 NODE1 = UserInfo("system:node:node-1", groups=("system:nodes", "system:authenticated"))
 GROUP = "rbac.authorization.k8s.io"
@@ -289,3 +291,17 @@ async def test_impersonation() -> None:
     with pytest.raises(StatusError) as e:
         await impersonate(ctx(alice, {}), authorizers, [("Impersonate-Group", "x")])
     assert e.value.code == 500
+
+
+def test_authorization_name_and_namespace() -> None:
+    secrets = parse_path("/api/v1/namespaces/ns/secrets")
+    assert secrets is not None
+    assert authorization_name(secrets, "watch", {"fieldSelector": "metadata.name=s1"}) == "s1"
+    assert authorization_name(secrets, "list", {"fieldSelector": "metadata.name=s1,type=x"}) == "s1"
+    assert authorization_name(secrets, "list", {"fieldSelector": "metadata.name!=s1"}) == ""
+    assert authorization_name(secrets, "list", {"fieldSelector": "metadata.name=a/b"}) == ""
+    assert authorization_name(secrets, "list", {}) == ""
+    assert authorization_name(secrets, "deletecollection", {"fieldSelector": "metadata.name=s1"}) == ""
+    namespace = parse_path("/api/v1/namespaces/ns")
+    assert namespace is not None and authorization_namespace(namespace) == "ns"
+    assert authorization_namespace(secrets) == "ns"
