@@ -145,6 +145,8 @@ class NodeGraph:
 
 
 _NODE_RULES = tuple(Rule.of(r) for r in NODE_RULES)
+_NO_OPINION = Decision(Verdict.NO_OPINION)
+_ALLOW = Decision(Verdict.ALLOW)
 _READ_GRAPH = {"secrets": "secret", "configmaps": "configmap"}
 
 
@@ -166,7 +168,7 @@ class NodeAuthorizer:
         """Decide a kubelet's request; no opinion on anyone else's."""
         node, is_node = node_identity(attrs.user)
         if not is_node:
-            return Decision(Verdict.NO_OPINION)
+            return _NO_OPINION
         if not node:
             return Decision(Verdict.NO_OPINION, f'unknown node for user "{attrs.user.name}"')
         if attrs.resource_request and attrs.api_group == "":
@@ -182,9 +184,7 @@ class NodeAuthorizer:
                 return self._create_token(node, attrs)
         if attrs.resource_request and attrs.api_group == "coordination.k8s.io" and attrs.resource == "leases":
             return self._lease(node, attrs)
-        if rules_allow(attrs, _NODE_RULES):
-            return Decision(Verdict.ALLOW)
-        return Decision(Verdict.NO_OPINION)
+        return _ALLOW if rules_allow(attrs, _NODE_RULES) else _NO_OPINION
 
     def _related(self, node: str, kind: str, attrs: Attributes) -> Decision:
         """authorize: allowed when the named object is related to the node through one of its pods."""

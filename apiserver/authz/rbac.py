@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -35,6 +35,7 @@ log = logging.getLogger("apiserver.authz.rbac")
 SA_PREFIX = "system:serviceaccount:"
 _CACHE_LIMIT = 4096
 _RESOURCES = ("roles", "clusterroles", "rolebindings", "clusterrolebindings")
+_NO_OPINION = Decision(Verdict.NO_OPINION)
 
 
 def sa_username(namespace: str, name: str) -> str:
@@ -137,6 +138,14 @@ class ResolvedRules:
 
     rules: tuple[SourcedRule, ...]
     errors: tuple[str, ...]
+    _by_verb: dict[str, tuple[SourcedRule, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def for_verb(self, verb: str) -> tuple[SourcedRule, ...]:
+        """The rules naming this verb (or `*`), in visiting order; worked out once per verb."""
+        found = self._by_verb.get(verb)
+        if found is None:
+            found = self._by_verb[verb] = tuple(s for s in self.rules if verb in s.rule.verbs or "*" in s.rule.verbs)
+        return found
 
 
 class PolicyIndex:
@@ -315,8 +324,9 @@ class RBACAuthorizer:
     async def authorize(self, attrs: Attributes) -> Decision:
         """Allowed by the first rule that matches; otherwise no opinion, with missing roles as the reason."""
         resolved = self.rules_for(attrs.user, attrs.namespace)
-        for sourced in resolved.rules:
+        for sourced in resolved.for_verb(attrs.verb):
             if rule_allows(attrs, sourced.rule):
                 return Decision(Verdict.ALLOW, f"RBAC: allowed by {sourced.source}")
-        reason = f"RBAC: {aggregate_errors(resolved.errors)}" if resolved.errors else ""
-        return Decision(Verdict.NO_OPINION, reason)
+        if not resolved.errors:
+            return _NO_OPINION
+        return Decision(Verdict.NO_OPINION, f"RBAC: {aggregate_errors(resolved.errors)}")
