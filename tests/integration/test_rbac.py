@@ -302,6 +302,19 @@ async def test_node_reaches_only_its_own_pods_and_their_secrets(
         assert _status(r)["message"] == (
             'pods "on-2" is forbidden: node "node-1" can only delete pods with spec.nodeName set to itself'
         )
+
+        # a ServiceAccount token only bound to one of its own pods (both pods run as `default`)
+        def token_request(pod: dict[str, Any]) -> dict[str, Any]:
+            ref = {"apiVersion": "v1", "kind": "Pod", "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}
+            return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"boundObjectRef": ref}}
+
+        tokens = f"/api/v1/namespaces/{ns}/serviceaccounts/default/token"
+        r = await kubelet.post(tokens, json=token_request(mine))
+        assert r.status_code == 201, r.text
+        r = await kubelet.post(tokens, json=token_request(theirs))
+        assert _status(r)["message"] == (
+            'serviceaccounts "default" is forbidden: node requested token bound to a pod scheduled on a different node'
+        )
         # nodes and leases: its own only
         r = await kubelet.post("/api/v1/nodes", json={"metadata": {"name": "node-2"}})
         assert (
