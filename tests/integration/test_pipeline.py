@@ -303,25 +303,23 @@ async def test_refused_exec_upgrade_is_audited_with_its_status(
 # --- max in flight ------------------------------------------------------------------------------
 
 
-def hold_read_slots(c: httpx.AsyncClient, path: str) -> list[asyncio.Task[httpx.Response]]:
-    """Two lists that stay in flight ~3 s (they wait for a resourceVersion far ahead, then answer 504)."""
+async def hold_read_slots(c: httpx.AsyncClient, path: str) -> tuple[list[asyncio.Task[httpx.Response]], httpx.Response]:
+    """Fill both read slots with lists that stay in flight ~3 s (they wait for a resourceVersion far
+    ahead, then answer 504), until a third read is refused: (the slow lists, that refusal)."""
     far = {"resourceVersion": str(10**12), "resourceVersionMatch": "NotOlderThan"}
-    return [asyncio.create_task(c.get(path, params=far)) for _ in range(2)]
-
-
-async def first_refusal(c: httpx.AsyncClient, path: str, timeout: float = 2.5) -> httpx.Response:
-    """Get `path` until the apiserver refuses it (both read slots taken)."""
-    deadline = time.monotonic() + timeout
+    slow: list[asyncio.Task[httpx.Response]] = []
+    deadline = time.monotonic() + 10
     while True:
-        r = await c.get(path)
-        if r.status_code == 429 or time.monotonic() > deadline:
-            return r
+        slow = [t for t in slow if not t.done()]  # one refused or ended early is sent again
+        slow += [asyncio.create_task(c.get(path, params=far)) for _ in range(2 - len(slow))]
+        probe = await c.get(path)
+        if probe.status_code == 429 or time.monotonic() > deadline:
+            return slow, probe
 
 
 async def test_reads_past_the_limit_get_429_with_retry_after(aapi: httpx.AsyncClient, ans: str) -> None:
     path = f"/api/v1/namespaces/{ans}/configmaps"
-    slow = hold_read_slots(aapi, path)
-    r = await first_refusal(aapi, path)
+    slow, r = await hold_read_slots(aapi, path)
     assert r.status_code == 429
     assert r.json() == TOO_MANY
     assert r.headers["Retry-After"] == "1"
@@ -362,14 +360,14 @@ async def test_the_client_library_waits_as_retry_after_says(
     retry = RetryPolicy(max_attempts=20, backoff=Backoff(initial=0.05, cap=0.2))
     before = await dropped(aapi)
     async with ApiClient(audited[0], retry=retry) as client:
-        slow = hold_read_slots(aapi, path)
-        assert (await first_refusal(aapi, path)).status_code == 429
+        slow, refused = await hold_read_slots(aapi, path)
+        assert refused.status_code == 429
         start = time.monotonic()
         listing = await client.list("configmaps", ans)  # refused while the slots are held, then served
         took = time.monotonic() - start
         await asyncio.gather(*slow)
     assert listing["kind"] == "ConfigMapList"
-    assert await dropped(aapi) >= before + 2  # first_refusal's 429, and at least one of the client's
+    assert await dropped(aapi) >= before + 2  # the probe's 429, and at least one of the client's
     assert took >= 1.0  # it waited the Retry-After second, not the 0.05 s backoff
 
 
