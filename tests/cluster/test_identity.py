@@ -112,3 +112,11 @@ def test_every_component_has_its_own_identity(skube: Kubectl, cluster: Cluster) 
     assert admin["username"] == "kubernetes-admin"
     config = json.loads(cluster.kubeconfig.read_text())
     assert config["clusters"][0]["cluster"]["server"] == f"https://{cluster.network.apiserver_address}:{SECURE_PORT}"
+
+
+def test_exec_over_the_secure_port_with_a_client_certificate(skube: Kubectl, cns: str) -> None:
+    """kubectl exec's WebSocket on 6443 carries the client certificate into the request (the TLS extension)."""
+    skube.ok("run", "sleeper", "-n", cns, "--image=busybox", "--restart=Never", "--", "sleep", "600")
+    skube.ok("wait", "-n", cns, "--for=condition=Ready", "pod/sleeper", "--timeout=30s", timeout=40)
+    out = skube.ok("exec", "-n", cns, "sleeper", "--", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    assert out == cns

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import kubernetes
 import pytest
+import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from identity_kit import ISSUER, STATIC_TOKEN, SecureApiserver, admin_kubectl, jwt_claims, secure_apiserver
@@ -212,9 +213,23 @@ async def test_token_review(kubectl: Kubectl, secure: SecureApiserver, ns: str) 
     assert verbs == {"tokenreviews": ["create"], "selfsubjectreviews": ["create"]}
 
 
-def test_without_anonymous_auth_no_credential_is_401(tmp_path_factory: pytest.TempPathFactory) -> None:
+async def _ws_status(server: SecureApiserver, client: str | None) -> int:
+    """The HTTP status a pods/exec WebSocket handshake gets (it cannot succeed: the pod does not exist)."""
+    uri = server.url.replace("https://", "wss://") + "/api/v1/namespaces/default/pods/nope/exec?command=ls&stdout=1"
+    try:
+        async with websockets.connect(uri, ssl=server.tls(client), subprotocols=["v5.channel.k8s.io"]):
+            return 101
+    except websockets.InvalidStatus as e:
+        return e.response.status_code
+
+
+async def test_without_anonymous_auth_no_credential_is_401(tmp_path_factory: pytest.TempPathFactory) -> None:
     with secure_apiserver(tmp_path_factory, "--no-anonymous-auth") as server:
-        r = httpx.get(server.url + "/api/v1/namespaces", verify=server.tls(client=None), timeout=5)
-        assert (r.status_code, r.json()) == (401, UNAUTHORIZED)
-        r = httpx.get(server.url + "/api/v1/namespaces", verify=server.tls(), timeout=5)
-        assert r.status_code == 200
+        async with server.http(client=None) as anonymous:
+            r = await anonymous.get("/api/v1/namespaces")
+            assert (r.status_code, r.json()) == (401, UNAUTHORIZED)
+        async with server.http() as admin:
+            assert (await admin.get("/api/v1/namespaces")).status_code == 200
+        # the exec WebSocket reads the client certificate too: authenticated, it gets as far as the missing pod
+        assert await _ws_status(server, None) == 401
+        assert await _ws_status(server, "admin") == 404
