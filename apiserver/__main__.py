@@ -229,7 +229,7 @@ def run(
         raise typer.BadParameter(str(e), param_hint="--service-cluster-ip-range") from e
     config = Config(
         etcd_servers=etcd_servers,
-        insecure_bind_address=_first(insecure_bind_address, bind_address, "127.0.0.1"),
+        insecure_bind_address=insecure_bind_address or "127.0.0.1",
         insecure_port=_first(insecure_port, port, 8080),
         secure_port=secure_port,
         advertise_address=advertise_address or (bind_address if bind_address not in ("0.0.0.0", "::") else "127.0.0.1"),

@@ -135,7 +135,7 @@ def start_etcd(data_dir: Path, client_port: int | None = None, peer_port: int | 
         "zap",
     ]
     proc = Process("etcd", argv, data_dir / "logs" / "etcd.log")
-    wait_ready(f"{url}/health", proc)
+    _ready_or_stop(f"{url}/health", proc)
     return proc, url
 
 
@@ -163,5 +163,14 @@ def start_apiserver(
     argv += extra
     proc = Process("apiserver", argv, data_dir / "logs" / "apiserver.log")
     url = f"http://127.0.0.1:{port}"
-    wait_ready(f"{url}/readyz", proc)
+    _ready_or_stop(f"{url}/readyz", proc)
     return proc, url
+
+
+def _ready_or_stop(url: str, proc: Process, timeout: float = 30.0) -> None:
+    """wait_ready, stopping the process when it does not become ready (nothing is left behind)."""
+    try:
+        wait_ready(url, proc, timeout)
+    except BaseException:
+        proc.stop()
+        raise

@@ -323,12 +323,19 @@ class ServiceAccountAuthenticator:
             uid = (obj.get("metadata") or {}).get("uid", "")
             if uid != ref["uid"]:
                 raise TokenError(f"{kind} UID ({uid}) does not match claim ({ref['uid']})")
+        if c.node is not None and c.pod is None and c.secret is None:  # a token bound to a node itself
+            node = await self.getter.get("nodes", "", c.node["name"])
+            if node is None or _deleted_long_ago(node, now):
+                raise TokenError("Token has been invalidated")
+            uid = (node.get("metadata") or {}).get("uid", "")
+            if uid != c.node["uid"]:
+                raise TokenError(f"Node UID ({uid}) does not match claim ({c.node['uid']})")
         if c.pod is not None:
             extra["authentication.kubernetes.io/pod-name"] = (c.pod["name"],)
             extra["authentication.kubernetes.io/pod-uid"] = (c.pod["uid"],)
-            if c.node is not None:
-                extra["authentication.kubernetes.io/node-name"] = (c.node["name"],)
-                extra["authentication.kubernetes.io/node-uid"] = (c.node["uid"],)
+        if c.node is not None:
+            extra["authentication.kubernetes.io/node-name"] = (c.node["name"],)
+            extra["authentication.kubernetes.io/node-uid"] = (c.node["uid"],)
         if c.jti:
             extra["authentication.kubernetes.io/credential-id"] = (f"JTI={c.jti}",)
         return extra
