@@ -305,3 +305,48 @@ def test_authorization_name_and_namespace() -> None:
     namespace = parse_path("/api/v1/namespaces/ns")
     assert namespace is not None and authorization_namespace(namespace) == "ns"
     assert authorization_namespace(secrets) == "ns"
+
+
+async def test_local_subject_access_review_is_bound_to_its_namespace() -> None:
+    rbac = _policy()
+    authorizers = [PrivilegedGroups(("system:masters",)), rbac]
+    lsar = {"spec": {"user": "alice", "resourceAttributes": {"namespace": "demo", "verb": "list", "resource": "pods"}}}
+    out = await create_review("LocalSubjectAccessReview", lsar, user=None, namespace="demo", authorizers=authorizers)
+    assert out["metadata"]["namespace"] == "demo" and out["status"]["allowed"] is True
+    with pytest.raises(StatusError) as e:
+        await create_review("LocalSubjectAccessReview", lsar, user=None, namespace="other", authorizers=authorizers)
+    assert e.value.message == (
+        'LocalSubjectAccessReview.authorization.k8s.io "" is invalid: spec.resourceAttributes.namespace: '
+        'Invalid value: "demo": must match metadata.namespace'
+    )
+
+
+def test_rbac_printers() -> None:
+    from datetime import UTC, datetime
+
+    from apiserver.printers import printer_for
+
+    binding = {
+        "metadata": {"name": "b", "creationTimestamp": "2024-01-02T03:04:05Z"},
+        "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": "view"},
+        "subjects": [
+            {"kind": "User", "name": "alice"},
+            {"kind": "User", "name": "bob"},
+            {"kind": "Group", "name": "devs"},
+            {"kind": "ServiceAccount", "name": "sa", "namespace": "demo"},
+        ],
+    }
+    now = datetime(2024, 1, 2, 3, 14, 5, tzinfo=UTC)
+    printer = printer_for("RoleBinding")
+    assert [c["name"] for c in printer.column_definitions()] == [
+        "Name",
+        "Role",
+        "Age",
+        "Users",
+        "Groups",
+        "ServiceAccounts",
+    ]
+    assert printer.row(binding, now)["cells"] == ["b", "ClusterRole/view", "10m", "alice, bob", "devs", "demo/sa"]
+    role = printer_for("ClusterRole")
+    assert [(c["name"], c["type"]) for c in role.column_definitions()] == [("Name", "string"), ("Created At", "date")]
+    assert role.row(binding, now)["cells"] == ["b", "2024-01-02T03:04:05Z"]
