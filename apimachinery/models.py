@@ -393,6 +393,54 @@ class Endpoints(K8sModel):
     subsets: list[dict[str, Any]] | None = None
 
 
+class PolicyRule(K8sModel):
+    verbs: list[str] | None = None
+    apiGroups: list[str] | None = None
+    resources: list[str] | None = None
+    resourceNames: list[str] | None = None
+    nonResourceURLs: list[str] | None = None
+
+
+class Role(K8sModel):
+    metadata: ObjectMeta
+    rules: list[PolicyRule] | None = None
+
+
+class AggregationRule(K8sModel):
+    clusterRoleSelectors: list[LabelSelector] | None = None
+
+
+class ClusterRole(K8sModel):
+    metadata: ObjectMeta
+    rules: list[PolicyRule] | None = None
+    aggregationRule: AggregationRule | None = None
+
+
+class RoleRef(K8sModel):
+    apiGroup: str | None = None
+    kind: str | None = None
+    name: str | None = None
+
+
+class Subject(K8sModel):
+    kind: str | None = None
+    apiGroup: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+
+
+class RoleBinding(K8sModel):
+    metadata: ObjectMeta
+    subjects: list[Subject] | None = None
+    roleRef: RoleRef | None = None
+
+
+class ClusterRoleBinding(K8sModel):
+    metadata: ObjectMeta
+    subjects: list[Subject] | None = None
+    roleRef: RoleRef | None = None
+
+
 ObjectMeta.model_rebuild()
 
 KIND_MODELS: dict[str, type[K8sModel]] = {
@@ -417,5 +465,9 @@ KIND_MODELS: dict[str, type[K8sModel]] = {
         Lease,
         EndpointSlice,
         Endpoints,
+        Role,
+        ClusterRole,
+        RoleBinding,
+        ClusterRoleBinding,
     )
 }

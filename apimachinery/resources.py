@@ -7,6 +7,7 @@ from dataclasses import dataclass
 __all__ = ["RESOURCES", "ResourceInfo", "by_kind", "by_plural", "group_versions"]
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+CREATE_ONLY = ("create",)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ def _r(group: str, kind: str, plural: str, **kw: object) -> ResourceInfo:
 
 
 _ALL = ("all",)
+_AUTHZ = "authorization.k8s.io"
 _SCALE_STATUS = ("status", "scale")
 
 RESOURCES: tuple[ResourceInfo, ...] = (
@@ -108,7 +110,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     _r("", "ConfigMap", "configmaps", short_names=("cm",)),
     _r("", "Secret", "secrets"),
     _r("", "Event", "events", short_names=("ev",)),
-    _r("", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
+    _r("", "ServiceAccount", "serviceaccounts", short_names=("sa",), subresources=("token",)),
     _r(
         "",
         "ReplicationController",
@@ -185,6 +187,17 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         subresources=("status",),
         has_status=True,
     ),
+    _r("rbac.authorization.k8s.io", "Role", "roles"),
+    _r("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", namespaced=False),
+    _r("rbac.authorization.k8s.io", "RoleBinding", "rolebindings"),
+    _r("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
+    # create-only: answered in the response's status, never stored
+    _r(_AUTHZ, "SubjectAccessReview", "subjectaccessreviews", namespaced=False, verbs=CREATE_ONLY),
+    _r(_AUTHZ, "SelfSubjectAccessReview", "selfsubjectaccessreviews", namespaced=False, verbs=CREATE_ONLY),
+    _r(_AUTHZ, "SelfSubjectRulesReview", "selfsubjectrulesreviews", namespaced=False, verbs=CREATE_ONLY),
+    _r(_AUTHZ, "LocalSubjectAccessReview", "localsubjectaccessreviews", verbs=CREATE_ONLY),
+    _r("authentication.k8s.io", "TokenReview", "tokenreviews", namespaced=False, verbs=CREATE_ONLY),
+    _r("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews", namespaced=False, verbs=CREATE_ONLY),
 )
 
 _BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}

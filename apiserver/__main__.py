@@ -5,15 +5,37 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
+from typing import TypeVar
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from apimachinery.logs import setup_logging
 from apiserver.app import Config, create_app
+from apiserver.authn.identity import AuthnOptions, parse_duration
+from apiserver.chain.listener import INSECURE, SECURE, Listener
 from apiserver.portallocator import PortRange
+from apiserver.security import SecurityConfig
+from apiserver.serving import tls_options
 
 cli = typer.Typer(add_completion=False)
+
+
+def _bool(value: str, flag: str) -> bool:
+    """A Go-style boolean flag value (`--service-account-extend-token-expiration=false`)."""
+    low = value.strip().lower()
+    if low in ("true", "1", "t", "yes"):
+        return True
+    if low in ("false", "0", "f", "no"):
+        return False
+    raise typer.BadParameter(f'invalid boolean "{value}"', param_hint=flag)
+
+
+def _list(values: list[str]) -> tuple[str, ...]:
+    """A repeatable flag that may also hold comma-separated values."""
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
 
 
 @cli.command()
@@ -23,8 +45,78 @@ def run(
         envvar="TINYKUBE_ETCD_SERVERS",
         help="etcd endpoint(s), comma separated.",
     ),
-    bind_address: str = typer.Option("127.0.0.1", envvar="TINYKUBE_BIND_ADDRESS", help="Address to listen on."),
-    port: int = typer.Option(8080, envvar="TINYKUBE_PORT", help="Port to listen on."),
+    insecure_bind_address: str = typer.Option(
+        None,
+        envvar="TINYKUBE_INSECURE_BIND_ADDRESS",
+        help="Address of the insecure port [default: 127.0.0.1].",
+        show_default=False,
+    ),
+    insecure_port: int = typer.Option(
+        None,
+        envvar="TINYKUBE_INSECURE_PORT",
+        help="Plain-HTTP port with full access, no authentication or authorization (0: none) [default: 8080].",
+        show_default=False,
+    ),
+    secure_port: int = typer.Option(
+        6443,
+        envvar="TINYKUBE_SECURE_PORT",
+        help="The secure port (HTTPS with authentication and authorization); 0 turns it off. Served only with "
+        "--tls-cert-file.",
+    ),
+    bind_address: str = typer.Option("0.0.0.0", envvar="TINYKUBE_BIND_ADDRESS", help="Address of the secure port."),
+    advertise_address: str = typer.Option(
+        "",
+        envvar="TINYKUBE_ADVERTISE_ADDRESS",
+        help="Address the `kubernetes` Service's endpoints name [default: --bind-address, 127.0.0.1 for 0.0.0.0].",
+    ),
+    tls_cert_file: str = typer.Option(
+        "", envvar="TINYKUBE_TLS_CERT_FILE", help="The secure port's serving certificate (PEM)."
+    ),
+    tls_private_key_file: str = typer.Option(
+        "", envvar="TINYKUBE_TLS_PRIVATE_KEY_FILE", help="The serving certificate's private key (PEM)."
+    ),
+    client_ca_file: str = typer.Option(
+        "",
+        envvar="TINYKUBE_CLIENT_CA_FILE",
+        help="CA bundle verifying client certificates: CN is the user, each O a group.",
+    ),
+    token_auth_file: str = typer.Option(
+        "",
+        envvar="TINYKUBE_TOKEN_AUTH_FILE",
+        help='Static bearer tokens, CSV: token,user,uid,"group1,group2".',
+    ),
+    service_account_key_file: list[str] = typer.Option(
+        [],
+        envvar="TINYKUBE_SERVICE_ACCOUNT_KEY_FILE",
+        help="PEM key(s) verifying ServiceAccount tokens (repeatable) [default: the signing key].",
+    ),
+    service_account_signing_key_file: str = typer.Option(
+        "",
+        envvar="TINYKUBE_SERVICE_ACCOUNT_SIGNING_KEY_FILE",
+        help="Private key signing ServiceAccount tokens (TokenRequest).",
+    ),
+    service_account_issuer: list[str] = typer.Option(
+        [],
+        envvar="TINYKUBE_SERVICE_ACCOUNT_ISSUER",
+        help="Issuer of ServiceAccount tokens (repeatable; the first signs) [default: "
+        "https://kubernetes.default.svc.cluster.local].",
+    ),
+    api_audiences: list[str] = typer.Option(
+        [],
+        envvar="TINYKUBE_API_AUDIENCES",
+        help="Audiences of the API, comma separated [default: the issuers].",
+    ),
+    service_account_extend_token_expiration: str = typer.Option(
+        "true",
+        envvar="TINYKUBE_SERVICE_ACCOUNT_EXTEND_TOKEN_EXPIRATION",
+        help="Give projected tokens asked for 3607 s a year, warning after 3607 s (upstream's safe rollout).",
+    ),
+    service_account_max_token_expiration: str = typer.Option(
+        "",
+        envvar="TINYKUBE_SERVICE_ACCOUNT_MAX_TOKEN_EXPIRATION",
+        help="Longest lifetime a TokenRequest gets (a duration such as 48h) [default: no cap].",
+    ),
+    port: int = typer.Option(None, envvar="TINYKUBE_PORT", hidden=True, help="Old name of --insecure-port."),
     watch_cache_size: int = typer.Option(
         1000,
         envvar="TINYKUBE_WATCH_CACHE_SIZE",
@@ -60,10 +152,73 @@ def run(
         envvar="TINYKUBE_DEFAULT_UNREACHABLE_TOLERATION_SECONDS",
         help="tolerationSeconds of the unreachable:NoExecute toleration added to every pod.",
     ),
+    max_requests_inflight: int = typer.Option(
+        400,
+        envvar="TINYKUBE_MAX_REQUESTS_INFLIGHT",
+        help="Most non-mutating requests in flight at once; more get 429 (0: no limit).",
+    ),
+    max_mutating_requests_inflight: int = typer.Option(
+        200,
+        envvar="TINYKUBE_MAX_MUTATING_REQUESTS_INFLIGHT",
+        help="Most mutating requests in flight at once; more get 429 (0: no limit).",
+    ),
+    request_timeout: float = typer.Option(
+        60.0, envvar="TINYKUBE_REQUEST_TIMEOUT", help="Seconds a non-long-running request may take."
+    ),
+    audit_policy_file: str = typer.Option(
+        "", envvar="TINYKUBE_AUDIT_POLICY_FILE", help="audit.k8s.io/v1 Policy saying what to audit."
+    ),
+    audit_log_path: str = typer.Option(
+        "",
+        envvar="TINYKUBE_AUDIT_LOG_PATH",
+        help="File the audit events are written to, one JSON per line (-: stdout).",
+    ),
+    anonymous_auth: bool = typer.Option(
+        True,
+        "--anonymous-auth/--no-anonymous-auth",
+        envvar="TINYKUBE_ANONYMOUS_AUTH",
+        help="Serve requests without credentials as system:anonymous (else 401).",
+    ),
+    authorization_mode: str = typer.Option(
+        "",
+        envvar="TINYKUBE_AUTHORIZATION_MODE",
+        help="Comma-separated authorization modes, asked in order (empty: AlwaysAllow).",
+    ),
+    disable_admission_plugins: list[str] = typer.Option(
+        [],
+        envvar="TINYKUBE_DISABLE_ADMISSION_PLUGINS",
+        help="Admission plug-ins to turn off, comma separated (e.g. ServiceAccount where no controller-manager "
+        "makes the default ServiceAccounts).",
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
-    """Serve the Kubernetes API over HTTP on top of etcd."""
+    """Serve the Kubernetes API on top of etcd: HTTPS on the secure port, plain HTTP on the insecure one."""
     setup_logging(log_level)
+    if secure_port and not (tls_cert_file and tls_private_key_file):
+        if tls_cert_file or tls_private_key_file:
+            raise typer.BadParameter("--tls-cert-file and --tls-private-key-file go together")
+        logging.getLogger("apiserver").warning("no --tls-cert-file: the secure port %d is not served", secure_port)
+        secure_port = 0
+    max_expiration = 0
+    if service_account_max_token_expiration:
+        try:
+            max_expiration = parse_duration(service_account_max_token_expiration)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--service-account-max-token-expiration") from e
+        if not 3600 <= max_expiration <= 1 << 32:
+            raise typer.BadParameter("the service-account-max-token-expiration must be between 1 hour and 2^32 seconds")
+    authentication = AuthnOptions(
+        client_ca_file=client_ca_file,
+        token_auth_file=token_auth_file,
+        service_account_key_files=_list(service_account_key_file),
+        service_account_signing_key_file=service_account_signing_key_file,
+        service_account_issuers=_list(service_account_issuer),
+        api_audiences=_list(api_audiences),
+        service_account_extend_token_expiration=_bool(
+            service_account_extend_token_expiration, "--service-account-extend-token-expiration"
+        ),
+        service_account_max_token_expiration=max_expiration,
+    )
     try:
         PortRange.parse(service_node_port_range)
     except ValueError as e:
@@ -74,33 +229,108 @@ def run(
         raise typer.BadParameter(str(e), param_hint="--service-cluster-ip-range") from e
     config = Config(
         etcd_servers=etcd_servers,
-        bind_address=bind_address,
-        port=port,
+        insecure_bind_address=insecure_bind_address or "127.0.0.1",
+        insecure_port=_first(insecure_port, port, 8080),
+        secure_port=secure_port,
+        advertise_address=advertise_address or (bind_address if bind_address not in ("0.0.0.0", "::") else "127.0.0.1"),
+        max_requests_inflight=max_requests_inflight,
+        max_mutating_requests_inflight=max_mutating_requests_inflight,
+        request_timeout=request_timeout,
+        audit_policy_file=audit_policy_file,
+        audit_log_path=audit_log_path,
         watch_cache_size=watch_cache_size,
         service_cluster_ip_range=service_cluster_ip_range,
         service_node_port_range=service_node_port_range,
         service_repair_interval=service_repair_interval,
         etcd_compaction_interval=etcd_compaction_interval,
-        default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
-        default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+        security=SecurityConfig(
+            authorization_modes=tuple(m.strip() for m in authorization_mode.split(",") if m.strip()),
+            anonymous_auth=anonymous_auth,
+            default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
+            default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+            authentication=authentication,
+            disable_admission_plugins=_list(disable_admission_plugins),
+        ),
     )
-    app = create_app(config)
-    uv_config = uvicorn.Config(
-        app, host=bind_address, port=port, log_config=None, timeout_graceful_shutdown=3, access_log=False
+    try:
+        app = create_app(config)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    servers = []
+    if config.insecure_port:
+        servers.append(_listener(app, INSECURE, config.insecure_bind_address, config.insecure_port))
+    if secure_port:
+        tls = tls_options(tls_cert_file, tls_private_key_file, client_ca_file)
+        servers.append(_listener(app, SECURE, bind_address, secure_port, **tls))
+    if not servers:
+        raise typer.BadParameter("no port to serve on: both --insecure-port and --secure-port are off")
+    asyncio.run(_serve(servers))
+
+
+T = TypeVar("T")
+
+
+def _first(value: T | None, old_name: T | None, default: T) -> T:
+    """A flag's value, else its old name's, else the default."""
+    if value is not None:
+        return value
+    return old_name if old_name is not None else default
+
+
+def _listener(app: FastAPI, name: str, host: str, port: int, **tls: object) -> _Server:
+    """One uvicorn server of the app, its requests marked with the listener's name."""
+    config = uvicorn.Config(
+        Listener(app, name),
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=3,
+        access_log=False,
+        **tls,  # type: ignore[arg-type]
     )
-    _Server(uv_config).run()
+    return _Server(config, app)
+
+
+async def _serve(servers: list[_Server]) -> None:
+    """Run every listener of the one app in this process. The first runs the app's lifespan (startup
+    and shutdown); the others start listening once it has started. A signal stops them all."""
+    first = asyncio.create_task(servers[0].serve())
+    listening = asyncio.create_task(servers[0].listening.wait())
+    await asyncio.wait({first, listening}, return_when=asyncio.FIRST_COMPLETED)
+    listening.cancel()
+    rest = []
+    for server in servers[1:]:
+        server.config.lifespan = "off"
+        server.peers = servers
+        rest.append(asyncio.create_task(server.serve()))
+    servers[0].peers = servers
+    await asyncio.gather(first, *rest)
 
 
 class _Server(uvicorn.Server):
     """uvicorn, ending open watch streams cleanly as soon as SIGTERM or SIGINT arrives."""
 
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.app = app
+        self.peers: list[_Server] = []  # the other listeners of the same app, stopped together
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start (the lifespan, if on, then the socket) and say so."""
+        await super().startup(sockets)
+        self.listening.set()
+
     def handle_exit(self, sig: int, frame: object) -> None:
-        cache = self.config.app.state.registry.cache
+        cache = self.app.state.registry.cache
         try:
             asyncio.get_running_loop().call_soon_threadsafe(cache.close_watches)
         except RuntimeError:
             logging.getLogger("apiserver").warning("no running loop at shutdown signal")
         super().handle_exit(sig, frame)  # type: ignore[arg-type]
+        for peer in self.peers:
+            peer.should_exit = True
+            peer.force_exit = peer.force_exit or self.force_exit
         self._captured_signals.clear()  # handled: exit 0 after a graceful shutdown
 
 

@@ -27,6 +27,7 @@ _SUB_KINDS = {
     "exec": ("", "v1", "PodExecOptions"),
     "portforward": ("", "v1", "PodPortForwardOptions"),
     "finalize": None,
+    "token": ("authentication.k8s.io", "v1", "TokenRequest"),
 }
 _SUB_VERBS = {
     "status": ["get", "patch", "update"],
@@ -37,6 +38,7 @@ _SUB_VERBS = {
     "exec": ["create", "get"],
     "portforward": ["create", "get"],
     "finalize": ["update"],
+    "token": ["create"],
 }
 
 

@@ -314,6 +314,9 @@ def _resource_paths(res: ResourceInfo, schema: str) -> dict[str, Any]:
     write = [_DRY_RUN, _FIELD_MANAGER, _FIELD_VALIDATION]
     patch_params = [*write, _FORCE]
     status = f"{_META}Status"
+    if "list" not in res.verbs:  # create-only kinds (access reviews): one POST on the collection
+        post = _op("post", f"create{suffix}", gvk, schema, write, schema, codes=("200", "201", "202"))
+        return {collection: {"post": post, "parameters": [*ns_param, _PRETTY]}}
     paths: dict[str, Any] = {
         collection: {
             "get": _op("list", f"list{suffix}", gvk, list_schema, _LIST_PARAMS),

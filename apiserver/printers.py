@@ -11,7 +11,7 @@ read it the same way.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -1298,6 +1298,52 @@ IP_ADDRESS_COLUMNS = (
 )
 
 # ---------------------------------------------------------------------------------------------
+# rbac.authorization.k8s.io
+# ---------------------------------------------------------------------------------------------
+
+
+def _role_cells(obj: Obj, now: datetime) -> list[Any]:
+    created = parse_time(_get(obj, "metadata", "creationTimestamp"))
+    text = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if created else "0001-01-01T00:00:00Z"
+    return [_name(obj), text]
+
+
+ROLE_COLUMNS = (NAME_COLUMN, replace(AGE_COLUMN, name="Created At", type="date"))
+
+
+def _role_binding_cells(obj: Obj, now: datetime) -> list[Any]:
+    ref = _map(obj.get("roleRef"))
+    users: list[str] = []
+    groups: list[str] = []
+    accounts: list[str] = []
+    for subject in _list(obj.get("subjects")):
+        s = _map(subject)
+        kind, name = _str(s.get("kind")), _str(s.get("name"))
+        if kind == "ServiceAccount":
+            accounts.append(f"{_str(s.get('namespace'))}/{name}")
+        elif kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+    role = f"{_str(ref.get('kind'))}/{_str(ref.get('name'))}"
+    return [_name(obj), role, _age(obj, now), ", ".join(users), ", ".join(groups), ", ".join(accounts)]
+
+
+ROLE_BINDING_COLUMNS = (
+    NAME_COLUMN,
+    _col(
+        "Role",
+        "string",
+        "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the "
+        "RoleRef cannot be resolved, the Authorizer must return an error.",
+    ),
+    AGE_COLUMN,
+    _wide("Users", "Users in the roleBinding"),
+    _wide("Groups", "Groups in the roleBinding"),
+    _wide("ServiceAccounts", "ServiceAccounts in the roleBinding"),
+)
+
+# ---------------------------------------------------------------------------------------------
 # The registry, keyed by kind.
 # ---------------------------------------------------------------------------------------------
 
@@ -1326,6 +1372,10 @@ PRINTERS: dict[str, Printer] = {
     "IngressClass": Printer(INGRESS_CLASS_COLUMNS, _ingress_class_cells),
     "ServiceCIDR": Printer(SERVICE_CIDR_COLUMNS, _service_cidr_cells),
     "IPAddress": Printer(IP_ADDRESS_COLUMNS, _ip_address_cells),
+    "Role": Printer(ROLE_COLUMNS, _role_cells),
+    "ClusterRole": Printer(ROLE_COLUMNS, _role_cells),
+    "RoleBinding": Printer(ROLE_BINDING_COLUMNS, _role_binding_cells),
+    "ClusterRoleBinding": Printer(ROLE_BINDING_COLUMNS, _role_binding_cells),
 }
 
 

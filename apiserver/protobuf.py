@@ -4,7 +4,7 @@ A body is the 4-byte magic ``k8s\\x00`` followed by a ``runtime.Unknown`` messag
 (1 typeMeta{1 apiVersion, 2 kind}, 2 raw, 3 contentEncoding, 4 contentType) whose ``raw`` bytes
 are the object's own protobuf. Decoding is descriptor driven: a generic wire reader plus tables
 mapping field numbers (from the generated.proto files of k8s.io/api core/v1, apps/v1, batch/v1,
-networking/v1 and apimachinery meta/v1) to JSON names and types.
+networking/v1, rbac/v1, authorization/v1 and apimachinery meta/v1) to JSON names and types.
 
 Kubernetes' Go marshaller writes every non-pointer field, zero or not, so the decoder mirrors the
 Go JSON encoding: zero values of ``omitempty`` fields and empty non-pointer structs are dropped,
@@ -994,6 +994,136 @@ INGRESS = _msg(
     {1: _m("metadata", OBJECT_META), 2: _m("spec", INGRESS_SPEC), 3: _m("status", INGRESS_STATUS)},
 )
 
+# rbac.authorization.k8s.io/v1
+POLICY_RULE = _msg(
+    "PolicyRule",
+    {1: _rs("verbs"), 2: _rs("apiGroups"), 3: _rs("resources"), 4: _rs("resourceNames"), 5: _rs("nonResourceURLs")},
+)
+ROLE_REF = _msg("RoleRef", {1: _s("apiGroup", True), 2: _s("kind", True), 3: _s("name", True)})
+SUBJECT = _msg("Subject", {1: _s("kind", True), 2: _s("apiGroup"), 3: _s("name", True), 4: _s("namespace")})
+ROLE = _msg("Role", {1: _m("metadata", OBJECT_META), 2: _rm("rules", POLICY_RULE)})
+CLUSTER_ROLE = _msg(
+    "ClusterRole",
+    {
+        1: _m("metadata", OBJECT_META),
+        2: _rm("rules", POLICY_RULE),
+        3: _m("aggregationRule", _msg("AggregationRule", {1: _rm("clusterRoleSelectors", LABEL_SELECTOR)}), True),
+    },
+)
+ROLE_BINDING = _msg(
+    "RoleBinding",
+    {1: _m("metadata", OBJECT_META), 2: _rm("subjects", SUBJECT), 3: _m("roleRef", ROLE_REF, True)},
+)
+
+# authorization.k8s.io/v1
+FIELD_SELECTOR_REQUIREMENT = _msg(
+    "FieldSelectorRequirement", {1: _s("key", True), 2: _s("operator", True), 3: _rs("values")}
+)
+RESOURCE_ATTRIBUTES = _msg(
+    "ResourceAttributes",
+    {
+        1: _s("namespace"),
+        2: _s("verb"),
+        3: _s("group"),
+        4: _s("version"),
+        5: _s("resource"),
+        6: _s("subresource"),
+        7: _s("name"),
+        8: _m(
+            "fieldSelector",
+            _msg(
+                "FieldSelectorAttributes",
+                {1: _s("rawSelector"), 2: _rm("requirements", FIELD_SELECTOR_REQUIREMENT)},
+            ),
+            True,
+        ),
+        9: _m(
+            "labelSelector",
+            _msg(
+                "LabelSelectorAttributes",
+                {1: _s("rawSelector"), 2: _rm("requirements", LABEL_SELECTOR_REQUIREMENT)},
+            ),
+            True,
+        ),
+    },
+)
+NON_RESOURCE_ATTRIBUTES = _msg("NonResourceAttributes", {1: _s("path"), 2: _s("verb")})
+EXTRA_VALUE = _msg("ExtraValue", {1: _rs("items")}, lambda v: v.get("items", []))
+SUBJECT_ACCESS_REVIEW_SPEC = _msg(
+    "SubjectAccessReviewSpec",
+    {
+        1: _m("resourceAttributes", RESOURCE_ATTRIBUTES, True),
+        2: _m("nonResourceAttributes", NON_RESOURCE_ATTRIBUTES, True),
+        3: _s("user"),
+        4: _rs("groups"),
+        5: _map("extra", EXTRA_VALUE),
+        6: _s("uid"),
+    },
+)
+SUBJECT_ACCESS_REVIEW = _msg(
+    "SubjectAccessReview", {1: _m("metadata", OBJECT_META), 2: _m("spec", SUBJECT_ACCESS_REVIEW_SPEC, True)}
+)
+SELF_SUBJECT_ACCESS_REVIEW = _msg(
+    "SelfSubjectAccessReview",
+    {
+        1: _m("metadata", OBJECT_META),
+        2: _m(
+            "spec",
+            _msg(
+                "SelfSubjectAccessReviewSpec",
+                {
+                    1: _m("resourceAttributes", RESOURCE_ATTRIBUTES, True),
+                    2: _m("nonResourceAttributes", NON_RESOURCE_ATTRIBUTES, True),
+                },
+            ),
+            True,
+        ),
+    },
+)
+SELF_SUBJECT_RULES_REVIEW = _msg(
+    "SelfSubjectRulesReview",
+    {1: _m("metadata", OBJECT_META), 2: _m("spec", _msg("SelfSubjectRulesReviewSpec", {1: _s("namespace")}), True)},
+)
+
+BOUND_OBJECT_REFERENCE = _msg("BoundObjectReference", {1: _s("kind"), 2: _s("apiVersion"), 3: _s("name"), 4: _s("uid")})
+TOKEN_REQUEST = _msg(
+    "TokenRequest",
+    {
+        1: _m("metadata", OBJECT_META),
+        2: _m(
+            "spec",
+            _msg(
+                "TokenRequestSpec",
+                {
+                    1: _rs("audiences"),
+                    4: _i64("expirationSeconds", True),
+                    3: _m("boundObjectRef", BOUND_OBJECT_REFERENCE),
+                },
+            ),
+        ),
+        3: _m("status", _msg("TokenRequestStatus", {1: _s("token"), 2: _m("expirationTimestamp", TIME)})),
+    },
+)
+USER_INFO = _msg("UserInfo", {1: _s("username"), 2: _s("uid"), 3: _rs("groups")})  # extra: never sent by clients
+SELF_SUBJECT_REVIEW = _msg(
+    "SelfSubjectReview",
+    {1: _m("metadata", OBJECT_META), 2: _m("status", _msg("SelfSubjectReviewStatus", {1: _m("userInfo", USER_INFO)}))},
+)
+TOKEN_REVIEW = _msg(
+    "TokenReview",
+    {
+        1: _m("metadata", OBJECT_META),
+        2: _m("spec", _msg("TokenReviewSpec", {1: _s("token"), 2: _rs("audiences")})),
+        3: _m(
+            "status",
+            _msg(
+                "TokenReviewStatus",
+                {1: _b("authenticated"), 2: _m("user", USER_INFO), 4: _rs("audiences"), 3: _s("error")},
+            ),
+        ),
+    },
+)
+
 KINDS: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): NAMESPACE,
     ("v1", "ConfigMap"): CONFIG_MAP,
@@ -1004,6 +1134,17 @@ KINDS: dict[tuple[str, str], Message] = {
     ("batch/v1", "Job"): JOB,
     ("batch/v1", "CronJob"): CRON_JOB,
     ("networking.k8s.io/v1", "Ingress"): INGRESS,
+    ("rbac.authorization.k8s.io/v1", "Role"): ROLE,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDING,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ROLE_BINDING,
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): SUBJECT_ACCESS_REVIEW,
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): SUBJECT_ACCESS_REVIEW,
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): SELF_SUBJECT_ACCESS_REVIEW,
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): SELF_SUBJECT_RULES_REVIEW,
+    ("authentication.k8s.io/v1", "TokenRequest"): TOKEN_REQUEST,
+    ("authentication.k8s.io/v1", "TokenReview"): TOKEN_REVIEW,
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): SELF_SUBJECT_REVIEW,
 }
 SUPPORTED_KINDS: tuple[tuple[str, str], ...] = tuple(sorted(KINDS))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from pathlib import Path
 
 import typer
 
@@ -37,6 +38,11 @@ def run(
         envvar="TINYKUBE_LOAD_BALANCER_IP_RANGE",
         help="CIDR the service-lb controller gives LoadBalancer Services their IPs from.",
     ),
+    root_ca_file: str = typer.Option(
+        "",
+        envvar="TINYKUBE_ROOT_CA_FILE",
+        help="The cluster CA published as kube-root-ca.crt in every namespace [default: the kubeconfig's CA].",
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Run the controller-manager: the loops that make Deployments, Jobs, Services and nodes converge."""
@@ -44,6 +50,8 @@ def run(
         chosen = select(controllers)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--controllers") from e
+    if root_ca_file and not Path(root_ca_file).is_file():
+        raise typer.BadParameter(f"{root_ca_file} is not a file", param_hint="--root-ca-file")
     try:
         ipaddress.ip_network(load_balancer_ip_range, strict=False)
     except ValueError as e:
@@ -53,6 +61,7 @@ def run(
         "pod-eviction-timeout": pod_eviction_timeout,
         "terminated-pod-gc-threshold": terminated_pod_gc_threshold,
         "load-balancer-ip-range": load_balancer_ip_range,
+        "root-ca-file": root_ca_file,
     }
 
     async def main(api: ApiClient) -> None:

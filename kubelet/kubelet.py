@@ -20,6 +20,7 @@ from kubelet.dns import DNSConfigurer
 from kubelet.node import NodeAgent, default_allocatable, host_capacity, host_node_info, node_object
 from kubelet.process_runtime import ProcessRuntime
 from kubelet.service_env import service_env
+from kubelet.tokens import TokenManager
 from kubelet.volumes import VolumeManager
 from kubelet.worker import PodWorker
 
@@ -90,6 +91,7 @@ class Kubelet:
         self.secrets = self.factory.informer("secrets")
         self.services = self.factory.informer("services")
         self.volumes = VolumeManager(self.get_configmap, self.get_secret, self.allocatable)
+        self.tokens = TokenManager(api)
         self.workers: dict[str, PodWorker] = {}
         # probes: no certificate checks (as the kubelet's), no proxies from the environment
         self.http = httpx.AsyncClient(verify=False, follow_redirects=False, trust_env=False)

@@ -19,6 +19,7 @@ from kubelet.envvars import Lookup
 __all__ = ["VolumeError", "VolumeManager", "volume_payload"]
 
 Payload = dict[str, tuple[bytes, int]]
+Tokens = Mapping[tuple[str, int], bytes]  # (volume name, projected source index) → ServiceAccount token
 
 
 class VolumeError(Exception):
@@ -90,8 +91,10 @@ def volume_payload(
     configmaps: Lookup,
     secrets: Lookup,
     allocatable: Mapping[str, str],
+    tokens: Tokens | None = None,
 ) -> Payload | None:
-    """The files (path → (content, mode)) of a configMap/secret/downwardAPI/projected volume; None for others."""
+    """The files (path → (content, mode)) of a configMap/secret/downwardAPI/projected volume; None for others.
+    A projected serviceAccountToken source takes its token from `tokens` (fetched by the TokenManager)."""
     ns = (pod.get("metadata") or {}).get("namespace", "")
     if src := volume.get("configMap"):
         mode = int(src.get("defaultMode", 0o644))
@@ -106,8 +109,13 @@ def volume_payload(
     if (src := volume.get("projected")) is not None:
         mode = int(src.get("defaultMode", 0o644))
         out: Payload = {}
-        for source in src.get("sources") or []:
-            if s := source.get("configMap"):
+        for index, source in enumerate(src.get("sources") or []):
+            if (s := source.get("serviceAccountToken")) is not None:
+                token = (tokens or {}).get((volume.get("name", ""), index))
+                if token is None:
+                    raise VolumeError("failed to fetch token: no token for this source yet")
+                out[s.get("path", "token")] = (token, mode)
+            elif s := source.get("configMap"):
                 name = s.get("name", "")
                 cm = configmaps(ns, name)
                 out.update(_object_files(cm, "configmap", name, s.get("items"), bool(s.get("optional")), mode))
@@ -118,7 +126,7 @@ def volume_payload(
                 )
             elif (s := source.get("downwardAPI")) is not None:
                 out.update(_downward_files(pod, s.get("items") or [], mode, allocatable))
-            # serviceAccountToken and clusterTrustBundle sources are not supported: skipped
+            # clusterTrustBundle sources are not supported: skipped
         return out
     return None
 
@@ -175,8 +183,9 @@ class VolumeManager:
         self.allocatable = allocatable
         self._digests: dict[tuple[str, str], str] = {}
 
-    def setup(self, pod: Mapping[str, Any], volumes_dir: Path) -> dict[str, Path]:
-        """Materialise (or refresh) every volume; volume name → host path. VolumeError names the first failure."""
+    def setup(self, pod: Mapping[str, Any], volumes_dir: Path, tokens: Tokens | None = None) -> dict[str, Path]:
+        """Materialise (or refresh) every volume; volume name → host path. VolumeError names the first failure.
+        `tokens` are the pod's projected ServiceAccount tokens (see kubelet/tokens.py)."""
         uid = (pod.get("metadata") or {}).get("uid", "")
         out: dict[str, Path] = {}
         for vol in (pod.get("spec") or {}).get("volumes") or []:
@@ -196,7 +205,12 @@ class VolumeManager:
             target = volumes_dir / name
             try:
                 payload = volume_payload(
-                    pod, vol, configmaps=self.configmaps, secrets=self.secrets, allocatable=self.allocatable
+                    pod,
+                    vol,
+                    configmaps=self.configmaps,
+                    secrets=self.secrets,
+                    allocatable=self.allocatable,
+                    tokens=tokens,
                 )
             except VolumeError as e:
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {e}') from e

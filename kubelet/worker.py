@@ -24,6 +24,7 @@ from kubelet.hooks import hook_failure_message, run_hook
 from kubelet.probes import ProbeWorker
 from kubelet.runtime import ContainerConfig, ContainerState, ContainerStatus, Mount, Sandbox, SandboxConfig
 from kubelet.status import ContainerView, pod_status, status_changed
+from kubelet.tokens import TokenError, token_sources
 from kubelet.volumes import VolumeError
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class PodWorker:
         self._sandbox: Sandbox | None = None
         self._volume_paths: dict[str, Path] = {}
         self._volume_error = ""
+        self._token_due: float | None = None
         self._finishing = False
         self._failure: tuple[str, str] | None = None
         self._deadline_timer = False
@@ -229,7 +231,10 @@ class PodWorker:
         if not self._start_time:
             self._start_time = _ts(time.time())
         try:
-            self._volume_paths = await asyncio.to_thread(self.kl.volumes.setup, self.pod, self._sandbox.volumes_dir)
+            tokens = await self._tokens()
+            self._volume_paths = await asyncio.to_thread(
+                self.kl.volumes.setup, self.pod, self._sandbox.volumes_dir, tokens
+            )
             self._volume_error = ""
         except VolumeError as e:
             if str(e) != self._volume_error:
@@ -272,6 +277,18 @@ class PodWorker:
                 await self._ensure(c, cs, self._status(cs))
             await self._stop_sidecars_when_done()
         await self._write_status()
+
+    async def _tokens(self) -> dict[tuple[str, int], bytes]:
+        """The pod's projected ServiceAccount tokens, and a sync scheduled for when one must be renewed."""
+        try:
+            tokens, due = await self.kl.tokens.for_pod(self.pod)
+        except TokenError as e:
+            name = next((v for v, _, _ in token_sources(self.pod)), "")
+            raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {e}') from e
+        if due is not None and due != self._token_due:  # one timer per renewal, not one per sync
+            self._token_due = due
+            self.kick_later(due - time.time())
+        return tokens
 
     async def _deadline_exceeded(self) -> bool:
         """activeDeadlineSeconds: past it, every container is stopped and the pod fails."""
@@ -659,6 +676,7 @@ class PodWorker:
                     raise
         await self.kl.runtime.remove_pod_sandbox(self.uid)
         self.kl.volumes.forget(self.uid)
+        self.kl.tokens.forget(self.uid)
         self.done = True
 
     # --- status ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import typer
 
+from client.config import ConfigError, load_kubeconfig
 from tinykube.cluster import Cluster, ClusterSpec, write_kubeconfig
 
 app = typer.Typer(add_completion=False, help="A small but real Kubernetes on your machine.")
@@ -71,7 +72,8 @@ def up(
         typer.echo(f"tinykube: {e}", err=True)
         raise typer.Exit(1) from e
     net = cluster.network
-    typer.echo(f"tinykube is up: apiserver {cluster.server}, etcd {cluster.etcd_url}")
+    typer.echo(f"tinykube is up: apiserver {cluster.secure_server}, etcd {cluster.etcd_url}")
+    typer.echo(f"insecure port {cluster.server} (full access, no authentication: for local tools only)")
     addresses = ", ".join(f"{n} {cluster.node_ip(n)}" for n in cluster.node_names) or "-"
     typer.echo(f"slot {net.slot}: nodes {addresses}; Services {net.service_range}; pods {net.pod_network}")
     if dashboard:
@@ -125,10 +127,16 @@ def status(data_dir: Path = typer.Option(DEFAULT_DIR, "--data-dir", envvar="TINY
     for name, pid in json.loads(pids_file.read_text()).items():
         state = "running" if _alive(pid) else "exited"
         typer.echo(f"{name:<28} pid {pid:<8} {state:<8} restarts {restarts.get(name, 0)}")
-    server = json.loads(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
     try:
-        ready = httpx.get(f"{server}/readyz", timeout=2).text
-        nodes = httpx.get(f"{server}/api/v1/nodes", timeout=5).json().get("items") or []
+        config = load_kubeconfig(kubeconfig)
+    except ConfigError as e:
+        typer.echo(f"tinykube: {e}")
+        raise typer.Exit(1) from None
+    server = config.server
+    try:
+        with httpx.Client(base_url=server, verify=config.verify(), timeout=5) as http:
+            ready = http.get("/readyz").text
+            nodes = http.get("/api/v1/nodes").json().get("items") or []
     except httpx.HTTPError:
         typer.echo(f"apiserver {server}: unreachable")
         raise typer.Exit(1) from None

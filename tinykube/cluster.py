@@ -6,12 +6,21 @@ The cluster first claims a slot (tinykube/network.py), which fixes every address
 clusters side by side on one machine never collide. Each component is started with its flags,
 then waited on (health endpoint, or the Node turning Ready); `stop()` stops them in reverse
 order, leaves no process behind and gives the slot back.
+
+Security as kubeadm sets it up: the cluster PKI is made once under DIR/pki (tinykube/pki.py); the
+apiserver serves HTTPS on its slot address, port 6443, checking client certificates against the
+cluster CA and signing ServiceAccount tokens; the admin kubeconfig (DIR/kubeconfig) and each
+component's own (DIR/kubeconfigs/NAME.kubeconfig, its own client certificate) point there. The
+insecure port stays on 127.0.0.1 for the launcher and for local tools: it has full access and
+nothing inside the cluster uses it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import ssl
 import sys
 import time
 from collections.abc import Sequence
@@ -21,22 +30,56 @@ from pathlib import Path
 import httpx
 
 from tinykube.network import ClusterNetwork, SlotLock, claim_slot
+from tinykube.pki import CertPair, ClusterPKI, addon_identities, client_identities
 from tinykube.procs import Process, free_port, start_apiserver, start_etcd, wait_ready
 
-__all__ = ["Cluster", "ClusterSpec", "write_kubeconfig"]
+__all__ = ["SECURE_PORT", "Cluster", "ClusterSpec", "write_kubeconfig"]
+
+SECURE_PORT = 6443
 
 
-def write_kubeconfig(path: Path, server: str) -> None:
-    """A kubeconfig with one cluster/context named tinykube."""
+def write_kubeconfig(
+    path: Path,
+    server: str,
+    *,
+    ca: Path | None = None,
+    client: CertPair | None = None,
+    user: str = "tinykube",
+) -> None:
+    """A kubeconfig with one cluster/context named tinykube: the server, the CA to trust it with and the client
+    certificate to present, embedded (kubeadm's way: the file alone is the credential). Private: mode 0600."""
+    cluster: dict[str, str] = {"server": server}
+    if ca is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca.read_bytes()).decode()
+    credentials: dict[str, str] = {}
+    if client is not None:
+        credentials["client-certificate-data"] = base64.b64encode(client.cert_pem()).decode()
+        credentials["client-key-data"] = base64.b64encode(client.key_pem()).decode()
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "tinykube", "cluster": {"server": server}}],
-        "users": [{"name": "tinykube", "user": {}}],
-        "contexts": [{"name": "tinykube", "context": {"cluster": "tinykube", "user": "tinykube"}}],
+        "clusters": [{"name": "tinykube", "cluster": cluster}],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": "tinykube", "context": {"cluster": "tinykube", "user": user}}],
         "current-context": "tinykube",
     }
-    path.write_text(json.dumps(config, indent=2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(config, indent=2))
+    tmp.replace(path)
+
+
+def _runs_controller(spec: str, name: str) -> bool:
+    """Whether a `--controllers` list (`*`, names, `-name`) selects controller `name`."""
+    chosen = False
+    for item in (p.strip() for p in spec.split(",")):
+        if item == "*" or item == name:
+            chosen = True
+        elif item == f"-{name}":
+            chosen = False
+    return chosen
 
 
 @dataclass
@@ -58,6 +101,9 @@ class ClusterSpec:
     ingress: bool = False
     dashboard: bool = False
     cluster_domain: str = "cluster.local"
+    # TODO(rbac): "Node,RBAC" once the rbac branch (its authorizers) has landed; until then everyone
+    # authenticated (and anonymous) may do everything, as kube-apiserver's AlwaysAllow
+    authorization_mode: str = "AlwaysAllow"
     apiserver_args: Sequence[str] = ()
     controller_manager_args: Sequence[str] = ()
     kubelet_args: Sequence[str] = ()
@@ -71,7 +117,8 @@ class Cluster:
 
     spec: ClusterSpec
     processes: list[Process] = field(default_factory=list)
-    server: str = ""
+    server: str = ""  # the insecure port (127.0.0.1, full access): for the launcher and local tools
+    secure_server: str = ""  # https on the slot's apiserver address: what kubeconfigs and components use
     etcd_url: str = ""
     health: dict[str, str] = field(default_factory=dict)
     slot: SlotLock | None = None
@@ -83,6 +130,15 @@ class Cluster:
     def kubeconfig(self) -> Path:
         """The kubeconfig pointing at this cluster."""
         return self.spec.data_dir / "kubeconfig"
+
+    @property
+    def pki(self) -> ClusterPKI:
+        """The cluster's certificates and keys (DIR/pki)."""
+        return ClusterPKI(self.spec.data_dir / "pki")
+
+    def component_kubeconfig(self, name: str) -> Path:
+        """The kubeconfig of one component (its own client certificate)."""
+        return self.spec.data_dir / "kubeconfigs" / f"{name}.kubeconfig"
 
     @property
     def node_names(self) -> list[str]:
@@ -100,9 +156,11 @@ class Cluster:
         """Address of a real node, by name."""
         return self.network.node_ip(self.node_names.index(name))
 
-    def _component(self, name: str, module: str, args: Sequence[str]) -> Process:
-        argv = [sys.executable, "-m", module, "--server", self.server, "--log-level", self.spec.log_level, *args]
-        proc = Process(name, argv, self.spec.data_dir / "logs" / f"{name}.log")
+    def _component(self, name: str, module: str, args: Sequence[str], identity: str) -> Process:
+        """Start a component talking to the secure port as `identity` (its kubeconfig's name)."""
+        kubeconfig = self.component_kubeconfig(identity)
+        argv = [sys.executable, "-m", module, "--kubeconfig", str(kubeconfig), "--log-level", self.spec.log_level]
+        proc = Process(name, [*argv, *args], self.spec.data_dir / "logs" / f"{name}.log")
         self.processes.append(proc)
         return proc
 
@@ -117,15 +175,81 @@ class Cluster:
             raise
         return self
 
+    def _credentials(self) -> None:
+        """Make (or reuse) the PKI and write the admin's and every component's kubeconfig."""
+        spec, net, pki = self.spec, self.network, self.pki
+        domain = spec.cluster_domain
+        pki.ensure(
+            ips=["127.0.0.1", net.apiserver_address, *net.node_ips(), net.service_ip(1)],
+            dns_names=[
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                f"kubernetes.default.svc.{domain}",
+            ],
+            clients=client_identities(self.node_names),
+        )
+        self.secure_server = f"https://{net.apiserver_address}:{SECURE_PORT}"
+        write_kubeconfig(self.kubeconfig, self.secure_server, ca=pki.ca.cert, client=pki.client("admin"), user="admin")
+        for ident in client_identities(self.node_names):
+            if ident.file != "admin":
+                path = self.component_kubeconfig(ident.file)
+                write_kubeconfig(
+                    path, self.secure_server, ca=pki.ca.cert, client=pki.client(ident.file), user=ident.user
+                )
+        if spec.simulated_nodes:
+            # one process acting for many nodes: no single node identity fits it, so it runs as the admin
+            path = self.component_kubeconfig("kubelet-simulated")
+            write_kubeconfig(path, self.secure_server, ca=pki.ca.cert, client=pki.client("admin"), user="admin")
+        # the dashboard trusts the server, but has no credentials of its own: the page's go up
+        write_kubeconfig(self.component_kubeconfig("dashboard"), self.secure_server, ca=pki.ca.cert, user="dashboard")
+
+    def _apiserver_args(self) -> list[str]:
+        spec, net, pki = self.spec, self.network, self.pki
+        issuer = f"https://kubernetes.default.svc.{spec.cluster_domain}"
+        args = [
+            "--service-cluster-ip-range",
+            net.service_range,
+            "--secure-port",
+            str(SECURE_PORT),
+            "--bind-address",
+            net.apiserver_address,
+            "--advertise-address",
+            net.apiserver_address,
+            "--tls-cert-file",
+            str(pki.apiserver.cert),
+            "--tls-private-key-file",
+            str(pki.apiserver.key),
+            "--client-ca-file",
+            str(pki.ca.cert),
+            "--service-account-key-file",
+            str(pki.sa_pub),
+            "--service-account-signing-key-file",
+            str(pki.sa_key),
+            "--service-account-issuer",
+            issuer,
+            "--api-audiences",
+            issuer,
+            "--authorization-mode",
+            spec.authorization_mode,
+        ]
+        if not (spec.controller_manager and _runs_controller(spec.controllers, "serviceaccount")):
+            # nothing would make the default ServiceAccounts: pods could never be admitted
+            args += ["--disable-admission-plugins", "ServiceAccount"]
+        return [*args, *spec.apiserver_args]
+
     def _start(self) -> None:
         spec, net = self.spec, self.network
+        self._credentials()
         etcd, self.etcd_url = start_etcd(spec.data_dir, free_port(), free_port())
         self.processes.append(etcd)
-        apiserver_args = ["--service-cluster-ip-range", net.service_range, *spec.apiserver_args]
         port = spec.port or (8080 + net.slot if spec.default_port else None)
-        apiserver, self.server = start_apiserver(spec.data_dir, self.etcd_url, port, apiserver_args)
+        apiserver, self.server = start_apiserver(
+            spec.data_dir, self.etcd_url, port, self._apiserver_args(), service_accounts=True
+        )
         self.processes.append(apiserver)
-        write_kubeconfig(self.kubeconfig, self.server)
+        self._wait_secure(apiserver)
         (spec.data_dir / "etcd-url").write_text(self.etcd_url)
         waits: list[tuple[str, Process]] = []
         if spec.scheduler:
@@ -141,7 +265,8 @@ class Cluster:
                 net.load_balancer_range,
                 *spec.controller_manager_args,
             ]
-            proc = self._component("controller-manager", "controller_manager", args)
+            args += ["--root-ca-file", str(self.pki.ca.cert)]
+            proc = self._component("controller-manager", "controller_manager", args, "kube-controller-manager")
             waits.append((f"http://127.0.0.1:{port}/healthz", proc))
         if spec.dns:
             waits.append(self._dns())
@@ -163,7 +288,7 @@ class Cluster:
                 "--health-port",
                 str(health),
             ]
-            proc = self._component("kubelet-simulated", "kubelet", args)
+            proc = self._component("kubelet-simulated", "kubelet", args, "kubelet-simulated")
             waits.append((f"http://127.0.0.1:{health}/healthz", proc))
         for url, proc in waits:
             self.health[proc.name] = url
@@ -192,13 +317,13 @@ class Cluster:
         ]
         if spec.dns:
             args += ["--cluster-dns", net.dns_service_ip]
-        proc = self._component(f"kubelet-{node}", "kubelet", [*args, *spec.kubelet_args])
+        proc = self._component(f"kubelet-{node}", "kubelet", [*args, *spec.kubelet_args], f"kubelet-{node}")
         return f"http://127.0.0.1:{health}/healthz", proc
 
     def _kube_proxy(self, index: int, node: str) -> tuple[str, Process]:
         ip = self.network.node_ip(index)
         args = ["--node-name", node, "--bind-address", ip, "--healthz-port", "10256", "--metrics-port", "10249"]
-        return f"http://{ip}:10256/livez", self._component(f"kube-proxy-{node}", "kube_proxy", args)
+        return f"http://{ip}:10256/livez", self._component(f"kube-proxy-{node}", "kube_proxy", args, "kube-proxy")
 
     def _dns(self) -> tuple[str, Process]:
         net, health = self.network, free_port()
@@ -214,14 +339,16 @@ class Cluster:
             "--health-port",
             str(health),
         ]
-        return f"http://{net.dns_address}:{health}/readyz", self._component("cluster-dns", "cluster_dns", args)
+        proc = self._component("cluster-dns", "cluster_dns", args, addon_identities()["cluster-dns"].file)
+        return f"http://{net.dns_address}:{health}/readyz", proc
 
     def _ingress(self) -> tuple[str, Process]:
         net, health = self.network, free_port()
         args = ["--bind-address", net.ingress_address, "--port", str(_privileged_or(80, 10080))]
         args += ["--health-port", str(health)]
+        ident = addon_identities()["ingress-controller"].file
         return f"http://{net.ingress_address}:{health}/readyz", self._component(
-            "ingress-controller", "ingress_controller", args
+            "ingress-controller", "ingress_controller", args, ident
         )
 
     @property
@@ -233,11 +360,11 @@ class Cluster:
         address, health = self.network.dashboard_address, free_port()
         args = ["--bind-address", address, "--port", "9090", "--health-port", str(health)]
         (self.spec.data_dir / "dashboard-url").write_text(self.dashboard_url + "\n")
-        return f"http://{address}:{health}/readyz", self._component("dashboard", "dashboard", args)
+        return f"http://{address}:{health}/readyz", self._component("dashboard", "dashboard", args, "dashboard")
 
     def _scheduler(self) -> tuple[str, Process]:
         port = free_port()
-        proc = self._component("scheduler", "scheduler", ["--health-port", str(port)])
+        proc = self._component("scheduler", "scheduler", ["--health-port", str(port)], "kube-scheduler")
         return f"http://127.0.0.1:{port}/healthz", proc
 
     def start_scheduler(self) -> Process:
@@ -259,6 +386,23 @@ class Cluster:
         if name in self.health:
             wait_ready(self.health[name].replace("/healthz", "/readyz"), new, self.spec.ready_timeout)
         return new
+
+    def _wait_secure(self, apiserver: Process) -> None:
+        """Wait until the secure port answers /readyz to the admin's certificate."""
+        ctx = ssl.create_default_context(cafile=str(self.pki.ca.cert))
+        admin = self.pki.client("admin")
+        ctx.load_cert_chain(admin.cert, admin.key)
+        deadline = time.monotonic() + self.spec.ready_timeout
+        while time.monotonic() < deadline:
+            if not apiserver.alive():
+                raise RuntimeError(f"apiserver exited with {apiserver.proc.returncode}:\n{apiserver.tail()}")
+            try:
+                if httpx.get(f"{self.secure_server}/readyz", verify=ctx, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"the apiserver's secure port {self.secure_server} is not ready:\n{apiserver.tail()}")
 
     def wait_nodes_ready(self, count: int) -> None:
         """Block until `count` nodes report Ready=True (or raise with the kubelet logs)."""

@@ -14,6 +14,7 @@ cluster gets its addresses back. From k come all of its ranges, none shared with
 | cluster DNS add-on      | 127.0.(100+k).253        |                  |
 | ingress controller      | 127.0.(100+k).252        |                  |
 | dashboard               | 127.0.(100+k).251:9090   |                  |
+| apiserver (secure port) | 127.0.(100+k).254:6443   | 127.0.100.254    |
 
 Ports then need no choosing: a node's kubelet (10250), kube-proxy (10256, 10249) and NodePorts
 bind its own address; ClusterIPs and load-balancer IPs are the cluster's own.
@@ -88,6 +89,15 @@ class ClusterNetwork:
     def dashboard_address(self) -> str:
         """Where the dashboard add-on serves its page (port 9090)."""
         return f"127.0.{100 + self.slot}.251"
+
+    @property
+    def apiserver_address(self) -> str:
+        """Where the apiserver serves its secure port (6443) and what the `kubernetes` Endpoints name."""
+        return f"127.0.{100 + self.slot}.254"
+
+    def node_ips(self) -> list[str]:
+        """Every node address the slot has room for (the apiserver's serving certificate names them all)."""
+        return [self.node_ip(i) for i in range(250)]
 
     @property
     def ingress_address(self) -> str:

@@ -135,19 +135,42 @@ def start_etcd(data_dir: Path, client_port: int | None = None, peer_port: int | 
         "zap",
     ]
     proc = Process("etcd", argv, data_dir / "logs" / "etcd.log")
-    wait_ready(f"{url}/health", proc)
+    _ready_or_stop(f"{url}/health", proc)
     return proc, url
 
 
 def start_apiserver(
-    data_dir: Path, etcd_url: str, port: int | None = None, extra: Sequence[str] = ()
+    data_dir: Path,
+    etcd_url: str,
+    port: int | None = None,
+    extra: Sequence[str] = (),
+    *,
+    service_accounts: bool = False,
 ) -> tuple[Process, str]:
-    """Start the apiserver against etcd; returns the process and its base URL once ready."""
+    """Start the apiserver against etcd; returns the process and its insecure base URL once ready.
+
+    Without `service_accounts` it is a bare apiserver, as upstream's integration-test servers are: no
+    controller-manager makes the `default` ServiceAccounts, so the ServiceAccount admission plug-in is off.
+    Without `--secure-port` in `extra` it serves the insecure port only."""
     port = port or free_port()
     if not port_free(port):
         raise RuntimeError(f"port {port} is already in use on 127.0.0.1; choose another with --port")
-    argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--port", str(port), *extra]
+    argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
+    if not any(a.split("=")[0] == "--secure-port" for a in extra):
+        argv += ["--secure-port", "0"]  # the insecure port only, unless the caller sets up TLS
+    if not service_accounts:
+        argv += ["--disable-admission-plugins", "ServiceAccount"]
+    argv += extra
     proc = Process("apiserver", argv, data_dir / "logs" / "apiserver.log")
     url = f"http://127.0.0.1:{port}"
-    wait_ready(f"{url}/readyz", proc)
+    _ready_or_stop(f"{url}/readyz", proc)
     return proc, url
+
+
+def _ready_or_stop(url: str, proc: Process, timeout: float = 30.0) -> None:
+    """wait_ready, stopping the process when it does not become ready (nothing is left behind)."""
+    try:
+        wait_ready(url, proc, timeout)
+    except BaseException:
+        proc.stop()
+        raise

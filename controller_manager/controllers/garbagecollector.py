@@ -67,7 +67,7 @@ class GarbageCollector(Controller):
         self.by_uid: dict[str, str] = {}  # uid → queue key
         self.dependents: dict[str, set[str]] = {}  # owner uid → queue keys of dependents
         for res in RESOURCES:
-            if res.plural in IGNORED:
+            if res.plural in IGNORED or "watch" not in res.verbs:  # create-only kinds are never stored
                 continue
             tag = res.group_resource
             self.resources[tag] = res

@@ -109,7 +109,7 @@ class NamespaceController(Controller):
     def setup(self) -> None:
         inf = self.ctx.factory.informer("namespaces")
         inf.add_handler(**self.handlers(self._maybe_enqueue))
-        self.content = [r for r in RESOURCES if r.namespaced]
+        self.content = [r for r in RESOURCES if r.namespaced and "list" in r.verbs]
 
     def _maybe_enqueue(self, ns: Obj) -> None:
         if (ns.get("metadata") or {}).get("deletionTimestamp"):

@@ -199,6 +199,9 @@ def test_openapi_v3_index_and_documents(http: httpx.Client) -> None:
         doc = r.json()
         assert doc["openapi"].startswith("3.0")
         patch_gvks = []
+        post_gvks = [
+            item["post"]["x-kubernetes-group-version-kind"] for item in doc["paths"].values() if "post" in item
+        ]
         for item in doc["paths"].values():
             op = item.get("patch")
             if op is None:
@@ -207,9 +210,13 @@ def test_openapi_v3_index_and_documents(http: httpx.Client) -> None:
             assert any(p["name"] == "fieldValidation" and p["in"] == "query" for p in op["parameters"])
             # No strategic-merge content type: kubectl must not build patches from these schemas.
             assert "application/strategic-merge-patch+json" not in op.get("requestBody", {}).get("content", {})
-        served = get_json(http, "/" + key)["resources"]
-        kinds = {r["kind"] for r in served if "/" not in r["name"]}
+        served = [r for r in get_json(http, "/" + key)["resources"] if "/" not in r["name"]]
+        kinds = {r["kind"] for r in served if "patch" in r["verbs"]}
         assert kinds <= {g["kind"] for g in patch_gvks}, f"{key}: kinds without a PATCH operation"
+        # create-only kinds (the reviews) have one operation: POST on their collection
+        create_only = {r["kind"] for r in served if r["verbs"] == ["create"]}
+        assert create_only <= {g["kind"] for g in post_gvks}, f"{key}: create-only kinds without a POST operation"
+        assert not create_only & {g["kind"] for g in patch_gvks}
         schemas = doc["components"]["schemas"]
         for gvk in patch_gvks:
             assert any(gvk in s.get("x-kubernetes-group-version-kind", []) for s in schemas.values()), (

@@ -68,6 +68,7 @@ def payload(volume: dict) -> dict:
         configmaps=lambda ns, n: cms.get((ns, n)),
         secrets=lambda ns, n: secrets.get((ns, n)),
         allocatable={"cpu": "2"},
+        tokens={("api", 3): b"jwt"},
     )
 
 
@@ -89,7 +90,14 @@ def test_payloads() -> None:
             ],
         }
     }
-    assert payload(projected) == {"user.txt": (b"admin", 0o644), "a": (b"1", 0o644), "labels": (b'x="y"', 0o644)}
+    assert payload({"name": "api", **projected}) == {
+        "user.txt": (b"admin", 0o644),
+        "a": (b"1", 0o644),
+        "labels": (b'x="y"', 0o644),
+        "token": (b"jwt", 0o644),
+    }
+    with pytest.raises(VolumeError, match="failed to fetch token"):  # the kubelet has no token for it yet
+        payload({"name": "other", **projected})
     cpu = {
         "downwardAPI": {
             "items": [{"path": "cpu", "resourceFieldRef": {"containerName": "c", "resource": "limits.cpu"}}]

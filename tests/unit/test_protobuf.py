@@ -33,10 +33,21 @@ _RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
         ("secrets", "Secret", True),
         ("services", "Service", True),
         ("serviceaccounts", "ServiceAccount", True),
+        ("pods", "Pod", True),
     ],
     "/apis/apps/v1": [("deployments", "Deployment", True)],
     "/apis/batch/v1": [("jobs", "Job", True), ("cronjobs", "CronJob", True)],
     "/apis/networking.k8s.io/v1": [("ingresses", "Ingress", True)],
+    "/apis/rbac.authorization.k8s.io/v1": [
+        ("roles", "Role", True),
+        ("clusterroles", "ClusterRole", False),
+        ("rolebindings", "RoleBinding", True),
+        ("clusterrolebindings", "ClusterRoleBinding", False),
+    ],
+    "/apis/authorization.k8s.io/v1": [
+        ("selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
+        ("selfsubjectrulesreviews", "SelfSubjectRulesReview", False),
+    ],
 }
 
 
@@ -74,7 +85,13 @@ def _handler(recorder: _Recorder) -> type[BaseHTTPRequestHandler]:
                         "versions": [{"groupVersion": f"{group}/v1", "version": "v1"}],
                         "preferredVersion": {"groupVersion": f"{group}/v1", "version": "v1"},
                     }
-                    for group in ("apps", "batch", "networking.k8s.io")
+                    for group in (
+                        "apps",
+                        "batch",
+                        "networking.k8s.io",
+                        "rbac.authorization.k8s.io",
+                        "authorization.k8s.io",
+                    )
                 ]
                 self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
             elif path in _RESOURCES:
@@ -211,6 +228,18 @@ _CASES: list[tuple[str, list[str]]] = [
     ),
     ("serviceaccount", ["create", "serviceaccount", "sa"]),
     ("ingress", ["create", "ingress", "simple", "--rule=foo.com/bar=svc1:8080,tls=my-cert"]),
+    ("role", ["create", "role", "r", "--verb=get,list", "--resource=pods,deployments.apps"]),
+    ("role-names", ["create", "role", "rn", "--verb=get", "--resource=pods", "--resource-name=a,b"]),
+    ("clusterrole-urls", ["create", "clusterrole", "cr", "--verb=get", "--non-resource-url=/logs/*,/healthz"]),
+    (
+        "clusterrole-aggregated",
+        ["create", "clusterrole", "agg", "--aggregation-rule=rbac.example.com/aggregate-to-monitoring=true"],
+    ),
+    (
+        "rolebinding",
+        ["create", "rolebinding", "rb", "--role=r", "--user=alice", "--group=devs", "--serviceaccount=ns:sa"],
+    ),
+    ("clusterrolebinding", ["create", "clusterrolebinding", "crb", "--clusterrole=view", "--user=bob"]),
     (
         "ingress-class-default-backend",
         [
@@ -286,6 +315,43 @@ def test_kubectl_bodies_decode_specific_values(stub: tuple[str, _Recorder], kube
     job_spec = cron["spec"]["jobTemplate"]["spec"]
     assert cron["spec"]["schedule"] == "*/5 * * * *"
     assert job_spec["template"]["spec"]["restartPolicy"] == "OnFailure"
+
+
+def test_kubectl_auth_can_i_bodies(stub: tuple[str, _Recorder], kubectl: _Run) -> None:
+    """`kubectl auth can-i` sends SelfSubjectAccessReview / SelfSubjectRulesReview bodies in protobuf."""
+    server, recorder = stub
+
+    def post(args: list[str]) -> tuple[str, dict[str, Any]]:
+        with recorder.lock:
+            recorder.posts.clear()
+        kubectl(server, args)
+        with recorder.lock:
+            assert len(recorder.posts) == 1, recorder.posts
+            path, content_type, body = recorder.posts[0]
+        assert is_protobuf(content_type), content_type
+        return path, decode_protobuf(body)
+
+    path, review = post(["auth", "can-i", "list", "pods", "-n", "demo"])
+    assert path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    assert review == {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"namespace": "demo", "verb": "list", "resource": "pods"}},
+    }
+    _, review = post(["auth", "can-i", "get", "/healthz"])
+    assert review["spec"] == {"nonResourceAttributes": {"path": "/healthz", "verb": "get"}}
+    _, review = post(["auth", "can-i", "update", "deployments.apps/web", "--subresource=scale", "-n", "x"])
+    assert review["spec"]["resourceAttributes"] == {
+        "namespace": "x",
+        "verb": "update",
+        "group": "apps",
+        "resource": "deployments",
+        "subresource": "scale",
+        "name": "web",
+    }
+    path, rules = post(["auth", "can-i", "--list", "-n", "demo"])
+    assert path == "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+    assert rules["spec"] == {"namespace": "demo"}
 
 
 # --------------------------------------------------------------------------- hand-built vectors
@@ -563,9 +629,36 @@ def test_namespace_and_service_details() -> None:
     }
 
 
+def test_token_request_as_kubectl_create_token_sends_it() -> None:
+    # the body of `kubectl create token default --audience aud1 --duration 20m --bound-object-kind Pod
+    # --bound-object-name web --bound-object-uid uid-1` (kubectl v1.35), byte for byte
+    body = (
+        b'k8s\x00\n(\n\x18authentication.k8s.io/v1\x12\x0cTokenRequest\x12:\n\x10\n\x00\x12\x00\x1a\x00"\x00*'
+        b'\x002\x008\x00B\x00\x12 \n\x04aud1\x1a\x15\n\x03Pod\x12\x02v1\x1a\x03web"\x05uid-1 \xb0\t\x1a\x04\n\x00'
+        b'\x12\x00\x1a\x00"\x00'
+    )
+    assert decode_protobuf(body) == {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {
+            "audiences": ["aud1"],
+            "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web", "uid": "uid-1"},
+            "expirationSeconds": 1200,
+        },
+    }
+
+
+def test_self_subject_review_as_kubectl_auth_whoami_sends_it() -> None:
+    body = (
+        b'k8s\x00\n-\n\x18authentication.k8s.io/v1\x12\x11SelfSubjectReview\x12\x1a\n\x10\n\x00\x12\x00\x1a\x00"\x00*'
+        b'\x002\x008\x00B\x00\x12\x06\n\x04\n\x00\x12\x00\x1a\x00"\x00'
+    )
+    assert decode_protobuf(body) == {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+
+
 def test_supported_kinds_and_content_type() -> None:
     assert ("apps/v1", "Deployment") in SUPPORTED_KINDS
-    assert len(SUPPORTED_KINDS) == 9
+    assert len(SUPPORTED_KINDS) == 20
     assert is_protobuf("application/vnd.kubernetes.protobuf")
     assert is_protobuf("application/vnd.kubernetes.protobuf; charset=binary")
     assert not is_protobuf("application/json")

@@ -1,0 +1,99 @@
+"""The secure port's TLS: uvicorn settings and protocols (the listeners themselves are run by
+`apiserver.__main__`, one uvicorn server per port on the same app).
+
+uvicorn does not tell the app which client certificate a TLS connection presented. The secure port's
+protocols add it as the ASGI TLS extension (`scope["extensions"]["tls"]`: `client_cert_chain` as PEM
+strings, `client_cert_name`, `tls_version`), read once per connection from the transport's
+`ssl_object`; `peer_certificate(scope)` gives the app the DER of the client's certificate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+__all__ = ["TLSHttpProtocol", "TLSWebSocketProtocol", "peer_certificate", "tls_extension", "tls_options"]
+
+_TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
+def tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
+    """The ASGI TLS extension of a connection; None when it is not TLS."""
+    obj = transport.get_extra_info("ssl_object")
+    if obj is None:
+        return None
+    der = obj.getpeercert(binary_form=True)
+    name = None
+    if der:
+        subject = obj.getpeercert().get("subject") or ()  # verified against the client CA by now
+        name = ",".join("+".join(f"{k}={v}" for k, v in rdn) for rdn in reversed(subject)) or None
+    return {
+        "server_cert": None,
+        "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+        "client_cert_name": name,
+        "client_cert_error": None,
+        "tls_version": _TLS_VERSIONS.get(obj.version() or ""),
+        "cipher_suite": None,
+    }
+
+
+def peer_certificate(scope: dict[str, Any]) -> bytes | None:
+    """The DER of the client certificate the request's TLS connection presented, if any."""
+    tls = (scope.get("extensions") or {}).get("tls")
+    if not tls or not tls.get("client_cert_chain"):
+        return None
+    return ssl.PEM_cert_to_DER_cert(tls["client_cert_chain"][0])
+
+
+class TLSHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol, adding the TLS extension to every request's scope."""
+
+    _tls: dict[str, Any] | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Remember the connection's TLS facts."""
+        super().connection_made(transport)
+        self._tls = tls_extension(transport)
+
+    def on_message_begin(self) -> None:
+        """Start a request's scope with the TLS extension in it."""
+        super().on_message_begin()
+        if self._tls is not None:
+            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
+
+
+class TLSWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol (exec, attach), adding the TLS extension to the scope."""
+
+    _tls: dict[str, Any] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Remember the connection's TLS facts."""
+        super().connection_made(transport)
+        self._tls = tls_extension(transport)
+
+    def handle_connect(self, event: Any) -> None:
+        """Build the scope, then add the extension before the app's task first runs."""
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and self._tls is not None:
+            scope["extensions"]["tls"] = self._tls
+
+
+def tls_options(cert_file: str, key_file: str, client_ca_file: str = "") -> dict[str, Any]:
+    """uvicorn.Config settings of the secure port: its certificate and key, the protocols that add the TLS
+    extension, and — with a client CA — client certificates asked for (not required: a request without
+    one may still authenticate with a token, or be anonymous) and verified against that CA."""
+    options: dict[str, Any] = {
+        "ssl_certfile": cert_file,
+        "ssl_keyfile": key_file,
+        "http": TLSHttpProtocol,
+        "ws": TLSWebSocketProtocol,
+    }
+    if client_ca_file:
+        options |= {"ssl_ca_certs": client_ca_file, "ssl_cert_reqs": ssl.CERT_OPTIONAL}
+    return options
