@@ -109,6 +109,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     _r("", "Secret", "secrets"),
     _r("", "Event", "events", short_names=("ev",)),
     _r("", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
+    _r("", "LimitRange", "limitranges", short_names=("limits",)),
+    _r(
+        "",
+        "ResourceQuota",
+        "resourcequotas",
+        short_names=("quota",),
+        subresources=("status",),
+        has_status=True,
+    ),
     _r(
         "",
         "ReplicationController",
@@ -184,6 +193,20 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         namespaced=False,
         subresources=("status",),
         has_status=True,
+    ),
+    _r(
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        namespaced=False,
+        categories=("api-extensions",),
+    ),
+    _r(
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        namespaced=False,
+        categories=("api-extensions",),
     ),
 )
 

@@ -6,6 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from apimachinery.resources import RESOURCES, ResourceInfo
+from apiserver.kinds.admissionregistration import (
+    MutatingWebhookConfigurationStrategy,
+    ValidatingWebhookConfigurationStrategy,
+)
 from apiserver.kinds.core import (
     ConfigMapStrategy,
     CreateOnUpdateStrategy,
@@ -22,6 +26,7 @@ from apiserver.kinds.networking import (
     ServiceCIDRStrategy,
 )
 from apiserver.kinds.pods import PodStrategy
+from apiserver.kinds.quota import LimitRangeStrategy, ResourceQuotaStrategy
 from apiserver.kinds.services import ServiceNetwork, ServiceStrategy
 from apiserver.kinds.workloads import (
     CronJobStrategy,
@@ -70,6 +75,10 @@ _BY_KIND: dict[str, _Factory] = {
     "IngressClass": lambda r, o: IngressClassStrategy(r),
     "IPAddress": lambda r, o: IPAddressStrategy(r),
     "ServiceCIDR": lambda r, o: ServiceCIDRStrategy(r),
+    "LimitRange": lambda r, o: LimitRangeStrategy(r),
+    "ResourceQuota": lambda r, o: ResourceQuotaStrategy(r),
+    "MutatingWebhookConfiguration": lambda r, o: MutatingWebhookConfigurationStrategy(r),
+    "ValidatingWebhookConfiguration": lambda r, o: ValidatingWebhookConfigurationStrategy(r),
 }
 
 
