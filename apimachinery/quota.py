@@ -22,13 +22,16 @@ __all__ = [
     "Evaluator",
     "ResourceList",
     "add",
+    "container_totals",
     "evaluator_for",
     "evaluator_for_count",
+    "is_best_effort",
     "is_standard_quota_resource",
     "less_than_or_equal",
     "mask",
     "object_count_name",
     "parse_list",
+    "pod_counts_against_quota",
     "pod_limits",
     "pod_requests",
     "pretty_print",
@@ -226,9 +229,9 @@ def _max_into(target: ResourceList, other: ResourceList) -> None:
             target[name] = q
 
 
-def _pod_total(pod: Mapping[str, Any], kind: str) -> ResourceList:
-    """resourcehelper.PodRequests / PodLimits: containers, sidecars, init maximum, overhead, pod level."""
-    spec = pod.get("spec") if isinstance(pod.get("spec"), Mapping) else {}
+def container_totals(pod: Mapping[str, Any], kind: str) -> ResourceList:
+    """The containers' requests or limits summed, sidecars added, the init containers' maximum taken."""
+    spec = _m(pod.get("spec"))
     total: ResourceList = {}
     for c in _containers(spec, "containers"):
         total = add(total, _container_list(c, kind))
@@ -243,6 +246,13 @@ def _pod_total(pod: Mapping[str, Any], kind: str) -> ResourceList:
         else:
             _max_into(init_max, add(own, sidecars))
     _max_into(total, init_max)
+    return total
+
+
+def _pod_total(pod: Mapping[str, Any], kind: str) -> ResourceList:
+    """resourcehelper.PodRequests / PodLimits: container totals, pod-level resources, overhead."""
+    spec = _m(pod.get("spec"))
+    total = container_totals(pod, kind)
     pod_level = parse_list(_m(spec.get("resources")).get(kind))
     for name in _COMPUTE:
         if name in pod_level:

@@ -92,6 +92,24 @@ def _quantity_value_errors(name: str, q: Quantity, path: str) -> list[FieldError
 class LimitRangeStrategy(Strategy):
     """LimitRanges: one item per limit type, consistent min ≤ defaultRequest ≤ default ≤ max."""
 
+    def default(self, obj: dict[str, Any]) -> None:
+        """SetDefaults_LimitRangeItem: a Container item's default limit is its max, its default request
+        the default limit, else its min."""
+        limits = (obj.get("spec") or {}).get("limits") if isinstance(obj.get("spec"), dict) else None
+        for item in limits if isinstance(limits, list) else []:
+            if not isinstance(item, dict) or item.get("type") != "Container":
+                continue
+            defaults = item.get("default") if isinstance(item.get("default"), dict) else {}
+            requests = item.get("defaultRequest") if isinstance(item.get("defaultRequest"), dict) else {}
+            for source, target in (("max", defaults), ("default", requests), ("min", requests)):
+                values = defaults if source == "default" else item.get(source)
+                for name, q in (values or {}).items() if isinstance(values, dict) else ():
+                    target.setdefault(name, q)
+            if defaults:
+                item["default"] = defaults
+            if requests:
+                item["defaultRequest"] = requests
+
     def validate_semantics(self, obj: dict[str, Any]) -> list[Cause]:
         limits = (obj.get("spec") or {}).get("limits")
         if not isinstance(limits, list):
