@@ -135,7 +135,8 @@ def test_baseline_failures(change: Callable[[dict[str, Any]], None], expected: s
 RESTRICTED_FAILURES = [
     pytest.param(
         lambda s: c0(s).update(allowPrivilegeEscalation=True),
-        'allowPrivilegeEscalation != false (container "container1" must set securityContext.allowPrivilegeEscalation=false)',
+        'allowPrivilegeEscalation != false (container "container1" must set '
+        "securityContext.allowPrivilegeEscalation=false)",
         id="allowPrivilegeEscalation",
     ),
     pytest.param(
@@ -158,7 +159,8 @@ RESTRICTED_FAILURES = [
     ),
     pytest.param(
         lambda s: s["securityContext"].pop("runAsNonRoot"),
-        'runAsNonRoot != true (pod or containers "initcontainer1", "container1" must set securityContext.runAsNonRoot=true)',
+        'runAsNonRoot != true (pod or containers "initcontainer1", "container1" must set '
+        "securityContext.runAsNonRoot=true)",
         id="runAsNonRoot-unset",
     ),
     pytest.param(
@@ -210,7 +212,8 @@ def test_the_privileged_pod_message_in_upstream_order() -> None:
         'allowPrivilegeEscalation != false (container "c" must set securityContext.allowPrivilegeEscalation=false), '
         'unrestricted capabilities (container "c" must set securityContext.capabilities.drop=["ALL"]), '
         'runAsNonRoot != true (pod or container "c" must set securityContext.runAsNonRoot=true), '
-        'seccompProfile (pod or container "c" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")'
+        'seccompProfile (pod or container "c" must set securityContext.seccompProfile.type to "RuntimeDefault" or '
+        '"Localhost")'
     )
 
 
