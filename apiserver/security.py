@@ -10,6 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from apiserver.admission import MutatingPlugin, ValidatingPlugin
+from apiserver.admission.limitranger import LimitRanger
+from apiserver.admission.podsecurity import PodSecurity
+from apiserver.admission.resourcequota import ResourceQuotaAdmission
+from apiserver.admission.webhook.client import WebhookClients
+from apiserver.admission.webhook.mutating import MutatingAdmissionWebhook
+from apiserver.admission.webhook.validating import ValidatingAdmissionWebhook
 from apiserver.authn import Authenticator
 from apiserver.authz import Authorizer
 from apiserver.authz.always_allow import AlwaysAllow
@@ -50,4 +56,13 @@ def build_admission(cfg: SecurityConfig, reg: Registry) -> tuple[list[MutatingPl
     """The admission chain: mutating plug-ins then validating plug-ins, each in order."""
     mutating: list[MutatingPlugin] = []
     validating: list[ValidatingPlugin] = []
+    limit_ranger, webhook_clients = LimitRanger(), WebhookClients()
+    # upstream's order: ..., LimitRanger, ServiceAccount, NodeRestriction, PodSecurity,
+    # DefaultTolerationSeconds, MutatingAdmissionWebhook, ValidatingAdmissionWebhook, ResourceQuota (last)
+    mutating.append(limit_ranger)
+    validating.append(limit_ranger)
+    validating.append(PodSecurity())
+    mutating.append(MutatingAdmissionWebhook(webhook_clients))
+    validating.append(ValidatingAdmissionWebhook(webhook_clients))
+    validating.append(ResourceQuotaAdmission())
     return mutating, validating
