@@ -226,7 +226,7 @@ async def test_pod_security_warn_header_and_namespace_labels(api: httpx.AsyncCli
     r = await _label(api, ns, {"pod-security.kubernetes.io/enforce": "strict"})
     assert r.status_code == 422
     assert r.json()["message"] == (
-        f'namespaces "{ns}" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: '
+        f'Namespace "{ns}" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: '
         'Invalid value: "strict": must be one of privileged, baseline, restricted'
     )
     r = await _label(api, ns, {"pod-security.kubernetes.io/enforce": "baseline"})

@@ -12,6 +12,7 @@ import datetime as dt
 import ipaddress
 import ssl
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,11 +49,12 @@ def _name(cn: str) -> x509.Name:
 def make_pki(dns_names: list[str], ips: list[str]) -> Pki:
     """A fresh CA and a certificate for these DNS names and IP addresses."""
     now = dt.datetime.now(dt.UTC)
+    ca_name = f"webhook-test-ca-{uuid.uuid4().hex[:8]}"  # distinct CAs never share a subject
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
         x509.CertificateBuilder()
-        .subject_name(_name("webhook-test-ca"))
-        .issuer_name(_name("webhook-test-ca"))
+        .subject_name(_name(ca_name))
+        .issuer_name(_name(ca_name))
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
@@ -107,7 +109,7 @@ class WebhookServer:
     port: int = 0
     reviews: list[tuple[str, Review]] = field(default_factory=list)
     _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     def _context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -128,8 +130,10 @@ class WebhookServer:
         """Stop listening and drop open connections."""
         if self._server is not None:
             self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
+            for writer in list(self._writers):
+                # abort, not close: a TLS close waits (30 s) for the client's close_notify, and the
+                # apiserver keeps its pooled connection open without reading
+                writer.transport.abort()
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
             self._server = None
@@ -139,9 +143,7 @@ class WebhookServer:
         return f"https://{self.host}:{self.port}{path}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+        self._writers.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -164,7 +166,7 @@ class WebhookServer:
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, asyncio.LimitOverrunError):
             pass
         finally:
-            self._tasks.discard(task)
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

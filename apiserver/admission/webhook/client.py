@@ -151,7 +151,7 @@ def _go_reason(exc: BaseException, target: Target) -> str:
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
-            if cause.verify_code in (18, 19, 20, 21):
+            if cause.verify_code in (7, 18, 19, 20, 21):  # untrusted issuer (or a same-named one)
                 return "tls: failed to verify certificate: x509: certificate signed by unknown authority"
             if cause.verify_code == 62:
                 return f"tls: failed to verify certificate: x509: certificate is not valid for {target.server_name}"
