@@ -210,6 +210,11 @@ _CASES: list[tuple[str, list[str]]] = [
         ],
     ),
     ("serviceaccount", ["create", "serviceaccount", "sa"]),
+    ("quota", ["create", "quota", "q", "--hard=pods=2,requests.cpu=500m,limits.memory=1Gi"]),
+    (
+        "quota-scopes",
+        ["create", "quota", "qs", "--hard=pods=2", "--scopes=BestEffort,NotTerminating"],
+    ),
     ("ingress", ["create", "ingress", "simple", "--rule=foo.com/bar=svc1:8080,tls=my-cert"]),
     (
         "ingress-class-default-backend",
@@ -565,7 +570,7 @@ def test_namespace_and_service_details() -> None:
 
 def test_supported_kinds_and_content_type() -> None:
     assert ("apps/v1", "Deployment") in SUPPORTED_KINDS
-    assert len(SUPPORTED_KINDS) == 9
+    assert len(SUPPORTED_KINDS) == 10
     assert is_protobuf("application/vnd.kubernetes.protobuf")
     assert is_protobuf("application/vnd.kubernetes.protobuf; charset=binary")
     assert not is_protobuf("application/json")
