@@ -14,6 +14,7 @@ from apimachinery import validation
 from apimachinery.errors import Cause
 from apimachinery.selectors import SelectorError, selector_from_label_selector
 from apimachinery.validation import FieldErrorTuple
+from apiserver.admission.webhook.conditions import compile_error
 from apiserver.strategy import Strategy
 
 __all__ = ["MutatingWebhookConfigurationStrategy", "ValidatingWebhookConfigurationStrategy", "default_webhook"]
@@ -207,7 +208,7 @@ def _review_version_errors(path: str, versions: Any) -> list[FieldErrorTuple]:
 
 
 def _match_condition_errors(path: str, conditions: Any) -> list[FieldErrorTuple]:
-    """Names present, unique and qualified; expressions present (compiled when the webhook is called)."""
+    """Names present, unique and qualified; expressions present and compiling."""
     errs: list[FieldErrorTuple] = []
     seen: set[str] = set()
     for i, cond in enumerate(conditions if isinstance(conditions, list) else []):
@@ -221,8 +222,11 @@ def _match_condition_errors(path: str, conditions: Any) -> list[FieldErrorTuple]
         else:
             errs += [validation.invalid(f"{path}[{i}].name", name, m) for m in validation.is_qualified_name(name)]
         seen.add(name)
-        if not cond.get("expression"):
+        expression = cond.get("expression")
+        if not expression:
             errs.append(validation.required(f"{path}[{i}].expression"))
+        elif why := compile_error(str(expression)):
+            errs.append(validation.invalid(f"{path}[{i}].expression", expression, f"compilation failed: {why}"))
     if isinstance(conditions, list) and len(conditions) > 64:
         errs.append((path, "FieldValueTooMany", f"Too many: {len(conditions)}: must have at most 64 items"))
     return errs

@@ -110,7 +110,14 @@ async def test_webhooks_mutate_and_deny(api: httpx.AsyncClient, ns: str) -> None
             ns,
             ["pods"],
         )
-        validate = _hook("deny.example.com", {"url": server.url("/validate"), "caBundle": bundle}, ns, ["configmaps"])
+        skip = "!has(object.metadata.labels) || !('skip-webhook' in object.metadata.labels)"
+        validate = _hook(
+            "deny.example.com",
+            {"url": server.url("/validate"), "caBundle": bundle},
+            ns,
+            ["configmaps"],
+            matchConditions=[{"name": "not-skipped", "expression": skip}],
+        )
         async with (
             configuration(api, "MutatingWebhookConfiguration", f"{ns}-m", [mutate]) as stored,
             configuration(api, "ValidatingWebhookConfiguration", f"{ns}-v", [validate]),
@@ -146,6 +153,12 @@ async def test_webhooks_mutate_and_deny(api: httpx.AsyncClient, ns: str) -> None
                 'admission webhook "deny.example.com" denied the request: configmap key "forbidden" is not allowed'
             )
             assert (await api.get(f"/api/v1/namespaces/{ns}/configmaps/bad")).status_code == 404
+            # matchConditions: a labelled object never reaches the webhook
+            seen = len(server.reviews)
+            bad["metadata"]["labels"] = {"skip-webhook": "yes"}
+            r = await api.post(f"/api/v1/namespaces/{ns}/configmaps", json=bad)
+            assert r.status_code == 201, r.text
+            assert len(server.reviews) == seen
 
             # the other namespaces are not selected: their pods never reach the webhook
             seen = len(server.reviews)
@@ -212,3 +225,35 @@ async def test_timeout_and_untrusted_certificate(api: httpx.AsyncClient, ns: str
                 f'Post "{server.url("/x")}?timeout=10s": tls: failed to verify certificate: '
                 "x509: certificate signed by unknown authority"
             )
+
+
+async def test_configuration_validation(api: httpx.AsyncClient) -> None:
+    hook = {
+        "name": "short",
+        "clientConfig": {"url": "http://example.com/x?a=b"},
+        "rules": [{"operations": ["CREATE", "*"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
+        "matchConditions": [{"name": "bad", "expression": "object.metadata.name =="}],
+        "timeoutSeconds": 31,
+        "admissionReviewVersions": ["v2"],
+    }
+    body = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "invalid-config"},
+        "webhooks": [hook],
+    }
+    r = await api.post(f"{ADMISSION}/validatingwebhookconfigurations", json=body)
+    assert r.status_code == 422, r.text
+    causes = {(c["field"], c["message"].split(":")[0]) for c in r.json()["details"]["causes"]}
+    assert causes >= {
+        ("webhooks[0].name", "Invalid value"),
+        ("webhooks[0].rules[0].operations", "Invalid value"),
+        ("webhooks[0].sideEffects", "Required value"),
+        ("webhooks[0].timeoutSeconds", "Invalid value"),
+        ("webhooks[0].clientConfig.url", "Invalid value"),
+        ("webhooks[0].matchConditions[0].expression", "Invalid value"),
+        ("webhooks[0].admissionReviewVersions", "Invalid value"),
+    }
+    messages = [c["message"] for c in r.json()["details"]["causes"]]
+    assert 'Invalid value: "short": should be a domain with at least three segments separated by dots' in messages
+    assert "Invalid value: 31: the timeout value must be between 1 and 30 seconds" in messages

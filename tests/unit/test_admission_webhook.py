@@ -172,3 +172,29 @@ def test_denials(result: dict[str, Any] | None, code: int, message: str) -> None
     assert isinstance(err, StatusError)
     assert (err.code, err.message) == (code, message)
     assert err.to_status()["status"] == "Failure"
+
+
+def test_match_conditions() -> None:
+    from apiserver.admission.webhook.conditions import compile_error, evaluate_conditions
+
+    obj = {"metadata": {"name": "p", "labels": {"skip": "true"}}}
+    request = {"operation": "CREATE", "userInfo": {"username": "alice", "groups": []}}
+
+    def conds(*expressions: str) -> list[dict[str, str]]:
+        return [{"name": f"c{i}", "expression": e} for i, e in enumerate(expressions)]
+
+    assert evaluate_conditions(conds("request.operation == 'CREATE'"), obj, None, request) == (True, "")
+    assert evaluate_conditions(conds("!('skip' in object.metadata.labels)"), obj, None, request) == (False, "")
+    assert evaluate_conditions(
+        conds("oldObject == null", "request.userInfo.username == 'bob'"), obj, None, request
+    ) == (
+        False,
+        "",
+    )
+    # an error and no false condition: not matched, with the reason (failurePolicy decides)
+    matched, why = evaluate_conditions(conds("object.spec.replicas > 1"), obj, None, request)
+    assert not matched and why.startswith("expression 'object.spec.replicas > 1' resulted in error")
+    # a false condition wins over an error
+    assert evaluate_conditions(conds("object.nope == 1", "false"), obj, None, request) == (False, "")
+    assert compile_error("object.metadata.name ==") != ""
+    assert compile_error("object.metadata.name == 'x'") == ""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from apimachinery import errors
 from apiserver.admission import AdmissionAttributes
 from apiserver.admission.webhook.client import CallError, WebhookClients, resolve_target
+from apiserver.admission.webhook.conditions import evaluate_conditions
 from apiserver.admission.webhook.matching import (
     EXEMPT_KINDS,
     RequestKind,
@@ -19,7 +20,7 @@ from apiserver.admission.webhook.matching import (
     matches_object,
     matches_rules,
 )
-from apiserver.admission.webhook.review import Answer, build_review, denial, verify_answer
+from apiserver.admission.webhook.review import Answer, admission_request, build_review, denial, verify_answer
 
 if TYPE_CHECKING:
     from apiserver.registry import Registry
@@ -41,12 +42,20 @@ class Dispatcher:
         self.clients = clients
 
     async def should_call(self, hook: Webhook, attrs: AdmissionAttributes, kind: RequestKind, reg: Registry) -> bool:
-        """Rules first (cheap), then the object selector, then the namespace selector."""
+        """Rules first (cheap), then the object and namespace selectors, then matchConditions."""
         if not matches_rules(hook, attrs, kind):
             return False
         if not matches_object(hook, attrs):
             return False
-        return await matches_namespace(hook, attrs, reg)
+        if not await matches_namespace(hook, attrs, reg):
+            return False
+        conditions = [c for c in hook.spec.get("matchConditions") or [] if isinstance(c, dict)]
+        if not conditions:
+            return True
+        matched, why = evaluate_conditions(conditions, attrs.obj, attrs.old, admission_request(attrs, kind))
+        if why and hook.failure_policy != "Ignore":
+            raise errors.forbidden(attrs.resource.plural, attrs.name, why, attrs.resource.group)
+        return matched
 
     async def call(self, hook: Webhook, attrs: AdmissionAttributes, kind: RequestKind, reg: Registry) -> Answer | None:
         """The webhook's answer; None when it failed and its failurePolicy is Ignore. A denial, a

@@ -18,7 +18,7 @@ from apiserver.admission import AdmissionAttributes
 from apiserver.admission.webhook.client import CallError
 from apiserver.admission.webhook.matching import RequestKind
 
-__all__ = ["Answer", "build_review", "denial", "verify_answer"]
+__all__ = ["Answer", "admission_request", "build_review", "denial", "verify_answer"]
 
 _OPTION_KINDS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
 
@@ -30,28 +30,18 @@ def _options(attrs: AdmissionAttributes) -> dict[str, Any] | None:
     return {**(attrs.options or {}), "kind": kind, "apiVersion": "meta.k8s.io/v1"}
 
 
-def build_review(attrs: AdmissionAttributes, kind: RequestKind, versions: list[str]) -> tuple[str, str, dict[str, Any]]:
-    """A new request uid, the version used and the AdmissionReview to POST (the first version the
-    webhook accepts)."""
-    version = next((v for v in versions if v in ("v1", "v1beta1")), None)
-    if version is None:
-        raise CallError(
-            "could not create admission objects: webhook does not accept known AdmissionReview versions (v1, v1beta1)"
-        )
-    uid = str(uuid.uuid4())
+def admission_request(attrs: AdmissionAttributes, kind: RequestKind) -> dict[str, Any]:
+    """The AdmissionRequest of a write, without uid, object and oldObject (CEL's `request` too)."""
     res = attrs.resource
     user = attrs.user.to_api() if attrs.user is not None else {"username": "", "groups": []}
     user.setdefault("groups", [])
     request: dict[str, Any] = {
-        "uid": uid,
         "kind": kind.gvk(),
         "resource": {"group": res.group, "version": res.version, "resource": res.plural},
         "requestKind": kind.gvk(),
         "requestResource": {"group": res.group, "version": res.version, "resource": res.plural},
         "operation": attrs.operation,
         "userInfo": user,
-        "object": attrs.obj,
-        "oldObject": attrs.old,
         "dryRun": attrs.dry_run,
         "options": _options(attrs),
     }
@@ -64,6 +54,19 @@ def build_review(attrs: AdmissionAttributes, kind: RequestKind, versions: list[s
         request["name"] = attrs.obj["metadata"]["name"]
     if attrs.namespace:
         request["namespace"] = attrs.namespace
+    return request
+
+
+def build_review(attrs: AdmissionAttributes, kind: RequestKind, versions: list[str]) -> tuple[str, str, dict[str, Any]]:
+    """A new request uid, the version used and the AdmissionReview to POST (the first version the
+    webhook accepts)."""
+    version = next((v for v in versions if v in ("v1", "v1beta1")), None)
+    if version is None:
+        raise CallError(
+            "could not create admission objects: webhook does not accept known AdmissionReview versions (v1, v1beta1)"
+        )
+    uid = str(uuid.uuid4())
+    request = {"uid": uid, **admission_request(attrs, kind), "object": attrs.obj, "oldObject": attrs.old}
     return uid, version, {"kind": "AdmissionReview", "apiVersion": f"admission.k8s.io/{version}", "request": request}
 
 
