@@ -15,14 +15,20 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.websockets import WebSocket
 
 from apimachinery import errors
 from apimachinery.meta import format_time
 from apimachinery.resources import RESOURCES, by_plural
 from apiserver import discovery, openapi, proxy, required
+from apiserver.admission.feedback import AdmissionFeedback
+from apiserver.audit.log import AuditLog
+from apiserver.audit.policy import load_policy
+from apiserver.chain import ChainOptions, HandlerChain
 from apiserver.codec import json_response, status_response
+from apiserver.context import RequestContext, context_of
 from apiserver.handlers import handle
 from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
 from apiserver.kinds import KindOptions, ServiceNetwork, Strategies
@@ -30,8 +36,13 @@ from apiserver.options import WriteOptions
 from apiserver.portallocator import PortRange
 from apiserver.registry import Registry
 from apiserver.repair import ServiceRepair
-from apiserver.request_info import parse_path
-from apiserver.security import SecurityConfig, build_admission, build_authenticators, build_authorizers
+from apiserver.security import (
+    SecurityConfig,
+    build_admission,
+    build_authenticators,
+    build_authorizers,
+    build_impersonator,
+)
 from apiserver.storage import EtcdStorage, StorageError
 from apiserver.watch_cache import WatchCache
 
@@ -47,14 +58,18 @@ class Config:
     """apiserver settings (flags and TINYKUBE_* environment variables)."""
 
     etcd_servers: str = "http://127.0.0.1:2379"
-    bind_address: str = "127.0.0.1"
-    port: int = 8080
+    insecure_bind_address: str = "127.0.0.1"
+    insecure_port: int = 8080  # 0: no insecure port
     watch_cache_size: int = 1000
     service_cluster_ip_range: str = "127.96.0.0/16"
     service_node_port_range: str = "30000-32767"
     service_repair_interval: float = 180.0
     etcd_compaction_interval: float = 300.0
     request_timeout: float = 60.0
+    max_requests_inflight: int = 400
+    max_mutating_requests_inflight: int = 200
+    audit_policy_file: str = ""
+    audit_log_path: str = ""  # "-": stdout
     security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
@@ -66,7 +81,7 @@ def _kubernetes_service(ip: str, config: Config) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "clusterIP": ip,
-            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": config.port}],
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": config.insecure_port}],
             "sessionAffinity": "None",
         },
     }
@@ -79,8 +94,8 @@ def _kubernetes_endpoints(config: Config) -> dict[str, Any]:
         "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [
             {
-                "addresses": [{"ip": config.bind_address}],
-                "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}],
+                "addresses": [{"ip": config.insecure_bind_address}],
+                "ports": [{"name": "https", "port": config.insecure_port, "protocol": "TCP"}],
             }
         ],
     }
@@ -200,26 +215,51 @@ async def _compactor(storage: EtcdStorage, interval: float) -> None:
             log.warning("compaction skipped: %s", e)
 
 
+def _chain_options(config: Config, reg: Registry, audit_log: AuditLog | None) -> ChainOptions:
+    """The handler chain's stages, built from the flags (plug-ins come from apiserver.security)."""
+    authorizers = build_authorizers(config.security, reg)
+    return ChainOptions(
+        authenticators=build_authenticators(config.security, reg),
+        anonymous=config.security.anonymous_auth,
+        impersonator=build_impersonator(config.security, reg, authorizers),
+        max_requests_inflight=config.max_requests_inflight,
+        max_mutating_requests_inflight=config.max_mutating_requests_inflight,
+        audit_policy=load_policy(config.audit_policy_file) if config.audit_policy_file else None,
+        audit_emit=audit_log.emit if audit_log is not None else None,
+        authorizers=authorizers,
+        request_timeout=config.request_timeout,
+    )
+
+
+def _entry(conn: HTTPConnection, reg: Registry) -> RequestContext:
+    """Where the chain hands over to the handlers: the request's context, completed with the connection."""
+    ctx = context_of(conn.scope)
+    ctx.conn = conn
+    ctx.registry = reg
+    return ctx
+
+
 def create_app(config: Config) -> FastAPI:
-    """Build the apiserver app for one etcd."""
+    """Build the apiserver app for one etcd: the handlers behind the handler chain.
+
+    Raises ValueError for settings that cannot work (an unreadable audit policy, an unknown mode).
+    """
     storage = EtcdStorage(config.etcd_servers.split(",")[0], timeout=5.0)
     cache = WatchCache(storage, window=config.watch_cache_size)
     network = ServiceNetwork(config.service_cluster_ip_range, PortRange.parse(config.service_node_port_range))
-    strategies = Strategies(
-        KindOptions(
-            service_network=network,
-            not_ready_toleration_seconds=config.security.default_not_ready_toleration_seconds,
-            unreachable_toleration_seconds=config.security.default_unreachable_toleration_seconds,
-        )
-    )
-    reg = Registry(storage, cache, strategies)
+    reg = Registry(storage, cache, Strategies(KindOptions(service_network=network)))
+    reg.use_admission(*build_admission(config.security, reg))
     repair = ServiceRepair(reg, network)
+    audit_log = AuditLog(config.audit_log_path) if config.audit_log_path else None
+    options = _chain_options(config, reg, audit_log)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # the schemas and each kind's required-field filler, compiled once before the first write
         await openapi.ensure_loaded()
         await asyncio.to_thread(required.compile_all, RESOURCES)
+        if audit_log is not None:
+            await audit_log.start()
         cache.start()
         tasks = [asyncio.create_task(_bootstrap(reg, config, repair), name="bootstrap")]
         if config.service_repair_interval > 0:
@@ -234,6 +274,8 @@ def create_app(config: Config) -> FastAPI:
                 t.cancel()
             await cache.stop()
             await storage.close()
+            if audit_log is not None:
+                await audit_log.stop()
 
     app = FastAPI(
         title="tinykube apiserver",
@@ -243,18 +285,12 @@ def create_app(config: Config) -> FastAPI:
         openapi_url=None,
     )
     app.state.registry = reg
-    app.state.authenticators = build_authenticators(config.security, reg)
-    app.state.authorizers = build_authorizers(config.security, reg)
-    app.state.admission = build_admission(config.security, reg)
+    app.add_middleware(AdmissionFeedback)  # inside the chain: admission's warnings and audit annotations
+    app.add_middleware(HandlerChain, options=options)
 
     @app.exception_handler(errors.StatusError)
     async def _status_error(request: Request, exc: errors.StatusError) -> Response:
         return status_response(exc)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error serving %s %s", request.method, request.url.path)
-        return status_response(errors.internal_error(type(exc).__name__))
 
     @app.get("/healthz")
     @app.get("/livez")
@@ -285,7 +321,7 @@ def create_app(config: Config) -> FastAPI:
     async def api(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
             return _aggregated(core=True)
-        return json_response(discovery.api_versions(f"{config.bind_address}:{config.port}"))
+        return json_response(discovery.api_versions(f"{config.insecure_bind_address}:{config.insecure_port}"))
 
     @app.get("/apis")
     @app.get("/apis/")
@@ -295,19 +331,21 @@ def create_app(config: Config) -> FastAPI:
         return json_response(discovery.api_group_list())
 
     async def api_path(request: Request) -> Response:
-        path = request.url.path
-        info = parse_path(path)
-        if info is None:
+        ctx = _entry(request, reg)
+        if ctx.info is None:
             raise errors.path_not_found()
-        if not info.resource:
-            return _discovery_doc(path, request.method)
-        return await handle(reg, request, info)
+        if not ctx.info.resource:
+            return _discovery_doc(ctx.path, ctx.method)
+        return await handle(ctx)
+
+    async def exec_websocket(ws: WebSocket) -> None:
+        await proxy.exec_websocket(_entry(ws, reg))
 
     app.add_api_route("/openapi/v3", openapi.openapi_v3_index, methods=["GET"], include_in_schema=False)
     app.add_api_route("/openapi/v3/{path:path}", openapi.openapi_v3_gv, methods=["GET"], include_in_schema=False)
     app.add_api_route("/openapi/v2", openapi.openapi_v2, methods=["GET"], include_in_schema=False)
     # kubectl exec upgrades to a WebSocket on the exec subresource; plain HTTP requests fall through below
-    app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/exec", proxy.exec_websocket)
+    app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/exec", exec_websocket)
     app.add_api_route(
         "/{path:path}",
         api_path,

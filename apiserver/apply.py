@@ -8,25 +8,25 @@ from typing import Any
 from starlette.responses import Response
 
 from apimachinery import errors
+from apimachinery.meta import meta
 from apimachinery.resources import ResourceInfo
 from apiserver import managedfields, openapi
 from apiserver.codec import json_response
+from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
-from apiserver.registry import Registry
 
 __all__ = ["server_side_apply"]
 
 
-async def server_side_apply(
-    reg: Registry,
-    res: ResourceInfo,
-    ns: str | None,
-    name: str,
-    patch: Any,
-    wo: WriteOptions,
-    subresource: str = "",
-) -> Response:
-    """Apply a configuration: create it when missing (201), else merge it as `fieldManager` (409 on conflicts)."""
+async def server_side_apply(ctx: RequestContext, patch: Any, wo: WriteOptions) -> Response:
+    """Apply a configuration: create it when missing (201), else merge it as `fieldManager` (409 on conflicts).
+
+    The merge is redone on the object as read on every try of the write, so concurrent appliers do
+    not conflict on the object's resourceVersion; only a configuration naming a resourceVersion
+    makes it a precondition (409 when stale).
+    """
+    res, reg, ns, name, subresource = ctx.resource, ctx.registry, ctx.namespace, ctx.name, ctx.subresource
+    assert res is not None and reg is not None
     if not wo.field_manager:
         raise errors.bad_request("PATCH, application/apply-patch+yaml requires fieldManager parameter")
     if not isinstance(patch, dict):
@@ -41,19 +41,28 @@ async def server_side_apply(
     m["name"] = name
     await openapi.ensure_loaded()
     _check_applied_fields(res, ns, name, patch, wo.field_validation)
+    precondition = m.get("resourceVersion")
+
+    def merge(cur: dict[str, Any]) -> dict[str, Any]:
+        merged = managedfields.apply_config(res, cur, patch, wo.field_manager, wo.force)
+        if precondition:
+            meta(merged)["resourceVersion"] = precondition
+        return merged
+
     try:
-        await reg.get(res, ns, name)
+        result = await reg.update(res, ns, name, merge, wo, subresource, user=ctx.user)
     except errors.StatusError as e:
-        if e.code != 404 or subresource:
+        if e.code != 404 or e.details.get("kind") != res.plural or subresource:
             raise
         body = copy.deepcopy(patch)
         managedfields.set_on_create(res, body, wo.field_manager, "Apply")
-        return json_response(await reg.create(res, ns, body, wo), 201)
-
-    def merge(cur: dict[str, Any]) -> dict[str, Any]:
-        return managedfields.apply_config(res, cur, patch, wo.field_manager, wo.force)
-
-    result = await reg.update(res, ns, name, merge, wo, subresource)
+        try:
+            return json_response(await reg.create(res, ns, body, wo, user=ctx.user), 201)
+        except errors.StatusError as exists:
+            if exists.reason != "AlreadyExists":
+                raise
+        # created meanwhile by someone else: apply onto theirs
+        result = await reg.update(res, ns, name, merge, wo, subresource, user=ctx.user)
     return json_response(result.obj)
 
 

@@ -7,12 +7,22 @@ Upstream keeps these in the request's context (`request.WithRequestInfo`, `reque
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiserver.request_info import RequestInfo
 
-__all__ = ["RequestContext", "UserInfo"]
+if TYPE_CHECKING:
+    from starlette.requests import HTTPConnection
+
+    from apimachinery.resources import ResourceInfo
+    from apiserver.registry import Registry
+
+__all__ = ["CONTEXT_KEY", "RequestContext", "UserInfo", "context_of"]
+
+# Where the chain keeps the request's context in the ASGI scope.
+CONTEXT_KEY = "tinykube.context"
 
 
 @dataclass(frozen=True)
@@ -56,8 +66,49 @@ class RequestContext:
     audit_id: str = ""
     deadline: float | None = None  # time.monotonic() by which the request must be done
     annotations: dict[str, str] = field(default_factory=dict)  # e.g. authorization.k8s.io/decision
+    insecure: bool = False  # came in on the insecure port: full access as system:unsecured
+    long_running: bool = False  # watch, proxy, exec/attach/log/portforward (no in-flight limit, no deadline)
+    # set by the handler entry point (the app's routes), for the handlers below it:
+    conn: HTTPConnection | None = None  # the Starlette Request (or WebSocket): body, headers, client
+    registry: Registry | None = None
+    resource: ResourceInfo | None = None  # the resolved resource of a resource request
 
     @property
     def is_resource_request(self) -> bool:
         """Whether the path addresses a resource (as opposed to /healthz, /version, discovery…)."""
         return self.info is not None and bool(self.info.resource)
+
+    @property
+    def namespace(self) -> str | None:
+        """The request's namespace when the resolved resource is namespaced, else None."""
+        if self.info is None or self.resource is None or not self.resource.namespaced:
+            return None
+        return self.info.namespace or None
+
+    @property
+    def name(self) -> str:
+        """The object name of the path ("" for collections)."""
+        return self.info.name if self.info is not None else ""
+
+    @property
+    def subresource(self) -> str:
+        """The subresource of the path ("" for the main resource)."""
+        return self.info.subresource if self.info is not None else ""
+
+    async def body(self) -> bytes:
+        """The request body (read once, then cached by Starlette)."""
+        from starlette.requests import Request
+
+        if not isinstance(self.conn, Request):
+            return b""
+        return await self.conn.body()
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """A request header by its lower-case name."""
+        return self.headers.get(name, default)
+
+
+def context_of(scope: MutableMapping[str, Any]) -> RequestContext:
+    """The context the chain built for this request (KeyError outside the chain)."""
+    ctx: RequestContext = scope[CONTEXT_KEY]
+    return ctx

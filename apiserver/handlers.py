@@ -1,8 +1,8 @@
 """One generic handler per verb, for every resource the table serves.
 
-A request path resolves to a `RequestInfo`; the verb comes from the method and
-whether a name was given; the resource's strategy supplies what differs per kind.
-Subresources (status, scale, binding, finalize) reuse the same update path.
+The chain has parsed the path and the verb into the request's `RequestContext`; the handler
+resolves the resource, and the resource's strategy supplies what differs per kind. Subresources
+(status, scale, binding, finalize, log, exec) are served by `apiserver.subresources`.
 """
 
 from __future__ import annotations
@@ -11,21 +11,21 @@ import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from starlette.requests import Request
 from starlette.responses import Response
 
 from apimachinery import errors
 from apimachinery.resources import ResourceInfo, by_plural
 from apiserver import managedfields, openapi
 from apiserver.codec import decode_body, json_response, wants_table
-from apiserver.options import ListOptions, WriteOptions, parse_bool
+from apiserver.context import RequestContext
+from apiserver.options import ListOptions, WriteOptions
 from apiserver.registry import Registry
 from apiserver.request_info import RequestInfo
 from apiserver.subresources import SUBRESOURCES
 from apiserver.watch import watch_response
-from apiserver.writes import delete_options, patch_object, update_object
+from apiserver.writes import delete_options, dry_run_of, patch_object, update_object
 
-__all__ = ["REQUESTS", "handle"]
+__all__ = ["REQUESTS", "handle", "object_response", "registry_of"]
 
 REQUESTS = Counter("apiserver_request_total", "API requests", ["verb", "resource", "code"])
 LATENCY = Histogram(
@@ -34,16 +34,6 @@ LATENCY = Histogram(
     ["verb", "resource"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-
-
-def _verb(method: str, info: RequestInfo, params: dict[str, str]) -> str:
-    if method == "GET":
-        if info.legacy_watch or (not info.name and parse_bool(params.get("watch"))):
-            return "watch"
-        return "get" if info.name else "list"
-    if method == "DELETE":
-        return "delete" if info.name else "deletecollection"
-    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
 def resolve(info: RequestInfo) -> ResourceInfo:
@@ -56,121 +46,121 @@ def resolve(info: RequestInfo) -> ResourceInfo:
     return res
 
 
-async def handle(reg: Registry, request: Request, info: RequestInfo) -> Response:
+def registry_of(ctx: RequestContext) -> Registry:
+    """The registry the request is served from."""
+    assert ctx.registry is not None
+    return ctx.registry
+
+
+async def handle(ctx: RequestContext) -> Response:
     """Serve one API request, recording metrics."""
-    params = dict(request.query_params)
-    verb = _verb(request.method, info, params)
+    assert ctx.info is not None
     start = time.perf_counter()
     code = 500
     try:
-        res = resolve(info)
-        response = await _dispatch(reg, request, info, res, verb, params)
+        ctx.resource = resolve(ctx.info)
+        response = await _dispatch(ctx)
         code = response.status_code
         return response
     except errors.StatusError as e:
         code = e.code
         raise
     finally:
-        REQUESTS.labels(verb, info.resource, str(code)).inc()
-        if verb != "watch":
-            LATENCY.labels(verb, info.resource).observe(time.perf_counter() - start)
+        REQUESTS.labels(ctx.verb, ctx.info.resource, str(code)).inc()
+        if ctx.verb != "watch":
+            LATENCY.labels(ctx.verb, ctx.info.resource).observe(time.perf_counter() - start)
 
 
-def _namespace(info: RequestInfo, res: ResourceInfo) -> str | None:
-    return info.namespace if res.namespaced and info.namespace else None
-
-
-async def _dispatch(
-    reg: Registry,
-    request: Request,
-    info: RequestInfo,
-    res: ResourceInfo,
-    verb: str,
-    params: dict[str, str],
-) -> Response:
-    ns = _namespace(info, res)
-    if res.namespaced and info.name and not ns and verb not in ("list", "watch"):
+async def _dispatch(ctx: RequestContext) -> Response:
+    assert ctx.info is not None and ctx.resource is not None
+    verb, res = ctx.verb, ctx.resource
+    if res.namespaced and ctx.name and not ctx.namespace and verb not in ("list", "watch"):
         raise errors.path_not_found()
-    if info.subresource:
-        sub = SUBRESOURCES.get(info.subresource)
+    if ctx.subresource:
+        sub = SUBRESOURCES.get(ctx.subresource)
         if sub is None:
             raise errors.StatusError(
                 404,
                 "NotFound",
-                f"the {info.subresource} subresource is not served yet",
-                {"name": info.name, "group": res.group, "kind": f"{res.plural}/{info.subresource}"},
+                f"the {ctx.subresource} subresource is not served yet",
+                {"name": ctx.name, "group": res.group, "kind": f"{res.plural}/{ctx.subresource}"},
             )
-        return await sub.serve(reg, request, res, ns, info.name, verb, params)
-    if verb in ("list", "watch"):
-        return await _list_or_watch(reg, request, info, res, ns, params)
-    if verb == "get":
-        obj = await reg.get(res, ns, info.name, params.get("resourceVersion", ""))
-        return _object_response(request, res, obj, params)
-    if verb == "create":
-        if info.name:
-            raise errors.method_not_allowed()
-        body = decode_body(await request.body(), request.headers.get("content-type"))
-        wo = WriteOptions.parse(params)
-        check = await openapi.validate_fields(res, body, wo.field_validation, await request.body())
-        if isinstance(body, dict):
-            manager = managedfields.manager_name(wo.field_manager, request.headers.get("user-agent"))
-            managedfields.set_on_create(res, body, manager)
-        obj = await reg.create(res, ns or info.namespace or None, body, wo)
-        return check.apply(_object_response(request, res, obj, params, 201))
-    if verb == "update":
-        return await update_object(reg, request, res, ns, info.name, params)
-    if verb == "patch":
-        return await patch_object(reg, request, res, ns, info.name, params)
-    if verb == "delete":
-        options = await delete_options(request, params)
-        dry = options.get("dryRun") == ["All"] or params.get("dryRun") == "All"
-        obj = await reg.delete(res, ns, info.name, options, dry)
-        return json_response(obj)
-    if verb == "deletecollection":
-        return await _delete_collection(reg, request, res, ns, params)
-    raise errors.method_not_allowed()
+        return await sub.serve(ctx)
+    handler = _VERBS.get(verb)
+    if handler is None:
+        raise errors.method_not_allowed()
+    return await handler(ctx)
 
 
-def _object_response(
-    request: Request,
-    res: ResourceInfo,
-    obj: dict[str, Any],
-    params: dict[str, str],
-    code: int = 200,
-) -> Response:
-    if wants_table(request.headers.get("accept")):
+async def _get(ctx: RequestContext) -> Response:
+    assert ctx.resource is not None
+    obj = await registry_of(ctx).get(ctx.resource, ctx.namespace, ctx.name, ctx.query.get("resourceVersion", ""))
+    return object_response(ctx, obj)
+
+
+async def _create(ctx: RequestContext) -> Response:
+    res = ctx.resource
+    assert res is not None and ctx.info is not None
+    if ctx.name:
+        raise errors.method_not_allowed()
+    raw = await ctx.body()
+    body = decode_body(raw, ctx.header("content-type"))
+    wo = WriteOptions.parse(ctx.query)
+    check = await openapi.validate_fields(res, body, wo.field_validation, raw)
+    if isinstance(body, dict):
+        manager = managedfields.manager_name(wo.field_manager, ctx.header("user-agent"))
+        managedfields.set_on_create(res, body, manager)
+    obj = await registry_of(ctx).create(res, ctx.namespace or ctx.info.namespace or None, body, wo, user=ctx.user)
+    return check.apply(object_response(ctx, obj, 201))
+
+
+async def _delete(ctx: RequestContext) -> Response:
+    assert ctx.resource is not None
+    options = await delete_options(ctx)
+    obj = await registry_of(ctx).delete(
+        ctx.resource, ctx.namespace, ctx.name, options, dry_run_of(ctx, options), user=ctx.user
+    )
+    return json_response(obj)
+
+
+def object_response(ctx: RequestContext, obj: dict[str, Any], code: int = 200) -> Response:
+    """One object as JSON, or as a one-row Table when the client asked for one."""
+    if wants_table(ctx.header("accept")):
         from apiserver.tables import build_table
 
+        assert ctx.resource is not None
         rv = obj.get("metadata", {}).get("resourceVersion", "")
         table = build_table(
-            res.kind,
+            ctx.resource.kind,
             [obj],
             resource_version=rv,
-            include_object=params.get("includeObject", "Metadata"),
+            include_object=ctx.query.get("includeObject", "Metadata"),
         )
         return json_response(table, code)
     return json_response(obj, code)
 
 
-async def _list_or_watch(
-    reg: Registry,
-    request: Request,
-    info: RequestInfo,
-    res: ResourceInfo,
-    ns: str | None,
-    params: dict[str, str],
-) -> Response:
-    if info.legacy_watch:
+def _list_options(ctx: RequestContext) -> ListOptions:
+    assert ctx.info is not None and ctx.resource is not None
+    params = ctx.query
+    if ctx.info.legacy_watch:
         params = {**params, "watch": "true"}
-        if info.name:
-            selector = f"metadata.name={info.name}"
+        if ctx.name:
+            selector = f"metadata.name={ctx.name}"
             params["fieldSelector"] = ",".join(filter(None, [params.get("fieldSelector"), selector]))
-    opts = ListOptions.parse(params, res.kind)
-    table = wants_table(request.headers.get("accept"))
-    include = params.get("includeObject", "Metadata")
+    return ListOptions.parse(params, ctx.resource.kind)
+
+
+async def _list_or_watch(ctx: RequestContext) -> Response:
+    res = ctx.resource
+    assert res is not None
+    opts = _list_options(ctx)
+    table = wants_table(ctx.header("accept"))
+    include = ctx.query.get("includeObject", "Metadata")
+    reg = registry_of(ctx)
     if opts.watch:
-        return await watch_response(reg, res, ns, opts, table=table, include_object=include)
-    listing = await reg.list(res, ns, opts)
+        return await watch_response(reg, res, ctx.namespace, opts, table=table, include_object=include)
+    listing = await reg.list(res, ctx.namespace, opts)
     if table:
         from apiserver.tables import build_table
 
@@ -187,19 +177,32 @@ async def _list_or_watch(
     return json_response(listing)
 
 
-async def _delete_collection(
-    reg: Registry, request: Request, res: ResourceInfo, ns: str | None, params: dict[str, str]
-) -> Response:
-    options = await delete_options(request, params)
-    dry = options.get("dryRun") == ["All"] or params.get("dryRun") == "All"
-    list_params = {k: v for k, v in params.items() if k in ("labelSelector", "fieldSelector")}
-    listing = await reg.list(res, ns, ListOptions.parse(list_params, res.kind))
+async def _delete_collection(ctx: RequestContext) -> Response:
+    res = ctx.resource
+    assert res is not None
+    reg = registry_of(ctx)
+    options = await delete_options(ctx)
+    dry = dry_run_of(ctx, options)
+    list_params = {k: v for k, v in ctx.query.items() if k in ("labelSelector", "fieldSelector")}
+    listing = await reg.list(res, ctx.namespace, ListOptions.parse(list_params, res.kind))
     deleted = []
     for obj in listing["items"]:
         m = obj["metadata"]
         try:
-            deleted.append(await reg.delete(res, m.get("namespace"), m["name"], options, dry))
+            deleted.append(await reg.delete(res, m.get("namespace"), m["name"], options, dry, user=ctx.user))
         except errors.StatusError as e:
             if e.code != 404:
                 raise
     return json_response({**listing, "items": deleted})
+
+
+_VERBS = {
+    "get": _get,
+    "list": _list_or_watch,
+    "watch": _list_or_watch,
+    "create": _create,
+    "update": update_object,
+    "patch": patch_object,
+    "delete": _delete,
+    "deletecollection": _delete_collection,
+}

@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection, connect
@@ -29,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from apimachinery import errors
 from apimachinery.resources import by_plural
 from apiserver.codec import status_response
+from apiserver.context import RequestContext
 from apiserver.registry import Registry
 
 __all__ = ["exec_websocket", "kubelet_address", "pod_container", "pod_logs", "validate_log_options"]
@@ -222,8 +222,10 @@ def _kubelet_error(code: int, body: str, pod: dict[str, Any], container: str, na
     return errors.generic_server_response(code, "pods/log", name, body)
 
 
-async def pod_logs(reg: Registry, request: Request, ns: str, name: str, params: dict[str, str]) -> Response:
+async def pod_logs(ctx: RequestContext) -> Response:
     """GET pods/{name}/log: the container's log from its kubelet (streamed; followed with follow=true)."""
+    reg, ns, name, params = ctx.registry, ctx.namespace or "", ctx.name, ctx.query
+    assert reg is not None
     query = validate_log_options(name, params)
     pod = await reg.get(_resource("pods"), ns, name)
     container = pod_container(pod, params.get("container", ""))
@@ -264,14 +266,13 @@ async def pod_logs(reg: Registry, request: Request, ns: str, name: str, params: 
     return StreamingResponse(relay(), media_type="text/plain")
 
 
-def _exec_query(ws: WebSocket) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    params = dict(ws.query_params)
+def _exec_query(ws: WebSocket, params: dict[str, str]) -> list[tuple[str, str]]:
     query: list[tuple[str, str]] = []
     for key in ("stdin", "stdout", "stderr", "tty"):
         if _bool(params, key):
             query.append((key, "1"))
     query.extend(("command", c) for c in ws.query_params.getlist("command"))
-    return params, query
+    return query
 
 
 async def exec_target(reg: Registry, ns: str, name: str, container: str) -> tuple[str, int, str]:
@@ -300,13 +301,16 @@ def _error_frame(protocol: str, message: str) -> bytes:
     return b"\x03" + message.encode()
 
 
-async def exec_websocket(ws: WebSocket) -> None:
-    """WebSocket /api/v1/namespaces/{namespace}/pods/{name}/exec: relay a kubectl exec to the kubelet."""
-    reg: Registry = ws.app.state.registry
-    ns, name = ws.path_params["namespace"], ws.path_params["name"]
+async def exec_websocket(ctx: RequestContext) -> None:
+    """WebSocket /api/v1/namespaces/{namespace}/pods/{name}/exec: relay a kubectl exec to the kubelet.
+
+    The request has passed the handler chain like any other (authenticated, audited, authorized)."""
+    ws, reg = ctx.conn, ctx.registry
+    assert isinstance(ws, WebSocket) and reg is not None
+    ns, name = ctx.info.namespace if ctx.info else "", ctx.name
     try:
-        params, query = _exec_query(ws)
-        host, port, container = await exec_target(reg, ns, name, params.get("container", ""))
+        query = _exec_query(ws, ctx.query)
+        host, port, container = await exec_target(reg, ns, name, ctx.query.get("container", ""))
     except errors.StatusError as e:
         await _deny(ws, e)
         return

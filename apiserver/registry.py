@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,10 +19,14 @@ from apimachinery import errors
 from apimachinery.meta import format_time, generate_name, meta, new_uid, now
 from apimachinery.resources import ResourceInfo, by_plural
 from apimachinery.selectors import field_set_for
+from apiserver.admission import AdmissionAttributes, MutatingPlugin, ValidatingPlugin
+from apiserver.admission.chain import AdmissionChain
+from apiserver.context import UserInfo
 from apiserver.kinds import Strategies
 from apiserver.options import ListOptions, WriteOptions, decode_continue, encode_continue
 from apiserver.storage import (
     Compacted,
+    Deletion,
     EtcdStorage,
     FutureRevision,
     KeyExists,
@@ -30,6 +34,7 @@ from apiserver.storage import (
     RevisionConflict,
     StorageUnavailable,
     StoredObject,
+    TryUpdate,
 )
 from apiserver.strategy import Finish, Strategy, raise_if
 from apiserver.watch_cache import WatchCache
@@ -39,7 +44,8 @@ __all__ = ["Registry", "WriteResult"]
 log = logging.getLogger("apiserver.registry")
 
 NAMESPACE_RES = by_plural("", "namespaces")
-_MAX_RETRIES = 20
+# Tries of one read-modify-write before giving up with 409 (each failed try means another write won).
+_MAX_ATTEMPTS = 100
 # Subresources whose server-side code sets exactly what may change (not client input).
 _TRUSTED_SUBRESOURCES = ("binding", "finalize")
 _GC_FINALIZERS = ("orphan", "foregroundDeletion")
@@ -67,6 +73,7 @@ class Registry:
         self.storage = storage
         self.cache = cache
         self.strategy = strategies or Strategies()
+        self.admission = AdmissionChain()
 
     # --- keys and helpers ------------------------------------------------------------
     @staticmethod
@@ -231,44 +238,90 @@ class Registry:
         except StorageUnavailable as e:
             raise _storage_errors(e) from e
 
+    # --- the write path ---------------------------------------------------------------------
+    # Every write is a sequence of named steps (upstream's registry.Store with rest.BeforeCreate /
+    # BeforeUpdate): read → mutate → preconditions → prepare/default → mutating admission → allocate →
+    # validate → validating admission → write. Updates and deletes run their steps inside the ONE
+    # read-modify-write loop, `EtcdStorage.guaranteed_update`, which redoes them on a fresh read
+    # after a conflict; only a resourceVersion the caller put in the object can end in 409.
+
+    def use_admission(self, mutating: Sequence[MutatingPlugin], validating: Sequence[ValidatingPlugin]) -> None:
+        """Install the admission chain (built after the registry: plug-ins may read through it)."""
+        self.admission = AdmissionChain(mutating, validating)
+
     # --- create ------------------------------------------------------------------------
     async def create(
-        self, res: ResourceInfo, namespace: str | None, body: dict[str, Any], wo: WriteOptions
+        self,
+        res: ResourceInfo,
+        namespace: str | None,
+        body: dict[str, Any],
+        wo: WriteOptions,
+        *,
+        user: UserInfo | None = None,
     ) -> dict[str, Any]:
-        """Create an object: 201 with it, 409 AlreadyExists, 422 Invalid, 404 namespace.
+        """Create an object: 201 with it, 409 AlreadyExists, 422 Invalid, 404/403 from NamespaceLifecycle.
 
         The registry takes ownership of `body` (it is changed in place, not copied).
         """
         strategy = self.strategy(res)
         named = isinstance(body, dict) and bool((body.get("metadata") or {}).get("name"))
         obj = self._check_type(res, body, copy_body=False)
+        self._prepare_create(res, strategy, namespace, obj)
+        attrs = _attributes("CREATE", res, "", namespace, obj, None, user, wo)
+        await self.admission.admit(attrs, self)
         m = meta(obj)
-        await self._check_namespace(res, namespace, m)
-        self._fill_create_meta(strategy, obj)
-        strategy.prepare_for_create(obj)
-        strategy.default(obj)
-        self._complete(res, strategy, obj, None, m.get("name") or m.get("generateName", ""))
-        await strategy.admit(obj, None, self)
+        if not m.get("name") and m.get("generateName"):
+            m["name"] = generate_name(m["generateName"])
         finish = await strategy.begin_create(obj, self, wo.dry_run)
         stored = False
         try:
-            if wo.dry_run:
-                stored = True
-                return obj
-            for _ in range(5 if m.get("generateName") and not named else 1):
-                try:
-                    created = (await self.storage.create(self.key(res, namespace, m["name"]), obj)).obj
-                    stored = True
-                    return created
-                except KeyExists:
-                    if named:
-                        break
-                    m["name"] = generate_name(m["generateName"])
-                except StorageUnavailable as e:
-                    raise _storage_errors(e) from e
-            raise errors.already_exists(res.plural, m["name"], res.group)
+            self._validate(res, strategy, obj, None, m.get("name", ""))
+            await self.admission.validate(attrs, self)
+            created = obj if wo.dry_run else await self._store_new(res, namespace, obj, named)
+            stored = True
+            return created
         finally:
             await _finish(finish, stored, res, m.get("name", ""))
+
+    def _prepare_create(
+        self, res: ResourceInfo, strategy: Strategy, namespace: str | None, obj: dict[str, Any]
+    ) -> None:
+        """System fields, the namespace from the URL, what clients may not set, and defaults."""
+        m = meta(obj)
+        if not res.namespaced:
+            m.pop("namespace", None)
+        elif m.get("namespace") and m["namespace"] != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        else:
+            m["namespace"] = namespace
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            m.pop(k, None)
+        m["uid"] = new_uid()
+        m["creationTimestamp"] = now()
+        if strategy.tracks_generation:
+            m["generation"] = 1
+        else:
+            m.pop("generation", None)
+        strategy.prepare_for_create(obj)
+        strategy.default(obj)
+
+    async def _store_new(
+        self, res: ResourceInfo, namespace: str | None, obj: dict[str, Any], named: bool
+    ) -> dict[str, Any]:
+        """Write a new key; a generated name that is taken is generated again (a few times)."""
+        m = meta(obj)
+        for _ in range(5 if m.get("generateName") and not named else 1):
+            try:
+                return (await self.storage.create(self.key(res, namespace, m["name"]), obj)).obj
+            except KeyExists:
+                if named:
+                    break
+                m["name"] = generate_name(m["generateName"])
+            except StorageUnavailable as e:
+                raise _storage_errors(e) from e
+        raise errors.already_exists(res.plural, m["name"], res.group)
 
     @staticmethod
     def _check_type(res: ResourceInfo, body: Any, copy_body: bool = True) -> dict[str, Any]:
@@ -287,49 +340,6 @@ class Registry:
         obj["apiVersion"], obj["kind"] = res.api_version, res.kind
         return obj
 
-    async def _check_namespace(self, res: ResourceInfo, namespace: str | None, m: dict[str, Any]) -> None:
-        if not res.namespaced:
-            if m.get("namespace"):
-                m.pop("namespace")
-            return
-        if m.get("namespace") and m["namespace"] != namespace:
-            raise errors.bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
-            )
-        m["namespace"] = namespace
-        assert NAMESPACE_RES is not None
-        ns = await self._read(self.key(NAMESPACE_RES, None, str(namespace)), NAMESPACE_RES, str(namespace))
-        if ns.obj.get("metadata", {}).get("deletionTimestamp"):
-            # NamespaceLifecycle admission: admission.NewForbidden plus a NamespaceTerminating cause
-            err = errors.forbidden(
-                res.plural,
-                m.get("name") or m.get("generateName") or "Unknown",
-                f"unable to create new content in namespace {namespace} because it is being terminated",
-                res.group,
-            )
-            err.details["causes"] = [
-                {
-                    "reason": "NamespaceTerminating",
-                    "message": f"namespace {namespace} is being terminated",
-                    "field": "metadata.namespace",
-                }
-            ]
-            raise err
-
-    @staticmethod
-    def _fill_create_meta(strategy: Strategy, obj: dict[str, Any]) -> None:
-        m = meta(obj)
-        if not m.get("name") and m.get("generateName"):
-            m["name"] = generate_name(m["generateName"])
-        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
-            m.pop(k, None)
-        m["uid"] = new_uid()
-        m["creationTimestamp"] = now()
-        if strategy.tracks_generation:
-            m["generation"] = 1
-        else:
-            m.pop("generation", None)
-
     # --- update and patch ----------------------------------------------------------------
     async def update(
         self,
@@ -339,60 +349,76 @@ class Registry:
         mutate: Callable[[dict[str, Any]], dict[str, Any]],
         wo: WriteOptions,
         subresource: str = "",
+        *,
+        user: UserInfo | None = None,
     ) -> WriteResult:
-        """Read, apply `mutate` to a copy, prepare, validate and write with the read revision.
-
-        A client-sent resourceVersion that is stale → 409; otherwise retried on races.
-        """
+        """Apply `mutate` to (a copy of) the stored object and write the result, redoing every step on
+        a conflict. A resourceVersion in the result that is not the stored one → 409 Conflict."""
         strategy = self.strategy(res)
-        key = self.key(res, namespace, name)
-        fresh = False  # first try the watch cache's copy; after any doubt, etcd's
-        for _ in range(_MAX_RETRIES):
-            current = await self._read(key, res, name, cached=not fresh)
-            new = mutate(copy.deepcopy(current.obj))
-            new = self._check_type(res, new)
-            client_rv = meta(new).get("resourceVersion")
-            if client_rv and client_rv != str(current.revision):
-                if not fresh:
-                    fresh = True
-                    continue
-                raise errors.conflict(res.plural, name, res.group)
+        finishes: list[Finish] = []
+        deleting = [False]
+
+        async def try_update(current: StoredObject) -> dict[str, Any] | Deletion | None:
+            await _finish_all(finishes, False, res, name)
+            new = self._check_type(res, mutate(copy.deepcopy(current.obj)), copy_body=False)
+            self._check_resource_version(res, name, new, current)
             self._prepare_update(res, strategy, new, current.obj, name, subresource)
-            self._complete(res, strategy, new, current.obj, name, subresource)
-            await strategy.admit(new, current.obj, self)
-            if self._unchanged(new, current.obj):
-                if not fresh:  # a stale cached copy may look unchanged: confirm against etcd
-                    fresh = True
-                    continue
-                return WriteResult(current.obj)
+            attrs = _attributes("UPDATE", res, subresource, namespace, new, current.obj, user, wo, name)
+            await self.admission.admit(attrs, self)
             finish = await strategy.begin_update(new, current.obj, self, wo.dry_run)
-            stored = False
-            try:
-                if wo.dry_run:
-                    stored = True
-                    return WriteResult(new)
-                if self._finalized(strategy, new):
-                    await self.storage.delete(key, current.revision)
-                    stored = True
-                    await self._after_delete(strategy, new)
-                    return WriteResult(new)
-                result = WriteResult((await self.storage.update(key, new, current.revision)).obj)
-                stored = True
-                return result
-            except RevisionConflict as e:
-                if client_rv and fresh:
-                    raise errors.conflict(res.plural, name, res.group) from e
-                fresh = True
-            except KeyNotFound as e:
-                if not fresh:
-                    fresh = True
-                    continue
-                raise errors.not_found(res.plural, name, res.group) from e
-            except StorageUnavailable as e:
-                raise _storage_errors(e) from e
-            finally:
-                await _finish(finish, stored, res, name)
-        raise errors.conflict(res.plural, name, res.group)
+            if finish is not None:
+                finishes.append(finish)
+            self._validate(res, strategy, new, current.obj, name, subresource)
+            await self.admission.validate(attrs, self)
+            deleting[0] = self._finalized(strategy, new)
+            if self._unchanged(new, current.obj):
+                return None
+            return Deletion(new) if deleting[0] else new
+
+        key = self.key(res, namespace, name)
+        try:
+            stored = await self._guaranteed_update(key, res, name, try_update, wo.dry_run, self._cached(key, res))
+        except BaseException:
+            await _finish_all(finishes, False, res, name)
+            raise
+        await _finish_all(finishes, True, res, name)
+        if deleting[0] and not wo.dry_run:
+            await self._after_delete(strategy, stored.obj)
+        return WriteResult(stored.obj)
+
+    def _cached(self, key: str, res: ResourceInfo) -> StoredObject | None:
+        """The watch cache's copy of an object: a first guess that saves a read (checked by the write)."""
+        if not self.cache.ready.is_set():
+            return None
+        return self.cache.cache(res.plural).get(key)
+
+    async def _guaranteed_update(
+        self,
+        key: str,
+        res: ResourceInfo,
+        name: str,
+        try_update: TryUpdate,
+        dry_run: bool,
+        cached: StoredObject | None = None,
+    ) -> StoredObject:
+        """`EtcdStorage.guaranteed_update` with storage errors as API errors."""
+        try:
+            return await self.storage.guaranteed_update(
+                key, try_update, cached=cached, dry_run=dry_run, max_attempts=_MAX_ATTEMPTS
+            )
+        except KeyNotFound as e:
+            raise errors.not_found(res.plural, name, res.group) from e
+        except RevisionConflict as e:
+            raise errors.conflict(res.plural, name, res.group) from e
+        except StorageUnavailable as e:
+            raise _storage_errors(e) from e
+
+    @staticmethod
+    def _check_resource_version(res: ResourceInfo, name: str, new: dict[str, Any], current: StoredObject) -> None:
+        """The optimistic-lock precondition: a resourceVersion in the new object must be the stored one."""
+        rv = meta(new).get("resourceVersion")
+        if rv and rv != str(current.revision):
+            raise errors.conflict(res.plural, name, res.group)
 
     async def _after_delete(self, strategy: Strategy, obj: dict[str, Any]) -> None:
         """Run the kind's after-delete hook; a failure there is logged, the delete has happened."""
@@ -451,7 +477,7 @@ class Registry:
         strategy.default(new)
 
     @staticmethod
-    def _complete(
+    def _validate(
         res: ResourceInfo,
         strategy: Strategy,
         obj: dict[str, Any],
@@ -500,35 +526,33 @@ class Registry:
         name: str,
         options: dict[str, Any],
         dry_run: bool,
+        *,
+        user: UserInfo | None = None,
     ) -> dict[str, Any]:
-        """Delete, or mark for deletion when finalizers or a grace period keep the object."""
+        """Delete, or mark for deletion when finalizers or a grace period keep the object.
+
+        Steps, in the one read-modify-write loop: read → preconditions → admission → grace period →
+        mark (an update) or delete.
+        """
         strategy = self.strategy(res)
-        key = self.key(res, namespace, name)
-        for _ in range(_MAX_RETRIES):
-            current = await self._read(key, res, name)
+        deleting = [False]
+
+        async def try_delete(current: StoredObject) -> dict[str, Any] | Deletion | None:
             obj = copy.deepcopy(current.obj)
             self._check_preconditions(res, name, obj, options.get("preconditions") or {})
-            strategy.check_delete(obj)
+            attrs = _attributes("DELETE", res, "", namespace, None, current.obj, user, None, name, options, dry_run)
+            await self.admission.admit(attrs, self)
+            await self.admission.validate(attrs, self)
             grace = await strategy.grace_period(obj, options, self)
-            marked = self._mark_deleting(strategy, obj, options, grace)
-            if dry_run:
-                return obj
-            try:
-                if marked:
-                    if self._unchanged(obj, current.obj):
-                        return current.obj
-                    return (await self.storage.update(key, obj, current.revision)).obj
-                rev = await self.storage.delete(key, current.revision)
-                meta(obj)["resourceVersion"] = str(rev)
-                await self._after_delete(strategy, obj)
-                return obj
-            except RevisionConflict:
-                continue
-            except KeyNotFound as e:
-                raise errors.not_found(res.plural, name, res.group) from e
-            except StorageUnavailable as e:
-                raise _storage_errors(e) from e
-        raise errors.conflict(res.plural, name, res.group)
+            deleting[0] = not self._mark_deleting(strategy, obj, options, grace)
+            if deleting[0]:
+                return Deletion(obj)
+            return None if self._unchanged(obj, current.obj) else obj
+
+        stored = await self._guaranteed_update(self.key(res, namespace, name), res, name, try_delete, dry_run)
+        if deleting[0] and not dry_run:
+            await self._after_delete(strategy, stored.obj)
+        return stored.obj
 
     @staticmethod
     def _check_preconditions(res: ResourceInfo, name: str, obj: dict[str, Any], pre: dict[str, Any]) -> None:
@@ -582,6 +606,35 @@ class Registry:
         return True
 
 
+def _attributes(
+    operation: str,
+    res: ResourceInfo,
+    subresource: str,
+    namespace: str | None,
+    obj: dict[str, Any] | None,
+    old: dict[str, Any] | None,
+    user: UserInfo | None,
+    wo: WriteOptions | None,
+    name: str = "",
+    options: dict[str, Any] | None = None,
+    dry_run: bool = False,
+) -> AdmissionAttributes:
+    """What admission sees of one write."""
+    if wo is not None:
+        kind = "CreateOptions" if operation == "CREATE" else "UpdateOptions"
+        options = {"kind": kind, "apiVersion": "meta.k8s.io/v1"}
+        if wo.field_manager:
+            options["fieldManager"] = wo.field_manager
+        if wo.dry_run:
+            options["dryRun"] = ["All"]
+        dry_run = wo.dry_run
+    if not name and obj is not None:
+        name = str((obj.get("metadata") or {}).get("name") or "")
+    return AdmissionAttributes(
+        operation, res, subresource, namespace or "", name, obj, old, user, dry_run=dry_run, options=options
+    )
+
+
 async def _finish(finish: Finish | None, stored: bool, res: ResourceInfo, name: str) -> None:
     """End what begin_create/begin_update started; a failure to release is logged, not returned."""
     if finish is None:
@@ -590,3 +643,9 @@ async def _finish(finish: Finish | None, stored: bool, res: ResourceInfo, name: 
         await finish(stored)
     except Exception:
         log.exception("finishing the write of %s %s (stored=%s)", res.plural, name, stored)
+
+
+async def _finish_all(finishes: list[Finish], stored: bool, res: ResourceInfo, name: str) -> None:
+    """End (and forget) every begun write of an update's tries."""
+    while finishes:
+        await _finish(finishes.pop(), stored, res, name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from prometheus_client import Histogram
 
 __all__ = [
     "Compacted",
+    "Deletion",
     "EtcdStorage",
     "FutureRevision",
     "KeyExists",
@@ -29,6 +30,7 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "StoredObject",
+    "TryUpdate",
     "WatchEvent",
 ]
 
@@ -53,7 +55,11 @@ class KeyNotFound(StorageError):
 
 
 class RevisionConflict(StorageError):
-    """The stored revision differs from the one the caller read."""
+    """The stored revision differs from the one the caller read; `current` is what is stored now."""
+
+    def __init__(self, key: str, current: StoredObject | None = None) -> None:
+        super().__init__(key)
+        self.current = current
 
 
 class FutureRevision(StorageError):
@@ -82,6 +88,18 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
+class Deletion:
+    """A `guaranteed_update` step's answer meaning: delete the key (at the revision read) instead of
+    writing it; `obj` is the object's last state (returned with the deletion's revision)."""
+
+    obj: dict[str, Any]
+
+
+# One try of a read-modify-write: the object to write, a Deletion, or None for "no change".
+TryUpdate = Callable[[StoredObject], Awaitable[dict[str, Any] | Deletion | None]]
+
+
+@dataclass(frozen=True)
 class WatchEvent:
     """One etcd change: PUT or DELETE of a key at a revision, with the previous value."""
 
@@ -104,6 +122,14 @@ def _encode(obj: dict[str, Any]) -> bytes:
 def _with_rv(obj: dict[str, Any], revision: int) -> dict[str, Any]:
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return obj
+
+
+def _failed(key: str, responses: list[Any]) -> StorageError:
+    """Why a compare-and-write failed: the key is gone, or it moved on (with what it holds now)."""
+    if not responses or not responses[0]:
+        return KeyNotFound(key)
+    value, kv = responses[0][0]
+    return RevisionConflict(key, StoredObject(key, _with_rv(_decode(value), kv.mod_revision), kv.mod_revision))
 
 
 class EtcdStorage:
@@ -226,9 +252,7 @@ class EtcdStorage:
             ),
         )
         if not ok:
-            if not responses or not responses[0]:
-                raise KeyNotFound(key)
-            raise RevisionConflict(key)
+            raise _failed(key, responses)
         rev = responses[0].response_put.header.revision
         return StoredObject(key, _with_rv(obj, rev), rev)
 
@@ -245,32 +269,62 @@ class EtcdStorage:
             ),
         )
         if not ok:
-            if not responses or not responses[0]:
-                raise KeyNotFound(key)
-            raise RevisionConflict(key)
+            raise _failed(key, responses)
         return responses[0].response_delete_range.header.revision
 
     async def guaranteed_update(
         self,
         key: str,
-        try_update: Callable[[StoredObject], dict[str, Any] | None],
+        try_update: TryUpdate,
         *,
-        max_attempts: int = 50,
+        cached: StoredObject | None = None,
+        dry_run: bool = False,
+        max_attempts: int = 100,
     ) -> StoredObject:
-        """Read-modify-write that re-reads and retries on a revision conflict.
+        """The one read-modify-write loop (upstream's GuaranteedUpdate): read, let `try_update` build the
+        new object, write it only if the key still has the revision read; on a conflict re-read and try
+        again, up to `max_attempts` times (then RevisionConflict).
 
-        `try_update` returns the new object, or None for no change; it may raise to abort.
+        `cached` (e.g. from the watch cache) saves the first read; since it may be stale, a `try_update`
+        that fails on it, or finds nothing to change, is retried once on a fresh read before its
+        answer counts. `try_update` returns the object to write, a `Deletion`, or None for no change;
+        whatever it raises ends the loop. A dry run stops before writing.
         """
+        current, is_current = (cached, False) if cached is not None else (await self.get(key), True)
         for _ in range(max_attempts):
-            current = await self.get(key)
-            new = try_update(current)
-            if new is None:
-                return current
             try:
-                return await self.update(key, new, current.revision)
-            except RevisionConflict:
+                new = await try_update(current)
+            except Exception:
+                if is_current:
+                    raise
+                fresh = await self.get(key)
+                if fresh.revision == current.revision:
+                    raise
+                current, is_current = fresh, True
                 continue
+            if new is None:
+                if is_current:
+                    return current
+                current, is_current = await self.get(key), True
+                continue
+            if dry_run:
+                return StoredObject(key, new.obj if isinstance(new, Deletion) else new, current.revision)
+            try:
+                return await self._write(key, new, current.revision)
+            except RevisionConflict as e:
+                current = e.current or await self.get(key)
+                is_current = True
+            except KeyNotFound:
+                if is_current:
+                    raise
+                current, is_current = await self.get(key), True
         raise RevisionConflict(key)
+
+    async def _write(self, key: str, new: dict[str, Any] | Deletion, revision: int) -> StoredObject:
+        if isinstance(new, Deletion):
+            rev = await self.delete(key, revision)
+            return StoredObject(key, _with_rv(new.obj, rev), rev)
+        return await self.update(key, new, revision)
 
     async def compact(self, revision: int) -> None:
         """Compact etcd history up to `revision`."""

@@ -142,11 +142,8 @@ class Strategy:
         else:
             new["status"] = status
 
-    async def admit(self, obj: dict[str, Any], old: dict[str, Any] | None, reg: Registry) -> None:
-        """Async admission: defaults and checks that read other objects (none by default)."""
-
     async def begin_create(self, obj: dict[str, Any], reg: Registry, dry_run: bool) -> Finish | None:
-        """Allocate what a new object needs outside itself, after validation (upstream's BeginCreate).
+        """Allocate what a new object needs outside itself, before validation (upstream's BeginCreate).
 
         Returns how to finish: the registry calls it with whether the object was stored.
         """
@@ -162,9 +159,6 @@ class Strategy:
         """Release what a deleted object held, once it is gone from etcd (upstream's AfterDelete)."""
 
     # --- deletion --------------------------------------------------------------------
-    def check_delete(self, obj: dict[str, Any]) -> None:
-        """Raise a StatusError when this object may not be deleted (admission); allowed by default."""
-
     async def grace_period(self, obj: dict[str, Any], options: dict[str, Any], reg: Registry) -> int:
         """Seconds the object stays after a delete before it goes (0: at once)."""
         return 0

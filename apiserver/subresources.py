@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from apimachinery import errors
@@ -14,6 +13,7 @@ from apimachinery.resources import ResourceInfo
 from apimachinery.selectors import selector_from_label_selector, selector_from_map
 from apiserver import managedfields, openapi, proxy
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
+from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
 from apiserver.writes import patch_function, patch_object, update_object
@@ -26,20 +26,11 @@ class Subresource:
 
     verbs: ClassVar[tuple[str, ...]] = ()
 
-    async def serve(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        verb: str,
-        params: dict[str, str],
-    ) -> Response:
-        """Dispatch by verb."""
-        if verb not in self.verbs:
+    async def serve(self, ctx: RequestContext) -> Response:
+        """Dispatch by the request's verb."""
+        if ctx.verb not in self.verbs:
             raise errors.method_not_allowed()
-        return await getattr(self, verb)(reg, request, res, ns, name, params)
+        return await getattr(self, ctx.verb)(ctx)
 
 
 class StatusSubresource(Subresource):
@@ -47,38 +38,15 @@ class StatusSubresource(Subresource):
 
     verbs = ("get", "update", "patch")
 
-    async def get(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-    ) -> Response:
-        return json_response(await reg.get(res, ns, name))
+    async def get(self, ctx: RequestContext) -> Response:
+        reg, res = _parts(ctx)
+        return json_response(await reg.get(res, ctx.namespace, ctx.name))
 
-    async def update(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-    ) -> Response:
-        return await update_object(reg, request, res, ns, name, params, "status")
+    async def update(self, ctx: RequestContext) -> Response:
+        return await update_object(ctx)
 
-    async def patch(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-    ) -> Response:
-        return await patch_object(reg, request, res, ns, name, params, "status")
+    async def patch(self, ctx: RequestContext) -> Response:
+        return await patch_object(ctx)
 
 
 class FinalizeSubresource(Subresource):
@@ -86,23 +54,17 @@ class FinalizeSubresource(Subresource):
 
     verbs = ("update",)
 
-    async def update(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-    ) -> Response:
-        body = decode_body(await request.body(), request.headers.get("content-type"))
+    async def update(self, ctx: RequestContext) -> Response:
+        reg, res = _parts(ctx)
+        body = decode_body(await ctx.body(), ctx.header("content-type"))
         finalizers = ((body or {}).get("spec") or {}).get("finalizers") or []
 
         def mutate(cur: dict[str, Any]) -> dict[str, Any]:
             cur.setdefault("spec", {})["finalizers"] = finalizers
             return cur
 
-        result = await reg.update(res, None, name, mutate, WriteOptions.parse(params), "finalize")
+        wo = WriteOptions.parse(ctx.query)
+        result = await reg.update(res, None, ctx.name, mutate, wo, "finalize", user=ctx.user)
         return json_response(result.obj)
 
 
@@ -128,8 +90,13 @@ def to_scale(res: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _manager(request: Request, params: dict[str, str]) -> str:
-    return managedfields.manager_name(params.get("fieldManager", ""), request.headers.get("user-agent"))
+def _manager(ctx: RequestContext) -> str:
+    return managedfields.manager_name(ctx.query.get("fieldManager", ""), ctx.header("user-agent"))
+
+
+def _parts(ctx: RequestContext) -> tuple[Registry, ResourceInfo]:
+    assert ctx.registry is not None and ctx.resource is not None
+    return ctx.registry, ctx.resource
 
 
 class ScaleSubresource(Subresource):
@@ -137,27 +104,13 @@ class ScaleSubresource(Subresource):
 
     verbs = ("get", "update", "patch")
 
-    async def get(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-    ) -> Response:
-        return json_response(to_scale(res, await reg.get(res, ns, name)))
+    async def get(self, ctx: RequestContext) -> Response:
+        reg, res = _parts(ctx)
+        return json_response(to_scale(res, await reg.get(res, ctx.namespace, ctx.name)))
 
-    async def _write(
-        self,
-        reg: Registry,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-        new_scale: Any,
-        manager: str = "",
-    ) -> Response:
+    async def _write(self, ctx: RequestContext, new_scale: Any) -> Response:
+        reg, res = _parts(ctx)
+        name, manager = ctx.name, _manager(ctx)
         await openapi.ensure_loaded()
 
         def mutate(cur: dict[str, Any]) -> dict[str, Any]:
@@ -182,36 +135,20 @@ class ScaleSubresource(Subresource):
             cur.setdefault("spec", {})["replicas"] = replicas
             return managedfields.track_update(res, old, cur, manager or "unknown", "scale")
 
-        result = await reg.update(res, ns, name, mutate, WriteOptions.parse(params), "scale")
+        wo = WriteOptions.parse(ctx.query)
+        result = await reg.update(res, ctx.namespace, name, mutate, wo, "scale", user=ctx.user)
         return json_response(to_scale(res, result.obj))
 
-    async def update(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-    ) -> Response:
-        body = decode_body(await request.body(), request.headers.get("content-type"))
+    async def update(self, ctx: RequestContext) -> Response:
+        body = decode_body(await ctx.body(), ctx.header("content-type"))
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request was not a Scale object")
-        return await self._write(reg, res, ns, name, params, lambda _s: body, _manager(request, params))
+        return await self._write(ctx, lambda _s: copy.deepcopy(body))
 
-    async def patch(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-    ) -> Response:
-        ct = request.headers.get("content-type")
-        patch = decode_body(await request.body(), ct, PATCH_TYPES)
-        fn = patch_function(patch, media_type(ct), "Scale")
-        return await self._write(reg, res, ns, name, params, fn, _manager(request, params))
+    async def patch(self, ctx: RequestContext) -> Response:
+        ct = ctx.header("content-type")
+        patch = decode_body(await ctx.body(), ct, PATCH_TYPES)
+        return await self._write(ctx, patch_function(patch, media_type(ct), "Scale"))
 
 
 class BindingSubresource(Subresource):
@@ -219,16 +156,10 @@ class BindingSubresource(Subresource):
 
     verbs = ("create",)
 
-    async def create(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-    ) -> Response:
-        body = decode_body(await request.body(), request.headers.get("content-type"))
+    async def create(self, ctx: RequestContext) -> Response:
+        reg, res = _parts(ctx)
+        name = ctx.name
+        body = decode_body(await ctx.body(), ctx.header("content-type"))
         target = ((body or {}).get("target") or {}) if isinstance(body, dict) else {}
         node = target.get("name")
         if not node:
@@ -268,7 +199,7 @@ class BindingSubresource(Subresource):
             _set_scheduled(cur)
             return cur
 
-        await reg.update(res, ns, name, bind, WriteOptions.parse(params), "binding")
+        await reg.update(res, ctx.namespace, name, bind, WriteOptions.parse(ctx.query), "binding", user=ctx.user)
         return json_response(
             {
                 "kind": "Status",
@@ -308,16 +239,9 @@ class NotWiredSubresource(Subresource):
             {"name": name, "kind": res.plural},
         )
 
-    async def get(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-    ) -> Response:
-        return await self._answer(res, name, request.url.path.rsplit("/", 1)[-1])
+    async def get(self, ctx: RequestContext) -> Response:
+        _reg, res = _parts(ctx)
+        return await self._answer(res, ctx.name, ctx.subresource)
 
     create = get
     list = get
@@ -328,16 +252,8 @@ class LogSubresource(Subresource):
 
     verbs = ("get",)
 
-    async def get(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-    ) -> Response:
-        return await proxy.pod_logs(reg, request, ns or "", name, params)
+    async def get(self, ctx: RequestContext) -> Response:
+        return await proxy.pod_logs(ctx)
 
 
 class ExecSubresource(Subresource):
@@ -348,16 +264,9 @@ class ExecSubresource(Subresource):
 
     verbs = ("get", "create")
 
-    async def get(
-        self,
-        reg: Registry,
-        request: Request,
-        res: ResourceInfo,
-        ns: str | None,
-        name: str,
-        params: dict[str, str],
-    ) -> Response:
-        await proxy.exec_target(reg, ns or "", name, params.get("container", ""))
+    async def get(self, ctx: RequestContext) -> Response:
+        reg, _res = _parts(ctx)
+        await proxy.exec_target(reg, ctx.namespace or "", ctx.name, ctx.query.get("container", ""))
         raise errors.bad_request(
             "Upgrade request required: tinykube serves pods/exec over WebSocket only "
             "(subprotocol v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported"

@@ -1,47 +1,41 @@
-"""The write paths shared by resources and their subresources: update, patch, delete options."""
+"""The write requests shared by resources and their subresources: update, patch, delete options."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from apimachinery import errors
 from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
-from apimachinery.resources import ResourceInfo
 from apiserver import managedfields, openapi
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
+from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
-from apiserver.registry import Registry
 
-__all__ = ["delete_options", "patch_function", "patch_object", "update_object"]
+__all__ = ["delete_options", "dry_run_of", "patch_function", "patch_object", "update_object"]
 
 
-async def update_object(
-    reg: Registry,
-    request: Request,
-    res: ResourceInfo,
-    ns: str | None,
-    name: str,
-    params: dict[str, str],
-    subresource: str = "",
-) -> Response:
-    body = decode_body(await request.body(), request.headers.get("content-type"))
+async def update_object(ctx: RequestContext) -> Response:
+    """PUT of an object or of its status: replace it (or create it, for kinds that allow that)."""
+    res, reg, name, subresource = ctx.resource, ctx.registry, ctx.name, ctx.subresource
+    assert res is not None and reg is not None
+    raw = await ctx.body()
+    body = decode_body(raw, ctx.header("content-type"))
     if not isinstance(body, dict):
         raise errors.bad_request(f"the body of the request was not a {res.kind} object")
-    wo = WriteOptions.parse(params)
-    check = await openapi.validate_fields(res, body, wo.field_validation, await request.body())
-    manager = managedfields.manager_name(wo.field_manager, request.headers.get("user-agent"))
+    wo = WriteOptions.parse(ctx.query)
+    check = await openapi.validate_fields(res, body, wo.field_validation, raw)
+    manager = managedfields.manager_name(wo.field_manager, ctx.header("user-agent"))
 
     def mutate(cur: dict[str, Any]) -> dict[str, Any]:
         if subresource:
-            return body
+            return copy.deepcopy(body)
         return managedfields.track_update(res, cur, copy.deepcopy(body), manager)
 
     try:
-        result = await reg.update(res, ns, name, mutate, wo, subresource)
+        result = await reg.update(res, ctx.namespace, name, mutate, wo, subresource, user=ctx.user)
     except errors.StatusError as e:
         if e.code != 404 or subresource or not reg.strategy(res).allow_create_on_update:
             raise
@@ -50,56 +44,57 @@ async def update_object(
             why = f"the name of the object ({body_name}) does not match the name on the URL ({name})"
             raise errors.bad_request(why) from None
         managedfields.set_on_create(res, body, manager)
-        return check.apply(json_response(await reg.create(res, ns, body, wo), 201))
+        return check.apply(json_response(await reg.create(res, ctx.namespace, body, wo, user=ctx.user), 201))
     return check.apply(json_response(result.obj, 201 if result.created else 200))
 
 
-async def patch_object(
-    reg: Registry,
-    request: Request,
-    res: ResourceInfo,
-    ns: str | None,
-    name: str,
-    params: dict[str, str],
-    subresource: str = "",
-) -> Response:
-    content_type = request.headers.get("content-type")
-    patch = decode_body(await request.body(), content_type, PATCH_TYPES)
-    wo = WriteOptions.parse(params)
+async def patch_object(ctx: RequestContext) -> Response:
+    """PATCH of an object or of its status: JSON, merge, strategic-merge patches and server-side apply.
+
+    The patch is applied to the object as read on every try of the write, so a concurrent write
+    makes the server re-read and re-apply it (upstream's GuaranteedUpdate); only a patch that names a
+    resourceVersion itself can end in 409 Conflict.
+    """
+    res, reg, subresource = ctx.resource, ctx.registry, ctx.subresource
+    assert res is not None and reg is not None
+    content_type = ctx.header("content-type")
+    patch = decode_body(await ctx.body(), content_type, PATCH_TYPES)
+    wo = WriteOptions.parse(ctx.query)
     mt = media_type(content_type)
     if mt == "application/apply-patch+yaml":
         from apiserver.apply import server_side_apply
 
-        return await server_side_apply(reg, res, ns, name, patch, wo, subresource)
+        return await server_side_apply(ctx, patch, wo)
 
     await openapi.ensure_loaded()
-    manager = managedfields.manager_name(wo.field_manager, request.headers.get("user-agent"))
+    manager = managedfields.manager_name(wo.field_manager, ctx.header("user-agent"))
     check = openapi.FieldCheck([])
     apply_patch_to = patch_function(patch, mt, res.kind)
-
-    pins_rv = _patch_sets_resource_version(patch, mt)
 
     def mutate(cur: dict[str, Any]) -> dict[str, Any]:
         known = openapi.unknown_fields(res, cur)
         new = apply_patch_to(cur)
-        if not pins_rv and isinstance(new.get("metadata"), dict):
-            # the resourceVersion came from the object read, not the client: no precondition, so a
-            # concurrent write makes the registry re-read and re-apply the patch instead of 409
-            new["metadata"].pop("resourceVersion", None)
         check.warnings = openapi.check_fields(res, new, wo.field_validation, ignore=known).warnings
         if subresource:
             return new
         return managedfields.track_update(res, cur, new, manager)
 
-    result = await reg.update(res, ns, name, mutate, wo, subresource)
+    result = await reg.update(res, ctx.namespace, ctx.name, mutate, wo, subresource, user=ctx.user)
     return check.apply(json_response(result.obj))
 
 
-async def delete_options(request: Request, params: dict[str, str]) -> dict[str, Any]:
-    raw = await request.body()
+def dry_run_of(ctx: RequestContext, options: dict[str, Any]) -> bool:
+    """Whether a delete is a dry run (the dryRun query parameter or DeleteOptions.dryRun)."""
+    return options.get("dryRun") == ["All"] or ctx.query.get("dryRun") == "All"
+
+
+async def delete_options(ctx: RequestContext) -> dict[str, Any]:
+    """The DeleteOptions of a delete: the body's, with gracePeriodSeconds and propagationPolicy from the query."""
+    raw = await ctx.body()
+    params = ctx.query
     options: dict[str, Any] = {}
     if raw.strip():
-        options = decode_body(raw, request.headers.get("content-type"))
+        options = decode_body(raw, ctx.header("content-type"))
         if not isinstance(options, dict):
             raise errors.bad_request("the body of the request was not a DeleteOptions object")
     if "gracePeriodSeconds" in params:
@@ -146,12 +141,3 @@ def patch_function(patch: Any, mt: str, kind: str) -> Any:
             ) from e
 
     return mutate
-
-
-def _patch_sets_resource_version(patch: Any, media_type: str) -> bool:
-    """Whether the client's patch itself names a resourceVersion (an optimistic-lock precondition)."""
-    if media_type == "application/json-patch+json":
-        return isinstance(patch, list) and any(
-            isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" for op in patch
-        )
-    return isinstance(patch, dict) and "resourceVersion" in (patch.get("metadata") or {})

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from apimachinery.resources import ResourceInfo
+from apiserver.admission.feedback import current_feedback
 from apiserver.context import UserInfo
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class AdmissionAttributes:
     options: dict[str, Any] | None = None
     # what plug-ins hand back besides their verdict: warnings for the response's `Warning: 299 - "..."`
     # headers (upstream's warning.AddWarning) and annotations for the request's audit event
-    # (Attributes.AddAnnotation); the write path passes both on, whether the write is admitted or not
+    # (Attributes.AddAnnotation); both also reach the request through `apiserver.admission.feedback`
     warnings: list[str] = field(default_factory=list)
     annotations: dict[str, str] = field(default_factory=dict)
 
@@ -48,10 +49,14 @@ class AdmissionAttributes:
         """Send `text` to the client as a Warning header (once)."""
         if text not in self.warnings:
             self.warnings.append(text)
+        if (feedback := current_feedback()) is not None:
+            feedback.add_warning(text)
 
     def add_annotation(self, key: str, value: str) -> None:
         """Record an audit annotation (the first value set for a key wins, as upstream)."""
         self.annotations.setdefault(key, value)
+        if (feedback := current_feedback()) is not None:
+            feedback.add_annotation(key, value)
 
 
 class MutatingPlugin(Protocol):

@@ -44,17 +44,15 @@ __all__ = ["KindOptions", "ServiceNetwork", "Strategies"]
 
 @dataclass(frozen=True)
 class KindOptions:
-    """The apiserver settings some strategies take (Service ranges, default toleration seconds)."""
+    """The apiserver settings some strategies take (the Service ranges)."""
 
     service_network: ServiceNetwork = field(default_factory=ServiceNetwork)
-    not_ready_toleration_seconds: int = 300
-    unreachable_toleration_seconds: int = 300
 
 
 _Factory = Callable[[ResourceInfo, KindOptions], Strategy]
 
 _BY_KIND: dict[str, _Factory] = {
-    "Pod": lambda r, o: PodStrategy(r, o.not_ready_toleration_seconds, o.unreachable_toleration_seconds),
+    "Pod": lambda r, o: PodStrategy(r),
     "Namespace": lambda r, o: NamespaceStrategy(r),
     "Node": lambda r, o: NodeStrategy(r),
     "Service": lambda r, o: ServiceStrategy(r, o.service_network),

@@ -7,7 +7,7 @@ import binascii
 import re
 from typing import Any
 
-from apimachinery import errors, validation
+from apimachinery import validation
 from apimachinery.errors import Cause
 from apiserver.kinds.podspec import default_claim_spec
 from apiserver.strategy import Strategy
@@ -48,12 +48,6 @@ class CreateOnUpdateStrategy(Strategy):
 
 class NamespaceStrategy(Strategy):
     """Namespaces: the `kubernetes` finalizer, Active phase, the metadata.name label."""
-
-    def check_delete(self, obj: dict[str, Any]) -> None:
-        """NamespaceLifecycle admission: the system namespaces stay."""
-        name = (obj.get("metadata") or {}).get("name", "")
-        if name in ("default", "kube-system", "kube-public"):
-            raise errors.forbidden("namespaces", name, "this namespace may not be deleted")
 
     name_validator = staticmethod(validation.is_dns1123_label)
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from apimachinery import errors, validation
+from apimachinery import validation
 from apimachinery.errors import Cause
 from apimachinery.validation import FieldErrorTuple
 from apiserver.strategy import Strategy
 
 if TYPE_CHECKING:
-    from apiserver.registry import Registry
+    pass
 
 __all__ = [
     "ANNOTATION_INGRESS_CLASS",
@@ -230,24 +230,6 @@ class IngressStrategy(Strategy):
 
     def validate_semantics(self, obj: dict[str, Any]) -> list[Cause]:
         return _causes(_validate_ingress_spec(_dict(obj.get("spec"))) + _validate_lb_status(obj.get("status")))
-
-    async def admit(self, obj: dict[str, Any], old: dict[str, Any] | None, reg: Registry) -> None:
-        """On create: the class annotation must agree with ingressClassName; no class → the default one."""
-        if old is not None:
-            return
-        spec = obj.setdefault("spec", {})
-        annotations = (obj.get("metadata") or {}).get("annotations") or {}
-        annotated = annotations.get(ANNOTATION_INGRESS_CLASS)
-        if annotated is not None and spec.get("ingressClassName") is not None and annotated != spec["ingressClassName"]:
-            name = (obj.get("metadata") or {}).get("name", "")
-            path = f"annotations.{ANNOTATION_INGRESS_CLASS}"
-            cause = validation.invalid(path, annotated, "must match `ingressClassName` when both are specified")
-            raise errors.invalid("Ingress", name, _causes([cause]), "networking.k8s.io")
-        if spec.get("ingressClassName") is not None or annotated is not None:
-            return
-        default = default_ingress_class(s.obj for s in await reg.snapshot("ingressclasses"))
-        if default:
-            spec["ingressClassName"] = default
 
 
 # --- IngressClass ----------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from apimachinery.errors import Cause
-from apimachinery.resources import ResourceInfo
 from apiserver.kinds.podspec import default_pod_spec, validate_pod_spec
 from apiserver.strategy import Strategy
 
@@ -14,21 +13,6 @@ if TYPE_CHECKING:
     from apiserver.registry import Registry
 
 __all__ = ["PodStrategy", "qos_class"]
-
-_DEFAULT_TOLERATIONS = (
-    {
-        "key": "node.kubernetes.io/not-ready",
-        "operator": "Exists",
-        "effect": "NoExecute",
-        "tolerationSeconds": 300,
-    },
-    {
-        "key": "node.kubernetes.io/unreachable",
-        "operator": "Exists",
-        "effect": "NoExecute",
-        "tolerationSeconds": 300,
-    },
-)
 
 
 def qos_class(spec: dict[str, Any]) -> str:
@@ -55,14 +39,6 @@ class PodStrategy(Strategy):
 
     tracks_generation = True
 
-    def __init__(
-        self, resource: ResourceInfo, not_ready_toleration_seconds: int = 300, unreachable_toleration_seconds: int = 300
-    ) -> None:
-        super().__init__(resource)
-        # DefaultTolerationSeconds admission (kube-apiserver --default-*-toleration-seconds)
-        self.not_ready_toleration_seconds = not_ready_toleration_seconds
-        self.unreachable_toleration_seconds = unreachable_toleration_seconds
-
     def default(self, obj: dict[str, Any]) -> None:
         spec = obj.get("spec")
         if not isinstance(spec, dict):
@@ -88,18 +64,9 @@ class PodStrategy(Strategy):
         super().prepare_for_create(obj)
         spec = obj.get("spec")
         if isinstance(spec, dict):
-            # ServiceAccount and DefaultTolerationSeconds admission, as a real apiserver does.
+            # ServiceAccount admission, as a real apiserver does.
             spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
             spec.setdefault("serviceAccount", spec["serviceAccountName"])
-            tolerations = spec.setdefault("tolerations", [])
-            keys = {t.get("key") for t in tolerations if isinstance(t, dict)}
-            seconds = {
-                "node.kubernetes.io/not-ready": self.not_ready_toleration_seconds,
-                "node.kubernetes.io/unreachable": self.unreachable_toleration_seconds,
-            }
-            for t in _DEFAULT_TOLERATIONS:
-                if t["key"] not in keys:
-                    tolerations.append({**t, "tolerationSeconds": seconds[t["key"]]})
 
     def initial_status(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}

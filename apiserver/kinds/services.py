@@ -230,7 +230,12 @@ class ServiceStrategy(Strategy):
         )
 
     async def begin_create(self, obj: dict[str, Any], reg: Registry, dry_run: bool) -> Finish | None:
-        """Allocate the new Service's cluster IP and node ports; undone if it is not stored."""
+        """Allocate the new Service's cluster IP and node ports; undone if it is not stored.
+
+        A Service that is invalid anyway gets nothing: the validation step that follows says why.
+        """
+        if self.validate(obj):
+            return None
         ips, ports = self._allocators(reg)
         txn = ServiceAllocation(ips, ports, obj, dry_run)
         await txn.on_create(obj.setdefault("spec", {}))
@@ -239,7 +244,9 @@ class ServiceStrategy(Strategy):
     async def begin_update(
         self, new: dict[str, Any], old: dict[str, Any], reg: Registry, dry_run: bool
     ) -> Finish | None:
-        """Allocate what the update adds; release what it drops once it is stored."""
+        """Allocate what the update adds; release what it drops once it is stored (nothing if invalid)."""
+        if self.validate(new):
+            return None
         ips, ports = self._allocators(reg)
         txn = ServiceAllocation(ips, ports, old, dry_run)
         await txn.on_update(new.setdefault("spec", {}), old.get("spec") or {})
