@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 from controller_kit import controllers, eventually
+
+from tinykube.procs import start_apiserver
 
 POD_STATUS_FORBIDDEN = 403
 
@@ -236,3 +241,43 @@ async def test_pod_security_warn_header_and_namespace_labels(api: httpx.AsyncCli
         '\\"baseline:latest\\""',
         '299 - "hostport: hostPort"',
     ]
+
+
+async def test_admission_annotations_reach_the_audit_log(etcd: str, tmp_path: Path) -> None:
+    """PodSecurity's audit annotations (and the enforced policy) land in the audit event of the write."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  omitStages: [RequestReceived]\n"
+    )
+    log = tmp_path / "audit.log"
+    proc, url = start_apiserver(
+        tmp_path, etcd, extra=["--audit-policy-file", str(policy), "--audit-log-path", str(log)]
+    )
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as api:
+            ns = f"audit-{uuid.uuid4().hex[:8]}"
+            labels = {
+                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/audit": "restricted",
+            }
+            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}
+            assert (await api.post("/api/v1/namespaces", json=body)).status_code == 201
+            r = await _create(api, ns, "pods", _pod("audited"))
+            assert r.status_code == 201, r.text
+
+            async def event() -> dict[str, Any] | None:
+                for line in log.read_text().splitlines() if log.exists() else []:
+                    ev = json.loads(line)
+                    ref = ev.get("objectRef") or {}
+                    if ev["verb"] == "create" and ref.get("resource") == "pods" and ref.get("namespace") == ns:
+                        return ev
+                return None
+
+            found = await eventually(event, 10, "the pod's audit event")
+            annotations = found["annotations"]
+            assert annotations["pod-security.kubernetes.io/enforce-policy"] == "baseline:latest"
+            assert annotations["pod-security.kubernetes.io/audit-violations"].startswith(
+                'would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false'
+            )
+    finally:
+        proc.stop()
