@@ -29,6 +29,12 @@ async def _create(api: httpx.AsyncClient, ns: str, plural: str, body: dict[str, 
     return await api.post(f"/api/v1/namespaces/{ns}/{plural}", json=body)
 
 
+async def _cache_caught_up(api: httpx.AsyncClient, path: str) -> None:
+    """A consistent list returns once the apiserver's watch cache, which admission reads, has caught
+    up with etcd (what upstream's informers give plug-ins, a moment after a write)."""
+    assert (await api.get(path)).status_code == 200
+
+
 # --- LimitRanger -----------------------------------------------------------------------------
 
 
@@ -48,6 +54,7 @@ async def test_limit_range_defaults_and_refusal(api: httpx.AsyncClient, ns: str)
     assert r.status_code == 201, r.text
     stored = r.json()["spec"]["limits"][0]
     assert stored["defaultRequest"] == {"cpu": "500m", "memory": "128Mi"}  # SetDefaults_LimitRangeItem
+    await _cache_caught_up(api, f"/api/v1/namespaces/{ns}/limitranges")
 
     r = await _create(api, ns, "pods", _pod("defaulted"))
     assert r.status_code == 201, r.text
@@ -86,6 +93,7 @@ async def _quota(api: httpx.AsyncClient, ns: str, hard: dict[str, str], used: di
     quota["status"] = {"hard": hard, "used": used}
     r = await api.put(f"/api/v1/namespaces/{ns}/resourcequotas/quota/status", json=quota)
     assert r.status_code == 200, r.text
+    await _cache_caught_up(api, f"/api/v1/namespaces/{ns}/resourcequotas")
     return r.json()
 
 
@@ -177,11 +185,13 @@ PRIVILEGED_MESSAGE = (
 
 
 async def _label(api: httpx.AsyncClient, ns: str, labels: dict[str, str]) -> httpx.Response:
-    return await api.patch(
+    r = await api.patch(
         f"/api/v1/namespaces/{ns}",
         json={"metadata": {"labels": labels}},
         headers={"Content-Type": "application/merge-patch+json"},
     )
+    await _cache_caught_up(api, "/api/v1/namespaces")
+    return r
 
 
 async def test_pod_security_enforce_refuses_with_upstream_message(api: httpx.AsyncClient, ns: str) -> None:

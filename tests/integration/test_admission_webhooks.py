@@ -62,6 +62,7 @@ async def _label_namespace(api: httpx.AsyncClient, ns: str) -> None:
         headers={"Content-Type": "application/merge-patch+json"},
     )
     assert r.status_code == 200, r.text
+    assert (await api.get("/api/v1/namespaces")).status_code == 200  # the cache admission reads caught up
 
 
 async def _service_to(api: httpx.AsyncClient, ns: str, server: WebhookServer) -> None:
@@ -83,6 +84,7 @@ async def _service_to(api: httpx.AsyncClient, ns: str, server: WebhookServer) ->
     }
     r = await api.post(f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices", json=eps)
     assert r.status_code == 201, r.text
+    assert (await api.get(f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices")).status_code == 200
 
 
 def _handler(path: str, review: Review) -> dict[str, Any]:
