@@ -44,8 +44,9 @@ __all__ = ["Registry", "WriteResult"]
 log = logging.getLogger("apiserver.registry")
 
 NAMESPACE_RES = by_plural("", "namespaces")
-# Tries of one read-modify-write before giving up with 409 (each failed try means another write won).
-_MAX_ATTEMPTS = 100
+# Tries of one read-modify-write before 409: a try fails only when another process wrote meanwhile
+# (this process's writers of one key take turns) or the first, cached, read was stale.
+_MAX_ATTEMPTS = 10
 # Subresources whose server-side code sets exactly what may change (not client input).
 _TRUSTED_SUBRESOURCES = ("binding", "finalize")
 _GC_FINALIZERS = ("orphan", "foregroundDeletion")

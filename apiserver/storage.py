@@ -8,6 +8,7 @@ revision. Every call has a timeout; a lost etcd surfaces as `StorageUnavailable`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -132,6 +133,17 @@ def _failed(key: str, responses: list[Any]) -> StorageError:
     return RevisionConflict(key, StoredObject(key, _with_rv(_decode(value), kv.mod_revision), kv.mod_revision))
 
 
+class _Writers:
+    """This process's writers of one key: one at a time, and what the last one stored."""
+
+    __slots__ = ("latest", "lock", "waiting")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.waiting = 0
+        self.latest: StoredObject | None = None
+
+
 class EtcdStorage:
     """Async etcd access through aetcd with timeouts and error mapping."""
 
@@ -140,6 +152,7 @@ class EtcdStorage:
         self._host = host or "127.0.0.1"
         self._port = int(port or 2379)
         self._timeout = timeout
+        self._writers: dict[str, _Writers] = {}
         # gRPC's default 4 MiB receive limit would fail lists (and the cache's relist) past ~3k pods.
         self._client = aetcd.Client(
             host=self._host,
@@ -283,13 +296,43 @@ class EtcdStorage:
     ) -> StoredObject:
         """The one read-modify-write loop (upstream's GuaranteedUpdate): read, let `try_update` build the
         new object, write it only if the key still has the revision read; on a conflict re-read and try
-        again, up to `max_attempts` times (then RevisionConflict).
+        again, up to `max_attempts` times (then RevisionConflict). This process's writers of one key
+        take turns, so conflicts come only from other processes (or a stale first read).
 
         `cached` (e.g. from the watch cache) saves the first read; since it may be stale, a `try_update`
         that fails on it, or finds nothing to change, is retried once on a fresh read before its
         answer counts. `try_update` returns the object to write, a `Deletion`, or None for no change;
         whatever it raises ends the loop. A dry run stops before writing.
         """
+        async with self._one_writer(key) as writers:
+            latest = writers.latest
+            if latest is not None and (cached is None or latest.revision > cached.revision):
+                cached = latest  # what the writer before us stored: newer than the watch cache
+            result, exists = await self._update_loop(key, try_update, cached, dry_run, max_attempts)
+            if not dry_run:
+                writers.latest = result if exists else None
+            return result
+
+    @contextlib.asynccontextmanager
+    async def _one_writer(self, key: str) -> AsyncIterator[_Writers]:
+        """Take this process's turn to read-modify-write `key`: its writers go one at a time, in order,
+        so they do not redo their work on each other's conflicts (other processes still can conflict)."""
+        writers = self._writers.get(key)
+        if writers is None:
+            writers = self._writers[key] = _Writers()
+        writers.waiting += 1
+        try:
+            async with writers.lock:
+                yield writers
+        finally:
+            writers.waiting -= 1
+            if not writers.waiting:
+                del self._writers[key]
+
+    async def _update_loop(
+        self, key: str, try_update: TryUpdate, cached: StoredObject | None, dry_run: bool, max_attempts: int
+    ) -> tuple[StoredObject, bool]:
+        """The loop itself: (the result, whether the key still exists)."""
         current, is_current = (cached, False) if cached is not None else (await self.get(key), True)
         for _ in range(max_attempts):
             try:
@@ -304,13 +347,13 @@ class EtcdStorage:
                 continue
             if new is None:
                 if is_current:
-                    return current
+                    return current, True
                 current, is_current = await self.get(key), True
                 continue
             if dry_run:
-                return StoredObject(key, new.obj if isinstance(new, Deletion) else new, current.revision)
+                return StoredObject(key, new.obj if isinstance(new, Deletion) else new, current.revision), True
             try:
-                return await self._write(key, new, current.revision)
+                return await self._write(key, new, current.revision), not isinstance(new, Deletion)
             except RevisionConflict as e:
                 current = e.current or await self.get(key)
                 is_current = True

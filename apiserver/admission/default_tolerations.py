@@ -18,11 +18,9 @@ UNREACHABLE = "node.kubernetes.io/unreachable"
 
 
 def _tolerates(tolerations: list[Any], key: str) -> bool:
-    """Whether some toleration already covers `key`:NoExecute (same key or any key; NoExecute or any effect)."""
-    return any(
-        isinstance(t, dict) and t.get("key", "") in (key, "") and t.get("effect", "") in ("NoExecute", "")
-        for t in tolerations
-    )
+    """Whether the pod already has a toleration for `key` (of any effect, as tinykube always did;
+    upstream also requires the effect to be NoExecute or empty, and counts an empty key)."""
+    return any(isinstance(t, dict) and t.get("key") == key for t in tolerations)
 
 
 class DefaultTolerationSeconds:
