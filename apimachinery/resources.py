@@ -111,6 +111,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     _r("", "Secret", "secrets"),
     _r("", "Event", "events", short_names=("ev",)),
     _r("", "ServiceAccount", "serviceaccounts", short_names=("sa",), subresources=("token",)),
+    _r("", "LimitRange", "limitranges", short_names=("limits",)),
+    _r(
+        "",
+        "ResourceQuota",
+        "resourcequotas",
+        short_names=("quota",),
+        subresources=("status",),
+        has_status=True,
+    ),
     _r(
         "",
         "ReplicationController",
@@ -198,6 +207,20 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     _r(_AUTHZ, "LocalSubjectAccessReview", "localsubjectaccessreviews", verbs=CREATE_ONLY),
     _r("authentication.k8s.io", "TokenReview", "tokenreviews", namespaced=False, verbs=CREATE_ONLY),
     _r("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews", namespaced=False, verbs=CREATE_ONLY),
+    _r(
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        namespaced=False,
+        categories=("api-extensions",),
+    ),
+    _r(
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        namespaced=False,
+        categories=("api-extensions",),
+    ),
 )
 
 _BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}

@@ -23,6 +23,7 @@ from apimachinery import errors
 from apimachinery.meta import format_time
 from apimachinery.resources import RESOURCES, by_plural
 from apiserver import discovery, openapi, proxy, required
+from apiserver.admission.feedback import AdmissionFeedback
 from apiserver.audit.log import AuditLog
 from apiserver.audit.policy import load_policy
 from apiserver.authz.reconcile import reconcile_bootstrap_policy
@@ -360,6 +361,7 @@ def create_app(config: Config) -> FastAPI:
     )
     app.state.registry = reg
     app.state.identity = identity_of(config.security, reg)  # the token issuer and union (TokenRequest, TokenReview)
+    app.add_middleware(AdmissionFeedback)  # inside the chain: admission's warnings and audit annotations
     app.add_middleware(HandlerChain, options=options)
 
     @app.exception_handler(errors.StatusError)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apimachinery.quantity import Quantity, QuantityError
+
 __all__ = [
     "DEFAULT_PRINTER",
     "PRINTERS",
@@ -1341,6 +1343,57 @@ ROLE_BINDING_COLUMNS = (
     _wide("Users", "Users in the roleBinding"),
     _wide("Groups", "Groups in the roleBinding"),
     _wide("ServiceAccounts", "ServiceAccounts in the roleBinding"),
+# Policy: LimitRange (the default table convertor), ResourceQuota; admissionregistration webhooks
+# ---------------------------------------------------------------------------------------------
+
+CREATED_AT_COLUMN = Column("Created At", type="date", description=AGE_COLUMN.description)
+
+
+def _created_at_cells(obj: Obj, now: datetime) -> list[Any]:
+    """rest.NewDefaultTableConvertor: the name and the creation time in RFC 3339 (UTC)."""
+    created = parse_time(_get(obj, "metadata", "creationTimestamp"))
+    return [_name(obj), created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if created else "0001-01-01T00:00:00Z"]
+
+
+def _resource_quota_cells(obj: Obj, now: datetime) -> list[Any]:
+    hard, used = _map(_get(obj, "status", "hard")), _map(_get(obj, "status", "used"))
+    requests, limits = [], []
+    for name in sorted(hard):
+        pieces = name.split(".")
+        target = limits if len(pieces) > 1 and pieces[0] == "limits" else requests
+        target.append(f"{name}: {_quantity_text(used.get(name))}/{_quantity_text(hard.get(name))}")
+    return [_name(obj), ", ".join(requests), ", ".join(limits), _age(obj, now)]
+
+
+def _quantity_text(value: Any) -> str:
+    """A stored quantity as Quantity.String() prints it (a missing one is the zero quantity)."""
+    try:
+        return str(Quantity.parse(value)) if value is not None else "0"
+    except (QuantityError, TypeError):
+        return str(value)
+
+
+RESOURCE_QUOTA_COLUMNS = (
+    NAME_COLUMN,
+    _col("Request", "string", "Request represents a minimum amount of cpu/memory that a container may consume."),
+    _col(
+        "Limit",
+        "string",
+        "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the "
+        "node.",
+    ),
+    AGE_COLUMN,
+)
+
+
+def _webhook_configuration_cells(obj: Obj, now: datetime) -> list[Any]:
+    return [_name(obj), len(_list(obj.get("webhooks"))), _age(obj, now)]
+
+
+WEBHOOK_CONFIGURATION_COLUMNS = (
+    NAME_COLUMN,
+    _col("Webhooks", "integer", "Webhooks indicates the number of webhooks registered in this configuration"),
+    AGE_COLUMN,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -1376,6 +1429,10 @@ PRINTERS: dict[str, Printer] = {
     "ClusterRole": Printer(ROLE_COLUMNS, _role_cells),
     "RoleBinding": Printer(ROLE_BINDING_COLUMNS, _role_binding_cells),
     "ClusterRoleBinding": Printer(ROLE_BINDING_COLUMNS, _role_binding_cells),
+    "LimitRange": Printer((NAME_COLUMN, CREATED_AT_COLUMN), _created_at_cells),
+    "ResourceQuota": Printer(RESOURCE_QUOTA_COLUMNS, _resource_quota_cells),
+    "MutatingWebhookConfiguration": Printer(WEBHOOK_CONFIGURATION_COLUMNS, _webhook_configuration_cells),
+    "ValidatingWebhookConfiguration": Printer(WEBHOOK_CONFIGURATION_COLUMNS, _webhook_configuration_cells),
 }
 
 

@@ -784,6 +784,39 @@ SERVICE_ACCOUNT = _msg(
         4: _b("automountServiceAccountToken", True),
     },
 )
+RESOURCE_QUOTA = _msg(
+    "ResourceQuota",
+    {
+        1: _m("metadata", OBJECT_META),
+        2: _m(
+            "spec",
+            _msg(
+                "ResourceQuotaSpec",
+                {
+                    1: _map("hard", QUANTITY),
+                    2: _rs("scopes"),
+                    3: _m(
+                        "scopeSelector",
+                        _msg(
+                            "ScopeSelector",
+                            {
+                                1: _rm(
+                                    "matchExpressions",
+                                    _msg(
+                                        "ScopedResourceSelectorRequirement",
+                                        {1: _s("scopeName", True), 2: _s("operator", True), 3: _rs("values")},
+                                    ),
+                                )
+                            },
+                        ),
+                        True,
+                    ),
+                },
+            ),
+        ),
+        3: _m("status", _msg("ResourceQuotaStatus", {1: _map("hard", QUANTITY), 2: _map("used", QUANTITY)})),
+    },
+)
 SERVICE_PORT = _msg(
     "ServicePort",
     {
@@ -1129,6 +1162,7 @@ KINDS: dict[tuple[str, str], Message] = {
     ("v1", "ConfigMap"): CONFIG_MAP,
     ("v1", "Secret"): SECRET,
     ("v1", "ServiceAccount"): SERVICE_ACCOUNT,
+    ("v1", "ResourceQuota"): RESOURCE_QUOTA,
     ("v1", "Service"): SERVICE,
     ("apps/v1", "Deployment"): DEPLOYMENT,
     ("batch/v1", "Job"): JOB,

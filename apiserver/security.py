@@ -14,9 +14,15 @@ from weakref import WeakKeyDictionary
 from apiserver.admission import MutatingPlugin, ValidatingPlugin
 from apiserver.admission.default_ingress_class import DefaultIngressClass
 from apiserver.admission.default_tolerations import DefaultTolerationSeconds
+from apiserver.admission.limitranger import LimitRanger
 from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from apiserver.admission.noderestriction import NodeRestriction
+from apiserver.admission.podsecurity import PodSecurity
+from apiserver.admission.resourcequota import ResourceQuotaAdmission
 from apiserver.admission.serviceaccount import ServiceAccountAdmission
+from apiserver.admission.webhook.client import WebhookClients
+from apiserver.admission.webhook.mutating import MutatingAdmissionWebhook
+from apiserver.admission.webhook.validating import ValidatingAdmissionWebhook
 from apiserver.authn import Authenticator
 from apiserver.authn.identity import AuthnOptions, Identity, build_identity
 from apiserver.authn.impersonation import ImpersonationCheck
@@ -106,20 +112,27 @@ def build_impersonator(cfg: SecurityConfig, reg: Registry, authorizers: list[Aut
 
 def build_admission(cfg: SecurityConfig, reg: Registry) -> tuple[list[MutatingPlugin], list[ValidatingPlugin]]:
     """The admission chain: mutating plug-ins then validating plug-ins, each in order."""
+    # upstream's order: NamespaceLifecycle, LimitRanger, ServiceAccount, NodeRestriction, PodSecurity,
+    # DefaultTolerationSeconds, DefaultIngressClass, MutatingAdmissionWebhook, ValidatingAdmissionWebhook,
+    # ResourceQuota (last)
     lifecycle = NamespaceLifecycle()
-    mutating: list[MutatingPlugin] = [lifecycle]
-    validating: list[ValidatingPlugin] = []
-    if "ServiceAccount" not in cfg.disable_admission_plugins:  # upstream's order: right after the lifecycle
+    limit_ranger, webhook_clients = LimitRanger(), WebhookClients()
+    mutating: list[MutatingPlugin] = [lifecycle, limit_ranger]
+    validating: list[ValidatingPlugin] = [limit_ranger]
+    if "ServiceAccount" not in cfg.disable_admission_plugins:
         service_account = ServiceAccountAdmission()
         mutating.append(service_account)
         validating.append(service_account)
+    if "NodeRestriction" not in cfg.disable_admission_plugins:
+        validating.append(NodeRestriction())
     mutating += [
         DefaultTolerationSeconds(cfg.default_not_ready_toleration_seconds, cfg.default_unreachable_toleration_seconds),
         DefaultIngressClass(),
+        MutatingAdmissionWebhook(webhook_clients),
     ]
-    if "NodeRestriction" not in cfg.disable_admission_plugins:
-        validating.append(NodeRestriction())
+    validating += [PodSecurity(), ValidatingAdmissionWebhook(webhook_clients)]
     rbac = next((a for a in build_authorizers(cfg, reg) if isinstance(a, RBACAuthorizer)), None)
     if rbac is not None:  # the RBAC storages' escalation prevention (upstream: part of the rbac API itself)
         validating.append(EscalationCheck(rbac, build_authorizers(cfg, reg)))
+    validating.append(ResourceQuotaAdmission())
     return mutating, validating

@@ -33,6 +33,9 @@ def run(
         300.0, help="Default tolerationSeconds for the not-ready/unreachable NoExecute taints."
     ),
     terminated_pod_gc_threshold: int = typer.Option(12500, help="Terminated pods kept before pod GC deletes some."),
+    resource_quota_sync_period: float = typer.Option(
+        300.0, help="Seconds between full recalculations of every ResourceQuota's status.used."
+    ),
     load_balancer_ip_range: str = typer.Option(
         "127.200.0.0/24",
         envvar="TINYKUBE_LOAD_BALANCER_IP_RANGE",
@@ -60,6 +63,7 @@ def run(
         "node-monitor-grace-period": node_monitor_grace_period,
         "pod-eviction-timeout": pod_eviction_timeout,
         "terminated-pod-gc-threshold": terminated_pod_gc_threshold,
+        "resource-quota-sync-period": resource_quota_sync_period,
         "load-balancer-ip-range": load_balancer_ip_range,
         "root-ca-file": root_ca_file,
     }

@@ -7,10 +7,11 @@ upstream's `admission.NewForbidden`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from apimachinery.resources import ResourceInfo
+from apiserver.admission.feedback import current_feedback
 from apiserver.context import UserInfo
 
 if TYPE_CHECKING:
@@ -38,6 +39,24 @@ class AdmissionAttributes:
     user: UserInfo | None
     dry_run: bool = False
     options: dict[str, Any] | None = None
+    # what plug-ins hand back besides their verdict: warnings for the response's `Warning: 299 - "..."`
+    # headers (upstream's warning.AddWarning) and annotations for the request's audit event
+    # (Attributes.AddAnnotation); both also reach the request through `apiserver.admission.feedback`
+    warnings: list[str] = field(default_factory=list)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def add_warning(self, text: str) -> None:
+        """Send `text` to the client as a Warning header (once)."""
+        if text not in self.warnings:
+            self.warnings.append(text)
+        if (feedback := current_feedback()) is not None:
+            feedback.add_warning(text)
+
+    def add_annotation(self, key: str, value: str) -> None:
+        """Record an audit annotation (the first value set for a key wins, as upstream)."""
+        self.annotations.setdefault(key, value)
+        if (feedback := current_feedback()) is not None:
+            feedback.add_annotation(key, value)
 
 
 class MutatingPlugin(Protocol):

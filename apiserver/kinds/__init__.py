@@ -6,6 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from apimachinery.resources import RESOURCES, ResourceInfo
+from apiserver.kinds.admissionregistration import (
+    MutatingWebhookConfigurationStrategy,
+    ValidatingWebhookConfigurationStrategy,
+)
 from apiserver.kinds.core import (
     ConfigMapStrategy,
     CreateOnUpdateStrategy,
@@ -23,6 +27,7 @@ from apiserver.kinds.networking import (
 )
 from apiserver.kinds.pods import PodStrategy
 from apiserver.kinds.rbac import ClusterRoleBindingStrategy, ClusterRoleStrategy, RoleBindingStrategy, RoleStrategy
+from apiserver.kinds.quota import LimitRangeStrategy, ResourceQuotaStrategy
 from apiserver.kinds.services import ServiceNetwork, ServiceStrategy
 from apiserver.kinds.workloads import (
     CronJobStrategy,
@@ -73,6 +78,10 @@ _BY_KIND: dict[str, _Factory] = {
     "ClusterRole": lambda r, o: ClusterRoleStrategy(r),
     "RoleBinding": lambda r, o: RoleBindingStrategy(r),
     "ClusterRoleBinding": lambda r, o: ClusterRoleBindingStrategy(r),
+    "LimitRange": lambda r, o: LimitRangeStrategy(r),
+    "ResourceQuota": lambda r, o: ResourceQuotaStrategy(r),
+    "MutatingWebhookConfiguration": lambda r, o: MutatingWebhookConfigurationStrategy(r),
+    "ValidatingWebhookConfiguration": lambda r, o: ValidatingWebhookConfigurationStrategy(r),
 }
 
 

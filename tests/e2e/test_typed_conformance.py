@@ -46,6 +46,18 @@ def _template(name: str, restart: str = "Always") -> dict[str, Any]:
     }
 
 
+def _webhook(name: str) -> dict[str, Any]:
+    return {
+        "name": f"{name}.conformance.example.com",
+        "clientConfig": {"url": "https://192.0.2.1/never"},
+        "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}],
+        "namespaceSelector": {"matchLabels": {"typed-conformance": "selects-no-namespace"}},
+        "failurePolicy": "Ignore",
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+    }
+
+
 def _selector(name: str) -> dict[str, Any]:
     return {"matchLabels": {"app": name}}
 
@@ -72,6 +84,8 @@ _BODIES: dict[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
         "type": "Normal",
     },
     ("", "ServiceAccount"): lambda n, ns: {},
+    ("", "LimitRange"): lambda n, ns: {"spec": {"limits": [{"type": "Container", "max": {"cpu": "4"}}]}},
+    ("", "ResourceQuota"): lambda n, ns: {"spec": {"hard": {"pods": "100"}}},
     ("", "ReplicationController"): lambda n, ns: {
         "spec": {"replicas": 0, "selector": {"app": n}, "template": _template(n)},
     },
@@ -109,6 +123,9 @@ _BODIES: dict[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
         "name": f"192.0.2.{random.randint(1, 254)}",
         "spec": {"parentRef": {"group": "", "resource": "services", "namespace": ns, "name": n}},
     },
+    # webhooks that can never be called: they select no namespace and fail open
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): lambda n, ns: {"webhooks": [_webhook(n)]},
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): lambda n, ns: {"webhooks": [_webhook(n)]},
     # an extra Service range far from the cluster's own (a documentation range: never routed)
     ("networking.k8s.io", "ServiceCIDR"): lambda n, ns: {"spec": {"cidrs": [f"198.51.{random.randint(0, 99)}.0/28"]}},
     ("rbac.authorization.k8s.io", "Role"): lambda n, ns: {

@@ -295,6 +295,10 @@ HEADERS: dict[str, list[tuple[str, str, int]]] = {
     "IngressClass": [("Name", STR, 0), ("Controller", STR, 0), ("Parameters", STR, 0), ("Age", STR, 0)],
     "ServiceCIDR": [("Name", STR, 0), ("CIDRs", STR, 0), ("Age", STR, 0)],
     "IPAddress": [("Name", STR, 0), ("ParentRef", STR, 0)],
+    "LimitRange": [("Name", STR, 0), ("Created At", "date", 0)],
+    "ResourceQuota": [("Name", STR, 0), ("Request", STR, 0), ("Limit", STR, 0), ("Age", STR, 0)],
+    "MutatingWebhookConfiguration": [("Name", STR, 0), ("Webhooks", INT, 0), ("Age", STR, 0)],
+    "ValidatingWebhookConfiguration": [("Name", STR, 0), ("Webhooks", INT, 0), ("Age", STR, 0)],
     "FlowSchema": [("Name", STR, 0), ("Age", STR, 0)],
 }
 
@@ -1462,6 +1466,33 @@ ROW_CASES += [
         id="servicecidr",
     ),
 ]
+
+
+def test_policy_rows() -> None:
+    """LimitRange prints its creation time (the default table convertor); ResourceQuota used/hard pairs,
+    limits.* in their own column; webhook configurations how many webhooks they hold."""
+    assert cells("LimitRange", {"metadata": meta("limits", age=timedelta(hours=2))}) == [
+        "limits",
+        "2025-06-01T10:00:00Z",
+    ]
+    quota = {
+        "metadata": meta("compute"),
+        "spec": {"hard": {"pods": "10"}},
+        "status": {
+            "hard": {"pods": "10", "requests.cpu": "2", "limits.memory": "2Gi", "count/deployments.apps": "3"},
+            "used": {"pods": "4", "requests.cpu": "500m", "limits.memory": "1024Mi"},
+        },
+    }
+    assert cells("ResourceQuota", quota) == [
+        "compute",
+        "count/deployments.apps: 0/3, pods: 4/10, requests.cpu: 500m/2",
+        "limits.memory: 1Gi/2Gi",
+        "10m",
+    ]
+    assert cells("ResourceQuota", {"metadata": meta("empty"), "spec": {}}) == ["empty", "", "", "10m"]
+    config = {"metadata": meta("hooks"), "webhooks": [{"name": "a.b.c"}, {"name": "d.e.f"}]}
+    assert cells("ValidatingWebhookConfiguration", config) == ["hooks", 2, "10m"]
+    assert cells("MutatingWebhookConfiguration", {"metadata": meta("none")}) == ["none", 0, "10m"]
 
 
 def test_ip_address_row_has_an_age_cell_beyond_its_columns() -> None:

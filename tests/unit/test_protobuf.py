@@ -227,6 +227,11 @@ _CASES: list[tuple[str, list[str]]] = [
         ],
     ),
     ("serviceaccount", ["create", "serviceaccount", "sa"]),
+    ("quota", ["create", "quota", "q", "--hard=pods=2,requests.cpu=500m,limits.memory=1Gi"]),
+    (
+        "quota-scopes",
+        ["create", "quota", "qs", "--hard=pods=2", "--scopes=BestEffort,NotTerminating"],
+    ),
     ("ingress", ["create", "ingress", "simple", "--rule=foo.com/bar=svc1:8080,tls=my-cert"]),
     ("role", ["create", "role", "r", "--verb=get,list", "--resource=pods,deployments.apps"]),
     ("role-names", ["create", "role", "rn", "--verb=get", "--resource=pods", "--resource-name=a,b"]),
@@ -658,7 +663,7 @@ def test_self_subject_review_as_kubectl_auth_whoami_sends_it() -> None:
 
 def test_supported_kinds_and_content_type() -> None:
     assert ("apps/v1", "Deployment") in SUPPORTED_KINDS
-    assert len(SUPPORTED_KINDS) == 20
+    assert len(SUPPORTED_KINDS) == 21
     assert is_protobuf("application/vnd.kubernetes.protobuf")
     assert is_protobuf("application/vnd.kubernetes.protobuf; charset=binary")
     assert not is_protobuf("application/json")
