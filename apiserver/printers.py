@@ -1343,6 +1343,9 @@ ROLE_BINDING_COLUMNS = (
     _wide("Users", "Users in the roleBinding"),
     _wide("Groups", "Groups in the roleBinding"),
     _wide("ServiceAccounts", "ServiceAccounts in the roleBinding"),
+)
+
+# ---------------------------------------------------------------------------------------------
 # Policy: LimitRange (the default table convertor), ResourceQuota; admissionregistration webhooks
 # ---------------------------------------------------------------------------------------------
 

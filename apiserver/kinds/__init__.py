@@ -26,8 +26,8 @@ from apiserver.kinds.networking import (
     ServiceCIDRStrategy,
 )
 from apiserver.kinds.pods import PodStrategy
-from apiserver.kinds.rbac import ClusterRoleBindingStrategy, ClusterRoleStrategy, RoleBindingStrategy, RoleStrategy
 from apiserver.kinds.quota import LimitRangeStrategy, ResourceQuotaStrategy
+from apiserver.kinds.rbac import ClusterRoleBindingStrategy, ClusterRoleStrategy, RoleBindingStrategy, RoleStrategy
 from apiserver.kinds.services import ServiceNetwork, ServiceStrategy
 from apiserver.kinds.workloads import (
     CronJobStrategy,
