@@ -22,6 +22,7 @@ from apimachinery import errors
 from apimachinery.meta import format_time
 from apimachinery.resources import RESOURCES, by_plural
 from apiserver import discovery, openapi, proxy, required
+from apiserver.aggregator import Aggregator
 from apiserver.codec import json_response, status_response
 from apiserver.handlers import handle
 from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
@@ -32,6 +33,7 @@ from apiserver.registry import Registry
 from apiserver.repair import ServiceRepair
 from apiserver.request_info import parse_path
 from apiserver.storage import EtcdStorage, StorageError
+from apiserver.versions import serve_converted
 from apiserver.watch_cache import WatchCache
 
 __all__ = ["Config", "create_app"]
@@ -214,6 +216,7 @@ def create_app(config: Config) -> FastAPI:
     )
     reg = Registry(storage, cache, strategies)
     repair = ServiceRepair(reg, network)
+    aggregator = Aggregator(reg)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -222,6 +225,7 @@ def create_app(config: Config) -> FastAPI:
         await asyncio.to_thread(required.compile_all, RESOURCES)
         cache.start()
         tasks = [asyncio.create_task(_bootstrap(reg, config, repair), name="bootstrap")]
+        tasks.append(asyncio.create_task(aggregator.run(), name="aggregator"))
         if config.service_repair_interval > 0:
             tasks.append(asyncio.create_task(repair.run(config.service_repair_interval), name="service-repair"))
         if config.etcd_compaction_interval > 0:
@@ -288,14 +292,20 @@ def create_app(config: Config) -> FastAPI:
     @app.get("/apis/")
     async def apis(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
-            return _aggregated(core=False)
-        return json_response(discovery.api_group_list())
+            doc = aggregator.aggregated(discovery.aggregated(False))
+            return json_response(doc, headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
+        return json_response(aggregator.group_list(discovery.api_group_list()))
 
     async def api_path(request: Request) -> Response:
         path = request.url.path
+        # aggregated APIs (apiserver/aggregator.py) and versions served by conversion (apiserver/versions.py)
+        if (aggregated := await aggregator.route(request)) is not None:
+            return aggregated
         info = parse_path(path)
         if info is None:
             raise errors.path_not_found()
+        if (converted := await serve_converted(request, info, partial(handle, reg))) is not None:
+            return converted
         if not info.resource:
             return _discovery_doc(path, request.method)
         return await handle(reg, request, info)

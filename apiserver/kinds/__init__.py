@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from apimachinery.resources import RESOURCES, ResourceInfo
+from apiserver.kinds.apiregistration import APIServiceStrategy
+from apiserver.kinds.autoscaling import HorizontalPodAutoscalerStrategy
 from apiserver.kinds.core import (
     ConfigMapStrategy,
     CreateOnUpdateStrategy,
@@ -70,6 +72,8 @@ _BY_KIND: dict[str, _Factory] = {
     "IngressClass": lambda r, o: IngressClassStrategy(r),
     "IPAddress": lambda r, o: IPAddressStrategy(r),
     "ServiceCIDR": lambda r, o: ServiceCIDRStrategy(r),
+    "HorizontalPodAutoscaler": lambda r, o: HorizontalPodAutoscalerStrategy(r),
+    "APIService": lambda r, o: APIServiceStrategy(r),
 }
 
 
