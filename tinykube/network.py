@@ -14,6 +14,7 @@ cluster gets its addresses back. From k come all of its ranges, none shared with
 | cluster DNS add-on      | 127.0.(100+k).253        |                  |
 | ingress controller      | 127.0.(100+k).252        |                  |
 | dashboard               | 127.0.(100+k).251:9090   |                  |
+| metrics-server          | 127.0.(100+k).250:10250  |                  |
 
 Ports then need no choosing: a node's kubelet (10250), kube-proxy (10256, 10249) and NodePorts
 bind its own address; ClusterIPs and load-balancer IPs are the cluster's own.
@@ -88,6 +89,11 @@ class ClusterNetwork:
     def dashboard_address(self) -> str:
         """Where the dashboard add-on serves its page (port 9090)."""
         return f"127.0.{100 + self.slot}.251"
+
+    @property
+    def metrics_address(self) -> str:
+        """Where the metrics-server add-on serves the Metrics API (port 10250)."""
+        return f"127.0.{100 + self.slot}.250"
 
     @property
     def ingress_address(self) -> str:

@@ -565,7 +565,7 @@ def test_namespace_and_service_details() -> None:
 
 def test_supported_kinds_and_content_type() -> None:
     assert ("apps/v1", "Deployment") in SUPPORTED_KINDS
-    assert len(SUPPORTED_KINDS) == 9
+    assert len(SUPPORTED_KINDS) == 11
     assert is_protobuf("application/vnd.kubernetes.protobuf")
     assert is_protobuf("application/vnd.kubernetes.protobuf; charset=binary")
     assert not is_protobuf("application/json")
