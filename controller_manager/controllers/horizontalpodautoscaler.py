@@ -436,12 +436,13 @@ class HorizontalPodAutoscalerController(Controller):
             reason = "FailedGetResourceMetric" if kind == "Resource" else "FailedGetContainerResourceMetric"
             try:
                 try:
-                    listing = await self._get_json(
-                        f"{METRICS_API}/namespaces/{namespace}/pods", {"labelSelector": str(selector)}
-                    )
+                    try:
+                        listing = await self._get_json(
+                            f"{METRICS_API}/namespaces/{namespace}/pods", {"labelSelector": str(selector)}
+                        )
+                    except StatusError as e:
+                        raise MetricsError(f"unable to fetch metrics from resource metrics API: {e.message}") from None
                     metrics, _ = pod_metrics_info(listing.get("items") or [], resource, container)
-                except StatusError as e:
-                    raise MetricsError(f"unable to fetch metrics from resource metrics API: {e.message}") from None
                 except MetricsError as e:
                     raise MetricsError(f"unable to get metrics for resource {resource}: {e}") from None
                 binary = resource == "memory"
