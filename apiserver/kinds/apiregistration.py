@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from typing import Any
 
 from apimachinery import validation
 from apimachinery.errors import Cause
+from apimachinery.meta import format_time
 from apimachinery.validation import FieldErrorTuple
 from apiserver.strategy import Strategy
 
@@ -35,6 +37,19 @@ class APIServiceStrategy(Strategy):
     """APIServices: named `<version>.<group>`; a Service reference (port 443 by default) or local."""
 
     name_validator = staticmethod(validation.is_path_segment_name)
+
+    def initial_status(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A local APIService is Available from the start (the aggregator would say so at once anyway)."""
+        if isinstance(_dict(obj.get("spec")).get("service"), dict):
+            return {}
+        available = {
+            "type": "Available",
+            "status": "True",
+            "lastTransitionTime": format_time(datetime.now(UTC)),
+            "reason": "Local",
+            "message": "Local APIServices are always available",
+        }
+        return {"conditions": [available]}
 
     def default(self, obj: dict[str, Any]) -> None:
         service = _dict(obj.get("spec")).get("service")

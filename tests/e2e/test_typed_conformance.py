@@ -110,6 +110,15 @@ _BODIES: dict[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
     },
     # an extra Service range far from the cluster's own (a documentation range: never routed)
     ("networking.k8s.io", "ServiceCIDR"): lambda n, ns: {"spec": {"cidrs": [f"198.51.{random.randint(0, 99)}.0/28"]}},
+    # valid in autoscaling/v2 and v1 alike (v2 gets its default CPU metric, v1 its implicit one)
+    ("autoscaling", "HorizontalPodAutoscaler"): lambda n, ns: {
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": n}, "maxReplicas": 3},
+    },
+    # a local APIService (no Service: nothing is proxied), named <version>.<group>
+    ("apiregistration.k8s.io", "APIService"): lambda n, ns: {
+        "name": f"v1.{n}.example.com",
+        "spec": {"group": f"{n}.example.com", "version": "v1", "groupPriorityMinimum": 100, "versionPriority": 10},
+    },
 }
 
 
