@@ -2,6 +2,8 @@
 the kubelet measures, the metrics-server scrapes and registers metrics.k8s.io with the apiserver's
 aggregation layer, the real `kubectl top` reads it, and the HPA controller scales a Deployment.
 
+The dashboard add-on runs too: its node and pod tables grow CPU and memory charts from the same API.
+
 Timings are shortened by flags: stats every second, a scrape every 2 s, HPAs reconciled every
 second with a 5 s downscale stabilization window.
 
@@ -39,6 +41,7 @@ def metrics_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
         nodes=1,
         dns=False,
         kube_proxy=False,
+        dashboard=True,
         kubelet_args=("--housekeeping-interval", "1"),
         metrics_server_args=("--metric-resolution", "2"),
         controller_manager_args=(
@@ -229,3 +232,34 @@ def test_hpa_scales_a_busy_deployment_up_and_back_down(kube: Kubectl, namespace:
     )
     with contextlib.suppress(subprocess.TimeoutExpired):
         kube("delete", "hpa", "-n", namespace, "busy", timeout=10)
+
+
+async def test_dashboard_charts_usage_from_the_metrics_api(
+    kube: Kubectl, metrics_cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright
+
+    from tests.dashboard.kit import CHROMIUM, CHROMIUM_ARGS
+
+    apply(kube, namespace, burner_pod("spin"))
+    kube.ok("wait", "-n", namespace, "--for=condition=Ready", "pod/spin", "--timeout=60s")
+    wait_for(lambda: kube("top", "pod", "-n", namespace, "spin").returncode == 0, 30, "metrics for pod spin")
+    node = metrics_cluster.node_names[0]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            page.set_default_timeout(30000)
+            await page.goto(f"{metrics_cluster.dashboard_url}?namespace={namespace}")
+            await page.wait_for_selector("body[data-synced=true]")
+            assert "CPU" in await page.locator("#nodes thead").inner_text()
+            node_row = page.locator(f'#nodes tbody tr[data-key="{node}"]')
+            await node_row.locator("td.cpu svg.spark").wait_for()
+            assert re.fullmatch(r"\d+m", (await node_row.locator("td.cpu").inner_text()).strip())
+            assert re.fullmatch(r"\d+Mi", (await node_row.locator("td.memory").inner_text()).strip())
+            pod_cpu = page.locator(f'#pods tbody tr[data-key="{namespace}/spin"] td.cpu')
+            await pod_cpu.locator("svg.spark").wait_for()
+            assert re.fullmatch(r"\d+m", (await pod_cpu.inner_text()).strip())
+            await page.screenshot(path=str(tmp_path / "dashboard-usage.png"), full_page=True)
+        finally:
+            await browser.close()
