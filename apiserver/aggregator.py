@@ -317,7 +317,12 @@ class Aggregator:
         return client
 
     async def _proxy(self, request: Request, backend: Backend) -> Response:
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST]
+        # the client's credentials, impersonation and any identity headers it made up stay here
+        headers = [
+            (k, v)
+            for k, v in request.headers.items()
+            if k.lower() not in _DROP_REQUEST and not k.lower().startswith(("impersonate-", "x-remote-"))
+        ]
         client = request.client
         if client is not None:
             headers.append(("X-Forwarded-For", client.host))

@@ -214,6 +214,8 @@ def backend_app(group: str) -> Starlette:
                 "path": request.url.path,
                 "query": request.url.query,
                 "authorization": request.headers.get("authorization"),
+                "impersonate": request.headers.get("impersonate-user"),
+                "remote_user": request.headers.get("x-remote-user"),
             }
         )
 
@@ -301,7 +303,7 @@ async def test_api_service_proxies_to_its_service(api: httpx.AsyncClient, ns: st
         r = await api.get(
             f"/apis/{group}/v1/namespaces/{ns}/widgets",
             params={"limit": "5"},
-            headers={"authorization": "Bearer secret"},
+            headers={"authorization": "Bearer secret", "impersonate-user": "admin", "x-remote-user": "admin"},
         )
         assert r.status_code == 200
         assert r.json() == {
@@ -309,6 +311,8 @@ async def test_api_service_proxies_to_its_service(api: httpx.AsyncClient, ns: st
             "path": f"/apis/{group}/v1/namespaces/{ns}/widgets",
             "query": "limit=5",
             "authorization": None,  # the client's credentials stay with the apiserver
+            "impersonate": None,
+            "remote_user": None,  # and so does any identity it claims
         }
         async with api.stream("GET", f"/apis/{group}/v1/namespaces/{ns}/widgets", params={"watch": "1"}) as w:
             lines = [json.loads(line) async for line in w.aiter_lines() if line.strip()]
