@@ -289,7 +289,7 @@ class MetricsApi:
             return _json(_API_GROUP)
 
         async def groups(_: Request) -> Response:
-            return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_API_GROUP | {}]})
+            return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_API_GROUP]})
 
         async def healthz(_: Request) -> Response:
             return Response("ok", media_type="text/plain")
