@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-__all__ = ["RESOURCES", "ResourceInfo", "by_kind", "by_plural", "group_versions"]
+__all__ = ["RESOURCES", "ResourceInfo", "by_kind", "by_plural", "group_versions", "served_resources"]
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 CREATE_ONLY = ("create",)
@@ -24,6 +24,8 @@ class ResourceInfo:
     subresources: tuple[str, ...] = ()
     has_status: bool = False
     verbs: tuple[str, ...] = VERBS
+    also_served: tuple[str, ...] = ()
+    """Older versions serving the same objects, converted from this (the storage) version."""
 
     @property
     def singular(self) -> str:
@@ -221,6 +223,26 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         namespaced=False,
         categories=("api-extensions",),
     ),
+    ResourceInfo(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        short_names=("hpa",),
+        categories=_ALL,
+        subresources=("status",),
+        has_status=True,
+        also_served=("v1",),
+    ),
+    _r(
+        "apiregistration.k8s.io",
+        "APIService",
+        "apiservices",
+        namespaced=False,
+        categories=("api-extensions",),
+        subresources=("status",),
+        has_status=True,
+    ),
 )
 
 _BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}
@@ -238,9 +260,16 @@ def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
     return _BY_KIND.get((group, kind))
 
 
+def served_resources() -> list[ResourceInfo]:
+    """Every resource in every version it is served in: the table's entries, then a view of each in
+    each of its `also_served` versions (same objects, another version)."""
+    views = [replace(r, version=v, also_served=()) for r in RESOURCES for v in r.also_served]
+    return [*RESOURCES, *views]
+
+
 def group_versions() -> dict[str, list[ResourceInfo]]:
-    """Resources grouped by `group/version` (core as `v1`), in table order."""
+    """Served resources grouped by `group/version` (core as `v1`), in table order."""
     out: dict[str, list[ResourceInfo]] = {}
-    for r in RESOURCES:
+    for r in served_resources():
         out.setdefault(r.api_version, []).append(r)
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +25,7 @@ from apimachinery.meta import format_time
 from apimachinery.resources import RESOURCES, by_plural
 from apiserver import discovery, openapi, proxy, required
 from apiserver.admission.feedback import AdmissionFeedback
+from apiserver.aggregator import Aggregator
 from apiserver.audit.log import AuditLog
 from apiserver.audit.policy import load_policy
 from apiserver.authz.reconcile import reconcile_bootstrap_policy
@@ -37,6 +39,7 @@ from apiserver.options import WriteOptions
 from apiserver.portallocator import PortRange
 from apiserver.registry import Registry
 from apiserver.repair import ServiceRepair
+from apiserver.request_info import RequestInfo
 from apiserver.security import (
     SecurityConfig,
     build_admission,
@@ -46,6 +49,7 @@ from apiserver.security import (
     identity_of,
 )
 from apiserver.storage import EtcdStorage, StorageError
+from apiserver.versions import serve_converted
 from apiserver.watch_cache import WatchCache
 
 __all__ = ["Config", "create_app"]
@@ -327,6 +331,7 @@ def create_app(config: Config) -> FastAPI:
     repair = ServiceRepair(reg, network)
     audit_log = AuditLog(config.audit_log_path) if config.audit_log_path else None
     options = _chain_options(config, reg, audit_log)
+    aggregator = Aggregator(reg)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -337,6 +342,7 @@ def create_app(config: Config) -> FastAPI:
             await audit_log.start()
         cache.start()
         tasks = [asyncio.create_task(_bootstrap(reg, config, repair), name="bootstrap")]
+        tasks.append(asyncio.create_task(aggregator.run(), name="aggregator"))
         if config.service_repair_interval > 0:
             tasks.append(asyncio.create_task(repair.run(config.service_repair_interval), name="service-repair"))
         if config.etcd_compaction_interval > 0:
@@ -404,13 +410,26 @@ def create_app(config: Config) -> FastAPI:
     @app.get("/apis/")
     async def apis(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
-            return _aggregated(core=False)
-        return json_response(discovery.api_group_list())
+            doc = aggregator.aggregated(discovery.aggregated(False))
+            return json_response(doc, headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
+        return json_response(aggregator.group_list(discovery.api_group_list()))
 
     async def api_path(request: Request) -> Response:
         ctx = _entry(request, reg)
+        # aggregated APIs (apiserver/aggregator.py) and versions served by conversion (apiserver/versions.py);
+        # the chain has authenticated and authorized the request already
+        if (aggregated := await aggregator.route(request)) is not None:
+            return aggregated
         if ctx.info is None:
             raise errors.path_not_found()
+
+        async def dispatch(rewritten: Request, info: RequestInfo) -> Response:
+            sub = dataclasses.replace(ctx, info=info, path=rewritten.url.path, method=rewritten.method)
+            sub.conn = rewritten
+            return await handle(sub)
+
+        if (converted := await serve_converted(request, ctx.info, dispatch)) is not None:
+            return converted
         if not ctx.info.resource:
             return _discovery_doc(ctx.path, ctx.method)
         return await handle(ctx)

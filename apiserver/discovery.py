@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apimachinery.resources import RESOURCES, ResourceInfo, group_versions
+from apimachinery.resources import ResourceInfo, group_versions, served_resources
 
 __all__ = [
     "AGGREGATED_CONTENT_TYPE",
@@ -72,7 +72,7 @@ def api_versions(server_address: str) -> dict[str, Any]:
 
 def _groups() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for r in RESOURCES:
+    for r in served_resources():
         if r.group and r.version not in out.setdefault(r.group, []):
             out[r.group].append(r.version)
     return out
@@ -189,7 +189,7 @@ def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:
 def aggregated(core: bool) -> dict[str, Any]:
     """The APIGroupDiscoveryList of `/api` (core=True) or `/apis`."""
     by_group: dict[str, dict[str, list[ResourceInfo]]] = {}
-    for r in RESOURCES:
+    for r in served_resources():
         if (r.group == "") == core:
             by_group.setdefault(r.group, {}).setdefault(r.version, []).append(r)
     items = [

@@ -22,6 +22,7 @@ __all__ = [
     "PRINTERS",
     "Column",
     "Printer",
+    "format_hpa_metrics",
     "format_label_selector",
     "format_labels",
     "human_duration",
@@ -1400,6 +1401,134 @@ WEBHOOK_CONFIGURATION_COLUMNS = (
 )
 
 # ---------------------------------------------------------------------------------------------
+# HorizontalPodAutoscaler (printHorizontalPodAutoscaler) and APIService (kube-aggregator's table)
+# ---------------------------------------------------------------------------------------------
+
+
+def _quantity_text(value: Any) -> str:
+    return str(value) if value is not None else UNKNOWN
+
+
+def _hpa_metric(spec: Mapping[str, Any], status: Any) -> str:
+    kind = spec.get("type")
+    if kind == "External" or kind == "Object":
+        key = kind.lower()
+        target = _map(_get(spec, key, "target"))
+        current = _map(_get(status, key, "current")) if _get(status, key) is not None else None
+        if target.get("averageValue") is not None:
+            now = _quantity_text(current.get("averageValue")) if current is not None else UNKNOWN
+            return f"{now}/{target['averageValue']} (avg)"
+        now = _quantity_text(current.get("value")) if current is not None else UNKNOWN
+        return f"{now}/{_quantity_text(target.get('value'))}"
+    if kind == "Pods":
+        target = _map(_get(spec, "pods", "target"))
+        current = _get(status, "pods", "current", "averageValue") if _get(status, "pods") is not None else None
+        return f"{_quantity_text(current)}/{_quantity_text(target.get('averageValue'))}"
+    if kind in ("Resource", "ContainerResource"):
+        key = "resource" if kind == "Resource" else "containerResource"
+        name = _str(_get(spec, key, "name"))
+        target = _map(_get(spec, key, "target"))
+        have = _get(status, key) is not None
+        if target.get("averageValue") is not None:
+            now = _quantity_text(_get(status, key, "current", "averageValue")) if have else UNKNOWN
+            return f"{name}: {now}/{target['averageValue']}"
+        util = _get(status, key, "current", "averageUtilization") if have else None
+        now = f"{util}%" if isinstance(util, int) else UNKNOWN
+        want = target.get("averageUtilization")
+        return f"{name}: {now}/{want}%" if isinstance(want, int) else f"{name}: {now}/<auto>"
+    return "<unknown type>"
+
+
+def format_hpa_metrics(specs: Any, statuses: Any) -> str:
+    """The TARGETS cell: each metric as `current/target`, at most two then `+ N more...`."""
+    specs, statuses = _list(specs), _list(statuses)
+    if not specs:
+        return NONE
+    shown = [_hpa_metric(_map(spec), statuses[i] if i < len(statuses) else None) for i, spec in enumerate(specs)]
+    if len(shown) > 2:
+        return f"{', '.join(shown[:2])} + {len(shown) - 2} more..."
+    return ", ".join(shown)
+
+
+def _hpa_cells(obj: Obj, now: datetime) -> list[Any]:
+    spec, status = _map(obj.get("spec")), _map(obj.get("status"))
+    ref = _map(spec.get("scaleTargetRef"))
+    low = spec.get("minReplicas")
+    return [
+        _name(obj),
+        f"{_str(ref.get('kind'))}/{_str(ref.get('name'))}",
+        format_hpa_metrics(spec.get("metrics"), status.get("currentMetrics")),
+        str(low) if isinstance(low, int) else UNSET,
+        _int(spec.get("maxReplicas")),
+        _int(status.get("currentReplicas")),
+        _age(obj, now),
+    ]
+
+
+HPA_COLUMNS = (
+    NAME_COLUMN,
+    _col(
+        "Reference",
+        "string",
+        "scaleTargetRef points to the target resource to scale, and is used to the pods for which metrics should be "
+        "collected, as well as to actually change the replica count.",
+    ),
+    _col(
+        "Targets",
+        "string",
+        "metrics contains the specifications for which to use to calculate the desired replica count (the maximum "
+        "replica count across all metrics will be used).  The desired replica count is calculated multiplying the "
+        "ratio between the target value and the current value by the current number of pods.  Ergo, metrics used "
+        "must decrease as the pod count is increased, and vice-versa.  See the individual metric source types for "
+        "more information about how each type of metric must respond.",
+    ),
+    _col(
+        "MinPods",
+        "string",
+        "minReplicas is the lower limit for the number of replicas to which the autoscaler can scale down.  It "
+        "defaults to 1 pod.  minReplicas is allowed to be 0 if the alpha feature gate HPAScaleToZero is enabled and "
+        "at least one Object or External metric is configured.  Scaling is active as long as at least one metric "
+        "value is available.",
+    ),
+    _col(
+        "MaxPods",
+        "integer",
+        "maxReplicas is the upper limit for the number of replicas to which the autoscaler can scale up. It cannot "
+        "be less that minReplicas.",
+    ),
+    _col(
+        "Replicas",
+        "integer",
+        "currentReplicas is current number of replicas of pods managed by this autoscaler, as last seen by the "
+        "autoscaler.",
+    ),
+    AGE_COLUMN,
+)
+
+
+def _api_service_cells(obj: Obj, now: datetime) -> list[Any]:
+    spec = _map(obj.get("spec"))
+    service = spec.get("service")
+    where = "Local"
+    if isinstance(service, Mapping):
+        where = f"{_str(service.get('namespace'))}/{_str(service.get('name'))}"
+    available = "Unknown"
+    for cond in _list(_get(obj, "status", "conditions")):
+        if isinstance(cond, Mapping) and cond.get("type") == "Available":
+            state, reason = _str(cond.get("status")), _str(cond.get("reason"))
+            available = f"{state} ({reason})" if state != "True" and reason else state
+            break
+    return [_name(obj), where, available, _age(obj, now)]
+
+
+API_SERVICE_COLUMNS = (
+    NAME_COLUMN,
+    _col("Service", "string", "The reference to the service that hosts this API endpoint."),
+    _col("Available", "string", "Whether this service is available."),
+    AGE_COLUMN,
+)
+
+# ---------------------------------------------------------------------------------------------
 # The registry, keyed by kind.
 # ---------------------------------------------------------------------------------------------
 
@@ -1428,6 +1557,8 @@ PRINTERS: dict[str, Printer] = {
     "IngressClass": Printer(INGRESS_CLASS_COLUMNS, _ingress_class_cells),
     "ServiceCIDR": Printer(SERVICE_CIDR_COLUMNS, _service_cidr_cells),
     "IPAddress": Printer(IP_ADDRESS_COLUMNS, _ip_address_cells),
+    "HorizontalPodAutoscaler": Printer(HPA_COLUMNS, _hpa_cells),
+    "APIService": Printer(API_SERVICE_COLUMNS, _api_service_cells),
     "Role": Printer(ROLE_COLUMNS, _role_cells),
     "ClusterRole": Printer(ROLE_COLUMNS, _role_cells),
     "RoleBinding": Printer(ROLE_BINDING_COLUMNS, _role_binding_cells),

@@ -1157,6 +1157,117 @@ TOKEN_REVIEW = _msg(
     },
 )
 
+# autoscaling/v1 and autoscaling/v2 (kubectl autoscale sends a v1 HorizontalPodAutoscaler)
+CROSS_VERSION_OBJECT_REFERENCE = _msg(
+    "CrossVersionObjectReference", {1: _s("kind", True), 2: _s("name", True), 3: _s("apiVersion")}
+)
+HPA_V1_SPEC = _msg(
+    "HorizontalPodAutoscalerSpec",
+    {
+        1: _m("scaleTargetRef", CROSS_VERSION_OBJECT_REFERENCE, True),
+        2: _i32("minReplicas", True),
+        3: _i32("maxReplicas", True),
+        4: _i32("targetCPUUtilizationPercentage", True),
+    },
+)
+HPA_V1_STATUS = _msg(
+    "HorizontalPodAutoscalerStatus",
+    {
+        1: _i64("observedGeneration", True),
+        2: _m("lastScaleTime", TIME, True),
+        3: _i32("currentReplicas", True),
+        4: _i32("desiredReplicas", True),
+        5: _i32("currentCPUUtilizationPercentage", True),
+    },
+)
+HPA_V1 = _msg(
+    "HorizontalPodAutoscaler",
+    {1: _m("metadata", OBJECT_META), 2: _m("spec", HPA_V1_SPEC), 3: _m("status", HPA_V1_STATUS)},
+)
+METRIC_IDENTIFIER = _msg("MetricIdentifier", {1: _s("name", True), 2: _m("selector", LABEL_SELECTOR, True)})
+METRIC_TARGET = _msg(
+    "MetricTarget",
+    {
+        1: _s("type", True),
+        2: _m("value", QUANTITY, True),
+        3: _m("averageValue", QUANTITY, True),
+        4: _i32("averageUtilization", True),
+    },
+)
+METRIC_SPEC = _msg(
+    "MetricSpec",
+    {
+        1: _s("type", True),
+        2: _m(
+            "object",
+            _msg(
+                "ObjectMetricSource",
+                {
+                    1: _m("describedObject", CROSS_VERSION_OBJECT_REFERENCE, True),
+                    2: _m("target", METRIC_TARGET, True),
+                    3: _m("metric", METRIC_IDENTIFIER, True),
+                },
+            ),
+            True,
+        ),
+        3: _m(
+            "pods",
+            _msg("PodsMetricSource", {1: _m("metric", METRIC_IDENTIFIER, True), 2: _m("target", METRIC_TARGET, True)}),
+            True,
+        ),
+        4: _m(
+            "resource",
+            _msg("ResourceMetricSource", {1: _s("name", True), 2: _m("target", METRIC_TARGET, True)}),
+            True,
+        ),
+        5: _m(
+            "external",
+            _msg(
+                "ExternalMetricSource", {1: _m("metric", METRIC_IDENTIFIER, True), 2: _m("target", METRIC_TARGET, True)}
+            ),
+            True,
+        ),
+        7: _m(
+            "containerResource",
+            _msg(
+                "ContainerResourceMetricSource",
+                {1: _s("name", True), 2: _m("target", METRIC_TARGET, True), 3: _s("container", True)},
+            ),
+            True,
+        ),
+    },
+)
+HPA_SCALING_RULES = _msg(
+    "HPAScalingRules",
+    {
+        1: _s("selectPolicy", True),
+        2: _rm(
+            "policies",
+            _msg("HPAScalingPolicy", {1: _s("type", True), 2: _i32("value", True), 3: _i32("periodSeconds", True)}),
+        ),
+        3: _i32("stabilizationWindowSeconds", True),
+        4: _m("tolerance", QUANTITY, True),
+    },
+)
+HPA_V2_SPEC = _msg(
+    "HorizontalPodAutoscalerSpec",
+    {
+        1: _m("scaleTargetRef", CROSS_VERSION_OBJECT_REFERENCE, True),
+        2: _i32("minReplicas", True),
+        3: _i32("maxReplicas", True),
+        4: _rm("metrics", METRIC_SPEC),
+        5: _m(
+            "behavior",
+            _msg(
+                "HorizontalPodAutoscalerBehavior",
+                {1: _m("scaleUp", HPA_SCALING_RULES, True), 2: _m("scaleDown", HPA_SCALING_RULES, True)},
+            ),
+            True,
+        ),
+    },
+)
+HPA_V2 = _msg("HorizontalPodAutoscaler", {1: _m("metadata", OBJECT_META), 2: _m("spec", HPA_V2_SPEC)})
+
 KINDS: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): NAMESPACE,
     ("v1", "ConfigMap"): CONFIG_MAP,
@@ -1168,6 +1279,8 @@ KINDS: dict[tuple[str, str], Message] = {
     ("batch/v1", "Job"): JOB,
     ("batch/v1", "CronJob"): CRON_JOB,
     ("networking.k8s.io/v1", "Ingress"): INGRESS,
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): HPA_V1,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): HPA_V2,
     ("rbac.authorization.k8s.io/v1", "Role"): ROLE,
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDING,

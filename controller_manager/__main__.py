@@ -15,6 +15,30 @@ from controller_manager.base import Context
 from controller_manager.controllers import load, select
 
 cli = typer.Typer(add_completion=False)
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """Seconds from `15`, `15s`, `1m30s`, `500ms` (a Go duration or plain seconds); BadParameter otherwise."""
+    raw = text.strip()
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    total, number, i = 0.0, "", 0
+    while i < len(raw):
+        if raw[i].isdigit() or raw[i] == ".":
+            number += raw[i]
+            i += 1
+            continue
+        unit = next((u for u in ("ms", "h", "m", "s") if raw.startswith(u, i)), None)
+        if unit is None or not number:
+            raise typer.BadParameter(f"invalid duration {text!r}", param_hint=flag)
+        total += float(number) * _UNITS[unit]
+        number, i = "", i + len(unit)
+    if number or not raw:
+        raise typer.BadParameter(f"invalid duration {text!r} (missing unit)", param_hint=flag)
+    return total
 
 
 @cli.command()
@@ -46,6 +70,21 @@ def run(
         envvar="TINYKUBE_ROOT_CA_FILE",
         help="The cluster CA published as kube-root-ca.crt in every namespace [default: the kubeconfig's CA].",
     ),
+    horizontal_pod_autoscaler_sync_period: str = typer.Option(
+        "15s", help="How often each HorizontalPodAutoscaler is reconciled (Go duration or seconds)."
+    ),
+    horizontal_pod_autoscaler_downscale_stabilization: str = typer.Option(
+        "5m", help="The window of past recommendations a scale-down must not go below."
+    ),
+    horizontal_pod_autoscaler_tolerance: float = typer.Option(
+        0.1, min=0.0, help="Minimum change (from 1.0) in the usage ratio for the autoscaler to act."
+    ),
+    horizontal_pod_autoscaler_cpu_initialization_period: str = typer.Option(
+        "5m", help="After a pod starts, how long its CPU samples may be skipped while it initialises."
+    ),
+    horizontal_pod_autoscaler_initial_readiness_delay: str = typer.Option(
+        "30s", help="After a pod starts, how long readiness changes count as its initial readiness."
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Run the controller-manager: the loops that make Deployments, Jobs, Services and nodes converge."""
@@ -66,6 +105,19 @@ def run(
         "resource-quota-sync-period": resource_quota_sync_period,
         "load-balancer-ip-range": load_balancer_ip_range,
         "root-ca-file": root_ca_file,
+        "horizontal-pod-autoscaler-sync-period": parse_duration(
+            horizontal_pod_autoscaler_sync_period, "--horizontal-pod-autoscaler-sync-period"
+        ),
+        "horizontal-pod-autoscaler-downscale-stabilization": parse_duration(
+            horizontal_pod_autoscaler_downscale_stabilization, "--horizontal-pod-autoscaler-downscale-stabilization"
+        ),
+        "horizontal-pod-autoscaler-tolerance": horizontal_pod_autoscaler_tolerance,
+        "horizontal-pod-autoscaler-cpu-initialization-period": parse_duration(
+            horizontal_pod_autoscaler_cpu_initialization_period, "--horizontal-pod-autoscaler-cpu-initialization-period"
+        ),
+        "horizontal-pod-autoscaler-initial-readiness-delay": parse_duration(
+            horizontal_pod_autoscaler_initial_readiness_delay, "--horizontal-pod-autoscaler-initial-readiness-delay"
+        ),
     }
 
     async def main(api: ApiClient) -> None:

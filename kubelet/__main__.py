@@ -10,10 +10,13 @@ from pathlib import Path
 
 import typer
 
+from apimachinery.quantity import parse_quantity
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from kubelet.ipam import default_pod_cidr
 from kubelet.kubelet import Kubelet, KubeletConfig
+from kubelet.node import host_capacity
+from kubelet.procstats import StatsCollector, runtime_targets
 
 cli = typer.Typer(add_completion=False)
 log = logging.getLogger("kubelet")
@@ -108,6 +111,12 @@ def run(
         envvar="TINYKUBE_SIMULATED_NODES",
         help="Instead of one real node, register this many simulated nodes <node-name>-<i> (kubelet.simulated).",
     ),
+    housekeeping_interval: float = typer.Option(
+        10.0,
+        envvar="TINYKUBE_HOUSEKEEPING_INTERVAL",
+        min=0.0,
+        help="Seconds between resource stats collections (/stats/summary, /metrics/resource); 0 turns them off.",
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Run the kubelet: register the node and run the pods bound to it as local processes."""
@@ -125,7 +134,9 @@ def run(
             health_port=health_port,
             log_level=log_level,
         )
-        run_simulated(sim_opts, node_name, simulated_nodes, cpu or "32", memory or "256Gi", max_pods)
+        run_simulated(
+            sim_opts, node_name, simulated_nodes, cpu or "32", memory or "256Gi", max_pods, port, housekeeping_interval
+        )
         return
     cfg = KubeletConfig(
         node_name=node_name,
@@ -150,22 +161,32 @@ def run(
 
     async def main(api: ApiClient) -> None:
         kubelet = holder["k"] = Kubelet(api, cfg)
+        runtime = kubelet.runtime
+        collector = StatsCollector(
+            cfg.node_name,
+            lambda: runtime_targets(runtime.sandboxes(), runtime.list_containers),
+            interval=housekeeping_interval,
+            root_dir=cfg.root_dir,
+            memory_capacity=int(parse_quantity(host_capacity(cfg.root_dir, cfg.cpu, cfg.memory)["memory"])),
+        )
         server = None
         try:
             from kubelet.server import KubeletServer
         except ImportError:
             log.warning("kubelet/server.py is missing: no logs/exec server")
         else:
-            server = KubeletServer(kubelet.runtime, host=cfg.bind_address, port=port)
+            server = KubeletServer(kubelet.runtime, host=cfg.bind_address, port=port, stats=collector.latest)
             try:
                 await server.start()
             except OSError as e:  # e.g. --node-ip is not an address of this machine
                 raise OSError(
                     e.errno, f"kubelet server cannot listen on {cfg.bind_address}:{port}: {e.strerror}"
                 ) from None
+        collecting = asyncio.create_task(collector.run(), name="stats-collector")
         try:
             await kubelet.run()
         finally:
+            collecting.cancel()
             if server is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(server.stop(), 5)

@@ -1,4 +1,5 @@
-"""The kubelet's HTTP server: /healthz, /containerLogs and /exec, as the apiserver proxies them.
+"""The kubelet's HTTP server: /healthz, /containerLogs and /exec, as the apiserver proxies them, and the
+resource usage endpoints /stats/summary and /metrics/resource (kubelet/stats.py).
 
 `KubeletServer(runtime, host, port)` runs uvicorn in a task of the caller's event loop (no signal
 handlers of its own). Errors are plain text with the kubelet's HTTP codes and wording, which the
@@ -12,6 +13,7 @@ import contextlib
 import contextvars
 import logging
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -21,6 +23,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from kubelet.stats import Snapshot, stats_routes
 from kubelet.streaming import LogOptions, LogOptionsError, QuietServer, StreamingRuntime, follow_log, running_probe
 from kubelet.streaming_exec import ExecOptions, error_status, hello_frame, negotiate, run_exec, status_frame
 
@@ -44,8 +47,8 @@ def _text(message: str, code: int) -> Response:
     return PlainTextResponse(message + "\n", status_code=code)
 
 
-def kubelet_app(runtime: StreamingRuntime) -> Starlette:
-    """The ASGI app serving one runtime's containers."""
+def kubelet_app(runtime: StreamingRuntime, stats: Callable[[str], Snapshot | None] | None = None) -> Starlette:
+    """The ASGI app serving one runtime's containers (and, given `stats`, its resource usage)."""
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -135,6 +138,8 @@ def kubelet_app(runtime: StreamingRuntime) -> Starlette:
         WebSocketRoute("/exec/{namespace}/{pod}/{container}", exec_ws),
         Route("/exec/{namespace}/{pod}/{container}", exec_http, methods=["GET", "POST"]),
     ]
+    if stats is not None:
+        routes += stats_routes(stats)
     return Starlette(routes=routes)
 
 
@@ -150,8 +155,11 @@ async def _deny(ws: WebSocket, response: Response) -> None:
 class KubeletServer:
     """The kubelet's streaming server, run inside the kubelet's event loop."""
 
-    def __init__(self, runtime: StreamingRuntime, host: str, port: int) -> None:
+    def __init__(
+        self, runtime: StreamingRuntime, host: str, port: int, stats: Callable[[str], Snapshot | None] | None = None
+    ) -> None:
         self.runtime = runtime
+        self.stats = stats
         self.host = host
         self.port = port
         self._server: QuietServer | None = None
@@ -170,7 +178,7 @@ class KubeletServer:
             raise
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(
-            kubelet_app(self.runtime),
+            kubelet_app(self.runtime, self.stats),
             log_config=None,
             access_log=False,
             lifespan="off",

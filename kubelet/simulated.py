@@ -16,6 +16,7 @@ from collections.abc import Hashable
 from datetime import UTC, datetime
 
 from apimachinery.errors import StatusError
+from apimachinery.quantity import parse_quantity
 from client.component import ComponentOptions, run_component
 from client.events import now_rfc3339
 from client.informer import Informer
@@ -23,6 +24,7 @@ from client.request import DeleteOptions, Obj, PatchType, Preconditions
 from client.rest import ApiClient
 from client.workqueue import WorkQueue, default_controller_rate_limiter, process_items
 from kubelet.node import simulated_node_info
+from kubelet.simulated_stats import SimulatedStats, StatsServer
 
 __all__ = ["SimulatedNodes", "run_simulated", "simulated_node"]
 
@@ -31,7 +33,9 @@ log = logging.getLogger("kubelet.simulated")
 KUBELET_PORT = 10250
 
 
-def simulated_node(name: str, pod_cidr: str, cpu: str, memory: str, max_pods: int) -> Obj:
+def simulated_node(
+    name: str, pod_cidr: str, cpu: str, memory: str, max_pods: int, kubelet_port: int = KUBELET_PORT
+) -> Obj:
     """A Ready Node object as a healthy kubelet would register it: its InternalIP is the first address of its
     pod CIDR (the hostIP its pods report), and nodeInfo carries every field a real kubelet writes."""
     now = now_rfc3339()
@@ -69,7 +73,7 @@ def simulated_node(name: str, pod_cidr: str, cpu: str, memory: str, max_pods: in
                 {"type": "InternalIP", "address": str(next(ipaddress.ip_network(pod_cidr).hosts()))},
                 {"type": "Hostname", "address": name},
             ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
             "nodeInfo": info.to_dict(),
             "conditions": [
                 cond(
@@ -131,12 +135,14 @@ class SimulatedNodes:
         lease_duration: int = 40,
         workers: int = 16,
         first_octet: int = 128,
+        kubelet_port: int = KUBELET_PORT,
     ) -> None:
         self.api = api
         self.names = [f"{prefix}-{i}" for i in range(count)]
         self.cidrs = {n: f"127.{first_octet + i // 256}.{i % 256}.0/24" for i, n in enumerate(self.names)}
         self.cpu, self.memory, self.max_pods = cpu, memory, max_pods
         self.lease_duration = lease_duration
+        self.kubelet_port = kubelet_port
         self.workers = workers
         self._next_ip: dict[str, int] = dict.fromkeys(self.names, 2)
         self.queue: WorkQueue[Hashable] = WorkQueue(default_controller_rate_limiter())
@@ -163,7 +169,7 @@ class SimulatedNodes:
             await self.pods.stop()
 
     async def _register(self, name: str) -> None:
-        body = simulated_node(name, self.cidrs[name], self.cpu, self.memory, self.max_pods)
+        body = simulated_node(name, self.cidrs[name], self.cpu, self.memory, self.max_pods, self.kubelet_port)
         try:
             created = await self.api.create("nodes", body)
         except StatusError as e:
@@ -192,6 +198,10 @@ class SimulatedNodes:
             for r in results:
                 if isinstance(r, Exception):
                     log.warning("lease renewal failed: %s", r)
+
+    def addresses(self) -> dict[str, str]:
+        """Each node's InternalIP (the first address of its pod CIDR), by node name."""
+        return {n: str(next(ipaddress.ip_network(c).hosts())) for n, c in self.cidrs.items()}
 
     def _enqueue(self, pod: Obj) -> None:
         if (pod.get("spec") or {}).get("nodeName") in self.cidrs:
@@ -231,15 +241,41 @@ def _micro_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def run_simulated(opts: ComponentOptions, prefix: str, count: int, cpu: str, memory: str, max_pods: int) -> None:
-    """Run `count` simulated nodes named `<prefix>-<i>` as a component process."""
+def run_simulated(
+    opts: ComponentOptions,
+    prefix: str,
+    count: int,
+    cpu: str,
+    memory: str,
+    max_pods: int,
+    kubelet_port: int = KUBELET_PORT,
+    housekeeping_interval: float = 10.0,
+) -> None:
+    """Run `count` simulated nodes named `<prefix>-<i>` as a component process; each serves plausible
+    resource stats at its InternalIP and `kubelet_port` (kubelet/simulated_stats.py)."""
     ready = asyncio.Event()
     opts.ready = ready.is_set
 
     async def main(api: ApiClient) -> None:
-        nodes = SimulatedNodes(api, prefix, count, cpu=cpu, memory=memory, max_pods=max_pods)
+        nodes = SimulatedNodes(api, prefix, count, cpu=cpu, memory=memory, max_pods=max_pods, kubelet_port=kubelet_port)
         waiter = asyncio.create_task(nodes.registered.wait())
         waiter.add_done_callback(lambda _: ready.set())
-        await nodes.run()
+        stats = SimulatedStats(
+            nodes.addresses(),
+            nodes.pods.store.list,
+            memory_capacity=int(parse_quantity(memory)),
+            interval=housekeeping_interval,
+        )
+        server = StatsServer(nodes.addresses().values(), kubelet_port, stats.latest)
+        tasks = []
+        if housekeeping_interval > 0:
+            await server.start()
+            tasks.append(asyncio.create_task(stats.run(), name="simulated-stats"))
+        try:
+            await nodes.run()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await server.stop()
 
     run_component(opts, main)

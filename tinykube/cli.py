@@ -35,6 +35,9 @@ def up(
     ),
     ingress: bool = typer.Option(False, "--ingress/--no-ingress", help="Run the ingress controller add-on."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Run the dashboard add-on."),
+    metrics_server: bool = typer.Option(
+        True, "--metrics-server/--no-metrics-server", help="Run the metrics-server add-on (kubectl top, autoscaling)."
+    ),
     nodes: int = typer.Option(1, "--nodes", min=0, help="Nodes whose kubelets run pods as local processes."),
     simulated_nodes: int = typer.Option(
         0, "--simulated-nodes", min=0, help="Extra simulated nodes (pods reported Running, nothing started)."
@@ -51,6 +54,7 @@ def up(
         slot=None if slot < 0 else slot,
         ingress=ingress,
         dashboard=dashboard,
+        metrics_server=metrics_server,
         nodes=nodes,
         simulated_nodes=simulated_nodes,
         controllers=controllers,

@@ -1,6 +1,6 @@
 """A whole local cluster as child processes: etcd, apiserver, scheduler, controller-manager, one
 kubelet and one kube-proxy per node (plus optional simulated nodes), and the cluster DNS and
-ingress add-ons. Used by `tinykube up`, the benchmarks and the pytest plugin.
+ingress add-ons and the metrics-server. Used by `tinykube up`, the benchmarks and the pytest plugin.
 
 The cluster first claims a slot (tinykube/network.py), which fixes every address it uses, so
 clusters side by side on one machine never collide. Each component is started with its flags,
@@ -100,6 +100,7 @@ class ClusterSpec:
     dns: bool = True
     ingress: bool = False
     dashboard: bool = False
+    metrics_server: bool = True
     cluster_domain: str = "cluster.local"
     # TODO(rbac): "Node,RBAC" once the rbac branch (its authorizers) has landed; until then everyone
     # authenticated (and anonymous) may do everything, as kube-apiserver's AlwaysAllow
@@ -107,6 +108,7 @@ class ClusterSpec:
     apiserver_args: Sequence[str] = ()
     controller_manager_args: Sequence[str] = ()
     kubelet_args: Sequence[str] = ()
+    metrics_server_args: Sequence[str] = ()
     ready_timeout: float = 60.0
     log_level: str = "info"
 
@@ -270,6 +272,8 @@ class Cluster:
             waits.append((f"http://127.0.0.1:{port}/healthz", proc))
         if spec.dns:
             waits.append(self._dns())
+        if spec.metrics_server:
+            waits.append(self._metrics_server())
         if spec.ingress:
             waits.append(self._ingress())
         if spec.dashboard:
@@ -341,6 +345,12 @@ class Cluster:
         ]
         proc = self._component("cluster-dns", "cluster_dns", args, addon_identities()["cluster-dns"].file)
         return f"http://{net.dns_address}:{health}/readyz", proc
+
+    def _metrics_server(self) -> tuple[str, Process]:
+        address, health = self.network.metrics_address, free_port()
+        args = ["--bind-address", address, "--port", "10250", "--health-port", str(health)]
+        proc = self._component("metrics-server", "metrics_server", [*args, *self.spec.metrics_server_args])
+        return f"http://{address}:{health}/readyz", proc
 
     def _ingress(self) -> tuple[str, Process]:
         net, health = self.network, free_port()

@@ -15,6 +15,7 @@ cluster gets its addresses back. From k come all of its ranges, none shared with
 | ingress controller      | 127.0.(100+k).252        |                  |
 | dashboard               | 127.0.(100+k).251:9090   |                  |
 | apiserver (secure port) | 127.0.(100+k).254:6443   | 127.0.100.254    |
+| metrics-server          | 127.0.(100+k).250:10250  |                  |
 
 Ports then need no choosing: a node's kubelet (10250), kube-proxy (10256, 10249) and NodePorts
 bind its own address; ClusterIPs and load-balancer IPs are the cluster's own.
@@ -98,6 +99,10 @@ class ClusterNetwork:
     def node_ips(self) -> list[str]:
         """Every node address the slot has room for (the apiserver's serving certificate names them all)."""
         return [self.node_ip(i) for i in range(250)]
+
+    def metrics_address(self) -> str:
+        """Where the metrics-server add-on serves the Metrics API (port 10250)."""
+        return f"127.0.{100 + self.slot}.250"
 
     @property
     def ingress_address(self) -> str:

@@ -10,6 +10,8 @@ from apiserver.kinds.admissionregistration import (
     MutatingWebhookConfigurationStrategy,
     ValidatingWebhookConfigurationStrategy,
 )
+from apiserver.kinds.apiregistration import APIServiceStrategy
+from apiserver.kinds.autoscaling import HorizontalPodAutoscalerStrategy
 from apiserver.kinds.core import (
     ConfigMapStrategy,
     CreateOnUpdateStrategy,
@@ -82,6 +84,8 @@ _BY_KIND: dict[str, _Factory] = {
     "ResourceQuota": lambda r, o: ResourceQuotaStrategy(r),
     "MutatingWebhookConfiguration": lambda r, o: MutatingWebhookConfigurationStrategy(r),
     "ValidatingWebhookConfiguration": lambda r, o: ValidatingWebhookConfigurationStrategy(r),
+    "HorizontalPodAutoscaler": lambda r, o: HorizontalPodAutoscalerStrategy(r),
+    "APIService": lambda r, o: APIServiceStrategy(r),
 }
 
 

@@ -159,6 +159,15 @@ _BODIES: dict[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
     ("authorization.k8s.io", "SelfSubjectRulesReview"): lambda n, ns: {"spec": {"namespace": ns}},
     ("authentication.k8s.io", "TokenReview"): lambda n, ns: {"spec": {"token": f"not-a-token-{n}"}},
     ("authentication.k8s.io", "SelfSubjectReview"): lambda n, ns: {},
+    # valid in autoscaling/v2 and v1 alike (v2 gets its default CPU metric, v1 its implicit one)
+    ("autoscaling", "HorizontalPodAutoscaler"): lambda n, ns: {
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": n}, "maxReplicas": 3},
+    },
+    # a local APIService (no Service: nothing is proxied), named <version>.<group>
+    ("apiregistration.k8s.io", "APIService"): lambda n, ns: {
+        "name": f"v1.{n}.example.com",
+        "spec": {"group": f"{n}.example.com", "version": "v1", "groupPriorityMinimum": 100, "versionPriority": 10},
+    },
 }
 
 

@@ -19,6 +19,7 @@ OURS = {
     "dashboard",
     "ingress_controller",
     "cluster_dns",
+    "metrics_server",
     "tinykube",
 }
 ALLOWED = {
@@ -32,6 +33,7 @@ ALLOWED = {
     "dashboard": {"apimachinery", "client"},
     "ingress_controller": {"apimachinery", "client"},
     "cluster_dns": {"apimachinery", "client"},
+    "metrics_server": {"apimachinery", "client"},
 }
 
 

@@ -663,7 +663,7 @@ def test_self_subject_review_as_kubectl_auth_whoami_sends_it() -> None:
 
 def test_supported_kinds_and_content_type() -> None:
     assert ("apps/v1", "Deployment") in SUPPORTED_KINDS
-    assert len(SUPPORTED_KINDS) == 21
+    assert len(SUPPORTED_KINDS) == 23
     assert is_protobuf("application/vnd.kubernetes.protobuf")
     assert is_protobuf("application/vnd.kubernetes.protobuf; charset=binary")
     assert not is_protobuf("application/json")

@@ -1,0 +1,231 @@
+"""Serving a resource in a version other than the one it is stored in (autoscaling/v1
+HorizontalPodAutoscalers, stored as autoscaling/v2), by conversion around the generic handler.
+
+A request to `/apis/<group>/<old>/...` is rewritten to the storage version: request bodies are
+converted in (create, update, server-side apply), the generic handler serves it, and what comes
+back is converted out — objects, lists, Tables with objects, and watch streams event by event. A
+JSON, merge or strategic merge patch is meant for the old version's shape, so it is applied to the
+object as that version shows it: read, convert, patch, convert back, and update with the
+resourceVersion read (a conflict is retried unless the patch itself named a resourceVersion), all
+through the same generic handler, so whatever guards it guards these too.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from apimachinery import errors
+from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
+from apimachinery.resources import ResourceInfo, by_plural
+from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
+from apiserver.conversion import hpa_to_v1, hpa_to_v2
+from apiserver.request_info import RequestInfo
+from apiserver.required import filler_for
+
+__all__ = ["CONVERSIONS", "Conversion", "Dispatch", "serve_converted"]
+
+Obj = dict[str, Any]
+Dispatch = Callable[[Request, RequestInfo], Awaitable[Response]]
+_APPLY = "application/apply-patch+yaml"
+_PATCH_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How one served version of a resource maps to and from its storage version."""
+
+    to_storage: Callable[[Obj], Obj]
+    from_storage: Callable[[Obj], Obj]
+
+
+# (group, served version, plural) → its conversion
+CONVERSIONS: dict[tuple[str, str, str], Conversion] = {
+    ("autoscaling", "v1", "horizontalpodautoscalers"): Conversion(hpa_to_v2, hpa_to_v1),
+}
+
+
+def _rewrite(request: Request, path: str, method: str, body: bytes | None, content_type: str = "") -> Request:
+    """The same request on another path, with another method and body."""
+    scope = dict(request.scope)
+    scope["path"], scope["raw_path"], scope["method"] = path, path.encode(), method
+    headers = [(k, v) for k, v in request.scope.get("headers", []) if k not in (b"content-length", b"content-type")]
+    if body is not None:
+        headers += [
+            (b"content-type", (content_type or "application/json").encode()),
+            (b"content-length", b"%d" % len(body)),
+        ]
+    scope["headers"] = headers
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body or b"", "more_body": False}
+        return await request.receive()  # the client's disconnect ends a watch
+
+    return Request(scope, receive)
+
+
+def _served_object(obj: Obj, res: ResourceInfo, served: str, conv: Conversion) -> Obj:
+    """One stored object as the served version writes it (its required fields included)."""
+    out = conv.from_storage(obj)
+    filler_for(replace(res, version=served, also_served=())).fill(out)
+    return out
+
+
+def _convert_out(doc: Any, res: ResourceInfo, served: str, conv: Conversion) -> Any:
+    """An object, a list, a Table or a watch event of the storage version, as the served version."""
+    if not isinstance(doc, dict):
+        return doc
+    kind, storage_api = doc.get("kind"), res.api_version
+    served_api = f"{res.group}/{served}" if res.group else served
+    if kind == res.kind and doc.get("apiVersion") == storage_api:
+        if "spec" not in doc and "status" not in doc:  # a bookmark
+            return {**doc, "apiVersion": served_api}
+        return _served_object(doc, res, served, conv)
+    if kind == res.list_kind:
+        items = [_served_object(i, res, served, conv) if isinstance(i, dict) else i for i in doc.get("items") or []]
+        return {**doc, "apiVersion": served_api, "items": items}
+    if kind == "Table":
+        rows = []
+        for row in doc.get("rows") or []:
+            obj = row.get("object") if isinstance(row, dict) else None
+            if isinstance(obj, dict) and obj.get("kind") == res.kind:
+                row = {**row, "object": _served_object(obj, res, served, conv)}
+            rows.append(row)
+        return {**doc, "rows": rows}
+    if "type" in doc and "object" in doc and set(doc) <= {"type", "object"}:
+        return {**doc, "object": _convert_out(doc["object"], res, served, conv)}
+    return doc
+
+
+async def _convert_stream(lines: AsyncIterator[Any], res: ResourceInfo, served: str, conv: Conversion) -> Any:
+    pending = b""
+    async for chunk in lines:
+        pending += chunk if isinstance(chunk, bytes) else str(chunk).encode()
+        *complete, pending = pending.split(b"\n")
+        out = b""
+        for line in complete:
+            if line.strip():
+                out += orjson.dumps(_convert_out(orjson.loads(line), res, served, conv)) + b"\n"
+        if out:
+            yield out
+    if pending.strip():
+        yield orjson.dumps(_convert_out(orjson.loads(pending), res, served, conv)) + b"\n"
+
+
+def _response_out(resp: Response, res: ResourceInfo, served: str, conv: Conversion) -> Response:
+    if isinstance(resp, StreamingResponse):
+        headers = {k: v for k, v in resp.headers.items() if k.lower() != "content-length"}
+        return StreamingResponse(
+            _convert_stream(resp.body_iterator, res, served, conv),
+            status_code=resp.status_code,
+            media_type=resp.media_type,
+            headers=headers,
+        )
+    try:
+        doc = orjson.loads(resp.body)
+    except (orjson.JSONDecodeError, AttributeError):
+        return resp
+    extra = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-length", "content-type")}
+    return json_response(_convert_out(doc, res, served, conv), resp.status_code, extra)
+
+
+def _patch(doc: Obj, patch: Any, mt: str, kind: str) -> Obj:
+    try:
+        return apply_patch(doc, patch, mt, kind)
+    except UnsupportedPatchType as e:
+        raise errors.unsupported_media_type(mt) from e
+    except PatchError as e:
+        if mt == "application/json-patch+json":
+            raise errors.generic_server_response(422, "", "", str(e)) from e
+        raise errors.StatusError(
+            422, "Invalid", f"the server rejected our request due to an error in our request: {e}"
+        ) from e
+
+
+def _pins_resource_version(patch: Any, mt: str) -> bool:
+    if mt == "application/json-patch+json":
+        return isinstance(patch, list) and any(
+            isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" for op in patch
+        )
+    return isinstance(patch, dict) and "resourceVersion" in (
+        (patch.get("metadata") or {}) if isinstance(patch.get("metadata"), dict) else {}
+    )
+
+
+async def _patch_converted(
+    request: Request,
+    info: RequestInfo,
+    storage_info: RequestInfo,
+    storage_path: str,
+    res: ResourceInfo,
+    conv: Conversion,
+    dispatch: Dispatch,
+) -> Response:
+    """A JSON/merge/strategic patch written against the served version: read, convert, patch, write back."""
+    mt = media_type(request.headers.get("content-type"))
+    patch = decode_body(await request.body(), request.headers.get("content-type"), PATCH_TYPES)
+    object_path = storage_path.removesuffix("/" + info.subresource) if info.subresource else storage_path
+    object_info = replace(storage_info, subresource="")
+    pinned = _pins_resource_version(patch, mt)
+    for attempt in range(_PATCH_RETRIES):
+        got = await dispatch(_rewrite(request, object_path, "GET", None), object_info)
+        current = orjson.loads(got.body)
+        served_view = conv.from_storage(current)
+        patched = _patch(copy.deepcopy(served_view), patch, mt, res.kind)
+        new = conv.to_storage(patched)
+        if not pinned:
+            new.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+        try:
+            put = await dispatch(_rewrite(request, storage_path, "PUT", orjson.dumps(new)), storage_info)
+        except errors.StatusError as e:
+            if e.code != 409 or pinned or attempt == _PATCH_RETRIES - 1:
+                raise
+            continue
+        return _response_out(put, res, info.version, conv)
+    raise errors.conflict(res.plural, info.name, res.group)
+
+
+async def serve_converted(request: Request, info: RequestInfo, dispatch: Dispatch) -> Response | None:
+    """Serve `request` if it addresses a converted version (else None): through `dispatch` on the storage version."""
+    conv = CONVERSIONS.get((info.group, info.version, info.resource))
+    res = by_plural(info.group, info.resource)
+    if conv is None or res is None:
+        return None
+    root = f"/apis/{info.group}/{info.version}"
+    path = request.url.path
+    storage_path = f"/apis/{info.group}/{res.version}" + path[len(root) :]
+    storage_info = replace(info, version=res.version)
+    method = request.method
+    if method == "PATCH" and media_type(request.headers.get("content-type")) != _APPLY:
+        return await _patch_converted(request, info, storage_info, storage_path, res, conv, dispatch)
+    body: bytes | None = None
+    content_type = ""
+    if method in ("POST", "PUT", "PATCH"):
+        raw = await request.body()
+        content_type = request.headers.get("content-type") or "application/json"
+        decoded = decode_body(raw, content_type)
+        if isinstance(decoded, dict) and (method == "PATCH" or decoded.get("kind") in (None, res.kind)):
+            api_version = decoded.get("apiVersion")
+            served_api = f"{info.group}/{info.version}"
+            if api_version not in (None, served_api):
+                why = f"the API version in the data ({api_version}) does not match the expected API version"
+                raise errors.bad_request(f"{why} ({served_api})")
+            decoded = conv.to_storage(decoded)
+        body = orjson.dumps(decoded)
+        if media_type(content_type) != _APPLY:
+            content_type = "application/json"
+    elif method == "DELETE":
+        body = await request.body() or None
+        content_type = request.headers.get("content-type") or "application/json"
+    resp = await dispatch(_rewrite(request, storage_path, method, body, content_type), storage_info)
+    return _response_out(resp, res, info.version, conv)
