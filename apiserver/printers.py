@@ -1405,7 +1405,7 @@ WEBHOOK_CONFIGURATION_COLUMNS = (
 # ---------------------------------------------------------------------------------------------
 
 
-def _quantity_text(value: Any) -> str:
+def _hpa_quantity(value: Any) -> str:
     return str(value) if value is not None else UNKNOWN
 
 
@@ -1416,21 +1416,21 @@ def _hpa_metric(spec: Mapping[str, Any], status: Any) -> str:
         target = _map(_get(spec, key, "target"))
         current = _map(_get(status, key, "current")) if _get(status, key) is not None else None
         if target.get("averageValue") is not None:
-            now = _quantity_text(current.get("averageValue")) if current is not None else UNKNOWN
+            now = _hpa_quantity(current.get("averageValue")) if current is not None else UNKNOWN
             return f"{now}/{target['averageValue']} (avg)"
-        now = _quantity_text(current.get("value")) if current is not None else UNKNOWN
-        return f"{now}/{_quantity_text(target.get('value'))}"
+        now = _hpa_quantity(current.get("value")) if current is not None else UNKNOWN
+        return f"{now}/{_hpa_quantity(target.get('value'))}"
     if kind == "Pods":
         target = _map(_get(spec, "pods", "target"))
         current = _get(status, "pods", "current", "averageValue") if _get(status, "pods") is not None else None
-        return f"{_quantity_text(current)}/{_quantity_text(target.get('averageValue'))}"
+        return f"{_hpa_quantity(current)}/{_hpa_quantity(target.get('averageValue'))}"
     if kind in ("Resource", "ContainerResource"):
         key = "resource" if kind == "Resource" else "containerResource"
         name = _str(_get(spec, key, "name"))
         target = _map(_get(spec, key, "target"))
         have = _get(status, key) is not None
         if target.get("averageValue") is not None:
-            now = _quantity_text(_get(status, key, "current", "averageValue")) if have else UNKNOWN
+            now = _hpa_quantity(_get(status, key, "current", "averageValue")) if have else UNKNOWN
             return f"{name}: {now}/{target['averageValue']}"
         util = _get(status, key, "current", "averageUtilization") if have else None
         now = f"{util}%" if isinstance(util, int) else UNKNOWN

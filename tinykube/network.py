@@ -100,6 +100,7 @@ class ClusterNetwork:
         """Every node address the slot has room for (the apiserver's serving certificate names them all)."""
         return [self.node_ip(i) for i in range(250)]
 
+    @property
     def metrics_address(self) -> str:
         """Where the metrics-server add-on serves the Metrics API (port 10250)."""
         return f"127.0.{100 + self.slot}.250"
