@@ -25,13 +25,13 @@ __all__ = ["app", "write_kubeconfig"]
 def up(
     data_dir: Path = typer.Option(DEFAULT_DIR, "--data-dir", envvar="TINYKUBE_DATA_DIR", help="State and logs."),
     port: int = typer.Option(
-        0, "--port", envvar="TINYKUBE_PORT", help="apiserver port [default: 8080 + the cluster's slot]."
+        0, "--port", envvar="TINYKUBE_PORT", help="apiserver port (default: 8080 + the cluster's slot)."
     ),
     slot: int = typer.Option(
         -1,
         "--slot",
         envvar="TINYKUBE_SLOT",
-        help="Address slot 0-31 (node i is 127.0.100+SLOT.i) [default: the data dir's, else the lowest free].",
+        help="Address slot 0-31, node i being 127.0.(100+SLOT).i (default: the data dir's, else the lowest free).",
     ),
     ingress: bool = typer.Option(False, "--ingress/--no-ingress", help="Run the ingress controller add-on."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Run the dashboard add-on."),
