@@ -23,6 +23,7 @@ from apimachinery.meta import format_time
 from apimachinery.resources import RESOURCES, by_plural
 from apiserver import discovery, openapi, proxy, required
 from apiserver.codec import json_response, status_response
+from apiserver.continuetoken import ContinueTokens
 from apiserver.handlers import handle
 from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
 from apiserver.kinds import KindOptions, ServiceNetwork, Strategies
@@ -173,8 +174,9 @@ async def _ensure_kubernetes_service(reg: Registry, config: Config) -> None:
         raise
 
 
-async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair) -> None:
+async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair, tokens: ContinueTokens) -> None:
     """Create the default namespaces, the `kubernetes` ServiceCIDR and Service, then check allocations once."""
+    await _retrying("continue-token key", partial(tokens.use_cluster_key, reg.storage))
     for name in DEFAULT_NAMESPACES:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         await _retrying(f"namespace {name}", partial(_create_missing, reg, "", "namespaces", None, body))
@@ -212,7 +214,8 @@ def create_app(config: Config) -> FastAPI:
             unreachable_toleration_seconds=config.default_unreachable_toleration_seconds,
         )
     )
-    reg = Registry(storage, cache, strategies)
+    tokens = ContinueTokens()
+    reg = Registry(storage, cache, strategies, tokens)
     repair = ServiceRepair(reg, network)
 
     @contextlib.asynccontextmanager
@@ -221,7 +224,7 @@ def create_app(config: Config) -> FastAPI:
         await openapi.ensure_loaded()
         await asyncio.to_thread(required.compile_all, RESOURCES)
         cache.start()
-        tasks = [asyncio.create_task(_bootstrap(reg, config, repair), name="bootstrap")]
+        tasks = [asyncio.create_task(_bootstrap(reg, config, repair, tokens), name="bootstrap")]
         if config.service_repair_interval > 0:
             tasks.append(asyncio.create_task(repair.run(config.service_repair_interval), name="service-repair"))
         if config.etcd_compaction_interval > 0:
