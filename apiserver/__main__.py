@@ -11,7 +11,12 @@ import uvicorn
 
 from apimachinery.logs import setup_logging
 from apiserver.app import Config, create_app
+from apiserver.encryption import EncryptionConfigError, load_encryption_config
+from apiserver.etcdclient import EtcdTLS, parse_endpoints
+from apiserver.httpserver import raise_open_files_limit, uvicorn_options
+from apiserver.limits import ServingLimits
 from apiserver.portallocator import PortRange
+from apiserver.storage import DEFAULT_MAX_OBJECT_BYTES
 
 cli = typer.Typer(add_completion=False)
 
@@ -60,6 +65,51 @@ def run(
         envvar="TINYKUBE_DEFAULT_UNREACHABLE_TOLERATION_SECONDS",
         help="tolerationSeconds of the unreachable:NoExecute toleration added to every pod.",
     ),
+    etcd_cafile: str = typer.Option(
+        "", envvar="TINYKUBE_ETCD_CAFILE", help="CA bundle that verifies the etcd servers (https endpoints)."
+    ),
+    etcd_certfile: str = typer.Option("", envvar="TINYKUBE_ETCD_CERTFILE", help="Client certificate for etcd."),
+    etcd_keyfile: str = typer.Option("", envvar="TINYKUBE_ETCD_KEYFILE", help="Client key for etcd."),
+    encryption_provider_config: str = typer.Option(
+        "",
+        envvar="TINYKUBE_ENCRYPTION_PROVIDER_CONFIG",
+        help="EncryptionConfiguration file: resources encrypted at rest (aescbc, aesgcm, secretbox, identity).",
+    ),
+    max_object_size_bytes: int = typer.Option(
+        DEFAULT_MAX_OBJECT_BYTES,
+        envvar="TINYKUBE_MAX_OBJECT_SIZE_BYTES",
+        help="Largest object as stored in etcd (413 past it; match etcd's --max-request-bytes; 0: etcd decides).",
+    ),
+    max_request_body_bytes: int = typer.Option(
+        ServingLimits.max_request_body_bytes,
+        envvar="TINYKUBE_MAX_REQUEST_BODY_BYTES",
+        help="Largest request body accepted (413 past it, before it is read whole; 0: no bound).",
+    ),
+    request_body_timeout: float = typer.Option(
+        ServingLimits.request_body_timeout,
+        envvar="TINYKUBE_REQUEST_BODY_TIMEOUT",
+        help="Seconds a client has to send a whole request body (408 after).",
+    ),
+    max_header_bytes: int = typer.Option(
+        ServingLimits.max_header_bytes,
+        envvar="TINYKUBE_MAX_HEADER_BYTES",
+        help="Largest request line plus headers accepted (431 past it).",
+    ),
+    header_timeout: float = typer.Option(
+        ServingLimits.header_timeout,
+        envvar="TINYKUBE_HEADER_TIMEOUT",
+        help="Seconds a client has to send a request's headers before the connection is closed.",
+    ),
+    max_open_connections: int = typer.Option(
+        ServingLimits.max_open_connections,
+        envvar="TINYKUBE_MAX_OPEN_CONNECTIONS",
+        help="Open connections served at once (more are answered 503 and closed; 0: no bound).",
+    ),
+    max_connections_per_client: int = typer.Option(
+        ServingLimits.max_connections_per_client,
+        envvar="TINYKUBE_MAX_CONNECTIONS_PER_CLIENT",
+        help="Open connections from one client address (more are answered 429 and closed; 0: no bound).",
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Serve the Kubernetes API over HTTP on top of etcd."""
@@ -72,8 +122,20 @@ def run(
         ipaddress.ip_network(service_cluster_ip_range, strict=False)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--service-cluster-ip-range") from e
+    try:
+        parse_endpoints(etcd_servers)
+        if encryption_provider_config:
+            load_encryption_config(encryption_provider_config)
+    except ValueError as e:
+        hint = "--encryption-provider-config" if isinstance(e, EncryptionConfigError) else "--etcd-servers"
+        raise typer.BadParameter(str(e), param_hint=hint) from e
+    if bool(etcd_certfile) != bool(etcd_keyfile):
+        raise typer.BadParameter("--etcd-certfile and --etcd-keyfile go together", param_hint="--etcd-certfile")
     config = Config(
         etcd_servers=etcd_servers,
+        etcd_tls=EtcdTLS(etcd_cafile, etcd_certfile, etcd_keyfile),
+        encryption_provider_config=encryption_provider_config,
+        max_object_size_bytes=max_object_size_bytes,
         bind_address=bind_address,
         port=port,
         watch_cache_size=watch_cache_size,
@@ -83,10 +145,25 @@ def run(
         etcd_compaction_interval=etcd_compaction_interval,
         default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
         default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+        serving=ServingLimits(
+            max_request_body_bytes=max_request_body_bytes,
+            request_body_timeout=request_body_timeout,
+            max_header_bytes=max_header_bytes,
+            header_timeout=header_timeout,
+            max_open_connections=max_open_connections,
+            max_connections_per_client=max_connections_per_client,
+        ),
     )
+    raise_open_files_limit()
     app = create_app(config)
     uv_config = uvicorn.Config(
-        app, host=bind_address, port=port, log_config=None, timeout_graceful_shutdown=3, access_log=False
+        app,
+        host=bind_address,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=3,
+        access_log=False,
+        **uvicorn_options(config.serving),
     )
     _Server(uv_config).run()
 

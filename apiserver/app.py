@@ -8,7 +8,7 @@ import copy
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -24,15 +24,18 @@ from apimachinery.resources import RESOURCES, by_plural
 from apiserver import discovery, openapi, proxy, required
 from apiserver.codec import json_response, status_response
 from apiserver.continuetoken import ContinueTokens
+from apiserver.encryption import load_encryption_config
+from apiserver.etcdclient import EtcdTLS
 from apiserver.handlers import handle
 from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
 from apiserver.kinds import KindOptions, ServiceNetwork, Strategies
+from apiserver.limits import BoundedRequests, ServingLimits
 from apiserver.options import WriteOptions
 from apiserver.portallocator import PortRange
 from apiserver.registry import Registry
 from apiserver.repair import ServiceRepair
 from apiserver.request_info import parse_path
-from apiserver.storage import EtcdStorage, StorageError
+from apiserver.storage import DEFAULT_MAX_OBJECT_BYTES, EtcdStorage, StorageError
 from apiserver.watch_cache import WatchCache
 
 __all__ = ["Config", "create_app"]
@@ -57,6 +60,10 @@ class Config:
     request_timeout: float = 60.0
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
+    serving: ServingLimits = field(default_factory=ServingLimits)
+    etcd_tls: EtcdTLS = field(default_factory=EtcdTLS)
+    encryption_provider_config: str = ""  # an EncryptionConfiguration file (Secrets encrypted at rest)
+    max_object_size_bytes: int = DEFAULT_MAX_OBJECT_BYTES  # an object's stored size (etcd's request limit)
 
 
 def _kubernetes_service(ip: str, config: Config) -> dict[str, Any]:
@@ -204,7 +211,16 @@ async def _compactor(storage: EtcdStorage, interval: float) -> None:
 
 def create_app(config: Config) -> FastAPI:
     """Build the apiserver app for one etcd."""
-    storage = EtcdStorage(config.etcd_servers.split(",")[0], timeout=5.0)
+    transformer = (
+        load_encryption_config(config.encryption_provider_config) if config.encryption_provider_config else None
+    )
+    storage = EtcdStorage(
+        config.etcd_servers,
+        timeout=5.0,
+        tls=config.etcd_tls,
+        transformer=transformer,
+        max_object_bytes=config.max_object_size_bytes,
+    )
     cache = WatchCache(storage, window=config.watch_cache_size)
     network = ServiceNetwork(config.service_cluster_ip_range, PortRange.parse(config.service_node_port_range))
     strategies = Strategies(
@@ -246,6 +262,7 @@ def create_app(config: Config) -> FastAPI:
         openapi_url=None,
     )
     app.state.registry = reg
+    app.add_middleware(BoundedRequests, limits=config.serving)  # outermost: body bounds, the last-resort 500
 
     @app.exception_handler(errors.StatusError)
     async def _status_error(request: Request, exc: errors.StatusError) -> Response:

@@ -8,16 +8,22 @@ revision. Every call has a timeout; a lost etcd surfaces as `StorageUnavailable`
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aetcd
 import aetcd.exceptions as etcd_errors
 import orjson
 from aetcd import rpc, utils
 from prometheus_client import Histogram
+
+from apimachinery import errors
+from apimachinery.errors import StatusError, request_entity_too_large
+from apiserver.etcdclient import EtcdTLS, new_client, parse_endpoints
 
 __all__ = [
     "Compacted",
@@ -31,6 +37,8 @@ __all__ = [
     "StoredObject",
     "WatchEvent",
 ]
+
+log = logging.getLogger("apiserver.storage")
 
 ETCD_LATENCY = Histogram(
     "etcd_request_duration_seconds",
@@ -93,71 +101,148 @@ class WatchEvent:
     created: bool
 
 
-def _decode(value: bytes) -> dict[str, Any]:
-    return orjson.loads(value)
-
-
-def _encode(obj: dict[str, Any]) -> bytes:
-    return orjson.dumps(obj)
-
-
 def _with_rv(obj: dict[str, Any], revision: int) -> dict[str, Any]:
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return obj
 
 
-class EtcdStorage:
-    """Async etcd access through aetcd with timeouts and error mapping."""
+DEFAULT_MAX_OBJECT_BYTES = 1_572_864  # etcd's default --max-request-bytes (1.5 MiB)
+_UNREACHABLE = (
+    TimeoutError,
+    etcd_errors.ConnectionFailedError,
+    etcd_errors.ConnectionTimeoutError,
+)
 
-    def __init__(self, endpoint: str, timeout: float = 5.0) -> None:
-        host, _, port = endpoint.removeprefix("http://").rstrip("/").partition(":")
-        self._host = host or "127.0.0.1"
-        self._port = int(port or 2379)
+
+class Transformer(Protocol):
+    """What turns an object's bytes into the value stored in etcd and back (encryption at rest)."""
+
+    def to_storage(self, key: bytes, data: bytes) -> bytes:
+        """The value to store."""
+
+    def from_storage(self, key: bytes, value: bytes) -> bytes:
+        """The data of a stored value."""
+
+
+def _too_large() -> StatusError:
+    # etcd's own refusal, in upstream's 413 (a client must not retry it as it would a 503)
+    return request_entity_too_large("etcdserver: request is too large")
+
+
+class EtcdStorage:
+    """Async etcd access through aetcd with timeouts, error mapping and failover between members.
+
+    `endpoints` is `--etcd-servers`: one or more comma-separated client URLs of one etcd cluster. Calls
+    go to one current member; when it cannot be reached the storage moves to the next one (reads are
+    retried there at once; a write is not, since it may have been applied: its caller gets 503).
+    """
+
+    def __init__(
+        self,
+        endpoints: str,
+        timeout: float = 5.0,
+        *,
+        tls: EtcdTLS | None = None,
+        transformer: Transformer | None = None,
+        max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
+    ) -> None:
+        self._endpoints = parse_endpoints(endpoints)
         self._timeout = timeout
-        # gRPC's default 4 MiB receive limit would fail lists (and the cache's relist) past ~3k pods.
-        self._client = aetcd.Client(
-            host=self._host,
-            port=self._port,
-            timeout=timeout,
-            options={"grpc.max_receive_message_length": 1 << 30},
-        )
+        self._tls = tls
+        self._transformer = transformer
+        self._max_object_bytes = max_object_bytes
+        self._current = 0
+        self._client = new_client(self._endpoints[0], timeout, tls)
+        self._retired: set[asyncio.Task[None]] = set()
 
     @property
     def client(self) -> aetcd.Client:
-        """The underlying aetcd client (for benchmarks and the watch cache)."""
+        """The underlying aetcd client of the current member (for benchmarks and the watch cache)."""
         return self._client
+
+    @property
+    def endpoint(self) -> str:
+        """The client URL of the member calls go to now."""
+        return str(self._endpoints[self._current])
 
     async def close(self) -> None:
         """Close the gRPC channel."""
         await self._client.close()
 
-    async def _call(self, op: str, coro: Any) -> Any:
-        start = time.perf_counter()
+    def _failover(self, failed: aetcd.Client) -> None:
+        """Move to the next member after `failed` (the current client) could not be reached."""
+        if failed is not self._client or len(self._endpoints) < 2:
+            return
+        self._current = (self._current + 1) % len(self._endpoints)
+        self._client = new_client(self._endpoints[self._current], self._timeout, self._tls)
+        log.warning("etcd: %s unreachable, using %s", failed.endpoint, self.endpoint)
+        task = asyncio.get_running_loop().create_task(_close_quietly(failed))
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
+
+    def _decode(self, key: bytes, value: bytes) -> dict[str, Any]:
+        if self._transformer is not None:
+            try:
+                value = self._transformer.from_storage(key, value)
+            except ValueError as e:
+                raise StorageError(str(e)) from e
+        return orjson.loads(value)
+
+    def _encode(self, key: bytes, obj: dict[str, Any]) -> bytes:
         try:
-            return await asyncio.wait_for(coro, self._timeout)
-        except (TimeoutError, etcd_errors.ConnectionFailedError) as e:
-            raise StorageUnavailable(f"etcd unavailable: {e or 'timeout'}") from e
-        except etcd_errors.ConnectionTimeoutError as e:
-            raise StorageUnavailable(f"etcd timeout: {e}") from e
-        except etcd_errors.RevisionCompactedError as e:
-            raise Compacted(e.compacted_revision) from e
-        except (etcd_errors.ClientError, rpc.AioRpcError) as e:
-            text = e.details() if isinstance(e, rpc.AioRpcError) else str(e)
-            if "compacted" in text:
-                raise Compacted() from e
-            if "future revision" in text:
-                raise FutureRevision(text) from e
-            raise StorageUnavailable(f"etcd error: {text}") from e
-        finally:
-            ETCD_LATENCY.labels(op).observe(time.perf_counter() - start)
+            data = orjson.dumps(obj)
+        except orjson.JSONEncodeError as e:  # deeper than orjson nests: the decoders bound depth well below
+            raise errors.bad_request(f"the object cannot be serialized: {e}") from e
+        if self._transformer is not None:
+            data = self._transformer.to_storage(key, data)
+        if self._max_object_bytes and len(data) + len(key) > self._max_object_bytes:
+            raise _too_large()
+        return data
+
+    def _stored(self, kv: Any) -> StoredObject:
+        obj = _with_rv(self._decode(kv.key, kv.value), kv.mod_revision)
+        return StoredObject(kv.key.decode(), obj, kv.mod_revision)
+
+    async def _call(self, op: str, make: Callable[[aetcd.Client], Awaitable[Any]], *, read: bool = False) -> Any:
+        attempts = len(self._endpoints) if read else 1
+        for attempt in range(attempts):
+            client = self._client
+            start = time.perf_counter()
+            try:
+                return await asyncio.wait_for(make(client), self._timeout)
+            except _UNREACHABLE as e:
+                self._failover(client)
+                if attempt + 1 < attempts:
+                    continue
+                raise StorageUnavailable(f"etcd unavailable ({client.endpoint}): {e or 'timeout'}") from e
+            except etcd_errors.RevisionCompactedError as e:
+                raise Compacted(e.compacted_revision) from e
+            except (etcd_errors.ClientError, rpc.AioRpcError) as e:
+                text = e.details() if isinstance(e, rpc.AioRpcError) else str(e)
+                if "compacted" in text:
+                    raise Compacted() from e
+                if "future revision" in text:
+                    raise FutureRevision(text) from e
+                if "request is too large" in text:
+                    raise _too_large() from e
+                code = e.code() if isinstance(e, rpc.AioRpcError) else None
+                if code in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED):
+                    self._failover(client)
+                    if attempt + 1 < attempts:
+                        continue
+                raise StorageUnavailable(f"etcd error: {text}") from e
+            finally:
+                ETCD_LATENCY.labels(op).observe(time.perf_counter() - start)
+        raise StorageUnavailable("etcd unavailable")  # not reached: the last attempt raises
 
     async def ping(self) -> int:
         """Return the current revision, raising StorageUnavailable when etcd is down."""
-        resp = await self._call("status", self._range(b"\x00", limit=1, count_only=True))
+        resp = await self._call("status", lambda c: self._range(c, b"\x00", limit=1, count_only=True), read=True)
         return resp.header.revision
 
     async def _range(
         self,
+        client: aetcd.Client,
         key: bytes,
         range_end: bytes | None = None,
         *,
@@ -165,19 +250,18 @@ class EtcdStorage:
         limit: int = 0,
         count_only: bool = False,
     ) -> Any:
-        await self._client.connect()
+        await client.connect()
         req = rpc.RangeRequest(key=key, revision=revision, limit=limit, count_only=count_only)
         if range_end is not None:
             req.range_end = range_end
-        return await self._client.kvstub.Range(req, timeout=self._timeout)
+        return await client.kvstub.Range(req, timeout=self._timeout)
 
     async def get(self, key: str, revision: int = 0) -> StoredObject:
         """Read one object (optionally at an older revision)."""
-        resp = await self._call("get", self._range(key.encode(), revision=revision))
+        resp = await self._call("get", lambda c: self._range(c, key.encode(), revision=revision), read=True)
         if not resp.kvs:
             raise KeyNotFound(key)
-        kv = resp.kvs[0]
-        return StoredObject(key, _with_rv(_decode(kv.value), kv.mod_revision), kv.mod_revision)
+        return self._stored(resp.kvs[0])
 
     async def list(
         self, prefix: str, *, revision: int = 0, limit: int = 0, start_key: str | None = None
@@ -185,22 +269,20 @@ class EtcdStorage:
         """Read keys under prefix at one revision: (objects, revision, remaining count)."""
         start = (start_key or prefix).encode()
         end = utils.prefix_range_end(prefix.encode())
-        resp = await self._call("list", self._range(start, end, revision=revision, limit=limit))
-        items = [
-            StoredObject(kv.key.decode(), _with_rv(_decode(kv.value), kv.mod_revision), kv.mod_revision)
-            for kv in resp.kvs
-        ]
+        resp = await self._call("list", lambda c: self._range(c, start, end, revision=revision, limit=limit), read=True)
+        items = [self._stored(kv) for kv in resp.kvs]
         remaining = resp.count - len(items) if resp.more else 0
         return items, resp.header.revision, remaining
 
     async def create(self, key: str, obj: dict[str, Any]) -> StoredObject:
         """Write a new key; KeyExists if it is already there."""
-        tx = self._client.transactions
+        k = key.encode()
+        value = self._encode(k, obj)
         ok, responses = await self._call(
             "create",
-            self._client.transaction(
-                compare=[tx.create(key.encode()) == 0],
-                success=[tx.put(key.encode(), _encode(obj))],
+            lambda c: c.transaction(
+                compare=[c.transactions.create(k) == 0],
+                success=[c.transactions.put(k, value)],
                 failure=[],
             ),
         )
@@ -211,18 +293,21 @@ class EtcdStorage:
 
     async def put(self, key: str, obj: dict[str, Any]) -> int:
         """Write a key unconditionally; the revision of the write."""
-        resp = await self._call("put", self._client.put(key.encode(), _encode(obj)))
+        k = key.encode()
+        value = self._encode(k, obj)
+        resp = await self._call("put", lambda c: c.put(k, value))
         return resp.header.revision
 
     async def update(self, key: str, obj: dict[str, Any], expected_revision: int) -> StoredObject:
         """Overwrite a key only if its mod revision is still `expected_revision`."""
-        tx = self._client.transactions
+        k = key.encode()
+        value = self._encode(k, obj)
         ok, responses = await self._call(
             "update",
-            self._client.transaction(
-                compare=[tx.mod(key.encode()) == expected_revision],
-                success=[tx.put(key.encode(), _encode(obj))],
-                failure=[tx.get(key.encode())],
+            lambda c: c.transaction(
+                compare=[c.transactions.mod(k) == expected_revision],
+                success=[c.transactions.put(k, value)],
+                failure=[c.transactions.get(k)],
             ),
         )
         if not ok:
@@ -235,13 +320,13 @@ class EtcdStorage:
     async def delete(self, key: str, expected_revision: int) -> int:
         """Delete a key only if its mod revision is still `expected_revision`; returns the
         deletion revision."""
-        tx = self._client.transactions
+        k = key.encode()
         ok, responses = await self._call(
             "delete",
-            self._client.transaction(
-                compare=[tx.mod(key.encode()) == expected_revision],
-                success=[tx.delete(key.encode())],
-                failure=[tx.get(key.encode())],
+            lambda c: c.transaction(
+                compare=[c.transactions.mod(k) == expected_revision],
+                success=[c.transactions.delete(k)],
+                failure=[c.transactions.get(k)],
             ),
         )
         if not ok:
@@ -274,36 +359,43 @@ class EtcdStorage:
 
     async def compact(self, revision: int) -> None:
         """Compact etcd history up to `revision`."""
-        await self._call("compact", self._client.compact(revision))
+        await self._call("compact", lambda c: c.compact(revision))
 
     async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
         """Stream changes under prefix from start_revision (inclusive)."""
-        await self._client.connect()
-        try:
-            watch = await self._call(
-                "watch",
-                self._client.watch_prefix(prefix.encode(), start_revision=start_revision, prev_kv=True),
-            )
-        except StorageError:
-            raise
+        client = self._client
+
+        async def start(c: aetcd.Client) -> Any:
+            await c.connect()
+            return await c.watch_prefix(prefix.encode(), start_revision=start_revision, prev_kv=True)
+
+        watch = await self._call("watch", start)
         try:
             async for ev in watch:
                 kv = ev.kv
                 has_prev = ev.prev_kv is not None and ev.prev_kv.value
-                prev = _decode(ev.prev_kv.value) if has_prev else None
+                prev = self._decode(ev.prev_kv.key or kv.key, ev.prev_kv.value) if has_prev else None
                 if prev is not None:
                     _with_rv(prev, ev.prev_kv.mod_revision)
                 if ev.kind == "PUT":
-                    obj = _with_rv(_decode(kv.value), kv.mod_revision)
+                    obj = _with_rv(self._decode(kv.key, kv.value), kv.mod_revision)
                     yield WatchEvent("PUT", kv.key.decode(), obj, prev, kv.mod_revision, kv.version == 1)
                 else:
                     yield WatchEvent("DELETE", kv.key.decode(), None, prev, kv.mod_revision, False)
         except etcd_errors.RevisionCompactedError as e:
             raise Compacted(e.compacted_revision) from e
         except etcd_errors.ClientError as e:
+            if isinstance(e, _UNREACHABLE):
+                self._failover(client)
             raise StorageUnavailable(f"etcd watch failed: {e}") from e
         finally:
             try:
                 await asyncio.wait_for(watch.cancel(), 2)
             except Exception:
                 pass
+
+
+async def _close_quietly(client: aetcd.Client) -> None:
+    """Close a client of a member left behind; its errors no longer matter."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.close(), 5)
