@@ -155,6 +155,18 @@ class _JSONConstructor(yaml.constructor.SafeConstructor):
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
 
+    def construct_yaml_set(self, node: MappingNode) -> Any:  # type: ignore[override]
+        """`!!set`: a mapping of its members to null, as go-yaml decodes it."""
+        data: dict[str, Any] = {}
+        yield data
+        data.update(self.construct_mapping(node))
+
+    def construct_yaml_omap(self, node: SequenceNode) -> Any:  # type: ignore[override]
+        """`!!omap` and `!!pairs`: the sequence of one-entry mappings they are written as."""
+        items: list[Any] = []
+        yield items
+        items.extend(self.construct_object(child, deep=True) for child in node.value)
+
 
 def _key(key: Any, node: Node) -> str:
     if isinstance(key, str):
@@ -173,6 +185,9 @@ _JSONConstructor.add_constructor("tag:yaml.org,2002:binary", _JSONConstructor.co
 _JSONConstructor.add_constructor("tag:yaml.org,2002:float", _JSONConstructor.construct_yaml_float)
 _JSONConstructor.add_constructor("tag:yaml.org,2002:int", _JSONConstructor.construct_yaml_int)
 _JSONConstructor.add_constructor("tag:yaml.org,2002:map", _JSONConstructor.construct_yaml_map)
+_JSONConstructor.add_constructor("tag:yaml.org,2002:set", _JSONConstructor.construct_yaml_set)
+_JSONConstructor.add_constructor("tag:yaml.org,2002:omap", _JSONConstructor.construct_yaml_omap)
+_JSONConstructor.add_constructor("tag:yaml.org,2002:pairs", _JSONConstructor.construct_yaml_omap)
 
 
 try:
