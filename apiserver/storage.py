@@ -176,7 +176,8 @@ class EtcdStorage:
         self._current = (self._current + 1) % len(self._endpoints)
         self._client = new_client(self._endpoints[self._current], self._timeout, self._tls)
         log.warning("etcd: %s unreachable, using %s", failed.endpoint, self.endpoint)
-        task = asyncio.get_running_loop().create_task(_close_quietly(failed))
+        # calls still running on it end by their own timeout first; then the channel closes
+        task = asyncio.get_running_loop().create_task(_close_quietly(failed, self._timeout + 1))
         self._retired.add(task)
         task.add_done_callback(self._retired.discard)
 
@@ -184,8 +185,8 @@ class EtcdStorage:
         if self._transformer is not None:
             try:
                 value = self._transformer.from_storage(key, value)
-            except ValueError as e:
-                raise StorageError(str(e)) from e
+            except ValueError as e:  # as upstream: the value is there but cannot be read
+                raise errors.internal_error(str(e)) from e
         return orjson.loads(value)
 
     def _encode(self, key: bytes, obj: dict[str, Any]) -> bytes:
@@ -203,13 +204,29 @@ class EtcdStorage:
         obj = _with_rv(self._decode(kv.key, kv.value), kv.mod_revision)
         return StoredObject(kv.key.decode(), obj, kv.mod_revision)
 
+    def _readable(self, kv: Any) -> StoredObject | None:
+        """The object of a listed key, or None (logged) when no provider can read it: one value written
+        under a key the configuration lost must not keep every other object from being listed."""
+        try:
+            return self._stored(kv)
+        except (StatusError, orjson.JSONDecodeError) as e:
+            log.error("skipping %s: %s", kv.key.decode(errors="replace"), e)
+            return None
+
     async def _call(self, op: str, make: Callable[[aetcd.Client], Awaitable[Any]], *, read: bool = False) -> Any:
         attempts = len(self._endpoints) if read else 1
         for attempt in range(attempts):
             client = self._client
             start = time.perf_counter()
             try:
-                return await asyncio.wait_for(make(client), self._timeout)
+                try:
+                    return await asyncio.wait_for(make(client), self._timeout)
+                except asyncio.CancelledError as e:
+                    # grpc cancels the calls of a channel being closed; only a cancelled caller cancels
+                    task = asyncio.current_task()
+                    if task is None or task.cancelling():
+                        raise
+                    raise etcd_errors.ConnectionFailedError("the channel was closed") from e
             except _UNREACHABLE as e:
                 self._failover(client)
                 if attempt + 1 < attempts:
@@ -270,7 +287,7 @@ class EtcdStorage:
         start = (start_key or prefix).encode()
         end = utils.prefix_range_end(prefix.encode())
         resp = await self._call("list", lambda c: self._range(c, start, end, revision=revision, limit=limit), read=True)
-        items = [self._stored(kv) for kv in resp.kvs]
+        items = [item for item in map(self._readable, resp.kvs) if item is not None]
         remaining = resp.count - len(items) if resp.more else 0
         return items, resp.header.revision, remaining
 
@@ -374,11 +391,16 @@ class EtcdStorage:
             async for ev in watch:
                 kv = ev.kv
                 has_prev = ev.prev_kv is not None and ev.prev_kv.value
-                prev = self._decode(ev.prev_kv.key or kv.key, ev.prev_kv.value) if has_prev else None
+                try:
+                    prev = self._decode(kv.key, ev.prev_kv.value) if has_prev else None
+                    obj = self._decode(kv.key, kv.value) if ev.kind == "PUT" else None
+                except (StatusError, orjson.JSONDecodeError) as e:
+                    log.error("skipping an event of %s: %s", kv.key.decode(errors="replace"), e)
+                    continue
                 if prev is not None:
                     _with_rv(prev, ev.prev_kv.mod_revision)
-                if ev.kind == "PUT":
-                    obj = _with_rv(self._decode(kv.key, kv.value), kv.mod_revision)
+                if obj is not None:
+                    obj = _with_rv(obj, kv.mod_revision)
                     yield WatchEvent("PUT", kv.key.decode(), obj, prev, kv.mod_revision, kv.version == 1)
                 else:
                     yield WatchEvent("DELETE", kv.key.decode(), None, prev, kv.mod_revision, False)
@@ -395,7 +417,8 @@ class EtcdStorage:
                 pass
 
 
-async def _close_quietly(client: aetcd.Client) -> None:
-    """Close a client of a member left behind; its errors no longer matter."""
+async def _close_quietly(client: aetcd.Client, after: float) -> None:
+    """Close a client of a member left behind, once its calls are over; its errors no longer matter."""
+    await asyncio.sleep(after)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(client.close(), 5)
