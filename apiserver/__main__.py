@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from apimachinery.logs import setup_logging
+from apiserver import memory
 from apiserver.app import Config, create_app
 from apiserver.encryption import EncryptionConfigError, load_encryption_config
 from apiserver.etcdclient import EtcdTLS, parse_endpoints
@@ -155,6 +156,7 @@ def run(
         ),
     )
     raise_open_files_limit()
+    memory.configure()
     app = create_app(config)
     uv_config = uvicorn.Config(
         app,

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from apimachinery.errors import StatusError, internal_error, request_entity_too_large
+from apiserver.memory import LARGE_REQUEST_BYTES, Trimmer
 
 __all__ = ["BoundedRequests", "ServingLimits"]
 
@@ -61,6 +62,7 @@ class BoundedRequests:
     def __init__(self, app: Any, limits: ServingLimits) -> None:
         self.app = app
         self.limits = limits
+        self.trimmer = Trimmer()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -73,6 +75,13 @@ class BoundedRequests:
             await _answer(send, request_entity_too_large(f"limit is {limit}"), close=False)
             return
         state = _RequestState()
+        try:
+            await self._serve(scope, receive, send, limit, state)
+        finally:
+            if state.received >= LARGE_REQUEST_BYTES:
+                self.trimmer.soon()  # give the memory of a large body back once it is all freed
+
+    async def _serve(self, scope: Scope, receive: Any, send: Any, limit: int, state: _RequestState) -> None:
         deadline = asyncio.get_running_loop().time() + self.limits.request_body_timeout
 
         async def bounded_receive() -> Message:
