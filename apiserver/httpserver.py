@@ -219,10 +219,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         whole body before reading the answer still gets it (as Go's server does for small bodies).
         """
         super().on_response_complete()
-        if self.transport.is_closing():
-            return
+        cycle = self.cycle
+        if self.transport.is_closing() or (cycle is not None and not cycle.response_complete):
+            return  # closing, or a pipelined request (headers in) has just started
         self._arm_header_timer()
-        if self.cycle is not None and self.cycle.more_body:
+        if cycle is not None and cycle.more_body:
             return  # the rest of the body first: on_message_complete starts the next head
         self._reading_head = True
         self._head_bytes = 0
