@@ -6,7 +6,8 @@ never reaches defaulting, admission or validation: the client gets
 field PodSpec.spec.containers of type []v1.Container` for a create or update, and
 `422 … patch: Invalid value: "…": json: cannot unmarshal …` when a patch produced the wrong type.
 `first_type_error` walks a decoded object along the served OpenAPI schema and words the first mismatch
-the way encoding/json does; JSON null is accepted anywhere (Go leaves the zero value).
+the way encoding/json does. JSON null is accepted anywhere (Go leaves the zero value), and a declared
+field given as null is dropped on the way, as decoding into the struct and encoding it again would.
 """
 
 from __future__ import annotations
@@ -130,8 +131,11 @@ def _check(schema: dict[str, Any], value: Any, struct: str, path: list[str]) -> 
             raise _fail(value, schema, struct, path)
         props = resolved.get("properties")
         extra = resolved.get("additionalProperties")
-        for key, sub in value.items():
+        for key, sub in list(value.items()):
             if isinstance(props, dict) and key in props:
+                if sub is None:  # Go leaves a field given as null at its zero value: as if not given
+                    del value[key]
+                    continue
                 _check(props[key], sub, struct, [*path, key])
             elif isinstance(extra, dict):
                 _check(extra, sub, struct, [*path, key])
@@ -172,7 +176,10 @@ def _check_base64(value: str) -> None:
 
 
 def first_type_error(res: ResourceInfo, obj: Any) -> str | None:
-    """encoding/json's error for the first value of `obj` whose JSON type the kind's schema forbids, if any."""
+    """encoding/json's error for the first value of `obj` whose JSON type the kind's schema forbids, if any.
+
+    Declared fields set to null are removed from `obj` in place (see the module doc).
+    """
     name = openapi.definition_for(res.group, res.version, res.kind)
     if name is None:
         return None

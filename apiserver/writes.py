@@ -154,4 +154,5 @@ def _patch_sets_resource_version(patch: Any, media_type: str) -> bool:
         return isinstance(patch, list) and any(
             isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" for op in patch
         )
-    return isinstance(patch, dict) and "resourceVersion" in (patch.get("metadata") or {})
+    meta = patch.get("metadata") if isinstance(patch, dict) else None
+    return isinstance(meta, dict) and "resourceVersion" in meta
