@@ -260,3 +260,8 @@ def generic_server_response(code: int, resource: str, name: str, server_message:
     elif resource:
         message = f"{message} ( {_qualified(resource, group)})"
     return StatusError(code, reason, message, _details(name, group, resource), empty_details=True)
+
+
+def request_entity_too_large(message: str) -> StatusError:
+    """413 RequestEntityTooLarge (NewRequestEntityTooLargeError): `Request entity too large: <message>`."""
+    return StatusError(413, "RequestEntityTooLarge", f"Request entity too large: {message}")

@@ -48,9 +48,11 @@ class OwnerReference(K8sModel):
 def _check_quantities(v: dict[str, Any] | None) -> dict[str, Any] | None:
     for key, q in (v or {}).items():
         try:
-            parse_quantity(q)
+            value = parse_quantity(q)
         except QuantityError as e:
             raise ValueError(f"[{key}]: Invalid value: {q!r}: {e}") from e
+        if value < 0:  # upstream's ValidateNonnegativeQuantity
+            raise ValueError(f'[{key}]: Invalid value: "{q}": must be greater than or equal to 0')
     return v
 
 

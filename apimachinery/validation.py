@@ -588,3 +588,35 @@ def is_domain_prefixed_path(path: str, value: str) -> list[FieldErrorTuple]:
     if not _HTTP_PATH_RE.fullmatch(rest):
         errs.append(invalid(path, rest, regex_error("Invalid path", _HTTP_PATH_FMT)))
     return errs
+
+
+MAX_SECRET_SIZE = 1024 * 1024  # upstream's core.MaxSecretSize: the data a Secret or ConfigMap may hold
+
+
+def _decoded_len(value: Any) -> int:
+    """Bytes a base64 string decodes to (its own length when it is not base64: validation says so elsewhere)."""
+    if not isinstance(value, str):
+        return 0
+    text = value.replace("\r", "").replace("\n", "")
+    return len(text) * 3 // 4 - text[-2:].count("=")
+
+
+def secret_size_errors(data: Any) -> list[FieldErrorTuple]:
+    """ValidateSecret's size rule: the decoded values of `data` total at most MaxSecretSize."""
+    if not isinstance(data, dict):
+        return []
+    total = sum(_decoded_len(v) for v in data.values())
+    return [too_long("data", MAX_SECRET_SIZE)] if total > MAX_SECRET_SIZE else []
+
+
+def configmap_size_errors(data: Any, binary_data: Any) -> list[FieldErrorTuple]:
+    """ValidateConfigMap's size rule: `data` (UTF-8 bytes) plus decoded `binaryData` total at most MaxSecretSize.
+
+    Upstream reports it on the empty path (`field.TooLong(field.NewPath(""), cfg, …)`).
+    """
+    total = 0
+    if isinstance(data, dict):
+        total += sum(len(v.encode()) for v in data.values() if isinstance(v, str))
+    if isinstance(binary_data, dict):
+        total += sum(_decoded_len(v) for v in binary_data.values())
+    return [too_long("", MAX_SECRET_SIZE)] if total > MAX_SECRET_SIZE else []

@@ -13,12 +13,18 @@ import uvicorn
 from fastapi import FastAPI
 
 from apimachinery.logs import setup_logging
+from apiserver import memory
 from apiserver.app import Config, create_app
 from apiserver.authn.identity import AuthnOptions, parse_duration
 from apiserver.chain.listener import INSECURE, SECURE, Listener
+from apiserver.encryption import EncryptionConfigError, load_encryption_config
+from apiserver.etcdclient import EtcdTLS, parse_endpoints
+from apiserver.httpserver import raise_open_files_limit, uvicorn_options
+from apiserver.limits import ServingLimits
 from apiserver.portallocator import PortRange
 from apiserver.security import SecurityConfig
 from apiserver.serving import tls_options
+from apiserver.storage import DEFAULT_MAX_OBJECT_BYTES
 
 cli = typer.Typer(add_completion=False)
 
@@ -190,6 +196,51 @@ def run(
         help="Admission plug-ins to turn off, comma separated (e.g. ServiceAccount where no controller-manager "
         "makes the default ServiceAccounts).",
     ),
+    etcd_cafile: str = typer.Option(
+        "", envvar="TINYKUBE_ETCD_CAFILE", help="CA bundle that verifies the etcd servers (https endpoints)."
+    ),
+    etcd_certfile: str = typer.Option("", envvar="TINYKUBE_ETCD_CERTFILE", help="Client certificate for etcd."),
+    etcd_keyfile: str = typer.Option("", envvar="TINYKUBE_ETCD_KEYFILE", help="Client key for etcd."),
+    encryption_provider_config: str = typer.Option(
+        "",
+        envvar="TINYKUBE_ENCRYPTION_PROVIDER_CONFIG",
+        help="EncryptionConfiguration file: resources encrypted at rest (aescbc, aesgcm, secretbox, identity).",
+    ),
+    max_object_size_bytes: int = typer.Option(
+        DEFAULT_MAX_OBJECT_BYTES,
+        envvar="TINYKUBE_MAX_OBJECT_SIZE_BYTES",
+        help="Largest object as stored in etcd (413 past it; match etcd's --max-request-bytes; 0: etcd decides).",
+    ),
+    max_request_body_bytes: int = typer.Option(
+        ServingLimits.max_request_body_bytes,
+        envvar="TINYKUBE_MAX_REQUEST_BODY_BYTES",
+        help="Largest request body accepted (413 past it, before it is read whole; 0: no bound).",
+    ),
+    request_body_timeout: float = typer.Option(
+        ServingLimits.request_body_timeout,
+        envvar="TINYKUBE_REQUEST_BODY_TIMEOUT",
+        help="Seconds a client has to send a whole request body (408 after).",
+    ),
+    max_header_bytes: int = typer.Option(
+        ServingLimits.max_header_bytes,
+        envvar="TINYKUBE_MAX_HEADER_BYTES",
+        help="Largest request line plus headers accepted (431 past it).",
+    ),
+    header_timeout: float = typer.Option(
+        ServingLimits.header_timeout,
+        envvar="TINYKUBE_HEADER_TIMEOUT",
+        help="Seconds a client has to send a request's headers before the connection is closed.",
+    ),
+    max_open_connections: int = typer.Option(
+        ServingLimits.max_open_connections,
+        envvar="TINYKUBE_MAX_OPEN_CONNECTIONS",
+        help="Open connections served at once (more are answered 503 and closed; 0: no bound).",
+    ),
+    max_connections_per_client: int = typer.Option(
+        ServingLimits.max_connections_per_client,
+        envvar="TINYKUBE_MAX_CONNECTIONS_PER_CLIENT",
+        help="Open connections from one client address (more are answered 429 and closed; 0: no bound).",
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Serve the Kubernetes API on top of etcd: HTTPS on the secure port, plain HTTP on the insecure one."""
@@ -227,6 +278,15 @@ def run(
         ipaddress.ip_network(service_cluster_ip_range, strict=False)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--service-cluster-ip-range") from e
+    try:
+        parse_endpoints(etcd_servers)
+        if encryption_provider_config:
+            load_encryption_config(encryption_provider_config)
+    except ValueError as e:
+        hint = "--encryption-provider-config" if isinstance(e, EncryptionConfigError) else "--etcd-servers"
+        raise typer.BadParameter(str(e), param_hint=hint) from e
+    if bool(etcd_certfile) != bool(etcd_keyfile):
+        raise typer.BadParameter("--etcd-certfile and --etcd-keyfile go together", param_hint="--etcd-certfile")
     config = Config(
         etcd_servers=etcd_servers,
         insecure_bind_address=insecure_bind_address or "127.0.0.1",
@@ -238,6 +298,9 @@ def run(
         request_timeout=request_timeout,
         audit_policy_file=audit_policy_file,
         audit_log_path=audit_log_path,
+        etcd_tls=EtcdTLS(etcd_cafile, etcd_certfile, etcd_keyfile),
+        encryption_provider_config=encryption_provider_config,
+        max_object_size_bytes=max_object_size_bytes,
         watch_cache_size=watch_cache_size,
         service_cluster_ip_range=service_cluster_ip_range,
         service_node_port_range=service_node_port_range,
@@ -251,17 +314,27 @@ def run(
             authentication=authentication,
             disable_admission_plugins=_list(disable_admission_plugins),
         ),
+        serving=ServingLimits(
+            max_request_body_bytes=max_request_body_bytes,
+            request_body_timeout=request_body_timeout,
+            max_header_bytes=max_header_bytes,
+            header_timeout=header_timeout,
+            max_open_connections=max_open_connections,
+            max_connections_per_client=max_connections_per_client,
+        ),
     )
+    raise_open_files_limit()
+    memory.configure()
     try:
         app = create_app(config)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     servers = []
     if config.insecure_port:
-        servers.append(_listener(app, INSECURE, config.insecure_bind_address, config.insecure_port))
+        servers.append(_listener(app, INSECURE, config.insecure_bind_address, config.insecure_port, config.serving))
     if secure_port:
         tls = tls_options(tls_cert_file, tls_private_key_file, client_ca_file)
-        servers.append(_listener(app, SECURE, bind_address, secure_port, **tls))
+        servers.append(_listener(app, SECURE, bind_address, secure_port, config.serving, **tls))
     if not servers:
         raise typer.BadParameter("no port to serve on: both --insecure-port and --secure-port are off")
     asyncio.run(_serve(servers))
@@ -277,7 +350,7 @@ def _first(value: T | None, old_name: T | None, default: T) -> T:
     return old_name if old_name is not None else default
 
 
-def _listener(app: FastAPI, name: str, host: str, port: int, **tls: object) -> _Server:
+def _listener(app: FastAPI, name: str, host: str, port: int, serving: ServingLimits, **tls: object) -> _Server:
     """One uvicorn server of the app, its requests marked with the listener's name."""
     config = uvicorn.Config(
         Listener(app, name),
@@ -287,6 +360,7 @@ def _listener(app: FastAPI, name: str, host: str, port: int, **tls: object) -> _
         timeout_graceful_shutdown=3,
         access_log=False,
         **tls,  # type: ignore[arg-type]
+        **uvicorn_options(serving),
     )
     return _Server(config, app)
 

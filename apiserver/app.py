@@ -32,9 +32,13 @@ from apiserver.authz.reconcile import reconcile_bootstrap_policy
 from apiserver.chain import ChainOptions, HandlerChain
 from apiserver.codec import json_response, status_response
 from apiserver.context import RequestContext, context_of
+from apiserver.continuetoken import ContinueTokens
+from apiserver.encryption import load_encryption_config
+from apiserver.etcdclient import EtcdTLS
 from apiserver.handlers import handle
 from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
 from apiserver.kinds import KindOptions, ServiceNetwork, Strategies
+from apiserver.limits import BoundedRequests, ServingLimits
 from apiserver.options import WriteOptions
 from apiserver.portallocator import PortRange
 from apiserver.registry import Registry
@@ -48,7 +52,7 @@ from apiserver.security import (
     build_impersonator,
     identity_of,
 )
-from apiserver.storage import EtcdStorage, StorageError
+from apiserver.storage import DEFAULT_MAX_OBJECT_BYTES, EtcdStorage, StorageError
 from apiserver.versions import serve_converted
 from apiserver.watch_cache import WatchCache
 
@@ -79,6 +83,10 @@ class Config:
     audit_policy_file: str = ""
     audit_log_path: str = ""  # "-": stdout
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    serving: ServingLimits = field(default_factory=ServingLimits)
+    etcd_tls: EtcdTLS = field(default_factory=EtcdTLS)
+    encryption_provider_config: str = ""  # an EncryptionConfiguration file (Secrets encrypted at rest)
+    max_object_size_bytes: int = DEFAULT_MAX_OBJECT_BYTES  # an object's stored size (etcd's request limit)
 
 
 def _api_endpoint(config: Config) -> tuple[str, int]:
@@ -261,8 +269,9 @@ async def _retarget_kubernetes_service(reg: Registry, svc: dict[str, Any], confi
     await reg.update(res, "default", "kubernetes", put, WriteOptions())
 
 
-async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair) -> None:
+async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair, tokens: ContinueTokens) -> None:
     """Create the default namespaces, the `kubernetes` ServiceCIDR and Service, then check allocations once."""
+    await _retrying("continue-token key", partial(tokens.use_cluster_key, reg.storage))
     for name in DEFAULT_NAMESPACES:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         await _retrying(f"namespace {name}", partial(_create_missing, reg, "", "namespaces", None, body))
@@ -323,10 +332,20 @@ def create_app(config: Config) -> FastAPI:
 
     Raises ValueError for settings that cannot work (an unreadable audit policy, an unknown mode).
     """
-    storage = EtcdStorage(config.etcd_servers.split(",")[0], timeout=5.0)
+    transformer = (
+        load_encryption_config(config.encryption_provider_config) if config.encryption_provider_config else None
+    )
+    storage = EtcdStorage(
+        config.etcd_servers,
+        timeout=5.0,
+        tls=config.etcd_tls,
+        transformer=transformer,
+        max_object_bytes=config.max_object_size_bytes,
+    )
     cache = WatchCache(storage, window=config.watch_cache_size)
     network = ServiceNetwork(config.service_cluster_ip_range, PortRange.parse(config.service_node_port_range))
-    reg = Registry(storage, cache, Strategies(KindOptions(service_network=network)))
+    tokens = ContinueTokens()
+    reg = Registry(storage, cache, Strategies(KindOptions(service_network=network)), tokens)
     reg.use_admission(*build_admission(config.security, reg))
     repair = ServiceRepair(reg, network)
     audit_log = AuditLog(config.audit_log_path) if config.audit_log_path else None
@@ -341,7 +360,7 @@ def create_app(config: Config) -> FastAPI:
         if audit_log is not None:
             await audit_log.start()
         cache.start()
-        tasks = [asyncio.create_task(_bootstrap(reg, config, repair), name="bootstrap")]
+        tasks = [asyncio.create_task(_bootstrap(reg, config, repair, tokens), name="bootstrap")]
         tasks.append(asyncio.create_task(aggregator.run(), name="aggregator"))
         if config.service_repair_interval > 0:
             tasks.append(asyncio.create_task(repair.run(config.service_repair_interval), name="service-repair"))
@@ -369,6 +388,7 @@ def create_app(config: Config) -> FastAPI:
     app.state.identity = identity_of(config.security, reg)  # the token issuer and union (TokenRequest, TokenReview)
     app.add_middleware(AdmissionFeedback)  # inside the chain: admission's warnings and audit annotations
     app.add_middleware(HandlerChain, options=options)
+    app.add_middleware(BoundedRequests, limits=config.serving)  # outermost: body bounds, the last-resort 500
 
     @app.exception_handler(errors.StatusError)
     async def _status_error(request: Request, exc: errors.StatusError) -> Response:

@@ -8,13 +8,26 @@ import orjson
 import yaml
 from starlette.responses import Response
 
-from apimachinery.errors import StatusError, bad_request, unsupported_media_type
+from apimachinery.errors import StatusError, bad_request, request_entity_too_large, unsupported_media_type
+from apiserver import yamlcodec
 
-__all__ = ["decode_body", "json_response", "media_type", "status_response", "wants_table"]
+__all__ = [
+    "MAX_DEPTH",
+    "TooDeep",
+    "check_depth",
+    "decode_body",
+    "json_response",
+    "media_type",
+    "status_response",
+    "wants_table",
+]
 
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml")
+JSON_PATCH = "application/json-patch+json"
+MAX_DEPTH = yamlcodec.MAX_DEPTH  # nested objects/arrays in a body (orjson writes at most 254)
+MAX_JSON_PATCH_OPERATIONS = 10_000  # upstream's maxJSONPatchOperations
 PATCH_TYPES = (
     "application/json-patch+json",
     "application/merge-patch+json",
@@ -28,12 +41,13 @@ def media_type(content_type: str | None) -> str:
     return (content_type or JSON).split(";", 1)[0].strip().lower() or JSON
 
 
-def _yaml_load(raw: bytes) -> Any:
-    return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
-
 def decode_body(raw: bytes, content_type: str | None, allowed: tuple[str, ...] = ()) -> Any:
-    """Parse a request body by its media type; 400 when malformed, 415 when unknown."""
+    """Parse a request body by its media type; 400 when malformed, 415 when unknown.
+
+    Bounded as upstream's decoders are: YAML aliasing as go-yaml counts it, nesting to MAX_DEPTH levels
+    (orjson, which writes etcd and every response, cannot nest much deeper), JSON patches to
+    MAX_JSON_PATCH_OPERATIONS operations (413).
+    """
     mt = media_type(content_type)
     if allowed and mt not in allowed:
         raise unsupported_media_type(mt)
@@ -43,18 +57,52 @@ def decode_body(raw: bytes, content_type: str | None, allowed: tuple[str, ...] =
         if mt == PROTOBUF:
             from apiserver.protobuf import decode_protobuf
 
-            return decode_protobuf(raw)
+            return check_depth(decode_protobuf(raw))
         if mt in YAML_TYPES:
-            return _yaml_load(raw)
+            return yamlcodec.load(raw, MAX_DEPTH)
         if mt in (JSON, "*/*") or mt in PATCH_TYPES:
-            return orjson.loads(raw)
+            body = check_depth(orjson.loads(raw), raw)
+            if mt == JSON_PATCH and isinstance(body, list) and len(body) > MAX_JSON_PATCH_OPERATIONS:
+                raise request_entity_too_large(
+                    f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {len(body)}"
+                )
+            return body
     except orjson.JSONDecodeError as e:
+        if "depth limit exceeded" in str(e):  # orjson's own bound (1024) is deeper than ours
+            raise bad_request(f"couldn't decode the request body: {_too_deep()}") from e
         raise bad_request(f"couldn't decode the request body as JSON: {e}") from e
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, yamlcodec.YAMLBodyError) as e:
         raise bad_request(f"couldn't decode the request body as YAML: {e}") from e
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise bad_request(f"couldn't decode the request body: {e}") from e
     raise unsupported_media_type(mt)
+
+
+def _too_deep(max_depth: int = MAX_DEPTH) -> str:
+    return f"exceeded max depth of {max_depth} nested objects and arrays"
+
+
+class TooDeep(ValueError):
+    """A decoded body nests more than MAX_DEPTH levels."""
+
+
+def check_depth(value: Any, raw: bytes | None = None, max_depth: int = MAX_DEPTH) -> Any:
+    """`value` itself, after checking it nests at most `max_depth` objects/arrays (TooDeep otherwise)."""
+    if raw is not None and raw.count(b"[") + raw.count(b"{") <= max_depth:
+        return value  # cannot nest deeper than it has brackets
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        if depth > max_depth:
+            raise TooDeep(_too_deep(max_depth))
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | tuple))
+    return value
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -635,6 +635,12 @@ def check_fields(
     `ignore` lists unknown fields that were already stored (so a patch is judged on what it adds);
     `prefix` starts the 400 message, as create and update name the kind there.
     """
+    from apiserver import typecheck  # the decode step: wrong JSON types are refused before anything else
+
+    if prefix:
+        typecheck.check_body(res, obj)
+    else:
+        typecheck.check_patched(res, obj)
     skip = set(ignore or ())
     found = [p for p in _unknown_paths(res, obj) if _display(p) not in skip]
     dups = duplicate_fields(raw) if raw is not None and directive != "Ignore" else []

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from apimachinery.errors import Cause, bad_request, expired, invalid
+from apimachinery.errors import Cause, bad_request, invalid
 from apimachinery.selectors import (
     FieldSelector,
     LabelSelector,
@@ -20,12 +16,34 @@ from apimachinery.selectors import (
     parse_label_selector,
 )
 
-__all__ = ["ListOptions", "WriteOptions", "decode_continue", "encode_continue", "parse_bool"]
+__all__ = ["ListOptions", "WriteOptions", "parse_bool", "parse_resource_version"]
 
 
 def parse_bool(value: str | None) -> bool:
     """Kubernetes' query booleans: only `0` and `false` (and absence) are false."""
     return value is not None and value.lower() not in ("0", "false")
+
+
+_MAX_UINT64 = (1 << 64) - 1
+
+
+def parse_resource_version(rv: str) -> int:
+    """A resourceVersion query parameter as upstream's versioner parses it (strconv.ParseUint); 400 if not one.
+
+    "" and "0" are 0 (any version); a value past etcd's int64 revisions stays a number (the read then
+    waits for a revision that never comes, as upstream's does).
+    """
+    if rv in ("", "0"):
+        return 0
+    if not rv.isascii() or not rv.isdigit():
+        why = "invalid syntax"
+    elif int(rv) > _MAX_UINT64:
+        why = "value out of range"
+    else:
+        return int(rv)
+    raise bad_request(
+        f'invalid resource version: resourceVersion: Invalid value: "{rv}": strconv.ParseUint: parsing "{rv}": {why}'
+    )
 
 
 def _int(params: Mapping[str, str], name: str) -> int | None:
@@ -80,11 +98,7 @@ class ListOptions:
 
     def _check(self) -> None:
         rv, match = self.resource_version, self.resource_version_match
-        if rv and rv != "0":
-            try:
-                int(rv)
-            except ValueError as e:
-                raise expired(f'Too large resource version: invalid value "{rv}"') from e
+        parse_resource_version(rv)
         if match and match not in ("NotOlderThan", "Exact"):
             raise _invalid_opt("resourceVersionMatch", match, 'supported values: "Exact", "NotOlderThan"')
         if match and not rv and not (self.watch and self.send_initial_events):
@@ -159,20 +173,3 @@ class WriteOptions:
             field_validation=validation,
             force=parse_bool(params.get("force")),
         )
-
-
-def encode_continue(revision: int, start_key: str) -> str:
-    """An opaque continue token: the snapshot revision and the next key."""
-    raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start_key})
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_continue(token: str) -> tuple[int, str]:
-    """Revision and start key from a continue token (400 when malformed)."""
-    try:
-        data = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(data["rv"]), str(data["start"])
-    except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as e:
-        raise bad_request(
-            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
-        ) from e

@@ -22,8 +22,9 @@ from apimachinery.selectors import field_set_for
 from apiserver.admission import AdmissionAttributes, MutatingPlugin, ValidatingPlugin
 from apiserver.admission.chain import AdmissionChain
 from apiserver.context import UserInfo
+from apiserver.continuetoken import ContinueTokens, ListScope
 from apiserver.kinds import Strategies
-from apiserver.options import ListOptions, WriteOptions, decode_continue, encode_continue
+from apiserver.options import ListOptions, WriteOptions, parse_resource_version
 from apiserver.storage import (
     Compacted,
     Deletion,
@@ -47,6 +48,8 @@ NAMESPACE_RES = by_plural("", "namespaces")
 # Tries of one read-modify-write before 409: a try fails only when another process wrote meanwhile
 # (this process's writers of one key take turns) or the first, cached, read was stale.
 _MAX_ATTEMPTS = 10
+_MAX_RETRIES = 20
+_MAX_REVISION = (1 << 63) - 1  # etcd revisions are int64; a larger resourceVersion is one etcd never reached
 # Subresources whose server-side code sets exactly what may change (not client input).
 _TRUSTED_SUBRESOURCES = ("binding", "finalize")
 _GC_FINALIZERS = ("orphan", "foregroundDeletion")
@@ -70,11 +73,18 @@ def _storage_errors(e: Exception) -> errors.StatusError:
 class Registry:
     """CRUD and list for every resource over etcd, with the watch cache for reads."""
 
-    def __init__(self, storage: EtcdStorage, cache: WatchCache, strategies: Strategies | None = None) -> None:
+    def __init__(
+        self,
+        storage: EtcdStorage,
+        cache: WatchCache,
+        strategies: Strategies | None = None,
+        tokens: ContinueTokens | None = None,
+    ) -> None:
         self.storage = storage
         self.cache = cache
         self.strategy = strategies or Strategies()
         self.admission = AdmissionChain()
+        self.tokens = tokens or ContinueTokens()
 
     # --- keys and helpers ------------------------------------------------------------
     @staticmethod
@@ -132,6 +142,7 @@ class Registry:
     async def get(self, res: ResourceInfo, namespace: str | None, name: str, rv: str = "") -> dict[str, Any]:
         """Read one object; resourceVersion "0" may be served from the cache."""
         key = self.key(res, namespace, name)
+        parse_resource_version(rv)
         if rv == "0" and self.cache.ready.is_set():
             stored = self.cache.cache(res.plural).get(key)
             if stored is None:
@@ -143,15 +154,16 @@ class Registry:
         """A `<Kind>List` honouring selectors, limit/continue and resourceVersion rules."""
         match = self.predicate(res, namespace, opts)
         prefix = self.prefix(res, namespace)
+        scope = ListScope(res.group, prefix, str(opts.label_selector), str(opts.field_selector))
         if opts.continue_token:
-            revision, start = decode_continue(opts.continue_token)
-            items, rev, token, remaining = await self._list_etcd(prefix, match, opts.limit, revision, start)
+            revision, start = self.tokens.decode(opts.continue_token, scope)
+            items, rev, token, remaining = await self._list_etcd(scope, match, opts.limit, revision, start)
         elif opts.resource_version_match == "Exact":
             items, rev, token, remaining = await self._list_etcd(
-                prefix, match, opts.limit, int(opts.resource_version), prefix
+                scope, match, opts.limit, min(int(opts.resource_version), _MAX_REVISION), prefix
             )
         else:
-            items, rev, token, remaining = await self._list_cache(res, prefix, match, opts)
+            items, rev, token, remaining = await self._list_cache(res, scope, match, opts)
         listing: dict[str, Any] = {"resourceVersion": str(rev)}
         if token:
             listing["continue"] = token
@@ -167,10 +179,11 @@ class Registry:
     async def _list_cache(
         self,
         res: ResourceInfo,
-        prefix: str,
+        scope: ListScope,
         match: Callable[[dict[str, Any]], bool],
         opts: ListOptions,
     ) -> tuple[list[dict[str, Any]], int, str, int]:
+        prefix = scope.prefix
         rv = opts.resource_version
         if rv == "0":
             wanted = 0
@@ -181,7 +194,7 @@ class Registry:
         if not await self.cache.wait_for_revision(wanted):
             if rv and wanted > await self._current_revision():
                 raise errors.too_large_resource_version(wanted, self.cache.revision)
-            return await self._list_etcd(prefix, match, opts.limit, 0, prefix)
+            return await self._list_etcd(scope, match, opts.limit, 0, prefix)
         snapshot, revision = self.cache.cache(res.plural).snapshot(), self.cache.revision
         items: list[dict[str, Any]] = []
         token, remaining = "", 0
@@ -189,7 +202,7 @@ class Registry:
             if not stored.key.startswith(prefix) or not match(stored.obj):
                 continue
             if opts.limit and len(items) == opts.limit:
-                token = encode_continue(revision, stored.key)
+                token = self.tokens.encode(revision, stored.key, scope)
                 remaining = sum(1 for s in snapshot[i:] if s.key.startswith(prefix) and match(s.obj))
                 break
             items.append(stored.obj)
@@ -197,12 +210,13 @@ class Registry:
 
     async def _list_etcd(
         self,
-        prefix: str,
+        scope: ListScope,
         match: Callable[[dict[str, Any]], bool],
         limit: int,
         revision: int,
         start: str,
     ) -> tuple[list[dict[str, Any]], int, str, int]:
+        prefix = scope.prefix
         items: list[dict[str, Any]] = []
         batch = max(limit, 500) if limit else 0
         try:
@@ -214,7 +228,7 @@ class Registry:
                         continue
                     if limit and len(items) == limit:
                         left = len(page) - i + remaining
-                        return items, revision, encode_continue(revision, stored.key), left
+                        return items, revision, self.tokens.encode(revision, stored.key, scope), left
                     items.append(stored.obj)
                 if not remaining or not page:
                     return items, revision, "", 0

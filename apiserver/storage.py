@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aetcd
 import aetcd.exceptions as etcd_errors
 import orjson
 from aetcd import rpc, utils
 from prometheus_client import Histogram
+
+from apimachinery import errors
+from apimachinery.errors import StatusError, request_entity_too_large
+from apiserver.etcdclient import EtcdTLS, new_client, parse_endpoints
 
 __all__ = [
     "Compacted",
@@ -34,6 +39,8 @@ __all__ = [
     "TryUpdate",
     "WatchEvent",
 ]
+
+log = logging.getLogger("apiserver.storage")
 
 ETCD_LATENCY = Histogram(
     "etcd_request_duration_seconds",
@@ -112,25 +119,17 @@ class WatchEvent:
     created: bool
 
 
-def _decode(value: bytes) -> dict[str, Any]:
-    return orjson.loads(value)
-
-
-def _encode(obj: dict[str, Any]) -> bytes:
-    return orjson.dumps(obj)
-
-
 def _with_rv(obj: dict[str, Any], revision: int) -> dict[str, Any]:
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return obj
 
 
-def _failed(key: str, responses: list[Any]) -> StorageError:
-    """Why a compare-and-write failed: the key is gone, or it moved on (with what it holds now)."""
-    if not responses or not responses[0]:
-        return KeyNotFound(key)
-    value, kv = responses[0][0]
-    return RevisionConflict(key, StoredObject(key, _with_rv(_decode(value), kv.mod_revision), kv.mod_revision))
+DEFAULT_MAX_OBJECT_BYTES = 1_572_864  # etcd's default --max-request-bytes (1.5 MiB)
+_UNREACHABLE = (
+    TimeoutError,
+    etcd_errors.ConnectionFailedError,
+    etcd_errors.ConnectionTimeoutError,
+)
 
 
 class _Writers:
@@ -144,59 +143,160 @@ class _Writers:
         self.latest: StoredObject | None = None
 
 
-class EtcdStorage:
-    """Async etcd access through aetcd with timeouts and error mapping."""
+class Transformer(Protocol):
+    """What turns an object's bytes into the value stored in etcd and back (encryption at rest)."""
 
-    def __init__(self, endpoint: str, timeout: float = 5.0) -> None:
-        host, _, port = endpoint.removeprefix("http://").rstrip("/").partition(":")
-        self._host = host or "127.0.0.1"
-        self._port = int(port or 2379)
+    def to_storage(self, key: bytes, data: bytes) -> bytes:
+        """The value to store."""
+
+    def from_storage(self, key: bytes, value: bytes) -> bytes:
+        """The data of a stored value."""
+
+
+def _too_large() -> StatusError:
+    # etcd's own refusal, in upstream's 413 (a client must not retry it as it would a 503)
+    return request_entity_too_large("etcdserver: request is too large")
+
+
+class EtcdStorage:
+    """Async etcd access through aetcd with timeouts, error mapping and failover between members.
+
+    `endpoints` is `--etcd-servers`: one or more comma-separated client URLs of one etcd cluster. Calls
+    go to one current member; when it cannot be reached the storage moves to the next one (reads are
+    retried there at once; a write is not, since it may have been applied: its caller gets 503).
+    """
+
+    def __init__(
+        self,
+        endpoints: str,
+        timeout: float = 5.0,
+        *,
+        tls: EtcdTLS | None = None,
+        transformer: Transformer | None = None,
+        max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
+    ) -> None:
+        self._endpoints = parse_endpoints(endpoints)
         self._timeout = timeout
         self._writers: dict[str, _Writers] = {}
-        # gRPC's default 4 MiB receive limit would fail lists (and the cache's relist) past ~3k pods.
-        self._client = aetcd.Client(
-            host=self._host,
-            port=self._port,
-            timeout=timeout,
-            options={"grpc.max_receive_message_length": 1 << 30},
-        )
+        self._tls = tls
+        self._transformer = transformer
+        self._max_object_bytes = max_object_bytes
+        self._current = 0
+        self._client = new_client(self._endpoints[0], timeout, tls)
+        self._retired: set[asyncio.Task[None]] = set()
 
     @property
     def client(self) -> aetcd.Client:
-        """The underlying aetcd client (for benchmarks and the watch cache)."""
+        """The underlying aetcd client of the current member (for benchmarks and the watch cache)."""
         return self._client
+
+    @property
+    def endpoint(self) -> str:
+        """The client URL of the member calls go to now."""
+        return str(self._endpoints[self._current])
 
     async def close(self) -> None:
         """Close the gRPC channel."""
         await self._client.close()
 
-    async def _call(self, op: str, coro: Any) -> Any:
-        start = time.perf_counter()
+    def _failover(self, failed: aetcd.Client) -> None:
+        """Move to the next member after `failed` (the current client) could not be reached."""
+        if failed is not self._client or len(self._endpoints) < 2:
+            return
+        self._current = (self._current + 1) % len(self._endpoints)
+        self._client = new_client(self._endpoints[self._current], self._timeout, self._tls)
+        log.warning("etcd: %s unreachable, using %s", failed.endpoint, self.endpoint)
+        # calls still running on it end by their own timeout first; then the channel closes
+        task = asyncio.get_running_loop().create_task(_close_quietly(failed, self._timeout + 1))
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
+
+    def _decode(self, key: bytes, value: bytes) -> dict[str, Any]:
+        if self._transformer is not None:
+            try:
+                value = self._transformer.from_storage(key, value)
+            except ValueError as e:  # as upstream: the value is there but cannot be read
+                raise errors.internal_error(str(e)) from e
+        return orjson.loads(value)
+
+    def _encode(self, key: bytes, obj: dict[str, Any]) -> bytes:
         try:
-            return await asyncio.wait_for(coro, self._timeout)
-        except (TimeoutError, etcd_errors.ConnectionFailedError) as e:
-            raise StorageUnavailable(f"etcd unavailable: {e or 'timeout'}") from e
-        except etcd_errors.ConnectionTimeoutError as e:
-            raise StorageUnavailable(f"etcd timeout: {e}") from e
-        except etcd_errors.RevisionCompactedError as e:
-            raise Compacted(e.compacted_revision) from e
-        except (etcd_errors.ClientError, rpc.AioRpcError) as e:
-            text = e.details() if isinstance(e, rpc.AioRpcError) else str(e)
-            if "compacted" in text:
-                raise Compacted() from e
-            if "future revision" in text:
-                raise FutureRevision(text) from e
-            raise StorageUnavailable(f"etcd error: {text}") from e
-        finally:
-            ETCD_LATENCY.labels(op).observe(time.perf_counter() - start)
+            data = orjson.dumps(obj)
+        except orjson.JSONEncodeError as e:  # deeper than orjson nests: the decoders bound depth well below
+            raise errors.bad_request(f"the object cannot be serialized: {e}") from e
+        if self._transformer is not None:
+            data = self._transformer.to_storage(key, data)
+        if self._max_object_bytes and len(data) + len(key) > self._max_object_bytes:
+            raise _too_large()
+        return data
+
+    def _stored(self, kv: Any) -> StoredObject:
+        obj = _with_rv(self._decode(kv.key, kv.value), kv.mod_revision)
+        return StoredObject(kv.key.decode(), obj, kv.mod_revision)
+
+    def _failed(self, key: str, responses: list[Any]) -> StorageError:
+        """Why a compare-and-write failed: the key is gone, or it moved on (with what it holds now)."""
+        if not responses or not responses[0]:
+            return KeyNotFound(key)
+        _, kv = responses[0][0]
+        return RevisionConflict(key, self._stored(kv))
+
+    def _readable(self, kv: Any) -> StoredObject | None:
+        """The object of a listed key, or None (logged) when no provider can read it: one value written
+        under a key the configuration lost must not keep every other object from being listed."""
+        try:
+            return self._stored(kv)
+        except (StatusError, orjson.JSONDecodeError) as e:
+            log.error("skipping %s: %s", kv.key.decode(errors="replace"), e)
+            return None
+
+    async def _call(self, op: str, make: Callable[[aetcd.Client], Awaitable[Any]], *, read: bool = False) -> Any:
+        attempts = len(self._endpoints) if read else 1
+        for attempt in range(attempts):
+            client = self._client
+            start = time.perf_counter()
+            try:
+                try:
+                    return await asyncio.wait_for(make(client), self._timeout)
+                except asyncio.CancelledError as e:
+                    # grpc cancels the calls of a channel being closed; only a cancelled caller cancels
+                    task = asyncio.current_task()
+                    if task is None or task.cancelling():
+                        raise
+                    raise etcd_errors.ConnectionFailedError("the channel was closed") from e
+            except _UNREACHABLE as e:
+                self._failover(client)
+                if attempt + 1 < attempts:
+                    continue
+                raise StorageUnavailable(f"etcd unavailable ({client.endpoint}): {e or 'timeout'}") from e
+            except etcd_errors.RevisionCompactedError as e:
+                raise Compacted(e.compacted_revision) from e
+            except (etcd_errors.ClientError, rpc.AioRpcError) as e:
+                text = e.details() if isinstance(e, rpc.AioRpcError) else str(e)
+                if "compacted" in text:
+                    raise Compacted() from e
+                if "future revision" in text:
+                    raise FutureRevision(text) from e
+                if "request is too large" in text:
+                    raise _too_large() from e
+                code = e.code() if isinstance(e, rpc.AioRpcError) else None
+                if code in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED):
+                    self._failover(client)
+                    if attempt + 1 < attempts:
+                        continue
+                raise StorageUnavailable(f"etcd error: {text}") from e
+            finally:
+                ETCD_LATENCY.labels(op).observe(time.perf_counter() - start)
+        raise StorageUnavailable("etcd unavailable")  # not reached: the last attempt raises
 
     async def ping(self) -> int:
         """Return the current revision, raising StorageUnavailable when etcd is down."""
-        resp = await self._call("status", self._range(b"\x00", limit=1, count_only=True))
+        resp = await self._call("status", lambda c: self._range(c, b"\x00", limit=1, count_only=True), read=True)
         return resp.header.revision
 
     async def _range(
         self,
+        client: aetcd.Client,
         key: bytes,
         range_end: bytes | None = None,
         *,
@@ -204,19 +304,18 @@ class EtcdStorage:
         limit: int = 0,
         count_only: bool = False,
     ) -> Any:
-        await self._client.connect()
+        await client.connect()
         req = rpc.RangeRequest(key=key, revision=revision, limit=limit, count_only=count_only)
         if range_end is not None:
             req.range_end = range_end
-        return await self._client.kvstub.Range(req, timeout=self._timeout)
+        return await client.kvstub.Range(req, timeout=self._timeout)
 
     async def get(self, key: str, revision: int = 0) -> StoredObject:
         """Read one object (optionally at an older revision)."""
-        resp = await self._call("get", self._range(key.encode(), revision=revision))
+        resp = await self._call("get", lambda c: self._range(c, key.encode(), revision=revision), read=True)
         if not resp.kvs:
             raise KeyNotFound(key)
-        kv = resp.kvs[0]
-        return StoredObject(key, _with_rv(_decode(kv.value), kv.mod_revision), kv.mod_revision)
+        return self._stored(resp.kvs[0])
 
     async def list(
         self, prefix: str, *, revision: int = 0, limit: int = 0, start_key: str | None = None
@@ -224,22 +323,20 @@ class EtcdStorage:
         """Read keys under prefix at one revision: (objects, revision, remaining count)."""
         start = (start_key or prefix).encode()
         end = utils.prefix_range_end(prefix.encode())
-        resp = await self._call("list", self._range(start, end, revision=revision, limit=limit))
-        items = [
-            StoredObject(kv.key.decode(), _with_rv(_decode(kv.value), kv.mod_revision), kv.mod_revision)
-            for kv in resp.kvs
-        ]
+        resp = await self._call("list", lambda c: self._range(c, start, end, revision=revision, limit=limit), read=True)
+        items = [item for item in map(self._readable, resp.kvs) if item is not None]
         remaining = resp.count - len(items) if resp.more else 0
         return items, resp.header.revision, remaining
 
     async def create(self, key: str, obj: dict[str, Any]) -> StoredObject:
         """Write a new key; KeyExists if it is already there."""
-        tx = self._client.transactions
+        k = key.encode()
+        value = self._encode(k, obj)
         ok, responses = await self._call(
             "create",
-            self._client.transaction(
-                compare=[tx.create(key.encode()) == 0],
-                success=[tx.put(key.encode(), _encode(obj))],
+            lambda c: c.transaction(
+                compare=[c.transactions.create(k) == 0],
+                success=[c.transactions.put(k, value)],
                 failure=[],
             ),
         )
@@ -250,39 +347,42 @@ class EtcdStorage:
 
     async def put(self, key: str, obj: dict[str, Any]) -> int:
         """Write a key unconditionally; the revision of the write."""
-        resp = await self._call("put", self._client.put(key.encode(), _encode(obj)))
+        k = key.encode()
+        value = self._encode(k, obj)
+        resp = await self._call("put", lambda c: c.put(k, value))
         return resp.header.revision
 
     async def update(self, key: str, obj: dict[str, Any], expected_revision: int) -> StoredObject:
         """Overwrite a key only if its mod revision is still `expected_revision`."""
-        tx = self._client.transactions
+        k = key.encode()
+        value = self._encode(k, obj)
         ok, responses = await self._call(
             "update",
-            self._client.transaction(
-                compare=[tx.mod(key.encode()) == expected_revision],
-                success=[tx.put(key.encode(), _encode(obj))],
-                failure=[tx.get(key.encode())],
+            lambda c: c.transaction(
+                compare=[c.transactions.mod(k) == expected_revision],
+                success=[c.transactions.put(k, value)],
+                failure=[c.transactions.get(k)],
             ),
         )
         if not ok:
-            raise _failed(key, responses)
+            raise self._failed(key, responses)
         rev = responses[0].response_put.header.revision
         return StoredObject(key, _with_rv(obj, rev), rev)
 
     async def delete(self, key: str, expected_revision: int) -> int:
         """Delete a key only if its mod revision is still `expected_revision`; returns the
         deletion revision."""
-        tx = self._client.transactions
+        k = key.encode()
         ok, responses = await self._call(
             "delete",
-            self._client.transaction(
-                compare=[tx.mod(key.encode()) == expected_revision],
-                success=[tx.delete(key.encode())],
-                failure=[tx.get(key.encode())],
+            lambda c: c.transaction(
+                compare=[c.transactions.mod(k) == expected_revision],
+                success=[c.transactions.delete(k)],
+                failure=[c.transactions.get(k)],
             ),
         )
         if not ok:
-            raise _failed(key, responses)
+            raise self._failed(key, responses)
         return responses[0].response_delete_range.header.revision
 
     async def guaranteed_update(
@@ -371,36 +471,49 @@ class EtcdStorage:
 
     async def compact(self, revision: int) -> None:
         """Compact etcd history up to `revision`."""
-        await self._call("compact", self._client.compact(revision))
+        await self._call("compact", lambda c: c.compact(revision))
 
     async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
         """Stream changes under prefix from start_revision (inclusive)."""
-        await self._client.connect()
-        try:
-            watch = await self._call(
-                "watch",
-                self._client.watch_prefix(prefix.encode(), start_revision=start_revision, prev_kv=True),
-            )
-        except StorageError:
-            raise
+        client = self._client
+
+        async def start(c: aetcd.Client) -> Any:
+            await c.connect()
+            return await c.watch_prefix(prefix.encode(), start_revision=start_revision, prev_kv=True)
+
+        watch = await self._call("watch", start)
         try:
             async for ev in watch:
                 kv = ev.kv
                 has_prev = ev.prev_kv is not None and ev.prev_kv.value
-                prev = _decode(ev.prev_kv.value) if has_prev else None
+                try:
+                    prev = self._decode(kv.key, ev.prev_kv.value) if has_prev else None
+                    obj = self._decode(kv.key, kv.value) if ev.kind == "PUT" else None
+                except (StatusError, orjson.JSONDecodeError) as e:
+                    log.error("skipping an event of %s: %s", kv.key.decode(errors="replace"), e)
+                    continue
                 if prev is not None:
                     _with_rv(prev, ev.prev_kv.mod_revision)
-                if ev.kind == "PUT":
-                    obj = _with_rv(_decode(kv.value), kv.mod_revision)
+                if obj is not None:
+                    obj = _with_rv(obj, kv.mod_revision)
                     yield WatchEvent("PUT", kv.key.decode(), obj, prev, kv.mod_revision, kv.version == 1)
                 else:
                     yield WatchEvent("DELETE", kv.key.decode(), None, prev, kv.mod_revision, False)
         except etcd_errors.RevisionCompactedError as e:
             raise Compacted(e.compacted_revision) from e
         except etcd_errors.ClientError as e:
+            if isinstance(e, _UNREACHABLE):
+                self._failover(client)
             raise StorageUnavailable(f"etcd watch failed: {e}") from e
         finally:
             try:
                 await asyncio.wait_for(watch.cancel(), 2)
             except Exception:
                 pass
+
+
+async def _close_quietly(client: aetcd.Client, after: float) -> None:
+    """Close a client of a member left behind, once its calls are over; its errors no longer matter."""
+    await asyncio.sleep(after)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.close(), 5)

@@ -127,7 +127,9 @@ class ConfigMapStrategy(Strategy):
     """ConfigMaps: key syntax and immutability."""
 
     def validate_semantics(self, obj: dict[str, Any]) -> list[Cause]:
-        return _key_causes(obj.get("data"), "data") + _key_causes(obj.get("binaryData"), "binaryData")
+        causes = _key_causes(obj.get("data"), "data") + _key_causes(obj.get("binaryData"), "binaryData")
+        sizes = validation.configmap_size_errors(obj.get("data"), obj.get("binaryData"))
+        return causes + [Cause(path, msg, reason) for path, reason, msg in sizes]
 
     def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
         if old.get("immutable") and (
@@ -162,7 +164,8 @@ class SecretStrategy(Strategy):
                 base64.b64decode(v, validate=True)
             except (binascii.Error, ValueError):
                 causes.append(Cause(f"data[{k}]", "Invalid value: illegal base64 data"))
-        return causes
+        sizes = validation.secret_size_errors(obj.get("data"))
+        return causes + [Cause(path, msg, reason) for path, reason, msg in sizes]
 
     def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
         if new.get("type") != old.get("type"):

@@ -1,0 +1,280 @@
+"""The apiserver's HTTP/1.1 connections: header size and read-time bounds, and connection budgets.
+
+uvicorn's httptools protocol, with what kube-apiserver's Go http.Server has and uvicorn lacks:
+- request headers (request line included) bounded to `max_header_bytes` (Go's MaxHeaderBytes, 1 MiB):
+  past it the client gets `431 Request Header Fields Too Large` and the connection is closed, having
+  buffered at most the limit plus one read;
+- headers that do not arrive within `header_timeout` seconds of the connection opening or of the previous
+  response (Go's ReadHeaderTimeout, 32 s upstream) close the connection, as Go does, so a slowloris
+  client cannot hold one forever (a connection opened and left silent is closed the same way);
+- open connections bounded in total and per client address: one over the bound is answered at once
+  with 503 (total) or 429 (per client) and closed, so one greedy host cannot take every socket.
+Request bodies are bounded in `apiserver/limits.py`; what arrives of a body after it was refused is read
+and dropped (never kept) up to DISCARD_LIMIT, then the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections import Counter
+from typing import Any
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from apimachinery.errors import StatusError, service_unavailable, too_many_requests
+from apiserver.limits import ServingLimits
+
+__all__ = ["ConnectionBudget", "GuardedHttpProtocol", "protocol_factory", "raise_open_files_limit", "uvicorn_options"]
+
+
+# What is read and dropped of a body answered before it arrived (a 413) before the connection is closed.
+DISCARD_LIMIT = 16 * 1024 * 1024
+LINGER_SECONDS = 0.5  # Go's rstAvoidanceDelay
+
+
+class ConnectionBudget:
+    """Open connections, in total and per client address."""
+
+    def __init__(self, max_total: int, max_per_client: int) -> None:
+        self.max_total = max_total
+        self.max_per_client = max_per_client
+        self.total = 0
+        self.per_client: Counter[str] = Counter()
+
+    def admit(self, client: str) -> StatusError | None:
+        """Count a new connection from `client`, or say why it is refused."""
+        if self.max_total and self.total >= self.max_total:
+            return service_unavailable(f"too many open connections (limit {self.max_total})")
+        if self.max_per_client and self.per_client[client] >= self.max_per_client:
+            return too_many_requests(f"too many open connections from {client} (limit {self.max_per_client})")
+        self.total += 1
+        self.per_client[client] += 1
+        return None
+
+    def release(self, client: str) -> None:
+        """Forget a closed connection."""
+        self.total -= 1
+        self.per_client[client] -= 1
+        if self.per_client[client] <= 0:
+            del self.per_client[client]
+
+
+_REASONS = {408: b"Request Timeout", 429: b"Too Many Requests", 431: b"Request Header Fields Too Large"}
+
+
+def _raw_response(code: int, body: bytes, retry_after: int | None = None) -> bytes:
+    reason = _REASONS.get(code, b"Service Unavailable")
+    head = [
+        b"HTTP/1.1 %d %s" % (code, reason),
+        b"content-type: application/json",
+        b"content-length: %d" % len(body),
+        b"connection: close",
+    ]
+    if retry_after is not None:
+        head.append(b"retry-after: %d" % retry_after)
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+def _header_too_large(limit: int) -> bytes:
+    status = StatusError(431, "RequestHeaderFieldsTooLarge", f"Request header fields too large: limit is {limit}")
+    return _raw_response(431, orjson.dumps(status.to_status()))
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header bounds, a header read timeout and connection budgets."""
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: ServingLimits,
+        budget: ConnectionBudget,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._limits = limits
+        self._budget = budget
+        self._admitted: str | None = None
+        self._reading_head = True
+        self._head_bytes = 0
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._discarded = 0
+        self._lingering = False
+
+    # --- connection budget -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Count the connection against its client's budget, or refuse it at once."""
+        super().connection_made(transport)
+        client = self.client[0] if self.client else ""
+        refused = self._budget.admit(client)
+        if refused is not None:
+            retry = (refused.details or {}).get("retryAfterSeconds")
+            self._refuse(_raw_response(refused.code, orjson.dumps(refused.to_status()), retry))
+            return
+        self._admitted = client
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Give the connection's place back."""
+        self._release()
+        super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self) -> None:
+        """A WebSocket (exec) leaves this protocol: it stops counting here."""
+        self._cancel_header_timer()
+        self._release()
+        super().handle_websocket_upgrade()
+
+    def _release(self) -> None:
+        self._cancel_header_timer()
+        if self._admitted is not None:
+            self._budget.release(self._admitted)
+            self._admitted = None
+
+    def _refuse(self, response: bytes) -> None:
+        """Answer and close, lingering as Go does: half-close, drop what still arrives for a moment, then close.
+
+        Closing at once with unread input makes the kernel send a reset, which destroys the answer before
+        a client still sending can read it.
+        """
+        self._cancel_header_timer()
+        if self.transport.is_closing() or self._lingering:
+            return
+        self._lingering = True
+        self.transport.write(response)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self._close)
+
+    def _close(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    # --- header size -------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        """Feed the parser, refusing a request whose headers pass the size bound."""
+        if self.transport.is_closing():
+            return
+        if self._lingering:
+            self._discarded += len(data)
+            if self._discarded > DISCARD_LIMIT:
+                self._close()
+            return
+        if self._reading_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._reading_head and self._head_bytes > self._limits.max_header_bytes:
+            self._refuse(_header_too_large(self._limits.max_header_bytes))
+
+    def on_message_begin(self) -> None:
+        """A new request starts: its headers are being read."""
+        self._reading_head = True
+        self._discarded = 0
+        super().on_message_begin()
+
+    def on_body(self, body: bytes) -> None:
+        """Body bytes; those of a request already answered (a refused body) are dropped, up to a bound."""
+        if self.cycle is not None and self.cycle.response_complete:
+            self._discarded += len(body)
+            if self._discarded > DISCARD_LIMIT and not self.transport.is_closing():
+                self.transport.close()
+            return
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        """The request is in whole; if it was already answered, the next one's headers are awaited."""
+        answered = self.cycle is not None and self.cycle.response_complete
+        super().on_message_complete()
+        if answered and not self.transport.is_closing():
+            self._cancel_header_timer()
+            self._reading_head = True
+            self._head_bytes = 0
+            self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        """Headers in: stop the header clock; a header block over the bound is answered with 431."""
+        self._reading_head = False
+        self._head_bytes = 0
+        self._cancel_header_timer()
+        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+        if size <= self._limits.max_header_bytes:
+            super().on_headers_complete()
+            return
+        app, self.app = self.app, functools.partial(_answer_431, self._limits.max_header_bytes)
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
+
+    def on_response_complete(self) -> None:
+        """A response is out: the next request's headers must come in time too.
+
+        If the request's body is still arriving (it was refused unread), what is left of it is read and
+        dropped first, within DISCARD_LIMIT bytes and the header timeout, so that a client sending its
+        whole body before reading the answer still gets it (as Go's server does for small bodies).
+        """
+        super().on_response_complete()
+        cycle = self.cycle
+        if self.transport.is_closing() or (cycle is not None and not cycle.response_complete):
+            return  # closing, or a pipelined request (headers in) has just started
+        self._arm_header_timer()
+        if cycle is not None and cycle.more_body:
+            return  # the rest of the body first: on_message_complete starts the next head
+        self._reading_head = True
+        self._head_bytes = 0
+
+    # --- header read timeout ------------------------------------------------------------------
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        if self._limits.header_timeout > 0:
+            self._header_timer = self.loop.call_later(self._limits.header_timeout, self._header_timed_out)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timed_out(self) -> None:
+        self._header_timer = None
+        discarding = self.cycle is not None and self.cycle.response_complete and self.cycle.more_body
+        if (self._reading_head or discarding) and not self.transport.is_closing():
+            # as Go's server on ReadHeaderTimeout: no answer, the connection is closed
+            self.transport.close()
+
+
+async def _answer_431(limit: int, scope: Any, receive: Any, send: Any) -> None:
+    status = StatusError(431, "RequestHeaderFieldsTooLarge", f"Request header fields too large: limit is {limit}")
+    body = orjson.dumps(status.to_status())
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 431, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def protocol_factory(limits: ServingLimits) -> Any:
+    """The `http=` protocol class for uvicorn.Config, sharing one connection budget across connections."""
+    budget = ConnectionBudget(limits.max_open_connections, limits.max_connections_per_client)
+    return functools.partial(GuardedHttpProtocol, limits=limits, budget=budget)
+
+
+def uvicorn_options(limits: ServingLimits) -> dict[str, Any]:
+    """uvicorn.Config keyword arguments for a server under these limits (every listener of the apiserver)."""
+    return {
+        "http": protocol_factory(limits),
+        # the client address is the socket's: X-Forwarded-For from a local process is not an identity
+        "proxy_headers": False,
+    }
+
+
+def raise_open_files_limit() -> None:
+    """Lift the soft open-files limit to the hard one (as Go's runtime does), so connection bounds are reachable."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

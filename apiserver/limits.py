@@ -1,0 +1,148 @@
+"""What one client may cost the apiserver: request body size and read time, and the last-resort 500.
+
+`BoundedRequests` is the outermost ASGI layer of the app (inside uvicorn, around everything else):
+- a request body larger than `--max-request-body-bytes` (upstream's 3 MiB) is refused with upstream's
+  `413 Request entity too large: limit is 3145728` before it is read whole: at once when the
+  Content-Length says so, else as soon as the bytes received pass the limit (chunked bodies);
+- a body that does not arrive within `--request-body-timeout` seconds is refused with 408;
+- an exception nothing else handled becomes a 500 `Status` on a connection that stays usable (Starlette's
+  own error middleware re-raises after answering, which makes uvicorn close the connection), and the
+  traceback is logged once.
+The header-side limits (size, read timeout, connections per client) live in `apiserver/httpserver.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from apimachinery.errors import StatusError, internal_error, request_entity_too_large
+from apiserver.memory import LARGE_REQUEST_BYTES, Trimmer
+
+__all__ = ["BoundedRequests", "ServingLimits"]
+
+log = logging.getLogger("apiserver")
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ServingLimits:
+    """Bounds on what one request or client may hold (flags of the apiserver)."""
+
+    max_request_body_bytes: int = 3 * 1024 * 1024  # upstream's MaxRequestBodyBytes
+    request_body_timeout: float = 60.0  # seconds for a whole body to arrive
+    max_header_bytes: int = 1 << 20  # upstream's MaxHeaderBytes (Go's http.DefaultMaxHeaderBytes)
+    header_timeout: float = 32.0  # upstream's ReadHeaderTimeout
+    max_open_connections: int = 10_000  # 0: no bound
+    max_connections_per_client: int = 1_000  # per client IP address; 0: no bound
+
+
+class _BodyRefused(StatusError):
+    """The body was refused while it was read (413, or 408 closing the connection)."""
+
+
+def _status_bytes(err: StatusError) -> bytes:
+    return orjson.dumps(err.to_status())
+
+
+def body_timeout_error(seconds: float) -> StatusError:
+    """408: the client did not send its whole body in time."""
+    return _BodyRefused(408, "Timeout", f"Timeout: the request body was not received within {seconds:g}s")
+
+
+class BoundedRequests:
+    """ASGI middleware bounding request bodies and turning unhandled errors into 500s (see the module doc)."""
+
+    def __init__(self, app: Any, limits: ServingLimits) -> None:
+        self.app = app
+        self.limits = limits
+        self.trimmer = Trimmer()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.max_request_body_bytes
+        length = _content_length(scope)
+        if limit and length is not None and length > limit:
+            # answered before a byte of it is read; the server drops what follows (httpserver.DISCARD_LIMIT)
+            await _answer(send, request_entity_too_large(f"limit is {limit}"), close=False)
+            return
+        state = _RequestState()
+        try:
+            await self._serve(scope, receive, send, limit, state)
+        finally:
+            if state.received >= LARGE_REQUEST_BYTES:
+                self.trimmer.soon()  # give the memory of a large body back once it is all freed
+
+    async def _serve(self, scope: Scope, receive: Any, send: Any, limit: int, state: _RequestState) -> None:
+        deadline = asyncio.get_running_loop().time() + self.limits.request_body_timeout
+
+        async def bounded_receive() -> Message:
+            if state.body_done:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                state.close = True
+                raise body_timeout_error(self.limits.request_body_timeout) from None
+            if message["type"] == "http.request":
+                state.received += len(message.get("body", b""))
+                if limit and state.received > limit:
+                    raise _BodyRefused(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
+                state.body_done = not message.get("more_body", False)
+            else:
+                state.body_done = True
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state.started = True
+                if state.close:
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, tracked_send)
+        except Exception as exc:
+            if state.started:
+                raise  # a response is half sent: only closing the connection can end it
+            if isinstance(exc, StatusError):  # raised outside the app's handlers (the body limits)
+                await _answer(send, exc, close=state.close)
+                return
+            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+            await _answer(send, internal_error(type(exc).__name__), close=False)
+
+
+@dataclass
+class _RequestState:
+    received: int = 0
+    body_done: bool = False
+    started: bool = False
+    close: bool = False
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _answer(send: Any, err: StatusError, close: bool) -> None:
+    body = _status_bytes(err)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": err.code, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

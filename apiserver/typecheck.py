@@ -1,0 +1,215 @@
+"""JSON types checked against the kind's schema, as decoding into upstream's Go structs checks them.
+
+kube-apiserver decodes every body into the kind's Go struct first, so a string where a list belongs
+never reaches defaulting, admission or validation: the client gets
+`400 Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal string into Go struct
+field PodSpec.spec.containers of type []v1.Container` for a create or update, and
+`422 … patch: Invalid value: "…": json: cannot unmarshal …` when a patch produced the wrong type.
+`first_type_error` walks a decoded object along the served OpenAPI schema and words the first mismatch
+the way encoding/json does. JSON null is accepted anywhere (Go leaves the zero value), and a declared
+field given as null is dropped on the way, as decoding into the struct and encoding it again would.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import orjson
+
+from apimachinery import errors
+from apimachinery.resources import ResourceInfo
+from apiserver import openapi
+from apiserver.codec import MAX_DEPTH, TooDeep, check_depth
+
+__all__ = ["check_body", "check_patched", "first_type_error"]
+
+# Types whose JSON is free-form: runtime.RawExtension and apiextensions' JSON hold any value.
+_ANY = (
+    "io.k8s.apimachinery.pkg.runtime.RawExtension",
+    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON",
+)
+_INT_RANGES = {"int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 63), (1 << 63) - 1)}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    return "array"
+
+
+def _ref_name(schema: dict[str, Any]) -> str | None:
+    for _ in range(3):
+        if "$ref" in schema:
+            return str(schema["$ref"]).rsplit("/", 1)[-1]
+        all_of = schema.get("allOf")
+        if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
+            schema = all_of[0]
+        else:
+            return None
+    return None
+
+
+def _go_name(definition: str) -> str:
+    """`io.k8s.api.core.v1.Container` → `v1.Container` (package and type, as reflect prints it)."""
+    parts = definition.split(".")
+    return ".".join(parts[-2:]) if len(parts) >= 2 else definition
+
+
+def _go_type(schema: dict[str, Any]) -> str:
+    ref = _ref_name(schema)
+    if ref is not None:
+        return _go_name(ref)
+    t = schema.get("type")
+    if t == "array":
+        return "[]" + _go_type(schema.get("items") or {})
+    if t == "object":
+        extra = schema.get("additionalProperties")
+        return "map[string]" + (_go_type(extra) if isinstance(extra, dict) else "interface {}")
+    if t == "integer":
+        return str(schema.get("format") or "int")
+    if t == "number":
+        return "float64"
+    if t == "boolean":
+        return "bool"
+    if t == "string":
+        return "[]uint8" if schema.get("format") == "byte" else "string"
+    return "interface {}"
+
+
+class _Mismatch(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _fail(value: Any, schema: dict[str, Any], struct: str, path: list[str], literal: bool = False) -> _Mismatch:
+    kind = _json_kind(value)
+    if literal:
+        kind = f"number {orjson.dumps(value).decode()}"
+    target = f"Go struct field {struct}.{'.'.join(path)}" if path else "Go value"
+    return _Mismatch(f"json: cannot unmarshal {kind} into {target} of type {_go_type(schema)}")
+
+
+def _check(schema: dict[str, Any], value: Any, struct: str, path: list[str]) -> None:
+    if value is None:
+        return
+    ref = _ref_name(schema)
+    if ref in _ANY:
+        return
+    resolved = openapi.resolve_schema(schema)
+    if ref is not None and resolved.get("type") == "object" and "properties" in resolved:
+        struct = ref.rsplit(".", 1)[-1]
+    alternatives = resolved.get("oneOf") or resolved.get("anyOf")
+    if isinstance(alternatives, list) and alternatives:
+        if resolved.get("format") == "int-or-string":
+            if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+                return
+            if isinstance(value, float):
+                literal = orjson.dumps(value).decode()
+                raise _Mismatch(f"json: cannot unmarshal number {literal} into Go value of type int32")
+            raise _fail(value, schema, struct, path)
+        for alt in alternatives:
+            try:
+                _check(alt, value, struct, path)
+                return
+            except _Mismatch:
+                continue
+        raise _fail(value, schema, struct, path)
+    if resolved.get("x-kubernetes-preserve-unknown-fields") and "type" not in resolved:
+        return
+    t = resolved.get("type")
+    if t == "object":
+        if not isinstance(value, dict):
+            raise _fail(value, schema, struct, path)
+        props = resolved.get("properties")
+        extra = resolved.get("additionalProperties")
+        for key, sub in list(value.items()):
+            if isinstance(props, dict) and key in props:
+                if sub is None:  # Go leaves a field given as null at its zero value: as if not given
+                    del value[key]
+                    continue
+                _check(props[key], sub, struct, [*path, key])
+            elif isinstance(extra, dict):
+                _check(extra, sub, struct, [*path, key])
+    elif t == "array":
+        if not isinstance(value, list):
+            raise _fail(value, schema, struct, path)
+        items = resolved.get("items")
+        if isinstance(items, dict):
+            for sub in value:
+                _check(items, sub, struct, path)
+    elif t == "string":
+        if not isinstance(value, str):
+            raise _fail(value, schema, struct, path)
+        if resolved.get("format") == "byte":
+            _check_base64(value)
+    elif t == "integer":
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise _fail(value, schema, struct, path)
+        low, high = _INT_RANGES.get(str(resolved.get("format")), _INT_RANGES["int64"])
+        if isinstance(value, float) or not low <= value <= high:
+            raise _fail(value, schema, struct, path, literal=True)
+    elif t == "number":
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise _fail(value, schema, struct, path)
+    elif t == "boolean" and not isinstance(value, bool):
+        raise _fail(value, schema, struct, path)
+
+
+def _check_base64(value: str) -> None:
+    """encoding/json decodes a []byte field with base64.StdEncoding (line breaks ignored)."""
+    text = value.replace("\r", "").replace("\n", "")
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as e:
+        at = next((i for i, c in enumerate(text) if not (c.isalnum() and c.isascii()) and c not in "+/="), None)
+        where = at if at is not None else max(len(text) - len(text) % 4, 0)
+        raise _Mismatch(f"illegal base64 data at input byte {where}") from e
+
+
+def first_type_error(res: ResourceInfo, obj: Any) -> str | None:
+    """encoding/json's error for the first value of `obj` whose JSON type the kind's schema forbids, if any.
+
+    Declared fields set to null are removed from `obj` in place (see the module doc).
+    """
+    name = openapi.definition_for(res.group, res.version, res.kind)
+    if name is None:
+        return None
+    try:
+        check_depth(obj, None, MAX_DEPTH)
+        _check({"$ref": f"#/components/schemas/{name}"}, obj, res.kind, [])
+    except _Mismatch as e:
+        return e.message
+    except TooDeep as e:
+        return str(e)
+    return None
+
+
+def check_body(res: ResourceInfo, obj: Any) -> None:
+    """400 `<Kind> in version … cannot be handled as a <Kind>: json: …` for a create or update body."""
+    message = first_type_error(res, obj)
+    if message is not None:
+        raise errors.bad_request(openapi.decode_prefix(res) + message)
+
+
+def check_patched(res: ResourceInfo, obj: Any) -> None:
+    """422 with a `patch` cause for an object a patch turned into something the kind cannot decode."""
+    message = first_type_error(res, obj)
+    if message is None:
+        return
+    try:
+        shown = orjson.dumps(obj).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        shown = "<object>"
+    if len(shown) > 4096:
+        shown = shown[:4096] + "…"
+    cause = errors.Cause("patch", f'Invalid value: "{shown}": {message}')
+    raise errors.invalid("", "", [cause])
