@@ -13,10 +13,9 @@ import asyncio
 import ssl
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-__all__ = ["TLSHttpProtocol", "TLSWebSocketProtocol", "peer_certificate", "tls_extension", "tls_options"]
+__all__ = ["TLSWebSocketProtocol", "peer_certificate", "tls_extension", "tls_options"]
 
 _TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
@@ -49,23 +48,6 @@ def peer_certificate(scope: dict[str, Any]) -> bytes | None:
     return ssl.PEM_cert_to_DER_cert(tls["client_cert_chain"][0])
 
 
-class TLSHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol, adding the TLS extension to every request's scope."""
-
-    _tls: dict[str, Any] | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Remember the connection's TLS facts."""
-        super().connection_made(transport)
-        self._tls = tls_extension(transport)
-
-    def on_message_begin(self) -> None:
-        """Start a request's scope with the TLS extension in it."""
-        super().on_message_begin()
-        if self._tls is not None:
-            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
-
-
 class TLSWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol (exec, attach), adding the TLS extension to the scope."""
 
@@ -85,13 +67,13 @@ class TLSWebSocketProtocol(WebSocketsSansIOProtocol):
 
 
 def tls_options(cert_file: str, key_file: str, client_ca_file: str = "") -> dict[str, Any]:
-    """uvicorn.Config settings of the secure port: its certificate and key, the protocols that add the TLS
-    extension, and — with a client CA — client certificates asked for (not required: a request without
-    one may still authenticate with a token, or be anonymous) and verified against that CA."""
+    """uvicorn.Config settings of the secure port: its certificate and key, the WebSocket protocol that adds
+    the TLS extension (HTTP's is `apiserver.httpserver`'s), and — with a client CA — client certificates
+    asked for (not required: a request without one may still authenticate with a token, or be
+    anonymous) and verified against that CA."""
     options: dict[str, Any] = {
         "ssl_certfile": cert_file,
         "ssl_keyfile": key_file,
-        "http": TLSHttpProtocol,
         "ws": TLSWebSocketProtocol,
     }
     if client_ca_file:
