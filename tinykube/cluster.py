@@ -349,7 +349,8 @@ class Cluster:
     def _metrics_server(self) -> tuple[str, Process]:
         address, health = self.network.metrics_address, free_port()
         args = ["--bind-address", address, "--port", "10250", "--health-port", str(health)]
-        proc = self._component("metrics-server", "metrics_server", [*args, *self.spec.metrics_server_args])
+        ident = addon_identities()["metrics-server"].file
+        proc = self._component("metrics-server", "metrics_server", [*args, *self.spec.metrics_server_args], ident)
         return f"http://{address}:{health}/readyz", proc
 
     def _ingress(self) -> tuple[str, Process]:
@@ -370,7 +371,9 @@ class Cluster:
         address, health = self.network.dashboard_address, free_port()
         args = ["--bind-address", address, "--port", "9090", "--health-port", str(health)]
         (self.spec.data_dir / "dashboard-url").write_text(self.dashboard_url + "\n")
-        return f"http://{address}:{health}/readyz", self._component("dashboard", "dashboard", args, "dashboard")
+        return f"http://{address}:{health}/readyz", self._component(
+            "dashboard", "dashboard", args, addon_identities()["dashboard"].file
+        )
 
     def _scheduler(self) -> tuple[str, Process]:
         port = free_port()

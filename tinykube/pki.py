@@ -90,13 +90,20 @@ def client_identities(nodes: Sequence[str]) -> list[ClientIdentity]:
 
 def addon_identities() -> dict[str, ClientIdentity]:
     """The add-ons' identities: the ServiceAccounts they run as upstream (CoreDNS is `kube-system/coredns`,
-    ingress-nginx's controller `ingress-nginx`), with the groups a token of that account would carry."""
+    ingress-nginx's controller `ingress-nginx`, metrics-server `metrics-server`), with the groups a token of
+    that account would carry."""
 
     def sa(ns: str, name: str) -> ClientIdentity:
         groups = ("system:serviceaccounts", f"system:serviceaccounts:{ns}")
         return ClientIdentity(name, f"system:serviceaccount:{ns}:{name}", groups)
 
-    return {"cluster-dns": sa("kube-system", "coredns"), "ingress-controller": sa("kube-system", "ingress-nginx")}
+    return {
+        "cluster-dns": sa("kube-system", "coredns"),
+        "ingress-controller": sa("kube-system", "ingress-nginx"),
+        "metrics-server": sa("kube-system", "metrics-server"),
+        # the dashboard presents its users' tokens, never its own certificate: no role is bound to it
+        "dashboard": sa("kube-system", "kubernetes-dashboard"),
+    }
 
 
 def _now() -> dt.datetime:

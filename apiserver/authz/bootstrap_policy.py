@@ -11,7 +11,8 @@ tinykube's own additions (marked below): its controller-manager runs every contr
 `system:kube-controller-manager` identity (upstream gives each controller its own ServiceAccount), so
 `system:tinykube:controller-manager` grants what our controllers do; and the add-ons that run as
 processes (cluster DNS as ServiceAccount kube-system/coredns, the ingress controller as
-kube-system/ingress-nginx) get what they read and, through a RoleBinding in kube-system, the right to
+kube-system/ingress-nginx, metrics-server as kube-system/metrics-server) get what they read and,
+through a RoleBinding in kube-system, the right to
 publish their Service and EndpointSlice.
 
 Every object carries the `kubernetes.io/bootstrapping: rbac-defaults` label and the
@@ -476,6 +477,24 @@ def cluster_roles() -> list[dict[str, Any]]:
             ],
         ),
         _cluster_role("system:tinykube:addon-publisher", _addon_publisher()),
+        # metrics-server's own ClusterRole (its manifests' system:metrics-server), plus its APIService
+        _cluster_role(
+            "system:metrics-server",
+            [
+                rule("get", groups=(_LEGACY,), resources=("nodes/metrics",)),
+                rule("get", "list", "watch", groups=(_LEGACY,), resources=("pods", "nodes")),
+                rule(
+                    "get",
+                    "create",
+                    "patch",
+                    "update",
+                    groups=("apiregistration.k8s.io",),
+                    resources=("apiservices",),
+                    names=("v1beta1.metrics.k8s.io",),
+                ),
+                rule("create", groups=("apiregistration.k8s.io",), resources=("apiservices",)),
+            ],
+        ),
     ]
 
 
@@ -525,6 +544,7 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         _crb("system:tinykube:controller-manager", _subject("User", "system:kube-controller-manager")),
         _crb("system:tinykube:cluster-dns", _subject(sa, "coredns", "kube-system")),
         _crb("system:tinykube:ingress-controller", _subject(sa, "ingress-nginx", "kube-system")),
+        _crb("system:metrics-server", _subject(sa, "metrics-server", "kube-system")),
     ]
 
 
@@ -576,6 +596,7 @@ def namespace_role_bindings() -> list[dict[str, Any]]:
             [
                 _subject("ServiceAccount", "coredns", "kube-system"),
                 _subject("ServiceAccount", "ingress-nginx", "kube-system"),
+                _subject("ServiceAccount", "metrics-server", "kube-system"),
             ],
             "kube-system",
         ),
