@@ -371,9 +371,7 @@ class Cluster:
         address, health = self.network.dashboard_address, free_port()
         args = ["--bind-address", address, "--port", "9090", "--health-port", str(health)]
         (self.spec.data_dir / "dashboard-url").write_text(self.dashboard_url + "\n")
-        return f"http://{address}:{health}/readyz", self._component(
-            "dashboard", "dashboard", args, addon_identities()["dashboard"].file
-        )
+        return f"http://{address}:{health}/readyz", self._component("dashboard", "dashboard", args, "dashboard")
 
     def _scheduler(self) -> tuple[str, Process]:
         port = free_port()

@@ -101,8 +101,6 @@ def addon_identities() -> dict[str, ClientIdentity]:
         "cluster-dns": sa("kube-system", "coredns"),
         "ingress-controller": sa("kube-system", "ingress-nginx"),
         "metrics-server": sa("kube-system", "metrics-server"),
-        # the dashboard presents its users' tokens, never its own certificate: no role is bound to it
-        "dashboard": sa("kube-system", "kubernetes-dashboard"),
     }
 
 
