@@ -30,6 +30,7 @@ from apiserver.audit.log import AuditLog
 from apiserver.audit.policy import load_policy
 from apiserver.authz.reconcile import reconcile_bootstrap_policy
 from apiserver.chain import ChainOptions, HandlerChain
+from apiserver.chain.request_info import request_verb
 from apiserver.codec import json_response, status_response
 from apiserver.context import RequestContext, context_of
 from apiserver.continuetoken import ContinueTokens
@@ -444,7 +445,8 @@ def create_app(config: Config) -> FastAPI:
             raise errors.path_not_found()
 
         async def dispatch(rewritten: Request, info: RequestInfo) -> Response:
-            sub = dataclasses.replace(ctx, info=info, path=rewritten.url.path, method=rewritten.method)
+            verb = request_verb(rewritten.method, info, dict(rewritten.query_params))
+            sub = dataclasses.replace(ctx, info=info, path=rewritten.url.path, method=rewritten.method, verb=verb)
             sub.conn = rewritten
             return await handle(sub)
 

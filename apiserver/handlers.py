@@ -137,7 +137,7 @@ def object_response(ctx: RequestContext, obj: dict[str, Any], code: int = 200) -
             ctx.resource.kind,
             [obj],
             resource_version=rv,
-            include_object=ctx.query.get("includeObject", "Metadata"),
+            include_object=_include_object(ctx),
         )
         return json_response(table, code)
     return json_response(obj, code)
@@ -154,12 +154,23 @@ def _list_options(ctx: RequestContext) -> ListOptions:
     return ListOptions.parse(params, ctx.resource.kind)
 
 
+def _include_object(ctx: RequestContext) -> str:
+    """The includeObject policy of a Table request; anything else is upstream's ValidateTableOptions 400."""
+    from apiserver.tables import INCLUDE_OBJECT_POLICIES
+
+    value = ctx.query.get("includeObject", "Metadata") or "Metadata"
+    if value not in INCLUDE_OBJECT_POLICIES:
+        supported = ", ".join(f'"{p}"' for p in sorted(INCLUDE_OBJECT_POLICIES))
+        raise errors.bad_request(f'includeObject: Unsupported value: "{value}": supported values: {supported}')
+    return value
+
+
 async def _list_or_watch(ctx: RequestContext) -> Response:
     res = ctx.resource
     assert res is not None
     opts = _list_options(ctx)
     table = wants_table(ctx.header("accept"))
-    include = ctx.query.get("includeObject", "Metadata")
+    include = _include_object(ctx) if table else "Metadata"
     reg = registry_of(ctx)
     if opts.watch:
         return await watch_response(reg, res, ctx.namespace, opts, table=table, include_object=include)

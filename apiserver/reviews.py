@@ -9,6 +9,7 @@ from typing import Any
 from starlette.responses import Response
 
 from apimachinery import errors
+from apiserver import typecheck
 from apiserver.authn.reviews import self_subject_review, token_review
 from apiserver.authz.reviews import serve_access_review
 from apiserver.codec import decode_body, json_response
@@ -49,4 +50,5 @@ async def serve_review(ctx: RequestContext) -> Response:
     if ctx.verb != "create" or ctx.name:
         raise errors.method_not_allowed()
     body = decode_body(await ctx.body(), ctx.header("content-type"))
+    typecheck.check_body(res, body)  # wrong JSON types are Go's decoder's 400, as for any create
     return json_response(await answer(ctx, body), 201)
