@@ -5,9 +5,10 @@ Run from the repo root:
     .venv/bin/python bench/apiserver.py           # full: 1k and 10k pods, 100 watchers x 200 events
     .venv/bin/python bench/apiserver.py --quick   # small: 1k pods, 20 watchers x 100 events (< 60 s)
 
-It starts its own etcd and apiserver in a temporary directory (both on 127.0.0.1 only), and
-prints one table of figures, each beside a baseline measured in the same run against the same
-etcd, with the ratio tinykube / baseline:
+It starts its own etcd and apiserver in a temporary directory (both on 127.0.0.1 only; the
+apiserver serves its plain insecure port and a TLS secure port with client certificates and
+`--authorization-mode Node,RBAC`), and prints one table of figures, each beside a baseline measured
+in the same run against the same etcd, with the ratio tinykube / baseline:
 
 1. Pod creates/s over HTTP vs raw etcd puts/s (aetcd) of the same stored JSON size.
 2. Single-Pod gets/s over HTTP vs raw etcd gets/s (+ JSON decoding).
@@ -16,6 +17,9 @@ etcd, with the ratio tinykube / baseline:
 4. Watch fan-out: N HTTP watchers x M pod updates, events delivered per second in total vs one
    raw etcd watch receiving the same M updates; plus how many etcd watches the apiserver holds.
 5. Peak RSS (VmHWM) of the apiserver after the 10k-pod phase vs etcd's.
+6. The security pipeline: Pod creates/s and gets/s over the TLS port as a non-admin user (x509 client
+   certificate, every request authorized by RBAC through a RoleBinding) vs the same over the insecure
+   port, same apiserver, counts and concurrency, rounds in alternating order.
 
 Every loop is bounded in count and in time; the processes are stopped on errors and Ctrl-C.
 See bench/README.md.
@@ -32,6 +36,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
 import time
@@ -45,12 +50,17 @@ import aetcd
 import httpx
 import orjson
 
-from tinykube.procs import Process, start_apiserver, start_etcd
+from tinykube.pki import ClientIdentity, ClusterPKI
+from tinykube.procs import Process, free_port, start_apiserver, start_etcd
 
 NAMESPACE = "bench"
 POD_PREFIX = f"/registry/pods/{NAMESPACE}/"
 RAW_PREFIX = "/bench-raw/pods/"
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
+RBAC_API = "/apis/rbac.authorization.k8s.io/v1"
+BENCH_USER = "bench-user"  # CN of the client certificate of section 6; no group (authn adds system:authenticated)
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+SECURITY_ROUNDS = 2  # section 6 runs insecure, TLS, then TLS, insecure (ABBA): drift weighs on both sides alike
 MiB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -77,6 +87,8 @@ class Settings:
     list_reps: dict[int, int]
     watchers: int
     events: int
+    sec_creates: int  # section 6: pod creates on each side (TLS and insecure), over all rounds
+    sec_gets: int  # section 6: pod gets on each side
     create_budget: float  # seconds for all pod creates
     op_budget: float  # seconds per throughput series
     list_budget: float  # seconds per latency series
@@ -95,6 +107,8 @@ class Settings:
                 list_reps={1000: 20},
                 watchers=watchers or 20,
                 events=events or 100,
+                sec_creates=1000,
+                sec_gets=2000,
                 create_budget=30.0,
                 op_budget=10.0,
                 list_budget=8.0,
@@ -109,6 +123,8 @@ class Settings:
             list_reps={1000: 50, 10_000: 20},
             watchers=watchers or 100,
             events=events or 200,
+            sec_creates=4000,
+            sec_gets=5000,
             create_budget=300.0,
             op_budget=30.0,
             list_budget=60.0,
@@ -125,7 +141,7 @@ class Row:
     baseline: float | None
     unit: str
     baseline_label: str
-    section: int = 0  # which of the five benchmarks (1-5) it belongs to; the table is sorted by it
+    section: int = 0  # which of the six benchmarks (1-6) it belongs to; the table is sorted by it
 
     @property
     def ratio(self) -> float | None:
@@ -234,16 +250,53 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+@dataclass
+class CpuTally:
+    """Wall time and the CPU seconds of the apiserver, etcd and this benchmark, summed over spans."""
+
+    apiserver: Process
+    etcd: Process
+    wall: float = 0.0
+    api_cpu: float = 0.0
+    etcd_cpu: float = 0.0
+    client_cpu: float = 0.0
+
+    @contextlib.contextmanager
+    def span(self) -> Iterator[None]:
+        """Add the block's wall and CPU time."""
+        a0, e0 = cpu_seconds(self.apiserver.pid), cpu_seconds(self.etcd.pid)
+        b0, t0 = time.process_time(), time.perf_counter()
+        yield
+        self.wall += time.perf_counter() - t0
+        self.api_cpu += cpu_seconds(self.apiserver.pid) - a0
+        self.etcd_cpu += cpu_seconds(self.etcd.pid) - e0
+        self.client_cpu += time.process_time() - b0
+
+    def __str__(self) -> str:
+        wall = self.wall or 1e-9
+        a, e, b = self.api_cpu, self.etcd_cpu, self.client_cpu
+        return (
+            f"{self.wall:.2f} s wall; CPU apiserver {a:.2f} s ({a / wall:.0%}), "
+            f"etcd {e:.2f} s ({e / wall:.0%}), bench client {b:.2f} s ({b / wall:.0%})"
+        )
+
+
 @contextlib.contextmanager
 def cpu_note(report: Report, label: str, apiserver: Process, etcd: Process) -> Iterator[None]:
     """Record the CPU seconds the apiserver, etcd and this benchmark used during a phase."""
-    a0, e0, b0, t0 = cpu_seconds(apiserver.pid), cpu_seconds(etcd.pid), time.process_time(), time.perf_counter()
-    yield
-    wall = time.perf_counter() - t0
-    a, e, b = cpu_seconds(apiserver.pid) - a0, cpu_seconds(etcd.pid) - e0, time.process_time() - b0
-    report.notes.append(
-        f"{label}: {wall:.2f} s wall; CPU apiserver {a:.2f} s ({a / wall:.0%}), "
-        f"etcd {e:.2f} s ({e / wall:.0%}), bench client {b:.2f} s ({b / wall:.0%})"
+    tally = CpuTally(apiserver, etcd)
+    with tally.span():
+        yield
+    report.notes.append(f"{label}: {tally}")
+
+
+def combine(results: list[PoolResult]) -> PoolResult:
+    """Several runs of one operation as one (counts and times added)."""
+    return PoolResult(
+        sum(r.attempted for r in results),
+        sum(r.errors for r in results),
+        sum(r.elapsed for r in results),
+        next((r.first_error for r in results if r.first_error), ""),
     )
 
 
@@ -257,27 +310,79 @@ def metric_value(text: str, name: str, labels: str = "") -> float | None:
     return None
 
 
-def http_client(base_url: str, timeout: float | httpx.Timeout) -> httpx.AsyncClient:
-    """An HTTP client with one keep-alive connection, ignoring proxy environment variables."""
+def http_client(
+    base_url: str, timeout: float | httpx.Timeout, verify: ssl.SSLContext | bool = True
+) -> httpx.AsyncClient:
+    """An HTTP client with one keep-alive connection, ignoring proxy environment variables; for
+    https, `verify` is an SSL context trusting the cluster CA and holding the client certificate."""
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout, trust_env=False)
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout, trust_env=False, verify=verify)
 
 
-def pod_body(i: int) -> bytes:
+def pod_body(i: int, prefix: str = "pod") -> bytes:
     """The JSON body of pod number i."""
     return orjson.dumps(
         {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": pod_name(i), "labels": {"app": "bench", "shard": str(i % 10)}},
+            "metadata": {"name": pod_name(i, prefix), "labels": {"app": "bench", "shard": str(i % 10)}},
             "spec": {"containers": [{"name": "main", "image": "registry.k8s.io/pause:3.9"}]},
         }
     )
 
 
-def pod_name(i: int) -> str:
-    """The name of pod number i."""
-    return f"pod-{i:05d}"
+def pod_name(i: int, prefix: str = "pod") -> str:
+    """The name of pod number i (`pod-00042`); section 6 creates its own under other prefixes."""
+    return f"{prefix}-{i:05d}"
+
+
+@dataclass(frozen=True)
+class SecurePort:
+    """The apiserver's TLS port and how the benchmark's non-admin user reaches it."""
+
+    url: str  # https://127.0.0.1:<port>
+    pki: ClusterPKI
+    client_file: str  # the client certificate's file name in the PKI (CN = BENCH_USER)
+
+    def tls(self) -> ssl.SSLContext:
+        """Trust the cluster CA, present the client certificate (one context shared by the clients)."""
+        ctx = ssl.create_default_context(cafile=str(self.pki.ca.cert))
+        pair = self.pki.client(self.client_file)
+        ctx.load_cert_chain(pair.cert, pair.key)
+        return ctx
+
+
+def make_secure_port(tmp: Path) -> tuple[SecurePort, list[str]]:
+    """The CA, serving certificate, ServiceAccount keys and the bench user's client certificate
+    (tinykube.pki, as the launcher makes them), and the apiserver flags of a secure port on loopback
+    with client certificates and Node,RBAC authorization (the launcher's, minus the cluster network)."""
+    pki = ClusterPKI(tmp / "pki")
+    ident = ClientIdentity(BENCH_USER, BENCH_USER)
+    pki.ensure(ips=["127.0.0.1"], dns_names=["localhost"], clients=[ident])
+    port = free_port()
+    args = [
+        "--secure-port",
+        str(port),
+        "--bind-address",
+        "127.0.0.1",
+        "--tls-cert-file",
+        str(pki.apiserver.cert),
+        "--tls-private-key-file",
+        str(pki.apiserver.key),
+        "--client-ca-file",
+        str(pki.ca.cert),
+        "--service-account-key-file",
+        str(pki.sa_pub),
+        "--service-account-signing-key-file",
+        str(pki.sa_key),
+        "--service-account-issuer",
+        SA_ISSUER,
+        "--api-audiences",
+        SA_ISSUER,
+        "--authorization-mode",
+        "Node,RBAC",
+    ]
+    return SecurePort(f"https://127.0.0.1:{port}", pki, ident.file), args
 
 
 # --- the benchmark -------------------------------------------------------------------------
@@ -286,10 +391,13 @@ def pod_name(i: int) -> str:
 class Bench:
     """One run against one etcd and one apiserver."""
 
-    def __init__(self, settings: Settings, etcd: Process, etcd_url: str, apiserver: Process, api_url: str) -> None:
+    def __init__(
+        self, settings: Settings, etcd: Process, etcd_url: str, apiserver: Process, api_url: str, secure: SecurePort
+    ) -> None:
         self.s = settings
         self.etcd, self.etcd_url = etcd, etcd_url
         self.apiserver, self.api_url = apiserver, api_url
+        self.secure = secure
         self.report = Report()
         self.pods = 0  # pods created so far: pod-00000 .. pod-{pods-1}
         self.create_ok = 0
@@ -339,6 +447,7 @@ class Bench:
                 self._create_row()
                 self._rss_row()
                 await self._bench_watch()
+                await self._bench_security()  # last: its pods must not change the list phases' counts
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.raw.delete_prefix(RAW_PREFIX.encode()), 10)
@@ -725,6 +834,189 @@ class Bench:
             self.report.warnings.append(f"{left:.0f} client watches still registered 10 s after clients closed")
         self._require_alive()
 
+    # -- 6. the security pipeline
+    async def _until_status(self, client: httpx.AsyncClient, path: str, code: int, timeout: float) -> int:
+        """GET `path` until it answers `code` (at most `timeout` s); the last status seen."""
+        deadline = time.perf_counter() + timeout
+        status = 0
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                status = (await client.get(path)).status_code
+            if status == code or time.perf_counter() > deadline:
+                return status
+            await asyncio.sleep(0.05)
+
+    async def _grant_bench_user(self, probe: str) -> None:
+        """Check that the secure port authenticates the bench user and that RBAC denies it, then
+        allow it pods (create/get/list/watch) in the bench namespace through a Role and RoleBinding
+        made on the insecure port, and wait until RBAC (which follows the watch cache) lets it in."""
+        async with http_client(self.secure.url, 10.0, verify=self.secure.tls()) as c:
+            status = await self._until_status(c, "/readyz", 200, 10.0)
+            if status != 200:
+                raise BenchError(f"the secure port {self.secure.url} answers /readyz with {status or 'no connection'}")
+            r = await c.get(probe)
+            if r.status_code != 403:
+                raise BenchError(f"{BENCH_USER} got {probe} before any RoleBinding: HTTP {r.status_code} (RBAC off?)")
+            role = {
+                "metadata": {"name": "bench-pods"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch"]}],
+            }
+            binding = {
+                "metadata": {"name": "bench-pods"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "bench-pods"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": BENCH_USER}],
+            }
+            for kind, body in (("roles", role), ("rolebindings", binding)):
+                r = await self.api().post(f"{RBAC_API}/namespaces/{NAMESPACE}/{kind}", json=body)
+                if r.status_code != 201:
+                    raise BenchError(f"creating {kind} bench-pods: {r.status_code} {r.text[:200]}")
+            status = await self._until_status(c, probe, 200, 10.0)
+            if status != 200:
+                raise BenchError(f"{BENCH_USER} still gets {status} for {probe} 10 s after its RoleBinding")
+            r = await c.get("/api/v1/namespaces/kube-system/secrets")
+            if r.status_code != 403:
+                raise BenchError(f"{BENCH_USER} listing secrets in kube-system: HTTP {r.status_code}, expected 403")
+
+    @staticmethod
+    async def _touch(clients: list[httpx.AsyncClient], probe: str, side: str) -> float:
+        """One untimed GET on every client, so each series starts on open, warm connections; seconds taken.
+
+        A connection idle for 5 s is closed by the server (uvicorn's keep-alive timeout) and by httpx
+        (its keepalive_expiry) at about the same moment; a request that loses that race fails with a
+        transport error, so it is retried once, on a new connection."""
+
+        async def one(c: httpx.AsyncClient) -> int:
+            try:
+                return (await c.get(probe)).status_code
+            except httpx.TransportError:
+                return (await c.get(probe)).status_code
+
+        t0 = time.perf_counter()
+        try:
+            got = await asyncio.gather(*(one(c) for c in clients))
+        except httpx.HTTPError as e:
+            raise BenchError(f"{side} warm-up get of {probe}: {type(e).__name__}: {e}") from e
+        if bad := [code for code in got if code != 200]:
+            raise BenchError(f"{side} warm-up get of {probe}: HTTP {bad[0]}")
+        return time.perf_counter() - t0
+
+    async def _bench_security(self) -> None:
+        """The same creates and gets over the insecure port and over the TLS port as BENCH_USER
+        (x509 authentication, RBAC authorization), on fresh connections of both kinds, opened and
+        warmed before each timed series, in SECURITY_ROUNDS rounds of alternating order."""
+        conc = self.s.concurrency
+        probe = f"/api/v1/namespaces/{NAMESPACE}/pods/{pod_name(0)}"
+        await self._grant_bench_user(probe)
+        n = self.pods
+        sides = ("insecure", "tls")
+        prefix = {"insecure": "plain", "tls": "https"}  # the same length: the same body sizes
+        created = dict.fromkeys(sides, 0)
+        results: dict[tuple[str, str], list[PoolResult]] = {
+            (op, side): [] for op in ("create", "get") for side in sides
+        }
+        cpu = {key: CpuTally(self.apiserver, self.etcd) for key in results}
+        budget = self.s.op_budget / SECURITY_ROUNDS
+
+        def create_op(clients: list[httpx.AsyncClient], side: str) -> Callable[[int, int], Awaitable[None]]:
+            start = created[side]
+
+            async def create(k: int, i: int) -> None:
+                name = pod_name(start + i, prefix[side])
+                r = await clients[k].post(
+                    f"/api/v1/namespaces/{NAMESPACE}/pods",
+                    content=pod_body(start + i, prefix[side]),
+                    headers={"Content-Type": "application/json"},
+                )
+                if r.status_code != 201:
+                    raise BenchError(f"{side} create {name}: {r.status_code} {r.text[:200]}")
+
+            return create
+
+        def get_op(clients: list[httpx.AsyncClient], side: str, offset: int) -> Callable[[int, int], Awaitable[None]]:
+            async def get(k: int, i: int) -> None:
+                name = pod_name((offset + i) % n)
+                r = await clients[k].get(f"/api/v1/namespaces/{NAMESPACE}/pods/{name}")
+                if r.status_code != 200:
+                    raise BenchError(f"{side} get {name}: {r.status_code} {r.text[:200]}")
+                orjson.loads(r.content)
+
+            return get
+
+        async with contextlib.AsyncExitStack() as stack:
+            tls = self.secure.tls()
+            clients: dict[str, list[httpx.AsyncClient]] = {
+                "insecure": [await stack.enter_async_context(http_client(self.api_url, 30.0)) for _ in range(conc)],
+                "tls": [await stack.enter_async_context(http_client(self.secure.url, 30.0, tls)) for _ in range(conc)],
+            }
+            opened: dict[str, float] = {}
+            for side in sides:  # one connection per worker: TCP (and the TLS handshake) once
+                opened[side] = await self._touch(clients[side], probe, side)
+            for op, total in (("create", self.s.sec_creates), ("get", self.s.sec_gets)):
+                per_round = max(1, total // SECURITY_ROUNDS)
+                for round_ in range(SECURITY_ROUNDS):
+                    for side in sides if round_ % 2 == 0 else sides[::-1]:
+                        if op == "create":
+                            fn = create_op(clients[side], side)
+                        else:
+                            fn = get_op(clients[side], side, round_ * per_round)
+                        await self._touch(clients[side], probe, side)  # reopen what idled out meanwhile
+                        with cpu[op, side].span():
+                            res = await run_pool(fn, per_round, conc, budget)
+                        if op == "create":
+                            created[side] += res.attempted
+                        results[op, side].append(res)
+                        self._require_alive()
+        totals = {key: combine(rounds) for key, rounds in results.items()}
+        for (op, side), res in totals.items():
+            if res.errors:  # a refused or failed request would make the two sides do different work
+                raise BenchError(f"{res.errors} of {res.attempted} {side} {op}s failed; first: {res.first_error}")
+        self._security_rows(totals, cpu, opened)
+
+    def _security_rows(
+        self, res: dict[tuple[str, str], PoolResult], cpu: dict[tuple[str, str], CpuTally], opened: dict[str, float]
+    ) -> None:
+        conc = self.s.concurrency
+        wanted = {
+            op: max(1, n // SECURITY_ROUNDS) * SECURITY_ROUNDS
+            for op, n in (("create", self.s.sec_creates), ("get", self.s.sec_gets))
+        }
+        for op, what in (("create", "creates"), ("get", "gets")):
+            tls, plain = res[op, "tls"], res[op, "insecure"]
+            self.report.rows.append(
+                Row(
+                    f"Pod {what}/s over TLS + x509 + RBAC, C={conc} ({tls.ok} {'pods' if op == 'create' else 'gets'})",
+                    tls.rate,
+                    plain.rate,
+                    "/s",
+                    f"the same over the insecure port ({plain.ok})",
+                    section=6,
+                )
+            )
+            for side, label in (("tls", "TLS + x509 + RBAC"), ("insecure", "the insecure port")):
+                tally, ok = cpu[op, side], res[op, side].ok
+                per_op = f"; apiserver CPU {tally.api_cpu / ok * 1e6:,.0f} us per {op}" if ok else ""
+                self.report.notes.append(f"{what} over {label}: {tally}{per_op}")
+                if res[op, side].attempted < wanted[op]:
+                    self.report.warnings.append(
+                        f"security pipeline: the time bound stopped the {what} over {label} at "
+                        f"{res[op, side].attempted} of {wanted[op]}"
+                    )
+        costs = []
+        for op, what in (("create", "creates"), ("get", "gets")):
+            tls, plain = res[op, "tls"].rate, res[op, "insecure"].rate
+            if plain:
+                costs.append(f"{what} {(1 - tls / plain) * 100:.1f} %")
+        self.report.notes.append(
+            f"security pipeline: user {BENCH_USER} (client certificate, no groups), allowed pods through RoleBinding "
+            f"bench-pods -> Role bench-pods, refused before it and for kube-system secrets (403); "
+            f"{SECURITY_ROUNDS} rounds, insecure/TLS order alternating; opening {conc} connections + one get each: "
+            f"TLS {opened['tls'] * 1e3:.0f} ms, insecure {opened['insecure'] * 1e3:.0f} ms (not timed below)"
+        )
+        self.report.notes.append(
+            "security pipeline cost (throughput lost over TLS + x509 + RBAC, the bar is at most 15 %): "
+            + ", ".join(costs)
+        )
+
 
 # --- output --------------------------------------------------------------------------------
 
@@ -787,6 +1079,8 @@ def summary(report: Report, settings: Settings, elapsed: float) -> str:
         parts.append(f"watch {r.tinykube:,.0f} events/s to {settings.watchers} watchers ({r.ratio:.1f}x 1 etcd watch)")
     if r := pick(5):
         parts.append(f"peak RSS {r.tinykube:.0f} MiB ({r.ratio:.1f}x etcd)")
+    if (c := pick(6, "creates")) and (g := pick(6, "gets")):
+        parts.append(f"TLS + x509 + RBAC creates {c.ratio:.2f}x, gets {g.ratio:.2f}x the insecure port")
     mode = "quick" if settings.quick else "full"
     status = f", {len(report.warnings)} warning(s)" if report.warnings else ""
     return f"summary ({mode}, {elapsed:.0f} s{status}): " + "; ".join(parts)
@@ -841,14 +1135,17 @@ def main(argv: list[str] | None = None) -> int:
     procs: list[Process] = []
     try:
         print(f"tinykube apiserver benchmark ({'quick' if settings.quick else 'full'}); data in {tmp}", flush=True)
+        secure, secure_args = make_secure_port(tmp)
         etcd, etcd_url = start_etcd(tmp)
         procs.append(etcd)
         apiserver, api_url = start_apiserver(
-            tmp, etcd_url, extra=["--etcd-compaction-interval", "0", "--log-level", "warning"]
+            tmp, etcd_url, extra=["--etcd-compaction-interval", "0", "--log-level", "warning", *secure_args]
         )
         procs.append(apiserver)
-        print(f"etcd {etcd_url} (pid {etcd.pid}), apiserver {api_url} (pid {apiserver.pid})", flush=True)
-        report = asyncio.run(Bench(settings, etcd, etcd_url, apiserver, api_url).run())
+        print(
+            f"etcd {etcd_url} (pid {etcd.pid}), apiserver {api_url} and {secure.url} (pid {apiserver.pid})", flush=True
+        )
+        report = asyncio.run(Bench(settings, etcd, etcd_url, apiserver, api_url, secure).run())
         print()
         print(render(report, settings, time.perf_counter() - started))
         return 0
