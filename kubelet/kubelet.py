@@ -18,6 +18,7 @@ from client.request import Obj, Selectors
 from client.rest import ApiClient
 from kubelet.dns import DNSConfigurer
 from kubelet.node import NodeAgent, default_allocatable, host_capacity, host_node_info, node_object
+from kubelet.object_watch import PodObjects
 from kubelet.process_runtime import ProcessRuntime
 from kubelet.service_env import service_env
 from kubelet.tokens import TokenManager
@@ -87,8 +88,8 @@ class Kubelet:
         self.events = EventRecorder(api, "kubelet", host=cfg.node_name)
         self.factory = InformerFactory(api)
         self.pods = self.factory.informer("pods", selectors=Selectors.of(fields={"spec.nodeName": cfg.node_name}))
-        self.configmaps = self.factory.informer("configmaps")
-        self.secrets = self.factory.informer("secrets")
+        # only what this node's pods use, one object at a time: the Node authorizer allows no more
+        self.objects = PodObjects(api, self._on_config)
         self.services = self.factory.informer("services")
         self.volumes = VolumeManager(self.get_configmap, self.get_secret, self.allocatable)
         self.tokens = TokenManager(api)
@@ -100,12 +101,12 @@ class Kubelet:
     # --- lookups for env and volumes ---------------------------------------------------------
 
     def get_configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        """The ConfigMap from the informer cache."""
-        return self.configmaps.store.get_by_name(name, namespace)
+        """The ConfigMap as last seen (watched while a pod of this node uses it)."""
+        return self.objects.configmaps.get(namespace, name)
 
     def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        """The Secret from the informer cache."""
-        return self.secrets.store.get_by_name(name, namespace)
+        """The Secret as last seen (watched while a pod of this node uses it)."""
+        return self.objects.secrets.get(namespace, name)
 
     def service_env(self, namespace: str, enable_service_links: bool) -> dict[str, str]:
         """The Service variables of a container of a pod in `namespace` (from the informer cache)."""
@@ -120,6 +121,7 @@ class Kubelet:
 
     def _on_pod(self, pod: Obj) -> None:
         uid = pod["metadata"]["uid"]
+        self.objects.track(pod)
         worker = self.workers.get(uid)
         if worker is None:
             worker = self.workers[uid] = PodWorker(self, pod)
@@ -135,7 +137,7 @@ class Kubelet:
         if worker is not None:
             worker.remove()
 
-    def _on_config(self, *_: Obj) -> None:
+    def _on_config(self) -> None:
         if self.synced:
             for w in self.workers.values():
                 w.kick()
@@ -149,6 +151,7 @@ class Kubelet:
         """A worker finished (its pod is gone)."""
         if self.workers.get(worker.uid) is worker:
             del self.workers[worker.uid]
+            self.objects.forget(worker.uid)
 
     def ready(self) -> bool:
         """Registered and synced."""
@@ -164,11 +167,7 @@ class Kubelet:
         agent = asyncio.create_task(self.agent.run(), name="node-agent")
         try:
             await self.agent.registered.wait()
-            self.configmaps.add_handler(self._on_config, lambda _o, _n: self._on_config(), self._on_config)
-            self.secrets.add_handler(self._on_config, lambda _o, _n: self._on_config(), self._on_config)
             self.factory.start()
-            await self.configmaps.wait_for_sync()
-            await self.secrets.wait_for_sync()
             # a container's env needs the Services seen at least once (KUBERNETES_SERVICE_HOST above all)
             await self.services.wait_for_sync()
             self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod_delete)
@@ -195,5 +194,6 @@ class Kubelet:
         await asyncio.gather(*(w.stop() for w in list(self.workers.values())), return_exceptions=True)
         await self.runtime.shutdown(self.cfg.shutdown_grace)
         await self.factory.shutdown()
+        await self.objects.stop()
         await self.events.stop()
         await self.http.aclose()

@@ -38,6 +38,7 @@ BACKOFF_INITIAL = 10.0
 BACKOFF_MAX = 300.0
 BACKOFF_RESET = 600.0
 RESYNC = 10.0
+OBJECTS_TIMEOUT = 10.0  # seconds a sync waits for the first list of a ConfigMap or Secret it uses
 ETC_HOSTS = "/etc/hosts"
 ETC_HOSTS_FILE = "etc-hosts"
 RESOLV_CONF = "resolv.conf"
@@ -230,6 +231,8 @@ class PodWorker:
             await self._write_resolv_conf(self._sandbox)
         if not self._start_time:
             self._start_time = _ts(time.time())
+        # the ConfigMaps and Secrets it uses are listed before env and volumes are made from them
+        await self.kl.objects.wait_for(self.pod, OBJECTS_TIMEOUT)
         try:
             tokens = await self._tokens()
             self._volume_paths = await asyncio.to_thread(

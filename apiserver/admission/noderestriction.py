@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from apimachinery import errors
+from apimachinery.podrefs import pod_references
 from apimachinery.resources import by_plural
 from apiserver.admission import AdmissionAttributes
-from apiserver.authz.node import NODE_LEASE_NAMESPACE, node_identity, pod_references
+from apiserver.authz.node import NODE_LEASE_NAMESPACE, node_identity
 
 if TYPE_CHECKING:
     from apiserver.registry import Registry
