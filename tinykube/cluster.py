@@ -102,9 +102,8 @@ class ClusterSpec:
     dashboard: bool = False
     metrics_server: bool = True
     cluster_domain: str = "cluster.local"
-    # TODO(rbac): "Node,RBAC" once the rbac branch (its authorizers) has landed; until then everyone
-    # authenticated (and anonymous) may do everything, as kube-apiserver's AlwaysAllow
-    authorization_mode: str = "AlwaysAllow"
+    # as kubeadm's clusters: kubelets by the Node authorizer, everyone else by RBAC
+    authorization_mode: str = "Node,RBAC"
     apiserver_args: Sequence[str] = ()
     controller_manager_args: Sequence[str] = ()
     kubelet_args: Sequence[str] = ()

@@ -25,9 +25,20 @@ IN_CLUSTER = textwrap.dedent(
     d = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount")
     files = {p.name: p.read_text() for p in d.iterdir() if not p.name.startswith("..")}
     config.load_incluster_config()
-    pods = client.CoreV1Api().list_namespaced_pod(files["namespace"]).items
+    core = client.CoreV1Api()
+    pods = core.list_namespaced_pod(files["namespace"]).items
+    refused = {}
+    for what, call in (
+        ("secrets", lambda: core.list_namespaced_secret(files["namespace"])),
+        ("kube-system pods", lambda: core.list_namespaced_pod("kube-system")),
+    ):
+        try:
+            call()
+        except client.ApiException as e:
+            refused[what] = [e.status, json.loads(e.body)["message"]]
     env = {k: os.environ[k] for k in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")}
-    print(json.dumps({"files": files, "pods": [p.metadata.name for p in pods], "env": env}), flush=True)
+    out = {"files": files, "pods": [p.metadata.name for p in pods], "refused": refused, "env": env}
+    print(json.dumps(out), flush=True)
     """
 )
 
@@ -36,6 +47,10 @@ IN_CLUSTER = textwrap.dedent(
 def skube(kubectl_binary: Path, kube: Kubectl, cluster: Cluster) -> Kubectl:
     """kubectl on the secure port with the admin kubeconfig (not the insecure port `kube` uses)."""
     return Kubectl(kubectl_binary, cluster.secure_server, kube.cache_dir, kube.home, kube.env)
+
+
+def _cannot_list(resource: str, namespace: str) -> str:
+    return f'cannot list resource "{resource}" in API group "" in the namespace "{namespace}"'
 
 
 def _claims(token: str) -> dict:
@@ -55,6 +70,9 @@ def test_a_pod_reaches_the_api_with_its_own_token(
             "containers": [{"name": "c", "image": "python:3.11", "command": [sys.executable, "-c", IN_CLUSTER]}],
         },
     }
+    # RBAC is on: the pod's ServiceAccount may read pods in its namespace, and nothing else
+    kube.ok("create", "role", "pod-reader", "-n", cns, "--verb=get,list,watch", "--resource=pods")
+    kube.ok("create", "rolebinding", "pod-reader", "-n", cns, "--role=pod-reader", f"--serviceaccount={cns}:default")
     kube.ok("apply", "-n", cns, "-f", "-", input=json.dumps(pod))
 
     def finished() -> dict | None:
@@ -66,6 +84,11 @@ def test_a_pod_reaches_the_api_with_its_own_token(
     assert done["status"]["phase"] == "Succeeded", logs
     out = json.loads(logs.strip().splitlines()[-1])
     assert out["pods"] == ["incluster"]  # listed through https://<kubernetes Service IP>:443 with its own token
+    user = f"system:serviceaccount:{cns}:default"
+    assert out["refused"] == {
+        "secrets": [403, f'secrets is forbidden: User "{user}" {_cannot_list("secrets", cns)}'],
+        "kube-system pods": [403, f'pods is forbidden: User "{user}" {_cannot_list("pods", "kube-system")}'],
+    }
     assert out["env"] == {"KUBERNETES_SERVICE_HOST": cluster.network.service_ip(1), "KUBERNETES_SERVICE_PORT": "443"}
     files = out["files"]
     assert set(files) == {"token", "ca.crt", "namespace"}

@@ -161,7 +161,7 @@ def test_kubectl_top_nodes_and_pods(kube: Kubectl, metrics_cluster: Cluster, nam
     mine = {(r[1], r[2]) for r in rows[1:] if r[0] == namespace}
     assert mine == {("burn", "burn"), ("burn", "idle"), ("calm", "idle")}
     out = kube.ok("top", "pods", "-n", namespace, "--sort-by=cpu")
-    assert [r[0] for r in table(out)[1:]] == ["burn", "calm"]
+    assert [r[0] for r in table(out)[1:]] == ["burn", "calm"], out
     # the node's usage counts its pods
     assert millicores(wait_for(top_nodes, 30, "kubectl top nodes")[1][1]) >= 500
     assert kube.ok("get", "apiservices", "v1beta1.metrics.k8s.io").split("\n")[1].split()[1:3] == [
@@ -245,14 +245,27 @@ async def test_dashboard_charts_usage_from_the_metrics_api(
     kube.ok("wait", "-n", namespace, "--for=condition=Ready", "pod/spin", "--timeout=60s")
     wait_for(lambda: kube("top", "pod", "-n", namespace, "spin").returncode == 0, 30, "metrics for pod spin")
     node = metrics_cluster.node_names[0]
+    # RBAC is on: the page signs in with a token, as upstream's dashboard docs do (an admin ServiceAccount)
+    kube.ok("create", "serviceaccount", "dashboard-admin", "-n", namespace)
+    kube.ok(
+        "create",
+        "clusterrolebinding",
+        f"dashboard-admin-{namespace}",
+        "--clusterrole=cluster-admin",
+        f"--serviceaccount={namespace}:dashboard-admin",
+    )
+    token = kube.ok("create", "token", "dashboard-admin", "-n", namespace).strip()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page()
             page.set_default_timeout(30000)
             await page.goto(f"{metrics_cluster.dashboard_url}?namespace={namespace}")
+            await page.locator("#token").fill(token)
+            await page.locator("#signin-button").click()
+            await page.wait_for_selector("#signout:not([hidden])")
             await page.wait_for_selector("body[data-synced=true]")
-            assert "CPU" in await page.locator("#nodes thead").inner_text()
+            await page.locator("#nodes thead", has_text="CPU").wait_for()  # the metrics API answers the token
             node_row = page.locator(f'#nodes tbody tr[data-key="{node}"]')
             await node_row.locator("td.cpu svg.spark").wait_for()
             assert re.fullmatch(r"\d+m", (await node_row.locator("td.cpu").inner_text()).strip())
