@@ -43,6 +43,11 @@ def up(
         0, "--simulated-nodes", min=0, help="Extra simulated nodes (pods reported Running, nothing started)."
     ),
     controllers: str = typer.Option("*", "--controllers", help="Controllers the controller-manager runs."),
+    authorization_mode: str = typer.Option(
+        "Node,RBAC",
+        "--authorization-mode",
+        help="The apiserver's authorizers, asked in order (AlwaysAllow: everyone may do everything).",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="Log level of every component."),
 ) -> None:
     """Start etcd, the control plane, a kubelet and a kube-proxy per node and the DNS add-on; run until
@@ -58,6 +63,7 @@ def up(
         nodes=nodes,
         simulated_nodes=simulated_nodes,
         controllers=controllers,
+        authorization_mode=authorization_mode,
         log_level=log_level,
     )
     cluster = Cluster(spec, launcher_pid=os.getpid())
