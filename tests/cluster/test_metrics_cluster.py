@@ -162,6 +162,7 @@ def test_kubectl_top_nodes_and_pods(kube: Kubectl, metrics_cluster: Cluster, nam
     assert mine == {("burn", "burn"), ("burn", "idle"), ("calm", "idle")}
     out = kube.ok("top", "pods", "-n", namespace, "--sort-by=cpu")
     assert [r[0] for r in table(out)[1:]] == ["burn", "calm"], out
+
     # the node's usage counts its pods (its window may still hold the moments before the burn began)
     def node_busy() -> list[list[str]] | None:
         rows = top_nodes()
