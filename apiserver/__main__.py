@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from apimachinery.logs import setup_logging
+from apimachinery.tlsserving import tls_options
 from apiserver import memory
 from apiserver.app import Config, create_app
 from apiserver.authn.identity import AuthnOptions, parse_duration
@@ -23,7 +24,6 @@ from apiserver.httpserver import raise_open_files_limit, uvicorn_options
 from apiserver.limits import ServingLimits
 from apiserver.portallocator import PortRange
 from apiserver.security import SecurityConfig
-from apiserver.serving import tls_options
 from apiserver.storage import DEFAULT_MAX_OBJECT_BYTES
 
 cli = typer.Typer(add_completion=False)
