@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from apimachinery.logs import setup_logging
+from apimachinery.tlsserving import tls_options
 from apiserver import memory
 from apiserver.app import Config, create_app
 from apiserver.authn.identity import AuthnOptions, parse_duration
@@ -20,10 +21,10 @@ from apiserver.chain.listener import INSECURE, SECURE, Listener
 from apiserver.encryption import EncryptionConfigError, load_encryption_config
 from apiserver.etcdclient import EtcdTLS, parse_endpoints
 from apiserver.httpserver import raise_open_files_limit, uvicorn_options
+from apiserver.kubelet_client import KubeletClientConfig
 from apiserver.limits import ServingLimits
 from apiserver.portallocator import PortRange
 from apiserver.security import SecurityConfig
-from apiserver.serving import tls_options
 from apiserver.storage import DEFAULT_MAX_OBJECT_BYTES
 
 cli = typer.Typer(add_completion=False)
@@ -196,6 +197,20 @@ def run(
         help="Admission plug-ins to turn off, comma separated (e.g. ServiceAccount where no controller-manager "
         "makes the default ServiceAccounts).",
     ),
+    kubelet_client_certificate: str = typer.Option(
+        "",
+        envvar="TINYKUBE_KUBELET_CLIENT_CERTIFICATE",
+        help="Client certificate the apiserver presents to kubelets (pods/log, exec); kubelets are then dialled "
+        "over HTTPS.",
+    ),
+    kubelet_client_key: str = typer.Option(
+        "", envvar="TINYKUBE_KUBELET_CLIENT_KEY", help="Key of --kubelet-client-certificate."
+    ),
+    kubelet_certificate_authority: str = typer.Option(
+        "",
+        envvar="TINYKUBE_KUBELET_CERTIFICATE_AUTHORITY",
+        help="CA bundle verifying kubelets' serving certificates (without it they are not verified).",
+    ),
     etcd_cafile: str = typer.Option(
         "", envvar="TINYKUBE_ETCD_CAFILE", help="CA bundle that verifies the etcd servers (https endpoints)."
     ),
@@ -285,6 +300,10 @@ def run(
     except ValueError as e:
         hint = "--encryption-provider-config" if isinstance(e, EncryptionConfigError) else "--etcd-servers"
         raise typer.BadParameter(str(e), param_hint=hint) from e
+    if bool(kubelet_client_certificate) != bool(kubelet_client_key):
+        raise typer.BadParameter(
+            "--kubelet-client-certificate and --kubelet-client-key go together", param_hint="--kubelet-client-key"
+        )
     if bool(etcd_certfile) != bool(etcd_keyfile):
         raise typer.BadParameter("--etcd-certfile and --etcd-keyfile go together", param_hint="--etcd-certfile")
     config = Config(
@@ -301,6 +320,7 @@ def run(
         etcd_tls=EtcdTLS(etcd_cafile, etcd_certfile, etcd_keyfile),
         encryption_provider_config=encryption_provider_config,
         max_object_size_bytes=max_object_size_bytes,
+        kubelet=KubeletClientConfig(kubelet_client_certificate, kubelet_client_key, kubelet_certificate_authority),
         watch_cache_size=watch_cache_size,
         service_cluster_ip_range=service_cluster_ip_range,
         service_node_port_range=service_node_port_range,

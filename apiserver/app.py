@@ -39,6 +39,7 @@ from apiserver.etcdclient import EtcdTLS
 from apiserver.handlers import handle
 from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
 from apiserver.kinds import KindOptions, ServiceNetwork, Strategies
+from apiserver.kubelet_client import KubeletClient, KubeletClientConfig
 from apiserver.limits import BoundedRequests, ServingLimits
 from apiserver.options import WriteOptions
 from apiserver.portallocator import PortRange
@@ -88,6 +89,7 @@ class Config:
     etcd_tls: EtcdTLS = field(default_factory=EtcdTLS)
     encryption_provider_config: str = ""  # an EncryptionConfiguration file (Secrets encrypted at rest)
     max_object_size_bytes: int = DEFAULT_MAX_OBJECT_BYTES  # an object's stored size (etcd's request limit)
+    kubelet: KubeletClientConfig = field(default_factory=KubeletClientConfig)  # how pods/log and exec reach kubelets
 
 
 def _api_endpoint(config: Config) -> tuple[str, int]:
@@ -352,6 +354,7 @@ def create_app(config: Config) -> FastAPI:
     audit_log = AuditLog(config.audit_log_path) if config.audit_log_path else None
     options = _chain_options(config, reg, audit_log)
     aggregator = Aggregator(reg)
+    kubelets = KubeletClient(config.kubelet)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -375,6 +378,7 @@ def create_app(config: Config) -> FastAPI:
                 t.cancel()
             await cache.stop()
             await storage.close()
+            await kubelets.aclose()
             if audit_log is not None:
                 await audit_log.stop()
 
@@ -386,6 +390,7 @@ def create_app(config: Config) -> FastAPI:
         openapi_url=None,
     )
     app.state.registry = reg
+    app.state.kubelets = kubelets  # pods/log and pods/exec (apiserver/proxy.py)
     app.state.identity = identity_of(config.security, reg)  # the token issuer and union (TokenRequest, TokenReview)
     app.add_middleware(AdmissionFeedback)  # inside the chain: admission's warnings and audit annotations
     app.add_middleware(HandlerChain, options=options)

@@ -22,11 +22,10 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from apimachinery.errors import StatusError, service_unavailable, too_many_requests
+from apimachinery.tlsserving import TLSHttpProtocol
 from apiserver.limits import ServingLimits
-from apiserver.serving import tls_extension
 
 __all__ = ["ConnectionBudget", "GuardedHttpProtocol", "protocol_factory", "raise_open_files_limit", "uvicorn_options"]
 
@@ -84,7 +83,7 @@ def _header_too_large(limit: int) -> bytes:
     return _raw_response(431, orjson.dumps(status.to_status()))
 
 
-class GuardedHttpProtocol(HttpToolsProtocol):
+class GuardedHttpProtocol(TLSHttpProtocol):
     """uvicorn's httptools protocol with header bounds, a header read timeout and connection budgets; on
     the secure port it adds the ASGI TLS extension (the client certificate) to every request's scope."""
 
@@ -107,13 +106,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._discarded = 0
         self._lingering = False
-        self._tls: dict[str, Any] | None = None
 
     # --- connection budget -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Count the connection against its client's budget, or refuse it at once."""
         super().connection_made(transport)
-        self._tls = tls_extension(transport)
         client = self.client[0] if self.client else ""
         refused = self._budget.admit(client)
         if refused is not None:
@@ -180,8 +177,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._reading_head = True
         self._discarded = 0
         super().on_message_begin()
-        if self._tls is not None:  # the secure port: which client certificate the connection presented
-            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
 
     def on_body(self, body: bytes) -> None:
         """Body bytes; those of a request already answered (a refused body) are dropped, up to a bound."""

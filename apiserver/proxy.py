@@ -1,10 +1,11 @@
 """pods/log and pods/exec: find the pod's kubelet and relay its answer (kube-apiserver's LogLocation/ExecLocation).
 
-Logs are plain HTTP, streamed through as the kubelet writes them (a follow lasts until either
-side goes away). Exec is a WebSocket: the apiserver accepts the client's upgrade (subprotocols
-v5/v4.channel.k8s.io), opens one to the kubelet's /exec with the same subprotocol and relays
-frames both ways; a kubelet that refuses ends the session with a Status on the error channel, as
-kube-apiserver's stream translator does.
+Logs are streamed through as the kubelet writes them (a follow lasts until either side goes away).
+Exec is a WebSocket: the apiserver accepts the client's upgrade (subprotocols v5/v4.channel.k8s.io),
+opens one to the kubelet's /exec with the same subprotocol and relays frames both ways; a kubelet
+that refuses ends the session with a Status on the error channel, as kube-apiserver's stream
+translator does. Both dial the kubelet as `apiserver/kubelet_client.py` says (HTTPS with the
+apiserver's kubelet client certificate when it has one).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from apimachinery import errors
 from apimachinery.resources import by_plural
 from apiserver.codec import status_response
 from apiserver.context import RequestContext
+from apiserver.kubelet_client import CONNECT_TIMEOUT, READ_TIMEOUT, KubeletClient
 from apiserver.registry import Registry
 
 __all__ = ["exec_websocket", "kubelet_address", "pod_container", "pod_logs", "validate_log_options"]
@@ -39,13 +41,10 @@ DEFAULT_KUBELET_PORT = 10250
 # Which node address to dial, best first (InternalIP first: tinykube kubelets listen on it).
 ADDRESS_TYPES = ("InternalIP", "Hostname", "InternalDNS", "ExternalDNS", "ExternalIP")
 SUBPROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io")
-CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 60.0
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False", ""}
 _LOG_PARAMS = ("follow", "previous", "timestamps", "sinceSeconds", "sinceTime", "tailLines", "limitBytes", "stream")
 
-_client: httpx.AsyncClient | None = None
 _denied: contextvars.ContextVar[bool] = contextvars.ContextVar("exec_upgrade_denied", default=False)
 
 
@@ -59,12 +58,10 @@ class _DeniedUpgradeFilter(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_DeniedUpgradeFilter())
 
 
-def _http() -> httpx.AsyncClient:
-    global _client
-    if _client is None:
-        timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
-        _client = httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False)
-    return _client
+def _kubelets(ctx: RequestContext) -> KubeletClient:
+    """The app's connections to kubelets (`app.state.kubelets`, made from the `--kubelet-*` flags)."""
+    assert ctx.conn is not None
+    return ctx.conn.app.state.kubelets  # type: ignore[no-any-return]
 
 
 def _resource(plural: str) -> Any:
@@ -234,11 +231,12 @@ async def pod_logs(ctx: RequestContext) -> Response:
         # kube-apiserver answers an unscheduled pod's log with an empty stream
         return Response(b"", media_type="text/plain")
     host, port = await kubelet_address(reg, node)
-    url = f"http://{_host_port(host, port)}/containerLogs/{ns}/{name}/{container}"
+    kubelets = _kubelets(ctx)
+    url = kubelets.url(host, port, f"/containerLogs/{ns}/{name}/{container}")
     if query:
         url += "?" + urlencode(query)
     follow = "follow" in query
-    client = _http()
+    client = kubelets.http
     timeout = httpx.Timeout(None if follow else READ_TIMEOUT, connect=CONNECT_TIMEOUT)
     req = client.build_request("GET", url, timeout=timeout)
     try:
@@ -320,7 +318,8 @@ async def exec_websocket(ctx: RequestContext) -> None:
         await _deny(ws, errors.bad_request(f"requested protocol(s) are not supported: {offered}"))
         return
     await ws.accept(subprotocol=protocol)
-    url = f"ws://{_host_port(host, port)}/exec/{ns}/{name}/{container}?{urlencode(query)}"
+    kubelets = _kubelets(ctx)
+    url = kubelets.url(host, port, f"/exec/{ns}/{name}/{container}?{urlencode(query)}", websocket=True)
     try:
         upstream = await connect(
             url,
@@ -329,6 +328,7 @@ async def exec_websocket(ctx: RequestContext) -> None:
             max_size=None,
             compression=None,
             proxy=None,
+            ssl=kubelets.ssl,
         )
     except InvalidStatus as e:
         body = e.response.body.decode("utf-8", "replace").strip() if e.response.body else ""

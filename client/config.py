@@ -66,6 +66,11 @@ class Config:
         """What httpx should verify the server with: an SSL context, or False when told to skip."""
         if not self.uses_tls:
             return True
+        return self.ssl_context()
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS settings these credentials make: the CA to trust (or none checked), the client certificate
+        to present — for the API server, or for another server the same credentials open (a kubelet)."""
         if self.insecure_skip_tls_verify:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
-import re
 import resource
 import socket
 
 import typer
 
+from apimachinery.durations import parse_duration
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from kube_proxy.plan import NodeInfo
@@ -18,29 +18,6 @@ from kube_proxy.proxier import ProxierOptions
 from kube_proxy.server import ProxyOptions, ProxyServer
 
 cli = typer.Typer(add_completion=False)
-
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from a plain number (`30`, `0.1`) or a Go duration (`30s`, `250ms`, `1m30s`)."""
-    text = text.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        pos, value = 0, 0.0
-        for m in _PART.finditer(text):
-            if m.start() != pos:
-                break
-            value += float(m.group(1)) * _UNITS[m.group(2)]
-            pos = m.end()
-        if pos != len(text) or not text:
-            hint = "use seconds, or a Go duration such as 30s or 250ms"
-            raise ValueError(f'invalid duration "{text}" ({hint})') from None
-    if value < 0:
-        raise ValueError(f'invalid duration "{text}": must not be negative')
-    return value
 
 
 def _raise_open_files_limit() -> None:

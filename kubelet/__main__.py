@@ -10,9 +10,11 @@ from pathlib import Path
 
 import typer
 
+from apimachinery.durations import parse_duration
 from apimachinery.quantity import parse_quantity
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
+from kubelet.auth import AuthOptions
 from kubelet.ipam import default_pod_cidr
 from kubelet.kubelet import Kubelet, KubeletConfig
 from kubelet.node import host_capacity
@@ -50,6 +52,14 @@ def parse_taints(text: str) -> list[dict[str, str]]:
     return out
 
 
+def duration(text: str, flag: str) -> float:
+    """A Go duration flag value (`2m0s`, `30s`) in seconds (BadParameter when it is not one)."""
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint=flag) from None
+
+
 def parse_ip(text: str, flag: str) -> str:
     """An IP address flag value, normalised (BadParameter when it is not one)."""
     try:
@@ -74,7 +84,46 @@ def run(
     address: str = typer.Option(
         "", envvar="TINYKUBE_ADDRESS", help="Address the kubelet server listens on (default: --node-ip)."
     ),
-    port: int = typer.Option(10250, envvar="TINYKUBE_PORT", help="Port of the kubelet HTTP server (logs, exec)."),
+    port: int = typer.Option(
+        10250, envvar="TINYKUBE_PORT", help="Port of the kubelet server (logs, exec, stats, resource metrics)."
+    ),
+    tls_cert_file: str = typer.Option(
+        "", envvar="TINYKUBE_TLS_CERT_FILE", help="The kubelet server's certificate (PEM); without it: plain HTTP."
+    ),
+    tls_private_key_file: str = typer.Option(
+        "", envvar="TINYKUBE_TLS_PRIVATE_KEY_FILE", help="The serving certificate's private key (PEM)."
+    ),
+    client_ca_file: str = typer.Option(
+        "",
+        envvar="TINYKUBE_CLIENT_CA_FILE",
+        help="CA bundle verifying client certificates of the kubelet server: CN is the user, each O a group.",
+    ),
+    anonymous_auth: bool = typer.Option(
+        True,
+        "--anonymous-auth/--no-anonymous-auth",
+        envvar="TINYKUBE_ANONYMOUS_AUTH",
+        help="Serve requests without credentials as system:anonymous (else 401 Unauthorized).",
+    ),
+    authentication_token_webhook: bool = typer.Option(
+        False,
+        "--authentication-token-webhook/--no-authentication-token-webhook",
+        envvar="TINYKUBE_AUTHENTICATION_TOKEN_WEBHOOK",
+        help="Authenticate bearer tokens with a TokenReview to the apiserver.",
+    ),
+    authentication_token_webhook_cache_ttl: str = typer.Option(
+        "2m0s", envvar="TINYKUBE_AUTHENTICATION_TOKEN_WEBHOOK_CACHE_TTL", help="How long TokenReview answers are kept."
+    ),
+    authorization_mode: str = typer.Option(
+        "AlwaysAllow",
+        envvar="TINYKUBE_AUTHORIZATION_MODE",
+        help="AlwaysAllow, or Webhook: a SubjectAccessReview to the apiserver per request (answers cached).",
+    ),
+    authorization_webhook_cache_authorized_ttl: str = typer.Option(
+        "5m0s", envvar="TINYKUBE_AUTHORIZATION_WEBHOOK_CACHE_AUTHORIZED_TTL", help="How long allowed answers are kept."
+    ),
+    authorization_webhook_cache_unauthorized_ttl: str = typer.Option(
+        "30s", envvar="TINYKUBE_AUTHORIZATION_WEBHOOK_CACHE_UNAUTHORIZED_TTL", help="How long denials are kept."
+    ),
     health_port: int = typer.Option(10248, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz (0 = off)."),
     pod_cidr: str = typer.Option(
         "", envvar="TINYKUBE_POD_CIDR", help="Pod IP range (default: a /24 in 127/8 from the node name)."
@@ -124,6 +173,27 @@ def run(
     if address:
         address = parse_ip(address, "--address")
     dns_servers = tuple(parse_ip(ip, "--cluster-dns") for item in cluster_dns for ip in item.split(",") if ip.strip())
+    auth = AuthOptions(
+        tls_cert_file=tls_cert_file,
+        tls_private_key_file=tls_private_key_file,
+        client_ca_file=client_ca_file,
+        anonymous_auth=anonymous_auth,
+        authentication_token_webhook=authentication_token_webhook,
+        token_webhook_cache_ttl=duration(
+            authentication_token_webhook_cache_ttl, "--authentication-token-webhook-cache-ttl"
+        ),
+        authorization_mode=authorization_mode,
+        authorized_ttl=duration(
+            authorization_webhook_cache_authorized_ttl, "--authorization-webhook-cache-authorized-ttl"
+        ),
+        unauthorized_ttl=duration(
+            authorization_webhook_cache_unauthorized_ttl, "--authorization-webhook-cache-unauthorized-ttl"
+        ),
+    )
+    try:
+        auth.check()
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
     if simulated_nodes > 0:
         from kubelet.simulated import run_simulated
 
@@ -135,7 +205,15 @@ def run(
             log_level=log_level,
         )
         run_simulated(
-            sim_opts, node_name, simulated_nodes, cpu or "32", memory or "256Gi", max_pods, port, housekeeping_interval
+            sim_opts,
+            node_name,
+            simulated_nodes,
+            cpu or "32",
+            memory or "256Gi",
+            max_pods,
+            port,
+            housekeeping_interval,
+            auth=auth,
         )
         return
     cfg = KubeletConfig(
@@ -175,7 +253,14 @@ def run(
         except ImportError:
             log.warning("kubelet/server.py is missing: no logs/exec server")
         else:
-            server = KubeletServer(kubelet.runtime, host=cfg.bind_address, port=port, stats=collector.latest)
+            server = KubeletServer(
+                kubelet.runtime,
+                host=cfg.bind_address,
+                port=port,
+                stats=collector.latest,
+                tls=auth.tls(),
+                auth=auth.build(api, lambda _address: cfg.node_name),
+            )
             try:
                 await server.start()
             except OSError as e:  # e.g. --node-ip is not an address of this machine

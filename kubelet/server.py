@@ -2,7 +2,9 @@
 resource usage endpoints /stats/summary and /metrics/resource (kubelet/stats.py).
 
 `KubeletServer(runtime, host, port)` runs uvicorn in a task of the caller's event loop (no signal
-handlers of its own). Errors are plain text with the kubelet's HTTP codes and wording, which the
+handlers of its own). Given `tls` it serves HTTPS (client certificates asked for), given `auth` every
+request is authenticated and authorized first (kubelet/auth.py); without either it is plain HTTP open
+to all, for standalone use. Errors are plain text with the kubelet's HTTP codes and wording, which the
 apiserver turns into Status objects.
 """
 
@@ -23,6 +25,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from kubelet.auth import KubeletAuth, ServingTLS
 from kubelet.stats import Snapshot, stats_routes
 from kubelet.streaming import LogOptions, LogOptionsError, QuietServer, StreamingRuntime, follow_log, running_probe
 from kubelet.streaming_exec import ExecOptions, error_status, hello_frame, negotiate, run_exec, status_frame
@@ -156,12 +159,21 @@ class KubeletServer:
     """The kubelet's streaming server, run inside the kubelet's event loop."""
 
     def __init__(
-        self, runtime: StreamingRuntime, host: str, port: int, stats: Callable[[str], Snapshot | None] | None = None
+        self,
+        runtime: StreamingRuntime,
+        host: str,
+        port: int,
+        stats: Callable[[str], Snapshot | None] | None = None,
+        *,
+        tls: ServingTLS | None = None,
+        auth: KubeletAuth | None = None,
     ) -> None:
         self.runtime = runtime
         self.stats = stats
         self.host = host
         self.port = port
+        self.tls = tls
+        self.auth = auth
         self._server: QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -177,12 +189,14 @@ class KubeletServer:
             sock.close()
             raise
         self.port = int(sock.getsockname()[1])
+        app = kubelet_app(self.runtime, self.stats)
         config = uvicorn.Config(
-            kubelet_app(self.runtime, self.stats),
+            self.auth.filter(app) if self.auth is not None else app,
             log_config=None,
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
+            **(self.tls.uvicorn_options() if self.tls is not None else {}),
         )
         self._server = QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="kubelet-server")

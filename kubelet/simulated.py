@@ -23,14 +23,28 @@ from client.informer import Informer
 from client.request import DeleteOptions, Obj, PatchType, Preconditions
 from client.rest import ApiClient
 from client.workqueue import WorkQueue, default_controller_rate_limiter, process_items
+from kubelet.auth import AuthOptions
 from kubelet.node import simulated_node_info
 from kubelet.simulated_stats import SimulatedStats, StatsServer
 
-__all__ = ["SimulatedNodes", "run_simulated", "simulated_node"]
+__all__ = ["SimulatedNodes", "run_simulated", "simulated_addresses", "simulated_cidrs", "simulated_node"]
 
 log = logging.getLogger("kubelet.simulated")
 
 KUBELET_PORT = 10250
+FIRST_OCTET = 128
+
+
+def simulated_cidrs(prefix: str, count: int, first_octet: int = FIRST_OCTET) -> dict[str, str]:
+    """The pod CIDR of each simulated node `<prefix>-<i>`, by name."""
+    return {f"{prefix}-{i}": f"127.{first_octet + i // 256}.{i % 256}.0/24" for i in range(count)}
+
+
+def simulated_addresses(prefix: str, count: int, first_octet: int = FIRST_OCTET) -> dict[str, str]:
+    """Each simulated node's InternalIP (the first address of its pod CIDR), by name: where its stats are
+    served (and what its serving certificate must name)."""
+    cidrs = simulated_cidrs(prefix, count, first_octet)
+    return {n: str(next(ipaddress.ip_network(c).hosts())) for n, c in cidrs.items()}
 
 
 def simulated_node(
@@ -134,12 +148,12 @@ class SimulatedNodes:
         max_pods: int = 110,
         lease_duration: int = 40,
         workers: int = 16,
-        first_octet: int = 128,
+        first_octet: int = FIRST_OCTET,
         kubelet_port: int = KUBELET_PORT,
     ) -> None:
         self.api = api
-        self.names = [f"{prefix}-{i}" for i in range(count)]
-        self.cidrs = {n: f"127.{first_octet + i // 256}.{i % 256}.0/24" for i, n in enumerate(self.names)}
+        self.cidrs = simulated_cidrs(prefix, count, first_octet)
+        self.names = list(self.cidrs)
         self.cpu, self.memory, self.max_pods = cpu, memory, max_pods
         self.lease_duration = lease_duration
         self.kubelet_port = kubelet_port
@@ -250,9 +264,12 @@ def run_simulated(
     max_pods: int,
     kubelet_port: int = KUBELET_PORT,
     housekeeping_interval: float = 10.0,
+    auth: AuthOptions | None = None,
 ) -> None:
     """Run `count` simulated nodes named `<prefix>-<i>` as a component process; each serves plausible
-    resource stats at its InternalIP and `kubelet_port` (kubelet/simulated_stats.py)."""
+    resource stats at its InternalIP and `kubelet_port` (kubelet/simulated_stats.py), with the TLS and
+    the authentication and authorization a kubelet's server has under the same flags (`auth`)."""
+    auth = auth or AuthOptions()
     ready = asyncio.Event()
     opts.ready = ready.is_set
 
@@ -266,7 +283,14 @@ def run_simulated(
             memory_capacity=int(parse_quantity(memory)),
             interval=housekeeping_interval,
         )
-        server = StatsServer(nodes.addresses().values(), kubelet_port, stats.latest)
+        by_address = {ip: name for name, ip in nodes.addresses().items()}
+        server = StatsServer(
+            list(by_address),
+            kubelet_port,
+            stats.latest,
+            tls=auth.tls(),
+            auth=auth.build(api, lambda address: by_address.get(address, "")),
+        )
         tasks = []
         if housekeeping_interval > 0:
             await server.start()

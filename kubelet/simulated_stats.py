@@ -6,7 +6,7 @@ request that drifts slowly between 10 % and 60 % (a sine with a per-container ph
 moves and pods differ; 5m without a request), and 60 % of its memory request (16Mi without one),
 with CPU time integrated from those rates so the counters behave like real ones. The node adds
 the kubelet's own 50m and 64Mi. One server holds a socket per node address; a request's local
-address picks the node.
+address picks the node (and, behind the kubelet's auth filter, the node a request is authorized for).
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from apimachinery.quantity import QuantityError, parse_quantity
 from client.component import _QuietServer
+from kubelet.auth import KubeletAuth, ServingTLS
 from kubelet.stats import ContainerUsage, CpuUsage, MemoryUsage, NodeUsage, PodUsage, Snapshot, stats_routes
 
 __all__ = ["SimulatedStats", "StatsServer", "container_figures"]
@@ -194,20 +196,32 @@ def _start_time(pod: Mapping[str, Any], now: float) -> float:
 
 
 class StatsServer:
-    """One HTTP server answering /stats/summary, /metrics/resource and /healthz on each node address."""
+    """One HTTP server answering /stats/summary, /metrics/resource and /healthz on each node address (HTTPS
+    given `tls`, behind authentication and authorization given `auth`, as a kubelet's server)."""
 
-    def __init__(self, addresses: Iterable[str], port: int, latest: Callable[[str], Snapshot | None]) -> None:
+    def __init__(
+        self,
+        addresses: Iterable[str],
+        port: int,
+        latest: Callable[[str], Snapshot | None],
+        *,
+        tls: ServingTLS | None = None,
+        auth: KubeletAuth | None = None,
+    ) -> None:
         self.addresses = list(addresses)
         self.port = port
         self.latest = latest
+        self.tls = tls
+        self.auth = auth
         self._server: _QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def _app(self) -> Starlette:
+    def _app(self) -> ASGIApp:
         async def healthz(_: Request) -> Response:
             return PlainTextResponse("ok")
 
-        return Starlette(routes=[Route("/healthz", healthz), *stats_routes(self.latest)])
+        app = Starlette(routes=[Route("/healthz", healthz), *stats_routes(self.latest)])
+        return self.auth.filter(app) if self.auth is not None else app
 
     async def start(self) -> list[str]:
         """Bind what can be bound (an address taken is logged and skipped); the addresses served."""
@@ -227,7 +241,8 @@ class StatsServer:
             log.warning("no stats server for %d simulated node(s): %s", len(failed), ", ".join(failed[:5]))
         if not sockets:
             return served
-        config = uvicorn.Config(self._app(), log_config=None, access_log=False, lifespan="off")
+        tls = self.tls.uvicorn_options() if self.tls is not None else {}
+        config = uvicorn.Config(self._app(), log_config=None, access_log=False, lifespan="off", **tls)
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=sockets), name="simulated-stats-server")
         while not self._server.started and not self._task.done():  # noqa: ASYNC110 (uvicorn has no started event)

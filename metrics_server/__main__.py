@@ -10,6 +10,7 @@ import typer
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from metrics_server.app import MetricsServer, MetricsServerOptions
+from metrics_server.kubelet_client import KubeletClientOptions
 
 cli = typer.Typer(add_completion=False)
 
@@ -29,6 +30,29 @@ def run(
     kubelet_request_timeout: float = typer.Option(
         10.0, envvar="TINYKUBE_KUBELET_REQUEST_TIMEOUT", min=0.1, help="Seconds to wait for one kubelet."
     ),
+    kubelet_insecure_tls: bool = typer.Option(
+        False,
+        "--kubelet-insecure-tls",
+        envvar="TINYKUBE_KUBELET_INSECURE_TLS",
+        help="Do not verify the kubelets' serving certificates. For testing purposes only.",
+    ),
+    kubelet_certificate_authority: str = typer.Option(
+        "",
+        envvar="TINYKUBE_KUBELET_CERTIFICATE_AUTHORITY",
+        help="CA bundle verifying the kubelets' serving certificates [default: the kubeconfig's CA].",
+    ),
+    kubelet_client_certificate: str = typer.Option(
+        "",
+        envvar="TINYKUBE_KUBELET_CLIENT_CERTIFICATE",
+        help="Client certificate for the kubelets [default: the kubeconfig's credentials].",
+    ),
+    kubelet_client_key: str = typer.Option("", envvar="TINYKUBE_KUBELET_CLIENT_KEY", help="Its key."),
+    deprecated_kubelet_completely_insecure: bool = typer.Option(
+        False,
+        "--deprecated-kubelet-completely-insecure",
+        envvar="TINYKUBE_DEPRECATED_KUBELET_COMPLETELY_INSECURE",
+        help="Plain HTTP to the kubelets, without credentials (kubelets serving without TLS).",
+    ),
     register: bool = typer.Option(
         True,
         envvar="TINYKUBE_REGISTER",
@@ -44,6 +68,17 @@ def run(
         ipaddress.ip_address(bind_address)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--bind-address") from e
+    kubelet = KubeletClientOptions(
+        insecure_tls=kubelet_insecure_tls,
+        certificate_authority=kubelet_certificate_authority,
+        client_certificate=kubelet_client_certificate,
+        client_key=kubelet_client_key,
+        completely_insecure=deprecated_kubelet_completely_insecure,
+    )
+    try:
+        kubelet.check()
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
     metrics = MetricsServer(
         MetricsServerOptions(
             bind_address=bind_address,
@@ -51,6 +86,7 @@ def run(
             metric_resolution=metric_resolution,
             kubelet_request_timeout=kubelet_request_timeout,
             register=register,
+            kubelet=kubelet,
         )
     )
 

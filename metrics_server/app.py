@@ -3,8 +3,9 @@ Metrics API, and register it with the apiserver's aggregation layer.
 
 Every resolution period, each Node's kubelet (its preferred address — InternalIP first — and
 `status.daemonEndpoints.kubeletEndpoint.Port`) is asked for `/metrics/resource`, all nodes at
-once (bounded), each within `--kubelet-request-timeout`; a node that fails keeps its last points
-until they are stale. The API listens on `--bind-address:--port` in plain HTTP. At start the
+once (bounded), each within `--kubelet-request-timeout`, over HTTPS with this process's own
+credentials (`metrics_server/kubelet_client.py`); a node that fails keeps its last points until
+they are stale. The API listens on `--bind-address:--port` in plain HTTP. At start the
 process publishes itself as upstream's manifests install metrics-server: a kube-system/metrics-server
 Service (port 443, `appProtocol: http`, which tells the aggregator to speak plain HTTP) with an
 EndpointSlice pointing at this process (client/addon.py), and the v1beta1.metrics.k8s.io APIService
@@ -18,7 +19,7 @@ import contextlib
 import logging
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -32,6 +33,7 @@ from client.informer import InformerFactory
 from client.request import Obj, PatchType
 from client.rest import ApiClient
 from metrics_server.api import GROUP, VERSION, MetricsApi
+from metrics_server.kubelet_client import KubeletClientOptions
 from metrics_server.scrape import ParseError, parse_resource_metrics
 from metrics_server.storage import MetricsStore
 
@@ -78,6 +80,7 @@ class MetricsServerOptions:
     kubelet_request_timeout: float = 10.0
     max_concurrent_scrapes: int = 32
     register: bool = True
+    kubelet: KubeletClientOptions = field(default_factory=KubeletClientOptions)
 
 
 def metrics_service(target_port: int) -> Obj:
@@ -116,8 +119,8 @@ def api_service() -> Obj:
     }
 
 
-def kubelet_url(node: dict[str, Any]) -> str | None:
-    """`http://<address>:<port>` of a Node's kubelet, or None when it reports no address."""
+def kubelet_url(node: dict[str, Any], scheme: str = "https") -> str | None:
+    """`<scheme>://<address>:<port>` of a Node's kubelet, or None when it reports no address."""
     status = node.get("status") or {}
     addresses = status.get("addresses") or []
     for kind in ADDRESS_TYPES:
@@ -125,7 +128,7 @@ def kubelet_url(node: dict[str, Any]) -> str | None:
         if host:
             port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
             port = port or DEFAULT_KUBELET_PORT
-            return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+            return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
     return None
 
 
@@ -139,9 +142,7 @@ class MetricsServer:
         self.serving = False
         self.published = False
         self.scraped = False
-        self._http = httpx.AsyncClient(
-            trust_env=False, timeout=httpx.Timeout(opts.kubelet_request_timeout), follow_redirects=False
-        )
+        self._http: httpx.AsyncClient | None = None  # made in run(), from the API connection's credentials
 
     def ready(self) -> bool:
         """Serving, registered (when asked to be) and holding one round of scrapes."""
@@ -149,8 +150,8 @@ class MetricsServer:
 
     async def _scrape_node(self, node: dict[str, Any], limit: asyncio.Semaphore) -> None:
         name = str((node.get("metadata") or {}).get("name", ""))
-        url = kubelet_url(node)
-        if url is None:
+        url = kubelet_url(node, self.opts.kubelet.scheme)
+        if url is None or self._http is None:
             return
         async with limit:
             started = time.monotonic()
@@ -227,6 +228,7 @@ class MetricsServer:
             raise RuntimeError(
                 f"cannot serve the Metrics API on {self.opts.bind_address}:{self.opts.port}: {e}"
             ) from None
+        self._http = self.opts.kubelet.http_client(api.config, self.opts.kubelet_request_timeout)
         config = uvicorn.Config(metrics_api.app(), log_config=None, access_log=False, lifespan="off")
         server = _QuietServer(config)
         tasks: list[asyncio.Task[Any]] = []
@@ -258,4 +260,6 @@ class MetricsServer:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(t, 5)
             sock.close()
-            await self._http.aclose()
+            if self._http is not None:
+                await self._http.aclose()
+                self._http = None

@@ -10,9 +10,13 @@ order, leaves no process behind and gives the slot back.
 Security as kubeadm sets it up: the cluster PKI is made once under DIR/pki (tinykube/pki.py); the
 apiserver serves HTTPS on its slot address, port 6443, checking client certificates against the
 cluster CA and signing ServiceAccount tokens; the admin kubeconfig (DIR/kubeconfig) and each
-component's own (DIR/kubeconfigs/NAME.kubeconfig, its own client certificate) point there. The
-insecure port stays on 127.0.0.1 for the launcher and for local tools: it has full access and
-nothing inside the cluster uses it.
+component's own (DIR/kubeconfigs/NAME.kubeconfig, its own client certificate) point there. Each
+kubelet serves HTTPS with a certificate of the cluster CA and lets in only callers it can authenticate
+(client certificate of the cluster CA, or a token the apiserver vouches for) and the apiserver
+authorizes (`nodes/proxy`, `nodes/log`, `nodes/stats`, `nodes/metrics`); the apiserver reaches it with
+kubeadm's apiserver-kubelet-client certificate, the metrics-server with its own. The insecure port
+stays on 127.0.0.1 for the launcher and for local tools: it has full access and nothing inside the
+cluster uses it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ from pathlib import Path
 import httpx
 
 from tinykube.network import ClusterNetwork, SlotLock, claim_slot
-from tinykube.pki import CertPair, ClusterPKI, addon_identities, client_identities
+from tinykube.pki import (
+    APISERVER_KUBELET_CLIENT,
+    CertPair,
+    ClusterPKI,
+    ServingIdentity,
+    addon_identities,
+    client_identities,
+    kubelet_serving,
+)
 from tinykube.procs import Process, free_port, start_apiserver, start_etcd, wait_ready
 
 __all__ = ["SECURE_PORT", "Cluster", "ClusterSpec", "write_kubeconfig"]
@@ -157,6 +169,39 @@ class Cluster:
         """Address of a real node, by name."""
         return self.network.node_ip(self.node_names.index(name))
 
+    @property
+    def simulated_prefix(self) -> str:
+        """The name prefix of the simulated nodes (`<prefix>-<i>`)."""
+        return f"{self.spec.node_prefix}-sim"
+
+    def _serving_identities(self) -> list[ServingIdentity]:
+        """Each kubelet's serving certificate (the simulated nodes' process: one naming all their addresses)."""
+        net = self.network
+        servers = [kubelet_serving(n, [net.node_ip(i)]) for i, n in enumerate(self.node_names)]
+        if self.spec.simulated_nodes:
+            from kubelet.simulated import simulated_addresses
+
+            ips = list(simulated_addresses(self.simulated_prefix, self.spec.simulated_nodes).values())
+            servers.append(kubelet_serving(self.simulated_prefix, ips, file="kubelet-simulated"))
+        return servers
+
+    def _kubelet_auth_args(self, serving: str) -> list[str]:
+        """A kubelet's TLS and auth flags, as kubeadm sets them: HTTPS, client certificates of the cluster CA,
+        tokens by TokenReview, no anonymous requests, every request authorized by the apiserver."""
+        pki = self.pki
+        return [
+            "--tls-cert-file",
+            str(pki.serving(serving).cert),
+            "--tls-private-key-file",
+            str(pki.serving(serving).key),
+            "--client-ca-file",
+            str(pki.ca.cert),
+            "--no-anonymous-auth",
+            "--authentication-token-webhook",
+            "--authorization-mode",
+            "Webhook",
+        ]
+
     def _component(self, name: str, module: str, args: Sequence[str], identity: str) -> Process:
         """Start a component talking to the secure port as `identity` (its kubeconfig's name)."""
         kubeconfig = self.component_kubeconfig(identity)
@@ -189,7 +234,8 @@ class Cluster:
                 "kubernetes.default.svc",
                 f"kubernetes.default.svc.{domain}",
             ],
-            clients=client_identities(self.node_names),
+            clients=[*client_identities(self.node_names), APISERVER_KUBELET_CLIENT],
+            servers=self._serving_identities(),
         )
         self.secure_server = f"https://{net.apiserver_address}:{SECURE_PORT}"
         write_kubeconfig(self.kubeconfig, self.secure_server, ca=pki.ca.cert, client=pki.client("admin"), user="admin")
@@ -234,6 +280,12 @@ class Cluster:
             issuer,
             "--authorization-mode",
             spec.authorization_mode,
+            "--kubelet-client-certificate",
+            str(pki.client(APISERVER_KUBELET_CLIENT.file).cert),
+            "--kubelet-client-key",
+            str(pki.client(APISERVER_KUBELET_CLIENT.file).key),
+            "--kubelet-certificate-authority",
+            str(pki.ca.cert),
         ]
         if not (spec.controller_manager and _runs_controller(spec.controllers, "serviceaccount")):
             # nothing would make the default ServiceAccounts: pods could never be admitted
@@ -287,9 +339,10 @@ class Cluster:
                 "--simulated-nodes",
                 str(spec.simulated_nodes),
                 "--node-name",
-                f"{spec.node_prefix}-sim",
+                self.simulated_prefix,
                 "--health-port",
                 str(health),
+                *self._kubelet_auth_args("kubelet-simulated"),
             ]
             proc = self._component("kubelet-simulated", "kubelet", args, "kubelet-simulated")
             waits.append((f"http://127.0.0.1:{health}/healthz", proc))
@@ -317,6 +370,7 @@ class Cluster:
             net.pod_cidr(index),
             "--cluster-domain",
             spec.cluster_domain,
+            *self._kubelet_auth_args(f"kubelet-{node}"),
         ]
         if spec.dns:
             args += ["--cluster-dns", net.dns_service_ip]

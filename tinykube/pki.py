@@ -7,12 +7,16 @@ kubeadm's `certs` phase lays it out (`DIR/pki`):
 | apiserver.crt / .key         | the apiserver's serving certificate (SANs below)                  |
 | sa.key / sa.pub              | the ServiceAccount token signing key pair (RSA, RS256)            |
 | <name>.crt / .key            | client certificates: CN = user name, O = groups                   |
+| <name>-serving.crt / .key    | other serving certificates: each kubelet's (its node IP and name)  |
 
 Client certificates (`client_identities`): the admin (`kubernetes-admin` in `system:masters`), the
 scheduler, the controller-manager, kube-proxy, each node's kubelet (`system:node:<name>` in
 `system:nodes`) and the add-ons that talk to the API (cluster DNS and the ingress controller, as the
-ServiceAccounts upstream runs them as). TLS keys are ECDSA P-256 (fast to make, as kubeadm's
-`--encryption-algorithm ECDSA-P256`); the signing key is RSA 2048 for RS256 tokens.
+ServiceAccounts upstream runs them as); and the one the apiserver presents to kubelets
+(`APISERVER_KUBELET_CLIENT`, kubeadm's apiserver-kubelet-client). Kubelets serve with a certificate of
+the cluster CA (`kubelet_serving`, as kubelet-serving CSRs are issued: CN `system:node:<name>`, O
+`system:nodes`). TLS keys are ECDSA P-256 (fast to make, as kubeadm's `--encryption-algorithm
+ECDSA-P256`); the signing key is RSA 2048 for RS256 tokens.
 
 An existing file is kept as long as it is valid for what it is asked to be: a serving certificate
 missing a SAN (more nodes, another slot) or any certificate close to expiry is made again.
@@ -34,13 +38,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
+    "APISERVER_KUBELET_CLIENT",
     "CA_DAYS",
     "LEAF_DAYS",
     "CertPair",
     "ClientIdentity",
     "ClusterPKI",
+    "ServingIdentity",
     "addon_identities",
     "client_identities",
+    "kubelet_serving",
 ]
 
 CA_DAYS = 3650
@@ -74,6 +81,28 @@ class ClientIdentity:
     file: str
     user: str
     groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServingIdentity:
+    """A serving certificate besides the apiserver's: its subject and the addresses and names it serves."""
+
+    file: str
+    cn: str
+    ips: tuple[str, ...] = ()
+    dns_names: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+
+# kubeadm's apiserver-kubelet-client: how the apiserver authenticates to kubelets (pods/log, exec)
+APISERVER_KUBELET_CLIENT = ClientIdentity(
+    "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)
+)
+
+
+def kubelet_serving(name: str, ips: Sequence[str], file: str = "") -> ServingIdentity:
+    """The serving certificate of kubelet `name` listening on `ips` (file `kubelet-<name>-serving`)."""
+    return ServingIdentity(file or f"kubelet-{name}", f"system:node:{name}", tuple(ips), (name,), ("system:nodes",))
 
 
 def client_identities(nodes: Sequence[str]) -> list[ClientIdentity]:
@@ -170,6 +199,10 @@ class ClusterPKI:
         """A client certificate by file name (`admin`, `kubelet-node-1` …)."""
         return CertPair(self.dir / f"{file}.crt", self.dir / f"{file}.key")
 
+    def serving(self, file: str) -> CertPair:
+        """A serving certificate by file name (`kubelet-node-1` → kubelet-node-1-serving.crt)."""
+        return CertPair(self.dir / f"{file}-serving.crt", self.dir / f"{file}-serving.key")
+
     # --- making them ----------------------------------------------------------------------
 
     def ensure(
@@ -178,15 +211,28 @@ class ClusterPKI:
         ips: Sequence[str],
         dns_names: Sequence[str],
         clients: Sequence[ClientIdentity],
+        servers: Sequence[ServingIdentity] = (),
     ) -> None:
-        """Make whatever is missing or no longer right: CA, serving cert, signing key, client certs."""
+        """Make whatever is missing or no longer right: CA, the apiserver's serving cert, signing key, client
+        certs, the other serving certs."""
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
         ca_cert, ca_key = self._ensure_ca()
-        self._ensure_serving(ca_cert, ca_key, ips, dns_names)
+        self._ensure_serving(ca_cert, ca_key, self.apiserver, _name("kube-apiserver"), ips, dns_names)
         self._ensure_sa_key()
         for ident in clients:
             self._ensure_client(ca_cert, ca_key, ident)
+        for server in servers:
+            subject = _name(server.cn, server.groups)
+            self._ensure_serving(ca_cert, ca_key, self.serving(server.file), subject, server.ips, server.dns_names)
+
+    def ensure_client(self, ident: ClientIdentity) -> CertPair:
+        """A client certificate of the (existing) CA for `ident`, made if missing or no longer right."""
+        loaded = self._load(self.ca)
+        if loaded is None:
+            raise FileNotFoundError(f"no cluster CA under {self.dir}")
+        self._ensure_client(*loaded, ident)
+        return self.client(ident.file)
 
     def _load(self, pair: CertPair) -> tuple[x509.Certificate, PrivateKey] | None:
         try:
@@ -291,12 +337,23 @@ class ClusterPKI:
         return True
 
     def _ensure_serving(
-        self, ca_cert: x509.Certificate, ca_key: PrivateKey, ips: Sequence[str], dns_names: Sequence[str]
+        self,
+        ca_cert: x509.Certificate,
+        ca_key: PrivateKey,
+        pair: CertPair,
+        subject: x509.Name,
+        ips: Sequence[str],
+        dns_names: Sequence[str],
     ) -> None:
         wanted_ips = {ipaddress.ip_address(i) for i in ips}
         wanted_dns = set(dns_names)
-        loaded = self._load(self.apiserver)
-        if loaded is not None and _fresh(loaded[0]) and self._signed_by(loaded[0], ca_cert):
+        loaded = self._load(pair)
+        if (
+            loaded is not None
+            and _fresh(loaded[0])
+            and loaded[0].subject == subject
+            and self._signed_by(loaded[0], ca_cert)
+        ):
             try:
                 san = loaded[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
                 have_ips = set(san.get_values_for_type(x509.IPAddress))
@@ -308,9 +365,9 @@ class ClusterPKI:
         sans = x509.SubjectAlternativeName(
             [*(x509.DNSName(d) for d in dns_names), *(x509.IPAddress(i) for i in sorted(wanted_ips, key=int))]
         )
-        cert, key = self._leaf(ca_cert, ca_key, _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, sans)
-        _write_private(self.apiserver.key, _key_pem(key))
-        _write_public(self.apiserver.cert, cert.public_bytes(serialization.Encoding.PEM))
+        cert, key = self._leaf(ca_cert, ca_key, subject, ExtendedKeyUsageOID.SERVER_AUTH, sans)
+        _write_private(pair.key, _key_pem(key))
+        _write_public(pair.cert, cert.public_bytes(serialization.Encoding.PEM))
 
     def _ensure_client(self, ca_cert: x509.Certificate, ca_key: PrivateKey, ident: ClientIdentity) -> None:
         pair = self.client(ident.file)

@@ -11,10 +11,10 @@ import time
 import uuid
 from urllib.parse import parse_qsl
 
+from apimachinery.tlsserving import peer_certificate
 from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send
 from apiserver.context import CONTEXT_KEY, RequestContext
 from apiserver.request_info import RequestInfo, parse_path
-from apiserver.serving import peer_certificate
 
 __all__ = ["LISTENER_KEY", "RequestInfoStage", "is_long_running", "request_verb"]
 
@@ -87,6 +87,6 @@ class RequestInfoStage:
             audit_id=headers.get("audit-id") or str(uuid.uuid4()),
             deadline=None if long_running else time.monotonic() + self.request_timeout,
             insecure=scope.get(LISTENER_KEY) == "insecure",
-            peer_cert_der=peer_certificate(scope),  # the TLS client certificate (apiserver.serving)
+            peer_cert_der=peer_certificate(scope),  # the TLS client certificate (apimachinery.tlsserving)
             long_running=long_running,
         )

@@ -1,6 +1,7 @@
 """An apiserver set up as the launcher sets it up (TLS on a secure port, client CA, ServiceAccount keys, a
 static token file, the ServiceAccount admission plug-in) on its own etcd, and kubectl with the admin
-kubeconfig."""
+kubeconfig. The PKI also holds what kubelets serving TLS need: a serving certificate per node (for
+127.0.0.1) and the apiserver's kubelet client certificate (`kubelet_client_flags` names them)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 
 from tests.e2e.conftest import Kubectl
 from tinykube.cluster import write_kubeconfig
-from tinykube.pki import ClientIdentity, ClusterPKI, client_identities
+from tinykube.pki import APISERVER_KUBELET_CLIENT, ClientIdentity, ClusterPKI, client_identities, kubelet_serving
 from tinykube.procs import Process, free_port, start_apiserver, start_etcd
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -56,13 +57,33 @@ def jwt_claims(token: str) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
+def kubelet_client_flags(pki_dir: Path) -> tuple[str, ...]:
+    """The apiserver's `--kubelet-*` flags for the PKI under `pki_dir`: HTTPS to kubelets as kubeadm's
+    apiserver-kubelet-client, their serving certificates checked against the cluster CA."""
+    pki = ClusterPKI(pki_dir)
+    client = pki.client(APISERVER_KUBELET_CLIENT.file)
+    return (
+        "--kubelet-client-certificate",
+        str(client.cert),
+        "--kubelet-client-key",
+        str(client.key),
+        "--kubelet-certificate-authority",
+        str(pki.ca.cert),
+    )
+
+
 def start_secure_apiserver(root: Path, extra: tuple[str, ...] = ()) -> tuple[SecureApiserver, Process]:
     """etcd and an apiserver with every identity flag, under `root`; returns the apiserver and etcd."""
     pki = ClusterPKI(root / "pki")
     pki.ensure(
         ips=["127.0.0.1"],
         dns_names=["localhost", "kubernetes.default.svc"],
-        clients=[*client_identities(["node-1", "node-2"]), ClientIdentity("stranger", "stranger", ("devs",))],
+        clients=[
+            *client_identities(["node-1", "node-2"]),
+            ClientIdentity("stranger", "stranger", ("devs",)),
+            APISERVER_KUBELET_CLIENT,
+        ],
+        servers=[kubelet_serving("node-1", ["127.0.0.1"]), kubelet_serving("node-2", ["127.0.0.1"])],
     )
     tokens = root / "tokens.csv"
     tokens.write_text(f'{STATIC_TOKEN},alice,1001,"devs,ops"\n')

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from ssl import SSLContext
 from typing import Any
 
 import httpx
@@ -247,11 +248,11 @@ def exec_url(apiserver: str, ns: str, pod: str, *command: str, stdin: bool = Fal
 
 
 async def run_exec(
-    url: str, stdin: bytes | None = None, protocol: str = "v5.channel.k8s.io"
+    url: str, stdin: bytes | None = None, protocol: str = "v5.channel.k8s.io", ssl: SSLContext | None = None
 ) -> tuple[bytes, bytes, dict[str, Any], str]:
     """Run one exec: (stdout, stderr, status, subprotocol); v1's plain-text error becomes {"message": text}."""
     out, err, status = b"", b"", b""
-    async with connect(url, subprotocols=[protocol], open_timeout=10, proxy=None) as ws:  # type: ignore[list-item]
+    async with connect(url, subprotocols=[protocol], open_timeout=10, proxy=None, ssl=ssl) as ws:  # type: ignore[list-item]
         if stdin is not None:
             await ws.send(b"\x00" + stdin)
             await ws.send(bytes([255, 0]))

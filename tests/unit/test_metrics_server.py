@@ -146,5 +146,6 @@ def test_registration_objects_and_kubelet_address() -> None:
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
         }
     }
-    assert kubelet_url(node) == "http://127.0.100.1:10250"
+    assert kubelet_url(node) == "https://127.0.100.1:10250"
+    assert kubelet_url(node, "http") == "http://127.0.100.1:10250"  # --deprecated-kubelet-completely-insecure
     assert kubelet_url({"status": {}}) is None

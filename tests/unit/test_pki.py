@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tinykube.pki import ClusterPKI, client_identities
+from tinykube.pki import APISERVER_KUBELET_CLIENT, ClientIdentity, ClusterPKI, client_identities, kubelet_serving
 
 
 def _cert(path: Path) -> x509.Certificate:
@@ -87,3 +87,28 @@ def test_a_certificate_of_another_ca_is_replaced(tmp_path: Path) -> None:
     _make(tmp_path, ["node-1"])
     assert pki.client("admin").cert.read_bytes() != admin
     _cert(pki.client("admin").cert).verify_directly_issued_by(_cert(pki.ca.cert))
+
+
+def test_kubelets_serve_with_certificates_of_the_ca_and_the_apiserver_reaches_them_as_kubeadm_does(
+    tmp_path: Path,
+) -> None:
+    pki = ClusterPKI(tmp_path / "pki")
+    servers = [kubelet_serving("node-1", ["127.0.100.1"]), kubelet_serving("sim", ["127.128.0.1", "127.128.1.1"])]
+    pki.ensure(ips=["127.0.0.1"], dns_names=[], clients=[APISERVER_KUBELET_CLIENT], servers=servers)
+    ca = _cert(pki.ca.cert)
+    kubelet = _cert(pki.serving("kubelet-node-1").cert)
+    kubelet.verify_directly_issued_by(ca)
+    assert kubelet.subject.rfc4514_string() == "CN=system:node:node-1,O=system:nodes"
+    san = kubelet.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.100.1")]
+    assert san.get_values_for_type(x509.DNSName) == ["node-1"]
+    assert list(kubelet.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.SERVER_AUTH
+    ]
+    sim = _cert(pki.serving("kubelet-sim").cert).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert len(sim.value.get_values_for_type(x509.IPAddress)) == 2
+    client = _cert(pki.client("apiserver-kubelet-client").cert)
+    assert client.subject.rfc4514_string() == "CN=kube-apiserver-kubelet-client,O=system:masters"
+    # a test's own user, signed by the cluster CA on demand
+    pair = pki.ensure_client(ClientIdentity("stranger", "stranger", ("devs",)))
+    _cert(pair.cert).verify_directly_issued_by(ca)

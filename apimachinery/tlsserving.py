@@ -1,10 +1,10 @@
-"""The secure port's TLS: uvicorn settings and protocols (the listeners themselves are run by
-`apiserver.__main__`, one uvicorn server per port on the same app).
+"""TLS listeners that tell the app which client certificate a connection presented: the apiserver's
+secure port and the kubelet's server (each runs its own uvicorn servers).
 
-uvicorn does not tell the app which client certificate a TLS connection presented. The secure port's
-protocols add it as the ASGI TLS extension (`scope["extensions"]["tls"]`: `client_cert_chain` as PEM
-strings, `client_cert_name`, `tls_version`), read once per connection from the transport's
-`ssl_object`; `peer_certificate(scope)` gives the app the DER of the client's certificate.
+uvicorn does not tell the app which client certificate a TLS connection presented. These protocols add
+it as the ASGI TLS extension (`scope["extensions"]["tls"]`: `client_cert_chain` as PEM strings,
+`client_cert_name`, `tls_version`), read once per connection from the transport's `ssl_object`;
+`peer_certificate(scope)` gives the app the DER of the client's certificate.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import asyncio
 import ssl
 from typing import Any
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-__all__ = ["TLSWebSocketProtocol", "peer_certificate", "tls_extension", "tls_options"]
+__all__ = ["TLSHttpProtocol", "TLSWebSocketProtocol", "peer_certificate", "tls_extension", "tls_options"]
 
 _TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
@@ -48,6 +49,23 @@ def peer_certificate(scope: dict[str, Any]) -> bytes | None:
     return ssl.PEM_cert_to_DER_cert(tls["client_cert_chain"][0])
 
 
+class TLSHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, adding the TLS extension to every request's scope."""
+
+    _tls: dict[str, Any] | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Remember the connection's TLS facts."""
+        super().connection_made(transport)
+        self._tls = tls_extension(transport)
+
+    def on_message_begin(self) -> None:
+        """A new request: its scope gets the connection's TLS extension."""
+        super().on_message_begin()
+        if self._tls is not None:
+            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
+
+
 class TLSWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol (exec, attach), adding the TLS extension to the scope."""
 
@@ -67,10 +85,10 @@ class TLSWebSocketProtocol(WebSocketsSansIOProtocol):
 
 
 def tls_options(cert_file: str, key_file: str, client_ca_file: str = "") -> dict[str, Any]:
-    """uvicorn.Config settings of the secure port: its certificate and key, the WebSocket protocol that adds
-    the TLS extension (HTTP's is `apiserver.httpserver`'s), and — with a client CA — client certificates
-    asked for (not required: a request without one may still authenticate with a token, or be
-    anonymous) and verified against that CA."""
+    """uvicorn.Config settings of a TLS listener: its certificate and key, the WebSocket protocol that adds
+    the TLS extension (HTTP's is `TLSHttpProtocol` or a subclass, chosen by the server), and — with a
+    client CA — client certificates asked for (not required: a request without one may still
+    authenticate with a token, or be anonymous) and verified against that CA."""
     options: dict[str, Any] = {
         "ssl_certfile": cert_file,
         "ssl_keyfile": key_file,
