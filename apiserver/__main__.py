@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from apimachinery.logs import setup_logging
 from apimachinery.tlsserving import tls_options
-from apiserver import memory
+from apiserver import gctuning, memory
 from apiserver.app import Config, create_app
 from apiserver.authn.identity import AuthnOptions, parse_duration
 from apiserver.chain.listener import INSECURE, SECURE, Listener
@@ -345,6 +345,7 @@ def run(
     )
     raise_open_files_limit()
     memory.configure()
+    gctuning.tune()
     try:
         app = create_app(config)
     except ValueError as e:

@@ -23,9 +23,10 @@ from starlette.websockets import WebSocket
 from apimachinery import errors
 from apimachinery.meta import format_time
 from apimachinery.resources import RESOURCES, by_plural
-from apiserver import discovery, openapi, proxy, required
+from apiserver import discovery, gctuning, openapi, proxy, required
 from apiserver.admission.feedback import AdmissionFeedback
 from apiserver.aggregator import Aggregator
+from apiserver.apiroute import ApiRoute
 from apiserver.audit.log import AuditLog
 from apiserver.audit.policy import load_policy
 from apiserver.authz.reconcile import reconcile_bootstrap_policy
@@ -361,6 +362,7 @@ def create_app(config: Config) -> FastAPI:
         # the schemas and each kind's required-field filler, compiled once before the first write
         await openapi.ensure_loaded()
         await asyncio.to_thread(required.compile_all, RESOURCES)
+        gctuning.freeze_startup()  # the schemas and fillers are built: no collection walks them again
         if audit_log is not None:
             await audit_log.start()
         cache.start()
@@ -392,9 +394,6 @@ def create_app(config: Config) -> FastAPI:
     app.state.registry = reg
     app.state.kubelets = kubelets  # pods/log and pods/exec (apiserver/proxy.py)
     app.state.identity = identity_of(config.security, reg)  # the token issuer and union (TokenRequest, TokenReview)
-    app.add_middleware(AdmissionFeedback)  # inside the chain: admission's warnings and audit annotations
-    app.add_middleware(HandlerChain, options=options)
-    app.add_middleware(BoundedRequests, limits=config.serving)  # outermost: body bounds, the last-resort 500
 
     @app.exception_handler(errors.StatusError)
     async def _status_error(request: Request, exc: errors.StatusError) -> Response:
@@ -460,6 +459,12 @@ def create_app(config: Config) -> FastAPI:
         if not ctx.info.resource:
             return _discovery_doc(ctx.path, ctx.method)
         return await handle(ctx)
+
+    # innermost first: the API paths skip FastAPI's routing (apiserver/apiroute.py), the rest reaches it
+    app.add_middleware(ApiRoute, endpoint=api_path)
+    app.add_middleware(AdmissionFeedback)  # inside the chain: admission's warnings and audit annotations
+    app.add_middleware(HandlerChain, options=options)
+    app.add_middleware(BoundedRequests, limits=config.serving)  # outermost: body bounds, the last-resort 500
 
     async def exec_websocket(ws: WebSocket) -> None:
         await proxy.exec_websocket(_entry(ws, reg))

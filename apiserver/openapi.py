@@ -669,9 +669,38 @@ class _Pairs(dict):
         self.dups = [k for k, _ in pairs if k in seen or seen.add(k)]
 
 
+# every JSON string of a document, and whether a colon follows it (a key); outside strings JSON has no quotes,
+# so matching from the start finds exactly the string tokens
+_STRING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?')
+
+
+def _decoded_keys(doc: Any) -> int:
+    """The keys of every object in a decoded document."""
+    count, stack = 0, [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            count += len(node)
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, dict | list))
+    return count
+
+
+def _no_duplicates(raw: bytes) -> bool:
+    """True when no object of `raw` repeats a key: the keys written equal the keys a decode keeps (a repeated
+    key is kept once). False when that cannot be told cheaply (then the full search decides)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    tokens = _STRING_TOKEN.findall(raw)
+    return len(tokens) - tokens.count(b"") == _decoded_keys(doc)
+
+
 def duplicate_fields(raw: bytes) -> list[str]:
     """Paths of keys that appear twice in one JSON object of `raw` (empty for non-JSON or clean bodies)."""
-    if b'"' not in raw or not raw.lstrip().startswith(b"{"):
+    if b'"' not in raw or not raw.lstrip().startswith(b"{") or _no_duplicates(raw):
         return []
     try:
         doc = json.loads(raw, object_pairs_hook=_Pairs)

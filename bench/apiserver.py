@@ -37,6 +37,7 @@ import re
 import shutil
 import signal
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,12 +94,16 @@ class Settings:
     op_budget: float  # seconds per throughput series
     list_budget: float  # seconds per latency series
     watch_budget: float  # seconds for watch registration and delivery, each
+    profile_dir: Path | None = None  # --profile: py-spy records the apiserver during section 6's series
 
     @classmethod
-    def make(cls, quick: bool, concurrency: int, watchers: int | None, events: int | None) -> Settings:
+    def make(
+        cls, quick: bool, concurrency: int, watchers: int | None, events: int | None, profile_dir: Path | None = None
+    ) -> Settings:
         """The quick or the full profile, with optional overrides."""
         if quick:
             return cls(
+                profile_dir=profile_dir,
                 quick=True,
                 concurrency=concurrency,
                 pod_counts=(1000,),
@@ -115,6 +120,7 @@ class Settings:
                 watch_budget=15.0,
             )
         return cls(
+            profile_dir=profile_dir,
             quick=False,
             concurrency=concurrency,
             pod_counts=(1000, 10_000),
@@ -158,6 +164,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    cpu_per_op: list[str] = field(default_factory=list)  # `apiserver CPU per create: X ms (side)` lines
 
 
 @dataclass(frozen=True)
@@ -279,6 +286,30 @@ class CpuTally:
             f"{self.wall:.2f} s wall; CPU apiserver {a:.2f} s ({a / wall:.0%}), "
             f"etcd {e:.2f} s ({e / wall:.0%}), bench client {b:.2f} s ({b / wall:.0%})"
         )
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, out: Path | None) -> Iterator[None]:
+    """Sample `pid` with py-spy into `out` (collapsed stacks, one count per line) for the block's
+    duration; nothing when `out` is None. py-spy runs non-blocking: it does not pause the apiserver."""
+    if out is None:
+        yield
+        return
+    binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    argv = [binary, "record", "--pid", str(pid), "--rate", "400", "--nonblocking", "--format", "raw", "-o", str(out)]
+    spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # attached before the series starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        try:
+            _, err = spy.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            _, err = spy.communicate()
+        if not out.exists():
+            print(f"py-spy wrote no profile to {out}: {err.decode(errors='replace')[-300:]}", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -960,7 +991,7 @@ class Bench:
                         else:
                             fn = get_op(clients[side], side, round_ * per_round)
                         await self._touch(clients[side], probe, side)  # reopen what idled out meanwhile
-                        with cpu[op, side].span():
+                        with py_spy(self.apiserver.pid, self._profile_path(op, side, round_)), cpu[op, side].span():
                             res = await run_pool(fn, per_round, conc, budget)
                         if op == "create":
                             created[side] += res.attempted
@@ -971,6 +1002,11 @@ class Bench:
             if res.errors:  # a refused or failed request would make the two sides do different work
                 raise BenchError(f"{res.errors} of {res.attempted} {side} {op}s failed; first: {res.first_error}")
         self._security_rows(totals, cpu, opened)
+
+    def _profile_path(self, op: str, side: str, round_: int) -> Path | None:
+        if self.s.profile_dir is None:
+            return None
+        return self.s.profile_dir / f"{op}-{side}-{round_}.txt"
 
     def _security_rows(
         self, res: dict[tuple[str, str], PoolResult], cpu: dict[tuple[str, str], CpuTally], opened: dict[str, float]
@@ -992,9 +1028,13 @@ class Bench:
                     section=6,
                 )
             )
-            for side, label in (("tls", "TLS + x509 + RBAC"), ("insecure", "the insecure port")):
+            for side, label in (("insecure", "the insecure port"), ("tls", "TLS + x509 + RBAC")):
                 tally, ok = cpu[op, side], res[op, side].ok
                 per_op = f"; apiserver CPU {tally.api_cpu / ok * 1e6:,.0f} us per {op}" if ok else ""
+                if ok:
+                    self.report.cpu_per_op.append(
+                        f"apiserver CPU per {op}: {tally.api_cpu / ok * 1e3:.3f} ms ({label})"
+                    )
                 self.report.notes.append(f"{what} over {label}: {tally}{per_op}")
                 if res[op, side].attempted < wanted[op]:
                     self.report.warnings.append(
@@ -1051,6 +1091,8 @@ def render(report: Report, settings: Settings, elapsed: float) -> str:
     out.append("ratio = tinykube / baseline (for ms and MiB lower is better; for /s higher is better)")
     out += [f"note: {n}" for n in report.notes]
     out += [f"WARNING: {w}" for w in report.warnings]
+    out.append("")
+    out += report.cpu_per_op
     out.append("")
     out.append(summary(report, settings, elapsed))
     return "\n".join(out)
@@ -1122,13 +1164,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--watchers", type=int, default=None, help="watchers N (default 100, quick 20)")
     p.add_argument("--events", type=int, default=None, help="updates M seen by every watcher (default 200, quick 100)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (etcd data, logs)")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="sample the apiserver with py-spy during section 6 into DIR/<op>-<side>-<round>.txt (collapsed stacks)",
+    )
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Start etcd and the apiserver, run every phase, print the table; 0 on success."""
     args = parse_args(argv)
-    settings = Settings.make(args.quick, max(1, args.concurrency), args.watchers, args.events)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    settings = Settings.make(args.quick, max(1, args.concurrency), args.watchers, args.events, args.profile)
     signal.signal(signal.SIGTERM, _terminate)
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="tinykube-bench-"))

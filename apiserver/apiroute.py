@@ -1,0 +1,60 @@
+"""The resource API's route: `/api/…` and `/apis/…` served straight from the handler chain.
+
+FastAPI stays the app (discovery, health, metrics, OpenAPI, the exec WebSocket), but its route for the
+API paths took a request through its exception and exit-stack middlewares, route matching against every
+route, and the dependency machinery (`solve_dependencies`), for an endpoint that takes the Request and
+nothing else. That was about a seventh of a create's CPU (bench/README.md). `ApiRoute` sits innermost in the
+middleware stack and calls the endpoint directly for the paths FastAPI would give it anyway, answering
+a `StatusError` with its Status as the app's exception handler does; everything else goes on to FastAPI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from apimachinery.errors import StatusError
+from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send
+from apiserver.codec import status_response
+
+__all__ = ["API_METHODS", "ApiRoute", "is_api_path"]
+
+API_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})  # the catch-all route's methods
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def is_api_path(path: str) -> bool:
+    """A path under /api/ or /apis/ that no route before the app's catch-all claims (those are
+    /api/ and /apis/ themselves: discovery)."""
+    return (path.startswith("/api/") and len(path) > 5) or (path.startswith("/apis/") and len(path) > 6)
+
+
+class ApiRoute:
+    """Serves HTTP requests to the API paths with `endpoint`; passes everything else to `app`."""
+
+    def __init__(self, app: ASGIApp, endpoint: Endpoint) -> None:
+        self.app = app
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route one ASGI call."""
+        if scope["type"] != "http" or scope["method"] not in API_METHODS or not is_api_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            response = await self.endpoint(Request(scope, receive, send))
+            await response(scope, receive, tracking)
+        except StatusError as e:
+            if started:  # half a response is out: only the connection's end can tell the client
+                raise
+            await status_response(e)(scope, receive, send)
