@@ -9,11 +9,17 @@ Each phase starts its own cluster through the launcher (`tinykube.cluster.Cluste
 and prints its figures beside the apiserver's raw pod-create rate measured in the same cluster
 in the same run (C concurrent POSTs of pods nobody acts on), so numbers hold on a noisy machine:
 
-1. startup: P pods on 2 real nodes (process runtime), create → Ready latency p50 / p99.
+1. startup: P pods on 2 real nodes (process runtime), create → Ready latency p50 / p99, with each pod's
+   timeline split into stages from the watch (bound, first kubelet status, Running, Ready), the pod
+   status writes per pod, and the CPU the components used.
 2. scheduler: N pending pods created with no scheduler running; then a scheduler starts and binds
    them onto S simulated nodes: pods bound per second.
 3. deployment: a R-replica Deployment on the S simulated nodes: seconds until fully available,
    then seconds for a rolling update (new image) to complete; beside the start-up p50 of phase 1.
+4. burst: B pods (16 concurrent POSTs) on the S simulated nodes with the scheduler running: seconds from
+   the first POST until every pod is seen Running and Ready on a watch, beside the raw create time.
+
+`--phases startup,burst` runs only those phases.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -35,6 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tinykube.cluster import Cluster, ClusterSpec
 
 NS = "bench"
+# the raw-create baseline's pods name a scheduler that does not run: nobody acts on them, so they do not
+# queue in the scheduler (and write FailedScheduling) ahead of the pods being measured
+IDLE = "bench-nobody"
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -43,14 +53,19 @@ def percentile(samples: list[float], p: float) -> float:
     return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
 
 
-def pod(name: str, node_selector: dict[str, str] | None = None, command: list[str] | None = None) -> dict[str, Any]:
-    """A small pod; `command` makes it runnable by the process runtime."""
+def pod(
+    name: str, node_selector: dict[str, str] | None = None, command: list[str] | None = None, scheduler: str = ""
+) -> dict[str, Any]:
+    """A small pod; `command` makes it runnable by the process runtime; `scheduler` names a scheduler (one
+    that does not run leaves the pod alone)."""
     container: dict[str, Any] = {"name": "c", "image": "busybox:1.36", "resources": {"requests": {"cpu": "10m"}}}
     if command:
         container["command"] = command
     spec: dict[str, Any] = {"containers": [container], "terminationGracePeriodSeconds": 1}
     if node_selector:
         spec["nodeSelector"] = node_selector
+    if scheduler:
+        spec["schedulerName"] = scheduler
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"bench": "1"}}, "spec": spec}
 
 
@@ -97,27 +112,76 @@ def _ready(p: dict[str, Any]) -> bool:
     )
 
 
-async def phase_startup(server: str, pods: int, concurrency: int) -> dict[str, float]:
-    """Create → Ready latency on the real nodes, plus the raw create rate."""
-    async with httpx.AsyncClient(base_url=server, timeout=30) as api:
+STAGES = ("bound", "status", "running", "ready")
+
+
+def _stage(p: dict[str, Any]) -> set[str]:
+    """The start-up stages a pod object shows it has passed."""
+    st = p.get("status") or {}
+    out = set()
+    if p["spec"].get("nodeName"):
+        out.add("bound")
+    if st.get("hostIP"):  # only the kubelet writes hostIP
+        out.add("status")
+    if any("running" in (c.get("state") or {}) for c in st.get("containerStatuses") or []):
+        out.add("running")
+    if _ready(p):
+        out.add("ready")
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (and its reaped children) from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg() -> str:
+    """The machine's /proc/loadavg line."""
+    return Path("/proc/loadavg").read_text().strip()
+
+
+def component_cpu(cluster: Cluster) -> dict[str, float]:
+    """CPU seconds used so far by each component, kubelets summed."""
+    out: dict[str, float] = {}
+    for proc in cluster.processes:
+        name = "kubelet" if proc.name.startswith("kubelet") else proc.name
+        out[name] = out.get(name, 0.0) + cpu_seconds(proc.pid)
+    return out
+
+
+async def phase_startup(cluster: Cluster, pods: int, concurrency: int) -> dict[str, Any]:
+    """Create → Ready latency on the real nodes (with a per-stage timeline), plus the raw create rate."""
+    async with httpx.AsyncClient(base_url=cluster.server, timeout=30) as api:
         await make_namespace(api)
-        raw = [pod(f"raw-{i}", node_selector={"bench": "nowhere"}) for i in range(pods * 2)]
+        raw = [pod(f"raw-{i}", scheduler=IDLE) for i in range(pods * 2)]
         raw_rate = await create_all(api, raw, concurrency)
         rv = (await api.get(f"/api/v1/namespaces/{NS}/pods", params={"limit": "1"})).json()["metadata"][
             "resourceVersion"
         ]
         created: dict[str, float] = {}
-        latency: dict[str, float] = {}
+        stages: dict[str, dict[str, float]] = {}
+        writes: dict[str, int] = {}
 
         def seen(ev: dict[str, Any]) -> bool:
             obj = ev["object"]
             name = obj["metadata"]["name"]
-            if name.startswith("run-") and name not in latency and _ready(obj) and name in created:
-                latency[name] = time.perf_counter() - created[name]
-            return len(latency) == pods
+            if not name.startswith("run-") or name not in created:
+                return False
+            now = time.perf_counter()
+            mine = stages.setdefault(name, {})
+            if "bound" in mine and ev["type"] == "MODIFIED":
+                writes[name] = writes.get(name, 0) + 1  # status writes (and the graceful-delete ones: none here)
+            for stage in _stage(obj):
+                mine.setdefault(stage, now - created[name])
+            return sum(1 for m in stages.values() if "ready" in m) == pods
 
         watcher = asyncio.create_task(watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 300, rv))
         sem = asyncio.Semaphore(concurrency)
+        cpu0 = component_cpu(cluster)
 
         async def one(i: int) -> None:
             async with sem:
@@ -128,11 +192,27 @@ async def phase_startup(server: str, pods: int, concurrency: int) -> dict[str, f
 
         await asyncio.gather(*(one(i) for i in range(pods)))
         await watcher
-        samples = list(latency.values())
+        cpu1 = component_cpu(cluster)
+        # status writes seen after Ready (a write that lands late) are counted by a short settle
+        await asyncio.sleep(2)
+        samples = [m["ready"] for m in stages.values()]
+        timeline = {
+            stage: (
+                percentile([m[stage] for m in stages.values() if stage in m], 50) * 1000,
+                percentile([m[stage] for m in stages.values() if stage in m], 99) * 1000,
+            )
+            for stage in STAGES
+        }
+        # the kubelet's share: from the binding seen on the watch to Ready seen on the watch
+        on_node = [m["ready"] - m["bound"] for m in stages.values()]
+        timeline["bound → ready"] = (percentile(on_node, 50) * 1000, percentile(on_node, 99) * 1000)
         return {
             "raw": raw_rate,
             "p50": percentile(samples, 50) * 1000,
             "p99": percentile(samples, 99) * 1000,
+            "timeline": timeline,
+            "writes": sum(writes.values()) / pods,
+            "cpu": {k: (cpu1.get(k, 0.0) - v) / pods * 1000 for k, v in cpu0.items()},
         }
 
 
@@ -203,56 +283,118 @@ async def phase_deployment(server: str, replicas: int) -> dict[str, float]:
         return {"available": available, "rollout": time.perf_counter() - start}
 
 
+async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str, float]:
+    """Seconds from the first POST until `pods` pods are Running and Ready on the simulated nodes."""
+    async with httpx.AsyncClient(base_url=cluster.server, timeout=30) as api:
+        await make_namespace(api)
+        raw_rate = await create_all(api, [pod(f"raw-{i}", scheduler=IDLE) for i in range(pods)], concurrency)
+        rv = (await api.get(f"/api/v1/namespaces/{NS}/pods", params={"limit": "1"})).json()["metadata"][
+            "resourceVersion"
+        ]
+        ready: set[str] = set()
+
+        def seen(ev: dict[str, Any]) -> bool:
+            obj = ev["object"]
+            name = obj["metadata"]["name"]
+            if name.startswith("burst-") and (obj.get("status") or {}).get("phase") == "Running" and _ready(obj):
+                ready.add(name)
+            return len(ready) == pods
+
+        watcher = asyncio.create_task(watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 300, rv))
+        cpu0 = component_cpu(cluster)
+        start = time.perf_counter()
+        await create_all(api, [pod(f"burst-{i}") for i in range(pods)], concurrency)
+        posted = time.perf_counter() - start
+        await watcher
+        total = time.perf_counter() - start
+        cpu1 = component_cpu(cluster)
+        return {
+            "raw": pods / raw_rate,
+            "posted": posted,
+            "running": total,
+            "cpu": {k: (cpu1.get(k, 0.0) - v) / pods * 1000 for k, v in cpu0.items()},
+        }
+
+
+def _cpu_note(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if v >= 0.05)
+
+
 async def run(args: argparse.Namespace) -> None:
     """Run the phases and print the table."""
     rows: list[tuple[str, str, str]] = []
+    notes: list[str] = []
+    phases = set(args.phases.split(","))
+    s: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tinykube-bench-") as tmp:
-        spec = ClusterSpec(data_dir=Path(tmp) / "a", nodes=2, controllers="-nodelifecycle", log_level="warning")
-        with Cluster(spec) as cluster:
-            s = await phase_startup(cluster.server, args.startup_pods, args.concurrency)
-        rows.append(
-            (
-                f"pod start-up, create → Ready ({args.startup_pods} pods, 2 nodes)",
-                f"p50 {s['p50']:.0f} ms, p99 {s['p99']:.0f} ms",
-                f"raw creates {s['raw']:.0f}/s",
-            )
-        )
-        spec = ClusterSpec(
-            data_dir=Path(tmp) / "b",
-            nodes=0,
-            simulated_nodes=args.nodes,
-            scheduler=False,
-            controllers="replicaset,deployment",
-            log_level="warning",
-        )
-        with Cluster(spec) as cluster:
-            b = await phase_scheduler(cluster, args.pods, args.concurrency)
+        if "startup" in phases:
+            spec = ClusterSpec(data_dir=Path(tmp) / "a", nodes=2, controllers="-nodelifecycle", log_level="warning")
+            with Cluster(spec) as cluster:
+                s = await phase_startup(cluster, args.startup_pods, args.concurrency)
             rows.append(
                 (
-                    f"scheduler throughput ({args.pods} pending pods, {args.nodes} nodes)",
-                    f"{b['bind']:.0f} pods bound/s",
-                    f"raw creates {b['raw']:.0f}/s",
+                    f"pod start-up, create → Ready ({args.startup_pods} pods, 2 nodes)",
+                    f"p50 {s['p50']:.0f} ms, p99 {s['p99']:.0f} ms",
+                    f"raw creates {s['raw']:.0f}/s",
                 )
             )
-            d = await phase_deployment(cluster.server, args.replicas)
-        rows.append(
-            (
-                f"Deployment of {args.replicas} replicas fully available ({args.nodes} simulated nodes)",
-                f"{d['available']:.1f} s",
-                f"pod start-up p50 {s['p50']:.0f} ms",
+            stages = ", ".join(f"{k} {p50:.0f}/{p99:.0f}" for k, (p50, p99) in s["timeline"].items())
+            notes.append(f"start-up timeline from the POST, p50/p99 ms: {stages}")
+            notes.append(f"start-up: {s['writes']:.1f} pod updates per pod after binding (status writes)")
+            notes.append(f"start-up CPU ms per pod: {_cpu_note(s['cpu'])}")
+        if phases & {"scheduler", "deployment"}:
+            spec = ClusterSpec(
+                data_dir=Path(tmp) / "b",
+                nodes=0,
+                simulated_nodes=args.nodes,
+                scheduler=False,
+                controllers="replicaset,deployment",
+                log_level="warning",
             )
-        )
-        rows.append(
-            (
-                "rolling update of it (25% surge / 25% unavailable)",
-                f"{d['rollout']:.1f} s",
-                f"pod start-up p50 {s['p50']:.0f} ms",
+            with Cluster(spec) as cluster:
+                b = await phase_scheduler(cluster, args.pods, args.concurrency)
+                rows.append(
+                    (
+                        f"scheduler throughput ({args.pods} pending pods, {args.nodes} nodes)",
+                        f"{b['bind']:.0f} pods bound/s",
+                        f"raw creates {b['raw']:.0f}/s",
+                    )
+                )
+                d = await phase_deployment(cluster.server, args.replicas)
+            p50 = f"pod start-up p50 {s['p50']:.0f} ms" if s else ""
+            rows.append(
+                (
+                    f"Deployment of {args.replicas} replicas fully available ({args.nodes} simulated nodes)",
+                    f"{d['available']:.1f} s",
+                    p50,
+                )
             )
-        )
+            rows.append(("rolling update of it (25% surge / 25% unavailable)", f"{d['rollout']:.1f} s", p50))
+        if "burst" in phases:
+            spec = ClusterSpec(
+                data_dir=Path(tmp) / "c",
+                nodes=0,
+                simulated_nodes=args.nodes,
+                controllers="-nodelifecycle",
+                log_level="warning",
+            )
+            with Cluster(spec) as cluster:
+                u = await phase_burst(cluster, args.burst_pods, args.concurrency)
+            rows.append(
+                (
+                    f"{args.burst_pods} pods created → all Running ({args.nodes} simulated nodes)",
+                    f"{u['running']:.1f} s (POSTs done at {u['posted']:.1f} s)",
+                    f"raw creates of as many: {u['raw']:.1f} s",
+                )
+            )
+            notes.append(f"burst CPU ms per pod: {_cpu_note(u['cpu'])}")
     width = max(len(r[0]) for r in rows)
     print(f"{'figure':<{width}}  {'tinykube':<28}  baseline (same run)")
     for name, value, base in rows:
         print(f"{name:<{width}}  {value:<28}  {base}")
+    for note in notes:
+        print(f"  {note}")
+    print(f"  load average at the end: {loadavg()}")
 
 
 def main() -> None:
@@ -260,11 +402,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts")
     parser.add_argument("--concurrency", "-c", type=int, default=16)
+    parser.add_argument("--phases", default="startup,scheduler,deployment,burst", help="comma-separated phases to run")
     args = parser.parse_args()
     args.startup_pods = 30 if args.quick else 100
     args.pods = 300 if args.quick else 1000
     args.nodes = 100
     args.replicas = 100
+    args.burst_pods = 300 if args.quick else 1000
     asyncio.run(run(args))
 
 

@@ -24,8 +24,11 @@ class IPAM:
         self.network = ipaddress.ip_network(cidr, strict=False)
         self.dir = state_dir
         self.dir.mkdir(parents=True, exist_ok=True)
+        # ip → uid, read from disk once: this kubelet is the directory's only writer
+        self._by_ip = self._read_owners()
+        self._by_uid = {uid: ip for ip, uid in self._by_ip.items()}
 
-    def _owners(self) -> dict[str, str]:
+    def _read_owners(self) -> dict[str, str]:
         out = {}
         for f in self.dir.iterdir():
             try:
@@ -36,13 +39,11 @@ class IPAM:
 
     def allocate(self, uid: str) -> str:
         """The pod's IP (the same one again if it already has one)."""
-        owners = self._owners()
-        for ip, owner in owners.items():
-            if owner == uid:
-                return ip
+        if ip := self._by_uid.get(uid):
+            return ip
         skip = {self.network.network_address, self.network.network_address + 1, self.network.broadcast_address}
         for ip in self.network.hosts() if self.network.num_addresses > 2 else self.network:
-            if ip in skip or str(ip) in owners:
+            if ip in skip or str(ip) in self._by_ip:
                 continue
             path = self.dir / str(ip)
             try:
@@ -50,15 +51,18 @@ class IPAM:
                     f.write(uid)
             except FileExistsError:
                 continue
+            self._by_ip[str(ip)] = uid
+            self._by_uid[uid] = str(ip)
             return str(ip)
         raise RuntimeError(f"no free IP left in {self.network}")
 
     def release(self, uid: str) -> None:
         """Free whatever the pod holds."""
-        for ip, owner in self._owners().items():
-            if owner == uid:
-                (self.dir / ip).unlink(missing_ok=True)
+        ip = self._by_uid.pop(uid, None)
+        if ip is not None:
+            self._by_ip.pop(ip, None)
+            (self.dir / ip).unlink(missing_ok=True)
 
     def allocated(self) -> dict[str, str]:
         """ip → pod uid."""
-        return self._owners()
+        return dict(self._by_ip)

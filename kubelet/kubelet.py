@@ -25,9 +25,11 @@ from kubelet.tokens import TokenManager
 from kubelet.volumes import VolumeManager
 from kubelet.worker import PodWorker
 
-__all__ = ["Kubelet", "KubeletConfig"]
+__all__ = ["STATUS_WRITERS", "Kubelet", "KubeletConfig"]
 
 log = logging.getLogger("kubelet")
+
+STATUS_WRITERS = 4  # pod status writes in flight at once
 
 
 @dataclass
@@ -94,6 +96,10 @@ class Kubelet:
         self.volumes = VolumeManager(self.get_configmap, self.get_secret, self.allocatable)
         self.tokens = TokenManager(api)
         self.workers: dict[str, PodWorker] = {}
+        # pod status writes go out a few at a time, first come first served (as upstream's status manager
+        # writes one by one): a burst of pods then gets Ready in the order their containers started instead of
+        # all at the end, over a few kept-alive connections instead of one new TLS connection per pod
+        self.status_slots = asyncio.Semaphore(STATUS_WRITERS)
         # probes: no certificate checks (as the kubelet's), no proxies from the environment
         self.http = httpx.AsyncClient(verify=False, follow_redirects=False, trust_env=False)
         self.synced = False

@@ -728,6 +728,11 @@ class PodWorker:
         return init, regular
 
     async def _write_status(self) -> None:
+        """Write the pod's status if it changed; computed once a write slot is free, so it is the latest."""
+        async with self.kl.status_slots:
+            await self._write_status_now()
+
+    async def _write_status_now(self) -> None:
         init, regular = self._views()
         base = {**self.pod, "status": self._last_status or self.pod.get("status") or {}}
         status = pod_status(
