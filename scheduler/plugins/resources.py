@@ -68,16 +68,15 @@ class BalancedAllocation(ScorePlugin):
 
     def score(self, pod: PodInfo, state: Any, node: NodeInfo) -> int:
         """(1 - std of the cpu and memory fractions) * 100."""
+        # Runs once per feasible node per pod: plain arithmetic, no per-call lists.
         alloc = node.allocatable
-        fractions = []
-        for requested, capacity in (
-            (node.requested.cpu + pod.requests.cpu, alloc.cpu),
-            (node.requested.memory + pod.requests.memory, alloc.memory),
-        ):
-            if capacity == 0:
-                continue
-            fractions.append(min(requested / capacity, 1.0))
-        std = abs(fractions[0] - fractions[1]) / 2 if len(fractions) == 2 else 0.0
+        cpu_cap, mem_cap = alloc.cpu, alloc.memory
+        std = 0.0
+        if cpu_cap and mem_cap:  # with one capacity unknown there is one fraction: std 0
+            used, req = node.requested, pod.requests
+            cpu = min((used.cpu + req.cpu) / cpu_cap, 1.0)
+            mem = min((used.memory + req.memory) / mem_cap, 1.0)
+            std = abs(cpu - mem) / 2
         return int((1 - std) * MAX_NODE_SCORE)
 
 
