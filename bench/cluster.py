@@ -4,6 +4,7 @@ Run from the repo root:
 
     .venv/bin/python bench/cluster.py            # all three phases
     .venv/bin/python bench/cluster.py --quick    # smaller counts (about a minute)
+    .venv/bin/python bench/cluster.py --phases scheduler --nodes 1000 --node-objects
 
 Each phase starts its own cluster through the launcher (`tinykube.cluster.Cluster`) in a temp dir
 and prints its figures beside the apiserver's raw pod-create rate measured in the same cluster
@@ -11,7 +12,8 @@ in the same run (C concurrent POSTs of pods nobody acts on), so numbers hold on 
 
 1. startup: P pods on 2 real nodes (process runtime), create → Ready latency p50 / p99.
 2. scheduler: N pending pods created with no scheduler running; then a scheduler starts and binds
-   them onto S simulated nodes: pods bound per second.
+   them onto S simulated nodes (`--nodes`; `--node-objects`: S Node objects with no kubelet): pods
+   bound per second, plus the CPU per bound pod of the scheduler and of the apiserver.
 3. deployment: a R-replica Deployment on the S simulated nodes: seconds until fully available,
    then seconds for a rolling update (new image) to complete; beside the start-up p50 of phase 1.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -136,27 +139,84 @@ async def phase_startup(server: str, pods: int, concurrency: int) -> dict[str, f
         }
 
 
-async def phase_scheduler(cluster: Cluster, pods: int, concurrency: int) -> dict[str, float]:
-    """Bind rate of a scheduler started with `pods` pending pods, plus the raw create rate."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> float:
+    """The 1-minute load average (other work on the machine skews rates, not CPU per pod)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+async def register_nodes(api: httpx.AsyncClient, count: int, concurrency: int) -> None:
+    """Register `count` Ready Node objects nobody heartbeats (`--node-objects`: no kubelet behind them).
+
+    Nothing runs their pods, so each pod costs the apiserver the scheduler's writes only; the node
+    lifecycle controller is off in this cluster, so they stay Ready.
+    """
+    from kubelet.simulated import simulated_cidrs, simulated_node
+
+    queue = list(simulated_cidrs("node-obj", count).items())
+
+    async def worker() -> None:
+        while queue:
+            name, cidr = queue.pop()
+            body = simulated_node(name, cidr, "32", "256Gi", 110)
+            r = await api.post("/api/v1/nodes", json=body)
+            r.raise_for_status()
+            created = r.json()
+            created["status"] = body["status"]
+            (await api.put(f"/api/v1/nodes/{name}/status", json=created)).raise_for_status()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def phase_scheduler(cluster: Cluster, pods: int, concurrency: int, node_objects: int = 0) -> dict[str, float]:
+    """Bind rate of a scheduler started with `pods` pending pods, plus the raw create rate.
+
+    Also: seconds from the scheduler's start to its first binding, the rate from the first binding
+    to the last, and the CPU milliseconds per bound pod of the scheduler and of the apiserver.
+    """
     async with httpx.AsyncClient(base_url=cluster.server, timeout=30) as api:
         await make_namespace(api)
+        if node_objects:
+            await register_nodes(api, node_objects, concurrency)
         raw_rate = await create_all(api, [pod(f"p-{i}") for i in range(pods)], concurrency)
         listing = (await api.get(f"/api/v1/namespaces/{NS}/pods")).json()
         bound = {p["metadata"]["name"] for p in listing["items"] if p["spec"].get("nodeName")}
+        first: list[float] = []  # the time of the first binding seen, the scheduler's CPU seconds then
 
         def seen(ev: dict[str, Any]) -> bool:
             obj = ev["object"]
             if obj["spec"].get("nodeName"):
+                if not first:
+                    sched = next(p for p in cluster.processes if p.name == "scheduler")
+                    first.extend((time.perf_counter(), cpu_seconds(sched.pid)))
                 bound.add(obj["metadata"]["name"])
             return len(bound) >= pods
 
         watcher = asyncio.create_task(
             watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 600, listing["metadata"]["resourceVersion"])
         )
+        apiserver = next(p for p in cluster.processes if p.name == "apiserver")
+        api_cpu = cpu_seconds(apiserver.pid)
         start = time.perf_counter()
-        await asyncio.to_thread(cluster.start_scheduler)
+        scheduler = await asyncio.to_thread(cluster.start_scheduler)
         await watcher
-        return {"raw": raw_rate, "bind": pods / (time.perf_counter() - start)}
+        end = time.perf_counter()
+        api_cpu = cpu_seconds(apiserver.pid) - api_cpu
+        sched_cpu = cpu_seconds(scheduler.pid) - first[1]  # leaves out its start-up (imports, lists)
+        return {
+            "raw": raw_rate,
+            "bind": pods / (end - start),
+            "first": first[0] - start,
+            "steady": (pods - 1) / max(end - first[0], 1e-9),
+            "sched_ms": sched_cpu * 1000 / (pods - 1),
+            "api_ms": api_cpu * 1000 / pods,
+            "load": load_average(),
+        }
 
 
 async def phase_deployment(server: str, replicas: int) -> dict[str, float]:
@@ -206,49 +266,69 @@ async def phase_deployment(server: str, replicas: int) -> dict[str, float]:
 async def run(args: argparse.Namespace) -> None:
     """Run the phases and print the table."""
     rows: list[tuple[str, str, str]] = []
+    phases = set(args.phases.split(","))
     with tempfile.TemporaryDirectory(prefix="tinykube-bench-") as tmp:
-        spec = ClusterSpec(data_dir=Path(tmp) / "a", nodes=2, controllers="-nodelifecycle", log_level="warning")
-        with Cluster(spec) as cluster:
-            s = await phase_startup(cluster.server, args.startup_pods, args.concurrency)
-        rows.append(
-            (
-                f"pod start-up, create → Ready ({args.startup_pods} pods, 2 nodes)",
-                f"p50 {s['p50']:.0f} ms, p99 {s['p99']:.0f} ms",
-                f"raw creates {s['raw']:.0f}/s",
-            )
-        )
-        spec = ClusterSpec(
-            data_dir=Path(tmp) / "b",
-            nodes=0,
-            simulated_nodes=args.nodes,
-            scheduler=False,
-            controllers="replicaset,deployment",
-            log_level="warning",
-        )
-        with Cluster(spec) as cluster:
-            b = await phase_scheduler(cluster, args.pods, args.concurrency)
+        s: dict[str, float] = {}
+        if "startup" in phases:
+            spec = ClusterSpec(data_dir=Path(tmp) / "a", nodes=2, controllers="-nodelifecycle", log_level="warning")
+            with Cluster(spec) as cluster:
+                s = await phase_startup(cluster.server, args.startup_pods, args.concurrency)
             rows.append(
                 (
-                    f"scheduler throughput ({args.pods} pending pods, {args.nodes} nodes)",
-                    f"{b['bind']:.0f} pods bound/s",
-                    f"raw creates {b['raw']:.0f}/s",
+                    f"pod start-up, create → Ready ({args.startup_pods} pods, 2 nodes)",
+                    f"p50 {s['p50']:.0f} ms, p99 {s['p99']:.0f} ms",
+                    f"raw creates {s['raw']:.0f}/s",
                 )
             )
-            d = await phase_deployment(cluster.server, args.replicas)
-        rows.append(
-            (
-                f"Deployment of {args.replicas} replicas fully available ({args.nodes} simulated nodes)",
-                f"{d['available']:.1f} s",
-                f"pod start-up p50 {s['p50']:.0f} ms",
+        if phases & {"scheduler", "deployment"}:
+            spec = ClusterSpec(
+                data_dir=Path(tmp) / "b",
+                nodes=0,
+                simulated_nodes=0 if args.node_objects else args.nodes,
+                scheduler=False,
+                controllers="replicaset,deployment",
+                log_level="warning",
+                ready_timeout=max(60.0, args.nodes * 0.3),  # 1,000 simulated nodes take a while to register
             )
-        )
-        rows.append(
-            (
-                "rolling update of it (25% surge / 25% unavailable)",
-                f"{d['rollout']:.1f} s",
-                f"pod start-up p50 {s['p50']:.0f} ms",
-            )
-        )
+            with Cluster(spec) as cluster:
+                kind = "Node objects" if args.node_objects else "nodes"
+                if "scheduler" in phases:
+                    objects = args.nodes if args.node_objects else 0
+                    b = await phase_scheduler(cluster, args.pods, args.concurrency, objects)
+                    rows.append(
+                        (
+                            f"scheduler throughput ({args.pods} pending pods, {args.nodes} {kind})",
+                            f"{b['bind']:.0f} pods bound/s",
+                            f"raw creates {b['raw']:.0f}/s",
+                        )
+                    )
+                    rows.append(
+                        (
+                            "  first binding after; rate from the first binding to the last",
+                            f"{b['first']:.2f} s; {b['steady']:.0f} pods/s",
+                            f"load {b['load']:.2f}",
+                        )
+                    )
+                    rows.append(
+                        (
+                            "  CPU per bound pod: scheduler (after its first binding); apiserver",
+                            f"{b['sched_ms']:.2f} ms; {b['api_ms']:.2f} ms",
+                            "",
+                        )
+                    )
+                else:
+                    cluster.start_scheduler()
+                if "deployment" in phases:
+                    d = await phase_deployment(cluster.server, args.replicas)
+                    base = f"pod start-up p50 {s['p50']:.0f} ms" if s else ""
+                    rows.append(
+                        (
+                            f"Deployment of {args.replicas} replicas fully available ({args.nodes} simulated nodes)",
+                            f"{d['available']:.1f} s",
+                            base,
+                        )
+                    )
+                    rows.append(("rolling update of it (25% surge / 25% unavailable)", f"{d['rollout']:.1f} s", base))
     width = max(len(r[0]) for r in rows)
     print(f"{'figure':<{width}}  {'tinykube':<28}  baseline (same run)")
     for name, value, base in rows:
@@ -260,10 +340,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts")
     parser.add_argument("--concurrency", "-c", type=int, default=16)
+    parser.add_argument("--nodes", type=int, default=100, help="simulated nodes (scheduler, deployment phases)")
+    parser.add_argument(
+        "--node-objects",
+        action="store_true",
+        help="scheduler phase: register --nodes Ready Node objects itself instead of starting simulated kubelets",
+    )
+    parser.add_argument("--pods", type=int, default=0, help="pending pods for the scheduler phase")
+    parser.add_argument(
+        "--phases", default="startup,scheduler,deployment", help="comma-separated: startup,scheduler,deployment"
+    )
     args = parser.parse_args()
     args.startup_pods = 30 if args.quick else 100
-    args.pods = 300 if args.quick else 1000
-    args.nodes = 100
+    args.pods = args.pods or (300 if args.quick else 1000)
     args.replicas = 100
     asyncio.run(run(args))
 
