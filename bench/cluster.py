@@ -351,6 +351,8 @@ def main() -> None:
         "--phases", default="startup,scheduler,deployment", help="comma-separated: startup,scheduler,deployment"
     )
     args = parser.parse_args()
+    if args.node_objects and "deployment" in args.phases.split(","):
+        parser.error("--node-objects has no kubelet to run a Deployment's pods: use --phases scheduler")
     args.startup_pods = 30 if args.quick else 100
     args.pods = args.pods or (300 if args.quick else 1000)
     args.replicas = 100
