@@ -4,6 +4,7 @@ Run from the repo root:
 
     .venv/bin/python bench/cluster.py            # all three phases
     .venv/bin/python bench/cluster.py --quick    # smaller counts (about a minute)
+    .venv/bin/python bench/cluster.py --phases scheduler --nodes 1000 --node-objects
 
 Each phase starts its own cluster through the launcher (`tinykube.cluster.Cluster`) in a temp dir
 and prints its figures beside the apiserver's raw pod-create rate measured in the same cluster
@@ -13,7 +14,8 @@ in the same run (C concurrent POSTs of pods nobody acts on), so numbers hold on 
    timeline split into stages from the watch (bound, first kubelet status, Running, Ready), the pod
    status writes per pod, and the CPU the components used.
 2. scheduler: N pending pods created with no scheduler running; then a scheduler starts and binds
-   them onto S simulated nodes: pods bound per second.
+   them onto S simulated nodes (`--nodes`; `--node-objects`: S Node objects with no kubelet): pods
+   bound per second, plus the CPU per bound pod of the scheduler and of the apiserver.
 3. deployment: a R-replica Deployment on the S simulated nodes: seconds until fully available,
    then seconds for a rolling update (new image) to complete; beside the start-up p50 of phase 1.
 4. burst: B pods (16 concurrent POSTs) on the S simulated nodes with the scheduler running: seconds from
@@ -216,27 +218,78 @@ async def phase_startup(cluster: Cluster, pods: int, concurrency: int) -> dict[s
         }
 
 
-async def phase_scheduler(cluster: Cluster, pods: int, concurrency: int) -> dict[str, float]:
-    """Bind rate of a scheduler started with `pods` pending pods, plus the raw create rate."""
+def load_average() -> float:
+    """The 1-minute load average (other work on the machine skews rates, not CPU per pod)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+async def register_nodes(api: httpx.AsyncClient, count: int, concurrency: int) -> None:
+    """Register `count` Ready Node objects nobody heartbeats (`--node-objects`: no kubelet behind them).
+
+    Nothing runs their pods, so each pod costs the apiserver the scheduler's writes only; the node
+    lifecycle controller is off in this cluster, so they stay Ready.
+    """
+    from kubelet.simulated import simulated_cidrs, simulated_node
+
+    queue = list(simulated_cidrs("node-obj", count).items())
+
+    async def worker() -> None:
+        while queue:
+            name, cidr = queue.pop()
+            body = simulated_node(name, cidr, "32", "256Gi", 110)
+            r = await api.post("/api/v1/nodes", json=body)
+            r.raise_for_status()
+            created = r.json()
+            created["status"] = body["status"]
+            (await api.put(f"/api/v1/nodes/{name}/status", json=created)).raise_for_status()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def phase_scheduler(cluster: Cluster, pods: int, concurrency: int, node_objects: int = 0) -> dict[str, float]:
+    """Bind rate of a scheduler started with `pods` pending pods, plus the raw create rate.
+
+    Also: seconds from the scheduler's start to its first binding, the rate from the first binding
+    to the last, and the CPU milliseconds per bound pod of the scheduler and of the apiserver.
+    """
     async with httpx.AsyncClient(base_url=cluster.server, timeout=30) as api:
         await make_namespace(api)
+        if node_objects:
+            await register_nodes(api, node_objects, concurrency)
         raw_rate = await create_all(api, [pod(f"p-{i}") for i in range(pods)], concurrency)
         listing = (await api.get(f"/api/v1/namespaces/{NS}/pods")).json()
         bound = {p["metadata"]["name"] for p in listing["items"] if p["spec"].get("nodeName")}
+        first: list[float] = []  # the time of the first binding seen, the scheduler's CPU seconds then
 
         def seen(ev: dict[str, Any]) -> bool:
             obj = ev["object"]
             if obj["spec"].get("nodeName"):
+                if not first:
+                    sched = next(p for p in cluster.processes if p.name == "scheduler")
+                    first.extend((time.perf_counter(), cpu_seconds(sched.pid)))
                 bound.add(obj["metadata"]["name"])
             return len(bound) >= pods
 
         watcher = asyncio.create_task(
             watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 600, listing["metadata"]["resourceVersion"])
         )
+        apiserver = next(p for p in cluster.processes if p.name == "apiserver")
+        api_cpu = cpu_seconds(apiserver.pid)
         start = time.perf_counter()
-        await asyncio.to_thread(cluster.start_scheduler)
+        scheduler = await asyncio.to_thread(cluster.start_scheduler)
         await watcher
-        return {"raw": raw_rate, "bind": pods / (time.perf_counter() - start)}
+        end = time.perf_counter()
+        api_cpu = cpu_seconds(apiserver.pid) - api_cpu
+        sched_cpu = cpu_seconds(scheduler.pid) - first[1]  # leaves out its start-up (imports, lists)
+        return {
+            "raw": raw_rate,
+            "bind": pods / (end - start),
+            "first": first[0] - start,
+            "steady": (pods - 1) / max(end - first[0], 1e-9),
+            "sched_ms": sched_cpu * 1000 / (pods - 1),
+            "api_ms": api_cpu * 1000 / pods,
+            "load": load_average(),
+        }
 
 
 async def phase_deployment(server: str, replicas: int) -> dict[str, float]:
@@ -346,30 +399,51 @@ async def run(args: argparse.Namespace) -> None:
             spec = ClusterSpec(
                 data_dir=Path(tmp) / "b",
                 nodes=0,
-                simulated_nodes=args.nodes,
+                simulated_nodes=0 if args.node_objects else args.nodes,
                 scheduler=False,
                 controllers="replicaset,deployment",
                 log_level="warning",
+                ready_timeout=max(60.0, args.nodes * 0.3),  # 1,000 simulated nodes take a while to register
             )
             with Cluster(spec) as cluster:
-                b = await phase_scheduler(cluster, args.pods, args.concurrency)
-                rows.append(
-                    (
-                        f"scheduler throughput ({args.pods} pending pods, {args.nodes} nodes)",
-                        f"{b['bind']:.0f} pods bound/s",
-                        f"raw creates {b['raw']:.0f}/s",
+                kind = "Node objects" if args.node_objects else "nodes"
+                if "scheduler" in phases:
+                    objects = args.nodes if args.node_objects else 0
+                    b = await phase_scheduler(cluster, args.pods, args.concurrency, objects)
+                    rows.append(
+                        (
+                            f"scheduler throughput ({args.pods} pending pods, {args.nodes} {kind})",
+                            f"{b['bind']:.0f} pods bound/s",
+                            f"raw creates {b['raw']:.0f}/s",
+                        )
                     )
-                )
-                d = await phase_deployment(cluster.server, args.replicas)
-            p50 = f"pod start-up p50 {s['p50']:.0f} ms" if s else ""
-            rows.append(
-                (
-                    f"Deployment of {args.replicas} replicas fully available ({args.nodes} simulated nodes)",
-                    f"{d['available']:.1f} s",
-                    p50,
-                )
-            )
-            rows.append(("rolling update of it (25% surge / 25% unavailable)", f"{d['rollout']:.1f} s", p50))
+                    rows.append(
+                        (
+                            "  first binding after; rate from the first binding to the last",
+                            f"{b['first']:.2f} s; {b['steady']:.0f} pods/s",
+                            f"load {b['load']:.2f}",
+                        )
+                    )
+                    rows.append(
+                        (
+                            "  CPU per bound pod: scheduler (after its first binding); apiserver",
+                            f"{b['sched_ms']:.2f} ms; {b['api_ms']:.2f} ms",
+                            "",
+                        )
+                    )
+                else:
+                    cluster.start_scheduler()
+                if "deployment" in phases:
+                    d = await phase_deployment(cluster.server, args.replicas)
+                    base = f"pod start-up p50 {s['p50']:.0f} ms" if s else ""
+                    rows.append(
+                        (
+                            f"Deployment of {args.replicas} replicas fully available ({args.nodes} simulated nodes)",
+                            f"{d['available']:.1f} s",
+                            base,
+                        )
+                    )
+                    rows.append(("rolling update of it (25% surge / 25% unavailable)", f"{d['rollout']:.1f} s", base))
         if "burst" in phases:
             spec = ClusterSpec(
                 data_dir=Path(tmp) / "c",
@@ -402,11 +476,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts")
     parser.add_argument("--concurrency", "-c", type=int, default=16)
-    parser.add_argument("--phases", default="startup,scheduler,deployment,burst", help="comma-separated phases to run")
+    parser.add_argument("--nodes", type=int, default=100, help="simulated nodes (scheduler, deployment phases)")
+    parser.add_argument(
+        "--node-objects",
+        action="store_true",
+        help="scheduler phase: register --nodes Ready Node objects itself instead of starting simulated kubelets",
+    )
+    parser.add_argument("--pods", type=int, default=0, help="pending pods for the scheduler phase")
+    parser.add_argument(
+        "--phases",
+        default="startup,scheduler,deployment,burst",
+        help="comma-separated: startup,scheduler,deployment,burst",
+    )
     args = parser.parse_args()
+    if args.node_objects and "deployment" in args.phases.split(","):
+        parser.error("--node-objects has no kubelet to run a Deployment's pods: use --phases scheduler")
     args.startup_pods = 30 if args.quick else 100
-    args.pods = 300 if args.quick else 1000
-    args.nodes = 100
+    args.pods = args.pods or (300 if args.quick else 1000)
     args.replicas = 100
     args.burst_pods = 300 if args.quick else 1000
     asyncio.run(run(args))

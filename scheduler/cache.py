@@ -13,7 +13,7 @@ from typing import Any
 
 from scheduler.podinfo import PodInfo, Resources
 
-__all__ = ["TAINT_NOT_READY", "TAINT_UNREACHABLE", "Cache", "NodeInfo", "node_taints"]
+__all__ = ["TAINT_NOT_READY", "TAINT_UNREACHABLE", "Cache", "NodeInfo", "NodeList", "node_taints"]
 
 Obj = dict[str, Any]
 TAINT_NOT_READY = "node.kubernetes.io/not-ready"
@@ -100,6 +100,31 @@ class NodeInfo:
         return p
 
 
+class NodeList(list["NodeInfo"]):
+    """Every node that exists, plus what the cache can answer without a pass over all of them
+    (upstream Snapshot's HavePodsWithAffinityNodeInfoList and friends); plugins fall back to a scan
+    when they get a plain list."""
+
+    def __init__(self, nodes: list[NodeInfo], cache: Cache) -> None:
+        super().__init__(nodes)
+        self._cache = cache
+
+    @property
+    def with_pods_with_affinity(self) -> list[NodeInfo]:
+        """The nodes with at least one pod that has (anti-)affinity terms."""
+        return [ni for ni in self._cache._with_affinity.values() if ni.node is not None]
+
+    @property
+    def with_pods_with_required_anti_affinity(self) -> list[NodeInfo]:
+        """The nodes with at least one pod that has required anti-affinity terms."""
+        return [ni for ni in self._cache._with_anti_affinity.values() if ni.node is not None]
+
+    @property
+    def any_prefer_no_schedule_taint(self) -> bool:
+        """Whether some node has a PreferNoSchedule taint."""
+        return any(self._cache.nodes[n].node is not None for n in self._cache._prefer_no_schedule)
+
+
 @dataclass
 class _PodState:
     node: str
@@ -112,7 +137,11 @@ class Cache:
     def __init__(self) -> None:
         self.nodes: dict[str, NodeInfo] = {}
         self._pods: dict[str, _PodState] = {}
-        self._node_list: list[NodeInfo] | None = None
+        self._node_list: NodeList | None = None
+        # Indexes kept as pods and nodes change, so a scheduling cycle need not scan every node.
+        self._with_affinity: dict[str, NodeInfo] = {}
+        self._with_anti_affinity: dict[str, NodeInfo] = {}
+        self._prefer_no_schedule: set[str] = set()
 
     # --- nodes -------------------------------------------------------------------------
 
@@ -125,6 +154,10 @@ class Cache:
         if ni.node is None:
             self._node_list = None
         ni.set_node(node)
+        if any(t.get("effect") == "PreferNoSchedule" for t in ni.taints):
+            self._prefer_no_schedule.add(name)
+        else:
+            self._prefer_no_schedule.discard(name)
 
     def remove_node(self, name: str) -> None:
         """Forget a node (its pods stay counted until they are deleted, as upstream)."""
@@ -133,13 +166,14 @@ class Cache:
             return
         ni.node = None
         self._node_list = None
+        self._prefer_no_schedule.discard(name)
         if not ni.pods:
             del self.nodes[name]
 
-    def node_list(self) -> list[NodeInfo]:
+    def node_list(self) -> NodeList:
         """Every node that exists (has a Node object), in a stable order."""
         if self._node_list is None:
-            self._node_list = [ni for ni in self.nodes.values() if ni.node is not None]
+            self._node_list = NodeList([ni for ni in self.nodes.values() if ni.node is not None], self)
         return self._node_list
 
     # --- pods --------------------------------------------------------------------------
@@ -150,6 +184,10 @@ class Cache:
             ni = self.nodes[node] = NodeInfo(node)
         ni.add_pod(p)
         self._pods[p.key] = _PodState(node, assumed)
+        if ni.pods_with_affinity:
+            self._with_affinity[node] = ni
+        if ni.pods_with_required_anti_affinity:
+            self._with_anti_affinity[node] = ni
 
     def _remove(self, key: str) -> None:
         st = self._pods.pop(key, None)
@@ -158,6 +196,10 @@ class Cache:
         ni = self.nodes.get(st.node)
         if ni is not None:
             ni.remove_pod(key)
+            if not ni.pods_with_affinity:
+                self._with_affinity.pop(st.node, None)
+            if not ni.pods_with_required_anti_affinity:
+                self._with_anti_affinity.pop(st.node, None)
             if ni.node is None and not ni.pods:
                 del self.nodes[st.node]
 

@@ -82,6 +82,10 @@ class ScorePlugin:
         """The node's raw score."""
         raise NotImplementedError
 
+    def score_nodes(self, pod: PodInfo, state: Any, nodes: Sequence[NodeInfo]) -> list[int]:
+        """The raw score of each node (default: `score` per node; a plugin may do them in one pass)."""
+        return [self.score(pod, state, n) for n in nodes]
+
     def normalize(self, scores: list[int]) -> None:
         """Rescale raw scores in place to 0..MAX_NODE_SCORE (default: already in range)."""
         return
@@ -211,7 +215,7 @@ class Framework:
             st = p.pre_score(pod, nodes or feasible)
             if st is SKIP:
                 continue
-            scores = [p.score(pod, st, n) for n in feasible]
+            scores = p.score_nodes(pod, st, feasible)
             p.normalize(scores)
             w = p.weight
             for i, s in enumerate(scores):
@@ -219,17 +223,11 @@ class Framework:
         return totals
 
     def select_host(self, feasible: Sequence[NodeInfo], totals: Sequence[int]) -> NodeInfo:
-        """The highest total; ties broken uniformly at random (reservoir sampling, as upstream)."""
-        best = 0
-        count = 1
-        for i in range(1, len(feasible)):
-            if totals[i] > totals[best]:
-                best, count = i, 1
-            elif totals[i] == totals[best]:
-                count += 1
-                if self.rng.randrange(count) == 0:
-                    best = i
-        return feasible[best]
+        """The highest total; ties broken uniformly at random (as upstream's reservoir sampling)."""
+        top = max(totals)
+        ties = [i for i, t in enumerate(totals) if t == top]
+        # One draw among the ties: the same uniform choice as a draw per tie, at a fraction of the cost.
+        return feasible[ties[self.rng.randrange(len(ties))] if len(ties) > 1 else ties[0]]
 
     def schedule(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> str:
         """The name of the node for `pod`; raises FitError (or Unschedulable with no nodes)."""

@@ -43,7 +43,7 @@ class InterPodAffinity(FilterPlugin, ScorePlugin):
     def pre_filter(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Any:
         """Count, per topology pair, the pods that attract or repel this pod; skip when nothing applies."""
         st = _State()
-        for node in nodes:
+        for node in getattr(nodes, "with_pods_with_required_anti_affinity", nodes):
             for other in node.pods_with_required_anti_affinity.values():
                 for t in other.anti_affinity_terms:
                     tv = node.labels.get(t.topology_key)
@@ -96,7 +96,8 @@ class InterPodAffinity(FilterPlugin, ScorePlugin):
         """Score per topology pair from preferred terms both ways and existing pods' required affinity."""
         own = bool(pod.preferred_affinity_terms or pod.preferred_anti_affinity_terms)
         scores: Counter[Pair] = Counter()
-        for node in nodes:
+        # Without preferred terms of its own, only nodes with pods that have affinity terms contribute.
+        for node in nodes if own else getattr(nodes, "with_pods_with_affinity", nodes):
             if not node.labels:
                 continue
             others = node.pods.values() if own else node.pods_with_affinity.values()

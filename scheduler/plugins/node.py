@@ -84,7 +84,10 @@ class TaintToleration(FilterPlugin, ScorePlugin):
 
     def pre_score(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Any:
         """Tolerations that count for PreferNoSchedule; skip when no node has such a taint."""
-        if not any(t.get("effect") == "PreferNoSchedule" for n in nodes for t in n.taints):
+        known = getattr(nodes, "any_prefer_no_schedule_taint", None)
+        if known is False or (
+            known is None and not any(t.get("effect") == "PreferNoSchedule" for n in nodes for t in n.taints)
+        ):
             return SKIP
         return [t for t in pod.tolerations if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"]
 

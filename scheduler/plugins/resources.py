@@ -49,6 +49,19 @@ class NodeResourcesFit(FilterPlugin, ScorePlugin):
         mem = _least(nz.memory + pod.non_zero.memory, alloc.memory)
         return (cpu + mem) // 2
 
+    def score_nodes(self, pod: PodInfo, state: Any, nodes: Sequence[NodeInfo]) -> list[int]:
+        """`score` of every node in one pass (it runs for each feasible node of each pod)."""
+        pod_cpu, pod_mem = pod.non_zero.cpu, pod.non_zero.memory
+        out = []
+        for node in nodes:
+            alloc, nz = node.allocatable, node.non_zero_requested
+            cpu_cap, mem_cap = alloc.cpu, alloc.memory
+            cpu, mem = nz.cpu + pod_cpu, nz.memory + pod_mem
+            cpu = 0 if cpu_cap == 0 or cpu > cpu_cap else (cpu_cap - cpu) * MAX_NODE_SCORE // cpu_cap
+            mem = 0 if mem_cap == 0 or mem > mem_cap else (mem_cap - mem) * MAX_NODE_SCORE // mem_cap
+            out.append((cpu + mem) // 2)
+        return out
+
 
 def _least(requested: int, capacity: int) -> int:
     if capacity == 0 or requested > capacity:
@@ -68,17 +81,30 @@ class BalancedAllocation(ScorePlugin):
 
     def score(self, pod: PodInfo, state: Any, node: NodeInfo) -> int:
         """(1 - std of the cpu and memory fractions) * 100."""
+        # Runs once per feasible node per pod: plain arithmetic, no per-call lists.
         alloc = node.allocatable
-        fractions = []
-        for requested, capacity in (
-            (node.requested.cpu + pod.requests.cpu, alloc.cpu),
-            (node.requested.memory + pod.requests.memory, alloc.memory),
-        ):
-            if capacity == 0:
-                continue
-            fractions.append(min(requested / capacity, 1.0))
-        std = abs(fractions[0] - fractions[1]) / 2 if len(fractions) == 2 else 0.0
+        cpu_cap, mem_cap = alloc.cpu, alloc.memory
+        std = 0.0
+        if cpu_cap and mem_cap:  # with one capacity unknown there is one fraction: std 0
+            used, req = node.requested, pod.requests
+            cpu = min((used.cpu + req.cpu) / cpu_cap, 1.0)
+            mem = min((used.memory + req.memory) / mem_cap, 1.0)
+            std = abs(cpu - mem) / 2
         return int((1 - std) * MAX_NODE_SCORE)
+
+    def score_nodes(self, pod: PodInfo, state: Any, nodes: Sequence[NodeInfo]) -> list[int]:
+        """`score` of every node in one pass."""
+        req_cpu, req_mem = pod.requests.cpu, pod.requests.memory
+        out = []
+        for node in nodes:
+            alloc = node.allocatable
+            cpu_cap, mem_cap = alloc.cpu, alloc.memory
+            std = 0.0
+            if cpu_cap and mem_cap:
+                used = node.requested
+                std = abs(min((used.cpu + req_cpu) / cpu_cap, 1.0) - min((used.memory + req_mem) / mem_cap, 1.0)) / 2
+            out.append(int((1 - std) * MAX_NODE_SCORE))
+        return out
 
 
 def ports_conflict(used: Any, ip: str, protocol: str, port: int) -> bool:

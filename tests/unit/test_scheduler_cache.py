@@ -52,3 +52,28 @@ def test_node_taints_adds_not_ready_once() -> None:
     n = node("a", ready="False", taints=[{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}])
     assert node_taints(n) == [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]
     assert node_taints(node("b")) == []
+
+
+def test_node_list_indexes_follow_pods_and_nodes() -> None:
+    anti = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"app": "x"}}, "topologyKey": "kubernetes.io/hostname"}
+            ]
+        }
+    }
+    prefer = [{"key": "k", "effect": "PreferNoSchedule"}]
+    c = cache(node("a"), node("b", taints=prefer))
+    nodes = c.node_list()
+    assert nodes.with_pods_with_affinity == [] and nodes.with_pods_with_required_anti_affinity == []
+    assert nodes.any_prefer_no_schedule_taint
+    c.assume(PodInfo.of(pod("p", labels={"app": "x"}, affinity=anti)), "a")
+    assert [n.name for n in c.node_list().with_pods_with_required_anti_affinity] == ["a"]
+    assert [n.name for n in c.node_list().with_pods_with_affinity] == ["a"]
+    c.forget("default/p")
+    assert c.node_list().with_pods_with_required_anti_affinity == []
+    c.set_node(node("b"))
+    assert not c.node_list().any_prefer_no_schedule_taint
+    c.set_node(node("b", taints=prefer))
+    c.remove_node("b")
+    assert not c.node_list().any_prefer_no_schedule_taint

@@ -385,3 +385,15 @@ def test_topology_spread_min_domains_and_node_affinity_policy() -> None:
     soft = _spread()
     soft[0]["whenUnsatisfiable"] = "ScheduleAnyway"
     assert PodTopologySpread().pre_filter(PodInfo.of(pod("x", topologySpreadConstraints=soft)), nodes) is SKIP
+
+
+def test_resource_scores_in_one_pass_match_per_node() -> None:
+    nodes = [
+        node_info(node("a", cpu="4", memory="8Gi"), pod("x", cpu="3", memory="1Gi", node_name="a")),
+        node_info(node("b", cpu="1", memory="1Gi"), pod("y", cpu="2", memory="2Gi", node_name="b")),
+        node_info(node("c", cpu="0", memory="4Gi")),
+        node_info(node("d", cpu="2", memory="0")),
+    ]
+    for p in (PodInfo.of(pod("p", cpu="500m", memory="1Gi")), PodInfo.of(pod("q"))):
+        for plugin in (NodeResourcesFit(), BalancedAllocation()):
+            assert plugin.score_nodes(p, None, nodes) == [plugin.score(p, None, n) for n in nodes]
