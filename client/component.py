@@ -30,7 +30,7 @@ from client.config import Config, load_config
 from client.leaderelection import LeaderElector, LeaseLock
 from client.rest import ApiClient
 
-__all__ = ["ComponentOptions", "health_app", "run_component"]
+__all__ = ["ComponentOptions", "health_app", "run_component", "uvloop_factory"]
 
 log = logging.getLogger("component")
 
@@ -155,12 +155,13 @@ async def serve(opts: ComponentOptions, main: Callable[[ApiClient], Awaitable[No
 def run_component(opts: ComponentOptions, main: Callable[[ApiClient], Awaitable[None]]) -> None:
     """Set up logging and run the component's event loop (uvloop when installed); exits with its code."""
     setup_logging(opts.log_level)
-    with asyncio.Runner(loop_factory=_loop_factory() if opts.use_uvloop else None) as runner:
+    with asyncio.Runner(loop_factory=uvloop_factory() if opts.use_uvloop else None) as runner:
         code = runner.run(serve(opts, main))
     raise SystemExit(code)
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop factory (the loop every server process runs on), None without uvloop."""
     try:
         import uvloop
     except ImportError:
