@@ -12,6 +12,7 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 
+from apimachinery.eventloop import uvloop_factory
 from apimachinery.logs import setup_logging
 from apimachinery.tlsserving import tls_options
 from apiserver import gctuning, memory
@@ -26,7 +27,6 @@ from apiserver.limits import ServingLimits
 from apiserver.portallocator import PortRange
 from apiserver.security import SecurityConfig
 from apiserver.storage import DEFAULT_MAX_OBJECT_BYTES
-from client.component import uvloop_factory
 
 cli = typer.Typer(add_completion=False)
 

@@ -25,12 +25,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from apimachinery.eventloop import uvloop_factory
 from apimachinery.logs import setup_logging
 from client.config import Config, load_config
 from client.leaderelection import LeaderElector, LeaseLock
 from client.rest import ApiClient
 
-__all__ = ["ComponentOptions", "health_app", "run_component", "uvloop_factory"]
+__all__ = ["ComponentOptions", "health_app", "run_component"]
 
 log = logging.getLogger("component")
 
@@ -158,12 +159,3 @@ def run_component(opts: ComponentOptions, main: Callable[[ApiClient], Awaitable[
     with asyncio.Runner(loop_factory=uvloop_factory() if opts.use_uvloop else None) as runner:
         code = runner.run(serve(opts, main))
     raise SystemExit(code)
-
-
-def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop factory (the loop every server process runs on), None without uvloop."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
