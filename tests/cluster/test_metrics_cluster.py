@@ -265,9 +265,10 @@ async def test_dashboard_charts_usage_from_the_metrics_api(
         try:
             page = await browser.new_page()
             page.set_default_timeout(30000)
+            # signed in before the page's scripts run (the sign-in form itself: tests/dashboard), so no
+            # click can race the module that wires the form up
+            await page.add_init_script(f"sessionStorage.setItem('tinykube-dashboard.token', {json.dumps(token)})")
             await page.goto(f"{metrics_cluster.dashboard_url}?namespace={namespace}")
-            await page.locator("#token").fill(token)
-            await page.locator("#signin-button").click()
             await page.wait_for_selector("#signout:not([hidden])")
             await page.wait_for_selector("body[data-synced=true]")
             await page.locator("#nodes thead", has_text="CPU").wait_for()  # the metrics API answers the token
