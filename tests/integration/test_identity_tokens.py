@@ -122,7 +122,11 @@ async def test_the_kubelet_renews_a_token_at_80_percent_of_its_life(secure: Secu
         ]
         manager = TokenManager(api, clock=lambda: now[0])
         first, due = await manager.for_pod(pod)
-        assert due is not None and now[0] + 470 <= due <= now[0] + 480  # 80 % of 600 s, minus up to 10 s jitter
+        issued = jwt_claims(first[("tok", 0)].decode())
+        assert issued["exp"] - issued["iat"] == 600
+        # 80 % of 600 s after issue (the server's clock, whole seconds), minus up to 10 s jitter
+        assert due is not None and issued["exp"] - 120 - 10 <= due <= issued["exp"] - 120
+        assert due >= int(now[0]) + 470  # counted from when it was asked for, not from some older time
         now[0] = due - 1
         again, _ = await manager.for_pod(pod)
         assert again == first  # still fresh: the cached token
