@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Makes sure a Docker Engine answers on /var/run/docker.sock: installs Debian's docker.io when dockerd
+# is missing and starts dockerd when nothing answers (idempotent; CI starts with no services running).
+set -euo pipefail
+SOCK=${DOCKER_SOCK:-/var/run/docker.sock}
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if ! command -v dockerd >/dev/null 2>&1; then
+  echo "tinykube: installing docker.io with apt-get" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker.io >/dev/null
+fi
+answers() { curl -sf --max-time 2 --unix-socket "$SOCK" http://docker/_ping >/dev/null 2>&1; }
+if ! answers; then
+  log=${TMPDIR:-/tmp}/tinykube-dockerd.log
+  echo "tinykube: starting dockerd (log: $log)" >&2
+  # setsid: dockerd outlives this script and the test run that started it, as a service would.
+  $SUDO setsid dockerd --host "unix://$SOCK" >"$log" 2>&1 < /dev/null &
+  for _ in $(seq 1 120); do
+    answers && break
+    sleep 0.5
+  done
+  answers || { echo "tinykube: dockerd did not answer on $SOCK within 60 s; its log:" >&2; tail -20 "$log" >&2; exit 1; }
+fi
