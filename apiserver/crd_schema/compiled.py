@@ -1,0 +1,169 @@
+"""CompiledSchema: one CRD version's openAPIV3Schema, compiled once, applied to every object.
+
+Validation is one walk over the object that gathers, in upstream's order, kube-openapi's schema
+errors, the embedded-resource checks, the list-type checks and the CEL rules. On an update
+(`old` given) a value equal to its correlated old value is not judged again (upstream's validation
+ratcheting); transition rules (`oldSelf`) run only where an old value correlates: object fields by
+name, list-type map entries by their keys.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import celpy
+
+from apimachinery.validation import FieldErrorTuple
+from apiserver.crd_schema import cel, defaulting, openapi, pruning, structural
+from apiserver.crd_schema.embedded import check_embedded
+from apiserver.crd_schema.listtype import check_list, map_key
+from apiserver.crd_schema.messages import child, index, invalid, key, with_reason
+from apiserver.crd_schema.node import MISSING, Node, SchemaError, compile_node
+from apiserver.crd_schema.values import json_equal
+
+__all__ = ["CompiledSchema"]
+
+# errors that stop CEL rules from running (they guard the cost of evaluating them), as upstream
+_BLOCKING = frozenset({"FieldValueTypeInvalid", "FieldValueTooLong", "FieldValueTooMany"})
+_NOT_CHECKED = (
+    "some validation rules were not checked because the object was invalid; "
+    "correct the existing errors to complete validation"
+)
+
+
+class _Walk:
+    __slots__ = ("cel", "lists", "meta", "schema")
+
+    def __init__(self) -> None:
+        self.schema: list[FieldErrorTuple] = []
+        self.meta: list[FieldErrorTuple] = []
+        self.lists: list[FieldErrorTuple] = []
+        self.cel: list[FieldErrorTuple] = []
+
+
+class CompiledSchema:
+    """A compiled structural schema: check_structural, prune, default and validate objects against it."""
+
+    def __init__(self, raw: dict[str, Any], root: Node) -> None:
+        self.raw = raw
+        self.root = root
+        for n in _walk_nodes(root):
+            if n.default is not MISSING:
+                n.default = _pruned_default(n)
+
+    @classmethod
+    def compile(cls, schema: dict[str, Any]) -> CompiledSchema:
+        """Compile an openAPIV3Schema dict; SchemaError when a CEL rule or a fieldPath does not compile."""
+        if not isinstance(schema, dict):
+            raise SchemaError("openAPIV3Schema must be an object")
+        errors: list[FieldErrorTuple] = []
+        root = compile_node(schema, "", errors)
+        if errors:
+            raise SchemaError("; ".join(f"{p}: {b}" if p else b for p, _, b in errors), errors)
+        return cls(schema, root)
+
+    def check_structural(self, path: str = "") -> list[FieldErrorTuple]:
+        """Why the schema is not an acceptable structural schema (paths under `path`); [] when it is."""
+        return structural.check(self.raw, self.root, path)
+
+    def prune(self, obj: dict[str, Any]) -> list[str]:
+        """Drop, in place, the fields the schema does not specify; returns the dropped fields' paths."""
+        dropped: list[str] = []
+        pruning.prune(obj, self.root, True, "", dropped)
+        return dropped
+
+    def default(self, obj: dict[str, Any]) -> None:
+        """Apply the schema's defaults in place, then drop nulls neither nullable nor defaulted."""
+        defaulting.apply_defaults(obj, self.root)
+        defaulting.drop_nulls(obj, self.root)
+
+    def validate(self, obj: Any, old: Any = None) -> list[FieldErrorTuple]:
+        """Every error of `obj` against the schema; `old` is the stored object on an update."""
+        w = _Walk()
+        _validate(self.root, obj, MISSING if old is None else old, "", "", True, w)
+        errs = w.schema + w.meta + w.lists
+        if w.cel:
+            if any(reason in _BLOCKING for _, reason, _ in errs):
+                errs.append(invalid("<nil>", None, _NOT_CHECKED))
+            else:
+                errs.extend(w.cel)
+        return errs
+
+
+def _walk_nodes(n: Node) -> list[Node]:
+    out = [n]
+    for sub in (*n.properties.values(), n.additional, n.items):
+        if sub is not None:
+            out.extend(_walk_nodes(sub))
+    return out
+
+
+def _pruned_default(n: Node) -> Any:
+    value = copy.deepcopy(n.default)
+    pruning.prune(value, n, n.embedded, "", [])
+    return value
+
+
+def _validate(n: Node, value: Any, old: Any, opath: str, fpath: str, root: bool, w: _Walk) -> None:
+    if old is not MISSING and json_equal(value, old):
+        return  # ratcheting: an unchanged value keeps whatever it was accepted with
+    openapi.local(n, value, opath, w.schema)
+    if value is None:
+        return
+    if n.has_checks:
+        if n.embedded and not root and isinstance(value, dict):
+            check_embedded(value, fpath, w.meta)
+        if n.list_type and isinstance(value, list):
+            check_list(n, value, fpath, w.lists)
+    if n.rules:
+        _run_rules(n, value, old, fpath, w)
+    if isinstance(value, dict):
+        if n.properties or n.additional:
+            old_map = old if isinstance(old, dict) else None
+            for k, v in value.items():
+                sub = n.properties.get(k)
+                o = old_map.get(k, MISSING) if old_map is not None else MISSING
+                if sub is not None:
+                    _validate(sub, v, o, openapi.child_opath(opath, k), child(fpath, k), False, w)
+                elif n.additional is not None:
+                    _validate(n.additional, v, o, f"{opath}.{k}", key(fpath, k), False, w)
+        openapi.check_required(n, value, opath, w.schema)
+    elif isinstance(value, list) and n.items is not None:
+        olds = _correlated_items(n, old)
+        for i, v in enumerate(value):
+            o = MISSING
+            if olds:
+                o = olds.get(map_key(n, v), MISSING)
+            _validate(n.items, v, o, f"{opath}[{i}]", index(fpath, i), False, w)
+
+
+def _correlated_items(n: Node, old: Any) -> dict[str | None, Any] | None:
+    if n.list_type != "map" or not isinstance(old, list):
+        return None
+    out: dict[str | None, Any] = {}
+    for item in old:
+        k = map_key(n, item)
+        if k is not None:
+            out.setdefault(k, item)
+    return out
+
+
+def _run_rules(n: Node, value: Any, old: Any, fpath: str, w: _Walk) -> None:
+    activation: dict[str, Any] = {"self": celpy.json_to_cel(value)}
+    has_old = old is not MISSING
+    if has_old and any(r.transition for r in n.rules):
+        activation["oldSelf"] = celpy.json_to_cel(old)
+    for rule in n.rules:
+        if rule.transition and not has_old:
+            continue
+        outcome = cel.evaluate(rule, activation)
+        if outcome.ok:
+            continue
+        if outcome.eval_error:
+            w.cel.append(invalid(fpath, n.type, outcome.detail))
+            continue
+        path = fpath
+        if rule.field_path:
+            path = fpath + rule.field_path if fpath else rule.field_path.lstrip(".")
+        w.cel.append(with_reason(rule.reason or "FieldValueInvalid", path, n.type, outcome.detail))
