@@ -1,0 +1,196 @@
+"""CompiledSchema.check_structural: what upstream's CRD validation says about an openAPIV3Schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from apiserver.crd_schema import CompiledSchema, SchemaError
+
+ROOT = "spec.versions[0].schema.openAPIV3Schema"
+
+
+def _msgs(schema: dict[str, Any]) -> list[str]:
+    return [f"{p}: {body}" for p, _, body in CompiledSchema.compile(schema).check_structural(ROOT)]
+
+
+def _root(props: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props, **extra}
+
+
+def test_a_structural_schema_passes() -> None:
+    schema = _root(
+        {
+            "spec": _root(
+                {
+                    "replicas": {"type": "integer", "default": 1, "minimum": 0},
+                    "port": {"x-kubernetes-int-or-string": True},
+                    "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+                    "any": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                }
+            ),
+            "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20}}},
+        }
+    )
+    assert _msgs(schema) == []
+
+
+def test_missing_types() -> None:
+    schema = {"properties": {"spec": {"properties": {"a": {}}}, "list": {"type": "array", "items": {}}}}
+    assert _msgs(schema) == [
+        f"{ROOT}.properties[list].items.type: Required value: must not be empty for specified array items",
+        f"{ROOT}.properties[spec].properties[a].type: Required value: must not be empty for specified object fields",
+        f"{ROOT}.properties[spec].type: Required value: must not be empty for specified object fields",
+        f"{ROOT}.type: Required value: must not be empty at the root",
+    ]
+
+
+def test_root_must_be_an_object_and_arrays_need_items() -> None:
+    assert _msgs({"type": "array"}) == [
+        f"{ROOT}.items: Required value: must be specified",
+        f'{ROOT}.type: Invalid value: "array": must be object at the root',
+    ]
+
+
+def test_int_or_string_conflicts() -> None:
+    schema = _root({"a": {"x-kubernetes-int-or-string": True, "x-kubernetes-preserve-unknown-fields": True}})
+    assert _msgs(schema) == [
+        f"{ROOT}.properties[a].x-kubernetes-preserve-unknown-fields: Invalid value: true: "
+        "must be false if x-kubernetes-int-or-string is true"
+    ]
+
+
+def test_int_or_string_any_of_pattern_is_allowed_and_other_types_in_any_of_are_not() -> None:
+    ok = _root({"a": {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]}})
+    assert _msgs(ok) == []
+    bad = _root({"a": {"type": "string", "anyOf": [{"type": "integer"}]}})
+    assert _msgs(bad) == [f"{ROOT}.properties[a].anyOf[0].type: Forbidden: must be empty to be structural"]
+
+
+def test_value_validations_must_not_define_what_the_structure_does_not() -> None:
+    schema = _root(
+        {
+            "spec": {
+                "type": "object",
+                "properties": {"a": {"type": "string"}},
+                "anyOf": [{"properties": {"b": {"minLength": 1}}, "description": "x", "x-kubernetes-list-type": "set"}],
+            }
+        }
+    )
+    assert _msgs(schema) == [
+        # the CRD rules come first (a list type needs `type: array`), then the structural ones, sorted
+        f"{ROOT}.properties[spec].anyOf[0].type: Required value: must be array if x-kubernetes-list-type is specified",
+        f"{ROOT}.properties[spec].anyOf[0].description: Forbidden: must be empty to be structural",
+        f"{ROOT}.properties[spec].anyOf[0].x-kubernetes-list-type: Forbidden: must be undefined to be structural",
+        f"{ROOT}.properties[spec].properties[b]: Required value: because it is defined in "
+        f"{ROOT}.properties[spec].anyOf[0].properties[b]",
+    ]
+
+
+def test_additional_properties_rules() -> None:
+    assert _msgs({"type": "object", "additionalProperties": {"type": "string"}}) == [
+        f"{ROOT}.additionalProperties: Forbidden: must not be used at the root"
+    ]
+    both = _root(
+        {"m": {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": {"type": "string"}}}
+    )
+    assert _msgs(both) == [
+        f"{ROOT}.properties[m].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive"
+    ]
+
+
+def test_embedded_resource_invariants() -> None:
+    schema = _root({"e": {"x-kubernetes-embedded-resource": True}})
+    assert _msgs(schema) == [
+        f"{ROOT}.properties[e].properties: Required value: must not be empty if x-kubernetes-embedded-resource is "
+        "true without x-kubernetes-preserve-unknown-fields",
+        f"{ROOT}.properties[e].type: Required value: must be object if x-kubernetes-embedded-resource is true",
+    ]
+
+
+def test_metadata_may_only_restrict_name_and_generate_name() -> None:
+    schema = _root({"metadata": {"type": "object", "properties": {"labels": {"type": "object"}}}})
+    assert _msgs(schema) == [
+        f"{ROOT}.properties[metadata]: Forbidden: must not specify anything other than name and generateName, "
+        "but metadata is implicitly specified"
+    ]
+
+
+def test_list_type_rules() -> None:
+    schema = _root(
+        {
+            "a": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "map"},
+            "b": {"type": "string", "x-kubernetes-list-type": "set"},
+            "c": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "bag"},
+            "d": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        }
+    )
+    assert _msgs(schema) == [
+        f"{ROOT}.properties[a].x-kubernetes-list-map-keys: Required value: "
+        "must not be empty if x-kubernetes-list-type is map",
+        f'{ROOT}.properties[a].items.type: Invalid value: "string": '
+        "must be object if parent array's x-kubernetes-list-type is map",
+        f'{ROOT}.properties[b].type: Invalid value: "string": must be array if x-kubernetes-list-type is specified',
+        f'{ROOT}.properties[c].x-kubernetes-list-type: Unsupported value: "bag": supported values: '
+        '"atomic", "set", "map"',
+        f"{ROOT}.properties[d].uniqueItems: Forbidden: uniqueItems cannot be set to true since the runtime "
+        "complexity becomes quadratic",
+    ]
+
+
+def test_invalid_pattern() -> None:
+    assert _msgs(_root({"a": {"type": "string", "pattern": "(?<=x)y"}})) == [
+        f'{ROOT}.properties[a].pattern: Invalid value: "(?<=x)y": must be a valid regular expression, '
+        "but isn't: invalid perl operator: (?<="
+    ]
+
+
+def test_defaults_must_validate_against_their_schema() -> None:
+    schema = _root({"spec": _root({"replicas": {"type": "integer", "default": "one"}})})
+    assert _msgs(schema) == [
+        f'{ROOT}.properties[spec].properties[replicas].default: Invalid value: "string":  in body must be of '
+        'type integer: "string"'
+    ]
+
+
+def test_transition_rules_on_uncorrelatable_items_are_refused() -> None:
+    schema = _root(
+        {"l": {"type": "array", "items": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}}}
+    )
+    assert _msgs(schema) == [
+        f'{ROOT}.properties[l].items.x-kubernetes-validations[0].rule: Invalid value: "self == oldSelf": '
+        f"oldSelf cannot be used on the uncorrelatable portion of the schema within {ROOT}.properties[l]"
+    ]
+
+
+def test_validation_rule_entries() -> None:
+    schema = _root({"a": {"type": "string", "x-kubernetes-validations": [{"rule": "true", "reason": "Nope"}]}})
+    assert _msgs(schema) == [
+        f'{ROOT}.properties[a].x-kubernetes-validations[0].reason: Unsupported value: "Nope": supported values: '
+        '"FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", "FieldValueRequired"'
+    ]
+
+
+def test_a_rule_that_does_not_compile_is_a_schema_error() -> None:
+    schema = _root({"spec": _root({"a": {"type": "string"}}, **{"x-kubernetes-validations": [{"rule": "self.a =="}]})})
+    with pytest.raises(SchemaError) as caught:
+        CompiledSchema.compile(schema)
+    ((path, reason, body),) = caught.value.errors
+    assert path == "properties[spec].x-kubernetes-validations[0].rule"
+    assert reason == "FieldValueInvalid"
+    assert body.startswith('Invalid value: "self.a ==": compilation failed: ')
+
+
+def test_a_field_path_outside_the_schema_is_a_schema_error() -> None:
+    rule = {"rule": "true", "fieldPath": ".nope"}
+    schema = _root({"spec": _root({"a": {"type": "string"}}, **{"x-kubernetes-validations": [rule]})})
+    with pytest.raises(SchemaError) as caught:
+        CompiledSchema.compile(schema)
+    assert caught.value.errors == [
+        (
+            "properties[spec].x-kubernetes-validations[0].fieldPath",
+            "FieldValueInvalid",
+            'Invalid value: ".nope": fieldPath must be a valid path',
+        )
+    ]
