@@ -96,7 +96,8 @@ def test_additional_properties_rules() -> None:
         {"m": {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": {"type": "string"}}}
     )
     assert _msgs(both) == [
-        f"{ROOT}.properties[m].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive"
+        f"{ROOT}.properties[m].additionalProperties: Forbidden: "
+        "additionalProperties and properties are mutual exclusive"
     ]
 
 
