@@ -25,7 +25,9 @@ from apiserver.crd_schema.values import json_equal
 __all__ = ["CompiledSchema"]
 
 # errors that stop CEL rules from running (they guard the cost of evaluating them), as upstream
-_BLOCKING = frozenset({"FieldValueTypeInvalid", "FieldValueTooLong", "FieldValueTooMany"})
+_BLOCKING = frozenset(
+    {"FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany", "FieldValueTypeInvalid"}
+)
 _NOT_CHECKED = (
     "some validation rules were not checked because the object was invalid; "
     "correct the existing errors to complete validation"
@@ -83,7 +85,7 @@ class CompiledSchema:
         w = _Walk()
         _validate(self.root, obj, MISSING if old is None else old, "", "", True, w)
         errs = w.schema + w.meta + w.lists
-        if w.cel:
+        if self.root.has_rules:
             if any(reason in _BLOCKING for _, reason, _ in errs):
                 errs.append(invalid("<nil>", None, _NOT_CHECKED))
             else:
