@@ -108,6 +108,11 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 class CelCompileError(Exception):
     """A rule or messageExpression that does not compile; the text is the detail upstream prints."""
 
+    def __init__(self, detail: str, field: str = "rule", expression: str = "") -> None:
+        super().__init__(detail)
+        self.field = field
+        self.expression = expression
+
 
 @dataclass(frozen=True, slots=True)
 class CelRule:
@@ -156,9 +161,18 @@ def field_path_parts(field_path: str) -> list[tuple[str, str]] | None:
 def compile_rule(entry: dict[str, Any], rendered_field_path: str) -> CelRule:
     """Compile one x-kubernetes-validations entry (CelCompileError when rule or messageExpression fails)."""
     rule = str(entry.get("rule") or "")
-    program = _compile_expression(rule)
+    try:
+        program = _compile_expression(rule)
+    except CelCompileError as e:
+        raise CelCompileError(str(e), "rule", rule) from e
     message_expression = str(entry.get("messageExpression") or "").strip()
-    message_program = _compile_expression(message_expression) if message_expression else None
+    message_program = None
+    if message_expression:
+        try:
+            message_program = _compile_expression(message_expression)
+        except CelCompileError as e:
+            detail = "messageExpression " + str(e)
+            raise CelCompileError(detail, "messageExpression", message_expression) from e
     return CelRule(
         rule=rule,
         program=program,

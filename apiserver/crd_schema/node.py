@@ -178,7 +178,7 @@ def _compile_rules(n: Node, path: str, errors: list[FieldErrorTuple]) -> None:
         try:
             n.rules.append(compile_rule(entry, rendered))
         except CelCompileError as e:
-            errors.append(invalid(child(rule_path, "rule"), entry.get("rule") or "", str(e)))
+            errors.append(invalid(child(rule_path, e.field), e.expression, str(e)))
 
 
 def _path_in_schema(raw: dict[str, Any], parts: list[tuple[str, str]]) -> bool:

@@ -195,3 +195,13 @@ def test_a_field_path_outside_the_schema_is_a_schema_error() -> None:
             'Invalid value: ".nope": fieldPath must be a valid path',
         )
     ]
+
+
+def test_a_message_expression_that_does_not_compile_is_a_schema_error() -> None:
+    rule = {"rule": "true", "messageExpression": "'a' +"}
+    schema = _root({"spec": _root({"a": {"type": "string"}}, **{"x-kubernetes-validations": [rule]})})
+    with pytest.raises(SchemaError) as caught:
+        CompiledSchema.compile(schema)
+    ((path, _, body),) = caught.value.errors
+    assert path == "properties[spec].x-kubernetes-validations[0].messageExpression"
+    assert body.startswith("Invalid value: \"'a' +\": messageExpression compilation failed: ")
