@@ -12,10 +12,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import celpy
-
 from apimachinery.validation import FieldErrorTuple
 from apiserver.crd_schema import cel, defaulting, openapi, pruning, structural
+from apiserver.crd_schema.celvalues import to_cel
 from apiserver.crd_schema.embedded import check_embedded
 from apiserver.crd_schema.listtype import check_list, map_key
 from apiserver.crd_schema.messages import child, index, invalid, key, with_reason
@@ -152,10 +151,10 @@ def _correlated_items(n: Node, old: Any) -> dict[str | None, Any] | None:
 
 
 def _run_rules(n: Node, value: Any, old: Any, fpath: str, w: _Walk) -> None:
-    activation: dict[str, Any] = {"self": celpy.json_to_cel(value)}
+    activation: dict[str, Any] = {"self": to_cel(n, value)}
     has_old = old is not MISSING
     if has_old and any(r.transition for r in n.rules):
-        activation["oldSelf"] = celpy.json_to_cel(old)
+        activation["oldSelf"] = to_cel(n, old)
     for rule in n.rules:
         if rule.transition and not has_old:
             continue

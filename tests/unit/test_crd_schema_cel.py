@@ -152,3 +152,17 @@ def test_a_missing_required_field_blocks_the_rules_even_when_they_would_pass() -
 def test_schemas_without_rules_report_no_blocking_note() -> None:
     compiled = _schema({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]})
     assert _errors(compiled, {}) == ["spec.a: Required value"]
+
+
+def test_formatted_strings_are_cel_timestamps_and_durations() -> None:
+    props = {"start": {"type": "string", "format": "date-time"}, "every": {"type": "string", "format": "duration"}}
+    rules = [
+        {"rule": "self.start < timestamp('2030-01-01T00:00:00Z')", "message": "start too late"},
+        {"rule": "self.every >= duration('1m')", "message": "too often"},
+    ]
+    compiled = _schema({"type": "object", "properties": props, "x-kubernetes-validations": rules})
+    assert _errors(compiled, {"start": "2024-05-01T10:00:00Z", "every": "1h30m"}) == []
+    assert _errors(compiled, {"start": "2031-05-01T10:00:00Z", "every": "30s"}) == [
+        'spec: Invalid value: "object": start too late',
+        'spec: Invalid value: "object": too often',
+    ]
