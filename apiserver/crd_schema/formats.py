@@ -14,7 +14,7 @@ from collections.abc import Callable
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
-__all__ = ["checker_for"]
+__all__ = ["checker_for", "effective"]
 
 _HOSTNAME_RE = re.compile(
     r"^([a-zA-Z0-9\w]((-?[a-zA-Z0-9\w]{0,62})?)|([a-zA-Z0-9\w](([a-zA-Z0-9\-\w]{0,61}[a-zA-Z0-9\w])?)(\.)){1,}([a-zA-Z]){2,63})$"
@@ -210,6 +210,19 @@ _CHECKERS: dict[str, Callable[[str], bool]] = {
     "k8sshortname": lambda v: len(v) <= 63 and bool(_SHORT_NAME_RE.match(v)),
     "k8slongname": lambda v: len(v) <= 253 and bool(_LONG_NAME_RE.match(v)),
 }
+
+
+def effective(type_: str, fmt: str) -> str:
+    """The format upstream keeps for a schema of `type_` (StripUnsupportedFormatsPostProcess); "" if dropped."""
+    if not fmt:
+        return ""
+    if type_ in ("", "string"):
+        return fmt if fmt.replace("-", "") in _CHECKERS else ""
+    if type_ == "integer":
+        return fmt if fmt in ("int32", "int64") else ""
+    if type_ == "number":
+        return fmt if fmt in ("float", "double") else ""
+    return ""
 
 
 def checker_for(type_: str, fmt: str) -> Callable[[str], bool] | None:

@@ -106,7 +106,7 @@ def compile_node(raw: Any, path: str, errors: list[FieldErrorTuple], nested: boo
     n.type = raw.get("type") if isinstance(raw.get("type"), str) else ""
     n.int_or_string = raw.get("x-kubernetes-int-or-string") is True
     n.types = ("integer", "string") if n.int_or_string else ((n.type,) if n.type else ())
-    n.format = str(raw.get("format") or "")
+    n.format = formats.effective(n.type, str(raw.get("format") or ""))
     n.format_check = formats.checker_for(n.type, n.format)
     n.nullable = raw.get("nullable") is True
     if isinstance(raw.get("enum"), list):

@@ -28,7 +28,6 @@ def _obj(props: dict[str, Any], **extra: Any) -> dict[str, Any]:
     ("prop", "value", "message"),
     [
         ("integer", "string", 'spec.x: Invalid value: "string": spec.x in body must be of type integer: "string"'),
-        ("integer", 1.5, 'spec.x: Invalid value: "number": spec.x in body must be of type integer: "number"'),
         ("number", True, 'spec.x: Invalid value: "boolean": spec.x in body must be of type number: "boolean"'),
         ("string", 5, 'spec.x: Invalid value: "integer": spec.x in body must be of type string: "integer"'),
         ("boolean", "yes", 'spec.x: Invalid value: "string": spec.x in body must be of type boolean: "string"'),
@@ -40,6 +39,25 @@ def _obj(props: dict[str, Any], **extra: Any) -> dict[str, Any]:
 def test_types(prop: str, value: Any, message: str) -> None:
     extra: dict[str, Any] = {"items": {"type": "string"}} if prop == "array" else {}
     assert _errors(_obj({"x": {"type": prop, **extra}}), {"x": value}) == [message]
+
+
+def test_a_fraction_for_an_integer_is_also_out_of_the_integer_range() -> None:
+    assert _errors(_obj({"x": {"type": "integer"}}), {"x": 1.5}) == [
+        'spec.x: Invalid value: "number": spec.x in body must be of type integer: "number"',
+        '<nil>: Invalid value: "": Checked value must be of type integer (default format) in spec.x',
+    ]
+
+
+def test_int32_range_and_numeric_formats() -> None:
+    schema = _obj({"x": {"type": "integer", "format": "int32"}})
+    assert _errors(schema, {"x": 2**31 - 1}) == []
+    assert _errors(schema, {"x": 2**31}) == [
+        '<nil>: Invalid value: "": Checked value must be of type integer with format int32 in spec.x'
+    ]
+    assert _errors(schema, {"x": 2.5}) == [
+        'spec.x: Invalid value: "float64": spec.x in body must be of type int32: "float64"',
+        '<nil>: Invalid value: "": Checked value must be of type integer with format int32 in spec.x',
+    ]
 
 
 def test_types_accept_their_values_and_integral_numbers() -> None:
