@@ -205,3 +205,84 @@ def test_a_message_expression_that_does_not_compile_is_a_schema_error() -> None:
     ((path, _, body),) = caught.value.errors
     assert path == "properties[spec].x-kubernetes-validations[0].messageExpression"
     assert body.startswith("Invalid value: \"'a' +\": messageExpression compilation failed: ")
+
+
+def _controller_gen_style_schema() -> dict[str, Any]:
+    """A schema shaped as controller-gen writes them: descriptions, metadata `type: object`, list types."""
+    condition = {
+        "type": "object",
+        "description": "A condition.",
+        "required": ["status", "type"],
+        "properties": {
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "type": {"type": "string", "description": "The condition type."},
+        },
+    }
+    spec = {
+        "type": "object",
+        "description": "Desired state.",
+        "required": ["issuerRef", "request"],
+        "properties": {
+            "duration": {"type": "string"},
+            "extra": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            "groups": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "atomic"},
+            "issuerRef": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "group": {"type": "string", "default": "example.io"},
+                    "kind": {"type": "string"},
+                    "name": {"type": "string"},
+                },
+            },
+            "request": {"type": "string", "format": "byte"},
+            "usages": {
+                "type": "array",
+                "x-kubernetes-list-type": "atomic",
+                "items": {"type": "string", "enum": ["signing", "server auth", "client auth"]},
+            },
+        },
+    }
+    status = {
+        "type": "object",
+        "properties": {
+            "conditions": {
+                "type": "array",
+                "items": condition,
+                "x-kubernetes-list-map-keys": ["type"],
+                "x-kubernetes-list-type": "map",
+            },
+        },
+    }
+    return _root(
+        {
+            "apiVersion": {"type": "string", "description": "APIVersion."},
+            "kind": {"type": "string", "description": "Kind."},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+        description="A request.",
+    )
+
+
+def test_a_controller_gen_style_schema_is_structural_and_round_trips_an_object() -> None:
+    compiled = CompiledSchema.compile(_controller_gen_style_schema())
+    assert compiled.check_structural(ROOT) == []
+    obj: dict[str, Any] = {
+        "apiVersion": "example.io/v1",
+        "kind": "Request",
+        "metadata": {"name": "r", "namespace": "default"},
+        "spec": {"issuerRef": {"name": "ca"}, "request": "aGVsbG8=", "usages": ["signing"], "typo": 1},
+        "status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"}]},
+    }
+    compiled.default(obj)
+    assert compiled.prune(obj) == ["spec.typo"]
+    assert obj["spec"]["issuerRef"] == {"name": "ca", "group": "example.io"}
+    assert compiled.validate(obj) == []
+    obj["status"]["conditions"].append({"type": "Ready", "status": "Maybe"})
+    assert [f"{p}: {b}" for p, _, b in compiled.validate(obj)] == [
+        'status.conditions[1].status: Unsupported value: "Maybe": supported values: "True", "False", "Unknown"',
+        'status.conditions[1]: Duplicate value: {"status":"Maybe","type":"Ready"}',
+    ]
