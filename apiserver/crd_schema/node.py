@@ -98,6 +98,14 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def compile_node(raw: Any, path: str, errors: list[FieldErrorTuple], nested: bool = False) -> Node:
     """Compile `raw` (a JSONSchemaProps dict) at schema path `path`; CEL compile errors go to `errors`."""
     if not isinstance(raw, dict):
@@ -128,7 +136,7 @@ def compile_node(raw: Any, path: str, errors: list[FieldErrorTuple], nested: boo
     n.min_properties = _int(raw.get("minProperties"))
     if isinstance(raw.get("required"), list):
         n.required = tuple(str(r) for r in raw["required"])
-    for name, sub in (raw.get("properties") or {}).items():
+    for name, sub in _mapping(raw.get("properties")).items():
         n.properties[name] = compile_node(sub, key(child(path, "properties"), name), errors, nested)
     additional = raw.get("additionalProperties")
     if additional is False:
@@ -142,7 +150,7 @@ def compile_node(raw: Any, path: str, errors: list[FieldErrorTuple], nested: boo
     if isinstance(items, dict):
         n.items = compile_node(items, child(path, "items"), errors, nested)
     for word, target in (("allOf", n.all_of), ("anyOf", n.any_of), ("oneOf", n.one_of)):
-        for i, sub in enumerate(raw.get(word) or []):
+        for i, sub in enumerate(_sequence(raw.get(word))):
             target.append(compile_node(sub, index(child(path, word), i), errors, True))
     if isinstance(raw.get("not"), dict):
         n.not_ = compile_node(raw["not"], child(path, "not"), errors, True)
@@ -165,7 +173,7 @@ def compile_node(raw: Any, path: str, errors: list[FieldErrorTuple], nested: boo
 
 
 def _compile_rules(n: Node, path: str, errors: list[FieldErrorTuple]) -> None:
-    for i, entry in enumerate(n.raw.get("x-kubernetes-validations") or []):
+    for i, entry in enumerate(_sequence(n.raw.get("x-kubernetes-validations"))):
         if not isinstance(entry, dict):
             continue
         rule_path = index(child(path, "x-kubernetes-validations"), i)
@@ -190,7 +198,7 @@ def _path_in_schema(raw: dict[str, Any], parts: list[tuple[str, str]]) -> bool:
         if not isinstance(node, dict):
             return False
         if kind in ("field", "key"):
-            props = node.get("properties") or {}
+            props = _mapping(node.get("properties"))
             if name in props:
                 node = props[name]
             elif isinstance(node.get("additionalProperties"), dict):

@@ -42,6 +42,10 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 # --- ValidateCustomResourceDefinitionOpenAPISchema ----------------------------------------------
 
 
@@ -69,7 +73,7 @@ def _crd_rules(s: Any, path: str, errs: list[FieldErrorTuple], *, is_root: bool,
         _crd_rules(sub, key(child(path, "properties"), name), errs, is_root=False, uncorrelatable=uncorrelatable)
     _crd_rules(s.get("not"), child(path, "not"), errs, is_root=False, uncorrelatable=uncorrelatable)
     for word in _JUNCTORS:
-        for i, sub in enumerate(s.get(word) or []):
+        for i, sub in enumerate(_list(s.get(word))):
             _crd_rules(sub, index(child(path, word), i), errs, is_root=False, uncorrelatable=uncorrelatable)
     if isinstance(s.get("items"), dict):
         inner = uncorrelatable
@@ -111,7 +115,7 @@ def _extension_rules(s: dict[str, Any], path: str, errs: list[FieldErrorTuple]) 
         _type_must_be(type_, "array if x-kubernetes-list-type is specified", path, errs)
     if list_type is not None and list_type not in ("atomic", "set", "map"):
         errs.append(not_supported(child(path, "x-kubernetes-list-type"), list_type, ["atomic", "set", "map"]))
-    map_keys = s.get("x-kubernetes-list-map-keys") or []
+    map_keys = _list(s.get("x-kubernetes-list-map-keys"))
     if map_keys:
         if list_type is None:
             errs.append(
@@ -184,7 +188,7 @@ def _list_map_rules(s: dict[str, Any], map_keys: list[Any], path: str, errs: lis
 def _validation_rules(s: dict[str, Any], path: str, errs: list[FieldErrorTuple], uncorrelatable: str) -> None:
     from apiserver.crd_schema.cel import _uses_old_self  # the same test the compiler uses
 
-    for i, rule in enumerate(s.get("x-kubernetes-validations") or []):
+    for i, rule in enumerate(_list(s.get("x-kubernetes-validations"))):
         rule = _dict(rule)
         p = index(child(path, "x-kubernetes-validations"), i)
         text = str(rule.get("rule") or "").strip()
@@ -258,7 +262,7 @@ def _invariants(s: dict[str, Any], lvl: int, path: str, errs: list[FieldErrorTup
             )
         )
     skip_any_of = _is_int_or_string_any_of(s.get("anyOf"))
-    all_of = s.get("allOf") or []
+    all_of = _list(s.get("allOf"))
     skip_first_all_of_any_of = bool(all_of) and _is_int_or_string_any_of(_dict(all_of[0]).get("anyOf"))
     _value_validation(s, skip_any_of, skip_first_all_of_any_of, lvl, path, errs)
     if embedded and type_ != "object":
@@ -321,11 +325,11 @@ def _value_validation(
     errs: list[FieldErrorTuple],
 ) -> None:
     if not skip_any_of:
-        for i, sub in enumerate(v.get("anyOf") or []):
+        for i, sub in enumerate(_list(v.get("anyOf"))):
             _nested(_dict(sub), False, lvl, index(child(path, "anyOf"), i), errs)
-    for i, sub in enumerate(v.get("allOf") or []):
+    for i, sub in enumerate(_list(v.get("allOf"))):
         _nested(_dict(sub), skip_first_all_of_any_of and i == 0, lvl, index(child(path, "allOf"), i), errs)
-    for i, sub in enumerate(v.get("oneOf") or []):
+    for i, sub in enumerate(_list(v.get("oneOf"))):
         _nested(_dict(sub), False, lvl, index(child(path, "oneOf"), i), errs)
     if isinstance(v.get("not"), dict):
         _nested(v["not"], False, lvl, child(path, "not"), errs)
@@ -357,9 +361,7 @@ _FORBIDDEN_IN_NESTED = (
 
 
 def _nested(v: dict[str, Any], skip_any_of: bool, lvl: int, path: str, errs: list[FieldErrorTuple]) -> None:
-    all_of = v.get("allOf") or []
-    skip_all_of_any_of = False
-    _value_validation(v, skip_any_of, skip_all_of_any_of and bool(all_of), lvl, path, errs)
+    _value_validation(v, skip_any_of, False, lvl, path, errs)
     if isinstance(v.get("items"), dict):
         _nested(v["items"], False, lvl, child(path, "items"), errs)
     for name, sub in _dict(v.get("properties")).items():
@@ -390,7 +392,7 @@ def _value_completeness(
     if isinstance(v.get("not"), dict):
         _nested_completeness(v["not"], s, s_path, child(v_path, "not"), errs)
     for word in _JUNCTORS:
-        for i, sub in enumerate(v.get(word) or []):
+        for i, sub in enumerate(_list(v.get(word))):
             _nested_completeness(_dict(sub), s, s_path, index(child(v_path, word), i), errs)
 
 
