@@ -71,7 +71,7 @@ class CompiledSchema:
     def prune(self, obj: dict[str, Any]) -> list[str]:
         """Drop, in place, the fields the schema does not specify; returns the dropped fields' paths."""
         dropped: list[str] = []
-        pruning.prune(obj, self.root, True, "", dropped)
+        pruning.prune(obj, self.root, True, "", dropped, root=True)
         return dropped
 
     def default(self, obj: dict[str, Any]) -> None:

@@ -13,6 +13,34 @@ from apiserver.crd_schema.node import Node
 
 __all__ = ["prune"]
 
+# metav1.ObjectMeta's fields: an embedded object's metadata keeps these and loses the rest, as upstream's
+# objectmeta.Coerce does by decoding it into ObjectMeta
+_OBJECT_META_FIELDS = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
+
+
+def _coerce_metadata(meta: dict[str, Any], path: str, pruned: list[str]) -> None:
+    for k in [k for k in meta if k not in _OBJECT_META_FIELDS]:
+        pruned.append(_child(_child(path, "metadata"), k))
+        del meta[k]
+
 
 def _keep_meta(k: str, v: Any) -> bool:
     if k in ("apiVersion", "kind"):
@@ -20,8 +48,19 @@ def _keep_meta(k: str, v: Any) -> bool:
     return k == "metadata" and isinstance(v, dict)
 
 
-def prune(value: Any, n: Node | None, embedded: bool, path: str, pruned: list[str]) -> None:
-    """Prune `value` in place against `n`; the paths of dropped fields are appended to `pruned`."""
+def prune(value: Any, n: Node | None, embedded: bool, path: str, pruned: list[str], root: bool = False) -> None:
+    """Prune `value` in place against `n`; the paths of dropped fields are appended to `pruned`.
+
+    The resource root's own metadata is left to the registry; an embedded object's loses unknown fields.
+    """
+    if (
+        n is not None
+        and n.embedded
+        and not root
+        and isinstance(value, dict)
+        and isinstance(value.get("metadata"), dict)
+    ):
+        _coerce_metadata(value["metadata"], path, pruned)
     if n is not None and n.preserve_unknown:
         _skip_prune(value, n, embedded or n.embedded, path, pruned)
         return

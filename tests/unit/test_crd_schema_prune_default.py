@@ -133,3 +133,12 @@ def test_default_does_not_create_absent_parents() -> None:
     obj: dict[str, Any] = {"apiVersion": "v1", "kind": "K", "metadata": {}}
     _compiled().default(obj)
     assert "spec" not in obj
+
+
+def test_prune_drops_unknown_metadata_fields_of_embedded_objects_only() -> None:
+    template = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}, "bogus": 1}}
+    obj = {"metadata": {"name": "w", "extra": "left to the registry"}, "spec": {"template": template}}
+    dropped = _compiled().prune(obj)
+    assert obj["spec"]["template"]["metadata"] == {"name": "p", "labels": {"a": "b"}}
+    assert obj["metadata"] == {"name": "w", "extra": "left to the registry"}
+    assert dropped == ["spec.template.metadata.bogus"]
