@@ -3,7 +3,7 @@
 Validation is one walk over the object that gathers, in upstream's order, kube-openapi's schema
 errors, the embedded-resource checks, the list-type checks and the CEL rules. On an update
 (`old` given) a value equal to its correlated old value is not judged again (upstream's validation
-ratcheting); transition rules (`oldSelf`) run only where an old value correlates: object fields by
+ratcheting; embedded resources are still checked); transition rules (`oldSelf`) run only where an old value correlates: object fields by
 name, list-type map entries by their keys.
 """
 
@@ -108,7 +108,11 @@ def _pruned_default(n: Node) -> Any:
 
 def _validate(n: Node, value: Any, old: Any, opath: str, fpath: str, root: bool, w: _Walk) -> None:
     if old is not MISSING and json_equal(value, old):
-        return  # ratcheting: an unchanged value keeps whatever it was accepted with
+        # ratcheting: an unchanged value keeps whatever it was accepted with, except that embedded
+        # resources are checked on every write, as upstream does
+        if n.has_embedded:
+            _check_embedded_only(n, value, fpath, root, w)
+        return
     openapi.local(n, value, opath, w.schema)
     if value is None:
         return
@@ -137,6 +141,21 @@ def _validate(n: Node, value: Any, old: Any, opath: str, fpath: str, root: bool,
             if olds:
                 o = olds.get(map_key(n, v), MISSING)
             _validate(n.items, v, o, f"{opath}[{i}]", index(fpath, i), False, w)
+
+
+def _check_embedded_only(n: Node, value: Any, fpath: str, root: bool, w: _Walk) -> None:
+    if n.embedded and not root and isinstance(value, dict):
+        check_embedded(value, fpath, w.meta)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = n.properties.get(k)
+            if sub is not None and sub.has_embedded:
+                _check_embedded_only(sub, v, child(fpath, k), False, w)
+            elif sub is None and n.additional is not None and n.additional.has_embedded:
+                _check_embedded_only(n.additional, v, key(fpath, k), False, w)
+    elif isinstance(value, list) and n.items is not None and n.items.has_embedded:
+        for i, v in enumerate(value):
+            _check_embedded_only(n.items, v, index(fpath, i), False, w)
 
 
 def _correlated_items(n: Node, old: Any) -> dict[str | None, Any] | None:

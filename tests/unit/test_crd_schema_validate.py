@@ -325,3 +325,11 @@ def test_update_ratchets_unchanged_invalid_values() -> None:
     assert _errors(schema, {"a": 8, "b": 1}, old_spec={"a": 9, "b": 0}) == [
         "spec.a: Invalid value: 8: spec.a in body should be less than or equal to 5"
     ]
+
+
+def test_update_still_checks_unchanged_embedded_resources() -> None:
+    embedded = {"type": "object", "x-kubernetes-embedded-resource": True, "x-kubernetes-preserve-unknown-fields": True}
+    stored = {"t": {"kind": "Pod"}}
+    assert _errors(_obj({"t": embedded}), {"t": {"kind": "Pod"}}, old_spec=stored) == [
+        "spec.t.apiVersion: Required value: must not be empty"
+    ]
