@@ -3,8 +3,8 @@
 Validation is one walk over the object that gathers, in upstream's order, kube-openapi's schema
 errors, the embedded-resource checks, the list-type checks and the CEL rules. On an update
 (`old` given) a value equal to its correlated old value is not judged again (upstream's validation
-ratcheting; embedded resources are still checked); transition rules (`oldSelf`) run only where an old value correlates: object fields by
-name, list-type map entries by their keys.
+ratcheting; embedded resources are still checked); transition rules (`oldSelf`) run only where an
+old value correlates: object fields by name, list-type map entries by their keys.
 """
 
 from __future__ import annotations
