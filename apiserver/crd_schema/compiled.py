@@ -68,11 +68,14 @@ class CompiledSchema:
         """Why the schema is not an acceptable structural schema (paths under `path`); [] when it is."""
         return structural.check(self.raw, self.root, path)
 
-    def prune(self, obj: dict[str, Any]) -> list[str]:
-        """Drop, in place, the fields the schema does not specify; returns the dropped fields' paths."""
-        dropped: list[str] = []
-        pruning.prune(obj, self.root, True, "", dropped, root=True)
-        return dropped
+    def prune(self, obj: dict[str, Any], dropped: list[str] | None = None) -> dict[str, Any]:
+        """Drop, in place, the fields the schema does not specify, and return `obj`.
+
+        The dropped fields' paths (`spec.foo`, `spec.ports[0].bar`, what fieldValidation reports as
+        `unknown field "spec.foo"`) are appended to `dropped` when it is given.
+        """
+        pruning.prune(obj, self.root, True, "", dropped if dropped is not None else [], root=True)
+        return obj
 
     def default(self, obj: dict[str, Any]) -> None:
         """Apply the schema's defaults in place, then drop nulls neither nullable nor defaulted."""

@@ -65,7 +65,8 @@ def test_prune_drops_unknown_fields_at_every_level_and_keeps_type_meta() -> None
         "spec": {"image": "nginx", "bogus": True, "ports": [{"name": "http", "junk": 1}]},
         "status": {"ready": True, "phase": "x"},
     }
-    dropped = _compiled().prune(obj)
+    dropped: list[str] = []
+    assert _compiled().prune(obj, dropped) is obj
     assert obj == {
         "apiVersion": "example.com/v1",
         "kind": "Widget",
@@ -138,7 +139,8 @@ def test_default_does_not_create_absent_parents() -> None:
 def test_prune_drops_unknown_metadata_fields_of_embedded_objects_only() -> None:
     template = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}, "bogus": 1}}
     obj = {"metadata": {"name": "w", "extra": "left to the registry"}, "spec": {"template": template}}
-    dropped = _compiled().prune(obj)
+    dropped: list[str] = []
+    _compiled().prune(obj, dropped)
     assert obj["spec"]["template"]["metadata"] == {"name": "p", "labels": {"a": "b"}}
     assert obj["metadata"] == {"name": "w", "extra": "left to the registry"}
     assert dropped == ["spec.template.metadata.bogus"]
