@@ -64,6 +64,20 @@ class CompiledSchema:
             raise SchemaError("; ".join(f"{p}: {b}" if p else b for p, _, b in errors), errors)
         return cls(schema, root)
 
+    @classmethod
+    def problems(cls, schema: Any, path: str = "") -> list[FieldErrorTuple]:
+        """Everything the CRD's validation says about `schema` at `path`: schema errors, else CEL ones.
+
+        As upstream, rules are compiled (and their errors reported) only when the schema itself is sound.
+        """
+        if not isinstance(schema, dict):
+            return [invalid(path or "<nil>", None, "must be an object")]
+        try:
+            return cls.compile(schema).check_structural(path)
+        except SchemaError as e:
+            found = structural.check(schema, None, path)
+            return found or [(child(path, p) if path else p, reason, body) for p, reason, body in e.errors]
+
     def check_structural(self, path: str = "") -> list[FieldErrorTuple]:
         """Why the schema is not an acceptable structural schema (paths under `path`); [] when it is."""
         return structural.check(self.raw, self.root, path)

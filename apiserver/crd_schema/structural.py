@@ -24,7 +24,7 @@ _INT_OR_STRING_ANY_OF = [{"type": "integer"}, {"type": "string"}]
 _JUNCTORS = ("allOf", "anyOf", "oneOf")
 
 
-def check(raw: dict[str, Any], root: Node, path: str) -> list[FieldErrorTuple]:
+def check(raw: dict[str, Any], root: Node | None, path: str) -> list[FieldErrorTuple]:
     """All of the schema's problems, with paths under `path` (the openAPIV3Schema's own path)."""
     errs: list[FieldErrorTuple] = []
     _crd_rules(raw, path, errs, is_root=True, uncorrelatable="")
@@ -33,7 +33,7 @@ def check(raw: dict[str, Any], root: Node, path: str) -> list[FieldErrorTuple]:
     _completeness(raw, path, structural)
     structural.sort(key=lambda e: f"{e[0]}: {e[2]}")
     errs.extend(structural)
-    if not errs:
+    if not errs and root is not None:
         _defaults(root, path, errs)
     return errs
 

@@ -288,3 +288,17 @@ def test_a_controller_gen_style_schema_is_structural_and_round_trips_an_object()
         'status.conditions[1].status: Unsupported value: "Maybe": supported values: "True", "False", "Unknown"',
         'status.conditions[1]: Duplicate value: {"status":"Maybe","type":"Ready"}',
     ]
+
+
+def test_problems_gathers_schema_errors_first_then_rule_compile_errors() -> None:
+    bad_rule = {"x-kubernetes-validations": [{"rule": "self.a =="}]}
+    assert CompiledSchema.problems(_root({"spec": _root({"a": {"type": "string"}}, **bad_rule)}), ROOT) == [
+        (
+            f"{ROOT}.properties[spec].x-kubernetes-validations[0].rule",
+            "FieldValueInvalid",
+            CompiledSchema.problems(_root({"spec": _root({}, **bad_rule)}), ROOT)[0][2],
+        )
+    ]
+    both = _root({"spec": _root({"a": {}}, **bad_rule)})
+    assert [p for p, _, _ in CompiledSchema.problems(both, ROOT)] == [f"{ROOT}.properties[spec].properties[a].type"]
+    assert CompiledSchema.problems(_root({"spec": _root({"a": {"type": "string"}})}), ROOT) == []
