@@ -20,13 +20,18 @@ __all__ = [
     "duplicate",
     "go_number",
     "index",
+    "invalid",
     "json_text",
     "key",
+    "not_supported",
     "render_value",
     "too_long_max_length",
     "too_many",
     "type_invalid",
+    "with_reason",
 ]
+
+_OMIT = object()
 
 
 def child(path: str, name: str) -> str:
@@ -84,9 +89,6 @@ def _body(reason: str, value: Any, detail: str) -> str:
     if value is not _OMIT:
         text += ": " + render_value(value)
     return text + (": " + detail if detail else "")
-
-
-_OMIT = object()
 
 
 def invalid(path: str, value: Any, detail: str) -> FieldErrorTuple:
