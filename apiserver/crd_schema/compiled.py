@@ -139,6 +139,8 @@ def _validate(n: Node, value: Any, old: Any, opath: str, fpath: str, root: bool,
         if n.list_type and isinstance(value, list):
             check_list(n, value, fpath, w.lists)
     if n.rules:
+        if root:
+            value, old = _root_for_cel(value), _root_for_cel(old)
         _run_rules(n, value, old, fpath, w)
     if isinstance(value, dict):
         if n.properties or n.additional:
@@ -184,6 +186,14 @@ def _correlated_items(n: Node, old: Any) -> dict[str | None, Any] | None:
         if k is not None:
             out.setdefault(k, item)
     return out
+
+
+def _root_for_cel(obj: Any) -> Any:
+    """At the root, rules see only metadata.name and metadata.generateName, as upstream."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
+        return obj
+    meta = {k: v for k, v in obj["metadata"].items() if k in ("name", "generateName")}
+    return {**obj, "metadata": meta}
 
 
 def _run_rules(n: Node, value: Any, old: Any, fpath: str, w: _Walk) -> None:

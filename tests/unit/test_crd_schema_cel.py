@@ -166,3 +166,10 @@ def test_formatted_strings_are_cel_timestamps_and_durations() -> None:
         'spec: Invalid value: "object": start too late',
         'spec: Invalid value: "object": too often',
     ]
+
+
+def test_root_rules_see_only_name_and_generate_name_of_metadata() -> None:
+    rules = [{"rule": "self.metadata.name.startsWith('w') && !has(self.metadata.labels)", "message": "meta"}]
+    compiled = CompiledSchema.compile({"type": "object", "x-kubernetes-validations": rules})
+    obj = {"apiVersion": "v1", "kind": "K", "metadata": {"name": "w", "labels": {"a": "b"}}}
+    assert compiled.validate(obj) == []
