@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import celpy
+import re2
 from celpy import celtypes
 
 __all__ = ["CelRule", "compile_rule", "evaluate"]
@@ -89,6 +90,18 @@ def _join(value: Any, sep: Any = "") -> celtypes.StringType:
     return celtypes.StringType(str(sep).join(str(v) for v in _list(value)))
 
 
+def _find(value: Any, pattern: Any) -> celtypes.StringType:
+    m = re2.search(str(pattern), str(value))
+    return celtypes.StringType(m.group(0) if m else "")
+
+
+def _find_all(value: Any, pattern: Any, limit: Any = -1) -> celtypes.ListType:
+    found = [m.group(0) for m in re2.finditer(str(pattern), str(value))]
+    if int(limit) >= 0:
+        found = found[: int(limit)]
+    return celtypes.ListType([celtypes.StringType(f) for f in found])
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "isSorted": _is_sorted,
     "sum": _sum,
@@ -102,6 +115,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "replace": lambda s, old, new, n=-1: celtypes.StringType(str(s).replace(str(old), str(new), int(n))),
     "split": _split,
     "join": _join,
+    "find": _find,
+    "findAll": _find_all,
 }
 
 

@@ -173,3 +173,18 @@ def test_root_rules_see_only_name_and_generate_name_of_metadata() -> None:
     compiled = CompiledSchema.compile({"type": "object", "x-kubernetes-validations": rules})
     obj = {"apiVersion": "v1", "kind": "K", "metadata": {"name": "w", "labels": {"a": "b"}}}
     assert compiled.validate(obj) == []
+
+
+def test_kubernetes_string_and_regex_functions() -> None:
+    rules = [
+        {"rule": "self.name.find('[0-9]+') == '42'", "message": "find"},
+        {"rule": "self.name.split('-').size() == 2 && self.name.lowerAscii() == self.name", "message": "split"},
+        {"rule": "self.items.indexOf(2) == 1 && self.items.max() == 3", "message": "lists"},
+    ]
+    compiled = _schema(_spec(rules))
+    assert _errors(compiled, {"name": "web-42", "items": [1, 2, 3]}) == []
+    assert _errors(compiled, {"name": "Web-x-7", "items": [2, 4]}) == [
+        'spec: Invalid value: "object": find',
+        'spec: Invalid value: "object": split',
+        'spec: Invalid value: "object": lists',
+    ]
