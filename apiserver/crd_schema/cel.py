@@ -236,12 +236,13 @@ def evaluate(rule: CelRule, activation: dict[str, Any]) -> Outcome:
 
 
 def _eval_failure(rule: CelRule, text: str) -> str:
+    shown = rule.message or rule.rule.strip()  # upstream's ruleErrorString
     if text == "no such overload":
         return (
             f"'{text}': call arguments did not match a supported operator, function or macro signature "
-            f"for rule: {rule.rule.strip()}"
+            f"for rule: {shown}"
         )
-    return f"{text} evaluating rule: {rule.rule.strip()}"
+    return f"{text} evaluating rule: {shown}"
 
 
 def _message(rule: CelRule, activation: dict[str, Any]) -> str:

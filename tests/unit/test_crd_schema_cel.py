@@ -88,6 +88,10 @@ def test_evaluation_error() -> None:
     assert _errors(compiled, {}) == [
         "spec: Invalid value: \"object\": no such key: name evaluating rule: self.name == 'x'"
     ]
+    with_message = _schema(_spec([{"rule": "self.replicas / 0 == 1", "message": "bad ratio"}]))
+    assert _errors(with_message, {"replicas": 1}) == [
+        'spec: Invalid value: "object": division by zero evaluating rule: bad ratio'
+    ]
 
 
 def test_transition_rule_runs_only_on_update() -> None:
