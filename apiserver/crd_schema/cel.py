@@ -208,6 +208,8 @@ def _eval_error_text(err: BaseException) -> str:
         return f"no such key: {name}"
     if cause is ZeroDivisionError or "divide by zero" in text:
         return "division by zero"
+    if cause is IndexError:
+        return "index out of bounds"
     if "no such overload" in text or cause is TypeError:
         return "no such overload"
     return text
