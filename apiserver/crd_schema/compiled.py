@@ -3,8 +3,8 @@
 Validation is one walk over the object that gathers, in upstream's order, kube-openapi's schema
 errors, the embedded-resource checks, the list-type checks and the CEL rules. On an update
 (`old` given) a value equal to its correlated old value is not judged again (upstream's validation
-ratcheting; embedded resources are still checked); transition rules (`oldSelf`) run only where an
-old value correlates: object fields by name, list-type map entries by their keys.
+ratcheting), except for embedded-resource checks and transition rules. Transition rules (`oldSelf`)
+run only where an old value correlates: object fields by name, list-type map entries by their keys.
 """
 
 from __future__ import annotations
@@ -126,9 +126,9 @@ def _pruned_default(n: Node) -> Any:
 def _validate(n: Node, value: Any, old: Any, opath: str, fpath: str, root: bool, w: _Walk) -> None:
     if old is not MISSING and json_equal(value, old):
         # ratcheting: an unchanged value keeps whatever it was accepted with, except that embedded
-        # resources are checked on every write, as upstream does
-        if n.has_embedded:
-            _check_embedded_only(n, value, fpath, root, w)
+        # resources are checked and transition rules run on every write, as upstream does
+        if n.has_embedded or n.has_transition:
+            _check_unchanged(n, value, old, fpath, root, w)
         return
     openapi.local(n, value, opath, w.schema)
     if value is None:
@@ -162,19 +162,27 @@ def _validate(n: Node, value: Any, old: Any, opath: str, fpath: str, root: bool,
             _validate(n.items, v, o, f"{opath}[{i}]", index(fpath, i), False, w)
 
 
-def _check_embedded_only(n: Node, value: Any, fpath: str, root: bool, w: _Walk) -> None:
+def _check_unchanged(n: Node, value: Any, old: Any, fpath: str, root: bool, w: _Walk) -> None:
+    """What still applies to a value equal to its old one: embedded-resource checks, transition rules."""
     if n.embedded and not root and isinstance(value, dict):
         check_embedded(value, fpath, w.meta)
+    if value is not None and any(r.transition for r in n.rules):
+        if root:
+            value, old = _root_for_cel(value), _root_for_cel(old)
+        _run_rules(n, value, old, fpath, w, transition_only=True)
     if isinstance(value, dict):
         for k, v in value.items():
             sub = n.properties.get(k)
-            if sub is not None and sub.has_embedded:
-                _check_embedded_only(sub, v, child(fpath, k), False, w)
-            elif sub is None and n.additional is not None and n.additional.has_embedded:
-                _check_embedded_only(n.additional, v, key(fpath, k), False, w)
-    elif isinstance(value, list) and n.items is not None and n.items.has_embedded:
+            if sub is None:
+                sub, p = n.additional, key(fpath, k)
+            else:
+                p = child(fpath, k)
+            if sub is not None and (sub.has_embedded or sub.has_transition):
+                _check_unchanged(sub, v, v, p, False, w)
+    elif isinstance(value, list) and n.items is not None and (n.items.has_embedded or n.items.has_transition):
         for i, v in enumerate(value):
-            _check_embedded_only(n.items, v, index(fpath, i), False, w)
+            # only list-type map entries correlate; an equal list's entries are their own old values
+            _check_unchanged(n.items, v, v if n.list_type == "map" else MISSING, index(fpath, i), False, w)
 
 
 def _correlated_items(n: Node, old: Any) -> dict[str | None, Any] | None:
@@ -196,13 +204,13 @@ def _root_for_cel(obj: Any) -> Any:
     return {**obj, "metadata": meta}
 
 
-def _run_rules(n: Node, value: Any, old: Any, fpath: str, w: _Walk) -> None:
+def _run_rules(n: Node, value: Any, old: Any, fpath: str, w: _Walk, transition_only: bool = False) -> None:
     activation: dict[str, Any] = {"self": to_cel(n, value)}
     has_old = old is not MISSING
     if has_old and any(r.transition for r in n.rules):
         activation["oldSelf"] = to_cel(n, old)
     for rule in n.rules:
-        if rule.transition and not has_old:
+        if (rule.transition and not has_old) or (transition_only and not rule.transition):
             continue
         outcome = cel.evaluate(rule, activation)
         if outcome.ok:

@@ -88,6 +88,7 @@ class Node:
     has_rules: bool = False
     has_checks: bool = False  # list types or embedded resources below (or here)
     has_embedded: bool = False  # embedded resources below (or here)
+    has_transition: bool = False  # transition rules (oldSelf) below (or here)
     cel_typed: bool = False  # a string format that CEL sees as its own type below (or here)
 
 
@@ -170,6 +171,7 @@ def compile_node(raw: Any, path: str, errors: list[FieldErrorTuple], nested: boo
     typed = n.type == "string" and n.format.replace("-", "") in ("datetime", "date", "duration", "byte")
     n.cel_typed = typed or any(s.cel_typed for s in subs)
     n.has_embedded = n.embedded or any(s.has_embedded for s in subs)
+    n.has_transition = any(r.transition for r in n.rules) or any(s.has_transition for s in subs)
     n.has_checks = n.embedded or n.list_type in ("set", "map") or any(s.has_checks for s in subs)
     return n
 

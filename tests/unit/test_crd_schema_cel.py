@@ -192,3 +192,17 @@ def test_kubernetes_string_and_regex_functions() -> None:
         'spec: Invalid value: "object": split',
         'spec: Invalid value: "object": lists',
     ]
+
+
+def test_transition_rules_run_on_unchanged_values_too() -> None:
+    # a rule that is false even when nothing changed (upstream runs transition rules on every update)
+    rule = {"rule": "oldSelf.replicas < 3", "message": "frozen"}
+    compiled = _schema(
+        _spec(
+            [],
+            cfg={"type": "object", "properties": {"replicas": {"type": "integer"}}, "x-kubernetes-validations": [rule]},
+        )
+    )
+    assert _errors(compiled, {"cfg": {"replicas": 5}, "name": "b"}, old_spec={"cfg": {"replicas": 5}, "name": "a"}) == [
+        'spec.cfg: Invalid value: "object": frozen'
+    ]
