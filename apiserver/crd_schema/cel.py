@@ -22,6 +22,8 @@ __all__ = ["CelRule", "compile_rule", "evaluate"]
 
 _ENV = celpy.Environment()
 _OLD_SELF = re.compile(r"\boldSelf\b")
+# calls that walk a whole list or map (their cost grows with the value; the others' does not)
+_ITERATES = re.compile(r"\.\s*(all|exists|exists_one|map|filter|sum|min|max|isSorted|indexOf|lastIndexOf|join)\s*\(")
 _STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _FIELD_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[\s*'((?:[^'\\]|\\.)*)'\s*\]|\[\s*(\d+)\s*\]")
 SUPPORTED_REASONS = ("FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", "FieldValueRequired")
@@ -140,6 +142,7 @@ class CelRule:
     reason: str | None
     field_path: str  # already in field.Path spelling relative to the value: `.spec.x`, `[key]`, `[0]`
     transition: bool
+    iterates: bool  # walks the value, so it costs the value's size rather than one step
 
 
 def _compile_expression(expression: str) -> Any:
@@ -196,6 +199,7 @@ def compile_rule(entry: dict[str, Any], rendered_field_path: str) -> CelRule:
         reason=entry.get("reason") or None,
         field_path=rendered_field_path,
         transition=_uses_old_self(rule),
+        iterates=bool(_ITERATES.search(_STRINGS.sub("''", rule + " " + message_expression))),
     )
 
 

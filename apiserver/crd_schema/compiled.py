@@ -27,6 +27,12 @@ __all__ = ["CompiledSchema"]
 _BLOCKING = frozenset(
     {"FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany", "FieldValueTypeInvalid"}
 )
+_OUT_OF_BUDGET = "validation failed due to running out of cost budget, no further validation rules will be run"
+DEFAULT_CEL_BUDGET = 10_000
+"""Values CEL rules may walk per validation: rules that iterate cost the size of what they walk, others one.
+
+Upstream bounds rule cost (RuntimeCELCostBudget); cel-python is far slower than cel-go, so the budget
+is counted in JSON values visited, sized so one object's rules stay within about a second of CPU."""
 _NOT_CHECKED = (
     "some validation rules were not checked because the object was invalid; "
     "correct the existing errors to complete validation"
@@ -34,27 +40,29 @@ _NOT_CHECKED = (
 
 
 class _Walk:
-    __slots__ = ("cel", "lists", "meta", "schema")
+    __slots__ = ("budget", "cel", "lists", "meta", "schema")
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int) -> None:
         self.schema: list[FieldErrorTuple] = []
         self.meta: list[FieldErrorTuple] = []
         self.lists: list[FieldErrorTuple] = []
         self.cel: list[FieldErrorTuple] = []
+        self.budget = budget  # below zero: spent, no further rules run
 
 
 class CompiledSchema:
     """A compiled structural schema: check_structural, prune, default and validate objects against it."""
 
-    def __init__(self, raw: dict[str, Any], root: Node) -> None:
+    def __init__(self, raw: dict[str, Any], root: Node, cel_budget: int = DEFAULT_CEL_BUDGET) -> None:
         self.raw = raw
         self.root = root
+        self.cel_budget = cel_budget
         for n in _walk_nodes(root):
             if n.default is not MISSING:
                 n.default = _pruned_default(n)
 
     @classmethod
-    def compile(cls, schema: dict[str, Any]) -> CompiledSchema:
+    def compile(cls, schema: dict[str, Any], cel_budget: int = DEFAULT_CEL_BUDGET) -> CompiledSchema:
         """Compile an openAPIV3Schema dict; SchemaError when a CEL rule or a fieldPath does not compile."""
         if not isinstance(schema, dict):
             raise SchemaError("openAPIV3Schema must be an object")
@@ -62,7 +70,7 @@ class CompiledSchema:
         root = compile_node(schema, "", errors)
         if errors:
             raise SchemaError("; ".join(f"{p}: {b}" if p else b for p, _, b in errors), errors)
-        return cls(schema, root)
+        return cls(schema, root, cel_budget)
 
     @classmethod
     def problems(cls, schema: Any, path: str = "") -> list[FieldErrorTuple]:
@@ -98,7 +106,7 @@ class CompiledSchema:
 
     def validate(self, obj: Any, old: Any = None) -> list[FieldErrorTuple]:
         """Every error of `obj` against the schema; `old` is the stored object on an update."""
-        w = _Walk()
+        w = _Walk(self.cel_budget)
         _validate(self.root, obj, MISSING if old is None else old, "", "", True, w)
         errs = w.schema + w.meta + w.lists
         if self.root.has_rules:
@@ -204,7 +212,19 @@ def _root_for_cel(obj: Any) -> Any:
     return {**obj, "metadata": meta}
 
 
+def _size(value: Any) -> int:
+    """How many JSON values `value` holds, itself included."""
+    if isinstance(value, dict):
+        return 1 + sum(_size(v) for v in value.values())
+    if isinstance(value, list):
+        return 1 + sum(_size(v) for v in value)
+    return 1
+
+
 def _run_rules(n: Node, value: Any, old: Any, fpath: str, w: _Walk, transition_only: bool = False) -> None:
+    if w.budget < 0:
+        return
+    size: int | None = None
     activation: dict[str, Any] = {"self": to_cel(n, value)}
     has_old = old is not MISSING
     if has_old and any(r.transition for r in n.rules):
@@ -212,6 +232,12 @@ def _run_rules(n: Node, value: Any, old: Any, fpath: str, w: _Walk, transition_o
     for rule in n.rules:
         if (rule.transition and not has_old) or (transition_only and not rule.transition):
             continue
+        if rule.iterates and size is None:
+            size = _size(value) + (_size(old) if has_old else 0)
+        w.budget -= size if rule.iterates and size is not None else 1
+        if w.budget < 0:
+            w.cel.append(invalid(fpath, n.type, _OUT_OF_BUDGET))
+            return
         outcome = cel.evaluate(rule, activation)
         if outcome.ok:
             continue

@@ -206,3 +206,13 @@ def test_transition_rules_run_on_unchanged_values_too() -> None:
     assert _errors(compiled, {"cfg": {"replicas": 5}, "name": "b"}, old_spec={"cfg": {"replicas": 5}, "name": "a"}) == [
         'spec.cfg: Invalid value: "object": frozen'
     ]
+
+
+def test_rules_that_walk_more_than_the_budget_stop_with_upstreams_message() -> None:
+    spec = _spec([{"rule": "self.items.all(i, i > 0)", "message": "positive"}, {"rule": "false", "message": "never"}])
+    compiled = CompiledSchema.compile({"type": "object", "properties": {"spec": spec}}, cel_budget=100)
+    assert _errors(compiled, {"items": list(range(1, 50))}) == ['spec: Invalid value: "object": never']
+    assert _errors(compiled, {"items": list(range(1, 500))}) == [
+        'spec: Invalid value: "object": validation failed due to running out of cost budget, '
+        "no further validation rules will be run"
+    ]
