@@ -1,6 +1,7 @@
 """Structural schemas of CustomResourceDefinitions: check, prune, default and validate custom resources.
 
     s = CompiledSchema.compile(openAPIV3Schema)  # SchemaError (with .errors) if a rule does not compile
+                                                 # (cel_budget=: values CEL rules may walk per object)
     s.check_structural(path)                     # the CRD validation's errors about the schema, under path
     CompiledSchema.problems(openAPIV3Schema, path)  # the same without raising: schema, else rule errors
     s.default(obj)                               # defaults in place (defaults were pruned when compiled)
