@@ -33,7 +33,17 @@ from apiserver.context import RequestContext
 from apiserver.kubelet_client import CONNECT_TIMEOUT, READ_TIMEOUT, KubeletClient
 from apiserver.registry import Registry
 
-__all__ = ["exec_websocket", "kubelet_address", "pod_container", "pod_logs", "validate_log_options"]
+__all__ = [
+    "core_resource",
+    "deny_upgrade",
+    "dial_error",
+    "exec_websocket",
+    "kubelet_address",
+    "kubelet_clients",
+    "pod_container",
+    "pod_logs",
+    "validate_log_options",
+]
 
 log = logging.getLogger("apiserver.proxy")
 
@@ -58,13 +68,14 @@ class _DeniedUpgradeFilter(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_DeniedUpgradeFilter())
 
 
-def _kubelets(ctx: RequestContext) -> KubeletClient:
+def kubelet_clients(ctx: RequestContext) -> KubeletClient:
     """The app's connections to kubelets (`app.state.kubelets`, made from the `--kubelet-*` flags)."""
     assert ctx.conn is not None
     return ctx.conn.app.state.kubelets  # type: ignore[no-any-return]
 
 
-def _resource(plural: str) -> Any:
+def core_resource(plural: str) -> Any:
+    """The ResourceInfo of a core (v1) resource."""
     res = by_plural("", plural)
     assert res is not None
     return res
@@ -96,7 +107,7 @@ def pod_container(pod: dict[str, Any], container: str) -> str:
 
 async def kubelet_address(reg: Registry, node_name: str) -> tuple[str, int]:
     """The host and port of a node's kubelet, from its status (404 when the Node does not exist)."""
-    node = await reg.get(_resource("nodes"), None, node_name)
+    node = await reg.get(core_resource("nodes"), None, node_name)
     status = node.get("status") or {}
     addresses = status.get("addresses") or []
     host = ""
@@ -115,7 +126,7 @@ def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _dial_error(exc: BaseException, host: str, port: int) -> str:
+def dial_error(exc: BaseException, host: str, port: int) -> str:
     """A connection failure in Go's words (`dial tcp h:p: connect: connection refused`)."""
     seen: BaseException | None = exc
     while seen is not None:
@@ -224,14 +235,14 @@ async def pod_logs(ctx: RequestContext) -> Response:
     reg, ns, name, params = ctx.registry, ctx.namespace or "", ctx.name, ctx.query
     assert reg is not None
     query = validate_log_options(name, params)
-    pod = await reg.get(_resource("pods"), ns, name)
+    pod = await reg.get(core_resource("pods"), ns, name)
     container = pod_container(pod, params.get("container", ""))
     node = (pod.get("spec") or {}).get("nodeName")
     if not node:
         # kube-apiserver answers an unscheduled pod's log with an empty stream
         return Response(b"", media_type="text/plain")
     host, port = await kubelet_address(reg, node)
-    kubelets = _kubelets(ctx)
+    kubelets = kubelet_clients(ctx)
     url = kubelets.url(host, port, f"/containerLogs/{ns}/{name}/{container}")
     if query:
         url += "?" + urlencode(query)
@@ -242,7 +253,7 @@ async def pod_logs(ctx: RequestContext) -> Response:
     try:
         resp = await client.send(req, stream=True)
     except httpx.ConnectError as e:
-        raise errors.internal_error(f'Get "{url}": {_dial_error(e, host, port)}') from e
+        raise errors.internal_error(f'Get "{url}": {dial_error(e, host, port)}') from e
     except httpx.HTTPError as e:
         raise errors.internal_error(f'Get "{url}": {e or type(e).__name__}') from e
     if resp.status_code != 200:
@@ -275,7 +286,7 @@ def _exec_query(ws: WebSocket, params: dict[str, str]) -> list[tuple[str, str]]:
 
 async def exec_target(reg: Registry, ns: str, name: str, container: str) -> tuple[str, int, str]:
     """The kubelet (host, port) and container of an exec, or the StatusError kube-apiserver gives."""
-    pod = await reg.get(_resource("pods"), ns, name)
+    pod = await reg.get(core_resource("pods"), ns, name)
     container = pod_container(pod, container)
     node = (pod.get("spec") or {}).get("nodeName")
     if not node:
@@ -284,7 +295,8 @@ async def exec_target(reg: Registry, ns: str, name: str, container: str) -> tupl
     return host, port, container
 
 
-async def _deny(ws: WebSocket, err: errors.StatusError) -> None:
+async def deny_upgrade(ws: WebSocket, err: errors.StatusError) -> None:
+    """Refuse a WebSocket upgrade with `err` as the HTTP answer (a bare close when the server cannot send one)."""
     _denied.set(True)
     if "websocket.http.response" in (ws.scope.get("extensions") or {}):
         await ws.send_denial_response(status_response(err))
@@ -310,15 +322,15 @@ async def exec_websocket(ctx: RequestContext) -> None:
         query = _exec_query(ws, ctx.query)
         host, port, container = await exec_target(reg, ns, name, ctx.query.get("container", ""))
     except errors.StatusError as e:
-        await _deny(ws, e)
+        await deny_upgrade(ws, e)
         return
     offered = list(ws.scope.get("subprotocols") or [])
     protocol = next((p for p in offered if p in SUBPROTOCOLS), None)
     if offered and protocol is None:
-        await _deny(ws, errors.bad_request(f"requested protocol(s) are not supported: {offered}"))
+        await deny_upgrade(ws, errors.bad_request(f"requested protocol(s) are not supported: {offered}"))
         return
     await ws.accept(subprotocol=protocol)
-    kubelets = _kubelets(ctx)
+    kubelets = kubelet_clients(ctx)
     url = kubelets.url(host, port, f"/exec/{ns}/{name}/{container}?{urlencode(query)}", websocket=True)
     try:
         upstream = await connect(
@@ -335,7 +347,7 @@ async def exec_websocket(ctx: RequestContext) -> None:
         await _end(ws, protocol or "", f"unable to upgrade connection: {body or e.response.reason_phrase}")
         return
     except (OSError, InvalidHandshake, TimeoutError) as e:
-        await _end(ws, protocol or "", f"error dialing backend: {_dial_error(e, host, port)}")
+        await _end(ws, protocol or "", f"error dialing backend: {dial_error(e, host, port)}")
         return
     await _relay(ws, upstream, protocol or "")
 

@@ -1,5 +1,5 @@
-"""The kubelet's HTTP server: /healthz, /containerLogs and /exec, as the apiserver proxies them, and the
-resource usage endpoints /stats/summary and /metrics/resource (kubelet/stats.py).
+"""The kubelet's HTTP server: /healthz, /containerLogs, /exec and /portForward, as the apiserver proxies them,
+and the resource usage endpoints /stats/summary and /metrics/resource (kubelet/stats.py).
 
 `KubeletServer(runtime, host, port)` runs uvicorn in a task of the caller's event loop (no signal
 handlers of its own). Given `tls` it serves HTTPS (client certificates asked for), given `auth` every
@@ -25,7 +25,10 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from apimachinery import spdy
+from apimachinery.tlsserving import TLSWebSocketProtocol
 from kubelet.auth import KubeletAuth, ServingTLS
+from kubelet.portforward import KUBELET_PROTOCOL, TUNNEL_PROTOCOL, PortForwarder, pod_targets
 from kubelet.stats import Snapshot, stats_routes
 from kubelet.streaming import LogOptions, LogOptionsError, QuietServer, StreamingRuntime, follow_log, running_probe
 from kubelet.streaming_exec import ExecOptions, error_status, hello_frame, negotiate, run_exec, status_frame
@@ -135,11 +138,48 @@ def kubelet_app(runtime: StreamingRuntime, stats: Callable[[str], Snapshot | Non
     async def exec_http(request: Request) -> Response:
         return _text("Upgrade request required: exec is served over WebSocket (v5.channel.k8s.io)", 400)
 
+    targets = pod_targets(runtime)
+
+    async def port_forward_ws(ws: WebSocket) -> None:
+        ns, pod = ws.path_params["namespace"], ws.path_params["pod"]
+        offered = list(ws.scope.get("subprotocols") or [])
+        protocol = next((p for p in offered if p in (KUBELET_PROTOCOL, TUNNEL_PROTOCOL)), None)
+        if protocol is None:
+            await _deny(ws, _text(f"requested protocol(s) are not supported: {offered}", 400))
+            return
+        target = targets(ns, pod)
+        if target is None:
+            await _deny(ws, _text("pod does not exist", 404))
+            return
+        await ws.accept(subprotocol=protocol)
+
+        async def receive() -> bytes | None:
+            try:
+                msg = await ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return None
+            if msg["type"] == "websocket.disconnect":
+                return None
+            return msg.get("bytes") or (msg.get("text") or "").encode()
+
+        session = spdy.Session(receive, ws.send_bytes)
+        try:
+            await session.serve(PortForwarder(f"{ns}/{pod}", target).on_stream)
+        except (WebSocketDisconnect, RuntimeError, OSError) as e:
+            log.info("port-forward to %s/%s ended early: %s", ns, pod, e)
+        with contextlib.suppress(Exception):
+            await ws.close(1000)
+
+    async def port_forward_http(request: Request) -> Response:
+        return _text(f"Upgrade request required: portForward is served over WebSocket ({KUBELET_PROTOCOL})", 400)
+
     routes = [
         Route("/healthz", healthz),
         Route("/containerLogs/{namespace}/{pod}/{container}", container_logs),
         WebSocketRoute("/exec/{namespace}/{pod}/{container}", exec_ws),
         Route("/exec/{namespace}/{pod}/{container}", exec_http, methods=["GET", "POST"]),
+        WebSocketRoute("/portForward/{namespace}/{pod}", port_forward_ws),
+        Route("/portForward/{namespace}/{pod}", port_forward_http, methods=["GET", "POST"]),
     ]
     if stats is not None:
         routes += stats_routes(stats)
@@ -196,7 +236,8 @@ class KubeletServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
-            **(self.tls.uvicorn_options() if self.tls is not None else {}),
+            # TLSWebSocketProtocol on plain HTTP too: it leaves subprotocols to the app
+            **({"ws": TLSWebSocketProtocol} | (self.tls.uvicorn_options() if self.tls is not None else {})),
         )
         self._server = QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="kubelet-server")
