@@ -392,7 +392,8 @@ def create_app(config: Config) -> FastAPI:
         openapi_url=None,
     )
     app.state.registry = reg
-    app.state.kubelets = kubelets  # pods/log and pods/exec (apiserver/proxy.py)
+    app.state.kubelets = kubelets  # pods/log, pods/exec and pods/portforward (apiserver/proxy.py)
+    app.state.authorizers = options.authorizers  # the `create` check of exec/portforward WebSockets
     app.state.identity = identity_of(config.security, reg)  # the token issuer and union (TokenRequest, TokenReview)
 
     @app.exception_handler(errors.StatusError)

@@ -26,7 +26,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from apimachinery import errors
 from apiserver.context import RequestContext
 from apiserver.kubelet_client import CONNECT_TIMEOUT
-from apiserver.proxy import core_resource, deny_upgrade, dial_error, kubelet_address, kubelet_clients
+from apiserver.proxy import (
+    core_resource,
+    deny_upgrade,
+    dial_error,
+    ensure_create_allowed,
+    kubelet_address,
+    kubelet_clients,
+)
 
 __all__ = ["TUNNEL_PROTOCOL", "portforward_websocket", "refuse_plain_upgrade"]
 
@@ -81,6 +88,7 @@ async def portforward_websocket(ctx: RequestContext) -> None:
         await deny_upgrade(ws, errors.bad_request(f"requested protocol(s) are not supported: {offered}"))
         return
     try:
+        await ensure_create_allowed(ctx)
         upstream = await _kubelet_tunnel(ctx)
     except errors.StatusError as e:
         await deny_upgrade(ws, e)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import errno
 import json
 import logging
@@ -28,6 +29,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from apimachinery import errors
 from apimachinery.resources import by_plural
+from apiserver.authz import Verdict
+from apiserver.chain.authorization import attributes_of, authorize
 from apiserver.codec import status_response
 from apiserver.context import RequestContext
 from apiserver.kubelet_client import CONNECT_TIMEOUT, READ_TIMEOUT, KubeletClient
@@ -37,6 +40,7 @@ __all__ = [
     "core_resource",
     "deny_upgrade",
     "dial_error",
+    "ensure_create_allowed",
     "exec_websocket",
     "kubelet_address",
     "kubelet_clients",
@@ -72,6 +76,20 @@ def kubelet_clients(ctx: RequestContext) -> KubeletClient:
     """The app's connections to kubelets (`app.state.kubelets`, made from the `--kubelet-*` flags)."""
     assert ctx.conn is not None
     return ctx.conn.app.state.kubelets  # type: ignore[no-any-return]
+
+
+async def ensure_create_allowed(ctx: RequestContext) -> None:
+    """A WebSocket upgrade of pods/exec or pods/portforward is a GET (authorized as `get`); it must also be
+    allowed to `create` them, as a SPDY POST is (upstream's AuthorizePodWebsocketUpgradeCreatePermission,
+    on by default since 1.35): 403 otherwise."""
+    if ctx.insecure or ctx.verb == "create" or ctx.user is None:
+        return
+    assert ctx.conn is not None
+    authorizers = getattr(ctx.conn.app.state, "authorizers", ())
+    attrs = dataclasses.replace(attributes_of(ctx), verb="create")
+    decision = await authorize(authorizers, attrs)
+    if decision.verdict is not Verdict.ALLOW:
+        raise errors.forbidden("pods", ctx.name, decision.reason)
 
 
 def core_resource(plural: str) -> Any:
@@ -319,6 +337,7 @@ async def exec_websocket(ctx: RequestContext) -> None:
     assert isinstance(ws, WebSocket) and reg is not None
     ns, name = ctx.info.namespace if ctx.info else "", ctx.name
     try:
+        await ensure_create_allowed(ctx)
         query = _exec_query(ws, ctx.query)
         host, port, container = await exec_target(reg, ns, name, ctx.query.get("container", ""))
     except errors.StatusError as e:

@@ -1,19 +1,23 @@
-"""`kubectl port-forward` on a real cluster: kubectl → apiserver (TLS, Node,RBAC) → the pod's kubelet
-(HTTPS, its client certificate, `nodes/proxy` checked) → `python3 -m http.server` in a process-runtime
-pod, for pod/, svc/ and deploy/ targets."""
+"""`kubectl port-forward` on a real cluster: kubectl → apiserver's secure port (TLS, Node,RBAC) → the
+pod's kubelet (HTTPS, the apiserver's client certificate, `nodes/proxy` checked) → `python3 -m
+http.server` in a process-runtime pod, for pod/, svc/ and deploy/ targets; a user who may only `get`
+pods/portforward is refused (the WebSocket upgrade must also be allowed to `create`)."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import Kubectl, finish
+from tinykube.cluster import Cluster
 
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)")
 PORT = 8000
@@ -50,15 +54,21 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def web(kube: Kubectl) -> Iterator[tuple[str, str]]:
+def skube(kubectl_binary: Path, kube: Kubectl, cluster: Cluster) -> Kubectl:
+    """kubectl on the secure port as the cluster admin (client certificate; `kube` uses the insecure port)."""
+    return Kubectl(kubectl_binary, cluster.secure_server, kube.cache_dir, kube.home, kube.env)
+
+
+@pytest.fixture(scope="module")
+def web(skube: Kubectl) -> Iterator[tuple[str, str]]:
     """A namespace with the web Deployment rolled out; (namespace, pod name)."""
     ns = f"portforward-{uuid.uuid4().hex[:6]}"
-    kube.ok("create", "namespace", ns)
-    kube.ok("apply", "-n", ns, "-f", "-", input=WEB)
-    kube.ok("rollout", "status", "-n", ns, "deploy/web", "--timeout=60s", timeout=70)
-    pod = kube.ok("get", "pods", "-n", ns, "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}")
+    skube.ok("create", "namespace", ns)
+    skube.ok("apply", "-n", ns, "-f", "-", input=WEB)
+    skube.ok("rollout", "status", "-n", ns, "deploy/web", "--timeout=60s", timeout=70)
+    pod = skube.ok("get", "pods", "-n", ns, "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}")
     yield ns, pod
-    kube("delete", "namespace", ns, "--wait=false")
+    skube("delete", "namespace", ns, "--wait=false")
 
 
 def forward(kube: Kubectl, ns: str, target: str, remote: int) -> tuple[subprocess.Popen[str], int]:
@@ -90,10 +100,10 @@ def listing(port: int) -> str:
 
 
 @pytest.mark.parametrize("target", ["pod", "svc/web", "deploy/web"])
-def test_port_forward_reaches_http_server(kube: Kubectl, web: tuple[str, str], target: str) -> None:
+def test_port_forward_reaches_http_server(skube: Kubectl, web: tuple[str, str], target: str) -> None:
     ns, pod = web
     name, remote = (f"pod/{pod}", PORT) if target == "pod" else (target, 80 if target == "svc/web" else PORT)
-    proc, local = forward(kube, ns, name, remote)
+    proc, local = forward(skube, ns, name, remote)
     try:
         assert "Directory listing for /" in listing(local)
         assert proc.poll() is None
@@ -101,9 +111,9 @@ def test_port_forward_reaches_http_server(kube: Kubectl, web: tuple[str, str], t
         stop(proc)
 
 
-def test_two_connections_at_once(kube: Kubectl, web: tuple[str, str]) -> None:
+def test_two_connections_at_once(skube: Kubectl, web: tuple[str, str]) -> None:
     ns, pod = web
-    proc, local = forward(kube, ns, f"pod/{pod}", PORT)
+    proc, local = forward(skube, ns, f"pod/{pod}", PORT)
     try:
         first = socket.create_connection(("127.0.0.1", local), timeout=10)
         second = socket.create_connection(("127.0.0.1", local), timeout=10)
@@ -119,9 +129,9 @@ def test_two_connections_at_once(kube: Kubectl, web: tuple[str, str]) -> None:
         stop(proc)
 
 
-def test_port_nothing_listens_on_ends_with_kubectls_error(kube: Kubectl, web: tuple[str, str]) -> None:
+def test_port_nothing_listens_on_ends_with_kubectls_error(skube: Kubectl, web: tuple[str, str]) -> None:
     ns, pod = web
-    proc, local = forward(kube, ns, f"pod/{pod}", 8001)
+    proc, local = forward(skube, ns, f"pod/{pod}", 8001)
     try:
         with socket.create_connection(("127.0.0.1", local), timeout=10) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
@@ -133,3 +143,43 @@ def test_port_nothing_listens_on_ends_with_kubectls_error(kube: Kubectl, web: tu
     assert code != 0
     assert "error forwarding port 8001 to pod" in err and "connect: connection refused" in err, err
     assert "lost connection to pod" in err
+
+
+def test_a_user_who_may_only_get_portforward_is_refused(
+    skube: Kubectl, cluster: Cluster, web: tuple[str, str], tmp_path: Path
+) -> None:
+    ns, pod = web
+    role = f"""
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: peeker}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: peeker}}
+rules:
+- apiGroups: [""]
+  resources: [pods, pods/portforward]
+  verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: peeker}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: peeker}}
+subjects: [{{kind: ServiceAccount, name: peeker, namespace: {ns}}}]
+"""
+    skube.ok("apply", "-n", ns, "-f", "-", input=role)
+    token = skube.ok("create", "token", "-n", ns, "peeker").strip()
+    config = json.loads(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "peeker", "user": {"token": token}}]
+    config["contexts"] = [{"name": "peeker", "context": {"cluster": config["clusters"][0]["name"], "user": "peeker"}}]
+    config["current-context"] = "peeker"
+    kubeconfig = tmp_path / "peeker.json"
+    kubeconfig.write_text(json.dumps(config))
+    peeker = Kubectl(
+        skube.binary, skube.server, skube.cache_dir, skube.home, {**skube.env, "KUBECONFIG": str(kubeconfig)}
+    )
+    assert peeker.ok("auth", "can-i", "get", "pods/portforward", "-n", ns).strip() == "yes"
+    err = peeker.fails("-n", ns, "port-forward", f"pod/{pod}", f":{PORT}")
+    # the WebSocket is refused (no `create`), and so is kubectl's SPDY retry, a POST
+    assert f'pods "{pod}" is forbidden: User "system:serviceaccount:{ns}:peeker" cannot create resource' in err, err
