@@ -116,7 +116,6 @@ class PortForwarder:
         pair = self._pairs.get(request_id)
         if pair is None:
             pair = self._pairs[request_id] = _Pair(request_id)
-            asyncio.get_running_loop().create_task(self._expire(pair))
         if (kind == "error" and pair.error is not None) or (kind == "data" and pair.data is not None):
             message = f"error processing stream for request {request_id}: {kind} stream already assigned"
             log.info("port-forward to %s: %s", self.pod, message)
@@ -128,10 +127,13 @@ class PortForwarder:
             pair.error = stream
         else:
             pair.data = stream
-        if pair.error is not None and pair.data is not None:
-            pair.complete.set()
-            self._pairs.pop(request_id, None)
-            await self._forward(pair.data, pair.error)
+        if pair.error is None or pair.data is None:
+            # the first stream of a pair waits for the other in its own task (cancelled with the session)
+            await self._await_partner(pair)
+            return
+        pair.complete.set()
+        self._pairs.pop(request_id, None)
+        await self._forward(pair.data, pair.error)
 
     def _request_id(self, stream: spdy.Stream) -> str:
         """The pair a stream belongs to; clients too old to send requestID pair by stream ids (error n, data n+2)."""
@@ -140,19 +142,20 @@ class PortForwarder:
             return request_id
         return str(stream.id if stream.header("streamType") == "error" else stream.id - 2)
 
-    async def _expire(self, pair: _Pair) -> None:
+    async def _await_partner(self, pair: _Pair) -> None:
+        """Wait for the pair's other stream; give up after the stream creation timeout, as upstream does."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(pair.complete.wait(), self.stream_creation_timeout)
             return
         if self._pairs.get(pair.request_id) is pair:
             del self._pairs[pair.request_id]
-            message = f"(conn=tunnel, request={pair.request_id}) timed out waiting for streams"
-            log.info("port-forward to %s: %s", self.pod, message)
-            for stream in (pair.error, pair.data):
-                if stream is not None:
-                    if stream is pair.error:
-                        await stream.write(message.encode())
-                    await stream.close()
+        message = f"(conn=tunnel, request={pair.request_id}) timed out waiting for streams"
+        log.info("port-forward to %s: %s", self.pod, message)
+        if pair.error is not None:
+            await pair.error.write(message.encode())
+        for stream in (pair.error, pair.data):
+            if stream is not None:
+                await stream.close()
 
     async def _forward(self, data: spdy.Stream, error: spdy.Stream) -> None:
         port = int(data.header("port"))

@@ -361,3 +361,16 @@ async def test_port_forward_gives_up_on_a_pair_that_never_completes() -> None:
     assert spdy.Data(1, b"(conn=tunnel, request=7) timed out waiting for streams") in frames
     peer.to_server.put_nowait(None)
     await asyncio.wait_for(task, 5)
+
+
+async def test_port_forward_refuses_a_second_stream_of_the_same_kind() -> None:
+    peer = Peer()
+    forwarder = PortForwarder("ns/web", PodTarget("127.0.0.1", "u"), stream_creation_timeout=0.5)
+    _session, task = await _serving(peer, forwarder.on_stream)
+    error = _pair(1, 80, request_id="3")[0]
+    peer.send(error, spdy.SynStream(3, error.headers))
+    frames = await peer.until(lambda f: isinstance(f, spdy.RstStream))
+    assert frames[-1] == spdy.RstStream(3, spdy.CANCEL)
+    assert spdy.Data(1, b"error processing stream for request 3: error stream already assigned") in frames
+    peer.to_server.put_nowait(None)
+    await asyncio.wait_for(task, 5)
