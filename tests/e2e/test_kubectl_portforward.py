@@ -174,7 +174,7 @@ def test_port_forward_pod(
         stop(proc)
 
 
-def test_port_forward_service_and_deployment_resolve_to_the_pod(
+def test_port_forward_service_resolves_to_its_pod(
     kubectl: Kubectl, http: httpx.Client, namespace: str, node: str, runtime: SandboxRuntime, web: int
 ) -> None:
     runtime.pods[(namespace, "api")] = "127.0.0.1"
@@ -233,3 +233,21 @@ def test_port_forward_errors(
     assert r.status_code == 400 and r.json()["message"] == "pod unbound does not have a host assigned", r.text
     r = http.post(f"/api/v1/namespaces/{namespace}/pods/nope/portforward")
     assert r.status_code == 404 and r.json()["reason"] == "NotFound", r.text
+
+
+def test_port_forward_to_a_node_whose_kubelet_is_down(kubectl: Kubectl, http: httpx.Client, namespace: str) -> None:
+    with socket.socket() as s:  # a port no kubelet listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    name = f"pf-dead-{uuid.uuid4().hex[:6]}"
+    r = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    body["status"] = {
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": dead}},
+    }
+    assert http.put(f"/api/v1/nodes/{name}/status", json=body).status_code == 200
+    running_pod(http, kubectl, namespace, "stranded", name, 80)
+    err = kubectl.fails("-n", namespace, "port-forward", "pod/stranded", ":80")
+    assert f"error dialing backend: dial tcp 127.0.0.1:{dead}: connect: connection refused" in err, err
