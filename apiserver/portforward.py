@@ -9,6 +9,10 @@ between kubectl and the kubelet. Whatever stops the tunnel before it opens (no s
 the kubelet refusing or unreachable) refuses the upgrade with a Status. kubectl then retries with a
 plain `Upgrade: SPDY/3.1` POST, which tinykube does not serve: that request gets the same checks and
 the same Status, or a 400 saying to use the WebSocket.
+
+The official clients but kubectl (the Python `kubernetes.stream.portforward`) ask for the channel
+protocol instead (`v4.channel.k8s.io`, `?ports=80,8080`): that WebSocket is relayed to the kubelet
+the same way, the ports passed on as its `port` parameters (kubelet/portforward_channels.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -40,13 +45,15 @@ __all__ = ["TUNNEL_PROTOCOL", "portforward_websocket", "refuse_plain_upgrade"]
 log = logging.getLogger("apiserver.portforward")
 
 TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
+CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", "v4.base64.channel.k8s.io")
 # the same tunnel to the kubelet, under a name the websockets client accepts (kubelet/portforward.py)
 KUBELET_PROTOCOL = "spdy3.1.portforward.tinykube.io"
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 503: "ServiceUnavailable"}
 
 
-async def _kubelet_tunnel(ctx: RequestContext) -> ClientConnection:
-    """The WebSocket to the pod's kubelet, or the StatusError that keeps it from opening."""
+async def _kubelet_tunnel(ctx: RequestContext, protocol: str = KUBELET_PROTOCOL, query: str = "") -> ClientConnection:
+    """The WebSocket to the pod's kubelet (`protocol` its subprotocol, "" none), or the StatusError that keeps
+    it from opening."""
     reg, name = ctx.registry, ctx.name
     ns = ctx.info.namespace if ctx.info else ""  # (a WebSocket's context resolves no resource)
     assert reg is not None
@@ -56,11 +63,11 @@ async def _kubelet_tunnel(ctx: RequestContext) -> ClientConnection:
         raise errors.bad_request(f"pod {name} does not have a host assigned")
     host, port = await kubelet_address(reg, node)
     clients = kubelet_clients(ctx)
-    url = clients.url(host, port, f"/portForward/{ns}/{name}", websocket=True)
+    url = clients.url(host, port, f"/portForward/{ns}/{name}{query}", websocket=True)
     try:
         return await connect(
             url,
-            subprotocols=[KUBELET_PROTOCOL],  # type: ignore[list-item]
+            subprotocols=[protocol] if protocol else None,  # type: ignore[list-item]
             open_timeout=CONNECT_TIMEOUT,
             max_size=None,
             compression=None,
@@ -83,18 +90,25 @@ async def portforward_websocket(ctx: RequestContext) -> None:
     ws = ctx.conn
     assert isinstance(ws, WebSocket)
     offered = list(ws.scope.get("subprotocols") or [])
-    if TUNNEL_PROTOCOL not in offered:
-        # kube-apiserver also speaks portforward over v4.channel.k8s.io framing; kubectl never asks for it
-        await deny_upgrade(ws, errors.bad_request(f"requested protocol(s) are not supported: {offered}"))
-        return
+    query = ""
+    if TUNNEL_PROTOCOL in offered:
+        protocol, kubelet_protocol = TUNNEL_PROTOCOL, KUBELET_PROTOCOL
+    else:  # the channel protocol (the official clients but kubectl): the kubelet serves it as it comes
+        found = next((p for p in offered if p in CHANNEL_PROTOCOLS), None if offered else "")
+        if found is None:
+            await deny_upgrade(ws, errors.bad_request(f"requested protocol(s) are not supported: {offered}"))
+            return
+        protocol = kubelet_protocol = found
+        ports = [p for value in ws.query_params.getlist("ports") for p in value.split(",")]
+        query = "?" + urlencode([("port", p) for p in ports]) if ports else ""
     try:
         await ensure_create_allowed(ctx)
-        upstream = await _kubelet_tunnel(ctx)
+        upstream = await _kubelet_tunnel(ctx, kubelet_protocol, query)
     except errors.StatusError as e:
         await deny_upgrade(ws, e)
         return
     try:
-        await ws.accept(subprotocol=TUNNEL_PROTOCOL)
+        await ws.accept(subprotocol=protocol or None)
     except Exception:
         await upstream.close()
         raise
@@ -102,7 +116,7 @@ async def portforward_websocket(ctx: RequestContext) -> None:
 
 
 async def _relay(ws: WebSocket, upstream: ClientConnection) -> None:
-    """Copy binary messages both ways until one side closes; then close the other."""
+    """Copy messages (binary or text, as they are) both ways until one side closes; then close the other."""
 
     async def client_to_kubelet() -> None:
         while True:
@@ -110,12 +124,12 @@ async def _relay(ws: WebSocket, upstream: ClientConnection) -> None:
             if msg["type"] == "websocket.disconnect":
                 return
             data = msg.get("bytes")
-            await upstream.send(data if data is not None else (msg.get("text") or "").encode())
+            await upstream.send(data if data is not None else msg.get("text") or "")
 
     async def kubelet_to_client() -> None:
         with contextlib.suppress(ConnectionClosed):
             async for frame in upstream:
-                await ws.send_bytes(frame if isinstance(frame, bytes) else frame.encode())
+                await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_text(frame))
 
     up = asyncio.create_task(client_to_kubelet())
     down = asyncio.create_task(kubelet_to_client())

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import errno
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "TUNNEL_PROTOCOL",
     "PodTarget",
     "PortForwarder",
+    "forward_to_pod",
     "pod_targets",
 ]
 
@@ -159,23 +160,14 @@ class PortForwarder:
 
     async def _forward(self, data: spdy.Stream, error: spdy.Stream) -> None:
         port = int(data.header("port"))
-        ip = self.target.ip
         try:
-            try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), self.dial_timeout)
-            except (OSError, TimeoutError) as e:
-                message = (
-                    f"error forwarding port {port} to pod {self.pod}, uid {self.target.uid}: {_dial_error(e, ip, port)}"
-                )
+            problem = await forward_to_pod(
+                self.target.ip, port, data.read, data.write, lambda: data.reset_by_peer, self.dial_timeout
+            )
+            if problem:
+                message = f"error forwarding port {port} to pod {self.pod}, uid {self.target.uid}: {problem}"
                 log.info("%s", message)
                 await error.write(message.encode())
-                return
-            try:
-                await _pump(data, reader, writer)
-            finally:
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(writer.wait_closed(), 2)
         finally:
             if not data.remote_closed:
                 data.discard()
@@ -183,24 +175,51 @@ class PortForwarder:
             await error.close()
 
 
-async def _pump(data: spdy.Stream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy both ways until the pod closes its side or kubectl resets the stream."""
+async def forward_to_pod(
+    ip: str,
+    port: int,
+    read: Callable[[], Awaitable[bytes]],
+    write: Callable[[bytes], Awaitable[None]],
+    aborted: Callable[[], bool],
+    dial_timeout: float = DIAL_TIMEOUT,
+) -> str | None:
+    """Dial ip:port and copy bytes both ways until the pod closes its side or the client aborts (`read` gives
+    b"" and `aborted()` is true; b"" alone is the client's half-close, passed on). Why the dial failed, or None."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), dial_timeout)
+    except (OSError, TimeoutError) as e:
+        return _dial_error(e, ip, port)
+    try:
+        await _pump(read, write, aborted, reader, writer)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 2)
+    return None
 
+
+async def _pump(
+    read: Callable[[], Awaitable[bytes]],
+    write: Callable[[bytes], Awaitable[None]],
+    aborted: Callable[[], bool],
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> None:
     async def to_pod() -> None:
-        while chunk := await data.read():
+        while chunk := await read():
             writer.write(chunk)
             await writer.drain()
-        if data.reset_by_peer:
+        if aborted():
             return
         if writer.can_write_eof():
-            writer.write_eof()  # kubectl's side is done (its local client closed): pass the half-close on
+            writer.write_eof()  # the client's side is done (its local connection closed): pass the half-close on
         await asyncio.Event().wait()  # keep reading the pod's answer
 
     async def from_pod() -> None:
         while chunk := await reader.read(CHUNK):
-            if data.reset_by_peer:
+            if aborted():
                 return
-            await data.write(chunk)
+            await write(chunk)
 
     sending = asyncio.create_task(to_pod())
     receiving = asyncio.create_task(from_pod())

@@ -15,7 +15,7 @@ import contextlib
 import contextvars
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import uvicorn
@@ -29,6 +29,14 @@ from apimachinery import spdy
 from apimachinery.tlsserving import TLSWebSocketProtocol
 from kubelet.auth import KubeletAuth, ServingTLS
 from kubelet.portforward import KUBELET_PROTOCOL, TUNNEL_PROTOCOL, PortForwarder, pod_targets
+from kubelet.portforward_channels import (
+    BASE64_PROTOCOL,
+    BINARY_PROTOCOL,
+    ChannelPortForward,
+    decode_frame,
+    encode_frame,
+    parse_ports,
+)
 from kubelet.stats import Snapshot, stats_routes
 from kubelet.streaming import LogOptions, LogOptionsError, QuietServer, StreamingRuntime, follow_log, running_probe
 from kubelet.streaming_exec import ExecOptions, error_status, hello_frame, negotiate, run_exec, status_frame
@@ -143,28 +151,47 @@ def kubelet_app(runtime: StreamingRuntime, stats: Callable[[str], Snapshot | Non
     async def port_forward_ws(ws: WebSocket) -> None:
         ns, pod = ws.path_params["namespace"], ws.path_params["pod"]
         offered = list(ws.scope.get("subprotocols") or [])
-        protocol = next((p for p in offered if p in (KUBELET_PROTOCOL, TUNNEL_PROTOCOL)), None)
-        if protocol is None:
+        tunnel = next((p for p in offered if p in (KUBELET_PROTOCOL, TUNNEL_PROTOCOL)), None)
+        channels = next((p for p in offered if p in (BINARY_PROTOCOL, BASE64_PROTOCOL)), "" if not offered else None)
+        if tunnel is None and channels is None:
             await _deny(ws, _text(f"requested protocol(s) are not supported: {offered}", 400))
             return
+        ports: list[int] = []
+        if tunnel is None:
+            try:
+                ports = parse_ports(ws.query_params.getlist("port"))
+            except ValueError as e:
+                await _deny(ws, _text(str(e), 400))
+                return
         target = targets(ns, pod)
         if target is None:
             await _deny(ws, _text("pod does not exist", 404))
             return
-        await ws.accept(subprotocol=protocol)
-
-        async def receive() -> bytes | None:
-            try:
-                msg = await ws.receive()
-            except (WebSocketDisconnect, RuntimeError):
-                return None
-            if msg["type"] == "websocket.disconnect":
-                return None
-            return msg.get("bytes") or (msg.get("text") or "").encode()
-
-        session = spdy.Session(receive, ws.send_bytes)
+        await ws.accept(subprotocol=tunnel or channels or None)
         try:
-            await session.serve(PortForwarder(f"{ns}/{pod}", target).on_stream)
+            if tunnel is not None:
+                session = spdy.Session(_ws_bytes(ws), ws.send_bytes)
+                await session.serve(PortForwarder(f"{ns}/{pod}", target).on_stream)
+            else:
+                text = channels == BASE64_PROTOCOL
+
+                async def send(channel: int, data: bytes) -> None:
+                    frame = encode_frame(channel, data, text)
+                    await (ws.send_text(frame) if isinstance(frame, str) else ws.send_bytes(frame))
+
+                async def receive() -> tuple[int, bytes] | None:
+                    while True:
+                        try:
+                            msg = await ws.receive()
+                        except (WebSocketDisconnect, RuntimeError):
+                            return None
+                        if msg["type"] == "websocket.disconnect":
+                            return None
+                        frame = decode_frame(msg["bytes"] if msg.get("bytes") is not None else msg.get("text") or "")
+                        if frame is not None:
+                            return frame
+
+                await ChannelPortForward(f"{ns}/{pod}", target, ports).serve(send, receive)
         except (WebSocketDisconnect, RuntimeError, OSError) as e:
             log.info("port-forward to %s/%s ended early: %s", ns, pod, e)
         with contextlib.suppress(Exception):
@@ -184,6 +211,21 @@ def kubelet_app(runtime: StreamingRuntime, stats: Callable[[str], Snapshot | Non
     if stats is not None:
         routes += stats_routes(stats)
     return Starlette(routes=routes)
+
+
+def _ws_bytes(ws: WebSocket) -> Callable[[], Awaitable[bytes | None]]:
+    """The WebSocket's messages as a byte stream (None once it closed)."""
+
+    async def receive() -> bytes | None:
+        try:
+            msg = await ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if msg["type"] == "websocket.disconnect":
+            return None
+        return msg.get("bytes") or (msg.get("text") or "").encode()
+
+    return receive
 
 
 async def _deny(ws: WebSocket, response: Response) -> None:

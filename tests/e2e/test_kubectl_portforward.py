@@ -1,4 +1,5 @@
-"""The real kubectl v1.35: `kubectl port-forward` through the apiserver to a KubeletServer.
+"""The real kubectl v1.35: `kubectl port-forward` through the apiserver to a KubeletServer; and the
+official Python client's `portforward` (the channel protocol, v4.channel.k8s.io).
 
 kubectl tunnels SPDY/3.1 in a WebSocket to the apiserver, which relays it to the kubelet's
 /portForward; the kubelet dials the pod's IP. Here the "pods" are HTTP servers the test runs on
@@ -8,6 +9,7 @@ kubectl tunnels SPDY/3.1 in a WebSocket to the apiserver, which relays it to the
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import socket
 import subprocess
@@ -19,6 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
+from kubernetes import client as k8s
+from kubernetes.stream import portforward
 
 from kubelet.runtime import Sandbox
 
@@ -251,3 +256,65 @@ def test_port_forward_to_a_node_whose_kubelet_is_down(kubectl: Kubectl, http: ht
     running_pod(http, kubectl, namespace, "stranded", name, 80)
     err = kubectl.fails("-n", namespace, "port-forward", "pod/stranded", ":80")
     assert f"error dialing backend: dial tcp 127.0.0.1:{dead}: connect: connection refused" in err, err
+
+
+def _receive_all(sock: socket.socket) -> bytes:
+    sock.settimeout(10)
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_python_client_port_forward(
+    apiserver: str, kubectl: Kubectl, http: httpx.Client, namespace: str, node: str, runtime: SandboxRuntime, web: int
+) -> None:
+    runtime.pods[(namespace, "py")] = "127.0.0.1"
+    running_pod(http, kubectl, namespace, "py", node, web)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=apiserver)))
+    pf = portforward(api.connect_get_namespaced_pod_portforward, "py", namespace, ports=f"{web},{closed}")
+    try:
+        sock = pf.socket(web)
+        sock.setblocking(True)
+        sock.sendall(b"GET /from-python HTTP/1.0\r\n\r\n")
+        answer = _receive_all(sock)
+        assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"page /from-python\n"), answer
+        assert pf.error(web) is None
+        refused = pf.error(closed)
+        assert refused == (
+            f"error forwarding port {closed} to pod {namespace}/py, uid uid-{namespace}-py: "
+            f"dial tcp 127.0.0.1:{closed}: connect: connection refused"
+        )
+    finally:
+        pf.close()
+
+
+async def test_channel_protocol_base64_and_refusals(
+    apiserver: str, kubectl: Kubectl, http: httpx.Client, namespace: str, node: str, runtime: SandboxRuntime, web: int
+) -> None:
+    runtime.pods[(namespace, "b64")] = "127.0.0.1"
+    running_pod(http, kubectl, namespace, "b64", node, web)
+    base = apiserver.replace("http://", "ws://") + f"/api/v1/namespaces/{namespace}/pods/b64/portforward"
+    async with websockets.connect(f"{base}?ports={web}", subprotocols=["v4.base64.channel.k8s.io"]) as ws:
+        assert ws.subprotocol == "v4.base64.channel.k8s.io"
+        hello = base64.b64encode(web.to_bytes(2, "little")).decode()
+        assert [await ws.recv(), await ws.recv()] == ["0" + hello, "1" + hello]
+        await ws.send("0" + base64.b64encode(b"GET /b64 HTTP/1.0\r\n\r\n").decode())
+        got = b""
+        async for message in ws:
+            assert isinstance(message, str) and message[0] == "0", message
+            got += base64.b64decode(message[1:])
+        assert got.endswith(b"page /b64\n")
+    with pytest.raises(websockets.InvalidStatus) as e:
+        await websockets.connect(base, subprotocols=["v4.channel.k8s.io"])
+    assert e.value.response.status_code == 400
+    assert b'unable to upgrade connection: query parameter \\"port\\" is required' in e.value.response.body
+    with pytest.raises(websockets.InvalidStatus) as e:
+        await websockets.connect(f"{base}?ports=http", subprotocols=["v4.channel.k8s.io"])
+    assert b'unable to parse \\"http\\" as a port' in e.value.response.body
+    with pytest.raises(websockets.InvalidStatus) as e:
+        await websockets.connect(f"{base}?ports={web}", subprotocols=["v5.channel.k8s.io"])
+    assert b"requested protocol(s) are not supported" in e.value.response.body
