@@ -65,21 +65,40 @@ def decode_frame(message: bytes | str) -> tuple[int, bytes] | None:
     return (message[0], message[1:]) if message else None
 
 
-Send = Callable[[int, bytes], Awaitable[None]]
-Receive = Callable[[], Awaitable[tuple[int, bytes] | None]]  # None: the client went away
+Send = Callable[[bytes | str], Awaitable[None]]  # one WebSocket message (str: a text one)
+Receive = Callable[[], Awaitable[bytes | str | None]]  # the next message; None: the client went away
 
 
 class ChannelPortForward:
     """One WebSocket's forwarding: one connection to the pod per requested port."""
 
-    def __init__(self, pod: str, target: PodTarget, ports: list[int], *, dial_timeout: float = DIAL_TIMEOUT) -> None:
+    def __init__(
+        self,
+        pod: str,
+        target: PodTarget,
+        ports: list[int],
+        *,
+        base64_text: bool = False,
+        dial_timeout: float = DIAL_TIMEOUT,
+    ) -> None:
         self.pod = pod
         self.target = target
         self.ports = ports
+        self.base64_text = base64_text
         self.dial_timeout = dial_timeout
 
-    async def serve(self, send: Send, receive: Receive) -> None:
+    async def serve(self, send_message: Send, receive_message: Receive) -> None:
         """Say each port on its channels, forward them all, and return when every one is done."""
+
+        async def send(channel: int, data: bytes) -> None:
+            await send_message(encode_frame(channel, data, self.base64_text))
+
+        async def receive() -> tuple[int, bytes] | None:
+            while (message := await receive_message()) is not None:
+                if (frame := decode_frame(message)) is not None:
+                    return frame
+            return None
+
         for i, port in enumerate(self.ports):
             hello = port.to_bytes(2, "little")
             await send(2 * i, hello)

@@ -29,14 +29,7 @@ from apimachinery import spdy
 from apimachinery.tlsserving import TLSWebSocketProtocol
 from kubelet.auth import KubeletAuth, ServingTLS
 from kubelet.portforward import KUBELET_PROTOCOL, TUNNEL_PROTOCOL, PortForwarder, pod_targets
-from kubelet.portforward_channels import (
-    BASE64_PROTOCOL,
-    BINARY_PROTOCOL,
-    ChannelPortForward,
-    decode_frame,
-    encode_frame,
-    parse_ports,
-)
+from kubelet.portforward_channels import BASE64_PROTOCOL, BINARY_PROTOCOL, ChannelPortForward, parse_ports
 from kubelet.stats import Snapshot, stats_routes
 from kubelet.streaming import LogOptions, LogOptionsError, QuietServer, StreamingRuntime, follow_log, running_probe
 from kubelet.streaming_exec import ExecOptions, error_status, hello_frame, negotiate, run_exec, status_frame
@@ -168,30 +161,22 @@ def kubelet_app(runtime: StreamingRuntime, stats: Callable[[str], Snapshot | Non
             await _deny(ws, _text("pod does not exist", 404))
             return
         await ws.accept(subprotocol=tunnel or channels or None)
+        receive = _ws_receiver(ws)
+
+        async def send(message: bytes | str) -> None:
+            await (ws.send_text(message) if isinstance(message, str) else ws.send_bytes(message))
+
         try:
             if tunnel is not None:
-                session = spdy.Session(_ws_bytes(ws), ws.send_bytes)
-                await session.serve(PortForwarder(f"{ns}/{pod}", target).on_stream)
+
+                async def read() -> bytes | None:
+                    message = await receive()
+                    return message.encode() if isinstance(message, str) else message
+
+                await spdy.Session(read, ws.send_bytes).serve(PortForwarder(f"{ns}/{pod}", target).on_stream)
             else:
-                text = channels == BASE64_PROTOCOL
-
-                async def send(channel: int, data: bytes) -> None:
-                    frame = encode_frame(channel, data, text)
-                    await (ws.send_text(frame) if isinstance(frame, str) else ws.send_bytes(frame))
-
-                async def receive() -> tuple[int, bytes] | None:
-                    while True:
-                        try:
-                            msg = await ws.receive()
-                        except (WebSocketDisconnect, RuntimeError):
-                            return None
-                        if msg["type"] == "websocket.disconnect":
-                            return None
-                        frame = decode_frame(msg["bytes"] if msg.get("bytes") is not None else msg.get("text") or "")
-                        if frame is not None:
-                            return frame
-
-                await ChannelPortForward(f"{ns}/{pod}", target, ports).serve(send, receive)
+                forward = ChannelPortForward(f"{ns}/{pod}", target, ports, base64_text=channels == BASE64_PROTOCOL)
+                await forward.serve(send, receive)
         except (WebSocketDisconnect, RuntimeError, OSError) as e:
             log.info("port-forward to %s/%s ended early: %s", ns, pod, e)
         with contextlib.suppress(Exception):
@@ -213,17 +198,18 @@ def kubelet_app(runtime: StreamingRuntime, stats: Callable[[str], Snapshot | Non
     return Starlette(routes=routes)
 
 
-def _ws_bytes(ws: WebSocket) -> Callable[[], Awaitable[bytes | None]]:
-    """The WebSocket's messages as a byte stream (None once it closed)."""
+def _ws_receiver(ws: WebSocket) -> Callable[[], Awaitable[bytes | str | None]]:
+    """The WebSocket's next message, as it came (None once the socket closed)."""
 
-    async def receive() -> bytes | None:
+    async def receive() -> bytes | str | None:
         try:
             msg = await ws.receive()
         except (WebSocketDisconnect, RuntimeError):
             return None
         if msg["type"] == "websocket.disconnect":
             return None
-        return msg.get("bytes") or (msg.get("text") or "").encode()
+        data = msg.get("bytes")
+        return data if data is not None else msg.get("text") or ""
 
     return receive
 
