@@ -87,7 +87,11 @@ async def ensure_create_allowed(ctx: RequestContext) -> None:
     assert ctx.conn is not None
     authorizers = getattr(ctx.conn.app.state, "authorizers", ())
     attrs = dataclasses.replace(attributes_of(ctx), verb="create")
-    decision = await authorize(authorizers, attrs)
+    try:
+        decision = await authorize(authorizers, attrs)
+    except Exception as e:  # as the chain's authorization stage: the failure is logged, the client gets a 500
+        log.exception("authorizing create on %s", ctx.path)
+        raise errors.internal_error(str(e) or type(e).__name__) from e
     if decision.verdict is not Verdict.ALLOW:
         raise errors.forbidden("pods", ctx.name, decision.reason)
 
