@@ -470,6 +470,9 @@ def create_app(config: Config) -> FastAPI:
     async def exec_websocket(ws: WebSocket) -> None:
         await proxy.exec_websocket(_entry(ws, reg))
 
+    async def attach_websocket(ws: WebSocket) -> None:
+        await proxy.attach_websocket(_entry(ws, reg))
+
     async def portforward_websocket(ws: WebSocket) -> None:
         await portforward.portforward_websocket(_entry(ws, reg))
 
@@ -478,6 +481,7 @@ def create_app(config: Config) -> FastAPI:
     app.add_api_route("/openapi/v2", openapi.openapi_v2, methods=["GET"], include_in_schema=False)
     # kubectl exec upgrades to a WebSocket on the exec subresource; plain HTTP requests fall through below
     app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/exec", exec_websocket)
+    app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/attach", attach_websocket)
     app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/portforward", portforward_websocket)
     app.add_api_route(
         "/{path:path}",

@@ -1,8 +1,9 @@
-"""pods/log and pods/exec: find the pod's kubelet and relay its answer (kube-apiserver's LogLocation/ExecLocation).
+"""pods/log, pods/exec and pods/attach: find the pod's kubelet and relay its answer (kube-apiserver's
+LogLocation/ExecLocation/AttachLocation).
 
 Logs are streamed through as the kubelet writes them (a follow lasts until either side goes away).
-Exec is a WebSocket: the apiserver accepts the client's upgrade (subprotocols v5/v4.channel.k8s.io),
-opens one to the kubelet's /exec with the same subprotocol and relays frames both ways; a kubelet
+Exec and attach are WebSockets: the apiserver accepts the client's upgrade (subprotocols v5/v4.channel.k8s.io),
+opens one to the kubelet's /exec (/attach) with the same subprotocol and relays frames both ways; a kubelet
 that refuses ends the session with a Status on the error channel, as kube-apiserver's stream
 translator does. Both dial the kubelet as `apiserver/kubelet_client.py` says (HTTPS with the
 apiserver's kubelet client certificate when it has one).
@@ -37,6 +38,7 @@ from apiserver.kubelet_client import CONNECT_TIMEOUT, READ_TIMEOUT, KubeletClien
 from apiserver.registry import Registry
 
 __all__ = [
+    "attach_websocket",
     "core_resource",
     "deny_upgrade",
     "dial_error",
@@ -297,12 +299,13 @@ async def pod_logs(ctx: RequestContext) -> Response:
     return StreamingResponse(relay(), media_type="text/plain")
 
 
-def _exec_query(ws: WebSocket, params: dict[str, str]) -> list[tuple[str, str]]:
+def _exec_query(ws: WebSocket, params: dict[str, str], command: bool = True) -> list[tuple[str, str]]:
     query: list[tuple[str, str]] = []
     for key in ("stdin", "stdout", "stderr", "tty"):
         if _bool(params, key):
             query.append((key, "1"))
-    query.extend(("command", c) for c in ws.query_params.getlist("command"))
+    if command:
+        query.extend(("command", c) for c in ws.query_params.getlist("command"))
     return query
 
 
@@ -337,12 +340,21 @@ async def exec_websocket(ctx: RequestContext) -> None:
     """WebSocket /api/v1/namespaces/{namespace}/pods/{name}/exec: relay a kubectl exec to the kubelet.
 
     The request has passed the handler chain like any other (authenticated, audited, authorized)."""
+    await _container_websocket(ctx, "exec")
+
+
+async def attach_websocket(ctx: RequestContext) -> None:
+    """WebSocket /api/v1/namespaces/{namespace}/pods/{name}/attach: relay a kubectl attach to the kubelet."""
+    await _container_websocket(ctx, "attach")
+
+
+async def _container_websocket(ctx: RequestContext, kind: str) -> None:
     ws, reg = ctx.conn, ctx.registry
     assert isinstance(ws, WebSocket) and reg is not None
     ns, name = ctx.info.namespace if ctx.info else "", ctx.name
     try:
         await ensure_create_allowed(ctx)
-        query = _exec_query(ws, ctx.query)
+        query = _exec_query(ws, ctx.query, command=kind == "exec")
         host, port, container = await exec_target(reg, ns, name, ctx.query.get("container", ""))
     except errors.StatusError as e:
         await deny_upgrade(ws, e)
@@ -354,7 +366,7 @@ async def exec_websocket(ctx: RequestContext) -> None:
         return
     await ws.accept(subprotocol=protocol)
     kubelets = kubelet_clients(ctx)
-    url = kubelets.url(host, port, f"/exec/{ns}/{name}/{container}?{urlencode(query)}", websocket=True)
+    url = kubelets.url(host, port, f"/{kind}/{ns}/{name}/{container}?{urlencode(query)}", websocket=True)
     try:
         upstream = await connect(
             url,

@@ -1,4 +1,4 @@
-"""The kubelet's HTTP server: /healthz, /containerLogs, /exec and /portForward, as the apiserver proxies them,
+"""The kubelet's HTTP server: /healthz, /containerLogs, /exec, /attach and /portForward, as the apiserver proxies them,
 and the resource usage endpoints /stats/summary and /metrics/resource (kubelet/stats.py).
 
 `KubeletServer(runtime, host, port)` runs uvicorn in a task of the caller's event loop (no signal
@@ -32,6 +32,7 @@ from kubelet.portforward import KUBELET_PROTOCOL, TUNNEL_PROTOCOL, PortForwarder
 from kubelet.portforward_channels import BASE64_PROTOCOL, BINARY_PROTOCOL, ChannelPortForward, parse_ports
 from kubelet.stats import Snapshot, stats_routes
 from kubelet.streaming import LogOptions, LogOptionsError, QuietServer, StreamingRuntime, follow_log, running_probe
+from kubelet.streaming_attach import attach_problem, output_channels, run_attach
 from kubelet.streaming_exec import ExecOptions, error_status, hello_frame, negotiate, run_exec, status_frame
 
 __all__ = ["KubeletServer", "kubelet_app"]
@@ -136,6 +137,55 @@ def kubelet_app(runtime: StreamingRuntime, stats: Callable[[str], Snapshot | Non
         with contextlib.suppress(Exception):
             await ws.close(1000)
 
+    async def attach_ws(ws: WebSocket) -> None:
+        ns, pod, container = (ws.path_params[k] for k in ("namespace", "pod", "container"))
+        opts = ExecOptions.parse(ws.query_params.getlist)
+        problem = attach_problem(opts)
+        if problem:
+            await _deny(ws, _text(problem, 400))
+            return
+        protocol = negotiate(list(ws.scope.get("subprotocols") or []))
+        if protocol is None:
+            await _deny(ws, _text(f"requested protocol(s) are not supported: {ws.scope.get('subprotocols')}", 400))
+            return
+        path = runtime.log_path(ns, pod, container)
+        running = running_probe(runtime, ns, pod, container)
+        if path is None or (running is not None and not running()):
+            await _deny(ws, _text(f'container not found ("{container}")', 404))
+            return
+        stdin = None
+        attach_stdin = getattr(runtime, "attach_stdin", None)
+        if opts.stdin and attach_stdin is not None:
+            try:
+                stdin = await attach_stdin(ns, pod, container)
+            except LookupError:
+                await _deny(ws, _text(f'container not found ("{container}")', 404))
+                return
+
+        def current() -> Path | None:
+            return runtime.log_path(ns, pod, container)
+
+        outputs = {
+            channel: follow_log(
+                Path(path), LogOptions(follow=True, tail_lines=0, stream=stream), current_path=current, running=running
+            )
+            for channel, stream in output_channels(opts).items()
+        }
+        await ws.accept(subprotocol=protocol or None)
+        receive = _ws_receiver(ws)
+
+        async def read() -> bytes | None:
+            message = await receive()
+            return message.encode() if isinstance(message, str) else message
+
+        try:
+            await run_attach(opts, protocol, ws.send_bytes, read, outputs, stdin)
+        except (WebSocketDisconnect, RuntimeError, OSError) as e:
+            log.info("attach %s/%s/%s ended early: %s", ns, pod, container, e)
+            return
+        with contextlib.suppress(Exception):
+            await ws.close(1000)
+
     async def exec_http(request: Request) -> Response:
         return _text("Upgrade request required: exec is served over WebSocket (v5.channel.k8s.io)", 400)
 
@@ -189,6 +239,7 @@ def kubelet_app(runtime: StreamingRuntime, stats: Callable[[str], Snapshot | Non
         Route("/healthz", healthz),
         Route("/containerLogs/{namespace}/{pod}/{container}", container_logs),
         WebSocketRoute("/exec/{namespace}/{pod}/{container}", exec_ws),
+        WebSocketRoute("/attach/{namespace}/{pod}/{container}", attach_ws),
         Route("/exec/{namespace}/{pod}/{container}", exec_http, methods=["GET", "POST"]),
         WebSocketRoute("/portForward/{namespace}/{pod}", port_forward_ws),
         Route("/portForward/{namespace}/{pod}", port_forward_http, methods=["GET", "POST"]),
