@@ -529,9 +529,3 @@ class Session:
     def _forget_if_done(self, stream: Stream) -> None:
         if stream.local_closed and stream.remote_closed:
             self._forget(stream)
-
-    async def close(self) -> None:
-        """Say GOAWAY (no more streams); the transport's owner closes it."""
-        with contextlib.suppress(Exception):
-            await self.send(GoAway(self._last_id))
-        self.closed.set()
