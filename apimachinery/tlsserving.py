@@ -5,6 +5,10 @@ uvicorn does not tell the app which client certificate a TLS connection presente
 it as the ASGI TLS extension (`scope["extensions"]["tls"]`: `client_cert_chain` as PEM strings,
 `client_cert_name`, `tls_version`), read once per connection from the transport's `ssl_object`;
 `peer_certificate(scope)` gives the app the DER of the client's certificate.
+
+`TLSWebSocketProtocol` also takes any Sec-WebSocket-Protocol the client offers and leaves the choice to
+the app: kubectl's port-forward asks for `SPDY/3.1+portforward.k8s.io`, which is not an RFC 7230 token
+(websockets' own check refuses it with a 400), and Go's servers accept it.
 """
 
 from __future__ import annotations
@@ -67,9 +71,16 @@ class TLSHttpProtocol(HttpToolsProtocol):
 
 
 class TLSWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol (exec, attach), adding the TLS extension to the scope."""
+    """uvicorn's WebSocket protocol (exec, attach, port-forward), adding the TLS extension to the scope
+    (on TLS connections) and leaving subprotocols to the app."""
 
     _tls: dict[str, Any] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # the scope lists what the client offered and the app's accept names the answer (uvicorn does
+        # both); websockets would otherwise parse the header as tokens and fail the handshake first
+        self.conn.process_subprotocol = lambda _headers: None  # type: ignore[method-assign]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Remember the connection's TLS facts."""

@@ -383,8 +383,7 @@ def _listener(app: FastAPI, name: str, host: str, port: int, serving: ServingLim
         log_config=None,
         timeout_graceful_shutdown=3,
         access_log=False,
-        **tls,  # type: ignore[arg-type]
-        **uvicorn_options(serving),
+        **(uvicorn_options(serving) | tls),  # type: ignore[arg-type]
     )
     return _Server(config, app)
 

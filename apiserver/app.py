@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket
 from apimachinery import errors
 from apimachinery.meta import format_time
 from apimachinery.resources import RESOURCES, by_plural
-from apiserver import discovery, gctuning, openapi, proxy, required
+from apiserver import discovery, gctuning, openapi, portforward, proxy, required
 from apiserver.admission.feedback import AdmissionFeedback
 from apiserver.aggregator import Aggregator
 from apiserver.apiroute import ApiRoute
@@ -392,7 +392,8 @@ def create_app(config: Config) -> FastAPI:
         openapi_url=None,
     )
     app.state.registry = reg
-    app.state.kubelets = kubelets  # pods/log and pods/exec (apiserver/proxy.py)
+    app.state.kubelets = kubelets  # pods/log, pods/exec and pods/portforward (apiserver/proxy.py)
+    app.state.authorizers = options.authorizers  # the `create` check of exec/portforward WebSockets
     app.state.identity = identity_of(config.security, reg)  # the token issuer and union (TokenRequest, TokenReview)
 
     @app.exception_handler(errors.StatusError)
@@ -469,11 +470,19 @@ def create_app(config: Config) -> FastAPI:
     async def exec_websocket(ws: WebSocket) -> None:
         await proxy.exec_websocket(_entry(ws, reg))
 
+    async def attach_websocket(ws: WebSocket) -> None:
+        await proxy.attach_websocket(_entry(ws, reg))
+
+    async def portforward_websocket(ws: WebSocket) -> None:
+        await portforward.portforward_websocket(_entry(ws, reg))
+
     app.add_api_route("/openapi/v3", openapi.openapi_v3_index, methods=["GET"], include_in_schema=False)
     app.add_api_route("/openapi/v3/{path:path}", openapi.openapi_v3_gv, methods=["GET"], include_in_schema=False)
     app.add_api_route("/openapi/v2", openapi.openapi_v2, methods=["GET"], include_in_schema=False)
     # kubectl exec upgrades to a WebSocket on the exec subresource; plain HTTP requests fall through below
     app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/exec", exec_websocket)
+    app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/attach", attach_websocket)
+    app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/portforward", portforward_websocket)
     app.add_api_route(
         "/{path:path}",
         api_path,

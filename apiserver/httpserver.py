@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from apimachinery.errors import StatusError, service_unavailable, too_many_requests
-from apimachinery.tlsserving import TLSHttpProtocol
+from apimachinery.tlsserving import TLSHttpProtocol, TLSWebSocketProtocol
 from apiserver.limits import ServingLimits
 
 __all__ = ["ConnectionBudget", "GuardedHttpProtocol", "protocol_factory", "raise_open_files_limit", "uvicorn_options"]
@@ -266,6 +266,7 @@ def uvicorn_options(limits: ServingLimits) -> dict[str, Any]:
     """uvicorn.Config keyword arguments for a server under these limits (every listener of the apiserver)."""
     return {
         "http": protocol_factory(limits),
+        "ws": TLSWebSocketProtocol,  # on plain HTTP too: it accepts kubectl's port-forward subprotocol
         # the client address is the socket's: X-Forwarded-For from a local process is not an identity
         "proxy_headers": False,
     }

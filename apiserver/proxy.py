@@ -1,8 +1,9 @@
-"""pods/log and pods/exec: find the pod's kubelet and relay its answer (kube-apiserver's LogLocation/ExecLocation).
+"""pods/log, pods/exec and pods/attach: find the pod's kubelet and relay its answer (kube-apiserver's
+LogLocation/ExecLocation/AttachLocation).
 
 Logs are streamed through as the kubelet writes them (a follow lasts until either side goes away).
-Exec is a WebSocket: the apiserver accepts the client's upgrade (subprotocols v5/v4.channel.k8s.io),
-opens one to the kubelet's /exec with the same subprotocol and relays frames both ways; a kubelet
+Exec and attach are WebSockets: the apiserver accepts the client's upgrade (subprotocols v5/v4.channel.k8s.io),
+opens one to the kubelet's /exec (/attach) with the same subprotocol and relays frames both ways; a kubelet
 that refuses ends the session with a Status on the error channel, as kube-apiserver's stream
 translator does. Both dial the kubelet as `apiserver/kubelet_client.py` says (HTTPS with the
 apiserver's kubelet client certificate when it has one).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import errno
 import json
 import logging
@@ -28,12 +30,26 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from apimachinery import errors
 from apimachinery.resources import by_plural
+from apiserver.authz import Verdict
+from apiserver.chain.authorization import attributes_of, authorize
 from apiserver.codec import status_response
 from apiserver.context import RequestContext
 from apiserver.kubelet_client import CONNECT_TIMEOUT, READ_TIMEOUT, KubeletClient
 from apiserver.registry import Registry
 
-__all__ = ["exec_websocket", "kubelet_address", "pod_container", "pod_logs", "validate_log_options"]
+__all__ = [
+    "attach_websocket",
+    "core_resource",
+    "deny_upgrade",
+    "dial_error",
+    "ensure_create_allowed",
+    "exec_websocket",
+    "kubelet_address",
+    "kubelet_clients",
+    "pod_container",
+    "pod_logs",
+    "validate_log_options",
+]
 
 log = logging.getLogger("apiserver.proxy")
 
@@ -58,13 +74,32 @@ class _DeniedUpgradeFilter(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_DeniedUpgradeFilter())
 
 
-def _kubelets(ctx: RequestContext) -> KubeletClient:
+def kubelet_clients(ctx: RequestContext) -> KubeletClient:
     """The app's connections to kubelets (`app.state.kubelets`, made from the `--kubelet-*` flags)."""
     assert ctx.conn is not None
     return ctx.conn.app.state.kubelets  # type: ignore[no-any-return]
 
 
-def _resource(plural: str) -> Any:
+async def ensure_create_allowed(ctx: RequestContext) -> None:
+    """A WebSocket upgrade of pods/exec or pods/portforward is a GET (authorized as `get`); it must also be
+    allowed to `create` them, as a SPDY POST is (upstream's AuthorizePodWebsocketUpgradeCreatePermission,
+    on by default since 1.35): 403 otherwise."""
+    if ctx.insecure or ctx.verb == "create" or ctx.user is None:
+        return
+    assert ctx.conn is not None
+    authorizers = getattr(ctx.conn.app.state, "authorizers", ())
+    attrs = dataclasses.replace(attributes_of(ctx), verb="create")
+    try:
+        decision = await authorize(authorizers, attrs)
+    except Exception as e:  # as the chain's authorization stage: the failure is logged, the client gets a 500
+        log.exception("authorizing create on %s", ctx.path)
+        raise errors.internal_error(str(e) or type(e).__name__) from e
+    if decision.verdict is not Verdict.ALLOW:
+        raise errors.forbidden("pods", ctx.name, decision.reason)
+
+
+def core_resource(plural: str) -> Any:
+    """The ResourceInfo of a core (v1) resource."""
     res = by_plural("", plural)
     assert res is not None
     return res
@@ -96,7 +131,7 @@ def pod_container(pod: dict[str, Any], container: str) -> str:
 
 async def kubelet_address(reg: Registry, node_name: str) -> tuple[str, int]:
     """The host and port of a node's kubelet, from its status (404 when the Node does not exist)."""
-    node = await reg.get(_resource("nodes"), None, node_name)
+    node = await reg.get(core_resource("nodes"), None, node_name)
     status = node.get("status") or {}
     addresses = status.get("addresses") or []
     host = ""
@@ -115,7 +150,7 @@ def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _dial_error(exc: BaseException, host: str, port: int) -> str:
+def dial_error(exc: BaseException, host: str, port: int) -> str:
     """A connection failure in Go's words (`dial tcp h:p: connect: connection refused`)."""
     seen: BaseException | None = exc
     while seen is not None:
@@ -224,14 +259,14 @@ async def pod_logs(ctx: RequestContext) -> Response:
     reg, ns, name, params = ctx.registry, ctx.namespace or "", ctx.name, ctx.query
     assert reg is not None
     query = validate_log_options(name, params)
-    pod = await reg.get(_resource("pods"), ns, name)
+    pod = await reg.get(core_resource("pods"), ns, name)
     container = pod_container(pod, params.get("container", ""))
     node = (pod.get("spec") or {}).get("nodeName")
     if not node:
         # kube-apiserver answers an unscheduled pod's log with an empty stream
         return Response(b"", media_type="text/plain")
     host, port = await kubelet_address(reg, node)
-    kubelets = _kubelets(ctx)
+    kubelets = kubelet_clients(ctx)
     url = kubelets.url(host, port, f"/containerLogs/{ns}/{name}/{container}")
     if query:
         url += "?" + urlencode(query)
@@ -242,7 +277,7 @@ async def pod_logs(ctx: RequestContext) -> Response:
     try:
         resp = await client.send(req, stream=True)
     except httpx.ConnectError as e:
-        raise errors.internal_error(f'Get "{url}": {_dial_error(e, host, port)}') from e
+        raise errors.internal_error(f'Get "{url}": {dial_error(e, host, port)}') from e
     except httpx.HTTPError as e:
         raise errors.internal_error(f'Get "{url}": {e or type(e).__name__}') from e
     if resp.status_code != 200:
@@ -264,18 +299,19 @@ async def pod_logs(ctx: RequestContext) -> Response:
     return StreamingResponse(relay(), media_type="text/plain")
 
 
-def _exec_query(ws: WebSocket, params: dict[str, str]) -> list[tuple[str, str]]:
+def _exec_query(ws: WebSocket, params: dict[str, str], command: bool = True) -> list[tuple[str, str]]:
     query: list[tuple[str, str]] = []
     for key in ("stdin", "stdout", "stderr", "tty"):
         if _bool(params, key):
             query.append((key, "1"))
-    query.extend(("command", c) for c in ws.query_params.getlist("command"))
+    if command:
+        query.extend(("command", c) for c in ws.query_params.getlist("command"))
     return query
 
 
 async def exec_target(reg: Registry, ns: str, name: str, container: str) -> tuple[str, int, str]:
     """The kubelet (host, port) and container of an exec, or the StatusError kube-apiserver gives."""
-    pod = await reg.get(_resource("pods"), ns, name)
+    pod = await reg.get(core_resource("pods"), ns, name)
     container = pod_container(pod, container)
     node = (pod.get("spec") or {}).get("nodeName")
     if not node:
@@ -284,7 +320,8 @@ async def exec_target(reg: Registry, ns: str, name: str, container: str) -> tupl
     return host, port, container
 
 
-async def _deny(ws: WebSocket, err: errors.StatusError) -> None:
+async def deny_upgrade(ws: WebSocket, err: errors.StatusError) -> None:
+    """Refuse a WebSocket upgrade with `err` as the HTTP answer (a bare close when the server cannot send one)."""
     _denied.set(True)
     if "websocket.http.response" in (ws.scope.get("extensions") or {}):
         await ws.send_denial_response(status_response(err))
@@ -303,23 +340,33 @@ async def exec_websocket(ctx: RequestContext) -> None:
     """WebSocket /api/v1/namespaces/{namespace}/pods/{name}/exec: relay a kubectl exec to the kubelet.
 
     The request has passed the handler chain like any other (authenticated, audited, authorized)."""
+    await _container_websocket(ctx, "exec")
+
+
+async def attach_websocket(ctx: RequestContext) -> None:
+    """WebSocket /api/v1/namespaces/{namespace}/pods/{name}/attach: relay a kubectl attach to the kubelet."""
+    await _container_websocket(ctx, "attach")
+
+
+async def _container_websocket(ctx: RequestContext, kind: str) -> None:
     ws, reg = ctx.conn, ctx.registry
     assert isinstance(ws, WebSocket) and reg is not None
     ns, name = ctx.info.namespace if ctx.info else "", ctx.name
     try:
-        query = _exec_query(ws, ctx.query)
+        await ensure_create_allowed(ctx)
+        query = _exec_query(ws, ctx.query, command=kind == "exec")
         host, port, container = await exec_target(reg, ns, name, ctx.query.get("container", ""))
     except errors.StatusError as e:
-        await _deny(ws, e)
+        await deny_upgrade(ws, e)
         return
     offered = list(ws.scope.get("subprotocols") or [])
     protocol = next((p for p in offered if p in SUBPROTOCOLS), None)
     if offered and protocol is None:
-        await _deny(ws, errors.bad_request(f"requested protocol(s) are not supported: {offered}"))
+        await deny_upgrade(ws, errors.bad_request(f"requested protocol(s) are not supported: {offered}"))
         return
     await ws.accept(subprotocol=protocol)
-    kubelets = _kubelets(ctx)
-    url = kubelets.url(host, port, f"/exec/{ns}/{name}/{container}?{urlencode(query)}", websocket=True)
+    kubelets = kubelet_clients(ctx)
+    url = kubelets.url(host, port, f"/{kind}/{ns}/{name}/{container}?{urlencode(query)}", websocket=True)
     try:
         upstream = await connect(
             url,
@@ -335,7 +382,7 @@ async def exec_websocket(ctx: RequestContext) -> None:
         await _end(ws, protocol or "", f"unable to upgrade connection: {body or e.response.reason_phrase}")
         return
     except (OSError, InvalidHandshake, TimeoutError) as e:
-        await _end(ws, protocol or "", f"error dialing backend: {_dial_error(e, host, port)}")
+        await _end(ws, protocol or "", f"error dialing backend: {dial_error(e, host, port)}")
         return
     await _relay(ws, upstream, protocol or "")
 

@@ -11,7 +11,7 @@ from apimachinery import errors
 from apimachinery.meta import meta, now
 from apimachinery.resources import ResourceInfo
 from apimachinery.selectors import selector_from_label_selector, selector_from_map
-from apiserver import managedfields, openapi, proxy
+from apiserver import managedfields, openapi, portforward, proxy
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
@@ -227,25 +227,15 @@ def _set_scheduled(pod: dict[str, Any]) -> None:
     status["conditions"] = conditions
 
 
-class NotWiredSubresource(Subresource):
-    """Subresources served by the kubelet that tinykube does not proxy yet (portforward)."""
+class PortForwardSubresource(Subresource):
+    """`pods/<name>/portforward` without a WebSocket upgrade; the upgrade goes to `apiserver/portforward.py`."""
 
-    verbs = ("get", "create", "list")
-
-    async def _answer(self, res: ResourceInfo, name: str, what: str) -> Response:
-        raise errors.StatusError(
-            503,
-            "ServiceUnavailable",
-            f'{what} for pod "{name}" is not available: no kubelet serves this pod yet',
-            {"name": name, "kind": res.plural},
-        )
+    verbs = ("get", "create")
 
     async def get(self, ctx: RequestContext) -> Response:
-        _reg, res = _parts(ctx)
-        return await self._answer(res, ctx.name, ctx.subresource)
+        return await portforward.refuse_plain_upgrade(ctx)
 
     create = get
-    list = get
 
 
 class LogSubresource(Subresource):
@@ -283,6 +273,6 @@ SUBRESOURCES: dict[str, Subresource] = {
     "finalize": FinalizeSubresource(),
     "log": LogSubresource(),
     "exec": ExecSubresource(),
-    "portforward": NotWiredSubresource(),
+    "portforward": PortForwardSubresource(),
     "token": TokenSubresource(),
 }

@@ -1,5 +1,5 @@
-"""The kubelet's HTTP server: /healthz, /containerLogs and /exec, as the apiserver proxies them, and the
-resource usage endpoints /stats/summary and /metrics/resource (kubelet/stats.py).
+"""The kubelet's HTTP server: /healthz, /containerLogs, /exec, /attach and /portForward, as the apiserver proxies them,
+and the resource usage endpoints /stats/summary and /metrics/resource (kubelet/stats.py).
 
 `KubeletServer(runtime, host, port)` runs uvicorn in a task of the caller's event loop (no signal
 handlers of its own). Given `tls` it serves HTTPS (client certificates asked for), given `auth` every
@@ -15,7 +15,7 @@ import contextlib
 import contextvars
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import uvicorn
@@ -25,9 +25,14 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from apimachinery import spdy
+from apimachinery.tlsserving import TLSWebSocketProtocol
 from kubelet.auth import KubeletAuth, ServingTLS
+from kubelet.portforward import KUBELET_PROTOCOL, TUNNEL_PROTOCOL, PortForwarder, pod_targets
+from kubelet.portforward_channels import BASE64_PROTOCOL, BINARY_PROTOCOL, ChannelPortForward, parse_ports
 from kubelet.stats import Snapshot, stats_routes
 from kubelet.streaming import LogOptions, LogOptionsError, QuietServer, StreamingRuntime, follow_log, running_probe
+from kubelet.streaming_attach import attach_problem, output_channels, run_attach
 from kubelet.streaming_exec import ExecOptions, error_status, hello_frame, negotiate, run_exec, status_frame
 
 __all__ = ["KubeletServer", "kubelet_app"]
@@ -132,18 +137,132 @@ def kubelet_app(runtime: StreamingRuntime, stats: Callable[[str], Snapshot | Non
         with contextlib.suppress(Exception):
             await ws.close(1000)
 
+    async def attach_ws(ws: WebSocket) -> None:
+        ns, pod, container = (ws.path_params[k] for k in ("namespace", "pod", "container"))
+        opts = ExecOptions.parse(ws.query_params.getlist)
+        problem = attach_problem(opts)
+        if problem:
+            await _deny(ws, _text(problem, 400))
+            return
+        protocol = negotiate(list(ws.scope.get("subprotocols") or []))
+        if protocol is None:
+            await _deny(ws, _text(f"requested protocol(s) are not supported: {ws.scope.get('subprotocols')}", 400))
+            return
+        path = runtime.log_path(ns, pod, container)
+        running = running_probe(runtime, ns, pod, container)
+        if path is None or (running is not None and not running()):
+            await _deny(ws, _text(f'container not found ("{container}")', 404))
+            return
+        stdin = None
+        attach_stdin = getattr(runtime, "attach_stdin", None)
+        if opts.stdin and attach_stdin is not None:
+            try:
+                stdin = await attach_stdin(ns, pod, container)
+            except LookupError:
+                await _deny(ws, _text(f'container not found ("{container}")', 404))
+                return
+
+        def current() -> Path | None:
+            return runtime.log_path(ns, pod, container)
+
+        outputs = {
+            channel: follow_log(
+                Path(path), LogOptions(follow=True, tail_lines=0, stream=stream), current_path=current, running=running
+            )
+            for channel, stream in output_channels(opts).items()
+        }
+        await ws.accept(subprotocol=protocol or None)
+        receive = _ws_receiver(ws)
+
+        async def read() -> bytes | None:
+            message = await receive()
+            return message.encode() if isinstance(message, str) else message
+
+        try:
+            await run_attach(opts, protocol, ws.send_bytes, read, outputs, stdin)
+        except (WebSocketDisconnect, RuntimeError, OSError) as e:
+            log.info("attach %s/%s/%s ended early: %s", ns, pod, container, e)
+            return
+        with contextlib.suppress(Exception):
+            await ws.close(1000)
+
     async def exec_http(request: Request) -> Response:
         return _text("Upgrade request required: exec is served over WebSocket (v5.channel.k8s.io)", 400)
+
+    targets = pod_targets(runtime)
+
+    async def port_forward_ws(ws: WebSocket) -> None:
+        ns, pod = ws.path_params["namespace"], ws.path_params["pod"]
+        offered = list(ws.scope.get("subprotocols") or [])
+        tunnel = next((p for p in offered if p in (KUBELET_PROTOCOL, TUNNEL_PROTOCOL)), None)
+        channels = next((p for p in offered if p in (BINARY_PROTOCOL, BASE64_PROTOCOL)), "" if not offered else None)
+        if tunnel is None and channels is None:
+            await _deny(ws, _text(f"requested protocol(s) are not supported: {offered}", 400))
+            return
+        ports: list[int] = []
+        if tunnel is None:
+            try:
+                ports = parse_ports(ws.query_params.getlist("port"))
+            except ValueError as e:
+                await _deny(ws, _text(str(e), 400))
+                return
+        target = targets(ns, pod)
+        if target is None:
+            await _deny(ws, _text("pod does not exist", 404))
+            return
+        await ws.accept(subprotocol=tunnel or channels or None)
+        receive = _ws_receiver(ws)
+
+        async def send(message: bytes | str) -> None:
+            await (ws.send_text(message) if isinstance(message, str) else ws.send_bytes(message))
+
+        try:
+            if tunnel is not None:
+
+                async def read() -> bytes | None:
+                    message = await receive()
+                    return message.encode() if isinstance(message, str) else message
+
+                await spdy.Session(read, ws.send_bytes).serve(PortForwarder(f"{ns}/{pod}", target).on_stream)
+            else:
+                forward = ChannelPortForward(f"{ns}/{pod}", target, ports, base64_text=channels == BASE64_PROTOCOL)
+                await forward.serve(send, receive)
+        except (WebSocketDisconnect, RuntimeError, OSError) as e:
+            log.info("port-forward to %s/%s ended early: %s", ns, pod, e)
+        with contextlib.suppress(Exception):
+            await ws.close(1000)
+
+    async def port_forward_http(request: Request) -> Response:
+        return _text(f"Upgrade request required: portForward is served over WebSocket ({KUBELET_PROTOCOL})", 400)
 
     routes = [
         Route("/healthz", healthz),
         Route("/containerLogs/{namespace}/{pod}/{container}", container_logs),
         WebSocketRoute("/exec/{namespace}/{pod}/{container}", exec_ws),
+        WebSocketRoute("/attach/{namespace}/{pod}/{container}", attach_ws),
         Route("/exec/{namespace}/{pod}/{container}", exec_http, methods=["GET", "POST"]),
+        WebSocketRoute("/portForward/{namespace}/{pod}", port_forward_ws),
+        Route("/portForward/{namespace}/{pod}", port_forward_http, methods=["GET", "POST"]),
     ]
     if stats is not None:
         routes += stats_routes(stats)
     return Starlette(routes=routes)
+
+
+def _ws_receiver(ws: WebSocket) -> Callable[[], Awaitable[bytes | str | None]]:
+    """The WebSocket's next message, as it came (None once the socket closed)."""
+
+    async def receive() -> bytes | str | None:
+        try:
+            msg = await ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if msg["type"] == "websocket.disconnect":
+            return None
+        data = msg.get("bytes")
+        return data if data is not None else msg.get("text") or ""
+
+    return receive
 
 
 async def _deny(ws: WebSocket, response: Response) -> None:
@@ -196,7 +315,8 @@ class KubeletServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
-            **(self.tls.uvicorn_options() if self.tls is not None else {}),
+            # TLSWebSocketProtocol on plain HTTP too: it leaves subprotocols to the app
+            **({"ws": TLSWebSocketProtocol} | (self.tls.uvicorn_options() if self.tls is not None else {})),
         )
         self._server = QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="kubelet-server")
