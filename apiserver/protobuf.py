@@ -38,6 +38,7 @@ __all__ = [
     "ProtobufError",
     "decode_message",
     "decode_protobuf",
+    "encode_envelope",
     "encode_message",
     "encode_protobuf",
     "is_protobuf",
@@ -633,8 +634,12 @@ def encode_protobuf(obj: dict[str, Any]) -> bytes:
     msg = kind_message(api_version, kind)
     if msg is None:
         raise NoMessage(f"no protobuf message for {api_version}/{kind}")
+    return encode_envelope(api_version, kind, _encode(msg, obj, kind))
+
+
+def encode_envelope(api_version: str, kind: str, raw: bytes) -> bytes:
+    """``k8s\x00`` + runtime.Unknown around an encoded message."""
     type_meta = _len_field(1, api_version.encode()) + _len_field(2, kind.encode())
-    raw = _encode(msg, obj, kind)
     return MAGIC + _len_field(1, type_meta) + _len_field(2, raw) + _len_field(3, b"") + _len_field(4, b"")
 
 
