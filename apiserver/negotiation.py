@@ -11,7 +11,6 @@ Watches are re-framed event by event: protobuf events are length-prefixed `Watch
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -167,9 +166,7 @@ def _frame(event: dict[str, Any], out: Output) -> bytes:
         return orjson.dumps({"type": event.get("type"), "object": obj}) + b"\n"
     raw = protobuf.encode_protobuf(obj) if isinstance(obj, dict) else b""
     api_version = obj.get("apiVersion", "v1") if isinstance(obj, dict) else "v1"
-    wrapped = {"type": event.get("type", ""), "object": {"-": base64.b64encode(raw).decode("ascii")}}
-    watch_event = protobuf.encode_message(wrapped, protobuf.message(protobuf.WATCH_EVENT))
-    body = protobuf.encode_envelope(api_version, "WatchEvent", watch_event)
+    body = protobuf.encode_watch_event(str(event.get("type", "")), raw, api_version)
     return len(body).to_bytes(4, "big") + body
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "encode_envelope",
     "encode_message",
     "encode_protobuf",
+    "encode_watch_event",
     "is_protobuf",
     "kind_message",
     "message",
@@ -146,6 +147,8 @@ def kind_message(api_version: str, kind: str) -> Message | None:
     name = table.kinds.get((api_version, kind))
     if name is None and kind in META_KINDS_IN_EVERY_VERSION:
         name = table.kinds.get((META_GROUP_VERSION, kind))
+    if name is None and kind == "WatchEvent":  # registered in every group version, without TypeMeta
+        name = WATCH_EVENT
     return table.messages[name] if name is not None else None
 
 
@@ -635,6 +638,12 @@ def encode_protobuf(obj: dict[str, Any]) -> bytes:
     if msg is None:
         raise NoMessage(f"no protobuf message for {api_version}/{kind}")
     return encode_envelope(api_version, kind, _encode(msg, obj, kind))
+
+
+def encode_watch_event(event_type: str, obj: bytes, api_version: str) -> bytes:
+    """A meta/v1 WatchEvent in its envelope, its object already encoded (RawExtension.raw)."""
+    raw = _len_field(1, event_type.encode()) + _len_field(2, _len_field(1, obj))
+    return encode_envelope(api_version, "WatchEvent", raw)
 
 
 def encode_envelope(api_version: str, kind: str, raw: bytes) -> bytes:
