@@ -1083,3 +1083,10 @@ def test_logs_and_exec_of_an_unscheduled_pod(kubectl: Kubectl, namespace: str) -
     r = kubectl("-n", ns, "exec", "lx", "--", "ls", timeout=20)
     assert (r.returncode, r.stdout) == (1, "")
     assert r.stderr.strip().splitlines()[-1] == "Error from server (BadRequest): pod lx does not have a host assigned"
+
+
+def test_debug_of_a_missing_pod_is_a_clean_not_found(kubectl: Kubectl, namespace: str) -> None:
+    """kubectl reads the Status (in protobuf) and its details; without them it panics."""
+    err = kubectl.fails("debug", "nope", "-n", namespace, "--image=busybox", "--target=c", "--profile=general")
+    assert 'pods "nope" not found' in err
+    assert "panic" not in err

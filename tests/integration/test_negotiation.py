@@ -173,3 +173,36 @@ async def test_watch_as_partial_object_metadata(api: httpx.AsyncClient, ns: str)
     # YAML has no watch framing upstream
     r = await api.get(path, params={"watch": "1"}, headers={"Accept": "application/yaml"})
     assert r.status_code == 406
+
+
+async def test_error_statuses_carry_details_in_json_and_protobuf(api: httpx.AsyncClient, ns: str) -> None:
+    deployments = f"/apis/apps/v1/namespaces/{ns}/deployments"
+    configmaps = f"/api/v1/namespaces/{ns}/configmaps"
+    assert (await api.post(configmaps, json=_cm("dup"))).status_code == 201
+    bad_name = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "Bad_Name"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+        },
+    }
+    stale = {**_cm("dup"), "metadata": {"name": "dup", "resourceVersion": "1"}}
+    cases = [
+        ("GET", f"{deployments}/nope", None, 404, {"name": "nope", "group": "apps", "kind": "deployments"}),
+        ("POST", configmaps, _cm("dup"), 409, {"name": "dup", "kind": "configmaps"}),
+        ("PUT", f"{configmaps}/dup", stale, 409, {"name": "dup", "kind": "configmaps"}),
+        ("POST", deployments, bad_name, 422, {"name": "Bad_Name", "group": "apps", "kind": "Deployment"}),
+    ]
+    for method, path, body, code, details in cases:
+        r = await api.request(method, path, json=body)
+        assert r.status_code == code, r.text
+        got = r.json()["details"]
+        assert {k: got.get(k) for k in details} == details, got
+        # the same Status in protobuf, for clients that prefer it (kubectl, helm)
+        r = await api.request(method, path, json=body, headers={"Accept": f"{PROTOBUF}, application/json"})
+        assert r.status_code == code and r.headers["content-type"] == PROTOBUF
+        status = decode_protobuf(r.content)
+        assert {k: status["details"].get(k) for k in details} == details
+        assert status["code"] == code
