@@ -54,11 +54,13 @@ class ApiRoute:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        wanted = [negotiation.PLAIN_JSON]
+        wanted: list[negotiation.Output] = []
         try:
             wanted = _wanted(scope)
             response = await self.endpoint(Request(scope, receive, send))
-            if isinstance(response, StreamingResponse):
+            if not wanted:
+                pass  # answered by another server (an aggregated API): its own negotiation stands
+            elif isinstance(response, StreamingResponse):
                 if context_of(scope).verb == "watch" and response.media_type == negotiation.JSON:
                     response = negotiation.render_watch(response, wanted)
             else:
@@ -72,11 +74,14 @@ class ApiRoute:
 
 
 def _wanted(scope: Scope) -> list[negotiation.Output]:
-    """The answer forms the client accepts for this request (406 before anything runs when none)."""
+    """The answer forms the client accepts for this request (406 before anything runs when none);
+    empty for requests this server does not answer itself (aggregated APIs)."""
     ctx = context_of(scope)
-    wanted = negotiation.outputs(ctx.header("accept"), watch=ctx.verb == "watch")
     info = ctx.info
     res = by_plural(info.group, info.resource) if info is not None and info.resource else None
+    if info is None or (info.resource and res is None):
+        return []
+    wanted = negotiation.outputs(ctx.header("accept"), watch=ctx.verb == "watch")
     if res is not None and not info.subresource:  # a served kind without a protobuf message: skip protobuf
         api_version = f"{info.group}/{info.version}" if info.group else info.version
         if protobuf.kind_message(api_version, res.kind) is None:

@@ -134,14 +134,15 @@ def _encode(doc: Any, media_type: str) -> bytes:
 
 def render(response: Response, wanted: list[Output]) -> Response:
     """The handler's JSON answer in the first wanted form it fits; 406 when none."""
-    if wanted[0].plain_json or response.media_type != JSON:
-        return response
+    first = wanted[0]
+    if response.media_type != JSON or (first.media_type == JSON and first.transform in ("", "Table")):
+        return response  # the handlers' own answer (they build Tables themselves)
     doc = orjson.loads(bytes(response.body))
     for out in wanted:
         try:
             body = _encode(_transformed(doc, out), out.media_type)
-        except protobuf.NoMessage:
-            continue  # this kind has no protobuf form: the client's next choice
+        except protobuf.ProtobufError:
+            continue  # no protobuf form for this answer (a kind without a message): the client's next choice
         headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
         return Response(body, response.status_code, headers=headers, media_type=out.media_type)
     raise not_acceptable()

@@ -55,6 +55,8 @@ META_GROUP_VERSION = "meta.k8s.io/v1"
 META_KINDS_IN_EVERY_VERSION = frozenset(
     {"DeleteOptions", "CreateOptions", "UpdateOptions", "PatchOptions", "ListOptions", "GetOptions", "Status"}
 )
+# meta/v1 kinds upstream registers unversioned, as apiVersion "v1" (discovery documents)
+UNVERSIONED_KINDS = frozenset({"APIVersions", "APIGroupList", "APIGroup", "APIResourceList"})
 WATCH_EVENT = f"{META}.WatchEvent"
 
 _U64 = (1 << 64) - 1
@@ -145,7 +147,7 @@ def kind_message(api_version: str, kind: str) -> Message | None:
     """The message of a kind in a group version (the meta/v1 options in every one), or None."""
     table = _table()
     name = table.kinds.get((api_version, kind))
-    if name is None and kind in META_KINDS_IN_EVERY_VERSION:
+    if name is None and (kind in META_KINDS_IN_EVERY_VERSION or (api_version == "v1" and kind in UNVERSIONED_KINDS)):
         name = table.kinds.get((META_GROUP_VERSION, kind))
     if name is None and kind == "WatchEvent":  # registered in every group version, without TypeMeta
         name = WATCH_EVENT
