@@ -48,6 +48,8 @@ _RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
         ("selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
         ("selfsubjectrulesreviews", "SelfSubjectRulesReview", False),
     ],
+    "/apis/policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget", True)],
+    "/apis/scheduling.k8s.io/v1": [("priorityclasses", "PriorityClass", False)],
 }
 
 
@@ -91,6 +93,8 @@ def _handler(recorder: _Recorder) -> type[BaseHTTPRequestHandler]:
                         "networking.k8s.io",
                         "rbac.authorization.k8s.io",
                         "authorization.k8s.io",
+                        "policy",
+                        "scheduling.k8s.io",
                     )
                 ]
                 self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
@@ -245,6 +249,9 @@ _CASES: list[tuple[str, list[str]]] = [
         ["create", "rolebinding", "rb", "--role=r", "--user=alice", "--group=devs", "--serviceaccount=ns:sa"],
     ),
     ("clusterrolebinding", ["create", "clusterrolebinding", "crb", "--clusterrole=view", "--user=bob"]),
+    ("pdb", ["create", "poddisruptionbudget", "pdb", "--selector=app=x", "--min-available=50%"]),
+    ("pdb-max", ["create", "poddisruptionbudget", "pdbm", "--selector=app=x", "--max-unavailable=1"]),
+    ("priorityclass", ["create", "priorityclass", "pc", "--value=1000", "--description=high"]),
     (
         "ingress-class-default-backend",
         [
