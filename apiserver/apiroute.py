@@ -64,7 +64,7 @@ class ApiRoute:
                 if context_of(scope).verb == "watch" and response.media_type == negotiation.JSON:
                     response = negotiation.render_watch(response, wanted)
             else:
-                response = negotiation.render(response, wanted)
+                response = await negotiation.render(response, wanted)
             await response(scope, receive, tracking)
         except StatusError as e:
             if started:  # half a response is out: only the connection's end can tell the client

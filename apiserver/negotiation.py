@@ -11,6 +11,7 @@ Watches are re-framed event by event: protobuf events are length-prefixed `Watch
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ META_VERSIONS = ("v1", "v1beta1")
 PARTIAL = "PartialObjectMetadata"
 PARTIAL_LIST = "PartialObjectMetadataList"
 _TRANSFORMS = ("Table", PARTIAL, PARTIAL_LIST)
+OFF_LOOP_BYTES = 64 * 1024  # answers larger than this are re-encoded on a worker thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +134,21 @@ def _encode(doc: Any, media_type: str) -> bytes:
     return orjson.dumps(doc)
 
 
-def render(response: Response, wanted: list[Output]) -> Response:
-    """The handler's JSON answer in the first wanted form it fits; 406 when none."""
+async def render(response: Response, wanted: list[Output]) -> Response:
+    """The handler's JSON answer in the first wanted form it fits; 406 when none.
+
+    Re-encoding is Python work proportional to the answer: a large list is re-encoded on a worker
+    thread so the event loop keeps serving other clients meanwhile.
+    """
     first = wanted[0]
     if response.media_type != JSON or (first.media_type == JSON and first.transform in ("", "Table")):
         return response  # the handlers' own answer (they build Tables themselves)
+    if len(response.body) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(_render, response, wanted)
+    return _render(response, wanted)
+
+
+def _render(response: Response, wanted: list[Output]) -> Response:
     doc = orjson.loads(bytes(response.body))
     for out in wanted:
         try:

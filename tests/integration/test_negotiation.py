@@ -206,3 +206,16 @@ async def test_error_statuses_carry_details_in_json_and_protobuf(api: httpx.Asyn
         status = decode_protobuf(r.content)
         assert {k: status["details"].get(k) for k in details} == details
         assert status["code"] == code
+
+
+async def test_a_large_answer_in_protobuf(api: httpx.AsyncClient, ns: str) -> None:
+    """Answers over negotiation.OFF_LOOP_BYTES are re-encoded on a worker thread: same bytes' meaning."""
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    for i in range(3):
+        assert (await api.post(path, json=_cm(f"big{i}", blob="x" * 40_000))).status_code == 201
+    as_json = (await api.get(path)).json()
+    r = await api.get(path, headers={"Accept": PROTOBUF})
+    assert r.headers["content-type"] == PROTOBUF
+    listing = decode_protobuf(r.content)
+    assert [i["data"] for i in listing["items"]] == [i["data"] for i in as_json["items"]]
+    assert listing["metadata"]["resourceVersion"] == as_json["metadata"]["resourceVersion"]
