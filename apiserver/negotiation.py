@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import yaml
 from starlette.responses import Response, StreamingResponse
 
 from apimachinery import errors
-from apiserver import protobuf
+from apiserver import protobuf, yamlcodec
 
 __all__ = ["JSON", "PROTOBUF", "YAML", "Output", "not_acceptable", "outputs", "render", "render_watch"]
 
@@ -130,7 +129,7 @@ def _encode(doc: Any, media_type: str) -> bytes:
     if media_type == PROTOBUF:
         return protobuf.encode_protobuf(doc)
     if media_type == YAML:
-        return yaml.safe_dump(doc, default_flow_style=False, allow_unicode=True, sort_keys=True).encode()
+        return yamlcodec.dump(doc)
     return orjson.dumps(doc)
 
 
