@@ -161,19 +161,19 @@ def _render(response: Response, wanted: list[Output]) -> Response:
 
 def render_status(err: errors.StatusError, wanted: list[Output]) -> Response | None:
     """A Status error in the client's first non-JSON choice (None: plain JSON will do)."""
-    for out in wanted:
-        if out.media_type == JSON:
-            return None
-        status = err.to_status()
-        return Response(_encode(status, out.media_type), err.code, media_type=out.media_type)
-    return None
+    media_type = wanted[0].media_type if wanted else JSON
+    if media_type == JSON:
+        return None
+    return Response(_encode(err.to_status(), media_type), err.code, media_type=media_type)
 
 
 def _frame(event: dict[str, Any], out: Output) -> bytes:
     """One watch event in the output's framing: a JSON line, or a length-prefixed protobuf WatchEvent."""
     obj = event.get("object")
     if event.get("type") != "ERROR" and isinstance(obj, dict):
-        obj = _transformed(obj, out)
+        # each event carries one object: a metadata-only watch gets PartialObjectMetadata either way
+        one = Output(out.media_type, PARTIAL, out.version) if out.transform == PARTIAL_LIST else out
+        obj = _transformed(obj, one)
     if out.media_type != PROTOBUF:
         return orjson.dumps({"type": event.get("type"), "object": obj}) + b"\n"
     raw = protobuf.encode_protobuf(obj) if isinstance(obj, dict) else b""

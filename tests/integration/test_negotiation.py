@@ -126,10 +126,11 @@ def _frames(data: bytes) -> tuple[list[bytes], bytes]:
 
 
 async def _watch_events(
-    api: httpx.AsyncClient, path: str, accept: str, create: Any, want: int
+    api: httpx.AsyncClient, path: str, accept: str, create: Any, want: int, selector: str = ""
 ) -> tuple[list[bytes], str]:
     events: list[bytes] = []
-    async with asyncio.timeout(20), api.stream("GET", path, params={"watch": "1"}, headers={"Accept": accept}) as r:
+    params = {"watch": "1", "fieldSelector": selector}
+    async with asyncio.timeout(20), api.stream("GET", path, params=params, headers={"Accept": accept}) as r:
         assert r.status_code == 200
         await create()
         buf = b""
@@ -170,6 +171,16 @@ async def test_watch_as_partial_object_metadata(api: httpx.AsyncClient, ns: str)
     assert event["type"] == "ADDED"
     assert event["object"]["kind"] == "PartialObjectMetadata" and event["object"]["metadata"]["name"] == "w2"
     assert "data" not in event["object"]
+    # the metadata client's list header on a watch: one PartialObjectMetadata per event
+    list_accept = f"{PROTOBUF};as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,{PARTIAL_LIST}"
+
+    async def create_again() -> None:
+        assert (await api.post(path, json=_cm("w3", k="v"))).status_code == 201
+
+    frames, _ = await _watch_events(api, path, list_accept, create_again, 1, "metadata.name=w3")
+    obj = decode_protobuf(frames[0])["object"]
+    assert obj == {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": obj["metadata"]}
+    assert obj["metadata"]["name"] == "w3"
     # YAML has no watch framing upstream
     r = await api.get(path, params={"watch": "1"}, headers={"Accept": "application/yaml"})
     assert r.status_code == 406
