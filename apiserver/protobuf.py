@@ -476,7 +476,7 @@ def _time_json(value: dict[str, Any]) -> str | None:
         moment = _EPOCH + timedelta(seconds=seconds)
     except OverflowError as exc:
         raise ProtobufError(f"Time: seconds {seconds} out of range") from exc
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(moment)
 
 
 def _micro_time_json(value: dict[str, Any]) -> str | None:
@@ -487,7 +487,14 @@ def _micro_time_json(value: dict[str, Any]) -> str | None:
         moment = _EPOCH + timedelta(seconds=value.get("seconds", 0), microseconds=value.get("nanos", 0) // 1000)
     except OverflowError as exc:
         raise ProtobufError(f"MicroTime: seconds {value.get('seconds')} out of range") from exc
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _rfc3339(moment, micro=True)
+
+
+def _rfc3339(moment: datetime, micro: bool = False) -> str:
+    """RFC 3339 in UTC with a four-digit year (strftime's %Y does not pad years below 1000)."""
+    day = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+    text = f"{day}T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    return f"{text}.{moment.microsecond:06d}Z" if micro else f"{text}Z"
 
 
 def _time_proto(value: Any) -> dict[str, Any]:
