@@ -189,16 +189,25 @@ def render_watch(response: StreamingResponse, wanted: list[Output]) -> Streaming
         return response
     lines = response.body_iterator
 
+    def frames(chunk: bytes) -> bytes:
+        return b"".join(_frame(orjson.loads(line), out) for line in chunk.split(b"\n") if line.strip())
+
     async def framed() -> AsyncIterator[bytes]:
         pending = b""
-        async for chunk in lines:
-            pending += chunk if isinstance(chunk, bytes) else str(chunk).encode()
-            *complete, pending = pending.split(b"\n")
-            data = b"".join(_frame(orjson.loads(line), out) for line in complete if line.strip())
-            if data:
+        try:
+            async for chunk in lines:
+                pending += chunk if isinstance(chunk, bytes) else str(chunk).encode()
+                complete, _, pending = pending.rpartition(b"\n")
+                if data := frames(complete):
+                    yield data
+            if data := frames(pending):
                 yield data
-        if pending.strip():
-            yield _frame(orjson.loads(pending), out)
+        except protobuf.ProtobufError as e:  # an object the client's format cannot carry: end as upstream does
+            status = errors.internal_error(str(e)).to_status()
+            yield _frame({"type": "ERROR", "object": status}, out)
+        finally:
+            if hasattr(lines, "aclose"):
+                await lines.aclose()
 
     headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
     return StreamingResponse(framed(), response.status_code, headers=headers, media_type=out.media_type)
