@@ -179,13 +179,14 @@ def not_acceptable(message: str) -> StatusError:
     return StatusError(406, "NotAcceptable", message)
 
 
-def unsupported_media_type(content_type: str) -> StatusError:
-    """415 UnsupportedMediaType."""
-    return StatusError(
-        415,
-        "UnsupportedMediaType",
-        f"the body of the request was in an unknown format: {content_type}",
-    )
+def unsupported_media_type(content_type: str, accepted: tuple[str, ...] = ()) -> StatusError:
+    """415 UnsupportedMediaType; with `accepted`, upstream's NewUnsupportedMediaTypeError message."""
+    if accepted:
+        types = ", ".join(accepted)
+        message = f"the body of the request was in an unknown format - accepted media types include: {types}"
+    else:
+        message = f"the body of the request was in an unknown format: {content_type}"
+    return StatusError(415, "UnsupportedMediaType", message)
 
 
 def expired(message: str) -> StatusError:

@@ -360,7 +360,8 @@ def validate_annotations(annotations: Mapping[str, str] | None, path: str) -> li
     annotations = annotations or {}
     for key in annotations:
         errs.extend(invalid(path, key, msg) for msg in is_qualified_name(key.lower()))
-    total = sum(_byte_len(k) + _byte_len(v) for k, v in annotations.items())
+    # a JSON null value decodes in Go as the empty string
+    total = sum(_byte_len(k) + _byte_len(v or "") for k, v in annotations.items())
     if total > TOTAL_ANNOTATION_SIZE_LIMIT_B:
         errs.append(too_long(path, TOTAL_ANNOTATION_SIZE_LIMIT_B))
     return errs

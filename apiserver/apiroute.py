@@ -13,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from apimachinery.errors import StatusError
+from apimachinery.resources import by_plural
+from apiserver import negotiation, protobuf
 from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send
 from apiserver.codec import status_response
+from apiserver.context import context_of
 
 __all__ = ["API_METHODS", "ApiRoute", "is_api_path"]
 
@@ -51,10 +54,38 @@ class ApiRoute:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        wanted: list[negotiation.Output] = []
         try:
+            wanted = _wanted(scope)
             response = await self.endpoint(Request(scope, receive, send))
+            if not wanted:
+                pass  # answered by another server (an aggregated API): its own negotiation stands
+            elif isinstance(response, StreamingResponse):
+                if context_of(scope).verb == "watch" and response.media_type == negotiation.JSON:
+                    response = negotiation.render_watch(response, wanted)
+            else:
+                response = await negotiation.render(response, wanted)
             await response(scope, receive, tracking)
         except StatusError as e:
             if started:  # half a response is out: only the connection's end can tell the client
                 raise
-            await status_response(e)(scope, receive, send)
+            rendered = negotiation.render_status(e, wanted) if wanted else None
+            await (rendered or status_response(e))(scope, receive, send)
+
+
+def _wanted(scope: Scope) -> list[negotiation.Output]:
+    """The answer forms the client accepts for this request (406 before anything runs when none);
+    empty for requests this server does not answer itself (aggregated APIs)."""
+    ctx = context_of(scope)
+    info = ctx.info
+    res = by_plural(info.group, info.resource) if info is not None and info.resource else None
+    if info is None or (info.resource and res is None):
+        return []
+    wanted = negotiation.outputs(ctx.header("accept"), watch=ctx.verb == "watch")
+    if res is not None and not info.subresource:  # a served kind without a protobuf message: skip protobuf
+        api_version = f"{info.group}/{info.version}" if info.group else info.version
+        if protobuf.kind_message(api_version, res.kind) is None:
+            wanted = [o for o in wanted if o.media_type != negotiation.PROTOBUF]
+    if not wanted:
+        raise negotiation.not_acceptable()
+    return wanted

@@ -26,6 +26,7 @@ JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml")
 JSON_PATCH = "application/json-patch+json"
+BODY_TYPES_WITHOUT_PROTOBUF = ("application/json", "application/yaml")
 MAX_DEPTH = yamlcodec.MAX_DEPTH  # nested objects/arrays in a body (orjson writes at most 254)
 MAX_JSON_PATCH_OPERATIONS = 10_000  # upstream's maxJSONPatchOperations
 PATCH_TYPES = (
@@ -55,9 +56,12 @@ def decode_body(raw: bytes, content_type: str | None, allowed: tuple[str, ...] =
         raise bad_request("the request body is empty")
     try:
         if mt == PROTOBUF:
-            from apiserver.protobuf import decode_protobuf
+            from apiserver.protobuf import NoMessage, decode_protobuf
 
-            return check_depth(decode_protobuf(raw))
+            try:
+                return check_depth(decode_protobuf(raw))
+            except NoMessage as e:  # a kind without a protobuf form: the media type, not the body, is wrong
+                raise unsupported_media_type(mt, BODY_TYPES_WITHOUT_PROTOBUF) from e
         if mt in YAML_TYPES:
             return yamlcodec.load(raw, MAX_DEPTH)
         if mt in (JSON, "*/*") or mt in PATCH_TYPES:

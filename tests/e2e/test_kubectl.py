@@ -239,8 +239,29 @@ def test_openapi_v2(http: httpx.Client) -> None:
     assert doc["swagger"] == "2.0"
     assert "io.k8s.api.core.v1.Pod" in doc["definitions"]
     proto = http.get("/openapi/v2", headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
-    assert proto.status_code == 406
-    assert proto.json()["reason"] == "NotAcceptable"
+    assert proto.status_code == 200
+    # kube-openapi answers with the dotted form: Go's mime parser rejects the `@` kubectl asks with
+    assert proto.headers["content-type"] == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    assert proto.content.startswith(b"\x0a\x032.0")  # Document.swagger = "2.0"
+
+
+def test_explain_from_the_protobuf_openapi_v2(kubectl: Kubectl) -> None:
+    """kubectl's v2 explain parses gnostic's Document: definitions, $refs, GVK vendor extensions."""
+    out = kubectl.ok("explain", "--output=plaintext-openapiv2", "deployment.spec")
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines[:2] == ["KIND:     Deployment", "VERSION:  apps/v1"]
+    assert "RESOURCE: spec <Object>" in lines
+    assert "replicas\t<integer>" in lines and "template\t<Object> -required-" in lines
+    out = kubectl.ok("explain", "--output=plaintext-openapiv2", "pods.spec.containers.ports")
+    assert "containerPort\t<integer> -required-" in [line.strip() for line in out.splitlines()]
+
+
+def test_apply_of_an_unknown_kind_says_no_matches(kubectl: Kubectl) -> None:
+    """Client-side validation reads /openapi/v2 in protobuf, then the mapping fails as on a real cluster."""
+    doc = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n"
+    err = kubectl.fails("apply", "-f", "-", input=doc)
+    assert 'no matches for kind "Widget" in version "example.com/v1"' in err, err
+    assert "unable to respond with a content type" not in err
 
 
 def test_explain(kubectl: Kubectl) -> None:
@@ -1062,3 +1083,10 @@ def test_logs_and_exec_of_an_unscheduled_pod(kubectl: Kubectl, namespace: str) -
     r = kubectl("-n", ns, "exec", "lx", "--", "ls", timeout=20)
     assert (r.returncode, r.stdout) == (1, "")
     assert r.stderr.strip().splitlines()[-1] == "Error from server (BadRequest): pod lx does not have a host assigned"
+
+
+def test_debug_of_a_missing_pod_is_a_clean_not_found(kubectl: Kubectl, namespace: str) -> None:
+    """kubectl reads the Status (in protobuf) and its details; without them it panics."""
+    err = kubectl.fails("debug", "nope", "-n", namespace, "--image=busybox", "--target=c", "--profile=general")
+    assert 'pods "nope" not found' in err
+    assert "panic" not in err
