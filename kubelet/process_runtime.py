@@ -84,6 +84,8 @@ class _Container:
 class ProcessRuntime:
     """Sandboxes as directories + an IP from the pod CIDR; containers as process groups."""
 
+    runtime_type = "process"
+
     def __init__(self, root_dir: Path, pod_cidr: str, base_env: dict[str, str] | None = None) -> None:
         self.root = root_dir
         self.pods_dir = root_dir / "pods"

@@ -106,6 +106,13 @@ class ContainerStatus:
 class ContainerRuntime(Protocol):
     """Sandboxes and containers, as the kubelet drives them (modelled on CRI's RuntimeService)."""
 
+    runtime_type: str
+    """The scheme of the containers' ids in pod status (`process://…`, `docker://…`)."""
+
+    async def start(self) -> None:
+        """Get ready (clean up what a previous kubelet left behind)."""
+        ...
+
     async def run_pod_sandbox(self, config: SandboxConfig) -> Sandbox:
         """Create (or return the existing) sandbox: allocate the pod IP and its directories."""
         ...
