@@ -17,6 +17,7 @@ from client.informer import InformerFactory
 from client.request import Obj, Selectors
 from client.rest import ApiClient
 from kubelet.dns import DNSConfigurer
+from kubelet.image_pull import ImageManager
 from kubelet.node import NodeAgent, default_allocatable, host_capacity, host_node_info, node_object
 from kubelet.object_watch import PodObjects
 from kubelet.pod_sync import SyncDeps
@@ -113,6 +114,7 @@ class Kubelet:
             volumes=self.volumes,
             tokens=self.tokens,
             dns=self.dns,
+            images=ImageManager(self.runtime),
             http=self.http,
             status_slots=self.status_slots,
             node_ip=cfg.node_ip,

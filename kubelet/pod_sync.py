@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from apimachinery.errors import StatusError
+from apimachinery.quantity import parse_quantity
 from client.events import EventRecorder
 from client.request import DeleteOptions, Obj, PatchType, Preconditions
 from client.rest import ApiClient
@@ -33,9 +34,10 @@ from kubelet.dns import (
     pod_hostname_and_domain,
     resolv_conf_text,
 )
-from kubelet.envvars import ConfigError, container_env, expand_command
+from kubelet.envvars import ConfigError, container_env, expand_command, expand_list
 from kubelet.expansion import expand
 from kubelet.hooks import hook_failure_message, run_hook
+from kubelet.image_pull import ImageManager
 from kubelet.object_watch import PodObjects
 from kubelet.pod_actions import ContainerFacts, PodRuntimeStatus, compute_pod_actions
 from kubelet.probes import ProbeWorker
@@ -44,6 +46,7 @@ from kubelet.runtime import (
     ContainerRuntime,
     ContainerState,
     ContainerStatus,
+    CreateContainerError,
     Mount,
     Sandbox,
     SandboxConfig,
@@ -113,6 +116,7 @@ class SyncDeps:
     volumes: VolumeManager
     tokens: TokenManager
     dns: DNSConfigurer
+    images: ImageManager
     http: httpx.AsyncClient
     status_slots: asyncio.Semaphore
     node_ip: str
@@ -535,15 +539,15 @@ class PodSync:
             cs.waiting = ("CreateContainerConfigError", str(e))
             self.kick_later(2.0)
             return False
-        if not c.get("command") and not c.get("args"):
-            # images are not pulled, so there is no ENTRYPOINT/CMD to fall back on; args alone run as
-            # they would in an image without ENTRYPOINT (kubectl run x --image=busybox -- sleep 60)
-            msg = f"the process runtime needs a command for image {image}"
-            if cs.waiting != ("CreateContainerError", msg):
-                self._event("Warning", "Failed", f"Error: {msg}", cs.name, cs.init)
-            cs.waiting = ("CreateContainerError", msg)
+        pulled = await self.deps.images.ensure(
+            self.uid, c, lambda type_, reason, message: self._event(type_, reason, message, cs.name, cs.init)
+        )
+        if not pulled.ok:
+            cs.waiting = (pulled.reason, pulled.message)
+            if pulled.retry_in:
+                self.kick_later(pulled.retry_in)
             return False
-        self._event("Normal", "Pulled", f'Container image "{image}" already present on machine', cs.name, cs.init)
+        limits = (c.get("resources") or {}).get("limits") or {}
         config = ContainerConfig(
             name=cs.name,
             image=image,
@@ -553,11 +557,21 @@ class PodSync:
             mounts=self._mounts(c, env),
             attempt=cs.restart_count + (1 if cs.instances else 0),
             init=cs.init,
+            command=expand_list(c.get("command"), env),
+            args=expand_list(c.get("args"), env),
+            memory_limit=int(parse_quantity(limits["memory"])) if limits.get("memory") else 0,
+            nano_cpus=int(parse_quantity(limits["cpu"]) * 1_000_000_000) if limits.get("cpu") else 0,
         )
         if previous is not None:
             cs.last_terminated = _terminated(previous, self.runtime.runtime_type)
         old_id = cs.id
-        cid = await self.runtime.create_container(self.uid, config)
+        try:
+            cid = await self.runtime.create_container(self.uid, config)
+        except CreateContainerError as e:
+            if cs.waiting != ("CreateContainerError", str(e)):
+                self._event("Warning", "Failed", f"Error: {e}", cs.name, cs.init)
+            cs.waiting = ("CreateContainerError", str(e))
+            return False
         self._event("Normal", "Created", f"Created container: {cs.name}", cs.name, cs.init)
         await self.runtime.start_container(cid)
         if cs.instances:
@@ -688,6 +702,7 @@ class PodSync:
         await self.runtime.remove_pod_sandbox(self.uid)
         self.deps.volumes.forget(self.uid)
         self.deps.tokens.forget(self.uid)
+        self.deps.images.forget(self.uid)
 
     # --- status ------------------------------------------------------------------------------
 
