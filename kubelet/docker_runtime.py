@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ from kubelet.runtime import (
     SandboxConfig,
 )
 
-__all__ = ["PAUSE_IMAGE", "DockerRuntime", "parse_docker_time"]
+__all__ = ["PAUSE_IMAGE", "DockerRuntime", "busybox_image_context", "parse_docker_time"]
 
 log = logging.getLogger("kubelet.docker")
 
@@ -49,10 +50,21 @@ LABEL_POD_NAME = "io.kubernetes.pod.name"
 LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
 LABEL_CONTAINER_NAME = "io.kubernetes.container.name"
 LABEL_TYPE = "io.kubernetes.docker.type"
-PAUSE_DOCKERFILE = b"""FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-"""
+
+
+def busybox_image_context(
+    busybox: bytes, files: Mapping[str, bytes] | None = None, entrypoint: list[str] | None = None
+) -> bytes:
+    """The build context of a tiny image needing no registry: a static busybox FROM scratch, its applets
+    installed in /bin, plus `files` ({absolute path: content}, executable) and an ENTRYPOINT."""
+    extra = {f"f{i}": (path, data) for i, (path, data) in enumerate((files or {}).items())}
+    lines = ["FROM scratch", "COPY busybox /bin/busybox", 'RUN ["/bin/busybox", "--install", "-s", "/bin"]']
+    lines += [f"COPY {name} {path}" for name, (path, _) in extra.items()]
+    if entrypoint:
+        lines.append(f"ENTRYPOINT {json.dumps(entrypoint)}")
+    context = {"Dockerfile": (("\n".join(lines) + "\n").encode(), 0o644), "busybox": (busybox, 0o755)}
+    context.update({name: (data, 0o755) for name, (_, data) in extra.items()})
+    return tar_context(context)
 
 
 def parse_docker_time(text: str) -> float:
@@ -169,8 +181,7 @@ class DockerRuntime:
                 else:
                     busybox = await asyncio.to_thread(Path(BUSYBOX).read_bytes)
                     log.info("building the sandbox image %s from %s", PAUSE_IMAGE, BUSYBOX)
-                    context = tar_context({"Dockerfile": (PAUSE_DOCKERFILE, 0o644), "busybox": (busybox, 0o755)})
-                    await self.engine.build(context, PAUSE_IMAGE)
+                    await self.engine.build(busybox_image_context(busybox), PAUSE_IMAGE)
             self._pause_checked = True
 
     # --- sandboxes -----------------------------------------------------------------------

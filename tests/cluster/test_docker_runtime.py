@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kubelet.docker_api import EngineClient, tar_context
+from kubelet.docker_api import EngineClient
+from kubelet.docker_runtime import busybox_image_context
 from tests.cluster.conftest import wait_for
 from tests.e2e.conftest import Kubectl, table
 from tinykube.cluster import Cluster, ClusterSpec
@@ -32,12 +33,6 @@ HELLO = b"""#!/bin/sh
 echo "tk-hello starting on $(hostname) with GREETING=$GREETING"
 mkdir -p /www && echo "hello from $(hostname)" > /www/index.html
 exec httpd -f -vv -p 8080 -h /www
-"""
-DOCKERFILE = b"""FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-COPY tk-hello /usr/local/bin/tk-hello
-ENTRYPOINT ["/usr/local/bin/tk-hello"]
 """
 
 
@@ -60,12 +55,8 @@ def engine_ready() -> None:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "install", "-y", "-qq", "busybox-static"], check=True, timeout=300, env=env)
 
-    context = tar_context(
-        {
-            "Dockerfile": (DOCKERFILE, 0o644),
-            "busybox": (Path("/bin/busybox").read_bytes(), 0o755),
-            "tk-hello": (HELLO, 0o755),
-        }
+    context = busybox_image_context(
+        Path("/bin/busybox").read_bytes(), {"/usr/local/bin/tk-hello": HELLO}, ["/usr/local/bin/tk-hello"]
     )
 
     async def build() -> None:
