@@ -37,7 +37,7 @@ from kubelet.runtime import (
     SandboxConfig,
 )
 
-__all__ = ["PAUSE_IMAGE", "DockerRuntime", "busybox_image_context", "parse_docker_time"]
+__all__ = ["PAUSE_IMAGE", "DockerRuntime", "busybox_image_context", "container_body", "parse_docker_time"]
 
 log = logging.getLogger("kubelet.docker")
 
@@ -50,6 +50,7 @@ LABEL_POD_NAME = "io.kubernetes.pod.name"
 LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
 LABEL_CONTAINER_NAME = "io.kubernetes.container.name"
 LABEL_TYPE = "io.kubernetes.docker.type"
+LABEL_RESTART_COUNT = "io.kubernetes.container.restartCount"
 
 
 def busybox_image_context(
@@ -65,6 +66,34 @@ def busybox_image_context(
     context = {"Dockerfile": (("\n".join(lines) + "\n").encode(), 0o644), "busybox": (busybox, 0o755)}
     context.update({name: (data, 0o755) for name, (_, data) in extra.items()})
     return tar_context(context)
+
+
+def container_body(config: ContainerConfig, sandbox_id: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The Engine API's create body of an app container joined to the sandbox container `sandbox_id`."""
+    host_config: dict[str, Any] = {
+        "NetworkMode": f"container:{sandbox_id}",
+        "IpcMode": f"container:{sandbox_id}",
+        "Binds": [f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in config.mounts],
+    }
+    if config.memory_limit:
+        host_config["Memory"] = config.memory_limit
+        host_config["MemorySwap"] = config.memory_limit  # no swap: past the limit is an OOM kill
+    if config.nano_cpus:
+        host_config["NanoCpus"] = config.nano_cpus
+    body: dict[str, Any] = {
+        "Image": config.image,
+        "Env": [f"{k}={v}" for k, v in config.env.items()],
+        "WorkingDir": config.working_dir,
+        "Labels": dict(labels),
+        "HostConfig": host_config,
+    }
+    # as upstream: command replaces ENTRYPOINT (and with it the image's CMD), args replace CMD
+    if config.command is not None:
+        body["Entrypoint"] = config.command
+        body["Cmd"] = config.args or []
+    elif config.args is not None:
+        body["Cmd"] = config.args
+    return body
 
 
 def parse_docker_time(text: str) -> float:
@@ -256,32 +285,8 @@ class DockerRuntime:
                 old.unlink(missing_ok=True)
         path = log_dir / f"{config.attempt}.log"
         path.unlink(missing_ok=True)
-        host_config: dict[str, Any] = {
-            "NetworkMode": f"container:{found.container_id}",
-            "IpcMode": f"container:{found.container_id}",
-            "Binds": [f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in config.mounts],
-        }
-        if config.memory_limit:
-            host_config["Memory"] = config.memory_limit
-            host_config["MemorySwap"] = config.memory_limit  # no swap: past the limit is an OOM kill
-        if config.nano_cpus:
-            host_config["NanoCpus"] = config.nano_cpus
-        body: dict[str, Any] = {
-            "Image": config.image,
-            "Env": [f"{k}={v}" for k, v in config.env.items()],
-            "WorkingDir": config.working_dir,
-            "Labels": {
-                **self._labels(sb, "container", config.name),
-                "io.kubernetes.container.restartCount": str(config.attempt),
-            },
-            "HostConfig": host_config,
-        }
-        # as upstream: command replaces ENTRYPOINT (and the image's CMD), args replace CMD
-        if config.command is not None:
-            body["Entrypoint"] = config.command
-            body["Cmd"] = config.args or []
-        elif config.args is not None:
-            body["Cmd"] = config.args
+        labels = {**self._labels(sb, "container", config.name), LABEL_RESTART_COUNT: str(config.attempt)}
+        body = container_body(config, found.container_id, labels)
         name = f"k8s_{config.name}_{sb.name}_{sb.namespace}_{uid}_{config.attempt}_{secrets.token_hex(2)}"
         try:
             docker_id = await self.engine.create(name, body)

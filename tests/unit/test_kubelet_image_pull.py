@@ -1,18 +1,20 @@
-"""Image pulls per imagePullPolicy: upstream's reasons, events and back-off; the Engine API's small parsers."""
+"""Image pulls per imagePullPolicy (upstream's reasons, events, back-off); the docker runtime's pure parts."""
 
 from __future__ import annotations
 
 import asyncio
 import struct
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kubelet.__main__ import docker_answers
 from kubelet.docker_api import _split_image, demux_frames
-from kubelet.docker_runtime import parse_docker_time
+from kubelet.docker_runtime import container_body, parse_docker_time
 from kubelet.image_pull import BACKOFF_INITIAL, ImageManager, pull_policy
-from kubelet.runtime import ImagePullError
+from kubelet.runtime import ContainerConfig, ImagePullError, Mount
 
 
 class Images:
@@ -146,3 +148,44 @@ def test_demux_frames_across_chunk_boundaries() -> None:
 def test_parse_docker_time() -> None:
     assert parse_docker_time("0001-01-01T00:00:00Z") == 0.0
     assert parse_docker_time("2026-01-01T00:00:01.500000000Z") == pytest.approx(1767225601.5)
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "entrypoint", "cmd"),
+    [
+        (None, None, "absent", "absent"),  # the image's ENTRYPOINT and CMD
+        (["sh", "-c"], ["echo hi"], ["sh", "-c"], ["echo hi"]),
+        (["sleep"], None, ["sleep"], []),  # command alone drops the image's CMD too
+        (None, ["60"], "absent", ["60"]),  # args alone keep the image's ENTRYPOINT
+    ],
+)
+def test_command_and_args_map_to_entrypoint_and_cmd(
+    command: list[str] | None, args: list[str] | None, entrypoint: Any, cmd: Any
+) -> None:
+    config = ContainerConfig("c", "img:1", [], {"A": "1"}, command=command, args=args)
+    body = container_body(config, "sb", {})
+    assert body.get("Entrypoint", "absent") == entrypoint
+    assert body.get("Cmd", "absent") == cmd
+    assert body["Env"] == ["A=1"]
+
+
+def test_limits_mounts_and_the_sandbox_namespaces() -> None:
+    config = ContainerConfig(
+        "c",
+        "img:1",
+        [],
+        {},
+        mounts=[Mount(Path("/v/data"), "/data"), Mount(Path("/v/conf"), "/etc/conf", read_only=True)],
+        memory_limit=32 * 1024 * 1024,
+        nano_cpus=500_000_000,
+    )
+    hc = container_body(config, "sandbox-id", {"io.kubernetes.pod.uid": "u"})["HostConfig"]
+    assert hc["NetworkMode"] == hc["IpcMode"] == "container:sandbox-id"
+    assert hc["Binds"] == ["/v/data:/data", "/v/conf:/etc/conf:ro"]
+    assert hc["Memory"] == hc["MemorySwap"] == 32 * 1024 * 1024
+    assert hc["NanoCpus"] == 500_000_000
+    assert "Memory" not in container_body(ContainerConfig("c", "i", [], {}), "s", {})["HostConfig"]
+
+
+def test_auto_runtime_falls_back_when_no_engine_answers(tmp_path: Path) -> None:
+    assert asyncio.run(docker_answers(str(tmp_path / "no-docker.sock"))) is False
