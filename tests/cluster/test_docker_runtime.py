@@ -123,6 +123,13 @@ def _pod(dhttp: httpx.Client, ns: str, name: str) -> dict:
     return r.json()
 
 
+def _ready(dhttp: httpx.Client, ns: str, name: str) -> dict | None:
+    """The pod once Ready (else None; wait_for then reports its last status)."""
+    pod = _pod(dhttp, ns, name)
+    conds = pod.get("status", {}).get("conditions") or []
+    return pod if any(c["type"] == "Ready" and c["status"] == "True" for c in conds) else None
+
+
 def _state(dhttp: httpx.Client, ns: str, name: str) -> dict:
     statuses = _pod(dhttp, ns, name).get("status", {}).get("containerStatuses") or [{}]
     return statuses[0].get("state") or {}
@@ -148,13 +155,17 @@ spec:
     imagePullPolicy: IfNotPresent
     env: [{{name: GREETING, value: bonjour}}]
     readinessProbe: {{httpGet: {{path: /, port: 8080}}, periodSeconds: 1}}
+    livenessProbe: {{exec: {{command: [cat, /post-start]}}, periodSeconds: 1, failureThreshold: 1}}
+    lifecycle: {{postStart: {{exec: {{command: [sh, -c, "echo hook ran > /post-start"]}}}}}}
     volumeMounts: [{{name: conf, mountPath: /etc/conf}}]
   volumes: [{{name: conf, configMap: {{name: conf}}}}]
 """
     assert not Path("/usr/local/bin/tk-hello").exists()
     dkube.ok("apply", "-n", dns_, "-f", "-", input=manifest)
-    dkube.ok("wait", "-n", dns_, "--for=condition=Ready", "pod/hello", "--timeout=60s", timeout=70)
-    pod = _pod(dhttp, dns_, "hello")
+    try:
+        pod = wait_for(lambda: _ready(dhttp, dns_, "hello"), 60, "pod hello Ready")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; its status: {_pod(dhttp, dns_, 'hello').get('status')}") from None
     cs = pod["status"]["containerStatuses"][0]
     assert cs["containerID"].startswith("docker://")
     ip = pod["status"]["podIP"]
@@ -189,6 +200,8 @@ spec:
         follow.kill()
         follow.wait(5)
 
+    assert dkube.ok("exec", "-n", dns_, "hello", "--", "cat", "/post-start") == "hook ran\n"
+    assert _pod(dhttp, dns_, "hello")["status"]["containerStatuses"][0]["restartCount"] == 0  # liveness held
     uid = pod["metadata"]["uid"]
     assert len(_docker_labelled(f"io.kubernetes.pod.uid={uid}")) == 2  # the sandbox and the app container
     dkube.ok("delete", "pod", "-n", dns_, "hello", "--wait=true", timeout=40)
