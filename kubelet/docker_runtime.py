@@ -324,6 +324,7 @@ class DockerRuntime:
             return
         state = info.get("State") or {}
         c.status.pid = int(state.get("Pid") or 0)
+        c.status.image_id = str(info.get("Image") or "")
         c.status.started_at = parse_docker_time(state.get("StartedAt", "")) or time.time()
         c.status.state = ContainerState.RUNNING
         follower = asyncio.create_task(self._follow_logs(c, log_file), name=f"logs {c.config.name}")

@@ -278,7 +278,8 @@ class PodSync:
         if await self._deadline_exceeded():
             await self._write_status()
             return
-        await self._kill_for_probes(actions.containers_to_kill)
+        # a fresh plan: a probe may have failed while volumes were set up
+        await self._kill_for_probes(compute_pod_actions(pod, self.runtime_status()).containers_to_kill)
         by_name = {c["name"]: c for key in ("initContainers", "containers") for c in self.spec.get(key) or []}
         for cs in self.containers.values():
             st = self._status(cs)
@@ -715,6 +716,8 @@ class PodSync:
             image_id="sha256:" + hashlib.sha256(image.encode()).hexdigest(),
         )
         st = self._status(cs)
+        if st is not None and st.image_id:
+            view.image_id = st.image_id
         if cs.last_terminated:
             view.last_state = {"terminated": cs.last_terminated}
         if st is not None:

@@ -119,6 +119,8 @@ class ContainerStatus:
     reason: str = ""
     message: str = ""
     log_path: Path | None = None
+    image_id: str = ""
+    """The image's id in the runtime's store ("" when it has none: the process runtime)."""
 
 
 class ContainerRuntime(Protocol):

@@ -47,6 +47,17 @@ def _docker_labelled(label: str) -> list[str]:
     return asyncio.run(ids())
 
 
+def _image_id(image: str) -> str:
+    async def get() -> str:
+        engine = EngineClient()
+        try:
+            return str((await engine.image_inspect(image) or {}).get("Id"))
+        finally:
+            await engine.close()
+
+    return asyncio.run(get())
+
+
 @pytest.fixture(scope="module")
 def engine_ready() -> None:
     """A Docker Engine answering on /var/run/docker.sock, busybox-static, and the test image built."""
@@ -168,6 +179,7 @@ spec:
         raise AssertionError(f"{e}; its status: {_pod(dhttp, dns_, 'hello').get('status')}") from None
     cs = pod["status"]["containerStatuses"][0]
     assert cs["containerID"].startswith("docker://")
+    assert cs["imageID"] == _image_id(IMAGE)  # the engine's id of the image, not a name hash
     ip = pod["status"]["podIP"]
     assert ip and not ip.startswith("127."), ip  # the sandbox's address on the docker network
     assert httpx.get(f"http://{ip}:8080/", timeout=5).text == "hello from hello\n"
