@@ -64,6 +64,7 @@ def engine_ready() -> None:
     subprocess.run(["bash", str(REPO / "scripts" / "docker-engine.sh")], check=True, timeout=300)
     if subprocess.run(["dpkg", "-s", "busybox-static"], capture_output=True).returncode != 0:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=300, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", "busybox-static"], check=True, timeout=300, env=env)
 
     context = busybox_image_context(
