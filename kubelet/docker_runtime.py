@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
 import shutil
+import socket as socket_module
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ PAUSE_IMAGE = "tinykube/pause:busybox"
 BUSYBOX = "/bin/busybox"
 PULL_TIMEOUT = 60.0
 LABEL_NODE = "io.tinykube.node"
+LABEL_OWNER = "io.tinykube.kubelet"  # which kubelet made it: what a restarted one cleans up
 LABEL_POD_UID = "io.kubernetes.pod.uid"
 LABEL_POD_NAME = "io.kubernetes.pod.name"
 LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
@@ -144,6 +147,10 @@ class DockerRuntime:
         self.pods_dir = root_dir / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         self.node_name = node_name
+        # one engine may serve several kubelets (compose nodes sharing the socket, a launcher cluster
+        # beside them), even of the same node name: each removes only what it made
+        where = f"{socket_module.gethostname()}:{root_dir.resolve()}:{node_name}"
+        self.owner = hashlib.sha256(where.encode()).hexdigest()[:16]
         self.network = network
         self.pause_image = pause_image
         self.pull_timeout = pull_timeout
@@ -159,7 +166,7 @@ class DockerRuntime:
     async def start(self) -> None:
         """Check the engine answers; remove what a previous kubelet of this node left behind."""
         await self.engine.ping()
-        await self._remove_labelled({LABEL_NODE: self.node_name})
+        await self._remove_labelled({LABEL_OWNER: self.owner})
         for d in self.pods_dir.iterdir():
             await asyncio.to_thread(shutil.rmtree, d, True)
         log.info("docker runtime on %s (network %s)", self.engine.socket, self.network)
@@ -171,6 +178,7 @@ class DockerRuntime:
     def _labels(self, sb: Sandbox, kind: str, container: str) -> dict[str, str]:
         return {
             LABEL_NODE: self.node_name,
+            LABEL_OWNER: self.owner,
             LABEL_POD_UID: sb.uid,
             LABEL_POD_NAME: sb.name,
             LABEL_POD_NAMESPACE: sb.namespace,
@@ -264,7 +272,7 @@ class DockerRuntime:
         await self.stop_pod_sandbox(uid, 0)
         for cid in [cid for cid, c in self._containers.items() if c.status.pod_uid == uid]:
             await self.remove_container(cid)
-        await self._remove_labelled({LABEL_NODE: self.node_name, LABEL_POD_UID: uid})
+        await self._remove_labelled({LABEL_OWNER: self.owner, LABEL_POD_UID: uid})
         self._sandboxes.pop(uid, None)
         d = self.pods_dir / uid
         if d.exists():
@@ -461,7 +469,7 @@ class DockerRuntime:
         running = [cid for cid, c in self._containers.items() if c.status.state is ContainerState.RUNNING]
         await asyncio.gather(*(self.stop_container(cid, grace) for cid in running), return_exceptions=True)
         with contextlib.suppress(DockerError):
-            await self._remove_labelled({LABEL_NODE: self.node_name})
+            await self._remove_labelled({LABEL_OWNER: self.owner})
         for c in self._containers.values():
             for t in c.tasks:
                 t.cancel()

@@ -27,7 +27,7 @@ from tinykube.cluster import Cluster, ClusterSpec
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "tinykube-test/hello:1"
-NODE_LABEL = "io.tinykube.node"
+NAMESPACES: list[str] = []  # the tests' namespaces: no container of theirs may outlive the cluster
 # a command that exists only in the image: the process runtime could not run it
 HELLO = b"""#!/bin/sh
 echo "tk-hello starting on $(hostname) with GREETING=$GREETING"
@@ -93,8 +93,8 @@ def dcluster(engine_ready: None, tmp_path_factory: pytest.TempPathFactory) -> It
     )
     with Cluster(spec) as c:
         yield c
-    node = c.node_names[0]
-    assert _docker_labelled(f"{NODE_LABEL}={node}") == [], "the kubelet left containers behind"
+    left = [cid for ns in NAMESPACES for cid in _docker_labelled(f"io.kubernetes.pod.namespace={ns}")]
+    assert left == [], "the kubelet left containers behind"
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,7 @@ def dhttp(dcluster: Cluster) -> Iterator[httpx.Client]:
 def dns_(dhttp: httpx.Client) -> Iterator[str]:
     """A fresh namespace, deleted afterwards."""
     name = f"d-{uuid.uuid4().hex[:8]}"
+    NAMESPACES.append(name)
     r = dhttp.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     assert r.status_code == 201, r.text
     yield name
