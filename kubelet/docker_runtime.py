@@ -116,6 +116,8 @@ def parse_docker_time(text: str) -> float:
 class _Sandbox:
     sandbox: Sandbox
     container_id: str
+    ready: bool = True
+    waiter: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -226,7 +228,11 @@ class DockerRuntime:
     async def run_pod_sandbox(self, config: SandboxConfig) -> Sandbox:
         """Create (or return) the pod's sandbox container; the pod IP is its address on the network."""
         if found := self._sandboxes.get(config.uid):
-            return found.sandbox
+            if found.ready:
+                return found.sandbox
+            # it died (removed or killed behind the kubelet's back): a new one, same directories
+            self._sandboxes.pop(config.uid, None)
+            await self.engine.remove(found.container_id)
         d = self.pods_dir / config.uid
         for sub in ("volumes", "logs"):
             (d / sub).mkdir(parents=True, exist_ok=True)
@@ -253,8 +259,25 @@ class DockerRuntime:
             raise RuntimeError(e.message) from e
         nets = (info.get("NetworkSettings") or {}).get("Networks") or {}
         sb.ip = config.host_ip or str((nets.get(self.network) or {}).get("IPAddress") or "")
-        self._sandboxes[config.uid] = _Sandbox(sb, cid)
+        found = self._sandboxes[config.uid] = _Sandbox(sb, cid)
+        found.waiter = asyncio.create_task(self._watch_sandbox(found), name=f"sandbox {config.name}")
         return sb
+
+    async def _watch_sandbox(self, found: _Sandbox) -> None:
+        """Mark the sandbox not ready when its container ends, and tell the kubelet."""
+        with contextlib.suppress(DockerError):
+            await self.engine.wait(found.container_id)
+        found.ready = False
+        for cb in self._callbacks:
+            try:
+                cb(found.sandbox.uid, found.container_id)
+            except Exception:
+                log.exception("exit callback failed")
+
+    def sandbox_ready(self, uid: str) -> bool:
+        """Whether the pod's sandbox container runs."""
+        found = self._sandboxes.get(uid)
+        return found is not None and found.ready
 
     def sandboxes(self) -> list[Sandbox]:
         """Every sandbox."""
@@ -273,7 +296,8 @@ class DockerRuntime:
         for cid in [cid for cid, c in self._containers.items() if c.status.pod_uid == uid]:
             await self.remove_container(cid)
         await self._remove_labelled({LABEL_OWNER: self.owner, LABEL_POD_UID: uid})
-        self._sandboxes.pop(uid, None)
+        if (found := self._sandboxes.pop(uid, None)) is not None and found.waiter is not None:
+            found.waiter.cancel()
         d = self.pods_dir / uid
         if d.exists():
             await asyncio.to_thread(shutil.rmtree, d, True)
@@ -473,6 +497,9 @@ class DockerRuntime:
         for c in self._containers.values():
             for t in c.tasks:
                 t.cancel()
+        for found in self._sandboxes.values():
+            if found.waiter is not None:
+                found.waiter.cancel()
         await self.engine.close()
 
 

@@ -32,6 +32,8 @@ class PodRuntimeStatus:
     """The pod as the runtime reports it, plus the kubelet's phase and termination bookkeeping."""
 
     sandbox_ready: bool = False
+    sandbox_created: bool = False
+    """A sandbox was made for the pod before: not ready now means it died (its containers go with it)."""
     phase: str = ""
     """The phase last written ("" before the first write)."""
     finishing: bool = False
@@ -44,6 +46,8 @@ class PodActions:
     """The plan of one sync."""
 
     create_sandbox: bool = False
+    sandbox_changed: bool = False
+    """The pod's sandbox died: every container is killed before a new sandbox is made (if the policy restarts)."""
     kill_pod: bool = False
     """The pod is terminal: stop whatever still runs, start nothing."""
     init_to_start: list[str] = field(default_factory=list)
@@ -94,6 +98,11 @@ def compute_pod_actions(pod: Mapping[str, Any], status: PodRuntimeStatus) -> Pod
         return actions
     if not status.sandbox_ready:
         actions.create_sandbox = True
+        if status.sandbox_created:
+            actions.sandbox_changed = True
+            if policy == "Never" and any(f.ran for f in facts.values()):
+                actions.create_sandbox = False  # nothing may run again: the containers are killed, the pod fails
+                return actions
     actions.containers_to_kill = {
         name: f.kill_reason for name, f in facts.items() if f.kill_reason and f.state is ContainerState.RUNNING
     }

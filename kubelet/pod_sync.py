@@ -216,7 +216,11 @@ class PodSync:
             )
         phase = (self._last_status or {}).get("phase") or (self.pod.get("status") or {}).get("phase") or ""
         return PodRuntimeStatus(
-            sandbox_ready=self._sandbox is not None, phase=phase, finishing=self._finishing, containers=facts
+            sandbox_ready=self._sandbox is not None and self.runtime.sandbox_ready(self.uid),
+            sandbox_created=self._sandbox is not None,
+            phase=phase,
+            finishing=self._finishing,
+            containers=facts,
         )
 
     async def sync_pod(self, pod: Obj) -> None:
@@ -234,6 +238,13 @@ class PodSync:
                 await self._write_status()
             # else: finished before this kubelet started; its final status stays as written
             return
+        if actions.sandbox_changed:
+            self._event("Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+            self._stop_all_probes()
+            await self._kill_all(self._grace())
+            if not actions.create_sandbox:
+                await self._write_status()
+                return
         if actions.create_sandbox:
             try:
                 hostname = self._hostname()
@@ -767,7 +778,7 @@ class PodSync:
             pod_ip=self._sandbox.ip if self._sandbox else "",
             host_ip=self.deps.node_ip,
             start_time=self._start_time or _ts(time.time()),
-            sandbox_ready=self._sandbox is not None,
+            sandbox_ready=self._sandbox is not None and self.runtime.sandbox_ready(self.uid),
             now=_ts(time.time()),
             failure=self._failure,
         )

@@ -200,6 +200,10 @@ class ProcessRuntime:
         """The pod's sandbox, if it exists."""
         return self._sandboxes.get(uid)
 
+    def sandbox_ready(self, uid: str) -> bool:
+        """A sandbox here is a directory and an address: ready once made."""
+        return uid in self._sandboxes
+
     def sandboxes(self) -> list[Sandbox]:
         """Every sandbox."""
         return list(self._sandboxes.values())

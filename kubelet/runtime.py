@@ -148,6 +148,10 @@ class ContainerRuntime(Protocol):
         """Create (or return the existing) sandbox: allocate the pod IP and its directories."""
         ...
 
+    def sandbox_ready(self, uid: str) -> bool:
+        """Whether the pod's sandbox exists and holds its network (a dead one is re-made by run_pod_sandbox)."""
+        ...
+
     async def stop_pod_sandbox(self, uid: str, grace: float) -> None:
         """Stop every container of the pod."""
         ...

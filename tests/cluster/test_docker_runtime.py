@@ -36,11 +36,13 @@ exec httpd -f -vv -p 8080 -h /www
 """
 
 
-def _docker_labelled(label: str) -> list[str]:
+def _docker_labelled(*labels: str) -> list[str]:
+    """Ids of the containers carrying every `key=value` label."""
+
     async def ids() -> list[str]:
         engine = EngineClient()
         try:
-            return [c["Id"] for c in await engine.list({label.split("=")[0]: label.split("=", 1)[1]})]
+            return [c["Id"] for c in await engine.list(dict(label.split("=", 1) for label in labels))]
         finally:
             await engine.close()
 
@@ -288,3 +290,46 @@ def test_pull_policy_never_with_a_missing_image(dkube: Kubectl, dhttp: httpx.Cli
         "ErrImageNeverPull",
     )
     assert waiting["message"] == 'Container image "tinykube-test/absent:1" is not present with pull policy of Never'
+
+
+def test_a_sandbox_removed_behind_the_kubelets_back_is_re_made(dkube: Kubectl, dhttp: httpx.Client, dns_: str) -> None:
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: phoenix}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers: [{{name: web, image: "{IMAGE}", imagePullPolicy: Never}}]
+"""
+    dkube.ok("apply", "-n", dns_, "-f", "-", input=manifest)
+    pod = wait_for(lambda: _ready(dhttp, dns_, "phoenix"), 60, "pod phoenix Ready")
+    uid = pod["metadata"]["uid"]
+    sandbox = _docker_labelled(f"io.kubernetes.pod.uid={uid}", "io.kubernetes.docker.type=podsandbox")
+    assert len(sandbox) == 1
+
+    async def remove() -> None:
+        engine = EngineClient()
+        try:
+            await engine.remove(sandbox[0])
+        finally:
+            await engine.close()
+
+    asyncio.run(remove())
+
+    def again() -> dict | None:
+        p = _ready(dhttp, dns_, "phoenix")
+        return p if p and p["status"]["containerStatuses"][0]["restartCount"] == 1 else None
+
+    pod = wait_for(again, 60, "phoenix Ready again in a new sandbox")
+    new = _docker_labelled(f"io.kubernetes.pod.uid={uid}", "io.kubernetes.docker.type=podsandbox")
+    assert len(new) == 1 and new != sandbox
+
+    def serves() -> str | None:
+        try:
+            return httpx.get(f"http://{pod['status']['podIP']}:8080/", timeout=5).text
+        except httpx.ConnectError:
+            return None  # no readiness probe: Ready before httpd listens
+
+    assert wait_for(serves, 15, "the new instance serving on the new pod IP") == "hello from phoenix\n"
+    events = dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=phoenix")
+    assert "Pod sandbox changed, it will be killed and re-created." in events

@@ -104,3 +104,20 @@ def test_failed_probe_kills_the_running_container() -> None:
     a = compute_pod_actions(pod(["a", "b"]), status(a=failing, b=gone))
     assert a.containers_to_kill == {"a": "liveness"}
     assert a.containers_to_start == ["b"]
+
+
+def test_dead_sandbox_is_replaced_and_its_containers_killed() -> None:
+    died = PodRuntimeStatus(sandbox_ready=False, sandbox_created=True, containers={"a": RUNNING})
+    a = compute_pod_actions(pod(["a"]), died)
+    assert a.sandbox_changed and a.create_sandbox
+
+
+def test_dead_sandbox_of_a_never_restarting_pod_is_not_replaced() -> None:
+    died = PodRuntimeStatus(sandbox_ready=False, sandbox_created=True, containers={"a": RUNNING})
+    a = compute_pod_actions(pod(["a"], policy="Never"), died)
+    assert a.sandbox_changed and not a.create_sandbox and a.containers_to_start == []
+
+
+def test_first_sandbox_is_no_change() -> None:
+    a = compute_pod_actions(pod(["a"], policy="Never"), status(sandbox=False))
+    assert a.create_sandbox and not a.sandbox_changed and a.containers_to_start == ["a"]
