@@ -70,11 +70,18 @@ class EngineClient:
         self.socket = socket
         self.timeout = timeout
         self.http = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=socket),
+            # every running container holds two long requests (its wait and its log stream): no cap, or a
+            # node's worth of containers would starve the short calls (the transport's limits are the ones used)
+            transport=httpx.AsyncHTTPTransport(
+                uds=socket, limits=httpx.Limits(max_connections=None, max_keepalive_connections=32)
+            ),
             base_url=f"http://docker/{API_VERSION}",
             timeout=timeout,
             trust_env=False,
         )
+
+    def _unreachable(self, e: httpx.HTTPError) -> DockerError:
+        return DockerError(0, f"cannot reach the Docker engine at {self.socket}: {type(e).__name__} {e}".strip())
 
     async def close(self) -> None:
         """Close the connections."""
@@ -85,7 +92,7 @@ class EngineClient:
         try:
             resp = await self.http.request(method, path, timeout=timeout or self.timeout, **kw)
         except httpx.HTTPError as e:
-            raise DockerError(0, f"cannot reach the Docker engine at {self.socket}: {e}") from e
+            raise self._unreachable(e) from e
         if resp.status_code >= 400:
             raise DockerError(resp.status_code, _error_message(resp))
         return resp
@@ -124,7 +131,7 @@ class EngineClient:
         except TimeoutError:
             raise DockerError(0, f"pulling {image} did not finish within {int(timeout)}s") from None
         except httpx.HTTPError as e:
-            raise DockerError(0, f"cannot reach the Docker engine at {self.socket}: {e}") from e
+            raise self._unreachable(e) from e
 
     async def build(self, context: bytes, tag: str, timeout: float = 120.0) -> None:
         """Build an image from a tar context (no registry: FROM scratch)."""
@@ -179,7 +186,7 @@ class EngineClient:
             except httpx.ReadTimeout:
                 continue
             except httpx.HTTPError as e:
-                raise DockerError(0, f"cannot reach the Docker engine at {self.socket}: {e}") from e
+                raise self._unreachable(e) from e
             if resp.status_code >= 400 and resp.status_code != 404:
                 raise DockerError(resp.status_code, _error_message(resp))
             return
