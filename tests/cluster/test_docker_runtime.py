@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from kubelet.docker_api import EngineClient
-from kubelet.docker_runtime import busybox_image_context
+from kubelet.docker_runtime import DockerRuntime, busybox_image_context
+from kubelet.runtime import ContainerConfig, SandboxConfig
 from tests.cluster.conftest import wait_for
 from tests.e2e.conftest import Kubectl, table
 from tinykube.cluster import Cluster, ClusterSpec
@@ -333,3 +334,29 @@ spec:
     assert wait_for(serves, 15, "the new instance serving on the new pod IP") == "hello from phoenix\n"
     events = dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=phoenix")
     assert "Pod sandbox changed, it will be killed and re-created." in events
+
+
+def test_a_restarted_kubelet_removes_what_its_predecessor_left(engine_ready: None, tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, int, int]:
+        first = DockerRuntime(tmp_path, "leftover-node")
+        await first.start()
+        await first.run_pod_sandbox(SandboxConfig("uid-left", "default", "left"))
+        cid = await first.create_container("uid-left", ContainerConfig("c", IMAGE, [], {}, command=["sleep", "600"]))
+        await first.start_container(cid)
+        # the kubelet dies (it is left as it is: nothing is stopped or removed)
+        other = DockerRuntime(tmp_path / "elsewhere", "leftover-node")  # another kubelet, same node name
+        await other.start()
+        await other.run_pod_sandbox(SandboxConfig("uid-other", "default", "other"))
+        before = len(await other.engine.list({"io.tinykube.node": "leftover-node"}))
+        second = DockerRuntime(tmp_path, "leftover-node")
+        await second.start()
+        after = len(await other.engine.list({"io.tinykube.node": "leftover-node"}))
+        await second.shutdown(0)
+        left = len(await first.engine.list({"io.tinykube.node": "leftover-node"}))
+        await other.shutdown(0)
+        await first.engine.close()
+        return before, after, left
+
+    # its own two went, the other kubelet's sandbox stayed (until that one stopped)
+    assert asyncio.run(scenario()) == (3, 1, 1)
+    assert _docker_labelled("io.tinykube.node=leftover-node") == []
