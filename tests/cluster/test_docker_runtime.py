@@ -332,6 +332,7 @@ spec:
             return None  # no readiness probe: Ready before httpd listens
 
     assert wait_for(serves, 15, "the new instance serving on the new pod IP") == "hello from phoenix\n"
+    assert "tk-hello starting on phoenix" in dkube.ok("logs", "-n", dns_, "phoenix", "--previous")
     events = dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=phoenix")
     assert "Pod sandbox changed, it will be killed and re-created." in events
 
