@@ -18,7 +18,9 @@ from kubelet.auth import AuthOptions
 from kubelet.ipam import default_pod_cidr
 from kubelet.kubelet import Kubelet, KubeletConfig
 from kubelet.node import host_capacity
+from kubelet.process_runtime import ProcessRuntime
 from kubelet.procstats import StatsCollector, runtime_targets
+from kubelet.runtime import ContainerRuntime
 
 cli = typer.Typer(add_completion=False)
 log = logging.getLogger("kubelet")
@@ -66,6 +68,29 @@ def parse_ip(text: str, flag: str) -> str:
         return str(ipaddress.ip_address(text.strip()))
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a valid IP address", param_hint=flag) from None
+
+
+async def docker_answers(socket: str) -> bool:
+    """Whether a Docker Engine answers on `socket`."""
+    from kubelet.docker_api import DockerError, EngineClient
+
+    engine = EngineClient(socket, timeout=2.0)
+    try:
+        await engine.ping()
+        return True
+    except DockerError:
+        return False
+    finally:
+        await engine.close()
+
+
+def make_runtime(kind: str, cfg: KubeletConfig, docker_socket: str, pause_image: str) -> ContainerRuntime:
+    """The container runtime the flags ask for."""
+    if kind == "docker":
+        from kubelet.docker_runtime import PAUSE_IMAGE, DockerRuntime
+
+        return DockerRuntime(cfg.root_dir, cfg.node_name, socket=docker_socket, pause_image=pause_image or PAUSE_IMAGE)
+    return ProcessRuntime(cfg.root_dir, cfg.pod_cidr)
 
 
 @cli.command()
@@ -166,10 +191,32 @@ def run(
         min=0.0,
         help="Seconds between resource stats collections (/stats/summary, /metrics/resource); 0 turns them off.",
     ),
+    container_runtime: str = typer.Option(
+        "process",
+        envvar="TINYKUBE_CONTAINER_RUNTIME",
+        help="process (containers as local processes), docker (real images through a Docker Engine), "
+        "or auto (docker when --container-runtime-endpoint answers, else process).",
+    ),
+    container_runtime_endpoint: str = typer.Option(
+        "unix:///var/run/docker.sock",
+        envvar="TINYKUBE_CONTAINER_RUNTIME_ENDPOINT",
+        help="The Docker Engine's socket (docker runtime).",
+    ),
+    pod_infra_container_image: str = typer.Option(
+        "",
+        envvar="TINYKUBE_POD_INFRA_CONTAINER_IMAGE",
+        help="The sandbox (pause) image of the docker runtime (default: a busybox image built locally).",
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Run the kubelet: register the node and run the pods bound to it as local processes."""
     node_ip = parse_ip(node_ip, "--node-ip")
+    if container_runtime not in ("process", "docker", "auto"):
+        raise typer.BadParameter(
+            f"{container_runtime!r} is not a container runtime (process, docker, auto)",
+            param_hint="--container-runtime",
+        )
+    docker_socket = container_runtime_endpoint.removeprefix("unix://")
     if address:
         address = parse_ip(address, "--address")
     dns_servers = tuple(parse_ip(ip, "--cluster-dns") for item in cluster_dns for ip in item.split(",") if ip.strip())
@@ -238,7 +285,13 @@ def run(
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     async def main(api: ApiClient) -> None:
-        kubelet = holder["k"] = Kubelet(api, cfg)
+        runtime_kind = container_runtime
+        if runtime_kind == "auto":
+            runtime_kind = "docker" if await docker_answers(docker_socket) else "process"
+        kubelet = holder["k"] = Kubelet(
+            api, cfg, make_runtime(runtime_kind, cfg, docker_socket, pod_infra_container_image)
+        )
+        log.info("container runtime: %s", runtime_kind)
         runtime = kubelet.runtime
         collector = StatsCollector(
             cfg.node_name,

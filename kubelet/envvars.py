@@ -10,7 +10,7 @@ from typing import Any
 from kubelet.downward import DownwardError, field_value, resource_value
 from kubelet.expansion import expand, mapping_for
 
-__all__ = ["ConfigError", "Lookup", "container_env", "expand_command", "secret_text"]
+__all__ = ["ConfigError", "Lookup", "container_env", "expand_command", "expand_list", "secret_text"]
 
 Lookup = Callable[[str, str], Mapping[str, Any] | None]
 """(namespace, name) → the ConfigMap or Secret object, or None when it does not exist."""
@@ -132,3 +132,11 @@ def expand_command(container: Mapping[str, Any], env: Mapping[str, str]) -> list
     """`command` + `args` with `$(VAR)` expanded from the container's environment."""
     lookup = mapping_for(env)
     return [expand(str(s), lookup) for s in [*(container.get("command") or []), *(container.get("args") or [])]]
+
+
+def expand_list(items: list[Any] | None, env: Mapping[str, str]) -> list[str] | None:
+    """`command` or `args` with `$(VAR)` expanded (None stays None: the image's default is used)."""
+    if not items:
+        return None
+    lookup = mapping_for(env)
+    return [expand(str(s), lookup) for s in items]

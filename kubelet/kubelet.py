@@ -17,9 +17,12 @@ from client.informer import InformerFactory
 from client.request import Obj, Selectors
 from client.rest import ApiClient
 from kubelet.dns import DNSConfigurer
+from kubelet.image_pull import ImageManager
 from kubelet.node import NodeAgent, default_allocatable, host_capacity, host_node_info, node_object
 from kubelet.object_watch import PodObjects
+from kubelet.pod_sync import SyncDeps
 from kubelet.process_runtime import ProcessRuntime
+from kubelet.runtime import ContainerRuntime
 from kubelet.service_env import service_env
 from kubelet.tokens import TokenManager
 from kubelet.volumes import VolumeManager
@@ -64,15 +67,15 @@ class KubeletConfig:
 
 
 class Kubelet:
-    """Node agent: Node + Lease heartbeat, pod informer, per-pod workers on a ProcessRuntime."""
+    """Node agent: Node + Lease heartbeat, pod informer, per-pod workers on a container runtime."""
 
-    def __init__(self, api: ApiClient, cfg: KubeletConfig, runtime: ProcessRuntime | None = None) -> None:
+    def __init__(self, api: ApiClient, cfg: KubeletConfig, runtime: ContainerRuntime | None = None) -> None:
         self.api = api
         self.cfg = cfg
         self.address = cfg.node_ip
         self.dns = DNSConfigurer(cfg.cluster_dns, cfg.cluster_domain, cfg.resolv_conf)
         cfg.root_dir.mkdir(parents=True, exist_ok=True)
-        self.runtime = runtime or ProcessRuntime(cfg.root_dir, cfg.pod_cidr)
+        self.runtime: ContainerRuntime = runtime or ProcessRuntime(cfg.root_dir, cfg.pod_cidr)
         capacity = host_capacity(cfg.root_dir, cfg.cpu, cfg.memory, cfg.max_pods)
         self.allocatable: Mapping[str, str] = default_allocatable(capacity)
         node = node_object(
@@ -103,6 +106,24 @@ class Kubelet:
         # probes: no certificate checks (as the kubelet's), no proxies from the environment
         self.http = httpx.AsyncClient(verify=False, follow_redirects=False, trust_env=False)
         self.synced = False
+        self.sync_deps = SyncDeps(
+            runtime=self.runtime,
+            api=api,
+            events=self.events,
+            objects=self.objects,
+            volumes=self.volumes,
+            tokens=self.tokens,
+            dns=self.dns,
+            images=ImageManager(self.runtime),
+            http=self.http,
+            status_slots=self.status_slots,
+            node_ip=cfg.node_ip,
+            allocatable=self.allocatable,
+            get_configmap=self.get_configmap,
+            get_secret=self.get_secret,
+            service_env=self.service_env,
+            node_event=self.node_event,
+        )
 
     # --- lookups for env and volumes ---------------------------------------------------------
 
@@ -130,7 +151,7 @@ class Kubelet:
         self.objects.track(pod)
         worker = self.workers.get(uid)
         if worker is None:
-            worker = self.workers[uid] = PodWorker(self, pod)
+            worker = self.workers[uid] = PodWorker(self.sync_deps, pod, self.worker_done)
             worker.start()
         else:
             worker.update(pod)

@@ -30,7 +30,15 @@ from typing import Any
 
 from kubelet.ipam import IPAM
 from kubelet.preamble import PREAMBLE
-from kubelet.runtime import ContainerConfig, ContainerState, ContainerStatus, Mount, Sandbox, SandboxConfig
+from kubelet.runtime import (
+    ContainerConfig,
+    ContainerState,
+    ContainerStatus,
+    CreateContainerError,
+    Mount,
+    Sandbox,
+    SandboxConfig,
+)
 from kubelet.tty import TtyProcess, spawn_tty
 
 __all__ = ["ProcessRuntime", "cri_log_line", "rfc3339_nano"]
@@ -83,6 +91,9 @@ class _Container:
 
 class ProcessRuntime:
     """Sandboxes as directories + an IP from the pod CIDR; containers as process groups."""
+
+    runtime_type = "process"
+    pulls_images = False
 
     def __init__(self, root_dir: Path, pod_cidr: str, base_env: dict[str, str] | None = None) -> None:
         self.root = root_dir
@@ -161,6 +172,14 @@ class ProcessRuntime:
         """Call `callback(pod_uid, container_id)` when a container exits."""
         self._callbacks.append(callback)
 
+    async def image_present(self, image: str) -> bool:
+        """Images are only recorded: every one counts as present."""
+        return True
+
+    async def pull_image(self, image: str) -> int:
+        """Nothing to pull."""
+        return 0
+
     # --- sandboxes -----------------------------------------------------------------------
 
     async def run_pod_sandbox(self, config: SandboxConfig) -> Sandbox:
@@ -180,6 +199,10 @@ class ProcessRuntime:
     def sandbox(self, uid: str) -> Sandbox | None:
         """The pod's sandbox, if it exists."""
         return self._sandboxes.get(uid)
+
+    def sandbox_ready(self, uid: str) -> bool:
+        """A sandbox here is a directory and an address: ready once made."""
+        return uid in self._sandboxes
 
     def sandboxes(self) -> list[Sandbox]:
         """Every sandbox."""
@@ -208,6 +231,10 @@ class ProcessRuntime:
         sb = self._sandboxes.get(uid)
         if sb is None:
             raise LookupError(f"no sandbox for pod {uid}")
+        if not config.command and not config.args:
+            # no image is pulled, so there is no ENTRYPOINT/CMD to fall back on; args alone run as they
+            # would in an image without ENTRYPOINT (kubectl run x --image=busybox -- sleep 60)
+            raise CreateContainerError(f"the process runtime needs a command for image {config.image}")
         cid = secrets.token_hex(32)
         log_dir = sb.dir / "logs" / config.name
         log_dir.mkdir(parents=True, exist_ok=True)

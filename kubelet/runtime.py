@@ -14,6 +14,8 @@ __all__ = [
     "ContainerRuntime",
     "ContainerState",
     "ContainerStatus",
+    "CreateContainerError",
+    "ImagePullError",
     "Mount",
     "Sandbox",
     "SandboxConfig",
@@ -72,6 +74,22 @@ class ContainerConfig:
     mounts: list[Mount] = field(default_factory=list)
     attempt: int = 0
     init: bool = False
+    command: list[str] | None = None
+    """The container's `command`, expanded (None: the image's ENTRYPOINT)."""
+    args: list[str] | None = None
+    """The container's `args`, expanded (None: the image's CMD, unless `command` is set)."""
+    memory_limit: int = 0
+    """limits.memory in bytes (0: none)."""
+    nano_cpus: int = 0
+    """limits.cpu in billionths of a CPU (0: none)."""
+
+
+class CreateContainerError(Exception):
+    """The runtime cannot make this container (the pod shows CreateContainerError with the message)."""
+
+
+class ImagePullError(Exception):
+    """An image could not be pulled (the pod shows ErrImagePull, then ImagePullBackOff)."""
 
 
 class ContainerState(StrEnum):
@@ -101,13 +119,37 @@ class ContainerStatus:
     reason: str = ""
     message: str = ""
     log_path: Path | None = None
+    image_id: str = ""
+    """The image's id in the runtime's store ("" when it has none: the process runtime)."""
 
 
 class ContainerRuntime(Protocol):
     """Sandboxes and containers, as the kubelet drives them (modelled on CRI's RuntimeService)."""
 
+    runtime_type: str
+    """The scheme of the containers' ids in pod status (`process://…`, `docker://…`)."""
+
+    pulls_images: bool
+    """False when the runtime runs no images (the process runtime): every image counts as present."""
+
+    async def start(self) -> None:
+        """Get ready (clean up what a previous kubelet left behind)."""
+        ...
+
+    async def image_present(self, image: str) -> bool:
+        """Whether the image is on this node (CRI's ImageStatus)."""
+        ...
+
+    async def pull_image(self, image: str) -> int:
+        """Pull the image (ImagePullError on failure, within the runtime's pull timeout); its size in bytes."""
+        ...
+
     async def run_pod_sandbox(self, config: SandboxConfig) -> Sandbox:
         """Create (or return the existing) sandbox: allocate the pod IP and its directories."""
+        ...
+
+    def sandbox_ready(self, uid: str) -> bool:
+        """Whether the pod's sandbox exists and holds its network (a dead one is re-made by run_pod_sandbox)."""
         ...
 
     async def stop_pod_sandbox(self, uid: str, grace: float) -> None:
@@ -123,7 +165,7 @@ class ContainerRuntime(Protocol):
         ...
 
     async def create_container(self, uid: str, config: ContainerConfig) -> str:
-        """Create a container in the pod's sandbox; returns its id."""
+        """Create a container in the pod's sandbox; returns its id (CreateContainerError if it cannot be)."""
         ...
 
     async def start_container(self, container_id: str) -> None:

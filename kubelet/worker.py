@@ -1,133 +1,58 @@
-"""One pod's worker: makes the runtime match the pod spec (sandbox, volumes, init containers in order,
-containers with restart policy and crash-loop back-off, probes, graceful termination) and writes status."""
+"""One pod's worker: serializes the work on a pod and tracks where it is in its life (upstream's
+pod_workers.go): SyncPod while it should run, TerminatingPod while its containers are stopped,
+TerminatedPod once nothing runs; the work itself is done by a `pod_sync.PodSync`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import os
-import socket
-import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from enum import StrEnum
 
-from apimachinery.errors import StatusError
-from client.request import DeleteOptions, Obj, PatchType, Preconditions
-from kubelet.dns import host_network_hosts, kernel_nodename, managed_hosts, pod_hostname_and_domain, resolv_conf_text
-from kubelet.envvars import ConfigError, container_env, expand_command
-from kubelet.expansion import expand
-from kubelet.hooks import hook_failure_message, run_hook
-from kubelet.probes import ProbeWorker
-from kubelet.runtime import ContainerConfig, ContainerState, ContainerStatus, Mount, Sandbox, SandboxConfig
-from kubelet.status import ContainerView, pod_status, status_changed
-from kubelet.tokens import TokenError, token_sources
-from kubelet.volumes import VolumeError
+from client.request import Obj
+from kubelet.pod_sync import PodSync, SyncDeps
 
-if TYPE_CHECKING:
-    from kubelet.kubelet import Kubelet
-
-__all__ = ["PodWorker", "go_duration"]
+__all__ = ["PodLifecycle", "PodWorker"]
 
 log = logging.getLogger("kubelet.worker")
 
-BACKOFF_INITIAL = 10.0
-BACKOFF_MAX = 300.0
-BACKOFF_RESET = 600.0
-RESYNC = 10.0
-OBJECTS_TIMEOUT = 10.0  # seconds a sync waits for the first list of a ConfigMap or Secret it uses
-ETC_HOSTS = "/etc/hosts"
-ETC_HOSTS_FILE = "etc-hosts"
-RESOLV_CONF = "resolv.conf"
+RESYNC = 10.0  # seconds between syncs of a pod nothing happens to
+RETRY = 2.0  # seconds before a sync that raised is tried again
 
 
-def _ts(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+class PodLifecycle(StrEnum):
+    """Where a pod is in its life on this node (upstream's SyncPod / TerminatingPod / TerminatedPod)."""
 
-
-def go_duration(seconds: float) -> str:
-    """A whole number of seconds as Go's time.Duration prints it (10s, 1m20s, 5m0s)."""
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m{s}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m}m{s}s"
-
-
-@dataclass
-class _CState:
-    """What the worker remembers of one container across its instances."""
-
-    name: str
-    init: bool
-    sidecar: bool = False
-    id: str = ""
-    instances: int = 0
-    restart_count: int = 0
-    last_terminated: Obj = field(default_factory=dict)
-    waiting: tuple[str, str] | None = None
-    backoff: float = 0.0
-    backoff_updated: float = 0.0
-    recorded_exit: str = ""
-    probes: dict[str, ProbeWorker] = field(default_factory=dict)
-    ready: bool = False
-    started: bool = False
-    kill_reason: str = ""
+    SYNC = "SyncPod"
+    TERMINATING = "TerminatingPod"
+    TERMINATED = "TerminatedPod"
 
 
 class PodWorker:
-    """Syncs one pod (by uid) whenever kicked; ends after the pod is terminated and cleaned up."""
+    """Runs one pod's syncs one at a time, whenever kicked or every RESYNC seconds; ends once terminated."""
 
-    def __init__(self, kubelet: Kubelet, pod: Obj) -> None:
-        self.kl = kubelet
+    def __init__(self, deps: SyncDeps, pod: Obj, on_done: Callable[[PodWorker], None]) -> None:
         self.pod = pod
         self.uid: str = pod["metadata"]["uid"]
+        self.state = PodLifecycle.SYNC
         self.removed = False
-        self.done = False
+        self._on_done = on_done
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._timers: list[asyncio.TimerHandle] = []
-        self._last_status: Obj | None = None
-        self._start_time = (pod.get("status") or {}).get("startTime") or ""
-        self._sandbox: Sandbox | None = None
-        self._volume_paths: dict[str, Path] = {}
-        self._volume_error = ""
-        self._token_due: float | None = None
-        self._finishing = False
-        self._failure: tuple[str, str] | None = None
-        self._deadline_timer = False
-        self.containers: dict[str, _CState] = {}
-        spec = pod.get("spec") or {}
-        old = {
-            s.get("name"): s
-            for s in [
-                *((pod.get("status") or {}).get("initContainerStatuses") or []),
-                *((pod.get("status") or {}).get("containerStatuses") or []),
-            ]
-        }
-        for init, key in ((True, "initContainers"), (False, "containers")):
-            for c in spec.get(key) or []:
-                cs = _CState(c["name"], init, sidecar=init and c.get("restartPolicy") == "Always")
-                prev = old.get(c["name"]) or {}
-                if prev.get("containerID"):  # adopted after a kubelet restart: keep counting restarts
-                    cs.restart_count = int(prev.get("restartCount") or 0)
-                    cs.instances = 1
-                    cs.last_terminated = dict((prev.get("lastState") or {}).get("terminated") or {})
-                self.containers[c["name"]] = cs
-
-    # --- plumbing ------------------------------------------------------------------------
+        self.sync = PodSync(deps, pod, self._requeue)
 
     @property
     def key(self) -> str:
         """`namespace/name` of the pod."""
         m = self.pod["metadata"]
         return f"{m.get('namespace')}/{m.get('name')}"
+
+    @property
+    def done(self) -> bool:
+        """The pod is terminated and cleaned up."""
+        return self.state is PodLifecycle.TERMINATED
 
     def start(self) -> None:
         """Start the worker loop."""
@@ -138,9 +63,11 @@ class PodWorker:
         """Ask for a sync."""
         self._kick.set()
 
-    def kick_later(self, delay: float) -> None:
-        """Ask for a sync after `delay` seconds."""
-        self._timers.append(asyncio.get_running_loop().call_later(max(delay, 0.0), self.kick))
+    def _requeue(self, delay: float) -> None:
+        if delay <= 0:
+            self.kick()
+        else:
+            self._timers.append(asyncio.get_running_loop().call_later(delay, self.kick))
 
     def update(self, pod: Obj) -> None:
         """A newer copy of the pod arrived."""
@@ -154,13 +81,28 @@ class PodWorker:
 
     async def stop(self) -> None:
         """Cancel the loop and the probes (the kubelet is exiting)."""
-        self._stop_all_probes()
+        self.sync.stop()
         for t in self._timers:
             t.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def _lifecycle(self) -> PodLifecycle:
+        deleting = self.removed or (self.pod.get("metadata") or {}).get("deletionTimestamp")
+        if self.state is PodLifecycle.SYNC and deleting:
+            return PodLifecycle.TERMINATING
+        return self.state
+
+    async def _step(self) -> None:
+        self.state = self._lifecycle()
+        if self.state is PodLifecycle.SYNC:
+            await self.sync.sync_pod(self.pod)
+        elif self.state is PodLifecycle.TERMINATING:
+            await self.sync.sync_terminating_pod(self.pod, self.removed)
+            self.state = PodLifecycle.TERMINATED
+            await self.sync.sync_terminated_pod(self.pod, self.removed)
 
     async def _loop(self) -> None:
         while not self.done:
@@ -170,617 +112,13 @@ class PodWorker:
             now = asyncio.get_running_loop().time()
             self._timers = [t for t in self._timers if not t.cancelled() and t.when() > now]
             try:
-                await self.sync()
+                await self._step()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("sync of pod %s failed", self.key)
-                self.kick_later(2.0)
-        self._stop_all_probes()
-        self.kl.worker_done(self)
-
-    def _event(self, type_: str, reason: str, message: str, container: str = "", init: bool = False) -> None:
-        obj = {**self.pod, "kind": "Pod", "apiVersion": "v1"}
-        path = f"spec.{'initContainers' if init else 'containers'}{{{container}}}" if container else ""
-        self.kl.events.record(obj, type_, reason, message, field_path=path)
-
-    @property
-    def spec(self) -> Obj:
-        """The pod spec."""
-        return self.pod.get("spec") or {}
-
-    def _pod_ref(self) -> str:
-        m = self.pod["metadata"]
-        return f"{m.get('name')}_{m.get('namespace')}({self.uid})"
-
-    # --- sync ----------------------------------------------------------------------------
-
-    async def sync(self) -> None:
-        """One reconciliation pass."""
-        meta = self.pod.get("metadata") or {}
-        if self.removed or meta.get("deletionTimestamp"):
-            await self._terminate()
-            return
-        phase = (self._last_status or {}).get("phase") or (self.pod.get("status") or {}).get("phase")
-        if phase in ("Succeeded", "Failed"):
-            # terminal: nothing runs again; whatever still runs (a sidecar) is stopped
-            if any(self._running(cs) for cs in self.containers.values()):
-                self._finishing = True
-                self._stop_all_probes()
-                await self._kill_all(self._grace())
-            if any(cs.id for cs in self.containers.values()):
-                await self._write_status()
-            # else: finished before this kubelet started; its final status stays as written
-            return
-        if self._sandbox is None:
-            try:
-                hostname = self._hostname()
-            except ValueError as e:
-                self._event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
-                await self._write_status()
-                return
-            self._sandbox = await self.kl.runtime.run_pod_sandbox(
-                SandboxConfig(
-                    self.uid,
-                    meta.get("namespace", ""),
-                    meta.get("name", ""),
-                    host_ip=self.kl.address if self.spec.get("hostNetwork") else "",
-                    hostname=hostname,
-                )
-            )
-            await self._write_resolv_conf(self._sandbox)
-        if not self._start_time:
-            self._start_time = _ts(time.time())
-        # the ConfigMaps and Secrets it uses are listed before env and volumes are made from them
-        await self.kl.objects.wait_for(self.pod, OBJECTS_TIMEOUT)
-        try:
-            tokens = await self._tokens()
-            self._volume_paths = await asyncio.to_thread(
-                self.kl.volumes.setup, self.pod, self._sandbox.volumes_dir, tokens
-            )
-            self._volume_error = ""
-        except VolumeError as e:
-            if str(e) != self._volume_error:
-                self._event("Warning", "FailedMount", str(e))
-            self._volume_error = str(e)
-            await self._write_status()
-            self.kick_later(2.0)
-            return
-        if await self._deadline_exceeded():
-            await self._write_status()
-            return
-        await self._handle_liveness_kills()
-        initialized = True
-        ran_before = any(cs.instances for cs in self.containers.values() if not cs.init)
-        for c in self.spec.get("initContainers") or []:
-            cs = self.containers[c["name"]]
-            st = self._status(cs)
-            if cs.sidecar:
-                if self._finishing:
-                    continue
-                if not (st is not None and st.state is ContainerState.RUNNING):
-                    await self._ensure(c, cs, st)
-                if (self._running(cs) and cs.started) or ran_before:
-                    continue  # a started sidecar lets initialization go on; it keeps running beside the rest
-                initialized = False
-                break
-            if st is not None and st.state is ContainerState.EXITED and st.exit_code == 0:
-                continue
-            initialized = False
-            if st is not None and st.state is ContainerState.RUNNING:
-                break
-            if st is not None and st.state is ContainerState.EXITED and self.spec.get("restartPolicy") == "Never":
-                self._record_exit(cs, st)
-                break
-            await self._ensure(c, cs, st)
-            break
-        if initialized:
-            for c in self.spec.get("containers") or []:
-                cs = self.containers[c["name"]]
-                await self._ensure(c, cs, self._status(cs))
-            await self._stop_sidecars_when_done()
-        await self._write_status()
-
-    async def _tokens(self) -> dict[tuple[str, int], bytes]:
-        """The pod's projected ServiceAccount tokens, and a sync scheduled for when one must be renewed."""
-        try:
-            tokens, due = await self.kl.tokens.for_pod(self.pod)
-        except TokenError as e:
-            name = next((v for v, _, _ in token_sources(self.pod)), "")
-            raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {e}') from e
-        if due is not None and due != self._token_due:  # one timer per renewal, not one per sync
-            self._token_due = due
-            self.kick_later(due - time.time())
-        return tokens
-
-    async def _deadline_exceeded(self) -> bool:
-        """activeDeadlineSeconds: past it, every container is stopped and the pod fails."""
-        deadline = self.spec.get("activeDeadlineSeconds")
-        if deadline is None or not self._start_time:
-            return False
-        started = datetime.strptime(self._start_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-        left = started + float(deadline) - time.time()
-        if left > 0:
-            if not self._deadline_timer:
-                self._deadline_timer = True
-                self.kick_later(left + 0.05)
-            return False
-        if self._failure is None:
-            message = "Pod was active on the node longer than the specified deadline"
-            self._failure = ("DeadlineExceeded", message)
-            self._finishing = True
-            self._event("Warning", "DeadlineExceeded", message)
-            self._stop_all_probes()
-            for cs in self.containers.values():
-                if self._running(cs):
-                    self._event("Normal", "Killing", f"Stopping container {cs.name}", cs.name, cs.init)
-            await self._kill_all(self._grace())
-        return True
-
-    async def _stop_sidecars_when_done(self) -> None:
-        """Once every regular container has finished for good, sidecars are stopped (pod goes terminal)."""
-        if self.spec.get("restartPolicy", "Always") == "Always" or self._finishing:
-            return
-        for cs in self.containers.values():
-            if cs.init:
-                continue
-            st = self._status(cs)
-            if st is None or st.state is not ContainerState.EXITED or cs.waiting is not None:
-                return
-        self._finishing = True
-        grace = float(self.spec.get("terminationGracePeriodSeconds", 30))
-        for cs in self.containers.values():
-            if cs.sidecar and self._running(cs):
-                self._event("Normal", "Killing", f"Stopping container {cs.name}", cs.name, True)
-                self._stop_probes(cs)
-                await self._kill(cs, grace)
-
-    def _exec_fn(self, cid: str) -> Any:
-        async def exec_fn(command: list[str], timeout: float) -> tuple[int, bytes]:
-            return await self.kl.runtime.exec_sync(cid, command, timeout)
-
-        return exec_fn
-
-    def _container_spec(self, name: str) -> Obj:
-        every = [*(self.spec.get("initContainers") or []), *(self.spec.get("containers") or [])]
-        return next((c for c in every if c.get("name") == name), {})
-
-    async def _kill(self, cs: _CState, grace: float) -> None:
-        """Stop one container: its preStop hook first (within the grace period), then SIGTERM, then SIGKILL."""
-        if not self._running(cs):
-            return
-        c = self._container_spec(cs.name)
-        handler = (c.get("lifecycle") or {}).get("preStop")
-        start = time.monotonic()
-        if handler and grace > 0:
-            pod_ip = self._sandbox.ip if self._sandbox else ""
-            try:
-                ok, err, out = await asyncio.wait_for(
-                    run_hook(handler, c, pod_ip, self._exec_fn(cs.id), self.kl.http, grace), grace
-                )
-            except TimeoutError:
-                ok, err, out = False, f"PreStopHook did not complete within {int(grace)}s", ""
-            if not ok:
-                msg = hook_failure_message(handler, cs.name, self._pod_ref(), err, out)
-                self._event("Warning", "FailedPreStopHook", msg, cs.name, cs.init)
-        # as the kubelet does, SIGTERM always gets at least 2 seconds after the hook
-        left = max(grace - (time.monotonic() - start), 2.0) if grace > 0 else 0.0
-        await self.kl.runtime.stop_container(cs.id, left)
-
-    async def _kill_all(self, grace: float) -> None:
-        await asyncio.gather(*(self._kill(cs, grace) for cs in self.containers.values()))
-
-    async def _post_start(self, c: Obj, cs: _CState) -> bool:
-        """Run the postStart hook; on failure the container is killed (and restarted per policy)."""
-        handler = (c.get("lifecycle") or {}).get("postStart")
-        if not handler:
-            return True
-        pod_ip = self._sandbox.ip if self._sandbox else ""
-        ok, err, out = await run_hook(handler, c, pod_ip, self._exec_fn(cs.id), self.kl.http, self._grace())
-        if ok:
-            return True
-        msg = hook_failure_message(handler, cs.name, self._pod_ref(), err, out)
-        self._event("Warning", "FailedPostStartHook", msg, cs.name, cs.init)
-        await self.kl.runtime.stop_container(cs.id, self._grace())
-        return False
-
-    def _grace(self) -> float:
-        return float(self.spec.get("terminationGracePeriodSeconds", 30))
-
-    def _running(self, cs: _CState) -> bool:
-        st = self._status(cs)
-        return st is not None and st.state is ContainerState.RUNNING
-
-    def _status(self, cs: _CState) -> ContainerStatus | None:
-        return self.kl.runtime.container_status(cs.id) if cs.id else None
-
-    def _record_exit(self, cs: _CState, st: ContainerStatus) -> None:
-        if cs.recorded_exit != st.id:
-            cs.recorded_exit = st.id
-            self._stop_probes(cs)
-            cs.ready = False
-            cs.started = False
-
-    async def _ensure(self, c: Obj, cs: _CState, st: ContainerStatus | None) -> None:
-        """Start, leave running, or restart (with back-off) one container."""
-        if st is not None and st.state is ContainerState.RUNNING:
-            return
-        if st is not None and st.state is ContainerState.EXITED:
-            self._record_exit(cs, st)
-            policy = self.spec.get("restartPolicy", "Always")
-            if cs.sidecar:
-                restart = not self._finishing
-            elif cs.init:
-                restart = policy != "Never" and st.exit_code != 0
-            else:
-                restart = policy == "Always" or (policy == "OnFailure" and st.exit_code != 0)
-            if not restart:
-                cs.waiting = None
-                return
-            now = time.time()
-            if cs.backoff and now - cs.backoff_updated > BACKOFF_RESET:
-                cs.backoff = 0.0
-            if cs.backoff and now < st.finished_at + cs.backoff:
-                if cs.waiting is None or cs.waiting[0] != "CrashLoopBackOff":
-                    self._event(
-                        "Warning",
-                        "BackOff",
-                        f"Back-off restarting failed container {cs.name} in pod {self._pod_ref()}",
-                        cs.name,
-                        cs.init,
-                    )
-                cs.waiting = (
-                    "CrashLoopBackOff",
-                    f"back-off {go_duration(cs.backoff)} restarting failed container={cs.name} pod={self._pod_ref()}",
-                )
-                self.kick_later(st.finished_at + cs.backoff - now + 0.05)
-                return
-            cs.backoff = BACKOFF_INITIAL if not cs.backoff else min(cs.backoff * 2, BACKOFF_MAX)
-            cs.backoff_updated = now
-        await self._start(c, cs, st)
-
-    def _hostname(self) -> str:
-        """The containers' hostname: the node's for hostNetwork pods, else the pod's (ValueError if invalid)."""
-        if self.spec.get("hostNetwork"):
-            return socket.gethostname()
-        name, domain = pod_hostname_and_domain(self.pod, self.kl.dns.cluster_domain)
-        return kernel_nodename(name, domain, bool(self.spec.get("setHostnameAsFQDN")))
-
-    async def _write_resolv_conf(self, sb: Sandbox) -> None:
-        """The sandbox's resolv.conf from the pod's DNS policy (written once, as the runtime does)."""
-        dns = self.kl.dns
-        host_text = ""
-        if dns.resolver_config:
-            try:
-                host_text = await asyncio.to_thread(Path(dns.resolver_config).read_text)
-            except OSError as e:
-                log.warning("cannot read %s for pod %s: %s", dns.resolver_config, self.key, e)
-        config, events = dns.pod_dns(self.pod, host_text)
-        for ev in events:
-            if ev.target == "node":
-                self.kl.node_event("Warning", ev.reason, ev.message)
-            else:
-                self._event("Warning", ev.reason, ev.message)
-        text = resolv_conf_text(config, host_text)
-        await asyncio.to_thread((sb.dir / RESOLV_CONF).write_text, text)
-
-    async def _write_hosts(self, sb: Sandbox) -> None:
-        """The pod's managed /etc/hosts (rewritten before each container start, as the kubelet does)."""
-        aliases = self.spec.get("hostAliases") or []
-        if self.spec.get("hostNetwork"):
-            try:
-                host_hosts = await asyncio.to_thread(Path(ETC_HOSTS).read_text)
-            except OSError:
-                host_hosts = ""
-            text = host_network_hosts(host_hosts, aliases)
-        else:
-            name, domain = pod_hostname_and_domain(self.pod, self.kl.dns.cluster_domain)
-            text = managed_hosts([sb.ip], name, domain, aliases)
-        await asyncio.to_thread((sb.dir / ETC_HOSTS_FILE).write_text, text)
-
-    def _mounts(self, c: Obj, env: dict[str, str]) -> list[Mount]:
-        out = []
-        targets = {os.path.normpath(vm.get("mountPath") or "/") for vm in c.get("volumeMounts") or []}
-        assert self._sandbox is not None
-        # the kubelet's hosts file and the sandbox's resolv.conf, unless a volume is mounted there
-        for source, target in ((ETC_HOSTS_FILE, ETC_HOSTS), (RESOLV_CONF, "/etc/resolv.conf")):
-            if target not in targets and (self._sandbox.dir / source).exists():
-                out.append(Mount(self._sandbox.dir / source, target))
-        for vm in c.get("volumeMounts") or []:
-            src = self._volume_paths.get(vm.get("name", ""))
-            if src is None:
-                continue
-            sub = vm.get("subPath") or ""
-            if vm.get("subPathExpr"):
-                sub = expand(vm["subPathExpr"], env)
-            if sub:
-                src = src / sub.lstrip("/")
-                if not src.exists():
-                    src.mkdir(parents=True, exist_ok=True)
-            out.append(Mount(src, vm.get("mountPath", ""), bool(vm.get("readOnly"))))
-        return out
-
-    async def _start(self, c: Obj, cs: _CState, previous: ContainerStatus | None) -> None:
-        image = c.get("image", "")
-        assert self._sandbox is not None
-        ip = self._sandbox.ip
-        pod = {
-            **self.pod,
-            "status": {
-                **(self.pod.get("status") or {}),
-                "podIP": ip,
-                "podIPs": [{"ip": ip}],
-                "hostIP": self.kl.address,
-                "hostIPs": [{"ip": self.kl.address}],
-            },
-        }
-        try:
-            env = container_env(
-                pod,
-                c,
-                configmaps=self.kl.get_configmap,
-                secrets=self.kl.get_secret,
-                allocatable=self.kl.allocatable,
-                services=self.kl.service_env(
-                    (self.pod.get("metadata") or {}).get("namespace", ""),
-                    self.spec.get("enableServiceLinks", True) is not False,
-                ),
-            )
-            await self._write_hosts(self._sandbox)
-        except (ConfigError, ValueError) as e:
-            if cs.waiting != ("CreateContainerConfigError", str(e)):
-                self._event("Warning", "Failed", f"Error: {e}", cs.name, cs.init)
-            cs.waiting = ("CreateContainerConfigError", str(e))
-            self.kick_later(2.0)
-            return
-        if not c.get("command") and not c.get("args"):
-            # images are not pulled, so there is no ENTRYPOINT/CMD to fall back on; args alone run as
-            # they would in an image without ENTRYPOINT (kubectl run x --image=busybox -- sleep 60)
-            msg = f"the process runtime needs a command for image {image}"
-            if cs.waiting != ("CreateContainerError", msg):
-                self._event("Warning", "Failed", f"Error: {msg}", cs.name, cs.init)
-            cs.waiting = ("CreateContainerError", msg)
-            return
-        self._event("Normal", "Pulled", f'Container image "{image}" already present on machine', cs.name, cs.init)
-        config = ContainerConfig(
-            name=cs.name,
-            image=image,
-            argv=expand_command(c, env),
-            env=env,
-            working_dir=c.get("workingDir") or "",
-            mounts=self._mounts(c, env),
-            attempt=cs.restart_count + (1 if cs.instances else 0),
-            init=cs.init,
-        )
-        if previous is not None:
-            cs.last_terminated = _terminated(previous)
-        old_id = cs.id
-        cid = await self.kl.runtime.create_container(self.uid, config)
-        self._event("Normal", "Created", f"Created container: {cs.name}", cs.name, cs.init)
-        await self.kl.runtime.start_container(cid)
-        if cs.instances:
-            cs.restart_count += 1
-        cs.instances += 1
-        cs.id = cid
-        cs.waiting = None
-        cs.kill_reason = ""
-        if old_id:
-            await self.kl.runtime.remove_container(old_id)
-        st = self.kl.runtime.container_status(cid)
-        if st is not None and st.reason == "StartError":
-            self._event("Warning", "Failed", f"Error: {st.message}", cs.name, cs.init)
-            return
-        self._event("Normal", "Started", f"Started container {cs.name}", cs.name, cs.init)
-        if not await self._post_start(c, cs):
-            return
-        if not cs.init or cs.sidecar:
-            self._start_probes(c, cs)
-
-    # --- probes --------------------------------------------------------------------------
-
-    def _start_probes(self, c: Obj, cs: _CState) -> None:
-        self._stop_probes(cs)
-        cs.started = "startupProbe" not in c
-        cs.ready = "readinessProbe" not in c
-        cid = cs.id
-        pod_ip = self._sandbox.ip if self._sandbox else ""
-
-        async def exec_fn(command: list[str], timeout: float) -> tuple[int, bytes]:
-            return await self.kl.runtime.exec_sync(cid, command, timeout)
-
-        def on_change(kind: str, result: bool) -> None:
-            if cs.id != cid:
-                return
-            if kind == "readiness":
-                cs.ready = result
-            elif kind == "startup":
-                cs.started = result
-                if not result:
-                    cs.kill_reason = "startup"
-            elif kind == "liveness" and not result:
-                cs.kill_reason = "liveness"
-            self.kick()
-
-        def on_failure(kind: str, message: str) -> None:
-            if cs.id == cid:
-                self._event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}", cs.name)
-
-        def gate() -> bool:
-            return cs.started
-
-        for kind in ("startup", "liveness", "readiness"):
-            probe = c.get(f"{kind}Probe")
-            if probe:
-                w = ProbeWorker(
-                    kind,
-                    probe,
-                    c,
-                    pod_ip,
-                    exec_fn,
-                    self.kl.http,
-                    on_change,
-                    on_failure,
-                    gate=(lambda: True) if kind == "startup" else gate,
-                )
-                cs.probes[kind] = w
-                w.start()
-
-    def _stop_probes(self, cs: _CState) -> None:
-        for w in cs.probes.values():
-            w.stop()
-        cs.probes.clear()
-
-    def _stop_all_probes(self) -> None:
-        for cs in self.containers.values():
-            self._stop_probes(cs)
-
-    async def _handle_liveness_kills(self) -> None:
-        by_name = {c["name"]: c for c in self.spec.get("containers") or []}
-        for cs in self.containers.values():
-            if not cs.kill_reason:
-                continue
-            st = self._status(cs)
-            reason, cs.kill_reason = cs.kill_reason, ""
-            if st is None or st.state is not ContainerState.RUNNING:
-                continue
-            self._event("Normal", "Killing", f"Container {cs.name} failed {reason} probe, will be restarted", cs.name)
-            self._stop_probes(cs)
-            cs.ready = False
-            probe = by_name.get(cs.name, {}).get(f"{reason}Probe") or {}
-            grace = probe.get("terminationGracePeriodSeconds", self.spec.get("terminationGracePeriodSeconds", 30))
-            await self._kill(cs, float(grace))
-
-    # --- termination -------------------------------------------------------------------------
-
-    async def _terminate(self) -> None:
-        meta = self.pod.get("metadata") or {}
-        grace = meta.get("deletionGracePeriodSeconds")
-        if grace is None:
-            grace = self.spec.get("terminationGracePeriodSeconds", 30)
-        if self.removed:
-            grace = min(float(grace), 2.0)
-        self._stop_all_probes()
-        for cs in self.containers.values():
-            st = self._status(cs)
-            if st is not None and st.state is ContainerState.RUNNING:
-                self._event("Normal", "Killing", f"Stopping container {cs.name}", cs.name, cs.init)
-        await self._kill_all(float(grace))
-        await self.kl.runtime.stop_pod_sandbox(self.uid, 0)
-        if not self.removed:
-            try:
-                await self.kl.api.delete(
-                    "pods",
-                    meta["name"],
-                    meta["namespace"],
-                    options=DeleteOptions(grace_period_seconds=0, preconditions=Preconditions(uid=self.uid)),
-                )
-            except StatusError as e:
-                if e.code not in (404, 409):
-                    raise
-        await self.kl.runtime.remove_pod_sandbox(self.uid)
-        self.kl.volumes.forget(self.uid)
-        self.kl.tokens.forget(self.uid)
-        self.done = True
-
-    # --- status ------------------------------------------------------------------------------
-
-    def _view(self, c: Obj, cs: _CState, init_pending: bool) -> ContainerView:
-        image = c.get("image", "")
-        view = ContainerView(
-            name=cs.name,
-            image=image,
-            restart_count=cs.restart_count,
-            image_id="sha256:" + hashlib.sha256(image.encode()).hexdigest(),
-        )
-        st = self._status(cs)
-        if cs.last_terminated:
-            view.last_state = {"terminated": cs.last_terminated}
-        if st is not None:
-            view.container_id = f"process://{st.id}"
-        if st is not None and st.state is ContainerState.RUNNING:
-            view.state = {"running": {"startedAt": _ts(st.started_at)}}
-            view.started = cs.started
-            view.ready = cs.ready and cs.started
-        elif cs.waiting is not None:
-            reason, message = cs.waiting
-            view.state = {"waiting": {"reason": reason, "message": message}}
-            if st is not None and st.state is ContainerState.EXITED:
-                view.last_state = {"terminated": _terminated(st)}
-        elif st is not None and st.state is ContainerState.EXITED:
-            view.state = {"terminated": _terminated(st)}
-            view.ready = cs.init and not cs.sidecar and st.exit_code == 0  # a completed init container is ready
-        else:
-            reason = "PodInitializing" if (init_pending or cs.init) else "ContainerCreating"
-            view.state = {"waiting": {"reason": reason}}
-        return view
-
-    def _views(self) -> tuple[list[ContainerView], list[ContainerView]]:
-        init = [self._view(c, self.containers[c["name"]], True) for c in self.spec.get("initContainers") or []]
-        sidecars = {cs.name for cs in self.containers.values() if cs.sidecar}
-        pending = any(
-            not (v.started if v.name in sidecars else v.terminated and v.terminated.get("exitCode", 1) == 0)
-            for v in init
-        )
-        regular = [self._view(c, self.containers[c["name"]], pending) for c in self.spec.get("containers") or []]
-        for v in init:
-            if not v.running and v.state.get("waiting", {}).get("reason") == "PodInitializing" and not v.container_id:
-                v.state = {"waiting": {"reason": "PodInitializing"}}
-        return init, regular
-
-    async def _write_status(self) -> None:
-        """Write the pod's status if it changed; computed once a write slot is free, so it is the latest."""
-        async with self.kl.status_slots:
-            await self._write_status_now()
-
-    async def _write_status_now(self) -> None:
-        init, regular = self._views()
-        base = {**self.pod, "status": self._last_status or self.pod.get("status") or {}}
-        status = pod_status(
-            base,
-            init,
-            regular,
-            pod_ip=self._sandbox.ip if self._sandbox else "",
-            host_ip=self.kl.address,
-            start_time=self._start_time or _ts(time.time()),
-            sandbox_ready=self._sandbox is not None,
-            now=_ts(time.time()),
-            failure=self._failure,
-        )
-        current = self.pod.get("status") or {}
-        if self._last_status is not None and not status_changed(self._last_status, status):
-            return
-        if self._last_status is None and not status_changed(current, status):
-            self._last_status = status
-            return
-        patch = dict(status)
-        for k in current:
-            if k not in patch:
-                patch[k] = None
-        meta = self.pod["metadata"]
-        try:
-            await self.kl.api.patch(
-                "pods",
-                meta["name"],
-                {"status": patch},
-                meta["namespace"],
-                subresource="status",
-                patch_type=PatchType.MERGE,
-            )
-            self._last_status = status
-        except StatusError as e:
-            if e.code == 404:
-                return
-            raise
-
-
-def _terminated(st: ContainerStatus) -> Obj:
-    t: Obj = {
-        "exitCode": st.exit_code,
-        "reason": st.reason or ("Completed" if st.exit_code == 0 else "Error"),
-        "startedAt": _ts(st.started_at),
-        "finishedAt": _ts(st.finished_at),
-        "containerID": f"process://{st.id}",
-    }
-    if st.message:
-        t["message"] = st.message
-    return t
+                if self.state is PodLifecycle.TERMINATED:  # its clean-up failed: terminate it again
+                    self.state = PodLifecycle.TERMINATING
+                self._requeue(RETRY)
+        self.sync.stop()
+        self._on_done(self)

@@ -43,6 +43,12 @@ def up(
         0, "--simulated-nodes", min=0, help="Extra simulated nodes (pods reported Running, nothing started)."
     ),
     controllers: str = typer.Option("*", "--controllers", help="Controllers the controller-manager runs."),
+    runtime: str = typer.Option(
+        "process",
+        "--runtime",
+        help="The kubelets' container runtime: process (local processes), docker (real images through the "
+        "Docker Engine on /var/run/docker.sock) or auto (docker when it answers).",
+    ),
     authorization_mode: str = typer.Option(
         "Node,RBAC",
         "--authorization-mode",
@@ -63,6 +69,7 @@ def up(
         nodes=nodes,
         simulated_nodes=simulated_nodes,
         controllers=controllers,
+        container_runtime=runtime,
         authorization_mode=authorization_mode,
         log_level=log_level,
     )

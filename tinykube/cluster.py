@@ -119,6 +119,7 @@ class ClusterSpec:
     apiserver_args: Sequence[str] = ()
     controller_manager_args: Sequence[str] = ()
     kubelet_args: Sequence[str] = ()
+    container_runtime: str = "process"  # the kubelets' --container-runtime (process, docker, auto)
     metrics_server_args: Sequence[str] = ()
     ready_timeout: float = 60.0
     log_level: str = "info"
@@ -374,6 +375,8 @@ class Cluster:
         ]
         if spec.dns:
             args += ["--cluster-dns", net.dns_service_ip]
+        if spec.container_runtime != "process":
+            args += ["--container-runtime", spec.container_runtime]
         proc = self._component(f"kubelet-{node}", "kubelet", [*args, *spec.kubelet_args], f"kubelet-{node}")
         return f"http://127.0.0.1:{health}/healthz", proc
 

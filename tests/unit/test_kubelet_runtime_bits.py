@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from kubelet.hooks import hook_failure_message
+from kubelet.pod_sync import go_duration
 from kubelet.process_runtime import cri_log_line, rfc3339_nano
-from kubelet.worker import go_duration
 
 
 def test_cri_log_line() -> None:
