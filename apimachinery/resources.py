@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
-__all__ = ["RESOURCES", "ResourceInfo", "by_kind", "by_plural", "group_versions", "served_resources"]
+__all__ = [
+    "RESOURCES",
+    "ResourceInfo",
+    "by_kind",
+    "by_plural",
+    "group_versions",
+    "served_resources",
+    "version_priority",
+]
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 CREATE_ONLY = ("create",)
@@ -26,11 +35,17 @@ class ResourceInfo:
     verbs: tuple[str, ...] = VERBS
     also_served: tuple[str, ...] = ()
     """Older versions serving the same objects, converted from this (the storage) version."""
+    custom: bool = False
+    """Served from a CustomResourceDefinition: stored under group-qualified etcd keys."""
+    singular_name: str = ""
+    """discovery's singularName when it is not the lower-case kind (a CRD's spec.names.singular)."""
+    list_kind_name: str = ""
+    """The list's kind when it is not `<Kind>List` (a CRD's spec.names.listKind)."""
 
     @property
     def singular(self) -> str:
-        """Lower-case kind, as discovery's singularName."""
-        return self.kind.lower()
+        """discovery's singularName: the lower-case kind unless named otherwise."""
+        return self.singular_name or self.kind.lower()
 
     @property
     def api_version(self) -> str:
@@ -43,9 +58,15 @@ class ResourceInfo:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
     @property
+    def storage_name(self) -> str:
+        """The etcd key segment after `/registry/`: the plural, or `<group>/<plural>` for a custom resource
+        (upstream's key root), so a custom resource never shares keys with a built-in one."""
+        return f"{self.group}/{self.plural}" if self.custom else self.plural
+
+    @property
     def list_kind(self) -> str:
         """The kind of a list of these objects."""
-        return f"{self.kind}List"
+        return self.list_kind_name or f"{self.kind}List"
 
     def base_path(self, namespace: str | None = None) -> str:
         """URL of the collection, optionally in a namespace."""
@@ -79,7 +100,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "pods",
         short_names=("po",),
         categories=_ALL,
-        subresources=("status", "binding", "log", "exec", "portforward", "eviction"),
+        subresources=("status", "binding", "log", "exec", "portforward"),
         has_status=True,
     ),
     _r(
@@ -273,3 +294,15 @@ def group_versions() -> dict[str, list[ResourceInfo]]:
     for r in served_resources():
         out.setdefault(r.api_version, []).append(r)
     return out
+
+
+_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+
+
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """A sort key putting versions in Kubernetes' priority order (v2 > v1 > v1beta2 > v1beta1 > v1alpha1 > foo)."""
+    m = _VERSION.match(version)
+    if m is None:
+        return (3, 0, 0, version)
+    stability = {None: 0, "beta": 1, "alpha": 2}[m.group(2)]
+    return (stability, -int(m.group(1)), -int(m.group(3) or 0), version)

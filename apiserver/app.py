@@ -39,7 +39,8 @@ from apiserver.encryption import load_encryption_config
 from apiserver.etcdclient import EtcdTLS
 from apiserver.handlers import handle
 from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
-from apiserver.kinds import KindOptions, ServiceNetwork, Strategies
+from apiserver.kindregistry import KindRegistry
+from apiserver.kinds import KindOptions, ServiceNetwork
 from apiserver.kubelet_client import KubeletClient, KubeletClientConfig
 from apiserver.limits import BoundedRequests, ServingLimits
 from apiserver.options import WriteOptions
@@ -349,7 +350,8 @@ def create_app(config: Config) -> FastAPI:
     cache = WatchCache(storage, window=config.watch_cache_size)
     network = ServiceNetwork(config.service_cluster_ip_range, PortRange.parse(config.service_node_port_range))
     tokens = ContinueTokens()
-    reg = Registry(storage, cache, Strategies(KindOptions(service_network=network)), tokens)
+    kinds = KindRegistry(KindOptions(service_network=network))
+    reg = Registry(storage, cache, kinds, tokens)
     reg.use_admission(*build_admission(config.security, reg))
     repair = ServiceRepair(reg, network)
     audit_log = AuditLog(config.audit_log_path) if config.audit_log_path else None
@@ -394,6 +396,8 @@ def create_app(config: Config) -> FastAPI:
     app.state.registry = reg
     app.state.kubelets = kubelets  # pods/log and pods/exec (apiserver/proxy.py)
     app.state.identity = identity_of(config.security, reg)  # the token issuer and union (TokenRequest, TokenReview)
+    if app.state.identity.issuer is None:  # no signing key: upstream neither serves nor advertises TokenRequests
+        kinds.drop_subresource("", "serviceaccounts", "token")
 
     @app.exception_handler(errors.StatusError)
     async def _status_error(request: Request, exc: errors.StatusError) -> Response:
@@ -427,7 +431,7 @@ def create_app(config: Config) -> FastAPI:
     @app.get("/api/")
     async def api(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
-            return _aggregated(core=True)
+            return _aggregated(kinds, core=True)
         address, port = _api_endpoint(config)
         return json_response(discovery.api_versions(f"{address}:{port}"))
 
@@ -435,9 +439,9 @@ def create_app(config: Config) -> FastAPI:
     @app.get("/apis/")
     async def apis(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
-            doc = aggregator.aggregated(discovery.aggregated(False))
+            doc = aggregator.aggregated(discovery.aggregated(kinds, False))
             return json_response(doc, headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
-        return json_response(aggregator.group_list(discovery.api_group_list()))
+        return json_response(aggregator.group_list(discovery.api_group_list(kinds)))
 
     async def api_path(request: Request) -> Response:
         ctx = _entry(request, reg)
@@ -454,10 +458,10 @@ def create_app(config: Config) -> FastAPI:
             sub.conn = rewritten
             return await handle(sub)
 
-        if (converted := await serve_converted(request, ctx.info, dispatch)) is not None:
+        if (converted := await serve_converted(request, ctx.info, dispatch, kinds)) is not None:
             return converted
         if not ctx.info.resource:
-            return _discovery_doc(ctx.path, ctx.method)
+            return _discovery_doc(kinds, ctx.path, ctx.method)
         return await handle(ctx)
 
     # innermost first: the API paths skip FastAPI's routing (apiserver/apiroute.py), the rest reaches it
@@ -483,21 +487,22 @@ def create_app(config: Config) -> FastAPI:
     return app
 
 
-def _aggregated(core: bool) -> Response:
+def _aggregated(kinds: KindRegistry, core: bool) -> Response:
     """Aggregated discovery (apidiscovery.k8s.io/v2) of /api or /apis."""
-    return json_response(discovery.aggregated(core), headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
+    doc = discovery.aggregated(kinds, core)
+    return json_response(doc, headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
 
 
-def _discovery_doc(path: str, method: str) -> Response:
+def _discovery_doc(kinds: KindRegistry, path: str, method: str) -> Response:
     if method != "GET":
         raise errors.method_not_allowed()
     parts = [p for p in path.split("/") if p]
     if parts[0] == "api" and len(parts) == 2:
-        doc = discovery.api_resource_list(parts[1])
+        doc = discovery.api_resource_list(kinds, parts[1])
     elif parts[0] == "apis" and len(parts) == 2:
-        doc = discovery.api_group(parts[1])
+        doc = discovery.api_group(kinds, parts[1])
     elif parts[0] == "apis" and len(parts) == 3:
-        doc = discovery.api_resource_list(f"{parts[1]}/{parts[2]}")
+        doc = discovery.api_resource_list(kinds, f"{parts[1]}/{parts[2]}")
     else:
         doc = None
     if doc is None:

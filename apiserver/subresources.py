@@ -1,9 +1,13 @@
-"""Subresources: status, scale, binding, finalize — each a small object over the generic store."""
+"""Subresources: status, scale, binding, finalize — each a small object over the generic store.
+
+A kind's definition (`apiserver.kindregistry`) names the subresources it serves; discovery reads each
+one's verbs and response kind from the object that serves it, so nothing is advertised that is not served.
+"""
 
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from starlette.responses import Response
 
@@ -19,13 +23,28 @@ from apiserver.registry import Registry
 from apiserver.serviceaccount_token import TokenSubresource
 from apiserver.writes import patch_function, patch_object, update_object
 
-__all__ = ["SUBRESOURCES", "Subresource"]
+__all__ = ["SUBRESOURCES", "ServesSubresource", "Subresource"]
+
+# (group, version, kind) a subresource answers with; None: the resource's own kind
+ResponseKind = tuple[str, str, str] | None
+
+
+class ServesSubresource(Protocol):
+    """What serves one subresource: its verbs and response kind (for discovery) and the serving."""
+
+    verbs: tuple[str, ...]
+    response_kind: ResponseKind
+
+    async def serve(self, ctx: RequestContext) -> Response:
+        """Answer one request to the subresource."""
+        ...
 
 
 class Subresource:
     """Serves one subresource; verbs not listed answer 405."""
 
     verbs: ClassVar[tuple[str, ...]] = ()
+    response_kind: ClassVar[ResponseKind] = None
 
     async def serve(self, ctx: RequestContext) -> Response:
         """Dispatch by the request's verb."""
@@ -104,6 +123,7 @@ class ScaleSubresource(Subresource):
     """`/scale`: read and write spec.replicas through an autoscaling/v1 Scale."""
 
     verbs = ("get", "update", "patch")
+    response_kind = ("autoscaling", "v1", "Scale")
 
     async def get(self, ctx: RequestContext) -> Response:
         reg, res = _parts(ctx)
@@ -156,6 +176,7 @@ class BindingSubresource(Subresource):
     """`pods/<name>/binding`: sets spec.nodeName once (409 when already bound)."""
 
     verbs = ("create",)
+    response_kind = ("", "v1", "Binding")
 
     async def create(self, ctx: RequestContext) -> Response:
         reg, res = _parts(ctx)
@@ -230,7 +251,8 @@ def _set_scheduled(pod: dict[str, Any]) -> None:
 class NotWiredSubresource(Subresource):
     """Subresources served by the kubelet that tinykube does not proxy yet (portforward)."""
 
-    verbs = ("get", "create", "list")
+    verbs = ("get", "create")
+    response_kind = ("", "v1", "PodPortForwardOptions")
 
     async def _answer(self, res: ResourceInfo, name: str, what: str) -> Response:
         raise errors.StatusError(
@@ -245,13 +267,13 @@ class NotWiredSubresource(Subresource):
         return await self._answer(res, ctx.name, ctx.subresource)
 
     create = get
-    list = get
 
 
 class LogSubresource(Subresource):
     """`pods/<name>/log`: the container's log, streamed from the pod's kubelet."""
 
     verbs = ("get",)
+    response_kind = ("", "v1", "Pod")
 
     async def get(self, ctx: RequestContext) -> Response:
         return await proxy.pod_logs(ctx)
@@ -264,6 +286,7 @@ class ExecSubresource(Subresource):
     """
 
     verbs = ("get", "create")
+    response_kind = ("", "v1", "PodExecOptions")
 
     async def get(self, ctx: RequestContext) -> Response:
         reg, _res = _parts(ctx)
@@ -276,7 +299,7 @@ class ExecSubresource(Subresource):
     create = get
 
 
-SUBRESOURCES: dict[str, Subresource] = {
+SUBRESOURCES: dict[str, ServesSubresource] = {
     "status": StatusSubresource(),
     "scale": ScaleSubresource(),
     "binding": BindingSubresource(),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
@@ -23,11 +23,14 @@ from starlette.responses import Response, StreamingResponse
 
 from apimachinery import errors
 from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
-from apimachinery.resources import ResourceInfo, by_plural
+from apimachinery.resources import ResourceInfo
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.conversion import hpa_to_v1, hpa_to_v2
 from apiserver.request_info import RequestInfo
 from apiserver.required import filler_for
+
+if TYPE_CHECKING:
+    from apiserver.kindregistry import KindRegistry
 
 __all__ = ["CONVERSIONS", "Conversion", "Dispatch", "serve_converted"]
 
@@ -195,12 +198,15 @@ async def _patch_converted(
     raise errors.conflict(res.plural, info.name, res.group)
 
 
-async def serve_converted(request: Request, info: RequestInfo, dispatch: Dispatch) -> Response | None:
+async def serve_converted(
+    request: Request, info: RequestInfo, dispatch: Dispatch, kinds: KindRegistry
+) -> Response | None:
     """Serve `request` if it addresses a converted version (else None): through `dispatch` on the storage version."""
-    conv = CONVERSIONS.get((info.group, info.version, info.resource))
-    res = by_plural(info.group, info.resource)
-    if conv is None or res is None:
+    definition = kinds.get(info.group, info.resource)
+    conv = definition.conversions.get(info.version) if definition is not None else None
+    if definition is None or conv is None:
         return None
+    res = definition.resource
     root = f"/apis/{info.group}/{info.version}"
     path = request.url.path
     storage_path = f"/apis/{info.group}/{res.version}" + path[len(root) :]
