@@ -256,6 +256,16 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         also_served=("v1",),
     ),
     _r(
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        namespaced=False,
+        short_names=("crd", "crds"),
+        categories=("api-extensions",),
+        subresources=("status",),
+        has_status=True,
+    ),
+    _r(
         "apiregistration.k8s.io",
         "APIService",
         "apiservices",

@@ -35,6 +35,7 @@ from apiserver.chain.request_info import request_verb
 from apiserver.codec import json_response, status_response
 from apiserver.context import RequestContext, context_of
 from apiserver.continuetoken import ContinueTokens
+from apiserver.crd.controller import CRDController
 from apiserver.encryption import load_encryption_config
 from apiserver.etcdclient import EtcdTLS
 from apiserver.handlers import handle
@@ -353,6 +354,7 @@ def create_app(config: Config) -> FastAPI:
     kinds = KindRegistry(KindOptions(service_network=network))
     reg = Registry(storage, cache, kinds, tokens)
     reg.use_admission(*build_admission(config.security, reg))
+    crds = CRDController(reg, kinds)
     repair = ServiceRepair(reg, network)
     audit_log = AuditLog(config.audit_log_path) if config.audit_log_path else None
     options = _chain_options(config, reg, audit_log)
@@ -370,6 +372,7 @@ def create_app(config: Config) -> FastAPI:
         cache.start()
         tasks = [asyncio.create_task(_bootstrap(reg, config, repair, tokens), name="bootstrap")]
         tasks.append(asyncio.create_task(aggregator.run(), name="aggregator"))
+        tasks.append(asyncio.create_task(crds.run(), name="crd-controller"))
         if config.service_repair_interval > 0:
             tasks.append(asyncio.create_task(repair.run(config.service_repair_interval), name="service-repair"))
         if config.etcd_compaction_interval > 0:
@@ -414,7 +417,7 @@ def create_app(config: Config) -> FastAPI:
             await asyncio.wait_for(storage.ping(), 2)
         except (StorageError, TimeoutError):
             return PlainTextResponse("[-]etcd failed: etcd unreachable\nreadyz check failed", 500)
-        if not cache.ready.is_set() or not app.state.bootstrap.done():
+        if not cache.ready.is_set() or not app.state.bootstrap.done() or not crds.synced.is_set():
             return PlainTextResponse("[-]informer-sync failed\nreadyz check failed", 500)
         return PlainTextResponse("ok")
 

@@ -7,6 +7,7 @@ one's verbs and response kind from the object that serves it, so nothing is adve
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from starlette.responses import Response
@@ -23,7 +24,14 @@ from apiserver.registry import Registry
 from apiserver.serviceaccount_token import TokenSubresource
 from apiserver.writes import patch_function, patch_object, update_object
 
-__all__ = ["SUBRESOURCES", "ServesSubresource", "Subresource"]
+__all__ = [
+    "SUBRESOURCES",
+    "ScalePaths",
+    "ScaleSubresource",
+    "ServesSubresource",
+    "StatusSubresource",
+    "Subresource",
+]
 
 # (group, version, kind) a subresource answers with; None: the resource's own kind
 ResponseKind = tuple[str, str, str] | None
@@ -88,26 +96,56 @@ class FinalizeSubresource(Subresource):
         return json_response(result.obj)
 
 
-def _selector_string(res: ResourceInfo, obj: dict[str, Any]) -> str:
+def _builtin_selector(res: ResourceInfo, obj: dict[str, Any]) -> str:
     selector = (obj.get("spec") or {}).get("selector")
     if res.kind == "ReplicationController":
         return str(selector_from_map(selector or {}))
     return str(selector_from_label_selector(selector or {}))
 
 
-def to_scale(res: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-    """The autoscaling/v1 Scale of a scalable object."""
-    m = obj.get("metadata", {})
-    return {
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in m},
-        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-        "status": {
-            "replicas": (obj.get("status") or {}).get("replicas", 0),
-            "selector": _selector_string(res, obj),
-        },
-    }
+def _at(obj: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for name in path:
+        obj = obj.get(name) if isinstance(obj, dict) else None  # type: ignore[assignment]
+    return obj
+
+
+@dataclass(frozen=True)
+class ScalePaths:
+    """Where a kind keeps what its Scale shows (a CRD's subresources.scale); the built-ins' by default."""
+
+    spec_replicas: tuple[str, ...] = ("spec", "replicas")
+    status_replicas: tuple[str, ...] = ("status", "replicas")
+    label_selector: tuple[str, ...] | None = None  # a serialized selector; None: built from spec.selector
+
+    def to_scale(self, res: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        """The autoscaling/v1 Scale of a scalable object."""
+        m = obj.get("metadata", {})
+        if self.label_selector is None:
+            selector = _builtin_selector(res, obj)
+        else:
+            found = _at(obj, self.label_selector)
+            selector = found if isinstance(found, str) else ""
+        replicas = _at(obj, self.spec_replicas)
+        current = _at(obj, self.status_replicas)
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in m
+            },
+            "spec": {"replicas": replicas if isinstance(replicas, int) else 0},
+            "status": {"replicas": current if isinstance(current, int) else 0, "selector": selector},
+        }
+
+    def set_replicas(self, obj: dict[str, Any], replicas: int) -> None:
+        """Write the desired replicas into the object."""
+        *parents, last = self.spec_replicas
+        for name in parents:
+            child = obj.get(name)
+            if not isinstance(child, dict):
+                child = obj[name] = {}
+            obj = child
+        obj[last] = replicas
 
 
 def _manager(ctx: RequestContext) -> str:
@@ -125,9 +163,12 @@ class ScaleSubresource(Subresource):
     verbs = ("get", "update", "patch")
     response_kind = ("autoscaling", "v1", "Scale")
 
+    def __init__(self, paths: ScalePaths | None = None) -> None:
+        self.paths = paths or ScalePaths()
+
     async def get(self, ctx: RequestContext) -> Response:
         reg, res = _parts(ctx)
-        return json_response(to_scale(res, await reg.get(res, ctx.namespace, ctx.name)))
+        return json_response(self.paths.to_scale(res, await reg.get(res, ctx.namespace, ctx.name)))
 
     async def _write(self, ctx: RequestContext, new_scale: Any) -> Response:
         reg, res = _parts(ctx)
@@ -136,7 +177,7 @@ class ScaleSubresource(Subresource):
 
         def mutate(cur: dict[str, Any]) -> dict[str, Any]:
             old = copy.deepcopy(cur)
-            scale = new_scale(to_scale(res, cur))
+            scale = new_scale(self.paths.to_scale(res, cur))
             replicas = (scale.get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or replicas < 0:
                 raise errors.invalid(
@@ -153,12 +194,12 @@ class ScaleSubresource(Subresource):
             rv = (scale.get("metadata") or {}).get("resourceVersion")
             if rv:
                 meta(cur)["resourceVersion"] = rv
-            cur.setdefault("spec", {})["replicas"] = replicas
+            self.paths.set_replicas(cur, replicas)
             return managedfields.track_update(res, old, cur, manager or "unknown", "scale")
 
         wo = WriteOptions.parse(ctx.query)
         result = await reg.update(res, ctx.namespace, name, mutate, wo, "scale", user=ctx.user)
-        return json_response(to_scale(res, result.obj))
+        return json_response(self.paths.to_scale(res, result.obj))
 
     async def update(self, ctx: RequestContext) -> Response:
         body = decode_body(await ctx.body(), ctx.header("content-type"))

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from apimachinery.resources import ResourceInfo
+from apiserver.crd.schema import SchemaCompiler, pass_through
+from apiserver.crd.strategy import CustomResourceDefinitionStrategy
 from apiserver.kinds.admissionregistration import (
     MutatingWebhookConfigurationStrategy,
     ValidatingWebhookConfigurationStrategy,
@@ -47,9 +49,10 @@ __all__ = ["KindOptions", "ServiceNetwork", "builtin_strategy"]
 
 @dataclass(frozen=True)
 class KindOptions:
-    """The apiserver settings some strategies take (the Service ranges)."""
+    """The apiserver settings some strategies take (the Service ranges, how CRD schemas compile)."""
 
     service_network: ServiceNetwork = field(default_factory=ServiceNetwork)
+    compile_schema: SchemaCompiler = pass_through
 
 
 _Factory = Callable[[ResourceInfo, KindOptions], Strategy]
@@ -86,6 +89,7 @@ _BY_KIND: dict[str, _Factory] = {
     "ValidatingWebhookConfiguration": lambda r, o: ValidatingWebhookConfigurationStrategy(r),
     "HorizontalPodAutoscaler": lambda r, o: HorizontalPodAutoscalerStrategy(r),
     "APIService": lambda r, o: APIServiceStrategy(r),
+    "CustomResourceDefinition": lambda r, o: CustomResourceDefinitionStrategy(r, o.compile_schema),
 }
 
 

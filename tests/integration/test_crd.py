@@ -1,0 +1,306 @@
+"""CustomResourceDefinitions over HTTP: a CRD's kind is served, discovered, printed, selected, watched,
+scaled and cleaned up, by the same generic registry as the built-in kinds."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.controller_kit import eventually
+from tests.integration.helpers import MERGE, collect
+
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+
+
+def crontab_crd(
+    group: str, scope: str = "Namespaced", plural: str = "crontabs", kind: str = "CronTab"
+) -> dict[str, Any]:
+    """A CronTab CRD as the Kubernetes docs write it, with status, scale, columns and a selectable field."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "cronSpec": {"type": "string"},
+                    "image": {"type": "string"},
+                    "replicas": {"type": "integer"},
+                    "color": {"type": "string"},
+                },
+            },
+            "status": {
+                "type": "object",
+                "properties": {"replicas": {"type": "integer"}, "labelSelector": {"type": "string"}},
+            },
+        },
+    }
+    version: dict[str, Any] = {
+        "name": "v1",
+        "served": True,
+        "storage": True,
+        "schema": {"openAPIV3Schema": schema},
+        "subresources": {
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+                "labelSelectorPath": ".status.labelSelector",
+            },
+        },
+        "additionalPrinterColumns": [
+            {"name": "Spec", "type": "string", "jsonPath": ".spec.cronSpec"},
+            {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+        "selectableFields": [{"jsonPath": ".spec.color"}],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": scope,
+            "names": {
+                "plural": plural,
+                "singular": kind.lower(),
+                "kind": kind,
+                "shortNames": ["ct"],
+                "categories": ["all"],
+            },
+            "versions": [version],
+        },
+    }
+
+
+def crontab(group: str, name: str, **spec: Any) -> dict[str, Any]:
+    """One CronTab object."""
+    body = {"cronSpec": "* * * * */5", "image": "my-cron-image", "replicas": 1, **spec}
+    return {"apiVersion": f"{group}/v1", "kind": "CronTab", "metadata": {"name": name}, "spec": body}
+
+
+async def established(api: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    """Wait for the CRD's Established condition; the CRD."""
+
+    async def check() -> dict[str, Any] | None:
+        crd = (await api.get(f"{CRDS}/{name}")).json()
+        conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
+        return crd if conditions.get("Established") == "True" else None
+
+    return await eventually(check)
+
+
+@pytest.fixture
+async def group(api: httpx.AsyncClient) -> AsyncIterator[str]:
+    """A fresh group with the CronTab CRD established in it; the CRD is deleted afterwards."""
+    name = f"g{uuid.uuid4().hex[:8]}.example.com"
+    r = await api.post(CRDS, json=crontab_crd(name))
+    assert r.status_code == 201, r.text
+    await established(api, f"crontabs.{name}")
+    yield name
+    await api.delete(f"{CRDS}/crontabs.{name}")
+
+
+async def test_crd_status_names_and_conditions(api: httpx.AsyncClient, group: str) -> None:
+    crd = (await api.get(f"{CRDS}/crontabs.{group}")).json()
+    status = crd["status"]
+    assert status["acceptedNames"]["kind"] == "CronTab"
+    assert status["acceptedNames"]["listKind"] == "CronTabList"
+    assert status["storedVersions"] == ["v1"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["NamesAccepted"]["reason"] == "NoConflicts"
+    assert conditions["Established"]["reason"] == "InitialNamesAccepted"
+    assert crd["spec"]["conversion"] == {"strategy": "None"}
+
+
+async def test_crud_and_keys_group_qualified(api: httpx.AsyncClient, group: str, ns: str) -> None:
+    base = f"/apis/{group}/v1/namespaces/{ns}/crontabs"
+    r = await api.post(base, json=crontab(group, "a"))
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["metadata"]["generation"] == 1 and "status" not in created
+    got = (await api.get(f"{base}/a")).json()
+    assert got["spec"]["cronSpec"] == "* * * * */5"
+    r = await api.patch(f"{base}/a", json={"spec": {"image": "other"}}, headers=MERGE)
+    assert r.status_code == 200 and r.json()["metadata"]["generation"] == 2
+    listed = (await api.get(f"/apis/{group}/v1/crontabs")).json()
+    assert listed["kind"] == "CronTabList" and [i["metadata"]["name"] for i in listed["items"]] == ["a"]
+    r = await api.post(base, json=crontab(group, "a"))
+    assert r.status_code == 409 and r.json()["details"] == {"name": "a", "group": group, "kind": "crontabs"}
+    r = await api.delete(f"{base}/a")
+    assert r.status_code == 200
+    assert (await api.get(f"{base}/a")).status_code == 404
+
+
+async def test_discovery_legacy_and_aggregated(api: httpx.AsyncClient, group: str) -> None:
+    groups = {g["name"]: g for g in (await api.get("/apis")).json()["groups"]}
+    assert groups[group]["preferredVersion"]["groupVersion"] == f"{group}/v1"
+    resources = {r["name"]: r for r in (await api.get(f"/apis/{group}/v1")).json()["resources"]}
+    assert resources["crontabs"]["kind"] == "CronTab"
+    assert resources["crontabs"]["singularName"] == "crontab"
+    assert resources["crontabs"]["shortNames"] == ["ct"] and resources["crontabs"]["categories"] == ["all"]
+    assert resources["crontabs/scale"]["kind"] == "Scale" and resources["crontabs/scale"]["group"] == "autoscaling"
+    assert sorted(resources) == ["crontabs", "crontabs/scale", "crontabs/status"]
+    doc = (await api.get("/apis", headers={"accept": AGGREGATED})).json()
+    item = next(i for i in doc["items"] if i["metadata"]["name"] == group)
+    res = item["versions"][0]["resources"][0]
+    assert (res["resource"], res["scope"], res["singularResource"]) == ("crontabs", "Namespaced", "crontab")
+    assert {s["subresource"] for s in res["subresources"]} == {"status", "scale"}
+
+
+async def test_status_subresource_and_scale(api: httpx.AsyncClient, group: str, ns: str) -> None:
+    base = f"/apis/{group}/v1/namespaces/{ns}/crontabs"
+    assert (await api.post(base, json=crontab(group, "s"))).status_code == 201
+    # status on the main resource is ignored; through /status only status changes
+    r = await api.patch(f"{base}/s", json={"status": {"replicas": 9}}, headers=MERGE)
+    assert "status" not in r.json()
+    r = await api.patch(
+        f"{base}/s/status",
+        json={"status": {"replicas": 1, "labelSelector": "app=x"}, "spec": {"image": "no"}},
+        headers=MERGE,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"]["replicas"] == 1 and r.json()["spec"]["image"] == "my-cron-image"
+    scale = (await api.get(f"{base}/s/scale")).json()
+    assert scale["spec"]["replicas"] == 1 and scale["status"] == {"replicas": 1, "selector": "app=x"}
+    scale["spec"]["replicas"] = 4
+    r = await api.put(f"{base}/s/scale", json=scale)
+    assert r.status_code == 200, r.text
+    assert (await api.get(f"{base}/s")).json()["spec"]["replicas"] == 4
+
+
+async def test_table_columns_and_field_selectors(api: httpx.AsyncClient, group: str, ns: str) -> None:
+    base = f"/apis/{group}/v1/namespaces/{ns}/crontabs"
+    for name, color in (("red1", "red"), ("blue1", "blue")):
+        assert (await api.post(base, json=crontab(group, name, color=color, replicas=3))).status_code == 201
+    table = (await api.get(base, headers={"accept": TABLE})).json()
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Spec", "Replicas", "Age"]
+    assert table["rows"][0]["cells"][:3] == ["blue1", "* * * * */5", 3]
+    picked = (await api.get(base, params={"fieldSelector": "spec.color=red"})).json()["items"]
+    assert [i["metadata"]["name"] for i in picked] == ["red1"]
+    picked = (await api.get(base, params={"fieldSelector": "metadata.name=blue1"})).json()["items"]
+    assert [i["metadata"]["name"] for i in picked] == ["blue1"]
+    r = await api.get(base, params={"fieldSelector": "spec.image=x"})
+    assert r.status_code == 400 and r.json()["message"] == "field label not supported: spec.image"
+
+
+async def test_watch(api: httpx.AsyncClient, group: str, ns: str) -> None:
+    base = f"/apis/{group}/v1/namespaces/{ns}/crontabs"
+    rv = (await api.get(base)).json()["metadata"]["resourceVersion"]
+
+    async def write() -> None:
+        await api.post(base, json=crontab(group, "w"))
+        await api.delete(f"{base}/w")
+
+    task = asyncio.create_task(write())
+    events = await collect(api, base, lambda evs: len(evs) >= 2, resourceVersion=rv)
+    await task
+    assert [(e["type"], e["object"]["kind"]) for e in events] == [("ADDED", "CronTab"), ("DELETED", "CronTab")]
+
+
+async def test_cluster_scope_and_name_conflict(api: httpx.AsyncClient) -> None:
+    group = f"c{uuid.uuid4().hex[:8]}.example.com"
+    r = await api.post(CRDS, json=crontab_crd(group, scope="Cluster"))
+    assert r.status_code == 201, r.text
+    await established(api, f"crontabs.{group}")
+    r = await api.post(f"/apis/{group}/v1/crontabs", json=crontab(group, "top"))
+    assert r.status_code == 201 and "namespace" not in r.json()["metadata"]
+    # another CRD in the group asking for the same kind: not accepted, not established, not served
+    clash = crontab_crd(group, scope="Cluster", plural="crontabz", kind="CronTab")
+    clash["spec"]["names"].update(shortNames=[], singular="crontabz")
+    assert (await api.post(CRDS, json=clash)).status_code == 201
+
+    async def rejected() -> dict[str, Any] | None:
+        crd = (await api.get(f"{CRDS}/crontabz.{group}")).json()
+        conditions = {c["type"]: c for c in (crd.get("status") or {}).get("conditions") or []}
+        return conditions if conditions.get("NamesAccepted", {}).get("status") == "False" else None
+
+    conditions = await eventually(rejected)
+    assert conditions["NamesAccepted"]["reason"] == "KindConflict"
+    assert conditions["NamesAccepted"]["message"] == '"CronTab" is already in use'
+    assert conditions["Established"]["status"] == "False"
+    assert (await api.get(f"/apis/{group}/v1/crontabz")).status_code == 404
+    for name in (f"crontabz.{group}", f"crontabs.{group}"):
+        await api.delete(f"{CRDS}/{name}")
+
+
+async def test_invalid_crds_are_422(api: httpx.AsyncClient) -> None:
+    good = crontab_crd("bad.example.com")
+    cases = [
+        ({"metadata": {"name": "wrong.bad.example.com"}}, "metadata.name", 'must be spec.names.plural+"."+spec.group'),
+        ({"spec": {**good["spec"], "scope": "Galaxy"}}, "spec.scope", 'Unsupported value: "Galaxy"'),
+    ]
+    for change, field, text in cases:
+        body = {**copy.deepcopy(good), **change}
+        r = await api.post(CRDS, json=body)
+        assert r.status_code == 422, r.text
+        causes = r.json()["details"]["causes"]
+        assert any(c["field"] == field and text in c["message"] for c in causes), causes
+    two = copy.deepcopy(good)
+    two["spec"]["versions"].append({**copy.deepcopy(good["spec"]["versions"][0]), "name": "v2"})
+    r = await api.post(CRDS, json=two)
+    assert r.status_code == 422
+    assert "must have exactly one version marked as storage version" in r.json()["message"]
+
+
+async def test_several_versions_convert_by_apiversion(api: httpx.AsyncClient, ns: str) -> None:
+    group = f"m{uuid.uuid4().hex[:8]}.example.com"
+    crd = crontab_crd(group)
+    v1 = crd["spec"]["versions"][0]
+    crd["spec"]["versions"] = [{**copy.deepcopy(v1), "name": "v1beta1", "storage": False}, v1]
+    assert (await api.post(CRDS, json=crd)).status_code == 201
+    await established(api, f"crontabs.{group}")
+    groups = {g["name"]: g for g in (await api.get("/apis")).json()["groups"]}
+    assert [v["version"] for v in groups[group]["versions"]] == ["v1", "v1beta1"]
+    old = crontab(group, "old")
+    old["apiVersion"] = f"{group}/v1beta1"
+    r = await api.post(f"/apis/{group}/v1beta1/namespaces/{ns}/crontabs", json=old)
+    assert r.status_code == 201, r.text
+    assert r.json()["apiVersion"] == f"{group}/v1beta1"
+    got = (await api.get(f"/apis/{group}/v1/namespaces/{ns}/crontabs/old")).json()
+    assert got["apiVersion"] == f"{group}/v1"
+    await api.delete(f"{CRDS}/crontabs.{group}")
+
+
+async def test_deleting_the_crd_deletes_its_objects_first(api: httpx.AsyncClient, ns: str) -> None:
+    group = f"d{uuid.uuid4().hex[:8]}.example.com"
+    assert (await api.post(CRDS, json=crontab_crd(group))).status_code == 201
+    await established(api, f"crontabs.{group}")
+    base = f"/apis/{group}/v1/namespaces/{ns}/crontabs"
+    held = crontab(group, "held")
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+    for body in (crontab(group, "plain"), held):
+        assert (await api.post(base, json=body)).status_code == 201
+    r = await api.delete(f"{CRDS}/crontabs.{group}")
+    assert r.status_code == 200
+    assert "customresourcecleanup.apiextensions.k8s.io" in r.json()["metadata"]["finalizers"]
+
+    async def only_held_left() -> bool:
+        items = (await api.get(base)).json().get("items", [])
+        return [i["metadata"]["name"] for i in items] == ["held"] and bool(
+            items[0]["metadata"].get("deletionTimestamp")
+        )
+
+    await eventually(only_held_left)
+    r = await api.post(base, json=crontab(group, "late"))
+    assert r.status_code == 405 and "terminating" in r.json()["message"]
+    assert (await api.get(f"{CRDS}/crontabs.{group}")).status_code == 200  # kept while objects remain
+    assert (await api.patch(f"{base}/held", json={"metadata": {"finalizers": None}}, headers=MERGE)).status_code == 200
+
+    async def crd_gone() -> bool:
+        return (await api.get(f"{CRDS}/crontabs.{group}")).status_code == 404
+
+    await eventually(crd_gone)
+
+    async def unserved() -> bool:
+        return (await api.get(base)).status_code == 404
+
+    await eventually(unserved)
