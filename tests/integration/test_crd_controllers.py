@@ -1,0 +1,69 @@
+"""The controller-manager on custom resources: found through discovery, emptied from a deleted namespace,
+collected by the garbage collector as owners and as dependents."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from controller_kit import controllers, eventually
+from housekeeping_kit import configmap_body, get_or_none, owner_ref, uniq
+
+from apimachinery.resources import ResourceInfo
+from client.discovery import preferred_resources
+from client.rest import ApiClient
+from tests.integration.test_crd import CRDS, crontab, crontab_crd, established
+
+
+async def _crd(apiserver: str) -> ResourceInfo:
+    group = f"k{uuid.uuid4().hex[:8]}.example.com"
+    async with httpx.AsyncClient(base_url=apiserver, timeout=10) as http:
+        assert (await http.post(CRDS, json=crontab_crd(group))).status_code == 201
+        await established(http, f"crontabs.{group}")
+    return ResourceInfo(group, "v1", "CronTab", "crontabs")
+
+
+async def test_discovery_lists_custom_resources(apiserver: str) -> None:
+    res = await _crd(apiserver)
+    async with ApiClient(apiserver) as api:
+        found = {(r.group, r.plural): r for r in await preferred_resources(api)}
+    got = found[(res.group, "crontabs")]
+    assert (got.kind, got.version, got.namespaced, got.short_names) == ("CronTab", "v1", True, ("ct",))
+    assert found[("apps", "deployments")].subresources == ("status", "scale")  # the built-in table's entry
+
+
+async def test_namespace_deletion_deletes_custom_resources(apiserver: str) -> None:
+    res = await _crd(apiserver)
+    async with controllers(apiserver, "namespace") as ctx:
+        api = ctx.api
+        ns = uniq("nscr")
+        await api.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        await api.create(res, crontab(res.group, "in-ns"), ns)
+        await api.delete("namespaces", ns)
+
+        async def gone() -> bool:
+            return await get_or_none(api, "namespaces", ns) is None
+
+        await eventually(gone, 20, "namespace with a custom resource removed")
+        assert (await api.list(res, ns))["items"] == []
+
+
+async def test_garbage_collector_follows_custom_owners_and_dependents(apiserver: str, ns: str) -> None:
+    res = await _crd(apiserver)
+    async with controllers(apiserver, "garbagecollector") as ctx:
+        api = ctx.api
+        # a ConfigMap owned by a CronTab, and a CronTab owned by a ConfigMap
+        owner_ct = await api.create(res, crontab(res.group, "owner"), ns)
+        dependent_cm = await api.create("configmaps", configmap_body(uniq("cm"), [owner_ref(owner_ct)]), ns)
+        owner_cm = await api.create("configmaps", configmap_body(uniq("cm")), ns)
+        child = crontab(res.group, "child")
+        child["metadata"]["ownerReferences"] = [owner_ref(owner_cm)]
+        await api.create(res, child, ns)
+        await api.delete(res, "owner", ns)
+        await api.delete("configmaps", owner_cm["metadata"]["name"], ns)
+
+        async def both_collected() -> bool:
+            cm_gone = await get_or_none(api, "configmaps", dependent_cm["metadata"]["name"], ns) is None
+            return cm_gone and await get_or_none(api, res, "child", ns) is None
+
+        await eventually(both_collected, 20, "dependents of a deleted CronTab and ConfigMap collected")
