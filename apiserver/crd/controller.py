@@ -20,7 +20,6 @@ from apimachinery import errors
 from apimachinery.meta import now
 from apimachinery.resources import by_plural
 from apiserver.crd.resource import definition_from_crd
-from apiserver.crd.schema import SchemaCompiler, pass_through
 from apiserver.crd.strategy import CLEANUP_FINALIZER
 from apiserver.kindregistry import KindRegistry
 from apiserver.options import ListOptions, WriteOptions
@@ -51,10 +50,10 @@ def _condition(type_: str, status: str, reason: str, message: str) -> Obj:
 class CRDController:
     """Serves the kinds of the CRDs in etcd and keeps their status (one per apiserver)."""
 
-    def __init__(self, reg: Registry, kinds: KindRegistry, compile_schema: SchemaCompiler = pass_through) -> None:
+    def __init__(self, reg: Registry, kinds: KindRegistry) -> None:
         self.reg = reg
         self.kinds = kinds
-        self.compile_schema = compile_schema
+        self.compile_schema = kinds.options.compile_schema  # the one seam to structural schemas
         self.synced = asyncio.Event()  # the CRDs stored at start are served (readiness)
         self._served: dict[tuple[str, str], tuple[Any, ...]] = {}  # (group, plural) → what it was built from
         self._cleanups: dict[str, asyncio.Task[None]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from tests.integration.controller_kit import eventually
 from tests.integration.helpers import MERGE, collect
+from tinykube.procs import start_apiserver
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -304,3 +306,34 @@ async def test_deleting_the_crd_deletes_its_objects_first(api: httpx.AsyncClient
         return (await api.get(base)).status_code == 404
 
     await eventually(unserved)
+
+
+async def test_every_apiserver_serves_crds_at_start_and_within_a_second_of_a_change(
+    api: httpx.AsyncClient, etcd: str, tmp_path: Any, group: str, ns: str
+) -> None:
+    proc, url = await asyncio.to_thread(start_apiserver, tmp_path, etcd)  # started after the CRD exists
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as other:
+            r = await other.post(f"/apis/{group}/v1/namespaces/{ns}/crontabs", json=crontab(group, "via-other"))
+            assert r.status_code == 201, r.text  # served as soon as it is ready
+            assert (await api.get(f"/apis/{group}/v1/namespaces/{ns}/crontabs/via-other")).status_code == 200
+            # a second CRD created on the first server is served by the other within a second
+            fresh = f"f{uuid.uuid4().hex[:8]}.example.com"
+            assert (await api.post(CRDS, json=crontab_crd(fresh, scope="Cluster"))).status_code == 201
+            start = time.monotonic()
+
+            async def served() -> bool:
+                return (await other.get(f"/apis/{fresh}/v1/crontabs")).status_code == 200
+
+            await eventually(served, 5, "the other apiserver to serve the new CRD")
+            assert time.monotonic() - start < 1.0
+            await api.delete(f"{CRDS}/crontabs.{fresh}")
+            start = time.monotonic()
+
+            async def unserved() -> bool:
+                return (await other.get(f"/apis/{fresh}/v1/crontabs")).status_code == 404
+
+            await eventually(unserved, 5, "the other apiserver to stop serving the deleted CRD")
+            assert time.monotonic() - start < 1.0
+    finally:
+        await asyncio.to_thread(proc.stop)
