@@ -19,7 +19,8 @@ from typing import Any
 from apimachinery import errors
 from apimachinery.meta import now
 from apimachinery.resources import by_plural
-from apiserver.crd.resource import definition_from_crd
+from apiserver import managedfields
+from apiserver.crd.resource import definition_from_crd, storage_schema
 from apiserver.crd.strategy import CLEANUP_FINALIZER
 from apiserver.kindregistry import KindRegistry
 from apiserver.options import ListOptions, WriteOptions
@@ -151,7 +152,9 @@ class CRDController:
             spec = crd.get("spec") or {}
             wanted[(str(spec.get("group")), str(_names(crd).get("plural")))] = crd
         for key in [k for k in self._served if k not in wanted]:
-            self.kinds.remove(*key)
+            gone = self.kinds.remove(*key)
+            if gone is not None:
+                managedfields.use_custom_schema(gone.resource, None)
             del self._served[key]
             log.info("stopped serving %s.%s", key[1], key[0])
         for key, crd in wanted.items():
@@ -159,7 +162,12 @@ class CRDController:
             built_from = (m.get("uid"), m.get("generation"), bool(m.get("deletionTimestamp")))
             if self._served.get(key) == built_from:
                 continue
-            self.kinds.add(definition_from_crd(crd, self.compile_schema))
+            definition = definition_from_crd(crd, self.compile_schema)
+            previous = self.kinds.get(*key)
+            if previous is not None:
+                managedfields.use_custom_schema(previous.resource, None)
+            self.kinds.add(definition)
+            managedfields.use_custom_schema(definition.resource, storage_schema(crd))
             self._served[key] = built_from
             log.info("serving %s.%s", key[1], key[0])
 

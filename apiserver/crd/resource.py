@@ -30,7 +30,7 @@ from apiserver.versions import Conversion
 if TYPE_CHECKING:
     from apiserver.registry import Registry
 
-__all__ = ["CustomResourceStrategy", "definition_from_crd", "served_versions"]
+__all__ = ["CustomResourceStrategy", "definition_from_crd", "served_versions", "storage_schema"]
 
 Obj = dict[str, Any]
 _META_FIELDS = ("metadata.name", "metadata.namespace")
@@ -202,6 +202,13 @@ def _subresources(version: Mapping[str, Any]) -> dict[str, ServesSubresource]:
         )
         out["scale"] = ScaleSubresource(paths)
     return out
+
+
+def storage_schema(crd: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The openAPIV3Schema of the storage version, if it has one."""
+    version = _version(crd, storage_version(crd))
+    schema = (version.get("schema") or {}).get("openAPIV3Schema")
+    return copy.deepcopy(schema) if isinstance(schema, dict) else None
 
 
 def definition_from_crd(crd: Mapping[str, Any], compile_schema: SchemaCompiler = pass_through) -> KindDefinition:

@@ -337,3 +337,42 @@ async def test_every_apiserver_serves_crds_at_start_and_within_a_second_of_a_cha
             assert time.monotonic() - start < 1.0
     finally:
         await asyncio.to_thread(proc.stop)
+
+
+async def test_server_side_apply_merges_list_maps_and_keeps_other_lists_atomic(api: httpx.AsyncClient, ns: str) -> None:
+    group = f"a{uuid.uuid4().hex[:8]}.example.com"
+    crd = crontab_crd(group)
+    props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    props["ports"] = {
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        "items": {"type": "object", "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}},
+    }
+    props["tags"] = {"type": "array", "items": {"type": "string"}}
+    assert (await api.post(CRDS, json=crd)).status_code == 201
+    await established(api, f"crontabs.{group}")
+    path = f"/apis/{group}/v1/namespaces/{ns}/crontabs/applied"
+    apply = {"content-type": "application/apply-patch+yaml"}
+
+    def body(**spec: Any) -> dict[str, Any]:
+        return {"apiVersion": f"{group}/v1", "kind": "CronTab", "metadata": {"name": "applied"}, "spec": spec}
+
+    r = await api.patch(
+        path, json=body(ports=[{"name": "a", "port": 1}], tags=["x"]), params={"fieldManager": "one"}, headers=apply
+    )
+    assert r.status_code == 201, r.text
+    r = await api.patch(
+        path, json=body(ports=[{"name": "b", "port": 2}]), params={"fieldManager": "two"}, headers=apply
+    )
+    assert r.status_code == 200, r.text
+    assert [p["name"] for p in r.json()["spec"]["ports"]] == ["a", "b"]
+    r = await api.patch(path, json=body(tags=["y"]), params={"fieldManager": "two"}, headers=apply)
+    assert r.status_code == 409 and ".spec.tags" in r.json()["message"]
+    r = await api.patch(path, json=body(tags=["y"]), params={"fieldManager": "two", "force": "true"}, headers=apply)
+    assert r.status_code == 200 and r.json()["spec"]["tags"] == ["y"]
+    r = await api.patch(
+        path, json={"spec": {"tags": []}}, headers={"content-type": "application/strategic-merge-patch+json"}
+    )
+    assert r.status_code == 415 and "application/merge-patch+json" in r.json()["message"]
+    await api.delete(f"{CRDS}/crontabs.{group}")
