@@ -19,7 +19,7 @@ from apiserver.kinds import KindOptions, builtin_strategy
 from apiserver.printers import Printer, printer_for
 from apiserver.strategy import Strategy
 from apiserver.subresources import SUBRESOURCES, ServesSubresource
-from apiserver.versions import CONVERSIONS, Conversion
+from apiserver.versions import CONVERSIONS, Converts
 
 __all__ = ["KindDefinition", "KindRegistry"]
 
@@ -33,7 +33,7 @@ class KindDefinition:
     printer: Printer
     fields: SelectableFields
     subresources: Mapping[str, ServesSubresource] = field(default_factory=dict)
-    conversions: Mapping[str, Conversion] = field(default_factory=dict)
+    conversions: Mapping[str, Converts] = field(default_factory=dict)
     """The other served versions (`resource.also_served`), each with how it converts to and from storage."""
 
     def __post_init__(self) -> None:

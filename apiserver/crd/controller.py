@@ -20,6 +20,7 @@ from apimachinery import errors
 from apimachinery.meta import now
 from apimachinery.resources import by_plural
 from apiserver import managedfields
+from apiserver.crd.conversion import WebhookConverter
 from apiserver.crd.resource import definition_from_crd, storage_schema
 from apiserver.crd.strategy import CLEANUP_FINALIZER
 from apiserver.kindregistry import KindRegistry
@@ -55,6 +56,7 @@ class CRDController:
         self.reg = reg
         self.kinds = kinds
         self.compile_schema = kinds.options.compile_schema  # the one seam to structural schemas
+        self.converter = WebhookConverter(reg)
         self.synced = asyncio.Event()  # the CRDs stored at start are served (readiness)
         self._served: dict[tuple[str, str], tuple[Any, ...]] = {}  # (group, plural) → what it was built from
         self._cleanups: dict[str, asyncio.Task[None]] = {}
@@ -82,6 +84,7 @@ class CRDController:
         finally:
             for task in self._cleanups.values():
                 task.cancel()
+            await self.converter.aclose()
 
     async def sync(self) -> None:
         """Reconcile the served kinds and the CRDs' status with the CRDs in the cache."""
@@ -162,7 +165,7 @@ class CRDController:
             built_from = (m.get("uid"), m.get("generation"), bool(m.get("deletionTimestamp")))
             if self._served.get(key) == built_from:
                 continue
-            definition = definition_from_crd(crd, self.compile_schema)
+            definition = definition_from_crd(crd, self.compile_schema, self.converter)
             previous = self.kinds.get(*key)
             if previous is not None:
                 managedfields.use_custom_schema(previous.resource, None)

@@ -2,9 +2,10 @@
 
 `definition_from_crd` reads a (validated) CRD and builds its `KindDefinition`: the resource in its
 storage version with the other served versions beside it (conversion `None`: the apiVersion is
-rewritten), a `CustomResourceStrategy` over the versions' schemas, a printer of the storage version's
-additionalPrinterColumns, selectable fields (metadata.name, metadata.namespace and `selectableFields`),
-and the `status` and `scale` subresources the storage version enables.
+rewritten; `Webhook`: a ConversionReview), a `CustomResourceStrategy` over the versions' schemas,
+a printer of the storage version's additionalPrinterColumns, selectable fields (metadata.name,
+metadata.namespace and `selectableFields`), and the `status` and `scale` subresources the storage
+version enables.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from apimachinery import errors
 from apimachinery.errors import Cause
 from apimachinery.resources import ResourceInfo
 from apimachinery.selectors import SelectableFields
+from apiserver.crd.conversion import NoneConversion, WebhookConversion, WebhookConverter
 from apiserver.crd.jsonpath import JSONPath, JSONPathError
 from apiserver.crd.schema import SchemaCompiler, SchemaError, SchemaValidator, pass_through, to_causes
 from apiserver.crd.strategy import storage_version
@@ -25,7 +27,7 @@ from apiserver.kindregistry import KindDefinition
 from apiserver.printers import AGE_COLUMN, NAME_COLUMN, Column, Printer, translate_timestamp_since
 from apiserver.strategy import Finish, Strategy
 from apiserver.subresources import ScalePaths, ScaleSubresource, ServesSubresource, StatusSubresource
-from apiserver.versions import Conversion
+from apiserver.versions import Converts
 
 if TYPE_CHECKING:
     from apiserver.registry import Registry
@@ -92,15 +94,6 @@ def served_versions(crd: Mapping[str, Any]) -> list[str]:
 
 def _version(crd: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return next(v for v in (crd.get("spec") or {}).get("versions") or [] if v.get("name") == name)
-
-
-def _rewrite(api_version: str) -> Any:
-    """Conversion `None`: the object as it is, under another apiVersion."""
-
-    def convert(obj: Obj) -> Obj:
-        return {**obj, "apiVersion": api_version}
-
-    return convert
 
 
 def _column_cells(columns: list[tuple[Column, JSONPath | None]]) -> Any:
@@ -211,8 +204,24 @@ def storage_schema(crd: Mapping[str, Any]) -> dict[str, Any] | None:
     return copy.deepcopy(schema) if isinstance(schema, dict) else None
 
 
-def definition_from_crd(crd: Mapping[str, Any], compile_schema: SchemaCompiler = pass_through) -> KindDefinition:
-    """The definition serving a CRD's custom resources (the CRD validated already)."""
+def _conversions(
+    crd: Mapping[str, Any], kind: str, others: tuple[str, ...], converter: WebhookConverter | None
+) -> dict[str, Converts]:
+    """How each served version other than the storage one converts: `None`, or the CRD's webhook."""
+    spec = crd.get("spec") or {}
+    group, storage_api = str(spec.get("group")), f"{spec.get('group')}/{storage_version(crd)}"
+    conversion = spec.get("conversion") or {}
+    if conversion.get("strategy") == "Webhook" and converter is not None:
+        config = (conversion.get("webhook") or {}).get("clientConfig") or {}
+        return {v: WebhookConversion(converter, config, kind, storage_api, f"{group}/{v}") for v in others}
+    return {v: NoneConversion(storage_api, f"{group}/{v}") for v in others}
+
+
+def definition_from_crd(
+    crd: Mapping[str, Any], compile_schema: SchemaCompiler = pass_through, converter: WebhookConverter | None = None
+) -> KindDefinition:
+    """The definition serving a CRD's custom resources (the CRD validated already); `converter` calls
+    conversion webhooks."""
     spec = crd.get("spec") or {}
     names = spec.get("names") or {}
     group, stored = str(spec.get("group")), storage_version(crd)
@@ -239,12 +248,11 @@ def definition_from_crd(crd: Mapping[str, Any], compile_schema: SchemaCompiler =
         schema = compile_schema(copy.deepcopy(((version.get("schema") or {}).get("openAPIV3Schema")) or {}))
     except SchemaError:
         schema = pass_through({})  # validation refused such a CRD; one stored before is served unchecked
-    storage_api = f"{group}/{stored}"
     return KindDefinition(
         resource=resource,
         strategy=CustomResourceStrategy(resource, schema, bool((crd.get("metadata") or {}).get("deletionTimestamp"))),
         printer=printer_for_columns(list(version.get("additionalPrinterColumns") or [])),
         fields=selectable_fields(kind, list(version.get("selectableFields") or [])),
         subresources=subresources,
-        conversions={v: Conversion(_rewrite(storage_api), _rewrite(f"{group}/{v}")) for v in others},
+        conversions=_conversions(crd, kind, others, converter),
     )

@@ -376,3 +376,62 @@ async def test_server_side_apply_merges_list_maps_and_keeps_other_lists_atomic(a
     )
     assert r.status_code == 415 and "application/merge-patch+json" in r.json()["message"]
     await api.delete(f"{CRDS}/crontabs.{group}")
+
+
+async def test_conversion_webhook_converts_between_versions(api: httpx.AsyncClient, ns: str) -> None:
+    from tests.integration.webhook_kit import webhook_server
+
+    def convert(obj: dict[str, Any], desired: str) -> dict[str, Any]:
+        spec = dict(obj.get("spec") or {})
+        if desired.endswith("/v1beta1"):
+            spec["cron"] = spec.pop("cronSpec", None)
+        else:
+            spec["cronSpec"] = spec.pop("cron", None)
+        return {**obj, "apiVersion": desired, "spec": spec}
+
+    def handler(path: str, review: dict[str, Any]) -> dict[str, Any]:
+        request = review["request"]
+        if path == "/broken":
+            return {**review, "response": {"uid": request["uid"], "result": {"status": "Failure", "message": "nope"}}}
+        converted = [convert(o, request["desiredAPIVersion"]) for o in request["objects"]]
+        response = {"uid": request["uid"], "convertedObjects": converted, "result": {"status": "Success"}}
+        return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview", "response": response}
+
+    async with webhook_server(handler) as server:
+        group = f"w{uuid.uuid4().hex[:8]}.example.com"
+        crd = crontab_crd(group)
+        v1 = crd["spec"]["versions"][0]
+        crd["spec"]["versions"] = [{**copy.deepcopy(v1), "name": "v1beta1", "storage": False}, v1]
+        webhook = {"clientConfig": {"url": server.url("/convert"), "caBundle": server.pki.ca_bundle}}
+        crd["spec"]["conversion"] = {"strategy": "Webhook", "webhook": {**webhook, "conversionReviewVersions": ["v1"]}}
+        assert (await api.post(CRDS, json=crd)).status_code == 201, crd
+        await established(api, f"crontabs.{group}")
+        old = {"apiVersion": f"{group}/v1beta1", "kind": "CronTab", "metadata": {"name": "c", "labels": {"a": "b"}}}
+        old["spec"] = {"cron": "*/5 * * * *"}
+        r = await api.post(f"/apis/{group}/v1beta1/namespaces/{ns}/crontabs", json=old)
+        assert r.status_code == 201, r.text
+        assert r.json()["spec"] == {"cron": "*/5 * * * *"} and r.json()["metadata"]["labels"] == {"a": "b"}
+        stored = (await api.get(f"/apis/{group}/v1/namespaces/{ns}/crontabs/c")).json()
+        assert stored["spec"] == {"cronSpec": "*/5 * * * *"}
+        listed = (await api.get(f"/apis/{group}/v1beta1/namespaces/{ns}/crontabs")).json()
+        assert [i["spec"] for i in listed["items"]] == [{"cron": "*/5 * * * *"}]
+        reviews = [review for path, review in server.reviews if path == "/convert"]
+        assert reviews[0]["kind"] == "ConversionReview" and reviews[0]["request"]["desiredAPIVersion"] == f"{group}/v1"
+        # a webhook that fails: the request is a 500 naming it, nothing converted by half
+        broken = copy.deepcopy(crd)
+        broken["spec"]["conversion"]["webhook"]["clientConfig"]["url"] = server.url("/broken")
+        broken["metadata"]["resourceVersion"] = (await api.get(f"{CRDS}/crontabs.{group}")).json()["metadata"][
+            "resourceVersion"
+        ]
+        assert (await api.put(f"{CRDS}/crontabs.{group}", json=broken)).status_code == 200
+
+        async def failing() -> dict[str, Any] | None:
+            r = await api.get(f"/apis/{group}/v1beta1/namespaces/{ns}/crontabs/c")
+            return r.json() if r.status_code == 500 else None
+
+        status = await eventually(failing, 5, "the broken webhook in use")
+        assert (
+            status["message"]
+            == f"Internal error occurred: conversion webhook for {group}/v1beta1, Kind=CronTab failed: nope"
+        )
+        await api.delete(f"{CRDS}/crontabs.{group}")
