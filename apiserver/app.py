@@ -476,8 +476,9 @@ def create_app(config: Config) -> FastAPI:
     async def exec_websocket(ws: WebSocket) -> None:
         await proxy.exec_websocket(_entry(ws, reg))
 
-    app.add_api_route("/openapi/v3", openapi.openapi_v3_index, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/openapi/v3/{path:path}", openapi.openapi_v3_gv, methods=["GET"], include_in_schema=False)
+    # the built-in group versions' documents, and the served CRDs' (apiserver/crd/openapi.py)
+    app.add_api_route("/openapi/v3", crds.openapi.index, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/openapi/v3/{path:path}", crds.openapi.group_version, methods=["GET"], include_in_schema=False)
     app.add_api_route("/openapi/v2", openapi.openapi_v2, methods=["GET"], include_in_schema=False)
     # kubectl exec upgrades to a WebSocket on the exec subresource; plain HTTP requests fall through below
     app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/exec", exec_websocket)

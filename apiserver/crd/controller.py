@@ -21,6 +21,7 @@ from apimachinery.meta import now
 from apimachinery.resources import by_plural
 from apiserver import managedfields
 from apiserver.crd.conversion import WebhookConverter
+from apiserver.crd.openapi import CustomResourceOpenAPI
 from apiserver.crd.resource import definition_from_crd, storage_schema
 from apiserver.crd.strategy import CLEANUP_FINALIZER
 from apiserver.kindregistry import KindRegistry
@@ -59,6 +60,7 @@ class CRDController:
         self.converter = WebhookConverter(reg)
         self.synced = asyncio.Event()  # the CRDs stored at start are served (readiness)
         self._served: dict[tuple[str, str], tuple[Any, ...]] = {}  # (group, plural) → what it was built from
+        self.openapi = CustomResourceOpenAPI()  # the served CRDs' OpenAPI v3 documents
         self._cleanups: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
@@ -158,6 +160,7 @@ class CRDController:
             gone = self.kinds.remove(*key)
             if gone is not None:
                 managedfields.use_custom_schema(gone.resource, None)
+            self.openapi.remove(f"{key[1]}.{key[0]}")
             del self._served[key]
             log.info("stopped serving %s.%s", key[1], key[0])
         for key, crd in wanted.items():
@@ -171,6 +174,7 @@ class CRDController:
                 managedfields.use_custom_schema(previous.resource, None)
             self.kinds.add(definition)
             managedfields.use_custom_schema(definition.resource, storage_schema(crd))
+            self.openapi.put(crd, definition.resource)
             self._served[key] = built_from
             log.info("serving %s.%s", key[1], key[0])
 

@@ -108,3 +108,11 @@ def test_kubectl_delete_crd_removes_its_objects(kubectl: Kubectl, namespace: str
     while (r := kubectl("get", "crondels", "-n", namespace)).returncode == 0 and time.monotonic() < deadline:
         assert r.stdout.strip() == ""
     assert "NotFound" in r.stderr or "doesn't have a resource type" in r.stderr, r.stderr
+
+
+def test_kubectl_explain_reads_the_crd_schema(kubectl: Kubectl, crontab_crd: None) -> None:
+    out = kubectl.ok("explain", "crontab.spec")
+    assert "KIND:       CronTab" in out and "VERSION:    v1" in out
+    assert "cronSpec\t<string>" in out and "replicas\t<integer>" in out
+    top = kubectl.ok("explain", "crontabs")
+    assert "metadata\t<ObjectMeta>" in top and "spec\t<Object>" in top
