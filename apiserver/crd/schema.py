@@ -2,7 +2,8 @@
 
 The CRD and custom-resource code compile each version's `openAPIV3Schema` through a `SchemaCompiler`
 and use only the `SchemaValidator` methods below, the interface of `apiserver.crd_schema.CompiledSchema`.
-Until that module is wired in, `PassThroughSchema` accepts every object as it is.
+Until that module is wired in (`KindOptions(compile_schema=adapt(CompiledSchema.compile, SchemaError))`,
+the one place), `PassThroughSchema` accepts every object as it is.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ from typing import Any, Protocol
 
 from apimachinery.errors import Cause
 
-__all__ = ["PassThroughSchema", "SchemaCompiler", "SchemaError", "SchemaValidator", "pass_through", "to_causes"]
+__all__ = [
+    "PassThroughSchema",
+    "SchemaCompiler",
+    "SchemaError",
+    "SchemaValidator",
+    "adapt",
+    "pass_through",
+    "to_causes",
+]
 
 Obj = dict[str, Any]
 
@@ -66,6 +75,19 @@ class PassThroughSchema:
 def pass_through(schema: Obj) -> SchemaValidator:
     """The default compiler: every schema compiles to `PassThroughSchema`."""
     return PassThroughSchema()
+
+
+def adapt(compile_schema: Callable[[Obj], SchemaValidator], error: type[Exception]) -> SchemaCompiler:
+    """A compiler raising this module's `SchemaError` where `compile_schema` raises `error`, e.g.
+    `adapt(crd_schema.CompiledSchema.compile, crd_schema.SchemaError)` for `KindOptions.compile_schema`."""
+
+    def compile_(schema: Obj) -> SchemaValidator:
+        try:
+            return compile_schema(schema)
+        except error as e:
+            raise SchemaError(str(e)) from e
+
+    return compile_
 
 
 def to_causes(errors: list[Any]) -> list[Cause]:
