@@ -230,3 +230,53 @@ def test_served_versions_convert_by_apiversion() -> None:
     assert d.resource.version == "v1" and d.resource.also_served == ("v1beta1",)
     assert [v.version for v in d.views()] == ["v1", "v1beta1"]
     assert ResourceInfo is type(d.views()[1])
+
+
+class _SizeSchema:
+    """A stand-in compiled schema: knows spec.size (an integer, default 1), prunes the rest."""
+
+    def check_structural(self) -> list[str]:
+        return []
+
+    def prune(self, obj: dict[str, Any]) -> dict[str, Any]:
+        obj["spec"] = {k: v for k, v in (obj.get("spec") or {}).items() if k == "size"}
+        return obj
+
+    def default(self, obj: dict[str, Any]) -> None:
+        obj["spec"].setdefault("size", 1)
+
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Any]:
+        size = obj["spec"]["size"]
+        errors: list[Any] = []
+        if not isinstance(size, int):
+            errors.append(("spec.size", "FieldValueTypeInvalid", f'Invalid value: "{size}": must be of type integer'))
+        if old is not None and size < old["spec"]["size"]:
+            errors.append(("spec.size", "FieldValueInvalid", "Invalid value: must not shrink"))
+        return errors
+
+
+def test_the_schema_seam_prunes_defaults_and_validates_custom_resources() -> None:
+    d = definition_from_crd(crd(), lambda schema: _SizeSchema())
+    obj = {"metadata": {"name": "a", "namespace": "n"}, "spec": {"junk": 1}}
+    d.strategy.default(obj)
+    assert obj["spec"] == {"size": 1}
+    assert d.strategy.validate(obj) == []
+    bad = {"metadata": {"name": "a", "namespace": "n"}, "spec": {"size": "big"}}
+    assert [c.error() for c in d.strategy.validate(bad)] == ['spec.size: Invalid value: "big": must be of type integer']
+    shrunk = {"metadata": {"name": "a", "namespace": "n"}, "spec": {"size": 0}}
+    causes = d.strategy.validate_update(shrunk, {"spec": {"size": 1}})
+    assert [c.error() for c in causes] == ["spec.size: Invalid value: must not shrink"]
+
+
+def test_a_crd_whose_schema_is_not_structural_is_invalid() -> None:
+    class NotStructural(_SizeSchema):
+        def check_structural(self) -> list[str]:
+            return ["spec.properties[spec].type: Required value: must not be empty for specified object fields"]
+
+    assert CRD_RES is not None
+    strategy = CustomResourceDefinitionStrategy(CRD_RES, lambda schema: NotStructural())
+    obj = crd()
+    strategy.default(obj)
+    causes = strategy.validate_semantics(obj)
+    assert [c.field for c in causes] == ["spec.versions[0].schema.openAPIV3Schema"]
+    assert causes[0].message.startswith("spec.properties[spec].type: Required value")
