@@ -4,8 +4,10 @@ collected by the garbage collector as owners and as dependents."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 from controller_kit import controllers, eventually
 from housekeeping_kit import configmap_body, get_or_none, owner_ref, uniq
 
@@ -15,16 +17,18 @@ from client.rest import ApiClient
 from tests.integration.test_crd import CRDS, crontab, crontab_crd, established
 
 
-async def _crd(apiserver: str) -> ResourceInfo:
+@pytest.fixture
+async def crontabs(api: httpx.AsyncClient) -> AsyncIterator[ResourceInfo]:
+    """The CronTab kind of a fresh CRD (deleted afterwards)."""
     group = f"k{uuid.uuid4().hex[:8]}.example.com"
-    async with httpx.AsyncClient(base_url=apiserver, timeout=10) as http:
-        assert (await http.post(CRDS, json=crontab_crd(group))).status_code == 201
-        await established(http, f"crontabs.{group}")
-    return ResourceInfo(group, "v1", "CronTab", "crontabs")
+    assert (await api.post(CRDS, json=crontab_crd(group))).status_code == 201
+    await established(api, f"crontabs.{group}")
+    yield ResourceInfo(group, "v1", "CronTab", "crontabs")
+    await api.delete(f"{CRDS}/crontabs.{group}")
 
 
-async def test_discovery_lists_custom_resources(apiserver: str) -> None:
-    res = await _crd(apiserver)
+async def test_discovery_lists_custom_resources(apiserver: str, crontabs: ResourceInfo) -> None:
+    res = crontabs
     async with ApiClient(apiserver) as api:
         found = {(r.group, r.plural): r for r in await preferred_resources(api)}
     got = found[(res.group, "crontabs")]
@@ -32,8 +36,8 @@ async def test_discovery_lists_custom_resources(apiserver: str) -> None:
     assert found[("apps", "deployments")].subresources == ("status", "scale")  # the built-in table's entry
 
 
-async def test_namespace_deletion_deletes_custom_resources(apiserver: str) -> None:
-    res = await _crd(apiserver)
+async def test_namespace_deletion_deletes_custom_resources(apiserver: str, crontabs: ResourceInfo) -> None:
+    res = crontabs
     async with controllers(apiserver, "namespace") as ctx:
         api = ctx.api
         ns = uniq("nscr")
@@ -48,8 +52,10 @@ async def test_namespace_deletion_deletes_custom_resources(apiserver: str) -> No
         assert (await api.list(res, ns))["items"] == []
 
 
-async def test_garbage_collector_follows_custom_owners_and_dependents(apiserver: str, ns: str) -> None:
-    res = await _crd(apiserver)
+async def test_garbage_collector_follows_custom_owners_and_dependents(
+    apiserver: str, ns: str, crontabs: ResourceInfo
+) -> None:
+    res = crontabs
     async with controllers(apiserver, "garbagecollector") as ctx:
         api = ctx.api
         # a ConfigMap owned by a CronTab, and a CronTab owned by a ConfigMap
