@@ -80,7 +80,10 @@ class CRDController:
                             item = watcher.queue.get_nowait()
                         if item is None:  # relisted or overflowed: start over
                             break
-                        await self.sync()
+                        try:
+                            await self.sync()
+                        except errors.StatusError as e:  # etcd trouble: the next change syncs again
+                            log.warning("syncing CRDs: %s", e.message)
                 finally:
                     feed.unwatch(watcher)
         finally:
@@ -168,7 +171,11 @@ class CRDController:
             built_from = (m.get("uid"), m.get("generation"), bool(m.get("deletionTimestamp")))
             if self._served.get(key) == built_from:
                 continue
-            definition = definition_from_crd(crd, self.compile_schema, self.converter)
+            try:
+                definition = definition_from_crd(crd, self.compile_schema, self.converter)
+            except Exception:  # a CRD stored before its validation grew stricter: not served, the rest are
+                log.exception("CRD %s cannot be served", m.get("name"))
+                continue
             previous = self.kinds.get(*key)
             if previous is not None:
                 managedfields.use_custom_schema(previous.resource, None)

@@ -12,6 +12,7 @@ from apimachinery import validation as v
 from apimachinery.errors import Cause
 from apimachinery.meta import now
 from apimachinery.resources import ResourceInfo
+from apiserver.crd.jsonpath import JSONPath, JSONPathError
 from apiserver.crd.schema import SchemaCompiler, SchemaError, pass_through
 from apiserver.strategy import Strategy
 
@@ -72,6 +73,20 @@ def _names_errors(names: Any) -> list[v.FieldErrorTuple]:
     for i, category in enumerate(names.get("categories") or []):
         errs += _dns_label(f"{path}.categories[{i}]", category)
     return errs
+
+
+def _json_path_errors(path: str, value: Any, simple: bool) -> list[v.FieldErrorTuple]:
+    """A printer column's JSONPath (the supported subset), or a simple `.a.b` path (selectable fields, scale)."""
+    if not value:
+        return [v.required(path)]
+    text = str(value)
+    try:
+        compiled = JSONPath(text)
+    except JSONPathError:
+        return [v.invalid(path, text, "must be a valid JSONPath")]
+    if simple and (not text.startswith(".") or not compiled.simple):
+        return [v.invalid(path, text, "must be a simple json path starting with .")]
+    return []
 
 
 class CustomResourceDefinitionStrategy(Strategy):
@@ -185,8 +200,18 @@ class CustomResourceDefinitionStrategy(Strategy):
                     errs.append(v.required(f"{cpath}.name"))
                 if column.get("type") not in _COLUMN_TYPES:
                     errs.append(v.not_supported(f"{cpath}.type", column.get("type"), _COLUMN_TYPES))
-                if not column.get("jsonPath"):
-                    errs.append(v.required(f"{cpath}.jsonPath"))
+                errs += _json_path_errors(f"{cpath}.jsonPath", column.get("jsonPath"), simple=False)
+            for j, selectable in enumerate(version.get("selectableFields") or []):
+                errs += _json_path_errors(
+                    f"{path}.selectableFields[{j}].jsonPath", selectable.get("jsonPath"), simple=True
+                )
+            scale = (version.get("subresources") or {}).get("scale")
+            if isinstance(scale, Mapping):
+                spath = f"{path}.subresources.scale"
+                for field in ("specReplicasPath", "statusReplicasPath"):
+                    errs += _json_path_errors(f"{spath}.{field}", scale.get(field), simple=True)
+                if scale.get("labelSelectorPath"):
+                    errs += _json_path_errors(f"{spath}.labelSelectorPath", scale.get("labelSelectorPath"), simple=True)
         if storage != 1:
             errs.append(v.invalid("spec.versions", versions, "must have exactly one version marked as storage version"))
         if not any(version.get("served") for version in versions):

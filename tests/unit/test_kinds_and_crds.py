@@ -280,3 +280,17 @@ def test_a_crd_whose_schema_is_not_structural_is_invalid() -> None:
     causes = strategy.validate_semantics(obj)
     assert [c.field for c in causes] == ["spec.versions[0].schema.openAPIV3Schema"]
     assert causes[0].message.startswith("spec.properties[spec].type: Required value")
+
+
+def test_crd_paths_must_be_json_paths() -> None:
+    version = crd()["spec"]["versions"][0]
+    version["additionalPrinterColumns"][0]["jsonPath"] = ".spec..size"
+    version["selectableFields"] = [{"jsonPath": ".spec.items[0]"}]
+    version["subresources"]["scale"]["specReplicasPath"] = "spec.size"
+    causes = _causes(crd(versions=[version]))
+    assert (
+        'spec.versions[0].additionalPrinterColumns[0].jsonPath: Invalid value: ".spec..size": must be a valid JSONPath'
+        in causes
+    )
+    assert any(c.startswith("spec.versions[0].selectableFields[0].jsonPath: Invalid value") for c in causes)
+    assert any(c.startswith("spec.versions[0].subresources.scale.specReplicasPath: Invalid value") for c in causes)
