@@ -41,6 +41,8 @@ class ResourceInfo:
     """discovery's singularName when it is not the lower-case kind (a CRD's spec.names.singular)."""
     list_kind_name: str = ""
     """The list's kind when it is not `<Kind>List` (a CRD's spec.names.listKind)."""
+    pod_spec: str = ""
+    """Where the kind keeps a PodSpec (`spec/template/spec`): strategic merge patches merge its lists by key."""
 
     @property
     def singular(self) -> str:
@@ -98,6 +100,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "",
         "Pod",
         "pods",
+        pod_spec="spec",
         short_names=("po",),
         categories=_ALL,
         subresources=("status", "binding", "log", "exec", "portforward"),
@@ -147,6 +150,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "",
         "ReplicationController",
         "replicationcontrollers",
+        pod_spec="spec/template/spec",
         short_names=("rc",),
         categories=_ALL,
         subresources=_SCALE_STATUS,
@@ -156,6 +160,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "apps",
         "Deployment",
         "deployments",
+        pod_spec="spec/template/spec",
         short_names=("deploy",),
         categories=_ALL,
         subresources=_SCALE_STATUS,
@@ -165,6 +170,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "apps",
         "ReplicaSet",
         "replicasets",
+        pod_spec="spec/template/spec",
         short_names=("rs",),
         categories=_ALL,
         subresources=_SCALE_STATUS,
@@ -174,6 +180,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "apps",
         "DaemonSet",
         "daemonsets",
+        pod_spec="spec/template/spec",
         short_names=("ds",),
         categories=_ALL,
         subresources=("status",),
@@ -183,17 +190,27 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "apps",
         "StatefulSet",
         "statefulsets",
+        pod_spec="spec/template/spec",
         short_names=("sts",),
         categories=_ALL,
         subresources=_SCALE_STATUS,
         has_status=True,
     ),
     _r("apps", "ControllerRevision", "controllerrevisions"),
-    _r("batch", "Job", "jobs", categories=_ALL, subresources=("status",), has_status=True),
+    _r(
+        "batch",
+        "Job",
+        "jobs",
+        pod_spec="spec/template/spec",
+        categories=_ALL,
+        subresources=("status",),
+        has_status=True,
+    ),
     _r(
         "batch",
         "CronJob",
         "cronjobs",
+        pod_spec="spec/jobTemplate/spec/template/spec",
         short_names=("cj",),
         categories=_ALL,
         subresources=("status",),
