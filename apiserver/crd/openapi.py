@@ -77,7 +77,8 @@ def _with_list_schema(paths: Obj, list_name: str) -> Obj:
     return dict(orjson.loads(orjson.dumps(paths).replace(generic, own)))
 
 
-def _document(crd: Mapping[str, Any], res: ResourceInfo, version: Mapping[str, Any]) -> bytes:
+def _parts(res: ResourceInfo, version: Mapping[str, Any]) -> tuple[Obj, Obj]:
+    """The paths and component schemas one CRD version adds to its group version's document."""
     v = str(version.get("name"))
     view = ResourceInfo(res.group, v, res.kind, res.plural, res.namespaced, subresources=res.subresources, custom=True)
     name, list_name = schema_name(res.group, v, res.kind), schema_name(res.group, v, res.list_kind)
@@ -89,49 +90,65 @@ def _document(crd: Mapping[str, Any], res: ResourceInfo, version: Mapping[str, A
     )
     components[name] = _object_schema(schema, gvk)
     components[list_name] = _list_schema(name, res.kind, {**gvk, "kind": res.list_kind})
-    paths = openapi._resource_paths(view, name)
+    return _with_list_schema(openapi._resource_paths(view, name), list_name), components
+
+
+def _render(parts: list[tuple[Obj, Obj]]) -> openapi.Document:
+    paths: Obj = {}
+    schemas: Obj = {}
+    for p, c in parts:
+        paths.update(p)
+        schemas.update(c)
     doc = {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"},
-        "paths": orjson.loads(
-            orjson.dumps(paths).replace(f'"{_REF}{_META}List"'.encode(), f'"{_REF}{list_name}"'.encode())
-        ),
-        "components": {"schemas": dict(sorted(components.items()))},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": dict(sorted(schemas.items()))},
     }
-    return orjson.dumps(doc)
+    body = orjson.dumps(doc)
+    return openapi.Document(body, hashlib.sha512(body).hexdigest().upper())
 
 
 class CustomResourceOpenAPI:
-    """The v3 documents of the served CRDs, kept current by the CRD controller."""
+    """The v3 documents of the served CRDs' group versions (several CRDs may share one), kept current by the
+    CRD controller."""
 
     def __init__(self) -> None:
-        self._docs: dict[str, openapi.Document] = {}  # `apis/<g>/<v>` → its document
-        self._by_crd: dict[str, list[str]] = {}  # CRD name → its keys
+        self._parts: dict[str, dict[str, tuple[Obj, Obj]]] = {}  # `apis/<g>/<v>` → CRD name → its part
+        self._docs: dict[str, openapi.Document] = {}  # `apis/<g>/<v>` → its rendered document
         self._lock = threading.Lock()
 
     def put(self, crd: Mapping[str, Any], res: ResourceInfo) -> None:
-        """Publish (or republish) one CRD's served versions (called off the event loop: it renders)."""
+        """Publish (or republish) one CRD's served versions."""
         name = str((crd.get("metadata") or {}).get("name"))
-        docs: dict[str, openapi.Document] = {}
-        for version in (crd.get("spec") or {}).get("versions") or []:
-            if version.get("served"):
-                body = _document(crd, res, version)
-                docs[f"apis/{res.group}/{version.get('name')}"] = openapi.Document(
-                    body, hashlib.sha512(body).hexdigest().upper()
-                )
+        parts = {
+            f"apis/{res.group}/{version.get('name')}": _parts(res, version)
+            for version in (crd.get("spec") or {}).get("versions") or []
+            if version.get("served")
+        }
         with self._lock:
-            self._drop(name)
-            self._docs.update(docs)
-            self._by_crd[name] = list(docs)
+            touched = self._drop(name)
+            for key, part in parts.items():
+                self._parts.setdefault(key, {})[name] = part
+            self._rerender(touched | set(parts))
 
     def remove(self, crd_name: str) -> None:
         """Stop publishing a CRD."""
         with self._lock:
-            self._drop(crd_name)
+            self._rerender(self._drop(crd_name))
 
-    def _drop(self, name: str) -> None:
-        for key in self._by_crd.pop(name, []):
-            self._docs.pop(key, None)
+    def _drop(self, name: str) -> set[str]:
+        touched = {key for key, by_crd in self._parts.items() if by_crd.pop(name, None) is not None}
+        return touched
+
+    def _rerender(self, keys: set[str]) -> None:
+        for key in keys:
+            by_crd = self._parts.get(key)
+            if by_crd:
+                self._docs[key] = _render([by_crd[n] for n in sorted(by_crd)])
+            else:
+                self._parts.pop(key, None)
+                self._docs.pop(key, None)
 
     def document(self, key: str) -> openapi.Document | None:
         """The document of `apis/<g>/<v>`, if a CRD serves it."""

@@ -37,6 +37,15 @@ def test_kubectl_apply_get_scale_and_delete_crd(kubectl: Kubectl, crontab_crd: N
         "crontab.stable.example.com/my-new-cron-object"
     ]
     assert "crontab.stable.example.com/my-new-cron-object" in kubectl.ok("get", "all", "-n", namespace, "-o", "name")
+    changed = EXAMPLE.read_text().replace("my-awesome-cron-image", "my-newer-cron-image")
+    out = kubectl.ok("apply", "-n", namespace, "-f", "-", input=changed)  # client-side apply: a merge patch
+    assert "crontab.stable.example.com/my-new-cron-object configured" in out
+    image = kubectl.ok("get", "ct", "my-new-cron-object", "-n", namespace, "-o", "jsonpath={.spec.image}")
+    assert image == "my-newer-cron-image"
+    kubectl.ok("apply", "-n", namespace, "-f", str(EXAMPLE))
+    resources = kubectl.ok("api-resources", "--api-group", "stable.example.com").splitlines()
+    assert resources[1].split() == ["crontabs", "ct", "stable.example.com/v1", "true", "CronTab"]
+    assert kubectl.ok("get", "crd", CRD, "-o", "name").strip() == f"customresourcedefinition.apiextensions.k8s.io/{CRD}"
     out = kubectl.ok("scale", "ct", "my-new-cron-object", "--replicas", "3", "-n", namespace)
     assert out.strip() == "crontab.stable.example.com/my-new-cron-object scaled"
     assert kubectl.ok("get", "ct", "my-new-cron-object", "-n", namespace, "-o", "jsonpath={.spec.replicas}") == "3"

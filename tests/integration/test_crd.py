@@ -435,3 +435,28 @@ async def test_conversion_webhook_converts_between_versions(api: httpx.AsyncClie
             == f"Internal error occurred: conversion webhook for {group}/v1beta1, Kind=CronTab failed: nope"
         )
         await api.delete(f"{CRDS}/crontabs.{group}")
+
+
+async def test_openapi_v3_publishes_every_crd_of_a_group_version(api: httpx.AsyncClient, group: str) -> None:
+    other = crontab_crd(group, plural="crondels", kind="CronDel")
+    other["spec"]["names"].update(shortNames=[], singular="crondel")
+    assert (await api.post(CRDS, json=other)).status_code == 201
+    await established(api, f"crondels.{group}")
+    key = f"apis/{group}/v1"
+    reversed_group = ".".join(reversed(group.split(".")))
+
+    async def schemas() -> set[str]:
+        index = (await api.get("/openapi/v3")).json()["paths"]
+        if key not in index:
+            return set()
+        doc = (await api.get(index[key]["serverRelativeURL"])).json()
+        return {n for n in doc["components"]["schemas"] if n.startswith(reversed_group)}
+
+    both = {f"{reversed_group}.v1.{k}" for k in ("CronTab", "CronTabList", "CronDel", "CronDelList")}
+    assert await schemas() == both
+    await api.delete(f"{CRDS}/crondels.{group}")
+
+    async def only_crontabs() -> bool:
+        return await schemas() == {f"{reversed_group}.v1.CronTab", f"{reversed_group}.v1.CronTabList"}
+
+    await eventually(only_crontabs, 5, "the deleted CRD's schemas gone, the other's kept")
