@@ -1,17 +1,32 @@
 """Everything discovery advertises is served: each resource lists, prints as a Table and selects by
-metadata fields; each subresource answers its advertised verbs (never 404 for the path, never 405)."""
+metadata fields; each subresource answers its advertised verbs (never 404 for the path, never 405).
+A CRD's kind is among them (added at run time, the same checks apply)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.integration.test_crd import CRDS, crontab_crd, established
+
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 _METHODS = {"get": "GET", "create": "POST", "update": "PUT", "patch": "PATCH"}
 _PATH_NOT_FOUND = "the server could not find the requested resource"
+
+
+@pytest.fixture
+async def custom_group(api: httpx.AsyncClient) -> AsyncIterator[str]:
+    """A CRD with status and scale subresources, served while the test runs."""
+    group = f"s{uuid.uuid4().hex[:8]}.example.com"
+    assert (await api.post(CRDS, json=crontab_crd(group))).status_code == 201
+    await established(api, f"crontabs.{group}")
+    yield group
+    await api.delete(f"{CRDS}/crontabs.{group}")
 
 
 async def _advertised(api: httpx.AsyncClient) -> list[tuple[str, dict[str, Any]]]:
@@ -35,9 +50,11 @@ def _path(root: str, entry: dict[str, Any], ns: str, name: str = "") -> str:
     return f"{base}/{name}" if name else base
 
 
-async def test_every_advertised_resource_lists_prints_and_selects(api: httpx.AsyncClient, ns: str) -> None:
+async def test_every_advertised_resource_lists_prints_and_selects(
+    api: httpx.AsyncClient, ns: str, custom_group: str
+) -> None:
     entries = [(root, e) for root, e in await _advertised(api) if "/" not in e["name"]]
-    assert len(entries) > 30
+    assert len(entries) > 30 and f"/apis/{custom_group}/v1" in {root for root, _ in entries}
     for root, entry in entries:
         if "list" not in entry["verbs"]:
             continue
@@ -56,9 +73,10 @@ async def test_every_advertised_resource_lists_prints_and_selects(api: httpx.Asy
             assert selected.status_code == 200, (path, selector, selected.text)
 
 
-async def test_every_advertised_subresource_is_served(api: httpx.AsyncClient, ns: str) -> None:
+async def test_every_advertised_subresource_is_served(api: httpx.AsyncClient, ns: str, custom_group: str) -> None:
     subs = [(root, e) for root, e in await _advertised(api) if "/" in e["name"]]
     assert {"pods/status", "deployments/scale"} <= {e["name"] for _, e in subs}
+    assert {"crontabs/status", "crontabs/scale"} <= {e["name"] for root, e in subs if custom_group in root}
     for root, entry in subs:
         sub = entry["name"].split("/")[1]
         for verb in entry["verbs"]:
@@ -80,7 +98,7 @@ async def test_subresources_nothing_serves_are_not_advertised_and_404(api: httpx
     assert r.json()["message"] == _PATH_NOT_FOUND
 
 
-async def test_aggregated_discovery_matches_legacy(api: httpx.AsyncClient) -> None:
+async def test_aggregated_discovery_matches_legacy(api: httpx.AsyncClient, custom_group: str) -> None:
     legacy = {(root.removeprefix("/apis/").removeprefix("/api/"), e["name"]) for root, e in await _advertised(api)}
     aggregated: set[tuple[str, str]] = set()
     for path in ("/api", "/apis"):
