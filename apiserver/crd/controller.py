@@ -46,6 +46,14 @@ def _names(crd: Mapping[str, Any]) -> Mapping[str, Any]:
     return (crd.get("spec") or {}).get("names") or {}
 
 
+def _precedence(crd: Obj) -> tuple[bool, str, str]:
+    """Who keeps a contested name: a CRD that has it accepted already, then the oldest (then by name)."""
+    m = crd["metadata"]
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    accepted = any(c.get("type") == "NamesAccepted" and c.get("status") == "True" for c in conditions)
+    return (not accepted, m.get("creationTimestamp", ""), m["name"])
+
+
 def _condition(type_: str, status: str, reason: str, message: str) -> Obj:
     return {"type": type_, "status": status, "reason": reason, "message": message}
 
@@ -95,7 +103,7 @@ class CRDController:
         """Reconcile the served kinds and the CRDs' status with the CRDs in the cache."""
         assert CRDS is not None
         crds = [s.obj for s in self.reg.cache.cache(CRDS.storage_name).snapshot()]
-        crds.sort(key=lambda c: (c["metadata"].get("creationTimestamp", ""), c["metadata"]["name"]))
+        crds.sort(key=_precedence)
         accepted = self._accept_names(crds)
         self._serve({name: crd for name, crd in ((c["metadata"]["name"], c) for c in crds) if accepted[name][0]})
         self.synced.set()
@@ -215,13 +223,12 @@ class CRDController:
         name = crd["metadata"]["name"]
         try:
             while True:
-                if await self._cleanup_once(crd):
-                    return
+                try:
+                    if await self._cleanup_once(crd):
+                        return
+                except errors.StatusError as e:  # etcd trouble, a conflict: try again shortly
+                    log.warning("cleaning up CRD %s: %s", name, e.message)
                 await asyncio.sleep(_CLEANUP_RETRY)  # objects with finalizers of their own are still there
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("cleaning up CRD %s", name)
         finally:
             self._cleanups.pop(name, None)
 
