@@ -461,11 +461,14 @@ def create_app(config: Config) -> FastAPI:
             sub.conn = rewritten
             return await handle(sub)
 
-        if (converted := await serve_converted(request, ctx.info, dispatch, kinds)) is not None:
-            return converted
         if not ctx.info.resource:
             return _discovery_doc(kinds, ctx.path, ctx.method)
-        return await handle(ctx)
+        response = await serve_converted(request, ctx.info, dispatch, kinds)
+        if response is None:
+            response = await handle(ctx)
+        if warning := kinds.deprecation(ctx.info.group, ctx.info.version, ctx.info.resource):
+            response.headers.append("Warning", f'299 - "{warning}"')
+        return response
 
     # innermost first: the API paths skip FastAPI's routing (apiserver/apiroute.py), the rest reaches it
     app.add_middleware(ApiRoute, endpoint=api_path)

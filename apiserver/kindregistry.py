@@ -35,6 +35,8 @@ class KindDefinition:
     subresources: Mapping[str, ServesSubresource] = field(default_factory=dict)
     conversions: Mapping[str, Converts] = field(default_factory=dict)
     """The other served versions (`resource.also_served`), each with how it converts to and from storage."""
+    deprecated: Mapping[str, str] = field(default_factory=dict)
+    """Served versions that are deprecated, each with the warning a request to it gets."""
 
     def __post_init__(self) -> None:
         missing = set(self.resource.subresources) ^ set(self.subresources)
@@ -122,6 +124,11 @@ class KindRegistry:
     def by_kind(self, group: str, kind: str) -> KindDefinition | None:
         """The definition serving `kind` in `group`, or None."""
         return next((d for d in self._defs.values() if d.resource.group == group and d.resource.kind == kind), None)
+
+    def deprecation(self, group: str, version: str, plural: str) -> str | None:
+        """The warning for a request to a deprecated version, or None."""
+        d = self._defs.get((group, plural))
+        return d.deprecated.get(version) if d is not None else None
 
     def strategy(self, res: ResourceInfo) -> Strategy:
         """The strategy of a served resource."""

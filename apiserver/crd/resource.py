@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from apimachinery import errors
 from apimachinery.errors import Cause
-from apimachinery.resources import ResourceInfo
+from apimachinery.resources import ResourceInfo, version_priority
 from apimachinery.selectors import SelectableFields
 from apiserver.crd.conversion import NoneConversion, WebhookConversion, WebhookConverter
 from apiserver.crd.jsonpath import JSONPath, JSONPathError
@@ -217,6 +217,27 @@ def _conversions(
     return {v: NoneConversion(storage_api, f"{group}/{v}") for v in others}
 
 
+def _deprecations(crd: Mapping[str, Any], kind: str) -> dict[str, str]:
+    """Each deprecated served version's warning: its own, or upstream's default naming the best version to use."""
+    spec = crd.get("spec") or {}
+    group, versions = spec.get("group"), [v for v in spec.get("versions") or [] if v.get("served")]
+    out = {}
+    for v in versions:
+        if not v.get("deprecated"):
+            continue
+        name = str(v.get("name"))
+        if v.get("deprecationWarning"):
+            out[name] = str(v["deprecationWarning"])
+            continue
+        better = sorted(
+            (str(o.get("name")) for o in versions if not o.get("deprecated")),
+            key=version_priority,
+        )
+        better = [b for b in better if version_priority(b) < version_priority(name)]
+        out[name] = f"{group}/{name} {kind} is deprecated" + (f"; use {group}/{better[0]} {kind}" if better else "")
+    return out
+
+
 def definition_from_crd(
     crd: Mapping[str, Any], compile_schema: SchemaCompiler = pass_through, converter: WebhookConverter | None = None
 ) -> KindDefinition:
@@ -255,4 +276,5 @@ def definition_from_crd(
         fields=selectable_fields(kind, list(version.get("selectableFields") or [])),
         subresources=subresources,
         conversions=_conversions(crd, kind, others, converter),
+        deprecated=_deprecations(crd, kind),
     )

@@ -257,7 +257,7 @@ async def test_several_versions_convert_by_apiversion(api: httpx.AsyncClient, ns
     group = f"m{uuid.uuid4().hex[:8]}.example.com"
     crd = crontab_crd(group)
     v1 = crd["spec"]["versions"][0]
-    crd["spec"]["versions"] = [{**copy.deepcopy(v1), "name": "v1beta1", "storage": False}, v1]
+    crd["spec"]["versions"] = [{**copy.deepcopy(v1), "name": "v1beta1", "storage": False, "deprecated": True}, v1]
     assert (await api.post(CRDS, json=crd)).status_code == 201
     await established(api, f"crontabs.{group}")
     groups = {g["name"]: g for g in (await api.get("/apis")).json()["groups"]}
@@ -267,6 +267,8 @@ async def test_several_versions_convert_by_apiversion(api: httpx.AsyncClient, ns
     r = await api.post(f"/apis/{group}/v1beta1/namespaces/{ns}/crontabs", json=old)
     assert r.status_code == 201, r.text
     assert r.json()["apiVersion"] == f"{group}/v1beta1"
+    assert r.headers["warning"] == f'299 - "{group}/v1beta1 CronTab is deprecated; use {group}/v1 CronTab"'
+    assert "warning" not in (await api.get(f"/apis/{group}/v1/namespaces/{ns}/crontabs")).headers
     got = (await api.get(f"/apis/{group}/v1/namespaces/{ns}/crontabs/old")).json()
     assert got["apiVersion"] == f"{group}/v1"
     await api.delete(f"{CRDS}/crontabs.{group}")
