@@ -5,15 +5,17 @@ added at run time (custom resources) as well as the built-in ones."""
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from apimachinery.errors import StatusError
-from apimachinery.resources import ResourceInfo, by_plural
+from apimachinery.resources import ResourceInfo, by_kind, by_plural
 from client.rest import ApiClient
 
-__all__ = ["preferred_resources"]
+__all__ = ["KindResolver", "preferred_resources"]
 
 log = logging.getLogger("client.discovery")
 
@@ -61,3 +63,30 @@ async def preferred_resources(api: ApiClient) -> list[ResourceInfo]:
             continue
         out += [r for e in doc.get("resources") or [] if (r := _resource(group["name"], preferred, e)) is not None]
     return out
+
+
+class KindResolver:
+    """Resolves `apiVersion` + `kind` to a resource (a RESTMapper): the built-in table first, then discovery,
+    read again on a miss at most once per `refresh` seconds (a CRD may have been added since)."""
+
+    def __init__(self, api: ApiClient, refresh: float = 1.0) -> None:
+        self.api = api
+        self.refresh = refresh
+        self._found: dict[tuple[str, str], ResourceInfo] = {}  # (group, kind) → the discovered resource
+        self._read_at = float("-inf")
+
+    async def by_kind(self, api_version: str, kind: str) -> ResourceInfo | None:
+        """The resource serving `kind` in the version `api_version` names, or None."""
+        known = by_kind(api_version, kind)
+        if known is not None:
+            return known
+        group, _, version = api_version.rpartition("/")
+        res = self._found.get((group, kind))
+        if res is None and time.monotonic() - self._read_at >= self.refresh:
+            self._read_at = time.monotonic()
+            try:
+                self._found = {(r.group, r.kind): r for r in await preferred_resources(self.api)}
+            except StatusError as e:
+                log.info("discovery failed: %s", e)
+            res = self._found.get((group, kind))
+        return replace(res, version=version) if res is not None and version else res

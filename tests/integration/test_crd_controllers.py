@@ -73,3 +73,36 @@ async def test_garbage_collector_follows_custom_owners_and_dependents(
             return cm_gone and await get_or_none(api, res, "child", ns) is None
 
         await eventually(both_collected, 20, "dependents of a deleted CronTab and ConfigMap collected")
+
+
+async def test_horizontal_pod_autoscaler_scales_a_custom_resource(
+    apiserver: str, ns: str, crontabs: ResourceInfo
+) -> None:
+    async with controllers(apiserver, "horizontalpodautoscaling") as ctx:
+        api = ctx.api
+        await api.create(crontabs, crontab(crontabs.group, "scaled", replicas=5), ns)
+        hpa = {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "ct"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": f"{crontabs.group}/v1", "kind": "CronTab", "name": "scaled"},
+                "minReplicas": 1,
+                "maxReplicas": 3,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}},
+                    }
+                ],
+            },
+        }
+        await api.create("horizontalpodautoscalers", hpa, ns)
+
+        async def capped() -> bool:
+            return (await api.get(crontabs, "scaled", ns))["spec"]["replicas"] == 3
+
+        await eventually(capped, 20, "the HPA to scale the CronTab down to maxReplicas through its scale subresource")
+        status = (await api.get("horizontalpodautoscalers", "ct", ns))["status"]
+        able = next(c for c in status["conditions"] if c["type"] == "AbleToScale")
+        assert able["status"] == "True"
