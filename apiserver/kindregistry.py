@@ -10,7 +10,7 @@ served, printed, selectable and discoverable at once, and a kind removed is gone
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from apimachinery.resources import RESOURCES, ResourceInfo, version_priority
@@ -58,7 +58,6 @@ class KindRegistry:
     def __init__(self, options: KindOptions | None = None) -> None:
         self.options = options or KindOptions()
         self._defs: dict[tuple[str, str], KindDefinition] = {}
-        self._listeners: list[Callable[[], None]] = []
         for r in RESOURCES:
             self.add(self.builtin(r))
 
@@ -78,14 +77,10 @@ class KindRegistry:
         """Serve a kind (replacing the definition of the same group and plural)."""
         r = definition.resource
         self._defs[(r.group, r.plural)] = definition
-        self._changed()
 
     def remove(self, group: str, plural: str) -> KindDefinition | None:
         """Stop serving a kind; its definition, or None when it was not served."""
-        gone = self._defs.pop((group, plural), None)
-        if gone is not None:
-            self._changed()
-        return gone
+        return self._defs.pop((group, plural), None)
 
     def drop_subresource(self, group: str, plural: str, sub: str) -> None:
         """Stop serving (and advertising) one subresource of a kind, as when what serves it is not configured."""
@@ -93,14 +88,6 @@ class KindRegistry:
         kept = tuple(s for s in d.resource.subresources if s != sub)
         subresources = {k: v for k, v in d.subresources.items() if k != sub}
         self.add(replace(d, resource=replace(d.resource, subresources=kept), subresources=subresources))
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after every add or remove."""
-        self._listeners.append(listener)
-
-    def _changed(self) -> None:
-        for listener in self._listeners:
-            listener()
 
     # --- lookups ------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[KindDefinition]:
