@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import orjson
+
 from apimachinery import errors
 from apimachinery.errors import Cause
 from apimachinery.resources import ResourceInfo, version_priority
@@ -24,7 +26,7 @@ from apiserver.crd.jsonpath import JSONPath, JSONPathError
 from apiserver.crd.schema import SchemaCompiler, SchemaError, SchemaValidator, pass_through, to_causes
 from apiserver.crd.strategy import storage_version
 from apiserver.kindregistry import KindDefinition
-from apiserver.printers import AGE_COLUMN, NAME_COLUMN, Column, Printer, translate_timestamp_since
+from apiserver.printers import NAME_COLUMN, CellsFunc, Column, Printer, translate_timestamp_since
 from apiserver.strategy import Finish, Strategy
 from apiserver.subresources import ScalePaths, ScaleSubresource, ServesSubresource, StatusSubresource
 from apiserver.versions import Converts
@@ -96,7 +98,9 @@ def _version(crd: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return next(v for v in (crd.get("spec") or {}).get("versions") or [] if v.get("name") == name)
 
 
-def _column_cells(columns: list[tuple[Column, JSONPath | None]]) -> Any:
+def _column_cells(columns: list[tuple[Column, JSONPath | None]]) -> CellsFunc:
+    """Name, then each column's value: dates as ages, one number or boolean as itself, text joined by commas."""
+
     def cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
         row: list[Any] = [(obj.get("metadata") or {}).get("name", "")]
         for column, path in columns:
@@ -115,21 +119,13 @@ def _column_cells(columns: list[tuple[Column, JSONPath | None]]) -> Any:
 
 
 def _json_text(value: Any) -> str:
-    import orjson
-
     return orjson.dumps(value).decode()
 
 
 def printer_for_columns(specs: list[Mapping[str, Any]]) -> Printer:
     """The Table printer of additionalPrinterColumns (Name and Age when there are none)."""
     if not specs:
-        return Printer(
-            (NAME_COLUMN, AGE_COLUMN),
-            lambda obj, now: [
-                (obj.get("metadata") or {}).get("name", ""),
-                translate_timestamp_since((obj.get("metadata") or {}).get("creationTimestamp"), now),
-            ],
-        )
+        specs = [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
     columns: list[tuple[Column, JSONPath | None]] = []
     for spec in specs:
         try:
