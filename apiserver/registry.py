@@ -351,6 +351,8 @@ class Registry:
             raise errors.bad_request(f"the body of the request was not a {res.kind} object")
         obj = copy.deepcopy(body) if copy_body else body
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if res.custom and kind == res.kind and str(api_version).rpartition("/")[0] == res.group:
+            api_version = res.api_version  # stored in an earlier storage version, not yet migrated (conversion None)
         if (kind and kind != res.kind) or (api_version and api_version != res.api_version):
             raise errors.bad_request(
                 f"the API version in the data ({api_version}) does not match the expected API "

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from apimachinery import errors
 from apimachinery.meta import now
-from apimachinery.resources import by_plural
+from apimachinery.resources import ResourceInfo, by_plural
 from apiserver import managedfields
 from apiserver.crd.conversion import WebhookConverter
 from apiserver.crd.openapi import CustomResourceOpenAPI
@@ -70,6 +70,7 @@ class CRDController:
         self._served: dict[tuple[str, str], tuple[Any, ...]] = {}  # (group, plural) → what it was built from
         self.openapi = CustomResourceOpenAPI()  # the served CRDs' OpenAPI v3 documents
         self._cleanups: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # storage-version migrations under way
 
     async def run(self) -> None:
         """Follow CRDs until cancelled."""
@@ -95,7 +96,7 @@ class CRDController:
                 finally:
                     feed.unwatch(watcher)
         finally:
-            for task in self._cleanups.values():
+            for task in [*self._cleanups.values(), *self._tasks]:
                 task.cancel()
             await self.converter.aclose()
 
@@ -191,7 +192,36 @@ class CRDController:
             managedfields.use_custom_schema(definition.resource, storage_schema(crd))
             self.openapi.put(crd, definition.resource)
             self._served[key] = built_from
+            if previous is None or previous.resource.version != definition.resource.version:
+                self._start(f"crd-migrate-{m.get('name')}", self._migrate(definition.resource))
             log.info("serving %s.%s", key[1], key[0])
+
+    # --- storage version ---------------------------------------------------------------------
+    def _start(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _migrate(self, res: ResourceInfo) -> None:
+        """Rewrite the objects stored in an earlier version in the new storage version (conversion `None`:
+        the apiVersion), as the storage version migrator would; a conflict means someone rewrote it already."""
+        if self.kinds.get(res.group, res.plural) is None:
+            return
+        fields = self.kinds.of(res).fields
+        try:
+            listing = await self.reg.list(res, None, ListOptions.parse({}, fields))
+        except errors.StatusError as e:
+            log.warning("migrating %s: %s", res.group_resource, e.message)
+            return
+        migrated = 0
+        for obj in listing["items"]:
+            if obj.get("apiVersion") == res.api_version:
+                continue
+            m = obj["metadata"]
+            with contextlib.suppress(errors.StatusError):
+                await self.reg.update(res, m.get("namespace"), m["name"], lambda cur: cur, WriteOptions())
+                migrated += 1
+        log.info("migrated %d %s to %s", migrated, res.group_resource, res.version)
 
     # --- status --------------------------------------------------------------------------------
     async def _write_status(self, crd: Obj, accepted: bool, names_condition: Obj) -> None:

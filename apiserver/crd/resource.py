@@ -85,7 +85,11 @@ class CustomResourceStrategy(Strategy):
 
     def spec_of(self, obj: Obj) -> Obj:
         """What generation tracks: everything but metadata (and status when it has its own subresource)."""
-        skip = ("metadata", "status") if self.resource.has_status else ("metadata",)
+        skip = (
+            ("apiVersion", "kind", "metadata", "status")
+            if self.resource.has_status
+            else ("apiVersion", "kind", "metadata")
+        )
         return {k: v for k, v in obj.items() if k not in skip}
 
 

@@ -463,3 +463,26 @@ async def test_openapi_v3_publishes_every_crd_of_a_group_version(api: httpx.Asyn
         return await schemas() == {f"{reversed_group}.v1.CronTab", f"{reversed_group}.v1.CronTabList"}
 
     await eventually(only_crontabs, 5, "the deleted CRD's schemas gone, the other's kept")
+
+
+async def test_a_new_storage_version_migrates_stored_objects(api: httpx.AsyncClient, group: str, ns: str) -> None:
+    base = f"/apis/{group}/v1/namespaces/{ns}/crontabs"
+    assert (await api.post(base, json=crontab(group, "kept"))).status_code == 201
+    crd = (await api.get(f"{CRDS}/crontabs.{group}")).json()
+    v1 = crd["spec"]["versions"][0]
+    crd["spec"]["versions"] = [{**v1, "storage": False}, {**copy.deepcopy(v1), "name": "v2", "storage": True}]
+    r = await api.put(f"{CRDS}/crontabs.{group}", json=crd)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"]["storedVersions"] == ["v1", "v2"]
+    v2 = f"/apis/{group}/v2/namespaces/{ns}/crontabs/kept"
+
+    async def migrated() -> dict[str, Any] | None:
+        got = await api.get(v2)
+        return got.json() if got.status_code == 200 and got.json()["apiVersion"] == f"{group}/v2" else None
+
+    obj = await eventually(migrated, 5, "the object rewritten in the new storage version")
+    assert obj["metadata"]["generation"] == 1  # a migration is no spec change
+    r = await api.patch(v2, json={"spec": {"image": "new"}}, headers=MERGE)
+    assert r.status_code == 200 and r.json()["apiVersion"] == f"{group}/v2", r.text
+    old = (await api.get(f"{base}/kept")).json()
+    assert old["apiVersion"] == f"{group}/v1" and old["spec"]["image"] == "new"
