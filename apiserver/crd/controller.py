@@ -192,7 +192,8 @@ class CRDController:
             managedfields.use_custom_schema(definition.resource, storage_schema(crd))
             self.openapi.put(crd, definition.resource)
             self._served[key] = built_from
-            if previous is None or previous.resource.version != definition.resource.version:
+            webhook = ((crd.get("spec") or {}).get("conversion") or {}).get("strategy") == "Webhook"
+            if not webhook and (previous is None or previous.resource.version != definition.resource.version):
                 self._start(f"crd-migrate-{m.get('name')}", self._migrate(definition.resource))
             log.info("serving %s.%s", key[1], key[0])
 
