@@ -21,6 +21,8 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
+from apimachinery.resources import RESOURCES
+
 __all__ = [
     "JSON_PATCH",
     "MERGE_PATCH",
@@ -280,17 +282,11 @@ _ORDER_PREFIX: Final = "$setElementOrder/"
 _DELETE_PREFIX: Final = "$deleteFromPrimitiveList/"
 _DELETE: Final = object()  # result of merging a map that carries `$patch: delete`
 
-# Where each kind keeps its PodSpec; `{pod}` in a rule below expands to these paths.
+# Where each kind keeps its PodSpec (the resource table's `pod_spec`, and PodTemplate, which is not served);
+# `{pod}` in a rule below expands to these paths.
 _POD_SPEC_ROOTS: Final[dict[str, str]] = {
-    "Pod": "spec",
+    **{r.kind: r.pod_spec for r in RESOURCES if r.pod_spec},
     "PodTemplate": "template/spec",
-    "ReplicationController": "spec/template/spec",
-    "ReplicaSet": "spec/template/spec",
-    "Deployment": "spec/template/spec",
-    "StatefulSet": "spec/template/spec",
-    "DaemonSet": "spec/template/spec",
-    "Job": "spec/template/spec",
-    "CronJob": "spec/jobTemplate/spec/template/spec",
 }
 _CONTAINERS: Final = "(?:containers|initContainers|ephemeralContainers)"
 

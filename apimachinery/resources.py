@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
-__all__ = ["RESOURCES", "ResourceInfo", "by_kind", "by_plural", "group_versions", "served_resources"]
+__all__ = [
+    "RESOURCES",
+    "ResourceInfo",
+    "by_kind",
+    "by_plural",
+    "group_versions",
+    "served_resources",
+    "version_priority",
+]
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 CREATE_ONLY = ("create",)
@@ -26,11 +35,19 @@ class ResourceInfo:
     verbs: tuple[str, ...] = VERBS
     also_served: tuple[str, ...] = ()
     """Older versions serving the same objects, converted from this (the storage) version."""
+    custom: bool = False
+    """Served from a CustomResourceDefinition: stored under group-qualified etcd keys."""
+    singular_name: str = ""
+    """discovery's singularName when it is not the lower-case kind (a CRD's spec.names.singular)."""
+    list_kind_name: str = ""
+    """The list's kind when it is not `<Kind>List` (a CRD's spec.names.listKind)."""
+    pod_spec: str = ""
+    """Where the kind keeps a PodSpec (`spec/template/spec`): strategic merge patches merge its lists by key."""
 
     @property
     def singular(self) -> str:
-        """Lower-case kind, as discovery's singularName."""
-        return self.kind.lower()
+        """discovery's singularName: the lower-case kind unless named otherwise."""
+        return self.singular_name or self.kind.lower()
 
     @property
     def api_version(self) -> str:
@@ -43,9 +60,15 @@ class ResourceInfo:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
     @property
+    def storage_name(self) -> str:
+        """The etcd key segment after `/registry/`: the plural, or `<group>/<plural>` for a custom resource
+        (upstream's key root), so a custom resource never shares keys with a built-in one."""
+        return f"{self.group}/{self.plural}" if self.custom else self.plural
+
+    @property
     def list_kind(self) -> str:
         """The kind of a list of these objects."""
-        return f"{self.kind}List"
+        return self.list_kind_name or f"{self.kind}List"
 
     def base_path(self, namespace: str | None = None) -> str:
         """URL of the collection, optionally in a namespace."""
@@ -77,9 +100,10 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "",
         "Pod",
         "pods",
+        pod_spec="spec",
         short_names=("po",),
         categories=_ALL,
-        subresources=("status", "binding", "log", "exec", "portforward", "eviction"),
+        subresources=("status", "binding", "log", "exec", "portforward"),
         has_status=True,
     ),
     _r(
@@ -126,6 +150,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "",
         "ReplicationController",
         "replicationcontrollers",
+        pod_spec="spec/template/spec",
         short_names=("rc",),
         categories=_ALL,
         subresources=_SCALE_STATUS,
@@ -135,6 +160,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "apps",
         "Deployment",
         "deployments",
+        pod_spec="spec/template/spec",
         short_names=("deploy",),
         categories=_ALL,
         subresources=_SCALE_STATUS,
@@ -144,6 +170,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "apps",
         "ReplicaSet",
         "replicasets",
+        pod_spec="spec/template/spec",
         short_names=("rs",),
         categories=_ALL,
         subresources=_SCALE_STATUS,
@@ -153,6 +180,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "apps",
         "DaemonSet",
         "daemonsets",
+        pod_spec="spec/template/spec",
         short_names=("ds",),
         categories=_ALL,
         subresources=("status",),
@@ -162,17 +190,27 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "apps",
         "StatefulSet",
         "statefulsets",
+        pod_spec="spec/template/spec",
         short_names=("sts",),
         categories=_ALL,
         subresources=_SCALE_STATUS,
         has_status=True,
     ),
     _r("apps", "ControllerRevision", "controllerrevisions"),
-    _r("batch", "Job", "jobs", categories=_ALL, subresources=("status",), has_status=True),
+    _r(
+        "batch",
+        "Job",
+        "jobs",
+        pod_spec="spec/template/spec",
+        categories=_ALL,
+        subresources=("status",),
+        has_status=True,
+    ),
     _r(
         "batch",
         "CronJob",
         "cronjobs",
+        pod_spec="spec/jobTemplate/spec/template/spec",
         short_names=("cj",),
         categories=_ALL,
         subresources=("status",),
@@ -235,6 +273,16 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         also_served=("v1",),
     ),
     _r(
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        namespaced=False,
+        short_names=("crd", "crds"),
+        categories=("api-extensions",),
+        subresources=("status",),
+        has_status=True,
+    ),
+    _r(
         "apiregistration.k8s.io",
         "APIService",
         "apiservices",
@@ -273,3 +321,15 @@ def group_versions() -> dict[str, list[ResourceInfo]]:
     for r in served_resources():
         out.setdefault(r.api_version, []).append(r)
     return out
+
+
+_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+
+
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """A sort key putting versions in Kubernetes' priority order (v2 > v1 > v1beta2 > v1beta1 > v1alpha1 > foo)."""
+    m = _VERSION.match(version)
+    if m is None:
+        return (3, 0, 0, version)
+    stability = {None: 0, "beta": 1, "alpha": 2}[m.group(2)]
+    return (stability, -int(m.group(1)), -int(m.group(3) or 0), version)

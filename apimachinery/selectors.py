@@ -13,8 +13,8 @@ and the apiserver's field-label conversion functions (`check_field_selector`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from apimachinery.validation import go_quote, is_qualified_name, is_valid_label_value
@@ -27,7 +27,9 @@ __all__ = [
     "FieldSelector",
     "LabelSelector",
     "Requirement",
+    "SelectableFields",
     "SelectorError",
+    "builtin_selectable_fields",
     "check_field_selector",
     "convert_field_selector",
     "escape_field_value",
@@ -811,3 +813,34 @@ def field_set_for(kind: str, obj: Mapping[str, Any]) -> dict[str, str]:
         fields["spec.clusterIP"] = _s(_get(obj, "spec", "clusterIP"))
         fields["spec.type"] = _s(_get(obj, "spec", "type"))
     return fields
+
+
+@dataclass(frozen=True)
+class SelectableFields:
+    """One kind's field selection: the labels a selector may name and an object's values for them
+    (upstream's field-label conversion and GetAttrs, side by side)."""
+
+    supported: frozenset[str]
+    values: Callable[[Mapping[str, Any]], dict[str, str]]
+    unsupported: Callable[[str], str]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    def convert(self, sel: FieldSelector) -> FieldSelector:
+        """The selector with aliases resolved; raises SelectorError on a label this kind cannot select."""
+        out: list[FieldRequirement] = []
+        for r in sel.requirements:
+            label = self.aliases.get(r.field, r.field)
+            if label not in self.supported:
+                raise SelectorError(self.unsupported(r.field))
+            out.append(FieldRequirement(label, r.op, r.value))
+        return FieldSelector(tuple(out))
+
+
+def builtin_selectable_fields(kind: str) -> SelectableFields:
+    """The field selection of a built-in kind (metadata.name and metadata.namespace for most)."""
+    return SelectableFields(
+        supported=SUPPORTED_FIELDS.get(kind, _META_FIELDS),
+        values=lambda obj: field_set_for(kind, obj),
+        unsupported=lambda label: _unsupported_message(kind, label),
+        aliases=_FIELD_ALIASES.get(kind, {}),
+    )

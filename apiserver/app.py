@@ -35,11 +35,13 @@ from apiserver.chain.request_info import request_verb
 from apiserver.codec import json_response, status_response
 from apiserver.context import RequestContext, context_of
 from apiserver.continuetoken import ContinueTokens
+from apiserver.crd.controller import CRDController
 from apiserver.encryption import load_encryption_config
 from apiserver.etcdclient import EtcdTLS
 from apiserver.handlers import handle
 from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
-from apiserver.kinds import KindOptions, ServiceNetwork, Strategies
+from apiserver.kindregistry import KindRegistry
+from apiserver.kinds import KindOptions, ServiceNetwork
 from apiserver.kubelet_client import KubeletClient, KubeletClientConfig
 from apiserver.limits import BoundedRequests, ServingLimits
 from apiserver.options import WriteOptions
@@ -349,8 +351,10 @@ def create_app(config: Config) -> FastAPI:
     cache = WatchCache(storage, window=config.watch_cache_size)
     network = ServiceNetwork(config.service_cluster_ip_range, PortRange.parse(config.service_node_port_range))
     tokens = ContinueTokens()
-    reg = Registry(storage, cache, Strategies(KindOptions(service_network=network)), tokens)
+    kinds = KindRegistry(KindOptions(service_network=network))
+    reg = Registry(storage, cache, kinds, tokens)
     reg.use_admission(*build_admission(config.security, reg))
+    crds = CRDController(reg, kinds)
     repair = ServiceRepair(reg, network)
     audit_log = AuditLog(config.audit_log_path) if config.audit_log_path else None
     options = _chain_options(config, reg, audit_log)
@@ -368,6 +372,7 @@ def create_app(config: Config) -> FastAPI:
         cache.start()
         tasks = [asyncio.create_task(_bootstrap(reg, config, repair, tokens), name="bootstrap")]
         tasks.append(asyncio.create_task(aggregator.run(), name="aggregator"))
+        tasks.append(asyncio.create_task(crds.run(), name="crd-controller"))
         if config.service_repair_interval > 0:
             tasks.append(asyncio.create_task(repair.run(config.service_repair_interval), name="service-repair"))
         if config.etcd_compaction_interval > 0:
@@ -395,6 +400,8 @@ def create_app(config: Config) -> FastAPI:
     app.state.kubelets = kubelets  # pods/log, pods/exec and pods/portforward (apiserver/proxy.py)
     app.state.authorizers = options.authorizers  # the `create` check of exec/portforward WebSockets
     app.state.identity = identity_of(config.security, reg)  # the token issuer and union (TokenRequest, TokenReview)
+    if app.state.identity.issuer is None:  # no signing key: upstream neither serves nor advertises TokenRequests
+        kinds.drop_subresource("", "serviceaccounts", "token")
 
     @app.exception_handler(errors.StatusError)
     async def _status_error(request: Request, exc: errors.StatusError) -> Response:
@@ -411,7 +418,7 @@ def create_app(config: Config) -> FastAPI:
             await asyncio.wait_for(storage.ping(), 2)
         except (StorageError, TimeoutError):
             return PlainTextResponse("[-]etcd failed: etcd unreachable\nreadyz check failed", 500)
-        if not cache.ready.is_set() or not app.state.bootstrap.done():
+        if not cache.ready.is_set() or not app.state.bootstrap.done() or not crds.synced.is_set():
             return PlainTextResponse("[-]informer-sync failed\nreadyz check failed", 500)
         return PlainTextResponse("ok")
 
@@ -428,7 +435,7 @@ def create_app(config: Config) -> FastAPI:
     @app.get("/api/")
     async def api(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
-            return _aggregated(core=True)
+            return _aggregated(kinds, core=True)
         address, port = _api_endpoint(config)
         return json_response(discovery.api_versions(f"{address}:{port}"))
 
@@ -436,9 +443,9 @@ def create_app(config: Config) -> FastAPI:
     @app.get("/apis/")
     async def apis(request: Request) -> Response:
         if discovery.wants_aggregated(request.headers.get("accept")):
-            doc = aggregator.aggregated(discovery.aggregated(False))
+            doc = aggregator.aggregated(discovery.aggregated(kinds, False))
             return json_response(doc, headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
-        return json_response(aggregator.group_list(discovery.api_group_list()))
+        return json_response(aggregator.group_list(discovery.api_group_list(kinds)))
 
     async def api_path(request: Request) -> Response:
         ctx = _entry(request, reg)
@@ -455,11 +462,14 @@ def create_app(config: Config) -> FastAPI:
             sub.conn = rewritten
             return await handle(sub)
 
-        if (converted := await serve_converted(request, ctx.info, dispatch)) is not None:
-            return converted
         if not ctx.info.resource:
-            return _discovery_doc(ctx.path, ctx.method)
-        return await handle(ctx)
+            return _discovery_doc(kinds, ctx.path, ctx.method)
+        response = await serve_converted(request, ctx.info, dispatch, kinds)
+        if response is None:
+            response = await handle(ctx)
+        if warning := kinds.deprecation(ctx.info.group, ctx.info.version, ctx.info.resource):
+            response.headers.append("Warning", f'299 - "{warning}"')
+        return response
 
     # innermost first: the API paths skip FastAPI's routing (apiserver/apiroute.py), the rest reaches it
     app.add_middleware(ApiRoute, endpoint=api_path)
@@ -476,8 +486,9 @@ def create_app(config: Config) -> FastAPI:
     async def portforward_websocket(ws: WebSocket) -> None:
         await portforward.portforward_websocket(_entry(ws, reg))
 
-    app.add_api_route("/openapi/v3", openapi.openapi_v3_index, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/openapi/v3/{path:path}", openapi.openapi_v3_gv, methods=["GET"], include_in_schema=False)
+    # the built-in group versions' documents, and the served CRDs' (apiserver/crd/openapi.py)
+    app.add_api_route("/openapi/v3", crds.openapi.index, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/openapi/v3/{path:path}", crds.openapi.group_version, methods=["GET"], include_in_schema=False)
     app.add_api_route("/openapi/v2", openapi.openapi_v2, methods=["GET"], include_in_schema=False)
     # kubectl exec upgrades to a WebSocket on the exec subresource; plain HTTP requests fall through below
     app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/exec", exec_websocket)
@@ -492,21 +503,22 @@ def create_app(config: Config) -> FastAPI:
     return app
 
 
-def _aggregated(core: bool) -> Response:
+def _aggregated(kinds: KindRegistry, core: bool) -> Response:
     """Aggregated discovery (apidiscovery.k8s.io/v2) of /api or /apis."""
-    return json_response(discovery.aggregated(core), headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
+    doc = discovery.aggregated(kinds, core)
+    return json_response(doc, headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
 
 
-def _discovery_doc(path: str, method: str) -> Response:
+def _discovery_doc(kinds: KindRegistry, path: str, method: str) -> Response:
     if method != "GET":
         raise errors.method_not_allowed()
     parts = [p for p in path.split("/") if p]
     if parts[0] == "api" and len(parts) == 2:
-        doc = discovery.api_resource_list(parts[1])
+        doc = discovery.api_resource_list(kinds, parts[1])
     elif parts[0] == "apis" and len(parts) == 2:
-        doc = discovery.api_group(parts[1])
+        doc = discovery.api_group(kinds, parts[1])
     elif parts[0] == "apis" and len(parts) == 3:
-        doc = discovery.api_resource_list(f"{parts[1]}/{parts[2]}")
+        doc = discovery.api_resource_list(kinds, f"{parts[1]}/{parts[2]}")
     else:
         doc = None
     if doc is None:

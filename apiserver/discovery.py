@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from apimachinery.resources import ResourceInfo, group_versions, served_resources
+from apimachinery.resources import ResourceInfo, version_priority
+
+if TYPE_CHECKING:
+    from apiserver.kindregistry import KindRegistry
 
 __all__ = [
     "AGGREGATED_CONTENT_TYPE",
@@ -17,29 +20,6 @@ __all__ = [
 ]
 
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
-
-_SUB_KINDS = {
-    "status": None,
-    "scale": ("autoscaling", "v1", "Scale"),
-    "binding": ("", "v1", "Binding"),
-    "eviction": ("policy", "v1", "Eviction"),
-    "log": ("", "v1", "Pod"),
-    "exec": ("", "v1", "PodExecOptions"),
-    "portforward": ("", "v1", "PodPortForwardOptions"),
-    "finalize": None,
-    "token": ("authentication.k8s.io", "v1", "TokenRequest"),
-}
-_SUB_VERBS = {
-    "status": ["get", "patch", "update"],
-    "scale": ["get", "patch", "update"],
-    "binding": ["create"],
-    "eviction": ["create"],
-    "log": ["get"],
-    "exec": ["create", "get"],
-    "portforward": ["create", "get"],
-    "finalize": ["update"],
-    "token": ["create"],
-}
 
 
 def version_info() -> dict[str, str]:
@@ -70,26 +50,18 @@ def api_versions(server_address: str) -> dict[str, Any]:
     }
 
 
-def _groups() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for r in served_resources():
-        if r.group and r.version not in out.setdefault(r.group, []):
-            out[r.group].append(r.version)
-    return out
-
-
-def api_group_list() -> dict[str, Any]:
+def api_group_list(kinds: KindRegistry) -> dict[str, Any]:
     """`/apis`: every named group."""
     groups = []
-    for name, versions in _groups().items():
+    for name, versions in kinds.groups().items():
         gvs = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
         groups.append({"name": name, "versions": gvs, "preferredVersion": gvs[0]})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def api_group(group: str) -> dict[str, Any] | None:
+def api_group(kinds: KindRegistry, group: str) -> dict[str, Any] | None:
     """`/apis/<group>`: one group, or None."""
-    versions = _groups().get(group)
+    versions = kinds.groups().get(group)
     if not versions:
         return None
     gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
@@ -117,30 +89,36 @@ def _resource_entry(r: ResourceInfo) -> dict[str, Any]:
     return entry
 
 
-def _sub_entry(r: ResourceInfo, sub: str) -> dict[str, Any]:
-    gvk = _SUB_KINDS.get(sub)
-    group, version, kind = gvk if gvk else (r.group, r.version, r.kind)
+def _sub_facts(kinds: KindRegistry, r: ResourceInfo, sub: str) -> tuple[str, str, str, list[str]]:
+    """The group, version and kind a subresource answers with, and its verbs, from what serves it."""
+    served = kinds.of(r).subresources[sub]
+    group, version, kind = served.response_kind or (r.group, r.version, r.kind)
+    return group, version, kind, sorted(served.verbs)
+
+
+def _sub_entry(kinds: KindRegistry, r: ResourceInfo, sub: str) -> dict[str, Any]:
+    group, version, kind, verbs = _sub_facts(kinds, r, sub)
     entry: dict[str, Any] = {
         "name": f"{r.plural}/{sub}",
         "singularName": "",
         "namespaced": r.namespaced,
         "kind": kind,
-        "verbs": _SUB_VERBS[sub],
+        "verbs": verbs,
     }
     if group != r.group or version != r.version:
         entry["group"], entry["version"] = group, version
     return entry
 
 
-def api_resource_list(group_version: str) -> dict[str, Any] | None:
+def api_resource_list(kinds: KindRegistry, group_version: str) -> dict[str, Any] | None:
     """`/api/v1` or `/apis/<g>/<v>`: the resources of one group version, or None."""
-    resources = group_versions().get(group_version)
+    resources = kinds.group_versions().get(group_version)
     if resources is None:
         return None
     entries: list[dict[str, Any]] = []
     for r in resources:
         entries.append(_resource_entry(r))
-        entries.extend(_sub_entry(r, sub) for sub in r.subresources)
+        entries.extend(_sub_entry(kinds, r, sub) for sub in r.subresources)
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -158,7 +136,7 @@ def wants_aggregated(accept: str | None) -> bool:
     return False
 
 
-def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:
+def _aggregated_resource(kinds: KindRegistry, r: ResourceInfo) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "resource": r.plural,
         "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
@@ -172,13 +150,12 @@ def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:
         entry["categories"] = list(r.categories)
     subs = []
     for sub in r.subresources:
-        gvk = _SUB_KINDS.get(sub)
-        group, version, kind = gvk if gvk else (r.group, r.version, r.kind)
+        group, version, kind, verbs = _sub_facts(kinds, r, sub)
         subs.append(
             {
                 "subresource": sub,
                 "responseKind": {"group": group, "version": version, "kind": kind},
-                "verbs": _SUB_VERBS[sub],
+                "verbs": verbs,
             }
         )
     if subs:
@@ -186,12 +163,17 @@ def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:
     return entry
 
 
-def aggregated(core: bool) -> dict[str, Any]:
+def aggregated(kinds: KindRegistry, core: bool) -> dict[str, Any]:
     """The APIGroupDiscoveryList of `/api` (core=True) or `/apis`."""
     by_group: dict[str, dict[str, list[ResourceInfo]]] = {}
-    for r in served_resources():
+    for r in kinds.served():
         if (r.group == "") == core:
             by_group.setdefault(r.group, {}).setdefault(r.version, []).append(r)
+    for versions in by_group.values():  # the preferred (highest priority) version first, as upstream lists them
+        ordered = sorted(versions, key=version_priority)
+        versions_sorted = {v: versions[v] for v in ordered}
+        versions.clear()
+        versions.update(versions_sorted)
     items = [
         {
             "metadata": {"name": group, "creationTimestamp": None},
@@ -199,7 +181,7 @@ def aggregated(core: bool) -> dict[str, Any]:
                 {
                     "version": v,
                     "freshness": "Current",
-                    "resources": [_aggregated_resource(r) for r in rs],
+                    "resources": [_aggregated_resource(kinds, r) for r in rs],
                 }
                 for v, rs in versions.items()
             ],

@@ -14,15 +14,15 @@ from prometheus_client import Counter, Histogram
 from starlette.responses import Response
 
 from apimachinery import errors
-from apimachinery.resources import CREATE_ONLY, ResourceInfo, by_plural
+from apimachinery.resources import CREATE_ONLY, ResourceInfo
 from apiserver import managedfields, openapi
 from apiserver.codec import decode_body, json_response, wants_table
 from apiserver.context import RequestContext
+from apiserver.kindregistry import KindRegistry
 from apiserver.options import ListOptions, WriteOptions
 from apiserver.registry import Registry
 from apiserver.request_info import RequestInfo
 from apiserver.reviews import serve_review
-from apiserver.subresources import SUBRESOURCES
 from apiserver.watch import watch_response
 from apiserver.writes import delete_options, dry_run_of, patch_object, update_object
 
@@ -37,10 +37,10 @@ LATENCY = Histogram(
 )
 
 
-def resolve(info: RequestInfo) -> ResourceInfo:
+def resolve(kinds: KindRegistry, info: RequestInfo) -> ResourceInfo:
     """The resource a request addresses, or 404."""
-    res = by_plural(info.group, info.resource)
-    if res is None or res.version != info.version:
+    res = kinds.resolve(info.group, info.version, info.resource)
+    if res is None:
         raise errors.path_not_found()
     if info.subresource and info.subresource not in res.subresources:
         raise errors.path_not_found()
@@ -59,7 +59,7 @@ async def handle(ctx: RequestContext) -> Response:
     start = time.perf_counter()
     code = 500
     try:
-        ctx.resource = resolve(ctx.info)
+        ctx.resource = resolve(registry_of(ctx).kinds, ctx.info)
         response = await _dispatch(ctx)
         code = response.status_code
         return response
@@ -78,15 +78,7 @@ async def _dispatch(ctx: RequestContext) -> Response:
     if res.namespaced and ctx.name and not ctx.namespace and verb not in ("list", "watch"):
         raise errors.path_not_found()
     if ctx.subresource:
-        sub = SUBRESOURCES.get(ctx.subresource)
-        if sub is None:
-            raise errors.StatusError(
-                404,
-                "NotFound",
-                f"the {ctx.subresource} subresource is not served yet",
-                {"name": ctx.name, "group": res.group, "kind": f"{res.plural}/{ctx.subresource}"},
-            )
-        return await sub.serve(ctx)
+        return await registry_of(ctx).kinds.of(res).subresources[ctx.subresource].serve(ctx)
     if res.verbs == CREATE_ONLY:  # the reviews: answered, never stored
         return await serve_review(ctx)
     handler = _VERBS.get(verb)
@@ -134,7 +126,7 @@ def object_response(ctx: RequestContext, obj: dict[str, Any], code: int = 200) -
         assert ctx.resource is not None
         rv = obj.get("metadata", {}).get("resourceVersion", "")
         table = build_table(
-            ctx.resource.kind,
+            registry_of(ctx).kinds.of(ctx.resource).printer,
             [obj],
             resource_version=rv,
             include_object=_include_object(ctx),
@@ -151,7 +143,7 @@ def _list_options(ctx: RequestContext) -> ListOptions:
         if ctx.name:
             selector = f"metadata.name={ctx.name}"
             params["fieldSelector"] = ",".join(filter(None, [params.get("fieldSelector"), selector]))
-    return ListOptions.parse(params, ctx.resource.kind)
+    return ListOptions.parse(params, registry_of(ctx).kinds.of(ctx.resource).fields)
 
 
 def _include_object(ctx: RequestContext) -> str:
@@ -181,7 +173,7 @@ async def _list_or_watch(ctx: RequestContext) -> Response:
         m = listing["metadata"]
         return json_response(
             build_table(
-                res.kind,
+                reg.kinds.of(res).printer,
                 listing["items"],
                 resource_version=m["resourceVersion"],
                 continue_token=m.get("continue", ""),
@@ -198,7 +190,7 @@ async def _delete_collection(ctx: RequestContext) -> Response:
     options = await delete_options(ctx)
     dry = dry_run_of(ctx, options)
     list_params = {k: v for k, v in ctx.query.items() if k in ("labelSelector", "fieldSelector")}
-    listing = await reg.list(res, ctx.namespace, ListOptions.parse(list_params, res.kind))
+    listing = await reg.list(res, ctx.namespace, ListOptions.parse(list_params, reg.kinds.of(res).fields))
     deleted = []
     for obj in listing["items"]:
         m = obj["metadata"]

@@ -70,7 +70,23 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# (group, version, kind) → a custom resource's openAPIV3Schema, set while its CRD is served
+_CUSTOM_SCHEMAS: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+
+def use_custom_schema(res: ResourceInfo, schema: dict[str, Any] | None) -> None:
+    """Track a custom resource's fields by its CRD's schema (list-type map, atomic maps); None forgets it.
+    Without one, a custom resource's maps are granular and its lists atomic."""
+    key = (res.group, res.version, res.kind)
+    if schema is None:
+        _CUSTOM_SCHEMAS.pop(key, None)
+    else:
+        _CUSTOM_SCHEMAS[key] = schema
+
+
 def _schema_of(res: ResourceInfo) -> dict[str, Any]:
+    if res.custom:
+        return _CUSTOM_SCHEMAS.get((res.group, res.version, res.kind), {})
     name = definition_for(res.group, res.version, res.kind)
     return {"$ref": f"#/components/schemas/{name}"} if name else {}
 
@@ -86,7 +102,9 @@ def _prop(schema: dict[str, Any], key: str) -> dict[str, Any]:
 def _atomic_map(schema: dict[str, Any]) -> bool:
     if schema.get("x-kubernetes-map-type") == "atomic":
         return True
-    # A typed object with no declared fields (RawExtension, FieldsV1) is opaque.
+    # A typed object with no declared fields (RawExtension, FieldsV1) is opaque; one that keeps unknown fields is not.
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return False
     return schema.get("type") == "object" and not schema.get("properties") and "additionalProperties" not in schema
 
 

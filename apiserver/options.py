@@ -10,8 +10,9 @@ from apimachinery.errors import Cause, bad_request, invalid
 from apimachinery.selectors import (
     FieldSelector,
     LabelSelector,
+    SelectableFields,
     SelectorError,
-    check_field_selector,
+    builtin_selectable_fields,
     parse_field_selector,
     parse_label_selector,
 )
@@ -72,12 +73,13 @@ class ListOptions:
     timeout_seconds: int | None = None
 
     @classmethod
-    def parse(cls, params: Mapping[str, str], kind: str) -> ListOptions:
-        """Parse and validate list/watch query parameters for a kind."""
+    def parse(cls, params: Mapping[str, str], selectable: str | SelectableFields) -> ListOptions:
+        """Parse and validate list/watch query parameters for a kind (its name, or its field selection)."""
+        if isinstance(selectable, str):
+            selectable = builtin_selectable_fields(selectable)
         try:
             labels = parse_label_selector(params.get("labelSelector", ""))
-            fields = parse_field_selector(params.get("fieldSelector", ""))
-            check_field_selector(kind, fields)
+            fields = selectable.convert(parse_field_selector(params.get("fieldSelector", "")))
         except SelectorError as e:
             raise bad_request(str(e)) from e
         sie = params.get("sendInitialEvents")

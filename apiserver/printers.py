@@ -1567,6 +1567,7 @@ PRINTERS: dict[str, Printer] = {
     "ResourceQuota": Printer(RESOURCE_QUOTA_COLUMNS, _resource_quota_cells),
     "MutatingWebhookConfiguration": Printer(WEBHOOK_CONFIGURATION_COLUMNS, _webhook_configuration_cells),
     "ValidatingWebhookConfiguration": Printer(WEBHOOK_CONFIGURATION_COLUMNS, _webhook_configuration_cells),
+    "CustomResourceDefinition": Printer((NAME_COLUMN, CREATED_AT_COLUMN), _created_at_cells),
 }
 
 

@@ -13,17 +13,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apimachinery import errors
 from apimachinery.meta import format_time, generate_name, meta, new_uid, now
 from apimachinery.resources import ResourceInfo, by_plural
-from apimachinery.selectors import field_set_for
 from apiserver.admission import AdmissionAttributes, MutatingPlugin, ValidatingPlugin
 from apiserver.admission.chain import AdmissionChain
 from apiserver.context import UserInfo
 from apiserver.continuetoken import ContinueTokens, ListScope
-from apiserver.kinds import Strategies
 from apiserver.options import ListOptions, WriteOptions, parse_resource_version
 from apiserver.storage import (
     Compacted,
@@ -39,6 +37,9 @@ from apiserver.storage import (
 )
 from apiserver.strategy import Finish, Strategy, raise_if
 from apiserver.watch_cache import WatchCache
+
+if TYPE_CHECKING:
+    from apiserver.kindregistry import KindRegistry
 
 __all__ = ["Registry", "WriteResult"]
 
@@ -77,39 +78,45 @@ class Registry:
         self,
         storage: EtcdStorage,
         cache: WatchCache,
-        strategies: Strategies | None = None,
+        kinds: KindRegistry,
         tokens: ContinueTokens | None = None,
     ) -> None:
         self.storage = storage
         self.cache = cache
-        self.strategy = strategies or Strategies()
+        self.kinds = kinds
         self.admission = AdmissionChain()
         self.tokens = tokens or ContinueTokens()
 
     # --- keys and helpers ------------------------------------------------------------
+    def strategy(self, res: ResourceInfo) -> Strategy:
+        """The strategy of a served resource."""
+        return self.kinds.strategy(res)
+
     @staticmethod
     def key(res: ResourceInfo, namespace: str | None, name: str) -> str:
-        """`/registry/<plural>/<ns>/<name>` or `/registry/<plural>/<name>`."""
+        """`/registry/<plural>/[<ns>/]<name>`; custom resources under `/registry/<group>/<plural>/`."""
         if res.namespaced:
-            return f"/registry/{res.plural}/{namespace}/{name}"
-        return f"/registry/{res.plural}/{name}"
+            return f"/registry/{res.storage_name}/{namespace}/{name}"
+        return f"/registry/{res.storage_name}/{name}"
 
     @staticmethod
     def prefix(res: ResourceInfo, namespace: str | None) -> str:
         """Key prefix of a collection (all namespaces when namespace is empty)."""
         if res.namespaced and namespace:
-            return f"/registry/{res.plural}/{namespace}/"
-        return f"/registry/{res.plural}/"
+            return f"/registry/{res.storage_name}/{namespace}/"
+        return f"/registry/{res.storage_name}/"
 
     async def snapshot(self, plural: str) -> list[StoredObject]:
         """Every object of a resource as the watch cache holds it (for admission checks)."""
         return self.cache.cache(plural).snapshot()
 
-    @staticmethod
-    def predicate(res: ResourceInfo, namespace: str | None, opts: ListOptions) -> Callable[[dict[str, Any]], bool]:
+    def predicate(
+        self, res: ResourceInfo, namespace: str | None, opts: ListOptions
+    ) -> Callable[[dict[str, Any]], bool]:
         """The filter of a list or watch: namespace, label and field selectors."""
         labels, fields = opts.label_selector, opts.field_selector
         check_fields = bool(fields.requirements)
+        field_values = self.kinds.of(res).fields.values
 
         def match(obj: dict[str, Any]) -> bool:
             m = obj.get("metadata") or {}
@@ -117,7 +124,7 @@ class Registry:
                 return False
             if not labels.matches(m.get("labels") or {}):
                 return False
-            return not check_fields or fields.matches(field_set_for(res.kind, obj))
+            return not check_fields or fields.matches(field_values(obj))
 
         return match
 
@@ -128,7 +135,7 @@ class Registry:
         whose revision compare in etcd catches staleness (then they re-read from etcd).
         """
         if cached and self.cache.ready.is_set():
-            stored = self.cache.cache(res.plural).get(key)
+            stored = self.cache.cache(res.storage_name).get(key)
             if stored is not None:
                 return stored
         try:
@@ -144,7 +151,7 @@ class Registry:
         key = self.key(res, namespace, name)
         parse_resource_version(rv)
         if rv == "0" and self.cache.ready.is_set():
-            stored = self.cache.cache(res.plural).get(key)
+            stored = self.cache.cache(res.storage_name).get(key)
             if stored is None:
                 raise errors.not_found(res.plural, name, res.group)
             return copy.deepcopy(stored.obj)
@@ -195,7 +202,7 @@ class Registry:
             if rv and wanted > await self._current_revision():
                 raise errors.too_large_resource_version(wanted, self.cache.revision)
             return await self._list_etcd(scope, match, opts.limit, 0, prefix)
-        snapshot, revision = self.cache.cache(res.plural).snapshot(), self.cache.revision
+        snapshot, revision = self.cache.cache(res.storage_name).snapshot(), self.cache.revision
         items: list[dict[str, Any]] = []
         token, remaining = "", 0
         for i, stored in enumerate(snapshot):
@@ -344,6 +351,8 @@ class Registry:
             raise errors.bad_request(f"the body of the request was not a {res.kind} object")
         obj = copy.deepcopy(body) if copy_body else body
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if res.custom and kind == res.kind and str(api_version).rpartition("/")[0] == res.group:
+            api_version = res.api_version  # stored in an earlier storage version, not yet migrated (conversion None)
         if (kind and kind != res.kind) or (api_version and api_version != res.api_version):
             raise errors.bad_request(
                 f"the API version in the data ({api_version}) does not match the expected API "
@@ -405,7 +414,7 @@ class Registry:
         """The watch cache's copy of an object: a first guess that saves a read (checked by the write)."""
         if not self.cache.ready.is_set():
             return None
-        return self.cache.cache(res.plural).get(key)
+        return self.cache.cache(res.storage_name).get(key)
 
     async def _guaranteed_update(
         self,

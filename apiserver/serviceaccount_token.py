@@ -20,6 +20,7 @@ class TokenSubresource:
     (NodeRestriction lets a kubelet ask only for tokens bound to its own pods)."""
 
     verbs = ("create",)
+    response_kind = ("authentication.k8s.io", "v1", "TokenRequest")
 
     async def serve(self, ctx: RequestContext) -> Response:
         """Answer a create with 201 and the TokenRequest with its status.token; other verbs 405."""

@@ -1,9 +1,14 @@
-"""Subresources: status, scale, binding, finalize — each a small object over the generic store."""
+"""Subresources: status, scale, binding, finalize — each a small object over the generic store.
+
+A kind's definition (`apiserver.kindregistry`) names the subresources it serves; discovery reads each
+one's verbs and response kind from the object that serves it, so nothing is advertised that is not served.
+"""
 
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from starlette.responses import Response
 
@@ -19,13 +24,35 @@ from apiserver.registry import Registry
 from apiserver.serviceaccount_token import TokenSubresource
 from apiserver.writes import patch_function, patch_object, update_object
 
-__all__ = ["SUBRESOURCES", "Subresource"]
+__all__ = [
+    "SUBRESOURCES",
+    "ScalePaths",
+    "ScaleSubresource",
+    "ServesSubresource",
+    "StatusSubresource",
+    "Subresource",
+]
+
+# (group, version, kind) a subresource answers with; None: the resource's own kind
+ResponseKind = tuple[str, str, str] | None
+
+
+class ServesSubresource(Protocol):
+    """What serves one subresource: its verbs and response kind (for discovery) and the serving."""
+
+    verbs: tuple[str, ...]
+    response_kind: ResponseKind
+
+    async def serve(self, ctx: RequestContext) -> Response:
+        """Answer one request to the subresource."""
+        ...
 
 
 class Subresource:
     """Serves one subresource; verbs not listed answer 405."""
 
     verbs: ClassVar[tuple[str, ...]] = ()
+    response_kind: ClassVar[ResponseKind] = None
 
     async def serve(self, ctx: RequestContext) -> Response:
         """Dispatch by the request's verb."""
@@ -69,26 +96,56 @@ class FinalizeSubresource(Subresource):
         return json_response(result.obj)
 
 
-def _selector_string(res: ResourceInfo, obj: dict[str, Any]) -> str:
+def _builtin_selector(res: ResourceInfo, obj: dict[str, Any]) -> str:
     selector = (obj.get("spec") or {}).get("selector")
     if res.kind == "ReplicationController":
         return str(selector_from_map(selector or {}))
     return str(selector_from_label_selector(selector or {}))
 
 
-def to_scale(res: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-    """The autoscaling/v1 Scale of a scalable object."""
-    m = obj.get("metadata", {})
-    return {
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in m},
-        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-        "status": {
-            "replicas": (obj.get("status") or {}).get("replicas", 0),
-            "selector": _selector_string(res, obj),
-        },
-    }
+def _at(obj: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for name in path:
+        obj = obj.get(name) if isinstance(obj, dict) else None  # type: ignore[assignment]
+    return obj
+
+
+@dataclass(frozen=True)
+class ScalePaths:
+    """Where a kind keeps what its Scale shows (a CRD's subresources.scale); the built-ins' by default."""
+
+    spec_replicas: tuple[str, ...] = ("spec", "replicas")
+    status_replicas: tuple[str, ...] = ("status", "replicas")
+    label_selector: tuple[str, ...] | None = None  # a serialized selector; None: built from spec.selector
+
+    def to_scale(self, res: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        """The autoscaling/v1 Scale of a scalable object."""
+        m = obj.get("metadata", {})
+        if self.label_selector is None:
+            selector = _builtin_selector(res, obj)
+        else:
+            found = _at(obj, self.label_selector)
+            selector = found if isinstance(found, str) else ""
+        replicas = _at(obj, self.spec_replicas)
+        current = _at(obj, self.status_replicas)
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in m
+            },
+            "spec": {"replicas": replicas if isinstance(replicas, int) else 0},
+            "status": {"replicas": current if isinstance(current, int) else 0, "selector": selector},
+        }
+
+    def set_replicas(self, obj: dict[str, Any], replicas: int) -> None:
+        """Write the desired replicas into the object."""
+        *parents, last = self.spec_replicas
+        for name in parents:
+            child = obj.get(name)
+            if not isinstance(child, dict):
+                child = obj[name] = {}
+            obj = child
+        obj[last] = replicas
 
 
 def _manager(ctx: RequestContext) -> str:
@@ -104,10 +161,14 @@ class ScaleSubresource(Subresource):
     """`/scale`: read and write spec.replicas through an autoscaling/v1 Scale."""
 
     verbs = ("get", "update", "patch")
+    response_kind = ("autoscaling", "v1", "Scale")
+
+    def __init__(self, paths: ScalePaths | None = None) -> None:
+        self.paths = paths or ScalePaths()
 
     async def get(self, ctx: RequestContext) -> Response:
         reg, res = _parts(ctx)
-        return json_response(to_scale(res, await reg.get(res, ctx.namespace, ctx.name)))
+        return json_response(self.paths.to_scale(res, await reg.get(res, ctx.namespace, ctx.name)))
 
     async def _write(self, ctx: RequestContext, new_scale: Any) -> Response:
         reg, res = _parts(ctx)
@@ -116,7 +177,7 @@ class ScaleSubresource(Subresource):
 
         def mutate(cur: dict[str, Any]) -> dict[str, Any]:
             old = copy.deepcopy(cur)
-            scale = new_scale(to_scale(res, cur))
+            scale = new_scale(self.paths.to_scale(res, cur))
             replicas = (scale.get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or replicas < 0:
                 raise errors.invalid(
@@ -133,12 +194,12 @@ class ScaleSubresource(Subresource):
             rv = (scale.get("metadata") or {}).get("resourceVersion")
             if rv:
                 meta(cur)["resourceVersion"] = rv
-            cur.setdefault("spec", {})["replicas"] = replicas
+            self.paths.set_replicas(cur, replicas)
             return managedfields.track_update(res, old, cur, manager or "unknown", "scale")
 
         wo = WriteOptions.parse(ctx.query)
         result = await reg.update(res, ctx.namespace, name, mutate, wo, "scale", user=ctx.user)
-        return json_response(to_scale(res, result.obj))
+        return json_response(self.paths.to_scale(res, result.obj))
 
     async def update(self, ctx: RequestContext) -> Response:
         body = decode_body(await ctx.body(), ctx.header("content-type"))
@@ -156,6 +217,7 @@ class BindingSubresource(Subresource):
     """`pods/<name>/binding`: sets spec.nodeName once (409 when already bound)."""
 
     verbs = ("create",)
+    response_kind = ("", "v1", "Binding")
 
     async def create(self, ctx: RequestContext) -> Response:
         reg, res = _parts(ctx)
@@ -231,6 +293,7 @@ class PortForwardSubresource(Subresource):
     """`pods/<name>/portforward` without a WebSocket upgrade; the upgrade goes to `apiserver/portforward.py`."""
 
     verbs = ("get", "create")
+    response_kind = ("", "v1", "PodPortForwardOptions")
 
     async def get(self, ctx: RequestContext) -> Response:
         return await portforward.refuse_plain_upgrade(ctx)
@@ -242,6 +305,7 @@ class LogSubresource(Subresource):
     """`pods/<name>/log`: the container's log, streamed from the pod's kubelet."""
 
     verbs = ("get",)
+    response_kind = ("", "v1", "Pod")
 
     async def get(self, ctx: RequestContext) -> Response:
         return await proxy.pod_logs(ctx)
@@ -254,6 +318,7 @@ class ExecSubresource(Subresource):
     """
 
     verbs = ("get", "create")
+    response_kind = ("", "v1", "PodExecOptions")
 
     async def get(self, ctx: RequestContext) -> Response:
         reg, _res = _parts(ctx)
@@ -266,7 +331,7 @@ class ExecSubresource(Subresource):
     create = get
 
 
-SUBRESOURCES: dict[str, Subresource] = {
+SUBRESOURCES: dict[str, ServesSubresource] = {
     "status": StatusSubresource(),
     "scale": ScaleSubresource(),
     "binding": BindingSubresource(),

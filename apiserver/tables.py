@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from apiserver.printers import printer_for
+from apiserver.printers import Printer, printer_for
 
 __all__ = ["INCLUDE_OBJECT_POLICIES", "TABLE_API_VERSION", "build_table", "row_object"]
 
@@ -35,7 +35,7 @@ def row_object(obj: Mapping[str, Any], include_object: str = "Metadata") -> dict
 
 
 def build_table(
-    kind: str,
+    kind: str | Printer,
     objects: Iterable[Mapping[str, Any]],
     *,
     resource_version: str = "",
@@ -45,7 +45,7 @@ def build_table(
     with_headers: bool = True,
     remaining_item_count: int | None = None,
 ) -> dict[str, Any]:
-    """A meta.k8s.io/v1 Table of `objects` (all of kind `kind`), wide columns included.
+    """A meta.k8s.io/v1 Table of `objects` (all of kind `kind`, or printed by a `Printer`), wide columns included.
 
     `with_headers=False` leaves `columnDefinitions` empty, as for watch events after the first.
     A row's `object` is null under includeObject=None, as the apiserver encodes it.
@@ -56,7 +56,7 @@ def build_table(
         now = datetime.now(UTC)
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    printer = printer_for(kind)
+    printer = printer_for(kind) if isinstance(kind, str) else kind
 
     metadata: dict[str, Any] = {"resourceVersion": resource_version}
     if continue_token:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from starlette.requests import Request
@@ -23,13 +23,16 @@ from starlette.responses import Response, StreamingResponse
 
 from apimachinery import errors
 from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
-from apimachinery.resources import ResourceInfo, by_plural
+from apimachinery.resources import ResourceInfo
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.conversion import hpa_to_v1, hpa_to_v2
 from apiserver.request_info import RequestInfo
 from apiserver.required import filler_for
 
-__all__ = ["CONVERSIONS", "Conversion", "Dispatch", "serve_converted"]
+if TYPE_CHECKING:
+    from apiserver.kindregistry import KindRegistry
+
+__all__ = ["CONVERSIONS", "Conversion", "Converts", "Dispatch", "serve_converted"]
 
 Obj = dict[str, Any]
 Dispatch = Callable[[Request, RequestInfo], Awaitable[Response]]
@@ -37,12 +40,33 @@ _APPLY = "application/apply-patch+yaml"
 _PATCH_RETRIES = 5
 
 
+class Converts(Protocol):
+    """How one served version of a resource maps to and from its storage version, many objects at a time
+    (a conversion webhook converts a whole list in one ConversionReview)."""
+
+    async def into_storage(self, objs: list[Obj]) -> list[Obj]:
+        """The objects as the storage version writes them."""
+        ...
+
+    async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
+        """The stored objects as the served version writes them."""
+        ...
+
+
 @dataclass(frozen=True)
 class Conversion:
-    """How one served version of a resource maps to and from its storage version."""
+    """A conversion by two functions, one object at a time."""
 
     to_storage: Callable[[Obj], Obj]
     from_storage: Callable[[Obj], Obj]
+
+    async def into_storage(self, objs: list[Obj]) -> list[Obj]:
+        """Each object converted to the storage version."""
+        return [self.to_storage(o) for o in objs]
+
+    async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
+        """Each object converted from the storage version."""
+        return [self.from_storage(o) for o in objs]
 
 
 # (group, served version, plural) → its conversion
@@ -74,40 +98,54 @@ def _rewrite(request: Request, path: str, method: str, body: bytes | None, conte
     return Request(scope, receive)
 
 
-def _served_object(obj: Obj, res: ResourceInfo, served: str, conv: Conversion) -> Obj:
-    """One stored object as the served version writes it (its required fields included)."""
-    out = conv.from_storage(obj)
-    filler_for(replace(res, version=served, also_served=())).fill(out)
+async def _served_objects(objs: list[Obj], res: ResourceInfo, served: str, conv: Converts) -> list[Obj]:
+    """Stored objects as the served version writes them (their required fields included)."""
+    out = await conv.out_of_storage(objs) if objs else []
+    filler = filler_for(replace(res, version=served, also_served=()))
+    for obj in out:
+        filler.fill(obj)
     return out
 
 
-def _convert_out(doc: Any, res: ResourceInfo, served: str, conv: Conversion) -> Any:
+async def _convert_out(doc: Any, res: ResourceInfo, served: str, conv: Converts) -> Any:
     """An object, a list, a Table or a watch event of the storage version, as the served version."""
     if not isinstance(doc, dict):
         return doc
     kind, storage_api = doc.get("kind"), res.api_version
     served_api = f"{res.group}/{served}" if res.group else served
     if kind == res.kind and doc.get("apiVersion") == storage_api:
-        if "spec" not in doc and "status" not in doc:  # a bookmark
+        if (
+            "spec" not in doc
+            and "status" not in doc
+            and set(doc.get("metadata") or {})
+            <= {
+                "resourceVersion",
+                "annotations",
+            }
+        ):  # a bookmark
             return {**doc, "apiVersion": served_api}
-        return _served_object(doc, res, served, conv)
+        return (await _served_objects([doc], res, served, conv))[0]
     if kind == res.list_kind:
-        items = [_served_object(i, res, served, conv) if isinstance(i, dict) else i for i in doc.get("items") or []]
-        return {**doc, "apiVersion": served_api, "items": items}
+        items = doc.get("items") or []
+        objs = [i for i in items if isinstance(i, dict)]
+        return {**doc, "apiVersion": served_api, "items": await _served_objects(objs, res, served, conv)}
     if kind == "Table":
-        rows = []
-        for row in doc.get("rows") or []:
-            obj = row.get("object") if isinstance(row, dict) else None
-            if isinstance(obj, dict) and obj.get("kind") == res.kind:
-                row = {**row, "object": _served_object(obj, res, served, conv)}
-            rows.append(row)
+        rows = [row for row in doc.get("rows") or [] if isinstance(row, dict)]
+        at = [
+            i
+            for i, row in enumerate(rows)
+            if isinstance(row.get("object"), dict) and row["object"].get("kind") == res.kind
+        ]
+        converted = await _served_objects([rows[i]["object"] for i in at], res, served, conv)
+        for i, obj in zip(at, converted, strict=True):
+            rows[i] = {**rows[i], "object": obj}
         return {**doc, "rows": rows}
     if "type" in doc and "object" in doc and set(doc) <= {"type", "object"}:
-        return {**doc, "object": _convert_out(doc["object"], res, served, conv)}
+        return {**doc, "object": await _convert_out(doc["object"], res, served, conv)}
     return doc
 
 
-async def _convert_stream(lines: AsyncIterator[Any], res: ResourceInfo, served: str, conv: Conversion) -> Any:
+async def _convert_stream(lines: AsyncIterator[Any], res: ResourceInfo, served: str, conv: Converts) -> Any:
     pending = b""
     async for chunk in lines:
         pending += chunk if isinstance(chunk, bytes) else str(chunk).encode()
@@ -115,14 +153,14 @@ async def _convert_stream(lines: AsyncIterator[Any], res: ResourceInfo, served: 
         out = b""
         for line in complete:
             if line.strip():
-                out += orjson.dumps(_convert_out(orjson.loads(line), res, served, conv)) + b"\n"
+                out += orjson.dumps(await _convert_out(orjson.loads(line), res, served, conv)) + b"\n"
         if out:
             yield out
     if pending.strip():
-        yield orjson.dumps(_convert_out(orjson.loads(pending), res, served, conv)) + b"\n"
+        yield orjson.dumps(await _convert_out(orjson.loads(pending), res, served, conv)) + b"\n"
 
 
-def _response_out(resp: Response, res: ResourceInfo, served: str, conv: Conversion) -> Response:
+async def _response_out(resp: Response, res: ResourceInfo, served: str, conv: Converts) -> Response:
     if isinstance(resp, StreamingResponse):
         headers = {k: v for k, v in resp.headers.items() if k.lower() != "content-length"}
         return StreamingResponse(
@@ -136,7 +174,7 @@ def _response_out(resp: Response, res: ResourceInfo, served: str, conv: Conversi
     except (orjson.JSONDecodeError, AttributeError):
         return resp
     extra = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-length", "content-type")}
-    return json_response(_convert_out(doc, res, served, conv), resp.status_code, extra)
+    return json_response(await _convert_out(doc, res, served, conv), resp.status_code, extra)
 
 
 def _patch(doc: Obj, patch: Any, mt: str, kind: str) -> Obj:
@@ -168,7 +206,7 @@ async def _patch_converted(
     storage_info: RequestInfo,
     storage_path: str,
     res: ResourceInfo,
-    conv: Conversion,
+    conv: Converts,
     dispatch: Dispatch,
 ) -> Response:
     """A JSON/merge/strategic patch written against the served version: read, convert, patch, write back."""
@@ -180,9 +218,9 @@ async def _patch_converted(
     for attempt in range(_PATCH_RETRIES):
         got = await dispatch(_rewrite(request, object_path, "GET", None), object_info)
         current = orjson.loads(got.body)
-        served_view = conv.from_storage(current)
+        served_view = (await conv.out_of_storage([current]))[0]
         patched = _patch(copy.deepcopy(served_view), patch, mt, res.kind)
-        new = conv.to_storage(patched)
+        new = (await conv.into_storage([patched]))[0]
         if not pinned:
             new.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         try:
@@ -191,16 +229,19 @@ async def _patch_converted(
             if e.code != 409 or pinned or attempt == _PATCH_RETRIES - 1:
                 raise
             continue
-        return _response_out(put, res, info.version, conv)
+        return await _response_out(put, res, info.version, conv)
     raise errors.conflict(res.plural, info.name, res.group)
 
 
-async def serve_converted(request: Request, info: RequestInfo, dispatch: Dispatch) -> Response | None:
+async def serve_converted(
+    request: Request, info: RequestInfo, dispatch: Dispatch, kinds: KindRegistry
+) -> Response | None:
     """Serve `request` if it addresses a converted version (else None): through `dispatch` on the storage version."""
-    conv = CONVERSIONS.get((info.group, info.version, info.resource))
-    res = by_plural(info.group, info.resource)
-    if conv is None or res is None:
+    definition = kinds.get(info.group, info.resource)
+    conv = definition.conversions.get(info.version) if definition is not None else None
+    if definition is None or conv is None:
         return None
+    res = definition.resource
     root = f"/apis/{info.group}/{info.version}"
     path = request.url.path
     storage_path = f"/apis/{info.group}/{res.version}" + path[len(root) :]
@@ -220,7 +261,7 @@ async def serve_converted(request: Request, info: RequestInfo, dispatch: Dispatc
             if api_version not in (None, served_api):
                 why = f"the API version in the data ({api_version}) does not match the expected API version"
                 raise errors.bad_request(f"{why} ({served_api})")
-            decoded = conv.to_storage(decoded)
+            decoded = (await conv.into_storage([decoded]))[0]
         body = orjson.dumps(decoded)
         if media_type(content_type) != _APPLY:
             content_type = "application/json"
@@ -228,4 +269,4 @@ async def serve_converted(request: Request, info: RequestInfo, dispatch: Dispatc
         body = await request.body() or None
         content_type = request.headers.get("content-type") or "application/json"
     resp = await dispatch(_rewrite(request, storage_path, method, body, content_type), storage_info)
-    return _response_out(resp, res, info.version, conv)
+    return await _response_out(resp, res, info.version, conv)

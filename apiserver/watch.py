@@ -12,6 +12,7 @@ from starlette.responses import StreamingResponse
 from apimachinery.errors import expired, too_large_resource_version
 from apimachinery.resources import ResourceInfo
 from apiserver.options import ListOptions
+from apiserver.printers import Printer
 from apiserver.registry import Registry
 from apiserver.watch_cache import CacheWatcher, TooOld
 
@@ -35,8 +36,8 @@ def _bookmark(res: ResourceInfo, revision: int, initial_end: bool = False) -> di
 class _Encoder:
     """Renders event objects: as they are, or as one-row Tables for `kubectl get -w`."""
 
-    def __init__(self, res: ResourceInfo, table: bool, include_object: str) -> None:
-        self.res, self.table, self.include_object = res, table, include_object
+    def __init__(self, res: ResourceInfo, printer: Printer, table: bool, include_object: str) -> None:
+        self.res, self.printer, self.table, self.include_object = res, printer, table, include_object
         self._headers_sent = False
 
     def event(self, ev_type: str, obj: dict[str, Any]) -> bytes:
@@ -45,7 +46,7 @@ class _Encoder:
 
             rv = (obj.get("metadata") or {}).get("resourceVersion", "")
             obj = build_table(
-                self.res.kind,
+                self.printer,
                 [obj],
                 resource_version=rv,
                 include_object=self.include_object,
@@ -59,7 +60,7 @@ async def _start(
     reg: Registry, res: ResourceInfo, namespace: str | None, opts: ListOptions
 ) -> tuple[CacheWatcher | None, dict[str, Any] | None, bool]:
     """Register with the cache: (watcher, error status, whether initial events are sent)."""
-    cache = reg.cache.cache(res.plural)
+    cache = reg.cache.cache(res.storage_name)
     match = reg.predicate(res, namespace, opts)
     rv = opts.resource_version
     initial = bool(opts.send_initial_events) if opts.send_initial_events is not None else rv in ("", "0")
@@ -84,7 +85,7 @@ async def _stream(
         return
     if reg.cache.closing:  # shutting down: end the stream at once
         watcher.close()
-    cache = reg.cache.cache(res.plural)
+    cache = reg.cache.cache(res.storage_name)
     start_revision = reg.cache.revision
     last_bookmark = -1
     # Initial ADDED events were queued synchronously at registration: count them.
@@ -127,7 +128,7 @@ async def watch_response(
     rv = opts.resource_version
     if rv.isdigit() and int(rv) > reg.cache.revision and not await reg.cache.wait_for_revision(int(rv)):
         raise too_large_resource_version(int(rv), reg.cache.revision)
-    enc = _Encoder(res, table, include_object)
+    enc = _Encoder(res, reg.kinds.of(res).printer, table, include_object)
     return StreamingResponse(
         _stream(reg, res, namespace, opts, enc),
         media_type="application/json",

@@ -208,7 +208,7 @@ class WatchCache:
         self._task: asyncio.Task[None] | None = None
 
     def cache(self, resource: str) -> ResourceCache:
-        """The cache of one resource (its plural name)."""
+        """The cache of one resource (its `ResourceInfo.storage_name`: the plural, or `<group>/<plural>`)."""
         c = self._caches.get(resource)
         if c is None:
             c = self._caches[resource] = ResourceCache(resource, self._window)
@@ -273,7 +273,10 @@ class WatchCache:
         await self._notify()
 
     def _resource_of(self, key: str) -> str:
-        return key[len(self.prefix) :].split("/", 1)[0]
+        """The cache a key belongs to: its first segment (a built-in's plural), or, when that is a group
+        (custom resources are stored under `<group>/<plural>/`; groups have a dot, plurals none), two."""
+        parts = key[len(self.prefix) :].split("/", 2)
+        return f"{parts[0]}/{parts[1]}" if "." in parts[0] and len(parts) > 1 else parts[0]
 
     def _apply(self, ev: WatchEvent) -> None:
         self.cache(self._resource_of(ev.key)).apply(ev)

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.responses import Response
 
 from apimachinery import errors
-from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
+from apimachinery.patch import STRATEGIC_MERGE_PATCH, PatchError, UnsupportedPatchType, apply_patch
 from apiserver import managedfields, openapi
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.context import RequestContext
@@ -58,9 +58,16 @@ async def patch_object(ctx: RequestContext) -> Response:
     res, reg, subresource = ctx.resource, ctx.registry, ctx.subresource
     assert res is not None and reg is not None
     content_type = ctx.header("content-type")
+    mt = media_type(content_type)
+    if res.custom and mt == STRATEGIC_MERGE_PATCH:  # custom resources have no Go struct to merge by (upstream's 415)
+        raise errors.StatusError(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: "
+            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        )
     patch = decode_body(await ctx.body(), content_type, PATCH_TYPES)
     wo = WriteOptions.parse(ctx.query)
-    mt = media_type(content_type)
     if mt == "application/apply-patch+yaml":
         from apiserver.apply import server_side_apply
 

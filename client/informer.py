@@ -302,6 +302,12 @@ class InformerFactory:
             inf.add_indexers(indexers)
         return inf
 
+    async def discard(self, res: ResourceInfo) -> None:
+        """Stop and forget every informer of `res` (a resource the server no longer serves)."""
+        gone = [k for k in self._informers if k[0] == res]
+        for key in gone:
+            await self._informers.pop(key).stop()
+
     def informers(self) -> list[Informer]:
         """Every informer handed out so far."""
         return list(self._informers.values())

@@ -1,11 +1,13 @@
-"""The strategy table: one small strategy object per served kind, built from the apiserver's settings."""
+"""The built-in kinds' strategies: one small strategy object per kind, built from the apiserver's settings."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from apimachinery.resources import RESOURCES, ResourceInfo
+from apimachinery.resources import ResourceInfo
+from apiserver.crd.schema import SchemaCompiler, pass_through
+from apiserver.crd.strategy import CustomResourceDefinitionStrategy
 from apiserver.kinds.admissionregistration import (
     MutatingWebhookConfigurationStrategy,
     ValidatingWebhookConfigurationStrategy,
@@ -42,14 +44,15 @@ from apiserver.kinds.workloads import (
 )
 from apiserver.strategy import Strategy
 
-__all__ = ["KindOptions", "ServiceNetwork", "Strategies"]
+__all__ = ["KindOptions", "ServiceNetwork", "builtin_strategy"]
 
 
 @dataclass(frozen=True)
 class KindOptions:
-    """The apiserver settings some strategies take (the Service ranges)."""
+    """The apiserver settings some strategies take (the Service ranges, how CRD schemas compile)."""
 
     service_network: ServiceNetwork = field(default_factory=ServiceNetwork)
+    compile_schema: SchemaCompiler = pass_through
 
 
 _Factory = Callable[[ResourceInfo, KindOptions], Strategy]
@@ -86,26 +89,11 @@ _BY_KIND: dict[str, _Factory] = {
     "ValidatingWebhookConfiguration": lambda r, o: ValidatingWebhookConfigurationStrategy(r),
     "HorizontalPodAutoscaler": lambda r, o: HorizontalPodAutoscalerStrategy(r),
     "APIService": lambda r, o: APIServiceStrategy(r),
+    "CustomResourceDefinition": lambda r, o: CustomResourceDefinitionStrategy(r, o.compile_schema),
 }
 
 
-class Strategies:
-    """The strategy of every served resource (the generic default when a kind needs nothing special)."""
-
-    def __init__(self, options: KindOptions | None = None) -> None:
-        self.options = options or KindOptions()
-        self._cache: dict[tuple[str, str], Strategy] = {}
-
-    def __call__(self, resource: ResourceInfo) -> Strategy:
-        """The strategy of `resource`, built on first use."""
-        key = (resource.group, resource.plural)
-        strategy = self._cache.get(key)
-        if strategy is None:
-            factory = _BY_KIND.get(resource.kind)
-            strategy = factory(resource, self.options) if factory else Strategy(resource)
-            self._cache[key] = strategy
-        return strategy
-
-    def all(self) -> list[Strategy]:
-        """Strategies of every served resource."""
-        return [self(r) for r in RESOURCES]
+def builtin_strategy(resource: ResourceInfo, options: KindOptions) -> Strategy:
+    """The strategy of a built-in resource (the generic default when its kind needs nothing special)."""
+    factory = _BY_KIND.get(resource.kind)
+    return factory(resource, options) if factory else Strategy(resource)

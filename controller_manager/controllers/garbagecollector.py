@@ -3,7 +3,8 @@ gone, orphans dependents of owners deleted with propagationPolicy=Orphan, and de
 first for owners deleted with propagationPolicy=Foreground.
 
 The graph is two in-memory indexes over the shared informers of every kind in the resource table
-(events excepted, as upstream): uid → object, and owner uid → dependents. The work queue holds
+(events excepted, as upstream) and of the custom resources discovery lists (re-read when a CRD
+changes, and every 30 s): uid → object, and owner uid → dependents. The work queue holds
 object keys (`<resource>|<namespace/name>`); a sync looks at one object as it is now:
 - being deleted with the `orphan` finalizer: strip its ownerReferences from its dependents, then
   drop the finalizer;
@@ -18,10 +19,13 @@ An owner missing from the cache is confirmed with a live GET before anything is 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from apimachinery.errors import StatusError
 from apimachinery.resources import RESOURCES, ResourceInfo, by_kind
+from client.discovery import preferred_resources
 from client.request import DeleteOptions, Obj, Preconditions
 from client.store import meta_key
 from controller_manager.base import Controller
@@ -32,6 +36,8 @@ __all__ = ["FOREGROUND", "ORPHAN", "GarbageCollector", "classify_owner"]
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 IGNORED = frozenset({"events"})  # upstream's GC ignores events
+_REDISCOVER_EVERY = 30.0  # upstream's GC re-reads discovery this often; a CRD change triggers it at once
+_MONITORED_VERBS = frozenset({"list", "watch", "delete"})
 
 SOLID, DANGLING, WAITING, INVALID = "solid", "dangling", "waiting", "invalid"
 
@@ -66,17 +72,67 @@ class GarbageCollector(Controller):
         self.resources: dict[str, ResourceInfo] = {}
         self.by_uid: dict[str, str] = {}  # uid → queue key
         self.dependents: dict[str, set[str]] = {}  # owner uid → queue keys of dependents
+        self.discovered: dict[tuple[str, str], ResourceInfo] = {}  # (group, kind) → a custom resource monitored
+        self._rediscover = asyncio.Event()
         for res in RESOURCES:
-            if res.plural in IGNORED or "watch" not in res.verbs:  # create-only kinds are never stored
-                continue
-            tag = res.group_resource
-            self.resources[tag] = res
-            inf = self.ctx.factory.informer(res)
-            inf.add_handler(
-                on_add=lambda obj, t=tag: self._on_add(t, obj),
-                on_update=lambda old, new, t=tag: self._on_update(t, old, new),
-                on_delete=lambda obj, t=tag: self._on_delete(t, obj),
-            )
+            self._monitor(res)
+        crds = self.ctx.factory.informer("customresourcedefinitions")
+        crds.add_handler(**self.handlers(lambda _crd: self._rediscover.set()))
+
+    def _monitor(self, res: ResourceInfo) -> None:
+        """Follow one resource's objects in the graph."""
+        if res.plural in IGNORED or not _MONITORED_VERBS <= set(res.verbs):  # create-only kinds are never stored
+            return
+        tag = res.group_resource
+        if tag in self.resources:
+            return
+        self.resources[tag] = res
+        inf = self.ctx.factory.informer(res)
+        inf.add_handler(
+            on_add=lambda obj, t=tag: self._on_add(t, obj),
+            on_update=lambda old, new, t=tag: self._on_update(t, old, new),
+            on_delete=lambda obj, t=tag: self._on_delete(t, obj),
+        )
+
+    async def run(self) -> None:
+        """The workers, and the discovery of kinds added or removed while running (custom resources)."""
+        follow = asyncio.create_task(self._follow_discovery(), name="garbagecollector-discovery")
+        try:
+            await super().run()
+        finally:
+            follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow
+
+    async def _follow_discovery(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_REDISCOVER_EVERY):
+                    await self._rediscover.wait()
+            self._rediscover.clear()
+            try:
+                await self.sync_monitors()
+            except (StatusError, OSError) as e:
+                self.log.warning("discovery failed: %s", e)
+
+    async def sync_monitors(self) -> None:
+        """Monitor the custom resources discovery lists now; stop monitoring those it no longer lists."""
+        served = {(r.group, r.kind): r for r in await preferred_resources(self.api) if r not in RESOURCES}
+        for key, res in list(self.discovered.items()):
+            if served.get(key) != res:
+                del self.discovered[key]
+                self.resources.pop(res.group_resource, None)
+                await self.ctx.factory.discard(res)
+        added = False
+        for key, res in served.items():
+            if key not in self.discovered and _MONITORED_VERBS <= set(res.verbs):
+                self.discovered[key] = res
+                self._monitor(res)
+                added = True
+        if added:  # owners of a kind unknown until now were taken as present: look at their dependents again
+            for keys in list(self.dependents.values()):
+                for qkey in keys:
+                    self.queue.add(qkey)
 
     # --- graph upkeep (handlers only index and enqueue) ---------------------------------
 
@@ -154,12 +210,15 @@ class GarbageCollector(Controller):
         return self.resources[tag], key
 
     def _cached(self, qkey: str) -> Obj | None:
+        if qkey.partition("|")[0] not in self.resources:  # a custom resource no longer served
+            return None
         res, key = self._split(qkey)
         return self.ctx.factory.informer(res).store.get(key)
 
     async def _owner_state(self, dependent: Obj, ref: dict[str, Any]) -> str:
         """solid / dangling / waiting / invalid for one ownerReference; absence is confirmed with a live GET."""
-        ores = by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+        api_version, kind = str(ref.get("apiVersion", "")), str(ref.get("kind", ""))
+        ores = by_kind(api_version, kind) or self.discovered.get((api_version.rpartition("/")[0], kind))
         if ores is None or ores.plural in IGNORED:
             return SOLID  # a kind we do not serve: never delete on its account
         ns = _meta(dependent).get("namespace")

@@ -24,8 +24,8 @@ import orjson
 
 from apimachinery.errors import StatusError
 from apimachinery.quantity import QuantityError, to_milli
-from apimachinery.resources import by_kind
 from apimachinery.selectors import LabelSelector, SelectorError, parse_label_selector, selector_from_label_selector
+from client.discovery import KindResolver
 from client.request import Obj
 from client.store import meta_key
 from controller_manager.base import Controller, split_key
@@ -135,6 +135,7 @@ class HorizontalPodAutoscalerController(Controller):
         self.hpas = self.ctx.factory.informer("horizontalpodautoscalers")
         self.hpas.add_handler(on_add=self.enqueue, on_update=self._updated, on_delete=self._deleted)
         self.pods = self.ctx.factory.informer("pods")
+        self.kinds = KindResolver(self.api)  # scale targets and described objects may be custom resources
 
     # --- informer handlers -------------------------------------------------------------------------
 
@@ -191,7 +192,7 @@ class HorizontalPodAutoscalerController(Controller):
         ref = spec.get("scaleTargetRef") or {}
         kind, target, api_version = str(ref.get("kind", "")), str(ref.get("name", "")), str(ref.get("apiVersion", ""))
         reference = f"{kind}/{ns}/{target}"
-        res = by_kind(api_version, kind)
+        res = await self.kinds.by_kind(api_version, kind)
         scale_path = f"{res.base_path(ns)}/{quote(target)}/scale" if res is not None else ""
         try:
             if res is None:
@@ -549,7 +550,7 @@ class HorizontalPodAutoscalerController(Controller):
         src = m.get("object") or {}
         metric, target, described = src.get("metric") or {}, src.get("target") or {}, src.get("describedObject") or {}
         metric_name = str(metric.get("name", ""))
-        res = by_kind(str(described.get("apiVersion", "")), str(described.get("kind", "")))
+        res = await self.kinds.by_kind(str(described.get("apiVersion", "")), str(described.get("kind", "")))
         try:
             if res is None:
                 raise MetricsError(f'no matches for kind "{described.get("kind", "")}"')

@@ -16,6 +16,7 @@ from typing import Any
 from apimachinery.errors import StatusError
 from apimachinery.meta import parse_time
 from apimachinery.resources import RESOURCES, ResourceInfo
+from client.discovery import preferred_resources
 from client.events import now_rfc3339
 from client.request import DeleteOptions, Obj
 from controller_manager.base import Controller
@@ -143,7 +144,7 @@ class NamespaceController(Controller):
         errors: list[str] = []
         estimate = 0.0
         opts = DeleteOptions(propagation_policy="Background")
-        for res in self.content:
+        for res in [*self.content, *await self._custom_content()]:
             try:
                 deleted = await self.api.delete_collection(res, namespace, options=opts)
                 if not deleted.get("items"):
@@ -157,6 +158,13 @@ class NamespaceController(Controller):
                 finalizers.update((obj.get("metadata") or {}).get("finalizers") or [])
                 estimate = max(estimate, _grace_left(obj))
         return remaining, dict(finalizers), errors, estimate
+
+    async def _custom_content(self) -> list[ResourceInfo]:
+        """The namespaced custom resources discovery lists now (CRDs come and go while running)."""
+        found = await preferred_resources(self.api)
+        return [
+            r for r in found if r not in RESOURCES and r.namespaced and {"list", "deletecollection"} <= set(r.verbs)
+        ]
 
     async def _update_conditions(self, ns: Obj, wanted: dict[str, tuple[str, str, str]]) -> Obj:
         status = ns.get("status") or {}

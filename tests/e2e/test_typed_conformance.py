@@ -15,6 +15,7 @@ against the required fields of the schemas the server publishes.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import random
 import re
@@ -164,6 +165,17 @@ _BODIES: dict[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": n}, "maxReplicas": 3},
     },
     # a local APIService (no Service: nothing is proxied), named <version>.<group>
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): lambda n, ns: {
+        "name": f"{n}s.conformance.example.com",
+        "spec": {
+            "group": "conformance.example.com",
+            "scope": "Namespaced",
+            "names": {"plural": f"{n}s", "kind": "Conf" + n.rpartition("-")[2]},
+            "versions": [
+                {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}
+            ],
+        },
+    },
     ("apiregistration.k8s.io", "APIService"): lambda n, ns: {
         "name": f"v1.{n}.example.com",
         "spec": {"group": f"{n}.example.com", "version": "v1", "groupPriorityMinimum": 100, "versionPriority": 10},
@@ -306,6 +318,16 @@ def _names(listing: Any) -> set[str]:
     return {item.metadata.name for item in listing.items}
 
 
+async def _established(typed: TypedKind, ns: str, name: str) -> Any:
+    """The CRD once its Established condition is written (its controller writes status once, then leaves it)."""
+    async with asyncio.timeout(10):
+        while True:
+            got = await _call(typed.method("read"), *typed.args(ns, name))
+            if any(c.type == "Established" for c in (got.status.conditions or [])):
+                return got
+            await asyncio.sleep(0.05)
+
+
 async def exercise(module: Any, api_client: Any, served: Served, ns: str) -> None:
     """Every verb of one kind through a typed client; each response is parsed into (and checked by) its model."""
     typed = TypedKind(module, api_client, served)
@@ -329,6 +351,8 @@ async def exercise(module: Any, api_client: Any, served: Served, ns: str) -> Non
     created = await _call(typed.method("create"), *typed.args(ns), body)
     assert created.metadata.name == name and created.metadata.uid
     got = await _call(typed.method("read"), *typed.args(ns, name))
+    if served.kind == "CustomResourceDefinition":  # its controller writes its status once: read it after that
+        got = await _established(typed, ns, name)
     assert got.metadata.uid == created.metadata.uid
     assert name in _names(await _call(typed.method("list"), *typed.args(ns)))
     if served.namespaced:
@@ -442,18 +466,25 @@ def test_typed_client_reads_a_daemonset_and_rc_status_as_created(
 def test_examples_and_every_object_in_the_cluster_have_their_required_fields(
     kubectl: Kubectl, http: httpx.Client, required_fields: RequiredFieldChecker, kinds: list[Served], namespace: str
 ) -> None:
-    created = []
+    created, crds = [], []
     for path in sorted(EXAMPLES.glob("*.yaml")):
         docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
         for doc in docs:
             for port in (doc.get("spec") or {}).get("ports") or [] if doc["kind"] == "Service" else []:
                 port.pop("nodePort", None)  # fixed node ports may be taken by the other e2e tests' copies
-        kubectl.ok("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+        definitions = [doc for doc in docs if doc["kind"] == "CustomResourceDefinition"]
+        if definitions:  # a CRD is established before objects of its kind can be applied, as on any cluster
+            kubectl.ok("apply", "-f", "-", input=yaml.safe_dump_all(definitions))
+            crds += [f"crd/{doc['metadata']['name']}" for doc in definitions]
+            kubectl.ok("wait", "--for", "condition=established", "--timeout", "20s", *crds)
+        rest = [doc for doc in docs if doc["kind"] != "CustomResourceDefinition"]
+        kubectl.ok("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(rest))
         created += docs
     assert len(created) > 10
     checked = 0
+    with_custom = served_kinds(http)  # the kinds of the examples' CRDs too
     for doc in created:
-        served = next(k for k in kinds if k.api_version == doc["apiVersion"] and k.kind == doc["kind"])
+        served = next(k for k in with_custom if k.api_version == doc["apiVersion"] and k.kind == doc["kind"])
         root = f"/apis/{served.api_version}" if served.group else f"/api/{served.version}"
         scope = f"/namespaces/{namespace}" if served.namespaced else ""
         obj = httpx.get(f"{http.base_url}{root}{scope}/{served.plural}/{doc['metadata']['name']}").json()
@@ -471,3 +502,5 @@ def test_examples_and_every_object_in_the_cluster_have_their_required_fields(
         assert listing["kind"] == f"{served.kind}List"
         assert required_fields.knows(served.api_version, f"{served.kind}List"), served
         assert required_fields.missing(listing) == [], served
+    if crds:  # the session's later tests expect only the kinds they create
+        kubectl.ok("delete", "--timeout", "30s", *crds)

@@ -455,3 +455,28 @@ async def test_escalation_is_refused(secure: SecureApiserver, setup: httpx.Async
         await _until_status(alice, bindings, 201, "POST", json=binding("edit", "ClusterRole", "edit"))
         r = await alice.post(bindings, json=binding("view", "ClusterRole", "view"))
         assert r.status_code == 403
+
+
+async def test_custom_resources_are_authorized_by_rbac_like_any_kind(
+    secure: SecureApiserver, setup: httpx.AsyncClient
+) -> None:
+    from tests.integration.test_crd import CRDS, crontab, crontab_crd, established
+
+    group = f"r{uuid.uuid4().hex[:6]}.example.com"
+    await _create(setup, CRDS, crontab_crd(group))
+    await established(setup, f"crontabs.{group}")
+    ns = await _namespace(setup, "crs")
+    await _create(setup, f"/apis/{group}/v1/namespaces/{ns}/crontabs", crontab(group, "one"))
+    await _role(setup, ns, "ct-reader", {"apiGroups": [group], "resources": ["crontabs"], "verbs": ["get", "list"]})
+    await _bind(setup, ns, "read-ct", "Role", "ct-reader", {"kind": "ServiceAccount", "name": "ctreader"})
+    token = await _sa_token(setup, ns, "ctreader")
+    user = f"system:serviceaccount:{ns}:ctreader"
+    async with secure.http(client=None, token=token) as reader:
+        listing = (await _until_status(reader, f"/apis/{group}/v1/namespaces/{ns}/crontabs", 200)).json()
+        assert [i["metadata"]["name"] for i in listing["items"]] == ["one"]
+        r = await reader.delete(f"/apis/{group}/v1/namespaces/{ns}/crontabs/one")
+        assert _status(r)["message"] == (
+            f'crontabs.{group} "one" is forbidden: User "{user}" cannot delete resource "crontabs" '
+            f'in API group "{group}" in the namespace "{ns}"'
+        )
+    await setup.delete(f"{CRDS}/crontabs.{group}")

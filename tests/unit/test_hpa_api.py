@@ -16,7 +16,7 @@ from apiserver.conversion import (
     hpa_to_v1,
     hpa_to_v2,
 )
-from apiserver.kinds import Strategies
+from apiserver.kindregistry import KindRegistry
 from apiserver.printers import format_hpa_metrics, printer_for
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -167,7 +167,7 @@ def test_api_service_printer() -> None:
 def strategy(plural: str, group: str):  # type: ignore[no-untyped-def]
     res = by_plural(group, plural)
     assert res is not None
-    return Strategies()(res)
+    return KindRegistry().strategy(res)
 
 
 def test_hpa_defaults_and_validation() -> None:

@@ -1,0 +1,280 @@
+"""One CRD as the definition of its custom resources: the kind registry serves them like any kind.
+
+`definition_from_crd` reads a (validated) CRD and builds its `KindDefinition`: the resource in its
+storage version with the other served versions beside it (conversion `None`: the apiVersion is
+rewritten; `Webhook`: a ConversionReview), a `CustomResourceStrategy` over the versions' schemas,
+a printer of the storage version's additionalPrinterColumns, selectable fields (metadata.name,
+metadata.namespace and `selectableFields`), and the `status` and `scale` subresources the storage
+version enables.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+
+from apimachinery import errors
+from apimachinery.errors import Cause
+from apimachinery.resources import ResourceInfo, version_priority
+from apimachinery.selectors import SelectableFields
+from apiserver.crd.conversion import NoneConversion, WebhookConversion, WebhookConverter
+from apiserver.crd.jsonpath import JSONPath, JSONPathError
+from apiserver.crd.schema import SchemaCompiler, SchemaError, SchemaValidator, pass_through, to_causes
+from apiserver.crd.strategy import storage_version
+from apiserver.kindregistry import KindDefinition
+from apiserver.printers import NAME_COLUMN, CellsFunc, Column, Printer, translate_timestamp_since
+from apiserver.strategy import Finish, Strategy
+from apiserver.subresources import ScalePaths, ScaleSubresource, ServesSubresource, StatusSubresource
+from apiserver.versions import Converts
+
+if TYPE_CHECKING:
+    from apiserver.registry import Registry
+
+__all__ = ["CustomResourceStrategy", "definition_from_crd", "served_versions", "storage_schema"]
+
+Obj = dict[str, Any]
+_META_FIELDS = ("metadata.name", "metadata.namespace")
+_STATUS = StatusSubresource()
+
+
+class CustomResourceStrategy(Strategy):
+    """Custom resources: pruned, defaulted and validated by their version's schema; status kept apart
+    when the status subresource is on; generation follows every change but metadata (and status)."""
+
+    tracks_generation: ClassVar[bool] = True
+
+    def __init__(self, resource: ResourceInfo, schema: SchemaValidator, terminating: bool = False) -> None:
+        super().__init__(resource)
+        self.model = None  # a custom kind may share a built-in kind's name; it never has its model
+        self.schema = schema
+        self.terminating = terminating  # its CRD is being deleted: no new objects
+
+    async def begin_create(self, obj: Obj, reg: Registry, dry_run: bool) -> Finish | None:
+        """Refuse new objects while the CRD is being deleted (upstream's 405)."""
+        if self.terminating:
+            raise errors.StatusError(
+                405, "MethodNotAllowed", "create not allowed while custom resource definition is terminating"
+            )
+        return None
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        """With the status subresource, status is written only through it."""
+        if self.resource.has_status:
+            obj.pop("status", None)
+
+    def default(self, obj: Obj) -> None:
+        """Drop the fields the schema does not know, then apply its defaults."""
+        pruned = self.schema.prune(obj)
+        if pruned is not obj:
+            obj.clear()
+            obj.update(pruned)
+        self.schema.default(obj)
+
+    def validate_semantics(self, obj: Obj) -> list[Cause]:
+        """The schema's errors."""
+        return to_causes(self.schema.validate(obj))
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        """The schema's transition rules (errors only an update against `old` has)."""
+        plain = {c.error() for c in self.validate_semantics(new)}
+        return [c for c in to_causes(self.schema.validate(new, old)) if c.error() not in plain]
+
+    def spec_of(self, obj: Obj) -> Obj:
+        """What generation tracks: everything but metadata (and status when it has its own subresource)."""
+        skip = (
+            ("apiVersion", "kind", "metadata", "status")
+            if self.resource.has_status
+            else ("apiVersion", "kind", "metadata")
+        )
+        return {k: v for k, v in obj.items() if k not in skip}
+
+
+def served_versions(crd: Mapping[str, Any]) -> list[str]:
+    """The names of the versions marked served."""
+    return [str(v.get("name")) for v in (crd.get("spec") or {}).get("versions") or [] if v.get("served")]
+
+
+def _version(crd: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    return next(v for v in (crd.get("spec") or {}).get("versions") or [] if v.get("name") == name)
+
+
+def _column_cells(columns: list[tuple[Column, JSONPath | None]]) -> CellsFunc:
+    """Name, then each column's value: dates as ages, one number or boolean as itself, text joined by commas."""
+
+    def cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+        row: list[Any] = [(obj.get("metadata") or {}).get("name", "")]
+        for column, path in columns:
+            found = path.find(obj) if path is not None else []
+            if not found:
+                row.append(None)
+            elif column.type == "date":
+                row.append(translate_timestamp_since(found[0], now))
+            elif len(found) == 1 and column.type != "string":
+                row.append(found[0])
+            else:
+                row.append(",".join(v if isinstance(v, str) else _json_text(v) for v in found))
+        return row
+
+    return cells
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def printer_for_columns(specs: list[Mapping[str, Any]]) -> Printer:
+    """The Table printer of additionalPrinterColumns (Name and Age when there are none)."""
+    if not specs:
+        specs = [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
+    columns: list[tuple[Column, JSONPath | None]] = []
+    for spec in specs:
+        try:
+            path: JSONPath | None = JSONPath(str(spec.get("jsonPath", "")))
+        except JSONPathError:
+            path = None  # a path outside the subset prints <none>
+        column = Column(
+            str(spec.get("name", "")),
+            type=str(spec.get("type", "string")),
+            format=str(spec.get("format", "")),
+            description=str(spec.get("description", "")),
+            priority=int(spec.get("priority", 0) or 0),
+        )
+        columns.append((column, path))
+    return Printer((NAME_COLUMN, *(c for c, _ in columns)), _column_cells(columns))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def selectable_fields(kind: str, specs: list[Mapping[str, Any]]) -> SelectableFields:
+    """metadata.name, metadata.namespace and the CRD's selectableFields (as `spec.color`)."""
+    paths = {str(s.get("jsonPath", "")).lstrip("."): JSONPath(str(s.get("jsonPath", ""))) for s in specs}
+
+    def values(obj: Mapping[str, Any]) -> dict[str, str]:
+        m = obj.get("metadata") or {}
+        out = {"metadata.name": _text(m.get("name")), "metadata.namespace": _text(m.get("namespace"))}
+        for label, path in paths.items():
+            found = path.find(obj)
+            out[label] = _text(found[0]) if found else ""
+        return out
+
+    return SelectableFields(
+        supported=frozenset((*_META_FIELDS, *paths)),
+        values=values,
+        unsupported=lambda label: (
+            f'"{label}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+            if not paths
+            else f"field label not supported: {label}"
+        ),
+    )
+
+
+def _path(json_path: Any) -> tuple[str, ...]:
+    return tuple(str(json_path or "").lstrip(".").split("."))
+
+
+def _subresources(version: Mapping[str, Any]) -> dict[str, ServesSubresource]:
+    subs = version.get("subresources") or {}
+    out: dict[str, ServesSubresource] = {}
+    if "status" in subs:
+        out["status"] = _STATUS
+    scale = subs.get("scale")
+    if isinstance(scale, Mapping):
+        selector = scale.get("labelSelectorPath")
+        paths = ScalePaths(
+            _path(scale.get("specReplicasPath")),
+            _path(scale.get("statusReplicasPath")),
+            _path(selector) if selector else (),
+        )
+        out["scale"] = ScaleSubresource(paths)
+    return out
+
+
+def storage_schema(crd: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The openAPIV3Schema of the storage version, if it has one."""
+    version = _version(crd, storage_version(crd))
+    schema = (version.get("schema") or {}).get("openAPIV3Schema")
+    return copy.deepcopy(schema) if isinstance(schema, dict) else None
+
+
+def _conversions(
+    crd: Mapping[str, Any], kind: str, others: tuple[str, ...], converter: WebhookConverter | None
+) -> dict[str, Converts]:
+    """How each served version other than the storage one converts: `None`, or the CRD's webhook."""
+    spec = crd.get("spec") or {}
+    group, storage_api = str(spec.get("group")), f"{spec.get('group')}/{storage_version(crd)}"
+    conversion = spec.get("conversion") or {}
+    if conversion.get("strategy") == "Webhook" and converter is not None:
+        config = (conversion.get("webhook") or {}).get("clientConfig") or {}
+        return {v: WebhookConversion(converter, config, kind, storage_api, f"{group}/{v}") for v in others}
+    return {v: NoneConversion(storage_api, f"{group}/{v}") for v in others}
+
+
+def _deprecations(crd: Mapping[str, Any], kind: str) -> dict[str, str]:
+    """Each deprecated served version's warning: its own, or upstream's default naming the best version to use."""
+    spec = crd.get("spec") or {}
+    group, versions = spec.get("group"), [v for v in spec.get("versions") or [] if v.get("served")]
+    out = {}
+    for v in versions:
+        if not v.get("deprecated"):
+            continue
+        name = str(v.get("name"))
+        if v.get("deprecationWarning"):
+            out[name] = str(v["deprecationWarning"])
+            continue
+        better = sorted(
+            (str(o.get("name")) for o in versions if not o.get("deprecated")),
+            key=version_priority,
+        )
+        better = [b for b in better if version_priority(b) < version_priority(name)]
+        out[name] = f"{group}/{name} {kind} is deprecated" + (f"; use {group}/{better[0]} {kind}" if better else "")
+    return out
+
+
+def definition_from_crd(
+    crd: Mapping[str, Any], compile_schema: SchemaCompiler = pass_through, converter: WebhookConverter | None = None
+) -> KindDefinition:
+    """The definition serving a CRD's custom resources (the CRD validated already); `converter` calls
+    conversion webhooks."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    group, stored = str(spec.get("group")), storage_version(crd)
+    version = _version(crd, stored)
+    subresources = _subresources(version)
+    others = tuple(v for v in served_versions(crd) if v != stored)
+    kind = str(names.get("kind"))
+    resource = ResourceInfo(
+        group=group,
+        version=stored,
+        kind=kind,
+        plural=str(names.get("plural")),
+        namespaced=spec.get("scope") == "Namespaced",
+        short_names=tuple(names.get("shortNames") or ()),
+        categories=tuple(names.get("categories") or ()),
+        subresources=tuple(subresources),
+        has_status="status" in subresources,
+        also_served=others,
+        custom=True,
+        singular_name=str(names.get("singular") or kind.lower()),
+        list_kind_name=str(names.get("listKind") or f"{kind}List"),
+    )
+    try:
+        schema = compile_schema(copy.deepcopy(((version.get("schema") or {}).get("openAPIV3Schema")) or {}))
+    except SchemaError:
+        schema = pass_through({})  # validation refused such a CRD; one stored before is served unchecked
+    return KindDefinition(
+        resource=resource,
+        strategy=CustomResourceStrategy(resource, schema, bool((crd.get("metadata") or {}).get("deletionTimestamp"))),
+        printer=printer_for_columns(list(version.get("additionalPrinterColumns") or [])),
+        fields=selectable_fields(kind, list(version.get("selectableFields") or [])),
+        subresources=subresources,
+        conversions=_conversions(crd, kind, others, converter),
+        deprecated=_deprecations(crd, kind),
+    )
