@@ -1,9 +1,9 @@
 """The seam to structural schemas: what the custom-resource code asks of a CRD version's schema.
 
 The CRD and custom-resource code compile each version's `openAPIV3Schema` through a `SchemaCompiler`
-and use only the `SchemaValidator` methods below, the interface of `apiserver.crd_schema.CompiledSchema`.
-Until that module is wired in (`KindOptions(compile_schema=adapt(CompiledSchema.compile, SchemaError))`,
-the one place), `PassThroughSchema` accepts every object as it is.
+and use only the `SchemaValidator` methods below, the interface of `apiserver.crd_schema.CompiledSchema`,
+which `KindOptions.compile_schema` uses by default (`compile_structural`). `PassThroughSchema` accepts
+every object as it is (a stored CRD whose schema no longer compiles is served with it).
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from apimachinery.errors import Cause
+from apimachinery.validation import FieldErrorTuple
+from apiserver.crd_schema import CompiledSchema, SchemaError
 
 __all__ = [
     "PassThroughSchema",
     "SchemaCompiler",
     "SchemaError",
     "SchemaValidator",
-    "adapt",
+    "compile_structural",
     "pass_through",
     "to_causes",
 ]
@@ -26,15 +28,11 @@ __all__ = [
 Obj = dict[str, Any]
 
 
-class SchemaError(ValueError):
-    """A schema that cannot be compiled; the message says why."""
-
-
 class SchemaValidator(Protocol):
     """One compiled version schema."""
 
-    def check_structural(self) -> list[str]:
-        """Why the schema is not structural (messages for the CRD's validation); empty when it is."""
+    def check_structural(self, path: str = "") -> list[FieldErrorTuple]:
+        """Why the schema is not structural (field errors under `path`, for the CRD's validation)."""
         ...
 
     def prune(self, obj: Obj) -> Obj:
@@ -56,7 +54,7 @@ SchemaCompiler = Callable[[Obj], SchemaValidator]
 class PassThroughSchema:
     """A schema that accepts everything and changes nothing."""
 
-    def check_structural(self) -> list[str]:
+    def check_structural(self, path: str = "") -> list[FieldErrorTuple]:
         """No complaint."""
         return []
 
@@ -77,17 +75,9 @@ def pass_through(schema: Obj) -> SchemaValidator:
     return PassThroughSchema()
 
 
-def adapt(compile_schema: Callable[[Obj], SchemaValidator], error: type[Exception]) -> SchemaCompiler:
-    """A compiler raising this module's `SchemaError` where `compile_schema` raises `error`, e.g.
-    `adapt(crd_schema.CompiledSchema.compile, crd_schema.SchemaError)` for `KindOptions.compile_schema`."""
-
-    def compile_(schema: Obj) -> SchemaValidator:
-        try:
-            return compile_schema(schema)
-        except error as e:
-            raise SchemaError(str(e)) from e
-
-    return compile_
+def compile_structural(schema: Obj) -> SchemaValidator:
+    """The structural-schema compiler (`apiserver.crd_schema`); SchemaError carries its field errors."""
+    return CompiledSchema.compile(schema)
 
 
 def to_causes(errors: list[Any]) -> list[Cause]:

@@ -223,10 +223,9 @@ class CustomResourceDefinitionStrategy(Strategy):
         if not isinstance(openapi, dict):
             return [v.required(path, "schemas are required")]
         try:
-            problems = self.compile_schema(openapi).check_structural()
-        except SchemaError as e:
-            return [v.invalid(path, "", str(e))]
-        return [(path, "FieldValueInvalid", msg) for msg in problems]
+            return self.compile_schema(openapi).check_structural(path)
+        except SchemaError as e:  # a rule or fieldPath that does not compile: errors relative to the schema
+            return [(f"{path}.{p}" if p else path, r, m) for p, r, m in e.errors] or [v.invalid(path, "", str(e))]
 
     def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
         """spec.scope may not change (upstream forbids changing it once resources may exist)."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from apimachinery.resources import ResourceInfo
-from apiserver.crd.schema import SchemaCompiler, pass_through
+from apiserver.crd.schema import SchemaCompiler, compile_structural
 from apiserver.crd.strategy import CustomResourceDefinitionStrategy
 from apiserver.kinds.admissionregistration import (
     MutatingWebhookConfigurationStrategy,
@@ -52,7 +52,7 @@ class KindOptions:
     """The apiserver settings some strategies take (the Service ranges, how CRD schemas compile)."""
 
     service_network: ServiceNetwork = field(default_factory=ServiceNetwork)
-    compile_schema: SchemaCompiler = pass_through
+    compile_schema: SchemaCompiler = compile_structural
 
 
 _Factory = Callable[[ResourceInfo, KindOptions], Strategy]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,18 @@ CRD = "crontabs.stable.example.com"
 
 @pytest.fixture(scope="module")
 def crontab_crd(kubectl: Kubectl) -> Iterator[None]:
-    """The example's CRD applied and established; deleted (with its objects) after the module."""
+    """The example's CRD applied and established; deleted (with its objects) after the module.
+
+    Other modules' CRDs of kind CronTab (other groups, deleted without waiting) must be gone first:
+    while one is still served, kubectl may resolve `crontabs` to it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = json.loads(kubectl.ok("get", "crd", "-o", "json"))["items"]
+        if not [c for c in listed if c["spec"]["names"]["plural"] == "crontabs" and c["metadata"]["name"] != CRD]:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("other modules' crontabs CRDs were not deleted within 60 s")
     crd_doc = EXAMPLE.read_text().split("\n---\n")[0]
     out = kubectl.ok("apply", "-f", "-", input=crd_doc)
     assert f"customresourcedefinition.apiextensions.k8s.io/{CRD} created" in out

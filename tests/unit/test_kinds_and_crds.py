@@ -234,7 +234,7 @@ def test_served_versions_convert_by_apiversion() -> None:
 class _SizeSchema:
     """A stand-in compiled schema: knows spec.size (an integer, default 1), prunes the rest."""
 
-    def check_structural(self) -> list[str]:
+    def check_structural(self, path: str = "") -> list[Any]:
         return []
 
     def prune(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -269,16 +269,17 @@ def test_the_schema_seam_prunes_defaults_and_validates_custom_resources() -> Non
 
 def test_a_crd_whose_schema_is_not_structural_is_invalid() -> None:
     class NotStructural(_SizeSchema):
-        def check_structural(self) -> list[str]:
-            return ["spec.properties[spec].type: Required value: must not be empty for specified object fields"]
+        def check_structural(self, path: str = "") -> list[Any]:
+            why = "Required value: must not be empty for specified object fields"
+            return [(f"{path}.properties[spec].type", "FieldValueRequired", why)]
 
     assert CRD_RES is not None
     strategy = CustomResourceDefinitionStrategy(CRD_RES, lambda schema: NotStructural())
     obj = crd()
     strategy.default(obj)
     causes = strategy.validate_semantics(obj)
-    assert [c.field for c in causes] == ["spec.versions[0].schema.openAPIV3Schema"]
-    assert causes[0].message.startswith("spec.properties[spec].type: Required value")
+    assert [c.field for c in causes] == ["spec.versions[0].schema.openAPIV3Schema.properties[spec].type"]
+    assert causes[0].message.startswith("Required value")
 
 
 def test_crd_paths_must_be_json_paths() -> None:
