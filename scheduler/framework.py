@@ -208,6 +208,25 @@ class Framework:
             raise FitError(len(nodes), reasons, absent_reason=absent_reason)
         return feasible
 
+    def filter_node(self, pod: PodInfo, node: NodeInfo, nodes: Sequence[NodeInfo]) -> Sequence[str] | None:
+        """Why `node` does not fit the pod (None when it fits), with the pre-filters run over `nodes`
+        (preemption asks this of a copy of a node with some pods taken off)."""
+        for p in self.filters:
+            try:
+                st = p.pre_filter(pod, nodes)
+            except Unschedulable as e:
+                return [str(e)]
+            if st is SKIP:
+                continue
+            if isinstance(st, PreFilterResult):
+                if node.name not in st.node_names:
+                    return [f"node(s) didn't satisfy plugin(s) [{p.name}]"]
+                st = st.state
+            reasons = p.filter(pod, st, node)
+            if reasons:
+                return reasons
+        return None
+
     def score(self, pod: PodInfo, feasible: Sequence[NodeInfo], nodes: Sequence[NodeInfo] = ()) -> list[int]:
         """Weighted total score of each feasible node (`nodes`: all of them, for topology-wide state)."""
         totals = [0] * len(feasible)

@@ -18,12 +18,13 @@ from prometheus_client import Counter as PromCounter
 from apimachinery.errors import StatusError
 from client.events import EventRecorder, now_rfc3339
 from client.informer import Informer, InformerFactory
-from client.request import PatchType
+from client.request import DeleteOptions, PatchType, Preconditions
 from client.rest import ApiClient
 from scheduler.cache import Cache, node_taints
 from scheduler.framework import FitError, Framework, Unschedulable
 from scheduler.plugins import default_framework
 from scheduler.podinfo import DEFAULT_SCHEDULER_NAME, PodInfo, pod_key
+from scheduler.preemption import Budget, Candidate, Preemptor, node_without
 from scheduler.queue import QueuedPod, SchedulingQueue
 
 __all__ = ["Scheduler", "run_scheduler"]
@@ -76,8 +77,13 @@ class Scheduler:
         self.cache = Cache()
         self._slots = asyncio.Semaphore(bind_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.preemptor = Preemptor(self.framework)
+        # pods that preempted others, by key: (node they wait for, the pod); the room they made is
+        # theirs, so pods of no higher priority see them as already on that node
+        self.nominated: dict[str, tuple[str, PodInfo]] = {}
         self.pods: Informer = factory.informer("pods")
         self.nodes: Informer = factory.informer("nodes")
+        self.pdbs: Informer = factory.informer("poddisruptionbudgets")
         self.nodes.add_handler(self._node_added, self._node_updated, self._node_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -106,6 +112,7 @@ class Scheduler:
         spec = pod.get("spec") or {}
         phase = (pod.get("status") or {}).get("phase")
         if spec.get("nodeName"):
+            self.nominated.pop(key, None)
             self.queue.delete(key)
             if phase in _TERMINAL:
                 if self.cache.remove_pod(key):
@@ -129,6 +136,7 @@ class Scheduler:
 
     def _pod_deleted(self, pod: Obj) -> None:
         key = pod_key(pod)
+        self.nominated.pop(key, None)
         self.queue.delete(key)
         if self.cache.remove_pod(key):
             self.queue.move_all_to_active_or_backoff()
@@ -165,12 +173,20 @@ class Scheduler:
         try:
             if pod.key not in self.queue:  # deleted or bound while waiting for a slot
                 return
+            nodes = self._with_nominated(pod, self.cache.node_list())
             try:
-                node = self.framework.schedule(pod, self.cache.node_list())
+                node = self.framework.schedule(pod, nodes)
             except (FitError, Unschedulable) as e:
                 ATTEMPTS.labels("unschedulable").inc()
                 self.queue.requeue_unschedulable(qp)
-                self._spawn(self._record_failure(pod, str(e)))
+                candidate = None
+                if isinstance(e, FitError) and self.preemptor.eligible(pod, nodes):
+                    candidate = self.preemptor.find(pod, nodes, e, self._budgets())
+                if candidate is not None:
+                    self.nominated[pod.key] = (candidate.node, pod)
+                    self._spawn(self._preempt(pod, candidate, str(e)))
+                else:
+                    self._spawn(self._record_failure(pod, str(e)))
                 released = True
                 return
             except Exception:
@@ -188,6 +204,70 @@ class Scheduler:
                 self._slots.release()
         # Let informer events and bind responses in between decisions.
         await asyncio.sleep(0)
+
+    def _with_nominated(self, pod: PodInfo, nodes: list[Any]) -> list[Any]:
+        """The nodes as this pod sees them: pods of no lower priority nominated to a node count as on it."""
+        extra: dict[str, list[PodInfo]] = {}
+        for key, (node, other) in self.nominated.items():
+            if key != pod.key and other.priority >= pod.priority:
+                extra.setdefault(node, []).append(other)
+        if not extra:
+            return nodes
+        return [node_without(ni, set(), extra[ni.name]) if ni.name in extra else ni for ni in nodes]
+
+    def _budgets(self) -> list[Budget]:
+        return [b for pdb in self.pdbs.store.list() if (b := Budget.of(pdb)) is not None]
+
+    async def _preempt(self, pod: PodInfo, cand: Candidate, message: str) -> None:
+        """Nominate the node for the pod, evict the victims (DisruptionTarget condition, then delete,
+        each with a Preempted event), then record the scheduling failure as for any unfit pod."""
+        try:
+            await asyncio.wait_for(
+                self.api.patch(
+                    "pods",
+                    pod.name,
+                    {"status": {"nominatedNodeName": cand.node}},
+                    namespace=pod.namespace,
+                    patch_type=PatchType.MERGE,
+                    subresource="status",
+                ),
+                _API_TIMEOUT,
+            )
+            for victim in cand.victims:
+                await self._evict(pod, victim, cand.node)
+        except Exception as e:  # the next attempt preempts again if it must
+            log.warning("preemption for %s on %s failed: %s", pod.key, cand.node, e)
+        await self._record_failure(pod, message)
+
+    async def _evict(self, pod: PodInfo, victim: PodInfo, node: str) -> None:
+        condition = {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "PreemptionByScheduler",
+            "message": f"{self.scheduler_name}: preempting to accommodate a higher priority pod",
+            "lastTransitionTime": now_rfc3339(),
+        }
+        try:
+            await asyncio.wait_for(
+                self.api.patch(
+                    "pods",
+                    victim.name,
+                    {"status": {"conditions": [condition]}},
+                    namespace=victim.namespace,
+                    patch_type=PatchType.STRATEGIC,
+                    subresource="status",
+                ),
+                _API_TIMEOUT,
+            )
+            options = DeleteOptions(preconditions=Preconditions(uid=victim.uid))
+            await asyncio.wait_for(
+                self.api.delete("pods", victim.name, victim.namespace, options=options), _API_TIMEOUT
+            )
+        except StatusError as e:
+            if e.code not in (404, 409):
+                raise
+            return  # already gone (or replaced by a namesake)
+        self.recorder.record(_ref(victim), "Normal", "Preempted", f"Preempted by pod {pod.uid} on node {node}")
 
     async def _bind(self, qp: QueuedPod, node: str) -> None:
         pod = qp.pod
