@@ -103,7 +103,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         pod_spec="spec",
         short_names=("po",),
         categories=_ALL,
-        subresources=("status", "binding", "log", "exec", "portforward"),
+        subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward"),
         has_status=True,
     ),
     _r(
@@ -217,6 +217,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         has_status=True,
     ),
     _r("coordination.k8s.io", "Lease", "leases"),
+    _r(
+        "policy",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        short_names=("pdb",),
+        subresources=("status",),
+        has_status=True,
+    ),
+    _r("scheduling.k8s.io", "PriorityClass", "priorityclasses", namespaced=False, short_names=("pc",)),
     _r("discovery.k8s.io", "EndpointSlice", "endpointslices"),
     _r(
         "networking.k8s.io",

@@ -25,6 +25,7 @@ from apimachinery.meta import format_time
 from apimachinery.resources import RESOURCES, by_plural
 from apiserver import discovery, gctuning, openapi, portforward, proxy, required
 from apiserver.admission.feedback import AdmissionFeedback
+from apiserver.admission.priority import SYSTEM_PRIORITY_CLASSES
 from apiserver.aggregator import Aggregator
 from apiserver.apiroute import ApiRoute
 from apiserver.audit.log import AuditLog
@@ -282,6 +283,11 @@ async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair, token
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         await _retrying(f"namespace {name}", partial(_create_missing, reg, "", "namespaces", None, body))
     await _retrying("RBAC bootstrap policy", partial(reconcile_bootstrap_policy, reg))
+    for pc in SYSTEM_PRIORITY_CLASSES:  # upstream's scheduling post-start hook
+        name = pc["metadata"]["name"]
+        await _retrying(
+            f"PriorityClass {name}", partial(_create_missing, reg, "scheduling.k8s.io", "priorityclasses", None, pc)
+        )
     await _retrying("ServiceCIDR kubernetes", partial(_ensure_service_cidr, reg, config))
     await _retrying("Service kubernetes", partial(_ensure_kubernetes_service, reg, config))
     body = _kubernetes_endpoints(config)

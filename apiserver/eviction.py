@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from apimachinery import errors
 from apimachinery.meta import now
-from apimachinery.resources import ResourceInfo, by_plural
+from apimachinery.resources import ResourceInfo
 from apimachinery.selectors import (
     SelectorError,
     parse_field_selector,
@@ -28,7 +28,6 @@ from apiserver.codec import decode_body, json_response
 from apiserver.context import RequestContext
 from apiserver.options import ListOptions, WriteOptions
 from apiserver.registry import Registry
-from apiserver.subresources import Subresource
 
 __all__ = ["EvictionSubresource"]
 
@@ -86,13 +85,16 @@ def _take_disruption(pod_name: str, dry_run: bool) -> Any:
     return mutate
 
 
-class EvictionSubresource(Subresource):
+class EvictionSubresource:
     """`POST pods/<name>/eviction` with a policy/v1 Eviction."""
 
     verbs = ("create",)
+    response_kind = ("policy", "v1", "Eviction")
 
-    async def create(self, ctx: RequestContext) -> Response:
-        """Evict the pod if its disruption budget allows it."""
+    async def serve(self, ctx: RequestContext) -> Response:
+        """Evict the pod if its disruption budget allows it; other verbs 405."""
+        if ctx.verb != "create":
+            raise errors.method_not_allowed()
         assert ctx.registry is not None and ctx.resource is not None
         reg, pods, name, ns = ctx.registry, ctx.resource, ctx.name, ctx.namespace
         body = decode_body(await ctx.body(), ctx.header("content-type"))
@@ -110,7 +112,8 @@ class EvictionSubresource(Subresource):
         meta, phase = pod.get("metadata") or {}, (pod.get("status") or {}).get("phase")
         if meta.get("deletionTimestamp") or phase in _TERMINAL_OR_PENDING:
             return await self._delete(reg, pods, ctx, options, dry_run)
-        pdb_res = by_plural("policy", "poddisruptionbudgets")
+        budgets_kind = reg.kinds.get("policy", "poddisruptionbudgets")
+        pdb_res = budgets_kind.resource if budgets_kind is not None else None
         budgets = await self._budgets_of(reg, pdb_res, pod) if pdb_res is not None else []
         if len(budgets) > 1:
             raise errors.StatusError(

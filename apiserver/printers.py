@@ -834,6 +834,52 @@ def _lease_cells(obj: Obj, now: datetime) -> list[Any]:
     return [_name(obj), _str(_get(obj, "spec", "holderIdentity")), _age(obj, now)]
 
 
+def _int_or_na(value: Any) -> str:
+    return "N/A" if value is None else str(value)
+
+
+def _pdb_cells(obj: Obj, now: datetime) -> list[Any]:
+    spec = obj.get("spec") or {}
+    allowed = (obj.get("status") or {}).get("disruptionsAllowed", 0)
+    return [
+        _name(obj),
+        _int_or_na(spec.get("minAvailable")),
+        _int_or_na(spec.get("maxUnavailable")),
+        allowed,
+        _age(obj, now),
+    ]
+
+
+# printPodDisruptionBudget
+PDB_COLUMNS = (
+    NAME_COLUMN,
+    _col("Min Available", "string", "The minimum number of pods that must be available."),
+    _col("Max Unavailable", "string", "The maximum number of pods that may be unavailable."),
+    _col("Allowed Disruptions", "integer", "Calculated number of pods that may be disrupted at this time."),
+    AGE_COLUMN,
+)
+
+
+def _priority_class_cells(obj: Obj, now: datetime) -> list[Any]:
+    return [
+        _name(obj),
+        obj.get("value", 0),
+        bool(obj.get("globalDefault")),
+        _age(obj, now),
+        _str(obj.get("preemptionPolicy")),
+    ]
+
+
+# printPriorityClass
+PRIORITY_CLASS_COLUMNS = (
+    NAME_COLUMN,
+    _col("Value", "integer", "Value of the priority class."),
+    _col("Global-Default", "boolean", "Whether this is the default priority class for pods without one."),
+    AGE_COLUMN,
+    _col("PreemptionPolicy", "string", "Whether pods of this class may preempt lower-priority pods."),
+)
+
+
 LEASE_COLUMNS = (
     NAME_COLUMN,
     _col(
@@ -1552,6 +1598,8 @@ PRINTERS: dict[str, Printer] = {
     "Job": Printer(JOB_COLUMNS, _job_cells),
     "CronJob": Printer(CRON_JOB_COLUMNS, _cron_job_cells),
     "Lease": Printer(LEASE_COLUMNS, _lease_cells),
+    "PodDisruptionBudget": Printer(PDB_COLUMNS, _pdb_cells),
+    "PriorityClass": Printer(PRIORITY_CLASS_COLUMNS, _priority_class_cells),
     "EndpointSlice": Printer(ENDPOINT_SLICE_COLUMNS, _endpoint_slice_cells),
     "Ingress": Printer(INGRESS_COLUMNS, _ingress_cells),
     "IngressClass": Printer(INGRESS_CLASS_COLUMNS, _ingress_class_cells),

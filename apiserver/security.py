@@ -18,6 +18,7 @@ from apiserver.admission.limitranger import LimitRanger
 from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from apiserver.admission.noderestriction import NodeRestriction
 from apiserver.admission.podsecurity import PodSecurity
+from apiserver.admission.priority import Priority
 from apiserver.admission.resourcequota import ResourceQuotaAdmission
 from apiserver.admission.serviceaccount import ServiceAccountAdmission
 from apiserver.admission.webhook.client import WebhookClients
@@ -113,7 +114,7 @@ def build_impersonator(cfg: SecurityConfig, reg: Registry, authorizers: list[Aut
 def build_admission(cfg: SecurityConfig, reg: Registry) -> tuple[list[MutatingPlugin], list[ValidatingPlugin]]:
     """The admission chain: mutating plug-ins then validating plug-ins, each in order."""
     # upstream's order: NamespaceLifecycle, LimitRanger, ServiceAccount, NodeRestriction, PodSecurity,
-    # DefaultTolerationSeconds, DefaultIngressClass, MutatingAdmissionWebhook, ValidatingAdmissionWebhook,
+    # Priority, DefaultTolerationSeconds, DefaultIngressClass, MutatingAdmissionWebhook, ValidatingAdmissionWebhook,
     # ResourceQuota (last)
     lifecycle = NamespaceLifecycle()
     limit_ranger, webhook_clients = LimitRanger(), WebhookClients()
@@ -126,6 +127,7 @@ def build_admission(cfg: SecurityConfig, reg: Registry) -> tuple[list[MutatingPl
     if "NodeRestriction" not in cfg.disable_admission_plugins:
         validating.append(NodeRestriction())
     mutating += [
+        Priority(),
         DefaultTolerationSeconds(cfg.default_not_ready_toleration_seconds, cfg.default_unreachable_toleration_seconds),
         DefaultIngressClass(),
         MutatingAdmissionWebhook(webhook_clients),

@@ -19,6 +19,7 @@ from apimachinery.selectors import selector_from_label_selector, selector_from_m
 from apiserver import managedfields, openapi, portforward, proxy
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.context import RequestContext
+from apiserver.eviction import EvictionSubresource
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
 from apiserver.serviceaccount_token import TokenSubresource
@@ -331,6 +332,24 @@ class ExecSubresource(Subresource):
     create = get
 
 
+class AttachSubresource(Subresource):
+    """`pods/<name>/attach` without a WebSocket upgrade: the checks, then 400 (the upgrade is routed to
+    `proxy.attach_websocket` by the app)."""
+
+    verbs = ("get", "create")
+    response_kind = ("", "v1", "PodAttachOptions")
+
+    async def get(self, ctx: RequestContext) -> Response:
+        reg, _res = _parts(ctx)
+        await proxy.exec_target(reg, ctx.namespace or "", ctx.name, ctx.query.get("container", ""))
+        raise errors.bad_request(
+            "Upgrade request required: tinykube serves pods/attach over WebSocket only "
+            "(subprotocol v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported"
+        )
+
+    create = get
+
+
 SUBRESOURCES: dict[str, ServesSubresource] = {
     "status": StatusSubresource(),
     "scale": ScaleSubresource(),
@@ -338,6 +357,8 @@ SUBRESOURCES: dict[str, ServesSubresource] = {
     "finalize": FinalizeSubresource(),
     "log": LogSubresource(),
     "exec": ExecSubresource(),
+    "attach": AttachSubresource(),
+    "eviction": EvictionSubresource(),
     "portforward": PortForwardSubresource(),
     "token": TokenSubresource(),
 }

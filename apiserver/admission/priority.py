@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from apimachinery import errors
-from apimachinery.resources import by_plural
 from apiserver.admission import AdmissionAttributes
 from apiserver.admission.lookups import forbidden
 
@@ -107,18 +105,3 @@ class Priority:
                 raise forbidden(
                     attrs, f"PriorityClass {other} is already marked as default. Only one default can exist"
                 )
-
-
-async def ensure_system_priority_classes(reg: Registry) -> None:
-    """Create the system PriorityClasses when they are missing (upstream's scheduling post-start hook)."""
-    from apiserver.options import WriteOptions
-
-    res = by_plural("scheduling.k8s.io", "priorityclasses")
-    if res is None:
-        return
-    for pc in SYSTEM_PRIORITY_CLASSES:
-        try:
-            await reg.create(res, None, dict(pc), WriteOptions())
-        except errors.StatusError as e:
-            if e.code != 409:
-                raise

@@ -30,6 +30,7 @@ from apiserver.kinds.networking import (
     ServiceCIDRStrategy,
 )
 from apiserver.kinds.pods import PodStrategy
+from apiserver.kinds.policy import PodDisruptionBudgetStrategy, PriorityClassStrategy
 from apiserver.kinds.quota import LimitRangeStrategy, ResourceQuotaStrategy
 from apiserver.kinds.rbac import ClusterRoleBindingStrategy, ClusterRoleStrategy, RoleBindingStrategy, RoleStrategy
 from apiserver.kinds.services import ServiceNetwork, ServiceStrategy
@@ -74,6 +75,8 @@ _BY_KIND: dict[str, _Factory] = {
     "Endpoints": lambda r, o: EndpointsStrategy(r),
     "PersistentVolumeClaim": lambda r, o: PersistentVolumeClaimStrategy(r),
     "Lease": lambda r, o: CreateOnUpdateStrategy(r),
+    "PodDisruptionBudget": lambda r, o: PodDisruptionBudgetStrategy(r),
+    "PriorityClass": lambda r, o: PriorityClassStrategy(r),
     "Event": lambda r, o: CreateOnUpdateStrategy(r),
     "Ingress": lambda r, o: IngressStrategy(r),
     "IngressClass": lambda r, o: IngressClassStrategy(r),

@@ -97,7 +97,7 @@ async def test_every_advertised_subresource_is_served(api: httpx.AsyncClient, ns
                 assert r.json().get("message") != _PATH_NOT_FOUND, (verb, path)
 
 
-@pytest.mark.parametrize("sub", ["eviction", "nope"])
+@pytest.mark.parametrize("sub", ["nope"])
 async def test_subresources_nothing_serves_are_not_advertised_and_404(api: httpx.AsyncClient, sub: str) -> None:
     names = {e["name"] for _, e in await _advertised(api)}
     assert f"pods/{sub}" not in names

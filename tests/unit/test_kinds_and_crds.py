@@ -56,7 +56,7 @@ def test_every_builtin_kind_has_one_definition_with_its_subresources_served() ->
         d = kinds.of(r)
         assert d.resource is r and set(d.subresources) == set(r.subresources)
         assert kinds.resolve(r.group, r.version, r.plural) == r
-    assert "eviction" not in by_plural("", "pods").subresources  # type: ignore[union-attr]
+    assert {"eviction", "attach"} <= set(by_plural("", "pods").subresources)  # type: ignore[union-attr]
     assert kinds.resolve("autoscaling", "v1", "horizontalpodautoscalers") is not None
 
 
@@ -64,8 +64,8 @@ def test_a_definition_naming_a_subresource_nothing_serves_is_refused() -> None:
     pods = by_plural("", "pods")
     assert pods is not None
     d = KindRegistry().of(pods)
-    with pytest.raises(ValueError, match="eviction"):
-        replace(d, resource=replace(pods, subresources=(*pods.subresources, "eviction")))
+    with pytest.raises(ValueError, match="ephemeralcontainers"):
+        replace(d, resource=replace(pods, subresources=(*pods.subresources, "ephemeralcontainers")))
     with pytest.raises(ValueError, match="no conversion"):
         replace(d, resource=replace(pods, also_served=("v2",)))
 
