@@ -56,9 +56,7 @@ class PodStrategy(Strategy):
                     for port in c.get("ports") or []:
                         if isinstance(port, dict) and not port.get("hostPort"):
                             port["hostPort"] = port.get("containerPort")
-        spec.setdefault("enableServiceLinks", True)
-        spec.setdefault("priority", 0)
-        spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+        spec.setdefault("enableServiceLinks", True)  # priority and preemptionPolicy: Priority admission
 
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
         super().prepare_for_create(obj)
