@@ -1,0 +1,142 @@
+"""Helpers the docker-compose.yml services run inside the tinykube image.
+
+`python -m tinykube.compose pki`: the one-shot PKI step. It makes (or keeps: tinykube/pki.py only
+renews what is missing or no longer right) the cluster CA, the apiserver's serving certificate, the
+ServiceAccount keys, every component's client certificate and kubeconfig (server
+https://apiserver:6443, the apiserver's service name on the compose network) in the PKI volume,
+and the admin kubeconfig (server https://127.0.0.1:<port>, the published port) in the
+bind-mounted output folder, owned by whoever owns that folder, as k3s's compose file does.
+
+`python -m tinykube.compose check URL`: a healthcheck (exit 0 when URL answers 200), since the image
+has no curl. `python -m tinykube.compose wait-nodes N` (in the apiserver's container): wait until N
+Nodes are Ready, asking the apiserver's insecure port there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tinykube.cluster import write_kubeconfig
+from tinykube.pki import APISERVER_KUBELET_CLIENT, ClusterPKI, client_identities, kubelet_serving
+
+__all__ = ["main", "make_pki"]
+
+# the Service range's first address: the `kubernetes` Service in front of the apiserver
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+
+
+def make_pki(
+    pki_dir: Path,
+    output_dir: Path,
+    nodes: list[str],
+    *,
+    apiserver_host: str = "apiserver",
+    published_port: int = 6443,
+    cluster_domain: str = "cluster.local",
+) -> Path:
+    """Make the cluster PKI and kubeconfigs; returns the admin kubeconfig's path."""
+    pki = ClusterPKI(pki_dir)
+    clients = [*client_identities(nodes), APISERVER_KUBELET_CLIENT]
+    pki.ensure(
+        ips=["127.0.0.1", KUBERNETES_SERVICE_IP],
+        dns_names=[
+            "localhost",
+            apiserver_host,
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            f"kubernetes.default.svc.{cluster_domain}",
+        ],
+        clients=clients,
+        # a node's address is the container's, known only when it starts: the apiserver dials kubelets with
+        # its client certificate but does not verify theirs (kubeadm's default: no --kubelet-certificate-authority)
+        servers=[kubelet_serving(n, []) for n in nodes],
+    )
+    inside = f"https://{apiserver_host}:6443"
+    for ident in clients:
+        if ident.file not in ("admin", APISERVER_KUBELET_CLIENT.file):
+            path = pki_dir / "kubeconfigs" / f"{ident.file}.kubeconfig"
+            write_kubeconfig(path, inside, ca=pki.ca.cert, client=pki.client(ident.file), user=ident.user)
+    admin = output_dir / "kubeconfig"
+    write_kubeconfig(
+        admin, f"https://127.0.0.1:{published_port}", ca=pki.ca.cert, client=pki.client("admin"), user="admin"
+    )
+    st = output_dir.stat()
+    os.chown(admin, st.st_uid, st.st_gid)  # the user's checkout: kubectl runs as that user
+    return admin
+
+
+def check(url: str, timeout: float = 3.0) -> int:
+    """0 when `url` answers 200, else 1."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return 0 if r.status == 200 else 1
+    except (OSError, urllib.error.URLError):
+        return 1
+
+
+def ready_nodes(server: str = "http://127.0.0.1:8080") -> list[str]:
+    """Names of the Nodes whose Ready condition is True."""
+    try:
+        with urllib.request.urlopen(f"{server}/api/v1/nodes", timeout=3) as r:
+            items = json.load(r).get("items") or []
+    except (OSError, ValueError):
+        return []
+    return [
+        n["metadata"]["name"]
+        for n in items
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in n.get("status", {}).get("conditions", []))
+    ]
+
+
+def wait_nodes(count: int, timeout: float) -> int:
+    """0 once `count` Nodes are Ready, 1 after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ready = ready_nodes()
+        if len(ready) >= count:
+            print(f"tinykube: nodes Ready: {', '.join(sorted(ready))}", file=sys.stderr)
+            return 0
+        if time.monotonic() > deadline:
+            print(f"tinykube: {len(ready)}/{count} nodes Ready after {timeout:.0f}s", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand: `pki`, `check` or `wait-nodes`."""
+    parser = argparse.ArgumentParser(prog="python -m tinykube.compose", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pki", help="make the cluster PKI and kubeconfigs")
+    p.add_argument("--pki-dir", type=Path, default=Path("/pki"))
+    p.add_argument("--output-dir", type=Path, default=Path("/output"))
+    p.add_argument("--nodes", default="node-1,node-2", help="comma-separated node names")
+    p.add_argument("--apiserver-host", default="apiserver")
+    p.add_argument("--published-port", type=int, default=6443)
+    c = sub.add_parser("check", help="exit 0 when URL answers 200")
+    c.add_argument("url")
+    w = sub.add_parser("wait-nodes", help="wait until N Nodes are Ready")
+    w.add_argument("count", type=int)
+    w.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args(argv)
+    if args.cmd == "check":
+        return check(args.url)
+    if args.cmd == "wait-nodes":
+        return wait_nodes(args.count, args.timeout)
+    nodes = [n.strip() for n in args.nodes.split(",") if n.strip()]
+    admin = make_pki(
+        args.pki_dir, args.output_dir, nodes, apiserver_host=args.apiserver_host, published_port=args.published_port
+    )
+    print(f"tinykube: admin kubeconfig written to {admin}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
