@@ -12,9 +12,12 @@ RUN if ! command -v etcd >/dev/null || ! command -v ip >/dev/null || ! command -
       rm -rf /var/lib/apt/lists/*; \
     fi
 COPY wheels /tmp/wheels
+# kubernetes-validate ships schemas of every Kubernetes release (~110 MB): keep the one the apiserver serves
 RUN python3 -m venv /opt/tinykube && \
     /opt/tinykube/bin/pip install -q --no-cache-dir --no-index --find-links /tmp/wheels tinykube && \
-    rm -rf /tmp/wheels
+    rm -rf /tmp/wheels && \
+    keep=$(/opt/tinykube/bin/python -c 'from apiserver.openapi import _schema_dir; print(_schema_dir())') && \
+    find "$(dirname "$keep")" -mindepth 1 -maxdepth 1 ! -path "$keep" -exec rm -rf {} +
 COPY scripts/compose-node.sh /usr/local/bin/tinykube-node
 ENV PATH=/opt/tinykube/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONUNBUFFERED=1

@@ -32,7 +32,8 @@ rm -rf wheels && mkdir -p wheels
 rm -f wheels/pip.log
 mkdir -p "${TINYKUBE_OUTPUT:-output}"
 docker compose build --quiet
+started=$(date +%s)
 docker compose up -d --quiet-pull "$@"
-docker compose exec -T apiserver python3 -m tinykube.compose wait-nodes 2 --timeout 120
+docker compose exec -T apiserver python3 -m tinykube.compose wait-nodes 2 --timeout 120 --since "$started"
 out=$(cd "${TINYKUBE_OUTPUT:-output}" && pwd)
 echo "export KUBECONFIG=$out/kubeconfig"

@@ -15,6 +15,7 @@ Nodes are Ready, asking the apiserver's insecure port there.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -82,25 +83,38 @@ def check(url: str, timeout: float = 3.0) -> int:
         return 1
 
 
-def ready_nodes(server: str = "http://127.0.0.1:8080") -> list[str]:
-    """Names of the Nodes whose Ready condition is True."""
+def _epoch(timestamp: str) -> float:
+    """An RFC 3339 time (`2026-01-02T03:04:05Z`) as seconds since the epoch (0 when it is not one)."""
+    try:
+        return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except (AttributeError, ValueError):
+        return 0.0
+
+
+def _ready_since(node: dict, since: float) -> bool:
+    """Whether the node's Ready condition is True and heartbeated at or after `since` (whole seconds)."""
+    for c in (node.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return c.get("status") == "True" and _epoch(c.get("lastHeartbeatTime", "")) >= int(since)
+    return False
+
+
+def ready_nodes(server: str = "http://127.0.0.1:8080", since: float = 0.0) -> list[str]:
+    """Names of the Nodes whose Ready condition is True, heartbeated since `since` (a kept Node's old status
+    says nothing about its kubelet now)."""
     try:
         with urllib.request.urlopen(f"{server}/api/v1/nodes", timeout=3) as r:
             items = json.load(r).get("items") or []
     except (OSError, ValueError):
         return []
-    return [
-        n["metadata"]["name"]
-        for n in items
-        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in n.get("status", {}).get("conditions", []))
-    ]
+    return [n["metadata"]["name"] for n in items if _ready_since(n, since)]
 
 
-def wait_nodes(count: int, timeout: float) -> int:
-    """0 once `count` Nodes are Ready, 1 after `timeout` seconds."""
+def wait_nodes(count: int, timeout: float, since: float = 0.0) -> int:
+    """0 once `count` Nodes are Ready (heartbeated since `since`), 1 after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        ready = ready_nodes()
+        ready = ready_nodes(since=since)
         if len(ready) >= count:
             print(f"tinykube: nodes Ready: {', '.join(sorted(ready))}", file=sys.stderr)
             return 0
@@ -125,11 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     w = sub.add_parser("wait-nodes", help="wait until N Nodes are Ready")
     w.add_argument("count", type=int)
     w.add_argument("--timeout", type=float, default=120.0)
+    w.add_argument("--since", type=float, default=0.0, help="count only heartbeats at or after this epoch time")
     args = parser.parse_args(argv)
     if args.cmd == "check":
         return check(args.url)
     if args.cmd == "wait-nodes":
-        return wait_nodes(args.count, args.timeout)
+        return wait_nodes(args.count, args.timeout, args.since)
     nodes = [n.strip() for n in args.nodes.split(",") if n.strip()]
     admin = make_pki(
         args.pki_dir, args.output_dir, nodes, apiserver_host=args.apiserver_host, published_port=args.published_port
