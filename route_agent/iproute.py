@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+from collections.abc import Sequence
 
 __all__ = ["PROTO", "IpRoute", "IpRouteError"]
 
@@ -19,14 +20,15 @@ class IpRouteError(RuntimeError):
 class IpRoute:
     """Lists, replaces and deletes this agent's routes (those with protocol `proto`)."""
 
-    def __init__(self, binary: str = "ip", proto: int = PROTO, timeout: float = 5.0) -> None:
-        self.binary = binary
+    def __init__(self, argv: Sequence[str] = ("ip",), proto: int = PROTO, timeout: float = 5.0) -> None:
+        self.argv = tuple(argv)  # e.g. ("ip", "-n", "<netns>") for another network namespace
         self.proto = proto
         self.timeout = timeout
 
     async def _run(self, *args: str) -> str:
+        cmd = " ".join((*self.argv, *args))
         proc = await asyncio.create_subprocess_exec(
-            self.binary, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            *self.argv, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
         try:
             async with asyncio.timeout(self.timeout):
@@ -34,9 +36,9 @@ class IpRoute:
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            raise IpRouteError(f"{self.binary} {' '.join(args)}: no answer within {self.timeout}s") from None
+            raise IpRouteError(f"{cmd}: no answer within {self.timeout}s") from None
         if proc.returncode != 0:
-            raise IpRouteError(f"{self.binary} {' '.join(args)}: {err.decode().strip() or proc.returncode}")
+            raise IpRouteError(f"{cmd}: {err.decode().strip() or f'exit {proc.returncode}'}")
         return out.decode()
 
     async def list(self) -> dict[str, str]:
