@@ -8,7 +8,7 @@ set -euo pipefail
 SERVICE_CIDR=${SERVICE_CIDR:-10.96.0.0/16}
 CLUSTER_DNS=${CLUSTER_DNS:-10.96.0.10}
 PKI=${PKI_DIR:-/pki}
-node_ip=$(hostname -i | awk '{print $1}')
+node_ip=$(python3 -m tinykube.compose address)
 ip route replace local "$POD_CIDR" dev lo
 ip route replace local "$SERVICE_CIDR" dev lo
 log_level=${LOG_LEVEL:-info}

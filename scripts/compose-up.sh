@@ -30,6 +30,8 @@ rm -rf wheels && mkdir -p wheels
   --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 wheels/tinykube-*.whl 2>wheels/pip.log \
   || { cat wheels/pip.log >&2; exit 1; }
 rm -f wheels/pip.log
+# the host's etcd (Debian's is a Go binary needing only glibc): no base then needs a registry for it
+if etcd_bin=$(command -v etcd); then cp "$etcd_bin" wheels/etcd; fi
 mkdir -p "${TINYKUBE_OUTPUT:-output}"
 docker compose build --quiet
 started=$(date +%s)

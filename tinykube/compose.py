@@ -7,9 +7,14 @@ https://apiserver:6443, the apiserver's service name on the compose network) in 
 and the admin kubeconfig (server https://127.0.0.1:<port>, the published port) in the
 bind-mounted output folder, owned by whoever owns that folder, as k3s's compose file does.
 
-`python -m tinykube.compose check URL`: a healthcheck (exit 0 when URL answers 200), since the image
-has no curl. `python -m tinykube.compose wait-nodes N` (in the apiserver's container): wait until N
-Nodes are Ready, asking the apiserver's insecure port there.
+`python -m tinykube.compose check URL`: a healthcheck (exit 0 when URL answers 200; `{address}` in
+URL is the container's address), since the image has no curl.
+
+`python -m tinykube.compose address`: the container's address on the compose network (what
+`hostname -i` prints, without needing `hostname`).
+
+`python -m tinykube.compose wait-nodes N` (in the apiserver's container): wait until N Nodes are
+Ready, asking the apiserver's insecure port there.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -74,10 +80,15 @@ def make_pki(
     return admin
 
 
+def own_address() -> str:
+    """This container's IPv4 address: its hostname as /etc/hosts (written by Docker) resolves it."""
+    return socket.gethostbyname(socket.gethostname())
+
+
 def check(url: str, timeout: float = 3.0) -> int:
     """0 when `url` answers 200, else 1."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(url.replace("{address}", own_address()), timeout=timeout) as r:
             return 0 if r.status == 200 else 1
     except (OSError, urllib.error.URLError):
         return 1
@@ -125,7 +136,7 @@ def wait_nodes(count: int, timeout: float, since: float = 0.0) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand: `pki`, `check` or `wait-nodes`."""
+    """Run one subcommand: `pki`, `check`, `address` or `wait-nodes`."""
     parser = argparse.ArgumentParser(prog="python -m tinykube.compose", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pki", help="make the cluster PKI and kubeconfigs")
@@ -136,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--published-port", type=int, default=6443)
     c = sub.add_parser("check", help="exit 0 when URL answers 200")
     c.add_argument("url")
+    sub.add_parser("address", help="print this container's address")
     w = sub.add_parser("wait-nodes", help="wait until N Nodes are Ready")
     w.add_argument("count", type=int)
     w.add_argument("--timeout", type=float, default=120.0)
@@ -143,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == "check":
         return check(args.url)
+    if args.cmd == "address":
+        print(own_address())
+        return 0
     if args.cmd == "wait-nodes":
         return wait_nodes(args.count, args.timeout, args.since)
     nodes = [n.strip() for n in args.nodes.split(",") if n.strip()]
