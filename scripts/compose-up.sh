@@ -22,13 +22,22 @@ export TINYKUBE_BASE
 pyver=$(docker run --rm --entrypoint python3 "$TINYKUBE_BASE" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 PY=python3
 [ -x .venv/bin/python ] && PY=.venv/bin/python
-rm -rf wheels && mkdir -p wheels
+mkdir -p wheels && rm -f wheels/tinykube-*.whl
+# a reproducible wheel (its files dated by the last commit): the same code is the same build context,
+# so an unchanged checkout rebuilds the image from the build cache
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 315532800)}
 "$PY" -m pip wheel --quiet --no-deps --disable-pip-version-check --wheel-dir wheels . 2>wheels/pip.log \
   || { cat wheels/pip.log >&2; exit 1; }
-"$PY" -m pip download --quiet --disable-pip-version-check --only-binary=:all: --dest wheels \
-  --python-version "$pyver" --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 wheels/tinykube-*.whl 2>wheels/pip.log \
-  || { cat wheels/pip.log >&2; exit 1; }
+# the dependencies again only when they or the base's Python changed
+stamp="python $pyver, $(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat wheels/.deps 2>/dev/null)" != "$stamp" ]; then
+  find wheels -mindepth 1 ! -name 'tinykube-*.whl' ! -name pip.log -delete
+  "$PY" -m pip download --quiet --disable-pip-version-check --only-binary=:all: --dest wheels \
+    --python-version "$pyver" --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 wheels/tinykube-*.whl 2>wheels/pip.log \
+    || { cat wheels/pip.log >&2; exit 1; }
+  echo "$stamp" > wheels/.deps
+fi
 rm -f wheels/pip.log
 # the host's etcd (Debian's is a Go binary needing only glibc): no base then needs a registry for it
 if etcd_bin=$(command -v etcd); then cp "$etcd_bin" wheels/etcd; fi

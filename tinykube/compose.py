@@ -4,6 +4,8 @@
 renews what is missing or no longer right) the cluster CA, the apiserver's serving certificate, the
 ServiceAccount keys, every component's client certificate and kubeconfig (server
 https://apiserver:6443, the apiserver's service name on the compose network) in the PKI volume,
+each node's own bundle (its kubelet's and kube-proxy's kubeconfigs, the kubelet's serving
+certificate, the CA certificate: no private key of the cluster's) in a volume of that node's,
 and the admin kubeconfig (server https://127.0.0.1:<port>, the published port) in the
 bind-mounted output folder, owned by whoever owns that folder, as k3s's compose file does.
 
@@ -39,11 +41,36 @@ __all__ = ["main", "make_pki"]
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a secret readable by its owner only."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    tmp.replace(path)
+
+
+def write_node_bundle(pki: ClusterPKI, node: str, dest: Path, server: str) -> None:
+    """What node `node`'s container needs, and nothing more (its pods see the node's files): ca.crt, the
+    kubelet's serving certificate and key, kubelet.kubeconfig and kube-proxy.kubeconfig."""
+    dest.mkdir(parents=True, exist_ok=True)
+    os.chmod(dest, 0o700)
+    (dest / "ca.crt").write_bytes(pki.ca.cert_pem())
+    serving = pki.serving(f"kubelet-{node}")
+    (dest / "kubelet.crt").write_bytes(serving.cert_pem())
+    _write_private(dest / "kubelet.key", serving.key_pem())
+    kubelet = pki.client(f"kubelet-{node}")
+    write_kubeconfig(dest / "kubelet.kubeconfig", server, ca=pki.ca.cert, client=kubelet, user=f"system:node:{node}")
+    proxy = pki.client("kube-proxy")
+    write_kubeconfig(dest / "kube-proxy.kubeconfig", server, ca=pki.ca.cert, client=proxy, user="system:kube-proxy")
+
+
 def make_pki(
     pki_dir: Path,
     output_dir: Path,
     nodes: list[str],
     *,
+    nodes_dir: Path = Path("/nodes"),
     apiserver_host: str = "apiserver",
     published_port: int = 6443,
     cluster_domain: str = "cluster.local",
@@ -71,6 +98,8 @@ def make_pki(
         if ident.file not in ("admin", APISERVER_KUBELET_CLIENT.file):
             path = pki_dir / "kubeconfigs" / f"{ident.file}.kubeconfig"
             write_kubeconfig(path, inside, ca=pki.ca.cert, client=pki.client(ident.file), user=ident.user)
+    for node in nodes:
+        write_node_bundle(pki, node, nodes_dir / node, inside)
     admin = output_dir / "kubeconfig"
     write_kubeconfig(
         admin, f"https://127.0.0.1:{published_port}", ca=pki.ca.cert, client=pki.client("admin"), user="admin"
@@ -142,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("pki", help="make the cluster PKI and kubeconfigs")
     p.add_argument("--pki-dir", type=Path, default=Path("/pki"))
     p.add_argument("--output-dir", type=Path, default=Path("/output"))
+    p.add_argument("--nodes-dir", type=Path, default=Path("/nodes"), help="each node's bundle goes to DIR/<node>")
     p.add_argument("--nodes", default="node-1,node-2", help="comma-separated node names")
     p.add_argument("--apiserver-host", default="apiserver")
     p.add_argument("--published-port", type=int, default=6443)
@@ -162,7 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         return wait_nodes(args.count, args.timeout, args.since)
     nodes = [n.strip() for n in args.nodes.split(",") if n.strip()]
     admin = make_pki(
-        args.pki_dir, args.output_dir, nodes, apiserver_host=args.apiserver_host, published_port=args.published_port
+        args.pki_dir,
+        args.output_dir,
+        nodes,
+        nodes_dir=args.nodes_dir,
+        apiserver_host=args.apiserver_host,
+        published_port=args.published_port,
     )
     print(f"tinykube: admin kubeconfig written to {admin}", file=sys.stderr)
     return 0

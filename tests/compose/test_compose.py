@@ -110,10 +110,14 @@ class Compose:
         ).stdout
         return out.split()
 
-    def wait_nodes(self, since: float) -> None:
-        """Both nodes Ready with a heartbeat since `since` (epoch seconds)."""
+    def wait_nodes(self, since: float, timeout: int = 240) -> None:
+        """Both nodes Ready with a heartbeat since `since` (epoch seconds); else fail with the nodes' logs."""
         args = ["exec", "-T", "apiserver", "python3", "-m", "tinykube.compose", "wait-nodes", "2"]
-        self.compose(*args, "--timeout", "120", "--since", str(int(since)), timeout=150)
+        args += ["--timeout", str(timeout), "--since", str(int(since))]
+        proc = self.compose(*args, timeout=timeout + 30, check=False)
+        if proc.returncode != 0:
+            logs = self.compose("logs", "--no-color", "--tail", "30", "node-1", "node-2", check=False).stdout
+            raise AssertionError(f"{proc.stderr.strip()}\n{logs[-6000:]}")
 
 
 def node_ready(node: dict) -> bool:
@@ -228,6 +232,9 @@ def test_logs_and_exec(cluster: Compose) -> None:
     assert '"GET / HTTP/1.1" 200' in logs
     out = cluster.kubectl("exec", "net-server", "--", "sh", "-c", "echo $HOSTNAME on $POD_IP").stdout
     assert out.startswith("net-server on 10.244.2.")
+    # a pod of the process runtime sees its node container's files: they hold the node's credentials only
+    listing = set(cluster.kubectl("exec", "net-server", "--", "ls", "/pki").stdout.split())
+    assert listing == {"ca.crt", "kubelet.crt", "kubelet.key", "kubelet.kubeconfig", "kube-proxy.kubeconfig"}
 
 
 def test_down_then_up_keeps_the_cluster(cluster: Compose) -> None:
