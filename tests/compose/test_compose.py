@@ -26,7 +26,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
-pytestmark = pytest.mark.timeout(600)
+# the first test includes a cold start: Docker installed, base image debootstrapped, wheels, image build
+pytestmark = pytest.mark.timeout(1200)
 
 SERVER = """
 import http.server, os
@@ -41,6 +42,19 @@ http.server.HTTPServer((os.environ["POD_IP"], 8080), H).serve_forever()
 """
 
 FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+
+# an in-cluster client: the kubernetes Service by name, trusting the CA the ServiceAccount volume holds
+IN_CLUSTER = """
+import json, ssl, urllib.request
+sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
+ctx = ssl.create_default_context(cafile=sa + "ca.crt")
+req = urllib.request.Request("https://kubernetes.default.svc/api/v1/namespaces/default/pods/net-client")
+req.add_header("Authorization", "Bearer " + open(sa + "token").read())
+try:
+    urllib.request.urlopen(req, context=ctx, timeout=5)
+except urllib.error.HTTPError as e:
+    print(e.code, json.load(e)["message"])
+"""
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
@@ -140,7 +154,7 @@ def cluster(kubectl_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     c = Compose(project, env, kubectl_binary, output / "kubeconfig")
     try:
         up = subprocess.run(
-            ["bash", "scripts/compose-up.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=540
+            ["bash", "scripts/compose-up.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1100
         )
         assert up.returncode == 0, f"compose-up.sh failed:\n{up.stdout[-2000:]}\n{up.stderr[-4000:]}"
         assert f"export KUBECONFIG={output}/kubeconfig" in up.stdout
@@ -223,6 +237,13 @@ def test_pods_reach_each_other_across_nodes_and_a_service_by_dns_name(cluster: C
         lambda: fetch("http://net-server.default.svc.cluster.local/"), 30, "net-server by Service name from node-1"
     )
     assert by_name.strip() == "hello from net-server"
+    # the apiserver through the kubernetes Service: it knows the pod's ServiceAccount, which may not read pods
+    denied = wait_for(
+        lambda: cluster.kubectl("exec", "net-client", "--", "python3", "-c", IN_CLUSTER, check=False).stdout,
+        30,
+        "the apiserver through https://kubernetes.default.svc",
+    )
+    assert denied.startswith('403 pods "net-client" is forbidden: User "system:serviceaccount:default:default"'), denied
 
 
 def test_logs_and_exec(cluster: Compose) -> None:
