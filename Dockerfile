@@ -29,6 +29,7 @@ RUN missing=""; \
       rm -rf /var/lib/apt/lists/*; \
     fi
 COPY scripts/compose-node.sh /usr/local/bin/tinykube-node
+COPY scripts/compose-check.sh /usr/local/bin/tinykube-check
 ENV PATH=/opt/tinykube/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONUNBUFFERED=1
 CMD ["tinykube", "--help"]

@@ -9,9 +9,6 @@ certificate, the CA certificate: no private key of the cluster's) in a volume of
 and the admin kubeconfig (server https://127.0.0.1:<port>, the published port) in the
 bind-mounted output folder, owned by whoever owns that folder, as k3s's compose file does.
 
-`python -m tinykube.compose check URL`: a healthcheck (exit 0 when URL answers 200; `{address}` in
-URL is the container's address), since the image has no curl.
-
 `python -m tinykube.compose address`: the container's address on the compose network (what
 `hostname -i` prints, without needing `hostname`).
 
@@ -28,12 +25,12 @@ import os
 import socket
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tinykube.cluster import write_kubeconfig
-from tinykube.pki import APISERVER_KUBELET_CLIENT, ClusterPKI, client_identities, kubelet_serving
+if TYPE_CHECKING:
+    from tinykube.pki import ClusterPKI
 
 __all__ = ["main", "make_pki"]
 
@@ -53,6 +50,8 @@ def _write_private(path: Path, data: bytes) -> None:
 def write_node_bundle(pki: ClusterPKI, node: str, dest: Path, server: str) -> None:
     """What node `node`'s container needs, and nothing more (its pods see the node's files): ca.crt, the
     kubelet's serving certificate and key, kubelet.kubeconfig and kube-proxy.kubeconfig."""
+    from tinykube.cluster import write_kubeconfig
+
     dest.mkdir(parents=True, exist_ok=True)
     os.chmod(dest, 0o700)
     (dest / "ca.crt").write_bytes(pki.ca.cert_pem())
@@ -76,6 +75,10 @@ def make_pki(
     cluster_domain: str = "cluster.local",
 ) -> Path:
     """Make the cluster PKI and kubeconfigs; returns the admin kubeconfig's path."""
+    # imported here: `address` and `wait-nodes` need none of it (and start faster without)
+    from tinykube.cluster import write_kubeconfig
+    from tinykube.pki import APISERVER_KUBELET_CLIENT, ClusterPKI, client_identities, kubelet_serving
+
     pki = ClusterPKI(pki_dir)
     clients = [*client_identities(nodes), APISERVER_KUBELET_CLIENT]
     pki.ensure(
@@ -112,15 +115,6 @@ def make_pki(
 def own_address() -> str:
     """This container's IPv4 address: its hostname as /etc/hosts (written by Docker) resolves it."""
     return socket.gethostbyname(socket.gethostname())
-
-
-def check(url: str, timeout: float = 3.0) -> int:
-    """0 when `url` answers 200, else 1."""
-    try:
-        with urllib.request.urlopen(url.replace("{address}", own_address()), timeout=timeout) as r:
-            return 0 if r.status == 200 else 1
-    except (OSError, urllib.error.URLError):
-        return 1
 
 
 def _epoch(timestamp: str) -> float:
@@ -165,7 +159,7 @@ def wait_nodes(count: int, timeout: float, since: float = 0.0) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand: `pki`, `check`, `address` or `wait-nodes`."""
+    """Run one subcommand: `pki`, `address` or `wait-nodes`."""
     parser = argparse.ArgumentParser(prog="python -m tinykube.compose", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pki", help="make the cluster PKI and kubeconfigs")
@@ -175,16 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", default="node-1,node-2", help="comma-separated node names")
     p.add_argument("--apiserver-host", default="apiserver")
     p.add_argument("--published-port", type=int, default=6443)
-    c = sub.add_parser("check", help="exit 0 when URL answers 200")
-    c.add_argument("url")
     sub.add_parser("address", help="print this container's address")
     w = sub.add_parser("wait-nodes", help="wait until N Nodes are Ready")
     w.add_argument("count", type=int)
     w.add_argument("--timeout", type=float, default=120.0)
     w.add_argument("--since", type=float, default=0.0, help="count only heartbeats at or after this epoch time")
     args = parser.parse_args(argv)
-    if args.cmd == "check":
-        return check(args.url)
     if args.cmd == "address":
         print(own_address())
         return 0
