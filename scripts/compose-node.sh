@@ -23,8 +23,8 @@ tinykube-kubelet --kubeconfig "$PKI/kubelet.kubeconfig" --node-name "$NODE_NAME"
   --client-ca-file "$PKI/ca.crt" --no-anonymous-auth --authentication-token-webhook \
   --authorization-mode Webhook --log-level "$log_level" &
 trap 'kill -TERM $(jobs -p) 2>/dev/null; wait' TERM INT
-wait -n
-status=$?
+status=0
+wait -n || status=$?
 kill -TERM $(jobs -p) 2>/dev/null || true
 wait || true
 exit "$status"
