@@ -5,11 +5,13 @@
 # $PKI (/pki) holds this node's own bundle (tinykube/compose.py), no key of the cluster's.
 # Exits when any of the three does (the container then restarts); SIGTERM stops all three.
 set -euo pipefail
-: "${NODE_NAME:?}" "${POD_CIDR:?}"
+: "${NODE_NAME:?}"
 SERVICE_CIDR=${SERVICE_CIDR:-10.96.0.0/16}
 CLUSTER_DNS=${CLUSTER_DNS:-10.96.0.10}
 PKI=${PKI_DIR:-/pki}
 node_ip=$(python3 -m tinykube.compose address)
+# POD_CIDR unset: the one the controller-manager's nodeipam allocates from its --cluster-cidr
+POD_CIDR=${POD_CIDR:-$(python3 -m tinykube.compose pod-cidr --kubeconfig "$PKI/kubelet.kubeconfig" --node-name "$NODE_NAME")}
 ip route replace local "$POD_CIDR" dev lo
 ip route replace local "$SERVICE_CIDR" dev lo
 log_level=${LOG_LEVEL:-info}

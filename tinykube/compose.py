@@ -12,6 +12,11 @@ bind-mounted output folder, owned by whoever owns that folder, as k3s's compose 
 `python -m tinykube.compose address`: the container's address on the compose network (what
 `hostname -i` prints, without needing `hostname`).
 
+`python -m tinykube.compose pod-cidr --kubeconfig K --node-name N` (in a node's container, before its
+kubelet starts): the Node's podCIDR, as the controller-manager's nodeipam controller allocates it.
+It registers the Node first when there is none (the kubelet then adopts it), as upstream's kubelet
+registers and then waits for the podCIDR.
+
 `python -m tinykube.compose wait-nodes N` (in the apiserver's container): wait until N Nodes are
 Ready, asking the apiserver's insecure port there.
 """
@@ -19,6 +24,7 @@ Ready, asking the apiserver's insecure port there.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import os
@@ -158,8 +164,38 @@ def wait_nodes(count: int, timeout: float, since: float = 0.0) -> int:
         time.sleep(0.2)
 
 
+async def _await_pod_cidr(kubeconfig: str, node_name: str, timeout: float) -> str:
+    from apimachinery.errors import StatusError
+    from client.config import load_kubeconfig
+    from client.rest import ApiClient
+
+    async with ApiClient(load_kubeconfig(kubeconfig)) as api:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    node = await api.get("nodes", node_name)
+                except StatusError as e:
+                    if e.code != 404:
+                        raise
+                    body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node_name}}
+                    node = await api.create("nodes", body)
+                if cidr := (node.get("spec") or {}).get("podCIDR"):
+                    return cidr
+                await asyncio.sleep(0.2)
+
+
+def pod_cidr(kubeconfig: str, node_name: str, timeout: float) -> int:
+    """Print the Node's podCIDR once it has one (registering the Node when missing); 1 after `timeout`."""
+    try:
+        print(asyncio.run(_await_pod_cidr(kubeconfig, node_name, timeout)))
+    except TimeoutError:
+        print(f"tinykube: node {node_name} has no podCIDR after {timeout:.0f}s", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand: `pki`, `address` or `wait-nodes`."""
+    """Run one subcommand: `pki`, `address`, `pod-cidr` or `wait-nodes`."""
     parser = argparse.ArgumentParser(prog="python -m tinykube.compose", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pki", help="make the cluster PKI and kubeconfigs")
@@ -170,11 +206,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--apiserver-host", default="apiserver")
     p.add_argument("--published-port", type=int, default=6443)
     sub.add_parser("address", help="print this container's address")
+    c = sub.add_parser("pod-cidr", help="print the Node's podCIDR once allocated")
+    c.add_argument("--kubeconfig", required=True)
+    c.add_argument("--node-name", required=True)
+    c.add_argument("--timeout", type=float, default=120.0)
     w = sub.add_parser("wait-nodes", help="wait until N Nodes are Ready")
     w.add_argument("count", type=int)
     w.add_argument("--timeout", type=float, default=120.0)
     w.add_argument("--since", type=float, default=0.0, help="count only heartbeats at or after this epoch time")
     args = parser.parse_args(argv)
+    if args.cmd == "pod-cidr":
+        return pod_cidr(args.kubeconfig, args.node_name, args.timeout)
     if args.cmd == "address":
         print(own_address())
         return 0
