@@ -34,3 +34,6 @@ def setup_logging(level: str = "info") -> None:
         lg.handlers[:] = []
         lg.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # the HTTP client logs every request at INFO (a component polling the apiserver: ~95 lines a minute idle)
+    logging.getLogger("httpx").setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

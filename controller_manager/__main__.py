@@ -65,6 +65,16 @@ def run(
         envvar="TINYKUBE_LOAD_BALANCER_IP_RANGE",
         help="CIDR the service-lb controller gives LoadBalancer Services their IPs from.",
     ),
+    allocate_node_cidrs: bool = typer.Option(
+        False,
+        "--allocate-node-cidrs/--no-allocate-node-cidrs",
+        envvar="TINYKUBE_ALLOCATE_NODE_CIDRS",
+        help="Give Nodes without a podCIDR one from --cluster-cidr (the nodeipam controller).",
+    ),
+    cluster_cidr: str = typer.Option("", envvar="TINYKUBE_CLUSTER_CIDR", help="CIDR range of the pods in the cluster."),
+    node_cidr_mask_size: int = typer.Option(
+        24, envvar="TINYKUBE_NODE_CIDR_MASK_SIZE", help="Mask size of each Node's podCIDR in --cluster-cidr."
+    ),
     root_ca_file: str = typer.Option(
         "",
         envvar="TINYKUBE_ROOT_CA_FILE",
@@ -98,7 +108,20 @@ def run(
         ipaddress.ip_network(load_balancer_ip_range, strict=False)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--load-balancer-ip-range") from e
+    if cluster_cidr or allocate_node_cidrs:
+        try:
+            pods_net = ipaddress.IPv4Network(cluster_cidr, strict=False)
+        except ValueError as e:
+            raise typer.BadParameter(f"{cluster_cidr!r} is not an IPv4 CIDR: {e}", param_hint="--cluster-cidr") from e
+        if not pods_net.prefixlen <= node_cidr_mask_size <= 32:
+            raise typer.BadParameter(
+                f"must be between the mask size of --cluster-cidr ({pods_net.prefixlen}) and 32",
+                param_hint="--node-cidr-mask-size",
+            )
     options: dict[str, float | str] = {
+        "allocate-node-cidrs": float(allocate_node_cidrs),
+        "cluster-cidr": cluster_cidr,
+        "node-cidr-mask-size": node_cidr_mask_size,
         "node-monitor-grace-period": node_monitor_grace_period,
         "pod-eviction-timeout": pod_eviction_timeout,
         "terminated-pod-gc-threshold": terminated_pod_gc_threshold,

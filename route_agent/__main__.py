@@ -1,0 +1,55 @@
+"""`python -m route_agent`: one node's route agent (flags or TINYKUBE_* environment variables)."""
+
+from __future__ import annotations
+
+import socket
+
+import typer
+
+from client.component import ComponentOptions, run_component
+from client.rest import ApiClient
+from route_agent.agent import RouteAgent
+from route_agent.iproute import IpRoute
+
+cli = typer.Typer(add_completion=False)
+
+
+@cli.command()
+def run(
+    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
+    kubeconfig: str = typer.Option("", envvar="KUBECONFIG", help="kubeconfig file."),
+    node_name: str = typer.Option(
+        "", envvar="TINYKUBE_NODE_NAME", help="This node's name (its own podCIDR needs no route; default: hostname)."
+    ),
+    resync_period: float = typer.Option(
+        30.0, envvar="TINYKUBE_RESYNC_PERIOD", min=1.0, help="Seconds between full reconciliations."
+    ),
+    health_port: int = typer.Option(0, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz (0 = off)."),
+    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+) -> None:
+    """Route every other node's podCIDR via its InternalIP (flannel's host-gw), following the Nodes."""
+    name = node_name or socket.gethostname().lower()
+    holder: dict[str, RouteAgent] = {}
+
+    async def main(api: ApiClient) -> None:
+        agent = holder["a"] = RouteAgent(api, name, IpRoute(), resync_period=resync_period)
+        await agent.run()
+
+    opts = ComponentOptions(
+        name="route-agent",
+        server=server or None,
+        kubeconfig=kubeconfig or None,
+        health_port=health_port,
+        log_level=log_level,
+        ready=lambda: "a" in holder and holder["a"].ready(),
+    )
+    run_component(opts, main)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()
