@@ -110,6 +110,10 @@ _BODIES: dict[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
         },
     },
     ("coordination.k8s.io", "Lease"): lambda n, ns: {"spec": {"holderIdentity": n, "leaseDurationSeconds": 15}},
+    ("policy", "PodDisruptionBudget"): lambda n, ns: {
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": n}}}
+    },
+    ("scheduling.k8s.io", "PriorityClass"): lambda n, ns: {"value": 1000, "description": n},
     ("discovery.k8s.io", "EndpointSlice"): lambda n, ns: {
         "addressType": "IPv4",
         "endpoints": [{"addresses": ["10.1.2.3"]}],
