@@ -1,0 +1,80 @@
+"""A CronTab CRD in a group of its own per test module, for the third-party tools' tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+REPLICAS_RULE = {"rule": "!has(self.replicas) || self.replicas <= 10", "message": "at most 10 replicas"}
+
+
+def crontab_crd(group: str, plural: str = "crontabs", kind: str = "CronTab") -> dict[str, Any]:
+    """A namespaced CronTab-like CRD: typed spec, a CEL rule, and a status subresource kopf may write into."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": plural, "singular": plural[:-1], "kind": kind, "listKind": f"{kind}List"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {
+                                        "cronSpec": {"type": "string"},
+                                        "image": {"type": "string"},
+                                        "replicas": {"type": "integer"},
+                                    },
+                                    "x-kubernetes-validations": [REPLICAS_RULE],
+                                },
+                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def install_crd(http: httpx.Client, crd: dict[str, Any], timeout: float = 30.0) -> None:
+    """Create a CRD and wait until it is Established."""
+    r = http.post(CRD_PATH, json=crd)
+    assert r.status_code == 201, r.text
+    name = crd["metadata"]["name"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conditions = http.get(f"{CRD_PATH}/{name}").json().get("status", {}).get("conditions", [])
+        if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"CRD {name} not Established within {timeout}s")
+
+
+def delete_crd(http: httpx.Client, name: str) -> None:
+    """Delete a CRD (its objects go with it); does not wait."""
+    http.delete(f"{CRD_PATH}/{name}")
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy; return that, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = predicate()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
