@@ -11,9 +11,9 @@ CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 REPLICAS_RULE = {"rule": "!has(self.replicas) || self.replicas <= 10", "message": "at most 10 replicas"}
 
 
-def crontab_crd(group: str, plural: str = "crontabs", kind: str = "CronTab") -> dict[str, Any]:
-    """A namespaced CronTab-like CRD: typed spec, a CEL rule, and a status subresource kopf may write into."""
-    return {
+def crontab_crd(group: str, plural: str = "crontabs", kind: str = "CronTab", cel: bool = True) -> dict[str, Any]:
+    """A namespaced CronTab-like CRD: typed spec, a CEL rule (unless not `cel`), a status subresource kopf may write."""
+    crd = {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{group}"},
@@ -48,6 +48,9 @@ def crontab_crd(group: str, plural: str = "crontabs", kind: str = "CronTab") -> 
             ],
         },
     }
+    if not cel:
+        del crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"]
+    return crd
 
 
 def install_crd(http: httpx.Client, crd: dict[str, Any], timeout: float = 30.0) -> None:
