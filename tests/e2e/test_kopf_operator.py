@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,20 @@ OPERATOR = Path(__file__).parent / "operators" / "crontab_operator.py"
 FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 
 
+@dataclass
+class Operator:
+    """The running operator: the namespace it watches and the file its output goes to."""
+
+    namespace: str
+    log: Path
+
+    def output(self) -> str:
+        """What the operator printed so far (for failure messages)."""
+        return self.log.read_text()
+
+
 @pytest.fixture(scope="module")
-def operator_namespace(http: httpx.Client, apiserver: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def operator(http: httpx.Client, apiserver: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
     """The CRD installed and the operator running, watching one fresh namespace; stopped after the module."""
     crd = crontab_crd(GROUP)
     install_crd(http, crd)
@@ -40,7 +53,8 @@ def operator_namespace(http: httpx.Client, apiserver: str, tmp_path_factory: pyt
     argv = [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", ns, str(OPERATOR)]
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        yield ns
+        yield Operator(ns, root / "kopf.log")
+        delete_crd(http, crd["metadata"]["name"])  # while the operator runs, to release its finalizers
     finally:
         proc.terminate()
         try:
@@ -49,9 +63,6 @@ def operator_namespace(http: httpx.Client, apiserver: str, tmp_path_factory: pyt
             proc.kill()
             proc.wait()
         log.close()
-        delete_crd(http, crd["metadata"]["name"])
-        if proc.returncode not in (0, -15):
-            print((root / "kopf.log").read_text())
 
 
 def _crontab(http: httpx.Client, ns: str, name: str) -> dict[str, Any] | None:
@@ -60,8 +71,8 @@ def _crontab(http: httpx.Client, ns: str, name: str) -> dict[str, Any] | None:
     return r.json() if r.status_code == 200 else None
 
 
-def test_kopf_handles_create_status_finalizer_and_delete(http: httpx.Client, operator_namespace: str) -> None:
-    ns = operator_namespace
+def test_kopf_handles_create_status_finalizer_and_delete(http: httpx.Client, operator: Operator) -> None:
+    ns = operator.namespace
     body = {
         "apiVersion": f"{GROUP}/v1",
         "kind": "CronTab",
@@ -75,13 +86,18 @@ def test_kopf_handles_create_status_finalizer_and_delete(http: httpx.Client, ope
         obj = _crontab(http, ns, "nightly")
         return obj if obj and obj.get("status", {}).get("phase") == "Scheduled" else None
 
-    obj = wait_for(handled, timeout=60, what="kopf's on.create handler to write the status")
+    what = "kopf's on.create handler to write the status"
+    obj = wait_for(handled, timeout=60, what=lambda: f"{what}; operator output:\n{operator.output()}")
     assert obj["status"]["image"] == "backup:1"
     assert FINALIZER in obj["metadata"]["finalizers"]
 
     r = http.delete(f"/apis/{GROUP}/v1/namespaces/{ns}/crontabs/nightly")
     assert r.status_code == 200, r.text
     assert r.json()["metadata"]["deletionTimestamp"]  # held by kopf's finalizer until the handler ran
-    wait_for(lambda: _crontab(http, ns, "nightly") is None, timeout=60, what="the CronTab to go")
+    wait_for(
+        lambda: _crontab(http, ns, "nightly") is None,
+        timeout=60,
+        what=lambda: f"the CronTab to go; operator output:\n{operator.output()}",
+    )
     marker = http.get(f"/api/v1/namespaces/{ns}/configmaps/nightly-deleted")
     assert marker.status_code == 200 and marker.json()["data"] == {"crontab": "nightly"}

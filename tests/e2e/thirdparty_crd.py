@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -67,17 +68,24 @@ def install_crd(http: httpx.Client, crd: dict[str, Any], timeout: float = 30.0) 
     raise AssertionError(f"CRD {name} not Established within {timeout}s")
 
 
-def delete_crd(http: httpx.Client, name: str) -> None:
-    """Delete a CRD (its objects go with it); does not wait."""
-    http.delete(f"{CRD_PATH}/{name}")
+def delete_crd(http: httpx.Client, name: str, timeout: float = 60.0) -> None:
+    """Delete a CRD and wait until it and its objects are gone.
+
+    Waiting keeps modules apart: while a CRD with plural `crontabs` is still served, kubectl (and
+    tests/e2e/test_kubectl_crd.py) may resolve `crontabs` to it."""
+    r = http.delete(f"{CRD_PATH}/{name}")
+    assert r.status_code in (200, 404), r.text
+    wait_for(lambda: http.get(f"{CRD_PATH}/{name}").status_code == 404, timeout, f"CRD {name} to be deleted")
 
 
-def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll `predicate` until it returns something truthy; return that, or fail after `timeout` seconds."""
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str | Callable[[], str] = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy; return that, or fail after `timeout` seconds.
+
+    `what` names the condition in the failure message; a callable is asked only on failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = predicate()
         if got:
             return got
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
