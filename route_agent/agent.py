@@ -42,13 +42,22 @@ class RouteAgent:
         """Make the route table match the Nodes held now."""
         wanted = wanted_routes(self.informer.store.list(), self.node_name)
         changes = diff_routes(await self.routes.list(), wanted)
+        failed: list[str] = []  # one route the kernel refuses (a gateway not on-link) must not stop the rest
         for dst, gateway in changes.replace.items():
-            await self.routes.replace(dst, gateway)
-            log.info("route %s via %s", dst, gateway)
+            try:
+                await self.routes.replace(dst, gateway)
+                log.info("route %s via %s", dst, gateway)
+            except Exception as e:
+                failed.append(f"{dst} via {gateway}: {e}")
         for dst in changes.delete:
-            await self.routes.delete(dst)
-            log.info("route %s removed", dst)
+            try:
+                await self.routes.delete(dst)
+                log.info("route %s removed", dst)
+            except Exception as e:
+                failed.append(f"removing {dst}: {e}")
         self.synced = True
+        if failed:
+            raise RuntimeError("; ".join(failed))
 
     async def run(self) -> None:
         """Watch Nodes and reconcile on every change (and every resync period) until cancelled."""

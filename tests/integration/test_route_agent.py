@@ -69,12 +69,16 @@ async def test_routes_follow_nodes(api: ApiClient, netns: str) -> None:
     await make_node(api, me, "10.250.1.0/24", "192.0.2.1")
     await make_node(api, peer, "10.250.2.0/24", "192.0.2.2")
     await make_node(api, other, "10.250.3.0/24", "192.0.2.3")
+    far = f"ra-far-{tag}"  # a gateway that is not on-link: the kernel refuses its route, the others still go in
+    await make_node(api, far, "10.250.7.0/24", "198.51.100.7")
     agent = RouteAgent(api, me, routes, resync_period=60)
     task = asyncio.create_task(agent.run())
     try:
 
         async def routes_are(want: dict[str, str]) -> bool:
-            return await routes.list() == want
+            # only this test's range: other tests' Nodes in the shared apiserver get routes too (or fail to)
+            mine = {dst: gw for dst, gw in (await routes.list()).items() if dst.startswith("10.250.")}
+            return mine == want
 
         want = {"10.250.2.0/24": "192.0.2.2", "10.250.3.0/24": "192.0.2.3"}
         await eventually(lambda: routes_are(want), 10, f"routes {want}")
@@ -94,6 +98,6 @@ async def test_routes_follow_nodes(api: ApiClient, netns: str) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        for name in (me, peer, other):
+        for name in (me, peer, other, far):
             with contextlib.suppress(Exception):
                 await api.delete("nodes", name)
