@@ -25,16 +25,16 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 from starlette.websockets import WebSocket
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from apimachinery import errors
 from apiserver.context import RequestContext
-from apiserver.kubelet_client import CONNECT_TIMEOUT
 from apiserver.proxy import (
     core_resource,
     deny_upgrade,
     dial_error,
+    dial_kubelet,
     ensure_create_allowed,
     kubelet_address,
     kubelet_clients,
@@ -65,15 +65,7 @@ async def _kubelet_tunnel(ctx: RequestContext, protocol: str = KUBELET_PROTOCOL,
     clients = kubelet_clients(ctx)
     url = clients.url(host, port, f"/portForward/{ns}/{name}{query}", websocket=True)
     try:
-        return await connect(
-            url,
-            subprotocols=[protocol] if protocol else None,  # type: ignore[list-item]
-            open_timeout=CONNECT_TIMEOUT,
-            max_size=None,
-            compression=None,
-            proxy=None,
-            ssl=clients.ssl,
-        )
+        return await dial_kubelet(clients, url, protocol)
     except InvalidStatus as e:
         code = e.response.status_code
         body = e.response.body.decode("utf-8", "replace").strip() if e.response.body else ""

@@ -80,6 +80,19 @@ def kubelet_clients(ctx: RequestContext) -> KubeletClient:
     return ctx.conn.app.state.kubelets  # type: ignore[no-any-return]
 
 
+async def dial_kubelet(clients: KubeletClient, url: str, protocol: str | None) -> ClientConnection:
+    """Open a WebSocket to a kubelet's streaming endpoint (exec, attach, port-forward), offering `protocol`."""
+    return await connect(
+        url,
+        subprotocols=[protocol] if protocol else None,  # type: ignore[list-item]
+        open_timeout=CONNECT_TIMEOUT,
+        max_size=None,
+        compression=None,
+        proxy=None,
+        ssl=clients.ssl,
+    )
+
+
 async def ensure_create_allowed(ctx: RequestContext) -> None:
     """A WebSocket upgrade of pods/exec or pods/portforward is a GET (authorized as `get`); it must also be
     allowed to `create` them, as a SPDY POST is (upstream's AuthorizePodWebsocketUpgradeCreatePermission,
@@ -368,15 +381,7 @@ async def _container_websocket(ctx: RequestContext, kind: str) -> None:
     kubelets = kubelet_clients(ctx)
     url = kubelets.url(host, port, f"/{kind}/{ns}/{name}/{container}?{urlencode(query)}", websocket=True)
     try:
-        upstream = await connect(
-            url,
-            subprotocols=[protocol] if protocol else None,  # type: ignore[list-item]
-            open_timeout=CONNECT_TIMEOUT,
-            max_size=None,
-            compression=None,
-            proxy=None,
-            ssl=kubelets.ssl,
-        )
+        upstream = await dial_kubelet(kubelets, url, protocol)
     except InvalidStatus as e:
         body = e.response.body.decode("utf-8", "replace").strip() if e.response.body else ""
         await _end(ws, protocol or "", f"unable to upgrade connection: {body or e.response.reason_phrase}")

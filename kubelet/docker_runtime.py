@@ -37,6 +37,7 @@ from kubelet.runtime import (
     ImagePullError,
     Sandbox,
     SandboxConfig,
+    notify_exit,
 )
 
 __all__ = ["PAUSE_IMAGE", "DockerRuntime", "busybox_image_context", "container_body", "parse_docker_time"]
@@ -268,11 +269,7 @@ class DockerRuntime:
         with contextlib.suppress(DockerError):
             await self.engine.wait(found.container_id)
         found.ready = False
-        for cb in self._callbacks:
-            try:
-                cb(found.sandbox.uid, found.container_id)
-            except Exception:
-                log.exception("exit callback failed")
+        notify_exit(self._callbacks, found.sandbox.uid, found.container_id)
 
     def sandbox_ready(self, uid: str) -> bool:
         """Whether the pod's sandbox container runs."""
@@ -404,11 +401,7 @@ class DockerRuntime:
         self._notify(c)
 
     def _notify(self, c: _Container) -> None:
-        for cb in self._callbacks:
-            try:
-                cb(c.status.pod_uid, c.status.id)
-            except Exception:
-                log.exception("exit callback failed")
+        notify_exit(self._callbacks, c.status.pod_uid, c.status.id)
 
     async def stop_container(self, container_id: str, grace: float) -> None:
         """SIGTERM, SIGKILL after `grace` seconds (the engine's stop); returns once it has exited."""

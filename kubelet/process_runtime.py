@@ -38,6 +38,7 @@ from kubelet.runtime import (
     Mount,
     Sandbox,
     SandboxConfig,
+    notify_exit,
 )
 from kubelet.tty import TtyProcess, spawn_tty
 
@@ -352,11 +353,7 @@ class ProcessRuntime:
         self._notify(c)
 
     def _notify(self, c: _Container) -> None:
-        for cb in self._callbacks:
-            try:
-                cb(c.status.pod_uid, c.status.id)
-            except Exception:
-                log.exception("exit callback failed")
+        notify_exit(self._callbacks, c.status.pod_uid, c.status.id)
 
     async def stop_container(self, container_id: str, grace: float) -> None:
         """SIGTERM the process group, SIGKILL it after `grace` seconds; returns once it has exited."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +21,20 @@ __all__ = [
     "Sandbox",
     "SandboxConfig",
     "StreamingRuntime",
+    "notify_exit",
 ]
+
+log = logging.getLogger("kubelet.runtime")
+
+
+def notify_exit(callbacks: Sequence[Callable[[str, str], None]], pod_uid: str, container_id: str) -> None:
+    """Tell every `on_exit` callback that a container (or sandbox) of the pod has exited; one that fails is
+    logged and does not stop the others."""
+    for cb in callbacks:
+        try:
+            cb(pod_uid, container_id)
+        except Exception:
+            log.exception("exit callback failed")
 
 
 @dataclass(frozen=True)

@@ -157,3 +157,21 @@ def finish(proc: subprocess.Popen[str], timeout: float = DEFAULT_TIMEOUT) -> tup
 def manifest(*docs: str) -> str:
     """Join YAML documents into one multi-document manifest."""
     return "\n---\n".join(d.strip("\n") for d in docs) + "\n"
+
+
+def helm_env(apiserver: str, root: Path) -> dict[str, str]:
+    """The environment of the real helm on `apiserver`: a kubeconfig and helm's homes under `root`."""
+    kubeconfig = root / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+        f"clusters: [{{name: t, cluster: {{server: '{apiserver}'}}}}]\n"
+        "contexts: [{name: t, context: {cluster: t}}]\nusers: []\n"
+    )
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(root),
+        "KUBECONFIG": str(kubeconfig),
+        "HELM_CACHE_HOME": str(root / "cache"),
+        "HELM_CONFIG_HOME": str(root / "config"),
+        "HELM_DATA_HOME": str(root / "data"),
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.conftest import helm_env
 from tinykube.kubectl_binary import ensure_helm
 
 CHART = {
@@ -40,21 +40,7 @@ Helm = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture(scope="module")
 def helm(apiserver: str, tmp_path_factory: pytest.TempPathFactory) -> Helm:
     binary = ensure_helm()
-    root = tmp_path_factory.mktemp("helm")
-    kubeconfig = root / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-        f"clusters: [{{name: t, cluster: {{server: '{apiserver}'}}}}]\n"
-        "contexts: [{name: t, context: {cluster: t}}]\nusers: []\n"
-    )
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(root),
-        "KUBECONFIG": str(kubeconfig),
-        "HELM_CACHE_HOME": str(root / "cache"),
-        "HELM_CONFIG_HOME": str(root / "config"),
-        "HELM_DATA_HOME": str(root / "data"),
-    }
+    env = helm_env(apiserver, tmp_path_factory.mktemp("helm"))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(binary), *args], env=env, capture_output=True, text=True, timeout=60, check=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.conftest import helm_env
 from tests.e2e.thirdparty_crd import CRD_PATH, delete_crd, wait_for
 from tinykube.kubectl_binary import ensure_helm
 
@@ -27,21 +27,7 @@ def helm(apiserver: str, http: httpx.Client, tmp_path_factory: pytest.TempPathFa
 
     (helm never deletes a CRD it installed from crds/.)"""
     binary = ensure_helm()
-    root = tmp_path_factory.mktemp("helm-crd")
-    kubeconfig = root / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-        f"clusters: [{{name: t, cluster: {{server: '{apiserver}'}}}}]\n"
-        "contexts: [{name: t, context: {cluster: t}}]\nusers: []\n"
-    )
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(root),
-        "KUBECONFIG": str(kubeconfig),
-        "HELM_CACHE_HOME": str(root / "cache"),
-        "HELM_CONFIG_HOME": str(root / "config"),
-        "HELM_DATA_HOME": str(root / "data"),
-    }
+    env = helm_env(apiserver, tmp_path_factory.mktemp("helm-crd"))
 
     def run(*args: str) -> str:
         r = subprocess.run([str(binary), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
