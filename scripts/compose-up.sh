@@ -3,7 +3,7 @@
 # Engine, the Compose v2 plugin, a base image when no registry answers, the image's wheels), then
 # `docker compose up -d`, waits for the nodes to be Ready and prints the KUBECONFIG to use.
 # Extra arguments go to `docker compose up -d`. Stop with `docker compose down` (`down -v` forgets the cluster).
-# Environment: TINYKUBE_PORT (6443), TINYKUBE_BASE (python:3.12-slim when Docker Hub answers, else the
+# Environment: TINYKUBE_NODES (the node containers, 2 by default: see below), TINYKUBE_PORT (6443), TINYKUBE_BASE (python:3.12-slim when Docker Hub answers, else the
 # local tinykube-base:bookworm), TINYKUBE_OUTPUT (./output), COMPOSE_PROJECT_NAME, and those of docker-compose.yml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,8 +43,22 @@ rm -f wheels/pip.log
 if etcd_bin=$(command -v etcd); then cp "$etcd_bin" wheels/etcd; fi
 mkdir -p "${TINYKUBE_OUTPUT:-output}"
 docker compose build --quiet
+# TINYKUBE_NODES=N (N > 2): node-3 … node-N in a generated docker-compose.override.yml, which plain
+# `docker compose` commands read too; TINYKUBE_NODES=2 removes a generated one; unset leaves it be.
+override=docker-compose.override.yml
+marker=$(sed -n 's/^OVERRIDE_MARKER = "\(.*\)"$/\1/p' tinykube/compose.py)
+if [ -n "${TINYKUBE_NODES:-}" ]; then
+  if [ "$TINYKUBE_NODES" -gt 2 ]; then
+    docker run --rm -i --entrypoint python3 "${TINYKUBE_IMAGE:-tinykube:dev}" \
+      -m tinykube.compose nodes-override "$TINYKUBE_NODES" < docker-compose.yml > "$override.tmp"
+    mv "$override.tmp" "$override"
+  elif [ -f "$override" ] && [ "$(head -1 "$override")" = "$marker" ]; then
+    rm -f "$override"
+  fi
+fi
+nodes=$(docker compose config --services | grep -c '^node-')
 started=$(date +%s)
 docker compose up -d --quiet-pull "$@"
-docker compose exec -T apiserver python3 -m tinykube.compose wait-nodes 2 --timeout 120 --since "$started"
+docker compose exec -T apiserver python3 -m tinykube.compose wait-nodes "$nodes" --timeout 120 --since "$started"
 out=$(cd "${TINYKUBE_OUTPUT:-output}" && pwd)
 echo "export KUBECONFIG=$out/kubeconfig"

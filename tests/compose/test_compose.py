@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ def cluster(kubectl_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     env = {
         **os.environ,
         "COMPOSE_PROJECT_NAME": project,
+        "COMPOSE_FILE": "docker-compose.yml",  # not a docker-compose.override.yml a developer's cluster uses
         "TINYKUBE_PORT": str(free_port()),
         "TINYKUBE_OUTPUT": str(output),
         "TINYKUBE_IMAGE": "tinykube:test",
@@ -306,3 +308,37 @@ def test_both_compose_clis_accept_the_file() -> None:
     for cli in (["docker", "compose"], ["docker-compose"]):
         r = subprocess.run([*cli, "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, f"{' '.join(cli)} config -q: {r.stderr}"
+
+
+def test_more_nodes_through_the_generated_override(tmp_path: Path) -> None:
+    """TINYKUBE_NODES=3: the override scripts/compose-up.sh writes merges as Compose reads it — a third
+    node like the others with its own credentials, and the PKI step making three bundles."""
+    subprocess.run(["bash", "scripts/compose-plugin.sh"], cwd=ROOT, check=True, timeout=300)
+    override = tmp_path / "override.yml"
+    override.write_text(
+        subprocess.run(
+            [sys.executable, "-m", "tinykube.compose", "nodes-override", "3"],
+            cwd=ROOT,
+            input=(ROOT / "docker-compose.yml").read_text(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    )
+    files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(override)]
+    r = subprocess.run(
+        ["docker", "compose", *files, "config", "--format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    services = json.loads(r.stdout)["services"]
+    assert sorted(s for s in services if s.startswith("node-")) == ["node-1", "node-2", "node-3"]
+    assert "--nodes=node-1,node-2,node-3" in services["pki"]["command"]
+    assert {v["target"] for v in services["pki"]["volumes"]} >= {"/nodes/node-1", "/nodes/node-2", "/nodes/node-3"}
+    assert [(v["source"], v["target"]) for v in services["node-3"]["volumes"]] == [("node-3-pki", "/pki")]
+    assert services["node-3"]["environment"]["NODE_NAME"] == "node-3"
+    assert services["node-3"]["cap_add"] == services["node-2"]["cap_add"]
