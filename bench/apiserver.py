@@ -1174,18 +1174,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start etcd and the apiserver, run every phase, print the table; 0 on success."""
-    args = parse_args(argv)
-    if args.profile is not None:
-        args.profile.mkdir(parents=True, exist_ok=True)
-    settings = Settings.make(args.quick, max(1, args.concurrency), args.watchers, args.events, args.profile)
+@dataclass
+class Stack:
+    """What a benchmark runs against: etcd and an apiserver with the secure port, in a temporary dir."""
+
+    tmp: Path
+    secure: SecurePort
+    etcd: Process
+    etcd_url: str
+    apiserver: Process
+    api_url: str
+
+
+def run_on_apiserver(title: str, prefix: str, keep: bool, body: Callable[[Stack], str]) -> int:
+    """Start etcd and the apiserver (insecure and secure ports) in a temporary dir, print what `body`
+    returns; on failure the processes' log tails; stop everything (and remove the dir unless `keep`).
+    The exit status: 0, 1 on a benchmark failure, 130 when interrupted."""
     signal.signal(signal.SIGTERM, _terminate)
-    started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="tinykube-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     procs: list[Process] = []
     try:
-        print(f"tinykube apiserver benchmark ({'quick' if settings.quick else 'full'}); data in {tmp}", flush=True)
+        print(f"{title}; data in {tmp}", flush=True)
         secure, secure_args = make_secure_port(tmp)
         etcd, etcd_url = start_etcd(tmp)
         procs.append(etcd)
@@ -1196,9 +1205,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"etcd {etcd_url} (pid {etcd.pid}), apiserver {api_url} and {secure.url} (pid {apiserver.pid})", flush=True
         )
-        report = asyncio.run(Bench(settings, etcd, etcd_url, apiserver, api_url, secure).run())
+        text = body(Stack(tmp, secure, etcd, etcd_url, apiserver, api_url))
         print()
-        print(render(report, settings, time.perf_counter() - started))
+        print(text)
         return 0
     except KeyboardInterrupt:
         print("\ninterrupted; stopping etcd and the apiserver", file=sys.stderr)
@@ -1213,10 +1222,26 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(Exception):
                 p.stop()
         _kill_leftover_children()
-        if args.keep:
+        if keep:
             print(f"kept {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start etcd and the apiserver, run every phase, print the table; 0 on success."""
+    args = parse_args(argv)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    settings = Settings.make(args.quick, max(1, args.concurrency), args.watchers, args.events, args.profile)
+    started = time.perf_counter()
+
+    def bench(s: Stack) -> str:
+        report = asyncio.run(Bench(settings, s.etcd, s.etcd_url, s.apiserver, s.api_url, s.secure).run())
+        return render(report, settings, time.perf_counter() - started)
+
+    title = f"tinykube apiserver benchmark ({'quick' if settings.quick else 'full'})"
+    return run_on_apiserver(title, "tinykube-bench-", args.keep, bench)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,7 +34,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinykube.procs import Process, start_apiserver, start_etcd
+from tinykube.procs import Process
 
 
 def _load_apiserver_bench() -> ModuleType:
@@ -472,41 +469,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     settings = Settings.make(args.quick, max(1, args.concurrency), args.body_bytes, args.profile)
-    signal.signal(signal.SIGTERM, ab._terminate)
     started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="tinykube-crdbench-"))
-    procs: list[Process] = []
-    try:
-        print(f"tinykube CRD benchmark ({'quick' if settings.quick else 'full'}); data in {tmp}", flush=True)
-        _, secure_args = ab.make_secure_port(tmp)
-        etcd, etcd_url = start_etcd(tmp)
-        procs.append(etcd)
-        apiserver, api_url = start_apiserver(
-            tmp, etcd_url, extra=["--etcd-compaction-interval", "0", "--log-level", "warning", *secure_args]
-        )
-        procs.append(apiserver)
-        print(f"etcd {etcd_url} (pid {etcd.pid}), apiserver {api_url} (pid {apiserver.pid})", flush=True)
-        bench = asyncio.run(CrdBench(settings, etcd, apiserver, api_url).run())
-        print()
-        print(bench.render(time.perf_counter() - started))
-        return 0
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping etcd and the apiserver", file=sys.stderr)
-        return 130
-    except (BenchError, RuntimeError) as e:
-        print(f"\nbenchmark failed: {e}", file=sys.stderr)
-        for p in procs:
-            print(f"--- {p.name} log tail ({p.log_path}):\n{p.tail(15)}", file=sys.stderr)
-        return 1
-    finally:
-        for p in reversed(procs):
-            with contextlib.suppress(Exception):
-                p.stop()
-        ab._kill_leftover_children()
-        if args.keep:
-            print(f"kept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    def bench(s: Any) -> str:
+        result = asyncio.run(CrdBench(settings, s.etcd, s.apiserver, s.api_url).run())
+        return result.render(time.perf_counter() - started)
+
+    title = f"tinykube CRD benchmark ({'quick' if settings.quick else 'full'})"
+    return ab.run_on_apiserver(title, "tinykube-crdbench-", args.keep, bench)
 
 
 if __name__ == "__main__":
