@@ -58,7 +58,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 @pytest.fixture(scope="session")
 def kube(kubectl_binary: Path, cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
     """The real kubectl, pointed at the cluster by its kubeconfig."""
-    root = tmp_path_factory.mktemp("kubectl-cluster")
+    return kubectl_on(kubectl_binary, cluster, tmp_path_factory.mktemp("kubectl-cluster"))
+
+
+def kubectl_on(kubectl_binary: Path, cluster: Cluster, root: Path) -> Kubectl:
+    """The real kubectl on a launcher cluster (its kubeconfig), with a home and cache under `root`."""
     home = root / "home"
     home.mkdir()
     env = {

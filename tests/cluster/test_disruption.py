@@ -8,7 +8,6 @@ the session's shared cluster would move the other tests' pods.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cluster.conftest import wait_for
+from tests.cluster.conftest import kubectl_on, wait_for
 from tests.e2e.conftest import Kubectl
 from tinykube.cluster import Cluster, ClusterSpec
 
@@ -34,11 +33,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def kube(kubectl_binary: Path, small: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    root = tmp_path_factory.mktemp("kubectl-disruption")
-    home = root / "home"
-    home.mkdir()
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "KUBECONFIG": str(small.kubeconfig)}
-    return Kubectl(kubectl_binary, small.server, root / "cache", home, env)
+    return kubectl_on(kubectl_binary, small, tmp_path_factory.mktemp("kubectl-disruption"))
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import pytest
 from kubelet.docker_api import EngineClient
 from kubelet.docker_runtime import DockerRuntime, busybox_image_context
 from kubelet.runtime import ContainerConfig, SandboxConfig
-from tests.cluster.conftest import wait_for
+from tests.cluster.conftest import kubectl_on, wait_for
 from tests.e2e.conftest import Kubectl, table
 from tinykube.cluster import Cluster, ClusterSpec
 
@@ -103,16 +103,7 @@ def dcluster(engine_ready: None, tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.fixture(scope="module")
 def dkube(kubectl_binary: Path, dcluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
     """The real kubectl on the docker-runtime cluster."""
-    root = tmp_path_factory.mktemp("kubectl-docker")
-    home = root / "home"
-    home.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "KUBECONFIG": str(dcluster.kubeconfig),
-        "LANG": "C.UTF-8",
-    }
-    return Kubectl(kubectl_binary, dcluster.server, root / "cache", home, env)
+    return kubectl_on(kubectl_binary, dcluster, tmp_path_factory.mktemp("kubectl-docker"))
 
 
 @pytest.fixture(scope="module")

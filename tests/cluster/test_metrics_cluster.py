@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.cluster.conftest import kubectl_on
 from tests.e2e.conftest import Kubectl
 from tinykube.cluster import Cluster, ClusterSpec
 
@@ -58,16 +58,7 @@ def metrics_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
 @pytest.fixture(scope="module")
 def kube(kubectl_binary: Path, metrics_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
     """The real kubectl on the cluster (its own discovery cache, made after the cluster was up)."""
-    root = tmp_path_factory.mktemp("kubectl-metrics")
-    home = root / "home"
-    home.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "KUBECONFIG": str(metrics_cluster.kubeconfig),
-        "LANG": "C.UTF-8",
-    }
-    return Kubectl(kubectl_binary, metrics_cluster.server, root / "cache", home, env)
+    return kubectl_on(kubectl_binary, metrics_cluster, tmp_path_factory.mktemp("kubectl-metrics"))
 
 
 @pytest.fixture
