@@ -16,11 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from apimachinery.errors import StatusError
-from apimachinery.resources import by_plural
 from apiserver import negotiation, protobuf
 from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send
 from apiserver.codec import status_response
 from apiserver.context import context_of
+from apiserver.kindregistry import KindRegistry
 
 __all__ = ["API_METHODS", "ApiRoute", "is_api_path"]
 
@@ -38,9 +38,10 @@ def is_api_path(path: str) -> bool:
 class ApiRoute:
     """Serves HTTP requests to the API paths with `endpoint`; passes everything else to `app`."""
 
-    def __init__(self, app: ASGIApp, endpoint: Endpoint) -> None:
+    def __init__(self, app: ASGIApp, endpoint: Endpoint, kinds: KindRegistry) -> None:
         self.app = app
         self.endpoint = endpoint
+        self.kinds = kinds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route one ASGI call."""
@@ -56,7 +57,7 @@ class ApiRoute:
 
         wanted: list[negotiation.Output] = []
         try:
-            wanted = _wanted(scope)
+            wanted = _wanted(scope, self.kinds)
             response = await self.endpoint(Request(scope, receive, send))
             if not wanted:
                 pass  # answered by another server (an aggregated API): its own negotiation stands
@@ -73,12 +74,14 @@ class ApiRoute:
             await (rendered or status_response(e))(scope, receive, send)
 
 
-def _wanted(scope: Scope) -> list[negotiation.Output]:
+def _wanted(scope: Scope, kinds: KindRegistry) -> list[negotiation.Output]:
     """The answer forms the client accepts for this request (406 before anything runs when none);
-    empty for requests this server does not answer itself (aggregated APIs)."""
+    empty for requests this server does not answer itself (aggregated APIs). Custom resources are
+    negotiated as the built-in kinds are (they have no protobuf form)."""
     ctx = context_of(scope)
     info = ctx.info
-    res = by_plural(info.group, info.resource) if info is not None and info.resource else None
+    served = kinds.get(info.group, info.resource) if info is not None and info.resource else None
+    res = served.resource if served is not None else None
     if info is None or (info.resource and res is None):
         return []
     wanted = negotiation.outputs(ctx.header("accept"), watch=ctx.verb == "watch")

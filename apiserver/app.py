@@ -478,7 +478,7 @@ def create_app(config: Config) -> FastAPI:
         return response
 
     # innermost first: the API paths skip FastAPI's routing (apiserver/apiroute.py), the rest reaches it
-    app.add_middleware(ApiRoute, endpoint=api_path)
+    app.add_middleware(ApiRoute, endpoint=api_path, kinds=kinds)
     app.add_middleware(AdmissionFeedback)  # inside the chain: admission's warnings and audit annotations
     app.add_middleware(HandlerChain, options=options)
     app.add_middleware(BoundedRequests, limits=config.serving)  # outermost: body bounds, the last-resort 500

@@ -12,6 +12,7 @@ Watches are re-framed event by event: protobuf events are length-prefixed `Watch
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,15 @@ def outputs(accept: str | None, *, watch: bool = False) -> list[Output]:
     """The forms the client accepts that this server can produce, most preferred first."""
     if not accept or not accept.strip():
         return [PLAIN_JSON]
+    if len(accept) > _CACHED_ACCEPT_MAX:
+        return list(_outputs(accept, watch))
+    return list(_cached_outputs(accept, watch))
+
+
+_CACHED_ACCEPT_MAX = 512  # clients send a handful of distinct Accept headers: those are parsed once
+
+
+def _outputs(accept: str, watch: bool) -> tuple[Output, ...]:
     found: list[Output] = []
     for media, params in _clauses(accept):
         if media in ("*/*", "application/*"):
@@ -94,7 +104,10 @@ def outputs(accept: str | None, *, watch: bool = False) -> list[Output]:
         out = Output(media, transform, version if transform else "v1")
         if out not in found:
             found.append(out)
-    return found
+    return tuple(found)
+
+
+_cached_outputs = functools.lru_cache(maxsize=256)(_outputs)
 
 
 def not_acceptable() -> errors.StatusError:

@@ -230,3 +230,28 @@ async def test_a_large_answer_in_protobuf(api: httpx.AsyncClient, ns: str) -> No
     listing = decode_protobuf(r.content)
     assert [i["data"] for i in listing["items"]] == [i["data"] for i in as_json["items"]]
     assert listing["metadata"]["resourceVersion"].isdigit()
+
+
+async def test_custom_resources_are_negotiated_too(api: httpx.AsyncClient, ns: str) -> None:
+    """YAML, PartialObjectMetadata(List) and a 406 for protobuf-only clients, on a CRD's kind."""
+    import uuid
+
+    from tests.integration.test_crd import CRDS, crontab_crd, established
+
+    group = f"n{uuid.uuid4().hex[:8]}.example.com"
+    assert (await api.post(CRDS, json=crontab_crd(group))).status_code == 201
+    try:
+        await established(api, f"crontabs.{group}")
+        path = f"/apis/{group}/v1/namespaces/{ns}/crontabs"
+        body = {"apiVersion": f"{group}/v1", "kind": "CronTab", "metadata": {"name": "c"}, "spec": {"replicas": 1}}
+        assert (await api.post(path, json=body)).status_code == 201
+        r = await api.get(f"{path}/c", headers={"Accept": "application/yaml"})
+        assert r.headers["content-type"] == "application/yaml" and yaml.safe_load(r.text)["kind"] == "CronTab"
+        r = await api.get(f"{path}/c", headers={"Accept": PARTIAL})
+        assert r.json()["kind"] == "PartialObjectMetadata" and "spec" not in r.json()
+        r = await api.get(path, headers={"Accept": PARTIAL_LIST})
+        assert r.json()["kind"] == "PartialObjectMetadataList" and r.json()["items"][0]["metadata"]["name"] == "c"
+        r = await api.get(path, headers={"Accept": PROTOBUF})
+        assert r.status_code == 406 and r.json()["message"] == ACCEPTED
+    finally:
+        await api.delete(f"{CRDS}/crontabs.{group}")
