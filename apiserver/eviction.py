@@ -20,13 +20,12 @@ from apimachinery.meta import now
 from apimachinery.resources import ResourceInfo
 from apimachinery.selectors import (
     SelectorError,
-    parse_field_selector,
-    parse_label_selector,
     selector_from_label_selector,
 )
+from apiserver.admission.lookups import list_in_namespace
 from apiserver.codec import decode_body, json_response
 from apiserver.context import RequestContext
-from apiserver.options import ListOptions, WriteOptions
+from apiserver.options import WriteOptions
 from apiserver.registry import Registry
 
 __all__ = ["EvictionSubresource"]
@@ -114,7 +113,7 @@ class EvictionSubresource:
             return await self._delete(reg, pods, ctx, options, dry_run)
         budgets_kind = reg.kinds.get("policy", "poddisruptionbudgets")
         pdb_res = budgets_kind.resource if budgets_kind is not None else None
-        budgets = await self._budgets_of(reg, pdb_res, pod) if pdb_res is not None else []
+        budgets = await self._budgets_of(reg, pod) if pdb_res is not None else []
         if len(budgets) > 1:
             raise errors.StatusError(
                 500,
@@ -140,13 +139,12 @@ class EvictionSubresource:
         return await self._delete(reg, pods, ctx, options, dry_run)
 
     @staticmethod
-    async def _budgets_of(reg: Registry, pdb_res: ResourceInfo, pod: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _budgets_of(reg: Registry, pod: dict[str, Any]) -> list[dict[str, Any]]:
+        """The budgets whose selector selects the pod, as the watch cache holds them."""
         meta = pod.get("metadata") or {}
-        opts = ListOptions(parse_label_selector(""), parse_field_selector(""))
-        listed = await reg.list(pdb_res, meta.get("namespace"), opts)
         labels = meta.get("labels") or {}
         out = []
-        for pdb in listed.get("items") or []:
+        for pdb in await list_in_namespace(reg, "poddisruptionbudgets", meta.get("namespace", "")):
             selector = (pdb.get("spec") or {}).get("selector")
             if selector is None:
                 continue  # a nil selector selects nothing (an empty one selects every pod)
