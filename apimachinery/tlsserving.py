@@ -17,8 +17,9 @@ import asyncio
 import ssl
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from apimachinery.upgrade import UpgradableHttpProtocol
 
 __all__ = ["TLSHttpProtocol", "TLSWebSocketProtocol", "peer_certificate", "tls_extension", "tls_options"]
 
@@ -88,9 +89,10 @@ class _OneWriteResponses:
         return getattr(self._transport, name)
 
 
-class TLSHttpProtocol(HttpToolsProtocol):
+class TLSHttpProtocol(UpgradableHttpProtocol):
     """uvicorn's httptools protocol, adding the TLS extension to every request's scope; on TLS, each
-    response of known length is written at once (`_OneWriteResponses`)."""
+    response of known length is written at once (`_OneWriteResponses`). Non-WebSocket upgrades (SPDY)
+    are handed to the app (`apimachinery/upgrade.py`)."""
 
     _tls: dict[str, Any] | None = None
 

@@ -131,6 +131,11 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         self._release()
         super().handle_websocket_upgrade()
 
+    def on_upgraded(self) -> None:
+        """A SPDY upgrade leaves HTTP: no header clock, and it stops counting here (as a WebSocket)."""
+        self._release()
+        super().on_upgraded()
+
     def _release(self) -> None:
         self._cancel_header_timer()
         if self._admitted is not None:

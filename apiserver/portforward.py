@@ -26,21 +26,21 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from apimachinery import errors
 from apiserver.context import RequestContext
 from apiserver.proxy import (
     core_resource,
     deny_upgrade,
-    dial_error,
-    dial_kubelet,
     ensure_create_allowed,
     kubelet_address,
     kubelet_clients,
+    open_kubelet_socket,
 )
+from apiserver.spdy_upgrade import PORTFORWARD_PROTOCOL, negotiate, spdy_requested, switching_protocols, tunnel
 
-__all__ = ["TUNNEL_PROTOCOL", "portforward_websocket", "refuse_plain_upgrade"]
+__all__ = ["TUNNEL_PROTOCOL", "portforward_upgrade", "portforward_websocket"]
 
 log = logging.getLogger("apiserver.portforward")
 
@@ -48,7 +48,6 @@ TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", "v4.base64.channel.k8s.io")
 # the same tunnel to the kubelet, under a name the websockets client accepts (kubelet/portforward.py)
 KUBELET_PROTOCOL = "spdy3.1.portforward.tinykube.io"
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 503: "ServiceUnavailable"}
 
 
 async def _kubelet_tunnel(ctx: RequestContext, protocol: str = KUBELET_PROTOCOL, query: str = "") -> ClientConnection:
@@ -64,15 +63,7 @@ async def _kubelet_tunnel(ctx: RequestContext, protocol: str = KUBELET_PROTOCOL,
     host, port = await kubelet_address(reg, node)
     clients = kubelet_clients(ctx)
     url = clients.url(host, port, f"/portForward/{ns}/{name}{query}", websocket=True)
-    try:
-        return await dial_kubelet(clients, url, protocol)
-    except InvalidStatus as e:
-        code = e.response.status_code
-        body = e.response.body.decode("utf-8", "replace").strip() if e.response.body else ""
-        message = f"unable to upgrade connection: {body or e.response.reason_phrase}"
-        raise errors.StatusError(code, _REASONS.get(code, "InternalError"), message) from None
-    except (OSError, InvalidHandshake, TimeoutError) as e:
-        raise errors.internal_error(f"error dialing backend: {dial_error(e, host, port)}") from None
+    return await open_kubelet_socket(clients, url, protocol, host, port)
 
 
 async def portforward_websocket(ctx: RequestContext) -> None:
@@ -139,11 +130,18 @@ async def _relay(ws: WebSocket, upstream: ClientConnection) -> None:
             await ws.close(1000)
 
 
-async def refuse_plain_upgrade(ctx: RequestContext) -> Response:
-    """pods/portforward without a WebSocket (kubectl's SPDY fallback): why the tunnel cannot open, else a 400."""
+async def portforward_upgrade(ctx: RequestContext) -> Response:
+    """pods/portforward without a WebSocket: kubectl's SPDY fallback (`Upgrade: SPDY/3.1`, stream protocol
+    portforward.k8s.io) is tunneled to the kubelet as the WebSocket's SPDY is; anything else gets why the
+    tunnel cannot open, else a 400."""
+    if spdy_requested(ctx) is None:
+        upstream = await _kubelet_tunnel(ctx)
+        await upstream.close()
+        raise errors.bad_request(
+            "Upgrade request required: pods/portforward is served over WebSocket "
+            f"(subprotocol {TUNNEL_PROTOCOL}) or SPDY/3.1"
+        )
+    await ensure_create_allowed(ctx)
+    protocol = negotiate(ctx, (PORTFORWARD_PROTOCOL,))
     upstream = await _kubelet_tunnel(ctx)
-    await upstream.close()
-    raise errors.bad_request(
-        "Upgrade request required: tinykube serves pods/portforward over WebSocket only "
-        f"(subprotocol {TUNNEL_PROTOCOL}); a plain SPDY upgrade is not supported"
-    )
+    return switching_protocols(protocol, lambda conn: tunnel(conn, upstream), upstream)

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from starlette.requests import HTTPConnection
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection, connect
@@ -36,9 +37,11 @@ from apiserver.codec import status_response
 from apiserver.context import RequestContext
 from apiserver.kubelet_client import CONNECT_TIMEOUT, READ_TIMEOUT, KubeletClient
 from apiserver.registry import Registry
+from apiserver.spdy_upgrade import EXEC_PROTOCOLS, bridge_exec, negotiate, spdy_requested, switching_protocols
 
 __all__ = [
     "attach_websocket",
+    "container_upgrade",
     "core_resource",
     "deny_upgrade",
     "dial_error",
@@ -46,6 +49,7 @@ __all__ = [
     "exec_websocket",
     "kubelet_address",
     "kubelet_clients",
+    "open_kubelet_socket",
     "pod_container",
     "pod_logs",
     "validate_log_options",
@@ -91,6 +95,24 @@ async def dial_kubelet(clients: KubeletClient, url: str, protocol: str | None) -
         proxy=None,
         ssl=clients.ssl,
     )
+
+
+_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 503: "ServiceUnavailable"}
+
+
+async def open_kubelet_socket(
+    clients: KubeletClient, url: str, protocol: str | None, host: str, port: int
+) -> ClientConnection:
+    """`dial_kubelet`, or the StatusError of a kubelet that refuses (its code and message) or cannot be reached."""
+    try:
+        return await dial_kubelet(clients, url, protocol)
+    except InvalidStatus as e:
+        code = e.response.status_code
+        body = e.response.body.decode("utf-8", "replace").strip() if e.response.body else ""
+        message = f"unable to upgrade connection: {body or e.response.reason_phrase}"
+        raise errors.StatusError(code, _REASONS.get(code, "InternalError"), message) from None
+    except (OSError, InvalidHandshake, TimeoutError) as e:
+        raise errors.internal_error(f"error dialing backend: {dial_error(e, host, port)}") from None
 
 
 async def ensure_create_allowed(ctx: RequestContext) -> None:
@@ -312,7 +334,7 @@ async def pod_logs(ctx: RequestContext) -> Response:
     return StreamingResponse(relay(), media_type="text/plain")
 
 
-def _exec_query(ws: WebSocket, params: dict[str, str], command: bool = True) -> list[tuple[str, str]]:
+def _exec_query(ws: HTTPConnection, params: dict[str, str], command: bool = True) -> list[tuple[str, str]]:
     query: list[tuple[str, str]] = []
     for key in ("stdin", "stdout", "stderr", "tty"):
         if _bool(params, key):
@@ -359,6 +381,27 @@ async def exec_websocket(ctx: RequestContext) -> None:
 async def attach_websocket(ctx: RequestContext) -> None:
     """WebSocket /api/v1/namespaces/{namespace}/pods/{name}/attach: relay a kubectl attach to the kubelet."""
     await _container_websocket(ctx, "attach")
+
+
+async def container_upgrade(ctx: RequestContext, kind: str) -> Response:
+    """pods/exec or pods/attach without a WebSocket: the same checks; kubectl's SPDY fallback (`Upgrade:
+    SPDY/3.1`) is then bridged to the kubelet's WebSocket (apiserver/spdy_upgrade.py), anything else is a 400."""
+    reg = ctx.registry
+    assert reg is not None and ctx.conn is not None
+    ns, name = ctx.namespace or "", ctx.name
+    await ensure_create_allowed(ctx)
+    host, port, container = await exec_target(reg, ns, name, ctx.query.get("container", ""))
+    if spdy_requested(ctx) is None:
+        raise errors.bad_request(
+            f"Upgrade request required: pods/{kind} is served over WebSocket (subprotocol v5.channel.k8s.io "
+            "or v4.channel.k8s.io) or SPDY/3.1"
+        )
+    protocol = negotiate(ctx, EXEC_PROTOCOLS)
+    query = _exec_query(ctx.conn, ctx.query, command=kind == "exec")
+    kubelets = kubelet_clients(ctx)
+    url = kubelets.url(host, port, f"/{kind}/{ns}/{name}/{container}?{urlencode(query)}", websocket=True)
+    upstream = await open_kubelet_socket(kubelets, url, "v5.channel.k8s.io", host, port)
+    return switching_protocols(protocol, lambda conn: bridge_exec(conn, upstream), upstream)
 
 
 async def _container_websocket(ctx: RequestContext, kind: str) -> None:

@@ -291,13 +291,13 @@ def _set_scheduled(pod: dict[str, Any]) -> None:
 
 
 class PortForwardSubresource(Subresource):
-    """`pods/<name>/portforward` without a WebSocket upgrade; the upgrade goes to `apiserver/portforward.py`."""
+    """`pods/<name>/portforward` without a WebSocket upgrade: kubectl's SPDY fallback (`apiserver/portforward.py`)."""
 
     verbs = ("get", "create")
     response_kind = ("", "v1", "PodPortForwardOptions")
 
     async def get(self, ctx: RequestContext) -> Response:
-        return await portforward.refuse_plain_upgrade(ctx)
+        return await portforward.portforward_upgrade(ctx)
 
     create = get
 
@@ -313,7 +313,7 @@ class LogSubresource(Subresource):
 
 
 class ExecSubresource(Subresource):
-    """`pods/<name>/exec` without a WebSocket upgrade (kubectl's SPDY fallback): the checks, then 400.
+    """`pods/<name>/exec` without a WebSocket upgrade: kubectl's SPDY fallback (`proxy.container_upgrade`).
 
     The WebSocket upgrade itself is routed to `proxy.exec_websocket` by the app.
     """
@@ -322,30 +322,20 @@ class ExecSubresource(Subresource):
     response_kind = ("", "v1", "PodExecOptions")
 
     async def get(self, ctx: RequestContext) -> Response:
-        reg, _res = _parts(ctx)
-        await proxy.exec_target(reg, ctx.namespace or "", ctx.name, ctx.query.get("container", ""))
-        raise errors.bad_request(
-            "Upgrade request required: tinykube serves pods/exec over WebSocket only "
-            "(subprotocol v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported"
-        )
+        return await proxy.container_upgrade(ctx, "exec")
 
     create = get
 
 
 class AttachSubresource(Subresource):
-    """`pods/<name>/attach` without a WebSocket upgrade: the checks, then 400 (the upgrade is routed to
-    `proxy.attach_websocket` by the app)."""
+    """`pods/<name>/attach` without a WebSocket upgrade: kubectl's SPDY fallback (`proxy.container_upgrade`;
+    the WebSocket upgrade is routed to `proxy.attach_websocket` by the app)."""
 
     verbs = ("get", "create")
     response_kind = ("", "v1", "PodAttachOptions")
 
     async def get(self, ctx: RequestContext) -> Response:
-        reg, _res = _parts(ctx)
-        await proxy.exec_target(reg, ctx.namespace or "", ctx.name, ctx.query.get("container", ""))
-        raise errors.bad_request(
-            "Upgrade request required: tinykube serves pods/attach over WebSocket only "
-            "(subprotocol v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported"
-        )
+        return await proxy.container_upgrade(ctx, "attach")
 
     create = get
 

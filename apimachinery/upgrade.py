@@ -1,0 +1,185 @@
+"""HTTP upgrades other than WebSocket (SPDY/3.1): the connection handed to the app as a byte stream.
+
+uvicorn passes a request with `Connection: Upgrade` and an `Upgrade` token other than `websocket` to the
+app as plain HTTP, and has no way to give the app the connection once it answers. `UpgradableHttpProtocol`
+adds an `UpgradedConnection` to such a request's scope (ASGI extension `UPGRADE_EXTENSION`). The request
+goes through the app and its middleware like any other; when the response the app starts is
+`101 Switching Protocols`, the protocol writes that head itself and stops being HTTP: every later byte of
+the connection is the UpgradedConnection's to read, what the app sends as a body is dropped. The app's
+response (`SwitchingProtocols`) runs the new protocol over the connection, then closes it. Any other answer
+is sent as usual and the connection is closed after it (the parser cannot resume after an upgrade request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httptools
+from starlette.responses import Response
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = ["UPGRADE_EXTENSION", "SwitchingProtocols", "UpgradableHttpProtocol", "UpgradedConnection", "upgrade_of"]
+
+log = logging.getLogger("upgrade")
+
+UPGRADE_EXTENSION = "tinykube.upgrade"
+READ_CHUNK = 64 * 1024
+READ_BUFFER = 256 * 1024  # the transport stops reading while this much is unread
+_NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"connection", b"upgrade"}
+
+
+class UpgradedConnection:
+    """The byte stream of a connection whose request asked to upgrade to `token` (lower-case, e.g. `spdy/3.1`)."""
+
+    def __init__(self, protocol: UpgradableHttpProtocol, token: str) -> None:
+        self.token = token
+        self.switched = False
+        self._protocol = protocol
+        self._reader = asyncio.StreamReader(limit=READ_BUFFER)
+
+    async def read(self) -> bytes | None:
+        """The next bytes the client sent; None once it closed the connection."""
+        return await self._reader.read(READ_CHUNK) or None
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes, waiting while the transport's buffer is full."""
+        transport = self._protocol.transport
+        if transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
+        transport.write(data)
+        await self._protocol.flow.drain()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._protocol.transport.close()
+
+    def _feed(self, data: bytes) -> None:
+        self._reader.feed_data(data)
+
+    def _eof(self) -> None:
+        if not self._reader.at_eof():
+            self._reader.feed_eof()
+
+    def _switch(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        head = [b"HTTP/1.1 %d Switching Protocols\r\n" % status, b"Connection: Upgrade\r\n"]
+        head += [name + b": " + value + b"\r\n" for name, value in headers if name.lower() not in _NOT_FORWARDED]
+        head.append(b"Upgrade: " + self.token.encode("latin-1") + b"\r\n\r\n")
+        self.switched = True
+        self._reader.set_transport(self._protocol.transport)  # a full buffer pauses reading
+        self._protocol.transport.write(b"".join(head))
+        self._protocol.on_upgraded()
+
+    async def _send(self, send: Callable[[Any], Awaitable[None]], cycle: Any, message: Any) -> None:
+        """The request's ASGI `send`: a 101 start switches the connection; after it, nothing is HTTP."""
+        if self.switched:
+            return
+        if message["type"] == "http.response.start" and message["status"] == 101:
+            cycle.response_started = cycle.response_complete = True  # uvicorn writes nothing more for it
+            self._switch(101, list(message.get("headers") or []))
+            return
+        await send(message)
+
+
+def upgrade_of(scope: Any) -> UpgradedConnection | None:
+    """The connection a request may take over (None when it asked for no upgrade the server hands over)."""
+    return (scope.get("extensions") or {}).get(UPGRADE_EXTENSION)
+
+
+class UpgradableHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, handing the connection of a non-WebSocket upgrade to the app."""
+
+    _upgrade: UpgradedConnection | None = None
+
+    def on_upgraded(self) -> None:
+        """The connection has switched protocols (subclasses stop their HTTP bookkeeping here)."""
+        self._unset_keepalive_if_required()
+
+    def on_headers_complete(self) -> None:
+        """An upgrade request (not WebSocket) gets its UpgradedConnection before the app runs."""
+        super().on_headers_complete()
+        token = self._get_upgrade() if self.parser.should_upgrade() else None
+        if not token or self._should_upgrade() or self.cycle is None:
+            return
+        cycle = self.cycle
+        conn = self._upgrade = UpgradedConnection(self, token.decode("latin-1"))
+        self.scope.setdefault("extensions", {})[UPGRADE_EXTENSION] = conn  # type: ignore[typeddict-item]
+        cycle.keep_alive = False
+        cycle.send = functools.partial(conn._send, cycle.send, cycle)  # type: ignore[method-assign]
+
+    def data_received(self, data: bytes) -> None:
+        """HTTP until an upgrade request's head is in; after it, the bytes are the upgraded connection's."""
+        if self._upgrade is not None:
+            self._upgrade._feed(data)
+            return
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+        except httptools.HttpParserUpgrade as e:
+            if self._upgrade is not None:
+                offset = int(e.args[0]) if e.args else len(data)
+                if data[offset:]:
+                    self._upgrade._feed(data[offset:])
+            elif self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+
+    def eof_received(self) -> bool | None:
+        """The client's end of an upgraded connection: its reader sees EOF."""
+        if self._upgrade is not None:
+            self._upgrade._eof()
+        return super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The reader of an upgraded connection sees EOF."""
+        if self._upgrade is not None:
+            self._upgrade._eof()
+        super().connection_lost(exc)
+
+
+Session = Callable[[UpgradedConnection], Awaitable[None]]
+
+
+class SwitchingProtocols(Response):
+    """A response that answers `101 Switching Protocols` and runs `session` over the connection.
+
+    `abandon` runs instead when the switch did not happen (a middleware answered, the client went away).
+    """
+
+    def __init__(
+        self,
+        headers: dict[str, str],
+        session: Session,
+        abandon: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(status_code=101, headers=headers)
+        self._session = session
+        self._abandon = abandon
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Send the 101, run the session, close the connection."""
+        conn = upgrade_of(scope)
+        await send({"type": "http.response.start", "status": 101, "headers": self.raw_headers})
+        if conn is None or not conn.switched:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if self._abandon is not None:
+                await self._abandon()
+            return
+        try:
+            await self._session(conn)
+        except Exception:
+            log.exception("upgraded connection (%s) failed", conn.token)
+        finally:
+            conn.close()
+            # the middleware sees the response end (audit's ResponseComplete); the protocol drops it
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
