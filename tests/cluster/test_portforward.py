@@ -1,10 +1,12 @@
 """`kubectl port-forward` on a real cluster: kubectl → apiserver's secure port (TLS, Node,RBAC) → the
 pod's kubelet (HTTPS, the apiserver's client certificate, `nodes/proxy` checked) → `python3 -m
 http.server` in a process-runtime pod, for pod/, svc/ and deploy/ targets; a user who may only `get`
-pods/portforward is refused (the WebSocket upgrade must also be allowed to `create`)."""
+pods/portforward is refused (the WebSocket upgrade must also be allowed to `create`). kubectl forced onto
+its SPDY/3.1 fallback (as Go clients speak) forwards and execs the same way."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import socket
@@ -109,6 +111,19 @@ def test_port_forward_reaches_http_server(skube: Kubectl, web: tuple[str, str], 
         assert proc.poll() is None
     finally:
         stop(proc)
+
+
+def test_spdy_fallback_on_the_secure_port(skube: Kubectl, web: tuple[str, str]) -> None:
+    ns, pod = web
+    env = {"KUBECTL_PORT_FORWARD_WEBSOCKETS": "false", "KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"}
+    spdy = dataclasses.replace(skube, env={**skube.env, **env})
+    proc, local = forward(spdy, ns, f"pod/{pod}", PORT)
+    try:
+        assert "Directory listing for /" in listing(local)
+    finally:
+        stop(proc)
+    r = spdy("-n", ns, "exec", "-i", pod, "--", "sh", "-c", "cat; exit 4", input="piped through SPDY\n")
+    assert (r.returncode, r.stdout) == (4, "piped through SPDY\n"), r.stderr
 
 
 def test_two_connections_at_once(skube: Kubectl, web: tuple[str, str]) -> None:
