@@ -11,9 +11,17 @@ exec runs local processes, attach talks to a `cat` container, port-forward reach
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import fcntl
+import os
+import pty
 import re
 import socket
+import struct
+import subprocess
+import termios
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +54,7 @@ class SpdyRuntime(CatRuntime):
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self.pods: dict[tuple[str, str], str] = {}
+        self.resized: list[tuple[int, int]] = []  # (width, height) the kubelet was asked for, every tty exec
 
     def sandboxes(self) -> list[Sandbox]:
         return [Sandbox(f"uid-{ns}-{n}", ns, n, ip, Path("/nonexistent")) for (ns, n), ip in self.pods.items()]
@@ -54,7 +63,10 @@ class SpdyRuntime(CatRuntime):
         self, namespace: str, pod: str, container: str, command: list[str], tty: bool = False
     ) -> asyncio.subprocess.Process:
         pipe = asyncio.subprocess.PIPE
-        return await asyncio.create_subprocess_exec(*command, stdin=pipe, stdout=pipe, stderr=pipe)
+        proc = await asyncio.create_subprocess_exec(*command, stdin=pipe, stdout=pipe, stderr=pipe)
+        if tty:  # not a terminal, but it records the sizes the kubelet passes on
+            proc.resize = lambda width, height: self.resized.append((width, height))  # type: ignore[attr-defined]
+        return proc
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +113,36 @@ def test_kubectl_exec_over_spdy(spdy_kubectl: Kubectl, namespace: str, node: str
     # more than one DATA frame each way arrives whole
     big = "x" * 100_000 + "\n"
     assert kubectl.ok("-n", namespace, "exec", "-i", "box", "--", "cat", input=big) == big
+
+
+def test_kubectl_exec_with_a_terminal_over_spdy(
+    spdy_kubectl: Kubectl, namespace: str, node: str, kubelet: tuple[ThreadedKubelet, SpdyRuntime]
+) -> None:
+    runtime = kubelet[1]
+    spdy_kubectl.ok("-n", namespace, "apply", "-f", "-", input=manifest(pod_yaml("term", node)))
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))  # rows, columns
+    argv = spdy_kubectl.argv("-n", namespace, "exec", "-ti", "term", "--", "head", "-c", "3")
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=spdy_kubectl.env, start_new_session=True)
+    os.close(slave)
+    try:
+        # the terminal's size comes first, on the resize stream: then kubectl is attached
+        deadline = time.monotonic() + 20
+        while (111, 33) not in runtime.resized:
+            assert time.monotonic() < deadline and proc.poll() is None, runtime.resized
+            time.sleep(0.05)
+        os.write(master, b"abc")
+        assert proc.wait(timeout=30) == 0
+        out = b""
+        with contextlib.suppress(OSError):  # EIO once the terminal's last writer is gone
+            while chunk := os.read(master, 65536):
+                out += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        os.close(master)
+    assert b"abc" in out, out
 
 
 def test_kubectl_exec_over_spdy_errors(spdy_kubectl: Kubectl, namespace: str, node: str) -> None:
