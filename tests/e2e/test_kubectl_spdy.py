@@ -115,6 +115,30 @@ def test_kubectl_exec_over_spdy(spdy_kubectl: Kubectl, namespace: str, node: str
     assert kubectl.ok("-n", namespace, "exec", "-i", "box", "--", "cat", input=big) == big
 
 
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "zombie" not in state.lower()
+
+
+def test_exec_process_ends_when_the_spdy_client_goes_away(spdy_kubectl: Kubectl, namespace: str, node: str) -> None:
+    spdy_kubectl.ok("-n", namespace, "apply", "-f", "-", input=manifest(pod_yaml("left", node)))
+    proc = spdy_kubectl.start("-n", namespace, "exec", "left", "--", "sh", "-c", "echo $$; exec sleep 60")
+    try:
+        assert proc.stdout is not None
+        pid = int(proc.stdout.readline())
+        assert _running(pid)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    deadline = time.monotonic() + 15
+    while _running(pid):
+        assert time.monotonic() < deadline, "the exec outlived its SPDY client"
+        time.sleep(0.05)
+
+
 def test_kubectl_exec_with_a_terminal_over_spdy(
     spdy_kubectl: Kubectl, namespace: str, node: str, kubelet: tuple[ThreadedKubelet, SpdyRuntime]
 ) -> None:
@@ -190,11 +214,11 @@ def test_kubectl_port_forward_over_spdy(
     assert upgraded_over_spdy(log, "portforward"), log
 
 
-def _upgrade(apiserver: str, path: str, *protocols: str) -> bytes:
-    """POST `path` asking for SPDY/3.1 with these stream protocols; the response head, and its body if it
-    has a length (a refusal's Status)."""
+def _upgrade(apiserver: str, path: str, *protocols: str, method: str = "POST", to: str = "SPDY/3.1") -> bytes:
+    """`path` asking to upgrade (to SPDY/3.1) with these stream protocols; the response head, and its body
+    if it has a length (a refusal's Status)."""
     url = urlsplit(apiserver)
-    lines = [f"POST {path} HTTP/1.1", f"Host: {url.netloc}", "Connection: Upgrade", "Upgrade: SPDY/3.1"]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {url.netloc}", "Connection: Upgrade", f"Upgrade: {to}"]
     lines += [f"X-Stream-Protocol-Version: {p}" for p in protocols]
     with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=10) as sock:
         sock.sendall(("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode())
@@ -220,6 +244,9 @@ def test_spdy_upgrade_negotiation(
     head = _upgrade(apiserver, path, "v3.channel.k8s.io")
     assert head.startswith(b"HTTP/1.1 403 "), head
     assert b"unable to negotiate protocol: client supports [v3.channel.k8s.io]" in head
+    # an upgrade the server does not take over is answered as a plain request
+    answer = _upgrade(apiserver, "/version", method="GET", to="h2c")
+    assert answer.startswith(b"HTTP/1.1 200 ") and b'"gitVersion"' in answer, answer
     # no upgrade asked: the checks, then a 400 that says what is served
     r = http.post(path)
     assert r.status_code == 400 and r.json()["message"].startswith("Upgrade request required"), r.text
