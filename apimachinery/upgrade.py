@@ -20,8 +20,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httptools
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from apimachinery import errors
 
 __all__ = ["UPGRADE_EXTENSION", "SwitchingProtocols", "UpgradableHttpProtocol", "UpgradedConnection", "upgrade_of"]
 
@@ -34,10 +36,12 @@ _NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"connection", b"upgr
 
 
 class UpgradedConnection:
-    """The byte stream of a connection whose request asked to upgrade to `token` (lower-case, e.g. `spdy/3.1`)."""
+    """The byte stream of a connection whose request asked to upgrade to `offered` (its `Upgrade` header);
+    `token` is that in lower case (`spdy/3.1`)."""
 
-    def __init__(self, protocol: UpgradableHttpProtocol, token: str) -> None:
-        self.token = token
+    def __init__(self, protocol: UpgradableHttpProtocol, offered: str) -> None:
+        self.offered = offered
+        self.token = offered.lower()
         self.switched = False
         self._protocol = protocol
         self._reader = asyncio.StreamReader(limit=READ_BUFFER)
@@ -65,10 +69,10 @@ class UpgradedConnection:
         if not self._reader.at_eof():
             self._reader.feed_eof()
 
-    def _switch(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        head = [b"HTTP/1.1 %d Switching Protocols\r\n" % status, b"Connection: Upgrade\r\n"]
+    def _switch(self, headers: list[tuple[bytes, bytes]]) -> None:
+        head = [b"HTTP/1.1 101 Switching Protocols\r\n", b"Connection: Upgrade\r\n"]
         head += [name + b": " + value + b"\r\n" for name, value in headers if name.lower() not in _NOT_FORWARDED]
-        head.append(b"Upgrade: " + self.token.encode("latin-1") + b"\r\n\r\n")
+        head.append(b"Upgrade: " + self.offered.encode("latin-1") + b"\r\n\r\n")
         self.switched = True
         self._reader.set_transport(self._protocol.transport)  # a full buffer pauses reading
         self._protocol.transport.write(b"".join(head))
@@ -80,7 +84,7 @@ class UpgradedConnection:
             return
         if message["type"] == "http.response.start" and message["status"] == 101:
             cycle.response_started = cycle.response_complete = True  # uvicorn writes nothing more for it
-            self._switch(101, list(message.get("headers") or []))
+            self._switch(list(message.get("headers") or []))
             return
         await send(message)
 
@@ -102,11 +106,11 @@ class UpgradableHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         """An upgrade request (not WebSocket) gets its UpgradedConnection before the app runs."""
         super().on_headers_complete()
-        token = self._get_upgrade() if self.parser.should_upgrade() else None
-        if not token or self._should_upgrade() or self.cycle is None:
+        offered = next((v for n, v in self.headers if n == b"upgrade"), b"")
+        if not self.parser.should_upgrade() or not self._get_upgrade() or self._should_upgrade() or self.cycle is None:
             return
         cycle = self.cycle
-        conn = self._upgrade = UpgradedConnection(self, token.decode("latin-1"))
+        conn = self._upgrade = UpgradedConnection(self, offered.decode("latin-1"))
         self.scope.setdefault("extensions", {})[UPGRADE_EXTENSION] = conn  # type: ignore[typeddict-item]
         cycle.keep_alive = False
         cycle.send = functools.partial(conn._send, cycle.send, cycle)  # type: ignore[method-assign]
@@ -168,8 +172,14 @@ class SwitchingProtocols(Response):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Send the 101, run the session, close the connection."""
         conn = upgrade_of(scope)
+        if conn is None:  # a server that cannot hand the connection over: no 101 it cannot keep
+            if self._abandon is not None:
+                await self._abandon()
+            refused = errors.bad_request(f"this server cannot switch {scope.get('path', '')} to another protocol")
+            await JSONResponse(refused.to_status(), status_code=400)(scope, receive, send)
+            return
         await send({"type": "http.response.start", "status": 101, "headers": self.raw_headers})
-        if conn is None or not conn.switched:
+        if not conn.switched:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             if self._abandon is not None:
                 await self._abandon()
