@@ -214,6 +214,15 @@ def test_kubectl_port_forward_over_spdy(
     assert upgraded_over_spdy(log, "portforward"), log
 
 
+def test_kubectl_port_forward_over_spdy_errors(
+    spdy_kubectl: Kubectl, http: httpx.Client, namespace: str, node: str
+) -> None:
+    # Running in the API but unknown to its kubelet: the kubelet's refusal is the upgrade's answer
+    running_pod(http, spdy_kubectl, namespace, "ghost", node, 80)
+    err = spdy_kubectl.fails("-n", namespace, "port-forward", "pod/ghost", ":80")
+    assert "error upgrading connection: unable to upgrade connection: pod does not exist" in err, err
+
+
 def _upgrade(apiserver: str, path: str, *protocols: str, method: str = "POST", to: str = "SPDY/3.1") -> bytes:
     """`path` asking to upgrade (to SPDY/3.1) with these stream protocols; the response head, and its body
     if it has a length (a refusal's Status)."""
