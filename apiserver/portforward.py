@@ -7,8 +7,9 @@ look at the SPDY: it opens the same tunnel to the kubelet's `/portForward/<ns>/<
 `spdy3.1.portforward.tinykube.io`) and copies messages both ways, as kube-apiserver copies bytes
 between kubectl and the kubelet. Whatever stops the tunnel before it opens (no such pod, no node yet,
 the kubelet refusing or unreachable) refuses the upgrade with a Status. kubectl then retries with a
-plain `Upgrade: SPDY/3.1` POST, which tinykube does not serve: that request gets the same checks and
-the same Status, or a 400 saying to use the WebSocket.
+plain `Upgrade: SPDY/3.1` POST (Go clients send only that): it gets the same checks and the same
+Status, or `101 Switching Protocols` (stream protocol `portforward.k8s.io`), after which its SPDY bytes
+go into the same tunnel to the kubelet (apiserver/spdy_upgrade.py).
 
 The official clients but kubectl (the Python `kubernetes.stream.portforward`) ask for the channel
 protocol instead (`v4.channel.k8s.io`, `?ports=80,8080`): that WebSocket is relayed to the kubelet

@@ -5,7 +5,8 @@ Logs are streamed through as the kubelet writes them (a follow lasts until eithe
 Exec and attach are WebSockets: the apiserver accepts the client's upgrade (subprotocols v5/v4.channel.k8s.io),
 opens one to the kubelet's /exec (/attach) with the same subprotocol and relays frames both ways; a kubelet
 that refuses ends the session with a Status on the error channel, as kube-apiserver's stream
-translator does. Both dial the kubelet as `apiserver/kubelet_client.py` says (HTTPS with the
+translator does. kubectl's SPDY/3.1 fallback (a POST upgraded to SPDY) is bridged to the same kubelet
+WebSocket (apiserver/spdy_upgrade.py). Both dial the kubelet as `apiserver/kubelet_client.py` says (HTTPS with the
 apiserver's kubelet client certificate when it has one).
 """
 
