@@ -106,9 +106,11 @@ class UpgradableHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         """An upgrade request (not WebSocket) gets its UpgradedConnection before the app runs."""
         super().on_headers_complete()
-        offered = next((v for n, v in self.headers if n == b"upgrade"), b"")
-        if not self.parser.should_upgrade() or not self._get_upgrade() or self._should_upgrade() or self.cycle is None:
+        if not self.parser.should_upgrade():  # (the common case: nothing more to look at)
             return
+        if not self._get_upgrade() or self._should_upgrade() or self.cycle is None:
+            return
+        offered = next((v for n, v in self.headers if n == b"upgrade"), b"")
         cycle = self.cycle
         conn = self._upgrade = UpgradedConnection(self, offered.decode("latin-1"))
         self.scope.setdefault("extensions", {})[UPGRADE_EXTENSION] = conn  # type: ignore[typeddict-item]
