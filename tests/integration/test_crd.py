@@ -403,7 +403,10 @@ async def test_conversion_webhook_converts_between_versions(api: httpx.AsyncClie
         group = f"w{uuid.uuid4().hex[:8]}.example.com"
         crd = crontab_crd(group)
         v1 = crd["spec"]["versions"][0]
-        crd["spec"]["versions"] = [{**copy.deepcopy(v1), "name": "v1beta1", "storage": False}, v1]
+        beta = {**copy.deepcopy(v1), "name": "v1beta1", "storage": False}
+        beta_spec = beta["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        beta_spec["cron"] = beta_spec.pop("cronSpec")  # each version's objects are read by its own schema
+        crd["spec"]["versions"] = [beta, v1]
         webhook = {"clientConfig": {"url": server.url("/convert"), "caBundle": server.pki.ca_bundle}}
         crd["spec"]["conversion"] = {"strategy": "Webhook", "webhook": {**webhook, "conversionReviewVersions": ["v1"]}}
         assert (await api.post(CRDS, json=crd)).status_code == 201, crd
