@@ -98,6 +98,13 @@ class CustomResourceStrategy(Strategy):
                 obj.update(pruned)
             schema.default(obj)
 
+    def unknown_fields(self, obj: Obj) -> list[str]:
+        """Prune `obj` in place by the request version's schema; the paths of the fields dropped (what
+        fieldValidation reports)."""
+        dropped: list[str] = []
+        self.written_in().prune(obj, dropped)
+        return dropped
+
     def validate_semantics(self, obj: Obj) -> list[Cause]:
         """The errors by the request version's schema."""
         return to_causes(self.written_in().validate(obj))
