@@ -2,10 +2,10 @@
 
 `definition_from_crd` reads a (validated) CRD and builds its `KindDefinition`: the resource in its
 storage version with the other served versions beside it (conversion `None`: the apiVersion is
-rewritten; `Webhook`: a ConversionReview), a `CustomResourceStrategy` over the versions' schemas,
-a printer of the storage version's additionalPrinterColumns, selectable fields (metadata.name,
-metadata.namespace and `selectableFields`), and the `status` and `scale` subresources the storage
-version enables.
+rewritten; `Webhook`: a ConversionReview), a `CustomResourceStrategy` over the versions' schemas, a
+printer and field selection that follow the version a request addressed (`versions.SERVED_VERSION`:
+its additionalPrinterColumns and selectableFields), and the `status` and `scale` subresources the
+storage version enables (for every served version).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import orjson
 from apimachinery import errors
 from apimachinery.errors import Cause
 from apimachinery.resources import ResourceInfo, version_priority
-from apimachinery.selectors import SelectableFields
+from apimachinery.selectors import FieldSelector, SelectableFields
 from apiserver.crd.conversion import NoneConversion, WebhookConversion, WebhookConverter
 from apiserver.crd.jsonpath import JSONPath, JSONPathError
 from apiserver.crd.schema import SchemaCompiler, SchemaError, SchemaValidator, pass_through, to_causes
@@ -233,6 +233,39 @@ def selectable_fields(kind: str, specs: list[Mapping[str, Any]]) -> SelectableFi
     )
 
 
+@dataclass(frozen=True)
+class VersionFields(SelectableFields):
+    """A CRD's field selection: the selectableFields of the version the request addressed (the storage
+    version's, otherwise); an object's values cover every version's fields, so a watch filters alike."""
+
+    group: str = ""
+    plural: str = ""
+    by_version: Mapping[str, SelectableFields] = field(default_factory=dict)
+
+    def convert(self, sel: FieldSelector) -> FieldSelector:
+        """The selector, checked against the addressed version's selectable fields."""
+        served = SERVED_VERSION.get()
+        current = self.by_version.get(served[2]) if served and served[:2] == (self.group, self.plural) else None
+        return current.convert(sel) if current is not None else super().convert(sel)
+
+
+def _version_fields(
+    crd: Mapping[str, Any], kind: str, group: str, plural: str, others: tuple[str, ...]
+) -> VersionFields:
+    stored = storage_version(crd)
+    specs = {v: list(_version(crd, v).get("selectableFields") or []) for v in (stored, *others)}
+    own = selectable_fields(kind, specs[stored])
+    every = selectable_fields(kind, [s for v in specs.values() for s in v])
+    return VersionFields(
+        own.supported,
+        every.values,
+        own.unsupported,
+        group=group,
+        plural=plural,
+        by_version={v: selectable_fields(kind, specs[v]) for v in others},
+    )
+
+
 def _path(json_path: Any) -> tuple[str, ...]:
     return tuple(str(json_path or "").lstrip(".").split("."))
 
@@ -359,7 +392,7 @@ def definition_from_crd(
         resource=resource,
         strategy=CustomResourceStrategy(resource, schemas, terminating, same_shape=not _webhook(crd)),
         printer=printer,
-        fields=selectable_fields(kind, list(version.get("selectableFields") or [])),
+        fields=_version_fields(crd, kind, group, resource.plural, others),
         subresources=subresources,
         conversions=_conversions(crd, kind, schemas, others, converter),
         deprecated=_deprecations(crd, kind),

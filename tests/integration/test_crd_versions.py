@@ -24,6 +24,7 @@ def _version(name: str, storage: bool, spec: dict[str, Any], column: dict[str, A
         "storage": storage,
         "schema": {"openAPIV3Schema": schema},
         "additionalPrinterColumns": [column],
+        "selectableFields": [{"jsonPath": column["jsonPath"]}],
     }
 
 
@@ -87,6 +88,15 @@ async def test_each_version_validates_prunes_defaults_and_prints_by_its_own_sche
         columns[path] = [c["name"] for c in table["columnDefinitions"]]
         assert [row["cells"][0] for row in table["rows"]] == ["a"]
     assert columns == {beta: ["Name", "Size"], v1: ["Name", "Mode"]}
+
+    async def selected(path: str, selector: str) -> list[str] | int:
+        r = await api.get(path, params={"fieldSelector": selector})
+        return [i["metadata"]["name"] for i in r.json()["items"]] if r.status_code == 200 else r.status_code
+
+    assert await selected(beta, "spec.size=big") == ["a"]
+    assert await selected(v1, "spec.mode=auto") == ["a"]
+    assert await selected(v1, "spec.size=big") == 400
+    assert await selected(beta, "spec.mode=auto") == 400
     await api.delete(f"{CRDS}/widgets.{group}")
 
 
