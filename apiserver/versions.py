@@ -151,9 +151,23 @@ async def _convert_out(doc: Any, res: ResourceInfo, served: str, conv: Converts)
     return doc
 
 
+async def _as_served(lines: AsyncIterator[Any], res: ResourceInfo, served: str) -> AsyncIterator[Any]:
+    """A stream whose every step runs with SERVED_VERSION set (a watch's events are encoded as it is read)."""
+    key = (res.group, res.plural, served)
+    while True:
+        token = SERVED_VERSION.set(key)
+        try:
+            chunk = await anext(lines)
+        except StopAsyncIteration:
+            return
+        finally:
+            SERVED_VERSION.reset(token)
+        yield chunk
+
+
 async def _convert_stream(lines: AsyncIterator[Any], res: ResourceInfo, served: str, conv: Converts) -> Any:
     pending = b""
-    async for chunk in lines:
+    async for chunk in _as_served(lines, res, served):
         pending += chunk if isinstance(chunk, bytes) else str(chunk).encode()
         *complete, pending = pending.split(b"\n")
         out = b""

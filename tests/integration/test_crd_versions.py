@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 import time
 import uuid
 from typing import Any
@@ -88,6 +90,19 @@ async def test_each_version_validates_prunes_defaults_and_prints_by_its_own_sche
         columns[path] = [c["name"] for c in table["columnDefinitions"]]
         assert [row["cells"][0] for row in table["rows"]] == ["a"]
     assert columns == {beta: ["Name", "Size"], v1: ["Name", "Mode"]}
+
+    async def first_watched_table(path: str) -> dict[str, Any]:
+        params = {"watch": "1", "resourceVersion": "0"}
+        async with api.stream("GET", path, params=params, headers={"Accept": TABLE}) as r:
+            async for line in r.aiter_lines():
+                if line.strip():
+                    return json.loads(line)["object"]
+        raise AssertionError("the watch ended without an event")
+
+    for path, name in ((beta, "Size"), (v1, "Mode")):  # a watch's events are printed as the version it named
+        table = await asyncio.wait_for(first_watched_table(path), 10)
+        assert [c["name"] for c in table["columnDefinitions"]] == ["Name", name]
+        assert table["rows"][0]["cells"] == ["a", "big" if name == "Size" else "auto"]
 
     async def selected(path: str, selector: str) -> list[str] | int:
         r = await api.get(path, params={"fieldSelector": selector})
