@@ -696,7 +696,8 @@ def check_fields(
     skip = set(ignore or ())
     custom = _custom_fields.get((res.group, res.plural)) if res.custom else None
     if custom is not None:  # pruned here already, by the custom resource's schema
-        unknown = [f for f in custom(obj) if f not in skip] if isinstance(obj, dict) else []
+        wanted = isinstance(obj, dict) and directive != "Ignore"  # Ignore: the strategy prunes them silently
+        unknown = [f for f in custom(obj) if f not in skip] if wanted else []
         found: list[Path] = []
     else:
         found = [p for p in _unknown_paths(res, obj) if _display(p) not in skip]
