@@ -37,6 +37,8 @@ class KindDefinition:
     """The other served versions (`resource.also_served`), each with how it converts to and from storage."""
     deprecated: Mapping[str, str] = field(default_factory=dict)
     """Served versions that are deprecated, each with the warning a request to it gets."""
+    version_subresources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Served versions with fewer subresources than the storage version (a CRD's versions each name theirs)."""
     storage_served: bool = True
     """False for a CRD whose storage version is `served: false`: objects are stored in it, and requests to
     the other versions pass through it, but it is neither discovered nor addressable."""
@@ -52,7 +54,11 @@ class KindDefinition:
     def views(self) -> list[ResourceInfo]:
         """The resource in its storage version, then in every other version it is served in."""
         r = self.resource
-        return [r, *(replace(r, version=v, also_served=()) for v in r.also_served)]
+        subs = self.version_subresources
+        return [
+            r,
+            *(replace(r, version=v, also_served=(), subresources=subs.get(v, r.subresources)) for v in r.also_served),
+        ]
 
     def addressable(self, version: str) -> bool:
         """Whether a request may name `version` (an unserved storage version only on behalf of a served one)."""
@@ -117,6 +123,10 @@ class KindRegistry:
         d = self._defs.get((group, plural))
         if d is None or not d.addressable(version):
             return None
+        served = SERVED_VERSION.get()
+        if version == d.resource.version and served is not None and served[:2] == (group, plural):
+            subs = d.version_subresources.get(served[2])  # on behalf of a version with fewer subresources
+            return d.resource if subs is None else replace(d.resource, subresources=subs)
         return next((v for v in d.views() if v.version == version), None)
 
     def by_kind(self, group: str, kind: str) -> KindDefinition | None:

@@ -316,6 +316,18 @@ def _printer(version: Mapping[str, Any]) -> Printer:
     return printer_for_columns(list(version.get("additionalPrinterColumns") or []))
 
 
+def _version_subresources(
+    crd: Mapping[str, Any], storage: Mapping[str, ServesSubresource], others: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    """The served versions that lack some of the storage version's subresources, with those they have."""
+    out = {}
+    for v in others:
+        own = tuple(s for s in _subresources(_version(crd, v)) if s in storage)
+        if own != tuple(storage):
+            out[v] = own
+    return out
+
+
 def _webhook(crd: Mapping[str, Any]) -> bool:
     return ((crd.get("spec") or {}).get("conversion") or {}).get("strategy") == "Webhook"
 
@@ -396,5 +408,6 @@ def definition_from_crd(
         subresources=subresources,
         conversions=_conversions(crd, kind, schemas, others, converter),
         deprecated=_deprecations(crd, kind),
+        version_subresources=_version_subresources(crd, subresources, others),
         storage_served=stored in served_versions(crd),
     )

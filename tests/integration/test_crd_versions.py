@@ -31,14 +31,15 @@ def _version(name: str, storage: bool, spec: dict[str, Any], column: dict[str, A
 
 
 def widget_crd(group: str) -> dict[str, Any]:
-    """Widgets: v1beta1 has a string `size` and a defaulted `legacy`; v1 (storage) an integer `size` and a
-    defaulted `mode`."""
+    """Widgets: v1beta1 has a string `size` and a defaulted `legacy`; v1 (storage) an integer `size`, a
+    defaulted `mode` and the status subresource."""
     beta = _version(
         "v1beta1", False, {"size": {"type": "string"}, "legacy": {"type": "string", "default": "old"}}, _SIZE_COLUMN
     )
     v1 = _version(
         "v1", True, {"size": {"type": "integer"}, "mode": {"type": "string", "default": "auto"}}, _MODE_COLUMN
     )
+    v1["subresources"] = {"status": {}}  # v1beta1 has none
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -90,6 +91,14 @@ async def test_each_version_validates_prunes_defaults_and_prints_by_its_own_sche
         columns[path] = [c["name"] for c in table["columnDefinitions"]]
         assert [row["cells"][0] for row in table["rows"]] == ["a"]
     assert columns == {beta: ["Name", "Size"], v1: ["Name", "Mode"]}
+
+    assert (await api.get(f"{v1}/a/status")).status_code == 200
+    assert (await api.get(f"{beta}/a/status")).status_code == 404
+    discovered = {}
+    for version in ("v1beta1", "v1"):
+        listed = (await api.get(f"/apis/{group}/{version}")).json()["resources"]
+        discovered[version] = sorted(r["name"] for r in listed)
+    assert discovered == {"v1beta1": ["widgets"], "v1": ["widgets", "widgets/status"]}
 
     async def first_watched_table(path: str) -> dict[str, Any]:
         params = {"watch": "1", "resourceVersion": "0"}
