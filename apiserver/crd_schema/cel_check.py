@@ -174,10 +174,12 @@ def _display(rule: str, offset: int, message: str) -> str:
     return f"ERROR: <input>:{line_no}:{column + 1}: {message}\n | {line}\n | {'.' * column}^"
 
 
-def check_rule(rule: str, schema: Schema, object_root: bool = False) -> str | None:
+def check_rule(rule: str, schema: Schema, object_root: bool = False, tree: Any = None) -> str | None:
     """Upstream's compile error for the undefined fields `rule` selects on `schema` (the value it sits on;
-    `object_root` for the CRD's whole object), or None when it finds none. The rule must parse."""
-    tree = _ENV.compile(rule)
+    `object_root` for the CRD's whole object), or None when it finds none. The rule must parse; `tree` is
+    its parse tree when the caller has it already."""
+    if not isinstance(tree, Tree):
+        tree = _ENV.compile(rule)
     own: Schema | None = _with_type_and_meta(schema) if object_root else schema
     checker = _Checker(rule)
     checker.visit(tree, {"self": own, "oldSelf": own})

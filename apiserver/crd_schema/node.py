@@ -197,7 +197,8 @@ def _compile_rules(n: Node, path: str, errors: list[FieldErrorTuple]) -> None:
             errors.append(invalid(child(rule_path, e.field), e.expression, str(e)))
             continue
         rule = str(entry.get("rule") or "")
-        if problem := check_rule(rule, n.raw, object_root=not path or n.embedded):
+        parsed = getattr(n.rules[-1].program, "ast", None)  # cel-python keeps the parse tree: not parsed twice
+        if problem := check_rule(rule, n.raw, object_root=not path or n.embedded, tree=parsed):
             errors.append(invalid(child(rule_path, "rule"), rule, problem))
 
 
