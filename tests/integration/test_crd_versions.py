@@ -163,3 +163,26 @@ async def test_unserved_versions_are_not_found_and_not_discovered(api: httpx.Asy
     listed = (await api.get(beta)).json()
     assert sorted(i["metadata"]["name"] for i in listed["items"]) == ["a", "b"]
     await api.delete(f"{CRDS}/widgets.{group}")
+
+
+async def test_field_validation_follows_the_addressed_versions_schema(api: httpx.AsyncClient, ns: str) -> None:
+    group = f"fv{uuid.uuid4().hex[:8]}.example.com"
+    assert (await api.post(CRDS, json=widget_crd(group))).status_code == 201
+    await established(api, f"widgets.{group}")
+    beta, v1 = (f"/apis/{group}/{v}/namespaces/{ns}/widgets" for v in ("v1beta1", "v1"))
+    r = await api.post(beta, json=widget(group, "v1beta1", "a", size="big", legacy="x"))
+    assert r.status_code == 201 and "warning" not in r.headers, r.headers
+    r = await api.post(v1, json=widget(group, "v1", "b", size=1, legacy="x"))
+    assert r.status_code == 201 and r.headers["warning"] == '299 - "unknown field \\"spec.legacy\\""', r.headers
+    r = await api.post(v1, params={"fieldValidation": "Strict"}, json=widget(group, "v1", "c", legacy="x"))
+    assert r.status_code == 400
+    assert r.json()["message"] == (
+        'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.legacy"'
+    )
+    patch = {"spec": {"bogus": 1}}
+    headers = {"Content-Type": "application/merge-patch+json"}
+    r = await api.patch(f"{v1}/b", params={"fieldValidation": "Strict"}, json=patch, headers=headers)
+    assert r.status_code == 400 and r.json()["message"] == 'strict decoding error: unknown field "spec.bogus"', r.text
+    r = await api.post(v1, params={"fieldValidation": "Ignore"}, json=widget(group, "v1", "d", legacy="x"))
+    assert r.status_code == 201 and "warning" not in r.headers and "legacy" not in r.json()["spec"]
+    await api.delete(f"{CRDS}/widgets.{group}")
