@@ -495,7 +495,7 @@ def create_app(config: Config) -> FastAPI:
     # the built-in group versions' documents, and the served CRDs' (apiserver/crd/openapi.py)
     app.add_api_route("/openapi/v3", crds.openapi.index, methods=["GET"], include_in_schema=False)
     app.add_api_route("/openapi/v3/{path:path}", crds.openapi.group_version, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/openapi/v2", openapi.openapi_v2, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/openapi/v2", crds.openapi.openapi_v2, methods=["GET"], include_in_schema=False)
     # kubectl exec upgrades to a WebSocket on the exec subresource; plain HTTP requests fall through below
     app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/exec", exec_websocket)
     app.add_api_websocket_route("/api/v1/namespaces/{namespace}/pods/{name}/attach", attach_websocket)

@@ -19,7 +19,7 @@ from apiserver.kinds import KindOptions, builtin_strategy
 from apiserver.printers import Printer, printer_for
 from apiserver.strategy import Strategy
 from apiserver.subresources import SUBRESOURCES, ServesSubresource
-from apiserver.versions import CONVERSIONS, Converts
+from apiserver.versions import CONVERSIONS, SERVED_VERSION, Converts
 
 __all__ = ["KindDefinition", "KindRegistry"]
 
@@ -37,6 +37,11 @@ class KindDefinition:
     """The other served versions (`resource.also_served`), each with how it converts to and from storage."""
     deprecated: Mapping[str, str] = field(default_factory=dict)
     """Served versions that are deprecated, each with the warning a request to it gets."""
+    version_subresources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Served versions with fewer subresources than the storage version (a CRD's versions each name theirs)."""
+    storage_served: bool = True
+    """False for a CRD whose storage version is `served: false`: objects are stored in it, and requests to
+    the other versions pass through it, but it is neither discovered nor addressable."""
 
     def __post_init__(self) -> None:
         missing = set(self.resource.subresources) ^ set(self.subresources)
@@ -47,9 +52,21 @@ class KindDefinition:
             raise ValueError(f"{self.resource.group_resource}: no conversion for {sorted(unconverted)}")
 
     def views(self) -> list[ResourceInfo]:
-        """The resource in every version it is served in, the storage version first."""
+        """The resource in its storage version, then in every other version it is served in."""
         r = self.resource
-        return [r, *(replace(r, version=v, also_served=()) for v in r.also_served)]
+        subs = self.version_subresources
+        return [
+            r,
+            *(replace(r, version=v, also_served=(), subresources=subs.get(v, r.subresources)) for v in r.also_served),
+        ]
+
+    def addressable(self, version: str) -> bool:
+        """Whether a request may name `version` (an unserved storage version only on behalf of a served one)."""
+        r = self.resource
+        if version != r.version or self.storage_served:
+            return True
+        served = SERVED_VERSION.get()
+        return served is not None and served[:2] == (r.group, r.plural)
 
 
 class KindRegistry:
@@ -104,8 +121,12 @@ class KindRegistry:
     def resolve(self, group: str, version: str, plural: str) -> ResourceInfo | None:
         """The resource a path names, in the version it names, or None when nothing serves it."""
         d = self._defs.get((group, plural))
-        if d is None:
+        if d is None or not d.addressable(version):
             return None
+        served = SERVED_VERSION.get()
+        if version == d.resource.version and served is not None and served[:2] == (group, plural):
+            subs = d.version_subresources.get(served[2])  # on behalf of a version with fewer subresources
+            return d.resource if subs is None else replace(d.resource, subresources=subs)
         return next((v for v in d.views() if v.version == version), None)
 
     def by_kind(self, group: str, kind: str) -> KindDefinition | None:
@@ -124,7 +145,7 @@ class KindRegistry:
     def served(self) -> list[ResourceInfo]:
         """Every served resource in every served version: storage versions in order, then the others."""
         defs = list(self._defs.values())
-        return [d.resource for d in defs] + [v for d in defs for v in d.views()[1:]]
+        return [d.resource for d in defs if d.storage_served] + [v for d in defs for v in d.views()[1:]]
 
     def group_versions(self) -> dict[str, list[ResourceInfo]]:
         """Served resources grouped by `group/version` (core as `v1`)."""

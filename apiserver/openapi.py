@@ -11,11 +11,13 @@ bodies list no strategic-merge content type, so kubectl builds its patches from 
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import importlib.resources
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -43,6 +45,10 @@ __all__ = [
     "openapi_v3_index",
     "resolve_schema",
     "unknown_fields",
+    "use_custom_fields",
+    "v2_definition",
+    "v2_document_with",
+    "v2_paths",
     "validate_fields",
 ]
 
@@ -457,42 +463,66 @@ def _v2_schema(node: Any) -> Any:
     return out
 
 
+def v2_paths(v3_paths: dict[str, Any]) -> dict[str, Any]:
+    """v3 path items rewritten as Swagger 2.0 ones (body parameters, consumes and produces)."""
+    paths: dict[str, Any] = {}
+    for path, item in v3_paths.items():
+        out: dict[str, Any] = {}
+        for method, op in item.items():
+            if method == "parameters":
+                out[method] = [{**{k: v for k, v in p.items() if k != "schema"}, "type": "string"} for p in op]
+                continue
+            v2op = {
+                "operationId": op["operationId"],
+                "consumes": list((op.get("requestBody") or {}).get("content") or {"*/*": None}),
+                "produces": ["application/json", "application/yaml"],
+                "parameters": [
+                    {**{k: v for k, v in p.items() if k != "schema"}, "type": p["schema"]["type"]}
+                    for p in op["parameters"]
+                ],
+                "responses": {code: {"description": r["description"]} for code, r in op["responses"].items()},
+                "x-kubernetes-action": op["x-kubernetes-action"],
+                "x-kubernetes-group-version-kind": op["x-kubernetes-group-version-kind"],
+            }
+            if "requestBody" in op:
+                schema = next(iter(op["requestBody"]["content"].values()))["schema"]
+                v2op["parameters"].append(
+                    {"name": "body", "in": "body", "required": True, "schema": _v2_schema(schema)}
+                )
+            out[method] = v2op
+        paths[path] = out
+    return paths
+
+
+def v2_definition(schema: dict[str, Any]) -> dict[str, Any]:
+    """A v3 component schema as a Swagger 2.0 definition."""
+    return dict(_v2_schema(schema))
+
+
 @cache
-def _v2_document() -> bytes:
+def _v2_base() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for body in _gv_documents().values():
-        for path, item in orjson.loads(body.body)["paths"].items():
-            out: dict[str, Any] = {}
-            for method, op in item.items():
-                if method == "parameters":
-                    out[method] = [{**{k: v for k, v in p.items() if k != "schema"}, "type": "string"} for p in op]
-                    continue
-                v2op = {
-                    "operationId": op["operationId"],
-                    "consumes": list((op.get("requestBody") or {}).get("content") or {"*/*": None}),
-                    "produces": ["application/json", "application/yaml"],
-                    "parameters": [
-                        {**{k: v for k, v in p.items() if k != "schema"}, "type": p["schema"]["type"]}
-                        for p in op["parameters"]
-                    ],
-                    "responses": {code: {"description": r["description"]} for code, r in op["responses"].items()},
-                    "x-kubernetes-action": op["x-kubernetes-action"],
-                    "x-kubernetes-group-version-kind": op["x-kubernetes-group-version-kind"],
-                }
-                if "requestBody" in op:
-                    schema = next(iter(op["requestBody"]["content"].values()))["schema"]
-                    v2op["parameters"].append(
-                        {"name": "body", "in": "body", "required": True, "schema": _v2_schema(schema)}
-                    )
-                out[method] = v2op
-            paths[path] = out
-    doc = {
+        paths.update(v2_paths(orjson.loads(body.body)["paths"]))
+    return {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": SCHEMA_VERSION},
         "paths": paths,
         "definitions": {name: _v2_schema(s) for name, s in definitions().items()},
     }
-    return orjson.dumps(doc)
+
+
+def v2_document_with(paths: dict[str, Any], defs: dict[str, Any]) -> bytes:
+    """The built-in Swagger 2.0 document plus more paths and definitions (the CRDs'; call off the event loop)."""
+    base = _v2_base()
+    if not paths and not defs:
+        return _v2_document()
+    return orjson.dumps({**base, "paths": {**base["paths"], **paths}, "definitions": {**base["definitions"], **defs}})
+
+
+@cache
+def _v2_document() -> bytes:
+    return orjson.dumps(_v2_base())
 
 
 # --- HTTP handlers -----------------------------------------------------------------------------
@@ -519,18 +549,20 @@ async def openapi_v3_gv(request: Request) -> Response:
     )
 
 
-async def openapi_v2(request: Request) -> Response:
-    """GET /openapi/v2 as JSON, or as gnostic's protobuf Document when the client prefers it (kubectl)."""
+async def openapi_v2(request: Request, build: Callable[[], bytes] | None = None) -> Response:
+    """GET /openapi/v2 as JSON, or as gnostic's protobuf Document when the client prefers it (kubectl);
+    `build` gives the JSON document (the built-in one by default)."""
+    build = build or _v2_document
     accept = request.headers.get("accept") or "*/*"
     if openapi_proto.wants_protobuf(accept):
-        body = await asyncio.to_thread(_locked, openapi_proto.document_bytes, _v2_document)
+        body = await asyncio.to_thread(_locked, openapi_proto.document_bytes, build)
         return Response(body, media_type=openapi_proto.MEDIA_TYPE)
     types = {part.split(";", 1)[0].strip() for part in accept.split(",")}
     if not types & {"application/json", "*/*", "application/*"}:
         raise errors.not_acceptable(
             "only application/json is served for /openapi/v2; the full schemas are served at /openapi/v3"
         )
-    body = await asyncio.to_thread(_locked, _v2_document)
+    body = await asyncio.to_thread(_locked, build)
     return Response(body, media_type="application/json")
 
 
@@ -585,6 +617,19 @@ def _display(path: Path) -> str:
     return out
 
 
+UnknownFields = Callable[[Any], list[str]]
+_custom_fields: dict[tuple[str, str], UnknownFields] = {}
+
+
+def use_custom_fields(res: ResourceInfo, finder: UnknownFields | None) -> None:
+    """Let a custom resource's schema name its unknown fields: `finder` prunes an object in place and returns
+    the paths it dropped (upstream's pruning with unknown field paths); None stops it."""
+    if finder is None:
+        _custom_fields.pop((res.group, res.plural), None)
+    else:
+        _custom_fields[(res.group, res.plural)] = finder
+
+
 def _unknown_paths(res: ResourceInfo, obj: Any) -> list[Path]:
     name = definition_for(res.group, res.version, res.kind)
     if name is None or not isinstance(obj, dict):
@@ -596,6 +641,9 @@ def _unknown_paths(res: ResourceInfo, obj: Any) -> list[Path]:
 
 def unknown_fields(res: ResourceInfo, obj: Any) -> list[str]:
     """Paths (`spec.bogus`, `spec.containers[0].x`) of fields the kind's schema does not declare."""
+    custom = _custom_fields.get((res.group, res.plural)) if res.custom else None
+    if custom is not None:
+        return custom(copy.deepcopy(obj)) if isinstance(obj, dict) else []
     return [_display(p) for p in _unknown_paths(res, obj)]
 
 
@@ -646,11 +694,18 @@ def check_fields(
     else:
         typecheck.check_patched(res, obj)
     skip = set(ignore or ())
-    found = [p for p in _unknown_paths(res, obj) if _display(p) not in skip]
+    custom = _custom_fields.get((res.group, res.plural)) if res.custom else None
+    if custom is not None:  # pruned here already, by the custom resource's schema
+        wanted = isinstance(obj, dict) and directive != "Ignore"  # Ignore: the strategy prunes them silently
+        unknown = [f for f in custom(obj) if f not in skip] if wanted else []
+        found: list[Path] = []
+    else:
+        found = [p for p in _unknown_paths(res, obj) if _display(p) not in skip]
+        unknown = [_display(p) for p in found]
     dups = duplicate_fields(raw) if raw is not None and directive != "Ignore" else []
-    if not found and not dups:
+    if not unknown and not dups:
         return FieldCheck([])
-    messages = [f'unknown field "{_display(p)}"' for p in found] + [f'duplicate field "{d}"' for d in dups]
+    messages = [f'unknown field "{f}"' for f in unknown] + [f'duplicate field "{d}"' for d in dups]
     if directive == "Strict":
         raise errors.bad_request(f"{prefix}strict decoding error: {', '.join(messages)}")
     for p in found:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,12 +33,17 @@ from apiserver.required import filler_for
 if TYPE_CHECKING:
     from apiserver.kindregistry import KindRegistry
 
-__all__ = ["CONVERSIONS", "Conversion", "Converts", "Dispatch", "serve_converted"]
+__all__ = ["CONVERSIONS", "SERVED_VERSION", "Conversion", "Converts", "Dispatch", "serve_converted"]
 
 Obj = dict[str, Any]
 Dispatch = Callable[[Request, RequestInfo], Awaitable[Response]]
 _APPLY = "application/apply-patch+yaml"
 _PATCH_RETRIES = 5
+
+SERVED_VERSION: ContextVar[tuple[str, str, str] | None] = ContextVar("served_version", default=None)
+"""(group, resource, version) the client addressed, while its request is served through the storage version
+(a custom resource's strategy and printer use that version's schema and columns; an unserved storage version
+is reachable only so)."""
 
 
 class Converts(Protocol):
@@ -145,9 +151,23 @@ async def _convert_out(doc: Any, res: ResourceInfo, served: str, conv: Converts)
     return doc
 
 
+async def _as_served(lines: AsyncIterator[Any], res: ResourceInfo, served: str) -> AsyncIterator[Any]:
+    """A stream whose every step runs with SERVED_VERSION set (a watch's events are encoded as it is read)."""
+    key = (res.group, res.plural, served)
+    while True:
+        token = SERVED_VERSION.set(key)
+        try:
+            chunk = await anext(lines)
+        except StopAsyncIteration:
+            return
+        finally:
+            SERVED_VERSION.reset(token)
+        yield chunk
+
+
 async def _convert_stream(lines: AsyncIterator[Any], res: ResourceInfo, served: str, conv: Converts) -> Any:
     pending = b""
-    async for chunk in lines:
+    async for chunk in _as_served(lines, res, served):
         pending += chunk if isinstance(chunk, bytes) else str(chunk).encode()
         *complete, pending = pending.split(b"\n")
         out = b""
@@ -241,7 +261,16 @@ async def serve_converted(
     conv = definition.conversions.get(info.version) if definition is not None else None
     if definition is None or conv is None:
         return None
-    res = definition.resource
+    token = SERVED_VERSION.set((info.group, info.resource, info.version))
+    try:
+        return await _serve_through_storage(request, info, dispatch, definition.resource, conv)
+    finally:
+        SERVED_VERSION.reset(token)
+
+
+async def _serve_through_storage(
+    request: Request, info: RequestInfo, dispatch: Dispatch, res: ResourceInfo, conv: Converts
+) -> Response:
     root = f"/apis/{info.group}/{info.version}"
     path = request.url.path
     storage_path = f"/apis/{info.group}/{res.version}" + path[len(root) :]

@@ -19,10 +19,10 @@ from typing import Any
 from apimachinery import errors
 from apimachinery.meta import now
 from apimachinery.resources import ResourceInfo, by_plural
-from apiserver import managedfields
+from apiserver import managedfields, openapi
 from apiserver.crd.conversion import WebhookConverter
 from apiserver.crd.openapi import CustomResourceOpenAPI
-from apiserver.crd.resource import definition_from_crd, storage_schema
+from apiserver.crd.resource import CustomResourceStrategy, definition_from_crd, storage_schema
 from apiserver.crd.strategy import CLEANUP_FINALIZER
 from apiserver.kindregistry import KindRegistry
 from apiserver.options import ListOptions, WriteOptions
@@ -172,6 +172,7 @@ class CRDController:
             gone = self.kinds.remove(*key)
             if gone is not None:
                 managedfields.use_custom_schema(gone.resource, None)
+                openapi.use_custom_fields(gone.resource, None)
             self.openapi.remove(f"{key[1]}.{key[0]}")
             del self._served[key]
             log.info("stopped serving %s.%s", key[1], key[0])
@@ -190,6 +191,8 @@ class CRDController:
                 managedfields.use_custom_schema(previous.resource, None)
             self.kinds.add(definition)
             managedfields.use_custom_schema(definition.resource, storage_schema(crd))
+            if isinstance(definition.strategy, CustomResourceStrategy):
+                openapi.use_custom_fields(definition.resource, definition.strategy.unknown_fields)
             self.openapi.put(crd, definition.resource)
             self._served[key] = built_from
             webhook = ((crd.get("spec") or {}).get("conversion") or {}).get("strategy") == "Webhook"

@@ -14,6 +14,7 @@ from apimachinery import errors
 from apiserver.admission.webhook.client import CallError, WebhookClients, resolve_target
 
 if TYPE_CHECKING:
+    from apiserver.crd.schema import SchemaValidator
     from apiserver.registry import Registry
 
 __all__ = ["NoneConversion", "WebhookConversion", "WebhookConverter"]
@@ -23,11 +24,24 @@ _TIMEOUT = 30.0  # upstream's conversion webhook timeout
 _REVIEW = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview"}
 
 
-class NoneConversion:
-    """Conversion `None`: the same object under the other apiVersion."""
+def _as_served(objs: list[Obj], schema: SchemaValidator | None) -> list[Obj]:
+    """Converted objects as the served version's schema shows them: pruned, then defaulted (upstream's read path)."""
+    if schema is None:
+        return objs
+    out = []
+    for obj in objs:
+        obj = schema.prune(obj)
+        schema.default(obj)
+        out.append(obj)
+    return out
 
-    def __init__(self, storage_api: str, served_api: str) -> None:
+
+class NoneConversion:
+    """Conversion `None`: the same object under the other apiVersion (read through the served version's schema)."""
+
+    def __init__(self, storage_api: str, served_api: str, served_schema: SchemaValidator | None = None) -> None:
         self.storage_api, self.served_api = storage_api, served_api
+        self.served_schema = served_schema
 
     async def into_storage(self, objs: list[Obj]) -> list[Obj]:
         """The objects under the storage apiVersion."""
@@ -35,7 +49,7 @@ class NoneConversion:
 
     async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
         """The objects under the served apiVersion."""
-        return [{**o, "apiVersion": self.served_api} for o in objs]
+        return _as_served([{**o, "apiVersion": self.served_api} for o in objs], self.served_schema)
 
 
 class WebhookConverter:
@@ -99,10 +113,17 @@ class WebhookConversion:
     """Conversion `Webhook` between one served version and the storage version."""
 
     def __init__(
-        self, converter: WebhookConverter, config: Mapping[str, Any], kind: str, storage_api: str, served_api: str
+        self,
+        converter: WebhookConverter,
+        config: Mapping[str, Any],
+        kind: str,
+        storage_api: str,
+        served_api: str,
+        served_schema: SchemaValidator | None = None,
     ) -> None:
         self.converter, self.config, self.kind = converter, config, kind
         self.storage_api, self.served_api = storage_api, served_api
+        self.served_schema = served_schema
 
     async def into_storage(self, objs: list[Obj]) -> list[Obj]:
         """The objects converted to the storage version by the webhook."""
@@ -110,4 +131,6 @@ class WebhookConversion:
 
     async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
         """The stored objects converted to the served version by the webhook."""
-        return await self.converter.convert(self.config, self.kind, objs, self.served_api)
+        return _as_served(
+            await self.converter.convert(self.config, self.kind, objs, self.served_api), self.served_schema
+        )

@@ -35,8 +35,8 @@ class SchemaValidator(Protocol):
         """Why the schema is not structural (field errors under `path`, for the CRD's validation)."""
         ...
 
-    def prune(self, obj: Obj) -> Obj:
-        """The object without the fields the schema does not know."""
+    def prune(self, obj: Obj, dropped: list[str] | None = None) -> Obj:
+        """The object without the fields the schema does not know (their paths appended to `dropped`)."""
         ...
 
     def default(self, obj: Obj) -> None:
@@ -58,7 +58,7 @@ class PassThroughSchema:
         """No complaint."""
         return []
 
-    def prune(self, obj: Obj) -> Obj:
+    def prune(self, obj: Obj, dropped: list[str] | None = None) -> Obj:
         """The object as it is."""
         return obj
 

@@ -18,6 +18,8 @@ import celpy
 import re2
 from celpy import celtypes
 
+from apiserver.crd_schema.cel_check import syntax_error
+
 __all__ = ["CelRule", "compile_rule", "evaluate"]
 
 _ENV = celpy.Environment()
@@ -149,8 +151,7 @@ def _compile_expression(expression: str) -> Any:
     try:
         return _ENV.program(_ENV.compile(expression), functions=_FUNCTIONS)
     except (celpy.CELParseError, celpy.CELEvalError, ValueError, TypeError) as e:
-        text = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CelCompileError(f"compilation failed: ERROR: <input>: Syntax error: {text}") from e
+        raise CelCompileError(f"compilation failed: {syntax_error(expression, e)}") from e
 
 
 def _uses_old_self(expression: str) -> bool:

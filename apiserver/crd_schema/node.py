@@ -15,6 +15,7 @@ import re2
 from apimachinery.validation import FieldErrorTuple, invalid
 from apiserver.crd_schema import formats
 from apiserver.crd_schema.cel import CelCompileError, CelRule, compile_rule, field_path_parts
+from apiserver.crd_schema.cel_check import check_rule
 from apiserver.crd_schema.messages import child, index, key
 
 __all__ = ["MISSING", "Node", "SchemaError", "compile_node"]
@@ -194,6 +195,11 @@ def _compile_rules(n: Node, path: str, errors: list[FieldErrorTuple]) -> None:
             n.rules.append(compile_rule(entry, rendered))
         except CelCompileError as e:
             errors.append(invalid(child(rule_path, e.field), e.expression, str(e)))
+            continue
+        rule = str(entry.get("rule") or "")
+        parsed = getattr(n.rules[-1].program, "ast", None)  # cel-python keeps the parse tree: not parsed twice
+        if problem := check_rule(rule, n.raw, object_root=not path or n.embedded, tree=parsed):
+            errors.append(invalid(child(rule_path, "rule"), rule, problem))
 
 
 def _path_in_schema(raw: dict[str, Any], parts: list[tuple[str, str]]) -> bool:

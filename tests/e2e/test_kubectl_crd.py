@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from kubernetes import client
@@ -137,3 +138,35 @@ def test_kubectl_explain_reads_the_crd_schema(kubectl: Kubectl, crontab_crd: Non
     assert "cronSpec\t<string>" in out and "replicas\t<integer>" in out
     top = kubectl.ok("explain", "crontabs")
     assert "metadata\t<ObjectMeta>" in top and "spec\t<Object>" in top
+
+
+def test_openapi_v2_carries_the_crd_schema(http: httpx.Client, kubectl: Kubectl, crontab_crd: None) -> None:
+    doc = http.get("/openapi/v2", headers={"Accept": "application/json"}).json()
+    crontab = doc["definitions"]["com.example.stable.v1.CronTab"]
+    gvk = {"group": "stable.example.com", "kind": "CronTab", "version": "v1"}
+    assert crontab["x-kubernetes-group-version-kind"] == [gvk]
+    meta = "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    assert crontab["properties"]["metadata"] == {"$ref": meta}
+    assert crontab["properties"]["spec"]["properties"]["replicas"] == {"type": "integer"}
+    listing = doc["definitions"]["com.example.stable.v1.CronTabList"]
+    assert listing["properties"]["items"]["items"] == {"$ref": "#/definitions/com.example.stable.v1.CronTab"}
+    create = doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs"]["post"]
+    body = next(p for p in create["parameters"] if p["in"] == "body")
+    assert body["schema"] == {"$ref": "#/definitions/com.example.stable.v1.CronTab"}
+    # kubectl reads the protobuf form
+    out = kubectl.ok("explain", "--output=plaintext-openapiv2", "crontab.spec")
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines[:2] == ["KIND:     CronTab", "VERSION:  stable.example.com/v1"]
+    assert "cronSpec\t<string>" in lines and "replicas\t<integer>" in lines
+
+
+def test_kubectl_strict_validation_of_an_unknown_field(kubectl: Kubectl, crontab_crd: None, namespace: str) -> None:
+    doc = EXAMPLE.read_text().split("\n---\n")[1].replace("replicas: 1", "replicas: 1\n  bogus: 1")
+    assert "bogus" in doc
+    err = kubectl.fails("create", "--validate=strict", "-n", namespace, "-f", "-", input=doc)
+    assert err.strip() == (
+        'Error from server (BadRequest): error when creating "STDIN": CronTab in version "v1" cannot be handled '
+        'as a CronTab: strict decoding error: unknown field "spec.bogus"'
+    )
+    out = kubectl.ok("create", "--validate=false", "-n", namespace, "-f", "-", "-o", "jsonpath={.spec}", input=doc)
+    assert "bogus" not in out and "cronSpec" in out

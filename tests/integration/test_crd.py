@@ -253,6 +253,28 @@ async def test_invalid_crds_are_422(api: httpx.AsyncClient) -> None:
     assert "must have exactly one version marked as storage version" in r.json()["message"]
 
 
+async def test_cel_rules_are_checked_against_the_schema_when_the_crd_is_written(api: httpx.AsyncClient) -> None:
+    crd = crontab_crd("celcheck.example.com")
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["x-kubernetes-validations"] = [{"rule": "self.replicas > 0"}, {"rule": "self.nope > 0"}]
+    r = await api.post(CRDS, json=crd)
+    assert r.status_code == 422, r.text
+    field = "spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[1].rule"
+    detail = "compilation failed: ERROR: <input>:1:5: undefined field 'nope'\n | self.nope > 0\n | ....^"
+    assert r.json()["details"]["causes"] == [
+        {"reason": "FieldValueInvalid", "message": f'Invalid value: "self.nope > 0": {detail}', "field": field}
+    ]
+    spec["x-kubernetes-validations"] = [{"rule": "self.replicas >"}]
+    r = await api.post(CRDS, json=crd)
+    assert r.status_code == 422, r.text
+    message = r.json()["details"]["causes"][0]["message"]
+    assert message.startswith(
+        'Invalid value: "self.replicas >": compilation failed: ERROR: <input>:1:16: Syntax error: '
+        "mismatched input '<EOF>' expecting "
+    ), message
+    assert (await api.get(f"{CRDS}/crontabs.celcheck.example.com")).status_code == 404
+
+
 async def test_several_versions_convert_by_apiversion(api: httpx.AsyncClient, ns: str) -> None:
     group = f"m{uuid.uuid4().hex[:8]}.example.com"
     crd = crontab_crd(group)
@@ -403,7 +425,10 @@ async def test_conversion_webhook_converts_between_versions(api: httpx.AsyncClie
         group = f"w{uuid.uuid4().hex[:8]}.example.com"
         crd = crontab_crd(group)
         v1 = crd["spec"]["versions"][0]
-        crd["spec"]["versions"] = [{**copy.deepcopy(v1), "name": "v1beta1", "storage": False}, v1]
+        beta = {**copy.deepcopy(v1), "name": "v1beta1", "storage": False}
+        beta_spec = beta["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        beta_spec["cron"] = beta_spec.pop("cronSpec")  # each version's objects are read by its own schema
+        crd["spec"]["versions"] = [beta, v1]
         webhook = {"clientConfig": {"url": server.url("/convert"), "caBundle": server.pki.ca_bundle}}
         crd["spec"]["conversion"] = {"strategy": "Webhook", "webhook": {**webhook, "conversionReviewVersions": ["v1"]}}
         assert (await api.post(CRDS, json=crd)).status_code == 201, crd

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiserver.crd_schema import CompiledSchema
+import pytest
+
+from apiserver.crd_schema import CompiledSchema, SchemaError
 
 
 def _schema(spec: dict[str, Any]) -> CompiledSchema:
@@ -173,10 +175,13 @@ def test_formatted_strings_are_cel_timestamps_and_durations() -> None:
 
 
 def test_root_rules_see_only_name_and_generate_name_of_metadata() -> None:
-    rules = [{"rule": "self.metadata.name.startsWith('w') && !has(self.metadata.labels)", "message": "meta"}]
+    rules = [{"rule": "self.metadata.name.startsWith('w') && self.kind == 'K'", "message": "meta"}]
     compiled = CompiledSchema.compile({"type": "object", "x-kubernetes-validations": rules})
     obj = {"apiVersion": "v1", "kind": "K", "metadata": {"name": "w", "labels": {"a": "b"}}}
     assert compiled.validate(obj) == []
+    labels = [{"rule": "!has(self.metadata.labels)"}]  # upstream's checker: metadata has no such field
+    with pytest.raises(SchemaError, match=r"undefined field 'labels'"):
+        CompiledSchema.compile({"type": "object", "x-kubernetes-validations": labels})
 
 
 def test_kubernetes_string_and_regex_functions() -> None:
