@@ -34,6 +34,7 @@ from apiserver.authz.reconcile import reconcile_bootstrap_policy
 from apiserver.chain import ChainOptions, HandlerChain
 from apiserver.chain.request_info import request_verb
 from apiserver.codec import json_response, status_response
+from apiserver.compaction import Compactor
 from apiserver.context import RequestContext, context_of
 from apiserver.continuetoken import ContinueTokens
 from apiserver.crd.controller import CRDController
@@ -259,21 +260,6 @@ async def _bootstrap(
     await _retrying("service allocation repair", repair.run_once)
 
 
-async def _compactor(storage: EtcdStorage, interval: float) -> None:
-    """Compact etcd to the revision seen one interval ago, as kube-apiserver does."""
-    previous = 0
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            current = await storage.ping()
-            if previous:
-                await storage.compact(previous)
-                log.info("compacted etcd to revision %d", previous)
-            previous = current
-        except StorageError as e:
-            log.warning("compaction skipped: %s", e)
-
-
 def _chain_options(config: Config, reg: Registry, audit_log: AuditLog | None) -> ChainOptions:
     """The handler chain's stages, built from the flags (plug-ins come from apiserver.security)."""
     authorizers = build_authorizers(config.security, reg)
@@ -357,7 +343,8 @@ def create_app(config: Config) -> FastAPI:
         if config.service_repair_interval > 0:
             tasks.append(asyncio.create_task(repair.run(config.service_repair_interval), name="service-repair"))
         if config.etcd_compaction_interval > 0:
-            tasks.append(asyncio.create_task(_compactor(storage, config.etcd_compaction_interval)))
+            compactor = Compactor(storage, config.etcd_compaction_interval)
+            tasks.append(asyncio.create_task(compactor.run(), name="compactor"))
         app.state.bootstrap = tasks[0]
         try:
             yield

@@ -21,7 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
+from apiserver.compaction import Compactor
 from apiserver.identity_lease import identity_lease_name
+from apiserver.storage import Compacted, EtcdStorage
 from tinykube.procs import Process, free_port, start_apiserver, start_etcd, wait_ready
 
 ADDRESSES = ("127.0.0.1", "127.0.0.2")
@@ -42,12 +44,21 @@ def _port_free_on_both() -> int:
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Process], list[str], int]]:
-    """etcd and two apiservers started at once (their bootstraps race), one per address, on one port."""
-    root = tmp_path_factory.mktemp("replicas")
-    etcd, etcd_url = start_etcd(root)
+def replica_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An etcd of this module's own (the endpoint reconciler's keys stay out of the session's)."""
+    etcd, url = start_etcd(tmp_path_factory.mktemp("replicas-etcd"))
+    try:
+        yield url
+    finally:
+        etcd.stop()
+
+
+@pytest.fixture(scope="module")
+def pair(replica_etcd: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Process], list[str], int]]:
+    """Two apiservers started at once (their bootstraps race), one per address, on one port."""
+    root, etcd_url = tmp_path_factory.mktemp("replicas"), replica_etcd
     port = _port_free_on_both()
-    procs: list[Process] = [etcd]
+    procs: list[Process] = []
 
     def start(i: int) -> tuple[Process, str]:
         args = [
@@ -71,7 +82,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Proces
         urls = [f"http://{a}:{port}" for a in ADDRESSES]
         for (proc, _), url in zip(started, urls, strict=True):
             wait_ready(f"{url}/readyz", proc)  # start_apiserver asked 127.0.0.1 only
-        yield procs[1:], urls, port
+        yield procs, urls, port
     finally:
         for p in reversed(procs):
             p.stop()
@@ -181,6 +192,27 @@ async def test_a_write_through_one_apiserver_is_seen_by_a_watch_served_by_the_ot
     assert (await a.delete(f"{path}/from-a")).status_code == 200
     await asyncio.wait_for(watcher, 20)
     assert seen == [("ADDED", "from-a"), ("DELETED", "from-a")]
+
+
+async def test_of_two_apiservers_compacting_one_compacts_each_interval(replica_etcd: str) -> None:
+    first, second = EtcdStorage(replica_etcd), EtcdStorage(replica_etcd)
+    try:
+        await first.put("/tinykube-test/compaction", {"n": 1})
+        old = await first.put("/tinykube-test/compaction", {"n": 2})
+        claims = [Compactor(first, 60), Compactor(second, 60)]
+        # the first interval claims only; then both try each interval, with the revision each saw
+        assert [await c.compact(0) for c in claims] == [False, False]
+        target = await first.ping()
+        assert [await c.compact(target) for c in claims] == [True, False]
+        with pytest.raises(Compacted):
+            await first.get("/tinykube-test/compaction", revision=old)
+        # the loser has learnt the clock: the next interval is its, if it comes first
+        await first.put("/tinykube-test/compaction", {"n": 3})
+        target = await first.ping()
+        assert [await c.compact(target) for c in reversed(claims)] == [True, False]
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def _identity_leases(api: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
