@@ -86,3 +86,23 @@ def test_the_launcher_restarts_an_apiserver_that_died_and_it_takes_its_lease_bac
     assert after.keys() == before.keys()  # the restarted process renews the Lease of its identity
     assert sum(after[name] != before[name] for name in before) == 1
     assert len(_serving_processes(two.server, False)) == 2
+
+
+def test_a_token_issued_by_one_apiserver_is_accepted_by_both(two: Cluster) -> None:
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}}
+    r = httpx.post(f"{two.server}/api/v1/namespaces/default/serviceaccounts", json=sa, timeout=10)
+    assert r.status_code == 201, r.text
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
+    r = httpx.post(f"{two.server}/api/v1/namespaces/default/serviceaccounts/robot/token", json=request, timeout=10)
+    assert r.status_code == 201, r.text
+    token = r.json()["status"]["token"]
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    ca = ssl.create_default_context(cafile=str(two.pki.ca.cert))
+    users = set()
+    # 30 new connections, which the kernel spreads over both processes (all on one: odds 2^-29)
+    for _ in range(30):
+        with httpx.Client(verify=ca, timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
+            r = http.post(f"{two.secure_server}/apis/authentication.k8s.io/v1/selfsubjectreviews", json=review)
+            assert r.status_code == 201, r.text
+            users.add(r.json()["status"]["userInfo"]["username"])
+    assert users == {"system:serviceaccount:default:robot"}
