@@ -173,7 +173,7 @@ class EndpointReconciler:
         held = (current.get("metadata") or {}).get("labels") or {}
         if all(current.get(f) == body[f] for f in fields) and all(held.get(k) == v for k, v in labels.items()):
             return
-        log.warning("resetting %s for the master service %r to %s", plural, SERVICE, await self.leases.list())
+        log.warning("resetting %s for the master service %r to %s", plural, SERVICE, body.get(fields[0]))
 
         def put(obj: dict[str, Any]) -> dict[str, Any]:
             obj.update({f: copy.deepcopy(body[f]) for f in fields})
