@@ -281,6 +281,9 @@ def run(
         envvar="TINYKUBE_IDENTITY_LEASE_RENEW_INTERVAL_SECONDS",
         help="Seconds between renewals of the identity Lease.",
     ),
+    identity_lease_gc_period_seconds: float = typer.Option(
+        3600.0, envvar="TINYKUBE_IDENTITY_LEASE_GC_PERIOD_SECONDS", hidden=True, help="Seconds between collections."
+    ),
     endpoint_reconciler_type: str = typer.Option(
         "lease",
         envvar="TINYKUBE_ENDPOINT_RECONCILER_TYPE",
@@ -372,6 +375,7 @@ def run(
             identity=apiserver_identity or socket.gethostname(),
             lease_duration_seconds=identity_lease_duration_seconds,
             renew_interval=identity_lease_renew_interval_seconds,
+            gc_period=identity_lease_gc_period_seconds,
         ),
         endpoint_reconciler=ReconcilerOptions(
             kind=endpoint_reconciler_type,

@@ -322,8 +322,7 @@ def create_app(config: Config) -> FastAPI:
     async def after_bootstrap(bootstrap: asyncio.Task[None]) -> None:
         """The identity Lease once this process is bootstrapped (its Lease existing says it serves)."""
         await bootstrap
-        if config.identity.enabled:
-            await asyncio.gather(identity.run(), identity.run_gc())
+        await asyncio.gather(identity.run(), identity.run_gc())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

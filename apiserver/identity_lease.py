@@ -59,7 +59,7 @@ class IdentityOptions:
     identity: str = ""  # hashed into the Lease's name; "" means the hostname
     lease_duration_seconds: int = 3600
     renew_interval: float = 10.0
-    enabled: bool = True
+    gc_period: float = GC_PERIOD  # how often expired identity Leases are collected
 
 
 def identity_lease_name(identity: str, component: str = KUBE_APISERVER) -> str:
@@ -177,10 +177,10 @@ class IdentityLease:
                     raise
         return deleted
 
-    async def run_gc(self, period: float = GC_PERIOD) -> None:
-        """Collect expired identity Leases every `period` seconds until cancelled."""
+    async def run_gc(self) -> None:
+        """Collect expired identity Leases every gc_period seconds until cancelled."""
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(self.options.gc_period)
             try:
                 await self.collect_expired()
             except (errors.StatusError, StorageError) as e:

@@ -72,6 +72,8 @@ def pair(replica_etcd: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             str(TTL),
             "--identity-lease-renew-interval-seconds",
             str(RENEW),
+            "--identity-lease-gc-period-seconds",
+            str(RENEW),
         ]
         return start_apiserver(Path(root), etcd_url, port, args, name=f"apiserver-{i}", share_port=True)
 
@@ -253,6 +255,39 @@ async def test_each_apiserver_keeps_an_identity_lease_and_the_kubernetes_endpoin
     ep = (await a.get("/api/v1/namespaces/default/endpoints/kubernetes")).json()
     assert ep["subsets"][0]["ports"] == [{"name": "https", "port": port, "protocol": "TCP"}]
     assert ep["metadata"]["labels"]["endpointslice.kubernetes.io/skip-mirror"] == "true"
+
+
+async def test_expired_identity_leases_are_collected_and_others_kept(clients: list[httpx.AsyncClient]) -> None:
+    a, b = clients
+    long_ago = "2020-01-01T00:00:00.000000Z"
+
+    def lease(name: str, renewed: str, identity: bool) -> dict[str, Any]:
+        labels = {"apiserver.kubernetes.io/identity": "kube-apiserver"} if identity else {}
+        spec = {"holderIdentity": f"{name}_x", "leaseDurationSeconds": 3600, "renewTime": renewed}
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "labels": labels},
+            "spec": spec,
+        }
+
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    for body in (
+        lease("apiserver-gone", long_ago, True),
+        lease("apiserver-fresh", now, True),
+        lease("other-old", long_ago, False),
+    ):
+        assert (await a.post(LEASES, json=body)).status_code == 201
+
+    async def collected() -> bool:
+        """the expired identity Lease is gone"""
+        return (await b.get(f"{LEASES}/apiserver-gone")).status_code == 404
+
+    await _eventually(collected, timeout=RENEW * 5 + 10)
+    assert (await b.get(f"{LEASES}/apiserver-fresh")).status_code == 200
+    assert (await b.get(f"{LEASES}/other-old")).status_code == 200
+    for name in ("apiserver-fresh", "other-old"):
+        assert (await a.delete(f"{LEASES}/{name}")).status_code == 200
 
 
 async def test_a_killed_apiserver_stops_renewing_and_drops_out_of_the_endpoints(
