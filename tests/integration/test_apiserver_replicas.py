@@ -29,6 +29,7 @@ from tinykube.procs import Process, free_port, start_apiserver, start_etcd, wait
 ADDRESSES = ("127.0.0.1", "127.0.0.2")
 TTL, INTERVAL, RENEW = 3, 0.5, 1.0
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
+MASTER_LEASES = "/registry/masterleases/"
 
 
 def _port_free_on_both() -> int:
@@ -41,6 +42,25 @@ def _port_free_on_both() -> int:
                 continue
         return port
     raise RuntimeError("no port free on both addresses")
+
+
+def _start(root: Path, etcd_url: str, port: int, address: str, i: int) -> tuple[Process, str]:
+    """Apiserver number i on address:port (shared with any other there), with short periods."""
+    args = [
+        "--insecure-bind-address",
+        address,
+        "--apiserver-identity",
+        f"replica-{i}",
+        "--endpoint-reconciler-interval-seconds",
+        str(INTERVAL),
+        "--master-lease-ttl-seconds",
+        str(TTL),
+        "--identity-lease-renew-interval-seconds",
+        str(RENEW),
+        "--identity-lease-gc-period-seconds",
+        str(RENEW),
+    ]
+    return start_apiserver(root, etcd_url, port, args, name=f"apiserver-{i}", share_port=True)
 
 
 @pytest.fixture(scope="module")
@@ -61,21 +81,7 @@ def pair(replica_etcd: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     procs: list[Process] = []
 
     def start(i: int) -> tuple[Process, str]:
-        args = [
-            "--insecure-bind-address",
-            ADDRESSES[i],
-            "--apiserver-identity",
-            f"replica-{i}",
-            "--endpoint-reconciler-interval-seconds",
-            str(INTERVAL),
-            "--master-lease-ttl-seconds",
-            str(TTL),
-            "--identity-lease-renew-interval-seconds",
-            str(RENEW),
-            "--identity-lease-gc-period-seconds",
-            str(RENEW),
-        ]
-        return start_apiserver(Path(root), etcd_url, port, args, name=f"apiserver-{i}", share_port=True)
+        return _start(Path(root), etcd_url, port, ADDRESSES[i], i)
 
     try:
         with ThreadPoolExecutor(2) as pool:
@@ -288,6 +294,48 @@ async def test_expired_identity_leases_are_collected_and_others_kept(clients: li
     assert (await b.get(f"{LEASES}/other-old")).status_code == 200
     for name in ("apiserver-fresh", "other-old"):
         assert (await a.delete(f"{LEASES}/{name}")).status_code == 200
+
+
+async def test_a_clean_stop_drops_an_address_at_once_unless_another_live_apiserver_serves_it(
+    replica_etcd: str, pair: tuple[list[Process], list[str], int], clients: list[httpx.AsyncClient], tmp_path: Path
+) -> None:
+    a, _ = clients
+    _, _, port = pair
+    # C shares B's address and port (SO_REUSEPORT); D has an address of its own
+    third = "127.0.0.3"
+    with socket.socket() as probe:
+        probe.bind((third, port))  # free there too, or the test cannot run
+    extra: list[Process] = []
+    storage = EtcdStorage(replica_etcd)
+    try:
+        for i, address in ((2, ADDRESSES[1]), (3, third)):
+            extra.append(_start(tmp_path, replica_etcd, port, address, i)[0])
+
+        async def all_listed() -> bool:
+            """the identity Leases of C and D exist and the Endpoints list three addresses"""
+            leases = await _identity_leases(a)
+            mine = {identity_lease_name(f"replica-{i}") for i in (2, 3)}
+            return mine <= set(leases) and await _endpoint_ips(a) == ([*ADDRESSES, third], [*ADDRESSES, third])
+
+        await _eventually(all_listed, timeout=60)
+        shared = f"{MASTER_LEASES}{ADDRESSES[1]}".encode()
+        created = (await storage.client.get(shared)).create_revision
+        extra[1].stop()  # SIGTERM: D removes its key before it exits, not TTL seconds later
+        assert await storage.client.get(f"{MASTER_LEASES}{third}".encode()) is None
+
+        async def two_listed() -> bool:
+            """the Endpoints list the two addresses left"""
+            return await _endpoint_ips(a) == (list(ADDRESSES), list(ADDRESSES))
+
+        await _eventually(two_listed, timeout=5)
+        extra[0].stop()  # C leaves the shared key alone: B still serves that address
+        kept = await storage.client.get(shared)
+        assert kept is not None and kept.create_revision == created
+        assert await _endpoint_ips(a) == (list(ADDRESSES), list(ADDRESSES))
+    finally:
+        for p in extra:
+            p.stop()
+        await storage.close()
 
 
 async def test_a_killed_apiserver_stops_renewing_and_drops_out_of_the_endpoints(
