@@ -96,7 +96,8 @@ def up(
         typer.echo(f"tinykube: {e}", err=True)
         raise typer.Exit(1) from e
     net = cluster.network
-    typer.echo(f"tinykube is up: apiserver {cluster.secure_server}, etcd {cluster.etcd_url}")
+    processes = f" ({apiserver_count} processes)" if apiserver_count > 1 else ""
+    typer.echo(f"tinykube is up: apiserver {cluster.secure_server}{processes}, etcd {cluster.etcd_url}")
     typer.echo(f"insecure port {cluster.server} (full access, no authentication: for local tools only)")
     addresses = ", ".join(f"{n} {cluster.node_ip(n)}" for n in cluster.node_names) or "-"
     typer.echo(f"slot {net.slot}: nodes {addresses}; Services {net.service_range}; pods {net.pod_network}")
