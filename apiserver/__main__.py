@@ -20,8 +20,10 @@ from apiserver.app import Config, create_app
 from apiserver.authn.identity import AuthnOptions, parse_duration
 from apiserver.chain.listener import INSECURE, SECURE, Listener
 from apiserver.encryption import EncryptionConfigError, load_encryption_config
+from apiserver.endpoint_reconciler import ReconcilerOptions
 from apiserver.etcdclient import EtcdTLS, parse_endpoints
-from apiserver.httpserver import raise_open_files_limit, uvicorn_options
+from apiserver.httpserver import bind_socket, raise_open_files_limit, uvicorn_options
+from apiserver.identity_lease import IdentityOptions
 from apiserver.kubelet_client import KubeletClientConfig
 from apiserver.limits import ServingLimits
 from apiserver.portallocator import PortRange
@@ -257,6 +259,43 @@ def run(
         envvar="TINYKUBE_MAX_CONNECTIONS_PER_CLIENT",
         help="Open connections from one client address (more are answered 429 and closed; 0: no bound).",
     ),
+    permit_port_sharing: bool = typer.Option(
+        False,
+        "--permit-port-sharing/--no-permit-port-sharing",
+        envvar="TINYKUBE_PERMIT_PORT_SHARING",
+        help="Bind the ports with SO_REUSEPORT, so that several apiserver processes serve the same address and port.",
+    ),
+    apiserver_identity: str = typer.Option(
+        "",
+        envvar="TINYKUBE_APISERVER_IDENTITY",
+        help="What the identity Lease's name (apiserver-<hash>) is hashed from [default: the hostname]; processes "
+        "sharing a host need one each.",
+    ),
+    identity_lease_duration_seconds: int = typer.Option(
+        3600,
+        envvar="TINYKUBE_IDENTITY_LEASE_DURATION_SECONDS",
+        help="leaseDurationSeconds of this apiserver's identity Lease in kube-system.",
+    ),
+    identity_lease_renew_interval_seconds: float = typer.Option(
+        10.0,
+        envvar="TINYKUBE_IDENTITY_LEASE_RENEW_INTERVAL_SECONDS",
+        help="Seconds between renewals of the identity Lease.",
+    ),
+    identity_lease_gc_period_seconds: float = typer.Option(
+        3600.0, envvar="TINYKUBE_IDENTITY_LEASE_GC_PERIOD_SECONDS", hidden=True, help="Seconds between collections."
+    ),
+    endpoint_reconciler_type: str = typer.Option(
+        "lease",
+        envvar="TINYKUBE_ENDPOINT_RECONCILER_TYPE",
+        help="How the `kubernetes` Endpoints are kept: lease (every live apiserver's address, by TTL keys in etcd) "
+        "or none.",
+    ),
+    master_lease_ttl_seconds: int = typer.Option(
+        15, envvar="TINYKUBE_MASTER_LEASE_TTL_SECONDS", hidden=True, help="TTL of the endpoint reconciler's key."
+    ),
+    endpoint_reconciler_interval_seconds: float = typer.Option(
+        10.0, envvar="TINYKUBE_ENDPOINT_RECONCILER_INTERVAL_SECONDS", hidden=True, help="Seconds between reconciles."
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Serve the Kubernetes API on top of etcd: HTTPS on the secure port, plain HTTP on the insecure one."""
@@ -305,6 +344,11 @@ def run(
         raise typer.BadParameter(
             "--kubelet-client-certificate and --kubelet-client-key go together", param_hint="--kubelet-client-key"
         )
+    if endpoint_reconciler_type not in ("lease", "none"):
+        raise typer.BadParameter(
+            f'unknown endpoint reconciler type "{endpoint_reconciler_type}" (lease, none)',
+            param_hint="--endpoint-reconciler-type",
+        )
     if bool(etcd_certfile) != bool(etcd_keyfile):
         raise typer.BadParameter("--etcd-certfile and --etcd-keyfile go together", param_hint="--etcd-certfile")
     config = Config(
@@ -327,6 +371,17 @@ def run(
         service_node_port_range=service_node_port_range,
         service_repair_interval=service_repair_interval,
         etcd_compaction_interval=etcd_compaction_interval,
+        identity=IdentityOptions(
+            identity=apiserver_identity or socket.gethostname(),
+            lease_duration_seconds=identity_lease_duration_seconds,
+            renew_interval=identity_lease_renew_interval_seconds,
+            gc_period=identity_lease_gc_period_seconds,
+        ),
+        endpoint_reconciler=ReconcilerOptions(
+            kind=endpoint_reconciler_type,
+            lease_ttl_seconds=master_lease_ttl_seconds,
+            interval=endpoint_reconciler_interval_seconds,
+        ),
         security=SecurityConfig(
             authorization_modes=tuple(m.strip() for m in authorization_mode.split(",") if m.strip()),
             anonymous_auth=anonymous_auth,
@@ -352,11 +407,16 @@ def run(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     servers = []
-    if config.insecure_port:
-        servers.append(_listener(app, INSECURE, config.insecure_bind_address, config.insecure_port, config.serving))
-    if secure_port:
-        tls = tls_options(tls_cert_file, tls_private_key_file, client_ca_file)
-        servers.append(_listener(app, SECURE, bind_address, secure_port, config.serving, **tls))
+    try:
+        if config.insecure_port:
+            sock = bind_socket(config.insecure_bind_address, config.insecure_port, reuse_port=permit_port_sharing)
+            servers.append(_listener(app, INSECURE, sock, config.serving))
+        if secure_port:
+            tls = tls_options(tls_cert_file, tls_private_key_file, client_ca_file)
+            sock = bind_socket(bind_address, secure_port, reuse_port=permit_port_sharing)
+            servers.append(_listener(app, SECURE, sock, config.serving, **tls))
+    except OSError as e:
+        raise typer.BadParameter(f"cannot bind: {e}") from e
     if not servers:
         raise typer.BadParameter("no port to serve on: both --insecure-port and --secure-port are off")
     # uvloop, as uvicorn's own run() would pick: its TLS and transports are far cheaper than asyncio's
@@ -374,8 +434,9 @@ def _first(value: T | None, old_name: T | None, default: T) -> T:
     return old_name if old_name is not None else default
 
 
-def _listener(app: FastAPI, name: str, host: str, port: int, serving: ServingLimits, **tls: object) -> _Server:
-    """One uvicorn server of the app, its requests marked with the listener's name."""
+def _listener(app: FastAPI, name: str, sock: socket.socket, serving: ServingLimits, **tls: object) -> _Server:
+    """One uvicorn server of the app on a bound socket, its requests marked with the listener's name."""
+    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         Listener(app, name),
         host=host,
@@ -385,13 +446,13 @@ def _listener(app: FastAPI, name: str, host: str, port: int, serving: ServingLim
         access_log=False,
         **(uvicorn_options(serving) | tls),  # type: ignore[arg-type]
     )
-    return _Server(config, app)
+    return _Server(config, app, sock)
 
 
 async def _serve(servers: list[_Server]) -> None:
     """Run every listener of the one app in this process. The first runs the app's lifespan (startup
     and shutdown); the others start listening once it has started. A signal stops them all."""
-    first = asyncio.create_task(servers[0].serve())
+    first = asyncio.create_task(servers[0].serve(sockets=[servers[0].sock]))
     listening = asyncio.create_task(servers[0].listening.wait())
     await asyncio.wait({first, listening}, return_when=asyncio.FIRST_COMPLETED)
     listening.cancel()
@@ -399,7 +460,7 @@ async def _serve(servers: list[_Server]) -> None:
     for server in servers[1:]:
         server.config.lifespan = "off"
         server.peers = servers
-        rest.append(asyncio.create_task(server.serve()))
+        rest.append(asyncio.create_task(server.serve(sockets=[server.sock])))
     servers[0].peers = servers
     await asyncio.gather(first, *rest)
 
@@ -407,9 +468,10 @@ async def _serve(servers: list[_Server]) -> None:
 class _Server(uvicorn.Server):
     """uvicorn, ending open watch streams cleanly as soon as SIGTERM or SIGINT arrives."""
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    def __init__(self, config: uvicorn.Config, app: FastAPI, sock: socket.socket) -> None:
         super().__init__(config)
         self.app = app
+        self.sock = sock  # bound by bind_socket; uvicorn listens on it once the app has started
         self.peers: list[_Server] = []  # the other listeners of the same app, stopped together
         self.listening = asyncio.Event()
 

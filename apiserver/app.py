@@ -10,7 +10,7 @@ import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocket
 
 from apimachinery import errors
-from apimachinery.meta import format_time
+from apimachinery.meta import format_time, parse_time
 from apimachinery.resources import RESOURCES, by_plural
 from apiserver import discovery, gctuning, openapi, portforward, proxy, required
 from apiserver.admission.feedback import AdmissionFeedback
@@ -34,12 +34,15 @@ from apiserver.authz.reconcile import reconcile_bootstrap_policy
 from apiserver.chain import ChainOptions, HandlerChain
 from apiserver.chain.request_info import request_verb
 from apiserver.codec import json_response, status_response
+from apiserver.compaction import Compactor
 from apiserver.context import RequestContext, context_of
 from apiserver.continuetoken import ContinueTokens
 from apiserver.crd.controller import CRDController
 from apiserver.encryption import load_encryption_config
+from apiserver.endpoint_reconciler import EndpointReconciler, ReconcilerOptions
 from apiserver.etcdclient import EtcdTLS
 from apiserver.handlers import handle
+from apiserver.identity_lease import IdentityLease, IdentityOptions
 from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
 from apiserver.kindregistry import KindRegistry
 from apiserver.kinds import KindOptions, ServiceNetwork
@@ -67,6 +70,8 @@ __all__ = ["Config", "create_app"]
 log = logging.getLogger("apiserver")
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# an IPAddress of the `kubernetes` Service with no Service this old is a leftover of a start that died
+_LEFTOVER_AFTER = 10.0
 
 
 @dataclass
@@ -94,6 +99,8 @@ class Config:
     encryption_provider_config: str = ""  # an EncryptionConfiguration file (Secrets encrypted at rest)
     max_object_size_bytes: int = DEFAULT_MAX_OBJECT_BYTES  # an object's stored size (etcd's request limit)
     kubelet: KubeletClientConfig = field(default_factory=KubeletClientConfig)  # how pods/log and exec reach kubelets
+    identity: IdentityOptions = field(default_factory=IdentityOptions)  # this process's identity Lease
+    endpoint_reconciler: ReconcilerOptions = field(default_factory=ReconcilerOptions)  # the `kubernetes` Endpoints
 
 
 def _api_endpoint(config: Config) -> tuple[str, int]:
@@ -115,58 +122,6 @@ def _kubernetes_service(ip: str, config: Config) -> dict[str, Any]:
             "sessionAffinity": "None",
         },
     }
-
-
-def _kubernetes_endpoints(config: Config) -> dict[str, Any]:
-    ip, port = _api_endpoint(config)
-    return {
-        "apiVersion": "v1",
-        "kind": "Endpoints",
-        "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
-        "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
-    }
-
-
-def _kubernetes_endpoint_slice(config: Config) -> dict[str, Any]:
-    """The `kubernetes` EndpointSlice (kube-proxy routes the Service by it), as the apiserver's reconciler writes it."""
-    ip, port = _api_endpoint(config)
-    return {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {
-            "name": "kubernetes",
-            "labels": {
-                "kubernetes.io/service-name": "kubernetes",
-                "endpointslice.kubernetes.io/managed-by": "kube-apiserver",
-            },
-        },
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
-        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
-    }
-
-
-async def _reconcile(reg: Registry, group: str, plural: str, body: dict[str, Any], fields: tuple[str, ...]) -> None:
-    """Create the default-namespace object, or bring `fields` of an existing one back to `body`'s (an apiserver
-    restarted on another address or port)."""
-    res = by_plural(group, plural)
-    assert res is not None
-    name = body["metadata"]["name"]
-    try:
-        current = await reg.get(res, "default", name)
-    except errors.StatusError as e:
-        if e.code != 404:
-            raise
-        await _create_missing(reg, group, plural, "default", body)
-        return
-    if all(current.get(f) == body[f] for f in fields):
-        return
-
-    def put(obj: dict[str, Any]) -> dict[str, Any]:
-        obj.update({f: copy.deepcopy(body[f]) for f in fields})
-        return obj
-
-    await reg.update(res, "default", name, put, WriteOptions())
 
 
 async def _retrying(what: str, step: Callable[[], Awaitable[None]]) -> None:
@@ -253,6 +208,9 @@ async def _ensure_kubernetes_service(reg: Registry, config: Config) -> None:
             # not ours to fix (another object holds the IP, or it is outside the ServiceCIDRs): say so, go on
             log.error("cannot create the kubernetes Service: %s", e.message)
             return
+        created = parse_time((held.get("metadata") or {}).get("creationTimestamp") or "1970-01-01T00:00:00Z")
+        if datetime.now(UTC) - created < timedelta(seconds=_LEFTOVER_AFTER):
+            raise  # another apiserver is creating the Service right now: look again after a back-off
         # allocated by an earlier start that died before the Service was written: free it and try again
         await reg.delete(ips, None, ip, {"preconditions": {"uid": held["metadata"]["uid"]}}, False)
         raise
@@ -276,8 +234,15 @@ async def _retarget_kubernetes_service(reg: Registry, svc: dict[str, Any], confi
     await reg.update(res, "default", "kubernetes", put, WriteOptions())
 
 
-async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair, tokens: ContinueTokens) -> None:
-    """Create the default namespaces, the `kubernetes` ServiceCIDR and Service, then check allocations once."""
+async def _bootstrap(
+    reg: Registry,
+    config: Config,
+    repair: ServiceRepair,
+    tokens: ContinueTokens,
+    endpoints: EndpointReconciler | None,
+) -> None:
+    """Create the default namespaces, the `kubernetes` ServiceCIDR, Service and Endpoints, then check allocations
+    once. Every step is safe with several apiservers doing it at once (409s are fine, updates are CAS)."""
     await _retrying("continue-token key", partial(tokens.use_cluster_key, reg.storage))
     for name in DEFAULT_NAMESPACES:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
@@ -290,29 +255,9 @@ async def _bootstrap(reg: Registry, config: Config, repair: ServiceRepair, token
         )
     await _retrying("ServiceCIDR kubernetes", partial(_ensure_service_cidr, reg, config))
     await _retrying("Service kubernetes", partial(_ensure_kubernetes_service, reg, config))
-    body = _kubernetes_endpoints(config)
-    await _retrying("Endpoints kubernetes", partial(_reconcile, reg, "", "endpoints", body, ("subsets",)))
-    body = _kubernetes_endpoint_slice(config)
-    fields = ("endpoints", "ports")
-    await _retrying(
-        "EndpointSlice kubernetes", partial(_reconcile, reg, "discovery.k8s.io", "endpointslices", body, fields)
-    )
+    if endpoints is not None:
+        await _retrying("Endpoints kubernetes", endpoints.reconcile)
     await _retrying("service allocation repair", repair.run_once)
-
-
-async def _compactor(storage: EtcdStorage, interval: float) -> None:
-    """Compact etcd to the revision seen one interval ago, as kube-apiserver does."""
-    previous = 0
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            current = await storage.ping()
-            if previous:
-                await storage.compact(previous)
-                log.info("compacted etcd to revision %d", previous)
-            previous = current
-        except StorageError as e:
-            log.warning("compaction skipped: %s", e)
 
 
 def _chain_options(config: Config, reg: Registry, audit_log: AuditLog | None) -> ChainOptions:
@@ -366,6 +311,18 @@ def create_app(config: Config) -> FastAPI:
     options = _chain_options(config, reg, audit_log)
     aggregator = Aggregator(reg)
     kubelets = KubeletClient(config.kubelet)
+    api_ip, api_port = _api_endpoint(config)
+    identity = IdentityLease(reg, config.identity, f"{api_ip}:{api_port}")
+    endpoints = (
+        EndpointReconciler(reg, api_ip, api_port, config.endpoint_reconciler)
+        if config.endpoint_reconciler.kind == "lease"
+        else None
+    )
+
+    async def after_bootstrap(bootstrap: asyncio.Task[None]) -> None:
+        """The identity Lease once this process is bootstrapped (its Lease existing says it serves)."""
+        await bootstrap
+        await asyncio.gather(identity.run(), identity.run_gc())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -376,19 +333,27 @@ def create_app(config: Config) -> FastAPI:
         if audit_log is not None:
             await audit_log.start()
         cache.start()
-        tasks = [asyncio.create_task(_bootstrap(reg, config, repair, tokens), name="bootstrap")]
+        tasks = [asyncio.create_task(_bootstrap(reg, config, repair, tokens, endpoints), name="bootstrap")]
+        tasks.append(asyncio.create_task(after_bootstrap(tasks[0]), name="identity-lease"))
+        if endpoints is not None:
+            tasks.append(asyncio.create_task(endpoints.run(), name="endpoint-reconciler"))
         tasks.append(asyncio.create_task(aggregator.run(), name="aggregator"))
         tasks.append(asyncio.create_task(crds.run(), name="crd-controller"))
         if config.service_repair_interval > 0:
             tasks.append(asyncio.create_task(repair.run(config.service_repair_interval), name="service-repair"))
         if config.etcd_compaction_interval > 0:
-            tasks.append(asyncio.create_task(_compactor(storage, config.etcd_compaction_interval)))
+            compactor = Compactor(storage, config.etcd_compaction_interval)
+            tasks.append(asyncio.create_task(compactor.run(), name="compactor"))
         app.state.bootstrap = tasks[0]
         try:
             yield
         finally:
             for t in tasks:
                 t.cancel()
+            if endpoints is not None and tasks[0].done():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(5):
+                        await endpoints.stop(identity.name, config.identity.renew_interval)
             await cache.stop()
             await storage.close()
             await kubelets.aclose()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import socket
 from collections import Counter
 from typing import Any
 
@@ -27,7 +28,14 @@ from apimachinery.errors import StatusError, service_unavailable, too_many_reque
 from apimachinery.tlsserving import TLSHttpProtocol, TLSWebSocketProtocol
 from apiserver.limits import ServingLimits
 
-__all__ = ["ConnectionBudget", "GuardedHttpProtocol", "protocol_factory", "raise_open_files_limit", "uvicorn_options"]
+__all__ = [
+    "ConnectionBudget",
+    "GuardedHttpProtocol",
+    "bind_socket",
+    "protocol_factory",
+    "raise_open_files_limit",
+    "uvicorn_options",
+]
 
 
 # What is read and dropped of a body answered before it arrived (a 413) before the connection is closed.
@@ -285,3 +293,20 @@ def raise_open_files_limit() -> None:
     if hard == resource.RLIM_INFINITY or soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A TCP socket bound (not yet listening) to host:port; with `reuse_port` (SO_REUSEPORT, upstream's
+    --permit-port-sharing) several apiserver processes bind the same port and the kernel spreads the
+    connections over those listening. uvicorn starts listening once the app has started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

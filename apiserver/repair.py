@@ -8,6 +8,8 @@ every interval, this pass reads Services, IPAddresses and node-port keys from et
   out again);
 - deletes an IPAddress (managed by the allocator) or node-port key no Service holds, once it has been
   seen leaked on two passes in a row (a write between allocating and storing the Service is not a leak).
+Several apiservers run it at once safely: recording is create-if-absent, releasing is conditional on the
+record's uid (IPAddress) or revision (node port), and each process judges leaks on its own two passes.
 """
 
 from __future__ import annotations
@@ -67,9 +69,14 @@ class ServiceRepair:
 
     async def run_once(self) -> None:
         """One pass: record what Services hold, and delete records leaked on two passes in a row."""
+        # the records first, then the Services: a Service deleted (and its records released, by this or
+        # another apiserver) between the two reads is then not seen, rather than seen holding values whose
+        # records are gone and recorded again for nobody
+        addresses = await self._list("/registry/ipaddresses/")
+        ports = await self._list(PORT_PREFIX)
         services = [s.obj for s in await self._list("/registry/services/")]
-        await self._repair_ips(services, await self._list("/registry/ipaddresses/"))
-        await self._repair_ports(services, await self._list(PORT_PREFIX))
+        await self._repair_ips(services, addresses)
+        await self._repair_ports(services, ports)
 
     async def _repair_ips(self, services: list[dict[str, Any]], addresses: list[StoredObject]) -> None:
         by_ip = {a.obj["metadata"]["name"]: a.obj for a in addresses}

@@ -42,6 +42,12 @@ def up(
     simulated_nodes: int = typer.Option(
         0, "--simulated-nodes", min=0, help="Extra simulated nodes (pods reported Running, nothing started)."
     ),
+    apiserver_count: int = typer.Option(
+        1,
+        "--apiserver-count",
+        min=1,
+        help="apiserver processes serving the same ports (SO_REUSEPORT), each with its own watch cache.",
+    ),
     controllers: str = typer.Option("*", "--controllers", help="Controllers the controller-manager runs."),
     runtime: str = typer.Option(
         "process",
@@ -68,6 +74,7 @@ def up(
         metrics_server=metrics_server,
         nodes=nodes,
         simulated_nodes=simulated_nodes,
+        apiserver_count=apiserver_count,
         controllers=controllers,
         container_runtime=runtime,
         authorization_mode=authorization_mode,
@@ -89,7 +96,8 @@ def up(
         typer.echo(f"tinykube: {e}", err=True)
         raise typer.Exit(1) from e
     net = cluster.network
-    typer.echo(f"tinykube is up: apiserver {cluster.secure_server}, etcd {cluster.etcd_url}")
+    processes = f" ({apiserver_count} processes)" if apiserver_count > 1 else ""
+    typer.echo(f"tinykube is up: apiserver {cluster.secure_server}{processes}, etcd {cluster.etcd_url}")
     typer.echo(f"insecure port {cluster.server} (full access, no authentication: for local tools only)")
     addresses = ", ".join(f"{n} {cluster.node_ip(n)}" for n in cluster.node_names) or "-"
     typer.echo(f"slot {net.slot}: nodes {addresses}; Services {net.service_range}; pods {net.pod_network}")
@@ -154,10 +162,16 @@ def status(data_dir: Path = typer.Option(DEFAULT_DIR, "--data-dir", envvar="TINY
         with httpx.Client(base_url=server, verify=config.verify(), timeout=5) as http:
             ready = http.get("/readyz").text
             nodes = http.get("/api/v1/nodes").json().get("items") or []
+            selector = {"labelSelector": "apiserver.kubernetes.io/identity=kube-apiserver"}
+            found = http.get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", params=selector)
+            leases = found.json().get("items") or [] if found.status_code == 200 else []
     except httpx.HTTPError:
         typer.echo(f"apiserver {server}: unreachable")
         raise typer.Exit(1) from None
     typer.echo(f"apiserver {server}: {ready}")
+    for lease in leases:
+        spec = lease.get("spec") or {}
+        typer.echo(f"apiserver identity {lease['metadata']['name']}: renewed {spec.get('renewTime', '-')}")
     for n in nodes:
         conds = {c["type"]: c["status"] for c in (n.get("status") or {}).get("conditions") or []}
         typer.echo(f"node {n['metadata']['name']}: Ready={conds.get('Ready', 'Unknown')}")

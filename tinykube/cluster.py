@@ -24,11 +24,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import ssl
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -103,6 +105,7 @@ class ClusterSpec:
     default_port: bool = False  # with no port: 8080 + slot (tinykube up) instead of a free one (tests)
     nodes: int = 1
     simulated_nodes: int = 0
+    apiserver_count: int = 1  # apiserver processes sharing the secure and insecure ports (SO_REUSEPORT)
     slot: int | None = None  # None: the data dir's recorded slot, else the lowest free one
     node_prefix: str = "node"
     scheduler: bool = True
@@ -293,17 +296,64 @@ class Cluster:
             args += ["--disable-admission-plugins", "ServiceAccount"]
         return [*args, *spec.apiserver_args]
 
+    @property
+    def apiserver_names(self) -> list[str]:
+        """The apiserver processes' names: `apiserver`, then `apiserver-2` … `apiserver-N`."""
+        return ["apiserver", *(f"apiserver-{i}" for i in range(2, self.spec.apiserver_count + 1))]
+
+    def _start_apiservers(self) -> None:
+        """Start `apiserver_count` apiservers on the same ports; with more than one, each has its own identity
+        (its Lease name) and the launcher waits until every one has written its identity Lease."""
+        spec, net = self.spec, self.network
+        if spec.apiserver_count < 1:
+            raise ValueError("apiserver_count must be at least 1")
+        port = spec.port or (8080 + net.slot if spec.default_port else None)
+        shared = spec.apiserver_count > 1
+        since = time.time()
+        for name in self.apiserver_names:
+            args = self._apiserver_args()
+            if shared:
+                args += ["--apiserver-identity", f"{socket.gethostname()}/{name}"]
+            proc, self.server = start_apiserver(
+                spec.data_dir, self.etcd_url, port, args, service_accounts=True, name=name, share_port=shared
+            )
+            port = int(self.server.rsplit(":", 1)[1])
+            self.processes.append(proc)
+            self._wait_secure(proc)
+        if shared:
+            self.wait_apiserver_identities(spec.apiserver_count, since)
+
+    def apiserver_identities(self) -> list[dict]:
+        """The kube-apiserver identity Leases in kube-system (through the insecure port)."""
+        params = {"labelSelector": "apiserver.kubernetes.io/identity=kube-apiserver"}
+        url = f"{self.server}/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
+        r = httpx.get(url, params=params, timeout=5)
+        r.raise_for_status()
+        return r.json().get("items") or []
+
+    def wait_apiserver_identities(self, count: int, since: float) -> None:
+        """Block until `count` identity Leases have been renewed after `since` (a time.time())."""
+        deadline = time.monotonic() + self.spec.ready_timeout
+        live = 0
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                leases = self.apiserver_identities()
+            except (httpx.HTTPError, ValueError):
+                leases = []
+            live = sum(1 for lease in leases if _renewed_after(lease, since))
+            if live >= count:
+                return
+            time.sleep(0.1)
+        logs = "\n".join(p.tail(10) for p in self.processes if p.name.startswith("apiserver"))
+        raise RuntimeError(f"only {live}/{count} apiservers have renewed their identity Lease:\n{logs}")
+
     def _start(self) -> None:
         spec, net = self.spec, self.network
         self._credentials()
         etcd, self.etcd_url = start_etcd(spec.data_dir, free_port(), free_port())
         self.processes.append(etcd)
-        port = spec.port or (8080 + net.slot if spec.default_port else None)
-        apiserver, self.server = start_apiserver(
-            spec.data_dir, self.etcd_url, port, self._apiserver_args(), service_accounts=True
-        )
-        self.processes.append(apiserver)
-        self._wait_secure(apiserver)
+        self._start_apiservers()
         (spec.data_dir / "etcd-url").write_text(self.etcd_url)
         waits: list[tuple[str, Process]] = []
         if spec.scheduler:
@@ -548,6 +598,13 @@ def _privileged_or(port: int, fallback: int) -> int:
     """`port` when this process may bind it (root), else `fallback` (an add-on's own listener; the
     Service port in front of it stays the standard one)."""
     return port if os.geteuid() == 0 else fallback
+
+
+def _renewed_after(lease: dict, since: float) -> bool:
+    renewed = (lease.get("spec") or {}).get("renewTime")
+    if not renewed:
+        return False
+    return datetime.fromisoformat(renewed.replace("Z", "+00:00")).timestamp() >= since
 
 
 def _node_ready(node: dict) -> bool:

@@ -146,22 +146,28 @@ def start_apiserver(
     extra: Sequence[str] = (),
     *,
     service_accounts: bool = False,
+    name: str = "apiserver",
+    share_port: bool = False,
 ) -> tuple[Process, str]:
     """Start the apiserver against etcd; returns the process and its insecure base URL once ready.
 
     Without `service_accounts` it is a bare apiserver, as upstream's integration-test servers are: no
     controller-manager makes the `default` ServiceAccounts, so the ServiceAccount admission plug-in is off.
-    Without `--secure-port` in `extra` it serves the insecure port only."""
+    Without `--secure-port` in `extra` it serves the insecure port only. With `share_port` it binds its
+    ports with SO_REUSEPORT (`--permit-port-sharing`), beside other apiservers on the same ports: its own
+    readiness cannot then be told from theirs by the port (the launcher waits on its identity Lease)."""
     port = port or free_port()
-    if not port_free(port):
+    if not share_port and not port_free(port):
         raise RuntimeError(f"port {port} is already in use on 127.0.0.1; choose another with --port")
     argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
+    if share_port:
+        argv.append("--permit-port-sharing")
     if not any(a.split("=")[0] == "--secure-port" for a in extra):
         argv += ["--secure-port", "0"]  # the insecure port only, unless the caller sets up TLS
     if not service_accounts:
         argv += ["--disable-admission-plugins", "ServiceAccount"]
     argv += extra
-    proc = Process("apiserver", argv, data_dir / "logs" / "apiserver.log")
+    proc = Process(name, argv, data_dir / "logs" / f"{name}.log")
     url = f"http://127.0.0.1:{port}"
     _ready_or_stop(f"{url}/readyz", proc)
     return proc, url

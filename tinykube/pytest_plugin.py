@@ -5,7 +5,8 @@
 
 `tinykube_cluster` starts etcd, the apiserver, scheduler, controller-manager and kubelets (real
 processes, in a temp dir, on free ports) once per session and stops them after. Options:
-`--tinykube-nodes N` (default 1) and `--tinykube-simulated-nodes N` (default 0).
+`--tinykube-nodes N` (default 1), `--tinykube-simulated-nodes N` (default 0) and
+`--tinykube-apiserver-count N` (default 1: apiserver processes sharing the ports).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tinykube")
     group.addoption("--tinykube-nodes", type=int, default=1, help="nodes running real pods (default 1)")
     group.addoption("--tinykube-simulated-nodes", type=int, default=0, help="simulated nodes (default 0)")
+    group.addoption(
+        "--tinykube-apiserver-count", type=int, default=1, help="apiserver processes on the same ports (default 1)"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +57,7 @@ def tinykube_cluster(
         data_dir=tmp_path_factory.mktemp("tinykube"),
         nodes=request.config.getoption("--tinykube-nodes"),
         simulated_nodes=request.config.getoption("--tinykube-simulated-nodes"),
+        apiserver_count=request.config.getoption("--tinykube-apiserver-count"),
     )
     cluster = Cluster(spec).start()
     try:

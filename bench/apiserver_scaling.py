@@ -1,0 +1,403 @@
+"""Benchmark of one apiserver process against two on the same ports (SO_REUSEPORT), measured in the same run.
+
+Run from the repo root:
+
+    .venv/bin/python bench/apiserver_scaling.py           # full: 3,000 creates and 6,000 gets per side and round
+    .venv/bin/python bench/apiserver_scaling.py --quick   # small: 800 creates and 1,600 gets (< 2 min)
+
+It starts its own etcd and apiserver as bench/apiserver.py does (TLS secure port with client certificates,
+`--authorization-mode Node,RBAC`, no compaction), with `--permit-port-sharing`; side "2 processes" starts a
+second apiserver on the same secure and insecure ports (its own identity, its own watch cache fed by etcd)
+and waits for its identity Lease. On each side the same count of Pod creates and single-Pod gets runs over
+the TLS port as the non-admin bench user (RBAC through a RoleBinding) on C concurrent workers, each with a
+new keep-alive connection (which the kernel hands to one of the listening processes). Printed per side:
+creates/s and gets/s; the apiservers' CPU per operation (from /proc, summed over the processes) and each
+process's share; etcd's and the benchmark client's CPU per operation. A third side, "1+follower", serves
+every request from the first process while a second one runs on a port of its own that no request reaches:
+its CPU per operation is what following etcd (its watch cache, RBAC and the caches fed by it) costs each
+extra process, the figure that, with the serving cost, says how N processes scale on N cores. Sides run in
+rounds of alternating order (2, 1+follower, 1, then 1, 1+follower, 2), processes started and stopped
+between them, so drift weighs on every side.
+See bench/README.md ("Horizontal apiserver").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from apiserver.identity_lease import identity_lease_name
+from tinykube.procs import Process, free_port, start_apiserver, start_etcd
+
+
+def _load_apiserver_bench() -> ModuleType:
+    """bench/apiserver.py by path (the name `apiserver` is the server's package in the repo root)."""
+    spec = importlib.util.spec_from_file_location("bench_apiserver", Path(__file__).with_name("apiserver.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ab = _load_apiserver_bench()
+BenchError = ab.BenchError
+PoolResult = ab.PoolResult
+cpu_seconds, http_client, make_secure_port, pod_body, run_pool = (
+    ab.cpu_seconds,
+    ab.http_client,
+    ab.make_secure_port,
+    ab.pod_body,
+    ab.run_pool,
+)
+
+NAMESPACE = ab.NAMESPACE
+RBAC_API = ab.RBAC_API
+ROUNDS = 2
+SIDES = ("1", "1+follower", "2")
+IDENTITY_LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Counts and bounds of one run."""
+
+    quick: bool
+    concurrency: int
+    creates: int  # per side and round
+    gets: int  # per side and round
+    budget: float  # seconds per series
+
+    @classmethod
+    def make(cls, quick: bool, concurrency: int) -> Settings:
+        """The quick or the full profile."""
+        return cls(True, concurrency, 800, 1600, 30.0) if quick else cls(False, concurrency, 3000, 6000, 90.0)
+
+
+@dataclass
+class Series:
+    """One operation on one side, summed over rounds: operations, wall time and CPU seconds."""
+
+    ok: int = 0
+    elapsed: float = 0.0
+    api_cpu: list[float] = field(default_factory=list)  # per apiserver process
+    etcd_cpu: float = 0.0
+    client_cpu: float = 0.0
+
+    def add(self, res: PoolResult, api: list[float], etcd: float, client: float) -> None:
+        """Add one round."""
+        if res.errors:
+            raise BenchError(f"{res.errors} of {res.attempted} failed; first: {res.first_error}")
+        self.ok += res.ok
+        self.elapsed += res.elapsed
+        self.api_cpu = [a + b for a, b in zip(self.api_cpu or [0.0] * len(api), api, strict=True)]
+        self.etcd_cpu += etcd
+        self.client_cpu += client
+
+    @property
+    def rate(self) -> float:
+        """Operations per second."""
+        return self.ok / self.elapsed if self.elapsed else 0.0
+
+    def per_op_ms(self, cpu: float) -> float:
+        """CPU milliseconds per operation."""
+        return 1000 * cpu / self.ok if self.ok else 0.0
+
+
+@dataclass
+class Side:
+    """What was measured in one arrangement of apiserver processes."""
+
+    label: str  # "1": one process; "1+follower": one serving, one only following etcd; "2": two serving
+    creates: Series = field(default_factory=Series)
+    gets: Series = field(default_factory=Series)
+
+
+class ScalingBench:
+    """One run: etcd, one apiserver always, a second one on the same ports for side 2."""
+
+    def __init__(self, settings: Settings, tmp: Path) -> None:
+        self.s = settings
+        self.tmp = tmp
+        self.procs: list[Process] = []
+        self.etcd: Process | None = None
+        self.etcd_url = ""
+        self.first: Process | None = None
+        self.second: Process | None = None
+        self.insecure = ""
+        self.secure_args: list[str] = []
+        self.secure = None
+        self.port = 0
+        self.created: list[int] = []  # pod numbers that exist
+        self.next_pod = 0
+        self.follower: Process | None = None
+        self.sides = {label: Side(label) for label in SIDES}
+
+    # -- processes
+    def _apiserver(self, name: str) -> Process:
+        args = ["--etcd-compaction-interval", "0", "--log-level", "warning", *self.secure_args]
+        args += ["--apiserver-identity", f"bench/{name}"]
+        proc, url = start_apiserver(self.tmp, self.etcd_url, self.port, args, name=name, share_port=True)
+        self.procs.append(proc)
+        self.insecure = url
+        return proc
+
+    def start(self) -> None:
+        """etcd and the first apiserver."""
+        self.secure, self.secure_args = make_secure_port(self.tmp)
+        self.etcd, self.etcd_url = start_etcd(self.tmp)
+        self.procs.append(self.etcd)
+        self.port = free_port()
+        self.first = self._apiserver("apiserver")
+
+    def stop(self) -> None:
+        """Everything, newest first."""
+        for p in reversed(self.procs):
+            with contextlib.suppress(Exception):
+                p.stop()
+
+    async def _start_second(self) -> None:
+        """Start apiserver-2 and wait until it has renewed its identity Lease (it has then bootstrapped)."""
+        since = time.time()
+        self.second = self._apiserver("apiserver-2")
+        lease = f"{IDENTITY_LEASES}/{identity_lease_name('bench/apiserver-2')}"
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient(base_url=self.insecure, timeout=10, trust_env=False) as c:
+            while time.monotonic() < deadline:
+                if not self.second.alive():
+                    raise BenchError(f"apiserver-2 exited:\n{self.second.tail()}")
+                r = await c.get(lease)
+                if r.status_code == 200 and _ts(r.json()["spec"].get("renewTime") or "1970-01-01T00:00:00Z") >= since:
+                    return
+                await asyncio.sleep(0.2)
+        raise BenchError("apiserver-2 did not renew its identity Lease within 60 s")
+
+    def _stop_second(self) -> None:
+        if self.second is not None:
+            self.second.stop()
+            self.procs.remove(self.second)
+            self.second = None
+
+    def _apiservers(self) -> list[Process]:
+        return [p for p in (self.first, self.second, self.follower) if p is not None]
+
+    def _start_follower(self) -> None:
+        """An apiserver on its own insecure port that no request reaches: it only follows etcd (watch cache,
+        RBAC and the other caches fed by it, its Lease), which is what each extra process costs the others."""
+        args = ["--etcd-compaction-interval", "0", "--log-level", "warning", "--apiserver-identity", "bench/follower"]
+        args += ["--endpoint-reconciler-type", "none"]
+        self.follower, _ = start_apiserver(self.tmp, self.etcd_url, None, args, name="follower")
+        self.procs.append(self.follower)
+
+    def _stop_follower(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+            self.procs.remove(self.follower)
+            self.follower = None
+
+    async def arrange(self, label: str) -> None:
+        """Start and stop the second process and the follower for side `label`."""
+        if label != "2":
+            self._stop_second()
+        if label != "1+follower":
+            self._stop_follower()
+        if label == "2" and self.second is None:
+            await self._start_second()
+        if label == "1+follower" and self.follower is None:
+            self._start_follower()
+
+    # -- setup
+    async def grant(self) -> None:
+        """The bench namespace, and pods in it for the bench user through a Role and RoleBinding."""
+        assert self.secure is not None
+        async with httpx.AsyncClient(base_url=self.insecure, timeout=10, trust_env=False) as c:
+            ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+            r = await c.post("/api/v1/namespaces", json=ns)
+            if r.status_code not in (201, 409):
+                raise BenchError(f"namespace: {r.status_code} {r.text[:200]}")
+            role = {
+                "metadata": {"name": "bench-pods"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get"]}],
+            }
+            binding = {
+                "metadata": {"name": "bench-pods"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "bench-pods"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": ab.BENCH_USER}],
+            }
+            for kind, body in (("roles", role), ("rolebindings", binding)):
+                r = await c.post(f"{RBAC_API}/namespaces/{NAMESPACE}/{kind}", json=body)
+                if r.status_code != 201:
+                    raise BenchError(f"{kind}: {r.status_code} {r.text[:200]}")
+
+    def _clients(self) -> list[httpx.AsyncClient]:
+        """New clients (new connections, spread over the listening processes) on the secure port."""
+        assert self.secure is not None
+        tls = self.secure.tls()
+        return [http_client(self.secure.url, 30.0, verify=tls) for _ in range(self.s.concurrency)]
+
+    # -- one side
+    async def _series(self, series: Series, op: Callable[[int, int], Awaitable[None]], count: int) -> None:
+        procs = self._apiservers()
+        assert self.etcd is not None
+        a0 = [cpu_seconds(p.pid) for p in procs]
+        e0, c0 = cpu_seconds(self.etcd.pid), time.process_time()
+        res = await run_pool(op, count, self.s.concurrency, self.s.budget)
+        api = [cpu_seconds(p.pid) - a for p, a in zip(procs, a0, strict=True)]
+        series.add(res, api, cpu_seconds(self.etcd.pid) - e0, time.process_time() - c0)
+
+    async def side(self, label: str, measured: bool = True) -> None:
+        """Creates then gets in the arrangement `label` (processes started or stopped as needed)."""
+        await self.arrange(label)
+        side = self.sides[label] if measured else Side(label)
+        clients = self._clients()
+        try:
+            # every connection opened (and its TLS handshake done) before the clock starts
+            await asyncio.gather(*(self._until_ok(c) for c in clients))
+            start = self.next_pod
+            count = self.s.creates if measured else max(50, self.s.concurrency * 4)
+            self.next_pod += count
+
+            async def create(k: int, i: int) -> None:
+                r = await clients[k].post(
+                    f"/api/v1/namespaces/{NAMESPACE}/pods",
+                    content=pod_body(start + i),
+                    headers={"Content-Type": "application/json"},
+                )
+                if r.status_code != 201:
+                    raise BenchError(f"create: {r.status_code} {r.text[:200]}")
+
+            await self._series(side.creates, create, count)
+            self.created.extend(range(start, start + count))
+            rng = random.Random(len(self.created))
+            names = [ab.pod_name(rng.choice(self.created)) for _ in range(self.s.gets if measured else count)]
+
+            async def get(k: int, i: int) -> None:
+                r = await clients[k].get(f"/api/v1/namespaces/{NAMESPACE}/pods/{names[i]}")
+                if r.status_code != 200:
+                    raise BenchError(f"get: {r.status_code} {r.text[:200]}")
+
+            await self._series(side.gets, get, len(names))
+        finally:
+            for c in clients:
+                await c.aclose()
+
+    async def _until_ok(self, client: httpx.AsyncClient) -> None:
+        deadline = time.monotonic() + 20
+        while True:
+            r = await client.get(f"/api/v1/namespaces/{NAMESPACE}/pods/absent")
+            if r.status_code == 404:
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(f"the bench user gets {r.status_code} on the secure port: {r.text[:200]}")
+            await asyncio.sleep(0.1)
+
+    async def run(self) -> None:
+        """Warm both sides up, then the measured rounds in alternating order."""
+        await self.grant()
+        await self.side("1", measured=False)
+        await self.side("2", measured=False)
+        for r in range(ROUNDS):
+            for label in tuple(reversed(SIDES)) if r % 2 == 0 else SIDES:  # the warm-up left "2" running
+                print(f"round {r + 1}: {label}", flush=True)
+                await self.side(label)
+
+    # -- report
+    def render(self, elapsed: float) -> str:
+        """The table, the per-process costs and the verdict."""
+        lines = [
+            f"{'side':<11} {'op':<7} {'ops/s':>7} {'apiserver CPU/op':>17}  {'per process (share)':<40} "
+            f"{'etcd CPU/op':>11} {'client CPU/op':>13}"
+        ]
+        for label in SIDES:
+            side = self.sides[label]
+            for op, series in (("create", side.creates), ("get", side.gets)):
+                total = sum(series.api_cpu) or 1e-9
+                shares = " ".join(
+                    f"p{i + 1} {series.per_op_ms(c):.3f} ms ({c / total:.0%})" for i, c in enumerate(series.api_cpu)
+                )
+                lines.append(
+                    f"{label:<11} {op:<7} {series.rate:>7.0f} {series.per_op_ms(total):>14.3f} ms  {shares:<40} "
+                    f"{series.per_op_ms(series.etcd_cpu):>8.3f} ms {series.per_op_ms(series.client_cpu):>10.3f} ms"
+                )
+        one, two, fol = self.sides["1"], self.sides["2"], self.sides["1+follower"]
+        lines.append("")
+        ratios = {}
+        for op in ("creates", "gets"):
+            s1, s2, sf = getattr(one, op), getattr(two, op), getattr(fol, op)
+            ratios[op] = s2.rate / s1.rate if s1.rate else 0.0
+            serve, follow = s1.per_op_ms(sum(s1.api_cpu)), sf.per_op_ms(sf.api_cpu[1] if len(sf.api_cpu) > 1 else 0)
+            lines.append(
+                f"apiserver CPU per {op[:-1]}: {serve:.3f} ms in the process serving it; {follow:.3f} ms in each other "
+                f"process (following etcd); 2 processes: {s2.per_op_ms(sum(s2.api_cpu)):.3f} ms summed"
+            )
+            lines.append(f"2 processes vs 1, {op}/s: {ratios[op]:.2f}x")
+        lines.append(
+            "2 processes not slower than 1 (within 5 %): "
+            + ("yes" if all(r >= 0.95 for r in ratios.values()) else "NO")
+        )
+        lines.append(
+            f"{self.s.concurrency} workers, {ROUNDS} rounds of {self.s.creates} creates and {self.s.gets} gets "
+            f"per side; {elapsed:.0f} s in all"
+        )
+        return "\n".join(lines)
+
+
+def _ts(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both sides and print the table; 0 on success."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="800 creates and 1,600 gets per side and round")
+    p.add_argument("--concurrency", "-c", type=int, default=32, help="concurrent workers (default 32)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory (etcd data, logs)")
+    args = p.parse_args(argv)
+    settings = Settings.make(args.quick, max(1, args.concurrency))
+    signal.signal(signal.SIGTERM, ab._terminate)
+    tmp = Path(tempfile.mkdtemp(prefix="tinykube-scaling-"))
+    bench = ScalingBench(settings, tmp)
+    started = time.perf_counter()
+    try:
+        print(f"tinykube apiserver scaling benchmark ({'quick' if settings.quick else 'full'}); data in {tmp}")
+        bench.start()
+        asyncio.run(bench.run())
+        print()
+        print(bench.render(time.perf_counter() - started))
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except (BenchError, RuntimeError) as e:
+        print(f"\nbenchmark failed: {e}", file=sys.stderr)
+        for proc in bench.procs:
+            print(f"--- {proc.name} log tail ({proc.log_path}):\n{proc.tail(15)}", file=sys.stderr)
+        return 1
+    finally:
+        bench.stop()
+        ab._kill_leftover_children()
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
