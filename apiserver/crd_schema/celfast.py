@@ -8,7 +8,7 @@ on anything else (a missing field, an int overflow, mixed int/double, division b
 an unexpected type, an error that `&&`/`||` might absorb) it raises `Fallback` and the caller runs
 the interpreter, so results, errors and messages are the interpreter's. A rule using anything not
 compiled here (macros beyond all/exists/exists_one/filter/map, conversions, timestamps, uints,
-bytes, maps literals, …) is not compiled at all (`compile_fast` returns None).
+bytes, …) is not compiled at all (`compile_fast` returns None).
 """
 
 from __future__ import annotations
@@ -356,6 +356,10 @@ class _Compiler:
         if name == "list_lit":
             items = [self.expr(k, scope) for k in self.args(kids)]
             return lambda env: [f(env) for f in items]
+        if name == "map_lit":
+            inits = kids[0].children if kids and isinstance(kids[0], lark.Tree) else []
+            pairs = [(self.expr(k, scope), self.expr(v, scope)) for k, v in zip(inits[::2], inits[1::2], strict=True)]
+            return _map(pairs)
         raise _Unsupported
 
     def args(self, kids: list[Any]) -> list[Any]:
@@ -465,6 +469,19 @@ def _index(base: FastRule, idx: FastRule) -> FastRule:
         if type(v) is dict and type(i) is str and i in v:
             return v[i]
         raise Fallback
+
+    return run
+
+
+def _map(pairs: list[tuple[FastRule, FastRule]]) -> FastRule:
+    def run(env: Env) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            key = _str(k(env))  # JSON maps have string keys; other keys are the interpreter's
+            if key in out:
+                raise Fallback  # a repeated key is an error
+            out[key] = v(env)
+        return out
 
     return run
 
