@@ -461,6 +461,29 @@ class CrdBench:
         return "\n".join(out)
 
 
+def schema_cpu(body_bytes: int, objects: int = 2000, reps: int = 5) -> str:
+    """In this process, no server: the CPU of pruning, defaulting and validating one create body
+    against each CRD's compiled schema (the median of `reps` passes over `objects` fresh copies)."""
+    from apiserver.crd_schema import CompiledSchema
+
+    lines = []
+    for kind, schema in zip(KINDS[1:], (widget_schema(True), widget_schema(False)), strict=True):
+        compiled = CompiledSchema.compile(schema)
+        raw = padded(kind, 0, body_bytes)
+        passes = []
+        for _ in range(reps):
+            batch = [orjson.loads(raw) for _ in range(objects)]
+            t0 = time.process_time()
+            for obj in batch:
+                compiled.prune(obj)
+                compiled.default(obj)
+                if compiled.validate(obj):
+                    raise BenchError(f"{kind.label}: the body does not validate")
+            passes.append((time.process_time() - t0) / objects)
+        lines.append(f"{kind.label}: prune + default + validate {percentile(passes, 50) * 1e6:,.1f} us CPU per object")
+    return "\n".join(lines)
+
+
 def _fmt(value: float, unit: str) -> str:
     if unit == "/s":
         return f"{value:,.0f}/s"
@@ -475,6 +498,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--body-bytes", type=int, default=1024, help="JSON size of every create body (default 1024)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (etcd data, logs)")
     p.add_argument(
+        "--schema-cpu",
+        action="store_true",
+        help="no servers: the CPU per object of the CRDs' prune, default and validate, in this process",
+    )
+    p.add_argument(
         "--profile", type=Path, default=None, metavar="DIR", help="py-spy the apiserver during the creates into DIR"
     )
     return p.parse_args(argv)
@@ -483,6 +511,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Start etcd and the apiserver, run the series, print the table; 0 on success."""
     args = parse_args(argv)
+    if args.schema_cpu:
+        print(schema_cpu(args.body_bytes))
+        return 0
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     settings = Settings.make(args.quick, max(1, args.concurrency), args.body_bytes, args.profile)
