@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import celpy
@@ -72,6 +73,10 @@ COMPILED_RULES = [
     "self.labels.exists_one(k, k.startsWith('t')) && self.ports.map(p, p.port).max() == 443",
     "self.name.matches('^[0-9]+$')",
     "self.words.exists(w, w == 'z')",
+    "true || [].min() == 1",  # errors that || and && absorb, on the side not needed
+    "false && self.items.sum() == 'x'",
+    "self.replicas > 0 || self.name.split('') == []",
+    "has(self.nothing)",
 ]
 
 # every one of these makes the interpreter report an error (or a case the closures leave to it)
@@ -122,6 +127,7 @@ def _activation(values: dict[str, Any]) -> Any:
     return lambda: {k: celpy.json_to_cel(v) for k, v in values.items()}
 
 
+@functools.cache
 def _compile(text: str, message: str = "") -> cel.CelRule:
     return cel.compile_rule({"rule": text, "message": message}, "")
 
@@ -158,6 +164,32 @@ def test_closures_hand_errors_to_the_interpreter(text: str) -> None:
         rule.fast(values)
     expected = _interpreted(rule, values)
     assert cel.evaluate_plain(rule, values, _activation(values)) == expected
+
+
+# values of another type (or absent, or at int64's edge) in place of each field, one at a time
+_SWAPS: list[Any] = [None, 0, -1, 2**63 - 1, 1.5, "", "x", True, [], [1], ["a", 1], {}, {"a": 1}]
+
+
+@pytest.mark.parametrize("field", [f for f in SELF if f not in ("neg", "zero", "empty", "nested")])
+def test_compiled_rules_on_values_of_every_type(field: str) -> None:
+    """Whatever a field holds, the outcome (result, error, message) is the interpreter's."""
+    rules = [_compile(text, "msg") for text in COMPILED_RULES + FALLBACK_RULES if f"self.{field}" in text]
+    assert rules
+    for swap in [*_SWAPS, MISSING_FIELD]:
+        value = {k: v for k, v in SELF.items() if k != field}
+        if swap is not MISSING_FIELD:
+            value[field] = swap
+        values = {"self": value, "oldSelf": OLD}
+        converted = {k: celpy.json_to_cel(v) for k, v in values.items()}
+        for rule in rules:
+            assert cel.evaluate_plain(rule, values, lambda c=converted: c) == cel.evaluate(rule, converted), (
+                rule.rule,
+                field,
+                swap,
+            )
+
+
+MISSING_FIELD = object()
 
 
 def test_fallback_keeps_the_interpreters_error_texts() -> None:
