@@ -148,7 +148,12 @@ class CelRule:
     fast: celfast.FastRule | None = None  # the rule as Python closures over plain values (celfast)
 
 
-def _compile_expression(expression: str) -> tuple[Any, Any]:
+def _compile_expression(expression: str) -> Any:
+    """The interpreter's program for `expression` (CelCompileError when it does not compile)."""
+    return _compile_with_tree(expression)[0]
+
+
+def _compile_with_tree(expression: str) -> tuple[Any, Any]:
     """The interpreter's program for `expression` and its parse tree."""
     try:
         tree = _ENV.compile(expression)
@@ -185,14 +190,14 @@ def compile_rule(entry: dict[str, Any], rendered_field_path: str) -> CelRule:
     """Compile one x-kubernetes-validations entry (CelCompileError when rule or messageExpression fails)."""
     rule = str(entry.get("rule") or "")
     try:
-        program, tree = _compile_expression(rule)
+        program, tree = _compile_with_tree(rule)
     except CelCompileError as e:
         raise CelCompileError(str(e), "rule", rule) from e
     message_expression = str(entry.get("messageExpression") or "").strip()
     message_program = None
     if message_expression:
         try:
-            message_program, _ = _compile_expression(message_expression)
+            message_program = _compile_expression(message_expression)
         except CelCompileError as e:
             detail = "messageExpression " + str(e)
             raise CelCompileError(detail, "messageExpression", message_expression) from e

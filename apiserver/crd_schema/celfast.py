@@ -291,8 +291,8 @@ def compile_fast(tree: lark.Tree, variables: frozenset[str] = frozenset({"self",
     """Compile a parsed rule into a closure over `{name: plain JSON value}`; None when not in the subset."""
     try:
         return _Compiler().expr(tree, variables)
-    except _Unsupported:
-        return None
+    except (_Unsupported, AttributeError, IndexError, TypeError, ValueError, RecursionError):
+        return None  # a tree shape this compiler does not know: the interpreter runs the rule
 
 
 class _Compiler:
