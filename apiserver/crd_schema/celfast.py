@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import lark
 import re2
 from celpy.evaluation import celstr
 
@@ -287,7 +286,7 @@ _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def compile_fast(tree: lark.Tree, variables: frozenset[str] = frozenset({"self", "oldSelf"})) -> FastRule | None:
+def compile_fast(tree: Any, variables: frozenset[str] = frozenset({"self", "oldSelf"})) -> FastRule | None:
     """Compile a parsed rule into a closure over `{name: plain JSON value}`; None when not in the subset."""
     try:
         return _Compiler().expr(tree, variables)
@@ -299,7 +298,7 @@ class _Compiler:
     """Translates celpy's lark tree (grammar celpy/cel.lark) node by node."""
 
     def expr(self, t: Any, scope: frozenset[str]) -> FastRule:
-        if not isinstance(t, lark.Tree):
+        if not _is_tree(t):
             raise _Unsupported
         kids = t.children
         name = t.data
@@ -357,7 +356,7 @@ class _Compiler:
             items = [self.expr(k, scope) for k in self.args(kids)]
             return lambda env: [f(env) for f in items]
         if name == "map_lit":
-            inits = kids[0].children if kids and isinstance(kids[0], lark.Tree) else []
+            inits = kids[0].children if kids and _is_tree(kids[0]) else []
             pairs = [(self.expr(k, scope), self.expr(v, scope)) for k, v in zip(inits[::2], inits[1::2], strict=True)]
             return _map(pairs)
         raise _Unsupported
@@ -366,7 +365,7 @@ class _Compiler:
         if not kids or kids[0] is None:
             return []
         exprlist = kids[0]
-        if not isinstance(exprlist, lark.Tree) or exprlist.data != "exprlist":
+        if not _is_tree(exprlist) or exprlist.data != "exprlist":
             raise _Unsupported
         return list(exprlist.children)
 
@@ -401,11 +400,16 @@ class _Compiler:
         return _call(fn, [self.expr(receiver, scope), *(self.expr(a, scope) for a in args)])
 
 
-def _unwrap(t: Any) -> lark.Tree:
+def _is_tree(t: Any) -> bool:
+    """A node of celpy's lark parse tree (its leaves are lark Tokens, strings with a `type`)."""
+    return hasattr(t, "data") and hasattr(t, "children")
+
+
+def _unwrap(t: Any) -> Any:
     """The innermost tree below single-child wrappers (expr → … → primary)."""
-    while isinstance(t, lark.Tree) and len(t.children) == 1 and isinstance(t.children[0], lark.Tree):
+    while _is_tree(t) and len(t.children) == 1 and _is_tree(t.children[0]):
         t = t.children[0]
-    if not isinstance(t, lark.Tree):
+    if not _is_tree(t):
         raise _Unsupported
     return t
 
