@@ -225,10 +225,20 @@ def _run_rules(n: Node, value: Any, old: Any, fpath: str, w: _Walk, transition_o
     if w.budget < 0:
         return
     size: int | None = None
-    activation: dict[str, Any] = {"self": to_cel(n, value)}
     has_old = old is not MISSING
+    plain: dict[str, Any] = {"self": value}
     if has_old and any(r.transition for r in n.rules):
-        activation["oldSelf"] = to_cel(n, old)
+        plain["oldSelf"] = old
+    converted: dict[str, Any] = {}
+
+    def activation() -> dict[str, Any]:
+        # the values as the interpreter sees them, converted once, only when a rule needs it
+        if not converted:
+            converted.update((name, to_cel(n, v)) for name, v in plain.items())
+        return converted
+
+    # compiled rules read plain JSON; a format CEL types (timestamps, durations, bytes) needs the interpreter
+    fast = not n.cel_typed
     for rule in n.rules:
         if (rule.transition and not has_old) or (transition_only and not rule.transition):
             continue
@@ -238,7 +248,7 @@ def _run_rules(n: Node, value: Any, old: Any, fpath: str, w: _Walk, transition_o
         if w.budget < 0:
             w.cel.append(invalid(fpath, n.type, _OUT_OF_BUDGET))
             return
-        outcome = cel.evaluate(rule, activation)
+        outcome = cel.evaluate_plain(rule, plain, activation) if fast else cel.evaluate(rule, activation())
         if outcome.ok:
             continue
         if outcome.eval_error:
