@@ -64,7 +64,8 @@ def _escape(name: str) -> str | None:
 
 def _with_type_and_meta(schema: Schema) -> Schema:
     """An object root or embedded resource: apiVersion, kind and metadata (name, generateName) as upstream adds."""
-    props = dict(schema.get("properties") or {})
+    declared = schema.get("properties")
+    props = dict(declared) if isinstance(declared, Mapping) else {}
     props.update(apiVersion=_STRING, kind=_STRING, metadata=_OBJECT_META)
     return {**schema, "type": "object", "properties": props}
 
