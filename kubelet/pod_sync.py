@@ -573,6 +573,9 @@ class PodSync:
             args=expand_list(c.get("args"), env),
             memory_limit=int(parse_quantity(limits["memory"])) if limits.get("memory") else 0,
             nano_cpus=int(parse_quantity(limits["cpu"]) * 1_000_000_000) if limits.get("cpu") else 0,
+            stdin=c.get("stdin") is True,
+            stdin_once=c.get("stdinOnce") is True,
+            tty=c.get("tty") is True,
         )
         if previous is not None:
             cs.last_terminated = _terminated(previous, self.runtime.runtime_type)

@@ -7,7 +7,9 @@ volumes are not at their mountPath and /tmp is the host's; a warning is logged o
 each volume at its mountPath, chroots into it and execs the command. stdout/stderr go to a
 CRI-format log file per container instance. Pids are recorded under the root dir so a restarted
 kubelet can kill what a previous run left behind. Exec (probes, `kubectl exec`) enters the
-container's mount namespace and root with nsenter.
+container's mount namespace and root with nsenter. A container with `stdin: true` reads a pipe the
+kubelet holds open; attaches write to it (`attach_stdin`), and for `stdinOnce` the first attach's end
+closes it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from kubelet.runtime import (
     SandboxConfig,
     notify_exit,
 )
+from kubelet.streaming_attach import PipeStdin
 from kubelet.tty import TtyProcess, spawn_tty
 
 __all__ = ["ProcessRuntime", "cri_log_line", "rfc3339_nano"]
@@ -290,7 +293,7 @@ class ProcessRuntime:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self._argv(sb, c.config, ready_w if ready_w >= 0 else None),
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if c.config.stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=self._env(c.config, sb),
@@ -333,6 +336,8 @@ class ProcessRuntime:
         ]
         try:
             code = await proc.wait()
+            if proc.stdin is not None:
+                proc.stdin.close()
             # the main process is gone: the rest of its group goes too (as when a pid namespace ends)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -471,6 +476,18 @@ class ProcessRuntime:
                 [*self._enter(c), *command], self._env(c.config, self._sandboxes[c.status.pod_uid]), self._cwd(c)
             )
         return await self._spawn(c, command, asyncio.subprocess.PIPE, merge=False)
+
+    async def attach_stdin(self, namespace: str, pod: str, container: str) -> PipeStdin | None:
+        """A handle on the running container's stdin when it has `stdin: true` (None when not);
+        LookupError when it is not running."""
+        found = self._find(namespace, pod, container)
+        if not found or found[-1].status.state is not ContainerState.RUNNING or found[-1].proc is None:
+            raise LookupError(f"container {container} is not running in pod {namespace}/{pod}")
+        c = found[-1]
+        pipe = c.proc.stdin if c.proc is not None else None
+        if not c.config.stdin or pipe is None:
+            return None
+        return PipeStdin(pipe, c.config.stdin_once)
 
     # --- shutdown ----------------------------------------------------------------------------
 

@@ -30,20 +30,72 @@ from kubelet.streaming_exec import (
     success_status,
 )
 
-__all__ = ["StdinRuntime", "attach_problem", "output_channels", "run_attach"]
+__all__ = ["AttachedStdin", "PipeStdin", "StdinRuntime", "attach_problem", "output_channels", "run_attach"]
 
 log = logging.getLogger("kubelet.attach")
 
 
-class StdinRuntime(Protocol):
-    """What stdin to an attach needs from the runtime (the process runtime does not offer it yet)."""
+class AttachedStdin(Protocol):
+    """One attach's handle on a container's stdin (the part of StreamWriter's interface the relay uses)."""
 
-    async def attach_stdin(self, namespace: str, pod: str, container: str) -> asyncio.StreamWriter | None:
-        """The write end of the running container's stdin when its spec has `stdin: true` (None when not).
+    once: bool
+    """The container is `stdinOnce`: closing this handle closes the container's stdin."""
+
+    def write(self, data: bytes) -> None:
+        """Write to the container's stdin."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until the pipe takes more."""
+        ...
+
+    def close(self) -> None:
+        """End this attach's stdin (the container's too when `once`)."""
+        ...
+
+    def is_closing(self) -> bool:
+        """Whether this handle (or the container's stdin) is closed."""
+        ...
+
+
+class StdinRuntime(Protocol):
+    """What stdin to an attach needs from the runtime."""
+
+    async def attach_stdin(self, namespace: str, pod: str, container: str) -> AttachedStdin | None:
+        """A handle on the running container's stdin when its spec has `stdin: true` (None when not).
 
         Closing it closes the container's stdin only for a `stdinOnce` container; otherwise the runtime
         keeps the pipe for the next attach. LookupError when the container is not running."""
         ...
+
+
+class PipeStdin:
+    """One attach's handle on a container's stdin pipe: closing it closes the pipe only for stdinOnce."""
+
+    def __init__(self, pipe: asyncio.StreamWriter, once: bool) -> None:
+        self._pipe = pipe
+        self.once = once
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        """Write to the container's stdin (dropped once closed)."""
+        if not self.is_closing():
+            self._pipe.write(data)
+
+    async def drain(self) -> None:
+        """Wait for the pipe to take more."""
+        if not self.is_closing():
+            await self._pipe.drain()
+
+    def is_closing(self) -> bool:
+        """Whether this attach's stdin or the container's is closed."""
+        return self._closed or self._pipe.is_closing()
+
+    def close(self) -> None:
+        """End this attach's stdin; the container's too with stdinOnce."""
+        self._closed = True
+        if self.once:
+            self._pipe.close()
 
 
 def attach_problem(opts: ExecOptions) -> str | None:
@@ -59,12 +111,13 @@ async def run_attach(
     send: Send,
     receive: Receive,
     outputs: dict[int, AsyncIterator[bytes]],
-    stdin: asyncio.StreamWriter | None,
+    stdin: AttachedStdin | None,
 ) -> None:
     """Relay one attach: `outputs` (channel → the container's output as it comes; they end when the
     container exits) to the client, the client's stdin to `stdin`; then the Success status.
 
-    Returns early when the client goes away (the container keeps running)."""
+    Returns early when the client goes away (the container keeps running). When the client's stdin
+    ends on a container that is not `stdinOnce`, the attach ends with Success (containerd's rule)."""
     lock = asyncio.Lock()
 
     async def emit(frame: bytes) -> None:
@@ -78,6 +131,7 @@ async def run_attach(
             await emit(bytes([channel]) + chunk)
 
     gone = asyncio.Event()
+    stdin_ended = asyncio.Event()
 
     async def from_client() -> None:
         while (frame := await receive()) is not None:
@@ -90,22 +144,26 @@ async def run_attach(
                     await stdin.drain()
             elif channel == CLOSE_CHANNEL and protocol == V5 and data[:1] == bytes([STDIN]):
                 stdin.close()
+                if not stdin.once:
+                    stdin_ended.set()
         gone.set()
 
     reader = asyncio.create_task(from_client())
     copying = asyncio.gather(*(pump(channel, stream) for channel, stream in outputs.items()))
     gone_wait = asyncio.create_task(gone.wait())
+    ended_wait = asyncio.create_task(stdin_ended.wait())
     try:
-        done, _ = await asyncio.wait({copying, gone_wait}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({copying, gone_wait, ended_wait}, return_when=asyncio.FIRST_COMPLETED)
         if gone_wait in done:
             log.info("attach client went away")
             return
-        await copying
+        if copying in done:
+            await copying
         frame = status_frame(protocol, success_status())
         if frame is not None:
             await emit(frame)
     finally:
-        for task in (reader, gone_wait, copying):
+        for task in (reader, gone_wait, ended_wait, copying):
             task.cancel()
         for task in (reader, copying):
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -1,6 +1,6 @@
 """`kubectl attach` and `kubectl run -i --rm` on a real cluster (process runtime, secure port): the
-container's output while attached, Success when it exits. The process runtime gives containers no
-stdin yet (it has no `attach_stdin`), so what is typed is dropped."""
+container's output while attached, what is typed on the container's stdin (`stdin: true`), Success
+when it exits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Kubectl
+from tests.cluster.conftest import wait_for
+from tests.e2e.conftest import Kubectl, manifest
 from tinykube.cluster import Cluster
 
 
@@ -46,3 +47,53 @@ def test_attach_follows_until_the_container_exits(skube: Kubectl, cns: str) -> N
     r = skube("-n", cns, "attach", "counter", timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.rstrip().endswith("line-8"), r.stdout  # attached mid-way: the rest, up to the exit
+
+
+def test_run_interactive_reads_stdin_and_removes_the_pod(skube: Kubectl, cns: str) -> None:
+    name = f"ask-{uuid.uuid4().hex[:4]}"
+    argv = ("run", name, "-i", "--rm", "--restart=Never", "--image=busybox", "--", "sh", "-c", "read x; echo got $x")
+    r = skube("-n", cns, *argv, input="hello\n", timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert "got hello" in r.stdout, (r.stdout, r.stderr)
+    wait_for(lambda: "NotFound" in skube("-n", cns, "get", "pod", name).stderr, what=f"pod {name} removed")
+
+
+def test_attach_stdin_once_and_kept_open(skube: Kubectl, cns: str) -> None:
+    pods = """
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: once}
+  spec:
+    restartPolicy: Never
+    containers:
+    - {name: main, image: busybox, stdin: true, stdinOnce: true, command: [sh, -c, 'read x; echo got-$x; sleep 1']}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: kept}
+  spec:
+    restartPolicy: Never
+    containers:
+    - {name: main, image: busybox, stdin: true, command: [sh, -c, 'while read x; do echo echo-$x; done; echo eof']}
+"""
+    skube.ok("-n", cns, "apply", "-f", "-", input=manifest(pods))
+    skube.ok("-n", cns, "wait", "--for=condition=Ready", "pod/once", "pod/kept", "--timeout=30s", timeout=40)
+    # stdinOnce: the attach's stdin reaches the container, then its stdin closes; the attach lasts until it exits
+    r = skube("-n", cns, "attach", "-i", "once", input="hi\n", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "got-hi" in r.stdout, (r.stdout, r.stderr)
+    # without stdinOnce the attach ends with the client's stdin and the container's stdin stays open
+    for word in ("a", "b"):
+        r = skube("-n", cns, "attach", "-i", "kept", input=f"{word}\n", timeout=60)
+        assert r.returncode == 0, r.stderr
+
+    def echoed() -> str | None:
+        out = skube.ok("-n", cns, "logs", "kept")
+        return out if "echo-b" in out else None
+
+    logs = wait_for(echoed, what="both lines echoed")
+    assert logs.split() == ["echo-a", "echo-b"], logs
+    phase = skube.ok("-n", cns, "get", "pod", "kept", "-o", "jsonpath={.status.phase}")
+    assert phase == "Running"

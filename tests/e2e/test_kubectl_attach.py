@@ -2,7 +2,8 @@
 
 The runtime double's containers are real `cat` processes: what they read on stdin they print, and
 their output lands in a CRI log as the process runtime writes it. The double offers `attach_stdin`
-(kubelet/streaming_attach.py's StdinRuntime), which the process runtime does not have yet.
+(kubelet/streaming_attach.py's StdinRuntime) as stdinOnce containers; tests/cluster/test_attach.py
+runs the same through the process runtime.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+
+from kubelet.streaming_attach import PipeStdin
 
 from .conftest import Kubectl, manifest
 from .test_kubectl_logs_exec import ThreadedKubelet
@@ -68,11 +71,12 @@ class CatRuntime:
         proc = self.procs.get((namespace, pod, container))
         return proc is not None and proc.returncode is None
 
-    async def attach_stdin(self, namespace: str, pod: str, container: str) -> asyncio.StreamWriter | None:
+    async def attach_stdin(self, namespace: str, pod: str, container: str) -> PipeStdin | None:
         proc = self.procs.get((namespace, pod, container))
         if proc is None or proc.returncode is not None:
             raise LookupError(container)
-        return proc.stdin
+        assert proc.stdin is not None
+        return PipeStdin(proc.stdin, once=True)
 
     async def exec_process(
         self, namespace: str, pod: str, container: str, command: list[str], tty: bool = False
