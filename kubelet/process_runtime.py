@@ -7,9 +7,10 @@ volumes are not at their mountPath and /tmp is the host's; a warning is logged o
 each volume at its mountPath, chroots into it and execs the command. stdout/stderr go to a
 CRI-format log file per container instance. Pids are recorded under the root dir so a restarted
 kubelet can kill what a previous run left behind. Exec (probes, `kubectl exec`) enters the
-container's mount namespace and root with nsenter. A container with `stdin: true` reads a pipe the
-kubelet holds open; attaches write to it (`attach_stdin`), and for `stdinOnce` the first attach's end
-closes it.
+container's mount namespace and root with nsenter, and so does an ephemeral container with a
+`targetContainerName` (`kubectl debug --target`): it sees the target's filesystem. A container with
+`stdin: true` reads a pipe the kubelet holds open; attaches write to it (`attach_stdin`), and for
+`stdinOnce` the first attach's end closes it.
 """
 
 from __future__ import annotations
@@ -289,10 +290,16 @@ class ProcessRuntime:
         sb = self._sandboxes[c.status.pod_uid]
         log_file = _open_log(c.status.log_path)
         cwd = self._cwd(c)
-        ready_r, ready_w = os.pipe() if self.mode != "none" else (-1, -1)
+        target = self._target(c)
+        ready_r, ready_w = os.pipe() if self.mode != "none" and target is None else (-1, -1)
+        if target is not None:
+            # an ephemeral container with a target shares the target's mount namespace and root
+            argv = [*self._enter(target), *c.config.argv]
+        else:
+            argv = self._argv(sb, c.config, ready_w if ready_w >= 0 else None)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self._argv(sb, c.config, ready_w if ready_w >= 0 else None),
+                *argv,
                 stdin=asyncio.subprocess.PIPE if c.config.stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -392,6 +399,16 @@ class ProcessRuntime:
             (c.status for c in self._containers.values() if c.status.pod_uid == uid),
             key=lambda s: s.created_at,
         )
+
+    def _target(self, c: _Container) -> _Container | None:
+        """The running container an ephemeral container targets (None: none, or it is not running)."""
+        if not c.config.target_container or self.mode == "none":
+            return None
+        for other in self._containers.values():
+            same = other.status.pod_uid == c.status.pod_uid and other.status.name == c.config.target_container
+            if same and other.status.state is ContainerState.RUNNING and other.proc is not None:
+                return other
+        return None
 
     # --- exec ------------------------------------------------------------------------------
 
