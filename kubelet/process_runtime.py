@@ -89,7 +89,7 @@ def _proc_start_ticks(pid: int) -> str:
 class _Container:
     status: ContainerStatus
     config: ContainerConfig
-    proc: asyncio.subprocess.Process | None = None
+    proc: asyncio.subprocess.Process | TtyProcess | None = None
     waiter: asyncio.Task[None] | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -297,18 +297,23 @@ class ProcessRuntime:
             argv = [*self._enter(target), *c.config.argv]
         else:
             argv = self._argv(sb, c.config, ready_w if ready_w >= 0 else None)
+        pass_fds = (ready_w,) if ready_w >= 0 else ()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE if c.config.stdin else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=self._env(c.config, sb),
-                cwd=cwd,
-                start_new_session=True,
-                limit=_MAX_LINE,
-                pass_fds=(ready_w,) if ready_w >= 0 else (),
-            )
+            proc: asyncio.subprocess.Process | TtyProcess
+            if c.config.tty:  # stdin, stdout and stderr are one terminal, in a session of its own
+                proc = await spawn_tty(argv, self._env(c.config, sb), cwd, pass_fds)
+            else:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.PIPE if c.config.stdin else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    env=self._env(c.config, sb),
+                    cwd=cwd,
+                    start_new_session=True,
+                    limit=_MAX_LINE,
+                    pass_fds=pass_fds,
+                )
         except OSError as e:
             for fd in (ready_r, ready_w):
                 if fd >= 0:
@@ -335,15 +340,15 @@ class ProcessRuntime:
         (self.pids_dir / f"{container_id}.json").write_text(json.dumps(rec))
         c.waiter = asyncio.create_task(self._wait(container_id, c, proc, log_file), name=f"container {c.config.name}")
 
-    async def _wait(self, container_id: str, c: _Container, proc: asyncio.subprocess.Process, log_file: object) -> None:
-        assert proc.stdout is not None and proc.stderr is not None
-        readers = [
-            asyncio.create_task(_pump(proc.stdout, "stdout", log_file)),
-            asyncio.create_task(_pump(proc.stderr, "stderr", log_file)),
-        ]
+    async def _wait(
+        self, container_id: str, c: _Container, proc: asyncio.subprocess.Process | TtyProcess, log_file: object
+    ) -> None:
+        assert proc.stdout is not None
+        streams = [(proc.stdout, "stdout"), *([(proc.stderr, "stderr")] if proc.stderr is not None else [])]
+        readers = [asyncio.create_task(_pump(stream, name, log_file)) for stream, name in streams]
         try:
             code = await proc.wait()
-            if proc.stdin is not None:
+            if not isinstance(proc, TtyProcess) and proc.stdin is not None:
                 proc.stdin.close()
             # the main process is gone: the rest of its group goes too (as when a pid namespace ends)
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -355,6 +360,8 @@ class ProcessRuntime:
                 r.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*readers, return_exceptions=True)
+            if isinstance(proc, TtyProcess):
+                proc.close()  # the terminal, once what it held is in the log
             log_file.close()  # type: ignore[attr-defined]
             (self.pids_dir / f"{container_id}.json").unlink(missing_ok=True)
         c.status.state = ContainerState.EXITED
@@ -504,7 +511,8 @@ class ProcessRuntime:
         pipe = c.proc.stdin if c.proc is not None else None
         if not c.config.stdin or pipe is None:
             return None
-        return PipeStdin(pipe, c.config.stdin_once)
+        resize = c.proc.resize if isinstance(c.proc, TtyProcess) else None
+        return PipeStdin(pipe, c.config.stdin_once, resize)
 
     # --- shutdown ----------------------------------------------------------------------------
 

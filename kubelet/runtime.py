@@ -101,7 +101,7 @@ class ContainerConfig:
     stdin_once: bool = False
     """The container's `stdinOnce`: the pipe closes when the first attach that writes to it ends."""
     tty: bool = False
-    """The container's `tty` (recorded: the process runtime gives containers no terminal yet)."""
+    """The container's `tty`: its stdin, stdout and stderr are one pseudo-terminal (the log has one stream)."""
     target_container: str = ""
     """An ephemeral container's `targetContainerName`: run in that container's namespaces ("" = its own)."""
 

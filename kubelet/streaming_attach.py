@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from kubelet.streaming_exec import (
     CLOSE_CHANNEL,
+    RESIZE,
     STDERR,
     STDIN,
     STDOUT,
@@ -57,6 +59,19 @@ class AttachedStdin(Protocol):
         """Whether this handle (or the container's stdin) is closed."""
         ...
 
+    def resize(self, width: int, height: int) -> None:
+        """Set the container's terminal size (nothing without a terminal)."""
+        ...
+
+
+class _Writer(Protocol):
+    """The writing side of a pipe or terminal (StreamWriter, or kubelet.tty's terminal input)."""
+
+    def write(self, data: bytes) -> None: ...
+    async def drain(self) -> None: ...
+    def close(self) -> None: ...
+    def is_closing(self) -> bool: ...
+
 
 class StdinRuntime(Protocol):
     """What stdin to an attach needs from the runtime."""
@@ -72,10 +87,11 @@ class StdinRuntime(Protocol):
 class PipeStdin:
     """One attach's handle on a container's stdin pipe: closing it closes the pipe only for stdinOnce."""
 
-    def __init__(self, pipe: asyncio.StreamWriter, once: bool) -> None:
+    def __init__(self, pipe: _Writer, once: bool, resize: Callable[[int, int], None] | None = None) -> None:
         self._pipe = pipe
         self.once = once
         self._closed = False
+        self._resize = resize
 
     def write(self, data: bytes) -> None:
         """Write to the container's stdin (dropped once closed)."""
@@ -96,6 +112,11 @@ class PipeStdin:
         self._closed = True
         if self.once:
             self._pipe.close()
+
+    def resize(self, width: int, height: int) -> None:
+        """Set the container's terminal size, when it has one."""
+        if self._resize is not None:
+            self._resize(width, height)
 
 
 def attach_problem(opts: ExecOptions) -> str | None:
@@ -142,6 +163,10 @@ async def run_attach(
                 stdin.write(data)
                 with contextlib.suppress(ConnectionError):
                     await stdin.drain()
+            elif channel == RESIZE and opts.tty:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    size = json.loads(data)
+                    stdin.resize(int(size["Width"]), int(size["Height"]))
             elif channel == CLOSE_CHANNEL and protocol == V5 and data[:1] == bytes([STDIN]):
                 stdin.close()
                 if not stdin.once:

@@ -1,9 +1,12 @@
 """`kubectl attach` and `kubectl run -i --rm` on a real cluster (process runtime, secure port): the
-container's output while attached, what is typed on the container's stdin (`stdin: true`), Success
-when it exits."""
+container's output while attached, what is typed on the container's stdin (`stdin: true`), a terminal
+for `tty: true`, Success when it exits."""
 
 from __future__ import annotations
 
+import os
+import select
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -97,3 +100,40 @@ items:
     assert logs.split() == ["echo-a", "echo-b"], logs
     phase = skube.ok("-n", cns, "get", "pod", "kept", "-o", "jsonpath={.status.phase}")
     assert phase == "Running"
+
+
+def test_run_with_a_terminal(skube: Kubectl, cns: str) -> None:
+    """`kubectl run -it` from a terminal: the container gets one too; what is typed reaches it and it echoes."""
+    name = f"tty-{uuid.uuid4().hex[:4]}"
+    script = "read x; echo got-$x; [ -t 0 ] && echo on-a-terminal"
+    run = ("run", name, "-it", "--rm", "--restart=Never", "--image=busybox", "--", "sh", "-c", script)
+    argv = skube.argv("-n", cns, *run)
+    master, slave = os.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=skube.env, start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:  # kubectl exited: the terminal is gone
+                    break
+        assert marker in seen, seen
+
+    try:
+        read_until(b"try pressing enter", 90)  # attached
+        os.write(master, b"hello\r")  # a terminal in raw mode: Enter is \r, the container's terminal makes it \n
+        read_until(b"on-a-terminal", 30)
+        assert b"got-hello" in seen, seen
+        assert proc.wait(timeout=30) == 0, seen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    wait_for(lambda: "NotFound" in skube("-n", cns, "get", "pod", name).stderr, what=f"pod {name} removed")
