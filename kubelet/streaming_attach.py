@@ -4,8 +4,12 @@ written, and the client's stdin into the container.
 Over the same WebSocket channel protocols as exec (kubelet/streaming_exec.py): a hello frame, the
 output on stdout/stderr (one stdout channel with a terminal), a Success status on the error channel
 once the container exits. The output is the container's CRI log followed from its end at the moment of
-the attach; stdin needs the runtime's `attach_stdin` (`StdinRuntime`): a runtime without it serves
-output-only attaches and drops what the client types.
+the attach; stdin needs the runtime's `attach_stdin` (`StdinRuntime`): a runtime without it, or a
+container without `stdin: true`, serves output-only attaches and drops what the client types (as
+containerd does). As containerd's attach: when the client's stdin ends, a `stdinOnce` container's stdin
+closes and the attach follows the output until the container exits; any other container's stdin stays
+open for the next attach, and this attach ends there. A resize message sizes a `tty: true` container's
+terminal.
 """
 
 from __future__ import annotations
