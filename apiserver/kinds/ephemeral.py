@@ -66,14 +66,13 @@ def in_ephemeral_update() -> bool:
 def take_ephemeral_containers(sent: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
     """The stored pod with only `spec.ephemeralContainers` (and the resourceVersion precondition) from `sent`."""
     new = copy.deepcopy(current)
-    spec = sent.get("spec") if isinstance(sent.get("spec"), dict) else {}
-    containers = spec.get("ephemeralContainers")  # type: ignore[union-attr]
+    spec, metadata = (v if isinstance(v, dict) else {} for v in (sent.get("spec"), sent.get("metadata")))
+    containers = spec.get("ephemeralContainers")
     if containers:
         new.setdefault("spec", {})["ephemeralContainers"] = copy.deepcopy(containers)
     else:
         new.setdefault("spec", {}).pop("ephemeralContainers", None)
-    rv = (sent.get("metadata") or {}).get("resourceVersion")
-    if rv:
+    if rv := metadata.get("resourceVersion"):
         new.setdefault("metadata", {})["resourceVersion"] = rv
     return new
 
@@ -101,6 +100,8 @@ def validate_ephemeral_containers(spec: dict[str, Any], path: str) -> list[Cause
             continue
         at = f"{path}.ephemeralContainers[{i}]"
         name = c.get("name") or ""
+        if not isinstance(name, str):
+            continue  # a wrong type: the schema check reports it
         if not name:
             causes.append(Cause(f"{at}.name", "Required value", "FieldValueRequired"))
         else:
@@ -149,6 +150,8 @@ def validate_ephemeral_containers_update(new: dict[str, Any], old: dict[str, Any
     by_name = {c.get("name"): c for c in added if isinstance(c, dict)}
     causes = []
     for before in (old.get("spec") or {}).get("ephemeralContainers") or []:
+        if not isinstance(before, dict):
+            continue
         name = before.get("name")
         after = by_name.get(name)
         if after is None:

@@ -76,7 +76,8 @@ class PodStrategy(Strategy):
 
     async def begin_create(self, obj: dict[str, Any], reg: Registry, dry_run: bool) -> Finish | None:
         """Ephemeral containers come only through the ephemeralcontainers subresource (ValidatePodCreate)."""
-        if (obj.get("spec") or {}).get("ephemeralContainers"):
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and spec.get("ephemeralContainers"):
             name = (obj.get("metadata") or {}).get("name", "")
             why = "Forbidden: cannot be set on create"
             raise_if("Pod", name, "", [Cause("spec.ephemeralContainers", why, "FieldValueForbidden")])
