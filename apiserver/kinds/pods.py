@@ -22,12 +22,16 @@ __all__ = ["PodStrategy", "qos_class"]
 
 def qos_class(spec: dict[str, Any]) -> str:
     """Guaranteed, Burstable or BestEffort from the containers' requests and limits."""
-    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    if not isinstance(spec, dict):
+        return "BestEffort"
+    lists = (spec.get("containers"), spec.get("initContainers"))
+    containers = [c for each in lists if isinstance(each, list) for c in each]
     requests_any = limits_all = False
     guaranteed = True
     for c in containers:
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        res = c.get("resources") if isinstance(c, dict) else None  # prepared before validation: any shape
+        res = res if isinstance(res, dict) else {}
+        req, lim = (v if isinstance(v, dict) else {} for v in (res.get("requests"), res.get("limits")))
         if req or lim:
             requests_any = True
         for r in ("cpu", "memory"):
