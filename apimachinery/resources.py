@@ -103,7 +103,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         pod_spec="spec",
         short_names=("po",),
         categories=_ALL,
-        subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward"),
+        subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward", "ephemeralcontainers"),
         has_status=True,
     ),
     _r(

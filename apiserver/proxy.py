@@ -151,6 +151,7 @@ def pod_container(pod: dict[str, Any], container: str) -> str:
     name = (pod.get("metadata") or {}).get("name", "")
     containers = spec.get("containers") or []
     init = spec.get("initContainers") or []
+    ephemeral = spec.get("ephemeralContainers") or []
     if not container:
         if len(containers) == 1:
             return str(containers[0].get("name", ""))
@@ -159,8 +160,10 @@ def pod_container(pod: dict[str, Any], container: str) -> str:
         msg = f"a container name must be specified for pod {name}, choose one of: [{_names(containers)}]"
         if init:
             msg += f" or one of the init containers: [{_names(init)}]"
+        if ephemeral:
+            msg += f" or one of the ephemeral containers: [{_names(ephemeral)}]"
         raise errors.bad_request(msg)
-    if not any(c.get("name") == container for c in [*containers, *init]):
+    if not any(c.get("name") == container for c in [*containers, *init, *ephemeral]):
         raise errors.bad_request(f"container {container} is not valid for pod {name}")
     return container
 

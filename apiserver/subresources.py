@@ -1,4 +1,4 @@
-"""Subresources: status, scale, binding, finalize — each a small object over the generic store.
+"""Subresources: status, scale, binding, finalize, ephemeralcontainers … — each a small object over the generic store.
 
 A kind's definition (`apiserver.kindregistry`) names the subresources it serves; discovery reads each
 one's verbs and response kind from the object that serves it, so nothing is advertised that is not served.
@@ -20,6 +20,7 @@ from apiserver import managedfields, openapi, portforward, proxy
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.context import RequestContext
 from apiserver.eviction import EvictionSubresource
+from apiserver.kinds.ephemeral import ephemeral_update, take_ephemeral_containers
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
 from apiserver.serviceaccount_token import TokenSubresource
@@ -340,6 +341,42 @@ class AttachSubresource(Subresource):
     create = get
 
 
+class EphemeralContainersSubresource(Subresource):
+    """`pods/<name>/ephemeralcontainers` (`kubectl debug`): reads return the pod; writes (a Pod, or a patch
+    of one) change only `spec.ephemeralContainers`, where entries may be added but never changed or removed."""
+
+    verbs = ("get", "update", "patch")
+
+    async def get(self, ctx: RequestContext) -> Response:
+        reg, res = _parts(ctx)
+        return json_response(await reg.get(res, ctx.namespace, ctx.name))
+
+    async def _write(self, ctx: RequestContext, edit: Any) -> Response:
+        reg, res = _parts(ctx)
+        manager = _manager(ctx) or "unknown"
+        await openapi.ensure_loaded()
+
+        def mutate(cur: dict[str, Any]) -> dict[str, Any]:
+            new = take_ephemeral_containers(edit(copy.deepcopy(cur)), cur)
+            return managedfields.track_update(res, cur, new, manager, "ephemeralcontainers")
+
+        wo = WriteOptions.parse(ctx.query)
+        with ephemeral_update():
+            result = await reg.update(res, ctx.namespace, ctx.name, mutate, wo, "ephemeralcontainers", user=ctx.user)
+        return json_response(result.obj)
+
+    async def update(self, ctx: RequestContext) -> Response:
+        body = decode_body(await ctx.body(), ctx.header("content-type"))
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request was not a Pod object")
+        return await self._write(ctx, lambda _cur: body)
+
+    async def patch(self, ctx: RequestContext) -> Response:
+        ct = ctx.header("content-type")
+        patch = decode_body(await ctx.body(), ct, PATCH_TYPES)
+        return await self._write(ctx, patch_function(patch, media_type(ct), "Pod"))
+
+
 SUBRESOURCES: dict[str, ServesSubresource] = {
     "status": StatusSubresource(),
     "scale": ScaleSubresource(),
@@ -350,5 +387,6 @@ SUBRESOURCES: dict[str, ServesSubresource] = {
     "attach": AttachSubresource(),
     "eviction": EvictionSubresource(),
     "portforward": PortForwardSubresource(),
+    "ephemeralcontainers": EphemeralContainersSubresource(),
     "token": TokenSubresource(),
 }

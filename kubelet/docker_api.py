@@ -250,10 +250,19 @@ class EngineClient:
 
     async def exec_attach(self, exec_id: str, tty: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Start an exec on a hijacked connection: what is written is its stdin, what is read its output."""
+        return await self._hijack(f"/exec/{exec_id}/start", json.dumps({"Detach": False, "Tty": tty}).encode())
+
+    async def attach_stdin(self, cid: str) -> asyncio.StreamWriter:
+        """Attach to a running container's stdin (`OpenStdin`) on a hijacked connection: what is written is its
+        stdin; closing the connection closes the container's stdin only when it was created `StdinOnce`."""
+        _reader, writer = await self._hijack(f"/containers/{cid}/attach?stream=1&stdin=1&stdout=0&stderr=0", b"")
+        return writer
+
+    async def _hijack(self, path: str, body: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """POST `path` asking for the connection itself (the engine's stream protocol after `101 UPGRADED`)."""
         reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.socket), self.timeout)
-        body = json.dumps({"Detach": False, "Tty": tty}).encode()
         writer.write(
-            f"POST /{API_VERSION}/exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n"
+            f"POST /{API_VERSION}{path} HTTP/1.1\r\nHost: docker\r\n"
             f"Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
             f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body

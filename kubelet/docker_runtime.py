@@ -91,6 +91,8 @@ def container_body(config: ContainerConfig, sandbox_id: str, labels: Mapping[str
         "Labels": dict(labels),
         "HostConfig": host_config,
     }
+    if config.stdin:  # stdin open for attaches (no terminal: the engine's log would lose its stream framing)
+        body |= {"OpenStdin": True, "StdinOnce": config.stdin_once}
     # as upstream: command replaces ENTRYPOINT (and with it the image's CMD), args replace CMD
     if config.command is not None:
         body["Entrypoint"] = config.command
@@ -467,6 +469,21 @@ class DockerRuntime:
             return p if want >= 0 and p.exists() else None
         return None
 
+    async def attach_stdin(self, namespace: str, pod: str, container: str) -> _EngineStdin | None:
+        """An attach to the running container's stdin through the engine when it has `stdin: true` (None when
+        not); LookupError when it is not running."""
+        found = self._find(namespace, pod, container)
+        if not found or found[-1].status.state is not ContainerState.RUNNING:
+            raise LookupError(f"container {container} is not running in pod {namespace}/{pod}")
+        c = found[-1]
+        if not c.config.stdin:
+            return None
+        try:
+            writer = await self.engine.attach_stdin(c.docker_id)
+        except (DockerError, OSError, TimeoutError) as e:
+            raise LookupError(f"cannot attach to container {container}: {e}") from e
+        return _EngineStdin(writer, c.config.stdin_once)
+
     async def exec_process(
         self, namespace: str, pod: str, container: str, command: list[str], tty: bool = False
     ) -> ExecStream:
@@ -494,6 +511,38 @@ class DockerRuntime:
             if found.waiter is not None:
                 found.waiter.cancel()
         await self.engine.close()
+
+
+class _EngineStdin:
+    """One attach's connection to a container's stdin: its end is the end of this attach's stdin, which the
+    engine turns into the end of the container's stdin for a `StdinOnce` container only."""
+
+    def __init__(self, writer: asyncio.StreamWriter, once: bool) -> None:
+        self._writer = writer
+        self.once = once
+
+    def write(self, data: bytes) -> None:
+        """Write to the container's stdin."""
+        if not self._writer.is_closing():
+            self._writer.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the engine takes more."""
+        await self._writer.drain()
+
+    def is_closing(self) -> bool:
+        """Whether this attach's connection is closed."""
+        return self._writer.is_closing()
+
+    def close(self) -> None:
+        """End this attach's stdin and its connection."""
+        with contextlib.suppress(OSError, RuntimeError):
+            if self._writer.can_write_eof() and not self._writer.is_closing():
+                self._writer.write_eof()
+        self._writer.close()
+
+    def resize(self, width: int, height: int) -> None:
+        """No terminal here: nothing to size."""
 
 
 def _open_log(path: Path | None) -> BinaryIO:

@@ -60,6 +60,8 @@ class PodActions:
     """Every regular container finished for good: the pod goes terminal, its running sidecars are stopped."""
     sidecars_to_stop: list[str] = field(default_factory=list)
     initialized: bool = False
+    ephemeral_to_start: list[str] = field(default_factory=list)
+    """Ephemeral containers never started yet (they may start before initialization ends; never restarted)."""
 
 
 def _running(f: ContainerFacts | None) -> bool:
@@ -106,6 +108,11 @@ def compute_pod_actions(pod: Mapping[str, Any], status: PodRuntimeStatus) -> Pod
     actions.containers_to_kill = {
         name: f.kill_reason for name, f in facts.items() if f.kill_reason and f.state is ContainerState.RUNNING
     }
+    actions.ephemeral_to_start = [
+        c["name"]
+        for c in spec.get("ephemeralContainers") or []
+        if (f := facts.get(c["name"])) is None or (f.state is None and not f.ran)
+    ]
     regular = spec.get("containers") or []
     ran_before = any((facts.get(c["name"]) or ContainerFacts()).ran for c in regular)
     initialized = True

@@ -51,7 +51,7 @@ from kubelet.runtime import (
     Sandbox,
     SandboxConfig,
 )
-from kubelet.status import ContainerView, pod_status, status_changed
+from kubelet.status import ContainerView, container_status, pod_status, status_changed
 from kubelet.tokens import TokenError, TokenManager, token_sources
 from kubelet.volumes import VolumeError, VolumeManager
 
@@ -103,6 +103,8 @@ class _CState:
     ready: bool = False
     started: bool = False
     kill_reason: str = ""
+    ephemeral: bool = False
+    """An ephemeral container (`kubectl debug`): started once, never restarted."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ class PodSync:
                 *((pod.get("status") or {}).get("containerStatuses") or []),
             ]
         }
+        ephemeral_statuses = (pod.get("status") or {}).get("ephemeralContainerStatuses") or []
+        self._old_ephemeral: dict[str, Obj] = {s.get("name"): s for s in ephemeral_statuses}
         for init, key in ((True, "initContainers"), (False, "containers")):
             for c in spec.get(key) or []:
                 cs = _CState(c["name"], init, sidecar=init and c.get("restartPolicy") == "Always")
@@ -188,7 +192,9 @@ class PodSync:
 
     def _event(self, type_: str, reason: str, message: str, container: str = "", init: bool = False) -> None:
         obj = {**self.pod, "kind": "Pod", "apiVersion": "v1"}
-        path = f"spec.{'initContainers' if init else 'containers'}{{{container}}}" if container else ""
+        cs = self.containers.get(container)
+        key = "ephemeralContainers" if cs is not None and cs.ephemeral else "initContainers" if init else "containers"
+        path = f"spec.{key}{{{container}}}" if container else ""
         self.deps.events.record(obj, type_, reason, message, field_path=path)
 
     @property
@@ -202,8 +208,19 @@ class PodSync:
 
     # --- sync ----------------------------------------------------------------------------
 
+    def _track_ephemeral(self) -> None:
+        """Remember the ephemeral containers added to the spec since the last sync."""
+        for c in self.spec.get("ephemeralContainers") or []:
+            if c.get("name") in self.containers:
+                continue
+            cs = _CState(c["name"], False, ephemeral=True)
+            if (self._old_ephemeral.get(c["name"]) or {}).get("containerID"):
+                cs.instances = 1  # it ran under a previous kubelet: ephemeral containers never run again
+            self.containers[c["name"]] = cs
+
     def runtime_status(self) -> PodRuntimeStatus:
         """What compute_pod_actions starts from: the runtime's containers and this pod's bookkeeping."""
+        self._track_ephemeral()
         facts = {}
         for name, cs in self.containers.items():
             st = self._status(cs)
@@ -314,6 +331,9 @@ class PodSync:
                     cs.waiting = None  # finished for good
             if actions.finish:
                 await self._finish(actions.sidecars_to_stop)
+        ephemeral = {c["name"]: c for c in self.spec.get("ephemeralContainers") or []}
+        for name in actions.ephemeral_to_start:
+            await self._start(ephemeral[name], self.containers[name], None)
         await self._write_status()
 
     async def _tokens(self) -> dict[tuple[str, int], bytes]:
@@ -370,7 +390,7 @@ class PodSync:
         return exec_fn
 
     def _container_spec(self, name: str) -> Obj:
-        every = [*(self.spec.get("initContainers") or []), *(self.spec.get("containers") or [])]
+        every = [c for key in ("initContainers", "containers", "ephemeralContainers") for c in self.spec.get(key) or []]
         return next((c for c in every if c.get("name") == name), {})
 
     async def _kill(self, cs: _CState, grace: float) -> None:
@@ -573,6 +593,10 @@ class PodSync:
             args=expand_list(c.get("args"), env),
             memory_limit=int(parse_quantity(limits["memory"])) if limits.get("memory") else 0,
             nano_cpus=int(parse_quantity(limits["cpu"]) * 1_000_000_000) if limits.get("cpu") else 0,
+            stdin=c.get("stdin") is True,
+            stdin_once=c.get("stdinOnce") is True,
+            tty=c.get("tty") is True,
+            target_container=c.get("targetContainerName") or "",
         )
         if previous is not None:
             cs.last_terminated = _terminated(previous, self.runtime.runtime_type)
@@ -735,8 +759,8 @@ class PodSync:
             view.container_id = f"{self.runtime.runtime_type}://{st.id}"
         if st is not None and st.state is ContainerState.RUNNING:
             view.state = {"running": {"startedAt": _ts(st.started_at)}}
-            view.started = cs.started
-            view.ready = cs.ready and cs.started
+            view.started = cs.started and not cs.ephemeral  # no probes judge an ephemeral container
+            view.ready = cs.ready and cs.started and not cs.ephemeral
         elif cs.waiting is not None:
             reason, message = cs.waiting
             view.state = {"waiting": {"reason": reason, "message": message}}
@@ -782,6 +806,13 @@ class PodSync:
             now=_ts(time.time()),
             failure=self._failure,
         )
+        ephemeral = [
+            container_status(self._view(c, self.containers[c["name"]], False))
+            for c in self.spec.get("ephemeralContainers") or []
+            if c.get("name") in self.containers
+        ]
+        if ephemeral:
+            status["ephemeralContainerStatuses"] = ephemeral
         current = self.pod.get("status") or {}
         if self._last_status is not None and not status_changed(self._last_status, status):
             return

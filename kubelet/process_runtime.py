@@ -7,7 +7,10 @@ volumes are not at their mountPath and /tmp is the host's; a warning is logged o
 each volume at its mountPath, chroots into it and execs the command. stdout/stderr go to a
 CRI-format log file per container instance. Pids are recorded under the root dir so a restarted
 kubelet can kill what a previous run left behind. Exec (probes, `kubectl exec`) enters the
-container's mount namespace and root with nsenter.
+container's mount namespace and root with nsenter, and so does an ephemeral container with a
+`targetContainerName` (`kubectl debug --target`): it sees the target's filesystem. A container with
+`stdin: true` reads a pipe the kubelet holds open; attaches write to it (`attach_stdin`), and for
+`stdinOnce` the first attach's end closes it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from kubelet.runtime import (
     SandboxConfig,
     notify_exit,
 )
+from kubelet.streaming_attach import PipeStdin
 from kubelet.tty import TtyProcess, spawn_tty
 
 __all__ = ["ProcessRuntime", "cri_log_line", "rfc3339_nano"]
@@ -85,7 +89,7 @@ def _proc_start_ticks(pid: int) -> str:
 class _Container:
     status: ContainerStatus
     config: ContainerConfig
-    proc: asyncio.subprocess.Process | None = None
+    proc: asyncio.subprocess.Process | TtyProcess | None = None
     waiter: asyncio.Task[None] | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -286,19 +290,30 @@ class ProcessRuntime:
         sb = self._sandboxes[c.status.pod_uid]
         log_file = _open_log(c.status.log_path)
         cwd = self._cwd(c)
-        ready_r, ready_w = os.pipe() if self.mode != "none" else (-1, -1)
+        target = self._target(c)
+        ready_r, ready_w = os.pipe() if self.mode != "none" and target is None else (-1, -1)
+        if target is not None:
+            # an ephemeral container with a target shares the target's mount namespace and root
+            argv = [*self._enter(target), *c.config.argv]
+        else:
+            argv = self._argv(sb, c.config, ready_w if ready_w >= 0 else None)
+        pass_fds = (ready_w,) if ready_w >= 0 else ()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self._argv(sb, c.config, ready_w if ready_w >= 0 else None),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=self._env(c.config, sb),
-                cwd=cwd,
-                start_new_session=True,
-                limit=_MAX_LINE,
-                pass_fds=(ready_w,) if ready_w >= 0 else (),
-            )
+            proc: asyncio.subprocess.Process | TtyProcess
+            if c.config.tty:  # stdin, stdout and stderr are one terminal, in a session of its own
+                proc = await spawn_tty(argv, self._env(c.config, sb), cwd, pass_fds)
+            else:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.PIPE if c.config.stdin else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    env=self._env(c.config, sb),
+                    cwd=cwd,
+                    start_new_session=True,
+                    limit=_MAX_LINE,
+                    pass_fds=pass_fds,
+                )
         except OSError as e:
             for fd in (ready_r, ready_w):
                 if fd >= 0:
@@ -325,14 +340,16 @@ class ProcessRuntime:
         (self.pids_dir / f"{container_id}.json").write_text(json.dumps(rec))
         c.waiter = asyncio.create_task(self._wait(container_id, c, proc, log_file), name=f"container {c.config.name}")
 
-    async def _wait(self, container_id: str, c: _Container, proc: asyncio.subprocess.Process, log_file: object) -> None:
-        assert proc.stdout is not None and proc.stderr is not None
-        readers = [
-            asyncio.create_task(_pump(proc.stdout, "stdout", log_file)),
-            asyncio.create_task(_pump(proc.stderr, "stderr", log_file)),
-        ]
+    async def _wait(
+        self, container_id: str, c: _Container, proc: asyncio.subprocess.Process | TtyProcess, log_file: object
+    ) -> None:
+        assert proc.stdout is not None
+        streams = [(proc.stdout, "stdout"), *([(proc.stderr, "stderr")] if proc.stderr is not None else [])]
+        readers = [asyncio.create_task(_pump(stream, name, log_file)) for stream, name in streams]
         try:
             code = await proc.wait()
+            if not isinstance(proc, TtyProcess) and proc.stdin is not None:
+                proc.stdin.close()
             # the main process is gone: the rest of its group goes too (as when a pid namespace ends)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -343,6 +360,8 @@ class ProcessRuntime:
                 r.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*readers, return_exceptions=True)
+            if isinstance(proc, TtyProcess):
+                proc.close()  # the terminal, once what it held is in the log
             log_file.close()  # type: ignore[attr-defined]
             (self.pids_dir / f"{container_id}.json").unlink(missing_ok=True)
         c.status.state = ContainerState.EXITED
@@ -387,6 +406,16 @@ class ProcessRuntime:
             (c.status for c in self._containers.values() if c.status.pod_uid == uid),
             key=lambda s: s.created_at,
         )
+
+    def _target(self, c: _Container) -> _Container | None:
+        """The running container an ephemeral container targets (None: none, or it is not running)."""
+        if not c.config.target_container or self.mode == "none":
+            return None
+        for other in self._containers.values():
+            same = other.status.pod_uid == c.status.pod_uid and other.status.name == c.config.target_container
+            if same and other.status.state is ContainerState.RUNNING and other.proc is not None:
+                return other
+        return None
 
     # --- exec ------------------------------------------------------------------------------
 
@@ -471,6 +500,19 @@ class ProcessRuntime:
                 [*self._enter(c), *command], self._env(c.config, self._sandboxes[c.status.pod_uid]), self._cwd(c)
             )
         return await self._spawn(c, command, asyncio.subprocess.PIPE, merge=False)
+
+    async def attach_stdin(self, namespace: str, pod: str, container: str) -> PipeStdin | None:
+        """A handle on the running container's stdin when it has `stdin: true` (None when not);
+        LookupError when it is not running."""
+        found = self._find(namespace, pod, container)
+        if not found or found[-1].status.state is not ContainerState.RUNNING or found[-1].proc is None:
+            raise LookupError(f"container {container} is not running in pod {namespace}/{pod}")
+        c = found[-1]
+        pipe = c.proc.stdin if c.proc is not None else None
+        if not c.config.stdin or pipe is None:
+            return None
+        resize = c.proc.resize if isinstance(c.proc, TtyProcess) else None
+        return PipeStdin(pipe, c.config.stdin_once, resize)
 
     # --- shutdown ----------------------------------------------------------------------------
 

@@ -96,6 +96,14 @@ class ContainerConfig:
     """limits.memory in bytes (0: none)."""
     nano_cpus: int = 0
     """limits.cpu in billionths of a CPU (0: none)."""
+    stdin: bool = False
+    """The container's `stdin`: its process reads a pipe that attaches write to (else /dev/null)."""
+    stdin_once: bool = False
+    """The container's `stdinOnce`: the pipe closes when the first attach that writes to it ends."""
+    tty: bool = False
+    """The container's `tty`: its stdin, stdout and stderr are one pseudo-terminal (the log has one stream)."""
+    target_container: str = ""
+    """An ephemeral container's `targetContainerName`: run in that container's namespaces ("" = its own)."""
 
 
 class CreateContainerError(Exception):

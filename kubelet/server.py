@@ -31,7 +31,15 @@ from kubelet.auth import KubeletAuth, ServingTLS
 from kubelet.portforward import KUBELET_PROTOCOL, TUNNEL_PROTOCOL, PortForwarder, pod_targets
 from kubelet.portforward_channels import BASE64_PROTOCOL, BINARY_PROTOCOL, ChannelPortForward, parse_ports
 from kubelet.stats import Snapshot, stats_routes
-from kubelet.streaming import LogOptions, LogOptionsError, QuietServer, StreamingRuntime, follow_log, running_probe
+from kubelet.streaming import (
+    LogOptions,
+    LogOptionsError,
+    QuietServer,
+    StreamingRuntime,
+    follow_log,
+    running_probe,
+    tail_offset,
+)
 from kubelet.streaming_attach import attach_problem, output_channels, run_attach
 from kubelet.streaming_exec import ExecOptions, error_status, hello_frame, negotiate, run_exec, status_frame
 
@@ -165,9 +173,15 @@ def kubelet_app(runtime: StreamingRuntime, stats: Callable[[str], Snapshot | Non
         def current() -> Path | None:
             return runtime.log_path(ns, pod, container)
 
+        # the output from this moment on: fixed now, before stdin can make the container write
+        end = await asyncio.to_thread(tail_offset, Path(path), 0)
         outputs = {
             channel: follow_log(
-                Path(path), LogOptions(follow=True, tail_lines=0, stream=stream), current_path=current, running=running
+                Path(path),
+                LogOptions(follow=True, tail_lines=0, stream=stream),
+                current_path=current,
+                running=running,
+                offset=end,
             )
             for channel, stream in output_channels(opts).items()
         }

@@ -278,15 +278,17 @@ async def follow_log(
     opts: LogOptions,
     current_path: Callable[[], Path | None] | None = None,
     running: Callable[[], bool] | None = None,
+    offset: int | None = None,
 ) -> AsyncIterator[bytes]:
     """The log output of one CRI file; with follow, new records as they are written.
 
     Following ends when `current_path()` no longer names this file (the container restarted or
-    the pod is gone) or `running()` turns false, after the file's last bytes are sent.
+    the pod is gone) or `running()` turns false, after the file's last bytes are sent. `offset` (an
+    attach: the file's size when it began) starts there instead of where `opts` says.
     """
     LOG_STREAMS.inc()
     try:
-        async for chunk in _follow(path, opts, current_path, running):
+        async for chunk in _follow(path, opts, current_path, running, offset):
             yield chunk
     finally:
         LOG_STREAMS.dec()
@@ -297,9 +299,13 @@ async def _follow(
     opts: LogOptions,
     current_path: Callable[[], Path | None] | None,
     running: Callable[[], bool] | None,
+    offset: int | None = None,
 ) -> AsyncIterator[bytes]:
     writer = LogWriter(opts)
-    start = await asyncio.to_thread(tail_offset, path, opts.tail_lines) if opts.tail_lines is not None else 0
+    if offset is not None:
+        start = offset
+    else:
+        start = await asyncio.to_thread(tail_offset, path, opts.tail_lines) if opts.tail_lines is not None else 0
     f: BinaryIO | None = None
     buf = b""
     last_check = 0.0

@@ -126,8 +126,10 @@ class TtyProcess:
             pass  # the terminal is already gone
 
 
-async def spawn_tty(argv: Sequence[str], env: dict[str, str], cwd: str | None = None) -> TtyProcess:
-    """Start `argv` on a new pseudo-terminal that becomes its controlling terminal."""
+async def spawn_tty(
+    argv: Sequence[str], env: dict[str, str], cwd: str | None = None, pass_fds: Sequence[int] = ()
+) -> TtyProcess:
+    """Start `argv` on a new pseudo-terminal that becomes its controlling terminal (in a new session)."""
     master, slave = os.openpty()
     try:
         # `setsid --ctty` (util-linux) makes the terminal on stdin the controlling one; a preexec_fn
@@ -141,6 +143,7 @@ async def spawn_tty(argv: Sequence[str], env: dict[str, str], cwd: str | None = 
             stderr=slave,
             env={"TERM": "xterm", **env},
             cwd=cwd,
+            pass_fds=tuple(pass_fds),
         )
     except BaseException:
         os.close(master)

@@ -128,6 +128,11 @@ def _parse_go(text: str, pkg: Package) -> None:
         if not proto:
             continue
         proto_name = next((p[5:] for p in proto.split(",") if p.startswith("name=")), None)
+        if proto_name is None and embedded:
+            # an embedded struct's tag may omit name= (EphemeralContainer's EphemeralContainerCommon): the
+            # generated.proto field is the type's name in lowerCamelCase
+            type_name = gotype.lstrip("*").rsplit(".", 1)[-1]
+            proto_name = type_name[:1].lower() + type_name[1:]
         if proto_name is None:
             continue
         pkg.go_fields[(struct, proto_name)] = GoField(

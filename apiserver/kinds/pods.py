@@ -6,8 +6,13 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from apimachinery.errors import Cause
+from apiserver.kinds.ephemeral import (
+    in_ephemeral_update,
+    validate_ephemeral_containers,
+    validate_ephemeral_containers_update,
+)
 from apiserver.kinds.podspec import default_pod_spec, validate_pod_spec
-from apiserver.strategy import Strategy
+from apiserver.strategy import Finish, Strategy, raise_if
 
 if TYPE_CHECKING:
     from apiserver.registry import Registry
@@ -17,12 +22,16 @@ __all__ = ["PodStrategy", "qos_class"]
 
 def qos_class(spec: dict[str, Any]) -> str:
     """Guaranteed, Burstable or BestEffort from the containers' requests and limits."""
-    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    if not isinstance(spec, dict):
+        return "BestEffort"
+    lists = (spec.get("containers"), spec.get("initContainers"))
+    containers = [c for each in lists if isinstance(each, list) for c in each]
     requests_any = limits_all = False
     guaranteed = True
     for c in containers:
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        res = c.get("resources") if isinstance(c, dict) else None  # prepared before validation: any shape
+        res = res if isinstance(res, dict) else {}
+        req, lim = (v if isinstance(v, dict) else {} for v in (res.get("requests"), res.get("limits")))
         if req or lim:
             requests_any = True
         for r in ("cpu", "memory"):
@@ -69,8 +78,17 @@ class PodStrategy(Strategy):
     def initial_status(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
 
+    async def begin_create(self, obj: dict[str, Any], reg: Registry, dry_run: bool) -> Finish | None:
+        """Ephemeral containers come only through the ephemeralcontainers subresource (ValidatePodCreate)."""
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and spec.get("ephemeralContainers"):
+            name = (obj.get("metadata") or {}).get("name", "")
+            why = "Forbidden: cannot be set on create"
+            raise_if("Pod", name, "", [Cause("spec.ephemeralContainers", why, "FieldValueForbidden")])
+        return None
+
     def validate_semantics(self, obj: dict[str, Any]) -> list[Cause]:
-        return validate_pod_spec(obj["spec"], "spec")
+        return validate_pod_spec(obj["spec"], "spec") + validate_ephemeral_containers(obj["spec"], "spec")
 
     async def grace_period(self, obj: dict[str, Any], options: dict[str, Any], reg: Registry) -> int:
         """The pod's grace period; 0 when no kubelet runs it (unbound, finished, node gone)."""
@@ -91,6 +109,8 @@ class PodStrategy(Strategy):
         return (obj.get("metadata") or {}).get("deletionGracePeriodSeconds", 0) > 0
 
     def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        if in_ephemeral_update():  # pods/<name>/ephemeralcontainers: only those changed (the subresource saw to it)
+            return validate_ephemeral_containers_update(new, old)
         a, b = copy.deepcopy(new.get("spec") or {}), copy.deepcopy(old.get("spec") or {})
         for spec in (a, b):
             for key in ("containers", "initContainers"):

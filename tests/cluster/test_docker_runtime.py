@@ -352,3 +352,16 @@ def test_a_restarted_kubelet_removes_what_its_predecessor_left(engine_ready: Non
     # its own two went, the other kubelet's sandbox stayed (until that one stopped)
     assert asyncio.run(scenario()) == (3, 1, 1)
     assert _docker_labelled("io.tinykube.node=leftover-node") == []
+
+
+def test_run_interactive_reads_stdin_through_the_engine(
+    kubectl_binary: Path, dkube: Kubectl, dcluster: Cluster, dns_: str
+) -> None:
+    """`kubectl run -i --rm`: the container is created with its stdin open (StdinOnce); the attach writes to it
+    through the engine's attach API and follows the output until the container exits."""
+    skube = Kubectl(kubectl_binary, dcluster.secure_server, dkube.cache_dir, dkube.home, dkube.env)
+    run = ("run", "ask", "-i", "--rm", "--restart=Never", f"--image={IMAGE}", "--image-pull-policy=Never")
+    r = skube("-n", dns_, *run, "--command", "--", "sh", "-c", "read x; echo got $x", input="hello\n", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "got hello" in r.stdout, (r.stdout, r.stderr)
+    wait_for(lambda: "NotFound" in skube("-n", dns_, "get", "pod", "ask").stderr, what="pod ask removed")

@@ -2,7 +2,8 @@
 
 The runtime double's containers are real `cat` processes: what they read on stdin they print, and
 their output lands in a CRI log as the process runtime writes it. The double offers `attach_stdin`
-(kubelet/streaming_attach.py's StdinRuntime), which the process runtime does not have yet.
+(kubelet/streaming_attach.py's StdinRuntime) as stdinOnce containers; tests/cluster/test_attach.py
+runs the same through the process runtime.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+
+from kubelet.streaming_attach import PipeStdin
 
 from .conftest import Kubectl, manifest
 from .test_kubectl_logs_exec import ThreadedKubelet
@@ -68,11 +71,12 @@ class CatRuntime:
         proc = self.procs.get((namespace, pod, container))
         return proc is not None and proc.returncode is None
 
-    async def attach_stdin(self, namespace: str, pod: str, container: str) -> asyncio.StreamWriter | None:
+    async def attach_stdin(self, namespace: str, pod: str, container: str) -> PipeStdin | None:
         proc = self.procs.get((namespace, pod, container))
         if proc is None or proc.returncode is not None:
             raise LookupError(container)
-        return proc.stdin
+        assert proc.stdin is not None
+        return PipeStdin(proc.stdin, once=True)
 
     async def exec_process(
         self, namespace: str, pod: str, container: str, command: list[str], tty: bool = False
@@ -205,3 +209,48 @@ spec:
         asyncio.run(upgrade())
     assert e.value.response.status_code == 400
     assert b"container nope is not valid for pod ghost" in e.value.response.body
+
+
+def test_ephemeral_containers_subresource(http: httpx.Client, namespace: str) -> None:
+    """pods/<name>/ephemeralcontainers: entries added by kubectl debug's strategic merge patch, never on create,
+    never removed; upstream's field errors."""
+    base = f"/api/v1/namespaces/{namespace}/pods"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "target"}}
+    pod["spec"] = {"containers": [{"name": "app", "image": "busybox", "command": ["sleep", "60"]}]}
+    debug = {"name": "dbg", "image": "busybox", "targetContainerName": "app", "stdin": True}
+    r = http.post(base, json={**pod, "spec": {**pod["spec"], "ephemeralContainers": [debug]}})
+    assert r.status_code == 422, r.text
+    assert (
+        r.json()["message"] == 'Pod "target" is invalid: spec.ephemeralContainers: Forbidden: cannot be set on create'
+    )
+    assert http.post(base, json=pod).status_code == 201
+
+    smp = {"Content-Type": "application/strategic-merge-patch+json"}
+    r = http.patch(f"{base}/target/ephemeralcontainers", json={"spec": {"ephemeralContainers": [debug]}}, headers=smp)
+    assert r.status_code == 200, r.text
+    [added] = r.json()["spec"]["ephemeralContainers"]
+    assert added["name"] == "dbg" and added["terminationMessagePolicy"] == "File"  # defaulted as any container
+    assert r.json()["spec"]["containers"][0]["image"] == "busybox"
+
+    bad = {"name": "dbg2", "image": "busybox", "targetContainerName": "nope", "ports": [{"containerPort": 80}]}
+    r = http.patch(f"{base}/target/ephemeralcontainers", json={"spec": {"ephemeralContainers": [bad]}}, headers=smp)
+    assert r.status_code == 422, r.text
+    assert r.json()["details"]["causes"] == [
+        {
+            "reason": "FieldValueNotFound",
+            "message": 'Not found: "nope"',
+            "field": "spec.ephemeralContainers[1].targetContainerName",
+        },
+        {
+            "reason": "FieldValueForbidden",
+            "message": "Forbidden: cannot be set for an Ephemeral Container",
+            "field": "spec.ephemeralContainers[1].ports",
+        },
+    ]
+    remove = [{"op": "remove", "path": "/spec/ephemeralContainers/0"}]
+    json_patch = {"Content-Type": "application/json-patch+json"}
+    r = http.patch(f"{base}/target/ephemeralcontainers", json=remove, headers=json_patch)
+    assert r.status_code == 422, r.text
+    assert 'existing ephemeral containers \\"dbg\\" may not be removed' in r.text
+    r = http.patch(f"{base}/missing/ephemeralcontainers", json={"spec": {}}, headers=smp)
+    assert r.status_code == 404 and r.json()["details"]["name"] == "missing"  # kubectl debug reads details.name

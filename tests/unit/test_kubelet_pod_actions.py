@@ -121,3 +121,12 @@ def test_dead_sandbox_of_a_never_restarting_pod_is_not_replaced() -> None:
 def test_first_sandbox_is_no_change() -> None:
     a = compute_pod_actions(pod(["a"], policy="Never"), status(sandbox=False))
     assert a.create_sandbox and not a.sandbox_changed and a.containers_to_start == ["a"]
+
+
+def test_ephemeral_containers_start_once_even_during_initialization() -> None:
+    p = pod(["app"], init=["i1"])
+    p["spec"]["ephemeralContainers"] = [{"name": "dbg"}, {"name": "done"}, {"name": "up"}]
+    a = compute_pod_actions(p, status(i1=RUNNING, done=exited(1), up=RUNNING))
+    assert a.ephemeral_to_start == ["dbg"] and not a.initialized
+    a = compute_pod_actions(p, status(i1=exited(0), dbg=exited(0), done=exited(1), up=exited(0)))
+    assert a.ephemeral_to_start == [] and a.containers_to_start == ["app"]  # never restarted
