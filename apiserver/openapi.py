@@ -641,13 +641,14 @@ def check_fields(
     """
     from apiserver import typecheck  # the decode step: wrong JSON types are refused before anything else
 
+    # before anything can change `obj`, which is then exactly what decoding `raw` gave
+    dups = duplicate_fields(raw, obj) if raw is not None and directive != "Ignore" else []
     if prefix:
         typecheck.check_body(res, obj)
     else:
         typecheck.check_patched(res, obj)
     skip = set(ignore or ())
     found = [p for p in _unknown_paths(res, obj) if _display(p) not in skip]
-    dups = duplicate_fields(raw) if raw is not None and directive != "Ignore" else []
     if not found and not dups:
         return FieldCheck([])
     messages = [f'unknown field "{_display(p)}"' for p in found] + [f'duplicate field "{d}"' for d in dups]
@@ -673,6 +674,8 @@ class _Pairs(dict):
         self.dups = [k for k, _ in pairs if k in seen or seen.add(k)]
 
 
+_UNDECODED: Any = object()
+
 # every JSON string of a document, and whether a colon follows it (a key); outside strings JSON has no quotes,
 # so matching from the start finds exactly the string tokens
 _STRING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?')
@@ -691,20 +694,24 @@ def _decoded_keys(doc: Any) -> int:
     return count
 
 
-def _no_duplicates(raw: bytes) -> bool:
+def _no_duplicates(raw: bytes, decoded: Any = _UNDECODED) -> bool:
     """True when no object of `raw` repeats a key: the keys written equal the keys a decode keeps (a repeated
-    key is kept once). False when that cannot be told cheaply (then the full search decides)."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return False
+    key is kept once). False when that cannot be told cheaply (then the full search decides). `decoded` is
+    the request's own decode of `raw`, when it has one (saving a second decode)."""
+    doc = decoded
+    if doc is _UNDECODED:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return False
     tokens = _STRING_TOKEN.findall(raw)
     return len(tokens) - tokens.count(b"") == _decoded_keys(doc)
 
 
-def duplicate_fields(raw: bytes) -> list[str]:
-    """Paths of keys that appear twice in one JSON object of `raw` (empty for non-JSON or clean bodies)."""
-    if b'"' not in raw or not raw.lstrip().startswith(b"{") or _no_duplicates(raw):
+def duplicate_fields(raw: bytes, decoded: Any = _UNDECODED) -> list[str]:
+    """Paths of keys that appear twice in one JSON object of `raw` (empty for non-JSON or clean bodies);
+    `decoded` is what decoding `raw` gave, if the caller has it."""
+    if b'"' not in raw or not raw.lstrip().startswith(b"{") or _no_duplicates(raw, decoded):
         return []
     try:
         doc = json.loads(raw, object_pairs_hook=_Pairs)
