@@ -558,24 +558,50 @@ def resolve_schema(schema: dict[str, Any]) -> dict[str, Any]:
 Path = tuple[str | int, ...]
 
 
+class _Fields:
+    """What the unknown-field walk reads of one schema, resolved once: its fields, its map values, its items."""
+
+    __slots__ = ("extra", "free", "items", "props", "schema")
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema  # also keeps its id, the cache's key, from being reused
+        resolved = resolve_schema(schema)
+        self.free = bool(resolved.get("x-kubernetes-preserve-unknown-fields"))
+        props, extra, items = resolved.get("properties"), resolved.get("additionalProperties"), resolved.get("items")
+        self.props = props if isinstance(props, dict) else None
+        self.extra = extra if isinstance(extra, dict) else None
+        self.items = items if isinstance(items, dict) else None
+
+
+_FIELDS: dict[int, _Fields] = {}
+_WALK_ROOTS: dict[str, dict[str, Any]] = {}
+
+
+def _fields(schema: dict[str, Any]) -> _Fields:
+    found = _FIELDS.get(id(schema))
+    if found is None or found.schema is not schema:
+        found = _FIELDS[id(schema)] = _Fields(schema)
+    return found
+
+
 def _walk(schema: dict[str, Any], value: Any, path: Path, out: list[Path]) -> None:
-    schema = resolve_schema(schema)
+    node = _fields(schema)
     if isinstance(value, dict):
-        if schema.get("x-kubernetes-preserve-unknown-fields"):
+        if node.free:
             return
-        props = schema.get("properties")
-        if isinstance(props, dict):
+        props = node.props
+        if props is not None:
             for key, sub in value.items():
                 if key in props:
                     _walk(props[key], sub, (*path, key), out)
                 else:
                     out.append((*path, key))
-        elif isinstance(schema.get("additionalProperties"), dict):
+        elif node.extra is not None:
             for key, sub in value.items():
-                _walk(schema["additionalProperties"], sub, (*path, key), out)
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+                _walk(node.extra, sub, (*path, key), out)
+    elif isinstance(value, list) and node.items is not None:
         for i, sub in enumerate(value):
-            _walk(schema["items"], sub, (*path, i), out)
+            _walk(node.items, sub, (*path, i), out)
 
 
 def _display(path: Path) -> str:
@@ -590,7 +616,10 @@ def _unknown_paths(res: ResourceInfo, obj: Any) -> list[Path]:
     if name is None or not isinstance(obj, dict):
         return []
     out: list[Path] = []
-    _walk(_ref(name), obj, (), out)
+    root = _WALK_ROOTS.get(name)
+    if root is None:  # one schema object per kind, so its compiled node is found again
+        root = _WALK_ROOTS[name] = _ref(name)
+    _walk(root, obj, (), out)
     return out
 
 
