@@ -57,3 +57,21 @@ async def test_get_after_update_returns_the_update_and_its_resource_version(api:
         got = (await api.get(pods_path(ns, "upd"))).json()
         assert got["metadata"]["annotations"] == {"n": str(i)}
         assert got["metadata"]["resourceVersion"] == r.json()["metadata"]["resourceVersion"]
+
+
+def _etcd_calls(metrics: str, operation: str) -> float:
+    """How many etcd calls of one operation the apiserver made, from its /metrics."""
+    prefix = f'etcd_request_duration_seconds_count{{operation="{operation}"}} '
+    return sum(float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+async def test_concurrent_gets_share_one_revision_read_and_no_object_read(api: httpx.AsyncClient, ns: str) -> None:
+    assert (await api.post(pods_path(ns), json=pod("shared"))).status_code == 201
+    assert (await api.get(pods_path(ns, "shared"))).status_code == 200  # the cache has caught up
+    before = (await api.get("/metrics")).text
+    answers = await asyncio.gather(*(api.get(pods_path(ns, "shared")) for _ in range(64)))
+    after = (await api.get("/metrics")).text
+    assert all(r.status_code == 200 and r.json()["metadata"]["name"] == "shared" for r in answers)
+    assert _etcd_calls(after, "get") == _etcd_calls(before, "get")  # every object came from the watch cache
+    revision_reads = _etcd_calls(after, "status") - _etcd_calls(before, "status")
+    assert 1 <= revision_reads < 64
