@@ -209,7 +209,7 @@ class Aggregator:
 
     async def route(self, request: Request) -> Response | None:
         """Serve the request if it belongs to an aggregated group (else None)."""
-        parts = [p for p in request.url.path.split("/") if p]
+        parts = [p for p in request.scope["path"].split("/") if p]  # request.url would build a whole URL
         if len(parts) < 2 or parts[0] != "apis":
             return None
         if len(parts) == 2:

@@ -10,8 +10,11 @@ a `StatusError` with its Status as the app's exception handler does; everything 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -22,11 +25,23 @@ from apiserver.codec import status_response
 from apiserver.context import context_of
 from apiserver.kindregistry import KindRegistry
 
-__all__ = ["API_METHODS", "ApiRoute", "is_api_path"]
+__all__ = ["API_METHODS", "ApiRoute", "fastapi_options", "is_api_path"]
 
 API_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})  # the catch-all route's methods
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def fastapi_options() -> dict[str, Any]:
+    """The FastAPI app's settings for the apiserver: without FastAPI's native OpenTelemetry where it has it.
+
+    FastAPI 0.16x asks OpenTelemetry's global providers on every request whether tracing, metrics or
+    logs are wanted (a few percent of a create's CPU, bench/README.md); the apiserver serves its own
+    Prometheus metrics and audit log, and no provider is ever configured.
+    """
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 def is_api_path(path: str) -> bool:

@@ -27,7 +27,7 @@ from apiserver import discovery, gctuning, openapi, portforward, proxy, required
 from apiserver.admission.feedback import AdmissionFeedback
 from apiserver.admission.priority import SYSTEM_PRIORITY_CLASSES
 from apiserver.aggregator import Aggregator
-from apiserver.apiroute import ApiRoute
+from apiserver.apiroute import ApiRoute, fastapi_options
 from apiserver.audit.log import AuditLog
 from apiserver.audit.policy import load_policy
 from apiserver.authz.reconcile import reconcile_bootstrap_policy
@@ -366,6 +366,7 @@ def create_app(config: Config) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        **fastapi_options(),
     )
     app.state.registry = reg
     app.state.kubelets = kubelets  # pods/log, pods/exec and pods/portforward (apiserver/proxy.py)

@@ -89,7 +89,8 @@ async def _dispatch(ctx: RequestContext) -> Response:
 
 async def _get(ctx: RequestContext) -> Response:
     assert ctx.resource is not None
-    obj = await registry_of(ctx).get(ctx.resource, ctx.namespace, ctx.name, ctx.query.get("resourceVersion", ""))
+    rv = ctx.query.get("resourceVersion", "")
+    obj = await registry_of(ctx).get(ctx.resource, ctx.namespace, ctx.name, rv, shared=True)
     return object_response(ctx, obj)
 
 

@@ -78,6 +78,7 @@ def use_custom_schema(res: ResourceInfo, schema: dict[str, Any] | None) -> None:
     """Track a custom resource's fields by its CRD's schema (list-type map, atomic maps); None forgets it.
     Without one, a custom resource's maps are granular and its lists atomic."""
     key = (res.group, res.version, res.kind)
+    _SHAPES.clear()  # compiled shapes of the schema it replaces must go
     if schema is None:
         _CUSTOM_SCHEMAS.pop(key, None)
     else:
@@ -113,25 +114,72 @@ def _key_element(keys: list[str], item: dict[str, Any]) -> str:
     return "k:" + _dumps(key)
 
 
-def _collect(schema: dict[str, Any], value: Any, prefix: FieldPath, out: set[FieldPath]) -> None:
+class _Shape:
+    """What field tracking reads of one (resolved) schema, worked out once: whether it is an atomic map,
+    its list type and keys, and the shapes of its fields and items (compiled on first use)."""
+
+    __slots__ = ("_extra", "_fields", "_items", "_schema", "atomic", "keys", "list_type")
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self._schema = schema  # also keeps its id, the cache's key, from being reused
+        self.atomic = _atomic_map(schema)
+        self.list_type = schema.get("x-kubernetes-list-type")
+        self.keys = list(schema.get("x-kubernetes-list-map-keys") or [])
+        self._fields: dict[str, _Shape] = {}
+        self._extra: _Shape | None = None
+        self._items: _Shape | None = None
+
+    def field(self, key: str) -> _Shape:
+        """The shape of a field (a declared property, else additionalProperties, else free-form)."""
+        shape = self._fields.get(key)
+        if shape is not None:
+            return shape
+        props = self._schema.get("properties")
+        if isinstance(props, dict) and key in props:
+            shape = self._fields[key] = _shape_of(props[key])
+            return shape
+        if self._extra is None:
+            self._extra = _shape_of(_prop(self._schema, key))
+        return self._extra
+
+    def item(self) -> _Shape:
+        """The shape of a list's items."""
+        if self._items is None:
+            items = self._schema.get("items")
+            self._items = _shape_of(items if isinstance(items, dict) else {})
+        return self._items
+
+
+_SHAPES: dict[int, _Shape] = {}
+_FREE = _Shape({})
+
+
+def _shape_of(schema: dict[str, Any]) -> _Shape:
+    resolved = resolve_schema(schema)
+    if not resolved:
+        return _FREE  # (a fresh `{}` each time: keyed by id it would add an entry per call)
+    shape = _SHAPES.get(id(resolved))
+    if shape is None:
+        shape = _SHAPES[id(resolved)] = _Shape(resolved)
+    return shape
+
+
+def _collect(shape: _Shape, value: Any, prefix: FieldPath, out: set[FieldPath]) -> None:
     if value is None:
         return
-    schema = resolve_schema(schema)
-    if isinstance(value, dict) and value and not _atomic_map(schema):
+    if isinstance(value, dict) and value and not shape.atomic:
         for key, sub in value.items():
-            _collect(_prop(schema, key), sub, (*prefix, f"f:{key}"), out)
+            _collect(shape.field(key), sub, (*prefix, f"f:{key}"), out)
         return
     if isinstance(value, list) and value:
-        list_type = schema.get("x-kubernetes-list-type")
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
-        if list_type == "map" and all(isinstance(i, dict) for i in value):
-            keys = list(schema.get("x-kubernetes-list-map-keys") or [])
+        if shape.list_type == "map" and all(isinstance(i, dict) for i in value):
+            items = shape.item()
             for item in value:
-                element = (*prefix, _key_element(keys, item))
+                element = (*prefix, _key_element(shape.keys, item))
                 out.add((*element, "."))
                 _collect(items, item, element, out)
             return
-        if list_type == "set":
+        if shape.list_type == "set":
             out.update((*prefix, "v:" + _dumps(item)) for item in value)
             return
     if prefix:
@@ -141,7 +189,7 @@ def _collect(schema: dict[str, Any], value: Any, prefix: FieldPath, out: set[Fie
 def fields_of(res: ResourceInfo, obj: dict[str, Any], subresource: str = "") -> set[FieldPath]:
     """The field paths an object sets, minus server-owned metadata and the reset part (status or spec)."""
     out: set[FieldPath] = set()
-    _collect(_schema_of(res), obj, (), out)
+    _collect(_shape_of(_schema_of(res)), obj, (), out)
     drop = list(_STRIPPED)
     if res.has_status:
         drop.append(("f:status",) if subresource != "status" else ())
@@ -285,10 +333,69 @@ def _store(obj: dict[str, Any], entries: list[dict[str, Any]]) -> None:
         m.pop("managedFields", None)
 
 
+def _fill(shape: _Shape, value: Any, node: dict[str, Any]) -> None:
+    """`_collect` building the FieldsV1 trie itself, on compiled shapes: `node` is the trie node of `value`'s
+    path (a leaf when nothing is added under it)."""
+    if isinstance(value, dict):
+        if not value or shape.atomic:
+            return
+        for key, sub in value.items():
+            if sub is not None:
+                child = node[f"f:{key}"] = {}
+                field = shape.field(key)
+                _fill(field, sub, child)
+                if not child and isinstance(sub, dict) and sub and not field.atomic:
+                    del node[f"f:{key}"]  # an object of nulls sets nothing
+        return
+    if isinstance(value, list) and value:
+        if shape.list_type == "map" and all(isinstance(i, dict) for i in value):
+            items = shape.item()
+            for item in value:
+                element = node.setdefault(_key_element(shape.keys, item), {})
+                element["."] = {}
+                _fill(items, item, element)
+        elif shape.list_type == "set":
+            for item in value:
+                node["v:" + _dumps(item)] = {}
+
+
+def _sorted_trie(node: dict[str, Any]) -> dict[str, Any]:
+    return {k: _sorted_trie(node[k]) for k in sorted(node)}
+
+
+def _created_fields(res: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    """`to_fields_v1(fields_of(res, obj))` in one walk: the trie of what a new object sets."""
+    root: dict[str, Any] = {}
+    _fill(_shape_of(_schema_of(res)), obj, root)
+    root.pop("f:apiVersion", None)
+    root.pop("f:kind", None)
+    if res.has_status:
+        root.pop("f:status", None)
+    m = root.get("f:metadata")
+    if m:
+        for path in _STRIPPED:
+            if len(path) == 2:
+                m.pop(path[1], None)
+        if not m:
+            del root["f:metadata"]
+    return _sorted_trie(root)
+
+
 def set_on_create(res: ResourceInfo, obj: dict[str, Any], manager: str, operation: str = "Update") -> None:
     """Record the creating manager as owner of every field the request set."""
-    paths = fields_of(res, obj)
-    _store(obj, [_entry(manager, operation, res.api_version, paths)] if paths else [])
+    trie = _created_fields(res, obj)
+    if not trie:
+        _store(obj, [])
+        return
+    entry = {
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": res.api_version,
+        "time": now(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": trie,
+    }
+    _store(obj, [entry])
 
 
 def track_update(

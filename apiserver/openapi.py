@@ -590,24 +590,50 @@ def resolve_schema(schema: dict[str, Any]) -> dict[str, Any]:
 Path = tuple[str | int, ...]
 
 
+class _Fields:
+    """What the unknown-field walk reads of one schema, resolved once: its fields, its map values, its items."""
+
+    __slots__ = ("extra", "free", "items", "props", "schema")
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema  # also keeps its id, the cache's key, from being reused
+        resolved = resolve_schema(schema)
+        self.free = bool(resolved.get("x-kubernetes-preserve-unknown-fields"))
+        props, extra, items = resolved.get("properties"), resolved.get("additionalProperties"), resolved.get("items")
+        self.props = props if isinstance(props, dict) else None
+        self.extra = extra if isinstance(extra, dict) else None
+        self.items = items if isinstance(items, dict) else None
+
+
+_FIELDS: dict[int, _Fields] = {}
+_WALK_ROOTS: dict[str, dict[str, Any]] = {}
+
+
+def _fields(schema: dict[str, Any]) -> _Fields:
+    found = _FIELDS.get(id(schema))
+    if found is None or found.schema is not schema:
+        found = _FIELDS[id(schema)] = _Fields(schema)
+    return found
+
+
 def _walk(schema: dict[str, Any], value: Any, path: Path, out: list[Path]) -> None:
-    schema = resolve_schema(schema)
+    node = _fields(schema)
     if isinstance(value, dict):
-        if schema.get("x-kubernetes-preserve-unknown-fields"):
+        if node.free:
             return
-        props = schema.get("properties")
-        if isinstance(props, dict):
+        props = node.props
+        if props is not None:
             for key, sub in value.items():
                 if key in props:
                     _walk(props[key], sub, (*path, key), out)
                 else:
                     out.append((*path, key))
-        elif isinstance(schema.get("additionalProperties"), dict):
+        elif node.extra is not None:
             for key, sub in value.items():
-                _walk(schema["additionalProperties"], sub, (*path, key), out)
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+                _walk(node.extra, sub, (*path, key), out)
+    elif isinstance(value, list) and node.items is not None:
         for i, sub in enumerate(value):
-            _walk(schema["items"], sub, (*path, i), out)
+            _walk(node.items, sub, (*path, i), out)
 
 
 def _display(path: Path) -> str:
@@ -635,7 +661,10 @@ def _unknown_paths(res: ResourceInfo, obj: Any) -> list[Path]:
     if name is None or not isinstance(obj, dict):
         return []
     out: list[Path] = []
-    _walk(_ref(name), obj, (), out)
+    root = _WALK_ROOTS.get(name)
+    if root is None:  # one schema object per kind, so its compiled node is found again
+        root = _WALK_ROOTS[name] = _ref(name)
+    _walk(root, obj, (), out)
     return out
 
 
@@ -689,6 +718,8 @@ def check_fields(
     """
     from apiserver import typecheck  # the decode step: wrong JSON types are refused before anything else
 
+    # before anything can change `obj`, which is then exactly what decoding `raw` gave
+    dups = duplicate_fields(raw, obj) if raw is not None and directive != "Ignore" else []
     if prefix:
         typecheck.check_body(res, obj)
     else:
@@ -702,7 +733,6 @@ def check_fields(
     else:
         found = [p for p in _unknown_paths(res, obj) if _display(p) not in skip]
         unknown = [_display(p) for p in found]
-    dups = duplicate_fields(raw) if raw is not None and directive != "Ignore" else []
     if not unknown and not dups:
         return FieldCheck([])
     messages = [f'unknown field "{f}"' for f in unknown] + [f'duplicate field "{d}"' for d in dups]
@@ -728,6 +758,8 @@ class _Pairs(dict):
         self.dups = [k for k, _ in pairs if k in seen or seen.add(k)]
 
 
+_UNDECODED: Any = object()
+
 # every JSON string of a document, and whether a colon follows it (a key); outside strings JSON has no quotes,
 # so matching from the start finds exactly the string tokens
 _STRING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?')
@@ -746,20 +778,24 @@ def _decoded_keys(doc: Any) -> int:
     return count
 
 
-def _no_duplicates(raw: bytes) -> bool:
+def _no_duplicates(raw: bytes, decoded: Any = _UNDECODED) -> bool:
     """True when no object of `raw` repeats a key: the keys written equal the keys a decode keeps (a repeated
-    key is kept once). False when that cannot be told cheaply (then the full search decides)."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return False
+    key is kept once). False when that cannot be told cheaply (then the full search decides). `decoded` is
+    the request's own decode of `raw`, when it has one (saving a second decode)."""
+    doc = decoded
+    if doc is _UNDECODED:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return False
     tokens = _STRING_TOKEN.findall(raw)
     return len(tokens) - tokens.count(b"") == _decoded_keys(doc)
 
 
-def duplicate_fields(raw: bytes) -> list[str]:
-    """Paths of keys that appear twice in one JSON object of `raw` (empty for non-JSON or clean bodies)."""
-    if b'"' not in raw or not raw.lstrip().startswith(b"{") or _no_duplicates(raw):
+def duplicate_fields(raw: bytes, decoded: Any = _UNDECODED) -> list[str]:
+    """Paths of keys that appear twice in one JSON object of `raw` (empty for non-JSON or clean bodies);
+    `decoded` is what decoding `raw` gave, if the caller has it."""
+    if b'"' not in raw or not raw.lstrip().startswith(b"{") or _no_duplicates(raw, decoded):
         return []
     try:
         doc = json.loads(raw, object_pairs_hook=_Pairs)

@@ -146,15 +146,29 @@ class Registry:
             raise _storage_errors(e) from e
 
     # --- get and list ------------------------------------------------------------------
-    async def get(self, res: ResourceInfo, namespace: str | None, name: str, rv: str = "") -> dict[str, Any]:
-        """Read one object; resourceVersion "0" may be served from the cache."""
+    async def get(
+        self, res: ResourceInfo, namespace: str | None, name: str, rv: str = "", *, shared: bool = False
+    ) -> dict[str, Any]:
+        """Read one object: resourceVersion "0" from the cache as it is, unset (a quorum read) from the
+        cache once it has reached etcd's current revision (etcd when the cache lacks the key).
+
+        With `shared` the caller only reads the object (e.g. to serialize it) and gets the cache's own
+        copy; otherwise the object is the caller's to change.
+        """
         key = self.key(res, namespace, name)
         parse_resource_version(rv)
         if rv == "0" and self.cache.ready.is_set():
             stored = self.cache.cache(res.storage_name).get(key)
             if stored is None:
                 raise errors.not_found(res.plural, name, res.group)
-            return copy.deepcopy(stored.obj)
+            return stored.obj if shared else copy.deepcopy(stored.obj)
+        if not rv:
+            try:
+                stored = await self.cache.consistent_get(res.storage_name, key)
+            except StorageUnavailable as e:
+                raise _storage_errors(e) from e
+            if stored is not None:
+                return stored.obj if shared else copy.deepcopy(stored.obj)
         return (await self._read(key, res, name)).obj
 
     async def list(self, res: ResourceInfo, namespace: str | None, opts: ListOptions) -> dict[str, Any]:

@@ -234,12 +234,13 @@ class EtcdStorage:
         obj = _with_rv(self._decode(kv.key, kv.value), kv.mod_revision)
         return StoredObject(kv.key.decode(), obj, kv.mod_revision)
 
-    def _failed(self, key: str, responses: list[Any]) -> StorageError:
-        """Why a compare-and-write failed: the key is gone, or it moved on (with what it holds now)."""
-        if not responses or not responses[0]:
+    def _failed(self, key: str, resp: Any) -> StorageError:
+        """Why a compare-and-write failed (its failure branch read the key): the key is gone, or it moved
+        on (with what it holds now)."""
+        kvs = resp.responses[0].response_range.kvs if resp.responses else ()
+        if not kvs:
             return KeyNotFound(key)
-        _, kv = responses[0][0]
-        return RevisionConflict(key, self._stored(kv))
+        return RevisionConflict(key, self._stored(kvs[0]))
 
     def _readable(self, kv: Any) -> StoredObject | None:
         """The object of a listed key, or None (logged) when no provider can read it: one value written
@@ -256,14 +257,17 @@ class EtcdStorage:
             client = self._client
             start = time.perf_counter()
             try:
-                try:
-                    return await asyncio.wait_for(make(client), self._timeout)
-                except asyncio.CancelledError as e:
-                    # grpc cancels the calls of a channel being closed; only a cancelled caller cancels
-                    task = asyncio.current_task()
-                    if task is None or task.cancelling():
-                        raise
-                    raise etcd_errors.ConnectionFailedError("the channel was closed") from e
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the call in a task of its own
+                async with asyncio.timeout(self._timeout):
+                    try:
+                        return await make(client)
+                    except asyncio.CancelledError as e:
+                        # grpc cancels the calls of a channel being closed; only a cancelled caller (or the
+                        # timeout above) cancels this task
+                        task = asyncio.current_task()
+                        if task is None or task.cancelling():
+                            raise
+                        raise etcd_errors.ConnectionFailedError("the channel was closed") from e
             except _UNREACHABLE as e:
                 self._failover(client)
                 if attempt + 1 < attempts:
@@ -328,21 +332,22 @@ class EtcdStorage:
         remaining = resp.count - len(items) if resp.more else 0
         return items, resp.header.revision, remaining
 
+    async def _txn(self, client: aetcd.Client, req: Any) -> Any:
+        # the KV stub itself: aetcd's transaction() rebuilds the same request through several layers
+        await client.connect()
+        return await client.kvstub.Txn(req, timeout=self._timeout, metadata=client.metadata)
+
     async def create(self, key: str, obj: dict[str, Any]) -> StoredObject:
         """Write a new key; KeyExists if it is already there."""
         k = key.encode()
-        value = self._encode(k, obj)
-        ok, responses = await self._call(
-            "create",
-            lambda c: c.transaction(
-                compare=[c.transactions.create(k) == 0],
-                success=[c.transactions.put(k, value)],
-                failure=[],
-            ),
+        req = rpc.TxnRequest(
+            compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=k, create_revision=0)],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._encode(k, obj)))],
         )
-        if not ok:
+        resp = await self._call("create", lambda c: self._txn(c, req))
+        if not resp.succeeded:
             raise KeyExists(key)
-        rev = responses[0].response_put.header.revision
+        rev = resp.header.revision
         return StoredObject(key, _with_rv(obj, rev), rev)
 
     async def put(self, key: str, obj: dict[str, Any]) -> int:
@@ -355,35 +360,30 @@ class EtcdStorage:
     async def update(self, key: str, obj: dict[str, Any], expected_revision: int) -> StoredObject:
         """Overwrite a key only if its mod revision is still `expected_revision`."""
         k = key.encode()
-        value = self._encode(k, obj)
-        ok, responses = await self._call(
-            "update",
-            lambda c: c.transaction(
-                compare=[c.transactions.mod(k) == expected_revision],
-                success=[c.transactions.put(k, value)],
-                failure=[c.transactions.get(k)],
-            ),
+        req = rpc.TxnRequest(
+            compare=[_mod_is(k, expected_revision)],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._encode(k, obj)))],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
-        if not ok:
-            raise self._failed(key, responses)
-        rev = responses[0].response_put.header.revision
+        resp = await self._call("update", lambda c: self._txn(c, req))
+        if not resp.succeeded:
+            raise self._failed(key, resp)
+        rev = resp.header.revision
         return StoredObject(key, _with_rv(obj, rev), rev)
 
     async def delete(self, key: str, expected_revision: int) -> int:
         """Delete a key only if its mod revision is still `expected_revision`; returns the
         deletion revision."""
         k = key.encode()
-        ok, responses = await self._call(
-            "delete",
-            lambda c: c.transaction(
-                compare=[c.transactions.mod(k) == expected_revision],
-                success=[c.transactions.delete(k)],
-                failure=[c.transactions.get(k)],
-            ),
+        req = rpc.TxnRequest(
+            compare=[_mod_is(k, expected_revision)],
+            success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k))],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
-        if not ok:
-            raise self._failed(key, responses)
-        return responses[0].response_delete_range.header.revision
+        resp = await self._call("delete", lambda c: self._txn(c, req))
+        if not resp.succeeded:
+            raise self._failed(key, resp)
+        return resp.header.revision
 
     async def guaranteed_update(
         self,
@@ -510,6 +510,11 @@ class EtcdStorage:
                 await asyncio.wait_for(watch.cancel(), 2)
             except Exception:
                 pass
+
+
+def _mod_is(key: bytes, revision: int) -> Any:
+    """The compare of an optimistic write: the key's mod revision is still `revision`."""
+    return rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, key=key, mod_revision=revision)
 
 
 async def _close_quietly(client: aetcd.Client, after: float) -> None:

@@ -98,63 +98,98 @@ def _fail(value: Any, schema: dict[str, Any], struct: str, path: list[str], lite
     return _Mismatch(f"json: cannot unmarshal {kind} into {target} of type {_go_type(schema)}")
 
 
+class _Node:
+    """What `_check` reads of one schema, worked out once (its `$ref`, the resolved type, fields, items)."""
+
+    __slots__ = ("alternatives", "byte", "extra", "free", "int_or_string", "int_range", "items", "props", "schema")
+    __slots__ += ("skip", "struct", "type")
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema  # also keeps its id, the cache's key, from being reused
+        ref = _ref_name(schema)
+        self.skip = ref in _ANY
+        resolved = openapi.resolve_schema(schema)
+        self.struct = None
+        if ref is not None and resolved.get("type") == "object" and "properties" in resolved:
+            self.struct = ref.rsplit(".", 1)[-1]
+        alternatives = resolved.get("oneOf") or resolved.get("anyOf")
+        self.alternatives = alternatives if isinstance(alternatives, list) and alternatives else None
+        self.int_or_string = resolved.get("format") == "int-or-string"
+        self.free = bool(resolved.get("x-kubernetes-preserve-unknown-fields")) and "type" not in resolved
+        self.type = resolved.get("type")
+        props, extra, items = resolved.get("properties"), resolved.get("additionalProperties"), resolved.get("items")
+        self.props = props if isinstance(props, dict) else None
+        self.extra = extra if isinstance(extra, dict) else None
+        self.items = items if isinstance(items, dict) else None
+        self.byte = resolved.get("format") == "byte"
+        self.int_range = _INT_RANGES.get(str(resolved.get("format")), _INT_RANGES["int64"])
+
+
+_NODES: dict[int, _Node] = {}
+_ROOTS: dict[str, dict[str, Any]] = {}
+
+
+def _node(schema: dict[str, Any]) -> _Node:
+    node = _NODES.get(id(schema))
+    if node is None or node.schema is not schema:
+        node = _NODES[id(schema)] = _Node(schema)
+    return node
+
+
 def _check(schema: dict[str, Any], value: Any, struct: str, path: list[str]) -> None:
     if value is None:
         return
-    ref = _ref_name(schema)
-    if ref in _ANY:
+    node = _node(schema)
+    if node.skip:
         return
-    resolved = openapi.resolve_schema(schema)
-    if ref is not None and resolved.get("type") == "object" and "properties" in resolved:
-        struct = ref.rsplit(".", 1)[-1]
-    alternatives = resolved.get("oneOf") or resolved.get("anyOf")
-    if isinstance(alternatives, list) and alternatives:
-        if resolved.get("format") == "int-or-string":
+    if node.struct is not None:
+        struct = node.struct
+    if node.alternatives is not None:
+        if node.int_or_string:
             if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
                 return
             if isinstance(value, float):
                 literal = orjson.dumps(value).decode()
                 raise _Mismatch(f"json: cannot unmarshal number {literal} into Go value of type int32")
             raise _fail(value, schema, struct, path)
-        for alt in alternatives:
+        for alt in node.alternatives:
             try:
                 _check(alt, value, struct, path)
                 return
             except _Mismatch:
                 continue
         raise _fail(value, schema, struct, path)
-    if resolved.get("x-kubernetes-preserve-unknown-fields") and "type" not in resolved:
+    if node.free:
         return
-    t = resolved.get("type")
+    t = node.type
     if t == "object":
         if not isinstance(value, dict):
             raise _fail(value, schema, struct, path)
-        props = resolved.get("properties")
-        extra = resolved.get("additionalProperties")
+        props, extra = node.props, node.extra
         for key, sub in list(value.items()):
-            if isinstance(props, dict) and key in props:
+            if props is not None and key in props:
                 if sub is None:  # Go leaves a field given as null at its zero value: as if not given
                     del value[key]
                     continue
                 _check(props[key], sub, struct, [*path, key])
-            elif isinstance(extra, dict):
+            elif extra is not None:
                 _check(extra, sub, struct, [*path, key])
     elif t == "array":
         if not isinstance(value, list):
             raise _fail(value, schema, struct, path)
-        items = resolved.get("items")
-        if isinstance(items, dict):
+        items = node.items
+        if items is not None:
             for sub in value:
                 _check(items, sub, struct, path)
     elif t == "string":
         if not isinstance(value, str):
             raise _fail(value, schema, struct, path)
-        if resolved.get("format") == "byte":
+        if node.byte:
             _check_base64(value)
     elif t == "integer":
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise _fail(value, schema, struct, path)
-        low, high = _INT_RANGES.get(str(resolved.get("format")), _INT_RANGES["int64"])
+        low, high = node.int_range
         if isinstance(value, float) or not low <= value <= high:
             raise _fail(value, schema, struct, path, literal=True)
     elif t == "number":
@@ -185,7 +220,10 @@ def first_type_error(res: ResourceInfo, obj: Any) -> str | None:
         return None
     try:
         check_depth(obj, None, MAX_DEPTH)
-        _check({"$ref": f"#/components/schemas/{name}"}, obj, res.kind, [])
+        root = _ROOTS.get(name)
+        if root is None:  # one schema object per kind, so its compiled node is found again
+            root = _ROOTS[name] = {"$ref": f"#/components/schemas/{name}"}
+        _check(root, obj, res.kind, [])
     except _Mismatch as e:
         return e.message
     except TooDeep as e:

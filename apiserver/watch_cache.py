@@ -206,6 +206,8 @@ class WatchCache:
         self.ready = asyncio.Event()
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._next_fetch: asyncio.Future[int] | None = None  # the revision fetch the next callers share
+        self._fetcher: asyncio.Task[None] | None = None
 
     def cache(self, resource: str) -> ResourceCache:
         """The cache of one resource (its `ResourceInfo.storage_name`: the plural, or `<group>/<plural>`)."""
@@ -227,6 +229,8 @@ class WatchCache:
 
     async def stop(self) -> None:
         """Stop following etcd and close every client watch."""
+        if self._fetcher is not None:
+            self._fetcher.cancel()
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -288,6 +292,38 @@ class WatchCache:
         async with self._progress:
             self._progress.notify_all()
 
+    async def current_revision(self) -> int:
+        """etcd's current revision, read by a request that started after this call (StorageError when
+        etcd cannot answer).
+
+        Callers share fetches: the ones arriving while a fetch is in flight wait for the next one, which
+        starts when that fetch ends, so every caller gets a revision at least as new as any write that
+        finished before it called (what makes a read served from the cache at that revision linearizable,
+        as upstream's consistent reads from cache).
+        """
+        fut = self._next_fetch
+        if fut is None:
+            fut = self._next_fetch = asyncio.get_running_loop().create_future()
+            fut.add_done_callback(_retrieve)
+            if self._fetcher is None:
+                self._fetcher = asyncio.create_task(self._fetch_revisions(), name="watchcache-revision")
+        return await asyncio.shield(fut)
+
+    async def _fetch_revisions(self) -> None:
+        """Answer the shared revision fetches one after another while callers wait for one."""
+        try:
+            while (fut := self._next_fetch) is not None:
+                self._next_fetch = None  # later callers wait for the next fetch: this one may predate them
+                try:
+                    fut.set_result(await self._storage.ping())
+                except asyncio.CancelledError:
+                    fut.cancel()
+                    raise
+                except Exception as e:
+                    fut.set_exception(e)
+        finally:
+            self._fetcher = None
+
     async def wait_for_revision(self, revision: int, timeout: float = 3.0) -> bool:
         """Wait until the cache has seen `revision`; False on timeout.
 
@@ -305,6 +341,19 @@ class WatchCache:
             marker = 0
         return await self._wait(max(revision, marker), timeout)
 
+    async def consistent_get(self, resource: str, key: str) -> StoredObject | None:
+        """The object at key as of etcd's current revision, when the cache has it (None: read etcd).
+
+        None also when the key is absent or the cache cannot catch up in time: a miss is left to etcd, so
+        a 404 (or an object the cache could not decode) reads as it always did.
+        """
+        if not self.ready.is_set():
+            return None
+        revision = await self.current_revision()
+        if self.revision < revision and not await self.wait_for_revision(revision):
+            return None
+        return self.cache(resource).get(key)
+
     async def _wait(self, revision: int, timeout: float) -> bool:
         try:
             async with asyncio.timeout(timeout):
@@ -314,3 +363,9 @@ class WatchCache:
             return True
         except TimeoutError:
             return False
+
+
+def _retrieve(fut: asyncio.Future[int]) -> None:
+    """Mark a shared fetch's error as seen: its callers may all have gone (cancelled) before it ended."""
+    if not fut.cancelled():
+        fut.exception()

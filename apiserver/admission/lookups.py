@@ -23,12 +23,13 @@ async def list_in_namespace(reg: Registry, plural: str, namespace: str) -> list[
 
 
 async def namespace_of(reg: Registry, name: str) -> dict[str, Any] | None:
-    """The Namespace object (the cache's, else etcd's), or None when it does not exist."""
+    """The Namespace object (the cache's, else etcd's), or None when it does not exist; read-only (it may be
+    the watch cache's own copy)."""
     res = by_plural("", "namespaces")
     assert res is not None
     for rv in ("0", ""):
         try:
-            return await reg.get(res, None, name, rv=rv)
+            return await reg.get(res, None, name, rv=rv, shared=True)
         except errors.StatusError as e:
             if e.code != 404:
                 raise

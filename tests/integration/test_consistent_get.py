@@ -1,0 +1,77 @@
+"""A get without resourceVersion is a quorum read, even when the watch cache serves it: it sees every write
+etcd finished before the get was sent, made through this apiserver or straight into etcd."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import aetcd
+import httpx
+import orjson
+import pytest
+
+from tests.integration.helpers import pod, pods_path
+
+
+@pytest.fixture
+async def raw_etcd(etcd: str) -> AsyncIterator[aetcd.Client]:
+    url = urlsplit(etcd)
+    client = aetcd.Client(host=url.hostname or "127.0.0.1", port=url.port or 2379, timeout=10)
+    await client.connect()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def test_get_sees_writes_made_straight_into_etcd(api: httpx.AsyncClient, ns: str, raw_etcd: aetcd.Client) -> None:
+    r = await api.post(pods_path(ns), json=pod("fresh"))
+    assert r.status_code == 201, r.text
+    stored = r.json()
+    key = f"/registry/pods/{ns}/fresh".encode()
+    for round_ in range(30):
+        stored["metadata"]["labels"] = {"round": str(round_)}
+        await raw_etcd.put(key, orjson.dumps(stored))
+        answers = await asyncio.gather(*(api.get(pods_path(ns, "fresh")) for _ in range(4)))
+        for got in answers:
+            assert got.status_code == 200, got.text
+            assert got.json()["metadata"]["labels"] == {"round": str(round_)}
+
+
+async def test_get_of_a_key_deleted_in_etcd_is_404(api: httpx.AsyncClient, ns: str, raw_etcd: aetcd.Client) -> None:
+    assert (await api.post(pods_path(ns), json=pod("gone"))).status_code == 201
+    assert (await api.get(pods_path(ns, "gone"))).status_code == 200
+    await raw_etcd.delete(f"/registry/pods/{ns}/gone".encode())
+    r = await api.get(pods_path(ns, "gone"))
+    assert r.status_code == 404 and r.json()["reason"] == "NotFound"
+
+
+async def test_get_after_update_returns_the_update_and_its_resource_version(api: httpx.AsyncClient, ns: str) -> None:
+    assert (await api.post(pods_path(ns), json=pod("upd"))).status_code == 201
+    for i in range(10):
+        patch = {"metadata": {"annotations": {"n": str(i)}}}
+        r = await api.patch(pods_path(ns, "upd"), json=patch, headers={"content-type": "application/merge-patch+json"})
+        assert r.status_code == 200, r.text
+        got = (await api.get(pods_path(ns, "upd"))).json()
+        assert got["metadata"]["annotations"] == {"n": str(i)}
+        assert got["metadata"]["resourceVersion"] == r.json()["metadata"]["resourceVersion"]
+
+
+def _etcd_calls(metrics: str, operation: str) -> float:
+    """How many etcd calls of one operation the apiserver made, from its /metrics."""
+    prefix = f'etcd_request_duration_seconds_count{{operation="{operation}"}} '
+    return sum(float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+async def test_concurrent_gets_share_one_revision_read_and_no_object_read(api: httpx.AsyncClient, ns: str) -> None:
+    assert (await api.post(pods_path(ns), json=pod("shared"))).status_code == 201
+    assert (await api.get(pods_path(ns, "shared"))).status_code == 200  # the cache has caught up
+    before = (await api.get("/metrics")).text
+    answers = await asyncio.gather(*(api.get(pods_path(ns, "shared")) for _ in range(64)))
+    after = (await api.get("/metrics")).text
+    assert all(r.status_code == 200 and r.json()["metadata"]["name"] == "shared" for r in answers)
+    assert _etcd_calls(after, "get") == _etcd_calls(before, "get")  # every object came from the watch cache
+    revision_reads = _etcd_calls(after, "status") - _etcd_calls(before, "status")
+    assert 1 <= revision_reads < 64
