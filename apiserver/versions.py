@@ -33,7 +33,17 @@ from apiserver.required import filler_for
 if TYPE_CHECKING:
     from apiserver.kindregistry import KindRegistry
 
-__all__ = ["CONVERSIONS", "SERVED_VERSION", "Conversion", "Converts", "Dispatch", "serve_converted"]
+__all__ = [
+    "CONVERSIONS",
+    "SERVED_VERSION",
+    "WRITTEN_VERSION",
+    "Conversion",
+    "Converts",
+    "Dispatch",
+    "addressed_version",
+    "serve_converted",
+    "written_version",
+]
 
 Obj = dict[str, Any]
 Dispatch = Callable[[Request, RequestInfo], Awaitable[Response]]
@@ -44,6 +54,26 @@ SERVED_VERSION: ContextVar[tuple[str, str, str] | None] = ContextVar("served_ver
 """(group, resource, version) the client addressed, while its request is served through the storage version
 (a custom resource's strategy and printer use that version's schema and columns; an unserved storage version
 is reachable only so)."""
+
+WRITTEN_VERSION: ContextVar[tuple[str, str, str] | None] = ContextVar("written_version", default=None)
+"""(group, resource, version) a write's body is still in: it reaches the kind's strategy unconverted, which
+prunes, defaults and validates it in that version and then converts it to the storage version (a custom
+resource, as the apiextensions-apiserver does)."""
+
+
+def _named(var: ContextVar[tuple[str, str, str] | None], res: ResourceInfo) -> str | None:
+    current = var.get()
+    return current[2] if current is not None and current[:2] == (res.group, res.plural) else None
+
+
+def addressed_version(res: ResourceInfo) -> str:
+    """The version the current request addressed `res` in (its storage version unless it is served through it)."""
+    return _named(SERVED_VERSION, res) or res.version
+
+
+def written_version(res: ResourceInfo) -> str:
+    """The version the object being written is in (the storage version unless its body came unconverted)."""
+    return _named(WRITTEN_VERSION, res) or res.version
 
 
 class Converts(Protocol):
@@ -56,6 +86,11 @@ class Converts(Protocol):
 
     async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
         """The stored objects as the served version writes them."""
+        ...
+
+    def converted_by_strategy(self, subresource: str, apply: bool) -> bool:
+        """Whether a body written to this version (to `subresource`, by server-side apply or not) goes to the
+        kind's strategy unconverted, with `WRITTEN_VERSION` set."""
         ...
 
 
@@ -73,6 +108,10 @@ class Conversion:
     async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
         """Each object converted from the storage version."""
         return [self.from_storage(o) for o in objs]
+
+    def converted_by_strategy(self, subresource: str, apply: bool) -> bool:
+        """Never: bodies are converted here, before the handler."""
+        return False
 
 
 # (group, served version, plural) → its conversion
@@ -240,11 +279,14 @@ async def _patch_converted(
         current = orjson.loads(got.body)
         served_view = (await conv.out_of_storage([current]))[0]
         patched = _patch(copy.deepcopy(served_view), patch, mt, res.kind)
-        new = (await conv.into_storage([patched]))[0]
+        unconverted = conv.converted_by_strategy(info.subresource, apply=False)
+        new = patched if unconverted else (await conv.into_storage([patched]))[0]
         if not pinned:
             new.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         try:
-            put = await dispatch(_rewrite(request, storage_path, "PUT", orjson.dumps(new)), storage_info)
+            put = await _dispatch_written(
+                _rewrite(request, storage_path, "PUT", orjson.dumps(new)), storage_info, dispatch, unconverted
+            )
         except errors.StatusError as e:
             if e.code != 409 or pinned or attempt == _PATCH_RETRIES - 1:
                 raise
@@ -280,6 +322,7 @@ async def _serve_through_storage(
         return await _patch_converted(request, info, storage_info, storage_path, res, conv, dispatch)
     body: bytes | None = None
     content_type = ""
+    unconverted = False
     if method in ("POST", "PUT", "PATCH"):
         raw = await request.body()
         content_type = request.headers.get("content-type") or "application/json"
@@ -290,12 +333,26 @@ async def _serve_through_storage(
             if api_version not in (None, served_api):
                 why = f"the API version in the data ({api_version}) does not match the expected API version"
                 raise errors.bad_request(f"{why} ({served_api})")
-            decoded = (await conv.into_storage([decoded]))[0]
+            unconverted = conv.converted_by_strategy(info.subresource, apply=method == "PATCH")
+            if not unconverted:
+                decoded = (await conv.into_storage([decoded]))[0]
         body = orjson.dumps(decoded)
         if media_type(content_type) != _APPLY:
             content_type = "application/json"
     elif method == "DELETE":
         body = await request.body() or None
         content_type = request.headers.get("content-type") or "application/json"
-    resp = await dispatch(_rewrite(request, storage_path, method, body, content_type), storage_info)
+    rewritten = _rewrite(request, storage_path, method, body, content_type)
+    resp = await _dispatch_written(rewritten, storage_info, dispatch, unconverted)
     return await _response_out(resp, res, info.version, conv)
+
+
+async def _dispatch_written(request: Request, info: RequestInfo, dispatch: Dispatch, unconverted: bool) -> Response:
+    """Dispatch a write whose body is still in the served version (`unconverted`): WRITTEN_VERSION names it."""
+    if not unconverted:
+        return await dispatch(request, info)
+    token = WRITTEN_VERSION.set(SERVED_VERSION.get())
+    try:
+        return await dispatch(request, info)
+    finally:
+        WRITTEN_VERSION.reset(token)
