@@ -234,6 +234,18 @@ async def test_a_write_is_validated_in_its_own_version_before_the_storage_schema
     assert r.json()["message"] == (
         'Widget in version "v1beta1" cannot be handled as a Widget: strict decoding error: unknown field "spec.mode"'
     )
+    applied = widget(group, "v1beta1", "d", note="x", mode="m")
+    r = await api.patch(
+        f"{beta_path}/d",
+        params={"fieldValidation": "Strict", "fieldManager": "t"},
+        content=json.dumps(applied),
+        headers={"Content-Type": "application/apply-patch+yaml"},
+    )
+    assert r.status_code == 400
+    assert r.json()["message"] == (
+        f"failed to create typed patch object ({ns}/d; {group}/v1beta1, Kind=Widget): "
+        ".spec.mode: field not declared in schema"
+    )
     r = await api.post(beta_path, json={**widget(group, "v1beta1", "e", note="x"), "kind": "Gadget"})
     assert r.status_code == 400
     assert r.json()["message"] == (
