@@ -40,8 +40,10 @@ __all__ = [
     "Conversion",
     "Converts",
     "Dispatch",
+    "addressed_api_version",
     "addressed_version",
     "serve_converted",
+    "written_api_version",
     "written_version",
 ]
 
@@ -71,9 +73,23 @@ def addressed_version(res: ResourceInfo) -> str:
     return _named(SERVED_VERSION, res) or res.version
 
 
+def addressed_api_version(res: ResourceInfo) -> str:
+    """`group/version` the current request addressed `res` in (see `addressed_version`)."""
+    return _api_version(res, addressed_version(res))
+
+
 def written_version(res: ResourceInfo) -> str:
     """The version the object being written is in (the storage version unless its body came unconverted)."""
     return _named(WRITTEN_VERSION, res) or res.version
+
+
+def written_api_version(res: ResourceInfo) -> str:
+    """`group/version` the object being written is in (see `written_version`)."""
+    return _api_version(res, written_version(res))
+
+
+def _api_version(res: ResourceInfo, version: str) -> str:
+    return f"{res.group}/{version}" if res.group else version
 
 
 class Converts(Protocol):

@@ -134,9 +134,9 @@ class WebhookConversion:
         return await self.converter.convert(self.config, self.kind, objs, self.storage_api)
 
     def converted_by_strategy(self, subresource: str, apply: bool) -> bool:
-        """For the object itself (create, update, patches): the strategy validates it in its version, then has
-        it converted. A server-side apply or a subresource's body is converted here, before the handler."""
-        return not subresource and not apply
+        """For the object and its status (create, update, patches): the strategy validates it in its version,
+        then has it converted. A server-side apply's body is converted here, before the handler."""
+        return subresource in ("", "status") and not apply
 
     async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
         """The stored objects converted to the served version by the webhook."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -43,6 +44,9 @@ __all__ = ["CustomResourceStrategy", "VersionPrinter", "definition_from_crd", "s
 Obj = dict[str, Any]
 _META_FIELDS = ("metadata.name", "metadata.namespace")
 _STATUS = StatusSubresource()
+_STATUS_WRITE: ContextVar[bool] = ContextVar("crd_status_write", default=False)
+"""Whether the update being prepared writes the status subresource: the strategy's prepare hooks tell its
+`begin_update`, where a webhook-converted object gets the rest from the stored object converted to its version."""
 
 
 class CustomResourceStrategy(Strategy):
@@ -94,12 +98,18 @@ class CustomResourceStrategy(Strategy):
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         """Where the written version has the status subresource, the stored status is kept."""
+        _STATUS_WRITE.set(False)
         if not self._has_status():
             return
         if "status" in old:
             new["status"] = copy.deepcopy(old["status"])
         else:
             new.pop("status", None)
+
+    def prepare_for_status_update(self, new: Obj, old: Obj) -> None:
+        """Only status changes (from the stored object as the written version has it, with a webhook)."""
+        _STATUS_WRITE.set(True)
+        super().prepare_for_status_update(new, old)
 
     def default(self, obj: Obj) -> None:
         """Drop the fields the written version's schema does not know and apply its defaults."""
@@ -130,11 +140,13 @@ class CustomResourceStrategy(Strategy):
         version = self._converting()
         if version is not None:
             served_old = (await self.conversions[version].out_of_storage([copy.deepcopy(old)]))[0]
-            if not self.same_shape and self._has_status():  # the stored status, as this version has it
-                if "status" in served_old:
-                    new["status"] = copy.deepcopy(served_old["status"])
-                else:
+            if not self.same_shape:  # what the prepare hooks took from the stored object, as this version has it
+                if _STATUS_WRITE.get():  # everything but status from the stored object
+                    _keep(served_old, new, "status")
+                elif self._has_status():  # status from the stored object
                     new.pop("status", None)
+                    if "status" in served_old:
+                        new["status"] = copy.deepcopy(served_old["status"])
             await self._validate_and_convert(version, new, served_old)
         return None
 
@@ -168,6 +180,16 @@ class CustomResourceStrategy(Strategy):
         """What generation tracks: everything but metadata (and status where it has its own subresource)."""
         skip = ("apiVersion", "kind", "metadata", *(("status",) if self._has_status() else ()))
         return {k: v for k, v in obj.items() if k not in skip}
+
+
+def _keep(source: Obj, target: Obj, field: str) -> None:
+    """`target` becomes `source` but for `field`, which stays `target`'s own (or absent)."""
+    own = target.get(field)
+    target.clear()
+    target.update(copy.deepcopy(source))
+    target.pop(field, None)
+    if own is not None:
+        target[field] = own
 
 
 def _prune_and_default(schema: SchemaValidator, obj: Obj) -> None:

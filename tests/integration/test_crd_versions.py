@@ -263,13 +263,17 @@ async def test_a_webhook_converted_write_is_validated_by_the_version_written_not
     def handler(path: str, review: dict[str, Any]) -> dict[str, Any]:
         request = review["request"]
         converted = []
-        for obj in request["objects"]:  # v1beta1 `size` (a word) ↔ v1 `label`
-            spec = dict(obj.get("spec") or {})
-            if request["desiredAPIVersion"].endswith("/v1beta1"):
-                spec["size"] = spec.pop("label", None)
-            else:
-                spec["label"] = spec.pop("size", None)
-            converted.append({**obj, "apiVersion": request["desiredAPIVersion"], "spec": spec})
+        for obj in request["objects"]:  # v1beta1 `size` (a word) ↔ v1 `label`, in spec and status
+            out = {**obj, "apiVersion": request["desiredAPIVersion"]}
+            for part in ("spec", "status"):
+                if part not in obj:
+                    continue
+                out[part] = fields = dict(obj[part])
+                if request["desiredAPIVersion"].endswith("/v1beta1"):
+                    fields["size"] = fields.pop("label", None)
+                else:
+                    fields["label"] = fields.pop("size", None)
+            converted.append(out)
         response = {"uid": request["uid"], "convertedObjects": converted, "result": {"status": "Success"}}
         return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview", "response": response}
 
@@ -278,10 +282,12 @@ async def test_a_webhook_converted_write_is_validated_by_the_version_written_not
         crd = widget_crd(group)
         beta, v1 = crd["spec"]["versions"]
         beta["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"]["maxLength"] = 5
-        v1["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["label"] = {
-            "type": "string",
-            "minLength": 3,
-        }
+        v1_spec = v1["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        v1_spec["label"] = {"type": "string", "minLength": 3}
+        beta["subresources"] = {"status": {}}
+        for version, field, rule in ((beta, "size", {"maxLength": 5}), (v1, "label", {})):
+            status = {"type": "object", "properties": {field: {"type": "string", **rule}}}
+            version["schema"]["openAPIV3Schema"]["properties"]["status"] = status
         webhook = {"url": server.url("/convert"), "caBundle": server.pki.ca_bundle}
         crd["spec"]["conversion"] = {
             "strategy": "Webhook",
@@ -310,6 +316,29 @@ async def test_a_webhook_converted_write_is_validated_by_the_version_written_not
         current["spec"]["size"] = "small"
         assert (await api.put(f"{beta_path}/a", json=current)).status_code == 200
         assert (await api.get(f"{v1_path}/a")).json()["spec"]["label"] == "small"
+
+        # its status is written in v1beta1 too: judged there, the rest kept from the stored object
+        current = (await api.get(f"{beta_path}/a/status")).json()
+        current["status"] = {"size": "enormous"}
+        r = await api.put(f"{beta_path}/a/status", json=current)
+        assert r.status_code == 422 and "status.size: Too long" in r.json()["message"], r.text
+        current["status"] = {"size": "done"}
+        current["spec"]["size"] = "ignored"
+        r = await api.put(f"{beta_path}/a/status", json=current)
+        assert r.status_code == 200 and r.json()["status"] == {"size": "done"}, r.text
+        stored = (await api.get(f"{v1_path}/a")).json()
+        assert (stored["spec"]["label"], stored["status"]) == ("small", {"label": "done"})
+        r = await api.patch(f"{beta_path}/a/status", json={"status": {"size": "later"}}, headers=MERGE)
+        assert r.status_code == 200 and r.json()["status"] == {"size": "later"}, r.text
+        current = r.json()
+        current["status"] = {"size": "x"}
+        current["spec"]["size"] = "tiny"
+        r = await api.put(f"{beta_path}/a", json=current)  # the object's own write keeps the stored status
+        assert r.status_code == 200 and r.json()["status"] == {"size": "later"}, r.text
+        assert (await api.get(f"{v1_path}/a")).json()["spec"]["label"] == "tiny"
+        entries = {(e["manager"], e.get("subresource", "")): e for e in r.json()["metadata"]["managedFields"]}
+        assert entries["python-httpx", ""]["apiVersion"] == f"{group}/v1beta1"  # the fields are v1beta1's
+        assert "f:size" in entries["python-httpx", ""]["fieldsV1"]["f:spec"]
         await api.delete(f"{CRDS}/widgets.{group}")
 
 
