@@ -388,6 +388,11 @@ async def test_each_version_serves_the_subresources_it_declares(api: httpx.Async
         "v1": ["widgets", "widgets/scale"],
     }
 
+    for version, subs in (("v1beta1", ["scale", "status"]), ("v1", ["scale"])):  # and so does OpenAPI
+        paths = (await api.get(f"/openapi/v3/apis/{group}/{version}")).json()["paths"]
+        item = f"/apis/{group}/{version}/namespaces/{{namespace}}/widgets/{{name}}/"
+        assert sorted(p.removeprefix(item) for p in paths if p.startswith(item)) == subs
+
     # v1 has no status subresource: status is written with the object there, and kept from it through v1beta1
     both = {"count": 2, "replicas": 5}
     r = await api.post(v1, json={**widget(group, "v1", "a", **both), "status": {"count": 1, "replicas": 4}})
