@@ -226,6 +226,15 @@ async def test_a_write_is_validated_in_its_own_version_before_the_storage_schema
     r = await api.patch(f"{beta_path}/a", json={"spec": {"note": "no"}}, headers=MERGE)
     assert r.status_code == 422 and "note may not be no" in r.json()["message"], r.text
 
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    r = await api.patch(
+        f"{beta_path}/f", params={"fieldManager": "t"}, content=json.dumps(widget(group, "v1beta1", "f")), headers=apply
+    )
+    assert r.status_code == 422 and "spec.note: Required value" in r.json()["message"], r.text
+    body = json.dumps(widget(group, "v1beta1", "f", note="applied"))
+    r = await api.patch(f"{beta_path}/f", params={"fieldManager": "t"}, content=body, headers=apply)
+    assert r.status_code == 201 and r.json()["spec"] == {"legacy": "old"}, r.text  # as stored, read back
+
     # the decoding errors name the version written to
     r = await api.post(
         beta_path, params={"fieldValidation": "Strict"}, json=widget(group, "v1beta1", "d", note="x", mode="m")
@@ -239,7 +248,7 @@ async def test_a_write_is_validated_in_its_own_version_before_the_storage_schema
         f"{beta_path}/d",
         params={"fieldValidation": "Strict", "fieldManager": "t"},
         content=json.dumps(applied),
-        headers={"Content-Type": "application/apply-patch+yaml"},
+        headers=apply,
     )
     assert r.status_code == 400
     assert r.json()["message"] == (
