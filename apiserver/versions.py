@@ -51,6 +51,7 @@ Obj = dict[str, Any]
 Dispatch = Callable[[Request, RequestInfo], Awaitable[Response]]
 _APPLY = "application/apply-patch+yaml"
 _PATCH_RETRIES = 5
+_OWN_KIND = ("", "status")  # where a request's body is an object of the resource's kind
 
 SERVED_VERSION: ContextVar[tuple[str, str, str] | None] = ContextVar("served_version", default=None)
 """(group, resource, version) the client addressed, while its request is served through the storage version
@@ -334,12 +335,15 @@ async def _serve_through_storage(
     storage_path = f"/apis/{info.group}/{res.version}" + path[len(root) :]
     storage_info = replace(info, version=res.version)
     method = request.method
-    if method == "PATCH" and media_type(request.headers.get("content-type")) != _APPLY:
+    own_kind = info.subresource in _OWN_KIND  # a scale's body is a Scale, the same in every version
+    if method == "PATCH" and own_kind and media_type(request.headers.get("content-type")) != _APPLY:
         return await _patch_converted(request, info, storage_info, storage_path, res, conv, dispatch)
     body: bytes | None = None
     content_type = ""
     unconverted = False
-    if method in ("POST", "PUT", "PATCH"):
+    if method in ("POST", "PUT", "PATCH") and not own_kind:
+        body, content_type = await request.body(), request.headers.get("content-type") or "application/json"
+    elif method in ("POST", "PUT", "PATCH"):
         raw = await request.body()
         content_type = request.headers.get("content-type") or "application/json"
         decoded = decode_body(raw, content_type)

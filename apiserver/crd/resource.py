@@ -23,15 +23,17 @@ from apimachinery import errors
 from apimachinery.errors import Cause
 from apimachinery.resources import ResourceInfo, version_priority
 from apimachinery.selectors import FieldSelector, SelectableFields
+from apiserver.codec import json_response
 from apiserver.crd.conversion import NoneConversion, WebhookConversion, WebhookConverter
 from apiserver.crd.jsonpath import JSONPath, JSONPathError
 from apiserver.crd.schema import SchemaCompiler, SchemaError, SchemaValidator, pass_through, to_causes
 from apiserver.crd.strategy import storage_version
 from apiserver.kindregistry import KindDefinition
+from apiserver.options import WriteOptions
 from apiserver.printers import NAME_COLUMN, CellsFunc, Column, Printer, translate_timestamp_since
 from apiserver.strategy import Finish, Strategy, raise_if
-from apiserver.subresources import ScalePaths, ScaleSubresource, ServesSubresource, StatusSubresource
-from apiserver.versions import SERVED_VERSION, Converts, written_version
+from apiserver.subresources import ScalePaths, ScaleSubresource, ServesSubresource, StatusSubresource, manager_of
+from apiserver.versions import SERVED_VERSION, WRITTEN_VERSION, Converts, written_version
 
 if TYPE_CHECKING:
     from starlette.responses import Response
@@ -44,6 +46,7 @@ __all__ = ["CustomResourceStrategy", "VersionPrinter", "definition_from_crd", "s
 Obj = dict[str, Any]
 _META_FIELDS = ("metadata.name", "metadata.namespace")
 _STATUS = StatusSubresource()
+_SCALE_RETRIES = 5
 _STATUS_WRITE: ContextVar[bool] = ContextVar("crd_status_write", default=False)
 """Whether the update being prepared writes the status subresource: the strategy's prepare hooks tell its
 `begin_update`, where a webhook-converted object gets the rest from the stored object converted to its version."""
@@ -401,13 +404,17 @@ class VersionScale:
     plural: str
     storage: str
     by_version: Mapping[str, ScaleSubresource]
+    converted: Mapping[str, Converts] = field(default_factory=dict)
+    """The versions whose objects a webhook converts: their scale is read off the object converted to them."""
     verbs: tuple[str, ...] = ScaleSubresource.verbs
     response_kind: tuple[str, str, str] | None = ScaleSubresource.response_kind
 
-    def _current(self) -> ScaleSubresource | None:
+    def _version(self) -> str:
         served = SERVED_VERSION.get()
-        version = served[2] if served is not None and served[:2] == (self.group, self.plural) else self.storage
-        return self.by_version.get(version)
+        return served[2] if served is not None and served[:2] == (self.group, self.plural) else self.storage
+
+    def _current(self) -> ScaleSubresource | None:
+        return self.by_version.get(self._version())
 
     @property
     def paths(self) -> ScalePaths:
@@ -417,14 +424,52 @@ class VersionScale:
 
     async def serve(self, ctx: RequestContext) -> Response:
         """Answer through the addressed version's scale paths."""
-        scale = self._current()
+        version = self._version()
+        scale, conv = self.by_version.get(version), self.converted.get(version)
         if scale is None:  # resolution already refuses a version without scale
             raise errors.not_found(self.plural, ctx.name, self.group)
-        return await scale.serve(ctx)
+        if conv is None:
+            return await scale.serve(ctx)
+        if ctx.verb not in scale.verbs:
+            raise errors.method_not_allowed()
+        return await self._serve_converted(ctx, scale, conv, version)
+
+    async def _serve_converted(
+        self, ctx: RequestContext, scale: ScaleSubresource, conv: Converts, version: str
+    ) -> Response:
+        """The scale of the object as `version` has it; a write sets its replicas there and writes the object
+        in that version (validated in it, then converted), re-read on a conflict."""
+        reg, res = ctx.registry, ctx.resource
+        assert reg is not None and res is not None
+        if ctx.verb == "get":
+            stored = await reg.get(res, ctx.namespace, ctx.name)
+            return json_response(scale.paths.to_scale(res, (await conv.out_of_storage([stored]))[0]))
+        new_scale = ScaleSubresource.new_scale(await ctx.body(), ctx.header("content-type"), ctx.verb)
+        manager, wo = manager_of(ctx), WriteOptions.parse(ctx.query)
+        for attempt in range(_SCALE_RETRIES):
+            stored = await reg.get(res, ctx.namespace, ctx.name)
+            new = scale.scaled(res, (await conv.out_of_storage([stored]))[0], new_scale, manager)
+            token = WRITTEN_VERSION.set((self.group, self.plural, version))
+            try:
+                result = await reg.update(
+                    res, ctx.namespace, ctx.name, lambda _cur, obj=new: copy.deepcopy(obj), wo, "scale", user=ctx.user
+                )
+            except errors.StatusError as e:
+                if e.code != 409 or attempt == _SCALE_RETRIES - 1:
+                    raise
+                continue
+            finally:
+                WRITTEN_VERSION.reset(token)
+            return json_response(scale.paths.to_scale(res, (await conv.out_of_storage([result.obj]))[0]))
+        raise errors.conflict(self.plural, ctx.name, self.group)
 
 
 def _every_subresource(
-    group: str, plural: str, stored: str, per_version: Mapping[str, Mapping[str, ServesSubresource]]
+    group: str,
+    plural: str,
+    stored: str,
+    per_version: Mapping[str, Mapping[str, ServesSubresource]],
+    conversions: Mapping[str, Converts],
 ) -> dict[str, ServesSubresource]:
     """What serves each subresource any served version (or the storage one) declares."""
     out: dict[str, ServesSubresource] = {}
@@ -432,7 +477,8 @@ def _every_subresource(
         out["status"] = _STATUS
     scales = {v: subs["scale"] for v, subs in per_version.items() if isinstance(subs.get("scale"), ScaleSubresource)}
     if scales:
-        out["scale"] = VersionScale(group, plural, stored, scales)
+        webhook = {v: c for v, c in conversions.items() if isinstance(c, WebhookConversion)}
+        out["scale"] = VersionScale(group, plural, stored, scales, converted=webhook)
     return out
 
 
@@ -531,7 +577,7 @@ def definition_from_crd(
         strategy=strategy,
         printer=printer,
         fields=_version_fields(crd, kind, group, resource.plural, others),
-        subresources=_every_subresource(group, resource.plural, stored, per_version),
+        subresources=_every_subresource(group, resource.plural, stored, per_version, conversions),
         conversions=conversions,
         deprecated=_deprecations(crd, kind),
         version_subresources=_version_subresources(per_version, stored, others),

@@ -278,10 +278,12 @@ async def test_a_webhook_converted_write_is_validated_by_the_version_written_not
                 if part not in obj:
                     continue
                 out[part] = fields = dict(obj[part])
-                if request["desiredAPIVersion"].endswith("/v1beta1"):
-                    fields["size"] = fields.pop("label", None)
-                else:
-                    fields["label"] = fields.pop("size", None)
+                for beta_name, v1_name in (("size", "label"), ("count", "replicas")):
+                    if request["desiredAPIVersion"].endswith("/v1beta1"):
+                        if v1_name in fields:
+                            fields[beta_name] = fields.pop(v1_name)
+                    elif beta_name in fields:
+                        fields[v1_name] = fields.pop(beta_name)
             converted.append(out)
         response = {"uid": request["uid"], "convertedObjects": converted, "result": {"status": "Success"}}
         return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview", "response": response}
@@ -294,9 +296,13 @@ async def test_a_webhook_converted_write_is_validated_by_the_version_written_not
         v1_spec = v1["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
         v1_spec["label"] = {"type": "string", "minLength": 3}
         beta["subresources"] = {"status": {}}
-        for version, field, rule in ((beta, "size", {"maxLength": 5}), (v1, "label", {})):
-            status = {"type": "object", "properties": {field: {"type": "string", **rule}}}
-            version["schema"]["openAPIV3Schema"]["properties"]["status"] = status
+        for version, field, count, rule in ((beta, "size", "count", {"maxLength": 5}), (v1, "label", "replicas", {})):
+            properties = version["schema"]["openAPIV3Schema"]["properties"]
+            properties["spec"]["properties"][count] = {"type": "integer"}
+            status = {field: {"type": "string", **rule}, count: {"type": "integer"}}
+            properties["status"] = {"type": "object", "properties": status}
+            paths = {"specReplicasPath": f".spec.{count}", "statusReplicasPath": f".status.{count}"}
+            version["subresources"]["scale"] = paths
         webhook = {"url": server.url("/convert"), "caBundle": server.pki.ca_bundle}
         crd["spec"]["conversion"] = {
             "strategy": "Webhook",
@@ -344,8 +350,23 @@ async def test_a_webhook_converted_write_is_validated_by_the_version_written_not
         current["spec"]["size"] = "tiny"
         r = await api.put(f"{beta_path}/a", json=current)  # the object's own write keeps the stored status
         assert r.status_code == 200 and r.json()["status"] == {"size": "later"}, r.text
+        current_managed = r.json()["metadata"]["managedFields"]
         assert (await api.get(f"{v1_path}/a")).json()["spec"]["label"] == "tiny"
-        entries = {(e["manager"], e.get("subresource", "")): e for e in r.json()["metadata"]["managedFields"]}
+        # each version scales the object as it has it (v1beta1 `count`, v1 `replicas`)
+        r = await api.post(beta_path, json=widget(group, "v1beta1", "s", size="ok", count=2))
+        assert r.status_code == 201, r.text
+        assert (await api.get(f"{v1_path}/s")).json()["spec"] == {"label": "ok", "replicas": 2, "mode": "auto"}
+        scale = (await api.get(f"{beta_path}/s/scale")).json()
+        assert scale["spec"]["replicas"] == 2, scale
+        r = await api.put(f"{beta_path}/s/scale", json={**scale, "spec": {"replicas": 4}})
+        assert r.status_code == 200 and r.json()["spec"]["replicas"] == 4, r.text
+        assert (await api.get(f"{v1_path}/s/scale")).json()["spec"]["replicas"] == 4
+        r = await api.patch(f"{beta_path}/s/scale", json={"spec": {"replicas": -1}}, headers=MERGE)
+        assert r.status_code == 422 and "must be greater than or equal to 0" in r.json()["message"], r.text
+        r = await api.patch(f"{beta_path}/s/scale", json={"spec": {"replicas": 5}}, headers=MERGE)
+        assert r.status_code == 200 and (await api.get(f"{beta_path}/s")).json()["spec"]["count"] == 5, r.text
+
+        entries = {(e["manager"], e.get("subresource", "")): e for e in current_managed}
         assert entries["python-httpx", ""]["apiVersion"] == f"{group}/v1beta1"  # the fields are v1beta1's
         assert "f:size" in entries["python-httpx", ""]["fieldsV1"]["f:spec"]
         await api.delete(f"{CRDS}/widgets.{group}")
