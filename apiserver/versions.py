@@ -7,7 +7,10 @@ back is converted out — objects, lists, Tables with objects, and watch streams
 JSON, merge or strategic merge patch is meant for the old version's shape, so it is applied to the
 object as that version shows it: read, convert, patch, convert back, and update with the
 resourceVersion read (a conflict is retried unless the patch itself named a resourceVersion), all
-through the same generic handler, so whatever guards it guards these too.
+through the same generic handler, so whatever guards it guards these too. A conversion may leave the bodies
+of objects written to it unconverted (`Converts.converted_by_strategy`: a custom resource's, validated in the
+version written before it is converted): they reach the handler with `WRITTEN_VERSION` set. A scale's body is a
+Scale in every version and passes as it is.
 """
 
 from __future__ import annotations
