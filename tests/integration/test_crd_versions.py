@@ -295,6 +295,9 @@ async def test_a_webhook_converted_write_is_validated_by_the_version_written_not
         beta["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"]["maxLength"] = 5
         v1_spec = v1["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
         v1_spec["label"] = {"type": "string", "minLength": 3}
+        rule = "!has(oldSelf.size) || oldSelf.size != 'fixed' || self.size == 'fixed'"
+        beta_spec = beta["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        beta_spec["x-kubernetes-validations"] = [{"rule": rule, "message": "a fixed size stays"}]
         beta["subresources"] = {"status": {}}
         for version, field, count, rule in ((beta, "size", "count", {"maxLength": 5}), (v1, "label", "replicas", {})):
             properties = version["schema"]["openAPIV3Schema"]["properties"]
@@ -314,8 +317,8 @@ async def test_a_webhook_converted_write_is_validated_by_the_version_written_not
 
         r = await api.post(beta_path, json=widget(group, "v1beta1", "long", size="enormous"))
         assert r.status_code == 422, r.text
-        assert r.json()["message"] == (
-            f'Widget.{group} "long" is invalid: spec.size: Too long: may not be longer than 5'
+        assert r.json()["message"].startswith(
+            f'Widget.{group} "long" is invalid: [spec.size: Too long: may not be longer than 5, '
         )
         # only v1beta1's schema judges a v1beta1 write: v1's minLength does not apply to it
         r = await api.post(beta_path, json=widget(group, "v1beta1", "a", size="xs"))
@@ -352,6 +355,12 @@ async def test_a_webhook_converted_write_is_validated_by_the_version_written_not
         assert r.status_code == 200 and r.json()["status"] == {"size": "later"}, r.text
         current_managed = r.json()["metadata"]["managedFields"]
         assert (await api.get(f"{v1_path}/a")).json()["spec"]["label"] == "tiny"
+        # transition rules see the stored object as v1beta1 has it
+        r = await api.post(beta_path, json=widget(group, "v1beta1", "t", size="fixed"))
+        assert r.status_code == 201, r.text
+        r = await api.patch(f"{beta_path}/t", json={"spec": {"size": "other"}}, headers=MERGE)
+        assert r.status_code == 422 and r.json()["message"].endswith("a fixed size stays"), r.text
+
         # each version scales the object as it has it (v1beta1 `count`, v1 `replicas`)
         r = await api.post(beta_path, json=widget(group, "v1beta1", "s", size="ok", count=2))
         assert r.status_code == 201, r.text
