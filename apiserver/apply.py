@@ -14,6 +14,7 @@ from apiserver import managedfields, openapi
 from apiserver.codec import json_response
 from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
+from apiserver.versions import addressed_api_version
 
 __all__ = ["server_side_apply"]
 
@@ -74,6 +75,6 @@ def _check_applied_fields(res: ResourceInfo, ns: str | None, name: str, patch: d
         fields = e.message.removeprefix("strict decoding error: ")
         paths = ", ".join("." + f.removeprefix('unknown field "').removesuffix('"') for f in fields.split(", "))
         raise errors.bad_request(
-            f"failed to create typed patch object ({ns + '/' if ns else ''}{name}; {res.api_version}, "
+            f"failed to create typed patch object ({ns + '/' if ns else ''}{name}; {addressed_api_version(res)}, "
             f"Kind={res.kind}): {paths}: field not declared in schema"
         ) from e

@@ -38,13 +38,15 @@ class KindDefinition:
     deprecated: Mapping[str, str] = field(default_factory=dict)
     """Served versions that are deprecated, each with the warning a request to it gets."""
     version_subresources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """Served versions with fewer subresources than the storage version (a CRD's versions each name theirs)."""
+    """Served versions whose subresources are not the storage version's (a CRD's versions each name theirs);
+    `subresources` serves every one any version names."""
     storage_served: bool = True
     """False for a CRD whose storage version is `served: false`: objects are stored in it, and requests to
     the other versions pass through it, but it is neither discovered nor addressable."""
 
     def __post_init__(self) -> None:
-        missing = set(self.resource.subresources) ^ set(self.subresources)
+        named = set(self.resource.subresources).union(*self.version_subresources.values())
+        missing = named ^ set(self.subresources)
         if missing:
             raise ValueError(f"{self.resource.group_resource}: subresources named and served differ: {sorted(missing)}")
         unconverted = set(self.resource.also_served) - set(self.conversions)
@@ -54,11 +56,13 @@ class KindDefinition:
     def views(self) -> list[ResourceInfo]:
         """The resource in its storage version, then in every other version it is served in."""
         r = self.resource
-        subs = self.version_subresources
-        return [
-            r,
-            *(replace(r, version=v, also_served=(), subresources=subs.get(v, r.subresources)) for v in r.also_served),
-        ]
+        return [r, *(replace(self.with_subresources_of(v), version=v, also_served=()) for v in r.also_served)]
+
+    def with_subresources_of(self, version: str) -> ResourceInfo:
+        """The resource with the subresources `version` declares (a CRD's versions each name theirs)."""
+        subs = self.version_subresources.get(version)
+        r = self.resource
+        return r if subs is None else replace(r, subresources=subs, has_status="status" in subs)
 
     def addressable(self, version: str) -> bool:
         """Whether a request may name `version` (an unserved storage version only on behalf of a served one)."""
@@ -125,8 +129,7 @@ class KindRegistry:
             return None
         served = SERVED_VERSION.get()
         if version == d.resource.version and served is not None and served[:2] == (group, plural):
-            subs = d.version_subresources.get(served[2])  # on behalf of a version with fewer subresources
-            return d.resource if subs is None else replace(d.resource, subresources=subs)
+            return d.with_subresources_of(served[2])  # on behalf of a version with other subresources
         return next((v for v in d.views() if v.version == version), None)
 
     def by_kind(self, group: str, kind: str) -> KindDefinition | None:

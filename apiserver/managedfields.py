@@ -20,6 +20,7 @@ from apimachinery import errors
 from apimachinery.meta import now
 from apimachinery.resources import ResourceInfo
 from apiserver.openapi import definition_for, resolve_schema
+from apiserver.versions import written_api_version
 
 __all__ = [
     "FieldPath",
@@ -390,7 +391,7 @@ def set_on_create(res: ResourceInfo, obj: dict[str, Any], manager: str, operatio
     entry = {
         "manager": manager,
         "operation": operation,
-        "apiVersion": res.api_version,
+        "apiVersion": written_api_version(res),
         "time": now(),
         "fieldsType": "FieldsV1",
         "fieldsV1": trie,
@@ -424,7 +425,7 @@ def track_update(
             owned -= changed
         e["fieldsV1"] = to_fields_v1(owned)
     if mine is None and changed:
-        entries.append(_entry(manager, "Update", res.api_version, changed, subresource))
+        entries.append(_entry(manager, "Update", written_api_version(res), changed, subresource))
     _store(new, entries)
     return new
 
@@ -538,6 +539,6 @@ def apply_config(
         k: v for k, v in (applied.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")
     }
     result = _merge(_schema_of(res), result, body)
-    kept_entries.append(_entry(manager, "Apply", res.api_version, wanted))
+    kept_entries.append(_entry(manager, "Apply", written_api_version(res), wanted))
     _store(result, kept_entries)
     return result

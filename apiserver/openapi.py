@@ -817,5 +817,8 @@ def duplicate_fields(raw: bytes, decoded: Any = _UNDECODED) -> list[str]:
 
 
 def decode_prefix(res: ResourceInfo) -> str:
-    """`Deployment in version "v1" cannot be handled as a Deployment: ` (create and update errors)."""
-    return f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
+    """`Deployment in version "v1" cannot be handled as a Deployment: ` (create and update errors), naming the
+    version the request addressed."""
+    from apiserver.versions import addressed_version  # versions imports this module (through required)
+
+    return f'{res.kind} in version "{addressed_version(res)}" cannot be handled as a {res.kind}: '

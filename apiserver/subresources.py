@@ -33,6 +33,7 @@ __all__ = [
     "ServesSubresource",
     "StatusSubresource",
     "Subresource",
+    "manager_of",
 ]
 
 # (group, version, kind) a subresource answers with; None: the resource's own kind
@@ -150,7 +151,8 @@ class ScalePaths:
         obj[last] = replicas
 
 
-def _manager(ctx: RequestContext) -> str:
+def manager_of(ctx: RequestContext) -> str:
+    """The field manager a write names (or its user agent's)."""
     return managedfields.manager_name(ctx.query.get("fieldManager", ""), ctx.header("user-agent"))
 
 
@@ -172,47 +174,52 @@ class ScaleSubresource(Subresource):
         reg, res = _parts(ctx)
         return json_response(self.paths.to_scale(res, await reg.get(res, ctx.namespace, ctx.name)))
 
+    def scaled(self, res: ResourceInfo, cur: dict[str, Any], new_scale: Any, manager: str) -> dict[str, Any]:
+        """`cur` with the replicas of the Scale `new_scale` makes of its Scale (422 for a negative count); a
+        resourceVersion the Scale names is kept as the write's precondition."""
+        old = copy.deepcopy(cur)
+        scale = new_scale(self.paths.to_scale(res, cur))
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise errors.invalid(
+                "Scale",
+                meta(cur).get("name", ""),
+                [errors.Cause("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")],
+                "autoscaling",
+            )
+        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            meta(cur)["resourceVersion"] = rv
+        self.paths.set_replicas(cur, replicas)
+        return managedfields.track_update(res, old, cur, manager or "unknown", "scale")
+
     async def _write(self, ctx: RequestContext, new_scale: Any) -> Response:
         reg, res = _parts(ctx)
-        name, manager = ctx.name, _manager(ctx)
+        manager = manager_of(ctx)
         await openapi.ensure_loaded()
+        wo = WriteOptions.parse(ctx.query)
 
         def mutate(cur: dict[str, Any]) -> dict[str, Any]:
-            old = copy.deepcopy(cur)
-            scale = new_scale(self.paths.to_scale(res, cur))
-            replicas = (scale.get("spec") or {}).get("replicas")
-            if not isinstance(replicas, int) or replicas < 0:
-                raise errors.invalid(
-                    "Scale",
-                    name,
-                    [
-                        errors.Cause(
-                            "spec.replicas",
-                            f"Invalid value: {replicas}: must be greater than or equal to 0",
-                        )
-                    ],
-                    "autoscaling",
-                )
-            rv = (scale.get("metadata") or {}).get("resourceVersion")
-            if rv:
-                meta(cur)["resourceVersion"] = rv
-            self.paths.set_replicas(cur, replicas)
-            return managedfields.track_update(res, old, cur, manager or "unknown", "scale")
+            return self.scaled(res, cur, new_scale, manager)
 
-        wo = WriteOptions.parse(ctx.query)
-        result = await reg.update(res, ctx.namespace, name, mutate, wo, "scale", user=ctx.user)
+        result = await reg.update(res, ctx.namespace, ctx.name, mutate, wo, "scale", user=ctx.user)
         return json_response(self.paths.to_scale(res, result.obj))
 
+    @staticmethod
+    def new_scale(body: bytes, content_type: str | None, verb: str) -> Any:
+        """What an update (the Scale sent) or a patch (the Scale patched) makes of the current Scale."""
+        if verb == "update":
+            scale = decode_body(body, content_type)
+            if not isinstance(scale, dict):
+                raise errors.bad_request("the body of the request was not a Scale object")
+            return lambda _s: copy.deepcopy(scale)
+        return patch_function(decode_body(body, content_type, PATCH_TYPES), media_type(content_type), "Scale")
+
     async def update(self, ctx: RequestContext) -> Response:
-        body = decode_body(await ctx.body(), ctx.header("content-type"))
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body of the request was not a Scale object")
-        return await self._write(ctx, lambda _s: copy.deepcopy(body))
+        return await self._write(ctx, self.new_scale(await ctx.body(), ctx.header("content-type"), "update"))
 
     async def patch(self, ctx: RequestContext) -> Response:
-        ct = ctx.header("content-type")
-        patch = decode_body(await ctx.body(), ct, PATCH_TYPES)
-        return await self._write(ctx, patch_function(patch, media_type(ct), "Scale"))
+        return await self._write(ctx, self.new_scale(await ctx.body(), ctx.header("content-type"), "patch"))
 
 
 class BindingSubresource(Subresource):
@@ -353,7 +360,7 @@ class EphemeralContainersSubresource(Subresource):
 
     async def _write(self, ctx: RequestContext, edit: Any) -> Response:
         reg, res = _parts(ctx)
-        manager = _manager(ctx) or "unknown"
+        manager = manager_of(ctx) or "unknown"
         await openapi.ensure_loaded()
 
         def mutate(cur: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,10 @@ back is converted out — objects, lists, Tables with objects, and watch streams
 JSON, merge or strategic merge patch is meant for the old version's shape, so it is applied to the
 object as that version shows it: read, convert, patch, convert back, and update with the
 resourceVersion read (a conflict is retried unless the patch itself named a resourceVersion), all
-through the same generic handler, so whatever guards it guards these too.
+through the same generic handler, so whatever guards it guards these too. A conversion may leave the bodies
+of objects written to it unconverted (`Converts.converted_by_strategy`: a custom resource's, validated in the
+version written before it is converted): they reach the handler with `WRITTEN_VERSION` set. A scale's body is a
+Scale in every version and passes as it is.
 """
 
 from __future__ import annotations
@@ -33,17 +36,64 @@ from apiserver.required import filler_for
 if TYPE_CHECKING:
     from apiserver.kindregistry import KindRegistry
 
-__all__ = ["CONVERSIONS", "SERVED_VERSION", "Conversion", "Converts", "Dispatch", "serve_converted"]
+__all__ = [
+    "CONVERSIONS",
+    "SERVED_VERSION",
+    "WRITTEN_VERSION",
+    "Conversion",
+    "Converts",
+    "Dispatch",
+    "addressed_api_version",
+    "addressed_version",
+    "serve_converted",
+    "written_api_version",
+    "written_version",
+]
 
 Obj = dict[str, Any]
 Dispatch = Callable[[Request, RequestInfo], Awaitable[Response]]
 _APPLY = "application/apply-patch+yaml"
 _PATCH_RETRIES = 5
+_OWN_KIND = ("", "status")  # where a request's body is an object of the resource's kind
 
 SERVED_VERSION: ContextVar[tuple[str, str, str] | None] = ContextVar("served_version", default=None)
 """(group, resource, version) the client addressed, while its request is served through the storage version
 (a custom resource's strategy and printer use that version's schema and columns; an unserved storage version
 is reachable only so)."""
+
+WRITTEN_VERSION: ContextVar[tuple[str, str, str] | None] = ContextVar("written_version", default=None)
+"""(group, resource, version) a write's body is still in: it reaches the kind's strategy unconverted, which
+prunes, defaults and validates it in that version and then converts it to the storage version (a custom
+resource, as the apiextensions-apiserver does)."""
+
+
+def _named(var: ContextVar[tuple[str, str, str] | None], res: ResourceInfo) -> str | None:
+    current = var.get()
+    return current[2] if current is not None and current[:2] == (res.group, res.plural) else None
+
+
+def addressed_version(res: ResourceInfo) -> str:
+    """The version the current request addressed `res` in (its storage version unless it is served through it)."""
+    return _named(SERVED_VERSION, res) or res.version
+
+
+def addressed_api_version(res: ResourceInfo) -> str:
+    """`group/version` the current request addressed `res` in (see `addressed_version`)."""
+    return _api_version(res, addressed_version(res))
+
+
+def written_version(res: ResourceInfo) -> str:
+    """The version the object being written is in (the storage version unless its body came unconverted)."""
+    return _named(WRITTEN_VERSION, res) or res.version
+
+
+def written_api_version(res: ResourceInfo) -> str:
+    """`group/version` the object being written is in (see `written_version`)."""
+    return _api_version(res, written_version(res))
+
+
+def _api_version(res: ResourceInfo, version: str) -> str:
+    return f"{res.group}/{version}" if res.group else version
 
 
 class Converts(Protocol):
@@ -56,6 +106,11 @@ class Converts(Protocol):
 
     async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
         """The stored objects as the served version writes them."""
+        ...
+
+    def converted_by_strategy(self, subresource: str, apply: bool) -> bool:
+        """Whether a body written to this version (to `subresource`, by server-side apply or not) goes to the
+        kind's strategy unconverted, with `WRITTEN_VERSION` set."""
         ...
 
 
@@ -73,6 +128,10 @@ class Conversion:
     async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
         """Each object converted from the storage version."""
         return [self.from_storage(o) for o in objs]
+
+    def converted_by_strategy(self, subresource: str, apply: bool) -> bool:
+        """Never: bodies are converted here, before the handler."""
+        return False
 
 
 # (group, served version, plural) → its conversion
@@ -240,11 +299,14 @@ async def _patch_converted(
         current = orjson.loads(got.body)
         served_view = (await conv.out_of_storage([current]))[0]
         patched = _patch(copy.deepcopy(served_view), patch, mt, res.kind)
-        new = (await conv.into_storage([patched]))[0]
+        unconverted = conv.converted_by_strategy(info.subresource, apply=False)
+        new = patched if unconverted else (await conv.into_storage([patched]))[0]
         if not pinned:
             new.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         try:
-            put = await dispatch(_rewrite(request, storage_path, "PUT", orjson.dumps(new)), storage_info)
+            put = await _dispatch_written(
+                _rewrite(request, storage_path, "PUT", orjson.dumps(new)), storage_info, dispatch, unconverted
+            )
         except errors.StatusError as e:
             if e.code != 409 or pinned or attempt == _PATCH_RETRIES - 1:
                 raise
@@ -276,11 +338,15 @@ async def _serve_through_storage(
     storage_path = f"/apis/{info.group}/{res.version}" + path[len(root) :]
     storage_info = replace(info, version=res.version)
     method = request.method
-    if method == "PATCH" and media_type(request.headers.get("content-type")) != _APPLY:
+    own_kind = info.subresource in _OWN_KIND  # a scale's body is a Scale, the same in every version
+    if method == "PATCH" and own_kind and media_type(request.headers.get("content-type")) != _APPLY:
         return await _patch_converted(request, info, storage_info, storage_path, res, conv, dispatch)
     body: bytes | None = None
     content_type = ""
-    if method in ("POST", "PUT", "PATCH"):
+    unconverted = False
+    if method in ("POST", "PUT", "PATCH") and not own_kind:
+        body, content_type = await request.body(), request.headers.get("content-type") or "application/json"
+    elif method in ("POST", "PUT", "PATCH"):
         raw = await request.body()
         content_type = request.headers.get("content-type") or "application/json"
         decoded = decode_body(raw, content_type)
@@ -290,12 +356,26 @@ async def _serve_through_storage(
             if api_version not in (None, served_api):
                 why = f"the API version in the data ({api_version}) does not match the expected API version"
                 raise errors.bad_request(f"{why} ({served_api})")
-            decoded = (await conv.into_storage([decoded]))[0]
+            unconverted = conv.converted_by_strategy(info.subresource, apply=method == "PATCH")
+            if not unconverted:
+                decoded = (await conv.into_storage([decoded]))[0]
         body = orjson.dumps(decoded)
         if media_type(content_type) != _APPLY:
             content_type = "application/json"
     elif method == "DELETE":
         body = await request.body() or None
         content_type = request.headers.get("content-type") or "application/json"
-    resp = await dispatch(_rewrite(request, storage_path, method, body, content_type), storage_info)
+    rewritten = _rewrite(request, storage_path, method, body, content_type)
+    resp = await _dispatch_written(rewritten, storage_info, dispatch, unconverted)
     return await _response_out(resp, res, info.version, conv)
+
+
+async def _dispatch_written(request: Request, info: RequestInfo, dispatch: Dispatch, unconverted: bool) -> Response:
+    """Dispatch a write whose body is still in the served version (`unconverted`): WRITTEN_VERSION names it."""
+    if not unconverted:
+        return await dispatch(request, info)
+    token = WRITTEN_VERSION.set(SERVED_VERSION.get())
+    try:
+        return await dispatch(request, info)
+    finally:
+        WRITTEN_VERSION.reset(token)

@@ -47,6 +47,10 @@ class NoneConversion:
         """The objects under the storage apiVersion."""
         return [{**o, "apiVersion": self.storage_api} for o in objs]
 
+    def converted_by_strategy(self, subresource: str, apply: bool) -> bool:
+        """Always: the custom resource's strategy validates a body in its version before converting it."""
+        return True
+
     async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
         """The objects under the served apiVersion."""
         return _as_served([{**o, "apiVersion": self.served_api} for o in objs], self.served_schema)
@@ -128,6 +132,11 @@ class WebhookConversion:
     async def into_storage(self, objs: list[Obj]) -> list[Obj]:
         """The objects converted to the storage version by the webhook."""
         return await self.converter.convert(self.config, self.kind, objs, self.storage_api)
+
+    def converted_by_strategy(self, subresource: str, apply: bool) -> bool:
+        """For the object and its status (create, update, patches): the strategy validates it in its version,
+        then has it converted. A server-side apply's body is converted here, before the handler."""
+        return subresource in ("", "status") and not apply
 
     async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
         """The stored objects converted to the served version by the webhook."""

@@ -123,15 +123,14 @@ class _Part:
 
     def __init__(self, res: ResourceInfo, version: Mapping[str, Any]) -> None:
         v = str(version.get("name"))
-        view = ResourceInfo(
-            res.group, v, res.kind, res.plural, res.namespaced, subresources=res.subresources, custom=True
-        )
+        subresources = tuple(s for s in ("status", "scale") if s in (version.get("subresources") or {}))
+        view = ResourceInfo(res.group, v, res.kind, res.plural, res.namespaced, subresources=subresources, custom=True)
         name, list_name = schema_name(res.group, v, res.kind), schema_name(res.group, v, res.list_kind)
         gvk = {"group": res.group, "version": v, "kind": res.kind}
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
         components = openapi._closure(
             [f"{_META}{n}" for n in ("ObjectMeta", "ListMeta", "Status", "DeleteOptions", "Patch", "WatchEvent")]
-            + (["io.k8s.api.autoscaling.v1.Scale"] if "scale" in res.subresources else [])
+            + (["io.k8s.api.autoscaling.v1.Scale"] if "scale" in subresources else [])
         )
         components[name] = _object_schema(schema, gvk)
         components[list_name] = _list_schema(name, res.kind, {**gvk, "kind": res.list_kind})

@@ -294,3 +294,20 @@ def test_crd_paths_must_be_json_paths() -> None:
     )
     assert any(c.startswith("spec.versions[0].selectableFields[0].jsonPath: Invalid value") for c in causes)
     assert any(c.startswith("spec.versions[0].subresources.scale.specReplicasPath: Invalid value") for c in causes)
+
+
+def test_each_crd_version_has_the_subresources_it_declares() -> None:
+    storage = crd()["spec"]["versions"][0]
+    storage = {**storage, "subresources": {}}  # v1 (storage): none
+    beta = {**storage, "name": "v1beta1", "storage": False, "subresources": {"status": {}}}
+    d = definition_from_crd(crd(versions=[beta, storage]))
+    assert d.resource.subresources == () and not d.resource.has_status
+    views = {r.version: (r.subresources, r.has_status) for r in d.views()}
+    assert views == {"v1": ((), False), "v1beta1": (("status",), True)}
+    assert set(d.subresources) == {"status"}
+    kinds = KindRegistry()
+    kinds.add(d)
+    beta_view = kinds.resolve("stable.example.com", "v1beta1", "crontabs")
+    assert beta_view is not None and beta_view.subresources == ("status",)
+    with pytest.raises(ValueError, match="scale"):  # a version naming a subresource nothing serves
+        replace(d, version_subresources={"v1beta1": ("status", "scale")})
