@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import random
 import shutil
 import signal
@@ -37,27 +36,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchkit import load_apiserver_bench
+
 from apiserver.identity_lease import identity_lease_name
 from tinykube.procs import Process, free_port, start_apiserver, start_etcd
 
-
-def _load_apiserver_bench() -> ModuleType:
-    """bench/apiserver.py by path (the name `apiserver` is the server's package in the repo root)."""
-    spec = importlib.util.spec_from_file_location("bench_apiserver", Path(__file__).with_name("apiserver.py"))
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ab = _load_apiserver_bench()
+ab = load_apiserver_bench()
 BenchError = ab.BenchError
 PoolResult = ab.PoolResult
 cpu_seconds, http_client, make_secure_port, pod_body, run_pool = (

@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -34,20 +32,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchkit import load_apiserver_bench
+
 from tinykube.procs import Process
 
-
-def _load_apiserver_bench() -> ModuleType:
-    """bench/apiserver.py by path (the name `apiserver` is the server's package in the repo root)."""
-    spec = importlib.util.spec_from_file_location("bench_apiserver", Path(__file__).with_name("apiserver.py"))
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ab = _load_apiserver_bench()
+ab = load_apiserver_bench()
 BenchError = ab.BenchError
 CpuTally = ab.CpuTally
 PoolResult = ab.PoolResult

@@ -13,7 +13,6 @@ import contextlib
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ import websockets
 from kubelet.streaming_attach import PipeStdin
 
 from .conftest import Kubectl, manifest
-from .test_kubectl_logs_exec import ThreadedKubelet
+from .test_kubectl_logs_exec import ThreadedKubelet, register_node
 
 
 class CatRuntime:
@@ -94,16 +93,7 @@ def kubelet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Threaded
 
 @pytest.fixture(scope="module")
 def node(http: httpx.Client, kubelet: tuple[ThreadedKubelet, CatRuntime]) -> str:
-    name = f"attach-node-{uuid.uuid4().hex[:6]}"
-    r = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
-    assert r.status_code == 201, r.text
-    body = r.json()
-    body["status"] = {
-        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet[0].server.port}},
-    }
-    assert http.put(f"/api/v1/nodes/{name}/status", json=body).status_code == 200
-    return name
+    return register_node(http, "attach-node", kubelet[0].server.port)
 
 
 def cat_pod(

@@ -73,6 +73,21 @@ class ThreadedKubelet:
         self.loop.close()
 
 
+def register_node(http: httpx.Client, prefix: str, kubelet_port: int) -> str:
+    """Create a Node named `<prefix>-<random>` whose status points at a kubelet on 127.0.0.1:`kubelet_port`."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    r = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    body["status"] = {
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
+    }
+    r = http.put(f"/api/v1/nodes/{name}/status", json=body)
+    assert r.status_code == 200, r.text
+    return name
+
+
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> DirRuntime:
     return DirRuntime(tmp_path_factory.mktemp("containers"))
@@ -82,17 +97,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> DirRuntime:
 def node(http: httpx.Client, runtime: DirRuntime) -> Iterator[str]:
     """A running kubelet server and the Node pointing at it."""
     with ThreadedKubelet(runtime) as kubelet:
-        name = f"e2e-node-{uuid.uuid4().hex[:6]}"
-        r = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
-        assert r.status_code == 201, r.text
-        body = r.json()
-        body["status"] = {
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet.server.port}},
-        }
-        r = http.put(f"/api/v1/nodes/{name}/status", json=body)
-        assert r.status_code == 200, r.text
-        yield name
+        yield register_node(http, "e2e-node", kubelet.server.port)
 
 
 def pod_yaml(name: str, node: str | None) -> str:

@@ -28,7 +28,7 @@ from kubernetes.stream import portforward
 from kubelet.runtime import Sandbox
 
 from .conftest import Kubectl, finish, manifest
-from .test_kubectl_logs_exec import ThreadedKubelet
+from .test_kubectl_logs_exec import ThreadedKubelet, register_node
 
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)")
 
@@ -85,17 +85,7 @@ def runtime() -> SandboxRuntime:
 def node(http: httpx.Client, runtime: SandboxRuntime) -> Iterator[str]:
     """A running kubelet server and the Node pointing at it."""
     with ThreadedKubelet(runtime) as kubelet:  # type: ignore[arg-type]
-        name = f"pf-node-{uuid.uuid4().hex[:6]}"
-        r = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
-        assert r.status_code == 201, r.text
-        body = r.json()
-        body["status"] = {
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet.server.port}},
-        }
-        r = http.put(f"/api/v1/nodes/{name}/status", json=body)
-        assert r.status_code == 200, r.text
-        yield name
+        yield register_node(http, "pf-node", kubelet.server.port)
 
 
 def running_pod(http: httpx.Client, kubectl: Kubectl, namespace: str, name: str, node: str, port: int) -> None:

@@ -22,7 +22,6 @@ import struct
 import subprocess
 import termios
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,7 +33,7 @@ from kubelet.runtime import Sandbox
 
 from .conftest import Kubectl, manifest
 from .test_kubectl_attach import CatRuntime, cat_pod
-from .test_kubectl_logs_exec import ThreadedKubelet, pod_yaml
+from .test_kubectl_logs_exec import ThreadedKubelet, pod_yaml, register_node
 from .test_kubectl_portforward import running_pod, start_forward, stop, web  # noqa: F401 (fixture)
 
 SPDY_ONLY = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false", "KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}
@@ -85,16 +84,7 @@ def kubelet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Threaded
 
 @pytest.fixture(scope="module")
 def node(http: httpx.Client, kubelet: tuple[ThreadedKubelet, SpdyRuntime]) -> str:
-    name = f"spdy-node-{uuid.uuid4().hex[:6]}"
-    r = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
-    assert r.status_code == 201, r.text
-    body = r.json()
-    body["status"] = {
-        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet[0].server.port}},
-    }
-    assert http.put(f"/api/v1/nodes/{name}/status", json=body).status_code == 200
-    return name
+    return register_node(http, "spdy-node", kubelet[0].server.port)
 
 
 def test_kubectl_exec_over_spdy(spdy_kubectl: Kubectl, namespace: str, node: str) -> None:
