@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from client.request import (
     resource,
     update_request,
 )
+from client.transport import KeepAliveTransport
 
 __all__ = ["ApiClient", "RetryPolicy", "status_error"]
 
@@ -95,6 +97,12 @@ def status_error(resp: httpx.Response) -> StatusError:
     return StatusError(code, _REASONS.get(code, "Unknown"), text or resp.reason_phrase)
 
 
+@functools.lru_cache(maxsize=64)
+def _seconds_timeout(total: float) -> httpx.Timeout:
+    """The httpx.Timeout for a whole call of `total` seconds (connecting takes at most 10 s of it)."""
+    return httpx.Timeout(total, connect=min(total, 10.0))
+
+
 def _retry_after(resp: httpx.Response) -> float | None:
     raw = resp.headers.get("Retry-After")
     if raw is None:
@@ -123,11 +131,14 @@ class ApiClient:
     ) -> None:
         self.config = Config.from_flags(config) if isinstance(config, str) else config
         self.retry = retry or RetryPolicy()
+        self._default_timeout = _seconds_timeout(self.config.timeout)
+        if transport is None:
+            tls = self.config.ssl_context() if self.config.uses_tls else None
+            transport = KeepAliveTransport(tls)
         self._http = httpx.AsyncClient(
             base_url=self.config.server,
             auth=self.config.auth(),
-            verify=self.config.verify(),
-            timeout=self._timeout(None),
+            timeout=self._default_timeout,
             transport=transport,
             headers={"User-Agent": user_agent, "Accept": JSON},
         )
@@ -145,8 +156,7 @@ class ApiClient:
     def _timeout(self, timeout: Timeout) -> httpx.Timeout:
         if isinstance(timeout, httpx.Timeout):
             return timeout
-        total = self.config.timeout if timeout is None else timeout
-        return httpx.Timeout(total, connect=min(total, 10.0))
+        return self._default_timeout if timeout is None else _seconds_timeout(timeout)
 
     # --- sending -----------------------------------------------------------------------
 
@@ -156,7 +166,7 @@ class ApiClient:
         return self._http.build_request(
             req.method,
             req.path,
-            params=dict(req.params),
+            params=req.params or None,
             content=content,
             headers=headers,
             timeout=self._timeout(timeout),
