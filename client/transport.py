@@ -78,6 +78,11 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self._open: set[_Connection] = set()
         self._closed = False
 
+    @property
+    def connections(self) -> int:
+        """Open connections, idle or carrying a response."""
+        return len(self._open)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send `request` on an idle or new connection; the response body streams from it."""
         if self._closed:
