@@ -28,6 +28,7 @@ Origin = tuple[bytes, bytes, int]
 """(scheme, host, port)"""
 _HEAD_LIMIT = 1 << 20  # response headers (and chunk-size lines) larger than this are a protocol error
 _NO_BODY_STATUS = (204, 304)
+_EAGER_BODY = 1 << 20  # a body of known length up to this is read with the head, under one timeout
 _IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
 _CLOSED_IDLE = "Server disconnected without sending a response."
 
@@ -177,6 +178,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                     conn.writer.write(_chunk(part) if chunked else part)
             if chunked:
                 conn.writer.write(b"0\r\n\r\n")
+        if not conn.writer.transport.get_write_buffer_size():
+            return  # all handed to the socket: nothing to wait for (a broken connection shows on the read)
         try:
             await _with_timeout(conn.writer.drain(), timeout)
         except TimeoutError:
@@ -191,8 +194,27 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         origin: Origin,
         timeout: float | None,
     ) -> httpx.Response:
+        """Read the response's head (and a body of known, small length: one timeout for both)."""
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    response, body = await self._read_response(conn, request, origin, timeout)
+                except _READ_ERRORS as e:
+                    raise _read_error(e, request, first=True) from e
+                if body.length is not None and body.length <= _EAGER_BODY:
+                    try:
+                        body.preread = await conn.reader.readexactly(body.length) if body.length else b""
+                    except _READ_ERRORS as e:
+                        raise _read_error(e, request) from e
+        except TimeoutError:
+            raise httpx.ReadTimeout("reading the response timed out", request=request) from None
+        return response
+
+    async def _read_response(
+        self, conn: _Connection, request: httpx.Request, origin: Origin, timeout: float | None
+    ) -> tuple[httpx.Response, _Body]:
         while True:
-            head = await _read(conn.reader.readuntil(b"\r\n\r\n"), timeout, request, first=True)
+            head = await conn.reader.readuntil(b"\r\n\r\n")
             status_line, _, rest = head[:-4].partition(b"\r\n")
             try:
                 version, code_s, *reason = status_line.split(b" ", 2)
@@ -225,12 +247,13 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         if request.method == "HEAD" or status in _NO_BODY_STATUS:
             length, chunked = 0, False
         body = _Body(self, conn, origin, request, timeout, length, chunked, keep_alive)
-        return httpx.Response(
+        response = httpx.Response(
             status,
             headers=raw_headers,
             stream=body,
             extensions={"http_version": version, "reason_phrase": reason[0] if reason else b""},
         )
+        return response, body
 
     def release(self, conn: _Connection, origin: Origin, reusable: bool) -> None:
         """A response is done with `conn`: keep it for the next request, or close it."""
@@ -262,20 +285,28 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-async def _read(aw: Any, timeout: float | None, request: httpx.Request, first: bool = False) -> bytes:
+_READ_ERRORS = (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError)
+
+
+def _read_error(e: Exception, request: httpx.Request, first: bool = False) -> httpx.TransportError:
+    """httpx's error for a failed StreamReader read (`first`: of the response's first bytes)."""
+    if isinstance(e, asyncio.IncompleteReadError):
+        if first and not e.partial:
+            return httpx.RemoteProtocolError(_CLOSED_IDLE, request=request)
+        return httpx.RemoteProtocolError("the server closed the connection mid-response", request=request)
+    if isinstance(e, asyncio.LimitOverrunError):
+        return httpx.RemoteProtocolError("response header or chunk line too long", request=request)
+    return httpx.ReadError(str(e) or type(e).__name__, request=request)
+
+
+async def _read(aw: Any, timeout: float | None, request: httpx.Request) -> bytes:
     """Await a StreamReader read, turning its failures into httpx's errors."""
     try:
         return await _with_timeout(aw, timeout)
     except TimeoutError:
         raise httpx.ReadTimeout("reading the response timed out", request=request) from None
-    except asyncio.IncompleteReadError as e:
-        if first and not e.partial:
-            raise httpx.RemoteProtocolError(_CLOSED_IDLE, request=request) from e
-        raise httpx.RemoteProtocolError("the server closed the connection mid-response", request=request) from e
-    except asyncio.LimitOverrunError as e:
-        raise httpx.RemoteProtocolError("response header or chunk line too long", request=request) from e
-    except (OSError, ssl.SSLError) as e:
-        raise httpx.ReadError(str(e) or type(e).__name__, request=request) from e
+    except _READ_ERRORS as e:
+        raise _read_error(e, request) from e
 
 
 class _Body(httpx.AsyncByteStream):
@@ -297,13 +328,20 @@ class _Body(httpx.AsyncByteStream):
         self._origin = origin
         self._request = request
         self._timeout = timeout
-        self._length = length
+        self.length = length
         self._chunked = chunked
         self._keep_alive = keep_alive
+        self.preread: bytes | None = None
+        """The whole body, when it was read with the head."""
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         conn = self._conn
         if conn is None:
+            return
+        if self.preread is not None:
+            self._finish(self._keep_alive)
+            if self.preread:
+                yield self.preread
             return
         reader, timeout, request = conn.reader, self._timeout, self._request
         if self._chunked:
@@ -319,9 +357,9 @@ class _Body(httpx.AsyncByteStream):
                     break
                 data = await _read(reader.readexactly(size + 2), timeout, request)
                 yield data[:-2]
-        elif self._length is not None:
-            if self._length:
-                yield await _read(reader.readexactly(self._length), timeout, request)
+        elif self.length is not None:
+            if self.length:
+                yield await _read(reader.readexactly(self.length), timeout, request)
         else:
             self._keep_alive = False
             while data := await _read(reader.read(65536), timeout, request):
@@ -335,4 +373,4 @@ class _Body(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         """Give the connection back if the body was read to its end, else close it."""
-        self._finish(False)
+        self._finish(self.preread is not None and self._keep_alive)
