@@ -11,6 +11,7 @@ import httpx
 import pytest
 from client_kit import eventually
 
+from client.config import Config
 from client.rest import ApiClient
 from client.transport import KeepAliveTransport
 
@@ -135,3 +136,24 @@ async def test_requests_beyond_max_connections_wait_for_a_slot() -> None:
                 await http.get(url, timeout=httpx.Timeout(5, pool=0.2))
         with pytest.raises(httpx.ReadTimeout):  # the slot is free again: this one is sent (and not answered)
             await http.get(url, timeout=httpx.Timeout(0.3, pool=0.2))
+
+
+async def test_what_api_client_hands_its_transport() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"kind": "ConfigMap"})
+
+    config = Config(server="http://mock/prefix/", token="t0k")
+    async with ApiClient(config, transport=httpx.MockTransport(handler), user_agent="ua/1") as api:
+        await api.get("configmaps", "a b", "ns", resource_version="0")
+        await api.request("GET", "/logs?tail=1", params={"x": "a b"})
+        await api.create("configmaps", {"metadata": {"name": "c"}}, "ns")
+    get, logs, post = seen
+    assert get.url.raw_path == b"/prefix/api/v1/namespaces/ns/configmaps/a%20b?resourceVersion=0"
+    assert get.headers["authorization"] == "Bearer t0k" and get.headers["user-agent"] == "ua/1"
+    assert get.headers["accept"] == "application/json" and get.headers["host"] == "mock"
+    assert logs.url.raw_path == b"/prefix/logs?tail=1&x=a+b"
+    assert post.method == "POST" and post.headers["content-type"] == "application/json"
+    assert post.content == b'{"metadata":{"name":"c"}}' and post.headers["content-length"] == "25"
