@@ -29,7 +29,7 @@ Origin = tuple[bytes, bytes, int]
 _HEAD_LIMIT = 1 << 20  # response headers (and chunk-size lines) larger than this are a protocol error
 _NO_BODY_STATUS = (204, 304)
 _EAGER_BODY = 1 << 20  # a body of known length up to this is read with the head, under one timeout
-_IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+_IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "TRACE")  # net/http's isReplayable
 _CLOSED_IDLE = "Server disconnected without sending a response."
 
 
@@ -108,7 +108,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 return await self._exchange(conn, request, origin, timeouts)
             except (httpx.RemoteProtocolError, httpx.WriteError, httpx.ReadError) as e:
                 # the server closed the kept-alive connection as we reused it (net/http's
-                # errServerClosedIdle): an idempotent request goes again on a new connection
+                # errServerClosedIdle): a replayable request goes again on a new connection
                 if request.method not in _IDEMPOTENT or not isinstance(request.stream, httpx.ByteStream):
                     raise
                 if isinstance(e, httpx.RemoteProtocolError) and not str(e).startswith(_CLOSED_IDLE):

@@ -157,3 +157,17 @@ async def test_what_api_client_hands_its_transport() -> None:
     assert logs.url.raw_path == b"/prefix/logs?tail=1&x=a+b"
     assert post.method == "POST" and post.headers["content-type"] == "application/json"
     assert post.content == b'{"metadata":{"name":"c"}}' and post.headers["content-length"] == "25"
+
+
+async def test_a_get_goes_again_when_a_reused_connection_closes_unanswered_a_post_does_not() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await answer(reader, writer)
+        await reader.readuntil(b"\r\n\r\n")  # the next request on this connection: closed unanswered
+
+    async with serving(handler) as (url, accepted), httpx.AsyncClient(transport=KeepAliveTransport()) as http:
+        assert (await http.get(url)).content == b"ok"
+        assert (await http.get(url)).content == b"ok"  # sent on the kept connection, then on a new one
+        assert len(accepted) == 2
+        with pytest.raises(httpx.RemoteProtocolError, match="Server disconnected"):
+            await http.post(url, content=b"x")  # on the second kept connection: not sent again
+        assert len(accepted) == 2
