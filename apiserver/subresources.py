@@ -253,7 +253,13 @@ class BindingSubresource(Subresource):
                 ],
             )
 
+        # upstream's assignPod: the Binding's uid and resourceVersion, when set, are preconditions on the
+        # pod, so a binding decided for a pod since deleted and re-created under its name is refused
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        preconditions = {k: v for k, v in (meta or {}).items() if k in ("uid", "resourceVersion") and v}
+
         def bind(cur: dict[str, Any]) -> dict[str, Any]:
+            reg._check_preconditions(res, name, cur, preconditions)  # the delete path's check and message
             m, spec = cur.get("metadata", {}), cur.setdefault("spec", {})
             if m.get("deletionTimestamp"):
                 raise errors.conflict(

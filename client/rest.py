@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -45,6 +47,7 @@ from client.request import (
     resource,
     update_request,
 )
+from client.transport import KeepAliveTransport
 
 __all__ = ["ApiClient", "RetryPolicy", "status_error"]
 
@@ -66,6 +69,8 @@ _REASONS = {
 }
 Timeout = float | httpx.Timeout | None
 """Seconds for the whole call, an httpx.Timeout, or None for the config's default."""
+_PATH_SAFE = "/%:@!$&'()*+,;=~-._"
+"""Characters a request path keeps as they are (what is already percent-encoded stays so)."""
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
@@ -93,6 +98,12 @@ def status_error(resp: httpx.Response) -> StatusError:
         )
     text = resp.text.strip()[:1024] if resp.content else ""
     return StatusError(code, _REASONS.get(code, "Unknown"), text or resp.reason_phrase)
+
+
+@functools.lru_cache(maxsize=64)
+def _seconds_timeout(total: float) -> httpx.Timeout:
+    """The httpx.Timeout for a whole call of `total` seconds (connecting takes at most 10 s of it)."""
+    return httpx.Timeout(total, connect=min(total, 10.0))
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -123,14 +134,22 @@ class ApiClient:
     ) -> None:
         self.config = Config.from_flags(config) if isinstance(config, str) else config
         self.retry = retry or RetryPolicy()
-        self._http = httpx.AsyncClient(
-            base_url=self.config.server,
-            auth=self.config.auth(),
-            verify=self.config.verify(),
-            timeout=self._timeout(None),
-            transport=transport,
-            headers={"User-Agent": user_agent, "Accept": JSON},
-        )
+        self._default_timeout = _seconds_timeout(self.config.timeout)
+        self._default_extensions = {"timeout": self._default_timeout.as_dict()}
+        if transport is None:
+            tls = self.config.ssl_context() if self.config.uses_tls else None
+            transport = KeepAliveTransport(tls)
+        # requests are built here and handed to the transport: one server, fixed headers, no cookies or
+        # redirects, so httpx.AsyncClient's per-request merging of URLs, headers and cookies is not needed
+        self._transport = transport
+        self._base = httpx.URL(self.config.server)
+        self._prefix = self._base.raw_path.rstrip(b"/")
+        self._auth = self.config.auth()
+        self._headers = [
+            (b"User-Agent", user_agent.encode()),
+            (b"Accept", JSON.encode()),
+            (b"Accept-Encoding", b"gzip, deflate"),
+        ]
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -140,27 +159,34 @@ class ApiClient:
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._http.aclose()
+        await self._transport.aclose()
 
     def _timeout(self, timeout: Timeout) -> httpx.Timeout:
         if isinstance(timeout, httpx.Timeout):
             return timeout
-        total = self.config.timeout if timeout is None else timeout
-        return httpx.Timeout(total, connect=min(total, 10.0))
+        return self._default_timeout if timeout is None else _seconds_timeout(timeout)
 
     # --- sending -----------------------------------------------------------------------
 
     def _build(self, req: Request, timeout: Timeout) -> httpx.Request:
-        content = None if req.body is None else orjson.dumps(req.body)
-        headers = {"Content-Type": req.content_type} if content is not None else None
-        return self._http.build_request(
-            req.method,
-            req.path,
-            params=dict(req.params),
-            content=content,
-            headers=headers,
-            timeout=self._timeout(timeout),
+        path, _, query = req.path.partition("?")
+        target = self._prefix + quote(path, safe=_PATH_SAFE).encode()
+        if req.params:
+            query = "&".join(q for q in (query, str(httpx.QueryParams(req.params))) if q)
+        if query:
+            target += b"?" + query.encode()
+        headers = self._headers
+        content = None
+        if req.body is not None:
+            content = orjson.dumps(req.body)
+            headers = [*headers, (b"Content-Type", req.content_type.encode())]
+        extensions = self._default_extensions if timeout is None else {"timeout": self._timeout(timeout).as_dict()}
+        request = httpx.Request(
+            req.method, self._base.copy_with(raw_path=target), headers=headers, content=content, extensions=extensions
         )
+        if self._auth is not None:  # Config.auth() is a bearer token: one step, no answer needed
+            request = next(iter(self._auth.auth_flow(request)))
+        return request
 
     def _delay(self, req: Request, attempt: int, resp: httpx.Response | None, err: Exception | None) -> float | None:
         """Seconds to wait before retrying, or None when this outcome must not be retried."""
@@ -176,11 +202,22 @@ class ApiClient:
             return min(max(after or 0.0, backoff), self.retry.max_retry_after)
         return None
 
+    async def _exchange(self, request: httpx.Request, stream: bool) -> httpx.Response:
+        """One round trip on the transport; unless `stream`, the body is read (and the connection freed)."""
+        resp = await self._transport.handle_async_request(request)
+        resp.request = request
+        if not stream:
+            try:
+                await resp.aread()
+            finally:
+                await resp.aclose()
+        return resp
+
     async def _send(self, req: Request, timeout: Timeout, stream: bool) -> httpx.Response:
         attempt = 0
         while True:
             try:
-                resp = await self._http.send(self._build(req, timeout), stream=stream)
+                resp = await self._exchange(self._build(req, timeout), stream)
             except httpx.TransportError as e:
                 delay = self._delay(req, attempt, None, e)
                 if delay is None:

@@ -24,6 +24,13 @@ def run(
     health_port: int = typer.Option(10259, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz and /metrics."),
     leader_elect: bool = typer.Option(True, envvar="TINYKUBE_LEADER_ELECT", help="Run only while holding the lease."),
     bind_concurrency: int = typer.Option(16, envvar="TINYKUBE_BIND_CONCURRENCY", help="Binds in flight at most."),
+    percentage_of_nodes_to_score: int = typer.Option(
+        0,
+        envvar="TINYKUBE_PERCENTAGE_OF_NODES_TO_SCORE",
+        min=0,
+        max=100,
+        help="Stop filtering once this percentage of the nodes is feasible (0: adaptive, as upstream).",
+    ),
     log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
 ) -> None:
     """Run the scheduler: bind pending pods to nodes that fit them."""
@@ -31,7 +38,12 @@ def run(
     async def main(api: ApiClient) -> None:
         if log_level.lower() != "debug":  # a line per request costs the bind path more than it tells
             logging.getLogger("httpx").setLevel(logging.WARNING)
-        await run_scheduler(api, scheduler_name, bind_concurrency=bind_concurrency)
+        await run_scheduler(
+            api,
+            scheduler_name,
+            bind_concurrency=bind_concurrency,
+            percentage_of_nodes_to_score=percentage_of_nodes_to_score,
+        )
 
     opts = ComponentOptions(
         name="scheduler",

@@ -349,10 +349,22 @@ class Scheduler:
 
 
 async def run_scheduler(
-    api: ApiClient, scheduler_name: str = DEFAULT_SCHEDULER_NAME, *, bind_concurrency: int = 16
+    api: ApiClient,
+    scheduler_name: str = DEFAULT_SCHEDULER_NAME,
+    *,
+    bind_concurrency: int = 16,
+    percentage_of_nodes_to_score: int = 0,
 ) -> None:
-    """Run a scheduler on `api` until cancelled (the component's main)."""
+    """Run a scheduler on `api` until cancelled (the component's main). `percentage_of_nodes_to_score`
+    is upstream's KubeSchedulerConfiguration field: 0 is adaptive (50 % - nodes/125, at least 5 %)."""
     async with InformerFactory(api) as factory, EventRecorder(api, scheduler_name, queue_size=4096) as recorder:
-        sched = Scheduler(api, factory, recorder, scheduler_name, bind_concurrency=bind_concurrency)
+        sched = Scheduler(
+            api,
+            factory,
+            recorder,
+            scheduler_name,
+            framework=default_framework(percentage_of_nodes_to_score),
+            bind_concurrency=bind_concurrency,
+        )
         factory.start()
         await sched.run()

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from client.request import Obj
+from client.transport import KeepAliveTransport
 
 
 async def eventually(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
@@ -99,7 +100,7 @@ class FaultyTransport(httpx.AsyncBaseTransport):
     first chunk, and holds new watch requests while `gate` is clear."""
 
     def __init__(self, drops: int = 0) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
+        self._inner = KeepAliveTransport()
         self.drops = drops
         self.requests: list[httpx.Request] = []
         self.gate = asyncio.Event()

@@ -1,0 +1,173 @@
+"""KeepAliveTransport: connections kept and reused, closed when they must be, httpx's errors and timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from client_kit import eventually
+
+from client.config import Config
+from client.rest import ApiClient
+from client.transport import KeepAliveTransport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[tuple[str, list[int]]]:
+    """A real TCP server on a free port running `handler` per connection; yields its URL and a list that
+    counts accepted connections."""
+    accepted: list[int] = []
+
+    async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        try:
+            await handler(reader, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", accepted
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, extra: bytes = b"") -> None:
+    """Read one request head and answer `ok`."""
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + extra + b"\r\nok")
+    await writer.drain()
+
+
+async def test_sequential_requests_share_one_connection(apiserver: str) -> None:
+    transport = KeepAliveTransport()
+    async with httpx.AsyncClient(base_url=apiserver, transport=transport, timeout=10) as http:
+        for _ in range(5):
+            r = await http.get("/api/v1/namespaces/default")
+            assert r.status_code == 200 and r.json()["metadata"]["name"] == "default"
+        assert transport.connections == 1
+
+
+async def test_concurrent_requests_then_reuse_of_the_idle_connections(apiserver: str) -> None:
+    transport = KeepAliveTransport()
+    async with ApiClient(apiserver, transport=transport) as api:
+        await asyncio.gather(*(api.get("namespaces", "default") for _ in range(8)))
+        opened = transport.connections
+        assert 1 <= opened <= 8
+        await asyncio.gather(*(api.get("namespaces", "default") for _ in range(opened)))
+        assert transport.connections == opened
+
+
+async def test_chunked_body_and_a_connection_the_server_closes() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        await writer.drain()
+        await answer(reader, writer, b"Connection: close\r\n")
+
+    async with serving(handler) as (url, accepted), httpx.AsyncClient(transport=KeepAliveTransport()) as http:
+        assert (await http.get(url)).content == b"abcde"
+        assert (await http.get(url)).content == b"ok"  # same connection, which the server then closes
+        assert (await http.get(url)).content == b"abcde"  # so this one dials again
+        assert len(accepted) == 2
+
+
+async def test_an_idle_connection_the_server_dropped_is_not_reused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await answer(reader, writer)  # then close: the client's kept connection sees EOF
+
+    transport = KeepAliveTransport()
+    async with serving(handler) as (url, accepted), httpx.AsyncClient(transport=transport) as http:
+        assert (await http.get(url)).content == b"ok"
+        kept = [c for stack in transport._idle.values() for c in stack]
+        await eventually(lambda: not any(c.usable() for c in kept), 5, "the client to see the server's close")
+        assert (await http.post(url, content=b"x")).content == b"ok"  # a POST is never sent twice
+        assert len(accepted) == 2
+
+
+async def test_a_stream_closed_early_closes_its_connection(apiserver: str) -> None:
+    transport = KeepAliveTransport()
+    async with httpx.AsyncClient(base_url=apiserver, transport=transport, timeout=10) as http:
+        async with http.stream("GET", "/api/v1/namespaces?watch=1&timeoutSeconds=30") as resp:
+            assert resp.status_code == 200
+            async for _ in resp.aiter_bytes():
+                break  # the first event, then stop: the rest of the body is never read
+        assert transport.connections == 0
+        assert (await http.get("/api/v1/namespaces/default")).status_code == 200
+
+
+async def test_read_timeout_and_connect_error() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never answers
+
+    transport = KeepAliveTransport()
+    async with serving(silent) as (url, _), httpx.AsyncClient(transport=transport) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(url, timeout=httpx.Timeout(0.2))
+        assert transport.connections == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        async with httpx.AsyncClient(transport=KeepAliveTransport()) as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_requests_beyond_max_connections_wait_for_a_slot() -> None:
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n")
+        await writer.drain()
+        await reader.read()  # the body never ends
+
+    transport = KeepAliveTransport(max_connections=1)
+    async with serving(endless) as (url, _), httpx.AsyncClient(transport=transport) as http:
+        async with http.stream("GET", url) as held:
+            assert held.status_code == 200
+            with pytest.raises(httpx.PoolTimeout):
+                await http.get(url, timeout=httpx.Timeout(5, pool=0.2))
+        with pytest.raises(httpx.ReadTimeout):  # the slot is free again: this one is sent (and not answered)
+            await http.get(url, timeout=httpx.Timeout(0.3, pool=0.2))
+
+
+async def test_what_api_client_hands_its_transport() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"kind": "ConfigMap"})
+
+    config = Config(server="http://mock/prefix/", token="t0k")
+    async with ApiClient(config, transport=httpx.MockTransport(handler), user_agent="ua/1") as api:
+        await api.get("configmaps", "a b", "ns", resource_version="0")
+        await api.request("GET", "/logs?tail=1", params={"x": "a b"})
+        await api.create("configmaps", {"metadata": {"name": "c"}}, "ns")
+    get, logs, post = seen
+    assert get.url.raw_path == b"/prefix/api/v1/namespaces/ns/configmaps/a%20b?resourceVersion=0"
+    assert get.headers["authorization"] == "Bearer t0k" and get.headers["user-agent"] == "ua/1"
+    assert get.headers["accept"] == "application/json" and get.headers["host"] == "mock"
+    assert logs.url.raw_path == b"/prefix/logs?tail=1&x=a+b"
+    assert post.method == "POST" and post.headers["content-type"] == "application/json"
+    assert post.content == b'{"metadata":{"name":"c"}}' and post.headers["content-length"] == "25"
+
+
+async def test_a_get_goes_again_when_a_reused_connection_closes_unanswered_a_post_does_not() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await answer(reader, writer)
+        await reader.readuntil(b"\r\n\r\n")  # the next request on this connection: closed unanswered
+
+    async with serving(handler) as (url, accepted), httpx.AsyncClient(transport=KeepAliveTransport()) as http:
+        assert (await http.get(url)).content == b"ok"
+        assert (await http.get(url)).content == b"ok"  # sent on the kept connection, then on a new one
+        assert len(accepted) == 2
+        with pytest.raises(httpx.RemoteProtocolError, match="Server disconnected"):
+            await http.post(url, content=b"x")  # on the second kept connection: not sent again
+        assert len(accepted) == 2
