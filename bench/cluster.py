@@ -21,6 +21,11 @@ in the same run (C concurrent POSTs of pods nobody acts on), so numbers hold on 
 4. burst: B pods (16 concurrent POSTs) on the S simulated nodes with the scheduler running: seconds from
    the first POST until every pod is seen Running and Ready on a watch, beside the raw create time.
 
+5. nodes (only when asked: `--phases nodes --nodes 1000`): a cluster with S simulated nodes and nothing
+   else acting on them: seconds from the simulated kubelet's process start until all S are registered and
+   Ready, the CPU the apiserver, etcd and that kubelet had used by then, then their CPU per second over
+   20 s of lease renewals (S / 10 a second) and the kubelet's stats housekeeping (no metrics-server).
+
 `--phases startup,burst` runs only those phases.
 """
 
@@ -369,6 +374,39 @@ async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str
         }
 
 
+def process_age(pid: int) -> float:
+    """Seconds since the process started (its start time in /proc/<pid>/stat against /proc/uptime)."""
+    started = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    return float(Path("/proc/uptime").read_text().split()[0]) - started
+
+
+def phase_nodes(data_dir: Path, count: int, idle: float = 20.0) -> dict[str, Any]:
+    """Seconds until `count` simulated nodes are Ready, the CPU used by then, and CPU per second while idle."""
+    spec = ClusterSpec(
+        data_dir=data_dir,
+        nodes=0,
+        simulated_nodes=count,
+        scheduler=False,
+        controllers="-nodelifecycle",
+        metrics_server=False,  # it would scrape every node's stats: not what this phase measures
+        dns=False,
+        log_level="warning",
+        ready_timeout=max(60.0, count * 0.3),
+    )
+    with Cluster(spec) as cluster:
+        kubelet = next(p for p in cluster.processes if p.name == "kubelet-simulated")
+        up = process_age(kubelet.pid)
+        cpu0 = component_cpu(cluster)
+        time.sleep(idle)
+        cpu1 = component_cpu(cluster)
+    return {
+        "up": up,
+        "cpu_up": cpu0,
+        "cpu_idle": {k: (cpu1.get(k, 0.0) - v) / idle * 1000 for k, v in cpu0.items()},
+        "load": loadavg(),
+    }
+
+
 def _cpu_note(cpu: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if v >= 0.05)
 
@@ -380,6 +418,17 @@ async def run(args: argparse.Namespace) -> None:
     phases = set(args.phases.split(","))
     s: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tinykube-bench-") as tmp:
+        if "nodes" in phases:
+            n = phase_nodes(Path(tmp) / "n", args.nodes)
+            rows.append(
+                (
+                    f"{args.nodes} simulated nodes registered and Ready",
+                    f"{n['up']:.1f} s after the kubelet started",
+                    f"load {n['load'].split()[0]} at the end",
+                )
+            )
+            notes.append(f"nodes: CPU seconds used by the time all were Ready: {_cpu_note(n['cpu_up'])}")
+            notes.append(f"nodes: CPU ms per second afterwards (lease renewals): {_cpu_note(n['cpu_idle'])}")
         if "startup" in phases:
             spec = ClusterSpec(data_dir=Path(tmp) / "a", nodes=2, controllers="-nodelifecycle", log_level="warning")
             with Cluster(spec) as cluster:
@@ -486,7 +535,7 @@ def main() -> None:
     parser.add_argument(
         "--phases",
         default="startup,scheduler,deployment,burst",
-        help="comma-separated: startup,scheduler,deployment,burst",
+        help="comma-separated: startup,scheduler,deployment,burst (and nodes, not in the default)",
     )
     args = parser.parse_args()
     if args.node_objects and "deployment" in args.phases.split(","):
