@@ -341,7 +341,7 @@ async def phase_deployment(server: str, replicas: int) -> dict[str, float]:
         return {"available": available, "rollout": time.perf_counter() - start}
 
 
-async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str, float]:
+async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str, Any]:
     """Seconds from the first POST until `pods` pods are Running and Ready on the simulated nodes."""
     async with httpx.AsyncClient(base_url=cluster.server, timeout=30) as api:
         await make_namespace(api)
@@ -349,13 +349,16 @@ async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str
         rv = (await api.get(f"/api/v1/namespaces/{NS}/pods", params={"limit": "1"})).json()["metadata"][
             "resourceVersion"
         ]
-        ready: set[str] = set()
+        ready: dict[str, float] = {}
+        bound: dict[str, float] = {}
 
         def seen(ev: dict[str, Any]) -> bool:
             obj = ev["object"]
             name = obj["metadata"]["name"]
-            if name.startswith("burst-") and (obj.get("status") or {}).get("phase") == "Running" and _ready(obj):
-                ready.add(name)
+            if name.startswith("burst-") and obj["spec"].get("nodeName"):
+                bound.setdefault(name, time.perf_counter())
+                if (obj.get("status") or {}).get("phase") == "Running" and _ready(obj):
+                    ready.setdefault(name, time.perf_counter())
             return len(ready) == pods
 
         watcher = asyncio.create_task(watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 300, rv))
@@ -366,9 +369,12 @@ async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str
         await watcher
         total = time.perf_counter() - start
         cpu1 = component_cpu(cluster)
+        on_node = [ready[n] - bound[n] for n in ready]  # the simulated kubelet's share: bound → Running seen
         return {
             "raw": pods / raw_rate,
             "posted": posted,
+            "bound": max(bound.values()) - start,
+            "on_node": (percentile(on_node, 50) * 1000, percentile(on_node, 99) * 1000),
             "running": total,
             "cpu": {k: (cpu1.get(k, 0.0) - v) / pods * 1000 for k, v in cpu0.items()},
         }
@@ -509,6 +515,10 @@ async def run(args: argparse.Namespace) -> None:
                     f"{u['running']:.1f} s (POSTs done at {u['posted']:.1f} s)",
                     f"raw creates of as many: {u['raw']:.1f} s",
                 )
+            )
+            notes.append(
+                f"burst: all bound at {u['bound']:.1f} s; bound → Running seen, p50/p99: "
+                f"{u['on_node'][0]:.0f}/{u['on_node'][1]:.0f} ms"
             )
             notes.append(f"burst CPU ms per pod: {_cpu_note(u['cpu'])}")
     width = max(len(r[0]) for r in rows)
