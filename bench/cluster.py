@@ -26,6 +26,10 @@ in the same run (C concurrent POSTs of pods nobody acts on), so numbers hold on 
    Ready, the CPU the apiserver, etcd and that kubelet had used by then, then their CPU per second over
    20 s of lease renewals (S / 10 a second) and the kubelet's stats housekeeping (no metrics-server).
 
+6. scale (only when asked: `--phases scale --nodes 5000 --pods 30000`): P pods created on S simulated nodes
+   with the scheduler running: create rate, bind rate, seconds until all are Running, then the apiserver's
+   and etcd's memory and full pod / node list latency at that size.
+
 `--phases startup,burst` runs only those phases.
 """
 
@@ -380,6 +384,64 @@ async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str
         }
 
 
+def memory_mib(pid: int) -> tuple[float, float]:
+    """VmRSS and VmHWM (peak) of a process, in MiB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+async def list_p50(api: httpx.AsyncClient, path: str, reps: int = 3) -> tuple[float, int]:
+    """Median milliseconds of a full list of `path`, timed until decoded, and the items it held."""
+    times, items = [], 0
+    for _ in range(reps):
+        t = time.perf_counter()
+        r = await api.get(path)
+        r.raise_for_status()
+        items = len(json.loads(r.content)["items"])
+        times.append((time.perf_counter() - t) * 1000)
+    return percentile(times, 50), items
+
+
+async def phase_scale(cluster: Cluster, pods: int, concurrency: int) -> dict[str, Any]:
+    """`pods` pods on the simulated nodes: create rate, scheduler throughput, time until all Running, then the
+    apiserver's and etcd's memory and the latency of full pod and node lists at that size."""
+    async with httpx.AsyncClient(base_url=cluster.server, timeout=300) as api:
+        await make_namespace(api)
+        rv = (await api.get(f"/api/v1/namespaces/{NS}/pods", params={"limit": "1"})).json()["metadata"][
+            "resourceVersion"
+        ]
+        bound: dict[str, float] = {}
+        ready: set[str] = set()
+
+        def seen(ev: dict[str, Any]) -> bool:
+            obj = ev["object"]
+            name = obj["metadata"]["name"]
+            if obj["spec"].get("nodeName"):
+                bound.setdefault(name, time.perf_counter())
+                if (obj.get("status") or {}).get("phase") == "Running" and _ready(obj):
+                    ready.add(name)
+            return len(ready) == pods
+
+        watcher = asyncio.create_task(watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 3600, rv))
+        start = time.perf_counter()
+        rate = await create_all(api, [pod(f"s-{i}") for i in range(pods)], concurrency)
+        await watcher
+        running = time.perf_counter() - start
+        first, last = min(bound.values()), max(bound.values())
+        out: dict[str, Any] = {
+            "create": rate,
+            "running": running,
+            "bind": (pods - 1) / max(last - first, 1e-9),
+            "pods_list": await list_p50(api, "/api/v1/pods"),
+            "nodes_list": await list_p50(api, "/api/v1/nodes"),
+            "load": loadavg(),
+        }
+        for name in ("apiserver", "etcd"):
+            proc = next(p for p in cluster.processes if p.name == name)
+            out[name] = memory_mib(proc.pid)
+        return out
+
+
 def process_age(pid: int) -> float:
     """Seconds since the process started (its start time in /proc/<pid>/stat against /proc/uptime)."""
     started = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
@@ -499,6 +561,35 @@ async def run(args: argparse.Namespace) -> None:
                         )
                     )
                     rows.append(("rolling update of it (25% surge / 25% unavailable)", f"{d['rollout']:.1f} s", base))
+        if "scale" in phases:
+            spec = ClusterSpec(
+                data_dir=Path(tmp) / "s",
+                nodes=0,
+                simulated_nodes=args.nodes,
+                controllers="-nodelifecycle",
+                metrics_server=False,  # it would scrape every simulated node
+                log_level="warning",
+                ready_timeout=max(60.0, args.nodes * 0.3),
+            )
+            started = time.perf_counter()
+            with Cluster(spec) as cluster:
+                up = time.perf_counter() - started
+                v = await phase_scale(cluster, args.pods, args.concurrency)
+            rows.append((f"scale: cluster with {args.nodes} simulated nodes up", f"{up:.0f} s", ""))
+            rows.append(
+                (
+                    f"scale: {args.pods} pods created, C={args.concurrency}; all Running after",
+                    f"{v['create']:.0f}/s; {v['running']:.0f} s",
+                    f"load {v['load'].split()[0]}",
+                )
+            )
+            rows.append(("scale: scheduler, first binding to last", f"{v['bind']:.0f} pods/s", ""))
+            for key, what in (("pods_list", "pods"), ("nodes_list", "nodes")):
+                ms, items = v[key]
+                rows.append((f"scale: full list of {what} ({items} items, JSON, decoded), p50", f"{ms:.0f} ms", ""))
+            for key in ("apiserver", "etcd"):
+                rss, hwm = v[key]
+                rows.append((f"scale: {key} memory, RSS (peak)", f"{rss:.0f} MiB ({hwm:.0f} MiB)", ""))
         if "burst" in phases:
             spec = ClusterSpec(
                 data_dir=Path(tmp) / "c",
@@ -545,7 +636,7 @@ def main() -> None:
     parser.add_argument(
         "--phases",
         default="startup,scheduler,deployment,burst",
-        help="comma-separated: startup,scheduler,deployment,burst (and nodes, not in the default)",
+        help="comma-separated: startup,scheduler,deployment,burst (and nodes, scale: not in the default)",
     )
     args = parser.parse_args()
     if args.node_objects and "deployment" in args.phases.split(","):
