@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -467,8 +468,18 @@ def phase_nodes(data_dir: Path, count: int, idle: float = 20.0) -> dict[str, Any
         cpu0 = component_cpu(cluster)
         time.sleep(idle)
         cpu1 = component_cpu(cluster)
+        path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+        leases = httpx.get(f"{cluster.server}{path}", timeout=60)
+        now = datetime.now(UTC)
+        ages = [
+            (
+                now - datetime.strptime(item["spec"]["renewTime"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+            ).total_seconds()
+            for item in leases.json()["items"]
+        ]
     return {
         "up": up,
+        "lease_age": (percentile(ages, 50), max(ages)),
         "cpu_up": cpu0,
         "cpu_idle": {k: (cpu1.get(k, 0.0) - v) / idle * 1000 for k, v in cpu0.items()},
         "load": loadavg(),
@@ -497,6 +508,10 @@ async def run(args: argparse.Namespace) -> None:
             )
             notes.append(f"nodes: CPU seconds used by the time all were Ready: {_cpu_note(n['cpu_up'])}")
             notes.append(f"nodes: CPU ms per second afterwards (lease renewals): {_cpu_note(n['cpu_idle'])}")
+            notes.append(
+                "nodes: age of the Leases' renewTime at the end, median / oldest (renewed every 10 s when keeping up): "
+                f"{n['lease_age'][0]:.1f} / {n['lease_age'][1]:.1f} s"
+            )
         if "startup" in phases:
             spec = ClusterSpec(data_dir=Path(tmp) / "a", nodes=2, controllers="-nodelifecycle", log_level="warning")
             with Cluster(spec) as cluster:
