@@ -16,8 +16,6 @@ import logging
 import random
 from collections.abc import Hashable
 
-import httpx
-
 from apimachinery.errors import StatusError
 from apimachinery.quantity import parse_quantity
 from client.component import ComponentOptions, run_component
@@ -235,6 +233,8 @@ class SimulatedNodes:
         controller does (`wait.JitterUntil(sync, renewInterval, 0.04)`): the nodes' first renewals are spread
         evenly over one interval, each next one comes an interval (plus up to 4 % jitter) after the last, and
         at most `concurrency` are in flight (a renewal falling behind delays the next, it does not pile up)."""
+        if not self.names:
+            return
         loop = asyncio.get_running_loop()
         interval = self.lease_duration / 4
         step = interval / len(self.names)
@@ -247,7 +247,7 @@ class SimulatedNodes:
                 name = await ready.get()
                 try:
                     await self._renew(name)
-                except (StatusError, httpx.HTTPError) as e:
+                except Exception as e:  # one node's renewal failing must not stop the others'
                     log.warning("lease renewal of %s failed: %s", name, e)
 
         renewers = [asyncio.create_task(renewer()) for _ in range(min(self.concurrency, len(self.names)))]
