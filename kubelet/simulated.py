@@ -312,6 +312,7 @@ def run_simulated(
     kubelet_port: int = KUBELET_PORT,
     housekeeping_interval: float = 10.0,
     auth: AuthOptions | None = None,
+    lease_duration: int = 40,
 ) -> None:
     """Run `count` simulated nodes named `<prefix>-<i>` as a component process; each serves plausible
     resource stats at its InternalIP and `kubelet_port` (kubelet/simulated_stats.py), with the TLS and
@@ -321,7 +322,16 @@ def run_simulated(
     opts.ready = ready.is_set
 
     async def main(api: ApiClient) -> None:
-        nodes = SimulatedNodes(api, prefix, count, cpu=cpu, memory=memory, max_pods=max_pods, kubelet_port=kubelet_port)
+        nodes = SimulatedNodes(
+            api,
+            prefix,
+            count,
+            cpu=cpu,
+            memory=memory,
+            max_pods=max_pods,
+            lease_duration=lease_duration,
+            kubelet_port=kubelet_port,
+        )
         waiter = asyncio.create_task(nodes.registered.wait())
         waiter.add_done_callback(lambda _: ready.set())
         stats = SimulatedStats(
