@@ -21,6 +21,15 @@ in the same run (C concurrent POSTs of pods nobody acts on), so numbers hold on 
 4. burst: B pods (16 concurrent POSTs) on the S simulated nodes with the scheduler running: seconds from
    the first POST until every pod is seen Running and Ready on a watch, beside the raw create time.
 
+5. nodes (only when asked: `--phases nodes --nodes 1000`): a cluster with S simulated nodes and nothing
+   else acting on them: seconds from the simulated kubelet's process start until all S are registered and
+   Ready, the CPU the apiserver, etcd and that kubelet had used by then, then their CPU per second over
+   20 s of lease renewals (S / 10 a second) and the kubelet's stats housekeeping (no metrics-server).
+
+6. scale (only when asked: `--phases scale --nodes 5000 --pods 30000`): P pods created on S simulated nodes
+   with the scheduler running: create rate, bind rate, seconds until all are Running, then the apiserver's
+   and etcd's memory and full pod / node list latency at that size.
+
 `--phases startup,burst` runs only those phases.
 """
 
@@ -34,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -336,7 +346,7 @@ async def phase_deployment(server: str, replicas: int) -> dict[str, float]:
         return {"available": available, "rollout": time.perf_counter() - start}
 
 
-async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str, float]:
+async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str, Any]:
     """Seconds from the first POST until `pods` pods are Running and Ready on the simulated nodes."""
     async with httpx.AsyncClient(base_url=cluster.server, timeout=30) as api:
         await make_namespace(api)
@@ -344,13 +354,16 @@ async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str
         rv = (await api.get(f"/api/v1/namespaces/{NS}/pods", params={"limit": "1"})).json()["metadata"][
             "resourceVersion"
         ]
-        ready: set[str] = set()
+        ready: dict[str, float] = {}
+        bound: dict[str, float] = {}
 
         def seen(ev: dict[str, Any]) -> bool:
             obj = ev["object"]
             name = obj["metadata"]["name"]
-            if name.startswith("burst-") and (obj.get("status") or {}).get("phase") == "Running" and _ready(obj):
-                ready.add(name)
+            if name.startswith("burst-") and obj["spec"].get("nodeName"):
+                bound.setdefault(name, time.perf_counter())
+                if (obj.get("status") or {}).get("phase") == "Running" and _ready(obj):
+                    ready.setdefault(name, time.perf_counter())
             return len(ready) == pods
 
         watcher = asyncio.create_task(watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 300, rv))
@@ -361,12 +374,116 @@ async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str
         await watcher
         total = time.perf_counter() - start
         cpu1 = component_cpu(cluster)
+        on_node = [ready[n] - bound[n] for n in ready]  # the simulated kubelet's share: bound → Running seen
         return {
             "raw": pods / raw_rate,
             "posted": posted,
+            "bound": max(bound.values()) - start,
+            "on_node": (percentile(on_node, 50) * 1000, percentile(on_node, 99) * 1000),
             "running": total,
             "cpu": {k: (cpu1.get(k, 0.0) - v) / pods * 1000 for k, v in cpu0.items()},
         }
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    """VmRSS and VmHWM (peak) of a process, in MiB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+async def list_p50(api: httpx.AsyncClient, path: str, reps: int = 3) -> tuple[float, int]:
+    """Median milliseconds of a full list of `path`, timed until decoded, and the items it held."""
+    times, items = [], 0
+    for _ in range(reps):
+        t = time.perf_counter()
+        r = await api.get(path)
+        r.raise_for_status()
+        items = len(json.loads(r.content)["items"])
+        times.append((time.perf_counter() - t) * 1000)
+    return percentile(times, 50), items
+
+
+async def phase_scale(cluster: Cluster, pods: int, concurrency: int) -> dict[str, Any]:
+    """`pods` pods on the simulated nodes: create rate, scheduler throughput, time until all Running, then the
+    apiserver's and etcd's memory and the latency of full pod and node lists at that size."""
+    async with httpx.AsyncClient(base_url=cluster.server, timeout=300) as api:
+        await make_namespace(api)
+        rv = (await api.get(f"/api/v1/namespaces/{NS}/pods", params={"limit": "1"})).json()["metadata"][
+            "resourceVersion"
+        ]
+        bound: dict[str, float] = {}
+        ready: set[str] = set()
+
+        def seen(ev: dict[str, Any]) -> bool:
+            obj = ev["object"]
+            name = obj["metadata"]["name"]
+            if obj["spec"].get("nodeName"):
+                bound.setdefault(name, time.perf_counter())
+                if (obj.get("status") or {}).get("phase") == "Running" and _ready(obj):
+                    ready.add(name)
+            return len(ready) == pods
+
+        watcher = asyncio.create_task(watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 3600, rv))
+        start = time.perf_counter()
+        rate = await create_all(api, [pod(f"s-{i}") for i in range(pods)], concurrency)
+        await watcher
+        running = time.perf_counter() - start
+        first, last = min(bound.values()), max(bound.values())
+        out: dict[str, Any] = {
+            "create": rate,
+            "running": running,
+            "bind": (pods - 1) / max(last - first, 1e-9),
+            "pods_list": await list_p50(api, "/api/v1/pods"),
+            "nodes_list": await list_p50(api, "/api/v1/nodes"),
+            "load": loadavg(),
+        }
+        for name in ("apiserver", "etcd"):
+            proc = next(p for p in cluster.processes if p.name == name)
+            out[name] = memory_mib(proc.pid)
+        return out
+
+
+def process_age(pid: int) -> float:
+    """Seconds since the process started (its start time in /proc/<pid>/stat against /proc/uptime)."""
+    started = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    return float(Path("/proc/uptime").read_text().split()[0]) - started
+
+
+def phase_nodes(data_dir: Path, count: int, idle: float = 20.0) -> dict[str, Any]:
+    """Seconds until `count` simulated nodes are Ready, the CPU used by then, and CPU per second while idle."""
+    spec = ClusterSpec(
+        data_dir=data_dir,
+        nodes=0,
+        simulated_nodes=count,
+        scheduler=False,
+        controllers="-nodelifecycle",
+        metrics_server=False,  # it would scrape every node's stats: not what this phase measures
+        dns=False,
+        log_level="warning",
+        ready_timeout=max(60.0, count * 0.3),
+    )
+    with Cluster(spec) as cluster:
+        kubelet = next(p for p in cluster.processes if p.name == "kubelet-simulated")
+        up = process_age(kubelet.pid)
+        cpu0 = component_cpu(cluster)
+        time.sleep(idle)
+        cpu1 = component_cpu(cluster)
+        path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+        leases = httpx.get(f"{cluster.server}{path}", timeout=60)
+        now = datetime.now(UTC)
+        ages = [
+            (
+                now - datetime.strptime(item["spec"]["renewTime"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+            ).total_seconds()
+            for item in leases.json()["items"]
+        ]
+    return {
+        "up": up,
+        "lease_age": (percentile(ages, 50), max(ages)),
+        "cpu_up": cpu0,
+        "cpu_idle": {k: (cpu1.get(k, 0.0) - v) / idle * 1000 for k, v in cpu0.items()},
+        "load": loadavg(),
+    }
 
 
 def _cpu_note(cpu: dict[str, float]) -> str:
@@ -380,6 +497,21 @@ async def run(args: argparse.Namespace) -> None:
     phases = set(args.phases.split(","))
     s: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tinykube-bench-") as tmp:
+        if "nodes" in phases:
+            n = phase_nodes(Path(tmp) / "n", args.nodes)
+            rows.append(
+                (
+                    f"{args.nodes} simulated nodes registered and Ready",
+                    f"{n['up']:.1f} s after the kubelet started",
+                    f"load {n['load'].split()[0]} at the end",
+                )
+            )
+            notes.append(f"nodes: CPU seconds used by the time all were Ready: {_cpu_note(n['cpu_up'])}")
+            notes.append(f"nodes: CPU ms per second afterwards (lease renewals): {_cpu_note(n['cpu_idle'])}")
+            notes.append(
+                "nodes: age of the Leases' renewTime at the end, median / oldest (renewed every 10 s when keeping up): "
+                f"{n['lease_age'][0]:.1f} / {n['lease_age'][1]:.1f} s"
+            )
         if "startup" in phases:
             spec = ClusterSpec(data_dir=Path(tmp) / "a", nodes=2, controllers="-nodelifecycle", log_level="warning")
             with Cluster(spec) as cluster:
@@ -444,6 +576,35 @@ async def run(args: argparse.Namespace) -> None:
                         )
                     )
                     rows.append(("rolling update of it (25% surge / 25% unavailable)", f"{d['rollout']:.1f} s", base))
+        if "scale" in phases:
+            spec = ClusterSpec(
+                data_dir=Path(tmp) / "s",
+                nodes=0,
+                simulated_nodes=args.nodes,
+                controllers="-nodelifecycle",
+                metrics_server=False,  # it would scrape every simulated node
+                log_level="warning",
+                ready_timeout=max(60.0, args.nodes * 0.3),
+            )
+            started = time.perf_counter()
+            with Cluster(spec) as cluster:
+                up = time.perf_counter() - started
+                v = await phase_scale(cluster, args.pods, args.concurrency)
+            rows.append((f"scale: cluster with {args.nodes} simulated nodes up", f"{up:.0f} s", ""))
+            rows.append(
+                (
+                    f"scale: {args.pods} pods created, C={args.concurrency}; all Running after",
+                    f"{v['create']:.0f}/s; {v['running']:.0f} s",
+                    f"load {v['load'].split()[0]}",
+                )
+            )
+            rows.append(("scale: scheduler, first binding to last", f"{v['bind']:.0f} pods/s", ""))
+            for key, what in (("pods_list", "pods"), ("nodes_list", "nodes")):
+                ms, items = v[key]
+                rows.append((f"scale: full list of {what} ({items} items, JSON, decoded), p50", f"{ms:.0f} ms", ""))
+            for key in ("apiserver", "etcd"):
+                rss, hwm = v[key]
+                rows.append((f"scale: {key} memory, RSS (peak)", f"{rss:.0f} MiB ({hwm:.0f} MiB)", ""))
         if "burst" in phases:
             spec = ClusterSpec(
                 data_dir=Path(tmp) / "c",
@@ -460,6 +621,10 @@ async def run(args: argparse.Namespace) -> None:
                     f"{u['running']:.1f} s (POSTs done at {u['posted']:.1f} s)",
                     f"raw creates of as many: {u['raw']:.1f} s",
                 )
+            )
+            notes.append(
+                f"burst: all bound at {u['bound']:.1f} s; bound → Running seen, p50/p99: "
+                f"{u['on_node'][0]:.0f}/{u['on_node'][1]:.0f} ms"
             )
             notes.append(f"burst CPU ms per pod: {_cpu_note(u['cpu'])}")
     width = max(len(r[0]) for r in rows)
@@ -486,7 +651,7 @@ def main() -> None:
     parser.add_argument(
         "--phases",
         default="startup,scheduler,deployment,burst",
-        help="comma-separated: startup,scheduler,deployment,burst",
+        help="comma-separated: startup,scheduler,deployment,burst (and nodes, scale: not in the default)",
     )
     args = parser.parse_args()
     if args.node_objects and "deployment" in args.phases.split(","):

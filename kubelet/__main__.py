@@ -261,6 +261,7 @@ def run(
             port,
             housekeeping_interval,
             auth=auth,
+            lease_duration=max(1, round(node_lease_duration)),
         )
         return
     cfg = KubeletConfig(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import ipaddress
 import logging
+import random
 from collections.abc import Hashable
-from datetime import UTC, datetime
 
 from apimachinery.errors import StatusError
 from apimachinery.quantity import parse_quantity
@@ -24,7 +25,7 @@ from client.request import DeleteOptions, Obj, PatchType, Preconditions
 from client.rest import ApiClient
 from client.workqueue import WorkQueue, default_controller_rate_limiter, process_items
 from kubelet.auth import AuthOptions
-from kubelet.node import simulated_node_info
+from kubelet.node import LEASE_NAMESPACE, lease_object, micro_time, simulated_node_info
 from kubelet.simulated_stats import SimulatedStats, StatsServer
 
 __all__ = ["SimulatedNodes", "run_simulated", "simulated_addresses", "simulated_cidrs", "simulated_node"]
@@ -33,6 +34,7 @@ log = logging.getLogger("kubelet.simulated")
 
 KUBELET_PORT = 10250
 FIRST_OCTET = 128
+RENEW_JITTER = 0.04  # upstream's node lease controller: wait.JitterUntil(sync, renewInterval, 0.04)
 
 
 def simulated_cidrs(prefix: str, count: int, first_octet: int = FIRST_OCTET) -> dict[str, str]:
@@ -135,7 +137,8 @@ def _running_status(pod: Obj, pod_ip: str, host_ip: str) -> Obj:
 
 
 class SimulatedNodes:
-    """N hollow nodes in one process."""
+    """N hollow nodes in one process: `workers` pod status writers, `concurrency` registrations and lease
+    renewals in flight at once."""
 
     def __init__(
         self,
@@ -148,6 +151,7 @@ class SimulatedNodes:
         max_pods: int = 110,
         lease_duration: int = 40,
         workers: int = 16,
+        concurrency: int = 16,
         first_octet: int = FIRST_OCTET,
         kubelet_port: int = KUBELET_PORT,
     ) -> None:
@@ -158,6 +162,9 @@ class SimulatedNodes:
         self.lease_duration = lease_duration
         self.kubelet_port = kubelet_port
         self.workers = workers
+        self.concurrency = concurrency
+        """Node registrations, and lease renewals, in flight at once."""
+        self._rng = random.Random()
         self._next_ip: dict[str, int] = dict.fromkeys(self.names, 2)
         self.queue: WorkQueue[Hashable] = WorkQueue(default_controller_rate_limiter())
         self.pods = Informer(api, "pods")
@@ -165,11 +172,11 @@ class SimulatedNodes:
 
     async def run(self) -> None:
         """Register, then heartbeat and serve pods until cancelled."""
-        await asyncio.gather(*(self._register(n) for n in self.names))
+        await self._register_all()
         self.registered.set()
         self.pods.add_handler(on_add=self._enqueue, on_update=lambda _o, n: self._enqueue(n), on_delete=lambda _o: None)
         self.pods.start()
-        tasks = [asyncio.create_task(self._heartbeat())]
+        tasks = [asyncio.create_task(self._renewals())]
         tasks += [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         try:
             await asyncio.gather(*tasks)
@@ -182,36 +189,80 @@ class SimulatedNodes:
                     await t
             await self.pods.stop()
 
+    async def _register_all(self) -> None:
+        """Register every node, `concurrency` at a time: all at once would queue in the client's connection pool
+        (whose bookkeeping is quadratic in the waiting requests) and in the apiserver."""
+        names = iter(self.names)
+
+        async def registrar() -> None:
+            for name in names:  # one iterator shared by the registrars: each name is taken once
+                await self._register(name)
+
+        await asyncio.gather(*(registrar() for _ in range(min(self.concurrency, len(self.names)))))
+
     async def _register(self, name: str) -> None:
+        """Create the Node with its status (as a kubelet registers), then its Lease: two writes."""
         body = simulated_node(name, self.cidrs[name], self.cpu, self.memory, self.max_pods, self.kubelet_port)
         try:
-            created = await self.api.create("nodes", body)
+            node = await self.api.create("nodes", body)
         except StatusError as e:
             if e.code != 409:
                 raise
-            created = await self.api.get("nodes", name)
-        created["status"] = body["status"]
-        await self.api.update_status("nodes", created)
-        await self._renew(name)
+            node = {**await self.api.get("nodes", name), "status": {}}
+        if not (node.get("status") or {}).get("nodeInfo"):  # an existing Node: write our status over it
+            node = await self.api.update_status("nodes", {**node, "status": body["status"]})
+        lease = lease_object(name, self.lease_duration, node_uid=node["metadata"]["uid"])
+        try:
+            await self.api.create("leases", lease, namespace=LEASE_NAMESPACE)
+        except StatusError as e:
+            if e.code != 409:
+                raise
+            await self._renew(name)
 
     async def _renew(self, name: str) -> None:
-        spec = {"holderIdentity": name, "leaseDurationSeconds": self.lease_duration, "renewTime": _micro_now()}
+        spec = {"holderIdentity": name, "leaseDurationSeconds": self.lease_duration, "renewTime": micro_time()}
         try:
-            await self.api.patch("leases", name, {"spec": spec}, namespace="kube-node-lease")
+            await self.api.patch("leases", name, {"spec": spec}, namespace=LEASE_NAMESPACE)
         except StatusError as e:
             if e.code != 404:
                 raise
-            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name}, "spec": spec}
-            await self.api.create("leases", body, namespace="kube-node-lease")
+            await self.api.create("leases", lease_object(name, self.lease_duration), namespace=LEASE_NAMESPACE)
 
-    async def _heartbeat(self) -> None:
-        period = self.lease_duration / 4
-        while True:
-            await asyncio.sleep(period)
-            results = await asyncio.gather(*(self._renew(n) for n in self.names), return_exceptions=True)
-            for r in results:
-                if isinstance(r, Exception):
-                    log.warning("lease renewal failed: %s", r)
+    async def _renewals(self) -> None:
+        """Renew each Lease every renew interval (a quarter of its duration), as upstream's per-node lease
+        controller does (`wait.JitterUntil(sync, renewInterval, 0.04)`): the nodes' first renewals are spread
+        evenly over one interval, each next one comes an interval (plus up to 4 % jitter) after the last, and
+        at most `concurrency` are in flight (a renewal falling behind delays the next, it does not pile up)."""
+        if not self.names:
+            return
+        loop = asyncio.get_running_loop()
+        interval = self.lease_duration / 4
+        step = interval / len(self.names)
+        start = loop.time() + interval
+        due = [(start + i * step, name) for i, name in enumerate(self.names)]  # sorted: already a heap
+        ready: asyncio.Queue[str] = asyncio.Queue(maxsize=self.concurrency)
+
+        async def renewer() -> None:
+            while True:
+                name = await ready.get()
+                try:
+                    await self._renew(name)
+                except Exception as e:  # one node's renewal failing must not stop the others'
+                    log.warning("lease renewal of %s failed: %s", name, e)
+
+        renewers = [asyncio.create_task(renewer()) for _ in range(min(self.concurrency, len(self.names)))]
+        try:
+            while True:
+                when, name = heapq.heappop(due)
+                if (delay := when - loop.time()) > 0:
+                    await asyncio.sleep(delay)
+                await ready.put(name)
+                nxt = max(when, loop.time()) + interval * (1 + RENEW_JITTER * self._rng.random())
+                heapq.heappush(due, (nxt, name))
+        finally:
+            for t in renewers:
+                t.cancel()
+            await asyncio.gather(*renewers, return_exceptions=True)
 
     def addresses(self) -> dict[str, str]:
         """Each node's InternalIP (the first address of its pod CIDR), by node name."""
@@ -251,10 +302,6 @@ class SimulatedNodes:
         )
 
 
-def _micro_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def run_simulated(
     opts: ComponentOptions,
     prefix: str,
@@ -265,6 +312,7 @@ def run_simulated(
     kubelet_port: int = KUBELET_PORT,
     housekeeping_interval: float = 10.0,
     auth: AuthOptions | None = None,
+    lease_duration: int = 40,
 ) -> None:
     """Run `count` simulated nodes named `<prefix>-<i>` as a component process; each serves plausible
     resource stats at its InternalIP and `kubelet_port` (kubelet/simulated_stats.py), with the TLS and
@@ -274,7 +322,16 @@ def run_simulated(
     opts.ready = ready.is_set
 
     async def main(api: ApiClient) -> None:
-        nodes = SimulatedNodes(api, prefix, count, cpu=cpu, memory=memory, max_pods=max_pods, kubelet_port=kubelet_port)
+        nodes = SimulatedNodes(
+            api,
+            prefix,
+            count,
+            cpu=cpu,
+            memory=memory,
+            max_pods=max_pods,
+            lease_duration=lease_duration,
+            kubelet_port=kubelet_port,
+        )
         waiter = asyncio.create_task(nodes.registered.wait())
         waiter.add_done_callback(lambda _: ready.set())
         stats = SimulatedStats(
