@@ -10,8 +10,8 @@ caller stops) closes it. Responses are parsed by httptools (llhttp), which owns 
 line, headers, Content-Length, chunked bodies and their trailers, keep-alive. At most `max_connections`
 requests are in flight at once; the others wait for a slot up to the pool timeout (`httpx.PoolTimeout`).
 Timeouts and errors are httpx's own (`ConnectTimeout`, `ReadTimeout`, `ConnectError`, `ReadError`,
-`RemoteProtocolError`, ...), so callers
-see what they saw with httpcore. Plain http and https only (no proxies, no HTTP/2).
+`RemoteProtocolError`, ...), so callers see what they saw with httpcore. Plain http and https only (no
+proxies, no HTTP/2).
 """
 
 from __future__ import annotations
