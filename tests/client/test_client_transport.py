@@ -285,3 +285,17 @@ async def test_a_watch_stream_is_read_as_it_arrives_and_closed_early() -> None:
             assert await anext(lines) == '{"type":"B"}'
         assert transport.connections == 0
         await asyncio.wait_for(client_closed.wait(), 5)
+
+
+async def test_a_head_over_a_mebibyte_is_refused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) + b"b")  # the head never ends
+        await writer.drain()
+        await reader.read()  # open until the client gives up
+
+    transport = KeepAliveTransport()
+    async with serving(handler) as (url, _), httpx.AsyncClient(transport=transport) as http:
+        with pytest.raises(httpx.RemoteProtocolError, match="too long"):
+            await http.get(url, timeout=10)
+        assert transport.connections == 0
