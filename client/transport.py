@@ -6,10 +6,12 @@ BIO; in the scheduler that was half of its CPU per bound pod. This transport kee
 connections: a request takes the most recently used one whose stream has not seen EOF (asyncio's
 protocol notices a server's close as it happens, so no system call is needed to check), or dials a
 new one. A response body read to its end gives the connection back; one closed early (a watch the
-caller stops) closes it. At most `max_connections` requests are in flight at once; the others wait
-for a slot up to the pool timeout (`httpx.PoolTimeout`). Timeouts and errors are httpx's own
-(`ConnectTimeout`, `ReadTimeout`, `ConnectError`, `ReadError`, `RemoteProtocolError`, ...), so callers
-see what they saw with httpcore. Plain http and https only (no proxies, no HTTP/2).
+caller stops) closes it. Responses are parsed by httptools (llhttp), which owns their framing: status
+line, headers, Content-Length, chunked bodies and their trailers, keep-alive. At most `max_connections`
+requests are in flight at once; the others wait for a slot up to the pool timeout (`httpx.PoolTimeout`).
+Timeouts and errors are httpx's own (`ConnectTimeout`, `ReadTimeout`, `ConnectError`, `ReadError`,
+`RemoteProtocolError`, ...), so callers see what they saw with httpcore. Plain http and https only (no
+proxies, no HTTP/2).
 """
 
 from __future__ import annotations
@@ -20,17 +22,19 @@ import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httptools
 import httpx
 
 __all__ = ["KeepAliveTransport"]
 
 Origin = tuple[bytes, bytes, int]
 """(scheme, host, port)"""
-_HEAD_LIMIT = 1 << 20  # response headers (and chunk-size lines) larger than this are a protocol error
-_NO_BODY_STATUS = (204, 304)
+_HEAD_LIMIT = 1 << 20  # response headers larger than this are a protocol error
+_READ_SIZE = 1 << 20
 _EAGER_BODY = 1 << 20  # a body of known length up to this is read with the head, under one timeout
 _IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "TRACE")  # net/http's isReplayable
 _CLOSED_IDLE = "Server disconnected without sending a response."
+_CLOSED_MID = "the server closed the connection mid-response"
 
 
 class _Connection:
@@ -195,65 +199,35 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         timeout: float | None,
     ) -> httpx.Response:
         """Read the response's head (and a body of known, small length: one timeout for both)."""
+        msg = _Message(request.method == "HEAD")
+        reader = conn.reader
         try:
             async with asyncio.timeout(timeout):
                 try:
-                    response, body = await self._read_response(conn, request, origin, timeout)
-                except _READ_ERRORS as e:
-                    raise _read_error(e, request, first=True) from e
-                if body.length is not None and body.length <= _EAGER_BODY:
-                    try:
-                        body.preread = await conn.reader.readexactly(body.length) if body.length else b""
-                    except _READ_ERRORS as e:
-                        raise _read_error(e, request) from e
+                    seen = 0
+                    while not msg.headers_done:
+                        data = await reader.read(_READ_SIZE)
+                        if not data:
+                            raise httpx.RemoteProtocolError(_CLOSED_MID if seen else _CLOSED_IDLE, request=request)
+                        seen += len(data)
+                        msg.feed(data, request)
+                        if seen > _HEAD_LIMIT and not msg.headers_done:
+                            raise httpx.RemoteProtocolError("response header too long", request=request)
+                    if msg.length is not None and msg.length <= _EAGER_BODY:
+                        while not msg.complete:
+                            if not (data := await reader.read(_READ_SIZE)):
+                                raise httpx.RemoteProtocolError(_CLOSED_MID, request=request)
+                            msg.feed(data, request)
+                except OSError as e:
+                    raise httpx.ReadError(str(e) or type(e).__name__, request=request) from e
         except TimeoutError:
             raise httpx.ReadTimeout("reading the response timed out", request=request) from None
-        return response
-
-    async def _read_response(
-        self, conn: _Connection, request: httpx.Request, origin: Origin, timeout: float | None
-    ) -> tuple[httpx.Response, _Body]:
-        while True:
-            head = await conn.reader.readuntil(b"\r\n\r\n")
-            status_line, _, rest = head[:-4].partition(b"\r\n")
-            try:
-                version, code_s, *reason = status_line.split(b" ", 2)
-                status = int(code_s)
-            except ValueError:
-                msg = f"malformed status line {status_line[:80]!r}"
-                raise httpx.RemoteProtocolError(msg, request=request) from None
-            if not 100 <= status < 200:
-                break  # 1xx answers (none asked for) are skipped
-        headers = [tuple(line.split(b":", 1)) for line in rest.split(b"\r\n")] if rest else []
-        raw_headers = [(k.strip(), v.strip()) for k, v in headers]  # type: ignore[misc]
-        keep_alive = version == b"HTTP/1.1"
-        length: int | None = None
-        chunked = False
-        for name, value in raw_headers:
-            lname = name.lower()
-            if lname == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    raise httpx.RemoteProtocolError("malformed Content-Length", request=request) from None
-            elif lname == b"transfer-encoding":
-                chunked = value.lower().endswith(b"chunked")
-            elif lname == b"connection":
-                tokens = value.lower()
-                if b"close" in tokens:
-                    keep_alive = False
-                elif b"keep-alive" in tokens:
-                    keep_alive = True
-        if request.method == "HEAD" or status in _NO_BODY_STATUS:
-            length, chunked = 0, False
-        body = _Body(self, conn, origin, request, timeout, length, chunked, keep_alive)
-        response = httpx.Response(
-            status,
-            headers=raw_headers,
-            stream=body,
-            extensions={"http_version": version, "reason_phrase": reason[0] if reason else b""},
+        return httpx.Response(
+            msg.status,
+            headers=msg.headers,
+            stream=_Body(self, conn, origin, request, timeout, msg),
+            extensions={"http_version": b"HTTP/" + msg.parser.get_http_version().encode(), "reason_phrase": msg.reason},
         )
-        return response, body
 
     def release(self, conn: _Connection, origin: Origin, reusable: bool) -> None:
         """A response is done with `conn`: keep it for the next request, or close it."""
@@ -285,32 +259,129 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-_READ_ERRORS = (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError)
+class _Message:
+    """One response as httptools' parser (llhttp) reports it: its head, body parts not yet handed on, and
+    whether it is complete. llhttp owns the framing (Content-Length, chunked, trailers, a body up to EOF,
+    no body for 1xx/204/304, keep-alive); a HEAD's answer ends with its head, which llhttp cannot be told."""
+
+    __slots__ = (
+        "body",
+        "complete",
+        "extra",
+        "framed",
+        "head_only",
+        "headers",
+        "headers_done",
+        "interim",
+        "keep_alive",
+        "length",
+        "parser",
+        "reason",
+        "status",
+    )
+
+    def __init__(self, head_only: bool) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.head_only = head_only
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.length: int | None = None
+        """Content-Length, when given: a small body is read with the head."""
+        self.framed = False
+        """Content-Length or chunked: the body must not end at EOF."""
+        self.interim = False
+        self.headers_done = False
+        self.complete = False
+        self.keep_alive = False
+        self.extra = False
+        """Bytes came after the response: the connection is not reused."""
+        self.body: list[bytes] = []
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the connection can carry another request once this response is read."""
+        return self.complete and self.keep_alive and not self.extra
+
+    def feed(self, data: bytes, request: httpx.Request) -> None:
+        """Parse `data`; a malformed response raises httpx.RemoteProtocolError."""
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
+            if not self.complete:
+                raise httpx.RemoteProtocolError(f"malformed response: {e}", request=request) from e
+            self.extra = True  # after the response: a 101's other protocol, or junk
+
+    def eof(self, request: httpx.Request) -> None:
+        """The server closed the connection: the end of a body read to EOF, else an error."""
+        if self.framed or not self.headers_done:
+            raise httpx.RemoteProtocolError(_CLOSED_MID, request=request)
+        self.complete = True
+
+    # httptools' callbacks; a response's bytes after the one asked for (complete) are only noted
+
+    def on_status(self, data: bytes) -> None:
+        """Part of the reason phrase."""
+        if not self.complete:
+            self.reason += data
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """One header (after the head: a trailer, dropped as httpcore does)."""
+        if self.headers_done:
+            return
+        self.headers.append((name, value))
+        if len(name) == 14 and name.lower() == b"content-length":
+            self.framed = True
+            with contextlib.suppress(ValueError):
+                self.length = int(value)
+        elif len(name) == 17 and name.lower() == b"transfer-encoding":
+            self.framed = self.framed or value.rstrip().lower().endswith(b"chunked")
+
+    def on_headers_complete(self) -> None:
+        """The head is in: 1xx answers (none asked for) are skipped, a 101 or a HEAD's answer ends here."""
+        if self.complete:
+            return
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self.interim = True
+            self.reason, self.headers, self.length, self.framed = b"", [], None, False
+            return
+        self.status = status
+        self.headers_done = True
+        self.keep_alive = self.parser.should_keep_alive() and status != 101
+        if self.head_only or status == 101:
+            self.complete = True
+
+    def on_body(self, data: bytes) -> None:
+        """Part of the body."""
+        if self.complete:
+            self.extra = True
+        else:
+            self.body.append(data)
+
+    def on_message_complete(self) -> None:
+        """The end of a response."""
+        if self.interim:
+            self.interim = False
+        elif not self.complete:
+            self.complete = True
+            self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
+        else:
+            self.extra = True
 
 
-def _read_error(e: Exception, request: httpx.Request, first: bool = False) -> httpx.TransportError:
-    """httpx's error for a failed StreamReader read (`first`: of the response's first bytes)."""
-    if isinstance(e, asyncio.IncompleteReadError):
-        if first and not e.partial:
-            return httpx.RemoteProtocolError(_CLOSED_IDLE, request=request)
-        return httpx.RemoteProtocolError("the server closed the connection mid-response", request=request)
-    if isinstance(e, asyncio.LimitOverrunError):
-        return httpx.RemoteProtocolError("response header or chunk line too long", request=request)
-    return httpx.ReadError(str(e) or type(e).__name__, request=request)
-
-
-async def _read(aw: Any, timeout: float | None, request: httpx.Request) -> bytes:
-    """Await a StreamReader read, turning its failures into httpx's errors."""
+async def _read(reader: asyncio.StreamReader, timeout: float | None, request: httpx.Request) -> bytes:
+    """The next bytes from `reader` (b"" at EOF), with httpx's errors."""
     try:
-        return await _with_timeout(aw, timeout)
+        return await _with_timeout(reader.read(_READ_SIZE), timeout)
     except TimeoutError:
         raise httpx.ReadTimeout("reading the response timed out", request=request) from None
-    except _READ_ERRORS as e:
-        raise _read_error(e, request) from e
+    except OSError as e:
+        raise httpx.ReadError(str(e) or type(e).__name__, request=request) from e
 
 
 class _Body(httpx.AsyncByteStream):
-    """A response body read from its connection: by Content-Length, chunked, or to EOF."""
+    """A response body: what came with the head, then parts read from the connection as they arrive."""
 
     def __init__(
         self,
@@ -319,52 +390,32 @@ class _Body(httpx.AsyncByteStream):
         origin: Origin,
         request: httpx.Request,
         timeout: float | None,
-        length: int | None,
-        chunked: bool,
-        keep_alive: bool,
+        msg: _Message,
     ) -> None:
         self._transport = transport
         self._conn: _Connection | None = conn
         self._origin = origin
         self._request = request
         self._timeout = timeout
-        self.length = length
-        self._chunked = chunked
-        self._keep_alive = keep_alive
-        self.preread: bytes | None = None
-        """The whole body, when it was read with the head."""
+        self._msg = msg
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        conn = self._conn
+        conn, msg = self._conn, self._msg
         if conn is None:
             return
-        if self.preread is not None:
-            self._finish(self._keep_alive)
-            if self.preread:
-                yield self.preread
-            return
-        reader, timeout, request = conn.reader, self._timeout, self._request
-        if self._chunked:
-            while True:
-                line = await _read(reader.readuntil(b"\r\n"), timeout, request)
-                try:
-                    size = int(line.split(b";", 1)[0], 16)
-                except ValueError:
-                    raise httpx.RemoteProtocolError("malformed chunk size", request=request) from None
-                if size == 0:
-                    while await _read(reader.readuntil(b"\r\n"), timeout, request) != b"\r\n":
-                        pass  # trailers
-                    break
-                data = await _read(reader.readexactly(size + 2), timeout, request)
-                yield data[:-2]
-        elif self.length is not None:
-            if self.length:
-                yield await _read(reader.readexactly(self.length), timeout, request)
-        else:
-            self._keep_alive = False
-            while data := await _read(reader.read(65536), timeout, request):
+        while True:
+            if msg.complete:
+                self._finish(msg.reusable)  # the connection goes back before the last part is handed on
+            if msg.body:
+                data = b"".join(msg.body) if len(msg.body) > 1 else msg.body[0]
+                msg.body.clear()
                 yield data
-        self._finish(self._keep_alive)
+            if msg.complete:
+                return
+            if data := await _read(conn.reader, self._timeout, self._request):
+                msg.feed(data, self._request)
+            else:
+                msg.eof(self._request)
 
     def _finish(self, reusable: bool) -> None:
         conn, self._conn = self._conn, None
@@ -373,4 +424,4 @@ class _Body(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         """Give the connection back if the body was read to its end, else close it."""
-        self._finish(self.preread is not None and self._keep_alive)
+        self._finish(self._msg.reusable)

@@ -171,3 +171,131 @@ async def test_a_get_goes_again_when_a_reused_connection_closes_unanswered_a_pos
         with pytest.raises(httpx.RemoteProtocolError, match="Server disconnected"):
             await http.post(url, content=b"x")  # on the second kept connection: not sent again
         assert len(accepted) == 2
+
+
+async def test_chunked_body_with_trailers_keeps_its_connection() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
+            b"4\r\nwiki\r\n5;ext=1\r\npedia\r\n0\r\nX-Sum: 9\r\nX-Other: y\r\n\r\n"
+        )
+        await writer.drain()
+        await answer(reader, writer)
+
+    async with serving(handler) as (url, accepted), httpx.AsyncClient(transport=KeepAliveTransport()) as http:
+        r = await http.get(url)
+        assert r.content == b"wikipedia" and "x-sum" not in r.headers  # trailers are dropped, as httpcore does
+        assert (await http.get(url)).content == b"ok"  # on the same connection
+        assert len(accepted) == 1
+
+
+async def test_a_response_split_across_many_segments() -> None:
+    response = (
+        b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nX-Long: " + b"v" * 300 + b"\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n3\r\n123\r\n0\r\nX-T: 1\r\n\r\n"
+    )
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await reader.readuntil(b"\r\n\r\n")
+        for i in range(0, len(response), 7):  # 7 bytes apart: splits the status line, names, values, sizes
+            writer.write(response[i : i + 7])
+            await writer.drain()
+            await asyncio.sleep(0.001)  # spacing, so the pieces leave as segments of their own
+        await answer(reader, writer)
+
+    async with serving(handler) as (url, accepted), httpx.AsyncClient(transport=KeepAliveTransport()) as http:
+        r = await http.get(url)
+        assert (r.status_code, r.reason_phrase, r.http_version) == (201, "Created", "HTTP/1.1")
+        assert r.headers["x-long"] == "v" * 300 and r.headers["content-type"] == "text/plain"
+        assert r.content == b"abcdefghijklmnopqrstuvwxyz123"
+        assert (await http.get(url)).content == b"ok"
+        assert len(accepted) == 1
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok",  # a status code that is not a number
+        b"HTTP/1.1 200 OK\r\nContent Length: 2\r\n\r\nok",  # a space in a header name
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",  # a chunk size
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok",  # then the server closes: the body is cut
+    ],
+    ids=["status", "header-name", "two-lengths", "chunk-size", "cut-body"],
+)
+async def test_a_malformed_response_is_a_remote_protocol_error(response: bytes) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(response)
+        await writer.drain()
+
+    transport = KeepAliveTransport()
+    async with serving(handler) as (url, _), httpx.AsyncClient(transport=transport) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get(url)
+        assert transport.connections == 0
+
+
+async def test_interim_head_no_content_and_to_eof_answers() -> None:
+    answers = [
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n",  # a HEAD's answer: the length but no body
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n\r\nto the end",  # no length, not chunked: the body runs to the server's close
+    ]
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for a in answers:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(a)
+            await writer.drain()
+
+    transport = KeepAliveTransport()
+    async with serving(handler) as (url, accepted), httpx.AsyncClient(transport=transport) as http:
+        assert (await http.get(url)).content == b"ok"
+        head = await http.head(url)
+        assert head.status_code == 200 and head.headers["content-length"] == "9" and head.content == b""
+        assert (await http.delete(url)).status_code == 204
+        assert (await http.get(url)).content == b"to the end"
+        assert len(accepted) == 1 and transport.connections == 0  # all on one connection, then closed
+
+
+async def test_a_watch_stream_is_read_as_it_arrives_and_closed_early() -> None:
+    got_first = asyncio.Event()
+    client_closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nd\r\n{"type":"A"}\n\r\n')
+        await writer.drain()
+        await got_first.wait()  # the second event only once the client has the first
+        writer.write(b'd\r\n{"type":"B"}\n\r\n')
+        await writer.drain()
+        if await reader.read() == b"":  # never ends the body; the client's close shows as EOF
+            client_closed.set()
+
+    transport = KeepAliveTransport()
+    async with serving(handler) as (url, _), httpx.AsyncClient(transport=transport) as http:
+        async with http.stream("GET", url) as resp:
+            lines = resp.aiter_lines()
+            assert await anext(lines) == '{"type":"A"}'
+            got_first.set()
+            assert await anext(lines) == '{"type":"B"}'
+        assert transport.connections == 0
+        await asyncio.wait_for(client_closed.wait(), 5)
+
+
+async def test_a_head_over_a_mebibyte_is_refused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) + b"b")  # the head never ends
+        await writer.drain()
+        await reader.read()  # open until the client gives up
+
+    transport = KeepAliveTransport()
+    async with serving(handler) as (url, _), httpx.AsyncClient(transport=transport) as http:
+        with pytest.raises(httpx.RemoteProtocolError, match="too long"):
+            await http.get(url, timeout=10)
+        assert transport.connections == 0
