@@ -425,8 +425,8 @@ def create_app(config: Config) -> FastAPI:
         # the chain has authenticated and authorized the request already
         if (aggregated := await aggregator.route(request)) is not None:
             return aggregated
-        if ctx.info is None:
-            raise errors.path_not_found()
+        if ctx.info is None:  # not a resource path; `/apis/<group>` is still a discovery document
+            return _discovery_doc(kinds, ctx.path, ctx.method)
 
         async def dispatch(rewritten: Request, info: RequestInfo) -> Response:
             verb = request_verb(rewritten.method, info, dict(rewritten.query_params))
@@ -484,7 +484,7 @@ def _aggregated(kinds: KindRegistry, core: bool) -> Response:
 def _discovery_doc(kinds: KindRegistry, path: str, method: str) -> Response:
     if method != "GET":
         raise errors.method_not_allowed()
-    parts = [p for p in path.split("/") if p]
+    parts = [p for p in path.split("/") if p] or [""]
     if parts[0] == "api" and len(parts) == 2:
         doc = discovery.api_resource_list(kinds, parts[1])
     elif parts[0] == "apis" and len(parts) == 2:

@@ -145,6 +145,7 @@ async def test_crud_and_keys_group_qualified(api: httpx.AsyncClient, group: str,
 async def test_discovery_legacy_and_aggregated(api: httpx.AsyncClient, group: str) -> None:
     groups = {g["name"]: g for g in (await api.get("/apis")).json()["groups"]}
     assert groups[group]["preferredVersion"]["groupVersion"] == f"{group}/v1"
+    assert (await api.get(f"/apis/{group}")).json()["versions"] == [{"groupVersion": f"{group}/v1", "version": "v1"}]
     resources = {r["name"]: r for r in (await api.get(f"/apis/{group}/v1")).json()["resources"]}
     assert resources["crontabs"]["kind"] == "CronTab"
     assert resources["crontabs"]["singularName"] == "crontab"

@@ -170,6 +170,9 @@ async def test_discovery_documents(api: httpx.AsyncClient) -> None:
     assert apps["deployments/scale"]["group"] == "autoscaling" and apps["deployments"]["shortNames"] == ["deploy"]
     groups = {g["name"] for g in (await api.get("/apis")).json()["groups"]}
     assert {"apps", "batch", "coordination.k8s.io", "discovery.k8s.io"} <= groups
+    group = (await api.get("/apis/apps")).json()  # one group's document, as `kubectl get --raw /apis/apps`
+    assert group["kind"] == "APIGroup" and group["preferredVersion"]["groupVersion"] == "apps/v1"
+    assert (await api.get("/apis/no.such.group")).status_code == 404
 
 
 async def _wait_status(client: httpx.AsyncClient, path: str, code: int, timeout: float = 30) -> None:
