@@ -9,9 +9,9 @@ and returns the audit ID to the client as the `Audit-Id` response header. Its `s
 from __future__ import annotations
 
 import time
-import uuid
 from urllib.parse import parse_qsl
 
+from apimachinery.meta import new_uid
 from apimachinery.tlsserving import peer_certificate
 from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send
 from apiserver.context import CONTEXT_KEY, RequestContext
@@ -87,7 +87,7 @@ class RequestInfoStage:
             info=info,
             query=query,
             headers=headers,
-            audit_id=headers.get("audit-id") or str(uuid.uuid4()),
+            audit_id=headers.get("audit-id") or new_uid(),
             deadline=None if long_running else time.monotonic() + self.request_timeout,
             insecure=scope.get(LISTENER_KEY) == "insecure",
             peer_cert_der=peer_certificate(scope),  # the TLS client certificate (apimachinery.tlsserving)
