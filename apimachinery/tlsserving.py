@@ -56,8 +56,8 @@ def peer_certificate(scope: dict[str, Any]) -> bytes | None:
 
 class _OneWriteResponses:
     """The transport as one request's response cycle sees it: a response of known length goes out
-    as one write (head and body together) instead of uvicorn's two — on TLS, one record and one send
-    instead of two. Everything but write and close goes straight to the real transport."""
+    as one write (head and body together) instead of uvicorn's two — one send instead of two (on TLS,
+    one record too). Everything but write and close goes straight to the real transport."""
 
     def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
         self._transport = transport
@@ -90,7 +90,7 @@ class _OneWriteResponses:
 
 
 class TLSHttpProtocol(UpgradableHttpProtocol):
-    """uvicorn's httptools protocol, adding the TLS extension to every request's scope; on TLS, each
+    """uvicorn's httptools protocol, adding the TLS extension to every request's scope (on TLS); each
     response of known length is written at once (`_OneWriteResponses`). Non-WebSocket upgrades (SPDY)
     are handed to the app (`apimachinery/upgrade.py`)."""
 
@@ -108,9 +108,9 @@ class TLSHttpProtocol(UpgradableHttpProtocol):
             self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
 
     def on_headers_complete(self) -> None:
-        """The new request's response cycle writes through `_OneWriteResponses` on TLS."""
+        """The new request's response cycle writes through `_OneWriteResponses`."""
         super().on_headers_complete()
-        if self._tls is not None and self.cycle is not None:
+        if self.cycle is not None:
             self.cycle.transport = _OneWriteResponses(self.transport, self.cycle)  # type: ignore[assignment]
 
 

@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from apimachinery.errors import StatusError
 from apiserver import negotiation, protobuf
-from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send
+from apiserver.chain.respond import ASGIApp, Receive, Scope, Send
 from apiserver.codec import status_response
 from apiserver.context import context_of
 from apiserver.kindregistry import KindRegistry
@@ -63,13 +63,6 @@ class ApiRoute:
         if scope["type"] != "http" or scope["method"] not in API_METHODS or not is_api_path(scope["path"]):
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         wanted: list[negotiation.Output] = []
         try:
             wanted = _wanted(scope, self.kinds)
@@ -81,9 +74,10 @@ class ApiRoute:
                     response = negotiation.render_watch(response, wanted)
             else:
                 response = await negotiation.render(response, wanted)
-            await response(scope, receive, tracking)
+            await response(scope, receive, send)
         except StatusError as e:
-            if started:  # half a response is out: only the connection's end can tell the client
+            # half a response is out (request_info's send marks it): only the connection's end can tell the client
+            if context_of(scope).responded:
                 raise
             rendered = negotiation.render_status(e, wanted) if wanted else None
             await (rendered or status_response(e))(scope, receive, send)

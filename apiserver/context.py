@@ -68,6 +68,7 @@ class RequestContext:
     annotations: dict[str, str] = field(default_factory=dict)  # e.g. authorization.k8s.io/decision
     insecure: bool = False  # came in on the insecure port: full access as system:unsecured
     long_running: bool = False  # watch, proxy, exec/attach/log/portforward (no in-flight limit, no deadline)
+    responded: bool = False  # a response message went out (set by request_info's send): too late for a Status
     # set by the handler entry point (the app's routes), for the handlers below it:
     conn: HTTPConnection | None = None  # the Starlette Request (or WebSocket): body, headers, client
     registry: Registry | None = None

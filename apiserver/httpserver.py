@@ -112,6 +112,7 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         self._reading_head = True
         self._head_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
+        self._header_deadline: float | None = None  # loop time by which the next request's headers must be in
         self._discarded = 0
         self._lingering = False
 
@@ -205,7 +206,6 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         answered = self.cycle is not None and self.cycle.response_complete
         super().on_message_complete()
         if answered and not self.transport.is_closing():
-            self._cancel_header_timer()
             self._reading_head = True
             self._head_bytes = 0
             self._arm_header_timer()
@@ -214,7 +214,7 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         """Headers in: stop the header clock; a header block over the bound is answered with 431."""
         self._reading_head = False
         self._head_bytes = 0
-        self._cancel_header_timer()
+        self._disarm_header_timer()
         size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
         if size <= self._limits.max_header_bytes:
             super().on_headers_complete()
@@ -243,18 +243,36 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         self._head_bytes = 0
 
     # --- header read timeout ------------------------------------------------------------------
+    # One timer per connection, not one per request: arming and disarming move a deadline the timer reads
+    # when it fires (and re-arms itself for a later one), so a request costs no timer of its own.
     def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        if self._limits.header_timeout > 0:
-            self._header_timer = self.loop.call_later(self._limits.header_timeout, self._header_timed_out)
+        if self._limits.header_timeout <= 0:
+            return
+        self._header_deadline = self.loop.time() + self._limits.header_timeout
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_at(self._header_deadline, self._header_timer_fired)
+
+    def _disarm_header_timer(self) -> None:
+        self._header_deadline = None
 
     def _cancel_header_timer(self) -> None:
+        self._header_deadline = None
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
 
-    def _header_timed_out(self) -> None:
+    def _header_timer_fired(self) -> None:
         self._header_timer = None
+        deadline = self._header_deadline
+        if deadline is None:
+            return  # disarmed since: the next arm starts a timer again
+        if self.loop.time() < deadline:
+            self._header_timer = self.loop.call_at(deadline, self._header_timer_fired)  # re-armed since
+            return
+        self._header_deadline = None
+        self._header_timed_out()
+
+    def _header_timed_out(self) -> None:
         discarding = self.cycle is not None and self.cycle.response_complete and self.cycle.more_body
         if (self._reading_head or discarding) and not self.transport.is_closing():
             # as Go's server on ReadHeaderTimeout: no answer, the connection is closed

@@ -130,6 +130,8 @@ class KindRegistry:
         served = SERVED_VERSION.get()
         if version == d.resource.version and served is not None and served[:2] == (group, plural):
             return d.with_subresources_of(served[2])  # on behalf of a version with other subresources
+        if version == d.resource.version:
+            return d.resource  # views()' first: the others are built per call
         return next((v for v in d.views() if v.version == version), None)
 
     def by_kind(self, group: str, kind: str) -> KindDefinition | None:

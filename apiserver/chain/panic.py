@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 
 from apimachinery import errors
-from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send, send_status
+from apiserver.chain.respond import ASGIApp, Receive, Scope, Send, send_status
+from apiserver.context import context_of
 
 __all__ = ["PanicRecovery"]
 
@@ -22,16 +23,9 @@ class PanicRecovery:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the rest of the chain; answer 500 if it crashes."""
-        started = False
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
         try:
-            await self.app(scope, receive, tracking)
+            await self.app(scope, receive, send)
         except Exception as e:
             log.exception("unhandled error serving %s %s", scope.get("method", "WEBSOCKET"), scope.get("path"))
-            if not started:
+            if not context_of(scope).responded:  # request_info's send marks it
                 await send_status(scope, receive, send, errors.internal_error(type(e).__name__))

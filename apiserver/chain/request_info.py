@@ -2,15 +2,16 @@
 
 Builds the one `RequestContext` of the request — the parsed path, the Kubernetes verb, the query,
 the headers, whether it is long-running, its audit ID and deadline — keeps it in the ASGI scope,
-and returns the audit ID to the client as the `Audit-Id` response header.
+and returns the audit ID to the client as the `Audit-Id` response header. Its `send` marks the context
+`responded` once a message went out, which the stages below read instead of wrapping `send` again.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from urllib.parse import parse_qsl
 
+from apimachinery.meta import new_uid
 from apimachinery.tlsserving import peer_certificate
 from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send
 from apiserver.context import CONTEXT_KEY, RequestContext
@@ -61,8 +62,10 @@ class RequestInfoStage:
         audit_header = (b"audit-id", ctx.audit_id.encode())
 
         async def send_with_audit_id(message: Message) -> None:
-            if message["type"] in ("http.response.start", "websocket.http.response.start"):
-                message["headers"] = [*message.get("headers", ()), audit_header]
+            if not ctx.responded:  # the first message: a response start, or a WebSocket's accept
+                ctx.responded = True
+                if message["type"] in ("http.response.start", "websocket.http.response.start"):
+                    message["headers"] = [*message.get("headers", ()), audit_header]
             await send(message)
 
         await self.app(scope, receive, send_with_audit_id)
@@ -84,7 +87,7 @@ class RequestInfoStage:
             info=info,
             query=query,
             headers=headers,
-            audit_id=headers.get("audit-id") or str(uuid.uuid4()),
+            audit_id=headers.get("audit-id") or new_uid(),
             deadline=None if long_running else time.monotonic() + self.request_timeout,
             insecure=scope.get(LISTENER_KEY) == "insecure",
             peer_cert_der=peer_certificate(scope),  # the TLS client certificate (apimachinery.tlsserving)

@@ -187,6 +187,42 @@ async def test_slow_headers_are_cut_off(strict_server: tuple[Process, str]) -> N
     assert await asyncio.to_thread(silent) < 4
 
 
+async def test_the_header_clock_restarts_with_each_request_of_a_kept_connection(
+    strict_server: tuple[Process, str],
+) -> None:
+    """Requests 0.6 s apart on one connection outlast the 1 s header timeout together, each in time on its
+    own; once the client goes quiet after an answer, the connection is closed within the timeout."""
+
+    def answer(s: socket.socket) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            assert chunk, f"closed before an answer: {data[:200]!r}"
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = int(
+            next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        )
+        while len(body) < length:
+            body += s.recv(4096)
+        return head
+
+    def kept() -> tuple[list[bytes], float]:
+        heads = []
+        with socket.create_connection(_addr(strict_server[1]), timeout=10) as s:
+            for _ in range(4):
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                heads.append(answer(s).split(b"\r\n", 1)[0])
+                time.sleep(0.6)
+            quiet = time.monotonic()
+            assert s.recv(1) == b""  # closed by the server
+            return heads, time.monotonic() - quiet
+
+    heads, quiet_for = await asyncio.to_thread(kept)
+    assert heads == [b"HTTP/1.1 200 OK"] * 4
+    assert quiet_for < 3, f"a quiet kept connection stayed open {quiet_for:.1f}s"
+
+
 async def test_connections_per_client_are_bounded(strict_server: tuple[Process, str]) -> None:
     """Past 8 open connections from one address the next is refused with 429; another address is served."""
     url = strict_server[1]

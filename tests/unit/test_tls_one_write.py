@@ -1,4 +1,4 @@
-"""On TLS a fixed-length response leaves in one write (one record), chunked and HEAD ones as uvicorn sends them."""
+"""A fixed-length response leaves in one write (on TLS: one record), chunked and HEAD ones as uvicorn sends them."""
 
 from __future__ import annotations
 
@@ -57,3 +57,53 @@ def test_close_sends_a_held_head_first() -> None:
     t.write(b"head")
     t.close()
     assert real.writes == [b"head"] and real.closed
+
+
+class PlainTransport(Recorder):
+    """A plain TCP connection's transport as uvicorn's protocol asks it; `body_written` once the body is out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import asyncio
+
+        self.body_written = asyncio.Event()
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        if data.endswith(b"body"):
+            self.body_written.set()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def test_a_plain_connection_writes_a_fixed_length_response_at_once() -> None:
+    import asyncio
+
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from apimachinery.tlsserving import TLSHttpProtocol
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
+        await send({"type": "http.response.body", "body": b"body"})
+
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    config.load()
+    protocol = TLSHttpProtocol(config, ServerState(), {})
+    transport = PlainTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol.data_received(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+    async with asyncio.timeout(5):
+        await transport.body_written.wait()
+    assert len(transport.writes) == 1
+    head, body = transport.writes[0].split(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and body == b"body"
+    protocol.connection_lost(None)
