@@ -1,0 +1,165 @@
+"""Events: core/v1 Events, and events.k8s.io/v1 Events served as the same stored objects.
+
+Upstream stores both as core Events under `/registry/events` (events.k8s.io's `events` cohabits with
+core's) and converts between the two shapes (pkg/apis/events/v1/conversion.go); a write through
+events.k8s.io/v1 is validated strictly (pkg/apis/core/validation/events.go, `ValidateEventCreate`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from apimachinery import validation
+from apimachinery.errors import Cause
+from apimachinery.resources import ResourceInfo
+from apiserver.kinds.core import CreateOnUpdateStrategy
+from apiserver.versions import SERVED_VERSION
+
+__all__ = [
+    "EVENTS_V1",
+    "EVENTS_V1_FIELD_LABELS",
+    "EventStrategy",
+    "EventsV1Conversion",
+    "event_from_v1",
+    "event_to_v1",
+]
+
+Obj = dict[str, Any]
+
+EVENTS_V1 = ResourceInfo(group="events.k8s.io", version="v1", kind="Event", plural="events")
+
+# events.k8s.io/v1 field → core/v1 field, where the names differ (the rest are the same)
+_RENAMED = {
+    "note": "message",
+    "regarding": "involvedObject",
+    "reportingController": "reportingComponent",
+    "deprecatedSource": "source",
+    "deprecatedFirstTimestamp": "firstTimestamp",
+    "deprecatedLastTimestamp": "lastTimestamp",
+    "deprecatedCount": "count",
+}
+_SAME = ("metadata", "eventTime", "series", "reportingInstance", "action", "reason", "related", "type")
+
+_REFERENCE_FIELDS = ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
+EVENTS_V1_FIELD_LABELS = {
+    "metadata.name": "metadata.name",
+    "metadata.namespace": "metadata.namespace",
+    "reason": "reason",
+    "reportingController": "reportingComponent",
+    "type": "type",
+    **{f"regarding.{f}": f"involvedObject.{f}" for f in _REFERENCE_FIELDS},
+}
+"""The field labels events.k8s.io/v1 selects by, as core/v1 names them (upstream's AddFieldLabelConversionsForEvent)."""
+
+_REASON_MAX = _ACTION_MAX = _INSTANCE_MAX = 128
+_NOTE_MAX = 1024
+
+
+def event_from_v1(obj: Obj) -> Obj:
+    """An events.k8s.io/v1 Event as core/v1 writes it."""
+    out: Obj = {"apiVersion": "v1", "kind": "Event"}
+    for name in _SAME:
+        if name in obj:
+            out[name] = obj[name]
+    for v1_name, core_name in _RENAMED.items():
+        if v1_name in obj:
+            out[core_name] = obj[v1_name]
+    return out
+
+
+def event_to_v1(obj: Obj) -> Obj:
+    """A core/v1 Event as events.k8s.io/v1 writes it."""
+    out: Obj = {"apiVersion": "events.k8s.io/v1", "kind": "Event"}
+    for name in _SAME:
+        if name in obj:
+            out[name] = obj[name]
+    for v1_name, core_name in _RENAMED.items():
+        if obj.get(core_name) not in (None, "", 0, {}):
+            out[v1_name] = obj[core_name]
+    return out
+
+
+@dataclass(frozen=True)
+class EventsV1Conversion:
+    """events.k8s.io/v1 Events to and from the core/v1 Events they are stored as."""
+
+    async def into_storage(self, objs: list[Obj]) -> list[Obj]:
+        """Each events.k8s.io/v1 Event as a core/v1 Event."""
+        return [event_from_v1(o) for o in objs]
+
+    async def out_of_storage(self, objs: list[Obj]) -> list[Obj]:
+        """Each core/v1 Event as an events.k8s.io/v1 Event."""
+        return [event_to_v1(o) for o in objs]
+
+    def converted_by_strategy(self, subresource: str, apply: bool) -> bool:
+        """Never: bodies are converted before the handler."""
+        return False
+
+    def field_label(self, label: str) -> str | None:
+        """The core/v1 field label for an events.k8s.io/v1 one, or None when it cannot be selected by."""
+        return EVENTS_V1_FIELD_LABELS.get(label)
+
+
+def _written_through_v1() -> bool:
+    served = SERVED_VERSION.get()
+    return served is not None and served[:2] == (EVENTS_V1.group, EVENTS_V1.plural)
+
+
+def _cause(err: tuple[str, str, str]) -> Cause:
+    field, reason, message = err
+    return Cause(field, message, reason)
+
+
+def _v1_causes(obj: Obj) -> list[Cause]:
+    """upstream's legacyValidateEvent (for an Event with eventTime) and the strict events.k8s.io/v1 checks."""
+    errs: list[tuple[str, str, str]] = []
+    namespace = (obj.get("metadata") or {}).get("namespace") or ""
+    involved = obj.get("involvedObject") or {}
+    if not involved.get("namespace") and namespace not in ("default", "kube-system"):
+        errs.append(validation.invalid("involvedObject.namespace", "", "does not match event.namespace"))
+    controller = obj.get("reportingComponent") or ""
+    if not controller:
+        errs.append(validation.required("reportingController"))
+    errs += [validation.invalid("reportingController", controller, m) for m in validation.is_qualified_name(controller)]
+    instance = obj.get("reportingInstance") or ""
+    if not instance:
+        errs.append(validation.required("reportingInstance"))
+    if len(instance) > _INSTANCE_MAX:
+        errs.append(validation.invalid("reportingInstance", "", f"can have at most {_INSTANCE_MAX} characters"))
+    for field, limit in (("action", _ACTION_MAX), ("reason", _REASON_MAX)):
+        value = obj.get(field) or ""
+        if not value:
+            errs.append(validation.required(field))
+        if len(value) > limit:
+            errs.append(validation.invalid(field, "", f"can have at most {limit} characters"))
+    if len(obj.get("message") or "") > _NOTE_MAX:
+        errs.append(validation.invalid("message", "", f"can have at most {_NOTE_MAX} characters"))
+    series = obj.get("series")
+    if isinstance(series, dict):
+        if not isinstance(series.get("count"), int) or series["count"] < 2:
+            errs.append(validation.invalid("series.count", "", "should be at least 2"))
+        if not series.get("lastObservedTime"):
+            errs.append(validation.required("series.lastObservedTime"))
+    if not obj.get("eventTime"):
+        errs.append(validation.required("eventTime"))
+    if obj.get("type") not in ("Normal", "Warning"):
+        errs.append(validation.invalid("type", "", f"has invalid value: {obj.get('type') or ''}"))
+    for v1_name, core_name in (
+        ("deprecatedFirstTimestamp", "firstTimestamp"),
+        ("deprecatedLastTimestamp", "lastTimestamp"),
+        ("deprecatedCount", "count"),
+    ):
+        if obj.get(core_name):
+            errs.append(validation.invalid(v1_name, "", "needs to be unset"))
+    source = obj.get("source") or {}
+    if source.get("component") or source.get("host"):
+        errs.append(validation.invalid("deprecatedSource", "", "needs to be unset"))
+    return [_cause(e) for e in errs]
+
+
+class EventStrategy(CreateOnUpdateStrategy):
+    """Events: a PUT of a missing Event creates it; one written through events.k8s.io/v1 is validated strictly."""
+
+    def validate_semantics(self, obj: Obj) -> list[Cause]:
+        return _v1_causes(obj) if _written_through_v1() else []
