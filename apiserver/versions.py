@@ -341,8 +341,26 @@ async def serve_converted(
     token = SERVED_VERSION.set((info.group, info.resource, info.version))
     try:
         return await _serve_through_storage(request, info, dispatch, definition.storage_resource, served, conv)
+    except errors.StatusError as e:
+        raise _renamed(e, definition.storage_resource, served) from None
     finally:
         SERVED_VERSION.reset(token)
+
+
+def _renamed(e: errors.StatusError, res: ResourceInfo, served: ResourceInfo) -> errors.StatusError:
+    """An error about the storage resource of another group as one about the served resource."""
+    if res.group == served.group or e.details.get("group") != res.group:
+        return e
+    message = e.message
+    for stored_name, served_name in (
+        (res.group_resource, served.group_resource),
+        (res.kind, f"{served.kind}.{served.group}"),
+    ):
+        if message.startswith(f'{stored_name} "'):
+            message = served_name + message[len(stored_name) :]
+            break
+    details = {**e.details, "group": served.group}
+    return replace(e, message=message, details=details)
 
 
 def _root(group: str, version: str) -> str:

@@ -90,6 +90,8 @@ async def test_v1_validation(api: httpx.AsyncClient, ns: str) -> None:
     assert r.status_code == 422, r.text
     status = r.json()
     assert status["kind"] == "Status" and status["reason"] == "Invalid"
+    assert status["message"].startswith('Event.events.k8s.io "bad" is invalid')
+    assert status["details"]["group"] == "events.k8s.io"
     fields = {c["field"] for c in status["details"]["causes"]}
     assert {"eventTime", "reportingController", "action", "message"} <= fields
     r = await api.post(f"/apis/events.k8s.io/v1/namespaces/{ns}/events", json=v1_event(ns, "dep", deprecatedCount=4))
@@ -100,6 +102,8 @@ async def test_v1_validation(api: httpx.AsyncClient, ns: str) -> None:
     )
     assert r.status_code == 422 and "series.count" in r.text
     assert (await api.get(f"/api/v1/namespaces/{ns}/events/bad")).status_code == 404  # nothing half-written
+    r = await api.get(f"/apis/events.k8s.io/v1/namespaces/{ns}/events/bad")
+    assert r.status_code == 404 and r.json()["message"] == 'events.events.k8s.io "bad" not found'
 
 
 async def test_field_selectors_use_v1_labels(api: httpx.AsyncClient, ns: str) -> None:
@@ -164,3 +168,24 @@ async def test_discovery_and_kubectl(api: httpx.AsyncClient, ns: str, apiserver:
     assert code == 0 and "0/3 nodes are available" in out, err
     code, out, err = await kubectl(apiserver, "events", "-n", ns)
     assert code == 0 and "0/3 nodes are available" in out, err
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "described", "namespace": ns},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
+    r = await api.post(f"/api/v1/namespaces/{ns}/pods", json=pod)
+    assert r.status_code == 201, r.text
+    regarding = {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "namespace": ns,
+        "name": "described",
+        "uid": r.json()["metadata"]["uid"],
+    }
+    event = v1_event(ns, "d", regarding=regarding, note="no nodes for described")
+    assert (await api.post(f"/apis/events.k8s.io/v1/namespaces/{ns}/events", json=event)).status_code == 201
+    code, out, err = await kubectl(apiserver, "describe", "pod", "described", "-n", ns)
+    assert code == 0, err
+    assert "FailedScheduling" in out and "default-scheduler" in out and "no nodes for described" in out
