@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, replace
 
 __all__ = [
+    "EVENTS_V1",
     "RESOURCES",
     "ResourceInfo",
     "by_kind",
@@ -301,6 +302,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         has_status=True,
     ),
 )
+
+EVENTS_V1 = _r("events.k8s.io", "Event", "events")
+"""events.k8s.io/v1 Events: not a resource of its own, core/v1 Events served in another group and shape."""
 
 _BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}
 _BY_KIND = {(r.group, r.kind): r for r in RESOURCES}

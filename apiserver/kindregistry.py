@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from apimachinery.resources import RESOURCES, ResourceInfo, version_priority
+from apimachinery.resources import EVENTS_V1, RESOURCES, ResourceInfo, version_priority
 from apimachinery.selectors import SelectableFields, builtin_selectable_fields
 from apiserver.kinds import KindOptions, builtin_strategy
-from apiserver.kinds.events import EVENTS_V1, EventsV1Conversion
+from apiserver.kinds.events import EventsV1Conversion
 from apiserver.printers import Printer, printer_for
 from apiserver.strategy import Strategy
 from apiserver.subresources import SUBRESOURCES, ServesSubresource

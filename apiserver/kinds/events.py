@@ -12,12 +12,11 @@ from typing import Any
 
 from apimachinery import validation
 from apimachinery.errors import Cause
-from apimachinery.resources import ResourceInfo
+from apimachinery.resources import EVENTS_V1
 from apiserver.kinds.core import CreateOnUpdateStrategy
 from apiserver.versions import SERVED_VERSION
 
 __all__ = [
-    "EVENTS_V1",
     "EVENTS_V1_FIELD_LABELS",
     "EventStrategy",
     "EventsV1Conversion",
@@ -26,8 +25,6 @@ __all__ = [
 ]
 
 Obj = dict[str, Any]
-
-EVENTS_V1 = ResourceInfo(group="events.k8s.io", version="v1", kind="Event", plural="events")
 
 # events.k8s.io/v1 field → core/v1 field, where the names differ (the rest are the same)
 _RENAMED = {

@@ -24,7 +24,8 @@ async def test_binds_to_the_only_fitting_node(apiserver: str, api: httpx.AsyncCl
         ev = (await wait_for(scheduled_event, 10, "Scheduled event"))[0]
         assert ev["type"] == "Normal"
         assert ev["message"] == f"Successfully assigned {ns}/p to {big}"
-        assert ev["source"]["component"] == "default-scheduler"
+        assert ev["reportingComponent"] == "default-scheduler"  # written through events.k8s.io/v1: no source
+        assert ev["action"] == "Binding"
         assert ev["involvedObject"]["kind"] == "Pod"
 
 
