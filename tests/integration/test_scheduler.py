@@ -188,7 +188,7 @@ async def test_other_scheduler_names_are_left_alone(apiserver: str, api: httpx.A
             return await tc.events("mine", "Scheduled") or None
 
         events = await wait_for(scheduled, 10, "the Scheduled event")
-        assert events[0]["source"]["component"] == "my-scheduler"
+        assert events[0]["reportingComponent"] == "my-scheduler"
         pod = await tc.get_pod("theirs")
         assert not pod["spec"].get("nodeName")
         assert not [c for c in pod.get("status", {}).get("conditions") or [] if c["type"] == "PodScheduled"]
