@@ -323,9 +323,10 @@ def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
 
 def served_resources() -> list[ResourceInfo]:
     """Every resource in every version it is served in: the table's entries, then a view of each in
-    each of its `also_served` versions (same objects, another version)."""
+    each of its `also_served` versions (same objects, another version), then events.k8s.io/v1 Events
+    (core Events, another group)."""
     views = [replace(r, version=v, also_served=()) for r in RESOURCES for v in r.also_served]
-    return [*RESOURCES, *views]
+    return [*RESOURCES, *views, EVENTS_V1]
 
 
 def group_versions() -> dict[str, list[ResourceInfo]]:

@@ -161,6 +161,11 @@ async def test_discovery_and_kubectl(api: httpx.AsyncClient, ns: str, apiserver:
     assert "events.k8s.io" in aggregated.text
     r = await api.post(f"/apis/events.k8s.io/v1/namespaces/{ns}/events", json=v1_event(ns, "k"))
     assert r.status_code == 201, r.text
+    r = await api.get(
+        f"/apis/events.k8s.io/v1/namespaces/{ns}/events/k", headers={"Accept": "application/vnd.kubernetes.protobuf"}
+    )
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.kubernetes.protobuf"
+    assert b"events.k8s.io/v1" in r.content and b"0/3 nodes are available" in r.content
     code, out, err = await kubectl(apiserver, "get", "events.events.k8s.io", "-n", ns)
     assert code == 0, err
     assert "FailedScheduling" in out and "pod/web-1" in out and "0/3 nodes are available" in out
