@@ -122,18 +122,9 @@ async def test_field_selectors_use_v1_labels(api: httpx.AsyncClient, ns: str) ->
 
 
 async def test_watch_through_v1_sees_core_writes(api: httpx.AsyncClient, ns: str) -> None:
-    seen: list[dict[str, Any]] = []
-
-    async def watch() -> None:
-        url = f"/apis/events.k8s.io/v1/namespaces/{ns}/events"
-        async with api.stream("GET", url, params={"watch": "1", "timeoutSeconds": "20"}) as resp:
-            async for line in resp.aiter_lines():
-                if line.strip():
-                    seen.append(json.loads(line))
-                    return
-
-    task = asyncio.create_task(watch())
-    await asyncio.sleep(0)  # let the watch start its request before the write below
+    url = f"/apis/events.k8s.io/v1/namespaces/{ns}/events"
+    listed = (await api.get(url)).json()
+    assert listed["items"] == []
     body = {
         "apiVersion": "v1",
         "kind": "Event",
@@ -143,11 +134,13 @@ async def test_watch_through_v1_sees_core_writes(api: httpx.AsyncClient, ns: str
         "message": "started",
         "type": "Normal",
     }
-    async with asyncio.timeout(20):
-        while not seen:
-            await api.put(f"/api/v1/namespaces/{ns}/events/w", json=body)
-            await asyncio.wait({task}, timeout=0.5)
-    assert seen[0]["object"]["apiVersion"] == "events.k8s.io/v1" and seen[0]["object"]["note"] == "started"
+    assert (await api.post(f"/api/v1/namespaces/{ns}/events", json=body)).status_code == 201
+    params = {"watch": "1", "resourceVersion": listed["metadata"]["resourceVersion"], "timeoutSeconds": "20"}
+    async with asyncio.timeout(20), api.stream("GET", url, params=params) as resp:
+        first = json.loads(await anext(line async for line in resp.aiter_lines() if line.strip()))
+    assert first["type"] == "ADDED"
+    assert first["object"]["apiVersion"] == "events.k8s.io/v1" and first["object"]["note"] == "started"
+    assert first["object"]["regarding"]["name"] == "p"
 
 
 async def test_discovery_and_kubectl(api: httpx.AsyncClient, ns: str, apiserver: str) -> None:
