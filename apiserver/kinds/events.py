@@ -8,12 +8,13 @@ events.k8s.io/v1 is validated strictly (pkg/apis/core/validation/events.go, `Val
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apimachinery import validation
 from apimachinery.errors import Cause
 from apimachinery.resources import EVENTS_V1
 from apiserver.kinds.core import CreateOnUpdateStrategy
+from apiserver.strategy import Finish, raise_if
 from apiserver.versions import SERVED_VERSION
 
 __all__ = [
@@ -23,6 +24,9 @@ __all__ = [
     "event_from_v1",
     "event_to_v1",
 ]
+
+if TYPE_CHECKING:
+    from apiserver.registry import Registry
 
 Obj = dict[str, Any]
 
@@ -49,6 +53,23 @@ EVENTS_V1_FIELD_LABELS = {
 }
 """The field labels events.k8s.io/v1 selects by, as core/v1 names them (upstream's AddFieldLabelConversionsForEvent)."""
 
+_NS_MISMATCH = "does not match event.namespace"
+# what an update through events.k8s.io/v1 may not change (upstream's ValidateEventUpdate; core names)
+_IMMUTABLE = (
+    "involvedObject",
+    "reason",
+    "message",
+    "source",
+    "firstTimestamp",
+    "lastTimestamp",
+    "count",
+    "type",
+    "eventTime",
+    "action",
+    "related",
+    "reportingComponent",
+    "reportingInstance",
+)
 _REASON_MAX = _ACTION_MAX = _INSTANCE_MAX = 128
 _NOTE_MAX = 1024
 
@@ -108,13 +129,19 @@ def _cause(err: tuple[str, str, str]) -> Cause:
     return Cause(field, message, reason)
 
 
-def _v1_causes(obj: Obj) -> list[Cause]:
-    """upstream's legacyValidateEvent (for an Event with eventTime) and the strict events.k8s.io/v1 checks."""
+def _legacy_errors(obj: Obj) -> list[tuple[str, str, str]]:
+    """upstream's legacyValidateEvent as events.k8s.io/v1 requests get it (names as that version's)."""
     errs: list[tuple[str, str, str]] = []
     namespace = (obj.get("metadata") or {}).get("namespace") or ""
     involved = obj.get("involvedObject") or {}
+    if not obj.get("eventTime"):  # an Event of the old API: only the namespaces must agree
+        if (involved.get("namespace") or "") not in ("", namespace) or (
+            not involved.get("namespace") and namespace not in ("", "default")
+        ):
+            errs.append(validation.invalid("involvedObject.namespace", involved.get("namespace") or "", _NS_MISMATCH))
+        return errs
     if not involved.get("namespace") and namespace not in ("default", "kube-system"):
-        errs.append(validation.invalid("involvedObject.namespace", "", "does not match event.namespace"))
+        errs.append(validation.invalid("involvedObject.namespace", "", _NS_MISMATCH))
     controller = obj.get("reportingComponent") or ""
     if not controller:
         errs.append(validation.required("reportingController"))
@@ -132,12 +159,24 @@ def _v1_causes(obj: Obj) -> list[Cause]:
             errs.append(validation.invalid(field, "", f"can have at most {limit} characters"))
     if len(obj.get("message") or "") > _NOTE_MAX:
         errs.append(validation.invalid("message", "", f"can have at most {_NOTE_MAX} characters"))
+    return errs
+
+
+def _series_errors(obj: Obj) -> list[tuple[str, str, str]]:
+    """upstream's validateV1EventSeries."""
+    errs: list[tuple[str, str, str]] = []
     series = obj.get("series")
     if isinstance(series, dict):
         if not isinstance(series.get("count"), int) or series["count"] < 2:
             errs.append(validation.invalid("series.count", "", "should be at least 2"))
         if not series.get("lastObservedTime"):
             errs.append(validation.required("series.lastObservedTime"))
+    return errs
+
+
+def _create_causes(obj: Obj) -> list[Cause]:
+    """upstream's ValidateEventCreate for events.k8s.io/v1: the legacy checks, then the strict ones."""
+    errs = _legacy_errors(obj) + _series_errors(obj)
     if not obj.get("eventTime"):
         errs.append(validation.required("eventTime"))
     if obj.get("type") not in ("Normal", "Warning"):
@@ -158,5 +197,23 @@ def _v1_causes(obj: Obj) -> list[Cause]:
 class EventStrategy(CreateOnUpdateStrategy):
     """Events: a PUT of a missing Event creates it; one written through events.k8s.io/v1 is validated strictly."""
 
+    async def begin_create(self, obj: Obj, reg: Registry, dry_run: bool) -> Finish | None:
+        # the strict checks are for creation only (the strategy's validate() runs on updates too)
+        if _written_through_v1():
+            raise_if(EVENTS_V1.kind, (obj.get("metadata") or {}).get("name", ""), EVENTS_V1.group, _create_causes(obj))
+        return None
+
     def validate_semantics(self, obj: Obj) -> list[Cause]:
-        return _v1_causes(obj) if _written_through_v1() else []
+        if not _written_through_v1():
+            return []
+        return [_cause(e) for e in _legacy_errors(obj)]
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        """upstream's ValidateEventUpdate for events.k8s.io/v1: a changed series is valid, the rest is immutable."""
+        if not _written_through_v1():
+            return []
+        errs = _series_errors(new) if new.get("series") != old.get("series") else []
+        for field in _IMMUTABLE:
+            if (new.get(field) or None) != (old.get(field) or None):  # unset and zero are one
+                errs.append(validation.invalid(field, new.get(field), "field is immutable"))
+        return [_cause(e) for e in errs]

@@ -81,11 +81,29 @@ async def test_written_through_either_api_read_through_the_other(api: httpx.Asyn
     assert r.status_code == 200, r.text
     assert r.json()["series"]["count"] == 2
     assert (await api.get(f"/api/v1/namespaces/{ns}/events/a")).json()["series"]["count"] == 2
+    r = await api.patch(
+        f"/apis/events.k8s.io/v1/namespaces/{ns}/events/a",
+        content=json.dumps({"note": "changed"}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert r.status_code == 422 and r.json()["details"]["causes"][0]["field"] == "message", r.text
+    assert "field is immutable" in r.json()["message"]
+    # an Event of the old API (no eventTime) takes a series through events.k8s.io/v1
+    patch = {"series": {"count": 4, "lastObservedTime": NOW}}
+    r = await api.patch(
+        f"/apis/events.k8s.io/v1/namespaces/{ns}/events/b",
+        content=json.dumps(patch),
+        headers={"Content-Type": "application/strategic-merge-patch+json"},
+    )
+    assert r.status_code == 200 and r.json()["series"]["count"] == 4, r.text
 
 
 async def test_v1_validation(api: httpx.AsyncClient, ns: str) -> None:
+    no_time = v1_event(ns, "bad")
+    del no_time["eventTime"]
+    r = await api.post(f"/apis/events.k8s.io/v1/namespaces/{ns}/events", json=no_time)
+    assert r.status_code == 422 and [c["field"] for c in r.json()["details"]["causes"]] == ["eventTime"], r.text
     bad = v1_event(ns, "bad", note="x" * 1025, reportingController="", action="")
-    del bad["eventTime"]
     r = await api.post(f"/apis/events.k8s.io/v1/namespaces/{ns}/events", json=bad)
     assert r.status_code == 422, r.text
     status = r.json()
@@ -93,7 +111,7 @@ async def test_v1_validation(api: httpx.AsyncClient, ns: str) -> None:
     assert status["message"].startswith('Event.events.k8s.io "bad" is invalid')
     assert status["details"]["group"] == "events.k8s.io"
     fields = {c["field"] for c in status["details"]["causes"]}
-    assert {"eventTime", "reportingController", "action", "message"} <= fields
+    assert {"reportingController", "action", "message"} <= fields
     r = await api.post(f"/apis/events.k8s.io/v1/namespaces/{ns}/events", json=v1_event(ns, "dep", deprecatedCount=4))
     assert r.status_code == 422 and "deprecatedCount" in r.text
     r = await api.post(
