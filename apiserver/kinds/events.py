@@ -48,6 +48,7 @@ EVENTS_V1_FIELD_LABELS = {
     "metadata.namespace": "metadata.namespace",
     "reason": "reason",
     "reportingController": "reportingComponent",
+    "source": "source",  # upstream keeps it, though events.k8s.io/v1 has no source field
     "type": "type",
     **{f"regarding.{f}": f"involvedObject.{f}" for f in _REFERENCE_FIELDS},
 }
