@@ -1,8 +1,10 @@
 """Events: core/v1 Events, and events.k8s.io/v1 Events served as the same stored objects.
 
 Upstream stores both as core Events under `/registry/events` (events.k8s.io's `events` cohabits with
-core's) and converts between the two shapes (pkg/apis/events/v1/conversion.go); a write through
-events.k8s.io/v1 is validated strictly (pkg/apis/core/validation/events.go, `ValidateEventCreate`).
+core's) and converts between the two shapes (pkg/apis/events/v1/conversion.go). Every Event passes the
+legacy checks; one written through events.k8s.io/v1 is also validated strictly
+(pkg/apis/core/validation/events.go: `ValidateEventCreate`, `ValidateEventUpdate`), its field paths
+named as upstream names them (the internal, core names: `message`, `count`, `source`).
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def _cause(err: tuple[str, str, str]) -> Cause:
 
 
 def _legacy_errors(obj: Obj) -> list[tuple[str, str, str]]:
-    """upstream's legacyValidateEvent as events.k8s.io/v1 requests get it (names as that version's)."""
+    """upstream's legacyValidateEvent, which every Event passes whichever version writes it."""
     errs: list[tuple[str, str, str]] = []
     namespace = (obj.get("metadata") or {}).get("namespace") or ""
     involved = obj.get("involvedObject") or {}
@@ -182,21 +184,17 @@ def _create_causes(obj: Obj) -> list[Cause]:
         errs.append(validation.required("eventTime"))
     if obj.get("type") not in ("Normal", "Warning"):
         errs.append(validation.invalid("type", "", f"has invalid value: {obj.get('type') or ''}"))
-    for v1_name, core_name in (
-        ("deprecatedFirstTimestamp", "firstTimestamp"),
-        ("deprecatedLastTimestamp", "lastTimestamp"),
-        ("deprecatedCount", "count"),
-    ):
-        if obj.get(core_name):
-            errs.append(validation.invalid(v1_name, "", "needs to be unset"))
+    for field in ("firstTimestamp", "lastTimestamp", "count"):  # upstream names the internal (core) fields
+        if obj.get(field):
+            errs.append(validation.invalid(field, "", "needs to be unset"))
     source = obj.get("source") or {}
     if source.get("component") or source.get("host"):
-        errs.append(validation.invalid("deprecatedSource", "", "needs to be unset"))
+        errs.append(validation.invalid("source", "", "needs to be unset"))
     return [_cause(e) for e in errs]
 
 
 class EventStrategy(CreateOnUpdateStrategy):
-    """Events: a PUT of a missing Event creates it; one written through events.k8s.io/v1 is validated strictly."""
+    """Events: a PUT of a missing Event creates it; the legacy checks for all, the strict ones through v1."""
 
     async def begin_create(self, obj: Obj, reg: Registry, dry_run: bool) -> Finish | None:
         # the strict checks are for creation only (the strategy's validate() runs on updates too)
@@ -205,9 +203,7 @@ class EventStrategy(CreateOnUpdateStrategy):
         return None
 
     def validate_semantics(self, obj: Obj) -> list[Cause]:
-        if not _written_through_v1():
-            return []
-        return [_cause(e) for e in _legacy_errors(obj)]
+        return [_cause(e) for e in _legacy_errors(obj)]  # every version, as upstream
 
     def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
         """upstream's ValidateEventUpdate for events.k8s.io/v1: a changed series is valid, the rest is immutable."""
