@@ -138,7 +138,10 @@ class EventsV1Recorder:
         event: Obj = {
             "apiVersion": EVENTS_V1.api_version,
             "kind": "Event",
-            "metadata": {"name": f"{ref.get('name') or 'unknown'}.{time.time_ns():x}"},
+            "metadata": {
+                "name": f"{ref.get('name') or 'unknown'}.{time.time_ns():x}",
+                "namespace": ref.get("namespace") or "default",
+            },
             "eventTime": now_micro(now),
             "regarding": ref,
             "reason": reason,
@@ -148,7 +151,6 @@ class EventsV1Recorder:
             "reportingController": self.reporting_controller,
             "reportingInstance": self.reporting_instance,
         }
-        event["metadata"]["namespace"] = ref.get("namespace") or "default"
         if related is not None:
             event["related"] = object_reference(related)
         try:

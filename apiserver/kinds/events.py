@@ -44,6 +44,8 @@ _RENAMED = {
 }
 _SAME = ("metadata", "eventTime", "series", "reportingInstance", "action", "reason", "related", "type")
 
+_V1_NAMES = frozenset({"apiVersion", "kind", *_SAME, *_RENAMED})
+_CORE_ONLY = frozenset(_RENAMED.values())
 _REFERENCE_FIELDS = ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
 EVENTS_V1_FIELD_LABELS = {
     "metadata.name": "metadata.name",
@@ -86,6 +88,11 @@ def event_from_v1(obj: Obj) -> Obj:
     for v1_name, core_name in _RENAMED.items():
         if v1_name in obj:
             out[core_name] = obj[v1_name]
+    # a field neither version knows goes on, for the strict field validation to name; a core-only one
+    # (`message`) is not events.k8s.io/v1's and is dropped rather than taken as the core field
+    for name, value in obj.items():
+        if name not in out and name not in _V1_NAMES and name not in _CORE_ONLY:
+            out[name] = value
     return out
 
 

@@ -120,6 +120,12 @@ async def test_v1_validation(api: httpx.AsyncClient, ns: str) -> None:
     )
     assert r.status_code == 422 and "series.count" in r.text
     assert (await api.get(f"/api/v1/namespaces/{ns}/events/bad")).status_code == 404  # nothing half-written
+    r = await api.post(
+        f"/apis/events.k8s.io/v1/namespaces/{ns}/events",
+        params={"fieldValidation": "Strict"},
+        json=v1_event(ns, "unknown", colour="blue"),
+    )
+    assert r.status_code == 400 and 'unknown field "colour"' in r.json()["message"], r.text
     # every Event passes upstream's legacy checks, whichever API writes it
     legacy = {
         "apiVersion": "v1",
