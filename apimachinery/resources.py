@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, replace
 
 __all__ = [
+    "EVENTS_V1",
     "RESOURCES",
     "ResourceInfo",
     "by_kind",
@@ -302,6 +303,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
 )
 
+EVENTS_V1 = _r("events.k8s.io", "Event", "events")
+"""events.k8s.io/v1 Events: not a resource of its own, core/v1 Events served in another group and shape."""
+
 _BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}
 _BY_KIND = {(r.group, r.kind): r for r in RESOURCES}
 
@@ -319,9 +323,10 @@ def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
 
 def served_resources() -> list[ResourceInfo]:
     """Every resource in every version it is served in: the table's entries, then a view of each in
-    each of its `also_served` versions (same objects, another version)."""
+    each of its `also_served` versions (same objects, another version), then events.k8s.io/v1 Events
+    (core Events, another group)."""
     views = [replace(r, version=v, also_served=()) for r in RESOURCES for v in r.also_served]
-    return [*RESOURCES, *views]
+    return [*RESOURCES, *views, EVENTS_V1]
 
 
 def group_versions() -> dict[str, list[ResourceInfo]]:

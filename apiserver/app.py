@@ -429,8 +429,11 @@ def create_app(config: Config) -> FastAPI:
             return _discovery_doc(kinds, ctx.path, ctx.method)
 
         async def dispatch(rewritten: Request, info: RequestInfo) -> Response:
-            verb = request_verb(rewritten.method, info, dict(rewritten.query_params))
-            sub = dataclasses.replace(ctx, info=info, path=rewritten.url.path, method=rewritten.method, verb=verb)
+            query = dict(rewritten.query_params)  # a converted version may rename field selector labels
+            verb = request_verb(rewritten.method, info, query)
+            sub = dataclasses.replace(
+                ctx, info=info, path=rewritten.url.path, method=rewritten.method, verb=verb, query=query
+            )
             sub.conn = rewritten
             return await handle(sub)
 

@@ -13,15 +13,22 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from apimachinery.resources import RESOURCES, ResourceInfo, version_priority
+from apimachinery.resources import EVENTS_V1, RESOURCES, ResourceInfo, version_priority
 from apimachinery.selectors import SelectableFields, builtin_selectable_fields
 from apiserver.kinds import KindOptions, builtin_strategy
+from apiserver.kinds.events import EventsV1Conversion
 from apiserver.printers import Printer, printer_for
 from apiserver.strategy import Strategy
 from apiserver.subresources import SUBRESOURCES, ServesSubresource
 from apiserver.versions import CONVERSIONS, SERVED_VERSION, Converts
 
-__all__ = ["KindDefinition", "KindRegistry"]
+__all__ = ["COHABITING", "KindDefinition", "KindRegistry"]
+
+COHABITING: tuple[tuple[ResourceInfo, tuple[str, str], Converts], ...] = (
+    (EVENTS_V1, ("", "events"), EventsV1Conversion()),
+)
+"""Resources served in a group other than the one their objects are stored in: (the served resource, the
+stored one's (group, plural), how they convert)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,14 @@ class KindDefinition:
     storage_served: bool = True
     """False for a CRD whose storage version is `served: false`: objects are stored in it, and requests to
     the other versions pass through it, but it is neither discovered nor addressable."""
+    stored_as: ResourceInfo | None = None
+    """The resource of another group whose objects these are (upstream's cohabiting resources: events.k8s.io
+    Events are core Events): every version in `conversions` is served by conversion to and from it."""
+
+    @property
+    def storage_resource(self) -> ResourceInfo:
+        """The resource requests to a converted version are served through."""
+        return self.stored_as or self.resource
 
     def __post_init__(self) -> None:
         named = set(self.resource.subresources).union(*self.version_subresources.values())
@@ -81,6 +96,10 @@ class KindRegistry:
         self._defs: dict[tuple[str, str], KindDefinition] = {}
         for r in RESOURCES:
             self.add(self.builtin(r))
+        for served, (group, plural), conversion in COHABITING:
+            stored = self._defs[(group, plural)]
+            conversions = {served.version: conversion}
+            self.add(replace(stored, resource=served, conversions=conversions, stored_as=stored.resource))
 
     def builtin(self, r: ResourceInfo) -> KindDefinition:
         """The definition of a built-in resource, from the built-in tables."""

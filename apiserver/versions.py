@@ -19,7 +19,8 @@ import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from starlette.responses import Response, StreamingResponse
 from apimachinery import errors
 from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
 from apimachinery.resources import ResourceInfo
+from apimachinery.selectors import FieldRequirement, FieldSelector, SelectorError, parse_field_selector
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.conversion import hpa_to_v1, hpa_to_v2
 from apiserver.request_info import RequestInfo
@@ -43,6 +45,7 @@ __all__ = [
     "Conversion",
     "Converts",
     "Dispatch",
+    "RenamesFieldLabels",
     "addressed_api_version",
     "addressed_version",
     "serve_converted",
@@ -94,6 +97,15 @@ def written_api_version(res: ResourceInfo) -> str:
 
 def _api_version(res: ResourceInfo, version: str) -> str:
     return f"{res.group}/{version}" if res.group else version
+
+
+@runtime_checkable
+class RenamesFieldLabels(Protocol):
+    """A conversion whose served version selects by other field labels than the storage version."""
+
+    def field_label(self, label: str) -> str | None:
+        """The storage version's label for a served version's one, or None when it cannot be selected by."""
+        ...
 
 
 class Converts(Protocol):
@@ -163,21 +175,20 @@ def _rewrite(request: Request, path: str, method: str, body: bytes | None, conte
     return Request(scope, receive)
 
 
-async def _served_objects(objs: list[Obj], res: ResourceInfo, served: str, conv: Converts) -> list[Obj]:
+async def _served_objects(objs: list[Obj], served: ResourceInfo, conv: Converts) -> list[Obj]:
     """Stored objects as the served version writes them (their required fields included)."""
     out = await conv.out_of_storage(objs) if objs else []
-    filler = filler_for(replace(res, version=served, also_served=()))
+    filler = filler_for(served)
     for obj in out:
         filler.fill(obj)
     return out
 
 
-async def _convert_out(doc: Any, res: ResourceInfo, served: str, conv: Converts) -> Any:
+async def _convert_out(doc: Any, res: ResourceInfo, served: ResourceInfo, conv: Converts) -> Any:
     """An object, a list, a Table or a watch event of the storage version, as the served version."""
     if not isinstance(doc, dict):
         return doc
-    kind, storage_api = doc.get("kind"), res.api_version
-    served_api = f"{res.group}/{served}" if res.group else served
+    kind, storage_api, served_api = doc.get("kind"), res.api_version, served.api_version
     if kind == res.kind and doc.get("apiVersion") == storage_api:
         if (
             "spec" not in doc
@@ -189,11 +200,11 @@ async def _convert_out(doc: Any, res: ResourceInfo, served: str, conv: Converts)
             }
         ):  # a bookmark
             return {**doc, "apiVersion": served_api}
-        return (await _served_objects([doc], res, served, conv))[0]
+        return (await _served_objects([doc], served, conv))[0]
     if kind == res.list_kind:
         items = doc.get("items") or []
         objs = [i for i in items if isinstance(i, dict)]
-        return {**doc, "apiVersion": served_api, "items": await _served_objects(objs, res, served, conv)}
+        return {**doc, "apiVersion": served_api, "items": await _served_objects(objs, served, conv)}
     if kind == "Table":
         rows = [row for row in doc.get("rows") or [] if isinstance(row, dict)]
         at = [
@@ -201,7 +212,7 @@ async def _convert_out(doc: Any, res: ResourceInfo, served: str, conv: Converts)
             for i, row in enumerate(rows)
             if isinstance(row.get("object"), dict) and row["object"].get("kind") == res.kind
         ]
-        converted = await _served_objects([rows[i]["object"] for i in at], res, served, conv)
+        converted = await _served_objects([rows[i]["object"] for i in at], served, conv)
         for i, obj in zip(at, converted, strict=True):
             rows[i] = {**rows[i], "object": obj}
         return {**doc, "rows": rows}
@@ -210,9 +221,9 @@ async def _convert_out(doc: Any, res: ResourceInfo, served: str, conv: Converts)
     return doc
 
 
-async def _as_served(lines: AsyncIterator[Any], res: ResourceInfo, served: str) -> AsyncIterator[Any]:
+async def _as_served(lines: AsyncIterator[Any], served: ResourceInfo) -> AsyncIterator[Any]:
     """A stream whose every step runs with SERVED_VERSION set (a watch's events are encoded as it is read)."""
-    key = (res.group, res.plural, served)
+    key = (served.group, served.plural, served.version)
     while True:
         token = SERVED_VERSION.set(key)
         try:
@@ -224,9 +235,9 @@ async def _as_served(lines: AsyncIterator[Any], res: ResourceInfo, served: str) 
         yield chunk
 
 
-async def _convert_stream(lines: AsyncIterator[Any], res: ResourceInfo, served: str, conv: Converts) -> Any:
+async def _convert_stream(lines: AsyncIterator[Any], res: ResourceInfo, served: ResourceInfo, conv: Converts) -> Any:
     pending = b""
-    async for chunk in _as_served(lines, res, served):
+    async for chunk in _as_served(lines, served):
         pending += chunk if isinstance(chunk, bytes) else str(chunk).encode()
         *complete, pending = pending.split(b"\n")
         out = b""
@@ -239,7 +250,7 @@ async def _convert_stream(lines: AsyncIterator[Any], res: ResourceInfo, served: 
         yield orjson.dumps(await _convert_out(orjson.loads(pending), res, served, conv)) + b"\n"
 
 
-async def _response_out(resp: Response, res: ResourceInfo, served: str, conv: Converts) -> Response:
+async def _response_out(resp: Response, res: ResourceInfo, served: ResourceInfo, conv: Converts) -> Response:
     if isinstance(resp, StreamingResponse):
         headers = {k: v for k, v in resp.headers.items() if k.lower() != "content-length"}
         return StreamingResponse(
@@ -285,6 +296,7 @@ async def _patch_converted(
     storage_info: RequestInfo,
     storage_path: str,
     res: ResourceInfo,
+    served: ResourceInfo,
     conv: Converts,
     dispatch: Dispatch,
 ) -> Response:
@@ -311,8 +323,8 @@ async def _patch_converted(
             if e.code != 409 or pinned or attempt == _PATCH_RETRIES - 1:
                 raise
             continue
-        return await _response_out(put, res, info.version, conv)
-    raise errors.conflict(res.plural, info.name, res.group)
+        return await _response_out(put, res, served, conv)
+    raise errors.conflict(served.plural, info.name, served.group)
 
 
 async def serve_converted(
@@ -323,24 +335,71 @@ async def serve_converted(
     conv = definition.conversions.get(info.version) if definition is not None else None
     if definition is None or conv is None:
         return None
+    served = next((v for v in definition.views() if v.version == info.version), None)
+    if served is None:
+        served = replace(definition.resource, version=info.version, also_served=())
     token = SERVED_VERSION.set((info.group, info.resource, info.version))
     try:
-        return await _serve_through_storage(request, info, dispatch, definition.resource, conv)
+        return await _serve_through_storage(request, info, dispatch, definition.storage_resource, served, conv)
+    except errors.StatusError as e:
+        raise _renamed(e, definition.storage_resource, served) from None
     finally:
         SERVED_VERSION.reset(token)
 
 
+def _renamed(e: errors.StatusError, res: ResourceInfo, served: ResourceInfo) -> errors.StatusError:
+    """An error about the storage resource of another group as one about the served resource."""
+    if res.group == served.group or e.details.get("group") != res.group:
+        return e
+    message = e.message
+    for stored_name, served_name in (
+        (res.group_resource, served.group_resource),
+        (res.kind, f"{served.kind}.{served.group}"),
+    ):
+        if message.startswith(f'{stored_name} "'):
+            message = served_name + message[len(stored_name) :]
+            break
+    details = {**e.details, "group": served.group}
+    return replace(e, message=message, details=details)
+
+
+def _root(group: str, version: str) -> str:
+    return f"/apis/{group}/{version}" if group else f"/api/{version}"
+
+
+def _storage_query(request: Request, conv: Converts) -> Request:
+    """The request with its field selector's labels as the storage resource names them."""
+    if not isinstance(conv, RenamesFieldLabels) or "fieldSelector" not in request.query_params:
+        return request
+    try:
+        selector = parse_field_selector(request.query_params["fieldSelector"])
+    except SelectorError as e:
+        raise errors.bad_request(str(e)) from e
+    renamed = []
+    for r in selector.requirements:
+        label = conv.field_label(r.field)
+        if label is None:
+            raise errors.bad_request(f"field label not supported: {r.field}")
+        renamed.append(FieldRequirement(label, r.op, r.value))
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "fieldSelector"]
+    params.append(("fieldSelector", str(FieldSelector(tuple(renamed)))))
+    scope = dict(request.scope)
+    scope["query_string"] = urlencode(params).encode()
+    return Request(scope, request.receive)
+
+
 async def _serve_through_storage(
-    request: Request, info: RequestInfo, dispatch: Dispatch, res: ResourceInfo, conv: Converts
+    request: Request, info: RequestInfo, dispatch: Dispatch, res: ResourceInfo, served: ResourceInfo, conv: Converts
 ) -> Response:
-    root = f"/apis/{info.group}/{info.version}"
+    root = _root(info.group, info.version)
     path = request.url.path
-    storage_path = f"/apis/{info.group}/{res.version}" + path[len(root) :]
-    storage_info = replace(info, version=res.version)
+    storage_path = _root(res.group, res.version) + path[len(root) :]
+    storage_info = replace(info, group=res.group, version=res.version)
+    request = _storage_query(request, conv)
     method = request.method
     own_kind = info.subresource in _OWN_KIND  # a scale's body is a Scale, the same in every version
     if method == "PATCH" and own_kind and media_type(request.headers.get("content-type")) != _APPLY:
-        return await _patch_converted(request, info, storage_info, storage_path, res, conv, dispatch)
+        return await _patch_converted(request, info, storage_info, storage_path, res, served, conv, dispatch)
     body: bytes | None = None
     content_type = ""
     unconverted = False
@@ -367,7 +426,7 @@ async def _serve_through_storage(
         content_type = request.headers.get("content-type") or "application/json"
     rewritten = _rewrite(request, storage_path, method, body, content_type)
     resp = await _dispatch_written(rewritten, storage_info, dispatch, unconverted)
-    return await _response_out(resp, res, info.version, conv)
+    return await _response_out(resp, res, served, conv)
 
 
 async def _dispatch_written(request: Request, info: RequestInfo, dispatch: Dispatch, unconverted: bool) -> Response:

@@ -16,7 +16,8 @@ from typing import Any
 from prometheus_client import Counter as PromCounter
 
 from apimachinery.errors import StatusError
-from client.events import EventRecorder, now_rfc3339
+from client.events import now_rfc3339
+from client.events_v1 import EventsV1Recorder
 from client.informer import Informer, InformerFactory
 from client.request import DeleteOptions, PatchType, Preconditions
 from client.rest import ApiClient
@@ -62,7 +63,7 @@ class Scheduler:
         self,
         api: ApiClient,
         factory: InformerFactory,
-        recorder: EventRecorder,
+        recorder: EventsV1Recorder,
         scheduler_name: str = DEFAULT_SCHEDULER_NAME,
         *,
         framework: Framework | None = None,
@@ -267,7 +268,8 @@ class Scheduler:
             if e.code not in (404, 409):
                 raise
             return  # already gone (or replaced by a namesake)
-        self.recorder.record(_ref(victim), "Normal", "Preempted", f"Preempted by pod {pod.uid} on node {node}")
+        note = f"Preempted by pod {pod.uid} on node {node}"
+        self.recorder.record(_ref(victim), _ref(pod), "Normal", "Preempted", "Preempting", note)
 
     async def _bind(self, qp: QueuedPod, node: str) -> None:
         pod = qp.pod
@@ -289,11 +291,10 @@ class Scheduler:
                 if not gone and self.pods.store.get(pod.key) is not None:
                     self.queue.requeue_backoff(qp)
                     msg = f"binding rejected: {e}"
-                    self.recorder.record(_ref(pod), "Warning", "FailedScheduling", msg)
+                    self.recorder.record(_ref(pod), None, "Warning", "FailedScheduling", "Scheduling", msg)
                 return
-            self.recorder.record(
-                _ref(pod), "Normal", "Scheduled", f"Successfully assigned {pod.namespace}/{pod.name} to {node}"
-            )
+            note = f"Successfully assigned {pod.namespace}/{pod.name} to {node}"
+            self.recorder.record(_ref(pod), None, "Normal", "Scheduled", "Binding", note)
         finally:
             self._slots.release()
 
@@ -303,7 +304,7 @@ class Scheduler:
             current = self.pods.store.get(pod.key)
             if current is None or pod.key not in self.queue:
                 return  # deleted (or bound) meanwhile
-            self.recorder.record(_ref(pod), "Warning", "FailedScheduling", message)
+            self.recorder.record(_ref(pod), None, "Warning", "FailedScheduling", "Scheduling", message)
             cond = next(
                 (c for c in (current.get("status") or {}).get("conditions") or [] if c.get("type") == "PodScheduled"),
                 None,
@@ -357,7 +358,8 @@ async def run_scheduler(
 ) -> None:
     """Run a scheduler on `api` until cancelled (the component's main). `percentage_of_nodes_to_score`
     is upstream's KubeSchedulerConfiguration field: 0 is adaptive (50 % - nodes/125, at least 5 %)."""
-    async with InformerFactory(api) as factory, EventRecorder(api, scheduler_name, queue_size=4096) as recorder:
+    recorder = EventsV1Recorder(api, scheduler_name, queue_size=4096)
+    async with InformerFactory(api) as factory, recorder:
         sched = Scheduler(
             api,
             factory,

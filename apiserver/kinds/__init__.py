@@ -23,6 +23,7 @@ from apiserver.kinds.core import (
     PersistentVolumeClaimStrategy,
     SecretStrategy,
 )
+from apiserver.kinds.events import EventStrategy
 from apiserver.kinds.networking import (
     IngressClassStrategy,
     IngressStrategy,
@@ -77,7 +78,7 @@ _BY_KIND: dict[str, _Factory] = {
     "Lease": lambda r, o: CreateOnUpdateStrategy(r),
     "PodDisruptionBudget": lambda r, o: PodDisruptionBudgetStrategy(r),
     "PriorityClass": lambda r, o: PriorityClassStrategy(r),
-    "Event": lambda r, o: CreateOnUpdateStrategy(r),
+    "Event": lambda r, o: EventStrategy(r),
     "Ingress": lambda r, o: IngressStrategy(r),
     "IngressClass": lambda r, o: IngressClassStrategy(r),
     "IPAddress": lambda r, o: IPAddressStrategy(r),

@@ -24,7 +24,8 @@ async def test_binds_to_the_only_fitting_node(apiserver: str, api: httpx.AsyncCl
         ev = (await wait_for(scheduled_event, 10, "Scheduled event"))[0]
         assert ev["type"] == "Normal"
         assert ev["message"] == f"Successfully assigned {ns}/p to {big}"
-        assert ev["source"]["component"] == "default-scheduler"
+        assert ev["reportingComponent"] == "default-scheduler"  # written through events.k8s.io/v1: no source
+        assert ev["action"] == "Binding"
         assert ev["involvedObject"]["kind"] == "Pod"
 
 
@@ -187,7 +188,7 @@ async def test_other_scheduler_names_are_left_alone(apiserver: str, api: httpx.A
             return await tc.events("mine", "Scheduled") or None
 
         events = await wait_for(scheduled, 10, "the Scheduled event")
-        assert events[0]["source"]["component"] == "my-scheduler"
+        assert events[0]["reportingComponent"] == "my-scheduler"
         pod = await tc.get_pod("theirs")
         assert not pod["spec"].get("nodeName")
         assert not [c for c in pod.get("status", {}).get("conditions") or [] if c["type"] == "PodScheduled"]
