@@ -16,11 +16,11 @@ from starlette.responses import Response
 from apimachinery import errors
 from apimachinery.resources import CREATE_ONLY, ResourceInfo
 from apiserver import managedfields, openapi
-from apiserver.codec import decode_body, json_response, wants_table
+from apiserver.codec import JSON, decode_body, json_response, wants_table
 from apiserver.context import RequestContext
 from apiserver.kindregistry import KindRegistry
 from apiserver.options import ListOptions, WriteOptions
-from apiserver.registry import Registry
+from apiserver.registry import Registry, encode_list
 from apiserver.request_info import RequestInfo
 from apiserver.reviews import serve_review
 from apiserver.watch import watch_response
@@ -181,7 +181,7 @@ async def _list_or_watch(ctx: RequestContext) -> Response:
                 include_object=include,
             )
         )
-    return json_response(listing)
+    return Response(encode_list(listing), media_type=JSON)
 
 
 async def _delete_collection(ctx: RequestContext) -> Response:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from apimachinery import errors
 from apimachinery.meta import format_time, generate_name, meta, new_uid, now
 from apimachinery.resources import ResourceInfo, by_plural
@@ -217,7 +219,7 @@ class Registry:
                 raise errors.too_large_resource_version(wanted, self.cache.revision)
             return await self._list_etcd(scope, match, opts.limit, 0, prefix)
         snapshot, revision = self.cache.cache(res.storage_name).snapshot(), self.cache.revision
-        items: list[dict[str, Any]] = []
+        items = CachedItems()
         token, remaining = "", 0
         for i, stored in enumerate(snapshot):
             if not stored.key.startswith(prefix) or not match(stored.obj):
@@ -226,7 +228,7 @@ class Registry:
                 token = self.tokens.encode(revision, stored.key, scope)
                 remaining = sum(1 for s in snapshot[i:] if s.key.startswith(prefix) and match(s.obj))
                 break
-            items.append(stored.obj)
+            items.add(stored)
         return items, revision, token, remaining
 
     async def _list_etcd(
@@ -687,3 +689,26 @@ async def _finish_all(finishes: list[Finish], stored: bool, res: ResourceInfo, n
     """End (and forget) every begun write of an update's tries."""
     while finishes:
         await _finish(finishes.pop(), stored, res, name)
+
+
+class CachedItems(list[dict[str, Any]]):
+    """A list's items straight from the watch cache, beside the stored objects they are (each keeps its JSON)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stored: list[StoredObject] = []
+
+    def add(self, stored: StoredObject) -> None:
+        """Append `stored`'s object."""
+        self.append(stored.obj)
+        self.stored.append(stored)
+
+
+def encode_list(listing: dict[str, Any]) -> bytes:
+    """A `<Kind>List` as JSON, the same bytes as `orjson.dumps(listing)`; items from the watch cache are not
+    encoded again (each object's JSON is kept with it until it changes)."""
+    items = listing["items"]
+    if not isinstance(items, CachedItems) or not items or next(reversed(listing)) != "items":
+        return orjson.dumps(listing)
+    head = orjson.dumps({k: v for k, v in listing.items() if k != "items"})
+    return b"".join((head[:-1], b',"items":[', b",".join(s.json() for s in items.stored), b"]}"))

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aetcd
@@ -93,6 +93,13 @@ class StoredObject:
     key: str
     obj: dict[str, Any]
     revision: int
+    _json: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def json(self) -> bytes:
+        """`obj` as JSON, encoded on first use and then kept: a stored object is never changed in place."""
+        if self._json is None:
+            object.__setattr__(self, "_json", orjson.dumps(self.obj))
+        return self._json  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
