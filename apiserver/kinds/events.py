@@ -16,6 +16,7 @@ from apimachinery import validation
 from apimachinery.errors import Cause
 from apimachinery.resources import EVENTS_V1
 from apiserver.kinds.core import CreateOnUpdateStrategy
+from apiserver.printers import parse_time
 from apiserver.strategy import Finish, raise_if
 from apiserver.versions import SERVED_VERSION
 
@@ -129,6 +130,15 @@ class EventsV1Conversion:
         return EVENTS_V1_FIELD_LABELS.get(label)
 
 
+def _value(obj: Obj, field: str) -> Any:
+    """`obj[field]` as upstream compares it: unset and zero are one, and a time is its instant, not its spelling
+    (typed clients send `2026-12-02T10:00:00+00:00` for a stored `2026-12-02T10:00:00.000000Z`)."""
+    value = obj.get(field) or None
+    if field == "eventTime" and isinstance(value, str):
+        return parse_time(value) or value
+    return value
+
+
 def _written_through_v1() -> bool:
     served = SERVED_VERSION.get()
     return served is not None and served[:2] == (EVENTS_V1.group, EVENTS_V1.plural)
@@ -218,6 +228,6 @@ class EventStrategy(CreateOnUpdateStrategy):
             return []
         errs = _series_errors(new) if new.get("series") != old.get("series") else []
         for field in _IMMUTABLE:
-            if (new.get(field) or None) != (old.get(field) or None):  # unset and zero are one
+            if _value(new, field) != _value(old, field):
                 errs.append(validation.invalid(field, new.get(field), "field is immutable"))
         return [_cause(e) for e in errs]
