@@ -245,13 +245,14 @@ class BindingSubresource(Subresource):
         if not isinstance(meta_, dict):
             raise errors.bad_request("the body of the request was not a Binding object")
         meta_.setdefault("name", name)
-        if meta_["name"] != name:
-            raise errors.bad_request("name in URL does not match name in Binding object")
-        _validate_binding(name, body)
         wo = WriteOptions.parse(ctx.query)
         attrs = _binding_attributes(ctx, body, wo)
         await reg.admission.admit(attrs, reg)
-        _validate_binding(name, body)  # a mutating webhook may have changed the Binding
+        # BindingREST.Create's checks, after mutating admission (whose webhooks may replace the Binding's contents)
+        meta_ = body.get("metadata") or {}
+        if meta_.get("name") != name:
+            raise errors.bad_request("name in URL does not match name in Binding object")
+        _validate_binding(name, body)
         await reg.admission.validate(attrs, reg)
 
         node = body["target"]["name"]
