@@ -442,7 +442,7 @@ class Registry:
         every try. Whatever `mutate` raises ends the write."""
 
         async def try_update(current: StoredObject) -> dict[str, Any]:
-            obj = copy.deepcopy(current.obj)
+            obj = orjson.loads(current.json())  # a copy, from the JSON the stored object keeps: cheaper than deepcopy
             self._check_preconditions(res, name, obj, preconditions or {})
             return mutate(obj)
 
