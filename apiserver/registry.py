@@ -426,6 +426,30 @@ class Registry:
             await self._after_delete(strategy, stored.obj)
         return WriteResult(stored.obj)
 
+    async def update_stored(
+        self,
+        res: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        mutate: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Apply `mutate` to (a copy of) the stored object and write it as it comes back: no strategy, admission
+        or validation (upstream's `Storage.GuaranteedUpdate`, as pods/binding uses it). The object keeps its
+        resourceVersion rules, watch events and 409s; `preconditions` (uid, resourceVersion) are checked on
+        every try. Whatever `mutate` raises ends the write."""
+
+        async def try_update(current: StoredObject) -> dict[str, Any]:
+            obj = orjson.loads(current.json())  # a copy, from the JSON the stored object keeps: cheaper than deepcopy
+            self._check_preconditions(res, name, obj, preconditions or {})
+            return mutate(obj)
+
+        key = self.key(res, namespace, name)
+        stored = await self._guaranteed_update(key, res, name, try_update, dry_run, self._cached(key, res))
+        return stored.obj
+
     def _cached(self, key: str, res: ResourceInfo) -> StoredObject | None:
         """The watch cache's copy of an object: a first guess that saves a read (checked by the write)."""
         if not self.cache.ready.is_set():

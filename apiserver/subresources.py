@@ -17,6 +17,7 @@ from apimachinery.meta import meta, now
 from apimachinery.resources import ResourceInfo
 from apimachinery.selectors import selector_from_label_selector, selector_from_map
 from apiserver import managedfields, openapi, portforward, proxy
+from apiserver.admission import AdmissionAttributes
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
 from apiserver.context import RequestContext
 from apiserver.eviction import EvictionSubresource
@@ -223,7 +224,11 @@ class ScaleSubresource(Subresource):
 
 
 class BindingSubresource(Subresource):
-    """`pods/<name>/binding`: sets spec.nodeName once (409 when already bound)."""
+    """`pods/<name>/binding`: sets spec.nodeName once (409 when already bound).
+
+    As upstream's BindingREST: admission sees a create of the Binding, then the pod is written straight
+    through storage (`Registry.update_stored`), without the pod's strategy, validation or admission.
+    """
 
     verbs = ("create",)
     response_kind = ("", "v1", "Binding")
@@ -232,52 +237,46 @@ class BindingSubresource(Subresource):
         reg, res = _parts(ctx)
         name = ctx.name
         body = decode_body(await ctx.body(), ctx.header("content-type"))
-        target = ((body or {}).get("target") or {}) if isinstance(body, dict) else {}
-        node = target.get("name")
-        if not node:
-            raise errors.invalid(
-                "Binding",
-                name,
-                [errors.Cause("target.name", "Required value", "FieldValueRequired")],
-            )
-        if target.get("kind", "Node") != "Node":
-            raise errors.invalid(
-                "Binding",
-                name,
-                [
-                    errors.Cause(
-                        "target.kind",
-                        f'Unsupported value: "{target.get("kind")}": supported values: "Node"',
-                        "FieldValueNotSupported",
-                    )
-                ],
-            )
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request was not a Binding object")
+        meta_ = body.get("metadata")
+        if meta_ is None:
+            meta_ = body["metadata"] = {}
+        if not isinstance(meta_, dict):
+            raise errors.bad_request("the body of the request was not a Binding object")
+        meta_.setdefault("name", name)
+        wo = WriteOptions.parse(ctx.query)
+        attrs = _binding_attributes(ctx, body, wo)
+        await reg.admission.admit(attrs, reg)
+        # BindingREST.Create's checks, after mutating admission (whose webhooks may replace the Binding's contents)
+        meta_ = body.get("metadata") or {}
+        if meta_.get("name") != name:
+            raise errors.bad_request("name in URL does not match name in Binding object")
+        _validate_binding(name, body)
+        await reg.admission.validate(attrs, reg)
 
+        node = body["target"]["name"]
+        annotations = meta_.get("annotations") if isinstance(meta_.get("annotations"), dict) else {}
         # upstream's assignPod: the Binding's uid and resourceVersion, when set, are preconditions on the
         # pod, so a binding decided for a pod since deleted and re-created under its name is refused
-        meta = body.get("metadata") if isinstance(body, dict) else None
-        preconditions = {k: v for k, v in (meta or {}).items() if k in ("uid", "resourceVersion") and v}
+        preconditions = {k: v for k, v in meta_.items() if k in ("uid", "resourceVersion") and v}
 
         def bind(cur: dict[str, Any]) -> dict[str, Any]:
-            reg._check_preconditions(res, name, cur, preconditions)  # the delete path's check and message
-            m, spec = cur.get("metadata", {}), cur.setdefault("spec", {})
+            m, spec = cur.setdefault("metadata", {}), cur.setdefault("spec", {})
             if m.get("deletionTimestamp"):
-                raise errors.conflict(
-                    "pods/binding",
-                    name,
-                    why=f"pod {name} is being deleted, cannot be assigned to a host",
-                )
+                raise _binding_conflict(name, f"pod {name} is being deleted, cannot be assigned to a host")
             if spec.get("nodeName"):
-                raise errors.conflict(
-                    "pods/binding",
-                    name,
-                    why=f'pod {name} is already assigned to node "{spec["nodeName"]}"',
-                )
+                raise _binding_conflict(name, f'pod {name} is already assigned to node "{spec["nodeName"]}"')
+            if spec.get("schedulingGates"):
+                raise _binding_conflict(name, f"pod {name} has non-empty .spec.schedulingGates")
             spec["nodeName"] = node
+            if annotations:
+                m["annotations"] = {**(m.get("annotations") or {}), **annotations}
+            (cur.get("status") or {}).pop("nominatedNodeName", None)  # ClearingNominatedNodeNameAfterBinding
             _set_scheduled(cur)
             return cur
 
-        await reg.update(res, ctx.namespace, name, bind, WriteOptions.parse(ctx.query), "binding", user=ctx.user)
+        await reg.update_stored(res, ctx.namespace, name, bind, preconditions=preconditions, dry_run=wo.dry_run)
         return json_response(
             {
                 "kind": "Status",
@@ -288,6 +287,54 @@ class BindingSubresource(Subresource):
             },
             201,
         )
+
+
+def _validate_binding(name: str, binding: dict[str, Any]) -> None:
+    """ValidatePodBinding: a target name, of kind Node (or no kind)."""
+    target = binding.get("target")
+    if not isinstance(target, dict):
+        target = binding["target"] = {}
+    if not target.get("name"):
+        raise errors.invalid("Binding", name, [errors.Cause("target.name", "Required value", "FieldValueRequired")])
+    if target.get("kind", "Node") not in ("Node", ""):
+        raise errors.invalid(
+            "Binding",
+            name,
+            [
+                errors.Cause(
+                    "target.kind",
+                    f'Unsupported value: "{target.get("kind")}": supported values: "Node"',
+                    "FieldValueNotSupported",
+                )
+            ],
+        )
+
+
+def _binding_attributes(ctx: RequestContext, binding: dict[str, Any], wo: WriteOptions) -> AdmissionAttributes:
+    """What admission sees of a binding: a create of the Binding under pods/binding."""
+    assert ctx.resource is not None
+    options: dict[str, Any] = {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
+    if wo.field_manager:
+        options["fieldManager"] = wo.field_manager
+    if wo.dry_run:
+        options["dryRun"] = ["All"]
+    return AdmissionAttributes(
+        "CREATE",
+        ctx.resource,
+        "binding",
+        ctx.namespace or "",
+        ctx.name,
+        binding,
+        None,
+        ctx.user,
+        dry_run=wo.dry_run,
+        options=options,
+    )
+
+
+def _binding_conflict(name: str, why: str) -> errors.StatusError:
+    """assignPod's answer to a pod that cannot be bound: 409 on pods/binding."""
+    return errors.conflict("pods/binding", name, why=why)
 
 
 def _set_scheduled(pod: dict[str, Any]) -> None:

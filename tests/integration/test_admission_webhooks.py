@@ -171,6 +171,35 @@ async def test_webhooks_mutate_and_deny(api: httpx.AsyncClient, ns: str) -> None
             await api.delete(f"/api/v1/namespaces/{ns}-other")
 
 
+async def test_a_binding_is_admitted_as_a_create_of_the_binding(api: httpx.AsyncClient, ns: str) -> None:
+    await _label_namespace(api, ns)
+
+    def annotate(path: str, review: Review) -> dict[str, Any]:
+        ops = [{"op": "add", "path": "/metadata/annotations", "value": {"example.com/zone": "z1"}}]
+        return json_patch(review, ops)
+
+    async with webhook_server(annotate) as server:
+        hook = _hook(
+            "bind.example.com", {"url": server.url("/bind"), "caBundle": server.pki.ca_bundle}, ns, ["pods/binding"]
+        )
+        async with configuration(api, "MutatingWebhookConfiguration", f"{ns}-b", [hook]):
+            pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+            assert (await api.post(f"/api/v1/namespaces/{ns}/pods", json=pod)).status_code == 201
+            assert not server.reviews  # the pod's own create is not a pods/binding write
+            binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"name": "n1"}}
+            r = await api.post(f"/api/v1/namespaces/{ns}/pods/p/binding", json=binding)
+            assert r.status_code == 201, r.text
+            [(_, review)] = server.reviews
+            request = review["request"]
+            assert request["operation"] == "CREATE" and request["subResource"] == "binding"
+            assert request["kind"] == {"group": "", "version": "v1", "kind": "Binding"}
+            assert request["object"]["kind"] == "Binding" and request["object"]["target"]["name"] == "n1"
+            assert request["oldObject"] is None
+            got = (await api.get(f"/api/v1/namespaces/{ns}/pods/p")).json()
+            # the Binding's annotations, as the webhook left them, are copied onto the pod
+            assert got["spec"]["nodeName"] == "n1" and got["metadata"]["annotations"] == {"example.com/zone": "z1"}
+
+
 async def test_failure_policy_ignore_and_fail(api: httpx.AsyncClient, ns: str) -> None:
     await _label_namespace(api, ns)
     port = free_port()  # nothing listens there

@@ -44,3 +44,34 @@ async def test_binding_with_a_stale_resource_version_is_refused(api: httpx.Async
     current = patched.json()["metadata"]["resourceVersion"]
     r = await api.post(pods_path(ns, "q") + "/binding", json=binding("q", "n1", resourceVersion=current))
     assert r.status_code == 201, r.text
+
+
+async def test_binding_writes_only_what_upstreams_assign_pod_writes(api: httpx.AsyncClient, ns: str) -> None:
+    created = (await api.post(pods_path(ns), json=pod("r"))).json()
+    r = await api.post(pods_path(ns, "r") + "/binding", json=binding("other", "n1"))
+    assert r.status_code == 400 and r.json()["message"] == "name in URL does not match name in Binding object"
+    dry = await api.post(pods_path(ns, "r") + "/binding", params={"dryRun": "All"}, json=binding("r", "n1"))
+    assert dry.status_code == 201, dry.text
+    assert (await api.get(pods_path(ns, "r"))).json() == created
+    body = binding("r", "n1")
+    body["metadata"]["annotations"] = {"example.com/placed-by": "test"}  # type: ignore[index]
+    r = await api.post(pods_path(ns, "r") + "/binding", json=body)
+    assert r.status_code == 201, r.text
+    bound = (await api.get(pods_path(ns, "r"))).json()
+    assert bound["spec"]["nodeName"] == "n1"
+    assert bound["metadata"]["annotations"] == {"example.com/placed-by": "test"}
+    # a write straight through storage: no generation bump, no managedFields entry for the binding
+    assert bound["metadata"]["generation"] == created["metadata"]["generation"]
+    assert bound["metadata"].get("managedFields") == created["metadata"].get("managedFields")
+    assert int(bound["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+
+
+async def test_binding_a_gated_pod_is_refused(api: httpx.AsyncClient, ns: str) -> None:
+    assert (await api.post(pods_path(ns), json=pod("g", schedulingGates=[{"name": "wait"}]))).status_code == 201
+    r = await api.post(pods_path(ns, "g") + "/binding", json=binding("g", "n1"))
+    assert r.status_code == 409, r.text
+    assert (
+        r.json()["message"]
+        == 'Operation cannot be fulfilled on pods/binding "g": pod g has non-empty .spec.schedulingGates'
+    )
+    assert not (await api.get(pods_path(ns, "g"))).json()["spec"].get("nodeName")
