@@ -1,10 +1,15 @@
 """The `process` runtime: each container is a local process group in its own mount namespace.
 
-Containers start as `unshare --mount --propagation private -- python -I -S -c PREAMBLE spec argv`
-(as root), or with `--user --map-root-user` added (not root), or plainly when neither works (then
-volumes are not at their mountPath and /tmp is the host's; a warning is logged once). The preamble
-(kubelet/preamble.py) builds a tmpfs root mirroring the host's /, with the pod's private /tmp and
-each volume at its mountPath, chroots into it and execs the command. stdout/stderr go to a
+Containers are forked by a fork server (kubelet/zygote.py, kubelet/preamble.py), one per runtime,
+started with the first container: the child makes its own mount namespace (as root; a user
+namespace mapping us to root too when not root), builds a tmpfs root mirroring the host's /, with
+the pod's private /tmp and each volume at its mountPath, chroots into it and execs the command.
+A container with a tty, an ephemeral container with a target, and any container while the server
+cannot start start the old way, each with an interpreter of its own:
+`unshare --mount --propagation private -- python -I -S -c PREAMBLE spec argv` (with `--user
+--map-root-user` when not root), running the same code. When neither namespace mode works,
+containers start plainly (volumes are not at their mountPath and /tmp is the host's; a warning is
+logged once). stdout/stderr go to a
 CRI-format log file per container instance. Pids are recorded under the root dir so a restarted
 kubelet can kill what a previous run left behind. Exec (probes, `kubectl exec`) enters the
 container's mount namespace and root with nsenter, and so does an ephemeral container with a
@@ -45,6 +50,7 @@ from kubelet.runtime import (
 )
 from kubelet.streaming_attach import PipeStdin
 from kubelet.tty import TtyProcess, spawn_tty
+from kubelet.zygote import Zygote, ZygoteProcess, ZygoteUnavailable
 
 __all__ = ["ProcessRuntime", "cri_log_line", "rfc3339_nano"]
 
@@ -89,7 +95,7 @@ def _proc_start_ticks(pid: int) -> str:
 class _Container:
     status: ContainerStatus
     config: ContainerConfig
-    proc: asyncio.subprocess.Process | TtyProcess | None = None
+    proc: asyncio.subprocess.Process | TtyProcess | ZygoteProcess | None = None
     waiter: asyncio.Task[None] | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -113,6 +119,7 @@ class ProcessRuntime:
         self._containers: dict[str, _Container] = {}
         self._callbacks: list[Callable[[str, str], None]] = []
         self._start_slots = asyncio.Semaphore(START_CONCURRENCY)
+        self.zygote: Zygote | None = None  # the fork server, once the namespace mode is known
         self._load_sandboxes()
 
     # --- setup ---------------------------------------------------------------------------
@@ -125,6 +132,7 @@ class ProcessRuntime:
             log.warning("cannot create mount namespaces (unshare failed): volumes are not mounted at their mountPath")
         else:
             log.info("containers run in private mount namespaces (%s mode)", self.mode)
+            self.zygote = Zygote(self.mode)
 
     async def _detect_mode(self) -> str:
         if not shutil.which("unshare"):
@@ -262,17 +270,21 @@ class ProcessRuntime:
         self._containers[cid] = _Container(status, config)
         return cid
 
-    def _argv(self, sb: Sandbox, config: ContainerConfig, ready_fd: int | None = None) -> list[str]:
-        if self.mode == "none":
-            return list(config.argv)
+    @staticmethod
+    def _spec(sb: Sandbox, config: ContainerConfig, ready_fd: int | None = None) -> dict[str, Any]:
         mounts = [Mount(sb.dir / "tmp", "/tmp"), *sorted(config.mounts, key=lambda m: m.target.count("/"))]
-        spec = {
+        return {
             "root": str(sb.dir / "root"),
             "mounts": [{"source": str(m.source), "target": m.target, "readOnly": m.read_only} for m in mounts],
             "workingDir": config.working_dir,
             "readyFd": ready_fd,
         }
-        return [*self._unshare(self.mode), sys.executable, "-I", "-S", "-c", PREAMBLE, json.dumps(spec), *config.argv]
+
+    def _argv(self, sb: Sandbox, config: ContainerConfig, ready_fd: int | None = None) -> list[str]:
+        if self.mode == "none":
+            return list(config.argv)
+        spec = json.dumps(self._spec(sb, config, ready_fd))
+        return [*self._unshare(self.mode), sys.executable, "-I", "-S", "-c", PREAMBLE, spec, *config.argv]
 
     def _env(self, config: ContainerConfig, sb: Sandbox) -> dict[str, str]:
         # containers share the host's network: POD_IP tells a server which address is its own
@@ -289,31 +301,19 @@ class ProcessRuntime:
         c = self._containers[container_id]
         sb = self._sandboxes[c.status.pod_uid]
         log_file = _open_log(c.status.log_path)
-        cwd = self._cwd(c)
         target = self._target(c)
         ready_r, ready_w = os.pipe() if self.mode != "none" and target is None else (-1, -1)
-        if target is not None:
-            # an ephemeral container with a target shares the target's mount namespace and root
-            argv = [*self._enter(target), *c.config.argv]
-        else:
-            argv = self._argv(sb, c.config, ready_w if ready_w >= 0 else None)
-        pass_fds = (ready_w,) if ready_w >= 0 else ()
+        env = self._env(c.config, sb)
         try:
-            proc: asyncio.subprocess.Process | TtyProcess
-            if c.config.tty:  # stdin, stdout and stderr are one terminal, in a session of its own
-                proc = await spawn_tty(argv, self._env(c.config, sb), cwd, pass_fds)
-            else:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=asyncio.subprocess.PIPE if c.config.stdin else asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    env=self._env(c.config, sb),
-                    cwd=cwd,
-                    start_new_session=True,
-                    limit=_MAX_LINE,
-                    pass_fds=pass_fds,
-                )
+            proc: asyncio.subprocess.Process | TtyProcess | ZygoteProcess | None = None
+            if self.zygote is not None and target is None and not c.config.tty:
+                try:
+                    spec = self._spec(sb, c.config)
+                    proc = await self.zygote.spawn(spec, list(c.config.argv), env, c.config.stdin, ready_w)
+                except ZygoteUnavailable as e:
+                    log.debug("starting container %s without the fork server: %s", c.config.name, e)
+            if proc is None:
+                proc = await self._spawn_container(c, sb, target, env, ready_w)
         except OSError as e:
             for fd in (ready_r, ready_w):
                 if fd >= 0:
@@ -340,8 +340,37 @@ class ProcessRuntime:
         (self.pids_dir / f"{container_id}.json").write_text(json.dumps(rec))
         c.waiter = asyncio.create_task(self._wait(container_id, c, proc, log_file), name=f"container {c.config.name}")
 
+    async def _spawn_container(
+        self, c: _Container, sb: Sandbox, target: _Container | None, env: dict[str, str], ready_w: int
+    ) -> asyncio.subprocess.Process | TtyProcess:
+        """Start the container with an interpreter of its own (or through nsenter into its target)."""
+        if target is not None:
+            # an ephemeral container with a target shares the target's mount namespace and root
+            argv = [*self._enter(target), *c.config.argv]
+        else:
+            argv = self._argv(sb, c.config, ready_w if ready_w >= 0 else None)
+        pass_fds = (ready_w,) if ready_w >= 0 else ()
+        cwd = self._cwd(c)
+        if c.config.tty:  # stdin, stdout and stderr are one terminal, in a session of its own
+            return await spawn_tty(argv, env, cwd, pass_fds)
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if c.config.stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            limit=_MAX_LINE,
+            pass_fds=pass_fds,
+        )
+
     async def _wait(
-        self, container_id: str, c: _Container, proc: asyncio.subprocess.Process | TtyProcess, log_file: object
+        self,
+        container_id: str,
+        c: _Container,
+        proc: asyncio.subprocess.Process | TtyProcess | ZygoteProcess,
+        log_file: object,
     ) -> None:
         assert proc.stdout is not None
         streams = [(proc.stdout, "stdout"), *([(proc.stderr, "stderr")] if proc.stderr is not None else [])]
@@ -360,8 +389,8 @@ class ProcessRuntime:
                 r.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*readers, return_exceptions=True)
-            if isinstance(proc, TtyProcess):
-                proc.close()  # the terminal, once what it held is in the log
+            if isinstance(proc, TtyProcess | ZygoteProcess):
+                proc.close()  # the terminal or the pipes, once what they held is in the log
             log_file.close()  # type: ignore[attr-defined]
             (self.pids_dir / f"{container_id}.json").unlink(missing_ok=True)
         c.status.state = ContainerState.EXITED
@@ -519,6 +548,8 @@ class ProcessRuntime:
     async def shutdown(self, grace: float) -> None:
         """Stop every container (the kubelet exits)."""
         await asyncio.gather(*(self.stop_container(cid, grace) for cid in list(self._containers)))
+        if self.zygote is not None:
+            await self.zygote.close()
 
 
 async def _wait_readable(fd: int, timeout: float) -> None:

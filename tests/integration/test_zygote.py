@@ -1,0 +1,142 @@
+"""The process runtime's container fork server: starts, exit codes, signals, volumes, exec, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from kubelet.process_runtime import ProcessRuntime
+from kubelet.runtime import ContainerConfig, ContainerState, Mount, SandboxConfig
+from kubelet.zygote import Zygote, ZygoteProcess
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 and not Path("/proc/self/ns/user").exists(), reason="no namespaces")
+
+
+@pytest.fixture(params=["root", "user"])
+async def runtime(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[ProcessRuntime]:
+    rt = ProcessRuntime(tmp_path / "kubelet", "10.250.0.0/24")
+    await rt.start()
+    if rt.mode == "none" or (request.param == "root" and rt.mode != "root"):
+        pytest.skip(f"{request.param} mount namespaces are not available here")
+    if rt.mode != request.param:  # root can run the user-namespace mode too
+        rt.mode, rt.zygote = request.param, Zygote(request.param)
+    yield rt
+    await rt.shutdown(0)
+
+
+def _cfg(argv: list[str], env: dict[str, str] | None = None, **kw: object) -> ContainerConfig:
+    return ContainerConfig("c", "busybox", argv, env or {}, command=argv, **kw)  # type: ignore[arg-type]
+
+
+async def _run(rt: ProcessRuntime, uid: str, config: ContainerConfig) -> str:
+    await rt.run_pod_sandbox(SandboxConfig(uid, "default", uid))
+    cid = await rt.create_container(uid, config)
+    await rt.start_container(cid)
+    return cid
+
+
+async def _exited(rt: ProcessRuntime, cid: str, timeout: float = 10.0) -> None:
+    await asyncio.wait_for(rt._containers[cid].exited.wait(), timeout)
+
+
+def _log(rt: ProcessRuntime, cid: str) -> str:
+    st = rt.container_status(cid)
+    assert st is not None and st.log_path is not None
+    return st.log_path.read_text()
+
+
+async def test_container_starts_through_the_fork_server(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "hello").write_text("from the volume")
+    script = 'cat /data/hello; echo " $GREETING $(pwd)"; ls -ld /tmp | cut -c1-10; echo oops >&2; exit 3'
+    cid = await _run(
+        runtime,
+        "p1",
+        _cfg(
+            ["sh", "-c", script],
+            {"GREETING": "hi"},
+            working_dir="/work/zygote-wd",
+            mounts=[Mount(vol, "/data")],
+        ),
+    )
+    c = runtime._containers[cid]
+    assert isinstance(c.proc, ZygoteProcess)
+    assert runtime.zygote is not None and runtime.zygote.server_pid is not None
+    await _exited(runtime, cid)
+    st = runtime.container_status(cid)
+    assert st is not None and st.exit_code == 3 and st.reason == "Error"
+    log = _log(runtime, cid)
+    assert " stdout F from the volume hi /work/zygote-wd\n" in log
+    assert " stdout F drwxrwxrwt\n" in log
+    assert " stderr F oops\n" in log
+    assert not await asyncio.to_thread(
+        os.path.exists, "/work/zygote-wd"
+    )  # made in the container's root, not on the host
+
+
+async def test_stop_signals_the_group_and_reports_the_signal(runtime: ProcessRuntime) -> None:
+    script = "trap 'echo got TERM; exit 0' TERM; echo up; while true; do sleep 0.05; done"
+    cid = await _run(runtime, "p2", _cfg(["sh", "-c", script], {}))
+    deadline = time.monotonic() + 10
+    while "stdout F up" not in _log(runtime, cid):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    await runtime.stop_container(cid, 5)
+    st = runtime.container_status(cid)
+    assert st is not None and st.state is ContainerState.EXITED and st.exit_code == 0
+    assert "stdout F got TERM" in _log(runtime, cid)
+
+    cid = await _run(runtime, "p3", _cfg(["sleep", "600"], {}))
+    await runtime.stop_container(cid, 0)
+    st = runtime.container_status(cid)
+    assert st is not None and st.exit_code == 137
+
+
+async def test_missing_command_and_stdin_and_exec(runtime: ProcessRuntime) -> None:
+    cid = await _run(runtime, "p4", _cfg(["no-such-command-xyz"], {}))
+    await _exited(runtime, cid)
+    st = runtime.container_status(cid)
+    assert st is not None and st.exit_code == 128
+    assert 'exec: "no-such-command-xyz": executable file not found in $PATH' in _log(runtime, cid)
+
+    cid = await _run(runtime, "p5", _cfg(["sh", "-c", "read x; echo got $x"], {}, stdin=True))
+    pipe = await runtime.attach_stdin("default", "p5", "c")
+    assert pipe is not None
+    code, out = await runtime.exec_sync(cid, ["sh", "-c", "echo inside $POD_IP; ls -ld /tmp | cut -c1-10"], 10)
+    assert code == 0 and out.startswith(b"inside 10.250.0.") and b"drwxrwxrwt" in out
+    pipe.write(b"hello\n")
+    await pipe.drain()
+    await _exited(runtime, cid)
+    assert "stdout F got hello" in _log(runtime, cid)
+
+
+async def test_killed_fork_server_is_noticed_and_restarted(runtime: ProcessRuntime) -> None:
+    cid = await _run(runtime, "p6", _cfg(["sleep", "600"], {}))
+    zygote = runtime.zygote
+    assert zygote is not None and zygote.server_pid is not None
+    old_server = zygote.server_pid
+    os.kill(old_server, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while zygote.server_pid is not None:
+        assert time.monotonic() < deadline, "the runtime did not notice its fork server died"
+        await asyncio.sleep(0.02)
+    # its container still runs, and its end is still seen
+    st = runtime.container_status(cid)
+    assert st is not None and st.state is ContainerState.RUNNING
+    # the next start brings up a new server
+    cid2 = await _run(runtime, "p7", _cfg(["sh", "-c", "exit 7"], {}))
+    assert isinstance(runtime._containers[cid2].proc, ZygoteProcess)
+    assert zygote.server_pid not in (None, old_server)
+    await _exited(runtime, cid2)
+    st2 = runtime.container_status(cid2)
+    assert st2 is not None and st2.exit_code == 7
+    await runtime.stop_container(cid, 0)
+    st = runtime.container_status(cid)
+    assert st is not None and st.state is ContainerState.EXITED and st.exit_code == 137
