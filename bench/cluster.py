@@ -157,11 +157,35 @@ def loadavg() -> str:
 
 
 def component_cpu(cluster: Cluster) -> dict[str, float]:
-    """CPU seconds used so far by each component, kubelets summed."""
+    """CPU seconds used so far by each component, kubelets summed, and by the kubelets' descendants
+    ("containers": the containers' start-up before exec, and the process runtime's fork servers)."""
     out: dict[str, float] = {}
+    kubelets = set()
     for proc in cluster.processes:
         name = "kubelet" if proc.name.startswith("kubelet") else proc.name
         out[name] = out.get(name, 0.0) + cpu_seconds(proc.pid)
+        if name == "kubelet":
+            kubelets.add(proc.pid)
+    out["containers"] = sum(cpu_seconds(pid) for pid in descendants(kubelets))
+    return out
+
+
+def descendants(roots: set[int]) -> list[int]:
+    """Every live process below `roots` in the process tree."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    out: list[int] = []
+    todo = list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
     return out
 
 
