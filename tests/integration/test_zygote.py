@@ -140,3 +140,13 @@ async def test_killed_fork_server_is_noticed_and_restarted(runtime: ProcessRunti
     await runtime.stop_container(cid, 0)
     st = runtime.container_status(cid)
     assert st is not None and st.state is ContainerState.EXITED and st.exit_code == 137
+
+
+async def test_container_has_default_sigpipe(runtime: ProcessRuntime) -> None:
+    # Python ignores SIGPIPE and an ignored signal survives exec: a container must not inherit that
+    cid = await _run(runtime, "p8", _cfg(["sh", "-c", "yes | head -n 1; grep SigIgn /proc/self/status"]))
+    await _exited(runtime, cid)
+    log = _log(runtime, cid)
+    assert "Broken pipe" not in log
+    ignored = int(log.split("SigIgn:")[1].split()[0], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1)), log
