@@ -166,8 +166,17 @@ def component_cpu(cluster: Cluster) -> dict[str, float]:
         out[name] = out.get(name, 0.0) + cpu_seconds(proc.pid)
         if name == "kubelet":
             kubelets.add(proc.pid)
-    out["containers"] = sum(cpu_seconds(pid) for pid in descendants(kubelets))
+    out["containers"] = sum(run_seconds(pid) for pid in descendants(kubelets))
     return out
+
+
+def run_seconds(pid: int) -> float:
+    """CPU seconds a (single-threaded) live process has run, in ns from /proc/<pid>/schedstat: the
+    clock ticks of /proc/<pid>/stat drop up to 10 ms per process, as much as a container's start costs."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def descendants(roots: set[int]) -> list[int]:

@@ -96,6 +96,8 @@ class Zygote:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[int]] = {}
         self._children: dict[int, ZygoteProcess] = {}
+        # pids answered whose spawn has not made its ZygoteProcess yet, with their exit code if it came first
+        self._unclaimed: dict[int, int | None] = {}
         self._ready: asyncio.Future[int] | None = None
         self._failed_at = -RETRY_AFTER
         self.starts = 0  # how many servers were started
@@ -176,9 +178,13 @@ class Zygote:
                 child = self._children.pop(msg["exit"], None)
                 if child is not None:
                     child._set_exit(msg["code"])
+                elif msg["exit"] in self._unclaimed:
+                    self._unclaimed[msg["exit"]] = msg["code"]
             elif "id" in msg:
                 fut = self._pending.pop(msg["id"], None)
                 if fut is not None and not fut.done():
+                    if msg["pid"] > 0:
+                        self._unclaimed[msg["pid"]] = None
                     fut.set_result(msg["pid"])
             elif "ready" in msg and self._ready is not None and not self._ready.done():
                 self._ready.set_result(msg["ready"])
@@ -204,6 +210,7 @@ class Zygote:
             self._ready.set_exception(gone)
             self._ready.exception()  # retrieved: _start raises its own error
         orphans, self._children = self._children, {}
+        self._unclaimed = {pid: code for pid, code in self._unclaimed.items() if code is not None}
         if orphans:
             log.warning("container fork server %s; watching its %d containers by pid", why, len(orphans))
         for child in orphans.values():
@@ -258,7 +265,13 @@ class Zygote:
             writer = asyncio.StreamWriter(wt, wp, None, loop)
             transports.append(wt)
         child = ZygoteProcess(pid, writer, stdout, stderr, transports)
-        self._children[pid] = child
+        code = self._unclaimed.pop(pid, None)
+        if code is not None:
+            child._set_exit(code)
+        elif sock is self._sock:
+            self._children[pid] = child
+        else:  # the server died while the pipes were being connected
+            _watch_orphan(loop, child)
         return child
 
     async def close(self) -> None:

@@ -34,9 +34,13 @@ def _cfg(argv: list[str], env: dict[str, str] | None = None, **kw: object) -> Co
     return ContainerConfig("c", "busybox", argv, env or {}, command=argv, **kw)  # type: ignore[arg-type]
 
 
-async def _run(rt: ProcessRuntime, uid: str, config: ContainerConfig) -> str:
+async def _create(rt: ProcessRuntime, uid: str, config: ContainerConfig) -> str:
     await rt.run_pod_sandbox(SandboxConfig(uid, "default", uid))
-    cid = await rt.create_container(uid, config)
+    return await rt.create_container(uid, config)
+
+
+async def _run(rt: ProcessRuntime, uid: str, config: ContainerConfig) -> str:
+    cid = await _create(rt, uid, config)
     await rt.start_container(cid)
     return cid
 
@@ -150,3 +154,13 @@ async def test_container_has_default_sigpipe(runtime: ProcessRuntime) -> None:
     assert "Broken pipe" not in log
     ignored = int(log.split("SigIgn:")[1].split()[0], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1)), log
+
+
+async def test_many_quick_exits_are_all_reported(runtime: ProcessRuntime) -> None:
+    # an exit can be read in the same batch as its start's answer, before the start has its process
+    cids = [await _create(runtime, f"q{i}", _cfg(["sh", "-c", f"exit {i % 5}"])) for i in range(40)]
+    await asyncio.gather(*(runtime._start_container(cid) for cid in cids))
+    await asyncio.gather(*(_exited(runtime, cid) for cid in cids))
+    for i, cid in enumerate(cids):
+        st = runtime.container_status(cid)
+        assert st is not None and st.exit_code == i % 5
