@@ -101,6 +101,7 @@ class Zygote:
         self._ready: asyncio.Future[int] | None = None
         self._failed_at = -RETRY_AFTER
         self.starts = 0  # how many servers were started
+        self.timeout = START_TIMEOUT
 
     @property
     def server_pid(self) -> int | None:
@@ -154,7 +155,7 @@ class Zygote:
         self._sock = ours
         loop.add_reader(ours.fileno(), self._on_readable, ours)
         try:
-            await asyncio.wait_for(asyncio.shield(self._ready), START_TIMEOUT)
+            await asyncio.wait_for(asyncio.shield(self._ready), self.timeout)
         except BaseException:
             self._lost(ours, "did not start")
             raise
@@ -233,7 +234,7 @@ class Zygote:
         self._pending[req_id] = fut
         try:
             await _send(loop, sock, json.dumps(req).encode(), theirs)
-            pid = await asyncio.wait_for(asyncio.shield(fut), START_TIMEOUT)
+            pid = await asyncio.wait_for(asyncio.shield(fut), self.timeout)
         except BaseException as e:
             self._pending.pop(req_id, None)
             for fd in ours:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -164,3 +165,28 @@ async def test_many_quick_exits_are_all_reported(runtime: ProcessRuntime) -> Non
     for i, cid in enumerate(cids):
         st = runtime.container_status(cid)
         assert st is not None and st.exit_code == i % 5
+
+
+async def test_start_falls_back_when_the_server_does_not_answer(runtime: ProcessRuntime) -> None:
+    cid = await _run(runtime, "p9", _cfg(["sleep", "600"]))
+    zygote = runtime.zygote
+    assert zygote is not None and zygote.server_pid is not None
+    stuck = zygote.server_pid
+    zygote.timeout = 0.5
+    os.kill(stuck, signal.SIGSTOP)
+    try:
+        # no hung start: the container starts the old way, with its volumes and exit code
+        cid2 = await asyncio.wait_for(_run(runtime, "p10", _cfg(["sh", "-c", "ls -ld /tmp | cut -c1-10; exit 4"])), 5)
+        assert not isinstance(runtime._containers[cid2].proc, ZygoteProcess)
+        await _exited(runtime, cid2)
+        st2 = runtime.container_status(cid2)
+        assert st2 is not None and st2.exit_code == 4 and "stdout F drwxrwxrwt" in _log(runtime, cid2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # given up on, it was killed
+            os.kill(stuck, signal.SIGCONT)
+    assert zygote.server_pid is None
+    cid3 = await _run(runtime, "p11", _cfg(["true"]))
+    assert isinstance(runtime._containers[cid3].proc, ZygoteProcess) and zygote.server_pid not in (None, stuck)
+    await runtime.stop_container(cid, 0)  # started by the server that was given up on: still seen to end
+    st = runtime.container_status(cid)
+    assert st is not None and st.state is ContainerState.EXITED
