@@ -190,3 +190,17 @@ async def test_start_falls_back_when_the_server_does_not_answer(runtime: Process
     await runtime.stop_container(cid, 0)  # started by the server that was given up on: still seen to end
     st = runtime.container_status(cid)
     assert st is not None and st.state is ContainerState.EXITED
+
+
+async def test_shutdown_stops_containers_and_the_server(runtime: ProcessRuntime) -> None:
+    cid = await _run(runtime, "p12", _cfg(["sleep", "600"]))
+    zygote = runtime.zygote
+    server = zygote.server_pid if zygote is not None else None
+    assert zygote is not None and server is not None
+    pid = runtime._containers[cid].proc.pid  # type: ignore[union-attr]
+    await runtime.shutdown(0)
+    st = runtime.container_status(cid)
+    assert st is not None and st.state is ContainerState.EXITED and st.exit_code == 137
+    assert zygote.server_pid is None
+    for gone in (pid, server):
+        assert not await asyncio.to_thread(os.path.exists, f"/proc/{gone}")
