@@ -292,7 +292,7 @@ class ProcessRuntime:
 
     async def start_container(self, container_id: str) -> None:
         """Start the process group; a command that cannot run leaves the container exited with 128."""
-        # starting is CPU work (an interpreter builds the container's root): a few at a time, in order,
+        # starting is CPU work (a fork builds the container's root with its mounts): a few at a time, in order,
         # so that in a burst the first containers run early instead of every one of them late
         async with self._start_slots:
             await self._start_container(container_id)
