@@ -155,7 +155,8 @@ class Registry:
         cache once it has reached etcd's current revision (etcd when the cache lacks the key).
 
         With `shared` the caller only reads the object (e.g. to serialize it) and gets the cache's own
-        copy; otherwise the object is the caller's to change.
+        copy; otherwise the object is the caller's to change (a copy decoded from the JSON the stored object
+        keeps: cheaper than deepcopy).
         """
         key = self.key(res, namespace, name)
         parse_resource_version(rv)
@@ -163,14 +164,14 @@ class Registry:
             stored = self.cache.cache(res.storage_name).get(key)
             if stored is None:
                 raise errors.not_found(res.plural, name, res.group)
-            return stored.obj if shared else copy.deepcopy(stored.obj)
+            return stored.obj if shared else orjson.loads(stored.json())
         if not rv:
             try:
                 stored = await self.cache.consistent_get(res.storage_name, key)
             except StorageUnavailable as e:
                 raise _storage_errors(e) from e
             if stored is not None:
-                return stored.obj if shared else copy.deepcopy(stored.obj)
+                return stored.obj if shared else orjson.loads(stored.json())
         return (await self._read(key, res, name)).obj
 
     async def list(self, res: ResourceInfo, namespace: str | None, opts: ListOptions) -> dict[str, Any]:
@@ -400,7 +401,8 @@ class Registry:
 
         async def try_update(current: StoredObject) -> dict[str, Any] | Deletion | None:
             await _finish_all(finishes, False, res, name)
-            new = self._check_type(res, mutate(copy.deepcopy(current.obj)), copy_body=False)
+            # a copy from the JSON the stored object keeps (encoded once, then kept): cheaper than deepcopy
+            new = self._check_type(res, mutate(orjson.loads(current.json())), copy_body=False)
             self._check_resource_version(res, name, new, current)
             self._prepare_update(res, strategy, new, current.obj, name, subresource)
             attrs = _attributes("UPDATE", res, subresource, namespace, new, current.obj, user, wo, name)
@@ -602,7 +604,7 @@ class Registry:
         deleting = [False]
 
         async def try_delete(current: StoredObject) -> dict[str, Any] | Deletion | None:
-            obj = copy.deepcopy(current.obj)
+            obj = orjson.loads(current.json())
             self._check_preconditions(res, name, obj, options.get("preconditions") or {})
             attrs = _attributes("DELETE", res, "", namespace, None, current.obj, user, None, name, options, dry_run)
             await self.admission.admit(attrs, self)

@@ -5,6 +5,7 @@ used while it is still valid."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -19,13 +20,14 @@ from apimachinery.meta import parse_time
 from client.request import Request
 from client.rest import ApiClient
 
-__all__ = ["DEFAULT_EXPIRATION_SECONDS", "TokenError", "TokenManager", "token_sources"]
+__all__ = ["DEFAULT_EXPIRATION_SECONDS", "TOKEN_REQUESTS", "TokenError", "TokenManager", "token_sources"]
 
 log = logging.getLogger("kubelet.tokens")
 
 DEFAULT_EXPIRATION_SECONDS = 3600
 MAX_TTL = 24 * 60 * 60
 MAX_JITTER = 10.0
+TOKEN_REQUESTS = 4  # TokenRequests in flight at once
 
 
 class TokenError(Exception):
@@ -62,6 +64,10 @@ class TokenManager:
         self.api = api
         self.clock = clock
         self._cache: dict[tuple[str, str, tuple[str, ...], int, str], _Token] = {}
+        # a burst of pods asks a few tokens at a time over kept-alive connections: with one request in flight per
+        # pod, HTTP/1.1 dials (and TLS-handshakes) a connection per pod, where upstream's kubelet multiplexes
+        # them all on its one HTTP/2 connection
+        self._slots = asyncio.Semaphore(TOKEN_REQUESTS)
 
     async def for_pod(self, pod: Mapping[str, Any]) -> tuple[dict[tuple[str, int], bytes], float | None]:
         """The token of each projected source ((volume, index) → token) and the earliest time one of them
@@ -102,7 +108,8 @@ class TokenManager:
         }
         path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
         try:
-            resp = await self.api.send(Request("POST", path, {}, body))
+            async with self._slots:
+                resp = await self.api.send(Request("POST", path, {}, body))
             answer = resp.json()
             token = str(answer["status"]["token"])
             expires = parse_time(answer["status"]["expirationTimestamp"]).timestamp()

@@ -3,6 +3,7 @@ bindings, and the kubelet's token manager renewing a pod's token at 80 % of its 
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ from identity_kit import ISSUER, SecureApiserver, admin_kubectl, jwt_claims, sec
 
 from client.config import load_config
 from client.rest import ApiClient
-from kubelet.tokens import TokenManager
+from client.transport import KeepAliveTransport
+from kubelet.tokens import TOKEN_REQUESTS, TokenManager
 from tests.e2e.conftest import Kubectl
 
 
@@ -138,3 +140,25 @@ async def test_the_kubelet_renews_a_token_at_80_percent_of_its_life(secure: Secu
         # the new token's own schedule: 80 % of its life as the server issued it (the server's clock, not
         # the moved one), minus up to 10 s jitter
         assert next_due is not None and claims["exp"] - 120 - 10 <= next_due <= claims["exp"] - 120
+
+
+async def test_a_burst_of_pods_gets_its_tokens_over_a_few_connections(secure: SecureApiserver, ns: str) -> None:
+    """20 pods starting at once ask for 20 tokens without dialing (and TLS-handshaking) a connection each."""
+    config = load_config(secure.kubeconfig)
+    transport = KeepAliveTransport(config.ssl_context())
+    async with ApiClient(config, transport=transport) as api:
+        pods = []
+        for i in range(20):
+            pod = await api.create(
+                "pods", {"metadata": {"name": f"b{i}"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}, ns
+            )
+            pod["spec"]["volumes"] = [
+                {"name": "tok", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}
+            ]
+            pods.append(pod)
+        dialed = transport.connections  # the creates went one after another: one connection
+        manager = TokenManager(api)
+        answers = await asyncio.gather(*(manager.for_pod(p) for p in pods))
+        uids = {jwt_claims(tokens[("tok", 0)].decode())["kubernetes.io"]["pod"]["uid"] for tokens, _ in answers}
+        assert uids == {p["metadata"]["uid"] for p in pods}  # each pod has its own bound token
+        assert transport.connections <= max(dialed, TOKEN_REQUESTS)
