@@ -9,9 +9,9 @@ Run from the repo root:
 runs from there, with this same script, in alternating rounds (A = base, B = this tree). Each round
 starts its own etcd and apiserver (insecure port, 127.0.0.1 only) in a temporary dir, creates the pods,
 then for each setting opens W watches of the namespace's pods (JSON or protobuf framing) at the list's
-resourceVersion, patches pods N times (4 writers) and waits until every watcher has every event. It
-prints the apiserver CPU per write and the marginal CPU per event delivered: (CPU per write with W
-watchers - CPU per write with none) / W. Each process is stopped by its own pid when the round ends.
+resourceVersion, patches pods N times (4 concurrent writers, or --writers) and waits until every watcher
+has every event. It prints the apiserver CPU per write and the marginal CPU per event delivered: (CPU per
+write with W watchers - CPU per write with none) / W. Each process is stopped by its own pid at the end.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ async def wait_for(cond: object, timeout: float, what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-async def measure(url: str, pid: int, framing: str, watchers: int, writes: int, offset: int) -> float:
+async def measure(url: str, pid: int, framing: str, watchers: int, writes: int, offset: int, writers: int) -> float:
     """Apiserver CPU seconds for `writes` pod patches delivered to `watchers` watches."""
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=200)) as client:
         rv = (await client.get(f"/api/v1/namespaces/{NAMESPACE}/pods")).json()["metadata"]["resourceVersion"]
@@ -101,7 +101,7 @@ async def measure(url: str, pid: int, framing: str, watchers: int, writes: int, 
             await asyncio.sleep(0.3)  # the watch registrations' own work is done before counting starts
 
             async def writer(k: int) -> None:
-                for i in range(k, writes, WRITERS):
+                for i in range(k, writes, writers):
                     patch = {"metadata": {"labels": {"n": str(offset + i)}}}
                     r = await client.patch(
                         f"/api/v1/namespaces/{NAMESPACE}/pods/p{i % PODS}",
@@ -111,7 +111,7 @@ async def measure(url: str, pid: int, framing: str, watchers: int, writes: int, 
                     r.raise_for_status()
 
             c0 = cpu_seconds(pid)
-            await asyncio.gather(*(writer(k) for k in range(WRITERS)))
+            await asyncio.gather(*(writer(k) for k in range(writers)))
             await wait_for(lambda: all(w.events >= writes for w in ws), 60, "every event delivered")
             spent = cpu_seconds(pid) - c0
             if any(t.done() and t.exception() for t in tasks):
@@ -137,7 +137,7 @@ async def setup(url: str) -> None:
             r.raise_for_status()
 
 
-def one_round(tree: Path, writes: int) -> dict[tuple[str, int], float]:
+def one_round(tree: Path, writes: int, writers: int) -> dict[tuple[str, int], float]:
     """Start etcd and an apiserver from `tree`; CPU seconds per write of every setting."""
     tmp = Path(tempfile.mkdtemp(prefix="tinykube-fanout-"))
     procs: list[Process] = []
@@ -157,7 +157,7 @@ def one_round(tree: Path, writes: int) -> dict[tuple[str, int], float]:
         asyncio.run(setup(url))
         out: dict[tuple[str, int], float] = {}
         for n, (framing, watchers) in enumerate(SETTINGS):
-            spent = asyncio.run(measure(url, api.pid, framing, watchers, writes, n * writes))
+            spent = asyncio.run(measure(url, api.pid, framing, watchers, writes, n * writes, writers))
             out[(framing, watchers)] = spent / writes
         return out
     finally:
@@ -172,6 +172,7 @@ def main() -> int:
     ap.add_argument("--base", type=Path, help="a base checkout to compare with (ABAB rounds)")
     ap.add_argument("--rounds", type=int, default=2, help="rounds of each tree")
     ap.add_argument("--writes", type=int, default=300, help="pod patches per setting")
+    ap.add_argument("--writers", type=int, default=WRITERS, help="concurrent writers (more: larger bursts per watch)")
     args = ap.parse_args()
     here = Path(__file__).resolve().parent.parent
     trees = [("base", args.base.resolve()), ("this", here)] if args.base else [("this", here)]
@@ -179,10 +180,13 @@ def main() -> int:
     for r in range(args.rounds):
         for name, tree in trees:
             t0 = time.monotonic()
-            results[name].append(one_round(tree, args.writes))
+            results[name].append(one_round(tree, args.writes, args.writers))
             load = os.getloadavg()[0]
             print(f"round {r + 1} {name} ({tree}): {time.monotonic() - t0:.0f} s, load {load:.2f}", flush=True)
-    print(f"\napiserver CPU, median of {args.rounds} rounds; {args.writes} pod patches per setting, {WRITERS} writers")
+    print(
+        f"\napiserver CPU, median of {args.rounds} rounds; "
+        f"{args.writes} pod patches per setting, {args.writers} writers"
+    )
     head = f"{'watchers':>14}" + "".join(f" | {name + ' ms/write':>15} | {name + ' us/event':>15}" for name, _ in trees)
     print(head)
     for framing, watchers in SETTINGS:
