@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from apimachinery import errors
 from apiserver import protobuf, yamlcodec
 
-__all__ = ["JSON", "PROTOBUF", "YAML", "Output", "not_acceptable", "outputs", "render", "render_watch"]
+__all__ = ["JSON", "PROTOBUF", "YAML", "Output", "not_acceptable", "outputs", "render", "render_watch", "watch_frame"]
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -180,7 +180,7 @@ def render_status(err: errors.StatusError, wanted: list[Output]) -> Response | N
     return Response(_encode(err.to_status(), media_type), err.code, media_type=media_type)
 
 
-def _frame(event: dict[str, Any], out: Output) -> bytes:
+def watch_frame(event: dict[str, Any], out: Output) -> bytes:
     """One watch event in the output's framing: a JSON line, or a length-prefixed protobuf WatchEvent."""
     obj = event.get("object")
     if event.get("type") != "ERROR" and isinstance(obj, dict):
@@ -200,10 +200,17 @@ def render_watch(response: StreamingResponse, wanted: list[Output]) -> Streaming
     out = wanted[0]
     if out.plain_json or out.transform == "Table":
         return response
+    headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+    enc = getattr(response, "watch_encoder", None)
+    if enc is not None and enc.stream is response.body_iterator:  # the watch's own stream: frame there, once
+        enc.reframe(out)
+        return StreamingResponse(
+            response.body_iterator, response.status_code, headers=headers, media_type=out.media_type
+        )
     lines = response.body_iterator
 
     def frames(chunk: bytes) -> bytes:
-        return b"".join(_frame(orjson.loads(line), out) for line in chunk.split(b"\n") if line.strip())
+        return b"".join(watch_frame(orjson.loads(line), out) for line in chunk.split(b"\n") if line.strip())
 
     async def framed() -> AsyncIterator[bytes]:
         pending = b""
@@ -217,10 +224,9 @@ def render_watch(response: StreamingResponse, wanted: list[Output]) -> Streaming
                 yield data
         except protobuf.ProtobufError as e:  # an object the client's format cannot carry: end as upstream does
             status = errors.internal_error(str(e)).to_status()
-            yield _frame({"type": "ERROR", "object": status}, out)
+            yield watch_frame({"type": "ERROR", "object": status}, out)
         finally:
             if hasattr(lines, "aclose"):
                 await lines.aclose()
 
-    headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
     return StreamingResponse(framed(), response.status_code, headers=headers, media_type=out.media_type)

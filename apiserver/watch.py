@@ -9,8 +9,11 @@ from typing import Any
 import orjson
 from starlette.responses import StreamingResponse
 
+from apimachinery import errors
 from apimachinery.errors import expired, too_large_resource_version
 from apimachinery.resources import ResourceInfo
+from apiserver import negotiation, protobuf
+from apiserver.negotiation import Output
 from apiserver.options import ListOptions
 from apiserver.printers import Printer
 from apiserver.registry import Registry
@@ -20,6 +23,7 @@ __all__ = ["watch_response"]
 
 BOOKMARK_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 1800
+MAX_BATCH = 1000  # events per chunk at most, so a long backlog is not copied into one huge write
 
 
 def _line(ev_type: str, obj: Any) -> bytes:
@@ -34,14 +38,41 @@ def _bookmark(res: ResourceInfo, revision: int, initial_end: bool = False) -> di
 
 
 class _Encoder:
-    """Renders event objects: as they are, or as one-row Tables for `kubectl get -w`."""
+    """Renders event objects: as they are, or as one-row Tables for `kubectl get -w`; in JSON lines, or
+    in another framing (`output`, set by `negotiation.render_watch`). A cache event's frame is made once
+    per framing and shared by every watcher that uses it (Tables are per watcher: the first row has headers)."""
 
     def __init__(self, res: ResourceInfo, printer: Printer, table: bool, include_object: str) -> None:
         self.res, self.printer, self.table, self.include_object = res, printer, table, include_object
         self._headers_sent = False
+        self.output: Output | None = None
+        self.stream: AsyncIterator[bytes] | None = None  # the response's own stream, while nothing wraps it
+        self._key: tuple[str, ...] = ("json",)
 
-    def event(self, ev_type: str, obj: dict[str, Any]) -> bytes:
-        if self.table and ev_type in ("ADDED", "MODIFIED", "DELETED"):
+    def reframe(self, output: Output) -> None:
+        """Frame every event in `output` (a streamable media type and `as=` transform, not a Table)."""
+        self.output = output
+        self._key = (output.media_type, output.transform, output.version)
+
+    def event(self, ev_type: str, obj: dict[str, Any], shared: dict[Any, bytes] | None = None) -> bytes:
+        """One event's frame, from `shared` (a cache event's frames) when it was already made."""
+        if self.table:
+            return self._table(ev_type, obj)
+        if shared is None:
+            return self._frame(ev_type, obj)
+        key = (*self._key, ev_type)
+        data = shared.get(key)
+        if data is None:
+            data = shared[key] = self._frame(ev_type, obj)
+        return data
+
+    def _frame(self, ev_type: str, obj: dict[str, Any]) -> bytes:
+        if self.output is None:
+            return _line(ev_type, obj)
+        return negotiation.watch_frame({"type": ev_type, "object": obj}, self.output)
+
+    def _table(self, ev_type: str, obj: dict[str, Any]) -> bytes:
+        if ev_type in ("ADDED", "MODIFIED", "DELETED"):
             from apiserver.tables import build_table
 
             rv = (obj.get("metadata") or {}).get("resourceVersion", "")
@@ -56,12 +87,18 @@ class _Encoder:
         return _line(ev_type, obj)
 
 
+def _everything(res: ResourceInfo, namespace: str | None, opts: ListOptions) -> bool:
+    """Whether the watch's filter (`Registry.predicate`) lets every object through."""
+    scoped = bool(namespace) and res.namespaced
+    return not scoped and opts.label_selector.empty and opts.field_selector.empty
+
+
 async def _start(
     reg: Registry, res: ResourceInfo, namespace: str | None, opts: ListOptions
 ) -> tuple[CacheWatcher | None, dict[str, Any] | None, bool]:
     """Register with the cache: (watcher, error status, whether initial events are sent)."""
     cache = reg.cache.cache(res.storage_name)
-    match = reg.predicate(res, namespace, opts)
+    match = None if _everything(res, namespace, opts) else reg.predicate(res, namespace, opts)
     rv = opts.resource_version
     initial = bool(opts.send_initial_events) if opts.send_initial_events is not None else rv in ("", "0")
     if initial and rv != "0":
@@ -70,7 +107,7 @@ async def _start(
     else:
         await reg.cache.ready.wait()
     try:
-        return cache.watch(int(rv or 0), match, initial), None, initial
+        return cache.watch(int(rv or 0), match, initial, shared=True), None, initial
     except TooOld as e:
         status = expired(str(e)).to_status()
         return None, status, initial
@@ -79,38 +116,66 @@ async def _start(
 async def _stream(
     reg: Registry, res: ResourceInfo, namespace: str | None, opts: ListOptions, enc: _Encoder
 ) -> AsyncIterator[bytes]:
+    """The watch's frames: everything queued at once goes out as one chunk (one socket write), as
+    upstream's watch server flushes only when its channel is empty."""
     watcher, error, _initial = await _start(reg, res, namespace, opts)
     if watcher is None:
-        yield _line("ERROR", error)
+        yield enc.event("ERROR", error or {})
         return
     if reg.cache.closing:  # shutting down: end the stream at once
         watcher.close()
     cache = reg.cache.cache(res.storage_name)
+    queue = watcher.queue
     start_revision = reg.cache.revision
     last_bookmark = -1
     # Initial ADDED events were queued synchronously at registration: count them.
-    initial_left = watcher.queue.qsize() if opts.send_initial_events else -1
+    initial_left = queue.qsize() if opts.send_initial_events else -1
     loop = asyncio.get_running_loop()
     deadline = loop.time() + (opts.timeout_seconds or DEFAULT_TIMEOUT)
     try:
         while True:
+            parts: list[bytes] = []
             if initial_left == 0:
-                yield enc.event("BOOKMARK", _bookmark(res, start_revision, initial_end=True))
-            initial_left -= 1
+                parts.append(enc.event("BOOKMARK", _bookmark(res, start_revision, initial_end=True)))
+                initial_left = -1
             remaining = deadline - loop.time()
             if remaining <= 0:
+                if parts:
+                    yield b"".join(parts)
                 return
-            try:
-                async with asyncio.timeout(min(remaining, BOOKMARK_INTERVAL)):
-                    item = await watcher.queue.get()
-            except TimeoutError:
-                if opts.allow_bookmarks and reg.cache.revision > last_bookmark:
-                    last_bookmark = reg.cache.revision
-                    yield enc.event("BOOKMARK", _bookmark(res, last_bookmark))
-                continue
+            if queue.empty():
+                if parts:
+                    yield b"".join(parts)
+                    parts = []
+                try:
+                    async with asyncio.timeout(min(remaining, BOOKMARK_INTERVAL)):
+                        item = await queue.get()
+                except TimeoutError:
+                    if opts.allow_bookmarks and reg.cache.revision > last_bookmark:
+                        last_bookmark = reg.cache.revision
+                        yield enc.event("BOOKMARK", _bookmark(res, last_bookmark))
+                    continue
+            else:
+                item = queue.get_nowait()
+            while item is not None:
+                try:
+                    parts.append(enc.event(*item))
+                except protobuf.ProtobufError as e:  # an object the client's format cannot carry: end as upstream
+                    parts.append(enc.event("ERROR", errors.internal_error(str(e)).to_status()))
+                    yield b"".join(parts)
+                    return
+                if initial_left > 0:
+                    initial_left -= 1
+                    if initial_left == 0:
+                        parts.append(enc.event("BOOKMARK", _bookmark(res, start_revision, initial_end=True)))
+                        initial_left = -1
+                if queue.empty() or len(parts) >= MAX_BATCH:
+                    break
+                item = queue.get_nowait()
+            if parts:
+                yield b"".join(parts)
             if item is None:
                 return
-            yield enc.event(*item)
     finally:
         cache.unwatch(watcher)
 
@@ -129,8 +194,11 @@ async def watch_response(
     if rv.isdigit() and int(rv) > reg.cache.revision and not await reg.cache.wait_for_revision(int(rv)):
         raise too_large_resource_version(int(rv), reg.cache.revision)
     enc = _Encoder(res, reg.kinds.of(res).printer, table, include_object)
-    return StreamingResponse(
-        _stream(reg, res, namespace, opts, enc),
+    enc.stream = _stream(reg, res, namespace, opts, enc)
+    response = StreamingResponse(
+        enc.stream,
         media_type="application/json",
         headers={"Transfer-Encoding": "chunked", "Cache-Control": "no-cache, private"},
     )
+    response.watch_encoder = enc  # type: ignore[attr-defined]  # negotiation re-frames through it
+    return response

@@ -34,6 +34,9 @@ log = logging.getLogger("apiserver.watchcache")
 OPEN_WATCHES = Gauge("apiserver_registered_watchers", "open client watches", ["resource"])
 
 Predicate = Callable[[dict[str, Any]], bool]
+# A client watch's queue item: the event type it sees, the object, and the cache event's encodings to share
+# (None for an initial ADDED from the snapshot); in-process watchers get (type, object).
+Item = tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], dict[Any, bytes] | None]
 
 
 PROGRESS_KEY = "-watch-cache-progress"
@@ -58,22 +61,27 @@ class CacheEvent:
     obj: dict[str, Any]
     prev_obj: dict[str, Any] | None
     revision: int
+    # Each encoding of this event's watch frame, made once and sent to every watcher that asks for it.
+    encoded: dict[Any, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(eq=False)
 class CacheWatcher:
-    """One client watch: a bounded queue of (type, object) fed by the cache."""
+    """One client watch: a bounded queue of (type, object) fed by the cache (with `shared`, of
+    (type, object, the cache event's shared encodings)); no predicate matches everything."""
 
-    predicate: Predicate
-    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=10_000)
-    )
+    predicate: Predicate | None
+    queue: asyncio.Queue[Item | None] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
     closed: bool = False
     overflowed: bool = False
+    shared: bool = False
 
     def offer(self, ev: CacheEvent) -> None:
         """Filter one event for this watcher and enqueue it without blocking."""
         if self.closed:
+            return
+        if self.predicate is None:  # everything: an event is seen as it happened
+            self._put((ev.type, ev.obj, ev.encoded) if self.shared else (ev.type, ev.obj))
             return
         now = self.predicate(ev.obj) if ev.type != "DELETED" else False
         before = ev.prev_obj is not None and self.predicate(ev.prev_obj)
@@ -88,9 +96,9 @@ class CacheWatcher:
         else:
             out = None
         if out is not None:
-            self._put((out, ev.obj))
+            self._put((out, ev.obj, ev.encoded) if self.shared else (out, ev.obj))
 
-    def _put(self, item: tuple[str, dict[str, Any]] | None) -> None:
+    def _put(self, item: Item | None) -> None:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -163,16 +171,19 @@ class ResourceCache:
         """The cached object at key, if any."""
         return self._objects.get(key)
 
-    def watch(self, from_revision: int, predicate: Predicate, initial: bool) -> CacheWatcher:
+    def watch(
+        self, from_revision: int, predicate: Predicate | None, initial: bool, *, shared: bool = False
+    ) -> CacheWatcher:
         """Register a client watch: initial ADDED events (if asked) or the window's events
-        after from_revision, then live events."""
+        after from_revision, then live events. A None predicate matches everything; `shared` queues
+        each event's shared encodings too (see `Item`)."""
         if not initial and from_revision < self._oldest:
             raise TooOld(from_revision, self._oldest)
-        w = CacheWatcher(predicate, asyncio.Queue(maxsize=len(self._objects) + 10_000))
+        w = CacheWatcher(predicate, asyncio.Queue(maxsize=len(self._objects) + 10_000), shared=shared)
         if initial:
             for stored in self.snapshot():
-                if predicate(stored.obj):
-                    w._put(("ADDED", stored.obj))
+                if predicate is None or predicate(stored.obj):
+                    w._put(("ADDED", stored.obj, None) if shared else ("ADDED", stored.obj))
         else:
             for ev in self._window:
                 if ev.revision > from_revision:

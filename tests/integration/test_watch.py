@@ -6,12 +6,18 @@ import asyncio
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from apiserver.protobuf import decode_protobuf
 from tests.integration.helpers import MERGE, collect, pod, pods_path, watch_lines
 from tinykube.procs import start_apiserver
+
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+PARTIAL = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 async def _rv(api: httpx.AsyncClient, ns: str) -> str:
@@ -231,3 +237,69 @@ async def test_watch_from_future_resource_version_is_504(api: httpx.AsyncClient,
         "retryAfterSeconds": 1,
     }
     assert r.headers["retry-after"] == "1"
+
+
+async def _raw_watch(api: httpx.AsyncClient, path: str, accept: str, rv: str, want: int, **params: str) -> list[bytes]:
+    """The frames of one watch (JSON lines, or length-prefixed protobuf) until `want` of them came."""
+    frames: list[bytes] = []
+    buf = b""
+    query = {"watch": "1", "resourceVersion": rv, **params}
+    async with api.stream("GET", path, params=query, headers={"Accept": accept}) as r:
+        assert r.status_code == 200
+        async for chunk in r.aiter_raw():
+            buf += chunk
+            if accept.startswith(PROTOBUF):
+                while len(buf) >= 4 and len(buf) - 4 >= (size := int.from_bytes(buf[:4], "big")):
+                    frames.append(buf[4 : 4 + size])
+                    buf = buf[4 + size :]
+            else:
+                *lines, buf = buf.split(b"\n")
+                frames.extend(line for line in lines if line.strip())
+            if len(frames) >= want:
+                return frames
+    raise AssertionError(f"the watch ended after {len(frames)} frames")
+
+
+async def test_watchers_in_every_framing_see_a_burst_whole_and_in_order(api: httpx.AsyncClient, ns: str) -> None:
+    """Several watches of one resource, in JSON, protobuf and metadata-only framings and with or without a
+    selector, each see every event of a burst of concurrent writes, in order, as its own framing renders it."""
+    rv = await _rv(api, ns)
+    path = pods_path(ns)
+    count = 30
+    before = _open((await api.get("/metrics")).text)
+    accepts = ["application/json", "application/json", PROTOBUF, PROTOBUF, PARTIAL]
+    watches = [asyncio.create_task(_raw_watch(api, path, a, rv, count)) for a in accepts]
+    odd = asyncio.create_task(_raw_watch(api, path, "application/json", rv, count // 2, labelSelector="odd=true"))
+    async with asyncio.timeout(10):  # every watch registered before the burst
+        while _open((await api.get("/metrics")).text) < before + len(accepts) + 1:
+            pass
+
+    async def create(i: int) -> None:
+        body = pod(f"b{i}")
+        body["metadata"]["labels"] = {"odd": str(i % 2 == 1).lower()}
+        assert (await api.post(path, json=body)).status_code == 201
+
+    await asyncio.gather(*(create(i) for i in range(count)))
+    async with asyncio.timeout(20):
+        json_a, json_b, proto_a, proto_b, partial = await asyncio.gather(*watches)
+        odd_lines = await odd
+    assert json_a == json_b and proto_a == proto_b  # one event, one rendering, whichever watcher
+    events = [orjson.loads(line) for line in json_a]
+    assert {e["type"] for e in events} == {"ADDED"}
+    rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+    assert rvs == sorted(rvs) and len(set(rvs)) == count
+    assert sorted(e["object"]["metadata"]["name"] for e in events) == sorted(f"b{i}" for i in range(count))
+    decoded = [decode_protobuf(f) for f in proto_a]
+
+    def ident(e: dict[str, Any]) -> tuple[str, str, str, str]:
+        m = e["object"]["metadata"]
+        return e["type"], m["name"], m["uid"], m["resourceVersion"]
+
+    assert [ident(d) for d in decoded] == [ident(e) for e in events]
+    metadata_only = [orjson.loads(line) for line in partial]
+    assert [m["object"]["kind"] for m in metadata_only] == ["PartialObjectMetadata"] * count
+    assert [m["object"]["metadata"] for m in metadata_only] == [e["object"]["metadata"] for e in events]
+    odd_events = [orjson.loads(line) for line in odd_lines]
+    assert [e["object"]["metadata"]["name"] for e in odd_events] == [
+        e["object"]["metadata"]["name"] for e in events if e["object"]["metadata"]["labels"]["odd"] == "true"
+    ]
