@@ -69,7 +69,7 @@ def _txn(key: bytes) -> Any:
 class Storage(Variant):
     """1. the apiserver's path: EtcdStorage.get and .create (timeout, error mapping, metrics, decoding)."""
 
-    name = "1 storage (today)"
+    name = "1 EtcdStorage"
 
     async def start(self, url: str) -> None:
         """Open the storage."""
