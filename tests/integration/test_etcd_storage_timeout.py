@@ -1,0 +1,58 @@
+"""A frozen etcd (SIGSTOP: the connection stays open, nothing answers): every storage call ends within its
+timeout as StorageUnavailable, and calls work again once etcd resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from apiserver.storage import EtcdStorage, StorageUnavailable
+from tinykube.procs import Process, start_etcd
+
+TIMEOUT = 1.0
+
+
+@pytest.fixture
+def etcd_proc(tmp_path: Path) -> Iterator[tuple[Process, str]]:
+    """An etcd of this test's own, since the test freezes it."""
+    proc, url = start_etcd(tmp_path)
+    yield proc, url
+    os.kill(proc.pid, signal.SIGCONT)
+    proc.stop()
+
+
+@pytest.fixture
+async def storage(etcd_proc: tuple[Process, str]) -> AsyncIterator[EtcdStorage]:
+    """Storage with a short timeout on the test's etcd."""
+    s = EtcdStorage(etcd_proc[1], TIMEOUT)
+    yield s
+    await s.close()
+
+
+async def test_calls_to_a_frozen_etcd_time_out_as_unavailable(
+    etcd_proc: tuple[Process, str], storage: EtcdStorage
+) -> None:
+    key = "/registry/configmaps/default/frozen"
+    stored = await storage.create(key, {"kind": "ConfigMap", "metadata": {"name": "frozen"}})
+    os.kill(etcd_proc[0].pid, signal.SIGSTOP)
+    calls = {
+        "get": lambda: storage.get(key),
+        "list": lambda: storage.list("/registry/configmaps/"),
+        "ping": storage.ping,
+        "create": lambda: storage.create(key + "2", {"kind": "ConfigMap"}),
+        "update": lambda: storage.update(key, {"kind": "ConfigMap"}, stored.revision),
+        "delete": lambda: storage.delete(key, stored.revision),
+    }
+    for name, call in calls.items():
+        start = time.monotonic()
+        with pytest.raises(StorageUnavailable):
+            await call()
+        elapsed = time.monotonic() - start
+        assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 2, (name, elapsed)
+    os.kill(etcd_proc[0].pid, signal.SIGCONT)
+    assert (await storage.get(key)).revision == stored.revision
