@@ -1,8 +1,9 @@
 """A frozen etcd (SIGSTOP: the connection stays open, nothing answers): every storage call ends within its
-timeout as StorageUnavailable, and calls work again once etcd resumes."""
+timeout as StorageUnavailable, calls work again once etcd resumes, and a read moves on to the next member."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from apiserver.storage import EtcdStorage, StorageUnavailable
+from tests.integration.harden_kit import EtcdCluster, start_etcd_cluster
 from tinykube.procs import Process, start_etcd
 
 TIMEOUT = 1.0
@@ -56,3 +58,33 @@ async def test_calls_to_a_frozen_etcd_time_out_as_unavailable(
         assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 2, (name, elapsed)
     os.kill(etcd_proc[0].pid, signal.SIGCONT)
     assert (await storage.get(key)).revision == stored.revision
+
+
+@pytest.fixture
+def etcd_cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
+    """Three etcd members on loopback."""
+    c = start_etcd_cluster(tmp_path / "etcd")
+    yield c
+    for m in c.members:
+        if m.proc is not None and m.proc.alive():
+            os.kill(m.proc.pid, signal.SIGCONT)
+    c.stop()
+
+
+async def test_a_read_moves_past_a_frozen_member_within_its_timeout(etcd_cluster: EtcdCluster) -> None:
+    leader = await asyncio.to_thread(etcd_cluster.leader)
+    frozen = next(m for m in etcd_cluster.members if m is not leader)
+    others = [m.client_url for m in etcd_cluster.members if m is not frozen]
+    storage = EtcdStorage(",".join([frozen.client_url, *others]), TIMEOUT)
+    try:
+        key = "/registry/configmaps/default/moved"
+        stored = await storage.create(key, {"kind": "ConfigMap", "metadata": {"name": "moved"}})
+        assert frozen.proc is not None
+        os.kill(frozen.proc.pid, signal.SIGSTOP)
+        start = time.monotonic()
+        assert (await storage.get(key)).revision == stored.revision  # retried on the next member
+        assert TIMEOUT * 0.9 <= time.monotonic() - start < TIMEOUT + 2
+        assert storage.endpoint != frozen.client_url
+        await storage.update(key, {"kind": "ConfigMap", "metadata": {"name": "moved"}}, stored.revision)
+    finally:
+        await storage.close()
