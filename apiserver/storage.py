@@ -310,6 +310,8 @@ class EtcdStorage:
                     self._failover(client)
                     if attempt + 1 < attempts:
                         continue
+                if code == rpc.StatusCode.DEADLINE_EXCEEDED:  # the call's own timeout: said as the asyncio one
+                    raise StorageUnavailable(f"etcd unavailable ({client.endpoint}): timeout") from e
                 raise StorageUnavailable(f"etcd error: {text}") from e
             finally:
                 observe(time.perf_counter() - start)
