@@ -87,6 +87,11 @@ class _Client(aetcd.Client):
         self.endpoint = endpoint
         self._credentials = credentials
 
+    @property
+    def connected(self) -> bool:
+        """Whether the channel and stubs are there (saves the hot path aetcd's connect() coroutine)."""
+        return self._connected.is_set()
+
     async def connect(self) -> None:
         """Open the channel (TLS when credentials were given) and the stubs."""
         if self._credentials is None:

@@ -258,23 +258,38 @@ class EtcdStorage:
             log.error("skipping %s: %s", kv.key.decode(errors="replace"), e)
             return None
 
-    async def _call(self, op: str, make: Callable[[aetcd.Client], Awaitable[Any]], *, read: bool = False) -> Any:
+    async def _call(
+        self,
+        op: str,
+        make: Callable[[aetcd.Client], Awaitable[Any]],
+        *,
+        read: bool = False,
+        deadline: bool = False,
+    ) -> Any:
+        """Run `make(client)` on the current member with a timeout, mapping errors to storage errors.
+
+        `deadline` says the call is one gRPC unary call carrying `self._timeout` as its own deadline
+        (`_range`, `_txn`): that is its timeout, so the asyncio one (a timer per call) is not added.
+        """
         attempts = len(self._endpoints) if read else 1
+        observe = _observer(op)
         for attempt in range(attempts):
             client = self._client
             start = time.perf_counter()
             try:
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the call in a task of its own
-                async with asyncio.timeout(self._timeout):
-                    try:
+                try:
+                    if deadline:
                         return await make(client)
-                    except asyncio.CancelledError as e:
-                        # grpc cancels the calls of a channel being closed; only a cancelled caller (or the
-                        # timeout above) cancels this task
-                        task = asyncio.current_task()
-                        if task is None or task.cancelling():
-                            raise
-                        raise etcd_errors.ConnectionFailedError("the channel was closed") from e
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the call in a task of its own
+                    async with asyncio.timeout(self._timeout):
+                        return await make(client)
+                except asyncio.CancelledError as e:
+                    # grpc cancels the calls of a channel being closed; only a cancelled caller (or the
+                    # timeout above) cancels this task
+                    task = asyncio.current_task()
+                    if task is None or task.cancelling():
+                        raise
+                    raise etcd_errors.ConnectionFailedError("the channel was closed") from e
             except _UNREACHABLE as e:
                 self._failover(client)
                 if attempt + 1 < attempts:
@@ -295,15 +310,20 @@ class EtcdStorage:
                     self._failover(client)
                     if attempt + 1 < attempts:
                         continue
+                if code == rpc.StatusCode.DEADLINE_EXCEEDED:  # the call's own timeout: said as the asyncio one
+                    raise StorageUnavailable(f"etcd unavailable ({client.endpoint}): timeout") from e
                 raise StorageUnavailable(f"etcd error: {text}") from e
             finally:
-                ETCD_LATENCY.labels(op).observe(time.perf_counter() - start)
+                observe(time.perf_counter() - start)
         raise StorageUnavailable("etcd unavailable")  # not reached: the last attempt raises
 
     async def ping(self) -> int:
         """Return the current revision, raising StorageUnavailable when etcd is down."""
-        resp = await self._call("status", lambda c: self._range(c, b"\x00", limit=1, count_only=True), read=True)
+        resp = await self._call("status", self._ping_range, read=True, deadline=True)
         return resp.header.revision
+
+    def _ping_range(self, client: aetcd.Client) -> Awaitable[Any]:
+        return self._range(client, b"\x00", limit=1, count_only=True)
 
     async def _range(
         self,
@@ -315,7 +335,8 @@ class EtcdStorage:
         limit: int = 0,
         count_only: bool = False,
     ) -> Any:
-        await client.connect()
+        if not client.connected:
+            await client.connect()
         req = rpc.RangeRequest(key=key, revision=revision, limit=limit, count_only=count_only)
         if range_end is not None:
             req.range_end = range_end
@@ -323,7 +344,8 @@ class EtcdStorage:
 
     async def get(self, key: str, revision: int = 0) -> StoredObject:
         """Read one object (optionally at an older revision)."""
-        resp = await self._call("get", lambda c: self._range(c, key.encode(), revision=revision), read=True)
+        k = key.encode()
+        resp = await self._call("get", lambda c: self._range(c, k, revision=revision), read=True, deadline=True)
         if not resp.kvs:
             raise KeyNotFound(key)
         return self._stored(resp.kvs[0])
@@ -334,14 +356,17 @@ class EtcdStorage:
         """Read keys under prefix at one revision: (objects, revision, remaining count)."""
         start = (start_key or prefix).encode()
         end = utils.prefix_range_end(prefix.encode())
-        resp = await self._call("list", lambda c: self._range(c, start, end, revision=revision, limit=limit), read=True)
+        resp = await self._call(
+            "list", lambda c: self._range(c, start, end, revision=revision, limit=limit), read=True, deadline=True
+        )
         items = [item for item in map(self._readable, resp.kvs) if item is not None]
         remaining = resp.count - len(items) if resp.more else 0
         return items, resp.header.revision, remaining
 
     async def _txn(self, client: aetcd.Client, req: Any) -> Any:
         # the KV stub itself: aetcd's transaction() rebuilds the same request through several layers
-        await client.connect()
+        if not client.connected:
+            await client.connect()
         return await client.kvstub.Txn(req, timeout=self._timeout, metadata=client.metadata)
 
     async def create(self, key: str, obj: dict[str, Any]) -> StoredObject:
@@ -351,7 +376,7 @@ class EtcdStorage:
             compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=k, create_revision=0)],
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._encode(k, obj)))],
         )
-        resp = await self._call("create", lambda c: self._txn(c, req))
+        resp = await self._call("create", lambda c: self._txn(c, req), deadline=True)
         if not resp.succeeded:
             raise KeyExists(key)
         rev = resp.header.revision
@@ -372,7 +397,7 @@ class EtcdStorage:
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._encode(k, obj)))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
-        resp = await self._call("update", lambda c: self._txn(c, req))
+        resp = await self._call("update", lambda c: self._txn(c, req), deadline=True)
         if not resp.succeeded:
             raise self._failed(key, resp)
         rev = resp.header.revision
@@ -387,7 +412,7 @@ class EtcdStorage:
             success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
-        resp = await self._call("delete", lambda c: self._txn(c, req))
+        resp = await self._call("delete", lambda c: self._txn(c, req), deadline=True)
         if not resp.succeeded:
             raise self._failed(key, resp)
         return resp.header.revision
@@ -517,6 +542,17 @@ class EtcdStorage:
                 await asyncio.wait_for(watch.cancel(), 2)
             except Exception:
                 pass
+
+
+_OBSERVERS: dict[str, Callable[[float], None]] = {}
+
+
+def _observer(op: str) -> Callable[[float], None]:
+    """The latency histogram's `observe` for one operation (labels() locks and hashes on every call)."""
+    observe = _OBSERVERS.get(op)
+    if observe is None:
+        observe = _OBSERVERS[op] = ETCD_LATENCY.labels(op).observe
+    return observe
 
 
 def _mod_is(key: bytes, revision: int) -> Any:
