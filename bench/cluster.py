@@ -28,7 +28,8 @@ in the same run (C concurrent POSTs of pods nobody acts on), so numbers hold on 
 
 6. scale (only when asked: `--phases scale --nodes 5000 --pods 30000`): P pods created on S simulated nodes
    with the scheduler running: create rate, bind rate, seconds until all are Running, then the apiserver's
-   and etcd's memory and full pod / node list latency at that size.
+   and etcd's memory, pod / node list latency at that size (one full list, and pages of 500) and the age
+   of the node Leases' renewTime; progress every 30 s on stderr.
 
 `--phases startup,burst` runs only those phases.
 """
