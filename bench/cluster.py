@@ -408,7 +408,11 @@ async def list_p50(api: httpx.AsyncClient, path: str, reps: int = 3, limit: int 
             params = {"limit": str(limit)} if limit else {}
             if token:
                 params["continue"] = token
-            r = await api.get(path, params=params)
+            try:
+                r = await api.get(path, params=params)
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # a pooled connection the apiserver closed while idle (its keep-alive timeout): once more
+                r = await api.get(path, params=params)
             r.raise_for_status()
             body = json.loads(r.content)
             items += len(body["items"])
