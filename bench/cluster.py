@@ -28,7 +28,8 @@ in the same run (C concurrent POSTs of pods nobody acts on), so numbers hold on 
 
 6. scale (only when asked: `--phases scale --nodes 5000 --pods 30000`): P pods created on S simulated nodes
    with the scheduler running: create rate, bind rate, seconds until all are Running, then the apiserver's
-   and etcd's memory and full pod / node list latency at that size.
+   and etcd's memory, pod / node list latency at that size (one full list, and pages of 500) and the age
+   of the node Leases' renewTime; progress every 30 s on stderr.
 
 `--phases startup,burst` runs only those phases.
 """
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -81,8 +83,10 @@ def pod(
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"bench": "1"}}, "spec": spec}
 
 
-async def create_all(api: httpx.AsyncClient, bodies: list[dict[str, Any]], concurrency: int) -> float:
-    """POST every body with `concurrency` workers; creates per second."""
+async def create_all(
+    api: httpx.AsyncClient, bodies: list[dict[str, Any]], concurrency: int, done: list[int] | None = None
+) -> float:
+    """POST every body with `concurrency` workers (counting the creates in `done[0]`); creates per second."""
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     for b in bodies:
         queue.put_nowait(b)
@@ -92,6 +96,8 @@ async def create_all(api: httpx.AsyncClient, bodies: list[dict[str, Any]], concu
             body = queue.get_nowait()
             r = await api.post(f"/api/v1/namespaces/{NS}/pods", json=body)
             r.raise_for_status()
+            if done is not None:
+                done[0] += 1
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -424,21 +430,50 @@ def memory_mib(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-async def list_p50(api: httpx.AsyncClient, path: str, reps: int = 3) -> tuple[float, int]:
-    """Median milliseconds of a full list of `path`, timed until decoded, and the items it held."""
+async def list_p50(api: httpx.AsyncClient, path: str, reps: int = 3, limit: int = 0) -> tuple[float, int]:
+    """Median milliseconds of a full list of `path`, timed until decoded, and the items it held; with `limit`, the
+    whole list in pages of that many (following `continue`), as informers and kubectl list."""
     times, items = [], 0
     for _ in range(reps):
         t = time.perf_counter()
-        r = await api.get(path)
-        r.raise_for_status()
-        items = len(json.loads(r.content)["items"])
+        items, token = 0, ""
+        while True:
+            params = {"limit": str(limit)} if limit else {}
+            if token:
+                params["continue"] = token
+            try:
+                r = await api.get(path, params=params)
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # a pooled connection the apiserver closed while idle (its keep-alive timeout): once more
+                r = await api.get(path, params=params)
+            r.raise_for_status()
+            body = json.loads(r.content)
+            items += len(body["items"])
+            if not (token := body["metadata"].get("continue", "")):
+                break
         times.append((time.perf_counter() - t) * 1000)
     return percentile(times, 50), items
 
 
+def lease_ages(server: str) -> tuple[float, float]:
+    """Median and oldest age, in seconds, of the node Leases' renewTime."""
+    path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+    leases = httpx.get(f"{server}{path}", timeout=120)
+    leases.raise_for_status()
+    now = datetime.now(UTC)
+    ages = [
+        (
+            now - datetime.strptime(item["spec"]["renewTime"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        ).total_seconds()
+        for item in leases.json()["items"]
+    ]
+    return percentile(ages, 50), max(ages)
+
+
 async def phase_scale(cluster: Cluster, pods: int, concurrency: int) -> dict[str, Any]:
     """`pods` pods on the simulated nodes: create rate, scheduler throughput, time until all Running, then the
-    apiserver's and etcd's memory and the latency of full pod and node lists at that size."""
+    apiserver's and etcd's memory, full and paginated pod / node list latency and the Leases' age at that size.
+    Prints its progress every 30 s to stderr (a run this size takes many minutes)."""
     async with httpx.AsyncClient(base_url=cluster.server, timeout=300) as api:
         await make_namespace(api)
         rv = (await api.get(f"/api/v1/namespaces/{NS}/pods", params={"limit": "1"})).json()["metadata"][
@@ -446,9 +481,14 @@ async def phase_scale(cluster: Cluster, pods: int, concurrency: int) -> dict[str
         ]
         bound: dict[str, float] = {}
         ready: set[str] = set()
+        created = [0]
 
         def seen(ev: dict[str, Any]) -> bool:
+            nonlocal rv
+            if ev["type"] == "ERROR":
+                raise RuntimeError(f"pod watch ended: {ev['object']}")
             obj = ev["object"]
+            rv = obj["metadata"].get("resourceVersion", rv)
             name = obj["metadata"]["name"]
             if obj["spec"].get("nodeName"):
                 bound.setdefault(name, time.perf_counter())
@@ -456,19 +496,42 @@ async def phase_scale(cluster: Cluster, pods: int, concurrency: int) -> dict[str
                     ready.add(name)
             return len(ready) == pods
 
-        watcher = asyncio.create_task(watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 3600, rv))
+        async def follow() -> None:
+            # a watch this long may be closed by the apiserver: resume it from the last resourceVersion seen
+            async with asyncio.timeout(3 * 3600):
+                while len(ready) < pods:
+                    with contextlib.suppress(httpx.TransportError):
+                        await watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 3 * 3600, rv)
+
+        async def progress() -> None:
+            while True:
+                await asyncio.sleep(30)
+                print(
+                    f"scale: {time.perf_counter() - start:.0f} s: {created[0]} created, {len(bound)} bound, "
+                    f"{len(ready)} Running; load {loadavg().split()[0]}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        watcher = asyncio.create_task(follow())
         start = time.perf_counter()
-        rate = await create_all(api, [pod(f"s-{i}") for i in range(pods)], concurrency)
+        reporter = asyncio.create_task(progress())
+        rate = await create_all(api, [pod(f"s-{i}") for i in range(pods)], concurrency, created)
         await watcher
         running = time.perf_counter() - start
+        reporter.cancel()
         first, last = min(bound.values()), max(bound.values())
         out: dict[str, Any] = {
             "create": rate,
             "running": running,
             "bind": (pods - 1) / max(last - first, 1e-9),
-            "pods_list": await list_p50(api, "/api/v1/pods"),
-            "nodes_list": await list_p50(api, "/api/v1/nodes"),
+            "bound_span": (first - start, last - start),
             "load": loadavg(),
+            "lease_age": lease_ages(cluster.server),
+            "pods_list": await list_p50(api, "/api/v1/pods"),
+            "pods_pages": await list_p50(api, "/api/v1/pods", limit=500),
+            "nodes_list": await list_p50(api, "/api/v1/nodes"),
+            "nodes_pages": await list_p50(api, "/api/v1/nodes", limit=500),
         }
         for name in ("apiserver", "etcd"):
             proc = next(p for p in cluster.processes if p.name == name)
@@ -501,18 +564,10 @@ def phase_nodes(data_dir: Path, count: int, idle: float = 20.0) -> dict[str, Any
         cpu0 = component_cpu(cluster)
         time.sleep(idle)
         cpu1 = component_cpu(cluster)
-        path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
-        leases = httpx.get(f"{cluster.server}{path}", timeout=60)
-        now = datetime.now(UTC)
-        ages = [
-            (
-                now - datetime.strptime(item["spec"]["renewTime"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-            ).total_seconds()
-            for item in leases.json()["items"]
-        ]
+        lease_age = lease_ages(cluster.server)
     return {
         "up": up,
-        "lease_age": (percentile(ages, 50), max(ages)),
+        "lease_age": lease_age,
         "cpu_up": cpu0,
         "cpu_idle": {k: (cpu1.get(k, 0.0) - v) / idle * 1000 for k, v in cpu0.items()},
         "load": loadavg(),
@@ -631,10 +686,28 @@ async def run(args: argparse.Namespace) -> None:
                     f"load {v['load'].split()[0]}",
                 )
             )
-            rows.append(("scale: scheduler, first binding to last", f"{v['bind']:.0f} pods/s", ""))
-            for key, what in (("pods_list", "pods"), ("nodes_list", "nodes")):
+            rows.append(
+                (
+                    "scale: scheduler, first binding to last",
+                    f"{v['bind']:.0f} pods/s",
+                    f"bound from {v['bound_span'][0]:.0f} s to {v['bound_span'][1]:.0f} s",
+                )
+            )
+            for key, what, how in (
+                ("pods_list", "pods", "JSON, decoded"),
+                ("pods_pages", "pods", "pages of 500"),
+                ("nodes_list", "nodes", "JSON, decoded"),
+                ("nodes_pages", "nodes", "pages of 500"),
+            ):
                 ms, items = v[key]
-                rows.append((f"scale: full list of {what} ({items} items, JSON, decoded), p50", f"{ms:.0f} ms", ""))
+                rows.append((f"scale: full list of {what} ({items} items, {how}), p50", f"{ms:.0f} ms", ""))
+            rows.append(
+                (
+                    "scale: Leases' renewTime age when all were Running, median / oldest",
+                    f"{v['lease_age'][0]:.1f} / {v['lease_age'][1]:.1f} s",
+                    "",
+                )
+            )
             for key in ("apiserver", "etcd"):
                 rss, hwm = v[key]
                 rows.append((f"scale: {key} memory, RSS (peak)", f"{rss:.0f} MiB ({hwm:.0f} MiB)", ""))

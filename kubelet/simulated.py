@@ -348,15 +348,11 @@ def run_simulated(
             tls=auth.tls(),
             auth=auth.build(api, lambda address: by_address.get(address, "")),
         )
-        tasks = []
         if housekeeping_interval > 0:
             await server.start()
-            tasks.append(asyncio.create_task(stats.run(), name="simulated-stats"))
         try:
             await nodes.run()
         finally:
-            for t in tasks:
-                t.cancel()
             await server.stop()
 
     run_component(opts, main)

@@ -178,3 +178,33 @@ def test_simulated_figures_follow_requests() -> None:
     c0, c1 = first.pods[0].containers[0].cpu, later.pods[0].containers[0].cpu
     assert c1.usage_core_nanoseconds > c0.usage_core_nanoseconds
     assert later.node.cpu.usage_nano_cores is not None and later.node.cpu.usage_nano_cores > 50_000_000
+
+
+def test_simulated_stats_are_computed_when_asked_at_most_once_per_interval() -> None:
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
+        "spec": {"nodeName": "sim-0", "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]},
+        "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z"},
+    }
+    passes = [0]
+
+    def pods() -> list[dict[str, object]]:
+        passes[0] += 1
+        return [pod]
+
+    now = [1_800_000_000.0]
+    stats = SimulatedStats({"sim-0": "127.128.0.1"}, pods, clock=lambda: now[0], interval=10)
+    assert passes[0] == 0  # nothing is computed until a scrape asks
+    first = stats.latest("127.128.0.1")
+    assert first is not None and first.pods[0].name == "p"
+    now[0] += 5
+    assert stats.latest("127.128.0.1") is first
+    assert passes[0] == 1
+    now[0] += 6
+    later = stats.latest("127.128.0.1")
+    assert passes[0] == 2 and later is not None
+    assert (
+        later.pods[0].containers[0].cpu.usage_core_nanoseconds > first.pods[0].containers[0].cpu.usage_core_nanoseconds
+    )
+    off = SimulatedStats({"sim-0": "127.128.0.1"}, pods, clock=lambda: now[0], interval=0)
+    assert off.latest("127.128.0.1") is None and passes[0] == 2
