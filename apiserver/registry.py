@@ -130,6 +130,15 @@ class Registry:
 
         return match
 
+    def filter(
+        self, res: ResourceInfo, namespace: str | None, opts: ListOptions
+    ) -> Callable[[dict[str, Any]], bool] | None:
+        """`predicate`, or None when it would let every object through (no namespace scope, no selectors)."""
+        scoped = bool(namespace) and res.namespaced
+        if not scoped and opts.label_selector.empty and opts.field_selector.empty:
+            return None
+        return self.predicate(res, namespace, opts)
+
     async def _read(self, key: str, res: ResourceInfo, name: str, cached: bool = False) -> StoredObject:
         """The object at key: from etcd, or (with `cached`) from the watch cache when it holds it.
 

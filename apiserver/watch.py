@@ -87,18 +87,12 @@ class _Encoder:
         return _line(ev_type, obj)
 
 
-def _everything(res: ResourceInfo, namespace: str | None, opts: ListOptions) -> bool:
-    """Whether the watch's filter (`Registry.predicate`) lets every object through."""
-    scoped = bool(namespace) and res.namespaced
-    return not scoped and opts.label_selector.empty and opts.field_selector.empty
-
-
 async def _start(
     reg: Registry, res: ResourceInfo, namespace: str | None, opts: ListOptions
 ) -> tuple[CacheWatcher | None, dict[str, Any] | None, bool]:
     """Register with the cache: (watcher, error status, whether initial events are sent)."""
     cache = reg.cache.cache(res.storage_name)
-    match = None if _everything(res, namespace, opts) else reg.predicate(res, namespace, opts)
+    match = reg.filter(res, namespace, opts)
     rv = opts.resource_version
     initial = bool(opts.send_initial_events) if opts.send_initial_events is not None else rv in ("", "0")
     if initial and rv != "0":
