@@ -57,7 +57,11 @@ async def test_calls_to_a_frozen_etcd_time_out_as_unavailable(
         elapsed = time.monotonic() - start
         assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 2, (name, elapsed)
     os.kill(etcd_proc[0].pid, signal.SIGCONT)
-    assert (await storage.get(key)).revision == stored.revision
+    # calls work again; the writes above that timed out may still be applied once etcd reads them (a timeout
+    # says nothing of the outcome, as with upstream's etcd client), so the frozen key itself is not checked
+    assert await storage.ping() >= stored.revision
+    after = await storage.create(key + "3", {"kind": "ConfigMap", "metadata": {"name": "frozen3"}})
+    assert (await storage.get(key + "3")).revision == after.revision
 
 
 @pytest.fixture
