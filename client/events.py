@@ -5,6 +5,9 @@ drains; when the queue is full the event is dropped with a log line (events are 
 Kubernetes). A repeat of the same (object, type, reason, message) within the cache's memory
 bumps `count` and `lastTimestamp` on the existing Event instead of creating a new one, which is
 what `kubectl describe` shows as `x3 over 2m`.
+
+Given an `Urgency`, the writer waits (a bounded time) for the component's urgent work to settle
+before each write, so that on a busy machine events trail a burst instead of slowing it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import UTC, datetime
 from apimachinery.errors import StatusError
 from client.request import Obj, PatchType
 from client.rest import ApiClient
+from client.urgency import Urgency
 
 __all__ = ["EventRecorder", "now_rfc3339", "object_reference"]
 
@@ -26,6 +30,7 @@ log = logging.getLogger("client.events")
 
 _EVENTS = "events"
 _SEEN_MAX = 4096
+_MAX_DEFER = 2.0  # seconds an event waits at most for urgent work to settle
 
 
 def now_rfc3339() -> str:
@@ -53,10 +58,21 @@ def object_reference(obj: Obj, field_path: str = "") -> Obj:
 class EventRecorder:
     """Writes Events from one component (`source.component`, e.g. default-scheduler, kubelet)."""
 
-    def __init__(self, api: ApiClient, component: str, host: str = "", queue_size: int = 1000) -> None:
+    def __init__(
+        self,
+        api: ApiClient,
+        component: str,
+        host: str = "",
+        queue_size: int = 1000,
+        urgency: Urgency | None = None,
+        max_defer: float = _MAX_DEFER,
+    ) -> None:
         self.api = api
         self.component = component
         self.host = host
+        self.urgency = urgency
+        self.max_defer = max_defer
+        self._defer_until: float | None = None
         self._queue: asyncio.Queue[Obj] = asyncio.Queue(maxsize=queue_size)
         self._seen: OrderedDict[tuple[str, ...], tuple[str, str, int]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
@@ -97,6 +113,7 @@ class EventRecorder:
         while True:
             item = await self._queue.get()
             try:
+                await self._defer()
                 await self._write(item["ref"], item["type"], item["reason"], item["message"])
             except asyncio.CancelledError:
                 raise
@@ -104,6 +121,18 @@ class EventRecorder:
                 log.warning("could not write event %s: %s", item["reason"], e)
             finally:
                 self._queue.task_done()
+
+    async def _defer(self) -> None:
+        # one bounded deferral per busy spell: once it has run out, events go out until the work settles
+        if self.urgency is None or not self.urgency.busy:
+            self._defer_until = None
+            return
+        loop = asyncio.get_running_loop()
+        if self._defer_until is None:
+            self._defer_until = loop.time() + self.max_defer
+        remaining = self._defer_until - loop.time()
+        if remaining > 0 and await self.urgency.settled(remaining):
+            self._defer_until = None
 
     async def _write(self, ref: Obj, type_: str, reason: str, message: str) -> None:
         namespace = ref.get("namespace") or "default"

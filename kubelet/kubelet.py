@@ -16,6 +16,7 @@ from client.events import EventRecorder
 from client.informer import InformerFactory
 from client.request import Obj, Selectors
 from client.rest import ApiClient
+from client.urgency import Urgency
 from kubelet.dns import DNSConfigurer
 from kubelet.image_pull import ImageManager
 from kubelet.node import NodeAgent, default_allocatable, host_capacity, host_node_info, node_object
@@ -90,7 +91,9 @@ class Kubelet:
             taints=cfg.taints,
         )
         self.agent = NodeAgent(api, node, cfg.status_frequency, cfg.lease_duration)
-        self.events = EventRecorder(api, "kubelet", host=cfg.node_name)
+        # starting containers and writing their status come first; events trail a burst (bounded)
+        self.urgency = Urgency()
+        self.events = EventRecorder(api, "kubelet", host=cfg.node_name, urgency=self.urgency)
         self.factory = InformerFactory(api)
         self.pods = self.factory.informer("pods", selectors=Selectors.of(fields={"spec.nodeName": cfg.node_name}))
         # only what this node's pods use, one object at a time: the Node authorizer allows no more
@@ -117,6 +120,7 @@ class Kubelet:
             images=ImageManager(self.runtime),
             http=self.http,
             status_slots=self.status_slots,
+            urgency=self.urgency,
             node_ip=cfg.node_ip,
             allocatable=self.allocatable,
             get_configmap=self.get_configmap,

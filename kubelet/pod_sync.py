@@ -8,6 +8,7 @@ the `runtime.ContainerRuntime` interface, so it works the same on every runtime.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -26,6 +27,7 @@ from apimachinery.quantity import parse_quantity
 from client.events import EventRecorder
 from client.request import DeleteOptions, Obj, PatchType, Preconditions
 from client.rest import ApiClient
+from client.urgency import Urgency
 from kubelet.dns import (
     DNSConfigurer,
     host_network_hosts,
@@ -39,7 +41,7 @@ from kubelet.expansion import expand
 from kubelet.hooks import hook_failure_message, run_hook
 from kubelet.image_pull import ImageManager
 from kubelet.object_watch import PodObjects
-from kubelet.pod_actions import ContainerFacts, PodRuntimeStatus, compute_pod_actions
+from kubelet.pod_actions import ContainerFacts, PodActions, PodRuntimeStatus, compute_pod_actions
 from kubelet.probes import ProbeWorker
 from kubelet.runtime import (
     ContainerConfig,
@@ -121,6 +123,8 @@ class SyncDeps:
     images: ImageManager
     http: httpx.AsyncClient
     status_slots: asyncio.Semaphore
+    urgency: Urgency
+    """Marks starts and status writes in flight, which the kubelet's event writer lets go first."""
     node_ip: str
     """The node's InternalIP: the pods' hostIP, a hostNetwork pod's IP."""
     allocatable: Mapping[str, str]
@@ -243,8 +247,13 @@ class PodSync:
     async def sync_pod(self, pod: Obj) -> None:
         """One reconciliation pass of a pod that is not being deleted."""
         self.pod = pod
-        meta = pod.get("metadata") or {}
         actions = compute_pod_actions(pod, self.runtime_status())
+        starting = actions.create_sandbox or actions.init_to_start or actions.containers_to_start
+        with self.deps.urgency if starting else contextlib.nullcontext():
+            await self._sync_pod(pod, actions)
+
+    async def _sync_pod(self, pod: Obj, actions: PodActions) -> None:
+        meta = pod.get("metadata") or {}
         if actions.kill_pod:
             # terminal: nothing runs again; whatever still runs (a sidecar) is stopped
             if any(self._running(cs) for cs in self.containers.values()):
@@ -789,8 +798,9 @@ class PodSync:
 
     async def _write_status(self) -> None:
         """Write the pod's status if it changed; computed once a write slot is free, so it is the latest."""
-        async with self.deps.status_slots:
-            await self._write_status_now()
+        with self.deps.urgency:
+            async with self.deps.status_slots:
+                await self._write_status_now()
 
     async def _write_status_now(self) -> None:
         init, regular = self._views()
