@@ -25,7 +25,7 @@ from apiserver.codec import status_response
 from apiserver.context import context_of
 from apiserver.kindregistry import KindRegistry
 
-__all__ = ["API_METHODS", "ApiRoute", "fastapi_options", "is_api_path"]
+__all__ = ["API_METHODS", "ApiRoute", "fastapi_options", "is_api_path", "is_api_request", "user_middleware_entry"]
 
 API_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})  # the catch-all route's methods
 
@@ -50,6 +50,31 @@ def is_api_path(path: str) -> bool:
     return (path.startswith("/api/") and len(path) > 5) or (path.startswith("/apis/") and len(path) > 6)
 
 
+def is_api_request(scope: Scope) -> bool:
+    """An HTTP request that `ApiRoute` serves itself (an API path with one of the catch-all route's methods)."""
+    return scope["type"] == "http" and scope["method"] in API_METHODS and is_api_path(scope["path"])
+
+
+# FastAPI's layers outside the app's own middlewares that do nothing for an API request: the last-resort
+# 500 (the outermost user middleware, limits.BoundedRequests, answers every exception first), exception
+# telemetry (off: fastapi_options) and FastAPI's body limit (no max_body_size: it passes the call on).
+_PASS_THROUGH = frozenset({"ServerErrorMiddleware", "ExceptionTelemetryMiddleware", "AppBodyLimitMiddleware"})
+
+
+def user_middleware_entry(app: FastAPI, outermost: type) -> ASGIApp | None:
+    """The app's outermost own middleware (an instance of `outermost`) in its built middleware stack, when
+    every layer FastAPI puts before it passes an API request on untouched; None otherwise (not built yet,
+    a root path, a body limit, or a layer this does not know), and then requests take the whole stack."""
+    if getattr(app, "root_path", "") or getattr(app, "max_body_size", None) is not None:
+        return None
+    layer: Any = app.middleware_stack
+    while layer is not None and not isinstance(layer, outermost):
+        if type(layer).__name__ not in _PASS_THROUGH:
+            return None
+        layer = getattr(layer, "app", None)
+    return layer  # type: ignore[no-any-return]
+
+
 class ApiRoute:
     """Serves HTTP requests to the API paths with `endpoint`; passes everything else to `app`."""
 
@@ -60,7 +85,7 @@ class ApiRoute:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route one ASGI call."""
-        if scope["type"] != "http" or scope["method"] not in API_METHODS or not is_api_path(scope["path"]):
+        if not is_api_request(scope):
             await self.app(scope, receive, send)
             return
         wanted: list[negotiation.Output] = []

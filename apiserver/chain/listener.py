@@ -1,9 +1,18 @@
-"""Which port a request came in on: a tiny wrapper per uvicorn server around the one app."""
+"""Which port a request came in on: a tiny wrapper per uvicorn server around the one app.
+
+It also sends the API's requests (`apiroute.is_api_request`) straight to the app's own outermost
+middleware once the app has built its middleware stack, past FastAPI's outer layers that pass them on
+untouched (`apiroute.user_middleware_entry`): three coroutines and a `send` wrapper fewer per request.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from apiserver.apiroute import is_api_request, user_middleware_entry
 from apiserver.chain.request_info import LISTENER_KEY
 from apiserver.chain.respond import ASGIApp, Receive, Scope, Send
+from apiserver.limits import BoundedRequests
 
 __all__ = ["INSECURE", "SECURE", "Listener"]
 
@@ -17,12 +26,25 @@ class Listener:
     def __init__(self, app: ASGIApp, name: str) -> None:
         self.app = app
         self.name = name
+        self._api: ASGIApp | None = None  # the app's own outermost middleware, once the stack is built
+        self._looked = False  # whether _api was looked for in a built stack (None then: the whole stack)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Mark HTTP and WebSocket requests, then pass everything on."""
         if scope["type"] != "lifespan":
             scope[LISTENER_KEY] = self.name
+            if is_api_request(scope) and (api := self._api if self._looked else self._find_api()) is not None:
+                scope["app"] = self.app  # as Starlette sets it: `request.app` is the app
+                await api(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+    def _find_api(self) -> ASGIApp | None:
+        app: Any = self.app
+        if getattr(app, "middleware_stack", None) is not None:
+            self._api = user_middleware_entry(app, BoundedRequests)
+            self._looked = True
+        return self._api
 
     def __getattr__(self, name: str) -> object:
         # uvicorn and the shutdown handler reach the app's `state` through the wrapper
