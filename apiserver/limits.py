@@ -83,16 +83,22 @@ class BoundedRequests:
 
     async def _serve(self, scope: Scope, receive: Any, send: Any, limit: int, state: _RequestState) -> None:
         deadline = asyncio.get_running_loop().time() + self.limits.request_body_timeout
+        # uvicorn's cycle sets this event when body bytes (or the body's end) are in: receive() then returns
+        # at once, and a timer per call (about as dear as the rest of the receive) would never fire
+        arrived: asyncio.Event | None = getattr(getattr(receive, "__self__", None), "message_event", None)
 
         async def bounded_receive() -> Message:
             if state.body_done:
                 return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                state.close = True
-                raise body_timeout_error(self.limits.request_body_timeout) from None
+            if arrived is not None and arrived.is_set():
+                message = await receive()
+            else:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await receive()
+                except TimeoutError:
+                    state.close = True
+                    raise body_timeout_error(self.limits.request_body_timeout) from None
             if message["type"] == "http.request":
                 state.received += len(message.get("body", b""))
                 if limit and state.received > limit:
