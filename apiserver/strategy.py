@@ -12,6 +12,7 @@ import copy
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import orjson
 from pydantic import ValidationError
 
 from apimachinery import validation
@@ -128,7 +129,7 @@ class Strategy:
         """On the main resource, status cannot change: keep the stored one."""
         if self.resource.has_status:
             if "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
+                new["status"] = json_copy(old["status"])
             else:
                 new.pop("status", None)
 
@@ -136,7 +137,7 @@ class Strategy:
         """On /status only status can change: everything else comes from the stored object."""
         status = new.get("status")
         new.clear()
-        new.update(copy.deepcopy(old))
+        new.update(json_copy(old))
         if status is None:
             new.pop("status", None)
         else:
@@ -203,6 +204,15 @@ class Strategy:
     def spec_of(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Everything but metadata and status: what `generation` tracks."""
         return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of decoded JSON (a stored object): an orjson round trip, several times cheaper than
+    `copy.deepcopy`; deepcopy still for what orjson does not encode (an integer past 64 bits)."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        return copy.deepcopy(value)
 
 
 def raise_if(kind: str, name: str, group: str, causes: list[Cause]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
 from apimachinery.errors import Cause
@@ -111,14 +110,7 @@ class PodStrategy(Strategy):
     def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
         if in_ephemeral_update():  # pods/<name>/ephemeralcontainers: only those changed (the subresource saw to it)
             return validate_ephemeral_containers_update(new, old)
-        a, b = copy.deepcopy(new.get("spec") or {}), copy.deepcopy(old.get("spec") or {})
-        for spec in (a, b):
-            for key in ("containers", "initContainers"):
-                for c in spec.get(key) or []:
-                    c.pop("image", None)
-            spec.pop("activeDeadlineSeconds", None)
-            spec.pop("tolerations", None)
-            spec.pop("schedulingGates", None)
+        a, b = _fixed_part(new.get("spec") or {}), _fixed_part(old.get("spec") or {})
         if a.get("nodeName") is None and b.get("nodeName") is not None:
             a["nodeName"] = b["nodeName"]
         if a != b:
@@ -134,3 +126,16 @@ class PodStrategy(Strategy):
                 )
             ]
         return []
+
+
+_MUTABLE_SPEC_FIELDS = ("activeDeadlineSeconds", "tolerations", "schedulingGates")
+
+
+def _fixed_part(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec without what a pod update may change (containers' images and the fields above), for a
+    comparison only: new dicts and lists down to the containers, sharing everything below them."""
+    out = {k: v for k, v in spec.items() if k not in _MUTABLE_SPEC_FIELDS}
+    for key in ("containers", "initContainers"):
+        if containers := out.get(key):
+            out[key] = [{k: v for k, v in c.items() if k != "image"} for c in containers]
+    return out

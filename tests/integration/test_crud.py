@@ -201,6 +201,25 @@ async def test_pod_spec_is_immutable_except_images(api: httpx.AsyncClient, ns: s
     assert r.status_code == 422 and "pod updates may not change fields" in r.json()["message"]
 
 
+async def test_pod_update_may_change_images_and_add_tolerations(api: httpx.AsyncClient, ns: str) -> None:
+    created = (await api.post(pods_path(ns), json=pod("img"))).json()
+    container = created["spec"]["containers"][0]["name"]
+    toleration = {"key": "k", "operator": "Exists", "effect": "NoSchedule"}
+    patch = {"spec": {"containers": [{"name": container, "image": "other:2"}], "tolerations": [toleration]}}
+    r = await api.patch(pods_path(ns, "img"), json=patch, headers=STRATEGIC)
+    assert r.status_code == 200, r.text
+    got = (await api.get(pods_path(ns, "img"))).json()["spec"]
+    assert got["containers"][0]["image"] == "other:2" and toleration in got["tolerations"]
+    r = await api.patch(
+        pods_path(ns, "img"),
+        json={"spec": {"containers": [{"name": container, "image": "other:3", "workingDir": "/w"}]}},
+        headers=STRATEGIC,
+    )
+    assert r.status_code == 422 and "pod updates may not change fields" in r.json()["message"]
+    got = (await api.get(pods_path(ns, "img"))).json()["spec"]
+    assert got["containers"][0]["image"] == "other:2" and "workingDir" not in got["containers"][0]
+
+
 async def test_delete_returns_object_and_404_after(api: httpx.AsyncClient, ns: str) -> None:
     await api.post(pods_path(ns), json=pod("del"))
     r = await api.delete(pods_path(ns, "del"))
