@@ -51,6 +51,7 @@ import aetcd
 import httpx
 import orjson
 
+from client.transport import KeepAliveTransport
 from tinykube.pki import ClientIdentity, ClusterPKI
 from tinykube.procs import Process, free_port, start_apiserver, start_etcd
 
@@ -345,9 +346,19 @@ def http_client(
     base_url: str, timeout: float | httpx.Timeout, verify: ssl.SSLContext | bool = True
 ) -> httpx.AsyncClient:
     """An HTTP client with one keep-alive connection, ignoring proxy environment variables; for
-    https, `verify` is an SSL context trusting the cluster CA and holding the client certificate."""
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout, trust_env=False, verify=verify)
+    https, `verify` is an SSL context trusting the cluster CA and holding the client certificate.
+
+    Its transport is the repo's `KeepAliveTransport` (client/transport.py, httptools), not httpx's
+    default httpcore pool: a load generator must cost far less than the server it measures, and
+    httpcore took about as much CPU per request as the apiserver serving it (bench/README.md)."""
+    if verify is False:
+        tls: ssl.SSLContext | None = ssl.create_default_context()
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+    else:
+        tls = verify if isinstance(verify, ssl.SSLContext) else None
+    transport = KeepAliveTransport(tls, max_connections=1, max_idle_connections=1)
+    return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout, trust_env=False)
 
 
 def pod_body(i: int, prefix: str = "pod") -> bytes:
