@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import aetcd
@@ -114,16 +115,42 @@ class Deletion:
 TryUpdate = Callable[[StoredObject], Awaitable[dict[str, Any] | Deletion | None]]
 
 
-@dataclass(frozen=True)
 class WatchEvent:
-    """One etcd change: PUT or DELETE of a key at a revision, with the previous value."""
+    """One etcd change: PUT or DELETE of a key at a revision, with the previous value.
 
-    type: str  # "PUT" or "DELETE"
-    key: str
-    obj: dict[str, Any] | None
-    prev_obj: dict[str, Any] | None
-    revision: int
-    created: bool
+    The previous value is decoded when `prev_obj` is first read: the watch cache, the one consumer, holds
+    the previous object of nearly every key already, so decoding etcd's copy of it on every event (in
+    every apiserver process) is work nobody uses."""
+
+    __slots__ = ("_load_prev", "_prev", "created", "key", "obj", "revision", "type")
+
+    def __init__(
+        self,
+        type: str,  # "PUT" or "DELETE"
+        key: str,
+        obj: dict[str, Any] | None,
+        prev_obj: dict[str, Any] | None,
+        revision: int,
+        created: bool,
+        load_prev: Callable[[], dict[str, Any] | None] | None = None,
+    ) -> None:
+        self.type = type
+        self.key = key
+        self.obj = obj
+        self._prev = prev_obj
+        self._load_prev = load_prev
+        self.revision = revision
+        self.created = created
+
+    @property
+    def prev_obj(self) -> dict[str, Any] | None:
+        """The object before this change (None when there was none, or it cannot be decoded)."""
+        if self._load_prev is not None:
+            self._prev, self._load_prev = self._load_prev(), None
+        return self._prev
+
+    def __repr__(self) -> str:
+        return f"WatchEvent({self.type} {self.key} at {self.revision})"
 
 
 def _with_rv(obj: dict[str, Any], revision: int) -> dict[str, Any]:
@@ -225,6 +252,14 @@ class EtcdStorage:
             except ValueError as e:  # as upstream: the value is there but cannot be read
                 raise errors.internal_error(str(e)) from e
         return orjson.loads(value)
+
+    def _decode_prev(self, key: bytes, value: bytes, revision: int) -> dict[str, Any] | None:
+        """A watch event's previous value, decoded when asked for; None (logged) when it cannot be."""
+        try:
+            return _with_rv(self._decode(key, value), revision)
+        except (StatusError, orjson.JSONDecodeError) as e:
+            log.error("the previous value of %s in a watch event: %s", key.decode(errors="replace"), e)
+            return None
 
     def _encode(self, key: bytes, obj: dict[str, Any]) -> bytes:
         try:
@@ -517,20 +552,20 @@ class EtcdStorage:
         try:
             async for ev in watch:
                 kv = ev.kv
-                has_prev = ev.prev_kv is not None and ev.prev_kv.value
-                try:
-                    prev = self._decode(kv.key, ev.prev_kv.value) if has_prev else None
-                    obj = self._decode(kv.key, kv.value) if ev.kind == "PUT" else None
-                except (StatusError, orjson.JSONDecodeError) as e:
-                    log.error("skipping an event of %s: %s", kv.key.decode(errors="replace"), e)
-                    continue
-                if prev is not None:
-                    _with_rv(prev, ev.prev_kv.mod_revision)
-                if obj is not None:
+                prev_kv = ev.prev_kv
+                load_prev = None
+                if prev_kv is not None and prev_kv.value:
+                    load_prev = partial(self._decode_prev, kv.key, prev_kv.value, prev_kv.mod_revision)
+                if ev.kind == "PUT":
+                    try:
+                        obj = self._decode(kv.key, kv.value)
+                    except (StatusError, orjson.JSONDecodeError) as e:
+                        log.error("skipping an event of %s: %s", kv.key.decode(errors="replace"), e)
+                        continue
                     obj = _with_rv(obj, kv.mod_revision)
-                    yield WatchEvent("PUT", kv.key.decode(), obj, prev, kv.mod_revision, kv.version == 1)
+                    yield WatchEvent("PUT", kv.key.decode(), obj, None, kv.mod_revision, kv.version == 1, load_prev)
                 else:
-                    yield WatchEvent("DELETE", kv.key.decode(), None, prev, kv.mod_revision, False)
+                    yield WatchEvent("DELETE", kv.key.decode(), None, None, kv.mod_revision, False, load_prev)
         except etcd_errors.RevisionCompactedError as e:
             raise Compacted(e.compacted_revision) from e
         except etcd_errors.ClientError as e:

@@ -51,6 +51,7 @@ import aetcd
 import httpx
 import orjson
 
+from client.transport import KeepAliveTransport
 from tinykube.pki import ClientIdentity, ClusterPKI
 from tinykube.procs import Process, free_port, start_apiserver, start_etcd
 
@@ -345,9 +346,47 @@ def http_client(
     base_url: str, timeout: float | httpx.Timeout, verify: ssl.SSLContext | bool = True
 ) -> httpx.AsyncClient:
     """An HTTP client with one keep-alive connection, ignoring proxy environment variables; for
-    https, `verify` is an SSL context trusting the cluster CA and holding the client certificate."""
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout, trust_env=False, verify=verify)
+    https, `verify` is an SSL context trusting the cluster CA and holding the client certificate.
+
+    Its transport is the repo's `KeepAliveTransport` (client/transport.py, httptools), not httpx's
+    default httpcore pool: a load generator must cost far less than the server it measures, and
+    httpcore took about as much CPU per request as the apiserver serving it (bench/README.md)."""
+    if verify is False:
+        tls: ssl.SSLContext | None = ssl.create_default_context()
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+    else:
+        tls = verify if isinstance(verify, ssl.SSLContext) else None
+    transport = KeepAliveTransport(tls, max_connections=1, max_idle_connections=1)
+    return LeanClient(base_url=base_url, transport=transport, timeout=timeout, trust_env=False)
+
+
+class LeanClient(httpx.AsyncClient):
+    """httpx's AsyncClient whose `send` hands the request straight to the transport: no auth flow,
+    redirects, event hooks, cookie jar or request log, none of which the benchmark uses (its clients
+    set none, and the apiserver answers no request with a redirect or a cookie)."""
+
+    async def send(
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: Any = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
+    ) -> httpx.Response:
+        """Send `request` as it is; the body is read unless `stream`."""
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        request.extensions.setdefault("timeout", self.timeout.as_dict())
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
 
 
 def pod_body(i: int, prefix: str = "pod") -> bytes:

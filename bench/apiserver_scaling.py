@@ -12,7 +12,10 @@ and waits for its identity Lease. On each side the same count of Pod creates and
 the TLS port as the non-admin bench user (RBAC through a RoleBinding) on C concurrent workers, each with a
 new keep-alive connection (which the kernel hands to one of the listening processes). Printed per side:
 creates/s and gets/s; the apiservers' CPU per operation (from /proc, summed over the processes) and each
-process's share; etcd's and the benchmark client's CPU per operation. A third side, "1+follower", serves
+process's share; etcd's and the benchmark client's CPU per operation (the client is bench/apiserver.py's
+`LeanClient` over client/transport.py); and the ceiling those CPU costs put on each side on this machine's
+CPUs with nothing else running, the comparison that does not depend on what else loads a shared machine
+during the run. A third side, "1+follower", serves
 every request from the first process while a second one runs on a port of its own that no request reaches:
 its CPU per operation is what following etcd (its watch cache, RBAC and the caches fed by it) costs each
 extra process, the figure that, with the serving cost, says how N processes scale on N cores. Sides run in
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import shutil
 import signal
@@ -61,6 +65,7 @@ NAMESPACE = ab.NAMESPACE
 RBAC_API = ab.RBAC_API
 ROUNDS = 2
 SIDES = ("1", "1+follower", "2")
+CPUS = os.cpu_count() or 1
 IDENTITY_LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
 
 
@@ -108,6 +113,16 @@ class Series:
     def per_op_ms(self, cpu: float) -> float:
         """CPU milliseconds per operation."""
         return 1000 * cpu / self.ok if self.ok else 0.0
+
+    def ceiling(self, cpus: int) -> float:
+        """Operations per second this side's CPU costs allow on `cpus` CPUs with nothing else running: the
+        smallest of what the CPUs carry (apiservers, etcd and client together) and what each single-threaded
+        process (every apiserver, the client) carries on one CPU of its own."""
+        if not self.ok:
+            return 0.0
+        total = sum(self.api_cpu) + self.etcd_cpu + self.client_cpu
+        busiest = max([*self.api_cpu, self.client_cpu])
+        return min(cpus * self.ok / total, self.ok / busiest) if total and busiest else 0.0
 
 
 @dataclass
@@ -337,6 +352,11 @@ class ScalingBench:
                 f"process (following etcd); 2 processes: {s2.per_op_ms(sum(s2.api_cpu)):.3f} ms summed"
             )
             lines.append(f"2 processes vs 1, {op}/s: {ratios[op]:.2f}x")
+            c1, c2 = s1.ceiling(CPUS), s2.ceiling(CPUS)
+            lines.append(
+                f"  CPU ceiling on {CPUS} otherwise idle CPUs (from the CPU per {op[:-1]}): 1 process {c1:.0f}/s, "
+                f"2 processes {c2:.0f}/s, {c2 / c1 if c1 else 0.0:.2f}x"
+            )
         lines.append(
             "2 processes not slower than 1 (within 5 %): "
             + ("yes" if all(r >= 0.95 for r in ratios.values()) else "NO")
