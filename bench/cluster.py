@@ -15,11 +15,13 @@ in the same run (C concurrent POSTs of pods nobody acts on), so numbers hold on 
    status writes per pod, and the CPU the components used.
 2. scheduler: N pending pods created with no scheduler running; then a scheduler starts and binds
    them onto S simulated nodes (`--nodes`; `--node-objects`: S Node objects with no kubelet): pods
-   bound per second, plus the CPU per bound pod of the scheduler and of the apiserver.
+   bound per second, plus the CPU per bound pod of the scheduler and of the apiserver (until the last
+   binding, and until the last `Scheduled` Event, which the scheduler writes behind its bindings).
 3. deployment: a R-replica Deployment on the S simulated nodes: seconds until fully available,
    then seconds for a rolling update (new image) to complete; beside the start-up p50 of phase 1.
 4. burst: B pods (16 concurrent POSTs) on the S simulated nodes with the scheduler running: seconds from
-   the first POST until every pod is seen Running and Ready on a watch, beside the raw create time.
+   the first POST until every pod is seen Running and Ready on a watch, beside the raw create time; the
+   components' CPU per pod until then, and until the last `Scheduled` Event is written.
 
 5. nodes (only when asked: `--phases nodes --nodes 1000`): a cluster with S simulated nodes and nothing
    else acting on them: seconds from the simulated kubelet's process start until all S are registered and
