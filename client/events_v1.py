@@ -11,6 +11,11 @@ As the core/v1 `EventRecorder`: `record()` never blocks and never raises; events
 that one background task writes; when the queue is full the event is dropped with a log line. The cache
 is an LRU of `cache_size` entries (upstream's map is bounded only by the sweep); a series pushed out of
 it has its count written first.
+
+Given an `Urgency` (the scheduler marks its scheduling cycles and bindings with it), the writer waits for
+that work to settle before each Event, for at most `max_defer` seconds per busy spell and only while the
+queue is less than half full: in a burst the Events trail the bindings instead of competing with them at
+the apiserver, and all are still written.
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ from apimachinery.resources import EVENTS_V1
 from client.events import object_reference
 from client.request import Obj, PatchType
 from client.rest import ApiClient
+from client.urgency import Urgency
 
 __all__ = ["EventsV1Recorder", "now_micro"]
 
 log = logging.getLogger("client.events_v1")
 
 _NOTE_MAX = 1024  # upstream's NoteLengthLimit: a longer note is truncated, not rejected
+_MAX_DEFER = 10.0  # seconds Events wait at most, per busy spell, for urgent work to settle
+_POLL = 0.1  # how often a deferred writer looks at its queue's length
 
 
 def now_micro(now: float | None = None) -> str:
@@ -83,8 +91,13 @@ class EventsV1Recorder:
         cache_size: int = 4096,
         finish_after: float = 360.0,
         refresh_every: float = 1800.0,
+        urgency: Urgency | None = None,
+        max_defer: float = _MAX_DEFER,
     ) -> None:
         self.api = api
+        self.urgency = urgency
+        self.max_defer = max_defer
+        self._defer_until: float | None = None
         self.reporting_controller = reporting_controller
         # upstream's NewRecorder: "<controller>-<hostname>"
         self.reporting_instance = reporting_instance or f"{reporting_controller}-{socket.gethostname()}"
@@ -173,6 +186,7 @@ class EventsV1Recorder:
                 elif item == "refresh":
                     await self._refresh_series()
                 elif isinstance(item, dict):
+                    await self._defer()
                     await self._observe(item)
             except asyncio.CancelledError:
                 raise
@@ -180,6 +194,23 @@ class EventsV1Recorder:
                 log.warning("could not write event: %s", e)
             finally:
                 self._queue.task_done()
+
+    async def _defer(self) -> None:
+        # one bounded deferral per busy spell (once it has run out, Events go out until the work settles),
+        # and none while the queue is half full: deferring must never make the queue drop Events
+        if self.urgency is None:
+            return
+        loop = asyncio.get_running_loop()
+        while self.urgency.busy:
+            if self._queue.qsize() * 2 >= self._queue.maxsize:
+                return
+            if self._defer_until is None:
+                self._defer_until = loop.time() + self.max_defer
+            remaining = self._defer_until - loop.time()
+            if remaining <= 0:
+                return
+            await self.urgency.settled(min(remaining, _POLL))
+        self._defer_until = None
 
     async def _observe(self, event: Obj) -> None:
         """upstream's recordToSink: a new Event is created, its first repeat starts a series, later ones count."""

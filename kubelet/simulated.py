@@ -21,7 +21,7 @@ from apimachinery.quantity import parse_quantity
 from client.component import ComponentOptions, run_component
 from client.events import now_rfc3339
 from client.informer import Informer
-from client.request import DeleteOptions, Obj, PatchType, Preconditions
+from client.request import DeleteOptions, Obj, PatchType, Preconditions, Selectors
 from client.rest import ApiClient
 from client.workqueue import WorkQueue, default_controller_rate_limiter, process_items
 from kubelet.auth import AuthOptions
@@ -167,7 +167,8 @@ class SimulatedNodes:
         self._rng = random.Random()
         self._next_ip: dict[str, int] = dict.fromkeys(self.names, 2)
         self.queue: WorkQueue[Hashable] = WorkQueue(default_controller_rate_limiter())
-        self.pods = Informer(api, "pods")
+        # bound pods only (as KWOK's pod controller): a pending pod's creation is none of a node's business
+        self.pods = Informer(api, "pods", selectors=Selectors.of(fields="spec.nodeName!="))
         self.registered = asyncio.Event()
 
     async def run(self) -> None:

@@ -4,6 +4,10 @@ Per pod (upstream scheduleOne): pop from the queue, run the framework over the c
 the pod on the chosen node, then bind it in the background (`pods/<name>/binding`) with a bounded
 number of binds in flight. A pod no node fits gets PodScheduled=False/Unschedulable with upstream's
 message and a FailedScheduling event, and waits in the queue for a cluster event.
+
+Scheduling cycles and bindings in flight count as urgent work (`client.urgency.Urgency`): the Events
+recorder holds its writes (a bounded time) while there is any, so in a burst the `Scheduled` Events trail
+the bindings at the apiserver instead of taking turns with them (upstream's recorder is asynchronous too).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from client.events_v1 import EventsV1Recorder
 from client.informer import Informer, InformerFactory
 from client.request import DeleteOptions, PatchType, Preconditions
 from client.rest import ApiClient
+from client.urgency import Urgency
 from scheduler.cache import Cache, node_taints
 from scheduler.framework import FitError, Framework, Unschedulable
 from scheduler.plugins import default_framework
@@ -69,9 +74,11 @@ class Scheduler:
         framework: Framework | None = None,
         queue: SchedulingQueue | None = None,
         bind_concurrency: int = 16,
+        urgency: Urgency | None = None,
     ) -> None:
         self.api = api
         self.recorder = recorder
+        self.urgency = urgency or recorder.urgency or Urgency()
         self.scheduler_name = scheduler_name
         self.framework = framework or default_framework()
         self.queue = queue or SchedulingQueue()
@@ -152,7 +159,10 @@ class Scheduler:
         try:
             while True:
                 qp = await self.queue.pop()
-                await self.schedule_one(qp)
+                # urgent from the pop: `schedule_one` yields once after spawning the binding, whose task
+                # then marks itself urgent before this cycle's mark goes, so the count stays up in a burst
+                with self.urgency:
+                    await self.schedule_one(qp)
         finally:
             tasks = list(self._tasks)
             for t in tasks:
@@ -282,7 +292,8 @@ class Scheduler:
             }
             path = f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/binding"
             try:
-                await self.api.request("POST", path, body=body, timeout=_API_TIMEOUT)
+                with self.urgency:
+                    await self.api.request("POST", path, body=body, timeout=_API_TIMEOUT)
             except Exception as e:
                 self.cache.forget(pod.key)
                 self.queue.move_all_to_active_or_backoff()
@@ -358,7 +369,7 @@ async def run_scheduler(
 ) -> None:
     """Run a scheduler on `api` until cancelled (the component's main). `percentage_of_nodes_to_score`
     is upstream's KubeSchedulerConfiguration field: 0 is adaptive (50 % - nodes/125, at least 5 %)."""
-    recorder = EventsV1Recorder(api, scheduler_name, queue_size=4096)
+    recorder = EventsV1Recorder(api, scheduler_name, queue_size=4096, urgency=Urgency())
     async with InformerFactory(api) as factory, recorder:
         sched = Scheduler(
             api,

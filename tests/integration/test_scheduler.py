@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import httpx
@@ -192,3 +193,22 @@ async def test_other_scheduler_names_are_left_alone(apiserver: str, api: httpx.A
         pod = await tc.get_pod("theirs")
         assert not pod["spec"].get("nodeName")
         assert not [c for c in pod.get("status", {}).get("conditions") or [] if c["type"] == "PodScheduled"]
+
+
+async def test_a_burst_binds_every_pod_and_writes_every_scheduled_event(
+    apiserver: str, api: httpx.AsyncClient, ns: str
+) -> None:
+    async with cluster(api, ns) as tc, scheduler(apiserver):
+        node = await tc.add_node("n", cpu="8")
+        names = [f"b{i}" for i in range(40)]
+        await asyncio.gather(*(tc.create_pod(tc.pod(n, cpu="10m")) for n in names))
+        for n in names:
+            assert await tc.bound(n) == node
+
+        async def all_scheduled() -> list | None:
+            r = await api.get(f"/api/v1/namespaces/{ns}/events", params={"fieldSelector": "reason=Scheduled"})
+            got = sorted(e["involvedObject"]["name"] for e in r.json()["items"])
+            return got if len(got) == len(names) else None
+
+        # the Events trail the bindings (the scheduler holds them while it binds), and every one is written
+        assert await wait_for(all_scheduled, 20, "a Scheduled event per pod") == sorted(names)
