@@ -27,7 +27,7 @@ from kubelet.runtime import ContainerRuntime
 from kubelet.service_env import service_env
 from kubelet.tokens import TokenManager
 from kubelet.volumes import VolumeManager
-from kubelet.worker import PodWorker
+from kubelet.worker import PodWorker, pods_differ_semantically
 
 __all__ = ["STATUS_WRITERS", "Kubelet", "KubeletConfig"]
 
@@ -160,7 +160,13 @@ class Kubelet:
         else:
             worker.update(pod)
 
-    def _on_pod_update(self, _old: Obj, new: Obj) -> None:
+    def _on_pod_update(self, old: Obj, new: Obj) -> None:
+        worker = self.workers.get(new["metadata"]["uid"])
+        if worker is not None and not pods_differ_semantically(old, new):
+            # the status alone changed, most often by this kubelet's own status write: as upstream's pod config
+            # makes it a RECONCILE, not an UPDATE, it starts no sync (a burst's pods were each synced once more)
+            worker.reconcile(new)
+            return
         self._on_pod(new)
 
     def _on_pod_delete(self, pod: Obj) -> None:

@@ -57,7 +57,7 @@ from kubelet.status import ContainerView, container_status, pod_status, status_c
 from kubelet.tokens import TokenError, TokenManager, token_sources
 from kubelet.volumes import VolumeError, VolumeManager
 
-__all__ = ["PodSync", "SyncDeps", "go_duration"]
+__all__ = ["PodSync", "SyncDeps", "go_duration", "read_host_file"]
 
 log = logging.getLogger("kubelet.sync")
 
@@ -68,6 +68,21 @@ OBJECTS_TIMEOUT = 10.0  # seconds a sync waits for the first list of a ConfigMap
 ETC_HOSTS = "/etc/hosts"
 ETC_HOSTS_FILE = "etc-hosts"
 RESOLV_CONF = "resolv.conf"
+
+
+_host_files: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+
+def read_host_file(path: str) -> str:
+    """A host file's text (/etc/resolv.conf, /etc/hosts), read again only once a stat shows it changed."""
+    st = os.stat(path)
+    key = (st.st_ino, st.st_size, st.st_mtime_ns)
+    cached = _host_files.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    text = Path(path).read_text()
+    _host_files[path] = (key, text)
+    return text
 
 
 def _ts(t: float) -> str:
@@ -301,9 +316,12 @@ class PodSync:
         await self.deps.objects.wait_for(self.pod, OBJECTS_TIMEOUT)
         try:
             tokens = await self._tokens()
-            self._volume_paths = await asyncio.to_thread(
-                self.deps.volumes.setup, self.pod, self._sandbox.volumes_dir, tokens
-            )
+            if self.spec.get("volumes"):
+                self._volume_paths = await asyncio.to_thread(
+                    self.deps.volumes.setup, self.pod, self._sandbox.volumes_dir, tokens
+                )
+            else:  # nothing to set up: no trip through a thread (each sync of each pod of a burst made one)
+                self._volume_paths = {}
             self._volume_error = ""
         except VolumeError as e:
             if str(e) != self._volume_error:
@@ -499,7 +517,7 @@ class PodSync:
         host_text = ""
         if dns.resolver_config:
             try:
-                host_text = await asyncio.to_thread(Path(dns.resolver_config).read_text)
+                host_text = read_host_file(dns.resolver_config)
             except OSError as e:
                 log.warning("cannot read %s for pod %s: %s", dns.resolver_config, self.key, e)
         config, events = dns.pod_dns(self.pod, host_text)
@@ -509,21 +527,21 @@ class PodSync:
             else:
                 self._event("Warning", ev.reason, ev.message)
         text = resolv_conf_text(config, host_text)
-        await asyncio.to_thread((sb.dir / RESOLV_CONF).write_text, text)
+        (sb.dir / RESOLV_CONF).write_text(text)  # a small file: cheaper here than through a thread
 
     async def _write_hosts(self, sb: Sandbox) -> None:
         """The pod's managed /etc/hosts (rewritten before each container start, as the kubelet does)."""
         aliases = self.spec.get("hostAliases") or []
         if self.spec.get("hostNetwork"):
             try:
-                host_hosts = await asyncio.to_thread(Path(ETC_HOSTS).read_text)
+                host_hosts = read_host_file(ETC_HOSTS)
             except OSError:
                 host_hosts = ""
             text = host_network_hosts(host_hosts, aliases)
         else:
             name, domain = pod_hostname_and_domain(self.pod, self.deps.dns.cluster_domain)
             text = managed_hosts([sb.ip], name, domain, aliases)
-        await asyncio.to_thread((sb.dir / ETC_HOSTS_FILE).write_text, text)
+        (sb.dir / ETC_HOSTS_FILE).write_text(text)  # a small file: cheaper here than through a thread
 
     def _mounts(self, c: Obj, env: dict[str, str]) -> list[Mount]:
         out = []

@@ -13,12 +13,25 @@ from enum import StrEnum
 from client.request import Obj
 from kubelet.pod_sync import PodSync, SyncDeps
 
-__all__ = ["PodLifecycle", "PodWorker"]
+__all__ = ["PodLifecycle", "PodWorker", "pods_differ_semantically"]
 
 log = logging.getLogger("kubelet.worker")
 
 RESYNC = 10.0  # seconds between syncs of a pod nothing happens to
 RETRY = 2.0  # seconds before a sync that raised is tried again
+
+
+def pods_differ_semantically(old: Obj, new: Obj) -> bool:
+    """Whether `new` changes what the kubelet acts on (upstream's podsDifferSemantically): the spec, labels,
+    annotations or the deletion; a change of status, resourceVersion or managedFields alone does not."""
+    a, b = old.get("metadata") or {}, new.get("metadata") or {}
+    return (
+        old.get("spec") != new.get("spec")
+        or (a.get("labels") or {}) != (b.get("labels") or {})
+        or (a.get("annotations") or {}) != (b.get("annotations") or {})
+        or a.get("deletionTimestamp") != b.get("deletionTimestamp")
+        or a.get("deletionGracePeriodSeconds") != b.get("deletionGracePeriodSeconds")
+    )
 
 
 class PodLifecycle(StrEnum):
@@ -73,6 +86,10 @@ class PodWorker:
         """A newer copy of the pod arrived."""
         self.pod = pod
         self.kick()
+
+    def reconcile(self, pod: Obj) -> None:
+        """A newer copy of the pod whose status alone changed: kept for the next sync, which it does not ask for."""
+        self.pod = pod
 
     def remove(self) -> None:
         """The pod object is gone from the API."""
