@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from apimachinery.errors import StatusError
 from client.request import Obj, PatchType
 from client.rest import ApiClient
-from client.urgency import Urgency
+from client.urgency import Deferral, Urgency
 
 __all__ = ["EventRecorder", "now_rfc3339", "object_reference"]
 
@@ -71,8 +71,7 @@ class EventRecorder:
         self.component = component
         self.host = host
         self.urgency = urgency
-        self.max_defer = max_defer
-        self._defer_until: float | None = None
+        self._deferral = Deferral(urgency, max_defer) if urgency is not None else None
         self._queue: asyncio.Queue[Obj] = asyncio.Queue(maxsize=queue_size)
         self._seen: OrderedDict[tuple[str, ...], tuple[str, str, int]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
@@ -123,16 +122,8 @@ class EventRecorder:
                 self._queue.task_done()
 
     async def _defer(self) -> None:
-        # one bounded deferral per busy spell: once it has run out, events go out until the work settles
-        if self.urgency is None or not self.urgency.busy:
-            self._defer_until = None
-            return
-        loop = asyncio.get_running_loop()
-        if self._defer_until is None:
-            self._defer_until = loop.time() + self.max_defer
-        remaining = self._defer_until - loop.time()
-        if remaining > 0 and await self.urgency.settled(remaining):
-            self._defer_until = None
+        if self._deferral is not None:
+            await self._deferral.wait()
 
     async def _write(self, ref: Obj, type_: str, reason: str, message: str) -> None:
         namespace = ref.get("namespace") or "default"

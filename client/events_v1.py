@@ -35,7 +35,7 @@ from apimachinery.resources import EVENTS_V1
 from client.events import object_reference
 from client.request import Obj, PatchType
 from client.rest import ApiClient
-from client.urgency import Urgency
+from client.urgency import Deferral, Urgency
 
 __all__ = ["EventsV1Recorder", "now_micro"]
 
@@ -96,8 +96,7 @@ class EventsV1Recorder:
     ) -> None:
         self.api = api
         self.urgency = urgency
-        self.max_defer = max_defer
-        self._defer_until: float | None = None
+        self._deferral = Deferral(urgency, max_defer, poll=_POLL) if urgency is not None else None
         self.reporting_controller = reporting_controller
         # upstream's NewRecorder: "<controller>-<hostname>"
         self.reporting_instance = reporting_instance or f"{reporting_controller}-{socket.gethostname()}"
@@ -196,21 +195,9 @@ class EventsV1Recorder:
                 self._queue.task_done()
 
     async def _defer(self) -> None:
-        # one bounded deferral per busy spell (once it has run out, Events go out until the work settles),
-        # and none while the queue is half full: deferring must never make the queue drop Events
-        if self.urgency is None:
-            return
-        loop = asyncio.get_running_loop()
-        while self.urgency.busy:
-            if self._queue.qsize() * 2 >= self._queue.maxsize:
-                return
-            if self._defer_until is None:
-                self._defer_until = loop.time() + self.max_defer
-            remaining = self._defer_until - loop.time()
-            if remaining <= 0:
-                return
-            await self.urgency.settled(min(remaining, _POLL))
-        self._defer_until = None
+        # none while the queue is half full: deferring must never make the queue drop Events
+        if self._deferral is not None:
+            await self._deferral.wait(lambda: self._queue.qsize() * 2 >= self._queue.maxsize)
 
     async def _observe(self, event: Obj) -> None:
         """upstream's recordToSink: a new Event is created, its first repeat starts a series, later ones count."""

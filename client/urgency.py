@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
-__all__ = ["Urgency"]
+__all__ = ["Deferral", "Urgency"]
 
 
 class Urgency:
@@ -46,3 +47,28 @@ class Urgency:
                 await self._idle.wait()
                 return True
         return False
+
+
+class Deferral:
+    """A background writer's bounded step-aside: at most `max_defer` seconds of waiting per busy spell."""
+
+    def __init__(self, urgency: Urgency, max_defer: float, poll: float | None = None) -> None:
+        self.urgency = urgency
+        self.max_defer = max_defer
+        self.poll = poll  # how often `give_up` is asked while waiting (None: it is asked only between waits)
+        self._until: float | None = None
+
+    async def wait(self, give_up: Callable[[], bool] = lambda: False) -> None:
+        """Wait while urgent work is in flight, until this spell's allowance runs out or `give_up()` says so."""
+        # once a spell's allowance has run out, writes go out until the work settles
+        loop = asyncio.get_running_loop()
+        while self.urgency.busy:
+            if give_up():
+                return
+            if self._until is None:
+                self._until = loop.time() + self.max_defer
+            remaining = self._until - loop.time()
+            if remaining <= 0:
+                return
+            await self.urgency.settled(remaining if self.poll is None else min(remaining, self.poll))
+        self._until = None

