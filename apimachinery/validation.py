@@ -11,6 +11,7 @@ Status' `details.causes[].message`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -349,9 +350,20 @@ def validate_labels(labels: Mapping[str, str] | None, path: str) -> list[FieldEr
     """Validate label keys and values (upstream v1validation.ValidateLabels)."""
     errs: list[FieldErrorTuple] = []
     for key, value in (labels or {}).items():
-        errs.extend(invalid(path, key, msg) for msg in is_qualified_name(key))
-        errs.extend(invalid(path, value, msg) for msg in is_valid_label_value(value))
+        if type(key) is str and type(value) is str:
+            errs.extend(_label_errors(path, key, value))
+        else:
+            errs.extend(_label_errors.__wrapped__(path, key, value))
     return errs
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_errors(path: str, key: str, value: str) -> tuple[FieldErrorTuple, ...]:
+    # one label's errors; cached, since the same few labels come back on most writes of a kind
+    return (
+        *(invalid(path, key, msg) for msg in is_qualified_name(key)),
+        *(invalid(path, value, msg) for msg in is_valid_label_value(value)),
+    )
 
 
 def validate_annotations(annotations: Mapping[str, str] | None, path: str) -> list[FieldErrorTuple]:

@@ -361,7 +361,8 @@ def _fill(shape: _Shape, value: Any, node: dict[str, Any]) -> None:
 
 
 def _sorted_trie(node: dict[str, Any]) -> dict[str, Any]:
-    return {k: _sorted_trie(node[k]) for k in sorted(node)}
+    # most nodes are leaves: a new empty dict for them without a call
+    return {k: _sorted_trie(child) if (child := node[k]) else {} for k in sorted(node)}
 
 
 def _created_fields(res: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 __all__ = ["RequestInfo", "parse_path"]
@@ -24,6 +25,22 @@ class RequestInfo:
 
 def parse_path(path: str) -> RequestInfo | None:
     """Parse `/api/v1/...` or `/apis/<g>/<v>/...`; None when it is not an API path."""
+    if len(path) > _CACHED_PATH_CHARS:
+        return _parse_path(path)
+    return _parse_cached(path)
+
+
+_CACHED_PATH_CHARS = 256  # longer paths are parsed each time, so the cache's memory stays small
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse_cached(path: str) -> RequestInfo | None:
+    # the same collection paths (every create of a kind) and object paths come back again and again;
+    # a RequestInfo is frozen, so requests may share one
+    return _parse_path(path)
+
+
+def _parse_path(path: str) -> RequestInfo | None:
     parts = [p for p in path.split("/") if p]
     if len(parts) >= 2 and parts[0] == "api":
         group, version, rest = "", parts[1], parts[2:]

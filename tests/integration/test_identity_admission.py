@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -110,3 +111,33 @@ async def test_a_missing_account_is_refused(api: httpx.AsyncClient, ns: str) -> 
         f'pods "lost" is forbidden: error looking up service account {ns}/ghost: serviceaccount "ghost" not found'
     )
     assert r.json()["reason"] == "Forbidden"
+
+
+async def test_pods_read_their_account_as_it_is_now_and_leave_it_unchanged(api: httpx.AsyncClient, ns: str) -> None:
+    # the plug-in reads the watch cache's own account object (no copy): pods must not change it, and a change
+    # to the account must reach the next pod
+    await make_account(api, ns, "builder", imagePullSecrets=[{"name": "registry"}])
+    account_url = f"/api/v1/namespaces/{ns}/serviceaccounts/builder"
+    before = (await api.get(account_url)).json()
+    for name in ("a1", "a2"):
+        r = await make_pod(api, ns, name, serviceAccountName="builder")
+        assert r.status_code == 201, r.text
+        assert r.json()["spec"]["imagePullSecrets"] == [{"name": "registry"}]
+    assert (await api.get(account_url, params={"resourceVersion": "0"})).json() == before
+    assert (await api.get(account_url)).json() == before
+
+    patch = {"imagePullSecrets": [{"name": "mirror"}], "automountServiceAccountToken": False}
+    r = await api.patch(account_url, json=patch, headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    changed_rv = r.json()["metadata"]["resourceVersion"]
+    for _ in range(200):  # the plug-in reads the cache (resourceVersion 0): wait until it has the change
+        cached = (await api.get(account_url, params={"resourceVersion": "0"})).json()
+        if cached["metadata"]["resourceVersion"] == changed_rv:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("the watch cache never saw the account's change")
+    r = await make_pod(api, ns, "a3", serviceAccountName="builder")
+    assert r.status_code == 201, r.text
+    assert r.json()["spec"]["imagePullSecrets"] == [{"name": "mirror"}]
+    assert "volumes" not in r.json()["spec"]

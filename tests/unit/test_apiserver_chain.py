@@ -5,6 +5,7 @@ authorization and audit."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +24,7 @@ from apiserver.chain.max_inflight import MaxInFlight
 from apiserver.chain.panic import PanicRecovery
 from apiserver.chain.request_info import LISTENER_KEY, RequestInfoStage, is_long_running, request_verb
 from apiserver.context import RequestContext, UserInfo, context_of
-from apiserver.request_info import parse_path
+from apiserver.request_info import RequestInfo, parse_path
 
 Scope = dict[str, Any]
 Inner = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -115,6 +116,18 @@ def answer(sent: list[dict[str, Any]]) -> tuple[int, dict[bytes, bytes], Any]:
 )
 def test_request_verb(method: str, path: str, query: dict[str, str], verb: str) -> None:
     assert request_verb(method, parse_path(path), query) == verb
+
+
+def test_parsed_paths_are_the_same_whether_remembered_or_not() -> None:
+    # parse_path keeps the RequestInfo of short paths; a long path (past what it keeps) parses the same way
+    name = "p" * 300
+    short, long = "/api/v1/namespaces/a/pods/p/status", f"/apis/apps/v1/namespaces/a/deployments/{name}/scale"
+    assert parse_path(short) == parse_path(short) == RequestInfo("", "v1", "a", "pods", "p", "status")
+    assert parse_path(long) == RequestInfo("apps", "v1", "a", "deployments", name, "scale")
+    assert parse_path("/api/v1/namespaces/a") == RequestInfo("", "v1", "", "namespaces", "a")
+    assert parse_path("/healthz") is None
+    with pytest.raises(dataclasses.FrozenInstanceError):  # requests share one: it must stay immutable
+        parse_path(short).name = "q"  # type: ignore[misc]
 
 
 def test_long_running_requests() -> None:

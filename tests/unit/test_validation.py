@@ -679,3 +679,17 @@ def test_validate_labels_and_finalizers_accept_none() -> None:
 )
 def test_validate_owner_references(refs: list[dict], errors: list) -> None:
     assert validate_owner_references(refs, "p") == errors
+
+
+def test_label_errors_are_the_same_each_time_and_name_each_path() -> None:
+    # one label's errors are computed once and kept: a repeat must give the same errors, a caller changing the
+    # list it got must not change the next caller's, and the same label under another path names that path
+    labels = {"bad key!": "ok", "app": "-bad-value"}
+    first = validate_labels(labels, "metadata.labels")
+    assert [(p, r) for p, r, _ in first] == [("metadata.labels", "FieldValueInvalid")] * 2
+    first.clear()
+    assert validate_labels(labels, "metadata.labels") == validate_labels(dict(labels), "metadata.labels")
+    assert len(validate_labels(labels, "metadata.labels")) == 2
+    other = validate_labels(labels, "spec.template.metadata.labels")
+    assert {p for p, _, _ in other} == {"spec.template.metadata.labels"}
+    assert [m for _, _, m in other] == [m for _, _, m in validate_labels(labels, "metadata.labels")]
