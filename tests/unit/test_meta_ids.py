@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
+import re
 import time
 import uuid
 from datetime import UTC, datetime
 
-from apimachinery.meta import new_uid, now, parse_time
+from apimachinery.meta import generate_name, new_uid, now, parse_time
 
 
 def test_uids_are_distinct_version_4_uuids_in_canonical_form() -> None:
@@ -26,3 +28,17 @@ def test_now_is_the_current_second() -> None:
     assert stamp.endswith("Z") and len(stamp) == 20
     assert before <= parse_time(stamp).timestamp() <= after
     assert stamp == datetime.fromtimestamp(parse_time(stamp).timestamp(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_generated_names_are_five_characters_of_the_alphabet_each_equally_likely() -> None:
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"  # upstream's utilrand alphanums: no vowels, no 0, 1, 3
+    names = [generate_name("web-") for _ in range(200_000)]
+    assert all(re.fullmatch(f"web-[{alphabet}]{{5}}", n) for n in names[:2000])
+    assert len(set(names[:2000])) > 1990
+    counts = collections.Counter(c for n in names for c in n[4:])
+    assert set(counts) == set(alphabet)
+    # 37,037 each (standard deviation 189); a plain `byte % 27` would put 13 characters 5.5 % higher
+    expected = 5 * len(names) / len(alphabet)
+    assert all(abs(n - expected) < 0.025 * expected for n in counts.values()), counts
+    long = generate_name("y" * 70)  # the prefix is cut at 58 characters
+    assert re.fullmatch(f"y{{58}}[{alphabet}]{{5}}", long)
