@@ -341,12 +341,17 @@ def _fill(shape: _Shape, value: Any, node: dict[str, Any]) -> None:
         if not value or shape.atomic:
             return
         for key, sub in value.items():
-            if sub is not None:
-                child = node[f"f:{key}"] = {}
+            if sub is None:
+                continue
+            child = node[f"f:{key}"] = {}
+            if isinstance(sub, dict):
                 field = shape.field(key)
                 _fill(field, sub, child)
-                if not child and isinstance(sub, dict) and sub and not field.atomic:
+                if not child and sub and not field.atomic:
                     del node[f"f:{key}"]  # an object of nulls sets nothing
+            elif isinstance(sub, list):
+                _fill(shape.field(key), sub, child)
+            # a scalar is a leaf: nothing under it
         return
     if isinstance(value, list) and value:
         if shape.list_type == "map" and all(isinstance(i, dict) for i in value):
