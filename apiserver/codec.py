@@ -18,6 +18,7 @@ __all__ = [
     "decode_body",
     "json_response",
     "media_type",
+    "nests_within",
     "status_response",
     "wants_table",
 ]
@@ -90,9 +91,14 @@ class TooDeep(ValueError):
     """A decoded body nests more than MAX_DEPTH levels."""
 
 
+def nests_within(raw: bytes, max_depth: int = MAX_DEPTH) -> bool:
+    """Whether the JSON `raw` surely nests at most `max_depth` objects/arrays: it has no more brackets than that."""
+    return raw.count(b"[") + raw.count(b"{") <= max_depth
+
+
 def check_depth(value: Any, raw: bytes | None = None, max_depth: int = MAX_DEPTH) -> Any:
     """`value` itself, after checking it nests at most `max_depth` objects/arrays (TooDeep otherwise)."""
-    if raw is not None and raw.count(b"[") + raw.count(b"{") <= max_depth:
+    if raw is not None and nests_within(raw, max_depth):
         return value  # cannot nest deeper than it has brackets
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:

@@ -704,17 +704,19 @@ def check_fields(
     obj: Any,
     directive: str,
     *,
-    ignore: list[str] | None = None,
+    ignore: list[str] | Callable[[], list[str]] | None = None,
     prefix: str = "",
     raw: bytes | None = None,
+    depth_known: bool = False,
 ) -> FieldCheck:
     """Apply a fieldValidation directive: Strict → 400 on unknown fields, Warn → warnings, Ignore → nothing.
 
     With the `raw` JSON body, fields given twice in one object count too (`duplicate field "spec.replicas"`).
 
     Under Warn and Ignore the unknown fields are dropped from `obj` in place, as the typed decoder does.
-    `ignore` lists unknown fields that were already stored (so a patch is judged on what it adds);
-    `prefix` starts the 400 message, as create and update name the kind there.
+    `ignore` lists unknown fields that were already stored (so a patch is judged on what it adds), or is a
+    function giving them, called only when `obj` has unknown fields; `prefix` starts the 400 message, as
+    create and update name the kind there; `depth_known`: a patched `obj` surely nests at most MAX_DEPTH levels.
     """
     from apiserver import typecheck  # the decode step: wrong JSON types are refused before anything else
 
@@ -723,15 +725,19 @@ def check_fields(
     if prefix:
         typecheck.check_body(res, obj)
     else:
-        typecheck.check_patched(res, obj)
-    skip = set(ignore or ())
+        typecheck.check_patched(res, obj, depth_known=depth_known)
     custom = _custom_fields.get((res.group, res.plural)) if res.custom else None
     if custom is not None:  # pruned here already, by the custom resource's schema
         wanted = isinstance(obj, dict) and directive != "Ignore"  # Ignore: the strategy prunes them silently
-        unknown = [f for f in custom(obj) if f not in skip] if wanted else []
+        dropped = custom(obj) if wanted else []
+        skip = _ignored(ignore) if dropped else set()
+        unknown = [f for f in dropped if f not in skip]
         found: list[Path] = []
     else:
-        found = [p for p in _unknown_paths(res, obj) if _display(p) not in skip]
+        found = _unknown_paths(res, obj)
+        if found:
+            skip = _ignored(ignore)
+            found = [p for p in found if _display(p) not in skip]
         unknown = [_display(p) for p in found]
     if not unknown and not dups:
         return FieldCheck([])
@@ -741,6 +747,11 @@ def check_fields(
     for p in found:
         _prune(obj, p)
     return FieldCheck(messages if directive == "Warn" else [])
+
+
+def _ignored(ignore: list[str] | Callable[[], list[str]] | None) -> set[str]:
+    """The unknown fields `check_fields` lets pass: `ignore`, called first when it is a function."""
+    return set((ignore() if callable(ignore) else ignore) or ())
 
 
 async def validate_fields(res: ResourceInfo, obj: Any, directive: str, raw: bytes | None = None) -> FieldCheck:

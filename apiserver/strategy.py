@@ -8,16 +8,15 @@ never branches on the kind itself.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import orjson
 from pydantic import ValidationError
 
 from apimachinery import validation
 from apimachinery.errors import Cause, StatusError, bad_request
 from apimachinery.models import KIND_MODELS
+from apimachinery.patch import json_copy
 from apimachinery.resources import ResourceInfo
 from apiserver.required import Filler, filler_for
 
@@ -204,15 +203,6 @@ class Strategy:
     def spec_of(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Everything but metadata and status: what `generation` tracks."""
         return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
-
-
-def json_copy(value: Any) -> Any:
-    """A deep copy of decoded JSON (a stored object): an orjson round trip, several times cheaper than
-    `copy.deepcopy`; deepcopy still for what orjson does not encode (an integer past 64 bits)."""
-    try:
-        return orjson.loads(orjson.dumps(value))
-    except orjson.JSONEncodeError:
-        return copy.deepcopy(value)
 
 
 def raise_if(kind: str, name: str, group: str, causes: list[Cause]) -> None:

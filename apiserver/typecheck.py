@@ -210,16 +210,18 @@ def _check_base64(value: str) -> None:
         raise _Mismatch(f"illegal base64 data at input byte {where}") from e
 
 
-def first_type_error(res: ResourceInfo, obj: Any) -> str | None:
+def first_type_error(res: ResourceInfo, obj: Any, *, depth_known: bool = False) -> str | None:
     """encoding/json's error for the first value of `obj` whose JSON type the kind's schema forbids, if any.
 
-    Declared fields set to null are removed from `obj` in place (see the module doc).
+    Declared fields set to null are removed from `obj` in place (see the module doc). `depth_known`: the
+    caller knows `obj` nests at most MAX_DEPTH levels, so the depth walk is left out.
     """
     name = openapi.definition_for(res.group, res.version, res.kind)
     if name is None:
         return None
     try:
-        check_depth(obj, None, MAX_DEPTH)
+        if not depth_known:
+            check_depth(obj, None, MAX_DEPTH)
         root = _ROOTS.get(name)
         if root is None:  # one schema object per kind, so its compiled node is found again
             root = _ROOTS[name] = {"$ref": f"#/components/schemas/{name}"}
@@ -238,9 +240,9 @@ def check_body(res: ResourceInfo, obj: Any) -> None:
         raise errors.bad_request(openapi.decode_prefix(res) + message)
 
 
-def check_patched(res: ResourceInfo, obj: Any) -> None:
+def check_patched(res: ResourceInfo, obj: Any, *, depth_known: bool = False) -> None:
     """422 with a `patch` cause for an object a patch turned into something the kind cannot decode."""
-    message = first_type_error(res, obj)
+    message = first_type_error(res, obj, depth_known=depth_known)
     if message is None:
         return
     try:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from apimachinery import errors
-from apimachinery.patch import STRATEGIC_MERGE_PATCH, PatchError, UnsupportedPatchType, apply_patch
+from apimachinery.patch import MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, UnsupportedPatchType, apply_patch
 from apiserver import managedfields, openapi
-from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
+from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type, nests_within
 from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
 
@@ -76,12 +77,25 @@ async def patch_object(ctx: RequestContext) -> Response:
     await openapi.ensure_loaded()
     manager = managedfields.manager_name(wo.field_manager, ctx.header("user-agent"))
     check = openapi.FieldCheck([])
-    apply_patch_to = patch_function(patch, mt, res.kind)
+    apply_patch_to = patch_function(patch, mt, res.kind, copy_doc=False)
+    # a merge patch's result nests no deeper than the stored object or the patch (checked when decoded);
+    # a JSON patch's copy and move can nest it deeper
+    bounded = mt in (MERGE_PATCH, STRATEGIC_MERGE_PATCH)
 
     def mutate(cur: dict[str, Any]) -> dict[str, Any]:
-        known = openapi.unknown_fields(res, cur)
-        new = apply_patch_to(cur)
-        check.warnings = openapi.check_fields(res, new, wo.field_validation, ignore=known).warnings
+        # `cur` is the registry's private copy, decoded from the stored JSON (so orjson encodes it again)
+        raw = orjson.dumps(cur)
+        # status: `cur` is not read again, so it is patched in place; else track_update compares with it
+        new = apply_patch_to(cur if subresource else orjson.loads(raw))
+
+        def known() -> list[str]:
+            """The unknown fields already stored, asked for only when the patched object has some."""
+            return openapi.unknown_fields(res, orjson.loads(raw) if subresource else cur)
+
+        depth_known = bounded and nests_within(raw)
+        check.warnings = openapi.check_fields(
+            res, new, wo.field_validation, ignore=known, depth_known=depth_known
+        ).warnings
         if subresource:
             return new
         return managedfields.track_update(res, cur, new, manager)
@@ -128,12 +142,13 @@ async def delete_options(ctx: RequestContext) -> dict[str, Any]:
     return options
 
 
-def patch_function(patch: Any, mt: str, kind: str) -> Any:
-    """A mutate function for `Registry.update` that applies a patch of media type `mt`."""
+def patch_function(patch: Any, mt: str, kind: str, *, copy_doc: bool = True) -> Any:
+    """A mutate function for `Registry.update` that applies a patch of media type `mt`; with `copy_doc=False`
+    it patches the object it is given in place."""
 
     def mutate(cur: dict[str, Any]) -> dict[str, Any]:
         try:
-            return apply_patch(cur, patch, mt, kind)
+            return apply_patch(cur, patch, mt, kind, copy_doc=copy_doc)
         except UnsupportedPatchType as e:
             raise errors.unsupported_media_type(mt) from e
         except PatchError as e:
