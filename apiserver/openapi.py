@@ -591,22 +591,34 @@ Path = tuple[str | int, ...]
 
 
 class _Fields:
-    """What the unknown-field walk reads of one schema, resolved once: its fields, its map values, its items."""
+    """What the unknown-field walk reads of one schema, resolved once: its fields, its map values, its items.
 
-    __slots__ = ("extra", "free", "items", "props", "schema")
+    The nodes of the schemas it contains are linked on its first walk (not at once: schemas are recursive)."""
+
+    __slots__ = ("extra", "free", "items", "linked", "props", "resolved", "schema")
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema  # also keeps its id, the cache's key, from being reused
-        resolved = resolve_schema(schema)
+        resolved = self.resolved = resolve_schema(schema)
         self.free = bool(resolved.get("x-kubernetes-preserve-unknown-fields"))
+        self.linked = False
+        self.props: dict[str, _Fields] | None = None
+        self.extra: _Fields | None = None
+        self.items: _Fields | None = None
+
+    def link(self) -> None:
+        """Find the nodes of the schemas this one contains."""
+        resolved = self.resolved
         props, extra, items = resolved.get("properties"), resolved.get("additionalProperties"), resolved.get("items")
-        self.props = props if isinstance(props, dict) else None
-        self.extra = extra if isinstance(extra, dict) else None
-        self.items = items if isinstance(items, dict) else None
+        self.props = {key: _fields(sub) for key, sub in props.items()} if isinstance(props, dict) else None
+        self.extra = _fields(extra) if isinstance(extra, dict) else None
+        self.items = _fields(items) if isinstance(items, dict) else None
+        self.linked = True
 
 
 _FIELDS: dict[int, _Fields] = {}
 _WALK_ROOTS: dict[str, dict[str, Any]] = {}
+_NOTHING: list[Path] = []  # what a walk finding nothing returns (never appended to)
 
 
 def _fields(schema: dict[str, Any]) -> _Fields:
@@ -616,24 +628,49 @@ def _fields(schema: dict[str, Any]) -> _Fields:
     return found
 
 
-def _walk(schema: dict[str, Any], value: Any, path: Path, out: list[Path]) -> None:
-    node = _fields(schema)
+def _walk(node: _Fields, value: dict[str, Any] | list[Any]) -> list[Path]:
+    """The unknown fields under `value` (an object or a list), as paths relative to it, in document order.
+
+    Paths are built on the way out, only for what is found; scalars, which hold no fields, are not visited."""
+    if not node.linked:
+        node.link()
+    found = _NOTHING
     if isinstance(value, dict):
         if node.free:
-            return
+            return found
         props = node.props
         if props is not None:
             for key, sub in value.items():
-                if key in props:
-                    _walk(props[key], sub, (*path, key), out)
-                else:
-                    out.append((*path, key))
+                child = props.get(key)
+                if child is None:
+                    if found is _NOTHING:
+                        found = []
+                    found.append((key,))
+                elif isinstance(sub, dict | list):
+                    inner = _walk(child, sub)
+                    if inner:
+                        if found is _NOTHING:
+                            found = []
+                        found.extend((key, *p) for p in inner)
         elif node.extra is not None:
+            extra = node.extra
             for key, sub in value.items():
-                _walk(node.extra, sub, (*path, key), out)
-    elif isinstance(value, list) and node.items is not None:
+                if isinstance(sub, dict | list):
+                    inner = _walk(extra, sub)
+                    if inner:
+                        if found is _NOTHING:
+                            found = []
+                        found.extend((key, *p) for p in inner)
+    elif node.items is not None:
+        items = node.items
         for i, sub in enumerate(value):
-            _walk(node.items, sub, (*path, i), out)
+            if isinstance(sub, dict | list):
+                inner = _walk(items, sub)
+                if inner:
+                    if found is _NOTHING:
+                        found = []
+                    found.extend((i, *p) for p in inner)
+    return found
 
 
 def _display(path: Path) -> str:
@@ -660,12 +697,10 @@ def _unknown_paths(res: ResourceInfo, obj: Any) -> list[Path]:
     name = definition_for(res.group, res.version, res.kind)
     if name is None or not isinstance(obj, dict):
         return []
-    out: list[Path] = []
     root = _WALK_ROOTS.get(name)
     if root is None:  # one schema object per kind, so its compiled node is found again
         root = _WALK_ROOTS[name] = _ref(name)
-    _walk(root, obj, (), out)
-    return out
+    return list(_walk(_fields(root), obj))
 
 
 def unknown_fields(res: ResourceInfo, obj: Any) -> list[str]:

@@ -85,44 +85,70 @@ def _go_type(schema: dict[str, Any]) -> str:
 
 
 class _Mismatch(Exception):
-    def __init__(self, message: str) -> None:
+    """The first mismatch. For a value of the wrong JSON type (`struct` given) `path` collects the field names
+    on the way out, innermost first: a walk that finds nothing wrong builds no paths."""
+
+    def __init__(self, message: str, struct: str | None = None, go_type: str = "") -> None:
         super().__init__(message)
-        self.message = message
+        self.detail = message  # the whole message, or with `struct` what the value is ("string", "number 1.5")
+        self.struct, self.go_type = struct, go_type
+        self.path: list[str] = []
+
+    @property
+    def message(self) -> str:
+        """encoding/json's wording, naming the Go struct field of the value when it has one."""
+        if self.struct is None:
+            return self.detail
+        target = f"Go struct field {self.struct}.{'.'.join(reversed(self.path))}" if self.path else "Go value"
+        return f"json: cannot unmarshal {self.detail} into {target} of type {self.go_type}"
 
 
-def _fail(value: Any, schema: dict[str, Any], struct: str, path: list[str], literal: bool = False) -> _Mismatch:
+def _fail(value: Any, schema: dict[str, Any], struct: str, literal: bool = False) -> _Mismatch:
     kind = _json_kind(value)
     if literal:
         kind = f"number {orjson.dumps(value).decode()}"
-    target = f"Go struct field {struct}.{'.'.join(path)}" if path else "Go value"
-    return _Mismatch(f"json: cannot unmarshal {kind} into {target} of type {_go_type(schema)}")
+    return _Mismatch(kind, struct, _go_type(schema))
 
 
 class _Node:
-    """What `_check` reads of one schema, worked out once (its `$ref`, the resolved type, fields, items)."""
+    """What `_check` reads of one schema, worked out once (its `$ref`, the resolved type, fields, items).
 
-    __slots__ = ("alternatives", "byte", "extra", "free", "int_or_string", "int_range", "items", "props", "schema")
-    __slots__ += ("skip", "struct", "type")
+    The nodes of its fields, map values, items and alternatives are linked on its first check (not at once:
+    schemas are recursive)."""
+
+    __slots__ = ("alternatives", "byte", "extra", "free", "int_or_string", "int_range", "items", "linked", "props")
+    __slots__ += ("resolved", "schema", "skip", "struct", "type")
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema  # also keeps its id, the cache's key, from being reused
         ref = _ref_name(schema)
         self.skip = ref in _ANY
-        resolved = openapi.resolve_schema(schema)
+        resolved = self.resolved = openapi.resolve_schema(schema)
         self.struct = None
         if ref is not None and resolved.get("type") == "object" and "properties" in resolved:
             self.struct = ref.rsplit(".", 1)[-1]
-        alternatives = resolved.get("oneOf") or resolved.get("anyOf")
-        self.alternatives = alternatives if isinstance(alternatives, list) and alternatives else None
         self.int_or_string = resolved.get("format") == "int-or-string"
         self.free = bool(resolved.get("x-kubernetes-preserve-unknown-fields")) and "type" not in resolved
         self.type = resolved.get("type")
-        props, extra, items = resolved.get("properties"), resolved.get("additionalProperties"), resolved.get("items")
-        self.props = props if isinstance(props, dict) else None
-        self.extra = extra if isinstance(extra, dict) else None
-        self.items = items if isinstance(items, dict) else None
         self.byte = resolved.get("format") == "byte"
         self.int_range = _INT_RANGES.get(str(resolved.get("format")), _INT_RANGES["int64"])
+        self.linked = False
+        self.alternatives: list[_Node] | None = None
+        self.props: dict[str, _Node] | None = None
+        self.extra: _Node | None = None
+        self.items: _Node | None = None
+
+    def link(self) -> None:
+        """Find the nodes of the schemas this one contains."""
+        resolved = self.resolved
+        alternatives = resolved.get("oneOf") or resolved.get("anyOf")
+        if isinstance(alternatives, list) and alternatives:
+            self.alternatives = [_node(alt) for alt in alternatives]
+        props, extra, items = resolved.get("properties"), resolved.get("additionalProperties"), resolved.get("items")
+        self.props = {key: _node(sub) for key, sub in props.items()} if isinstance(props, dict) else None
+        self.extra = _node(extra) if isinstance(extra, dict) else None
+        self.items = _node(items) if isinstance(items, dict) else None
+        self.linked = True
 
 
 _NODES: dict[int, _Node] = {}
@@ -136,12 +162,11 @@ def _node(schema: dict[str, Any]) -> _Node:
     return node
 
 
-def _check(schema: dict[str, Any], value: Any, struct: str, path: list[str]) -> None:
-    if value is None:
+def _check(node: _Node, value: Any, struct: str) -> None:
+    if value is None or node.skip:
         return
-    node = _node(schema)
-    if node.skip:
-        return
+    if not node.linked:
+        node.link()
     if node.struct is not None:
         struct = node.struct
     if node.alternatives is not None:
@@ -151,52 +176,56 @@ def _check(schema: dict[str, Any], value: Any, struct: str, path: list[str]) -> 
             if isinstance(value, float):
                 literal = orjson.dumps(value).decode()
                 raise _Mismatch(f"json: cannot unmarshal number {literal} into Go value of type int32")
-            raise _fail(value, schema, struct, path)
+            raise _fail(value, node.schema, struct)
         for alt in node.alternatives:
             try:
-                _check(alt, value, struct, path)
+                _check(alt, value, struct)
                 return
             except _Mismatch:
                 continue
-        raise _fail(value, schema, struct, path)
+        raise _fail(value, node.schema, struct)
     if node.free:
         return
     t = node.type
     if t == "object":
         if not isinstance(value, dict):
-            raise _fail(value, schema, struct, path)
+            raise _fail(value, node.schema, struct)
         props, extra = node.props, node.extra
         for key, sub in list(value.items()):
-            if props is not None and key in props:
-                if sub is None:  # Go leaves a field given as null at its zero value: as if not given
-                    del value[key]
-                    continue
-                _check(props[key], sub, struct, [*path, key])
-            elif extra is not None:
-                _check(extra, sub, struct, [*path, key])
+            try:
+                if props is not None and key in props:
+                    if sub is None:  # Go leaves a field given as null at its zero value: as if not given
+                        del value[key]
+                        continue
+                    _check(props[key], sub, struct)
+                elif extra is not None:
+                    _check(extra, sub, struct)
+            except _Mismatch as e:
+                e.path.append(key)
+                raise
     elif t == "array":
         if not isinstance(value, list):
-            raise _fail(value, schema, struct, path)
+            raise _fail(value, node.schema, struct)
         items = node.items
         if items is not None:
             for sub in value:
-                _check(items, sub, struct, path)
+                _check(items, sub, struct)
     elif t == "string":
         if not isinstance(value, str):
-            raise _fail(value, schema, struct, path)
+            raise _fail(value, node.schema, struct)
         if node.byte:
             _check_base64(value)
     elif t == "integer":
         if not isinstance(value, int | float) or isinstance(value, bool):
-            raise _fail(value, schema, struct, path)
+            raise _fail(value, node.schema, struct)
         low, high = node.int_range
         if isinstance(value, float) or not low <= value <= high:
-            raise _fail(value, schema, struct, path, literal=True)
+            raise _fail(value, node.schema, struct, literal=True)
     elif t == "number":
         if not isinstance(value, int | float) or isinstance(value, bool):
-            raise _fail(value, schema, struct, path)
+            raise _fail(value, node.schema, struct)
     elif t == "boolean" and not isinstance(value, bool):
-        raise _fail(value, schema, struct, path)
+        raise _fail(value, node.schema, struct)
 
 
 def _check_base64(value: str) -> None:
@@ -225,7 +254,7 @@ def first_type_error(res: ResourceInfo, obj: Any, *, depth_known: bool = False) 
         root = _ROOTS.get(name)
         if root is None:  # one schema object per kind, so its compiled node is found again
             root = _ROOTS[name] = {"$ref": f"#/components/schemas/{name}"}
-        _check(root, obj, res.kind, [])
+        _check(_node(root), obj, res.kind)
     except _Mismatch as e:
         return e.message
     except TooDeep as e:
