@@ -159,6 +159,49 @@ async def test_status_subresource_isolation(api: httpx.AsyncClient, ns: str) -> 
     assert r.json()["status"]["phase"] == "Running" and r.json()["metadata"]["labels"] == {"k": "v"}
 
 
+async def test_status_patches_are_checked_as_whole_objects(api: httpx.AsyncClient, ns: str) -> None:
+    """A pods/status patch is type checked and field validated on the whole patched object, as upstream
+    decodes it into the Pod struct: a wrong type outside status is 422, an unknown field a warning (400 Strict)."""
+    await api.post(pods_path(ns), json=pod("w"))
+    status = pods_path(ns, "w") + "/status"
+    r = await api.patch(status, json={"status": {"phase": "Running"}, "spec": {"containers": "x"}}, headers=MERGE)
+    assert r.status_code == 422, r.text
+    assert r.json()["message"].endswith(
+        "json: cannot unmarshal string into Go struct field PodSpec.spec.containers of type []v1.Container"
+    )
+    r = await api.patch(status, json={"status": {"phase": "Running", "bogus": 1}}, headers=MERGE)
+    assert r.status_code == 200, r.text
+    assert r.headers["warning"] == '299 - "unknown field \\"status.bogus\\""'
+    assert r.json()["status"]["phase"] == "Running" and "bogus" not in r.json()["status"]
+    r = await api.patch(
+        status, params={"fieldValidation": "Strict"}, json={"status": {"phase": "Failed", "x": 1}}, headers=MERGE
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["message"] == 'strict decoding error: unknown field "status.x"'
+    assert (await api.get(pods_path(ns, "w"))).json()["status"]["phase"] == "Running"
+
+
+async def test_concurrent_status_patches_all_apply(api: httpx.AsyncClient, ns: str) -> None:
+    """Concurrent patches conflict in storage and are applied again to the object read anew: none is lost
+    and none leaves anything of another behind."""
+    await api.post(pods_path(ns), json=pod("race"))
+
+    async def condition(i: int) -> int:
+        cond = {"type": f"example.com/c{i}", "status": "True", "lastProbeTime": None, "reason": f"R{i}"}
+        r = await api.patch(
+            pods_path(ns, "race") + "/status", json={"status": {"conditions": [cond]}}, headers=STRATEGIC
+        )
+        return r.status_code
+
+    assert await asyncio.gather(*(condition(i) for i in range(16))) == [200] * 16
+    conditions = (await api.get(pods_path(ns, "race"))).json()["status"]["conditions"]
+    mine = {c["type"]: c for c in conditions if c["type"].startswith("example.com/")}
+    assert set(mine) == {f"example.com/c{i}" for i in range(16)}
+    assert all(
+        c["reason"] == "R" + t.removeprefix("example.com/c") and "lastProbeTime" not in c for t, c in mine.items()
+    )
+
+
 async def test_patch_types(api: httpx.AsyncClient, ns: str) -> None:
     spec = pod("x")["spec"]
     spec["containers"] = [

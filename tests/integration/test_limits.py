@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -347,6 +348,37 @@ async def test_deep_nesting_is_400(api: httpx.AsyncClient, ns: str, depth: int) 
     )
     assert r.status_code == 400, r.text
     assert "exceeded max depth" in r.json()["message"]
+
+
+def _nested(depth: int) -> Any:
+    """`depth` lists, each inside the one before."""
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+async def test_patched_objects_are_bounded_in_depth(api: httpx.AsyncClient, ns: str) -> None:
+    """A merge patch's result nests no deeper than the stored object or the patch, both within the limit; a
+    JSON patch that copies a value into itself nests deeper and is refused."""
+    url = f"/apis/apps/v1/namespaces/{ns}/controllerrevisions"
+    revision = {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {"name": "deep"}, "revision": 1}
+    r = await api.post(url, json={**revision, "data": {"a": _nested(100)}})  # object, data, 100 lists: 102 levels
+    assert r.status_code == 201, r.text
+    merge = {"Content-Type": "application/merge-patch+json"}
+    r = await api.patch(f"{url}/deep", content=json.dumps({"data": {"b": _nested(126)}}), headers=merge)
+    assert r.status_code == 200, r.text  # 128 levels: the limit
+    assert r.json()["data"]["b"] == _nested(126) and r.json()["data"]["a"] == _nested(100)
+    r = await api.patch(f"{url}/deep", content=json.dumps({"data": {"c": _nested(127)}}), headers=merge)
+    assert r.status_code == 400, r.text
+    assert "exceeded max depth of 128 nested objects and arrays" in r.json()["message"]
+    copy = [{"op": "copy", "from": "/data/a", "path": "/data/a" + "/0" * 99 + "/-"}]
+    r = await api.patch(
+        f"{url}/deep", content=json.dumps(copy), headers={"Content-Type": "application/json-patch+json"}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["message"].endswith("exceeded max depth of 128 nested objects and arrays")
+    assert "c" not in (await api.get(f"{url}/deep")).json()["data"]
 
 
 async def test_a_json_patch_of_20000_operations_is_413(api: httpx.AsyncClient, ns: str) -> None:

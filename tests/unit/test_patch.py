@@ -794,3 +794,34 @@ def test_unsupported_patch_type_is_a_patch_error() -> None:
     """Callers catching PatchError also catch UnsupportedPatchType."""
     assert issubclass(UnsupportedPatchType, PatchError)
     assert issubclass(PatchError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        pytest.param(
+            MERGE_PATCH, {"status": {"phase": "Running", "conditions": [{"type": "Ready", "x": None}]}}, id="merge"
+        ),
+        pytest.param(
+            STRATEGIC_MERGE_PATCH,
+            {"status": {"conditions": [{"type": "Ready", "status": "True"}], "podIPs": [{"ip": "10.0.0.1"}]}},
+            id="strategic",
+        ),
+        pytest.param(JSON_PATCH, [{"op": "add", "path": "/status/podIPs", "value": [{"ip": "10.0.0.1"}]}], id="json"),
+    ],
+)
+def test_apply_patch_in_place_to_a_private_copy(content_type: str, body: Any) -> None:
+    """copy_doc=False patches the given document itself, gives the same result, and leaves the patch intact:
+    the registry applies the same patch again to a fresh copy when a write conflicts."""
+    doc = {
+        "metadata": {"name": "p"},
+        "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]},
+    }
+    patch = copy.deepcopy(body)
+    expected = apply_patch(doc, body, content_type, "Pod")
+    private = copy.deepcopy(doc)
+    result = apply_patch(private, body, content_type, "Pod", copy_doc=False)
+    assert result is private and result == expected
+    result["status"]["podIPs" if "podIPs" in result["status"] else "conditions"][0].clear()
+    assert body == patch  # nothing of the result is the patch's
+    assert apply_patch(copy.deepcopy(doc), body, content_type, "Pod", copy_doc=False) == expected
