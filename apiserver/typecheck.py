@@ -116,8 +116,8 @@ class _Node:
     The nodes of its fields, map values, items and alternatives are linked on its first check (not at once:
     schemas are recursive)."""
 
-    __slots__ = ("alternatives", "byte", "extra", "free", "int_or_string", "int_range", "items", "linked", "props")
-    __slots__ += ("resolved", "schema", "skip", "struct", "type")
+    __slots__ = ("alternatives", "byte", "extra", "fast", "free", "int_or_string", "int_range", "items", "linked")
+    __slots__ += ("props", "resolved", "schema", "skip", "struct", "type")
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema  # also keeps its id, the cache's key, from being reused
@@ -132,6 +132,14 @@ class _Node:
         self.type = resolved.get("type")
         self.byte = resolved.get("format") == "byte"
         self.int_range = _INT_RANGES.get(str(resolved.get("format")), _INT_RANGES["int64"])
+        # the classes of scalars `_check` would pass without a look at the value: its caller skips the call
+        alternatives = resolved.get("oneOf") or resolved.get("anyOf")
+        has_alternatives = isinstance(alternatives, list) and bool(alternatives)
+        self.fast: frozenset[type] = frozenset()
+        if self.int_or_string and has_alternatives:
+            self.fast = frozenset((str, int))
+        elif not has_alternatives and not self.free:
+            self.fast = _FAST.get(self.type, frozenset()) if not self.byte else frozenset()
         self.linked = False
         self.alternatives: list[_Node] | None = None
         self.props: dict[str, _Node] | None = None
@@ -151,6 +159,7 @@ class _Node:
         self.linked = True
 
 
+_FAST = {"string": frozenset((str,)), "boolean": frozenset((bool,)), "number": frozenset((int, float))}
 _NODES: dict[int, _Node] = {}
 _ROOTS: dict[str, dict[str, Any]] = {}
 
@@ -192,14 +201,19 @@ def _check(node: _Node, value: Any, struct: str) -> None:
             raise _fail(value, node.schema, struct)
         props, extra = node.props, node.extra
         for key, sub in list(value.items()):
+            child = props.get(key) if props is not None else None
+            if child is not None:
+                if sub is None:  # Go leaves a field given as null at its zero value: as if not given
+                    del value[key]
+                    continue
+            elif extra is None:
+                continue
+            else:
+                child = extra
+            if sub.__class__ in child.fast or child.skip:
+                continue
             try:
-                if props is not None and key in props:
-                    if sub is None:  # Go leaves a field given as null at its zero value: as if not given
-                        del value[key]
-                        continue
-                    _check(props[key], sub, struct)
-                elif extra is not None:
-                    _check(extra, sub, struct)
+                _check(child, sub, struct)
             except _Mismatch as e:
                 e.path.append(key)
                 raise
@@ -208,8 +222,10 @@ def _check(node: _Node, value: Any, struct: str) -> None:
             raise _fail(value, node.schema, struct)
         items = node.items
         if items is not None:
+            fast = items.fast
             for sub in value:
-                _check(items, sub, struct)
+                if sub.__class__ not in fast:
+                    _check(items, sub, struct)
     elif t == "string":
         if not isinstance(value, str):
             raise _fail(value, node.schema, struct)
