@@ -112,8 +112,8 @@ class _DirectSender:
             return False
         try:
             frame = self.enc.event(*item)
-        except protobuf.ProtobufError:  # the stream ends the watch with an ERROR for it
-            return False
+        except Exception:  # the stream's own path meets it again (a ProtobufError ends the watch with an ERROR)
+            return False  # and it must not fail the cache's dispatch to every other watcher
         if not self.pending:
             self._loop.call_soon(self.flush)
         self.pending.append(frame)
@@ -131,7 +131,7 @@ class _DirectSender:
             return
         data = b"".join(self.take())
         cycle = self.cycle
-        if not cycle.disconnected and not cycle.response_complete:
+        if not cycle.disconnected and not cycle.response_complete and not cycle.transport.is_closing():
             cycle.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
 
 
