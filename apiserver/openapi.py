@@ -643,34 +643,27 @@ def _walk(node: _Fields, value: dict[str, Any] | list[Any]) -> list[Path]:
             for key, sub in value.items():
                 child = props.get(key)
                 if child is None:
-                    if found is _NOTHING:
-                        found = []
-                    found.append((key,))
-                elif isinstance(sub, dict | list):
-                    inner = _walk(child, sub)
-                    if inner:
-                        if found is _NOTHING:
-                            found = []
-                        found.extend((key, *p) for p in inner)
+                    found = _under(found, key, [()])
+                elif isinstance(sub, dict | list) and (inner := _walk(child, sub)):
+                    found = _under(found, key, inner)
         elif node.extra is not None:
             extra = node.extra
             for key, sub in value.items():
-                if isinstance(sub, dict | list):
-                    inner = _walk(extra, sub)
-                    if inner:
-                        if found is _NOTHING:
-                            found = []
-                        found.extend((key, *p) for p in inner)
+                if isinstance(sub, dict | list) and (inner := _walk(extra, sub)):
+                    found = _under(found, key, inner)
     elif node.items is not None:
         items = node.items
         for i, sub in enumerate(value):
-            if isinstance(sub, dict | list):
-                inner = _walk(items, sub)
-                if inner:
-                    if found is _NOTHING:
-                        found = []
-                    found.extend((i, *p) for p in inner)
+            if isinstance(sub, dict | list) and (inner := _walk(items, sub)):
+                found = _under(found, i, inner)
     return found
+
+
+def _under(found: list[Path], step: str | int, inner: list[Path]) -> list[Path]:
+    # only called for what is found (rare), so the walk's loops stay free of it
+    out = [] if found is _NOTHING else found
+    out.extend((step, *p) for p in inner)
+    return out
 
 
 def _display(path: Path) -> str:
