@@ -130,7 +130,11 @@ def test_web_stack_through_node_ports_and_dns(kube: Kubectl, cluster: Cluster, c
     seen: set[str] = set()
 
     def through_all_tiers() -> bool:
-        body = get(f"http://{node2}:{port}/")
+        # until kube-proxy has programmed every tier's Service, a tier may refuse or nginx answer 502: not yet
+        r = _try_get(f"http://{node2}:{port}/")
+        if r is None or r.is_server_error:
+            return False
+        body = r.raise_for_status().text.strip()
         parts = body.split(" -> ")
         assert [p.split()[0] for p in parts] == ["nginx", "php", "mysql"], body
         seen.add(parts[0].split()[1])
@@ -160,6 +164,7 @@ def test_cluster_ip_reaches_every_replica_and_readiness_takes_one_out(
 ) -> None:
     pods = echo(kube, cns, "web", replicas=2)
     ip = service(kube, cns, "web")["spec"]["clusterIP"]
+    wait_for(lambda: _try_get(f"http://{ip}/"), 20, "the Service answering")  # kube-proxy has programmed it
     wait_for(lambda: set(answers(f"http://{ip}/", 10)) == set(pods), 20, "both replicas behind the ClusterIP")
 
     # the pod turns unready: its endpoint becomes not-ready, and kube-proxy stops sending to it
