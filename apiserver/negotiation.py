@@ -204,9 +204,11 @@ def render_watch(response: StreamingResponse, wanted: list[Output]) -> Streaming
     enc = getattr(response, "watch_encoder", None)
     if enc is not None and enc.stream is response.body_iterator:  # the watch's own stream: frame there, once
         enc.reframe(out)
-        return StreamingResponse(
+        own = type(response)(  # the watch's own response class: it may write frames to the connection
             response.body_iterator, response.status_code, headers=headers, media_type=out.media_type
         )
+        own.watch_encoder = enc  # type: ignore[attr-defined]
+        return own
     lines = response.body_iterator
 
     def frames(chunk: bytes) -> bytes:

@@ -20,6 +20,7 @@ import aetcd
 import aetcd.exceptions as etcd_errors
 import orjson
 from aetcd import rpc, utils
+from grpc import aio as grpc_aio
 from prometheus_client import Histogram
 
 from apimachinery import errors
@@ -541,42 +542,75 @@ class EtcdStorage:
         await self._call("compact", lambda c: c.compact(revision))
 
     async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
-        """Stream changes under prefix from start_revision (inclusive)."""
+        """Stream changes under prefix from start_revision (inclusive).
+
+        One gRPC Watch stream of our own, read with the raw stub: aetcd's Watcher would add, per event, a
+        callback coroutine, `Event` and `KeyValue` copies, a queue and a task switch into this reader."""
         client = self._client
+        key = prefix.encode()
+        create = rpc.WatchCreateRequest(
+            key=key, range_end=utils.prefix_range_end(key), start_revision=start_revision, prev_kv=True
+        )
 
         async def start(c: aetcd.Client) -> Any:
             await c.connect()
-            return await c.watch_prefix(prefix.encode(), start_revision=start_revision, prev_kv=True)
-
-        watch = await self._call("watch", start)
-        try:
-            async for ev in watch:
-                kv = ev.kv
-                prev_kv = ev.prev_kv
-                load_prev = None
-                if prev_kv is not None and prev_kv.value:
-                    load_prev = partial(self._decode_prev, kv.key, prev_kv.value, prev_kv.mod_revision)
-                if ev.kind == "PUT":
-                    try:
-                        obj = self._decode(kv.key, kv.value)
-                    except (StatusError, orjson.JSONDecodeError) as e:
-                        log.error("skipping an event of %s: %s", kv.key.decode(errors="replace"), e)
-                        continue
-                    obj = _with_rv(obj, kv.mod_revision)
-                    yield WatchEvent("PUT", kv.key.decode(), obj, None, kv.mod_revision, kv.version == 1, load_prev)
-                else:
-                    yield WatchEvent("DELETE", kv.key.decode(), None, None, kv.mod_revision, False, load_prev)
-        except etcd_errors.RevisionCompactedError as e:
-            raise Compacted(e.compacted_revision) from e
-        except etcd_errors.ClientError as e:
-            if isinstance(e, _UNREACHABLE):
-                self._failover(client)
-            raise StorageUnavailable(f"etcd watch failed: {e}") from e
-        finally:
+            call = rpc.WatchStub(c.channel).Watch()
             try:
-                await asyncio.wait_for(watch.cancel(), 2)
-            except Exception:
-                pass
+                await call.write(rpc.WatchRequest(create_request=create))
+                created = await call.read()  # etcd answers the create first; until then the call may fail over
+                if created is grpc_aio.EOF:
+                    raise etcd_errors.ConnectionFailedError("etcd ended the watch stream")
+                _check_watch_response(created)
+            except BaseException:
+                call.cancel()
+                raise
+            return call
+
+        call = await self._call("watch", start)
+        decode, decode_prev, put = self._decode, self._decode_prev, rpc.Event.PUT
+        try:
+            while True:
+                try:
+                    response = await call.read()
+                except asyncio.CancelledError:
+                    # grpc cancels the calls of a channel being closed (a failover retired it)
+                    task = asyncio.current_task()
+                    if task is None or task.cancelling():
+                        raise
+                    raise StorageUnavailable("etcd watch failed: the channel was closed") from None
+                if response is grpc_aio.EOF:
+                    raise StorageUnavailable("etcd watch failed: the stream ended")
+                _check_watch_response(response)
+                for ev in response.events:
+                    kv = ev.kv
+                    load_prev = None
+                    if ev.HasField("prev_kv") and (prev_kv := ev.prev_kv).value:
+                        load_prev = partial(decode_prev, kv.key, prev_kv.value, prev_kv.mod_revision)
+                    revision = kv.mod_revision
+                    if ev.type == put:
+                        try:
+                            obj = decode(kv.key, kv.value)
+                        except (StatusError, orjson.JSONDecodeError) as e:
+                            log.error("skipping an event of %s: %s", kv.key.decode(errors="replace"), e)
+                            continue
+                        obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+                        yield WatchEvent("PUT", kv.key.decode(), obj, None, revision, kv.version == 1, load_prev)
+                    else:
+                        yield WatchEvent("DELETE", kv.key.decode(), None, None, revision, False, load_prev)
+        except rpc.AioRpcError as e:
+            if e.code() in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED):
+                self._failover(client)
+            raise StorageUnavailable(f"etcd watch failed: {e.details() or e.code()}") from e
+        finally:
+            call.cancel()
+
+
+def _check_watch_response(response: Any) -> None:
+    """Raise for a watch response that ends the watch: compacted history (Compacted), or a cancel."""
+    if response.compact_revision:
+        raise Compacted(response.compact_revision)
+    if response.canceled:
+        raise StorageUnavailable(f"etcd watch canceled: {response.cancel_reason or 'no reason given'}")
 
 
 _OBSERVERS: dict[str, Callable[[float], None]] = {}

@@ -8,18 +8,21 @@ from typing import Any
 
 import orjson
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from apimachinery import errors
 from apimachinery.errors import expired, too_large_resource_version
 from apimachinery.resources import ResourceInfo
 from apiserver import negotiation, protobuf
+from apiserver.chain.listener import RAW_SEND_KEY
 from apiserver.negotiation import Output
 from apiserver.options import ListOptions
 from apiserver.printers import Printer
 from apiserver.registry import Registry
 from apiserver.watch_cache import CacheWatcher, TooOld
 
-__all__ = ["watch_response"]
+__all__ = ["WatchResponse", "watch_response"]
 
 BOOKMARK_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 1800
@@ -47,6 +50,7 @@ class _Encoder:
         self._headers_sent = False
         self.output: Output | None = None
         self.stream: AsyncIterator[bytes] | None = None  # the response's own stream, while nothing wraps it
+        self.direct: _DirectSender | None = None  # set when the stream's frames reach the connection unchanged
         self._key: tuple[str, ...] = ("json",)
 
     def reframe(self, output: Output) -> None:
@@ -87,6 +91,71 @@ class _Encoder:
         return _line(ev_type, obj)
 
 
+class _DirectSender:
+    """A live watch's frames written to its connection from the cache's dispatch, while the watch's
+    queue is empty and the connection takes writes: no task switch, stream step or ASGI send per event.
+
+    Frames of one loop iteration go out as one chunk (a `call_soon` flush), as a batch from the queue
+    would. A paused or lost connection refuses the item, which is then queued (back-pressure and the
+    bounded queue as before); the stream takes what is pending first whenever it wakes."""
+
+    def __init__(self, cycle: RequestResponseCycle, enc: _Encoder) -> None:
+        self.cycle, self.enc = cycle, enc
+        self.pending: list[bytes] = []
+        self.sent = 0  # items taken, so the stream knows the watch was not idle
+        self._loop = asyncio.get_running_loop()
+
+    def offer(self, item: Any) -> bool:
+        """Take one queue item (type, object, shared frames) to the client; False when it must be queued."""
+        cycle = self.cycle
+        if cycle.flow.write_paused or cycle.disconnected or cycle.response_complete:
+            return False
+        try:
+            frame = self.enc.event(*item)
+        except Exception:  # the stream's own path meets it again (a ProtobufError ends the watch with an ERROR)
+            return False  # and it must not fail the cache's dispatch to every other watcher
+        if not self.pending:
+            self._loop.call_soon(self.flush)
+        self.pending.append(frame)
+        self.sent += 1
+        return True
+
+    def take(self) -> list[bytes]:
+        """What was taken but not yet written (the stream sends it before anything else)."""
+        parts, self.pending = self.pending, []
+        return parts
+
+    def flush(self) -> None:
+        """Write what is pending as one HTTP chunk, as uvicorn's `send` would."""
+        if not self.pending:
+            return
+        data = b"".join(self.take())
+        cycle = self.cycle
+        if not cycle.disconnected and not cycle.response_complete and not cycle.transport.is_closing():
+            cycle.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+
+
+class WatchResponse(StreamingResponse):
+    """A watch's chunked response: its frames go straight to the connection (`_DirectSender`) when the
+    stream is the watch's own (not re-framed by a wrapper) and the server is uvicorn's httptools one."""
+
+    watch_encoder: _Encoder | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream the response, enabling direct writes when they send exactly what `send` would."""
+        enc = self.watch_encoder
+        cycle = getattr(scope.get(RAW_SEND_KEY), "__self__", None)
+        if (
+            enc is not None
+            and not enc.table
+            and enc.stream is self.body_iterator
+            and isinstance(cycle, RequestResponseCycle)
+            and scope.get("method") != "HEAD"
+        ):
+            enc.direct = _DirectSender(cycle, enc)
+        await super().__call__(scope, receive, send)
+
+
 async def _start(
     reg: Registry, res: ResourceInfo, namespace: str | None, opts: ListOptions
 ) -> tuple[CacheWatcher | None, dict[str, Any] | None, bool]:
@@ -118,6 +187,7 @@ async def _stream(
         return
     if reg.cache.closing:  # shutting down: end the stream at once
         watcher.close()
+        enc.direct = None
     cache = reg.cache.cache(res.storage_name)
     queue = watcher.queue
     start_revision = reg.cache.revision
@@ -141,14 +211,28 @@ async def _stream(
                 if parts:
                     yield b"".join(parts)
                     parts = []
+                # live events may go straight out while this waits (never the initial ones: they are counted)
+                direct = enc.direct if initial_left < 0 and queue.empty() else None
+                sent = direct.sent if direct is not None else 0
                 try:
+                    watcher.sink = direct.offer if direct is not None else None
                     async with asyncio.timeout(min(remaining, BOOKMARK_INTERVAL)):
                         item = await queue.get()
                 except TimeoutError:
+                    if direct is not None:
+                        parts = direct.take()
+                        if direct.sent != sent:  # not idle: events went out directly
+                            if parts:
+                                yield b"".join(parts)
+                            continue
                     if opts.allow_bookmarks and reg.cache.revision > last_bookmark:
                         last_bookmark = reg.cache.revision
                         yield enc.event("BOOKMARK", _bookmark(res, last_bookmark))
                     continue
+                finally:
+                    watcher.sink = None
+                if direct is not None:
+                    parts = direct.take()  # taken before this item was queued: they go first
             else:
                 item = queue.get_nowait()
             while item is not None:
@@ -172,6 +256,8 @@ async def _stream(
                 return
     finally:
         cache.unwatch(watcher)
+        if enc.direct is not None:
+            enc.direct.take()  # an abandoned stream's last frames are dropped, as its queue's are
 
 
 async def watch_response(
@@ -189,10 +275,10 @@ async def watch_response(
         raise too_large_resource_version(int(rv), reg.cache.revision)
     enc = _Encoder(res, reg.kinds.of(res).printer, table, include_object)
     enc.stream = _stream(reg, res, namespace, opts, enc)
-    response = StreamingResponse(
+    response = WatchResponse(
         enc.stream,
         media_type="application/json",
         headers={"Transfer-Encoding": "chunked", "Cache-Control": "no-cache, private"},
     )
-    response.watch_encoder = enc  # type: ignore[attr-defined]  # negotiation re-frames through it
+    response.watch_encoder = enc  # negotiation re-frames through it
     return response

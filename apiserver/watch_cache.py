@@ -75,6 +75,9 @@ class CacheWatcher:
     closed: bool = False
     overflowed: bool = False
     shared: bool = False
+    # Set by the consumer while it waits on an empty queue: takes an item straight to the client (False:
+    # it cannot now, the item is queued). Items go to it only while the queue is empty, so order holds.
+    sink: Callable[[Item], bool] | None = None
 
     def offer(self, ev: CacheEvent) -> None:
         """Filter one event for this watcher and enqueue it without blocking."""
@@ -99,6 +102,9 @@ class CacheWatcher:
             self._put((out, ev.obj, ev.encoded) if self.shared else (out, ev.obj))
 
     def _put(self, item: Item | None) -> None:
+        sink = self.sink
+        if sink is not None and item is not None and self.queue.empty() and sink(item):
+            return
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:

@@ -14,10 +14,12 @@ from apiserver.chain.request_info import LISTENER_KEY
 from apiserver.chain.respond import ASGIApp, Receive, Scope, Send
 from apiserver.limits import BoundedRequests
 
-__all__ = ["INSECURE", "SECURE", "Listener"]
+__all__ = ["INSECURE", "RAW_SEND_KEY", "SECURE", "Listener"]
 
 INSECURE = "insecure"  # plain HTTP on --insecure-port: no authentication, no authorization (system:unsecured)
 SECURE = "secure"  # TLS on --secure-port: the full chain
+# the server's own `send`, before any wrapper: a watch writes its events to the connection through it
+RAW_SEND_KEY = "tinykube.send"
 
 
 class Listener:
@@ -33,6 +35,7 @@ class Listener:
         """Mark HTTP and WebSocket requests, then pass everything on."""
         if scope["type"] != "lifespan":
             scope[LISTENER_KEY] = self.name
+            scope[RAW_SEND_KEY] = send
             if is_api_request(scope) and (api := self._api if self._looked else self._find_api()) is not None:
                 scope["app"] = self.app  # as Starlette sets it: `request.app` is the app
                 await api(scope, receive, send)
