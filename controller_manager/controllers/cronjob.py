@@ -138,7 +138,11 @@ class CronJobController(Controller):
             if meta["uid"] not in active_uids and not finished:
                 fresh = await self.api.get("cronjobs", cj["metadata"]["name"], cj["metadata"]["namespace"])
                 if any(r.get("uid") == meta["uid"] for r in (fresh.get("status") or {}).get("active") or []):
-                    continue  # our cache of the cronjob is behind its status; the next sync sees it
+                    # our cache of the cronjob is behind its status: the job is active all the same (Forbid
+                    # must see it in this sync too, or it would start a second run)
+                    active.append(_job_ref(j))
+                    active_uids.add(meta["uid"])
+                    continue
                 self.events.record(
                     cj,
                     "Warning",
