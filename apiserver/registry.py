@@ -108,8 +108,11 @@ class Registry:
             return f"/registry/{res.storage_name}/{namespace}/"
         return f"/registry/{res.storage_name}/"
 
-    async def snapshot(self, plural: str) -> list[StoredObject]:
-        """Every object of a resource as the watch cache holds it (for admission checks)."""
+    async def snapshot(self, plural: str, *, consistent: bool = False) -> list[StoredObject]:
+        """Every object of a resource as the watch cache holds it (for admission checks); `consistent`
+        first waits until the cache has seen etcd's current revision (a write just answered is in it)."""
+        if consistent:
+            await self.cache.wait_for_revision(await self.cache.current_revision())
         return self.cache.cache(plural).snapshot()
 
     def predicate(

@@ -43,6 +43,8 @@ class DefaultIngressClass:
             raise errors.invalid("Ingress", name, [errors.Cause(field, msg, reason)], "networking.k8s.io")
         if spec.get("ingressClassName") is not None or annotated is not None:
             return
-        default = default_ingress_class(s.obj for s in await reg.snapshot("ingressclasses"))
+        # consistent: a class created or deleted just before this Ingress counts (Ingress creates are rare)
+        classes = await reg.snapshot("ingressclasses", consistent=True)
+        default = default_ingress_class(s.obj for s in classes)
         if default:
             spec["ingressClassName"] = default
