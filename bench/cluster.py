@@ -43,6 +43,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -118,6 +119,17 @@ async def watch_until(
             async for line in r.aiter_lines():
                 if line.strip() and done(json.loads(line)):
                     return
+
+
+async def request_counts(api: httpx.AsyncClient) -> dict[str, float]:
+    """The apiserver's `apiserver_request_total` so far, summed over codes, by "verb resource"."""
+    counts: dict[str, float] = {}
+    for line in (await api.get("/metrics")).text.splitlines():
+        if line.startswith("apiserver_request_total{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            key = f"{labels.get('verb')} {labels.get('resource')}"
+            counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
 
 
 async def scheduled_events(api: httpx.AsyncClient, pods: int, rv: str, timeout: float = 120) -> None:
@@ -436,6 +448,7 @@ async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str
 
         watcher = asyncio.create_task(watch_until(api, f"/api/v1/namespaces/{NS}/pods", seen, 300, rv))
         events = asyncio.create_task(scheduled_events(api, pods, rv))
+        asked0 = await request_counts(api)
         cpu0 = component_cpu(cluster)
         start = time.perf_counter()
         await create_all(api, [pod(f"burst-{i}") for i in range(pods)], concurrency)
@@ -443,6 +456,7 @@ async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str
         await watcher
         total = time.perf_counter() - start
         cpu1 = component_cpu(cluster)
+        asked1 = await request_counts(api)
         await events
         events_at = time.perf_counter() - start
         cpu2 = component_cpu(cluster)
@@ -456,6 +470,9 @@ async def phase_burst(cluster: Cluster, pods: int, concurrency: int) -> dict[str
             "cpu": {k: (cpu1.get(k, 0.0) - v) / pods * 1000 for k, v in cpu0.items()},
             "events_at": events_at,
             "cpu_events": {k: (cpu2.get(k, 0.0) - v) / pods * 1000 for k, v in cpu0.items()},
+            "asked": {
+                k: (v - asked0.get(k, 0.0)) / pods for k, v in asked1.items() if v - asked0.get(k, 0.0) >= pods / 100
+            },
         }
 
 
@@ -777,6 +794,8 @@ async def run(args: argparse.Namespace) -> None:
                 f"{u['on_node'][0]:.0f}/{u['on_node'][1]:.0f} ms"
             )
             notes.append(f"burst CPU ms per pod: {_cpu_note(u['cpu'])}")
+            asked = ", ".join(f"{k} {v:.2f}" for k, v in sorted(u["asked"].items(), key=lambda kv: -kv[1]))
+            notes.append(f"burst: requests per pod until all Running (the bench's own included): {asked}")
             notes.append(
                 f"burst: last Scheduled Event written at {u['events_at']:.1f} s; CPU ms per pod until then: "
                 f"{_cpu_note(u['cpu_events'])}"
