@@ -444,7 +444,7 @@ def _listener(app: FastAPI, name: str, sock: socket.socket, serving: ServingLimi
         log_config=None,
         timeout_graceful_shutdown=3,
         access_log=False,
-        **(uvicorn_options(serving) | tls),  # type: ignore[arg-type]
+        **(uvicorn_options(serving, tls=bool(tls)) | tls),  # type: ignore[arg-type]
     )
     return _Server(config, app, sock)
 

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from apimachinery.errors import StatusError, service_unavailable, too_many_requests
+from apimachinery.tlsreads import buffered_reads
 from apimachinery.tlsserving import TLSHttpProtocol, TLSWebSocketProtocol
 from apiserver.limits import ServingLimits
 
@@ -293,10 +294,12 @@ def protocol_factory(limits: ServingLimits) -> Any:
     return functools.partial(GuardedHttpProtocol, limits=limits, budget=budget)
 
 
-def uvicorn_options(limits: ServingLimits) -> dict[str, Any]:
-    """uvicorn.Config keyword arguments for a server under these limits (every listener of the apiserver)."""
+def uvicorn_options(limits: ServingLimits, *, tls: bool = False) -> dict[str, Any]:
+    """uvicorn.Config keyword arguments for a server under these limits (every listener of the apiserver);
+    `tls`: the listener serves TLS, whose reads then land in one reused buffer (`apimachinery.tlsreads`)."""
+    factory = protocol_factory(limits)
     return {
-        "http": protocol_factory(limits),
+        "http": buffered_reads(factory) if tls else factory,
         "ws": TLSWebSocketProtocol,  # on plain HTTP too: it accepts kubectl's port-forward subprotocol
         # the client address is the socket's: X-Forwarded-For from a local process is not an identity
         "proxy_headers": False,

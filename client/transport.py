@@ -25,6 +25,8 @@ from typing import Any
 import httptools
 import httpx
 
+from apimachinery import tlsreads
+
 __all__ = ["KeepAliveTransport"]
 
 Origin = tuple[bytes, bytes, int]
@@ -147,8 +149,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         hostname = host.decode("ascii")
         try:
             reader, writer = await _with_timeout(
-                asyncio.open_connection(
-                    hostname, port, ssl=tls, server_hostname=hostname if tls else None, limit=_HEAD_LIMIT
+                tlsreads.open_connection(
+                    hostname, port, tls=tls, server_hostname=hostname if tls else None, limit=_HEAD_LIMIT
                 ),
                 timeout,
             )

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from apimachinery.clientcert import ClientCertificates, load_ca_bundle
+from apimachinery.tlsreads import buffered_reads
 from apimachinery.tlsserving import TLSHttpProtocol, tls_options
 from client.rest import ApiClient
 from kubelet.authn import TOKEN_CACHE_TTL, Authenticator, TokenReviewer, Unauthenticated
@@ -49,7 +50,8 @@ class ServingTLS:
 
     def uvicorn_options(self) -> dict[str, Any]:
         """uvicorn.Config settings: HTTPS, client certificates asked for and shown to the app."""
-        return {**tls_options(self.cert_file, self.key_file, self.client_ca_file), "http": TLSHttpProtocol}
+        options = tls_options(self.cert_file, self.key_file, self.client_ca_file)
+        return {**options, "http": buffered_reads(TLSHttpProtocol)}
 
 
 @dataclass

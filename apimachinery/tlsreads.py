@@ -1,0 +1,96 @@
+"""TLS reads into one reused buffer, for the servers' and the client's plain protocols.
+
+Below a plain `asyncio.Protocol`, uvloop's (and asyncio's) TLS transport decrypts each read with
+`SSLObject.read(256 KiB)`: a fresh 256 KiB bytes object per call (two calls per read event, the second
+one to learn that nothing is left), cut down to what arrived. On this kernel those allocations come and
+go as fresh pages (page faults and zeroing): a third of the CPU of a small request over TLS went to the
+kernel's page handling (bench/README.md, "TLS reads into one buffer"). Behind a `BufferedProtocol` the
+transport decrypts into the buffer the protocol hands it instead. `BufferedReads` is that face for a
+plain protocol: it lends one buffer per thread (a read is decrypted and handed on before the next read
+starts, so one buffer serves every connection of an event loop) and passes each read on as bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["BUFFER_SIZE", "BufferedReads", "buffered_reads", "open_connection"]
+
+BUFFER_SIZE = 64 * 1024  # the most one decryption pass hands on; more is read in the next pass
+
+_local = threading.local()
+
+
+def _buffer() -> memoryview:
+    view = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(bytearray(BUFFER_SIZE))
+    return view
+
+
+class BufferedReads(asyncio.BufferedProtocol):
+    """A plain protocol seen by its transport as a buffered one: reads land in this thread's buffer and
+    go on to the protocol's `data_received` as bytes. Everything else is the protocol's own."""
+
+    def __init__(self, inner: asyncio.Protocol) -> None:
+        self.inner = inner
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """The thread's read buffer (taken in full, whatever the hint)."""
+        self._view = _buffer()
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Hand what was read on: copied out first, so the buffer is free again before the protocol runs."""
+        self.inner.data_received(bytes(self._view[:nbytes]))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """The protocol's own."""
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The protocol's own."""
+        self.inner.connection_lost(exc)
+
+    def eof_received(self) -> bool | None:
+        """The protocol's own."""
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        """The protocol's own."""
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        """The protocol's own."""
+        self.inner.resume_writing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def buffered_reads(factory: Callable[..., asyncio.Protocol]) -> Callable[..., BufferedReads]:
+    """A protocol factory (uvicorn's `http=`) whose protocols read through `BufferedReads`."""
+
+    def make(*args: Any, **kwargs: Any) -> BufferedReads:
+        return BufferedReads(factory(*args, **kwargs))
+
+    return make
+
+
+async def open_connection(
+    host: str, port: int, *, tls: ssl.SSLContext | None, server_hostname: str | None, limit: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """`asyncio.open_connection` (`tls`: its `ssl=`), TLS reads through `BufferedReads`."""
+    if tls is None:
+        return await asyncio.open_connection(host, port, limit=limit)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=limit, loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await loop.create_connection(
+        lambda: BufferedReads(protocol), host, port, ssl=tls, server_hostname=server_hostname
+    )
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
