@@ -5,10 +5,13 @@ affinity a client IP keeps the endpoint it last used until `timeoutSeconds` pass
 connection; affinity records for endpoints that disappear are dropped; a connection that could not
 reach its endpoint tries the next one and the client's affinity moves to the one that worked.
 
-One difference, because every node's proxy shares each ClusterIP through SO_REUSEPORT and the
-kernel spreads one client's connections over them: a client with no affinity record starts at an
-endpoint chosen by a stable hash of its IP (rendezvous hashing) rather than at the round-robin
-position, so all the proxies pick the same endpoint for it without sharing state.
+One difference, because every node's proxy shares each ClusterIP through SO_REUSEPORT: a client
+with no affinity record starts at an endpoint chosen by a stable hash of its IP (rendezvous hashing)
+rather than at the round-robin position, so that the proxies would pick the same endpoint for it
+without sharing state. That alone does not keep them agreeing (one proxy's failover moves the
+client's affinity, the other's table does not know), so the kernel is also told to send all of an
+affinity Service's new connections to one proxy (`sockets.set_steering`); the hash then makes the
+proxy that takes over when that one goes away start where it most likely was.
 
 Endpoints that failed to connect in the last few seconds are tried last.
 """

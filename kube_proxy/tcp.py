@@ -30,7 +30,7 @@ import struct
 from kube_proxy.balancer import Balancer
 from kube_proxy.metrics import ServiceStats
 from kube_proxy.plan import ListenerKey, Route
-from kube_proxy.sockets import bind_socket
+from kube_proxy.sockets import bind_socket, update_steering
 
 __all__ = ["DIAL_TIMEOUTS", "TcpListener"]
 
@@ -251,12 +251,16 @@ class TcpListener:
         self.balancer = balancer
         self.stats = stats
         self._server: asyncio.AbstractServer | None = None
+        self._sock: socket.socket | None = None
+        self._steered: bool | None = None
         self._dialing: set[_Client] = set()
         self._sweeper: asyncio.TimerHandle | None = None
 
     def set_route(self, route: Route, balancer: Balancer, stats: ServiceStats) -> None:
         """Send new connections by this route (connections already open are left alone)."""
         self.route, self.balancer, self.stats = route, balancer, stats
+        if self._sock is not None:
+            self._steered = update_steering(self._sock, route, self._steered)
 
     def dialing(self, client: _Client) -> None:
         """`client` is connecting to an endpoint until `client.deadline`."""
@@ -294,9 +298,12 @@ class TcpListener:
         except BaseException:
             sock.close()
             raise
+        self._sock = sock
+        self._steered = update_steering(sock, self.route, None)  # now that it listens, it is in its group
 
     def close(self) -> None:
         """Stop accepting; accepted connections are not touched (their connects still time out)."""
         if self._server is not None:
             self._server.close()
             self._server = None
+            self._sock = None

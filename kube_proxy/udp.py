@@ -25,7 +25,7 @@ import socket
 from kube_proxy.balancer import Balancer
 from kube_proxy.metrics import ServiceStats
 from kube_proxy.plan import Endpoint, ListenerKey, Route
-from kube_proxy.sockets import bind_socket
+from kube_proxy.sockets import bind_socket, update_steering
 
 __all__ = ["UdpListener"]
 
@@ -164,10 +164,14 @@ class UdpListener(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.associations: dict[tuple[str, int], _Association] = {}
         self._sweeper: asyncio.TimerHandle | None = None
+        self._sock: socket.socket | None = None
+        self._steered: bool | None = None
 
     def set_route(self, route: Route, balancer: Balancer, stats: ServiceStats) -> None:
         """Send new client associations by this route (open ones keep their endpoint)."""
         self.route, self.balancer, self.stats = route, balancer, stats
+        if self._sock is not None:
+            self._steered = update_steering(self._sock, route, self._steered)
 
     async def open(self) -> None:
         """Bind and start relaying (OSError when the address cannot be bound)."""
@@ -177,6 +181,8 @@ class UdpListener(asyncio.DatagramProtocol):
         except BaseException:
             sock.close()
             raise
+        self._sock = sock
+        self._steered = update_steering(sock, self.route, None)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio's classes
@@ -233,6 +239,7 @@ class UdpListener(asyncio.DatagramProtocol):
 
     def close(self) -> None:
         """Stop relaying: close the socket and every association."""
+        self._sock = None
         if self.transport is not None:
             self.transport.close()
         self._close_associations()

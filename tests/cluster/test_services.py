@@ -17,13 +17,16 @@ import dns.reversename
 import httpx
 import pytest
 
+from kube_proxy.balancer import Balancer
+from kube_proxy.plan import DEFAULT_AFFINITY_TIMEOUT, Endpoint
 from tests.cluster.conftest import wait_for
 from tests.e2e.conftest import Kubectl
 from tinykube.cluster import Cluster
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-# A Deployment whose pods answer GET with their own name (HOSTNAME is the pod's name).
+# A Deployment whose pods answer GET with their own name (HOSTNAME is the pod's name). With a
+# `listen_when` path, a pod is Ready at once but listens only once that file exists in it.
 ECHO = """
 apiVersion: apps/v1
 kind: Deployment
@@ -42,6 +45,7 @@ spec:
         - -c
         - |
           import os
+          import time
           from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
           class H(BaseHTTPRequestHandler):
               def do_GET(self):
@@ -50,10 +54,13 @@ spec:
                   self.send_header("Content-Length", str(len(body)))
                   self.end_headers()
                   self.wfile.write(body)
+          while os.environ["LISTEN_WHEN"] and not os.path.exists(os.environ["LISTEN_WHEN"]):
+              time.sleep(0.05)
           ThreadingHTTPServer((os.environ["POD_IP"], 8080), H).serve_forever()
         env:
         - name: POD_IP
           valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}
+        - {{name: LISTEN_WHEN, value: "{listen_when}"}}
         readinessProbe:
           exec: {{command: ["sh", "-c", "test ! -e /tmp/unready"]}}
           periodSeconds: 1
@@ -72,10 +79,16 @@ spec:
 
 
 def echo(
-    kube: Kubectl, ns: str, name: str, replicas: int = 2, type_: str = "ClusterIP", affinity: str = "None"
+    kube: Kubectl,
+    ns: str,
+    name: str,
+    replicas: int = 2,
+    type_: str = "ClusterIP",
+    affinity: str = "None",
+    listen_when: str = "",
 ) -> list[str]:
     """Apply an echo Deployment + Service, wait for it to roll out; returns its pod names."""
-    manifest = ECHO.format(name=name, replicas=replicas, type=type_, affinity=affinity)
+    manifest = ECHO.format(name=name, replicas=replicas, type=type_, affinity=affinity, listen_when=listen_when)
     kube.ok("apply", "-n", ns, "-f", "-", input=manifest)
     kube.ok("rollout", "status", "-n", ns, f"deploy/{name}", "--timeout=60s", timeout=70)
     return kube.ok("get", "pods", "-n", ns, "-l", f"app={name}", "-o", "jsonpath={.items[*].metadata.name}").split()
@@ -199,6 +212,34 @@ def test_client_ip_affinity_sticks(kube: Kubectl, cns: str) -> None:
     first = answers(f"http://{ip}/", 1)[0]
     assert first in pods
     assert answers(f"http://{ip}/", 20) == [first] * 20
+
+
+def source_ip(ip: str) -> str:
+    """The address this host's connections to `ip` come from (the client IP kube-proxy sees)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((ip, 80))  # routes only; nothing is sent
+        return s.getsockname()[0]
+
+
+def test_client_ip_affinity_survives_a_failover(kube: Kubectl, cns: str) -> None:
+    """A pod can be Ready before its server listens. The client's first connection then goes past it
+    to the other pod, and every later one goes there too once the first pod listens: both nodes'
+    kube-proxies share the ClusterIP, and the one that did not see the failover must not start the
+    client at the pod it would have chosen."""
+    echo(kube, cns, "failover", replicas=2, affinity="ClientIP", listen_when="/tmp/listen")
+    ip = service(kube, cns, "failover")["spec"]["clusterIP"]
+    items = json.loads(kube.ok("get", "pods", "-n", cns, "-l", "app=failover", "-o", "json"))["items"]
+    pods = {p["status"]["podIP"]: p["metadata"]["name"] for p in items}
+    # the pod a proxy starts this client at (rendezvous hash): it is the one that listens late
+    endpoints = [Endpoint(pod_ip, 8080) for pod_ip in pods]
+    late = Balancer(endpoints, DEFAULT_AFFINITY_TIMEOUT).order(source_ip(ip))[0].ip
+    (early,) = set(pods) - {late}
+    kube.ok("exec", "-n", cns, pods[early], "--", "touch", "/tmp/listen")
+    first = wait_for(lambda: _try_get(f"http://{ip}/"), 20, "the Service answering")
+    assert first.text == pods[early]
+    kube.ok("exec", "-n", cns, pods[late], "--", "touch", "/tmp/listen")
+    wait_for(lambda: _try_get(f"http://{late}:8080/"), 20, "the late pod listening")
+    assert answers(f"http://{ip}/", 20) == [pods[early]] * 20
 
 
 def test_no_endpoints_refuses_at_once_and_deleting_closes(kube: Kubectl, cns: str) -> None:
