@@ -2,9 +2,9 @@
 
 Below a plain `asyncio.Protocol`, uvloop's (and asyncio's) TLS transport decrypts each read with
 `SSLObject.read(256 KiB)`: a fresh 256 KiB bytes object per call (two calls per read event, the second
-one to learn that nothing is left), cut down to what arrived. On this kernel those allocations come and
-go as fresh pages (page faults and zeroing): a third of the CPU of a small request over TLS went to the
-kernel's page handling (bench/README.md, "TLS reads into one buffer"). Behind a `BufferedProtocol` the
+one to learn that nothing is left), cut down to what arrived. glibc serves such a block with a fresh
+mapping (mmap, then mremap to shrink it, munmap), so each read also costs page faults and zeroed pages
+(bench/README.md, "TLS reads into one reused buffer"). Behind a `BufferedProtocol` the
 transport decrypts into the buffer the protocol hands it instead. `BufferedReads` is that face for a
 plain protocol: it lends one buffer per thread (a read is decrypted and handed on before the next read
 starts, so one buffer serves every connection of an event loop) and passes each read on as bytes.
