@@ -231,6 +231,12 @@ class Cache:
         self._remove(key)
         return True
 
+    def pod_info(self, key: str) -> PodInfo | None:
+        """The PodInfo counted for the pod (assumed or bound), if any."""
+        st = self._pods.get(key)
+        ni = self.nodes.get(st.node) if st is not None else None
+        return ni.pods.get(key) if ni is not None else None
+
     def has_pod(self, key: str) -> bool:
         """Whether the pod is counted on some node."""
         return key in self._pods

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from test_scheduler_builders import cache, node, pod
 
 from scheduler.cache import node_taints
@@ -77,3 +80,39 @@ def test_node_list_indexes_follow_pods_and_nodes() -> None:
     c.set_node(node("b", taints=prefer))
     c.remove_node("b")
     assert not c.node_list().any_prefer_no_schedule_taint
+
+
+def test_podinfo_of_a_new_version_reads_what_changed() -> None:
+    """A PodInfo made from a pod's new version with the old one's PodInfo at hand equals one parsed afresh."""
+    old = pod("p", cpu="100m", memory="1Gi", labels={"app": "a"}, tolerations=[{"key": "k", "operator": "Exists"}])
+
+    def changed(edit: Any) -> dict[str, Any]:
+        new = copy.deepcopy(old)
+        edit(new)
+        return new
+
+    versions = [
+        changed(lambda p: p.update(status={"phase": "Running"})),
+        changed(lambda p: p["spec"].update(nodeName="n1")),
+        changed(lambda p: p["metadata"]["labels"].update(app="b")),
+        changed(lambda p: p["spec"]["containers"][0]["resources"]["requests"].update(cpu="2")),
+        changed(lambda p: p["spec"]["containers"][0].update(ports=[{"containerPort": 80, "hostPort": 8080}])),
+        changed(lambda p: p["spec"].update(tolerations=[])),
+        changed(lambda p: p["spec"].update(priority=7, nodeSelector={"zone": "z"})),
+        changed(lambda p: p["spec"].update(initContainers=[{"name": "i", "resources": {"requests": {"cpu": "3"}}}])),
+        changed(
+            lambda p: p["spec"].update(
+                affinity={
+                    "podAntiAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "h", "labelSelector": {}}]
+                    }
+                }
+            )
+        ),
+        changed(lambda p: p["metadata"].update(uid="other")),
+    ]
+    prev = PodInfo.of(old)
+    for new in versions:
+        assert PodInfo.of(new, prev) == PodInfo.of(new)
+    reused = PodInfo.of(versions[1], prev)  # only nodeName changed: nothing parsed again
+    assert reused.requests is prev.requests and reused.node_name == "n1" and reused.obj is versions[1]
