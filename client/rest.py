@@ -85,7 +85,7 @@ def _plain_reference(base: httpx.URL) -> Any:
         ref = base._uri_reference
         target = "/api/v1/namespaces/a%20b/pods/x:y"
         url = httpx.URL.__new__(httpx.URL)
-        url._uri_reference = ref._replace(path=target, query="watch=1&labelSelector=a%3Db")
+        url._uri_reference = type(ref)(*ref[:4], target, "watch=1&labelSelector=a%3Db", ref[6])
         if url == base.copy_with(raw_path=(target + "?watch=1&labelSelector=a%3Db").encode()):
             return ref
     except Exception:  # another httpx: its own way
@@ -229,7 +229,7 @@ class ApiClient:
         plain = _PLAIN_TARGET.fullmatch(path) and "/." not in path  # httpx drops `.` and `..` segments
         if base is not None and plain and (not query or _PLAIN_TARGET.fullmatch(query)):
             url = httpx.URL.__new__(httpx.URL)
-            url._uri_reference = base._replace(path=self._prefix + path, query=query or None)
+            url._uri_reference = type(base)(*base[:4], self._prefix + path, query or None, base[6])
             return url
         target = self._prefix + path + ("?" + query if query else "")
         return self._base.copy_with(raw_path=target.encode())
