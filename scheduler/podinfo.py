@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,7 +245,11 @@ class PodInfo:
         """Parse a Pod object; `prev` (an earlier version's PodInfo) is reused when nothing it parsed changed
         but spec.nodeName (a binding, a status update: two of a pod's three writes in a burst)."""
         if prev is not None and _same_parsed_fields(prev.obj, pod):
-            return dataclasses.replace(prev, obj=pod, node_name=(pod.get("spec") or {}).get("nodeName") or "")
+            info = object.__new__(cls)  # a copy with two fields changed, without replace()'s __init__ call
+            info.__dict__.update(prev.__dict__)
+            info.obj = pod
+            info.node_name = (pod.get("spec") or {}).get("nodeName") or ""
+            return info
         meta = pod.get("metadata") or {}
         spec = pod.get("spec") or {}
         ns = meta.get("namespace", "")
