@@ -194,22 +194,22 @@ class ApiClient:
         path = quote(path, safe=_PATH_SAFE)
         if req.params:
             query = "&".join(q for q in (query, str(httpx.QueryParams(req.params))) if q)
+        # the headers in the order httpx.Request(content=...) sends them
         headers = [(b"Host", self._host)]
         content = None
-        if req.body is not None:
-            content = orjson.dumps(req.body)
-            headers.append((b"Content-Length", b"%d" % len(content)))
-        elif req.method in _EMPTY_BODY_LENGTH:
+        if req.body is None and req.method in _EMPTY_BODY_LENGTH:
             headers.append((b"Content-Length", b"0"))
         headers += self._headers
-        if content is not None:
+        if req.body is not None:
+            content = orjson.dumps(req.body)
             headers.append((b"Content-Type", req.content_type.encode()))
+            headers.append((b"Content-Length", b"%d" % len(content)))
         if isinstance(self._auth, TokenAuth):
             if (bearer := self._auth.header()) is not None:
                 headers.append((b"Authorization", bearer))
         extensions = self._default_extensions if timeout is None else {"timeout": self._timeout(timeout).as_dict()}
-        # httpx.Request(content=...) would derive Host and Content-Length as above; given a stream it
-        # takes the headers as they are, and the URL is made without parsing it again (`_url`)
+        # given a stream, httpx.Request takes the headers as they are (with content= it derives Host and
+        # Content-Length itself); the URL is made without parsing it again (`_url`)
         request = httpx.Request(
             req.method,
             self._url(path, query),
