@@ -117,6 +117,11 @@ class TokenAuth(httpx.Auth):
                     raise ConfigError(f"reading token file {self._file}: {e}") from e
         return self._token
 
+    def header(self) -> bytes | None:
+        """The `Authorization` header's value (None without a token)."""
+        token = self._current()
+        return f"Bearer {token}".encode() if token else None
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Set the bearer token on the request."""
         token = self._current()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import socket
 import time
@@ -258,4 +257,6 @@ class EventsV1Recorder:
             except StatusError as e:
                 if e.code != 404:
                     raise
-        await self.api.create(EVENTS_V1, copy.deepcopy(event), namespace=meta["namespace"])
+        # no copy: the request is serialised before it is sent (again for a retry), and nothing but this
+        # drain loop, which waits here, changes a cached Event
+        await self.api.create(EVENTS_V1, event, namespace=meta["namespace"])

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import email.utils
 import functools
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ import orjson
 from apimachinery.errors import StatusError
 from apimachinery.resources import ResourceInfo
 from client.backoff import Backoff
-from client.config import Config
+from client.config import Config, TokenAuth
 from client.request import (
     JSON,
     DeleteOptions,
@@ -72,6 +73,24 @@ Timeout = float | httpx.Timeout | None
 _PATH_SAFE = "/%:@!$&'()*+,;=~-._"
 """Characters a request path keeps as they are (what is already percent-encoded stays so)."""
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_EMPTY_BODY_LENGTH = ("POST", "PUT", "PATCH")  # methods httpx sends `Content-Length: 0` for without a body
+_PLAIN_TARGET = re.compile(r"(?:[A-Za-z0-9/:@!$&'()*+,;=~._-]|%[0-9A-Fa-f]{2})*")
+"""A path or query httpx keeps exactly as given (no character it would percent-encode)."""
+
+
+def _plain_reference(base: httpx.URL) -> Any:
+    """httpx's parsed form of `base` if a URL can be made from it by replacing path and query (checked
+    against `copy_with` once), else None: then every URL is parsed by httpx."""
+    try:
+        ref = base._uri_reference
+        target = "/api/v1/namespaces/a%20b/pods/x:y"
+        url = httpx.URL.__new__(httpx.URL)
+        url._uri_reference = type(ref)(*ref[:4], target, "watch=1&labelSelector=a%3Db", ref[6])
+        if url == base.copy_with(raw_path=(target + "?watch=1&labelSelector=a%3Db").encode()):
+            return ref
+    except Exception:  # another httpx: its own way
+        pass
+    return None
 
 
 @dataclass(frozen=True)
@@ -143,7 +162,9 @@ class ApiClient:
         # redirects, so httpx.AsyncClient's per-request merging of URLs, headers and cookies is not needed
         self._transport = transport
         self._base = httpx.URL(self.config.server)
-        self._prefix = self._base.raw_path.rstrip(b"/")
+        self._host = self._base.netloc
+        self._prefix = self._base.raw_path.rstrip(b"/").decode("ascii")
+        self._base_ref = _plain_reference(self._base)
         self._auth = self.config.auth()
         self._headers = [
             (b"User-Agent", user_agent.encode()),
@@ -170,23 +191,48 @@ class ApiClient:
 
     def _build(self, req: Request, timeout: Timeout) -> httpx.Request:
         path, _, query = req.path.partition("?")
-        target = self._prefix + quote(path, safe=_PATH_SAFE).encode()
+        path = quote(path, safe=_PATH_SAFE)
         if req.params:
             query = "&".join(q for q in (query, str(httpx.QueryParams(req.params))) if q)
-        if query:
-            target += b"?" + query.encode()
-        headers = self._headers
+        # the headers in the order httpx.Request(content=...) sends them
+        headers = [(b"Host", self._host)]
         content = None
+        if req.body is None and req.method in _EMPTY_BODY_LENGTH:
+            headers.append((b"Content-Length", b"0"))
+        headers += self._headers
         if req.body is not None:
             content = orjson.dumps(req.body)
-            headers = [*headers, (b"Content-Type", req.content_type.encode())]
+            headers.append((b"Content-Type", req.content_type.encode()))
+            headers.append((b"Content-Length", b"%d" % len(content)))
+        if isinstance(self._auth, TokenAuth):
+            if (bearer := self._auth.header()) is not None:
+                headers.append((b"Authorization", bearer))
         extensions = self._default_extensions if timeout is None else {"timeout": self._timeout(timeout).as_dict()}
+        # given a stream, httpx.Request takes the headers as they are (with content= it derives Host and
+        # Content-Length itself); the URL is made without parsing it again (`_url`)
         request = httpx.Request(
-            req.method, self._base.copy_with(raw_path=target), headers=headers, content=content, extensions=extensions
+            req.method,
+            self._url(path, query),
+            headers=headers,
+            stream=httpx.ByteStream(content or b""),
+            extensions=extensions,
         )
-        if self._auth is not None:  # Config.auth() is a bearer token: one step, no answer needed
+        request.read()
+        if self._auth is not None and not isinstance(self._auth, TokenAuth):
             request = next(iter(self._auth.auth_flow(request)))
         return request
+
+    def _url(self, path: str, query: str) -> httpx.URL:
+        """The server's URL with this (percent-encoded) path and query, as `URL.copy_with(raw_path=...)`
+        makes it; without parsing it again when httpx would keep the target as it is."""
+        base = self._base_ref
+        plain = _PLAIN_TARGET.fullmatch(path) and "/." not in path  # httpx drops `.` and `..` segments
+        if base is not None and plain and (not query or _PLAIN_TARGET.fullmatch(query)):
+            url = httpx.URL.__new__(httpx.URL)
+            url._uri_reference = type(base)(*base[:4], self._prefix + path, query or None, base[6])
+            return url
+        target = self._prefix + path + ("?" + query if query else "")
+        return self._base.copy_with(raw_path=target.encode())
 
     def _delay(self, req: Request, attempt: int, resp: httpx.Response | None, err: Exception | None) -> float | None:
         """Seconds to wait before retrying, or None when this outcome must not be retried."""

@@ -96,7 +96,10 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             raise RuntimeError("the transport is closed")
         timeouts = _timeouts(request)
         try:
-            await _with_timeout(self._slots.acquire(), timeouts.get("pool"))
+            if self._slots.locked():  # else it is taken at once: no timer to arm
+                await _with_timeout(self._slots.acquire(), timeouts.get("pool"))
+            else:
+                await self._slots.acquire()
         except TimeoutError:
             raise httpx.PoolTimeout("no connection slot free within the pool timeout", request=request) from None
         try:

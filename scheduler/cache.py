@@ -124,6 +124,16 @@ class NodeList(list["NodeInfo"]):
         """Whether some node has a PreferNoSchedule taint."""
         return any(self._cache.nodes[n].node is not None for n in self._cache._prefer_no_schedule)
 
+    @property
+    def any_no_schedule_taint(self) -> bool:
+        """Whether some node has a NoSchedule or NoExecute taint (a node not Ready has one)."""
+        return any(self._cache.nodes[n].node is not None for n in self._cache._no_schedule)
+
+    @property
+    def any_unschedulable(self) -> bool:
+        """Whether some node is cordoned (spec.unschedulable)."""
+        return any(self._cache.nodes[n].node is not None for n in self._cache._unschedulable)
+
 
 @dataclass
 class _PodState:
@@ -142,6 +152,8 @@ class Cache:
         self._with_affinity: dict[str, NodeInfo] = {}
         self._with_anti_affinity: dict[str, NodeInfo] = {}
         self._prefer_no_schedule: set[str] = set()
+        self._no_schedule: set[str] = set()
+        self._unschedulable: set[str] = set()
 
     # --- nodes -------------------------------------------------------------------------
 
@@ -154,10 +166,15 @@ class Cache:
         if ni.node is None:
             self._node_list = None
         ni.set_node(node)
-        if any(t.get("effect") == "PreferNoSchedule" for t in ni.taints):
-            self._prefer_no_schedule.add(name)
-        else:
-            self._prefer_no_schedule.discard(name)
+        for index, present in (
+            (self._prefer_no_schedule, any(t.get("effect") == "PreferNoSchedule" for t in ni.taints)),
+            (self._no_schedule, any(t.get("effect") in ("NoSchedule", "NoExecute") for t in ni.taints)),
+            (self._unschedulable, ni.unschedulable),
+        ):
+            if present:
+                index.add(name)
+            else:
+                index.discard(name)
 
     def remove_node(self, name: str) -> None:
         """Forget a node (its pods stay counted until they are deleted, as upstream)."""
@@ -167,6 +184,8 @@ class Cache:
         ni.node = None
         self._node_list = None
         self._prefer_no_schedule.discard(name)
+        self._no_schedule.discard(name)
+        self._unschedulable.discard(name)
         if not ni.pods:
             del self.nodes[name]
 
@@ -230,6 +249,12 @@ class Cache:
             return False
         self._remove(key)
         return True
+
+    def pod_info(self, key: str) -> PodInfo | None:
+        """The PodInfo counted for the pod (assumed or bound), if any."""
+        st = self._pods.get(key)
+        ni = self.nodes.get(st.node) if st is not None else None
+        return ni.pods.get(key) if ni is not None else None
 
     def has_pod(self, key: str) -> bool:
         """Whether the pod is counted on some node."""

@@ -67,6 +67,20 @@ class FilterPlugin:
         """None if the node fits; otherwise the reasons it does not."""
         raise NotImplementedError
 
+    def filter_nodes(
+        self, pod: PodInfo, state: Any, nodes: Sequence[NodeInfo], reasons: dict[str, Sequence[str]]
+    ) -> list[NodeInfo]:
+        """The nodes that fit, in order; why each other one does not goes into `reasons` (default: `filter`
+        per node; a plugin may do them in one pass)."""
+        fit = []
+        for node in nodes:
+            r = self.filter(pod, state, node)
+            if r:
+                reasons[node.name] = r
+            else:
+                fit.append(node)
+        return fit
+
 
 class ScorePlugin:
     """A Score plugin: ranks feasible nodes; the framework multiplies its normalised score by `weight`."""
@@ -190,7 +204,16 @@ class Framework:
         n = len(candidates)
         start = self._next_start % n if n else 0
         checked = 0
-        for i in range(n):
+        if want >= n:
+            # Every candidate gets checked: plugin by plugin over the nodes still fitting, in the same
+            # (rotated) order, gives each node the verdict of its first failing plugin as below.
+            feasible = [*candidates[start:], *candidates[:start]]
+            for p, st in active:
+                feasible = p.filter_nodes(pod, st, feasible, reasons)
+                if not feasible:
+                    break
+            checked = n
+        for i in range(n - checked):
             node = candidates[(start + i) % n]
             checked += 1
             for p, st in active:
@@ -229,7 +252,7 @@ class Framework:
 
     def score(self, pod: PodInfo, feasible: Sequence[NodeInfo], nodes: Sequence[NodeInfo] = ()) -> list[int]:
         """Weighted total score of each feasible node (`nodes`: all of them, for topology-wide state)."""
-        totals = [0] * len(feasible)
+        totals: list[int] | None = None
         for p in self.scorers:
             st = p.pre_score(pod, nodes or feasible)
             if st is SKIP:
@@ -237,9 +260,11 @@ class Framework:
             scores = p.score_nodes(pod, st, feasible)
             p.normalize(scores)
             w = p.weight
-            for i, s in enumerate(scores):
-                totals[i] += s * w
-        return totals
+            if totals is None:
+                totals = [s * w for s in scores] if w != 1 else scores
+            else:
+                totals = [t + s * w for t, s in zip(totals, scores, strict=True)]
+        return totals if totals is not None else [0] * len(feasible)
 
     def select_host(self, feasible: Sequence[NodeInfo], totals: Sequence[int]) -> NodeInfo:
         """The highest total; ties broken uniformly at random (as upstream's reservoir sampling)."""

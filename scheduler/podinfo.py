@@ -181,6 +181,30 @@ def _weighted(pod_ns: str, raw: list[Obj] | None) -> tuple[tuple[int, AffinityTe
     return tuple(out)
 
 
+_PARSED_SPEC_FIELDS = (
+    "containers",
+    "initContainers",
+    "overhead",
+    "schedulerName",
+    "priority",
+    "tolerations",
+    "nodeSelector",
+    "affinity",
+)
+"""The spec fields `PodInfo.of` reads, but nodeName."""
+
+
+def _same_parsed_fields(old: Obj, new: Obj) -> bool:
+    """Whether `PodInfo.of` would read the same from both versions of a pod, but for spec.nodeName."""
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    if om.get("uid") != nm.get("uid") or om.get("name") != nm.get("name") or om.get("labels") != nm.get("labels"):
+        return False
+    if om.get("namespace") != nm.get("namespace"):
+        return False
+    os_, ns = old.get("spec") or {}, new.get("spec") or {}
+    return all(os_.get(f) == ns.get(f) for f in _PARSED_SPEC_FIELDS)
+
+
 @dataclass
 class PodInfo:
     """A pod plus everything the plugins read from it, parsed once."""
@@ -217,8 +241,15 @@ class PodInfo:
         )
 
     @classmethod
-    def of(cls, pod: Obj) -> PodInfo:
-        """Parse a Pod object."""
+    def of(cls, pod: Obj, prev: PodInfo | None = None) -> PodInfo:
+        """Parse a Pod object; `prev` (an earlier version's PodInfo) is reused when nothing it parsed changed
+        but spec.nodeName (a binding, a status update: two of a pod's three writes in a burst)."""
+        if prev is not None and _same_parsed_fields(prev.obj, pod):
+            info = object.__new__(cls)  # a copy with two fields changed, without replace()'s __init__ call
+            info.__dict__.update(prev.__dict__)
+            info.obj = pod
+            info.node_name = (pod.get("spec") or {}).get("nodeName") or ""
+            return info
         meta = pod.get("metadata") or {}
         spec = pod.get("spec") or {}
         ns = meta.get("namespace", "")

@@ -132,6 +132,11 @@ class SchedulingQueue:
         self._pods[pod.key] = qp
         self._to_active(qp)
 
+    def pod_info(self, key: str) -> PodInfo | None:
+        """The queued (or in-flight) version of the pod, if any."""
+        qp = self._pods.get(key) or self._in_flight.get(key)
+        return qp.pod if qp is not None else None
+
     def update(self, pod: PodInfo) -> None:
         """A queued pod changed; an unschedulable one is retried if its spec or labels changed."""
         qp = self._pods.get(pod.key) or self._in_flight.get(pod.key)

@@ -127,7 +127,7 @@ class Scheduler:
                     self.queue.move_all_to_active_or_backoff()
             else:
                 new = not self.cache.has_pod(key) or self.cache.is_assumed(key)
-                self.cache.set_pod(PodInfo.of(pod))
+                self.cache.set_pod(PodInfo.of(pod, self.cache.pod_info(key)))
                 if new:  # a pod newly on a node may satisfy pending pods' pod affinity
                     self.queue.move_pods_with_affinity()
             return
@@ -140,7 +140,7 @@ class Scheduler:
         if not self._responsible(pod):
             self.queue.delete(key)
             return
-        self.queue.add(PodInfo.of(pod))
+        self.queue.add(PodInfo.of(pod, self.queue.pod_info(key)))
 
     def _pod_deleted(self, pod: Obj) -> None:
         key = pod_key(pod)

@@ -60,7 +60,9 @@ class NodeUnschedulable(FilterPlugin):
     name = "NodeUnschedulable"
 
     def pre_filter(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Any:
-        """Skip pods that tolerate the unschedulable taint."""
+        """Skip pods that tolerate the unschedulable taint, and every pod while no node is cordoned."""
+        if getattr(nodes, "any_unschedulable", None) is False:
+            return SKIP
         taint = {"key": TAINT_NODE_UNSCHEDULABLE, "effect": "NoSchedule"}
         return SKIP if tolerated(pod.tolerations, taint) else None
 
@@ -74,6 +76,10 @@ class TaintToleration(FilterPlugin, ScorePlugin):
 
     name = "TaintToleration"
     weight = 3
+
+    def pre_filter(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Any:
+        """Skip the filter while no node has a NoSchedule or NoExecute taint (none can fail it)."""
+        return SKIP if getattr(nodes, "any_no_schedule_taint", None) is False else None
 
     def filter(self, pod: PodInfo, state: Any, node: NodeInfo) -> Sequence[str] | None:
         """Reject a node with an untolerated NoSchedule/NoExecute taint."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -253,3 +254,44 @@ def test_every_resource_resolves_by_plural() -> None:
 
     for res in RESOURCES:
         assert resource(f"{res.plural}.{res.group}" if res.group else res.plural) is by_plural(res.group, res.plural)
+
+
+@pytest.mark.parametrize("server", ["http://mock", "https://mock:6443/prefix/"])
+async def test_requests_go_out_as_httpx_would_build_them(server: str) -> None:
+    """URL, headers and body of what is sent equal httpx's own Request for the same call (the client builds
+    plain targets without httpx's URL parser, and odd ones with it)."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    cases: list[tuple[str, str, dict[str, str], object]] = [
+        ("POST", "/api/v1/namespaces/ns/pods/p-1/binding", {}, {"target": {"name": "n"}}),
+        ("GET", "/api/v1/pods", {"labelSelector": "a in (x, y)", "limit": "5"}, None),
+        ("GET", "/api/v1/namespaces/ns/configmaps/a b", {}, None),
+        ("GET", "/api/v1/namespaces/ns/./configmaps/../x", {}, None),
+        ("DELETE", "/api/v1/namespaces/ns/pods/p%zz?dryRun=All", {}, {"kind": "DeleteOptions"}),
+        ("PATCH", "/apis/x/v1/é?q=1 2", {}, None),
+        ("PUT", "/api/v1/nodes/n:1@x", {"fieldManager": "m"}, {"a": 1}),
+    ]
+    api = ApiClient(client.Config(server=server, token="t0k"), retry=NO_WAIT, transport=httpx.MockTransport(handler))
+    async with api:
+        for method, path, params, body in cases:
+            await api.request(method, path, params=params, body=body)
+    base = httpx.URL(server)
+    for (method, path, params, body), got in zip(cases, sent, strict=True):
+        p, _, query = path.partition("?")
+        if params:
+            query = "&".join(q for q in (query, str(httpx.QueryParams(params))) if q)
+        target = base.raw_path.rstrip(b"/") + quote(p, safe="/%:@!$&'()*+,;=~-._").encode()
+        target += b"?" + query.encode() if query else b""
+        headers = {"User-Agent": "tinykube-client", "Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
+        content = orjson.dumps(body) if body is not None else None
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        want = httpx.Request(method, base.copy_with(raw_path=target), headers=headers, content=content)
+        want.headers["Authorization"] = "Bearer t0k"
+        assert (got.method, got.url, got.url.raw_path) == (want.method, want.url, want.url.raw_path)
+        assert got.headers.raw == want.headers.raw  # the same headers in the same order
+        assert got.content == want.content

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
+import pytest
 from test_scheduler_builders import cache, node, pod
 
 from scheduler.cache import node_taints
+from scheduler.framework import FitError
+from scheduler.plugins import default_framework
 from scheduler.podinfo import PodInfo
 
 
@@ -77,3 +83,70 @@ def test_node_list_indexes_follow_pods_and_nodes() -> None:
     c.set_node(node("b", taints=prefer))
     c.remove_node("b")
     assert not c.node_list().any_prefer_no_schedule_taint
+
+
+def test_filters_skipped_while_no_node_can_fail_them_still_apply_once_one_can() -> None:
+    """NodeUnschedulable and TaintToleration skip their per-node filter while the cache knows no node is
+    cordoned or tainted NoSchedule/NoExecute; a node that becomes so is filtered out with upstream's reason."""
+    fw = default_framework()
+    c = cache(node("a"), node("b"))
+    nodes = c.node_list()
+    assert not nodes.any_unschedulable and not nodes.any_no_schedule_taint
+    p = PodInfo.of(pod("p", cpu="100m"))
+    assert fw.schedule(p, c.node_list()) in ("a", "b")
+    for changed, reason in (
+        (node("b", unschedulable=True), "1 node(s) were unschedulable"),
+        (
+            node("b", taints=[{"key": "k", "value": "v", "effect": "NoExecute"}]),
+            "1 node(s) had untolerated taint {k: v}",
+        ),
+        (node("b", ready="False"), "1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }"),
+    ):
+        c.set_node(changed)
+        assert [fw.schedule(p, c.node_list()) for _ in range(4)] == ["a"] * 4
+        c.set_node(node("a", pods="0"))
+        with pytest.raises(FitError) as e:
+            fw.schedule(p, c.node_list())
+        assert str(e.value) == f"0/2 nodes are available: 1 Too many pods, {reason}."
+        c.set_node(node("a"))
+        c.set_node(node("b"))
+        assert not c.node_list().any_unschedulable and not c.node_list().any_no_schedule_taint
+    c.set_node(node("b", unschedulable=True))
+    c.remove_node("b")
+    assert not c.node_list().any_unschedulable
+
+
+def test_podinfo_of_a_new_version_reads_what_changed() -> None:
+    """A PodInfo made from a pod's new version with the old one's PodInfo at hand equals one parsed afresh."""
+    old = pod("p", cpu="100m", memory="1Gi", labels={"app": "a"}, tolerations=[{"key": "k", "operator": "Exists"}])
+
+    def changed(edit: Any) -> dict[str, Any]:
+        new = copy.deepcopy(old)
+        edit(new)
+        return new
+
+    versions = [
+        changed(lambda p: p.update(status={"phase": "Running"})),
+        changed(lambda p: p["spec"].update(nodeName="n1")),
+        changed(lambda p: p["metadata"]["labels"].update(app="b")),
+        changed(lambda p: p["spec"]["containers"][0]["resources"]["requests"].update(cpu="2")),
+        changed(lambda p: p["spec"]["containers"][0].update(ports=[{"containerPort": 80, "hostPort": 8080}])),
+        changed(lambda p: p["spec"].update(tolerations=[])),
+        changed(lambda p: p["spec"].update(priority=7, nodeSelector={"zone": "z"})),
+        changed(lambda p: p["spec"].update(initContainers=[{"name": "i", "resources": {"requests": {"cpu": "3"}}}])),
+        changed(
+            lambda p: p["spec"].update(
+                affinity={
+                    "podAntiAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "h", "labelSelector": {}}]
+                    }
+                }
+            )
+        ),
+        changed(lambda p: p["metadata"].update(uid="other")),
+    ]
+    prev = PodInfo.of(old)
+    for new in versions:
+        assert PodInfo.of(new, prev) == PodInfo.of(new)
+    reused = PodInfo.of(versions[1], prev)  # only nodeName changed: nothing parsed again
+    assert reused.requests is prev.requests and reused.node_name == "n1" and reused.obj is versions[1]
