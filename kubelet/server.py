@@ -30,7 +30,7 @@ from apimachinery.tlsserving import TLSWebSocketProtocol
 from kubelet.auth import KubeletAuth, ServingTLS
 from kubelet.portforward import KUBELET_PROTOCOL, TUNNEL_PROTOCOL, PortForwarder, pod_targets
 from kubelet.portforward_channels import BASE64_PROTOCOL, BINARY_PROTOCOL, ChannelPortForward, parse_ports
-from kubelet.stats import Snapshot, stats_routes
+from kubelet.stats import IDLE_TIMEOUT, Snapshot, stats_routes
 from kubelet.streaming import (
     LogOptions,
     LogOptionsError,
@@ -329,6 +329,7 @@ class KubeletServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
+            timeout_keep_alive=IDLE_TIMEOUT,
             # TLSWebSocketProtocol on plain HTTP too: it leaves subprotocols to the app
             **({"ws": TLSWebSocketProtocol} | (self.tls.uvicorn_options() if self.tls is not None else {})),
         )

@@ -38,7 +38,16 @@ from starlette.types import ASGIApp
 from apimachinery.quantity import QuantityError, parse_quantity
 from client.component import _QuietServer
 from kubelet.auth import KubeletAuth, ServingTLS
-from kubelet.stats import ContainerUsage, CpuUsage, MemoryUsage, NodeUsage, PodUsage, Snapshot, stats_routes
+from kubelet.stats import (
+    IDLE_TIMEOUT,
+    ContainerUsage,
+    CpuUsage,
+    MemoryUsage,
+    NodeUsage,
+    PodUsage,
+    Snapshot,
+    stats_routes,
+)
 
 __all__ = ["SimulatedStats", "StatsServer", "container_figures"]
 
@@ -243,7 +252,9 @@ class StatsServer:
         if not sockets:
             return served
         tls = self.tls.uvicorn_options() if self.tls is not None else {}
-        config = uvicorn.Config(self._app(), log_config=None, access_log=False, lifespan="off", **tls)
+        config = uvicorn.Config(
+            self._app(), log_config=None, access_log=False, lifespan="off", timeout_keep_alive=IDLE_TIMEOUT, **tls
+        )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=sockets), name="simulated-stats-server")
         while not self._server.started and not self._task.done():  # noqa: ASYNC110 (uvicorn has no started event)

@@ -33,7 +33,7 @@ from client.informer import InformerFactory
 from client.request import Obj, PatchType
 from client.rest import ApiClient
 from metrics_server.api import GROUP, VERSION, MetricsApi
-from metrics_server.kubelet_client import KubeletClientOptions
+from metrics_server.kubelet_client import KubeletClientOptions, KubeletClients
 from metrics_server.scrape import ParseError, parse_resource_metrics
 from metrics_server.storage import MetricsStore
 
@@ -142,7 +142,7 @@ class MetricsServer:
         self.serving = False
         self.published = False
         self.scraped = False
-        self._http: httpx.AsyncClient | None = None  # made in run(), from the API connection's credentials
+        self._clients: KubeletClients | None = None  # made in run(), from the API connection's credentials
 
     def ready(self) -> bool:
         """Serving, registered (when asked to be) and holding one round of scrapes."""
@@ -151,12 +151,12 @@ class MetricsServer:
     async def _scrape_node(self, node: dict[str, Any], limit: asyncio.Semaphore) -> None:
         name = str((node.get("metadata") or {}).get("name", ""))
         url = kubelet_url(node, self.opts.kubelet.scheme)
-        if url is None or self._http is None:
+        if url is None or self._clients is None:
             return
         async with limit:
             started = time.monotonic()
             try:
-                resp = await self._http.get(url + "/metrics/resource")
+                resp = await self._clients.client(url).get(url + "/metrics/resource")
                 resp.raise_for_status()
                 batch = parse_resource_metrics(resp.text, time.time())
             except (httpx.HTTPError, ParseError) as e:
@@ -174,6 +174,8 @@ class MetricsServer:
         limit = asyncio.Semaphore(self.opts.max_concurrent_scrapes)
         await asyncio.gather(*(self._scrape_node(n, limit) for n in nodes))
         self.store.forget({str((n.get("metadata") or {}).get("name", "")) for n in nodes})
+        if self._clients is not None:
+            await self._clients.keep({u for n in nodes if (u := kubelet_url(n, self.opts.kubelet.scheme))})
         TICK_SECONDS.observe(time.monotonic() - started)
         now = time.time()
         STORED.labels("node").set(sum(1 for n in nodes if self.store.node_usage(n["metadata"]["name"], now)))
@@ -228,7 +230,7 @@ class MetricsServer:
             raise RuntimeError(
                 f"cannot serve the Metrics API on {self.opts.bind_address}:{self.opts.port}: {e}"
             ) from None
-        self._http = self.opts.kubelet.http_client(api.config, self.opts.kubelet_request_timeout)
+        self._clients = KubeletClients(self.opts.kubelet.client_factory(api.config, self.opts.kubelet_request_timeout))
         config = uvicorn.Config(metrics_api.app(), log_config=None, access_log=False, lifespan="off")
         server = _QuietServer(config)
         tasks: list[asyncio.Task[Any]] = []
@@ -260,6 +262,6 @@ class MetricsServer:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(t, 5)
             sock.close()
-            if self._http is not None:
-                await self._http.aclose()
-                self._http = None
+            if self._clients is not None:
+                await self._clients.aclose()
+                self._clients = None
