@@ -391,6 +391,8 @@ class Cluster:
                 str(spec.simulated_nodes),
                 "--node-name",
                 self.simulated_prefix,
+                "--port",
+                str(self.network.simulated_kubelet_port),
                 "--health-port",
                 str(health),
                 *self._kubelet_auth_args("kubelet-simulated"),

@@ -16,9 +16,13 @@ cluster gets its addresses back. From k come all of its ranges, none shared with
 | dashboard               | 127.0.(100+k).251:9090   |                  |
 | apiserver (secure port) | 127.0.(100+k).254:6443   | 127.0.100.254    |
 | metrics-server          | 127.0.(100+k).250:10250  |                  |
+| simulated node i        | 127.(128+i//256).(i%256).1, port 20250+k | 127.128.0.1:20250 … |
 
 Ports then need no choosing: a node's kubelet (10250), kube-proxy (10256, 10249) and NodePorts
-bind its own address; ClusterIPs and load-balancer IPs are the cluster's own.
+bind its own address; ClusterIPs and load-balancer IPs are the cluster's own. Simulated nodes (up to
+5,000, one /24 podCIDR each, their InternalIP its first address) are too many to give every slot
+addresses of its own: every slot's simulated node i has the same address, and the slot picks the
+port their stats are served on (each Node's `daemonEndpoints.kubeletEndpoint.Port` says which).
 """
 
 from __future__ import annotations
@@ -104,6 +108,11 @@ class ClusterNetwork:
     def metrics_address(self) -> str:
         """Where the metrics-server add-on serves the Metrics API (port 10250)."""
         return f"127.0.{100 + self.slot}.250"
+
+    @property
+    def simulated_kubelet_port(self) -> int:
+        """The port the cluster's simulated nodes serve their stats on (their addresses are every slot's)."""
+        return 20250 + self.slot
 
     @property
     def ingress_address(self) -> str:
