@@ -6,12 +6,12 @@ What is left is the periodic work: metrics-server's scrapes of every node (every
     .venv/bin/python bench/scrape_cpu.py [NODES=100] [SECONDS=60]
 
 It starts a cluster (the launcher, `tinykube.cluster.Cluster`), waits 20 s for the first scrapes, then prints each
-process's CPU milliseconds per second over SECONDS. Another cluster with simulated nodes on the machine binds the
-same node addresses and port: its metrics-server then scrapes this cluster's nodes (and fails), so run it alone.
+process's CPU milliseconds per second over SECONDS. Compare trees by running it alternately from each checkout.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -31,8 +31,11 @@ def cpu_seconds(pid: int) -> float:
 
 def main() -> None:
     """Start the cluster, let it settle, measure."""
-    nodes = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("nodes", nargs="?", type=int, default=100, help="simulated nodes (default 100)")
+    parser.add_argument("seconds", nargs="?", type=float, default=60.0, help="seconds measured (default 60)")
+    args = parser.parse_args()
+    nodes, seconds = args.nodes, args.seconds
     with tempfile.TemporaryDirectory(prefix="tinykube-scrape-") as tmp:
         spec = ClusterSpec(
             data_dir=Path(tmp) / "c", nodes=0, simulated_nodes=nodes, controllers="-nodelifecycle", log_level="warning"
