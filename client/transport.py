@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 import httptools
@@ -27,7 +27,7 @@ import httpx
 
 from apimachinery import tlsreads
 
-__all__ = ["KeepAliveTransport"]
+__all__ = ["KeepAliveTransport", "Origin", "origin_of"]
 
 Origin = tuple[bytes, bytes, int]
 """(scheme, host, port)"""
@@ -59,6 +59,11 @@ class _Connection:
 
 def _timeouts(request: httpx.Request) -> dict[str, float | None]:
     return request.extensions.get("timeout") or {}
+
+
+def origin_of(url: httpx.URL) -> Origin:
+    """The (scheme, host, port) a URL's connections are kept under."""
+    return (url.raw_scheme, url.raw_host, url.port or (443 if url.raw_scheme == b"https" else 80))
 
 
 async def _with_timeout(aw: Any, seconds: float | None) -> Any:
@@ -109,8 +114,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             raise
 
     async def _send(self, request: httpx.Request, timeouts: dict[str, float | None]) -> httpx.Response:
-        url = request.url
-        origin = (url.raw_scheme, url.raw_host, url.port or (443 if url.raw_scheme == b"https" else 80))
+        origin = origin_of(request.url)
         conn = self._take_idle(origin)
         if conn is not None:
             try:
@@ -242,6 +246,12 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             stack.append(conn)
         else:
             self._discard(conn)
+
+    def close_idle_except(self, origins: Collection[Origin]) -> None:
+        """Close the idle connections to every origin not in `origins` (servers that are gone)."""
+        for origin in [o for o in self._idle if o not in origins]:
+            for conn in self._idle.pop(origin):
+                self._discard(conn)
 
     def _discard(self, conn: _Connection) -> None:
         self._open.discard(conn)

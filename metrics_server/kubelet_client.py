@@ -8,18 +8,16 @@ without TLS.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import httpx
 
 from client.config import Config
+from client.transport import KeepAliveTransport, origin_of
 
-__all__ = ["IDLE_CONNECTION_TIMEOUT", "KubeletClientOptions", "KubeletClients"]
-
-# as upstream's client-go transport (Go's default idle timeout): a node's connection is kept between scrapes, so a
-# scrape every 15 s costs no new TLS handshake (httpx's default keeps 20 connections, for 5 s)
-IDLE_CONNECTION_TIMEOUT = 90.0
+__all__ = ["KubeletClientOptions", "KubeletClients"]
 
 
 @dataclass(frozen=True)
@@ -48,13 +46,11 @@ class KubeletClientOptions:
 
     def client_factory(self, api: Config, timeout: float) -> Callable[[], httpx.AsyncClient]:
         """A maker of clients for the kubelets, from the API connection's credentials and these flags (the TLS
-        context and the credentials are loaded once, shared by every client made)."""
-        options: dict[str, object] = {
-            "trust_env": False,
-            "timeout": httpx.Timeout(timeout),
-            "follow_redirects": False,
-            "limits": httpx.Limits(max_keepalive_connections=1, keepalive_expiry=IDLE_CONNECTION_TIMEOUT),
-        }
+        context and the credentials are loaded once, shared by every client made). Each client's transport keeps
+        one idle connection per kubelet (`client.transport.KeepAliveTransport`), as Go's transport keeps idle
+        connections per host: httpx's own pool keeps 20 for 5 s and walks all of them on every request."""
+        options: dict[str, object] = {"trust_env": False, "timeout": httpx.Timeout(timeout), "follow_redirects": False}
+        tls: ssl.SSLContext | None = None
         if not self.completely_insecure:
             creds = api
             if self.insecure_tls:
@@ -65,8 +61,12 @@ class KubeletClientOptions:
                 creds = replace(
                     creds, cert_file=self.client_certificate, cert_data=None, key_file=self.client_key, key_data=None
                 )
-            options |= {"verify": creds.ssl_context(), "auth": creds.auth()}
-        return lambda: httpx.AsyncClient(**options)  # type: ignore[arg-type]
+            tls = creds.ssl_context()
+            options["auth"] = creds.auth()
+        return lambda: httpx.AsyncClient(
+            transport=KeepAliveTransport(tls, max_idle_connections=1),
+            **options,  # type: ignore[arg-type]
+        )
 
     def http_client(self, api: Config, timeout: float) -> httpx.AsyncClient:
         """A client for the kubelets, from the API connection's credentials and these flags."""
@@ -74,26 +74,21 @@ class KubeletClientOptions:
 
 
 class KubeletClients:
-    """One client per kubelet, each keeping its connection between scrapes as Go's transport keeps idle
-    connections per host: one httpx pool holding every node's connection does bookkeeping over all of them on
-    each request (at 100 nodes, more CPU than the scrapes themselves)."""
+    """The kubelets' client: one idle connection kept per kubelet between scrapes, and closed once its node is gone."""
 
     def __init__(self, make: Callable[[], httpx.AsyncClient]) -> None:
-        self._make = make
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._client = make()
 
     def client(self, url: str) -> httpx.AsyncClient:
         """The client for the kubelet at `url` (`<scheme>://<host>:<port>`)."""
-        client = self._clients.get(url)
-        if client is None:
-            client = self._clients[url] = self._make()
-        return client
+        return self._client
 
     async def keep(self, urls: set[str]) -> None:
-        """Close the clients of kubelets not in `urls` (their nodes are gone, or moved)."""
-        for url in [u for u in self._clients if u not in urls]:
-            await self._clients.pop(url).aclose()
+        """Close the kept connections of kubelets not in `urls` (their nodes are gone, or moved)."""
+        transport = self._client._transport  # httpx keeps the transport it was given here
+        if isinstance(transport, KeepAliveTransport):
+            transport.close_idle_except({origin_of(httpx.URL(u)) for u in urls})
 
     async def aclose(self) -> None:
-        """Close every client."""
-        await self.keep(set())
+        """Close every connection."""
+        await self._client.aclose()
