@@ -12,10 +12,11 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 
+from apimachinery import gctuning
 from apimachinery.eventloop import uvloop_factory
 from apimachinery.logs import setup_logging
 from apimachinery.tlsserving import tls_options
-from apiserver import gctuning, memory
+from apiserver import memory
 from apiserver.app import Config, create_app
 from apiserver.authn.identity import AuthnOptions, parse_duration
 from apiserver.chain.listener import INSECURE, SECURE, Listener

@@ -20,10 +20,10 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocket
 
-from apimachinery import errors
+from apimachinery import errors, gctuning
 from apimachinery.meta import format_time, parse_time
 from apimachinery.resources import RESOURCES, by_plural
-from apiserver import discovery, gctuning, openapi, portforward, proxy, required
+from apiserver import discovery, openapi, portforward, proxy, required
 from apiserver.admission.feedback import AdmissionFeedback
 from apiserver.admission.priority import SYSTEM_PRIORITY_CLASSES
 from apiserver.aggregator import Aggregator

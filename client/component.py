@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from apimachinery import gctuning
 from apimachinery.eventloop import uvloop_factory
 from apimachinery.logs import setup_logging
 from client.config import Config, load_config
@@ -154,8 +155,11 @@ async def serve(opts: ComponentOptions, main: Callable[[ApiClient], Awaitable[No
 
 
 def run_component(opts: ComponentOptions, main: Callable[[ApiClient], Awaitable[None]]) -> None:
-    """Set up logging and run the component's event loop (uvloop when installed); exits with its code."""
+    """Set up logging, tune the collector and run the component's event loop (uvloop when installed);
+    exits with its code."""
     setup_logging(opts.log_level)
+    gctuning.tune()
+    gctuning.freeze_startup()  # the modules are imported: no collection walks them again
     with asyncio.Runner(loop_factory=uvloop_factory() if opts.use_uvloop else None) as runner:
         code = runner.run(serve(opts, main))
     raise SystemExit(code)

@@ -1,4 +1,5 @@
-"""The cyclic garbage collector tuned for a server whose requests allocate many short-lived dicts.
+"""The cyclic garbage collector tuned for processes that allocate many short-lived dicts (every
+server and component: the apiserver calls it, `client.component.run_component` for the rest).
 
 CPython's defaults (a young collection every 700 net container allocations) made the collector about
 a sixth of the apiserver's CPU under creates and gets (bench/README.md, "Where a create's CPU goes"):
