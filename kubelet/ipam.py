@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
+import os
 from pathlib import Path
 
 __all__ = ["IPAM", "default_pod_cidr"]
+
+JOURNAL = "owners"
+"""The file in the state directory that records allocations (`<ip> <uid>`) and releases (`<ip>`), one a line."""
 
 
 def default_pod_cidr(node_name: str) -> str:
@@ -18,42 +23,86 @@ def default_pod_cidr(node_name: str) -> str:
 
 
 class IPAM:
-    """Allocates addresses of `cidr` (skipping the network address, .1 and broadcast) to pod uids."""
+    """Allocates addresses of `cidr` (skipping the network address, .1 and broadcast) to pod uids, lowest first.
+
+    Each allocation and release is a line appended to one journal file rather than a file per address (as CNI's
+    host-local keeps them): creating a file cost 0.05-0.45 ms of CPU on the development machine's ext4, appending
+    a line 0.005 ms. The journal is compacted when the IPAM is opened and once it holds many stale lines.
+    """
 
     def __init__(self, cidr: str, state_dir: Path) -> None:
         self.network = ipaddress.ip_network(cidr, strict=False)
         self.dir = state_dir
         self.dir.mkdir(parents=True, exist_ok=True)
+        base = int(self.network.network_address)
+        # candidates: after the network address and .1, before the broadcast address (none in a /31 or /32)
+        self._first, self._last = base + 2, base + self.network.num_addresses - 2
         # ip → uid, read from disk once: this kubelet is the directory's only writer
-        self._by_ip = self._read_owners()
+        self._by_ip, legacy, lines = self._read_owners()
         self._by_uid = {uid: ip for ip, uid in self._by_ip.items()}
+        self._free_from = self._first  # every candidate below it is taken
+        self._lines = len(self._by_ip)
+        if legacy or lines != len(self._by_ip):
+            self._compact()
+        for f in legacy:
+            f.unlink(missing_ok=True)
 
-    def _read_owners(self) -> dict[str, str]:
-        out = {}
+    def _read_owners(self) -> tuple[dict[str, str], list[Path], int]:
+        """Owners from the journal and from the file-per-address records of earlier versions; the legacy files
+        and the journal's line count."""
+        out: dict[str, str] = {}
+        legacy = []
         for f in self.dir.iterdir():
             try:
-                out[f.name] = f.read_text().strip()
-            except OSError:
+                ipaddress.ip_address(f.name)
+            except ValueError:
                 continue
-        return out
+            with contextlib.suppress(OSError):
+                out[f.name] = f.read_text().strip()
+                legacy.append(f)
+        lines = 0
+        with contextlib.suppress(FileNotFoundError):
+            for line in (self.dir / JOURNAL).read_text().splitlines():
+                lines += 1
+                ip, _, uid = line.partition(" ")
+                if uid:
+                    out[ip] = uid
+                else:
+                    out.pop(ip, None)
+        return out, legacy, lines
+
+    def _compact(self) -> None:
+        """Rewrite the journal with the current owners only."""
+        tmp = self.dir / (JOURNAL + ".tmp")
+        tmp.write_text("".join(f"{ip} {uid}\n" for ip, uid in self._by_ip.items()))
+        os.replace(tmp, self.dir / JOURNAL)
+        self._lines = len(self._by_ip)
+
+    def _append(self, line: str) -> None:
+        self._lines += 1
+        if self._lines > 4 * len(self._by_ip) + 1024:
+            self._compact()
+            return
+        fd = os.open(self.dir / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
 
     def allocate(self, uid: str) -> str:
         """The pod's IP (the same one again if it already has one)."""
         if ip := self._by_uid.get(uid):
             return ip
-        skip = {self.network.network_address, self.network.network_address + 1, self.network.broadcast_address}
-        for ip in self.network.hosts() if self.network.num_addresses > 2 else self.network:
-            if ip in skip or str(ip) in self._by_ip:
+        for n in range(self._free_from, self._last + 1):
+            ip = str(ipaddress.ip_address(n))
+            if ip in self._by_ip:
                 continue
-            path = self.dir / str(ip)
-            try:
-                with open(path, "x") as f:
-                    f.write(uid)
-            except FileExistsError:
-                continue
-            self._by_ip[str(ip)] = uid
-            self._by_uid[uid] = str(ip)
-            return str(ip)
+            self._free_from = n + 1
+            self._by_ip[ip] = uid
+            self._by_uid[uid] = ip
+            self._append(f"{ip} {uid}\n")
+            return ip
+        self._free_from = self._last + 1
         raise RuntimeError(f"no free IP left in {self.network}")
 
     def release(self, uid: str) -> None:
@@ -61,7 +110,8 @@ class IPAM:
         ip = self._by_uid.pop(uid, None)
         if ip is not None:
             self._by_ip.pop(ip, None)
-            (self.dir / ip).unlink(missing_ok=True)
+            self._free_from = min(self._free_from, int(ipaddress.ip_address(ip)))
+            self._append(f"{ip}\n")
 
     def allocated(self) -> dict[str, str]:
         """ip → pod uid."""

@@ -59,6 +59,8 @@ class ObjectWatch:
     async def wait_for(self, keys: set[Key], timeout: float) -> bool:
         """Wait until each of `keys` has been listed once; False if `timeout` passes first."""
         informers = [self._informers[k] for k in keys if k in self._informers]
+        if not informers:  # most pods use none: no timer to arm
+            return True
         try:
             async with asyncio.timeout(timeout):
                 for inf in informers:

@@ -123,8 +123,11 @@ class PodWorker:
 
     async def _loop(self) -> None:
         while not self.done:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), RESYNC)
+            if not self._kick.is_set():  # kicked already (a new pod, an update): no timer to arm
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps the wait in a task of its own
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RESYNC):
+                        await self._kick.wait()
             self._kick.clear()
             now = asyncio.get_running_loop().time()
             self._timers = [t for t in self._timers if not t.cancelled() and t.when() > now]

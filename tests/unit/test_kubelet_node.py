@@ -6,6 +6,8 @@ import ipaddress
 import uuid
 from pathlib import Path
 
+import pytest
+
 from kubelet.ipam import IPAM, default_pod_cidr
 from kubelet.node import NodeInfo, default_allocatable, lease_object, node_object
 from kubelet.simulated import simulated_node
@@ -108,6 +110,56 @@ def test_ipam(tmp_path: Path) -> None:
     again = IPAM("127.5.6.0/24", tmp_path / "ipam")
     assert again.allocate("uid-c") == "127.5.6.2"
     assert again.allocated() == {"127.5.6.2": "uid-c", "127.5.6.3": "uid-b"}
+
+
+def test_ipam_records_in_one_file_lowest_free_first(tmp_path: Path) -> None:
+    ipam = IPAM("127.5.6.0/24", tmp_path / "ipam")
+    ips = [ipam.allocate(f"uid-{i}") for i in range(200)]
+    assert ips == [f"127.5.6.{i}" for i in range(2, 202)]
+    for i in (7, 3, 150):
+        ipam.release(f"uid-{i}")
+    assert [ipam.allocate(u) for u in ("new-a", "new-b", "new-c", "new-d")] == [
+        "127.5.6.5",
+        "127.5.6.9",
+        "127.5.6.152",
+        "127.5.6.202",
+    ]
+    # no file per address (creating a file costs more CPU than the allocation itself)
+    assert [f.name for f in (tmp_path / "ipam").iterdir()] == ["owners"]
+    again = IPAM("127.5.6.0/24", tmp_path / "ipam")
+    assert again.allocated() == ipam.allocated()
+    assert again.allocate("new-e") == "127.5.6.203"
+    with pytest.raises(RuntimeError, match="no free IP"):
+        for i in range(60):
+            again.allocate(f"more-{i}")
+    again.release("uid-0")
+    assert again.allocate("last") == "127.5.6.2"
+
+
+def test_ipam_reads_the_file_per_address_records_of_earlier_versions(tmp_path: Path) -> None:
+    d = tmp_path / "ipam"
+    d.mkdir()
+    (d / "127.5.6.2").write_text("uid-old")
+    (d / "127.5.6.4").write_text("uid-other\n")
+    ipam = IPAM("127.5.6.0/24", d)
+    assert ipam.allocated() == {"127.5.6.2": "uid-old", "127.5.6.4": "uid-other"}
+    assert ipam.allocate("uid-new") == "127.5.6.3"
+    assert sorted(f.name for f in d.iterdir()) == ["owners"]
+    assert IPAM("127.5.6.0/24", d).allocated() == {
+        "127.5.6.2": "uid-old",
+        "127.5.6.3": "uid-new",
+        "127.5.6.4": "uid-other",
+    }
+
+
+def test_ipam_journal_is_compacted(tmp_path: Path) -> None:
+    ipam = IPAM("127.5.6.0/24", tmp_path / "ipam")
+    ipam.allocate("keep")
+    for i in range(3000):
+        ipam.allocate(f"pod-{i}")
+        ipam.release(f"pod-{i}")
+    assert len((tmp_path / "ipam" / "owners").read_text().splitlines()) < 1100
+    assert IPAM("127.5.6.0/24", tmp_path / "ipam").allocated() == {"127.5.6.2": "keep"}
 
 
 def test_simulated_node_reports_every_node_info_field() -> None:
