@@ -37,6 +37,7 @@ class IPAM:
         base = int(self.network.network_address)
         # candidates: after the network address and .1, before the broadcast address (none in a /31 or /32)
         self._first, self._last = base + 2, base + self.network.num_addresses - 2
+        self._address = type(self.network.network_address)  # an int → this network's family, IPv6 too
         # ip → uid, read from disk once: this kubelet is the directory's only writer
         self._by_ip, legacy, lines = self._read_owners()
         self._by_uid = {uid: ip for ip, uid in self._by_ip.items()}
@@ -94,7 +95,7 @@ class IPAM:
         if ip := self._by_uid.get(uid):
             return ip
         for n in range(self._free_from, self._last + 1):
-            ip = str(ipaddress.ip_address(n))
+            ip = str(self._address(n))
             if ip in self._by_ip:
                 continue
             self._free_from = n + 1
