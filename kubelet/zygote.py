@@ -1,7 +1,8 @@
 """The kubelet's side of the container fork server (the server itself is in kubelet/preamble.py).
 
 `Zygote.spawn` sends one start request over a SOCK_SEQPACKET socket pair with the child's stdio
-(and ready) fds as SCM_RIGHTS and returns a `ZygoteProcess`, which offers what the process runtime
+(and ready) fds as SCM_RIGHTS and returns a `ZygoteProcess` once the server answers (by then the
+container has exec'd in its root, or failed to). It offers what the process runtime
 uses of asyncio's `Process`: pid, returncode, wait(), stdin/stdout/stderr streams, send_signal.
 The server is started on the first spawn. When it cannot start, or dies, `spawn` raises
 `ZygoteUnavailable` (the caller starts the container the old way) and the next spawn starts a
