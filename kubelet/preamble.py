@@ -8,32 +8,33 @@ of the host entries bound back in), so nothing is ever created on the host and a
 namespace works too. Then it chroots and changes directory; `exec_command` execs the command.
 Volume sources are opened before anything is mounted, so a root dir under /tmp stays reachable.
 
-This module runs outside the kubelet, as the source of a fresh `python -I -S -c` (stdlib only, no
-package imports), in one of two ways:
+This module runs outside the kubelet, in a fresh `python -I -S` (stdlib only, no package imports),
+in one of two ways:
 
-* `PREAMBLE` (`python -I -S -c PREAMBLE <json spec> <argv...>`, under `unshare --mount`): one
-  interpreter per container; it builds the root and execs.
-* `ZYGOTE` (`python -I -S -c ZYGOTE <socket fd> <mode>`): the container start server, one per
-  kubelet runtime (the "fork server", though it no longer forks Python). It reads start requests (a
-  JSON message with the container's stdio and ready fds as SCM_RIGHTS) on a SOCK_SEQPACKET socket.
-  For each, the server itself enters a new mount namespace (`unshare(CLONE_NEWNS)`), makes / private,
-  builds the root there and chroots into it, spawns the command with posix_spawn (a vfork and an exec
-  in a new session, every signal at its default, PATH searched as execvpe does), and goes back to its
-  own namespace, root and working directory (`setns` and a saved root); the container keeps the
-  namespace and the root. It then writes the ready fd and answers `{"id", "pid"}`. A start that fails
-  (setup, or no such command) is answered with the pid of a child that writes why to the container's
-  stderr and exits 128, as a container that failed on its own did. Forking the server's Python for
-  each container cost three times as much CPU: its pages copied on write in the child, the copy torn
-  down again at exec. In "user" mode the server first makes a user namespace (the kubelet's uid and
-  gid mapped to root, as `unshare --map-root-user`) and a mount namespace of its own there, which
-  its containers share. The server is the parent: it reaps and reports `{"exit": pid, "code"}` (a
-  negative code: killed by that signal). It exits when the socket closes.
+* `PREAMBLE` (`python -I -S -c PREAMBLE <json spec> <argv...>`, under `unshare --mount`, the module's
+  source): one interpreter per container; it builds the root and execs.
+* `ZYGOTE` (`python -I -S -c ZYGOTE <socket fd> <mode>`, which imports this module, from its cached
+  bytecode, and runs `_zygote_main`): the container start server, one per kubelet runtime (the "fork
+  server", though it no longer forks Python). It reads start requests (marshal, as are its answers:
+  both ends are the same Python; the container's stdio and ready fds as SCM_RIGHTS) on a
+  SOCK_SEQPACKET socket. For each, the server itself enters a new mount namespace
+  (`unshare(CLONE_NEWNS)`), makes / private, builds the root there and chroots into it, spawns the
+  command with posix_spawn (a vfork and an exec in a new session, every signal at its default, PATH
+  searched as execvpe does), and goes back to its own namespace, root and working directory (`setns`
+  and a saved root); the container keeps the namespace and the root. It then writes the ready fd and
+  answers `{"id", "pid"}`. A start that fails (setup, or no such command) is answered with the pid of
+  a child that writes why to the container's stderr and exits 128, as a container that failed on its
+  own did. (Forking the server's Python for each container cost three times as much CPU: its pages
+  copied on write in the child, the copy torn down again at exec.) In "user" mode the server first
+  makes a user namespace (the kubelet's uid and gid mapped to root, as `unshare --map-root-user`) and
+  a mount namespace of its own there, which its containers share. The server is the parent: it reaps
+  and reports `{"exit": pid, "code"}` (a negative code: killed by that signal). It exits when the
+  socket closes.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import stat
 import sys
@@ -174,6 +175,8 @@ def exec_command(argv: list[str], env: dict[str, str] | None = None) -> None:
 
 def _preamble_main() -> None:
     try:
+        import json
+
         setup_root(json.loads(sys.argv[1]))
     except OSError as e:
         _fail(f"tinykube: container setup failed: {e}\n")
@@ -313,13 +316,15 @@ def _go_home(home: tuple[int, int, int]) -> None:
 
 
 def _zygote_main() -> None:
+    # the C modules, not socket, selectors, signal and json: their imports were half the server's start
+    import _signal
+    import _socket
     import array
-    import selectors
-    import signal
-    import socket
+    import marshal
+    import select
 
-    sock = socket.socket(fileno=int(sys.argv[1]))
-    sock.set_inheritable(False)  # passed to us; no container may get it
+    sock = _socket.socket(fileno=int(sys.argv[1]))
+    os.set_inheritable(sock.fileno(), False)  # passed to us; no container may get it
     if sys.argv[2] == "user":
         # one user namespace for the server and its containers, where it is root (the kubelet's uid
         # mapped to 0, as `unshare --map-root-user`), and a mount namespace of its own there (the
@@ -342,20 +347,20 @@ def _zygote_main() -> None:
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ)
-    sel.register(wake_r, selectors.EVENT_READ)
-    sock.send(json.dumps({"ready": os.getpid()}).encode())
-    fd_space = socket.CMSG_SPACE(8 * array.array("i").itemsize)
+    _signal.set_wakeup_fd(wake_w)
+    _signal.signal(_signal.SIGCHLD, lambda *_: None)
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    poll = select.poll()
+    poll.register(sock.fileno(), select.POLLIN)
+    poll.register(wake_r, select.POLLIN)
+    sock.send(marshal.dumps({"ready": os.getpid()}))
+    fd_space = _socket.CMSG_SPACE(8 * array.array("i").itemsize)
     while True:
-        for key, _ in sel.select():
-            if key.fileobj is sock:
+        for fd_ready, _ in poll.poll():
+            if fd_ready != wake_r:
                 try:
                     # close-on-exec: only what a start's file actions dup2 reaches a container
-                    msg, anc, flags, _addr = sock.recvmsg(1 << 20, fd_space, socket.MSG_CMSG_CLOEXEC)
+                    msg, anc, flags, _addr = sock.recvmsg(1 << 20, fd_space, _socket.MSG_CMSG_CLOEXEC)
                 except InterruptedError:
                     continue
                 except OSError:
@@ -364,22 +369,19 @@ def _zygote_main() -> None:
                     return  # the kubelet is gone (or closed us)
                 fds: list[int] = []
                 for level, kind, data in anc:
-                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                         arr = array.array("i")
                         arr.frombytes(data[: len(data) - len(data) % arr.itemsize])
                         fds.extend(arr)
-                req = json.loads(msg)
+                req = marshal.loads(msg)
                 pid = -1
-                if not flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-                    try:
+                try:
+                    if not flags & (_socket.MSG_TRUNC | _socket.MSG_CTRUNC):
                         pid = _zygote_start(req, fds, home, devnull, spawner)
-                    finally:
-                        for fd in fds:
-                            os.close(fd)
-                else:
+                finally:
                     for fd in fds:
                         os.close(fd)
-                sock.send(json.dumps({"id": req["id"], "pid": pid}).encode())
+                sock.send(marshal.dumps({"id": req["id"], "pid": pid}))
             else:
                 try:
                     while os.read(wake_r, 512):
@@ -393,11 +395,13 @@ def _zygote_main() -> None:
                         break
                     if pid == 0:
                         break
-                    sock.send(json.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
+                    sock.send(marshal.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}))
 
 
-if __name__ != "__main__":  # imported by the kubelet (as `-c` source, this module has no __file__)
+if __name__ != "__main__":  # imported by the kubelet, or by the server (as `-c` source, it has no __file__)
     with open(__file__) as _f:
         _SOURCE = _f.read()
     PREAMBLE = _SOURCE + "\n_preamble_main()\n"
-    ZYGOTE = _SOURCE + "\n_zygote_main()\n"
+    # the server imports this module (its bytecode is cached) rather than compile its source each time
+    _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ZYGOTE = f"import sys; sys.path.insert(0, {_ROOT!r}); from kubelet.preamble import _zygote_main; _zygote_main()"

@@ -16,8 +16,8 @@ import array
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
+import marshal
 import os
 import signal
 import socket
@@ -175,7 +175,7 @@ class Zygote:
             if not data:
                 self._lost(sock, "exited")
                 return
-            msg = json.loads(data)
+            msg = marshal.loads(data)
             if "exit" in msg:
                 child = self._children.pop(msg["exit"], None)
                 if child is not None:
@@ -234,7 +234,7 @@ class Zygote:
         fut: asyncio.Future[int] = loop.create_future()
         self._pending[req_id] = fut
         try:
-            await _send(loop, sock, json.dumps(req).encode(), theirs)
+            await _send(loop, sock, marshal.dumps(req), theirs)
             pid = await asyncio.wait_for(asyncio.shield(fut), self.timeout)
         except BaseException as e:
             self._pending.pop(req_id, None)
