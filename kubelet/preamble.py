@@ -404,4 +404,4 @@ if __name__ != "__main__":  # imported by the kubelet, or by the server (as `-c`
     PREAMBLE = _SOURCE + "\n_preamble_main()\n"
     # the server imports this module (its bytecode is cached) rather than compile its source each time
     _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ZYGOTE = f"import sys; sys.path.insert(0, {_ROOT!r}); from kubelet.preamble import _zygote_main; _zygote_main()"
+    ZYGOTE = f"import sys; sys.path.append({_ROOT!r}); from kubelet.preamble import _zygote_main; _zygote_main()"
