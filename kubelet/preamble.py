@@ -1,4 +1,4 @@
-"""What starts every container process: its root, its mount namespace, the fork server that forks it.
+"""What starts every container process: its root, its mount namespace, the server that spawns it.
 
 `setup_root` builds the container's root on a tmpfs (`<pod dir>/root`): every top-level entry of
 the host's / is bind-mounted into it, /tmp is the pod's private tmp dir, and each volume is
