@@ -224,17 +224,20 @@ class Zygote:
         """Start a container process; ZygoteUnavailable when the server cannot (then nothing was started)."""
         sock = await self._ensure()
         loop = asyncio.get_running_loop()
+        req_id = next(self._ids)
+        try:
+            data = marshal.dumps({"id": req_id, "spec": spec, "argv": argv, "env": env, "stdin": stdin})
+        except ValueError as e:  # marshal takes no subclass of str: the old way (JSON) does
+            raise ZygoteUnavailable(f"the request cannot be sent: {e}") from e
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe() if stdin else (-1, -1)
         ours = [out_r, err_r, *([in_w] if stdin else [])]
         theirs = [*([in_r] if stdin else []), out_w, err_w, *([ready_fd] if ready_fd is not None else [])]
-        req_id = next(self._ids)
-        req = {"id": req_id, "spec": spec, "argv": argv, "env": env, "stdin": stdin}
         fut: asyncio.Future[int] = loop.create_future()
         self._pending[req_id] = fut
         try:
-            await _send(loop, sock, marshal.dumps(req), theirs)
+            await _send(loop, sock, data, theirs)
             pid = await asyncio.wait_for(asyncio.shield(fut), self.timeout)
         except BaseException as e:
             self._pending.pop(req_id, None)
