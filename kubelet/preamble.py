@@ -1,4 +1,4 @@
-"""What starts every container process: its root, its mount namespace, the fork server that forks it.
+"""What starts every container process: its root, its mount namespace, the server that spawns it.
 
 `setup_root` builds the container's root on a tmpfs (`<pod dir>/root`): every top-level entry of
 the host's / is bind-mounted into it, /tmp is the pod's private tmp dir, and each volume is
@@ -8,24 +8,33 @@ of the host entries bound back in), so nothing is ever created on the host and a
 namespace works too. Then it chroots and changes directory; `exec_command` execs the command.
 Volume sources are opened before anything is mounted, so a root dir under /tmp stays reachable.
 
-This module runs outside the kubelet, as the source of a fresh `python -I -S -c` (stdlib only, no
-package imports), in one of two ways:
+This module runs outside the kubelet, in a fresh `python -I -S` (stdlib only, no package imports),
+in one of two ways:
 
-* `PREAMBLE` (`python -I -S -c PREAMBLE <json spec> <argv...>`, under `unshare --mount`): one
-  interpreter per container; it builds the root and execs.
-* `ZYGOTE` (`python -I -S -c ZYGOTE <socket fd> <mode>`): the fork server, one per kubelet runtime.
-  It reads start requests (a JSON message with the child's stdio and ready fds as SCM_RIGHTS) on a
-  SOCK_SEQPACKET socket, forks, and answers `{"id", "pid"}`; the child makes a new session, its
-  own mount namespace (`unshare(CLONE_NEWNS)`, with CLONE_NEWUSER and a root mapping of the
-  server's uid/gid in "user" mode, as `unshare --map-root-user`), makes / private, builds the root
-  and execs. The server is the parent: it reaps and reports `{"exit": pid, "code"}` (a negative
-  code: killed by that signal). It exits when the socket closes.
+* `PREAMBLE` (`python -I -S -c PREAMBLE <json spec> <argv...>`, under `unshare --mount`, the module's
+  source): one interpreter per container; it builds the root and execs.
+* `ZYGOTE` (`python -I -S -c ZYGOTE <socket fd> <mode>`, which imports this module, from its cached
+  bytecode, and runs `_zygote_main`): the container start server, one per kubelet runtime (the "fork
+  server", though it no longer forks Python). It reads start requests (marshal, as are its answers:
+  both ends are the same Python; the container's stdio and ready fds as SCM_RIGHTS) on a
+  SOCK_SEQPACKET socket. For each, the server itself enters a new mount namespace
+  (`unshare(CLONE_NEWNS)`), makes / private, builds the root there and chroots into it, spawns the
+  command with posix_spawn (a vfork and an exec in a new session, every signal at its default, PATH
+  searched as execvpe does), and goes back to its own namespace, root and working directory (`setns`
+  and a saved root); the container keeps the namespace and the root. It then writes the ready fd and
+  answers `{"id", "pid"}`. A start that fails (setup, or no such command) is answered with the pid of
+  a child that writes why to the container's stderr and exits 128, as a container that failed on its
+  own did. (Forking the server's Python for each container cost three times as much CPU: its pages
+  copied on write in the child, the copy torn down again at exec.) In "user" mode the server first
+  makes a user namespace (the kubelet's uid and gid mapped to root, as `unshare --map-root-user`) and
+  a mount namespace of its own there, which its containers share. The server is the parent: it reaps
+  and reports `{"exit": pid, "code"}` (a negative code: killed by that signal). It exits when the
+  socket closes.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import stat
 import sys
@@ -65,26 +74,25 @@ def _fail(msg: str) -> None:
     os._exit(128)
 
 
-def enter_mount_namespace(user: bool) -> None:
-    """A new mount namespace with / private (and a user namespace mapping us to root, when `user`)."""
-    uid, gid = os.getuid(), os.getgid()
-    if _libc.unshare(CLONE_NEWNS | (CLONE_NEWUSER if user else 0)) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e), "unshare")
-    if user:
-        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
-            with open("/proc/self/" + name, "w") as f:
-                f.write(text)
-    _mount("none", "/", MS_REC | MS_PRIVATE)
-
-
 def setup_root(spec: dict) -> None:  # type: ignore[type-arg]
     """Build the container's root as the module docstring says, chroot into it and enter workingDir."""
     root = spec["root"]
     opened = []
-    for m in spec["mounts"]:
-        is_dir = os.path.isdir(m["source"])
-        opened.append((m, os.open(m["source"], os.O_PATH), is_dir))
+    try:
+        for m in spec["mounts"]:
+            is_dir = os.path.isdir(m["source"])
+            opened.append((m, os.open(m["source"], os.O_PATH), is_dir))
+        _build_root(spec, root, opened)
+    finally:  # the fork server builds roots in its own process: it must not keep these
+        for _m, fd, _is_dir in opened:
+            os.close(fd)
+    ready = spec.get("readyFd")
+    if ready is not None:  # tell the kubelet the container's view is complete (exec and hooks may enter it)
+        os.write(ready, b"1")
+        os.close(ready)
+
+
+def _build_root(spec: dict, root: str, opened: list) -> None:  # type: ignore[type-arg]
     _mount("tmpfs", root, 0, "tmpfs", "mode=755")
     owned = {"/"}
     for name in os.listdir("/"):
@@ -96,11 +104,14 @@ def setup_root(spec: dict) -> None:  # type: ignore[type-arg]
     def shadow(path: str) -> None:
         # replace host dir `path` (in the container's view) by a tmpfs holding binds of its entries
         fd = os.open(root + path, os.O_PATH)
-        st = os.stat(root + path)
-        _mount("tmpfs", root + path, 0, "tmpfs", f"mode={st.st_mode & 0o7777:o}")
-        base = f"/proc/self/fd/{fd}"
-        for name in os.listdir(base):
-            _bind_entry(base + "/" + name, root + path + "/" + name)
+        try:
+            st = os.stat(root + path)
+            _mount("tmpfs", root + path, 0, "tmpfs", f"mode={st.st_mode & 0o7777:o}")
+            base = f"/proc/self/fd/{fd}"
+            for name in os.listdir(base):
+                _bind_entry(base + "/" + name, root + path + "/" + name)
+        finally:
+            os.close(fd)
         owned.add(path)
 
     def ensure(target: str, is_dir: bool) -> str:
@@ -139,16 +150,11 @@ def setup_root(spec: dict) -> None:  # type: ignore[type-arg]
         _mount(f"/proc/self/fd/{fd}", root + target, MS_BIND | MS_REC)
         if m.get("readOnly"):
             _mount("none", root + target, MS_REMOUNT | MS_BIND | MS_RDONLY)
-        os.close(fd)
     wd = os.path.normpath("/" + (spec.get("workingDir") or "/"))
     if wd != "/":
         ensure(wd, True)
     os.chroot(root)
     os.chdir(wd)
-    ready = spec.get("readyFd")
-    if ready is not None:  # tell the kubelet the container's view is complete (exec and hooks may enter it)
-        os.write(ready, b"1")
-        os.close(ready)
 
 
 def exec_command(argv: list[str], env: dict[str, str] | None = None) -> None:
@@ -169,59 +175,192 @@ def exec_command(argv: list[str], env: dict[str, str] | None = None) -> None:
 
 def _preamble_main() -> None:
     try:
+        import json
+
         setup_root(json.loads(sys.argv[1]))
     except OSError as e:
         _fail(f"tinykube: container setup failed: {e}\n")
     exec_command(sys.argv[2:])
 
 
-def _zygote_child(req: dict, fds: list[int], user: bool) -> None:  # type: ignore[type-arg]
+def _zygote_start(req: dict, fds: list[int], home: tuple[int, int, int], devnull: int, spawner: _Spawner) -> int:  # type: ignore[type-arg]
+    """Start one container from the server itself; its pid (a child that reports the failure, when it fails).
+
+    The server enters a new mount namespace, builds the root there, chroots, spawns the command with
+    posix_spawn (vfork + exec: no copy of the server's memory, none of its pages to fault in) and goes
+    back home; the container keeps the namespace and the root.
+    """
+    n_in = 1 if req.get("stdin") else 0
+    stdio = [fds[0] if n_in else devnull, fds[n_in], fds[n_in + 1]]
+    ready = fds[n_in + 2] if len(fds) > n_in + 2 else None
+    argv = req["argv"]
     try:
-        os.setsid()
-        stdin = fds.pop(0) if req.get("stdin") else os.open("/dev/null", os.O_RDONLY)
-        wanted = [stdin, *fds]  # stdin, stdout, stderr and maybe the ready fd, to become 0, 1, 2 (3)
-        # received fds are all >= 3 (the server's own 0-2 are open): only the last dup2 can hit one
-        for i, fd in enumerate(wanted):
-            os.dup2(fd, i)
-        os.closerange(len(wanted), 1 << 20)
-        spec = req["spec"]
-        spec["readyFd"] = 3 if len(wanted) > 3 else None
         try:
-            enter_mount_namespace(user)
-            setup_root(spec)
+            _unshare(CLONE_NEWNS)
+            _mount("none", "/", MS_REC | MS_PRIVATE)
+            setup_root({**req["spec"], "readyFd": None})
         except OSError as e:
-            _fail(f"tinykube: container setup failed: {e}\n")
-        exec_command(req["argv"], req["env"])
-    except BaseException as e:  # the fork must never return into the server's loop
-        os.write(2, (f"tinykube: container setup failed: {e!r}\n").encode())
+            return _failed(stdio[2], f"tinykube: container setup failed: {e}\n")
+        try:
+            pid = _spawn(spawner, argv, req["env"], stdio)
+        except OSError as e:
+            why = "executable file not found in $PATH" if e.errno == 2 else e.strerror
+            return _failed(stdio[2], f'exec: "{argv[0]}": {why}\n')
+    except Exception as e:  # a bad request: reported by its container, the server goes on
+        return _failed(stdio[2], f"tinykube: container setup failed: {e!r}\n")
     finally:
-        os._exit(128)
+        _go_home(home)
+    if ready is not None:  # the container has exec'd in its root: exec and hooks may enter it
+        os.write(ready, b"1")
+    return pid
+
+
+class _Spawner:
+    """posix_spawn through libc: a vfork and an exec, in a session of its own, every signal at its default.
+
+    Not os.posix_spawn: glibc leaves its two internal signals (32, 33) ignored in the child, and an
+    ignored signal survives exec; only a default-signals set that names them undoes that, and
+    sigaddset (so os.posix_spawn's setsigdef) refuses them. The set here is built by hand.
+    """
+
+    SETSIGDEF, SETSID = 0x04, 0x80
+
+    def __init__(self) -> None:
+        self.attr = ctypes.create_string_buffer(1024)  # posix_spawnattr_t (336 bytes in glibc)
+        _check(_libc.posix_spawnattr_init(self.attr), "posix_spawnattr_init")
+        every = ctypes.create_string_buffer(b"\xff" * 8, 128)  # a sigset_t of signals 1-64
+        _check(_libc.posix_spawnattr_setsigdefault(self.attr, every), "posix_spawnattr_setsigdefault")
+        _check(_libc.posix_spawnattr_setflags(self.attr, ctypes.c_short(self.SETSIGDEF | self.SETSID)), "setflags")
+
+    def spawn(self, path: bytes, argv: list[bytes], envp: list[bytes], stdio: list[int]) -> int:
+        """Spawn `path` with `stdio` as its fds 0-2; OSError when it cannot be executed."""
+        actions = ctypes.create_string_buffer(256)  # posix_spawn_file_actions_t (80 bytes in glibc)
+        _check(_libc.posix_spawn_file_actions_init(actions), "posix_spawn_file_actions_init")
+        try:
+            for i, fd in enumerate(stdio):
+                _check(_libc.posix_spawn_file_actions_adddup2(actions, fd, i), "adddup2")
+            pid = ctypes.c_int()
+            argv_c = (ctypes.c_char_p * (len(argv) + 1))(*argv, None)
+            envp_c = (ctypes.c_char_p * (len(envp) + 1))(*envp, None)
+            err = _libc.posix_spawn(ctypes.byref(pid), path, actions, self.attr, argv_c, envp_c)
+        finally:
+            _libc.posix_spawn_file_actions_destroy(actions)
+        if err:
+            raise OSError(err, os.strerror(err), os.fsdecode(path))
+        return pid.value
+
+
+def _check(err: int, what: str) -> None:
+    if err:
+        raise OSError(err, os.strerror(err), what)
+
+
+def _spawn(spawner: _Spawner, argv: list[str], env: dict[str, str], stdio: list[int]) -> int:
+    """Spawn `argv`, searching the env's PATH as os.execvpe does."""
+    args = [os.fsencode(a) for a in argv]
+    envp = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+    if any(b"\0" in a for a in (*args, *envp)) or any("=" in k for k in env):
+        raise ValueError("embedded null byte, or '=' in a variable's name")
+    file = args[0]
+    if b"/" in file:
+        return spawner.spawn(file, args, envp, stdio)
+    path = env.get("PATH")
+    saved: OSError | None = None
+    last: OSError = FileNotFoundError(2, "No such file or directory", argv[0])
+    for d in os.fsencode(os.defpath if path is None else path).split(b":"):
+        full = os.path.join(d, file)
+        try:  # skip what is not there without a spawn (a failed one is a vfork)
+            os.stat(full)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            last = e
+            continue
+        except OSError:
+            pass
+        try:
+            return spawner.spawn(full, args, envp, stdio)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            last = e
+        except OSError as e:
+            last = e
+            saved = saved or e
+    raise saved or last
+
+
+def _failed(err: int, msg: str) -> int:
+    """A child that writes `msg` to the container's stderr and exits 128, as a failed start did in its own fork."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            os.write(err, msg.encode())
+        finally:
+            os._exit(128)
+    return pid
+
+
+def _unshare(flags: int) -> None:
+    if _libc.unshare(flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), "unshare")
+
+
+def _go_home(home: tuple[int, int, int]) -> None:
+    """Back to the server's own mount namespace, root and working directory."""
+    ns, root, cwd = home
+    if _libc.setns(ns, CLONE_NEWNS) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), "setns")
+    os.fchdir(root)
+    os.chroot(".")
+    os.fchdir(cwd)
 
 
 def _zygote_main() -> None:
+    # the C modules, not socket, selectors, signal and json: their imports were half the server's start
+    import _signal
+    import _socket
     import array
-    import selectors
-    import signal
-    import socket
+    import marshal
+    import select
 
-    sock = socket.socket(fileno=int(sys.argv[1]))
-    user = sys.argv[2] == "user"
+    sock = _socket.socket(fileno=int(sys.argv[1]))
+    os.set_inheritable(sock.fileno(), False)  # passed to us; no container may get it
+    if sys.argv[2] == "user":
+        # one user namespace for the server and its containers, where it is root (the kubelet's uid
+        # mapped to 0, as `unshare --map-root-user`), and a mount namespace of its own there (the
+        # host's shared mounts become slaves of it, so later host mounts still reach it)
+        uid, gid = os.getuid(), os.getgid()
+        _unshare(CLONE_NEWNS | CLONE_NEWUSER)
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+            fd = os.open("/proc/self/" + name, os.O_WRONLY)
+            try:
+                os.write(fd, text.encode())
+            finally:
+                os.close(fd)
+    home = (
+        os.open("/proc/self/ns/mnt", os.O_RDONLY),
+        os.open("/", os.O_RDONLY | os.O_DIRECTORY),
+        os.open(".", os.O_RDONLY | os.O_DIRECTORY),
+    )
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    spawner = _Spawner()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ)
-    sel.register(wake_r, selectors.EVENT_READ)
-    sock.send(json.dumps({"ready": os.getpid()}).encode())
-    fd_space = socket.CMSG_SPACE(8 * array.array("i").itemsize)
+    _signal.set_wakeup_fd(wake_w)
+    _signal.signal(_signal.SIGCHLD, lambda *_: None)
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    poll = select.poll()
+    poll.register(sock.fileno(), select.POLLIN)
+    poll.register(wake_r, select.POLLIN)
+    sock.send(marshal.dumps({"ready": os.getpid()}))
+    fd_space = _socket.CMSG_SPACE(8 * array.array("i").itemsize)
     while True:
-        for key, _ in sel.select():
-            if key.fileobj is sock:
+        for fd_ready, _ in poll.poll():
+            if fd_ready != wake_r:
                 try:
-                    msg, anc, flags, _addr = sock.recvmsg(1 << 20, fd_space)
+                    # close-on-exec: only what a start's file actions dup2 reaches a container
+                    msg, anc, flags, _addr = sock.recvmsg(1 << 20, fd_space, _socket.MSG_CMSG_CLOEXEC)
                 except InterruptedError:
                     continue
                 except OSError:
@@ -230,19 +369,19 @@ def _zygote_main() -> None:
                     return  # the kubelet is gone (or closed us)
                 fds: list[int] = []
                 for level, kind, data in anc:
-                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                         arr = array.array("i")
                         arr.frombytes(data[: len(data) - len(data) % arr.itemsize])
                         fds.extend(arr)
-                req = json.loads(msg)
+                req = marshal.loads(msg)
                 pid = -1
-                if not flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-                    pid = os.fork()
-                    if pid == 0:
-                        _zygote_child(req, fds, user)
-                for fd in fds:
-                    os.close(fd)
-                sock.send(json.dumps({"id": req["id"], "pid": pid}).encode())
+                try:
+                    if not flags & (_socket.MSG_TRUNC | _socket.MSG_CTRUNC):
+                        pid = _zygote_start(req, fds, home, devnull, spawner)
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+                sock.send(marshal.dumps({"id": req["id"], "pid": pid}))
             else:
                 try:
                     while os.read(wake_r, 512):
@@ -256,11 +395,13 @@ def _zygote_main() -> None:
                         break
                     if pid == 0:
                         break
-                    sock.send(json.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
+                    sock.send(marshal.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}))
 
 
-if __name__ != "__main__":  # imported by the kubelet (as `-c` source, this module has no __file__)
+if __name__ != "__main__":  # imported by the kubelet, or by the server (as `-c` source, it has no __file__)
     with open(__file__) as _f:
         _SOURCE = _f.read()
     PREAMBLE = _SOURCE + "\n_preamble_main()\n"
-    ZYGOTE = _SOURCE + "\n_zygote_main()\n"
+    # the server imports this module (its bytecode is cached) rather than compile its source each time
+    _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ZYGOTE = f"import sys; sys.path.append({_ROOT!r}); from kubelet.preamble import _zygote_main; _zygote_main()"

@@ -1,9 +1,9 @@
 """The `process` runtime: each container is a local process group in its own mount namespace.
 
-Containers are forked by a fork server (kubelet/zygote.py, kubelet/preamble.py), one per runtime,
-started with the first container: the child makes its own mount namespace (as root; a user
-namespace mapping us to root too when not root), builds a tmpfs root mirroring the host's /, with
-the pod's private /tmp and each volume at its mountPath, chroots into it and execs the command.
+Containers are started by a fork server (kubelet/zygote.py, kubelet/preamble.py), one per runtime,
+started with the first container: for each container it makes a new mount namespace (in a user
+namespace mapping us to root when not root), builds there a tmpfs root mirroring the host's /, with
+the pod's private /tmp and each volume at its mountPath, and spawns the command chrooted into it.
 A container with a tty, an ephemeral container with a target, and any container while the server
 cannot start start the old way, each with an interpreter of its own:
 `unshare --mount --propagation private -- python -I -S -c PREAMBLE spec argv` (with `--user
@@ -305,17 +305,20 @@ class ProcessRuntime:
         sb = self._sandboxes[c.status.pod_uid]
         log_file = _open_log(c.status.log_path)
         target = self._target(c)
-        ready_r, ready_w = os.pipe() if self.mode != "none" and target is None else (-1, -1)
+        ready_r = ready_w = -1
         env = self._env(c.config, sb)
         try:
             proc: asyncio.subprocess.Process | TtyProcess | ZygoteProcess | None = None
             if self.zygote is not None and target is None and not c.config.tty:
                 try:
+                    # no ready pipe: the server answers once the container has exec'd in its root
                     spec = self._spec(sb, c.config)
-                    proc = await self.zygote.spawn(spec, list(c.config.argv), env, c.config.stdin, ready_w)
+                    proc = await self.zygote.spawn(spec, list(c.config.argv), env, c.config.stdin, None)
                 except ZygoteUnavailable as e:
                     log.debug("starting container %s without the fork server: %s", c.config.name, e)
             if proc is None:
+                if self.mode != "none" and target is None:
+                    ready_r, ready_w = os.pipe()
                 proc = await self._spawn_container(c, sb, target, env, ready_w)
         except OSError as e:
             for fd in (ready_r, ready_w):

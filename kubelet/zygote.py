@@ -1,7 +1,8 @@
 """The kubelet's side of the container fork server (the server itself is in kubelet/preamble.py).
 
 `Zygote.spawn` sends one start request over a SOCK_SEQPACKET socket pair with the child's stdio
-(and ready) fds as SCM_RIGHTS and returns a `ZygoteProcess`, which offers what the process runtime
+(and ready) fds as SCM_RIGHTS and returns a `ZygoteProcess` once the server answers (by then the
+container has exec'd in its root, or failed to). It offers what the process runtime
 uses of asyncio's `Process`: pid, returncode, wait(), stdin/stdout/stderr streams, send_signal.
 The server is started on the first spawn. When it cannot start, or dies, `spawn` raises
 `ZygoteUnavailable` (the caller starts the container the old way) and the next spawn starts a
@@ -15,8 +16,8 @@ import array
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
+import marshal
 import os
 import signal
 import socket
@@ -174,7 +175,7 @@ class Zygote:
             if not data:
                 self._lost(sock, "exited")
                 return
-            msg = json.loads(data)
+            msg = marshal.loads(data)
             if "exit" in msg:
                 child = self._children.pop(msg["exit"], None)
                 if child is not None:
@@ -223,17 +224,20 @@ class Zygote:
         """Start a container process; ZygoteUnavailable when the server cannot (then nothing was started)."""
         sock = await self._ensure()
         loop = asyncio.get_running_loop()
+        req_id = next(self._ids)
+        try:
+            data = marshal.dumps({"id": req_id, "spec": spec, "argv": argv, "env": env, "stdin": stdin})
+        except ValueError as e:  # marshal takes no subclass of str: the old way (JSON) does
+            raise ZygoteUnavailable(f"the request cannot be sent: {e}") from e
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe() if stdin else (-1, -1)
         ours = [out_r, err_r, *([in_w] if stdin else [])]
         theirs = [*([in_r] if stdin else []), out_w, err_w, *([ready_fd] if ready_fd is not None else [])]
-        req_id = next(self._ids)
-        req = {"id": req_id, "spec": spec, "argv": argv, "env": env, "stdin": stdin}
         fut: asyncio.Future[int] = loop.create_future()
         self._pending[req_id] = fut
         try:
-            await _send(loop, sock, json.dumps(req).encode(), theirs)
+            await _send(loop, sock, data, theirs)
             pid = await asyncio.wait_for(asyncio.shield(fut), self.timeout)
         except BaseException as e:
             self._pending.pop(req_id, None)

@@ -155,6 +155,65 @@ async def test_container_has_default_sigpipe(runtime: ProcessRuntime) -> None:
     assert "Broken pipe" not in log
     ignored = int(log.split("SigIgn:")[1].split()[0], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1)), log
+    # nor any other: not the SIGINT the server ignores, not glibc's internal signals posix_spawn ignores
+    assert ignored == 0, log
+
+
+async def test_container_gets_only_its_stdio_and_failed_starts_leave_the_server_as_it_was(
+    runtime: ProcessRuntime, tmp_path: Path
+) -> None:
+    zygote = runtime.zygote
+    assert zygote is not None
+    cid = await _run(runtime, "f1", _cfg(["sleep", "600"]))
+    pid = runtime._containers[cid].proc.pid  # type: ignore[union-attr]
+    assert sorted(await asyncio.to_thread(os.listdir, f"/proc/{pid}/fd")) == ["0", "1", "2"]
+    await runtime.stop_container(cid, 0)
+    server = zygote.server_pid
+    assert server is not None
+
+    def state() -> tuple[int, str, str, str]:
+        proc = f"/proc/{server}"
+        return (
+            len(os.listdir(f"{proc}/fd")),
+            os.readlink(f"{proc}/ns/mnt"),
+            os.readlink(f"{proc}/root"),
+            os.readlink(f"{proc}/cwd"),
+        )
+
+    before = await asyncio.to_thread(state)
+    if runtime.mode == "root":  # the server starts containers from the kubelet's own namespace and root
+        assert before[1:3] == (os.readlink("/proc/self/ns/mnt"), "/")
+    # a volume whose source is gone, a command that is not there, a shadowed host dir, a working dir
+    cid = await _run(runtime, "f2", _cfg(["true"], mounts=[Mount(tmp_path / "gone", "/data")]))
+    await _exited(runtime, cid)
+    st = runtime.container_status(cid)
+    assert st is not None and st.exit_code == 128
+    assert "tinykube: container setup failed: [Errno 2] No such file or directory" in _log(runtime, cid)
+    cid = await _run(runtime, "f3", _cfg(["/no/such/binary"]))
+    await _exited(runtime, cid)
+    st = runtime.container_status(cid)
+    assert st is not None and st.exit_code == 128
+    assert 'exec: "/no/such/binary": executable file not found in $PATH' in _log(runtime, cid)
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "f").write_text("shadowed\n")
+    target = f"/usr/share/tk-zygote-{os.getpid()}"
+    cid = await _run(
+        runtime,
+        "f4",
+        _cfg(
+            ["sh", "-c", f"cat {target}/f; pwd; ls /usr/share | grep -c ."],
+            mounts=[Mount(vol, target)],
+            working_dir="/wd",
+        ),
+    )
+    await _exited(runtime, cid)
+    lines = [line.split(" ", 3)[3] for line in _log(runtime, cid).splitlines()]
+    host_entries = len(await asyncio.to_thread(os.listdir, "/usr/share"))
+    assert lines == ["shadowed", "/wd", str(host_entries + 1)]
+    assert not await asyncio.to_thread(os.path.exists, target)
+    assert zygote.server_pid == server
+    assert await asyncio.to_thread(state) == before
 
 
 async def test_many_quick_exits_are_all_reported(runtime: ProcessRuntime) -> None:
