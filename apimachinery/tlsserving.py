@@ -14,6 +14,7 @@ the app: kubectl's port-forward asks for `SPDY/3.1+portforward.k8s.io`, which is
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from typing import Any
 
@@ -51,7 +52,14 @@ def peer_certificate(scope: dict[str, Any]) -> bytes | None:
     tls = (scope.get("extensions") or {}).get("tls")
     if not tls or not tls.get("client_cert_chain"):
         return None
-    return ssl.PEM_cert_to_DER_cert(tls["client_cert_chain"][0])
+    return _der_of(tls["client_cert_chain"][0])
+
+
+@functools.lru_cache(maxsize=256)
+def _der_of(pem: str) -> bytes:
+    # every request of a connection hands in the same PEM (one str per connection, its hash kept), and a
+    # client's connections the same text: decoded once, not base64-decoded on every request
+    return ssl.PEM_cert_to_DER_cert(pem)
 
 
 class _OneWriteResponses:

@@ -209,7 +209,10 @@ class Aggregator:
 
     async def route(self, request: Request) -> Response | None:
         """Serve the request if it belongs to an aggregated group (else None)."""
-        parts = [p for p in request.scope["path"].split("/") if p]  # request.url would build a whole URL
+        path = request.scope["path"]
+        if path.startswith("/api/"):  # the core group (pods, nodes, events…): never aggregated
+            return None
+        parts = [p for p in path.split("/") if p]  # request.url would build a whole URL
         if len(parts) < 2 or parts[0] != "apis":
             return None
         if len(parts) == 2:

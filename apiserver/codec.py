@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 JSON = "application/json"
+_JSON_CONTENT_TYPE = (b"content-type", JSON.encode())
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml")
 JSON_PATCH = "application/json-patch+json"
@@ -117,7 +118,18 @@ def check_depth(value: Any, raw: bytes | None = None, max_depth: int = MAX_DEPTH
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response encoded with orjson."""
-    return Response(orjson.dumps(obj), status_code=status, media_type=JSON, headers=headers)
+    body = orjson.dumps(obj)
+    if headers or status < 200 or status in (204, 304):
+        return Response(body, status_code=status, media_type=JSON, headers=headers)
+    # what Response.__init__ makes of it (the same attributes, headers in the same order), without its
+    # general header handling: every API answer is one of these
+    response = Response.__new__(Response)
+    response.status_code = status
+    response.media_type = JSON
+    response.background = None
+    response.body = body
+    response.raw_headers = [(b"content-length", b"%d" % len(body)), _JSON_CONTENT_TYPE]
+    return response
 
 
 def status_response(err: StatusError) -> Response:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import socket
 from collections import Counter
 from typing import Any
@@ -216,7 +217,8 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         self._reading_head = False
         self._head_bytes = 0
         self._disarm_header_timer()
-        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+        headers = self.headers
+        size = len(self.url) + sum(map(len, itertools.chain.from_iterable(headers))) + 4 * len(headers)
         if size <= self._limits.max_header_bytes:
             super().on_headers_complete()
             return

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from apimachinery.errors import StatusError, internal_error, request_entity_too_large
+from apiserver.context import CONTEXT_KEY
 from apiserver.memory import LARGE_REQUEST_BYTES, Trimmer
 
 __all__ = ["BoundedRequests", "ServingLimits"]
@@ -69,10 +70,13 @@ class BoundedRequests:
             await self.app(scope, receive, send)
             return
         limit = self.limits.max_request_body_bytes
-        length = _content_length(scope)
+        length, chunked = _body_framing(scope)
         if limit and length is not None and length > limit:
             # answered before a byte of it is read; the server drops what follows (httpserver.DISCARD_LIMIT)
             await _answer(send, request_entity_too_large(f"limit is {limit}"), close=False)
+            return
+        if not length and not chunked:
+            await self._serve_bodiless(scope, receive, send)
             return
         state = _RequestState()
         try:
@@ -80,6 +84,22 @@ class BoundedRequests:
         finally:
             if state.received >= LARGE_REQUEST_BYTES:
                 self.trimmer.soon()  # give the memory of a large body back once it is all freed
+
+    async def _serve_bodiless(self, scope: Scope, receive: Any, send: Any) -> None:
+        """A request without a body (no Content-Length, or 0, and not chunked: most GETs): nothing to bound
+        or time, so no wrappers; whether an answer has started is the chain's `responded` flag."""
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            ctx = scope.get(CONTEXT_KEY)
+            cycle = getattr(receive, "__self__", None)  # uvicorn's response cycle, which knows too
+            if (ctx is not None and ctx.responded) or getattr(cycle, "response_started", False):
+                raise  # a response is half sent: only closing the connection can end it
+            if isinstance(exc, StatusError):
+                await _answer(send, exc, close=False)
+                return
+            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+            await _answer(send, internal_error(type(exc).__name__), close=False)
 
     async def _serve(self, scope: Scope, receive: Any, send: Any, limit: int, state: _RequestState) -> None:
         deadline = asyncio.get_running_loop().time() + self.limits.request_body_timeout
@@ -135,14 +155,19 @@ class _RequestState:
     close: bool = False
 
 
-def _content_length(scope: Scope) -> int | None:
+def _body_framing(scope: Scope) -> tuple[int | None, bool]:
+    """The request's Content-Length (None: absent or unreadable) and whether its body is chunked."""
+    length: int | None = None
+    chunked = False
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
+                chunked = True  # not a length the parser could frame by: keep every bound on the body
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked
 
 
 async def _answer(send: Any, err: StatusError, close: bool) -> None:

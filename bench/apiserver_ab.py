@@ -9,7 +9,8 @@ On a shared machine, runs of one tree after the other see different loads, and a
 request hides in the noise. Here both apiservers run at once (each started from its own tree, on the same etcd,
 the same PKI and flags as bench/pod_writes.py's TLS port with client certificates and RBAC), and the rounds
 alternate between them every few hundred requests (the order flips each round), so both see the same load.
-Each round times, for each tree, N GETs, N pod creates and N JSON merge patches of pods/status (the simulated
+Each round times, for each tree, N GETs with resourceVersion=0 (served from the watch cache without asking etcd:
+the HTTP, chain and handler layers alone), N GETs, N pod creates and N JSON merge patches of pods/status (the simulated
 kubelet's write) over TLS as the bench user, C concurrent, and reads that apiserver's CPU from /proc. It prints
 the median CPU per request of each tree and every round's figure. Both apiservers watch the same etcd, so each
 one's writes also cost the other its watch-cache work: the write figures include that, equally for both.
@@ -36,8 +37,9 @@ import pod_writes
 from tinykube.procs import Process, free_port, start_apiserver, start_etcd
 
 ab = pod_writes.ab
-OPS = ("get", "create", "status")
+OPS = ("cached", "get", "create", "status")
 HERE = Path(__file__).resolve().parent.parent
+CACHED = {"resourceVersion": "0"}  # "any version": served from the watch cache, no etcd call at all
 
 
 def cpu_seconds(pid: int) -> float:
@@ -85,6 +87,7 @@ async def compare(args: argparse.Namespace, servers: dict[str, tuple[Process, st
             proc, url = servers[name]
             clients = [ab.http_client(url, 30.0, tls) for _ in range(c)]
             calls: dict[str, Any] = {
+                "cached": lambda cl, i: cl.get(f"{base}/{names[i]}", params=CACHED),
                 "get": lambda cl, i: cl.get(f"{base}/{names[i]}"),
                 "create": lambda cl, i, tag=f"{name}{number}x": cl.post(
                     base, content=ab.pod_body(i, tag), headers=pod_writes.JSON

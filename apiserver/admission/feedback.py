@@ -20,6 +20,10 @@ from apiserver.context import CONTEXT_KEY
 
 __all__ = ["AdmissionFeedback", "Feedback", "current_feedback", "warning_header"]
 
+# no admission runs for these (it runs on writes: create, update, patch, delete and their subresources):
+# nothing would be fed back, so they get no Feedback and no `send` wrapper
+_READS = frozenset(("GET", "HEAD", "OPTIONS"))
+
 _FEEDBACK: ContextVar[Feedback | None] = ContextVar("admission_feedback", default=None)
 
 Scope = MutableMapping[str, Any]
@@ -65,7 +69,7 @@ class AdmissionFeedback:
         self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
     ) -> None:
         """Serve one request with a fresh Feedback."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in _READS:
             await self.app(scope, receive, send)
             return
         feedback = Feedback()

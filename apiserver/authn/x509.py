@@ -17,12 +17,16 @@ __all__ = ["X509Authenticator", "load_ca_bundle"]
 
 log = logging.getLogger("apiserver.authn")
 
+_USERS_KEPT = 1024  # distinct certificate users remembered (forgotten all at once past it)
+
 
 class X509Authenticator:
     """Authenticates the TLS client certificate of a request."""
 
     def __init__(self, cas: list[x509.Certificate]) -> None:
         self.certificates = ClientCertificates(cas)
+        # (CN, Os) → its UserInfo: a client's every request names the same user, built once
+        self._users: dict[tuple[str, tuple[str, ...]], UserInfo] = {}
 
     async def authenticate(self, ctx: RequestContext) -> UserInfo | None:
         """The certificate's user; None without a client certificate; 401 for one that does not verify."""
@@ -36,5 +40,10 @@ class X509Authenticator:
             raise unauthorized() from None
         if found is None:
             return None
-        name, groups = found
-        return with_authenticated(UserInfo(name=name, groups=groups))
+        user = self._users.get(found)
+        if user is None:
+            if len(self._users) >= _USERS_KEPT:
+                self._users.clear()
+            name, groups = found
+            user = self._users[found] = with_authenticated(UserInfo(name=name, groups=groups))
+        return user

@@ -8,6 +8,7 @@ and returns the audit ID to the client as the `Audit-Id` response header. Its `s
 
 from __future__ import annotations
 
+import functools
 import time
 from urllib.parse import parse_qsl
 
@@ -17,7 +18,7 @@ from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send
 from apiserver.context import CONTEXT_KEY, RequestContext
 from apiserver.request_info import RequestInfo, parse_path
 
-__all__ = ["LISTENER_KEY", "RequestInfoStage", "is_long_running", "request_verb"]
+__all__ = ["LISTENER_KEY", "RequestInfoStage", "is_long_running", "query_pairs", "request_verb"]
 
 # Set by the per-listener wrapper (apiserver.chain.listener) to the name of the port a request came in on.
 LISTENER_KEY = "tinykube.listener"
@@ -26,6 +27,23 @@ _METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 # upstream's BasicLongRunningRequestCheck(verbs watch/proxy; subresources attach/exec/proxy/log/portforward)
 _LONG_RUNNING_VERBS = frozenset(("watch", "proxy"))
 _LONG_RUNNING_SUBRESOURCES = frozenset(("attach", "exec", "proxy", "log", "portforward"))
+
+
+def query_pairs(raw_query: bytes) -> tuple[tuple[str, str], ...]:
+    """The name/value pairs of a raw query string, in order (short ones parsed once: clients repeat theirs)."""
+    if len(raw_query) > _CACHED_QUERY_BYTES:
+        return _query_pairs(raw_query)
+    return _cached_query_pairs(raw_query)
+
+
+_CACHED_QUERY_BYTES = 256  # longer queries are parsed each time, so the cache's memory stays small
+
+
+def _query_pairs(raw_query: bytes) -> tuple[tuple[str, str], ...]:
+    return tuple(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
+
+
+_cached_query_pairs = functools.lru_cache(maxsize=1024)(_query_pairs)
 
 
 def request_verb(method: str, info: RequestInfo | None, query: dict[str, str]) -> str:
@@ -75,7 +93,7 @@ class RequestInfoStage:
         path = scope["path"]
         method = scope.get("method", "GET")
         raw_query = scope.get("query_string", b"")
-        query = dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)) if raw_query else {}
+        query = dict(query_pairs(raw_query)) if raw_query else {}
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
         info = parse_path(path)
         verb = request_verb(method, info, query)

@@ -63,6 +63,19 @@ async def test_a_certificate_of_another_ca_is_401(pki: ClusterPKI, tmp_path: Pat
         await auth.authenticate(_ctx(der=_der(pki.apiserver.cert_pem())))
 
 
+async def test_each_certificate_names_its_own_user_on_every_request(tmp_path: Path) -> None:
+    pki = ClusterPKI(tmp_path / "pki")
+    people = [ClientIdentity("a", "alice", ("devs",)), ClientIdentity("b", "bob", ("ops", "devs"))]
+    pki.ensure(ips=["127.0.0.1"], dns_names=[], clients=people)
+    auth = X509Authenticator(load_ca_bundle(pki.ca.cert))
+    ders = {p.file: _der(pki.client(p.file).cert_pem()) for p in people}
+    for _ in range(3):  # a client's requests one after the other (the users are remembered after the first)
+        for file, name, groups in (("a", "alice", ("devs",)), ("b", "bob", ("ops", "devs"))):
+            user = await auth.authenticate(_ctx(der=ders[file]))
+            assert user is not None
+            assert (user.name, user.groups) == (name, (*groups, "system:authenticated"))
+
+
 def test_the_token_file_is_upstreams_csv() -> None:
     tokens = TokenFile.parse('t1,alice,1001,"dev,ops"\n\nt2,bob,1002\n')
     assert tokens.tokens["t1"].groups == ("dev", "ops")
