@@ -95,11 +95,7 @@ class BoundedRequests:
             cycle = getattr(receive, "__self__", None)  # uvicorn's response cycle, which knows too
             if (ctx is not None and ctx.responded) or getattr(cycle, "response_started", False):
                 raise  # a response is half sent: only closing the connection can end it
-            if isinstance(exc, StatusError):
-                await _answer(send, exc, close=False)
-                return
-            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
-            await _answer(send, internal_error(type(exc).__name__), close=False)
+            await _answer_failure(send, scope, exc, close=False)
 
     async def _serve(self, scope: Scope, receive: Any, send: Any, limit: int, state: _RequestState) -> None:
         deadline = asyncio.get_running_loop().time() + self.limits.request_body_timeout
@@ -140,11 +136,7 @@ class BoundedRequests:
         except Exception as exc:
             if state.started:
                 raise  # a response is half sent: only closing the connection can end it
-            if isinstance(exc, StatusError):  # raised outside the app's handlers (the body limits)
-                await _answer(send, exc, close=state.close)
-                return
-            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
-            await _answer(send, internal_error(type(exc).__name__), close=False)
+            await _answer_failure(send, scope, exc, close=state.close)
 
 
 @dataclass
@@ -168,6 +160,15 @@ def _body_framing(scope: Scope) -> tuple[int | None, bool]:
         elif name == b"transfer-encoding":
             chunked = True
     return length, chunked
+
+
+async def _answer_failure(send: Any, scope: Scope, exc: Exception, close: bool) -> None:
+    """Answer an error raised before any response: its Status (e.g. the body limits'), else a logged 500."""
+    if isinstance(exc, StatusError):
+        await _answer(send, exc, close=close)
+        return
+    log.error("unhandled error serving %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+    await _answer(send, internal_error(type(exc).__name__), close=False)
 
 
 async def _answer(send: Any, err: StatusError, close: bool) -> None:

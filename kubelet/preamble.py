@@ -50,9 +50,14 @@ def _mount(src: str | None, dst: str, flags: int, fstype: str | None = None, dat
     s = src.encode() if src else None
     ft = fstype.encode() if fstype else None
     dt = data.encode() if data else None
-    if _libc.mount(s, dst.encode(), ft, flags, dt) != 0:
+    _errno_check(_libc.mount(s, dst.encode(), ft, flags, dt), dst)
+
+
+def _errno_check(rc: int, what: str) -> None:
+    """A libc call's errno as an OSError when it returned non-zero."""
+    if rc != 0:
         e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e), dst)
+        raise OSError(e, os.strerror(e), what)
 
 
 def _bind_entry(src: str, dst: str) -> None:
@@ -169,8 +174,13 @@ def exec_command(argv: list[str], env: dict[str, str] | None = None) -> None:
             os.execvp(argv[0], argv)
         os.execvpe(argv[0], argv, env)
     except OSError as e:
-        why = "executable file not found in $PATH" if e.errno == 2 else e.strerror
-        _fail(f'exec: "{argv[0]}": {why}\n')
+        _fail(_exec_failure(argv[0], e))
+
+
+def _exec_failure(command: str, e: OSError) -> str:
+    """What a container that could not exec its command writes to its stderr."""
+    why = "executable file not found in $PATH" if e.errno == 2 else e.strerror
+    return f'exec: "{command}": {why}\n'
 
 
 def _preamble_main() -> None:
@@ -204,8 +214,7 @@ def _zygote_start(req: dict, fds: list[int], home: tuple[int, int, int], devnull
         try:
             pid = _spawn(spawner, argv, req["env"], stdio)
         except OSError as e:
-            why = "executable file not found in $PATH" if e.errno == 2 else e.strerror
-            return _failed(stdio[2], f'exec: "{argv[0]}": {why}\n')
+            return _failed(stdio[2], _exec_failure(argv[0], e))
     except Exception as e:  # a bad request: reported by its container, the server goes on
         return _failed(stdio[2], f"tinykube: container setup failed: {e!r}\n")
     finally:
@@ -299,17 +308,13 @@ def _failed(err: int, msg: str) -> int:
 
 
 def _unshare(flags: int) -> None:
-    if _libc.unshare(flags) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e), "unshare")
+    _errno_check(_libc.unshare(flags), "unshare")
 
 
 def _go_home(home: tuple[int, int, int]) -> None:
     """Back to the server's own mount namespace, root and working directory."""
     ns, root, cwd = home
-    if _libc.setns(ns, CLONE_NEWNS) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e), "setns")
+    _errno_check(_libc.setns(ns, CLONE_NEWNS), "setns")
     os.fchdir(root)
     os.chroot(".")
     os.fchdir(cwd)
