@@ -18,6 +18,9 @@ block and removed after it; what is measured is `start_container` until the cont
   and its reaped children's for the new one, from `/proc/<zygote>/stat` utime+stime+cutime+cstime,
   in clock ticks). `true` itself costs the same on both paths. The zygote's own start (once per
   kubelet) is printed apart.
+
+Also printed: the kubelet's CPU per pod (this process, both paths) making the sandbox and creating the container
+before a block (its directories, log file and records) and removing the sandbox after it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from kubelet.runtime import ContainerConfig, Mount, SandboxConfig
 from kubelet.zygote import Zygote
 
 BLOCK = 10
+PREPARE_REMOVE = [0.0, 0.0]  # the kubelet's CPU in the measured blocks: sandbox + create_container; remove_pod_sandbox
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -72,11 +76,13 @@ def percentile(values: list[float], p: float) -> float:
 async def _block(rt: ProcessRuntime, zygote: Zygote | None, tag: str, vol: Path, concurrency: int) -> tuple:
     rt.zygote = zygote
     cids = []
+    p0 = _self_cpu()
     for i in range(BLOCK):
         uid = f"{tag}-{i}"
         await rt.run_pod_sandbox(SandboxConfig(uid, "bench", uid))
         cfg = ContainerConfig("c", "busybox", ["true"], {}, command=["true"], mounts=[Mount(vol, "/data")])
         cids.append((uid, await rt.create_container(uid, cfg)))
+    prepare = _self_cpu() - p0
     lat: list[float] = []
     sem = asyncio.Semaphore(concurrency)
 
@@ -94,8 +100,11 @@ async def _block(rt: ProcessRuntime, zygote: Zygote | None, tag: str, vol: Path,
     for _, cid in cids:
         st = rt.container_status(cid)
         assert st is not None and st.exit_code == 0, (st, tag)
+    r0 = _self_cpu()
     for uid, _ in cids:
         await rt.remove_pod_sandbox(uid)
+    PREPARE_REMOVE[0] += prepare
+    PREPARE_REMOVE[1] += _self_cpu() - r0
     return lat, s1 - s0, (c1 - c0) + (z1 - z0)
 
 
@@ -116,6 +125,7 @@ async def main(n: int, concurrency: int) -> None:
         await _block(rt, None, "warm-old", vol, 1)
         zstart = _proc_cpu(zygote.server_pid, children=False)
         res: dict[str, list] = {"old": [[], 0.0, 0.0], "zygote": [[], 0.0, 0.0]}
+        PREPARE_REMOVE[:] = [0.0, 0.0]
         for b in range(max(1, n // BLOCK)):
             order = ("old", "zygote") if b % 2 == 0 else ("zygote", "old")
             for path in order:
@@ -137,6 +147,11 @@ async def main(n: int, concurrency: int) -> None:
             f"{kub / count * 1000:22.2f} {helper / count * 1000:14.2f} {(kub + helper) / count * 1000:7.2f}"
         )
     print(f"zygote start (once per kubelet): {zstart * 1000:.0f} ms CPU, first start {zygote_up * 1000:.0f} ms")
+    pods = 2 * count
+    print(
+        f"kubelet CPU ms per pod, both paths: sandbox + create_container {PREPARE_REMOVE[0] / pods * 1000:.3f}, "
+        f"remove_pod_sandbox {PREPARE_REMOVE[1] / pods * 1000:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
-import os
 from pathlib import Path
+
+from kubelet.journal import Journal
 
 __all__ = ["IPAM", "default_pod_cidr"]
 
@@ -39,20 +40,17 @@ class IPAM:
         self._first, self._last = base + 2, base + self.network.num_addresses - 2
         self._address = type(self.network.network_address)  # an int → this network's family, IPv6 too
         # ip → uid, read from disk once: this kubelet is the directory's only writer
-        self._by_ip, legacy, lines = self._read_owners()
+        legacy = self._legacy_owners()
+        self._journal = Journal(self.dir / JOURNAL, legacy)
+        self._by_ip = self._journal.entries
         self._by_uid = {uid: ip for ip, uid in self._by_ip.items()}
         self._free_from = self._first  # every candidate below it is taken
-        self._lines = len(self._by_ip)
-        if legacy or lines != len(self._by_ip):
-            self._compact()
         for f in legacy:
-            f.unlink(missing_ok=True)
+            (self.dir / f).unlink(missing_ok=True)
 
-    def _read_owners(self) -> tuple[dict[str, str], list[Path], int]:
-        """Owners from the journal and from the file-per-address records of earlier versions; the legacy files
-        and the journal's line count."""
+    def _legacy_owners(self) -> dict[str, str]:
+        """Owners from the file-per-address records of earlier versions."""
         out: dict[str, str] = {}
-        legacy = []
         for f in self.dir.iterdir():
             try:
                 ipaddress.ip_address(f.name)
@@ -60,35 +58,7 @@ class IPAM:
                 continue
             with contextlib.suppress(OSError):
                 out[f.name] = f.read_text().strip()
-                legacy.append(f)
-        lines = 0
-        with contextlib.suppress(FileNotFoundError):
-            for line in (self.dir / JOURNAL).read_text().splitlines():
-                lines += 1
-                ip, _, uid = line.partition(" ")
-                if uid:
-                    out[ip] = uid
-                else:
-                    out.pop(ip, None)
-        return out, legacy, lines
-
-    def _compact(self) -> None:
-        """Rewrite the journal with the current owners only."""
-        tmp = self.dir / (JOURNAL + ".tmp")
-        tmp.write_text("".join(f"{ip} {uid}\n" for ip, uid in self._by_ip.items()))
-        os.replace(tmp, self.dir / JOURNAL)
-        self._lines = len(self._by_ip)
-
-    def _append(self, line: str) -> None:
-        self._lines += 1
-        if self._lines > 4 * len(self._by_ip) + 1024:
-            self._compact()
-            return
-        fd = os.open(self.dir / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        return out
 
     def allocate(self, uid: str) -> str:
         """The pod's IP (the same one again if it already has one)."""
@@ -99,9 +69,8 @@ class IPAM:
             if ip in self._by_ip:
                 continue
             self._free_from = n + 1
-            self._by_ip[ip] = uid
+            self._journal.set(ip, uid)  # also into _by_ip, the journal's own map
             self._by_uid[uid] = ip
-            self._append(f"{ip} {uid}\n")
             return ip
         self._free_from = self._last + 1
         raise RuntimeError(f"no free IP left in {self.network}")
@@ -110,9 +79,8 @@ class IPAM:
         """Free whatever the pod holds."""
         ip = self._by_uid.pop(uid, None)
         if ip is not None:
-            self._by_ip.pop(ip, None)
+            self._journal.delete(ip)
             self._free_from = min(self._free_from, int(ipaddress.ip_address(ip)))
-            self._append(f"{ip}\n")
 
     def allocated(self) -> dict[str, str]:
         """ip → pod uid."""

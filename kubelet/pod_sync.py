@@ -40,6 +40,7 @@ from kubelet.envvars import ConfigError, container_env, expand_command, expand_l
 from kubelet.expansion import expand
 from kubelet.hooks import hook_failure_message, run_hook
 from kubelet.image_pull import ImageManager
+from kubelet.journal import write_file
 from kubelet.object_watch import PodObjects
 from kubelet.pod_actions import ContainerFacts, PodActions, PodRuntimeStatus, compute_pod_actions
 from kubelet.probes import ProbeWorker
@@ -527,7 +528,7 @@ class PodSync:
             else:
                 self._event("Warning", ev.reason, ev.message)
         text = resolv_conf_text(config, host_text)
-        (sb.dir / RESOLV_CONF).write_text(text)  # a small file: cheaper here than through a thread
+        write_file(sb.dir / RESOLV_CONF, text)  # a small file: cheaper here than through a thread
 
     async def _write_hosts(self, sb: Sandbox) -> None:
         """The pod's managed /etc/hosts (rewritten before each container start, as the kubelet does)."""
@@ -541,7 +542,7 @@ class PodSync:
         else:
             name, domain = pod_hostname_and_domain(self.pod, self.deps.dns.cluster_domain)
             text = managed_hosts([sb.ip], name, domain, aliases)
-        (sb.dir / ETC_HOSTS_FILE).write_text(text)  # a small file: cheaper here than through a thread
+        write_file(sb.dir / ETC_HOSTS_FILE, text)  # a small file: cheaper here than through a thread
 
     def _mounts(self, c: Obj, env: dict[str, str]) -> list[Mount]:
         out = []

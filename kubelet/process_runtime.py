@@ -11,7 +11,8 @@ cannot start start the old way, each with an interpreter of its own:
 containers start plainly (volumes are not at their mountPath and /tmp is the host's; a warning is
 logged once). stdout/stderr go to a
 CRI-format log file per container instance. Pids are recorded under the root dir so a restarted
-kubelet can kill what a previous run left behind. Exec (probes, `kubectl exec`) enters the
+kubelet can kill what a previous run left behind, and sandboxes (name, IP, hostname) so it keeps them;
+both as lines of a journal (kubelet/journal.py), not a file per record. Exec (probes, `kubectl exec`) enters the
 container's mount namespace and root with nsenter, and so does an ephemeral container with a
 `targetContainerName` (`kubectl debug --target`): it sees the target's filesystem. A container with
 `stdin: true` reads a pipe the kubelet holds open; attaches write to it (`attach_stdin`), and for
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelet.ipam import IPAM
+from kubelet.journal import Journal
 from kubelet.preamble import PREAMBLE
 from kubelet.runtime import (
     ContainerConfig,
@@ -60,6 +62,11 @@ _READ_CHUNK = 64 * 1024
 _MAX_LINE = 1024 * 1024
 _PARTIAL_AFTER = 0.25
 START_CONCURRENCY = 4  # containers being started at once
+PIDS_JOURNAL = "containers"
+"""In `pids/`: `<container id> {"pid": …, "start": …, "pod": …}` when it starts, `<container id>` at its exit."""
+SANDBOXES_JOURNAL = "sandboxes"
+"""In the root dir: `<pod uid> {"namespace": …, "name": …, "ip": …, "hostname": …}`, `<pod uid>` once removed
+(earlier versions kept a `pods/<uid>/sandbox.json`, and a `pids/<container id>.json`: read and folded in)."""
 
 
 def rfc3339_nano(ns: int) -> str:
@@ -76,20 +83,39 @@ def cri_log_line(stream: str, line: bytes, now_ns: int | None = None, tag: str =
     return f"{ts} {stream} {tag} ".encode() + line + b"\n"
 
 
-def _make_sandbox_dir(d: Path, record: str) -> None:
+def _mkdir_new(d: Path) -> bool:
+    """Make the directory `d` (and its parents when missing); False when it existed already."""
+    try:
+        os.mkdir(d)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(d)
+    return True
+
+
+def _make_sandbox_dir(d: Path) -> None:
     # only what every pod needs: each file or directory made costs 0.1-0.4 ms of CPU on this machine's ext4;
-    # volumes/ is made by the volume manager for the pods that have volumes, logs/ with the first container's log
-    (d / "tmp").mkdir(parents=True, exist_ok=True)
-    (d / "tmp").chmod(0o1777)
-    (d / "sandbox.json").write_text(record)
+    # volumes/ is made by the volume manager for the pods that have volumes
+    _mkdir_new(d)
+    _mkdir_new(d / "tmp")
+    os.chmod(d / "tmp", 0o1777)
+    _mkdir_new(d / "logs")
 
 
 def _proc_start_ticks(pid: int) -> str:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+    try:  # os.read: a start per container, and Path.read_text's text layer costs more than the read itself
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return ""
-    return stat.rsplit(")", 1)[1].split()[19]
+    try:
+        stat = os.read(fd, 4096)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return stat.rsplit(b")", 1)[1].split()[19].decode()
 
 
 @dataclass
@@ -124,7 +150,8 @@ class ProcessRuntime:
         self._callbacks: list[Callable[[str, str], None]] = []
         self._start_slots = asyncio.Semaphore(START_CONCURRENCY)
         self.zygote: Zygote | None = None  # the fork server, once the namespace mode is known
-        self._load_sandboxes()
+        self._pids = Journal(self.pids_dir / PIDS_JOURNAL)
+        self._sandbox_records = self._load_sandboxes()
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -162,28 +189,53 @@ class ProcessRuntime:
 
     async def kill_leftovers(self) -> None:
         """SIGKILL the process groups a previous kubelet recorded (if they are still those processes)."""
-        for f in self.pids_dir.glob("*.json"):
+        records = list(self._pids.entries.values())
+        legacy = list(self.pids_dir.glob("*.json"))
+        for f in legacy:
+            with contextlib.suppress(OSError):
+                records.append(f.read_text())
+        for text in records:
             try:
-                rec = json.loads(f.read_text())
+                rec = json.loads(text)
                 pid = int(rec["pid"])
-            except (OSError, ValueError, KeyError):
-                f.unlink(missing_ok=True)
+            except (ValueError, KeyError, TypeError):
                 continue
             if _proc_start_ticks(pid) == rec.get("start"):
                 log.info("killing leftover container process group %d", pid)
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
+        if records:
+            self._pids.entries.clear()
+            self._pids.compact()
+        for f in legacy:
             f.unlink(missing_ok=True)
 
-    def _load_sandboxes(self) -> None:
+    def _load_sandboxes(self) -> Journal:
+        """The sandboxes a previous kubelet made (those whose directory is still there), and their journal."""
+        legacy: dict[str, str] = {}
+        legacy_files = []
         for d in self.pods_dir.iterdir():
+            f = d / "sandbox.json"
             try:
-                rec = json.loads((d / "sandbox.json").read_text())
-                self._sandboxes[d.name] = Sandbox(
-                    d.name, rec["namespace"], rec["name"], rec["ip"], d, rec.get("hostname", "")
-                )
-            except (OSError, ValueError, KeyError):
+                legacy[d.name] = json.dumps(json.loads(f.read_text()))  # one line, whatever it was
+            except (OSError, ValueError):
                 continue
+            legacy_files.append(f)
+        records = Journal(self.root / SANDBOXES_JOURNAL, legacy)
+        for uid, text in list(records.entries.items()):
+            d = self.pods_dir / uid
+            try:
+                rec = json.loads(text)
+                sb = Sandbox(uid, rec["namespace"], rec["name"], rec["ip"], d, rec.get("hostname", ""))
+            except (ValueError, KeyError, TypeError):
+                sb = None
+            if sb is None or not d.is_dir():
+                records.delete(uid)
+                continue
+            self._sandboxes[uid] = sb
+        for f in legacy_files:  # folded into the journal, which the Journal rewrote with them
+            f.unlink(missing_ok=True)
+        return records
 
     def on_exit(self, callback: Callable[[str, str], None]) -> None:
         """Call `callback(pod_uid, container_id)` when a container exits."""
@@ -208,7 +260,8 @@ class ProcessRuntime:
         rec = {"namespace": config.namespace, "name": config.name, "ip": ip, "hostname": config.hostname}
         # on the event loop: a few small file-system calls cost less than a trip through a thread (its hand-over
         # of the GIL was 5-10 % of the kubelet's CPU in a burst)
-        _make_sandbox_dir(d, json.dumps(rec))
+        _make_sandbox_dir(d)
+        self._sandbox_records.set(config.uid, json.dumps(rec))
         sb = Sandbox(config.uid, config.namespace, config.name, ip, d, config.hostname)
         self._sandboxes[config.uid] = sb
         return sb
@@ -237,6 +290,7 @@ class ProcessRuntime:
             self._containers.pop(cid, None)
         self.ipam.release(uid)
         self._sandboxes.pop(uid, None)
+        self._sandbox_records.delete(uid)
         d = self.pods_dir / uid
         if d.exists():
             await asyncio.to_thread(_remove_tree, d)
@@ -254,13 +308,13 @@ class ProcessRuntime:
             raise CreateContainerError(f"the process runtime needs a command for image {config.image}")
         cid = secrets.token_hex(32)
         log_dir = sb.dir / "logs" / config.name
-        log_dir.mkdir(parents=True, exist_ok=True)
-        # keep the current and the previous instance's logs, as the kubelet does
-        for old in sorted(log_dir.glob("*.log"), key=lambda p: _attempt_of(p)):
-            if _attempt_of(old) < config.attempt - 1:
-                old.unlink(missing_ok=True)
         path = log_dir / f"{config.attempt}.log"
-        path.unlink(missing_ok=True)
+        if not _mkdir_new(log_dir):  # made now, it is empty: nothing to prune
+            # keep the current and the previous instance's logs, as the kubelet does
+            for old in sorted(log_dir.glob("*.log"), key=lambda p: _attempt_of(p)):
+                if _attempt_of(old) < config.attempt - 1:
+                    old.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         status = ContainerStatus(
             id=cid,
             pod_uid=uid,
@@ -343,7 +397,7 @@ class ProcessRuntime:
         c.status.state = ContainerState.RUNNING
         c.status.started_at = time.time()
         rec = {"pid": proc.pid, "start": _proc_start_ticks(proc.pid), "pod": c.status.pod_uid}
-        (self.pids_dir / f"{container_id}.json").write_text(json.dumps(rec))
+        self._pids.set(container_id, json.dumps(rec))
         c.waiter = asyncio.create_task(self._wait(container_id, c, proc, log_file), name=f"container {c.config.name}")
 
     async def _spawn_container(
@@ -398,7 +452,7 @@ class ProcessRuntime:
             if isinstance(proc, TtyProcess | ZygoteProcess):
                 proc.close()  # the terminal or the pipes, once what they held is in the log
             log_file.close()  # type: ignore[attr-defined]
-            (self.pids_dir / f"{container_id}.json").unlink(missing_ok=True)
+            self._pids.delete(container_id)
         c.status.state = ContainerState.EXITED
         c.status.finished_at = time.time()
         c.status.exit_code = code if code >= 0 else 128 - code

@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from kubelet.journal import read_journal
+from kubelet.process_runtime import PIDS_JOURNAL
 from tests.cluster.conftest import kubectl_on
 from tests.e2e.conftest import Kubectl
 from tinykube.cluster import Cluster, ClusterSpec
@@ -91,12 +93,13 @@ def millicores(cell: str) -> int:
 
 def boost(cluster: Cluster, namespace: str, pod: str) -> None:
     """Raise the autogroup priority of the pod's container sessions (the kubelet records their pids)."""
-    for record in (cluster.spec.data_dir / "kubelet").glob("*/pids/*.json"):
-        pid = json.loads(record.read_text())["pid"]
-        with contextlib.suppress(OSError):
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-            if f"HOSTNAME={pod}".encode() in environ.split(b"\0"):
-                Path(f"/proc/{pid}/autogroup").write_text("-10")
+    for journal in (cluster.spec.data_dir / "kubelet").glob(f"*/pids/{PIDS_JOURNAL}"):
+        for record in read_journal(journal)[0].values():
+            pid = json.loads(record)["pid"]
+            with contextlib.suppress(OSError):
+                environ = Path(f"/proc/{pid}/environ").read_bytes()
+                if f"HOSTNAME={pod}".encode() in environ.split(b"\0"):
+                    Path(f"/proc/{pid}/autogroup").write_text("-10")
 
 
 def apply(kube: Kubectl, namespace: str, obj: dict[str, Any]) -> None:

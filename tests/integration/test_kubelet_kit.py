@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from kubelet.journal import read_journal
+from kubelet.process_runtime import PIDS_JOURNAL
 from tinykube.procs import Process, free_port, wait_ready
 
 
@@ -30,20 +32,18 @@ class KubeletProc:
     port: int
     health_port: int
 
+    def container_records(self) -> dict[str, dict[str, Any]]:
+        """Container id → the pid record the kubelet keeps of each running container (its pids journal)."""
+        entries, _ = read_journal(self.root / "pids" / PIDS_JOURNAL)
+        return {cid: json.loads(text) for cid, text in entries.items()}
+
     def container_pids(self) -> list[int]:
         """Pids of the container process groups the kubelet has recorded."""
-        out = []
-        for f in (self.root / "pids").glob("*.json"):
-            try:
-                out.append(int(json.loads(f.read_text())["pid"]))
-            except (OSError, ValueError, KeyError):
-                continue
-        return out
+        return [int(rec["pid"]) for rec in self.container_records().values()]
 
     def pid_of(self, container_id: str) -> int:
         """The pid of a container from its status containerID."""
-        cid = container_id.removeprefix("process://")
-        return int(json.loads((self.root / "pids" / f"{cid}.json").read_text())["pid"])
+        return int(self.container_records()[container_id.removeprefix("process://")]["pid"])
 
 
 def alive(pid: int) -> bool:

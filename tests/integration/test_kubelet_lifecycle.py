@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kubelet.journal import read_journal
 from tests.integration.test_kubelet_kit import (
     KubeletProc,
     alive,
@@ -237,11 +238,21 @@ async def test_args_without_command_run_as_the_command(
     await eventually(running, 15, "args-only container running")
 
 
+def _to_file_per_record_layout(root: Path) -> None:
+    """Rewrite a stopped kubelet's pid and sandbox journals as the files of earlier versions."""
+    for journal, path in ((root / "pids" / "containers", "pids/{}.json"), (root / "sandboxes", "pods/{}/sandbox.json")):
+        for key, text in read_journal(journal)[0].items():
+            (root / path.format(key)).write_text(text)
+        journal.unlink()
+
+
+@pytest.mark.parametrize("layout", ["journal", "file per record"])
 async def test_kubelet_restart_kills_leftovers_and_reruns_pods(
-    apiserver: str, api: httpx.AsyncClient, ns: str, kubelet_dir: Path
+    apiserver: str, api: httpx.AsyncClient, ns: str, kubelet_dir: Path, layout: str
 ) -> None:
     first = start_kubelet(apiserver, kubelet_dir)
     second: KubeletProc | None = None
+    old_pid = 0
     try:
         await create(api, ns, "pods", pod("survivor", first.node, [{"name": "c", "command": ["sleep", "600"]}]))
         p = await phase_is(api, ns, "survivor", "Running")
@@ -249,6 +260,8 @@ async def test_kubelet_restart_kills_leftovers_and_reruns_pods(
         old_ip = p["status"]["podIP"]
         first.proc.kill()  # SIGKILL: the container process is left behind
         assert alive(old_pid)
+        if layout == "file per record":  # left by a kubelet of an earlier version
+            _to_file_per_record_layout(first.root)
         second = await asyncio.to_thread(start_kubelet, apiserver, kubelet_dir, like=first)
 
         async def replaced() -> dict[str, Any] | None:
@@ -261,6 +274,9 @@ async def test_kubelet_restart_kills_leftovers_and_reruns_pods(
         assert not alive(old_pid)
         assert cur["status"]["podIP"] == old_ip
         assert container_status(cur, "c")["restartCount"] == 1
+        # the sandbox records are in the journal, an earlier version's file folded into it
+        assert p["metadata"]["uid"] in read_journal(first.root / "sandboxes")[0]
+        assert not (first.root / "pods" / p["metadata"]["uid"] / "sandbox.json").exists()
         await api.delete(f"/api/v1/namespaces/{ns}/pods/survivor", params={"gracePeriodSeconds": "1"})
 
         async def gone() -> bool:
@@ -272,8 +288,8 @@ async def test_kubelet_restart_kills_leftovers_and_reruns_pods(
             await asyncio.to_thread(stop_kubelet, second)
         elif first.proc.alive():
             await asyncio.to_thread(stop_kubelet, first)
-        for pid in first.container_pids():
-            if alive(pid):
+        for pid in {*first.container_pids(), old_pid}:
+            if pid and alive(pid):
                 os.killpg(pid, 9)
 
 

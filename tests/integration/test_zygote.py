@@ -263,3 +263,68 @@ async def test_shutdown_stops_containers_and_the_server(runtime: ProcessRuntime)
     assert zygote.server_pid is None
     for gone in (pid, server):
         assert not await asyncio.to_thread(os.path.exists, f"/proc/{gone}")
+
+
+async def test_restarted_runtime_keeps_sandboxes_and_kills_what_was_left(
+    runtime: ProcessRuntime, tmp_path: Path
+) -> None:
+    await runtime.run_pod_sandbox(SandboxConfig("keep", "ns", "keeper", hostname="keeper-host"))
+    cid = await _run(runtime, "keep", _cfg(["sleep", "600"]))
+    pid = runtime._containers[cid].proc.pid  # type: ignore[union-attr]
+    await _run(runtime, "gone", _cfg(["true"]))
+    await runtime.remove_pod_sandbox("gone")
+    ip = runtime.sandbox("keep").ip  # type: ignore[union-attr]
+    # one record file per kind, not one per pod or container
+    root = tmp_path / "kubelet"
+    assert sorted(f.name for f in (root / "pids").iterdir()) == ["containers"]
+    assert not (root / "pods" / "keep" / "sandbox.json").exists()
+
+    # a kubelet that died without stopping its containers, and the next one on the same root dir
+    again = ProcessRuntime(root, "10.250.0.0/24")
+    sb = again.sandbox("keep")
+    assert sb is not None and (sb.namespace, sb.name, sb.ip, sb.hostname) == ("ns", "keeper", ip, "keeper-host")
+    assert again.sandbox("gone") is None
+    await again.start()
+    await _exited(runtime, cid)  # killed by the new runtime: its process group was recorded
+    st = runtime.container_status(cid)
+    assert st is not None and st.exit_code == 137
+    assert not await asyncio.to_thread(os.path.exists, f"/proc/{pid}")
+    assert again.ipam.allocate("keep") == ip
+    await again.shutdown(0)
+
+
+async def test_records_of_the_file_per_record_layout_are_still_read(tmp_path: Path) -> None:
+    root = tmp_path / "kubelet"
+    (root / "pids").mkdir(parents=True)
+    (root / "pods" / "old-uid" / "tmp").mkdir(parents=True)
+    (root / "pods" / "old-uid" / "sandbox.json").write_text(
+        '{"namespace": "ns", "name": "old", "ip": "10.250.0.7", "hostname": "old-host"}'
+    )
+    leftover = await asyncio.create_subprocess_exec("sleep", "600", start_new_session=True)
+    ticks = (await asyncio.to_thread(Path(f"/proc/{leftover.pid}/stat").read_text)).rsplit(")", 1)[1].split()[19]
+    (root / "pids" / "aaaa.json").write_text(f'{{"pid": {leftover.pid}, "start": "{ticks}", "pod": "old-uid"}}')
+    # a recorded pid that is now another process (its start time differs): not killed
+    (root / "pids" / "bbbb.json").write_text(f'{{"pid": {os.getpid()}, "start": "0", "pod": "old-uid"}}')
+    rt = ProcessRuntime(root, "10.250.0.0/24")
+    try:
+        sb = rt.sandbox("old-uid")
+        assert sb is not None and (sb.namespace, sb.name, sb.ip, sb.hostname) == ("ns", "old", "10.250.0.7", "old-host")
+        await rt.start()
+        assert await asyncio.wait_for(leftover.wait(), 10) == -signal.SIGKILL
+        assert sorted(f.name for f in (root / "pids").iterdir()) == ["containers"]
+        assert not (root / "pods" / "old-uid" / "sandbox.json").exists()  # folded into the journal
+        assert ProcessRuntime(root, "10.250.0.0/24").sandbox("old-uid") == sb
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            leftover.kill()
+        await rt.shutdown(0)
+
+
+async def test_logs_of_the_current_and_previous_instance_are_kept(runtime: ProcessRuntime) -> None:
+    for attempt in range(4):
+        cid = await _run(runtime, "logs", _cfg(["echo", f"attempt {attempt}"], attempt=attempt))
+        await _exited(runtime, cid)
+    log_dir = runtime.sandbox("logs").dir / "logs" / "c"  # type: ignore[union-attr]
+    assert sorted(f.name for f in log_dir.iterdir()) == ["2.log", "3.log"]
+    assert runtime.log_path("default", "logs", "c", previous=True) == log_dir / "2.log"
+    assert (log_dir / "3.log").read_text().endswith(" stdout F attempt 3\n")

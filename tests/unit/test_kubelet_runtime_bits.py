@@ -1,12 +1,14 @@
-"""Small pure pieces of the runtime and worker: CRI log lines and Go durations."""
+"""Small pure pieces of the runtime and worker: CRI log lines, Go durations, the state journal."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from kubelet.hooks import hook_failure_message
+from kubelet.journal import Journal, read_journal
 from kubelet.pod_sync import go_duration
 from kubelet.process_runtime import cri_log_line, rfc3339_nano
 
@@ -34,3 +36,29 @@ def test_hook_failure_message() -> None:
     )
     http = hook_failure_message({"httpGet": {"path": "/stop"}}, "c", "p_ns(u)", "boom", "")
     assert http == 'HTTP lifecycle hook (/stop) for Container "c" in Pod "p_ns(u)" failed - error: boom'
+
+
+def test_journal_keeps_entries_across_reopening_and_compacts(tmp_path: Path) -> None:
+    path = tmp_path / "records"
+    j = Journal(path)
+    j.set("a", '{"x": 1}')
+    j.set("b", "two words")
+    j.delete("a")
+    j.delete("missing")  # nothing written
+    assert path.read_text() == 'a {"x": 1}\nb two words\na\n'
+    assert read_journal(path) == ({"b": "two words"}, 3)
+    again = Journal(path)  # stale lines: rewritten with the live entries only
+    assert again.entries == {"b": "two words"} and path.read_text() == "b two words\n"
+    for i in range(3000):
+        again.set(f"k{i}", "v")
+        again.delete(f"k{i}")
+    assert len(path.read_text().splitlines()) < 1100
+    assert Journal(path).entries == {"b": "two words"}
+
+
+def test_journal_folds_in_records_of_an_earlier_layout(tmp_path: Path) -> None:
+    path = tmp_path / "records"
+    path.write_text("a new\nc\n")
+    j = Journal(path, {"a": "old", "b": "legacy", "c": "removed since"})
+    assert j.entries == {"a": "new", "b": "legacy"}  # the journal's lines come after the old records
+    assert read_journal(path) == ({"a": "new", "b": "legacy"}, 2)
