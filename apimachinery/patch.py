@@ -18,6 +18,7 @@ caller passes `copy_doc=False` to say the document is a private copy the patch m
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable
 from typing import Any, Final
@@ -348,6 +349,7 @@ def _compile_rules() -> dict[str, list[tuple[re.Pattern[str], str]]]:
 _LIST_TABLE: Final = _compile_rules()
 
 
+@functools.lru_cache(maxsize=4096)  # paths are the patch's keys: a status patch asks the same few on every write
 def _list_strategy(kind: str, path: str) -> str | None:
     """Return the merge key of the list at `path` (`""` for scalar sets, None if atomic)."""
     for regex, key in (*_LIST_TABLE.get(kind, ()), *_LIST_TABLE["*"]):
