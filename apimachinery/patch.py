@@ -407,6 +407,10 @@ def _merge_map(original: dict, patch: dict, kind: str, path: str) -> Any:
         original = {}
     elif directive != "merge":
         raise PatchError(f"unknown $patch directive {directive!r} at {_where(path)}")
+    if not any(key.startswith("$") for key in patch):  # no directive left: the fields alone (most maps)
+        for key, value in patch.items():
+            _merge_field(original, key, value, kind, f"{path}/{key}" if path else key)
+        return original
     _apply_retain_keys(original, patch, path)
     _apply_element_orders(original, patch, kind, path)
     for key, value in patch.items():
