@@ -95,10 +95,24 @@ class Timers:
                             self.undo.append((module, attr, fn))
                             setattr(module, attr, wrapped)
 
+    def install_plugins(self, chain: Any) -> list[str]:
+        """Wrap each admission plug-in's `admit` and `validate` on the instance; the names of the rows."""
+        rows = []
+        for stage, plugins in (("admit", chain.mutating), ("validate", chain.validating)):
+            for plugin in plugins:
+                spec = f"  {stage}: {type(plugin).__name__}"
+                rows.append(spec)
+                self.undo.append((plugin, stage, None))
+                setattr(plugin, stage, self._wrap(spec, getattr(plugin, stage)))
+        return rows
+
     def uninstall(self) -> None:
         """Put every original back."""
         for owner, attr, original in reversed(self.undo):
-            setattr(owner, attr, original)
+            if original is None:  # set on the instance: its class's method shows again
+                vars(owner).pop(attr, None)
+            else:
+                setattr(owner, attr, original)
         self.undo.clear()
 
     def _wrap(self, spec: str, fn: Any) -> Any:
@@ -306,11 +320,12 @@ async def run(n: int, rounds: int, profile: bool) -> None:
             if profile:
                 timers = Timers()
                 timers.install()
+                plugin_rows = timers.install_plugins(app.state.registry.admission)
                 try:
                     layered = await one_round("layers", timers=timers)
                 finally:
                     timers.uninstall()
-                show_layers(layered, n)
+                show_layers(layered, n, plugin_rows)
                 profs = {op: cProfile.Profile() for op in OPS}
                 await one_round("prof", profs)
                 for op in OPS:
@@ -320,13 +335,14 @@ async def run(n: int, rounds: int, profile: bool) -> None:
         etcd.stop()
 
 
-def show_layers(layered: dict[str, tuple[float, float, dict[str, float]]], n: int) -> None:
+def show_layers(layered: dict[str, tuple[float, float, dict[str, float]]], n: int, plugins: list[str]) -> None:
     """Print each layer's inclusive CPU per request, per operation."""
     print(f"\nµs of CPU per request by layer (inclusive, time.thread_time wrappers; one round of {n}):")
     print(f"  {'layer':<58}" + "".join(f"{op:>17}" for op in OPS))
-    for layer, names in LAYERS:
+    for layer, names in LAYERS + [(p, [p]) for p in plugins]:
         row = [sum(layered[op][2][spec] for spec in names) / n * 1e6 for op in OPS]
-        print(f"  {layer:<58}" + "".join(f"{v:17.1f}" for v in row))
+        if any(v >= 0.5 for v in row):
+            print(f"  {layer:<58}" + "".join(f"{v:17.1f}" for v in row))
     for label, k in (("the whole series, main thread", 1), ("the whole series, process", 0)):
         print(f"  {label:<58}" + "".join(f"{layered[op][k]:17.1f}" for op in OPS))
 
