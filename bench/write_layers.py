@@ -2,18 +2,20 @@
 
     .venv/bin/python bench/write_layers.py                       # this tree
     .venv/bin/python bench/write_layers.py --tree /tmp/base      # another checkout's code, same script
-    .venv/bin/python bench/write_layers.py --profile             # and a cProfile tally by layer
+    .venv/bin/python bench/write_layers.py --profile             # and the CPU of each layer
 
 It starts an etcd, builds the apiserver's app (`create_app`, the ServiceAccount plug-in off as in the other
 benches) and runs its lifespan in this process, then sends, one at a time through the app's ASGI entry as the
 insecure listener's requests, N pod creates (bench/apiserver.py's pod), N bindings, N JSON merge patches of
 `pods/<n>/status` (bench/pod_writes.py's Running and Ready status) and N strategic merge patches of the same
-status to other pods. Each series is timed with `time.process_time` from its first request until the watch cache
-has applied the last write's event, so a figure holds the request, the etcd client's share of the call and the
-cache's decode and apply of the event (no watcher is open: no fan-out). The collector is tuned as `python -m apiserver`
-tunes it. R rounds; the median is printed. With `--profile`, one more round runs under cProfile and each
-operation's time is tallied by layer (the inclusive time of the functions that are that layer, per request;
-cProfile inflates every figure, so read them as shares).
+status to other pods. Each series is timed with `time.process_time` (and the main thread's `time.thread_time`)
+from its first request until the watch cache has applied the last write's event, so a figure holds the request,
+the etcd client's share of the call and the cache's decode and apply of the event (no watcher is open: no
+fan-out). The collector is tuned as `python -m apiserver` tunes it. R rounds; the median is printed. With
+`--profile`, one more round runs with each layer's functions (LAYERS, and each admission plug-in's `admit` and
+`validate`) wrapped in `time.thread_time` counters and prints their inclusive CPU per request, then one more under
+cProfile (wall clock, inflated) and prints its top functions per operation. The wrappers add a little to every
+figure and a loaded machine inflates them all: read them as shares.
 """
 
 from __future__ import annotations
