@@ -18,6 +18,7 @@ caller passes `copy_doc=False` to say the document is a private copy the patch m
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable
 from typing import Any, Final
@@ -348,6 +349,7 @@ def _compile_rules() -> dict[str, list[tuple[re.Pattern[str], str]]]:
 _LIST_TABLE: Final = _compile_rules()
 
 
+@functools.lru_cache(maxsize=4096)  # paths are the patch's keys: a status patch asks the same few on every write
 def _list_strategy(kind: str, path: str) -> str | None:
     """Return the merge key of the list at `path` (`""` for scalar sets, None if atomic)."""
     for regex, key in (*_LIST_TABLE.get(kind, ()), *_LIST_TABLE["*"]):
@@ -405,6 +407,10 @@ def _merge_map(original: dict, patch: dict, kind: str, path: str) -> Any:
         original = {}
     elif directive != "merge":
         raise PatchError(f"unknown $patch directive {directive!r} at {_where(path)}")
+    if not any(key.startswith("$") for key in patch):  # no directive left: the fields alone (most maps)
+        for key, value in patch.items():
+            _merge_field(original, key, value, kind, f"{path}/{key}" if path else key)
+        return original
     _apply_retain_keys(original, patch, path)
     _apply_element_orders(original, patch, kind, path)
     for key, value in patch.items():

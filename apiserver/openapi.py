@@ -17,7 +17,7 @@ import importlib.resources
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -686,13 +686,16 @@ def use_custom_fields(res: ResourceInfo, finder: UnknownFields | None) -> None:
         _custom_fields[(res.group, res.plural)] = finder
 
 
-def _unknown_paths(res: ResourceInfo, obj: Any) -> list[Path]:
+def _unknown_paths(res: ResourceInfo, obj: Any, only: Collection[str] | None = None) -> list[Path]:
+    """The unknown fields of `obj`; with `only`, of those of its top-level fields (the paths are still `obj`'s)."""
     name = definition_for(res.group, res.version, res.kind)
     if name is None or not isinstance(obj, dict):
         return []
     root = _WALK_ROOTS.get(name)
     if root is None:  # one schema object per kind, so its compiled node is found again
         root = _WALK_ROOTS[name] = _ref(name)
+    if only is not None:
+        obj = {k: v for k, v in obj.items() if k in only}
     return list(_walk(_fields(root), obj))
 
 
@@ -736,6 +739,7 @@ def check_fields(
     prefix: str = "",
     raw: bytes | None = None,
     depth_known: bool = False,
+    only: Collection[str] | None = None,
 ) -> FieldCheck:
     """Apply a fieldValidation directive: Strict → 400 on unknown fields, Warn → warnings, Ignore → nothing.
 
@@ -745,6 +749,8 @@ def check_fields(
     `ignore` lists unknown fields that were already stored (so a patch is judged on what it adds), or is a
     function giving them, called only when `obj` has unknown fields; `prefix` starts the 400 message, as
     create and update name the kind there; `depth_known`: a patched `obj` surely nests at most MAX_DEPTH levels.
+    `only` (a patched `obj` of a built-in kind): the top-level fields the patch could change; the others are
+    the stored object's as it is, which passed these checks when it was written, so they are not walked again.
     """
     from apiserver import typecheck  # the decode step: wrong JSON types are refused before anything else
 
@@ -753,7 +759,7 @@ def check_fields(
     if prefix:
         typecheck.check_body(res, obj)
     else:
-        typecheck.check_patched(res, obj, depth_known=depth_known)
+        typecheck.check_patched(res, obj, depth_known=depth_known, only=only)
     custom = _custom_fields.get((res.group, res.plural)) if res.custom else None
     if custom is not None:  # pruned here already, by the custom resource's schema
         wanted = isinstance(obj, dict) and directive != "Ignore"  # Ignore: the strategy prunes them silently
@@ -762,7 +768,7 @@ def check_fields(
         unknown = [f for f in dropped if f not in skip]
         found: list[Path] = []
     else:
-        found = _unknown_paths(res, obj)
+        found = _unknown_paths(res, obj, only)
         if found:
             skip = _ignored(ignore)
             found = [p for p in found if _display(p) not in skip]

@@ -568,7 +568,10 @@ class Registry:
         Required fields are filled after validation (so a missing field is reported as missing, not as an
         invalid zero) and before the checks against the stored object, which has them already.
         """
-        causes = strategy.validate(obj)
+        if subresource == "status" and old is not None and strategy.model_unchanged(obj, old):
+            causes = strategy.validate(obj, model_known=True)  # the model's fields are the stored object's
+        else:
+            causes = strategy.validate(obj)
         strategy.fill_required(obj)
         if old is not None and subresource not in _TRUSTED_SUBRESOURCES:
             causes += strategy.validate_update(obj, old)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from apimachinery import validation
 from apimachinery.errors import Cause, StatusError, bad_request
@@ -87,6 +87,9 @@ def pydantic_causes(kind: str, exc: ValidationError) -> list[Cause]:
             field = path_str(err["loc"])
             raise bad_request(f'{kind} in version "v1" cannot be handled as a {kind}: {field}: {err["msg"]}')
     return [_cause_for(e) for e in errors]
+
+
+_MODEL_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {}
 
 
 class Strategy:
@@ -171,10 +174,11 @@ class Strategy:
         """Adjust an object that has just been marked for deletion."""
 
     # --- validation ----------------------------------------------------------------
-    def validate(self, obj: dict[str, Any]) -> list[Cause]:
-        """Validate a whole object (create and update)."""
+    def validate(self, obj: dict[str, Any], *, model_known: bool = False) -> list[Cause]:
+        """Validate a whole object (create and update); `model_known`: every field the kind's model declares is the
+        stored object's, which passed the model when it was written (see `model_unchanged`), so it is not run."""
         causes = self._meta_causes(obj)
-        if self.model is not None:
+        if self.model is not None and not model_known:
             try:
                 self.model.model_validate(obj)
             except ValidationError as e:
@@ -182,6 +186,16 @@ class Strategy:
         if not causes:
             causes += self.validate_semantics(obj)
         return causes
+
+    def model_unchanged(self, new: dict[str, Any], old: dict[str, Any]) -> bool:
+        """Whether the kind's model would see the same fields in `new` as in `old` (a status write: the models
+        declare no status, and extra fields are not validated), so its answer cannot differ."""
+        if self.model is None or type(self).validate is not Strategy.validate:
+            return False
+        fields = _MODEL_FIELDS.get(self.model)
+        if fields is None:
+            fields = _MODEL_FIELDS[self.model] = tuple(f.alias or name for name, f in self.model.model_fields.items())
+        return all(new.get(f) == old.get(f) for f in fields)
 
     def validate_semantics(self, obj: dict[str, Any]) -> list[Cause]:
         """Kind-specific checks that need more than types (after the model passed)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -255,11 +256,14 @@ def _check_base64(value: str) -> None:
         raise _Mismatch(f"illegal base64 data at input byte {where}") from e
 
 
-def first_type_error(res: ResourceInfo, obj: Any, *, depth_known: bool = False) -> str | None:
+def first_type_error(
+    res: ResourceInfo, obj: Any, *, depth_known: bool = False, only: Collection[str] | None = None
+) -> str | None:
     """encoding/json's error for the first value of `obj` whose JSON type the kind's schema forbids, if any.
 
     Declared fields set to null are removed from `obj` in place (see the module doc). `depth_known`: the
-    caller knows `obj` nests at most MAX_DEPTH levels, so the depth walk is left out.
+    caller knows `obj` nests at most MAX_DEPTH levels, so the depth walk is left out. `only`: the top-level
+    fields of (an object) `obj` to check; the others are known to pass (the stored object's, unpatched).
     """
     name = openapi.definition_for(res.group, res.version, res.kind)
     if name is None:
@@ -270,7 +274,15 @@ def first_type_error(res: ResourceInfo, obj: Any, *, depth_known: bool = False) 
         root = _ROOTS.get(name)
         if root is None:  # one schema object per kind, so its compiled node is found again
             root = _ROOTS[name] = {"$ref": f"#/components/schemas/{name}"}
-        _check(_node(root), obj, res.kind)
+        if only is None or not isinstance(obj, dict):
+            _check(_node(root), obj, res.kind)
+        else:
+            part = {k: v for k, v in obj.items() if k in only}
+            try:
+                _check(_node(root), part, res.kind)
+            finally:
+                for k in [k for k in obj if k in only and k not in part]:  # a top-level null, removed
+                    del obj[k]
     except _Mismatch as e:
         return e.message
     except TooDeep as e:
@@ -285,9 +297,12 @@ def check_body(res: ResourceInfo, obj: Any) -> None:
         raise errors.bad_request(openapi.decode_prefix(res) + message)
 
 
-def check_patched(res: ResourceInfo, obj: Any, *, depth_known: bool = False) -> None:
-    """422 with a `patch` cause for an object a patch turned into something the kind cannot decode."""
-    message = first_type_error(res, obj, depth_known=depth_known)
+def check_patched(
+    res: ResourceInfo, obj: Any, *, depth_known: bool = False, only: Collection[str] | None = None
+) -> None:
+    """422 with a `patch` cause for an object a patch turned into something the kind cannot decode (`only`: as
+    `first_type_error`'s)."""
+    message = first_type_error(res, obj, depth_known=depth_known, only=only)
     if message is None:
         return
     try:

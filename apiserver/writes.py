@@ -81,6 +81,7 @@ async def patch_object(ctx: RequestContext) -> Response:
     # a merge patch's result nests no deeper than the stored object or the patch (checked when decoded);
     # a JSON patch's copy and move can nest it deeper
     bounded = mt in (MERGE_PATCH, STRATEGIC_MERGE_PATCH)
+    only = _patched_fields(patch) if bounded and subresource == "status" and not res.custom else None
 
     def mutate(cur: dict[str, Any]) -> dict[str, Any]:
         # `cur` is the registry's private copy, decoded from the stored JSON (so orjson encodes it again)
@@ -94,7 +95,7 @@ async def patch_object(ctx: RequestContext) -> Response:
 
         depth_known = bounded and nests_within(raw)
         check.warnings = openapi.check_fields(
-            res, new, wo.field_validation, ignore=known, depth_known=depth_known
+            res, new, wo.field_validation, ignore=known, depth_known=depth_known, only=only
         ).warnings
         if subresource:
             return new
@@ -102,6 +103,18 @@ async def patch_object(ctx: RequestContext) -> Response:
 
     result = await reg.update(res, ctx.namespace, ctx.name, mutate, wo, subresource, user=ctx.user)
     return check.apply(json_response(result.obj))
+
+
+def _patched_fields(patch: Any) -> frozenset[str] | None:
+    """The top-level fields a merge or strategic merge patch can change: the others stay the stored object's.
+
+    A status write checks only these (the stored object passed the checks when it was written, and keeps
+    everything but status anyway). None (check everything) when the patch has a top-level directive
+    (`$patch: replace`, `$retainKeys`, …), which can reach beyond the fields it names.
+    """
+    if not isinstance(patch, dict) or any(k.startswith("$") for k in patch):
+        return None
+    return frozenset(patch)
 
 
 def dry_run_of(ctx: RequestContext, options: dict[str, Any]) -> bool:
