@@ -432,7 +432,7 @@ def create_app(config: Config) -> FastAPI:
             sub.info, sub.path, sub.method, sub.query = forward.info, forward.path, forward.method, query
             sub.verb = request_verb(forward.method, forward.info, query)
             sub.body_bytes, sub.decoded_body = forward.body, forward.decoded
-            sub.answer_object = forward.answer_object
+            sub.answer_object, sub.fields_checked = forward.answer_object, forward.fields_checked
             return await handle(sub)
 
         if not ctx.info.resource:

@@ -80,6 +80,7 @@ class RequestContext:
     body_bytes: bytes | None = None  # the body to read in place of the connection's
     decoded_body: Any = UNDECODED  # a create's body already decoded (and converted): taken as it is
     answer_object: bool = False  # answer an object unencoded (codec.ObjectResponse), for that layer to convert
+    fields_checked: bool = False  # that layer checked the body's fields (fieldValidation) in the version written
 
     @property
     def is_resource_request(self) -> bool:

@@ -118,7 +118,10 @@ async def _create(ctx: RequestContext) -> Response:
     else:  # converted from what the client sent: an object, whose keys cannot repeat (no duplicates to look for)
         body = ctx.decoded_body
     wo = WriteOptions.parse(ctx.query)
-    check = await openapi.validate_fields(res, body, wo.field_validation, raw)
+    if ctx.fields_checked:  # in the version the client wrote, before it was converted (apiserver/versions.py)
+        check = openapi.FieldCheck([])
+    else:
+        check = await openapi.validate_fields(res, body, wo.field_validation, raw)
     if isinstance(body, dict):
         manager = managedfields.manager_name(wo.field_manager, ctx.header("user-agent"))
         managedfields.set_on_create(res, body, manager)

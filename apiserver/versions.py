@@ -1,20 +1,21 @@
-"""Serving a resource in a version other than the one it is stored in (autoscaling/v1
-HorizontalPodAutoscalers, stored as autoscaling/v2), by conversion around the generic handler.
+"""Serving a resource in a version other than the one it is stored in (autoscaling/v1 HorizontalPodAutoscalers, stored
+as autoscaling/v2), by conversion around the generic handler.
 
-A request to `/apis/<group>/<old>/...` is rewritten to the storage version: request bodies are
-converted in (create, update, server-side apply), the generic handler serves it, and what comes
-back is converted out — objects, lists, Tables with objects, and watch streams event by event. A
-JSON, merge or strategic merge patch is meant for the old version's shape, so it is applied to the
-object as that version shows it: read, convert, patch, convert back, and update with the
-resourceVersion read (a conflict is retried unless the patch itself named a resourceVersion), all
-through the same generic handler, so whatever guards it guards these too. A conversion may leave the bodies
-of objects written to it unconverted (`Converts.converted_by_strategy`: a custom resource's, validated in the
+A request to `/apis/<group>/<old>/...` is rewritten to the storage version: request bodies are converted in (create,
+update, server-side apply), the generic handler serves it, and what comes back is converted out — objects, lists,
+Tables with objects, and watch streams event by event. A JSON, merge or strategic merge patch is meant for the old
+version's shape, so it is applied to the object as that version shows it: read, convert, patch, convert back, and
+update with the resourceVersion read (a conflict is retried unless the patch itself named a resourceVersion), all
+through the same generic handler, so whatever guards it guards these too. A built-in kind's created or updated
+object has its fields checked (fieldValidation: types, unknown and duplicate fields) in the version written, before
+it is converted, as upstream's versioned decoder does: the paths named are the client's. A conversion may leave the
+bodies of objects written to it unconverted (`Converts.converted_by_strategy`: a custom resource's, validated in the
 version written before it is converted): they reach the handler with `WRITTEN_VERSION` set. A scale's body is a
 Scale in every version and passes as it is.
 
 The generic handler is handed what it serves (`Forward`), not a rewritten HTTP request: the storage version's path,
-info and query, and a create's body as the object the conversion made (not encoded and decoded again); the
-object it creates comes back unencoded (`codec.ObjectResponse`) to be converted out and encoded once.
+info and query, and a create's body as the object the conversion made (not encoded and decoded again); the object it
+creates comes back unencoded (`codec.ObjectResponse`) to be converted out and encoded once.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from apimachinery import errors
 from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
 from apimachinery.resources import ResourceInfo
 from apimachinery.selectors import FieldRequirement, FieldSelector, SelectorError, parse_field_selector
+from apiserver import openapi
 from apiserver.codec import PATCH_TYPES, ObjectResponse, TooDeep, check_depth, decode_body, json_response, media_type
 from apiserver.context import UNDECODED
 from apiserver.conversion import hpa_to_v1, hpa_to_v2
+from apiserver.options import WriteOptions
 from apiserver.request_info import RequestInfo
 from apiserver.required import filler_for
 
@@ -114,6 +117,7 @@ class Forward:
     body: bytes | None = None  # the body the handler reads in place of the client's (None: the client's)
     decoded: Any = UNDECODED  # a create's body, decoded and converted: the handler takes it as it is
     answer_object: bool = False  # answer an object unencoded (codec.ObjectResponse), to be converted out
+    fields_checked: bool = False  # the body's fields were checked in the version written (the handler need not)
 
 
 Dispatch = Callable[[Forward], Awaitable[Response]]
@@ -263,8 +267,10 @@ async def _response_out(resp: Response, res: ResourceInfo, served: ResourceInfo,
             doc = orjson.loads(resp.body)
         except (orjson.JSONDecodeError, AttributeError):
             return resp
-    extra = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-length", "content-type")}
-    return json_response(await _convert_out(doc, res, served, conv), resp.status_code, extra)
+    out = json_response(await _convert_out(doc, res, served, conv), resp.status_code)
+    # every header the handler added (several Warnings among them), as it added them
+    out.raw_headers.extend(h for h in resp.raw_headers if h[0].lower() not in (b"content-length", b"content-type"))
+    return out
 
 
 def _patch(doc: Obj, patch: Any, mt: str, kind: str) -> Obj:
@@ -429,8 +435,10 @@ async def _serve_through_storage(
     if method == "PATCH" and own_kind and media_type(request.headers.get("content-type")) != _APPLY:
         return await _patch_converted(request, info, storage, res, served, conv, dispatch)
     unconverted = False
+    check: openapi.FieldCheck | None = None
     if method in ("POST", "PUT", "PATCH") and own_kind:
-        decoded = decode_body(await request.body(), request.headers.get("content-type") or "application/json")
+        raw = await request.body()
+        decoded = decode_body(raw, request.headers.get("content-type") or "application/json")
         if isinstance(decoded, dict) and (method == "PATCH" or decoded.get("kind") in (None, res.kind)):
             api_version = decoded.get("apiVersion")
             served_api = f"{info.group}/{info.version}"
@@ -438,6 +446,10 @@ async def _serve_through_storage(
                 why = f"the API version in the data ({api_version}) does not match the expected API version"
                 raise errors.bad_request(f"{why} ({served_api})")
             unconverted = conv.converted_by_strategy(info.subresource, apply=method == "PATCH")
+            if not unconverted and method != "PATCH" and not info.subresource and not served.custom:
+                directive = WriteOptions.parse(query).field_validation
+                check = await openapi.validate_fields(served, decoded, directive, raw)
+                storage = replace(storage, fields_checked=True)
             if not unconverted:
                 decoded = (await conv.into_storage([decoded]))[0]
         if method == "POST":
@@ -447,7 +459,8 @@ async def _serve_through_storage(
     elif method not in ("POST", "PUT", "PATCH", "DELETE"):
         storage = replace(storage, body=b"")  # a read's body, if it had one, is not passed on
     resp = await _dispatch_written(storage, dispatch, unconverted)
-    return await _response_out(resp, res, served, conv)
+    out = await _response_out(resp, res, served, conv)
+    return check.apply(out) if check is not None else out
 
 
 async def _dispatch_written(forward: Forward, dispatch: Dispatch, unconverted: bool) -> Response:
