@@ -126,7 +126,7 @@ async def _create(ctx: RequestContext) -> Response:
         manager = managedfields.manager_name(wo.field_manager, ctx.header("user-agent"))
         managedfields.set_on_create(res, body, manager)
     obj = await registry_of(ctx).create(res, ctx.namespace or ctx.info.namespace or None, body, wo, user=ctx.user)
-    return check.apply(object_response(ctx, obj, 201))
+    return check.apply(object_response(ctx, obj, 201, owned=True))
 
 
 async def _delete(ctx: RequestContext) -> Response:
@@ -138,8 +138,9 @@ async def _delete(ctx: RequestContext) -> Response:
     return json_response(obj)
 
 
-def object_response(ctx: RequestContext, obj: dict[str, Any], code: int = 200) -> Response:
-    """One object as JSON, or as a one-row Table when the client asked for one (unencoded when the context asks)."""
+def object_response(ctx: RequestContext, obj: dict[str, Any], code: int = 200, *, owned: bool = False) -> Response:
+    """One object as JSON, or as a one-row Table when the client asked for one; unencoded when the context asks and
+    the object is the request's own (`owned`: a create's, not the watch cache's, which no one may change)."""
     doc: Any = obj
     if wants_table(ctx.header("accept")):
         from apiserver.tables import build_table
@@ -152,7 +153,7 @@ def object_response(ctx: RequestContext, obj: dict[str, Any], code: int = 200) -
             resource_version=rv,
             include_object=_include_object(ctx),
         )
-    return ObjectResponse(doc, code) if ctx.answer_object else json_response(doc, code)
+    return ObjectResponse(doc, code) if ctx.answer_object and owned else json_response(doc, code)
 
 
 def _list_options(ctx: RequestContext) -> ListOptions:

@@ -21,6 +21,7 @@ creates comes back unencoded (`codec.ObjectResponse`) to be converted out and en
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -404,6 +405,12 @@ def _storage_query(query: Mapping[str, str], conv: Converts) -> Mapping[str, str
     return {**query, "fieldSelector": str(FieldSelector(tuple(renamed)))}
 
 
+@functools.lru_cache(maxsize=2048)
+def _on_storage(info: RequestInfo, group: str, version: str) -> RequestInfo:
+    """The (frozen, remembered) request info of a path as the storage version names it."""
+    return replace(info, group=group, version=version)
+
+
 def _as_decoded(obj: Any) -> Any:
     """A converted body as decoding its JSON would have given it: no deeper than a body may nest."""
     try:
@@ -424,7 +431,7 @@ async def _serve_through_storage(
     root = _root(info.group, info.version)
     path = _url_path(request)
     storage = Forward(
-        info=replace(info, group=res.group, version=res.version),
+        info=_on_storage(info, res.group, res.version),
         method=request.method,
         path=_root(res.group, res.version) + path[len(root) :],
         query=_storage_query(query, conv),

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import orjson
 
+from tests.integration.controller_kit import eventually
 from tests.integration.test_events_v1 import NOW, v1_event
 
 JSON = {"content-type": "application/json"}
@@ -135,3 +136,34 @@ reportingInstance: default-scheduler-host
     r = await api.post(events(ns), content=yaml_body, headers={"content-type": "application/yaml"})
     assert r.status_code == 201 and r.json()["note"] == "from YAML", r.text
     assert (await api.get(f"/api/v1/namespaces/{ns}/events/y")).json()["message"] == "from YAML"
+
+
+async def test_reading_through_a_converted_version_leaves_the_stored_object_as_it_is(
+    api: httpx.AsyncClient, ns: str
+) -> None:
+    legacy = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "s", "namespace": ns},
+        "involvedObject": {"kind": "Pod", "namespace": ns, "name": "web-1"},
+        "reason": "Pulled",
+        "message": "image pulled",
+        "type": "Normal",
+        "series": {"lastObservedTime": NOW},  # core/v1's series may lack its count; events.k8s.io/v1's may not
+        "source": {"component": "kubelet"},
+    }
+    r = await api.post(f"/api/v1/namespaces/{ns}/events", json=legacy)
+    assert r.status_code == 201, r.text
+    cached = {"resourceVersion": "0"}  # the watch cache's object, once it has it
+
+    async def in_cache() -> bool:
+        return (await api.get(f"{events(ns)}/s", params=cached)).status_code == 200
+
+    await eventually(in_cache, what="the watch cache to hold the Event")
+    for _ in range(2):
+        r = await api.get(f"{events(ns)}/s", params=cached)
+        assert r.json()["series"] == {"count": 0, "lastObservedTime": NOW}, r.text
+        r = await api.get(events(ns), params=cached)
+        assert [e["series"] for e in r.json()["items"]] == [{"count": 0, "lastObservedTime": NOW}], r.text
+    r = await api.get(f"/api/v1/namespaces/{ns}/events/s", params=cached)
+    assert r.json()["series"] == {"lastObservedTime": NOW}, r.text
