@@ -36,7 +36,16 @@ from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
 from apimachinery.resources import ResourceInfo
 from apimachinery.selectors import FieldRequirement, FieldSelector, SelectorError, parse_field_selector
 from apiserver import openapi
-from apiserver.codec import PATCH_TYPES, ObjectResponse, TooDeep, check_depth, decode_body, json_response, media_type
+from apiserver.codec import (
+    PATCH_TYPES,
+    ObjectResponse,
+    TooDeep,
+    check_depth,
+    decode_body,
+    json_response,
+    media_type,
+    nests_within,
+)
 from apiserver.context import UNDECODED
 from apiserver.conversion import hpa_to_v1, hpa_to_v2
 from apiserver.options import WriteOptions
@@ -413,6 +422,9 @@ def _on_storage(info: RequestInfo, group: str, version: str) -> RequestInfo:
 
 def _as_decoded(obj: Any) -> Any:
     """A converted body as decoding its JSON would have given it: no deeper than a body may nest."""
+    # encoding it is the cheap test (a few µs, where walking it is ~20); orjson refuses what nests too deep to write
+    if nests_within(orjson.dumps(obj)):
+        return obj
     try:
         return check_depth(obj)
     except TooDeep as e:  # a conversion can nest deeper than the body it was given (autoscaling/v1's metrics)
@@ -430,19 +442,18 @@ async def _serve_through_storage(
 ) -> Response:
     root = _root(info.group, info.version)
     path = _url_path(request)
-    storage = Forward(
-        info=_on_storage(info, res.group, res.version),
-        method=request.method,
-        path=_root(res.group, res.version) + path[len(root) :],
-        query=_storage_query(query, conv),
-        answer_object=True,
-    )
-    method = storage.method
+    storage_info = _on_storage(info, res.group, res.version)
+    storage_path = _root(res.group, res.version) + path[len(root) :]
+    storage_query = _storage_query(query, conv)
+    method = request.method
     own_kind = info.subresource in _OWN_KIND  # a scale's body is a Scale, the same in every version
     if method == "PATCH" and own_kind and media_type(request.headers.get("content-type")) != _APPLY:
+        storage = Forward(storage_info, method, storage_path, storage_query)
         return await _patch_converted(request, info, storage, res, served, conv, dispatch)
     unconverted = False
     check: openapi.FieldCheck | None = None
+    body: bytes | None = None
+    decoded: Any = UNDECODED
     if method in ("POST", "PUT", "PATCH") and own_kind:
         raw = await request.body()
         decoded = decode_body(raw, request.headers.get("content-type") or "application/json")
@@ -456,15 +467,24 @@ async def _serve_through_storage(
             if not unconverted and method != "PATCH" and not info.subresource and not served.custom:
                 directive = WriteOptions.parse(query).field_validation
                 check = await openapi.validate_fields(served, decoded, directive, raw)
-                storage = replace(storage, fields_checked=True)
             if not unconverted:
                 decoded = (await conv.into_storage([decoded]))[0]
         if method == "POST":
-            storage = replace(storage, decoded=_as_decoded(decoded))
+            decoded = _as_decoded(decoded)
         else:  # update and apply read their bodies themselves (apiserver/writes.py)
-            storage = replace(storage, body=orjson.dumps(decoded))
+            body, decoded = orjson.dumps(decoded), UNDECODED
     elif method not in ("POST", "PUT", "PATCH", "DELETE"):
-        storage = replace(storage, body=b"")  # a read's body, if it had one, is not passed on
+        body = b""  # a read's body, if it had one, is not passed on
+    storage = Forward(
+        storage_info,
+        method,
+        storage_path,
+        storage_query,
+        body,
+        decoded,
+        answer_object=True,
+        fields_checked=check is not None,
+    )
     resp = await _dispatch_written(storage, dispatch, unconverted)
     out = await _response_out(resp, res, served, conv)
     return check.apply(out) if check is not None else out

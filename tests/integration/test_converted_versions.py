@@ -167,3 +167,21 @@ async def test_reading_through_a_converted_version_leaves_the_stored_object_as_i
         assert [e["series"] for e in r.json()["items"]] == [{"count": 0, "lastObservedTime": NOW}], r.text
     r = await api.get(f"/api/v1/namespaces/{ns}/events/s", params=cached)
     assert r.json()["series"] == {"lastObservedTime": NOW}, r.text
+
+
+async def test_a_converted_body_nests_no_deeper_than_a_body_may(api: httpx.AsyncClient, ns: str) -> None:
+    # autoscaling/v1 keeps v2's conditions in an annotation: a string, which the conversion makes JSON again
+    def conditions(depth: int) -> str:
+        return '[{"type": "AbleToScale", "status": "True", "x": ' + "[" * depth + "]" * depth + "}]"
+
+    hpa = hpa_v1(ns, "deep")
+    hpa["metadata"]["annotations"] = {"autoscaling.alpha.kubernetes.io/conditions": conditions(140)}
+    hpa["status"] = {"currentReplicas": 1, "desiredReplicas": 1}
+    r = await api.post(f"/apis/autoscaling/v1/namespaces/{ns}/horizontalpodautoscalers", json=hpa)
+    assert r.status_code == 400, r.text
+    assert r.json()["message"] == (
+        "couldn't decode the request body: exceeded max depth of 128 nested objects and arrays"
+    )
+    hpa["metadata"]["annotations"] = {"autoscaling.alpha.kubernetes.io/conditions": conditions(100)}
+    r = await api.post(f"/apis/autoscaling/v1/namespaces/{ns}/horizontalpodautoscalers", json=hpa)
+    assert r.status_code == 201, r.text
