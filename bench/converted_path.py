@@ -6,10 +6,12 @@ the same requests to the storage version, in one process (no socket, no uvicorn)
 
 It starts an etcd, builds the apiserver's app (`create_app`, the ServiceAccount plug-in off as in the other
 benches), runs its lifespan in this process and sends each request through the insecure listener's ASGI entry,
-one at a time. For each operation it times N requests (`time.process_time`, the collector paused), R times, and
-prints the median per request. Creates make N new objects each timing; the PATCH is the scheduler's series
+one at a time. Each converted request alternates with the same request to the storage version (events.k8s.io/v1
+with core/v1, autoscaling/v1 with autoscaling/v2), so both see the same machine; each request is timed
+(`time.process_time`, the collector paused, N of each per timing, R timings) and the medians are printed with the
+median difference, the conversion's own cost. Creates make new objects; the PATCH is the scheduler's series
 update (a merge patch of `series` on one Event); GET and LIST read through the watch cache (`resourceVersion=0`),
-LIST a namespace of 50 Events.
+LIST a namespace of 50 Events. `--profile PREFIX` writes a cProfile (CPU time) of each pair's timings.
 """
 
 from __future__ import annotations
@@ -89,6 +91,26 @@ def core_event(ns: str, name: str) -> dict[str, Any]:
         "firstTimestamp": "2026-01-01T00:00:00Z",
         "lastTimestamp": "2026-01-01T00:00:00Z",
         "source": {"component": "kubelet", "host": "node-1"},
+    }
+
+
+def hpa_v2(name: str) -> dict[str, Any]:
+    """The same HorizontalPodAutoscaler in autoscaling/v2."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1,
+            "maxReplicas": 5,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}},
+                }
+            ],
+        },
     }
 
 
@@ -180,52 +202,63 @@ async def run(n: int, repeats: int, only: set[str], profile: str = "") -> None:
                         break
                     except RuntimeError:
                         await asyncio.sleep(0.05)
+            await call(post(EVENTS_CORE, core_event(NS, "core-target")), 201)
+            await call(post(HPA_V2, hpa_v2("target2")), 201)
             count = iter(range(10**9))
 
-            def series(_: int) -> Request:
-                return patch(f"{EVENTS_V1}/target", {"series": {"count": next(count) + 2, "lastObservedTime": NOW}})
+            def series(path: str) -> Callable[[int], Request]:
+                return lambda _: patch(path, {"series": {"count": next(count) + 2, "lastObservedTime": NOW}})
 
-            ops: list[tuple[str, Callable[[int], Request], int]] = [
-                ("Event GET (events.k8s.io/v1)", lambda i: get(f"{EVENTS_V1}/target"), 200),
-                ("Event GET (core/v1)", lambda i: get(f"{EVENTS_CORE}/target"), 200),
-                ("Event LIST of 50 (events.k8s.io/v1)", lambda i: get(EVENTS_V1_LISTED), 200),
-                ("Event LIST of 50 (core/v1)", lambda i: get(EVENTS_CORE_LISTED), 200),
-                ("HPA GET (autoscaling/v1)", lambda i: get(f"{HPA_V1}/target"), 200),
-                ("HPA GET (autoscaling/v2)", lambda i: get(f"{HPA_V2}/target"), 200),
-                ("Event create (events.k8s.io/v1)", lambda i: post(EVENTS_V1, v1_event(NS, f"v{i}")), 201),
-                ("Event create (core/v1)", lambda i: post(EVENTS_CORE, core_event(NS, f"c{i}")), 201),
-                ("Event PATCH series (events.k8s.io/v1)", series, 200),
-                ("HPA create (autoscaling/v1)", lambda i: post(HPA_V1, hpa_v1(f"v{i}")), 201),
+            # each converted request beside the same request to the storage version, the two alternating
+            pairs: list[tuple[str, tuple[Callable[[int], Request], Callable[[int], Request]], int]] = [
+                ("Event GET", (lambda i: get(f"{EVENTS_V1}/target"), lambda i: get(f"{EVENTS_CORE}/target")), 200),
+                ("Event LIST of 50", (lambda i: get(EVENTS_V1_LISTED), lambda i: get(EVENTS_CORE_LISTED)), 200),
+                ("HPA GET", (lambda i: get(f"{HPA_V1}/target"), lambda i: get(f"{HPA_V2}/target")), 200),
+                (
+                    "Event create",
+                    (
+                        lambda i: post(EVENTS_V1, v1_event(NS, f"v{i}")),
+                        lambda i: post(EVENTS_CORE, core_event(NS, f"c{i}")),
+                    ),
+                    201,
+                ),
+                ("Event PATCH series", (series(f"{EVENTS_V1}/target"), series(f"{EVENTS_CORE}/core-target")), 200),
+                ("HPA create", (lambda i: post(HPA_V1, hpa_v1(f"v{i}")), lambda i: post(HPA_V2, hpa_v2(f"w{i}"))), 201),
             ]
-            times: dict[str, list[float]] = {}
+            times: dict[str, tuple[list[float], list[float]]] = {}
             serial = iter(range(10**9))
             # the reads first, then the writes (the cache's scans grow with the objects the creates add); each
             # operation's repeats in a row
-            for label, make, expect in ops:
+            for label, makers, expect in pairs:
                 if only and not any(o in label for o in only):
                     continue
                 for _ in range(repeats):
-                    reqs = [make(next(serial)) for _ in range(n)]
+                    reqs = [(k, makers[k](next(serial))) for _ in range(n) for k in (0, 1)]
                     await asyncio.sleep(0.5)  # the watch cache's work for the writes before is done
+                    spent = [0.0, 0.0]
                     gc.collect()
                     gc.disable()
                     profiler = cProfile.Profile(time.process_time) if profile else None
-                    start = time.process_time()
                     if profiler is not None:
                         profiler.enable()
-                    for req in reqs:
+                    for k, req in reqs:
+                        start = time.process_time()
                         await call(req, expect)
+                        spent[k] += time.process_time() - start
                     if profiler is not None:
                         profiler.disable()
-                    spent = time.process_time() - start
                     gc.enable()
                     if profiler is not None:
                         slug = "".join(c if c.isalnum() else "-" for c in label).strip("-").lower()
                         profiler.dump_stats(f"{profile}-{slug}.prof")
-                    times.setdefault(label, []).append(spent / n * 1e6)
-            print(f"µs per request, median of {repeats} timings of {n}:")
-            for label, v in times.items():
-                print(f"  {label:<40} {statistics.median(v):8.1f}   ({' '.join(f'{x:.0f}' for x in v)})")
+                    pair = times.setdefault(label, ([], []))
+                    pair[0].append(spent[0] / n * 1e6)
+                    pair[1].append(spent[1] / n * 1e6)
+            print(f"µs per request, median of {repeats} timings of {n} each, alternating:")
+            print(f"  {'request':<20} {'converted':>10} {'storage':>9} {'difference':>11}")
+            for label, (conv, stor) in times.items():
+                diff = statistics.median(c - s for c, s in zip(conv, stor, strict=True))
+                print(f"  {label:<20} {statistics.median(conv):10.1f} {statistics.median(stor):9.1f} {diff:11.1f}")
     finally:
         etcd.stop()
 
