@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import dataclasses
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -52,7 +51,6 @@ from apiserver.options import WriteOptions
 from apiserver.portallocator import PortRange
 from apiserver.registry import Registry
 from apiserver.repair import ServiceRepair
-from apiserver.request_info import RequestInfo
 from apiserver.security import (
     SecurityConfig,
     build_admission,
@@ -62,7 +60,7 @@ from apiserver.security import (
     identity_of,
 )
 from apiserver.storage import DEFAULT_MAX_OBJECT_BYTES, EtcdStorage, StorageError
-from apiserver.versions import serve_converted
+from apiserver.versions import Forward, serve_converted
 from apiserver.watch_cache import WatchCache
 
 __all__ = ["Config", "create_app"]
@@ -428,18 +426,18 @@ def create_app(config: Config) -> FastAPI:
         if ctx.info is None:  # not a resource path; `/apis/<group>` is still a discovery document
             return _discovery_doc(kinds, ctx.path, ctx.method)
 
-        async def dispatch(rewritten: Request, info: RequestInfo) -> Response:
-            query = dict(rewritten.query_params)  # a converted version may rename field selector labels
-            verb = request_verb(rewritten.method, info, query)
-            sub = dataclasses.replace(
-                ctx, info=info, path=rewritten.url.path, method=rewritten.method, verb=verb, query=query
-            )
-            sub.conn = rewritten
+        async def dispatch(forward: Forward) -> Response:
+            sub = copy.copy(ctx)  # the chain's context stays the client's request
+            query = ctx.query if forward.query is None else dict(forward.query)
+            sub.info, sub.path, sub.method, sub.query = forward.info, forward.path, forward.method, query
+            sub.verb = request_verb(forward.method, forward.info, query)
+            sub.body_bytes, sub.decoded_body = forward.body, forward.decoded
+            sub.answer_object, sub.fields_checked = forward.answer_object, forward.fields_checked
             return await handle(sub)
 
         if not ctx.info.resource:
             return _discovery_doc(kinds, ctx.path, ctx.method)
-        response = await serve_converted(request, ctx.info, dispatch, kinds)
+        response = await serve_converted(request, ctx.info, ctx.query, dispatch, kinds)
         if response is None:
             response = await handle(ctx)
         if warning := kinds.deprecation(ctx.info.group, ctx.info.version, ctx.info.resource):

@@ -13,12 +13,14 @@ from apiserver import yamlcodec
 
 __all__ = [
     "MAX_DEPTH",
+    "ObjectResponse",
     "TooDeep",
     "check_depth",
     "decode_body",
     "json_response",
     "media_type",
     "nests_within",
+    "repeats_no_key",
     "status_response",
     "wants_table",
 ]
@@ -97,6 +99,15 @@ def nests_within(raw: bytes, max_depth: int = MAX_DEPTH) -> bool:
     return raw.count(b"[") + raw.count(b"{") <= max_depth
 
 
+def repeats_no_key(raw: bytes, decoded: Any) -> bool:
+    """Whether the JSON `raw` surely gives no key twice in one object: it is exactly the encoding of what it decoded
+    to (a repeated key decodes to one, so its encoding would be shorter). Compact JSON from orjson or Go passes."""
+    try:
+        return orjson.dumps(decoded) == raw
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+
+
 def check_depth(value: Any, raw: bytes | None = None, max_depth: int = MAX_DEPTH) -> Any:
     """`value` itself, after checking it nests at most `max_depth` objects/arrays (TooDeep otherwise)."""
     if raw is not None and nests_within(raw, max_depth):
@@ -130,6 +141,26 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     response.body = body
     response.raw_headers = [(b"content-length", b"%d" % len(body)), _JSON_CONTENT_TYPE]
     return response
+
+
+class ObjectResponse(Response):
+    """A JSON answer not encoded yet: its object (`doc`), for the layer that asked for it to change before encoding
+    it (a converted version's, apiserver/versions.py). Headers added to it (warnings) are kept; sent as it is, it
+    is encoded then."""
+
+    def __init__(self, doc: Any, status_code: int = 200) -> None:
+        self.doc = doc
+        self.status_code = status_code
+        self.media_type = JSON
+        self.background = None
+        self.body = b""
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Send it encoded, with the headers added to it."""
+        encoded = json_response(self.doc, self.status_code)
+        encoded.raw_headers.extend(self.raw_headers)
+        await encoded(scope, receive, send)
 
 
 def status_response(err: StatusError) -> Response:

@@ -19,10 +19,13 @@ if TYPE_CHECKING:
     from apimachinery.resources import ResourceInfo
     from apiserver.registry import Registry
 
-__all__ = ["CONTEXT_KEY", "RequestContext", "UserInfo", "context_of"]
+__all__ = ["CONTEXT_KEY", "UNDECODED", "RequestContext", "UserInfo", "context_of"]
 
 # Where the chain keeps the request's context in the ASGI scope.
 CONTEXT_KEY = "tinykube.context"
+
+UNDECODED: Any = type("Undecoded", (), {"__repr__": lambda self: "UNDECODED"})()
+"""`RequestContext.decoded_body` when the body is still to be read and decoded."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,11 @@ class RequestContext:
     conn: HTTPConnection | None = None  # the Starlette Request (or WebSocket): body, headers, client
     registry: Registry | None = None
     resource: ResourceInfo | None = None  # the resolved resource of a resource request
+    # set by the layer serving a version by conversion (apiserver/versions.py) for the handler below it:
+    body_bytes: bytes | None = None  # the body to read in place of the connection's
+    decoded_body: Any = UNDECODED  # a create's body already decoded (and converted): taken as it is
+    answer_object: bool = False  # answer an object unencoded (codec.ObjectResponse), for that layer to convert
+    fields_checked: bool = False  # that layer checked the body's fields (fieldValidation) in the version written
 
     @property
     def is_resource_request(self) -> bool:
@@ -100,6 +108,8 @@ class RequestContext:
         """The request body (read once, then cached by Starlette)."""
         from starlette.requests import Request
 
+        if self.body_bytes is not None:
+            return self.body_bytes
         if not isinstance(self.conn, Request):
             return b""
         return await self.conn.body()

@@ -1,26 +1,31 @@
-"""Serving a resource in a version other than the one it is stored in (autoscaling/v1
-HorizontalPodAutoscalers, stored as autoscaling/v2), by conversion around the generic handler.
+"""Serving a resource in a version other than the one it is stored in (autoscaling/v1 HorizontalPodAutoscalers, stored
+as autoscaling/v2), by conversion around the generic handler.
 
-A request to `/apis/<group>/<old>/...` is rewritten to the storage version: request bodies are
-converted in (create, update, server-side apply), the generic handler serves it, and what comes
-back is converted out — objects, lists, Tables with objects, and watch streams event by event. A
-JSON, merge or strategic merge patch is meant for the old version's shape, so it is applied to the
-object as that version shows it: read, convert, patch, convert back, and update with the
-resourceVersion read (a conflict is retried unless the patch itself named a resourceVersion), all
-through the same generic handler, so whatever guards it guards these too. A conversion may leave the bodies
-of objects written to it unconverted (`Converts.converted_by_strategy`: a custom resource's, validated in the
+A request to `/apis/<group>/<old>/...` is rewritten to the storage version: request bodies are converted in (create,
+update, server-side apply), the generic handler serves it, and what comes back is converted out — objects, lists,
+Tables with objects, and watch streams event by event. A JSON, merge or strategic merge patch is meant for the old
+version's shape, so it is applied to the object as that version shows it: read, convert, patch, convert back, and
+update with the resourceVersion read (a conflict is retried unless the patch itself named a resourceVersion), all
+through the same generic handler, so whatever guards it guards these too. A built-in kind's created or updated
+object has its fields checked (fieldValidation: types, unknown and duplicate fields) in the version written, before
+it is converted, as upstream's versioned decoder does: the paths named are the client's. A conversion may leave the
+bodies of objects written to it unconverted (`Converts.converted_by_strategy`: a custom resource's, validated in the
 version written before it is converted): they reach the handler with `WRITTEN_VERSION` set. A scale's body is a
 Scale in every version and passes as it is.
+
+The generic handler is handed what it serves (`Forward`), not a rewritten HTTP request: the storage version's path,
+info and query, and a create's body as the object the conversion made (not encoded and decoded again); the object it
+creates comes back unencoded (`codec.ObjectResponse`) to be converted out and encoded once.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
@@ -30,8 +35,21 @@ from apimachinery import errors
 from apimachinery.patch import PatchError, UnsupportedPatchType, apply_patch
 from apimachinery.resources import ResourceInfo
 from apimachinery.selectors import FieldRequirement, FieldSelector, SelectorError, parse_field_selector
-from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type
+from apiserver import openapi
+from apiserver.codec import (
+    PATCH_TYPES,
+    ObjectResponse,
+    TooDeep,
+    check_depth,
+    decode_body,
+    json_response,
+    media_type,
+    nests_within,
+    repeats_no_key,
+)
+from apiserver.context import UNDECODED
 from apiserver.conversion import hpa_to_v1, hpa_to_v2
+from apiserver.options import WriteOptions
 from apiserver.request_info import RequestInfo
 from apiserver.required import filler_for
 
@@ -45,6 +63,7 @@ __all__ = [
     "Conversion",
     "Converts",
     "Dispatch",
+    "Forward",
     "RenamesFieldLabels",
     "addressed_api_version",
     "addressed_version",
@@ -54,7 +73,6 @@ __all__ = [
 ]
 
 Obj = dict[str, Any]
-Dispatch = Callable[[Request, RequestInfo], Awaitable[Response]]
 _APPLY = "application/apply-patch+yaml"
 _PATCH_RETRIES = 5
 _OWN_KIND = ("", "status")  # where a request's body is an object of the resource's kind
@@ -97,6 +115,23 @@ def written_api_version(res: ResourceInfo) -> str:
 
 def _api_version(res: ResourceInfo, version: str) -> str:
     return f"{res.group}/{version}" if res.group else version
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A request to a converted version as the generic handler serves it, on the storage version."""
+
+    info: RequestInfo
+    method: str
+    path: str
+    query: Mapping[str, str] | None = None  # None: the client's
+    body: bytes | None = None  # the body the handler reads in place of the client's (None: the client's)
+    decoded: Any = UNDECODED  # a create's body, decoded and converted: the handler takes it as it is
+    answer_object: bool = False  # answer an object unencoded (codec.ObjectResponse), to be converted out
+    fields_checked: bool = False  # the body's fields were checked in the version written (the handler need not)
+
+
+Dispatch = Callable[[Forward], Awaitable[Response]]
 
 
 @runtime_checkable
@@ -150,29 +185,6 @@ class Conversion:
 CONVERSIONS: dict[tuple[str, str, str], Conversion] = {
     ("autoscaling", "v1", "horizontalpodautoscalers"): Conversion(hpa_to_v2, hpa_to_v1),
 }
-
-
-def _rewrite(request: Request, path: str, method: str, body: bytes | None, content_type: str = "") -> Request:
-    """The same request on another path, with another method and body."""
-    scope = dict(request.scope)
-    scope["path"], scope["raw_path"], scope["method"] = path, path.encode(), method
-    headers = [(k, v) for k, v in request.scope.get("headers", []) if k not in (b"content-length", b"content-type")]
-    if body is not None:
-        headers += [
-            (b"content-type", (content_type or "application/json").encode()),
-            (b"content-length", b"%d" % len(body)),
-        ]
-    scope["headers"] = headers
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body or b"", "more_body": False}
-        return await request.receive()  # the client's disconnect ends a watch
-
-    return Request(scope, receive)
 
 
 async def _served_objects(objs: list[Obj], served: ResourceInfo, conv: Converts) -> list[Obj]:
@@ -259,12 +271,17 @@ async def _response_out(resp: Response, res: ResourceInfo, served: ResourceInfo,
             media_type=resp.media_type,
             headers=headers,
         )
-    try:
-        doc = orjson.loads(resp.body)
-    except (orjson.JSONDecodeError, AttributeError):
-        return resp
-    extra = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-length", "content-type")}
-    return json_response(await _convert_out(doc, res, served, conv), resp.status_code, extra)
+    if isinstance(resp, ObjectResponse):
+        doc = resp.doc
+    else:
+        try:
+            doc = orjson.loads(resp.body)
+        except (orjson.JSONDecodeError, AttributeError):
+            return resp
+    out = json_response(await _convert_out(doc, res, served, conv), resp.status_code)
+    # every header the handler added (several Warnings among them), as it added them
+    out.raw_headers.extend(h for h in resp.raw_headers if h[0].lower() not in (b"content-length", b"content-type"))
+    return out
 
 
 def _patch(doc: Obj, patch: Any, mt: str, kind: str) -> Obj:
@@ -293,8 +310,7 @@ def _pins_resource_version(patch: Any, mt: str) -> bool:
 async def _patch_converted(
     request: Request,
     info: RequestInfo,
-    storage_info: RequestInfo,
-    storage_path: str,
+    storage: Forward,
     res: ResourceInfo,
     served: ResourceInfo,
     conv: Converts,
@@ -303,11 +319,18 @@ async def _patch_converted(
     """A JSON/merge/strategic patch written against the served version: read, convert, patch, write back."""
     mt = media_type(request.headers.get("content-type"))
     patch = decode_body(await request.body(), request.headers.get("content-type"), PATCH_TYPES)
-    object_path = storage_path.removesuffix("/" + info.subresource) if info.subresource else storage_path
-    object_info = replace(storage_info, subresource="")
+    object_path = storage.path.removesuffix("/" + info.subresource) if info.subresource else storage.path
+    read = replace(
+        storage,
+        info=replace(storage.info, subresource=""),
+        method="GET",
+        path=object_path,
+        body=b"",
+        answer_object=False,
+    )
     pinned = _pins_resource_version(patch, mt)
     for attempt in range(_PATCH_RETRIES):
-        got = await dispatch(_rewrite(request, object_path, "GET", None), object_info)
+        got = await dispatch(read)
         current = orjson.loads(got.body)
         served_view = (await conv.out_of_storage([current]))[0]
         patched = _patch(copy.deepcopy(served_view), patch, mt, res.kind)
@@ -317,7 +340,7 @@ async def _patch_converted(
             new.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         try:
             put = await _dispatch_written(
-                _rewrite(request, storage_path, "PUT", orjson.dumps(new)), storage_info, dispatch, unconverted
+                replace(storage, method="PUT", body=orjson.dumps(new), answer_object=True), dispatch, unconverted
             )
         except errors.StatusError as e:
             if e.code != 409 or pinned or attempt == _PATCH_RETRIES - 1:
@@ -328,9 +351,10 @@ async def _patch_converted(
 
 
 async def serve_converted(
-    request: Request, info: RequestInfo, dispatch: Dispatch, kinds: KindRegistry
+    request: Request, info: RequestInfo, query: Mapping[str, str], dispatch: Dispatch, kinds: KindRegistry
 ) -> Response | None:
-    """Serve `request` if it addresses a converted version (else None): through `dispatch` on the storage version."""
+    """Serve `request` (its parsed `query`) if it addresses a converted version (else None): through `dispatch` on
+    the storage version."""
     definition = kinds.get(info.group, info.resource)
     conv = definition.conversions.get(info.version) if definition is not None else None
     if definition is None or conv is None:
@@ -340,7 +364,7 @@ async def serve_converted(
         served = replace(definition.resource, version=info.version, also_served=())
     token = SERVED_VERSION.set((info.group, info.resource, info.version))
     try:
-        return await _serve_through_storage(request, info, dispatch, definition.storage_resource, served, conv)
+        return await _serve_through_storage(request, info, query, dispatch, definition.storage_resource, served, conv)
     except errors.StatusError as e:
         raise _renamed(e, definition.storage_resource, served) from None
     finally:
@@ -373,15 +397,13 @@ def _url_path(request: Request) -> str:
     return request.url.path if "?" in path or "#" in path or "\\" in path else path
 
 
-def _storage_query(request: Request, conv: Converts) -> Request:
-    """The request with its field selector's labels as the storage resource names them."""
+def _storage_query(query: Mapping[str, str], conv: Converts) -> Mapping[str, str] | None:
+    """The query with its field selector's labels as the storage resource names them (None: the query as it is)."""
     # the cheap test first: a runtime-checkable Protocol's isinstance walks its members (~10 µs)
-    if not request.scope.get("query_string") or "fieldSelector" not in request.query_params:
-        return request
-    if not isinstance(conv, RenamesFieldLabels):
-        return request
+    if "fieldSelector" not in query or not isinstance(conv, RenamesFieldLabels):
+        return None
     try:
-        selector = parse_field_selector(request.query_params["fieldSelector"])
+        selector = parse_field_selector(query["fieldSelector"])
     except SelectorError as e:
         raise errors.bad_request(str(e)) from e
     renamed = []
@@ -390,34 +412,52 @@ def _storage_query(request: Request, conv: Converts) -> Request:
         if label is None:
             raise errors.bad_request(f"field label not supported: {r.field}")
         renamed.append(FieldRequirement(label, r.op, r.value))
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "fieldSelector"]
-    params.append(("fieldSelector", str(FieldSelector(tuple(renamed)))))
-    scope = dict(request.scope)
-    scope["query_string"] = urlencode(params).encode()
-    return Request(scope, request.receive)
+    return {**query, "fieldSelector": str(FieldSelector(tuple(renamed)))}
+
+
+@functools.lru_cache(maxsize=2048)
+def _on_storage(info: RequestInfo, group: str, version: str) -> RequestInfo:
+    """The (frozen, remembered) request info of a path as the storage version names it."""
+    return replace(info, group=group, version=version)
+
+
+def _as_decoded(obj: Any) -> Any:
+    """A converted body as decoding its JSON would have given it: no deeper than a body may nest."""
+    # encoding it is the cheap test (a few µs, where walking it is ~20); orjson refuses what nests too deep to write
+    if nests_within(orjson.dumps(obj)):
+        return obj
+    try:
+        return check_depth(obj)
+    except TooDeep as e:  # a conversion can nest deeper than the body it was given (autoscaling/v1's metrics)
+        raise errors.bad_request(f"couldn't decode the request body: {e}") from e
 
 
 async def _serve_through_storage(
-    request: Request, info: RequestInfo, dispatch: Dispatch, res: ResourceInfo, served: ResourceInfo, conv: Converts
+    request: Request,
+    info: RequestInfo,
+    query: Mapping[str, str],
+    dispatch: Dispatch,
+    res: ResourceInfo,
+    served: ResourceInfo,
+    conv: Converts,
 ) -> Response:
     root = _root(info.group, info.version)
     path = _url_path(request)
+    storage_info = _on_storage(info, res.group, res.version)
     storage_path = _root(res.group, res.version) + path[len(root) :]
-    storage_info = replace(info, group=res.group, version=res.version)
-    request = _storage_query(request, conv)
+    storage_query = _storage_query(query, conv)
     method = request.method
     own_kind = info.subresource in _OWN_KIND  # a scale's body is a Scale, the same in every version
     if method == "PATCH" and own_kind and media_type(request.headers.get("content-type")) != _APPLY:
-        return await _patch_converted(request, info, storage_info, storage_path, res, served, conv, dispatch)
-    body: bytes | None = None
-    content_type = ""
+        storage = Forward(storage_info, method, storage_path, storage_query)
+        return await _patch_converted(request, info, storage, res, served, conv, dispatch)
     unconverted = False
-    if method in ("POST", "PUT", "PATCH") and not own_kind:
-        body, content_type = await request.body(), request.headers.get("content-type") or "application/json"
-    elif method in ("POST", "PUT", "PATCH"):
+    check: openapi.FieldCheck | None = None
+    body: bytes | None = None
+    decoded: Any = UNDECODED
+    if method in ("POST", "PUT", "PATCH") and own_kind:
         raw = await request.body()
-        content_type = request.headers.get("content-type") or "application/json"
-        decoded = decode_body(raw, content_type)
+        decoded = decode_body(raw, request.headers.get("content-type") or "application/json")
         if isinstance(decoded, dict) and (method == "PATCH" or decoded.get("kind") in (None, res.kind)):
             api_version = decoded.get("apiVersion")
             served_api = f"{info.group}/{info.version}"
@@ -425,25 +465,39 @@ async def _serve_through_storage(
                 why = f"the API version in the data ({api_version}) does not match the expected API version"
                 raise errors.bad_request(f"{why} ({served_api})")
             unconverted = conv.converted_by_strategy(info.subresource, apply=method == "PATCH")
+            if not unconverted and method != "PATCH" and not info.subresource and not served.custom:
+                directive = WriteOptions.parse(query).field_validation
+                dups_in = None if repeats_no_key(raw, decoded) else raw  # the search only where a key may repeat
+                check = await openapi.validate_fields(served, decoded, directive, dups_in)
             if not unconverted:
                 decoded = (await conv.into_storage([decoded]))[0]
-        body = orjson.dumps(decoded)
-        if media_type(content_type) != _APPLY:
-            content_type = "application/json"
-    elif method == "DELETE":
-        body = await request.body() or None
-        content_type = request.headers.get("content-type") or "application/json"
-    rewritten = _rewrite(request, storage_path, method, body, content_type)
-    resp = await _dispatch_written(rewritten, storage_info, dispatch, unconverted)
-    return await _response_out(resp, res, served, conv)
+        if method == "POST":
+            decoded = _as_decoded(decoded)
+        else:  # update and apply read their bodies themselves (apiserver/writes.py)
+            body, decoded = orjson.dumps(decoded), UNDECODED
+    elif method not in ("POST", "PUT", "PATCH", "DELETE"):
+        body = b""  # a read's body, if it had one, is not passed on
+    storage = Forward(
+        storage_info,
+        method,
+        storage_path,
+        storage_query,
+        body,
+        decoded,
+        answer_object=True,
+        fields_checked=check is not None,
+    )
+    resp = await _dispatch_written(storage, dispatch, unconverted)
+    out = await _response_out(resp, res, served, conv)
+    return check.apply(out) if check is not None else out
 
 
-async def _dispatch_written(request: Request, info: RequestInfo, dispatch: Dispatch, unconverted: bool) -> Response:
+async def _dispatch_written(forward: Forward, dispatch: Dispatch, unconverted: bool) -> Response:
     """Dispatch a write whose body is still in the served version (`unconverted`): WRITTEN_VERSION names it."""
     if not unconverted:
-        return await dispatch(request, info)
+        return await dispatch(forward)
     token = WRITTEN_VERSION.set(SERVED_VERSION.get())
     try:
-        return await dispatch(request, info)
+        return await dispatch(forward)
     finally:
         WRITTEN_VERSION.reset(token)
