@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 from collections.abc import AsyncIterator, Collection
 from typing import Any
@@ -67,6 +68,19 @@ def headers_of(triples: list[HeaderTriple]) -> httpx.Headers:
     headers._list = triples
     headers._encoding = None
     return headers
+
+
+def _triples(headers: httpx.Headers) -> list[HeaderTriple]:
+    """The headers as (name, lowered name, value), as httpx.Headers keeps them."""
+    if _HEADERS_AS_TRIPLES:
+        return headers._list
+    return [(name, name.lower(), value) for name, value in headers.raw]
+
+
+@functools.lru_cache(maxsize=8)
+def _http_version(version: str) -> bytes:
+    """`HTTP/1.1` for httptools' `1.1`."""
+    return b"HTTP/" + version.encode()
 
 
 class _Connection:
@@ -204,8 +218,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         target = url.raw_path
         lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
         chunked = False
-        for name, value in request.headers.raw:
-            if len(name) == 17 and name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
+        for name, low, value in _triples(request.headers):
+            if low == b"transfer-encoding" and value.lower() == b"chunked":
                 chunked = True
             lines += (name, b": ", value, b"\r\n")
         lines.append(b"\r\n")
@@ -265,7 +279,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             msg.status,
             headers=headers_of(msg.headers),
             stream=_Body(self, conn, origin, request, timeout, msg),
-            extensions={"http_version": b"HTTP/" + msg.parser.get_http_version().encode(), "reason_phrase": msg.reason},
+            extensions={"http_version": _http_version(msg.parser.get_http_version()), "reason_phrase": msg.reason},
         )
 
     def release(self, conn: _Connection, origin: Origin, reusable: bool) -> None:
