@@ -5,6 +5,7 @@ Run from the repo root (the base is another checkout, e.g. `git archive main | t
     .venv/bin/python bench/client_requests.py                       # this tree's client, 400 requests, 4 rounds
     .venv/bin/python bench/client_requests.py --base /tmp/base      # base and this alternately (ABAB)
     .venv/bin/python bench/client_requests.py --profile /tmp/prof   # + cProfile by layer, per request
+    .venv/bin/python bench/client_requests.py --loop uvloop         # the clients on uvloop, as most components
 
 Every component (scheduler, kubelets, controller-manager, kube-proxy, DNS) talks to the apiserver through
 `client/`; on two cores its CPU competes with the apiserver's. This starts etcd and one apiserver (this tree's,
@@ -13,10 +14,13 @@ tree (`python bench/client_requests.py --worker` with that tree first on sys.pat
 `client`). Each round, each client process in turn (the order flips every round) times N requests of each kind,
 one at a time and C concurrent: a core/v1 Event create (the kubelet's `client/events.py` write), a JSON merge
 PATCH of pods/status (the kubelet's status write), a pods/binding create (the scheduler's), and a GET. The
-figure is the client process's CPU per request (`time.process_time`) and its main thread's (`time.thread_time`:
-the event loop, where the components' own work competes), in µs, the median over rounds. With `--profile`
-each client runs one more, untimed-for-the-table round under cProfile and prints its profile's own time per
-request by layer (ApiClient, httpx, the transport, TLS, the event loop, ...).
+figure is the client process's CPU per request (`time.process_time`), its main thread's (`time.thread_time`:
+the event loop, where the components' own work competes) and its system CPU (getrusage), in µs, the median
+over rounds. The clients run on asyncio's loop (the kubelet's) or with `--loop uvloop` on uvloop (the
+scheduler's, controller-manager's and the other components' through client/component.py). With `--profile`
+each client runs one more round (not in the table) under cProfile (CPU clock) and prints its profile's own
+time per request by layer (ApiClient, httpx, the transport, TLS, the event loop, ...): cProfile inflates
+every call, so the layers' shares matter, not their sum.
 """
 
 from __future__ import annotations
@@ -206,7 +210,14 @@ def worker_main(args: argparse.Namespace) -> int:
                 sys.stdout.write(orjson.dumps(result).decode() + "\n")
                 sys.stdout.flush()
 
-    asyncio.run(run())
+    if args.loop == "uvloop":
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    else:
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(run())
     return 0
 
 
@@ -229,9 +240,10 @@ def _layers(profiler: Any, requests: int) -> dict[str, float]:
 class Client:
     """One tree's client process."""
 
-    def __init__(self, name: str, tree: Path, server: str, pki: Any, client_file: str) -> None:
+    def __init__(self, name: str, tree: Path, server: str, pki: Any, client_file: str, loop: str) -> None:
         pair = pki.client(client_file)
         argv = [sys.executable, str(Path(__file__).resolve()), "--worker", "--tree", str(tree), "--server", server]
+        argv += ["--loop", loop]
         argv += ["--ca", str(pki.ca.cert), "--cert", str(pair.cert), "--key", str(pair.key)]
         self.name = name
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree)
@@ -262,7 +274,8 @@ class Client:
 def render(results: dict[tuple[str, str], list[list[float]]], trees: list[str], args: argparse.Namespace) -> str:
     """The table: median µs of CPU per request, process and main thread, per tree."""
     lines = [
-        f"client CPU µs per request over TLS (client certificate), {args.requests} requests of each kind per round, "
+        f"client CPU µs per request over TLS (client certificate) on {args.loop}, {args.requests} requests of each "
+        "kind per round, "
         f"C=1 (seq) and C={args.concurrency} (conc), {args.rounds} rounds, median: the process's CPU, "
         "its main thread's, the process's system CPU, and wall time per request",
     ]
@@ -296,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", "-c", type=int, default=16, help="concurrent requests in conc mode (16)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds (default 4)")
     parser.add_argument("--profile", metavar="DIR", help="one more round under cProfile: pstats files and layers")
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the clients' event loop: asyncio (default; the kubelet's) or uvloop (the other components')",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     for flag in ("--tree", "--server", "--ca", "--cert", "--key"):
         parser.add_argument(flag, help=argparse.SUPPRESS)
@@ -347,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                         raise ab.BenchError(f"POST {path}: {r.status_code} {r.text[:200]}")
 
         asyncio.run(setup())
-        clients = [Client(name, tree, url, secure.pki, secure.client_file) for name, tree in trees.items()]
+        clients = [Client(name, tree, url, secure.pki, secure.client_file, args.loop) for name, tree in trees.items()]
         results: dict[tuple[str, str], list[list[float]]] = {}
         for number in range(args.rounds):
             order = clients if number % 2 == 0 else list(reversed(clients))
