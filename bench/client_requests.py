@@ -60,7 +60,8 @@ LAYERS = (
     ("httpx", ("/httpx/",)),
     ("orjson", ("orjson",)),
     ("bench", ("client_requests.py",)),
-    ("event loop", ("/asyncio/", "select", "selectors.py", "socket")),
+    ("event loop, sockets", ("/asyncio/", "select", "selectors.py", "socket")),
+    ("builtins", ("~:",)),  # len, isinstance, str and bytes methods, ... called from any layer
 )
 
 
