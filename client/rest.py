@@ -48,7 +48,7 @@ from client.request import (
     resource,
     update_request,
 )
-from client.transport import KeepAliveTransport
+from client.transport import HeaderTriple, KeepAliveTransport, headers_of, whole_body
 
 __all__ = ["ApiClient", "RetryPolicy", "status_error"]
 
@@ -166,11 +166,13 @@ class ApiClient:
         self._prefix = self._base.raw_path.rstrip(b"/").decode("ascii")
         self._base_ref = _plain_reference(self._base)
         self._auth = self.config.auth()
-        self._headers = [
-            (b"User-Agent", user_agent.encode()),
-            (b"Accept", JSON.encode()),
-            (b"Accept-Encoding", b"gzip, deflate"),
+        self._host_header: HeaderTriple = (b"Host", b"host", self._host)
+        self._headers: list[HeaderTriple] = [
+            (b"User-Agent", b"user-agent", user_agent.encode()),
+            (b"Accept", b"accept", JSON.encode()),
+            (b"Accept-Encoding", b"accept-encoding", b"gzip, deflate"),
         ]
+        self._content_types: dict[str, HeaderTriple] = {}
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -191,42 +193,52 @@ class ApiClient:
 
     def _build(self, req: Request, timeout: Timeout) -> httpx.Request:
         path, _, query = req.path.partition("?")
-        path = quote(path, safe=_PATH_SAFE)
+        plain = _PLAIN_TARGET.fullmatch(path) is not None  # then quoting would keep it as it is
+        if not plain:
+            path = quote(path, safe=_PATH_SAFE)
+            plain = _PLAIN_TARGET.fullmatch(path) is not None
         if req.params:
             query = "&".join(q for q in (query, str(httpx.QueryParams(req.params))) if q)
-        # the headers in the order httpx.Request(content=...) sends them
-        headers = [(b"Host", self._host)]
-        content = None
+        # the headers in the order httpx.Request(content=...) sends them, as httpx.Headers keeps them
+        headers = [self._host_header]
+        content = b""
         if req.body is None and req.method in _EMPTY_BODY_LENGTH:
-            headers.append((b"Content-Length", b"0"))
+            headers.append((b"Content-Length", b"content-length", b"0"))
         headers += self._headers
         if req.body is not None:
             content = orjson.dumps(req.body)
-            headers.append((b"Content-Type", req.content_type.encode()))
-            headers.append((b"Content-Length", b"%d" % len(content)))
+            headers.append(self._content_type(req.content_type))
+            headers.append((b"Content-Length", b"content-length", b"%d" % len(content)))
         if isinstance(self._auth, TokenAuth):
             if (bearer := self._auth.header()) is not None:
-                headers.append((b"Authorization", bearer))
+                headers.append((b"Authorization", b"authorization", bearer))
         extensions = self._default_extensions if timeout is None else {"timeout": self._timeout(timeout).as_dict()}
         # given a stream, httpx.Request takes the headers as they are (with content= it derives Host and
         # Content-Length itself); the URL is made without parsing it again (`_url`)
         request = httpx.Request(
             req.method,
-            self._url(path, query),
-            headers=headers,
-            stream=httpx.ByteStream(content or b""),
+            self._url(path, query, plain),
+            headers=headers_of(headers),
+            stream=httpx.ByteStream(content),
             extensions=extensions,
         )
-        request.read()
+        request._content = content  # what request.read() sets from the ByteStream
         if self._auth is not None and not isinstance(self._auth, TokenAuth):
             request = next(iter(self._auth.auth_flow(request)))
         return request
 
-    def _url(self, path: str, query: str) -> httpx.URL:
+    def _content_type(self, content_type: str) -> HeaderTriple:
+        header = self._content_types.get(content_type)
+        if header is None:
+            header = self._content_types[content_type] = (b"Content-Type", b"content-type", content_type.encode())
+        return header
+
+    def _url(self, path: str, query: str, plain: bool) -> httpx.URL:
         """The server's URL with this (percent-encoded) path and query, as `URL.copy_with(raw_path=...)`
-        makes it; without parsing it again when httpx would keep the target as it is."""
+        makes it; without parsing it again when httpx would keep the target as it is (`plain`: no character
+        of `path` that it would percent-encode)."""
         base = self._base_ref
-        plain = _PLAIN_TARGET.fullmatch(path) and "/." not in path  # httpx drops `.` and `..` segments
+        plain = plain and "/." not in path  # httpx drops `.` and `..` segments
         if base is not None and plain and (not query or _PLAIN_TARGET.fullmatch(query)):
             url = httpx.URL.__new__(httpx.URL)
             url._uri_reference = type(base)(*base[:4], self._prefix + path, query or None, base[6])
@@ -253,10 +265,16 @@ class ApiClient:
         resp = await self._transport.handle_async_request(request)
         resp.request = request
         if not stream:
-            try:
-                await resp.aread()
-            finally:
-                await resp.aclose()
+            content = whole_body(resp)
+            if content is None:
+                try:
+                    await resp.aread()
+                finally:
+                    await resp.aclose()
+            else:  # the state aread() and aclose() leave, without httpx's decoding layers (nothing to decode)
+                resp._content = content
+                resp._num_bytes_downloaded = len(content)
+                resp.is_stream_consumed = resp.is_closed = True
         return resp
 
     async def _send(self, req: Request, timeout: Timeout, stream: bool) -> httpx.Response:
@@ -307,7 +325,7 @@ class ApiClient:
         return await self.send(Request(method, path, dict(params or {}), body, content_type), timeout=timeout)
 
     async def _json(self, req: Request, timeout: Timeout = None) -> Obj:
-        resp = await self.send(req, timeout=timeout)
+        resp = await self._send(req, timeout, stream=False)
         data = orjson.loads(resp.content)
         if not isinstance(data, dict):
             raise StatusError(500, "InternalError", f"expected a JSON object from {req.method} {req.path}")

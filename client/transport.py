@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 from collections.abc import AsyncIterator, Collection
 from typing import Any
@@ -27,7 +28,7 @@ import httpx
 
 from apimachinery import tlsreads
 
-__all__ = ["KeepAliveTransport", "Origin", "origin_of"]
+__all__ = ["KeepAliveTransport", "Origin", "headers_of", "origin_of", "whole_body"]
 
 Origin = tuple[bytes, bytes, int]
 """(scheme, host, port)"""
@@ -37,6 +38,49 @@ _EAGER_BODY = 1 << 20  # a body of known length up to this is read with the head
 _IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "TRACE")  # net/http's isReplayable
 _CLOSED_IDLE = "Server disconnected without sending a response."
 _CLOSED_MID = "the server closed the connection mid-response"
+
+
+HeaderTriple = tuple[bytes, bytes, bytes]
+"""(name as sent, name lowered, value): how httpx.Headers keeps one header."""
+
+
+def _check_headers_internals() -> bool:
+    """Whether httpx.Headers keeps (name, lowered name, value) triples in `_list` as this module assumes."""
+    try:
+        made = httpx.Headers.__new__(httpx.Headers)
+        made._list = [(b"X-A", b"x-a", b"1"), (b"B", b"b", b"2")]
+        made._encoding = None
+        want = httpx.Headers([(b"X-A", b"1"), (b"B", b"2")])
+        return made._list == want._list and made.raw == want.raw and made.get("x-a") == "1"
+    except Exception:  # another httpx: its own way
+        return False
+
+
+_HEADERS_AS_TRIPLES = _check_headers_internals()
+
+
+def headers_of(triples: list[HeaderTriple]) -> httpx.Headers:
+    """httpx.Headers holding these headers (and `triples` itself), without normalising each one again:
+    names and values are bytes and the lowered names given, which is all httpx.Headers' constructor works out."""
+    if not _HEADERS_AS_TRIPLES:
+        return httpx.Headers([(name, value) for name, _, value in triples])
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = triples
+    headers._encoding = None
+    return headers
+
+
+def _triples(headers: httpx.Headers) -> list[HeaderTriple]:
+    """The headers as (name, lowered name, value), as httpx.Headers keeps them."""
+    if _HEADERS_AS_TRIPLES:
+        return headers._list
+    return [(name, name.lower(), value) for name, value in headers.raw]
+
+
+@functools.lru_cache(maxsize=8)
+def _http_version(version: str) -> bytes:
+    """`HTTP/1.1` for httptools' `1.1`."""
+    return b"HTTP/" + version.encode()
 
 
 class _Connection:
@@ -174,8 +218,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         target = url.raw_path
         lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
         chunked = False
-        for name, value in request.headers.raw:
-            if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
+        for name, low, value in _triples(request.headers):
+            if low == b"transfer-encoding" and value.lower() == b"chunked":
                 chunked = True
             lines += (name, b": ", value, b"\r\n")
         lines.append(b"\r\n")
@@ -233,9 +277,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout("reading the response timed out", request=request) from None
         return httpx.Response(
             msg.status,
-            headers=msg.headers,
+            headers=headers_of(msg.headers),
             stream=_Body(self, conn, origin, request, timeout, msg),
-            extensions={"http_version": b"HTTP/" + msg.parser.get_http_version().encode(), "reason_phrase": msg.reason},
+            extensions={"http_version": _http_version(msg.parser.get_http_version()), "reason_phrase": msg.reason},
         )
 
     def release(self, conn: _Connection, origin: Origin, reusable: bool) -> None:
@@ -282,6 +326,7 @@ class _Message:
     __slots__ = (
         "body",
         "complete",
+        "encoded",
         "extra",
         "framed",
         "head_only",
@@ -300,11 +345,13 @@ class _Message:
         self.head_only = head_only
         self.status = 0
         self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: list[HeaderTriple] = []
         self.length: int | None = None
         """Content-Length, when given: a small body is read with the head."""
         self.framed = False
         """Content-Length or chunked: the body must not end at EOF."""
+        self.encoded = False
+        """A Content-Encoding header: httpx decodes the body (gzip, deflate, ...)."""
         self.interim = False
         self.headers_done = False
         self.complete = False
@@ -344,13 +391,16 @@ class _Message:
         """One header (after the head: a trailer, dropped as httpcore does)."""
         if self.headers_done:
             return
-        self.headers.append((name, value))
-        if len(name) == 14 and name.lower() == b"content-length":
+        low = name.lower()
+        self.headers.append((name, low, value))
+        if low == b"content-length":
             self.framed = True
             with contextlib.suppress(ValueError):
                 self.length = int(value)
-        elif len(name) == 17 and name.lower() == b"transfer-encoding":
+        elif low == b"transfer-encoding":
             self.framed = self.framed or value.rstrip().lower().endswith(b"chunked")
+        elif low == b"content-encoding":
+            self.encoded = True
 
     def on_headers_complete(self) -> None:
         """The head is in: 1xx answers (none asked for) are skipped, a 101 or a HEAD's answer ends here."""
@@ -359,7 +409,7 @@ class _Message:
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             self.interim = True
-            self.reason, self.headers, self.length, self.framed = b"", [], None, False
+            self.reason, self.headers, self.length, self.framed, self.encoded = b"", [], None, False, False
             return
         self.status = status
         self.headers_done = True
@@ -432,6 +482,17 @@ class _Body(httpx.AsyncByteStream):
             else:
                 msg.eof(self._request)
 
+    def whole(self) -> bytes | None:
+        """The whole body if it came with the head and is not content-encoded (its connection is given back
+        now), else None: then it is read by iterating."""
+        msg = self._msg
+        if self._conn is None or not msg.complete or msg.encoded:
+            return None
+        self._finish(msg.reusable)
+        body = b"".join(msg.body) if len(msg.body) != 1 else msg.body[0]
+        msg.body.clear()
+        return body
+
     def _finish(self, reusable: bool) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -440,3 +501,11 @@ class _Body(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         """Give the connection back if the body was read to its end, else close it."""
         self._finish(self._msg.reusable)
+
+
+def whole_body(resp: httpx.Response) -> bytes | None:
+    """A response's whole body if this transport read it with the head and it needs no decoding: what
+    `aread()` would return, without httpx's decoding and chunking layers (the connection is given back).
+    None for a body still to be read (large, chunked, content-encoded) or from another transport."""
+    stream = resp.stream
+    return stream.whole() if type(stream) is _Body else None

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
+import orjson
 import pytest
 from client_kit import eventually
 
+from apimachinery.errors import StatusError
 from client.config import Config
 from client.rest import ApiClient
 from client.transport import KeepAliveTransport
@@ -299,3 +302,67 @@ async def test_a_head_over_a_mebibyte_is_refused() -> None:
         with pytest.raises(httpx.RemoteProtocolError, match="too long"):
             await http.get(url, timeout=10)
         assert transport.connections == 0
+
+
+async def test_api_client_responses_read_with_their_head_or_decoded() -> None:
+    """What ApiClient returns from its own transport: a small body read with the head, a gzip-encoded one
+    decoded, a chunked one read to its end, a Status answer raised; every response closed, and all of them
+    on one kept connection."""
+    obj = b'{"kind":"ConfigMap","metadata":{"name":"a"}}'
+    packed = gzip.compress(obj)
+    status = b'{"kind":"Status","code":404,"reason":"NotFound","message":"configmaps \\"b\\" not found"}'
+    answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nAudit-Id: x1\r\nContent-Length: %d\r\n\r\n%b"
+        % (len(obj), obj),
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%b"
+        % (len(packed), packed),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%b\r\n0\r\n\r\n" % (len(obj), obj),
+        b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%b"
+        % (len(status), status),
+    ]
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for data in answers:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(data)
+            await writer.drain()
+        await reader.read()
+
+    async with serving(handler) as (url, accepted):
+        transport = KeepAliveTransport()
+        async with ApiClient(url, transport=transport) as api:
+            plain = await api.request("GET", "/api/v1/namespaces/ns/configmaps/a")
+            assert plain.content == obj and plain.json()["metadata"]["name"] == "a"
+            assert plain.headers["audit-id"] == "x1" and plain.headers.raw[1] == (b"Audit-Id", b"x1")
+            assert plain.is_closed and plain.text == obj.decode() and plain.reason_phrase == "OK"
+            assert plain.num_bytes_downloaded == len(obj)
+            decoded = await api.get("configmaps", "a", "ns")
+            assert decoded == orjson.loads(obj)
+            chunked = await api.request("GET", "/api/v1/namespaces/ns/configmaps/a")
+            assert chunked.content == obj and chunked.is_closed
+            with pytest.raises(StatusError) as err:
+                await api.get("configmaps", "b", "ns")
+            assert (err.value.code, err.value.reason) == (404, "NotFound")
+            assert transport.connections == 1
+        assert len(accepted) == 1
+
+
+async def test_a_streamed_request_body_goes_chunked() -> None:
+    """A body of unknown length (httpx sets `Transfer-Encoding: chunked`) is sent in chunks, then the last one."""
+    got: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got.append(await reader.readuntil(b"\r\n\r\n"))
+        got.append(await reader.readuntil(b"0\r\n\r\n"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"abc"
+        yield b"defgh"
+
+    async with serving(handler) as (url, _), httpx.AsyncClient(transport=KeepAliveTransport()) as http:
+        assert (await http.post(url, content=parts())).content == b"ok"
+    head, body = got
+    assert b"\r\nTransfer-Encoding: chunked\r\n" in head
+    assert body == b"3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n"
