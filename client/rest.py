@@ -48,7 +48,7 @@ from client.request import (
     resource,
     update_request,
 )
-from client.transport import HeaderTriple, KeepAliveTransport, headers_of, whole_body
+from client.transport import HeaderTriple, KeepAliveTransport, headers_of, read_with_head
 
 __all__ = ["ApiClient", "RetryPolicy", "status_error"]
 
@@ -265,16 +265,11 @@ class ApiClient:
         resp = await self._transport.handle_async_request(request)
         resp.request = request
         if not stream:
-            content = whole_body(resp)
-            if content is None:
+            if not read_with_head(resp):
                 try:
                     await resp.aread()
                 finally:
                     await resp.aclose()
-            else:  # the state aread() and aclose() leave, without httpx's decoding layers (nothing to decode)
-                resp._content = content
-                resp._num_bytes_downloaded = len(content)
-                resp.is_stream_consumed = resp.is_closed = True
         return resp
 
     async def _send(self, req: Request, timeout: Timeout, stream: bool) -> httpx.Response:
