@@ -748,7 +748,7 @@ def check_fields(
     Under Warn and Ignore the unknown fields are dropped from `obj` in place, as the typed decoder does.
     `ignore` lists unknown fields that were already stored (so a patch is judged on what it adds), or is a
     function giving them, called only when `obj` has unknown fields; `prefix` starts the 400 message, as
-    create and update name the kind there; `depth_known`: a patched `obj` surely nests at most MAX_DEPTH levels.
+    create and update name the kind there; `depth_known`: `obj` surely nests at most MAX_DEPTH levels.
     `only` (a patched `obj` of a built-in kind): the top-level fields the patch could change; the others are
     the stored object's as it is, which passed these checks when it was written, so they are not walked again.
     """
@@ -757,7 +757,7 @@ def check_fields(
     # before anything can change `obj`, which is then exactly what decoding `raw` gave
     dups = duplicate_fields(raw, obj) if raw is not None and directive != "Ignore" else []
     if prefix:
-        typecheck.check_body(res, obj)
+        typecheck.check_body(res, obj, depth_known=depth_known)
     else:
         typecheck.check_patched(res, obj, depth_known=depth_known, only=only)
     custom = _custom_fields.get((res.group, res.plural)) if res.custom else None
@@ -789,9 +789,10 @@ def _ignored(ignore: list[str] | Callable[[], list[str]] | None) -> set[str]:
 
 
 async def validate_fields(res: ResourceInfo, obj: Any, directive: str, raw: bytes | None = None) -> FieldCheck:
-    """`check_fields` for a create or update body, loading the schemas off the event loop first."""
+    """`check_fields` for a create or update body as `codec.decode_body` gave it (so its depth is checked),
+    loading the schemas off the event loop first."""
     await ensure_loaded()
-    return check_fields(res, obj, directive, prefix=decode_prefix(res), raw=raw)
+    return check_fields(res, obj, directive, prefix=decode_prefix(res), raw=raw, depth_known=True)
 
 
 class _Pairs(dict):
@@ -807,7 +808,7 @@ _UNDECODED: Any = object()
 
 # every JSON string of a document, and whether a colon follows it (a key); outside strings JSON has no quotes,
 # so matching from the start finds exactly the string tokens
-_STRING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?')
+_STRING_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"(\s*:)?')  # (unrolled: no alternation per character)
 
 
 def _decoded_keys(doc: Any) -> int:
@@ -833,6 +834,11 @@ def _no_duplicates(raw: bytes, decoded: Any = _UNDECODED) -> bool:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return False
+    try:  # orjson writes each kept key once, in the decode's order: equal bytes repeat no key
+        if orjson.dumps(doc) == raw:
+            return True
+    except (TypeError, orjson.JSONEncodeError):
+        pass
     tokens = _STRING_TOKEN.findall(raw)
     return len(tokens) - tokens.count(b"") == _decoded_keys(doc)
 

@@ -290,9 +290,10 @@ def first_type_error(
     return None
 
 
-def check_body(res: ResourceInfo, obj: Any) -> None:
-    """400 `<Kind> in version … cannot be handled as a <Kind>: json: …` for a create or update body."""
-    message = first_type_error(res, obj)
+def check_body(res: ResourceInfo, obj: Any, *, depth_known: bool = False) -> None:
+    """400 `<Kind> in version … cannot be handled as a <Kind>: json: …` for a create or update body (`depth_known`:
+    as `first_type_error`'s)."""
+    message = first_type_error(res, obj, depth_known=depth_known)
     if message is not None:
         raise errors.bad_request(openapi.decode_prefix(res) + message)
 
