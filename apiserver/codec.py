@@ -20,7 +20,6 @@ __all__ = [
     "json_response",
     "media_type",
     "nests_within",
-    "repeats_no_key",
     "status_response",
     "wants_table",
 ]
@@ -97,15 +96,6 @@ class TooDeep(ValueError):
 def nests_within(raw: bytes, max_depth: int = MAX_DEPTH) -> bool:
     """Whether the JSON `raw` surely nests at most `max_depth` objects/arrays: it has no more brackets than that."""
     return raw.count(b"[") + raw.count(b"{") <= max_depth
-
-
-def repeats_no_key(raw: bytes, decoded: Any) -> bool:
-    """Whether the JSON `raw` surely gives no key twice in one object: it is exactly the encoding of what it decoded
-    to (a repeated key decodes to one, so its encoding would be shorter). Compact JSON from orjson or Go passes."""
-    try:
-        return orjson.dumps(decoded) == raw
-    except (TypeError, orjson.JSONEncodeError):
-        return False
 
 
 def check_depth(value: Any, raw: bytes | None = None, max_depth: int = MAX_DEPTH) -> Any:

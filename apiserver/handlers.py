@@ -17,7 +17,7 @@ from starlette.responses import Response
 from apimachinery import errors
 from apimachinery.resources import CREATE_ONLY, ResourceInfo
 from apiserver import managedfields, openapi
-from apiserver.codec import JSON, ObjectResponse, decode_body, json_response, repeats_no_key, wants_table
+from apiserver.codec import JSON, ObjectResponse, decode_body, json_response, wants_table
 from apiserver.context import UNDECODED, RequestContext
 from apiserver.kindregistry import KindRegistry
 from apiserver.options import ListOptions, WriteOptions
@@ -120,9 +120,8 @@ async def _create(ctx: RequestContext) -> Response:
     wo = WriteOptions.parse(ctx.query)
     if ctx.fields_checked:  # in the version the client wrote, before it was converted (apiserver/versions.py)
         check = openapi.FieldCheck([])
-    else:  # the duplicate-field search (tens of µs) only for bodies that may repeat a key
-        dups_in = None if raw is None or repeats_no_key(raw, body) else raw
-        check = await openapi.validate_fields(res, body, wo.field_validation, dups_in)
+    else:
+        check = await openapi.validate_fields(res, body, wo.field_validation, raw)
     if isinstance(body, dict):
         manager = managedfields.manager_name(wo.field_manager, ctx.header("user-agent"))
         managedfields.set_on_create(res, body, manager)

@@ -45,7 +45,6 @@ from apiserver.codec import (
     json_response,
     media_type,
     nests_within,
-    repeats_no_key,
 )
 from apiserver.context import UNDECODED
 from apiserver.conversion import hpa_to_v1, hpa_to_v2
@@ -467,8 +466,7 @@ async def _serve_through_storage(
             unconverted = conv.converted_by_strategy(info.subresource, apply=method == "PATCH")
             if not unconverted and method != "PATCH" and not info.subresource and not served.custom:
                 directive = WriteOptions.parse(query).field_validation
-                dups_in = None if repeats_no_key(raw, decoded) else raw  # the search only where a key may repeat
-                check = await openapi.validate_fields(served, decoded, directive, dups_in)
+                check = await openapi.validate_fields(served, decoded, directive, raw)
             if not unconverted:
                 decoded = (await conv.into_storage([decoded]))[0]
         if method == "POST":
