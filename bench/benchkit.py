@@ -1,4 +1,4 @@
-"""What the benchmarks built on bench/apiserver.py share: loading it as a module."""
+"""What the benchmarks share: loading bench/apiserver.py as a module, the simulated kubelet's pod status."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 
 def load_apiserver_bench() -> ModuleType:
@@ -16,3 +17,32 @@ def load_apiserver_bench() -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def running_status(now: str) -> dict[str, Any]:
+    """The status the simulated kubelet writes for a pod it runs (Running and Ready), as of `now` (RFC 3339)."""
+    conds = [
+        {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
+        for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
+    ]
+    container = {
+        "name": "main",
+        "image": "registry.k8s.io/pause:3.9",
+        "imageID": "",
+        "containerID": "simulated://main",
+        "ready": True,
+        "started": True,
+        "restartCount": 0,
+        "state": {"running": {"startedAt": now}},
+    }
+    return {
+        "phase": "Running",
+        "conditions": conds,
+        "hostIP": "10.200.0.1",
+        "hostIPs": [{"ip": "10.200.0.1"}],
+        "podIP": "10.200.0.5",
+        "podIPs": [{"ip": "10.200.0.5"}],
+        "startTime": now,
+        "containerStatuses": [container],
+        "qosClass": "BestEffort",
+    }

@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchkit import running_status
+
 OPS = ("event", "status", "binding", "get")
 MODES = ("seq", "conc")
 NAMESPACE = "bench"
@@ -97,30 +99,7 @@ def _event(pod: str, i: int) -> dict[str, Any]:
 
 def _status(now: str) -> dict[str, Any]:
     """The simulated kubelet's status write: Running and Ready."""
-    conds = [
-        {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
-        for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
-    ]
-    container = {
-        "name": "main",
-        "image": "registry.k8s.io/pause:3.9",
-        "imageID": "",
-        "containerID": "simulated://main",
-        "ready": True,
-        "started": True,
-        "restartCount": 0,
-        "state": {"running": {"startedAt": now}},
-    }
-    status = {
-        "phase": "Running",
-        "conditions": conds,
-        "hostIP": "10.200.0.1",
-        "podIP": "10.200.0.5",
-        "startTime": now,
-        "containerStatuses": [container],
-        "qosClass": "BestEffort",
-    }
-    return {"status": status}
+    return {"status": running_status(now)}
 
 
 async def _pool(call: Any, n: int, c: int) -> None:

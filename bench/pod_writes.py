@@ -30,7 +30,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchkit import load_apiserver_bench
+from benchkit import load_apiserver_bench, running_status
 
 ab = load_apiserver_bench()
 BenchError, CpuTally = ab.BenchError, ab.CpuTally
@@ -55,33 +55,7 @@ WRITER_ROLE = {
 
 def status_patch(name: str) -> bytes:
     """What the simulated kubelet writes: Running and Ready, with addresses and a container status."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    conds = [
-        {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
-        for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
-    ]
-    container = {
-        "name": "main",
-        "image": "registry.k8s.io/pause:3.9",
-        "imageID": "",
-        "containerID": "simulated://main",
-        "ready": True,
-        "started": True,
-        "restartCount": 0,
-        "state": {"running": {"startedAt": now}},
-    }
-    status = {
-        "phase": "Running",
-        "conditions": conds,
-        "hostIP": "10.200.0.1",
-        "hostIPs": [{"ip": "10.200.0.1"}],
-        "podIP": "10.200.0.5",
-        "podIPs": [{"ip": "10.200.0.5"}],
-        "startTime": now,
-        "containerStatuses": [container],
-        "qosClass": "BestEffort",
-    }
-    return orjson.dumps({"status": status})
+    return orjson.dumps({"status": running_status(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))})
 
 
 def scheduled_event(name: str, i: int) -> bytes:

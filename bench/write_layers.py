@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from benchkit import running_status
 
 NS = "bench"
 PODS = f"/api/v1/namespaces/{NS}/pods"
@@ -201,33 +202,7 @@ def pod_body(name: str, i: int) -> bytes:
 
 def status_patch() -> bytes:
     """bench/pod_writes.py's status patch: what the simulated kubelet writes (Running and Ready)."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    conds = [
-        {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
-        for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
-    ]
-    container = {
-        "name": "main",
-        "image": "registry.k8s.io/pause:3.9",
-        "imageID": "",
-        "containerID": "simulated://main",
-        "ready": True,
-        "started": True,
-        "restartCount": 0,
-        "state": {"running": {"startedAt": now}},
-    }
-    status = {
-        "phase": "Running",
-        "conditions": conds,
-        "hostIP": "10.200.0.1",
-        "hostIPs": [{"ip": "10.200.0.1"}],
-        "podIP": "10.200.0.5",
-        "podIPs": [{"ip": "10.200.0.5"}],
-        "startTime": now,
-        "containerStatuses": [container],
-        "qosClass": "BestEffort",
-    }
-    return orjson.dumps({"status": status})
+    return orjson.dumps({"status": running_status(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))})
 
 
 def series(op: str, prefix: str, n: int) -> list[tuple[str, str, bytes, bytes]]:
