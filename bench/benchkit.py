@@ -1,4 +1,5 @@
-"""What the benchmarks share: loading bench/apiserver.py as a module, the simulated kubelet's pod status."""
+"""What the benchmarks share: loading bench/apiserver.py as a module, the simulated kubelet's pod status, an ASGI
+scope for the in-process benchmarks."""
 
 from __future__ import annotations
 
@@ -45,4 +46,23 @@ def running_status(now: str) -> dict[str, Any]:
         "startTime": now,
         "containerStatuses": [container],
         "qosClass": "BestEffort",
+    }
+
+
+def scope_of(path: str, query: bytes = b"", method: str = "GET", headers: list[Any] | None = None) -> dict[str, Any]:
+    """An HTTP scope as uvicorn builds it for a request on the insecure port."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", b"x"), (b"accept", b"application/json"), *(headers or [])],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8080),
+        "state": {},
     }

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from benchkit import scope_of
 
 NS = "bench"
 EVENTS_V1 = f"/apis/events.k8s.io/v1/namespaces/{NS}/events"
@@ -39,25 +40,6 @@ EVENTS_CORE_LISTED = f"/api/v1/namespaces/{LISTED}/events"
 HPA_V1 = f"/apis/autoscaling/v1/namespaces/{NS}/horizontalpodautoscalers"
 HPA_V2 = f"/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers"
 NOW = "2026-01-01T00:00:00.000000Z"
-
-
-def scope_of(path: str, query: bytes = b"", method: str = "GET", headers: list[Any] | None = None) -> dict[str, Any]:
-    """An HTTP scope as uvicorn builds it for a request on the insecure port."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"host", b"x"), (b"accept", b"application/json"), *(headers or [])],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8080),
-        "state": {},
-    }
 
 
 def v1_event(ns: str, name: str) -> dict[str, Any]:

@@ -27,27 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from benchkit import scope_of
 
 PODS = "/api/v1/namespaces/bench/pods"
-
-
-def scope_of(path: str, query: bytes = b"", method: str = "GET", headers: list[Any] | None = None) -> dict[str, Any]:
-    """An HTTP scope as uvicorn builds it for a request on the insecure port."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"host", b"x"), (b"accept", b"application/json"), *(headers or [])],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8080),
-        "state": {},
-    }
 
 
 async def run(n: int, repeats: int) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from benchkit import running_status
+from benchkit import running_status, scope_of
 
 NS = "bench"
 PODS = f"/api/v1/namespaces/{NS}/pods"
@@ -147,30 +147,6 @@ class Timers:
         return timed
 
 
-def scope_of(path: str, method: str, content_type: bytes, length: int) -> dict[str, Any]:
-    """An HTTP scope as uvicorn builds it for a request with a body on the insecure port."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"x"),
-            (b"accept", b"application/json"),
-            (b"content-type", content_type),
-            (b"content-length", b"%d" % length),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8080),
-        "state": {},
-    }
-
-
 class Driver:
     """The app in this process and a way to send it one request."""
 
@@ -189,7 +165,8 @@ class Driver:
             return {"type": "http.request", "body": raw, "more_body": False}
 
         self.sent.clear()
-        await self.listener(scope_of(path, method, content_type, len(raw)), body, self.send)
+        headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(raw))]
+        await self.listener(scope_of(path, method=method, headers=headers), body, self.send)
         return self.sent[0]
 
 
