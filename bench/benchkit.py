@@ -1,10 +1,13 @@
-"""What the benchmarks share: loading bench/apiserver.py as a module, the simulated kubelet's pod status, an ASGI
-scope for the in-process benchmarks."""
+"""What the benchmarks share: loading bench/apiserver.py as a module, the simulated kubelet's pod status, the in-process
+benchmarks' app and ASGI scope."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
+import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -66,3 +69,27 @@ def scope_of(path: str, query: bytes = b"", method: str = "GET", headers: list[A
         "server": ("127.0.0.1", 8080),
         "state": {},
     }
+
+
+@contextlib.asynccontextmanager
+async def in_process_app(prefix: str, *, tune_gc: bool = False) -> AsyncIterator[tuple[Any, Any]]:
+    """A new etcd and the apiserver's app in this process (the ServiceAccount plug-in off, as the other benchmarks
+    run it), started: yields (app, its insecure listener's ASGI entry); `tune_gc` tunes the collector as
+    `python -m apiserver` does. Prints whose code it is (the tree first on sys.path)."""
+    from apimachinery import gctuning
+    from apiserver.app import Config, create_app
+    from apiserver.chain.listener import INSECURE, Listener
+    from apiserver.security import SecurityConfig
+    from tinykube.procs import start_etcd
+
+    print(f"code of {Path(sys.modules['apiserver.app'].__file__ or '').parent.parent}")
+    etcd, url = start_etcd(Path(tempfile.mkdtemp(prefix=prefix)))
+    try:
+        if tune_gc:
+            gctuning.tune()
+        security = SecurityConfig(disable_admission_plugins=("ServiceAccount",))
+        app = create_app(Config(etcd_servers=url, insecure_port=0, etcd_compaction_interval=0, security=security))
+        async with app.router.lifespan_context(app):
+            yield app, Listener(app, INSECURE)
+    finally:
+        etcd.stop()

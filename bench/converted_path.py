@@ -22,14 +22,13 @@ import cProfile
 import gc
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
-from benchkit import scope_of
+from benchkit import in_process_app, scope_of
 
 NS = "bench"
 EVENTS_V1 = f"/apis/events.k8s.io/v1/namespaces/{NS}/events"
@@ -135,114 +134,101 @@ def get(path: str) -> Request:
 
 async def run(n: int, repeats: int, only: set[str], profile: str = "") -> None:
     """Start etcd and the app, time each operation, print the table."""
-    from apiserver.app import Config, create_app
-    from apiserver.chain.listener import INSECURE, Listener
-    from apiserver.security import SecurityConfig
-    from tinykube.procs import start_etcd
+    async with in_process_app("tinykube-convpath-") as (_app, listener):
+        sent: list[dict[str, Any]] = []
 
-    print(f"code of {Path(sys.modules['apiserver.app'].__file__ or '').parent.parent}")
-    etcd, url = start_etcd(Path(tempfile.mkdtemp(prefix="tinykube-convpath-")))
-    try:
-        security = SecurityConfig(disable_admission_plugins=("ServiceAccount",))
-        app = create_app(Config(etcd_servers=url, insecure_port=0, etcd_compaction_interval=0, security=security))
-        async with app.router.lifespan_context(app):
-            listener = Listener(app, INSECURE)
-            sent: list[dict[str, Any]] = []
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
 
-            async def send(message: dict[str, Any]) -> None:
-                sent.append(message)
+        async def call(req: Request, expect: int) -> None:
+            scope, raw = req
+            done = False
 
-            async def call(req: Request, expect: int) -> None:
-                scope, raw = req
-                done = False
+            async def receive() -> dict[str, Any]:
+                nonlocal done
+                if done:
+                    await asyncio.Event().wait()
+                done = True
+                return {"type": "http.request", "body": raw, "more_body": False}
 
-                async def receive() -> dict[str, Any]:
-                    nonlocal done
-                    if done:
-                        await asyncio.Event().wait()
-                    done = True
-                    return {"type": "http.request", "body": raw, "more_body": False}
+            sent.clear()
+            await listener(scope, receive, send)
+            if sent[0]["status"] != expect:
+                raise RuntimeError(f"{scope['method']} {scope['path']}: {sent}")
 
-                sent.clear()
-                await listener(scope, receive, send)
-                if sent[0]["status"] != expect:
-                    raise RuntimeError(f"{scope['method']} {scope['path']}: {sent}")
+        for name in (NS, LISTED):
+            await call(
+                post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+                201,
+            )
+        for i in range(50):
+            await call(post(EVENTS_V1_LISTED, v1_event(LISTED, f"e{i}")), 201)
+        await call(post(EVENTS_V1, v1_event(NS, "target")), 201)
+        await call(post(HPA_V1, hpa_v1("target")), 201)
+        for path in (f"{EVENTS_V1}/target", f"{HPA_V1}/target"):  # the cache holds it once a GET finds it
+            for _ in range(200):
+                try:
+                    await call(get(path), 200)
+                    break
+                except RuntimeError:
+                    await asyncio.sleep(0.05)
+        await call(post(EVENTS_CORE, core_event(NS, "core-target")), 201)
+        await call(post(HPA_V2, hpa_v2("target2")), 201)
+        count = iter(range(10**9))
 
-            for name in (NS, LISTED):
-                await call(
-                    post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-                    201,
-                )
-            for i in range(50):
-                await call(post(EVENTS_V1_LISTED, v1_event(LISTED, f"e{i}")), 201)
-            await call(post(EVENTS_V1, v1_event(NS, "target")), 201)
-            await call(post(HPA_V1, hpa_v1("target")), 201)
-            for path in (f"{EVENTS_V1}/target", f"{HPA_V1}/target"):  # the cache holds it once a GET finds it
-                for _ in range(200):
-                    try:
-                        await call(get(path), 200)
-                        break
-                    except RuntimeError:
-                        await asyncio.sleep(0.05)
-            await call(post(EVENTS_CORE, core_event(NS, "core-target")), 201)
-            await call(post(HPA_V2, hpa_v2("target2")), 201)
-            count = iter(range(10**9))
+        def series(path: str) -> Callable[[int], Request]:
+            return lambda _: patch(path, {"series": {"count": next(count) + 2, "lastObservedTime": NOW}})
 
-            def series(path: str) -> Callable[[int], Request]:
-                return lambda _: patch(path, {"series": {"count": next(count) + 2, "lastObservedTime": NOW}})
-
-            # each converted request beside the same request to the storage version, the two alternating
-            pairs: list[tuple[str, tuple[Callable[[int], Request], Callable[[int], Request]], int]] = [
-                ("Event GET", (lambda i: get(f"{EVENTS_V1}/target"), lambda i: get(f"{EVENTS_CORE}/target")), 200),
-                ("Event LIST of 50", (lambda i: get(EVENTS_V1_LISTED), lambda i: get(EVENTS_CORE_LISTED)), 200),
-                ("HPA GET", (lambda i: get(f"{HPA_V1}/target"), lambda i: get(f"{HPA_V2}/target")), 200),
+        # each converted request beside the same request to the storage version, the two alternating
+        pairs: list[tuple[str, tuple[Callable[[int], Request], Callable[[int], Request]], int]] = [
+            ("Event GET", (lambda i: get(f"{EVENTS_V1}/target"), lambda i: get(f"{EVENTS_CORE}/target")), 200),
+            ("Event LIST of 50", (lambda i: get(EVENTS_V1_LISTED), lambda i: get(EVENTS_CORE_LISTED)), 200),
+            ("HPA GET", (lambda i: get(f"{HPA_V1}/target"), lambda i: get(f"{HPA_V2}/target")), 200),
+            (
+                "Event create",
                 (
-                    "Event create",
-                    (
-                        lambda i: post(EVENTS_V1, v1_event(NS, f"v{i}")),
-                        lambda i: post(EVENTS_CORE, core_event(NS, f"c{i}")),
-                    ),
-                    201,
+                    lambda i: post(EVENTS_V1, v1_event(NS, f"v{i}")),
+                    lambda i: post(EVENTS_CORE, core_event(NS, f"c{i}")),
                 ),
-                ("Event PATCH series", (series(f"{EVENTS_V1}/target"), series(f"{EVENTS_CORE}/core-target")), 200),
-                ("HPA create", (lambda i: post(HPA_V1, hpa_v1(f"v{i}")), lambda i: post(HPA_V2, hpa_v2(f"w{i}"))), 201),
-            ]
-            times: dict[str, tuple[list[float], list[float]]] = {}
-            serial = iter(range(10**9))
-            # the reads first, then the writes (the cache's scans grow with the objects the creates add); each
-            # operation's repeats in a row
-            for label, makers, expect in pairs:
-                if only and not any(o in label for o in only):
-                    continue
-                for _ in range(repeats):
-                    reqs = [(k, makers[k](next(serial))) for _ in range(n) for k in (0, 1)]
-                    await asyncio.sleep(0.5)  # the watch cache's work for the writes before is done
-                    spent = [0.0, 0.0]
-                    gc.collect()
-                    gc.disable()
-                    profiler = cProfile.Profile(time.process_time) if profile else None
-                    if profiler is not None:
-                        profiler.enable()
-                    for k, req in reqs:
-                        start = time.process_time()
-                        await call(req, expect)
-                        spent[k] += time.process_time() - start
-                    if profiler is not None:
-                        profiler.disable()
-                    gc.enable()
-                    if profiler is not None:
-                        slug = "".join(c if c.isalnum() else "-" for c in label).strip("-").lower()
-                        profiler.dump_stats(f"{profile}-{slug}.prof")
-                    pair = times.setdefault(label, ([], []))
-                    pair[0].append(spent[0] / n * 1e6)
-                    pair[1].append(spent[1] / n * 1e6)
-            print(f"µs per request, median of {repeats} timings of {n} each, alternating:")
-            print(f"  {'request':<20} {'converted':>10} {'storage':>9} {'difference':>11}")
-            for label, (conv, stor) in times.items():
-                diff = statistics.median(c - s for c, s in zip(conv, stor, strict=True))
-                print(f"  {label:<20} {statistics.median(conv):10.1f} {statistics.median(stor):9.1f} {diff:11.1f}")
-    finally:
-        etcd.stop()
+                201,
+            ),
+            ("Event PATCH series", (series(f"{EVENTS_V1}/target"), series(f"{EVENTS_CORE}/core-target")), 200),
+            ("HPA create", (lambda i: post(HPA_V1, hpa_v1(f"v{i}")), lambda i: post(HPA_V2, hpa_v2(f"w{i}"))), 201),
+        ]
+        times: dict[str, tuple[list[float], list[float]]] = {}
+        serial = iter(range(10**9))
+        # the reads first, then the writes (the cache's scans grow with the objects the creates add); each
+        # operation's repeats in a row
+        for label, makers, expect in pairs:
+            if only and not any(o in label for o in only):
+                continue
+            for _ in range(repeats):
+                reqs = [(k, makers[k](next(serial))) for _ in range(n) for k in (0, 1)]
+                await asyncio.sleep(0.5)  # the watch cache's work for the writes before is done
+                spent = [0.0, 0.0]
+                gc.collect()
+                gc.disable()
+                profiler = cProfile.Profile(time.process_time) if profile else None
+                if profiler is not None:
+                    profiler.enable()
+                for k, req in reqs:
+                    start = time.process_time()
+                    await call(req, expect)
+                    spent[k] += time.process_time() - start
+                if profiler is not None:
+                    profiler.disable()
+                gc.enable()
+                if profiler is not None:
+                    slug = "".join(c if c.isalnum() else "-" for c in label).strip("-").lower()
+                    profiler.dump_stats(f"{profile}-{slug}.prof")
+                pair = times.setdefault(label, ([], []))
+                pair[0].append(spent[0] / n * 1e6)
+                pair[1].append(spent[1] / n * 1e6)
+        print(f"µs per request, median of {repeats} timings of {n} each, alternating:")
+        print(f"  {'request':<20} {'converted':>10} {'storage':>9} {'difference':>11}")
+        for label, (conv, stor) in times.items():
+            diff = statistics.median(c - s for c, s in zip(conv, stor, strict=True))
+            print(f"  {label:<20} {statistics.median(conv):10.1f} {statistics.median(stor):9.1f} {diff:11.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:

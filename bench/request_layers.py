@@ -21,108 +21,96 @@ import asyncio
 import gc
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
-from benchkit import scope_of
+from benchkit import in_process_app, scope_of
 
 PODS = "/api/v1/namespaces/bench/pods"
 
 
 async def run(n: int, repeats: int) -> None:
     """Start etcd and the app, time each layer, print the table."""
-    from apiserver.app import Config, create_app
     from apiserver.chain.authentication import UNSECURED
-    from apiserver.chain.listener import INSECURE, RAW_SEND_KEY, Listener
+    from apiserver.chain.listener import INSECURE, RAW_SEND_KEY
     from apiserver.chain.request_info import LISTENER_KEY
     from apiserver.context import CONTEXT_KEY
-    from apiserver.security import SecurityConfig
-    from tinykube.procs import start_etcd
 
-    print(f"code of {Path(sys.modules['apiserver.app'].__file__ or '').parent.parent}")
-    etcd, url = start_etcd(Path(tempfile.mkdtemp(prefix="tinykube-layers-")))
-    try:
-        security = SecurityConfig(disable_admission_plugins=("ServiceAccount",))
-        app = create_app(Config(etcd_servers=url, insecure_port=0, etcd_compaction_interval=0, security=security))
-        async with app.router.lifespan_context(app):
-            listener = Listener(app, INSECURE)
-            sent: list[dict[str, Any]] = []
+    async with in_process_app("tinykube-layers-") as (app, listener):
+        sent: list[dict[str, Any]] = []
 
-            async def send(message: dict[str, Any]) -> None:
-                sent.append(message)
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
 
-            async def no_body() -> dict[str, Any]:
-                return {"type": "http.request", "body": b"", "more_body": False}
+        async def no_body() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
 
-            namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}}
-            container = {"name": "c", "image": "busybox"}
-            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [container]}}
-            for path, obj in (("/api/v1/namespaces", namespace), (PODS, pod)):
-                raw = orjson.dumps(obj)
-                length = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(raw))]
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}}
+        container = {"name": "c", "image": "busybox"}
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [container]}}
+        for path, obj in (("/api/v1/namespaces", namespace), (PODS, pod)):
+            raw = orjson.dumps(obj)
+            length = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(raw))]
 
-                async def body(raw: bytes = raw) -> dict[str, Any]:
-                    return {"type": "http.request", "body": raw, "more_body": False}
+            async def body(raw: bytes = raw) -> dict[str, Any]:
+                return {"type": "http.request", "body": raw, "more_body": False}
 
-                sent.clear()
-                await listener(scope_of(path, method="POST", headers=length), body, send)
-                if sent[0]["status"] != 201:
-                    raise RuntimeError(f"POST {path}: {sent}")
-            for _ in range(200):  # the watch cache holds the pod once a GET from it finds it
-                sent.clear()
-                await listener(scope_of(f"{PODS}/p", b"resourceVersion=0"), no_body, send)
-                if sent[0]["status"] == 200:
-                    break
-                await asyncio.sleep(0.05)
-            layers: list[tuple[str, Any]] = [("Listener", listener)]
-            layer: Any = listener._api  # the app's own outermost middleware, found by the first request
-            while layer is not None:
-                layers.append((type(layer).__name__, layer))
-                if hasattr(layer, "endpoint"):  # ApiRoute: the handler is inside it
-                    break
-                layer = layer.chain if hasattr(layer, "chain") else getattr(layer, "app", None)
-            first_stage = next(obj for name, obj in layers if name == "RequestInfoStage")
-            inside = False
-            entries: list[tuple[str, Any, bool]] = []
-            for name, obj in layers:
-                entries.append((name, obj, inside))
-                inside = inside or name == "RequestInfoStage"
+            sent.clear()
+            await listener(scope_of(path, method="POST", headers=length), body, send)
+            if sent[0]["status"] != 201:
+                raise RuntimeError(f"POST {path}: {sent}")
+        for _ in range(200):  # the watch cache holds the pod once a GET from it finds it
+            sent.clear()
+            await listener(scope_of(f"{PODS}/p", b"resourceVersion=0"), no_body, send)
+            if sent[0]["status"] == 200:
+                break
+            await asyncio.sleep(0.05)
+        layers: list[tuple[str, Any]] = [("Listener", listener)]
+        layer: Any = listener._api  # the app's own outermost middleware, found by the first request
+        while layer is not None:
+            layers.append((type(layer).__name__, layer))
+            if hasattr(layer, "endpoint"):  # ApiRoute: the handler is inside it
+                break
+            layer = layer.chain if hasattr(layer, "chain") else getattr(layer, "app", None)
+        first_stage = next(obj for name, obj in layers if name == "RequestInfoStage")
+        inside = False
+        entries: list[tuple[str, Any, bool]] = []
+        for name, obj in layers:
+            entries.append((name, obj, inside))
+            inside = inside or name == "RequestInfoStage"
 
-            for path, expect in ((f"{PODS}/p", 200), (f"{PODS}/nope", 404)):
-                times: dict[str, list[float]] = {}
-                for _ in range(repeats):
-                    for name, entry, needs_context in entries:
-                        scopes = []
-                        for _ in range(n):
-                            s = scope_of(path, b"resourceVersion=0")
-                            s.update({LISTENER_KEY: INSECURE, RAW_SEND_KEY: send, "app": app})
-                            if needs_context:
-                                ctx = s[CONTEXT_KEY] = first_stage.context(s)
-                                ctx.user = ctx.authenticated_user = UNSECURED
-                            scopes.append(s)
-                        sent.clear()
-                        gc.collect()
-                        gc.disable()
-                        start = time.process_time()
-                        for s in scopes:
-                            await entry(s, no_body, send)
-                        spent = time.process_time() - start
-                        gc.enable()
-                        if sent[0]["status"] != expect:
-                            raise RuntimeError(f"GET {path} through {name}: {sent[0]}")
-                        times.setdefault(name, []).append(spent / n * 1e6)
-                median = {name: statistics.median(v) for name, v in times.items()}
-                print(f"GET {path}?resourceVersion=0 ({expect}), µs per request, median of {repeats} timings of {n}:")
-                print(f"  {'layer':<20} {'inclusive':>9} {'own':>7}")
-                names = [name for name, _, _ in entries]
-                for i, name in enumerate(names):
-                    below = median[names[i + 1]] if i + 1 < len(names) else 0.0
-                    print(f"  {name:<20} {median[name]:9.1f} {median[name] - below:7.1f}")
-    finally:
-        etcd.stop()
+        for path, expect in ((f"{PODS}/p", 200), (f"{PODS}/nope", 404)):
+            times: dict[str, list[float]] = {}
+            for _ in range(repeats):
+                for name, entry, needs_context in entries:
+                    scopes = []
+                    for _ in range(n):
+                        s = scope_of(path, b"resourceVersion=0")
+                        s.update({LISTENER_KEY: INSECURE, RAW_SEND_KEY: send, "app": app})
+                        if needs_context:
+                            ctx = s[CONTEXT_KEY] = first_stage.context(s)
+                            ctx.user = ctx.authenticated_user = UNSECURED
+                        scopes.append(s)
+                    sent.clear()
+                    gc.collect()
+                    gc.disable()
+                    start = time.process_time()
+                    for s in scopes:
+                        await entry(s, no_body, send)
+                    spent = time.process_time() - start
+                    gc.enable()
+                    if sent[0]["status"] != expect:
+                        raise RuntimeError(f"GET {path} through {name}: {sent[0]}")
+                    times.setdefault(name, []).append(spent / n * 1e6)
+            median = {name: statistics.median(v) for name, v in times.items()}
+            print(f"GET {path}?resourceVersion=0 ({expect}), µs per request, median of {repeats} timings of {n}:")
+            print(f"  {'layer':<20} {'inclusive':>9} {'own':>7}")
+            names = [name for name, _, _ in entries]
+            for i, name in enumerate(names):
+                below = median[names[i + 1]] if i + 1 < len(names) else 0.0
+                print(f"  {name:<20} {median[name]:9.1f} {median[name] - below:7.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:

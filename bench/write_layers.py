@@ -26,13 +26,12 @@ import cProfile
 import pstats
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
-from benchkit import running_status, scope_of
+from benchkit import in_process_app, running_status, scope_of
 
 NS = "bench"
 PODS = f"/api/v1/namespaces/{NS}/pods"
@@ -204,89 +203,75 @@ def series(op: str, prefix: str, n: int) -> list[tuple[str, str, bytes, bytes]]:
 
 async def run(n: int, rounds: int, profile: bool) -> None:
     """Start etcd and the app, time each series, print the figures."""
-    from apimachinery import gctuning
-    from apiserver.app import Config, create_app
-    from apiserver.chain.listener import INSECURE, Listener
-    from apiserver.security import SecurityConfig
-    from tinykube.procs import start_etcd
+    async with in_process_app("tinykube-writes-", tune_gc=True) as (app, listener):
+        d = Driver(app, listener)
+        wc = app.state.registry.cache
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}
+        first = await d.request("POST", "/api/v1/namespaces", b"application/json", orjson.dumps(ns))
+        if first["status"] != 201:
+            raise RuntimeError(f"namespace: {d.sent}")
 
-    print(f"code of {Path(sys.modules['apiserver.app'].__file__ or '').parent.parent}")
-    etcd, url = start_etcd(Path(tempfile.mkdtemp(prefix="tinykube-writes-")))
-    try:
-        security = SecurityConfig(disable_admission_plugins=("ServiceAccount",))
-        gctuning.tune()  # as `python -m apiserver` does
-        app = create_app(Config(etcd_servers=url, insecure_port=0, etcd_compaction_interval=0, security=security))
-        async with app.router.lifespan_context(app):
-            d = Driver(app, Listener(app, INSECURE))
-            wc = app.state.registry.cache
-            ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}
-            first = await d.request("POST", "/api/v1/namespaces", b"application/json", orjson.dumps(ns))
-            if first["status"] != 201:
-                raise RuntimeError(f"namespace: {d.sent}")
+        async def send_all(reqs: list[tuple[str, str, bytes, bytes]], what: str) -> None:
+            for method, path, ct, raw in reqs:
+                r = await d.request(method, path, ct, raw)
+                if r["status"] >= 300:
+                    raise RuntimeError(f"{what} {path}: {d.sent}")
 
-            async def send_all(reqs: list[tuple[str, str, bytes, bytes]], what: str) -> None:
-                for method, path, ct, raw in reqs:
-                    r = await d.request(method, path, ct, raw)
-                    if r["status"] >= 300:
-                        raise RuntimeError(f"{what} {path}: {d.sent}")
+        async def settle() -> None:
+            """Wait until the watch cache has applied every write so far."""
+            await wc.wait_for_revision(await wc.current_revision())
 
-            async def settle() -> None:
-                """Wait until the watch cache has applied every write so far."""
-                await wc.wait_for_revision(await wc.current_revision())
-
-            async def one_round(
-                tag: str, profs: dict[str, cProfile.Profile] | None = None, timers: Timers | None = None
-            ) -> dict[str, tuple[float, float, dict[str, float]]]:
-                """Each series once: op -> (process CPU µs, main thread CPU µs per request, layer CPU seconds)."""
-                out: dict[str, tuple[float, float, dict[str, float]]] = {}
-                for op in OPS:
-                    if op in ("create", "binding"):  # the second set of pods, untimed, for the strategic series
-                        await send_all(series(op, f"{tag}b", n), op)
-                    # the strategic series patches the second set (the first is Running already)
-                    reqs = series(op, f"{tag}b" if op == "status strategic" else f"{tag}a", n)
-                    await settle()
-                    prof = profs[op] if profs is not None else None
-                    if timers is not None:
-                        timers.spent.update(dict.fromkeys(timers.spent, 0.0))
-                    t0, th0 = time.process_time(), time.thread_time()
-                    if prof is not None:
-                        prof.enable()
-                    await send_all(reqs, op)
-                    await settle()
-                    if prof is not None:
-                        prof.disable()
-                    spent = (time.process_time() - t0) / n * 1e6, (time.thread_time() - th0) / n * 1e6
-                    out[op] = (*spent, dict(timers.spent) if timers is not None else {})
-                return out
-
-            await one_round("warm")
-            results: dict[str, list[tuple[float, float]]] = {op: [] for op in OPS}
-            for r in range(rounds):
-                for op, (us, thread_us, _) in (await one_round(f"r{r}")).items():
-                    results[op].append((us, thread_us))
-            print(f"µs of CPU per request (this process: app, etcd client, watch cache), {n} per series:")
-            print(f"  {'':<18} {'process':>7} {'main thread':>11}")
+        async def one_round(
+            tag: str, profs: dict[str, cProfile.Profile] | None = None, timers: Timers | None = None
+        ) -> dict[str, tuple[float, float, dict[str, float]]]:
+            """Each series once: op -> (process CPU µs, main thread CPU µs per request, layer CPU seconds)."""
+            out: dict[str, tuple[float, float, dict[str, float]]] = {}
             for op in OPS:
-                runs = " ".join(f"{v:.0f}/{t:.0f}" for v, t in results[op])
-                process = statistics.median(v for v, _ in results[op])
-                thread = statistics.median(t for _, t in results[op])
-                print(f"  {op:<18} {process:7.0f} {thread:11.0f}   (rounds, process/thread: {runs})")
-            if profile:
-                timers = Timers()
-                timers.install()
-                plugin_rows = timers.install_plugins(app.state.registry.admission)
-                try:
-                    layered = await one_round("layers", timers=timers)
-                finally:
-                    timers.uninstall()
-                show_layers(layered, n, plugin_rows)
-                profs = {op: cProfile.Profile() for op in OPS}
-                await one_round("prof", profs)
-                for op in OPS:
-                    print(f"\n{op}: cProfile (wall clock, inflated), top functions by own time")
-                    pstats.Stats(profs[op]).sort_stats("tottime").print_stats(30)
-    finally:
-        etcd.stop()
+                if op in ("create", "binding"):  # the second set of pods, untimed, for the strategic series
+                    await send_all(series(op, f"{tag}b", n), op)
+                # the strategic series patches the second set (the first is Running already)
+                reqs = series(op, f"{tag}b" if op == "status strategic" else f"{tag}a", n)
+                await settle()
+                prof = profs[op] if profs is not None else None
+                if timers is not None:
+                    timers.spent.update(dict.fromkeys(timers.spent, 0.0))
+                t0, th0 = time.process_time(), time.thread_time()
+                if prof is not None:
+                    prof.enable()
+                await send_all(reqs, op)
+                await settle()
+                if prof is not None:
+                    prof.disable()
+                spent = (time.process_time() - t0) / n * 1e6, (time.thread_time() - th0) / n * 1e6
+                out[op] = (*spent, dict(timers.spent) if timers is not None else {})
+            return out
+
+        await one_round("warm")
+        results: dict[str, list[tuple[float, float]]] = {op: [] for op in OPS}
+        for r in range(rounds):
+            for op, (us, thread_us, _) in (await one_round(f"r{r}")).items():
+                results[op].append((us, thread_us))
+        print(f"µs of CPU per request (this process: app, etcd client, watch cache), {n} per series:")
+        print(f"  {'':<18} {'process':>7} {'main thread':>11}")
+        for op in OPS:
+            runs = " ".join(f"{v:.0f}/{t:.0f}" for v, t in results[op])
+            process = statistics.median(v for v, _ in results[op])
+            thread = statistics.median(t for _, t in results[op])
+            print(f"  {op:<18} {process:7.0f} {thread:11.0f}   (rounds, process/thread: {runs})")
+        if profile:
+            timers = Timers()
+            timers.install()
+            plugin_rows = timers.install_plugins(app.state.registry.admission)
+            try:
+                layered = await one_round("layers", timers=timers)
+            finally:
+                timers.uninstall()
+            show_layers(layered, n, plugin_rows)
+            profs = {op: cProfile.Profile() for op in OPS}
+            await one_round("prof", profs)
+            for op in OPS:
+                print(f"\n{op}: cProfile (wall clock, inflated), top functions by own time")
+                pstats.Stats(profs[op]).sort_stats("tottime").print_stats(30)
 
 
 def show_layers(layered: dict[str, tuple[float, float, dict[str, float]]], n: int, plugins: list[str]) -> None:
