@@ -1,4 +1,4 @@
-"""`KeepAliveTransport`: httpx's transport for an API server, HTTP/1.1 keep-alive over asyncio streams.
+"""`KeepAliveTransport`: httpx's transport for an API server, HTTP/1.1 keep-alive in an asyncio protocol.
 
 httpx's default transport (httpcore) re-checks every pooled connection on every request (a `poll()`
 per idle connection in `_assign_requests_to_connections`) and writes TLS through anyio's memory
@@ -7,8 +7,11 @@ connections: a request takes the most recently used one whose stream has not see
 protocol notices a server's close as it happens, so no system call is needed to check), or dials a
 new one. A response body read to its end gives the connection back; one closed early (a watch the
 caller stops) closes it. Responses are parsed by httptools (llhttp), which owns their framing: status
-line, headers, Content-Length, chunked bodies and their trailers, keep-alive. At most `max_connections`
-requests are in flight at once; the others wait for a slot up to the pool timeout (`httpx.PoolTimeout`).
+line, headers, Content-Length, chunked bodies and their trailers, keep-alive. The parser is fed in the
+connection's own protocol as bytes arrive (no stream buffer in between); the reader awaits one future
+until the head, a small body or a body's next part is in, and a lagging consumer pauses the socket's reads.
+At most `max_connections` requests are in flight at once; the others wait for a slot up to the pool
+timeout (`httpx.PoolTimeout`).
 Timeouts and errors are httpx's own (`ConnectTimeout`, `ReadTimeout`, `ConnectError`, `ReadError`,
 `RemoteProtocolError`, ...), so callers see what they saw with httpcore. Plain http and https only (no
 proxies, no HTTP/2).
@@ -33,7 +36,6 @@ __all__ = ["KeepAliveTransport", "Origin", "headers_of", "origin_of", "read_with
 Origin = tuple[bytes, bytes, int]
 """(scheme, host, port)"""
 _HEAD_LIMIT = 1 << 20  # response headers larger than this are a protocol error
-_READ_SIZE = 1 << 20
 _EAGER_BODY = 1 << 20  # a body of known length up to this is read with the head, under one timeout
 _IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "TRACE")  # net/http's isReplayable
 _CLOSED_IDLE = "Server disconnected without sending a response."
@@ -183,7 +185,7 @@ class _Connection(asyncio.Protocol):
             self._ended()
         self._wake()
         if self._drained is not None and not self._drained.done():
-            self._drained.set_exception(ConnectionResetError("connection lost"))
+            self._drained.set_result(None)  # drain() sees `closed`
 
     def pause_writing(self) -> None:
         """The transport's write buffer is full."""
@@ -249,6 +251,8 @@ class _Connection(asyncio.Protocol):
             raise ConnectionResetError("connection lost")
         if self._drained is not None:
             await self._drained
+            if self.closed:
+                raise ConnectionResetError("connection lost")
 
     async def wait_closed(self) -> None:
         """Until the connection is gone."""
