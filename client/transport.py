@@ -1,4 +1,4 @@
-"""`KeepAliveTransport`: httpx's transport for an API server, HTTP/1.1 keep-alive over asyncio streams.
+"""`KeepAliveTransport`: httpx's transport for an API server, HTTP/1.1 keep-alive in an asyncio protocol.
 
 httpx's default transport (httpcore) re-checks every pooled connection on every request (a `poll()`
 per idle connection in `_assign_requests_to_connections`) and writes TLS through anyio's memory
@@ -7,8 +7,11 @@ connections: a request takes the most recently used one whose stream has not see
 protocol notices a server's close as it happens, so no system call is needed to check), or dials a
 new one. A response body read to its end gives the connection back; one closed early (a watch the
 caller stops) closes it. Responses are parsed by httptools (llhttp), which owns their framing: status
-line, headers, Content-Length, chunked bodies and their trailers, keep-alive. At most `max_connections`
-requests are in flight at once; the others wait for a slot up to the pool timeout (`httpx.PoolTimeout`).
+line, headers, Content-Length, chunked bodies and their trailers, keep-alive. The parser is fed in the
+connection's own protocol as bytes arrive (no stream buffer in between); the reader awaits one future
+until the head, a small body or a body's next part is in, and a lagging consumer pauses the socket's reads.
+At most `max_connections` requests are in flight at once; the others wait for a slot up to the pool
+timeout (`httpx.PoolTimeout`).
 Timeouts and errors are httpx's own (`ConnectTimeout`, `ReadTimeout`, `ConnectError`, `ReadError`,
 `RemoteProtocolError`, ...), so callers see what they saw with httpcore. Plain http and https only (no
 proxies, no HTTP/2).
@@ -33,7 +36,6 @@ __all__ = ["KeepAliveTransport", "Origin", "headers_of", "origin_of", "read_with
 Origin = tuple[bytes, bytes, int]
 """(scheme, host, port)"""
 _HEAD_LIMIT = 1 << 20  # response headers larger than this are a protocol error
-_READ_SIZE = 1 << 20
 _EAGER_BODY = 1 << 20  # a body of known length up to this is read with the head, under one timeout
 _IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "TRACE")  # net/http's isReplayable
 _CLOSED_IDLE = "Server disconnected without sending a response."
@@ -83,22 +85,188 @@ def _http_version(version: str) -> bytes:
     return b"HTTP/" + version.encode()
 
 
-class _Connection:
-    """One HTTP/1.1 connection."""
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection, its protocol: the response being read is parsed as its bytes arrive, and the
+    reader waits on one future until what it waits for (the head, a small body, the next part) is in."""
 
-    __slots__ = ("reader", "writer")
+    __slots__ = (
+        "_drained",
+        "_lost",
+        "_paused",
+        "_waiter",
+        "_want",
+        "closed",
+        "eof",
+        "error",
+        "msg",
+        "request",
+        "seen",
+        "stray",
+        "transport",
+    )
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
+        self.msg: _Message | None = None
+        self.request: httpx.Request | None = None
+        self.seen = 0
+        self.eof = False
+        self.closed = False
+        self.stray = False
+        """Bytes came while no response was being read: the connection is not reused."""
+        self.error: Exception | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._want = _WANT_HEAD
+        self._paused = False
+        self._drained: asyncio.Future[None] | None = None
+        self._lost: asyncio.Future[None] = loop.create_future()
 
     def usable(self) -> bool:
         """Whether an idle connection can carry another request (the server has not closed it)."""
-        return not (self.reader.at_eof() or self.writer.is_closing() or self.reader._buffer)
+        return not (self.eof or self.closed or self.stray or self.transport.is_closing())
 
     def close(self) -> None:
         """Close without waiting."""
-        self.writer.close()
+        self.transport.close()
+
+    def begin(self, msg: _Message, request: httpx.Request) -> None:
+        """The response to `request` is read into `msg` from now on (set before the request is written: an
+        early answer is this response's)."""
+        self.msg, self.request, self.seen, self.error = msg, request, 0, None
+        if self.eof:  # the server closed it after it was taken
+            self._ended()
+
+    def end(self) -> None:
+        """No response is being read."""
+        self.msg = self.request = None
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+
+    # the protocol's callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """The connection is up."""
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        """Parse what arrived into the response being read, and wake its reader when it has what it waits for."""
+        msg = self.msg
+        if msg is None or self.error is not None:
+            self.stray = True
+            return
+        self.seen += len(data)
+        try:
+            msg.feed(data, self.request)  # type: ignore[arg-type]
+            if self.seen > _HEAD_LIMIT and not msg.headers_done:
+                raise httpx.RemoteProtocolError("response header too long", request=self.request)
+        except httpx.HTTPError as e:
+            self.error = e
+        if msg.size > _PAUSE_AT and not msg.complete and not self._paused:
+            self._paused = True  # the consumer lags: the socket holds the rest
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        """The server closed its side: the end of a body read to EOF, else an error for the response read."""
+        self.eof = True
+        self._ended()
+        return None  # the transport closes
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The connection is gone: an error for the response being read (a reset), else as EOF."""
+        self.closed = True
+        if not self._lost.done():
+            self._lost.set_result(None)
+        if exc is not None and self.msg is not None and self.error is None and not self.msg.complete:
+            self.error = httpx.ReadError(str(exc) or type(exc).__name__, request=self.request)
+        if not self.eof:
+            self.eof = True
+            self._ended()
+        self._wake()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)  # drain() sees `closed`
+
+    def pause_writing(self) -> None:
+        """The transport's write buffer is full."""
+        if self._drained is None or self._drained.done():
+            self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        """The transport's write buffer drained."""
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _ended(self) -> None:
+        msg = self.msg
+        if msg is None or self.error is not None or msg.complete:
+            return
+        if not msg.headers_done:
+            self.error = httpx.RemoteProtocolError(_CLOSED_MID if self.seen else _CLOSED_IDLE, request=self.request)
+        else:
+            try:
+                msg.eof(self.request)  # type: ignore[arg-type]
+            except httpx.HTTPError as e:
+                self.error = e
+        self._wake()
+
+    def _ready(self) -> bool:
+        msg = self.msg
+        if msg is None:
+            return True
+        if self._want == _WANT_HEAD:
+            return msg.headers_done and (msg.complete or msg.length is None or msg.length > _EAGER_BODY)
+        return msg.complete or bool(msg.body)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done() and (self.error is not None or self._ready()):
+            waiter.set_result(None)
+
+    async def wait(self, want: int, timeout: float | None) -> None:
+        """Until the response's head (and a small body) or its next body part is in; httpx's errors."""
+        self._want = want
+        if self._ready():
+            return
+        if self.error is not None:
+            raise self.error
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = None if timeout is None else loop.call_later(timeout, _time_out, waiter)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+        if not self._ready():
+            raise self.error  # type: ignore[misc]
+
+    async def drain(self) -> None:
+        """Until the transport's write buffer has room again."""
+        if self.closed:
+            raise ConnectionResetError("connection lost")
+        if self._drained is not None:
+            await self._drained
+            if self.closed:
+                raise ConnectionResetError("connection lost")
+
+    async def wait_closed(self) -> None:
+        """Until the connection is gone."""
+        await self._lost
+
+
+_WANT_HEAD = 0
+_WANT_BODY = 1
+_PAUSE_AT = 1 << 21  # body bytes not yet handed on at which reading pauses (a StreamReader's, twice its limit)
+
+
+def _time_out(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 def _timeouts(request: httpx.Request) -> dict[str, float | None]:
@@ -176,6 +344,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     async def _exchange(
         self, conn: _Connection, request: httpx.Request, origin: Origin, timeouts: dict[str, Any]
     ) -> httpx.Response:
+        conn.begin(_Message(request.method == "HEAD"), request)
         try:
             await self._write_request(conn, request, timeouts.get("write"))
             return await self._read_head(conn, request, origin, timeouts.get("read"))
@@ -198,10 +367,16 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         if scheme == b"https":
             tls = self._ssl or ssl.create_default_context()
         hostname = host.decode("ascii")
+        loop = asyncio.get_running_loop()
+        conn = _Connection(loop)
         try:
-            reader, writer = await _with_timeout(
-                tlsreads.open_connection(
-                    hostname, port, tls=tls, server_hostname=hostname if tls else None, limit=_HEAD_LIMIT
+            await _with_timeout(
+                loop.create_connection(
+                    (lambda: tlsreads.BufferedReads(conn)) if tls else (lambda: conn),
+                    hostname,
+                    port,
+                    ssl=tls,
+                    server_hostname=hostname if tls else None,
                 ),
                 timeout,
             )
@@ -209,7 +384,6 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectTimeout(f"connecting to {hostname}:{port} timed out", request=request) from None
         except (OSError, ssl.SSLError) as e:
             raise httpx.ConnectError(str(e) or type(e).__name__, request=request) from e
-        conn = _Connection(reader, writer)
         self._open.add(conn)
         return conn
 
@@ -227,18 +401,18 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         if isinstance(stream, httpx.ByteStream):
             body = bytes(stream._stream)  # the whole body, already in memory
             lines.append(body if not chunked else _chunk(body) + b"0\r\n\r\n")
-            conn.writer.write(b"".join(lines))
+            conn.transport.write(b"".join(lines))
         else:
-            conn.writer.write(b"".join(lines))
+            conn.transport.write(b"".join(lines))
             async for part in stream:  # type: ignore[union-attr]
                 if part:
-                    conn.writer.write(_chunk(part) if chunked else part)
+                    conn.transport.write(_chunk(part) if chunked else part)
             if chunked:
-                conn.writer.write(b"0\r\n\r\n")
-        if not conn.writer.transport.get_write_buffer_size():
+                conn.transport.write(b"0\r\n\r\n")
+        if not conn.transport.get_write_buffer_size():
             return  # all handed to the socket: nothing to wait for (a broken connection shows on the read)
         try:
-            await _with_timeout(conn.writer.drain(), timeout)
+            await _with_timeout(conn.drain(), timeout)
         except TimeoutError:
             raise httpx.WriteTimeout("writing the request timed out", request=request) from None
         except OSError as e:
@@ -252,27 +426,10 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         timeout: float | None,
     ) -> httpx.Response:
         """Read the response's head (and a body of known, small length: one timeout for both)."""
-        msg = _Message(request.method == "HEAD")
-        reader = conn.reader
+        msg = conn.msg
+        assert msg is not None
         try:
-            async with asyncio.timeout(timeout):
-                try:
-                    seen = 0
-                    while not msg.headers_done:
-                        data = await reader.read(_READ_SIZE)
-                        if not data:
-                            raise httpx.RemoteProtocolError(_CLOSED_MID if seen else _CLOSED_IDLE, request=request)
-                        seen += len(data)
-                        msg.feed(data, request)
-                        if seen > _HEAD_LIMIT and not msg.headers_done:
-                            raise httpx.RemoteProtocolError("response header too long", request=request)
-                    if msg.length is not None and msg.length <= _EAGER_BODY:
-                        while not msg.complete:
-                            if not (data := await reader.read(_READ_SIZE)):
-                                raise httpx.RemoteProtocolError(_CLOSED_MID, request=request)
-                            msg.feed(data, request)
-                except OSError as e:
-                    raise httpx.ReadError(str(e) or type(e).__name__, request=request) from e
+            await conn.wait(_WANT_HEAD, timeout)
         except TimeoutError:
             raise httpx.ReadTimeout("reading the response timed out", request=request) from None
         return httpx.Response(
@@ -285,6 +442,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     def release(self, conn: _Connection, origin: Origin, reusable: bool) -> None:
         """A response is done with `conn`: keep it for the next request, or close it."""
         self._slots.release()
+        conn.end()
         stack = self._idle.setdefault(origin, [])
         if reusable and not self._closed and len(stack) < self._max_idle and conn.usable():
             stack.append(conn)
@@ -311,7 +469,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             conn.close()
         for conn in conns:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.writer.wait_closed(), 1.0)
+                await asyncio.wait_for(conn.wait_closed(), 1.0)
 
 
 def _chunk(data: bytes) -> bytes:
@@ -337,6 +495,7 @@ class _Message:
         "length",
         "parser",
         "reason",
+        "size",
         "status",
     )
 
@@ -359,6 +518,16 @@ class _Message:
         self.extra = False
         """Bytes came after the response: the connection is not reused."""
         self.body: list[bytes] = []
+        self.size = 0
+        """The length of `body`."""
+
+    def take(self) -> bytes:
+        """The body bytes not yet handed on."""
+        body = self.body
+        data = b"".join(body) if len(body) != 1 else body[0]
+        body.clear()
+        self.size = 0
+        return data
 
     @property
     def reusable(self) -> bool:
@@ -423,6 +592,7 @@ class _Message:
             self.extra = True
         else:
             self.body.append(data)
+            self.size += len(data)
 
     def on_message_complete(self) -> None:
         """The end of a response."""
@@ -433,16 +603,6 @@ class _Message:
             self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
         else:
             self.extra = True
-
-
-async def _read(reader: asyncio.StreamReader, timeout: float | None, request: httpx.Request) -> bytes:
-    """The next bytes from `reader` (b"" at EOF), with httpx's errors."""
-    try:
-        return await _with_timeout(reader.read(_READ_SIZE), timeout)
-    except TimeoutError:
-        raise httpx.ReadTimeout("reading the response timed out", request=request) from None
-    except OSError as e:
-        raise httpx.ReadError(str(e) or type(e).__name__, request=request) from e
 
 
 class _Body(httpx.AsyncByteStream):
@@ -472,15 +632,13 @@ class _Body(httpx.AsyncByteStream):
             if msg.complete:
                 self._finish(msg.reusable)  # the connection goes back before the last part is handed on
             if msg.body:
-                data = b"".join(msg.body) if len(msg.body) > 1 else msg.body[0]
-                msg.body.clear()
-                yield data
+                yield msg.take()
             if msg.complete:
                 return
-            if data := await _read(conn.reader, self._timeout, self._request):
-                msg.feed(data, self._request)
-            else:
-                msg.eof(self._request)
+            try:
+                await conn.wait(_WANT_BODY, self._timeout)
+            except TimeoutError:
+                raise httpx.ReadTimeout("reading the response timed out", request=self._request) from None
 
     def whole(self) -> bytes | None:
         """The whole body if it came with the head and is not content-encoded (its connection is given back
@@ -489,9 +647,7 @@ class _Body(httpx.AsyncByteStream):
         if self._conn is None or not msg.complete or msg.encoded:
             return None
         self._finish(msg.reusable)
-        body = b"".join(msg.body) if len(msg.body) != 1 else msg.body[0]
-        msg.body.clear()
-        return body
+        return msg.take()
 
     def _finish(self, reusable: bool) -> None:
         conn, self._conn = self._conn, None

@@ -96,6 +96,34 @@ async def test_an_idle_connection_the_server_dropped_is_not_reused() -> None:
         assert len(accepted) == 2
 
 
+async def test_a_lagging_stream_consumer_pauses_reading_then_gets_the_whole_body() -> None:
+    part, parts = b"x" * (256 << 10), 128  # 32 MiB: far more than the socket buffers and the client's bound
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(parts):
+            writer.write(b"%x\r\n%b\r\n" % (len(part), part))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    transport = KeepAliveTransport()
+    async with serving(flood) as (url, _), httpx.AsyncClient(transport=transport, timeout=10) as http:
+        async with http.stream("GET", url) as resp:
+            chunks = resp.aiter_raw()
+            got = len(await anext(chunks))
+            (conn,) = transport._open
+            # the consumer lags: the client stops reading instead of holding the whole body
+            await eventually(lambda: not conn.transport.is_reading(), 10, "the client to pause reading")
+            assert conn.msg is not None and conn.msg.size <= 4 << 20
+            async for data in chunks:
+                got += len(data)
+        assert got == len(part) * parts
+        assert transport.connections == 1  # read to its end: kept
+
+
 async def test_a_stream_closed_early_closes_its_connection(apiserver: str) -> None:
     transport = KeepAliveTransport()
     async with httpx.AsyncClient(base_url=apiserver, transport=transport, timeout=10) as http:
