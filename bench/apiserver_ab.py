@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for p in reversed(procs):
             p.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # etcd's data and the logs (their tails are printed on a failure)
 
 
 if __name__ == "__main__":

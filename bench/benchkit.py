@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -83,7 +84,8 @@ async def in_process_app(prefix: str, *, tune_gc: bool = False) -> AsyncIterator
     from tinykube.procs import start_etcd
 
     print(f"code of {Path(sys.modules['apiserver.app'].__file__ or '').parent.parent}")
-    etcd, url = start_etcd(Path(tempfile.mkdtemp(prefix=prefix)))
+    data = Path(tempfile.mkdtemp(prefix=prefix))
+    etcd, url = start_etcd(data)
     try:
         if tune_gc:
             gctuning.tune()
@@ -93,3 +95,4 @@ async def in_process_app(prefix: str, *, tune_gc: bool = False) -> AsyncIterator
             yield app, Listener(app, INSECURE)
     finally:
         etcd.stop()
+        shutil.rmtree(data, ignore_errors=True)

@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -378,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             cl.stop()
         for p in reversed(procs):
             p.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # etcd's data and the logs (their tails are printed on a failure)
 
 
 if __name__ == "__main__":
