@@ -8,6 +8,7 @@ never branches on the kind itself.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -89,7 +90,10 @@ def pydantic_causes(kind: str, exc: ValidationError) -> list[Cause]:
     return [_cause_for(e) for e in errors]
 
 
-_MODEL_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {}
+@functools.cache
+def _model_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The JSON names of the fields a kind's model declares."""
+    return tuple(f.alias or name for name, f in model.model_fields.items())
 
 
 class Strategy:
@@ -192,10 +196,7 @@ class Strategy:
         declare no status, and extra fields are not validated), so its answer cannot differ."""
         if self.model is None or type(self).validate is not Strategy.validate:
             return False
-        fields = _MODEL_FIELDS.get(self.model)
-        if fields is None:
-            fields = _MODEL_FIELDS[self.model] = tuple(f.alias or name for name, f in self.model.model_fields.items())
-        return all(new.get(f) == old.get(f) for f in fields)
+        return all(new.get(f) == old.get(f) for f in _model_fields(self.model))
 
     def validate_semantics(self, obj: dict[str, Any]) -> list[Cause]:
         """Kind-specific checks that need more than types (after the model passed)."""
