@@ -12,6 +12,7 @@ value (unless forced), and remove fields they stopped applying that nobody else 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -406,16 +407,29 @@ def set_on_create(res: ResourceInfo, obj: dict[str, Any], manager: str, operatio
 
 
 def track_update(
-    res: ResourceInfo, old: dict[str, Any], new: dict[str, Any], manager: str, subresource: str = ""
+    res: ResourceInfo,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    manager: str,
+    subresource: str = "",
+    complete: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Give `manager` (operation Update) the fields an update changed; take them from everyone else."""
+    """Give `manager` (operation Update) the fields an update changed; take them from everyone else.
+
+    `complete` gives an object the defaults and required fields the write will give it. Upstream
+    compares objects decoded with both, so a field the client left out and the server puts back is
+    no change; it is run, on a copy, only when the update seems to remove fields.
+    """
     sent = (new.get("metadata") or {}).get("managedFields")
     if sent is not None and sent != (old.get("metadata") or {}).get("managedFields"):
         return new  # the client rewrote managedFields itself
     entries = copy.deepcopy(_entries(old))
-    before, after = fields_of(res, old, subresource), fields_of(res, new, subresource)
-    changed = {p for p in after if p not in before or (p[-1] != "." and _get(new, p) != _get(old, p))}
-    removed = before - after
+    before = fields_of(res, old, subresource)
+    changed, removed = _changes(res, old, new, before, subresource)
+    if removed and complete is not None:
+        completed = copy.deepcopy(new)
+        complete(completed)
+        changed, removed = _changes(res, old, completed, before, subresource)
     if not changed and not removed:
         _store(new, entries)
         return new
@@ -434,6 +448,15 @@ def track_update(
         entries.append(_entry(manager, "Update", written_api_version(res), changed, subresource))
     _store(new, entries)
     return new
+
+
+def _changes(
+    res: ResourceInfo, old: dict[str, Any], new: dict[str, Any], before: set[FieldPath], subresource: str
+) -> tuple[set[FieldPath], set[FieldPath]]:
+    """The field paths an update sets anew or to another value, and those it drops."""
+    after = fields_of(res, new, subresource)
+    changed = {p for p in after if p not in before or (p[-1] != "." and _get(new, p) != _get(old, p))}
+    return changed, before - after
 
 
 def _conflict_error(res: ResourceInfo, name: str, conflicts: list[tuple[dict[str, Any], FieldPath]]) -> Exception:

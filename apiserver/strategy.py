@@ -118,6 +118,11 @@ class Strategy:
             self._required = filler_for(self.resource)
         self._required.fill(obj)
 
+    def complete(self, obj: dict[str, Any]) -> None:
+        """Give an object the defaults and required fields a write gives it (as upstream's decoding does)."""
+        self.default(obj)
+        self.fill_required(obj)
+
     # --- defaults and preparation -------------------------------------------------
     def default(self, obj: dict[str, Any]) -> None:
         """Fill in defaulted fields (runs on create and on every update)."""

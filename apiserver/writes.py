@@ -29,11 +29,12 @@ async def update_object(ctx: RequestContext) -> Response:
     wo = WriteOptions.parse(ctx.query)
     check = await openapi.validate_fields(res, body, wo.field_validation, raw)
     manager = managedfields.manager_name(wo.field_manager, ctx.header("user-agent"))
+    complete = reg.strategy(res).complete
 
     def mutate(cur: dict[str, Any]) -> dict[str, Any]:
         if subresource:
             return copy.deepcopy(body)
-        return managedfields.track_update(res, cur, copy.deepcopy(body), manager)
+        return managedfields.track_update(res, cur, copy.deepcopy(body), manager, complete=complete)
 
     try:
         result = await reg.update(res, ctx.namespace, name, mutate, wo, subresource, user=ctx.user)
@@ -99,7 +100,7 @@ async def patch_object(ctx: RequestContext) -> Response:
         ).warnings
         if subresource:
             return new
-        return managedfields.track_update(res, cur, new, manager)
+        return managedfields.track_update(res, cur, new, manager, complete=reg.strategy(res).complete)
 
     result = await reg.update(res, ctx.namespace, ctx.name, mutate, wo, subresource, user=ctx.user)
     return check.apply(json_response(result.obj))

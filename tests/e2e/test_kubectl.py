@@ -15,6 +15,7 @@ import yaml
 from apimachinery.resources import by_kind
 
 from .conftest import Kubectl, finish, get_json, manifest, rows_without_age, table
+from .thirdparty_crd import wait_for
 
 # CRD examples are tested in test_kubectl_crd.py: their objects can be applied once the CRD is established
 EXAMPLES = sorted(
@@ -165,9 +166,16 @@ def test_version_api_versions_resources_and_healthz(kubectl: Kubectl, http: http
     assert "Client Version: v1.35" in out
     assert "Server Version: v1.35.0" in out
 
-    groups = get_json(http, "/apis")["groups"]
-    expected = sorted([v["groupVersion"] for g in groups for v in g["versions"]] + ["v1"])
-    assert kubectl.ok("api-versions").split() == expected
+    def served() -> list[str]:
+        groups = get_json(http, "/apis")["groups"]
+        return sorted([v["groupVersion"] for g in groups for v in g["versions"]] + ["v1"])
+
+    def kubectl_lists_what_is_served() -> bool:
+        # read around kubectl's: a CRD another test is removing changes discovery while kubectl reads it
+        before, listed = served(), kubectl.ok("api-versions").split()
+        return before == listed == served()
+
+    wait_for(kubectl_lists_what_is_served, 60, "kubectl api-versions to list the served group versions")
 
     rows = table(kubectl.ok("api-resources"))
     assert rows[0] == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]

@@ -124,6 +124,24 @@ async def test_filling_does_not_count_as_a_spec_change(api: httpx.AsyncClient, n
     assert r.json()["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
 
 
+async def test_a_put_leaving_out_defaulted_and_filled_fields_writes_nothing(api: httpx.AsyncClient, ns: str) -> None:
+    # the create sets a defaulted field and a required zero itself, so its manager owns both
+    body = pod("p")
+    body["spec"]["restartPolicy"] = "Always"
+    term = {"weight": 0, "preference": {"matchExpressions": [{"key": "k", "operator": "Exists"}]}}
+    body["spec"]["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [term]}}
+    created = (await api.post(pods_path(ns), json=body)).json()
+    # the PUT leaves both out: the server gives them back, so nothing changed, not even managedFields
+    spec = {k: v for k, v in created["spec"].items() if k not in ("restartPolicy", "affinity")}
+    spec["affinity"] = {
+        "nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"preference": term["preference"]}]}
+    }
+    r = await api.put(pods_path(ns, "p"), json=created | {"spec": spec})
+    assert r.status_code == 200, r.text
+    assert r.json()["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+    assert r.json()["metadata"]["managedFields"] == created["metadata"]["managedFields"]
+
+
 # --- Status objects --------------------------------------------------------------------------------
 
 
