@@ -16,6 +16,17 @@ from tinykube.procs import Process, start_apiserver, start_etcd
 
 pytest_plugins = ("pytester",)
 
+# the tests that drive the machine's one Docker Engine (and apt-get) share a worker, one after another
+_DOCKER_FILES = {Path("tests/compose/test_compose.py"), Path("tests/cluster/test_docker_runtime.py")}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group tests for pytest-xdist's `--dist loadgroup` (scripts/test.sh): a file's tests run on one
+    worker, so its module fixtures start once and its tests keep their order."""
+    for item in items:
+        path = item.path.relative_to(config.rootpath)
+        item.add_marker(pytest.mark.xdist_group("docker" if path in _DOCKER_FILES else str(path)))
+
 
 @pytest.fixture(scope="session")
 def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
