@@ -4,14 +4,18 @@
 # procps and iproute2, imported with `docker import`. Idempotent: nothing to do when the image exists.
 # Usage: bash scripts/base-image.sh [image]   (default tinykube-base:bookworm)
 set -euo pipefail
+# one build at a time on this machine (test workers may ask at once); apt-get waits for the others' apt-get
+exec 9>"${TMPDIR:-/tmp}/tinykube-base-image.lock"
+flock 9
+APT_LOCK=${TMPDIR:-/tmp}/tinykube-apt.lock
 IMAGE=${1:-${TINYKUBE_BASE_IMAGE:-tinykube-base:bookworm}}
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
   exit 0
 fi
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if ! command -v debootstrap >/dev/null 2>&1; then
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq debootstrap >/dev/null
+  $SUDO flock "$APT_LOCK" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO flock "$APT_LOCK" apt-get install -y -qq debootstrap >/dev/null
 fi
 # the mirror apt uses on this machine (deb822 sources or a one-line sources.list), else Debian's own
 mirror=$(grep -hs -m1 -E '^URIs:' /etc/apt/sources.list.d/debian.sources | awk '{print $2}' || true)

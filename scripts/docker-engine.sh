@@ -2,12 +2,16 @@
 # Makes sure a Docker Engine answers on /var/run/docker.sock: installs Debian's docker.io when dockerd
 # is missing and starts dockerd when nothing answers (idempotent; CI starts with no services running).
 set -euo pipefail
+# one caller at a time on this machine (test workers may ask at once); apt-get waits for the others' apt-get
+exec 9>"${TMPDIR:-/tmp}/tinykube-docker-engine.lock"
+flock 9
+APT_LOCK=${TMPDIR:-/tmp}/tinykube-apt.lock
 SOCK=${DOCKER_SOCK:-/var/run/docker.sock}
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if ! command -v dockerd >/dev/null 2>&1; then
   echo "tinykube: installing docker.io with apt-get" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker.io >/dev/null
+  $SUDO flock "$APT_LOCK" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO flock "$APT_LOCK" apt-get install -y -qq docker.io >/dev/null
 fi
 answers() { curl -sf --max-time 2 --unix-socket "$SOCK" http://docker/_ping >/dev/null 2>&1; }
 if ! answers; then

@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-# one worker per core, at most 4: each test file runs whole on one worker (tests/conftest.py groups them)
-exec .venv/bin/python -m pytest --numprocesses auto --maxprocesses 4 --dist loadgroup "$@"
+# one pytest-xdist worker per core, at most 4; a test file runs whole on one worker (its module fixtures
+# start once, its tests keep their order)
+exec .venv/bin/python -m pytest --numprocesses auto --maxprocesses 4 --dist loadfile "$@"

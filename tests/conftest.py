@@ -16,23 +16,6 @@ from tinykube.procs import Process, start_apiserver, start_etcd
 
 pytest_plugins = ("pytester",)
 
-# tests that use what the machine has one of (the Docker Engine, apt-get, the checkout's build dirs
-# when pip builds its wheel) share one worker, one after another
-_HOST_FILES = {
-    Path("tests/compose/test_compose.py"),
-    Path("tests/cluster/test_docker_runtime.py"),
-    Path("tests/packaging/test_wheel.py"),
-}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group tests for pytest-xdist's `--dist loadgroup` (scripts/test.sh): a file's tests run on one
-    worker, so its module fixtures start once and its tests keep their order."""
-    for item in items:
-        path = item.path.relative_to(config.rootpath)
-        item.add_marker(pytest.mark.xdist_group("host" if path in _HOST_FILES else str(path)))
-
 
 @pytest.fixture(scope="session")
 def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

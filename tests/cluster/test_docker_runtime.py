@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -22,6 +21,7 @@ import pytest
 from kubelet.docker_api import EngineClient
 from kubelet.docker_runtime import DockerRuntime, busybox_image_context
 from kubelet.runtime import ContainerConfig, SandboxConfig
+from tests.apt import apt_install
 from tests.cluster.conftest import kubectl_on, wait_for
 from tests.e2e.conftest import Kubectl, table
 from tinykube.cluster import Cluster, ClusterSpec
@@ -66,9 +66,7 @@ def engine_ready() -> None:
     """A Docker Engine answering on /var/run/docker.sock, busybox-static, and the test image built."""
     subprocess.run(["bash", str(REPO / "scripts" / "docker-engine.sh")], check=True, timeout=300)
     if subprocess.run(["dpkg", "-s", "busybox-static"], capture_output=True).returncode != 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=300, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "busybox-static"], check=True, timeout=300, env=env)
+        apt_install("busybox-static")
 
     context = busybox_image_context(
         Path("/bin/busybox").read_bytes(), {"/usr/local/bin/tk-hello": HELLO}, ["/usr/local/bin/tk-hello"]

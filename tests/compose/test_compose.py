@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.apt import apt_install
+
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
@@ -296,15 +298,7 @@ def test_both_compose_clis_accept_the_file() -> None:
     """Compose v2 and Debian's docker-compose 1.29 (which refuses a top-level `name:`)."""
     subprocess.run(["bash", "scripts/compose-plugin.sh"], cwd=ROOT, check=True, timeout=300)
     if shutil.which("docker-compose") is None:
-        sudo = [] if os.geteuid() == 0 else ["sudo"]
-        subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, capture_output=True, timeout=300)
-        subprocess.run(
-            [*sudo, "apt-get", "install", "-y", "-qq", "docker-compose"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
+        apt_install("docker-compose")
     for cli in (["docker", "compose"], ["docker-compose"]):
         r = subprocess.run([*cli, "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, f"{' '.join(cli)} config -q: {r.stderr}"

@@ -5,7 +5,6 @@ Playwright."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.apt import apt_install
 from tests.dashboard.kit import CHROMIUM, CHROMIUM_ARGS
 from tinykube.procs import Process, free_port, start_apiserver, start_etcd, wait_ready
 
@@ -88,7 +88,7 @@ def _ensure_chromium() -> str:
     """Debian's chromium, installed with apt-get when it is missing (as scripts/setup.sh does)."""
     if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
         return CHROMIUM
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, timeout=600, capture_output=True)
+    apt_install("chromium")
     return CHROMIUM
 
 

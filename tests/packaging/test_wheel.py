@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# what a checkout holds beside the sources (environments, caches, build output, a cluster's data)
+_NOT_SOURCE = (".git", ".venv", "build", "dist", "wheels", "output", "data", "*.egg-info", "__pycache__", ".*cache")
 
 # Runs with the fresh venv's python from a directory outside the checkout, so nothing can be
 # imported from the work tree by accident.
@@ -29,9 +32,13 @@ with Cluster(spec) as c:
 
 @pytest.mark.timeout(300)
 def test_wheel_installs_and_runs_every_component(tmp_path: Path) -> None:
+    # built from a copy: setuptools writes build/ and *.egg-info into the tree it builds, which
+    # scripts/compose-up.sh may be building at the same time in another test worker
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
         check=True,
         capture_output=True,
         cwd=tmp_path,
