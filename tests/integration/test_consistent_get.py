@@ -51,13 +51,36 @@ def _etcd_calls(metrics: str, operation: str) -> float:
     return sum(float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
 
 
-async def test_concurrent_gets_share_one_revision_read_and_no_object_read(api: httpx.AsyncClient, ns: str) -> None:
+async def _get_all_at_once(apiserver: str, path: str, n: int) -> list[tuple[int, dict]]:
+    """n GETs of `path` on n connections opened first, all written in one go: they reach the apiserver
+    together (an HTTP client library would send them one by one, as fast as its own CPU allows)."""
+    url = httpx.URL(apiserver)
+    conns = [await asyncio.open_connection(url.host, url.port) for _ in range(n)]
+    request = f"GET {path} HTTP/1.1\r\nHost: {url.host}\r\nAccept: application/json\r\n\r\n".encode()
+    try:
+        for _, writer in conns:
+            writer.write(request)
+
+        async def answer(reader: asyncio.StreamReader) -> tuple[int, dict]:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode().lower().split("\r\n")
+            length = next(int(h.split(":")[1]) for h in head if h.startswith("content-length:"))
+            return int(head[0].split()[1]), orjson.loads(await reader.readexactly(length))
+
+        return await asyncio.wait_for(asyncio.gather(*(answer(r) for r, _ in conns)), 30)
+    finally:
+        for _, writer in conns:
+            writer.close()
+
+
+async def test_concurrent_gets_share_one_revision_read_and_no_object_read(
+    api: httpx.AsyncClient, apiserver: str, ns: str
+) -> None:
     assert (await api.post(pods_path(ns), json=pod("shared"))).status_code == 201
     assert (await api.get(pods_path(ns, "shared"))).status_code == 200  # the cache has caught up
     before = (await api.get("/metrics")).text
-    answers = await asyncio.gather(*(api.get(pods_path(ns, "shared")) for _ in range(64)))
+    answers = await _get_all_at_once(apiserver, pods_path(ns, "shared"), 64)
     after = (await api.get("/metrics")).text
-    assert all(r.status_code == 200 and r.json()["metadata"]["name"] == "shared" for r in answers)
+    assert all(code == 200 and body["metadata"]["name"] == "shared" for code, body in answers)
     assert _etcd_calls(after, "get") == _etcd_calls(before, "get")  # every object came from the watch cache
     revision_reads = _etcd_calls(after, "status") - _etcd_calls(before, "status")
-    assert 1 <= revision_reads < 64
+    assert 1 <= revision_reads < 16
