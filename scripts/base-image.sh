@@ -14,8 +14,8 @@ if docker image inspect "$IMAGE" >/dev/null 2>&1; then
 fi
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if ! command -v debootstrap >/dev/null 2>&1; then
-  $SUDO flock "$APT_LOCK" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO flock "$APT_LOCK" apt-get install -y -qq debootstrap >/dev/null
+  $SUDO flock -o "$APT_LOCK" apt-get update -qq 9>&-
+  DEBIAN_FRONTEND=noninteractive $SUDO flock -o "$APT_LOCK" apt-get install -y -qq debootstrap >/dev/null 9>&-
 fi
 # the mirror apt uses on this machine (deb822 sources or a one-line sources.list), else Debian's own
 mirror=$(grep -hs -m1 -E '^URIs:' /etc/apt/sources.list.d/debian.sources | awk '{print $2}' || true)

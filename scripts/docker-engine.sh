@@ -10,15 +10,17 @@ SOCK=${DOCKER_SOCK:-/var/run/docker.sock}
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if ! command -v dockerd >/dev/null 2>&1; then
   echo "tinykube: installing docker.io with apt-get" >&2
-  $SUDO flock "$APT_LOCK" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO flock "$APT_LOCK" apt-get install -y -qq docker.io >/dev/null
+  # flock -o and 9>&-: a daemon the package's scripts start must not hold either lock
+  $SUDO flock -o "$APT_LOCK" apt-get update -qq 9>&-
+  DEBIAN_FRONTEND=noninteractive $SUDO flock -o "$APT_LOCK" apt-get install -y -qq docker.io >/dev/null 9>&-
 fi
 answers() { curl -sf --max-time 2 --unix-socket "$SOCK" http://docker/_ping >/dev/null 2>&1; }
 if ! answers; then
   log=${TMPDIR:-/tmp}/tinykube-dockerd.log
   echo "tinykube: starting dockerd (log: $log)" >&2
-  # setsid: dockerd outlives this script and the test run that started it, as a service would.
-  $SUDO setsid dockerd --host "unix://$SOCK" >"$log" 2>&1 < /dev/null &
+  # setsid: dockerd outlives this script and the test run that started it, as a service would;
+  # 9>&-: it must not inherit (and so hold forever) this script's lock
+  $SUDO setsid dockerd --host "unix://$SOCK" >"$log" 2>&1 </dev/null 9>&- &
   for _ in $(seq 1 120); do
     answers && break
     sleep 0.5

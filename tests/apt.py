@@ -15,5 +15,5 @@ def apt_install(*packages: str, timeout: float = 600) -> None:
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for args in (["update", "-qq"], ["install", "-y", "-qq", *packages]):
-        cmd = [*sudo, "flock", str(APT_LOCK), "apt-get", *args]
+        cmd = [*sudo, "flock", "--close", str(APT_LOCK), "apt-get", *args]  # no daemon it starts holds the lock
         subprocess.run(cmd, check=True, capture_output=True, timeout=timeout, env=env)
