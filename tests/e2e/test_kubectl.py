@@ -175,7 +175,10 @@ def test_version_api_versions_resources_and_healthz(kubectl: Kubectl, http: http
         before, listed = served(), kubectl.ok("api-versions").split()
         return before == listed == served()
 
-    wait_for(kubectl_lists_what_is_served, 60, "kubectl api-versions to list the served group versions")
+    def what() -> str:
+        return f"kubectl api-versions {kubectl.ok('api-versions').split()} to list the served {served()}"
+
+    wait_for(kubectl_lists_what_is_served, 60, what)
 
     rows = table(kubectl.ok("api-resources"))
     assert rows[0] == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
