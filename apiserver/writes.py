@@ -83,6 +83,7 @@ async def patch_object(ctx: RequestContext) -> Response:
     # a JSON patch's copy and move can nest it deeper
     bounded = mt in (MERGE_PATCH, STRATEGIC_MERGE_PATCH)
     only = _patched_fields(patch) if bounded and subresource == "status" and not res.custom else None
+    complete = reg.strategy(res).complete
 
     def mutate(cur: dict[str, Any]) -> dict[str, Any]:
         # `cur` is the registry's private copy, decoded from the stored JSON (so orjson encodes it again)
@@ -100,7 +101,7 @@ async def patch_object(ctx: RequestContext) -> Response:
         ).warnings
         if subresource:
             return new
-        return managedfields.track_update(res, cur, new, manager, complete=reg.strategy(res).complete)
+        return managedfields.track_update(res, cur, new, manager, complete=complete)
 
     result = await reg.update(res, ctx.namespace, ctx.name, mutate, wo, subresource, user=ctx.user)
     return check.apply(json_response(result.obj))
