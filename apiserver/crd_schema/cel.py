@@ -19,11 +19,10 @@ import re2
 from celpy import celtypes
 
 from apiserver.crd_schema import celfast
-from apiserver.crd_schema.cel_check import syntax_error
+from apiserver.crd_schema.cel_check import environment, syntax_error
 
 __all__ = ["CelRule", "compile_rule", "evaluate", "evaluate_plain"]
 
-_ENV = celpy.Environment()
 _OLD_SELF = re.compile(r"\boldSelf\b")
 # calls that walk a whole list or map (their cost grows with the value; the others' does not)
 _ITERATES = re.compile(r"\.\s*(all|exists|exists_one|map|filter|sum|min|max|isSorted|indexOf|lastIndexOf|join)\s*\(")
@@ -157,8 +156,9 @@ def _compile_expression(expression: str) -> Any:
 def _compile_with_tree(expression: str) -> tuple[Any, Any]:
     """The interpreter's program for `expression` and its parse tree."""
     try:
-        tree = _ENV.compile(expression)
-        return _ENV.program(tree, functions=_FUNCTIONS), tree
+        env = environment()
+        tree = env.compile(expression)
+        return env.program(tree, functions=_FUNCTIONS), tree
     except (celpy.CELParseError, celpy.CELEvalError, ValueError, TypeError) as e:
         raise CelCompileError(f"compilation failed: {syntax_error(expression, e)}") from e
 

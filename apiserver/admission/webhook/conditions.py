@@ -13,9 +13,9 @@ from typing import Any
 import celpy
 from celpy import celtypes
 
-__all__ = ["ConditionError", "compile_error", "evaluate_conditions"]
+from apiserver.crd_schema.cel_check import environment
 
-_ENV = celpy.Environment()
+__all__ = ["ConditionError", "compile_error", "evaluate_conditions"]
 
 
 class ConditionError(Exception):
@@ -31,7 +31,8 @@ class _Compiled:
 @functools.lru_cache(maxsize=1024)
 def _compile(expression: str) -> _Compiled:
     try:
-        return _Compiled(_ENV.program(_ENV.compile(expression)), "")
+        env = environment()
+        return _Compiled(env.program(env.compile(expression)), "")
     except (celpy.CELParseError, celpy.CELEvalError, ValueError, TypeError) as e:
         return _Compiled(None, str(e).splitlines()[0] if str(e) else type(e).__name__)
 
