@@ -133,6 +133,12 @@ def start_etcd(data_dir: Path, client_port: int | None = None, peer_port: int | 
         "warn",
         "--logger",
         "zap",
+        # one member on loopback: its first election need not wait out the default 1 s timeout (healthy after
+        # 0.3-0.9 s with the defaults, about 0.15 s with these; the faster tick costs ~1 ms of CPU a second)
+        "--heartbeat-interval",
+        "25",
+        "--election-timeout",
+        "250",
     ]
     proc = Process("etcd", argv, data_dir / "logs" / "etcd.log")
     _ready_or_stop(f"{url}/health", proc)
