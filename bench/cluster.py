@@ -375,6 +375,7 @@ async def phase_scheduler(cluster: Cluster, pods: int, concurrency: int, node_ob
         listing = (await api.get(f"/api/v1/namespaces/{NS}/pods")).json()
         bound = {p["metadata"]["name"] for p in listing["items"] if p["spec"].get("nodeName")}
         first: list[float] = []  # the time of the first binding seen, the scheduler's CPU seconds then
+        cpu_first: dict[str, float] = {}  # every component's CPU seconds then
 
         def seen(ev: dict[str, Any]) -> bool:
             obj = ev["object"]
@@ -382,6 +383,7 @@ async def phase_scheduler(cluster: Cluster, pods: int, concurrency: int, node_ob
                 if not first:
                     sched = next(p for p in cluster.processes if p.name == "scheduler")
                     first.extend((time.perf_counter(), cpu_seconds(sched.pid)))
+                    cpu_first.update(component_cpu(cluster))
                 bound.add(obj["metadata"]["name"])
             return len(bound) >= pods
 
@@ -396,6 +398,7 @@ async def phase_scheduler(cluster: Cluster, pods: int, concurrency: int, node_ob
         await watcher
         end = time.perf_counter()
         api_cpu_total = apiservers_cpu(cluster)
+        cpu_last = component_cpu(cluster)
         asked1 = await request_counts(api)
         api_cpu = api_cpu_total - api_cpu
         sched_cpu = cpu_seconds(scheduler.pid) - first[1]  # leaves out its start-up (imports, lists)
@@ -413,6 +416,7 @@ async def phase_scheduler(cluster: Cluster, pods: int, concurrency: int, node_ob
             "events_at": events_end - start,
             "load": load_average(),
             "asked": per_pod_requests(asked0, asked1, pods),
+            "cpu": {k: (cpu_last.get(k, 0.0) - v) * 1000 / (pods - 1) for k, v in cpu_first.items()},
         }
 
 
@@ -750,6 +754,7 @@ async def run(args: argparse.Namespace) -> None:
                     notes.append(
                         f"scheduler: requests per pod until the last binding (the bench's own included): {_asked(b)}"
                     )
+                    notes.append(f"scheduler: CPU ms per pod from the first binding to the last: {_cpu_note(b['cpu'])}")
                 else:
                     cluster.start_scheduler()
                 if "deployment" in phases:
