@@ -193,7 +193,10 @@ class Registry:
         scope = ListScope(res.group, prefix, str(opts.label_selector), str(opts.field_selector))
         if opts.continue_token:
             revision, start = self.tokens.decode(opts.continue_token, scope)
-            items, rev, token, remaining = await self._list_etcd(scope, match, opts.limit, revision, start)
+            page = self._continue_from_cache(res, scope, match, opts.limit, revision, start)
+            if page is None:
+                page = await self._list_etcd(scope, match, opts.limit, revision, start)
+            items, rev, token, remaining = page
         elif opts.resource_version_match == "Exact":
             items, rev, token, remaining = await self._list_etcd(
                 scope, match, opts.limit, min(int(opts.resource_version), _MAX_REVISION), prefix
@@ -232,14 +235,46 @@ class Registry:
                 raise errors.too_large_resource_version(wanted, self.cache.revision)
             return await self._list_etcd(scope, match, opts.limit, 0, prefix)
         snapshot, revision = self.cache.cache(res.storage_name).snapshot(), self.cache.revision
+        return self._page(snapshot, scope, match, opts.limit, revision)
+
+    def _continue_from_cache(
+        self,
+        res: ResourceInfo,
+        scope: ListScope,
+        match: Callable[[dict[str, Any]], bool],
+        limit: int,
+        revision: int,
+        start: str,
+    ) -> tuple[list[dict[str, Any]], int, str, int] | None:
+        """The next page of a list from the watch cache when none of these objects changed since the token's
+        revision, so the cache holds exactly the list at that revision (what upstream's cache serves from its
+        snapshots); None when it must be read from etcd at that revision."""
+        if not self.cache.ready.is_set():
+            return None
+        cached = self.cache.cache(res.storage_name)
+        if not cached.changed <= revision <= self.cache.revision:
+            return None
+        return self._page(cached.ordered_from(start), scope, match, limit, revision)
+
+    def _page(
+        self,
+        ordered: list[StoredObject],
+        scope: ListScope,
+        match: Callable[[dict[str, Any]], bool],
+        limit: int,
+        revision: int,
+    ) -> tuple[list[dict[str, Any]], int, str, int]:
+        """Up to `limit` matching objects of `ordered` (key order) under the scope's prefix, as of `revision`,
+        with the token continuing after them and how many more match."""
+        prefix = scope.prefix
         items = CachedItems()
         token, remaining = "", 0
-        for i, stored in enumerate(snapshot):
+        for i, stored in enumerate(ordered):
             if not stored.key.startswith(prefix) or not match(stored.obj):
                 continue
-            if opts.limit and len(items) == opts.limit:
+            if limit and len(items) == limit:
                 token = self.tokens.encode(revision, stored.key, scope)
-                remaining = sum(1 for s in snapshot[i:] if s.key.startswith(prefix) and match(s.obj))
+                remaining = sum(1 for s in ordered[i:] if s.key.startswith(prefix) and match(s.obj))
                 break
             items.add(stored)
         return items, revision, token, remaining

@@ -10,6 +10,7 @@ whose bounded queue fills is disconnected rather than allowed to hold memory.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 from collections import deque
@@ -133,13 +134,18 @@ class ResourceCache:
         self._objects: dict[str, StoredObject] = {}
         self._watchers: set[CacheWatcher] = set()
         self._oldest = 0  # every event after this revision is in the window
+        self._sorted: list[str] | None = None  # the keys in order, until one is added or removed
         self.revision = 0
+        self.changed = 0
+        """The revision of the last change to these objects (or of the list they were loaded from): at any
+        revision from it to the cache's own, the objects here are exactly what etcd held."""
 
     def reset(self, items: list[StoredObject], revision: int) -> None:
         """Replace the contents after a (re)list; open watches must re-watch."""
         self._objects = {s.key: s for s in items}
+        self._sorted = None
         self._window.clear()
-        self.revision = self._oldest = revision
+        self.revision = self._oldest = self.changed = revision
         for w in list(self._watchers):
             w.close()
         self._watchers.clear()
@@ -148,6 +154,9 @@ class ResourceCache:
         """Fold one etcd event in and fan it out."""
         prev = self._objects.get(ev.key)
         prev_obj = prev.obj if prev else ev.prev_obj
+        self.changed = ev.revision
+        if prev is None or ev.type != "PUT":  # a key added or removed
+            self._sorted = None
         if ev.type == "PUT":
             assert ev.obj is not None
             self._objects[ev.key] = StoredObject(ev.key, ev.obj, ev.revision)
@@ -171,7 +180,17 @@ class ResourceCache:
 
     def snapshot(self) -> list[StoredObject]:
         """Every cached object, sorted by key."""
-        return [self._objects[k] for k in sorted(self._objects)]
+        return [self._objects[k] for k in self._keys()]
+
+    def ordered_from(self, start: str) -> list[StoredObject]:
+        """The cached objects whose keys sort at or after `start`, in key order."""
+        keys = self._keys()
+        return [self._objects[k] for k in keys[bisect.bisect_left(keys, start) :]]
+
+    def _keys(self) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self._objects)
+        return self._sorted
 
     def get(self, key: str) -> StoredObject | None:
         """The cached object at key, if any."""

@@ -166,3 +166,65 @@ async def test_bad_resource_versions_are_400(api: httpx.AsyncClient, mixed: str)
     assert r.status_code == 400 and "invalid resource version" in r.json()["message"]
     r = await api.get(path, params={"resourceVersion": "99999999999999999999999"})
     assert r.status_code == 400 and "value out of range" in r.json()["message"]
+
+
+def _etcd_lists(metrics: str) -> float:
+    """How many etcd range reads of a list the apiserver made, from its /metrics."""
+    prefix = 'etcd_request_duration_seconds_count{operation="list"} '
+    return sum(float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+async def _walk(api: httpx.AsyncClient, path: str, between=None) -> tuple[list[tuple[str, str]], set[str]]:
+    """Every page of `path` one item at a time: (name, data) of each item, and the lists' resourceVersions;
+    `between` runs after the first page."""
+    page = (await api.get(path, params={"limit": "1"})).json()
+    seen = [(c["metadata"]["name"], json.dumps(c.get("data"))) for c in page["items"]]
+    rvs = {page["metadata"]["resourceVersion"]}
+    if between is not None:
+        await between()
+    while token := page["metadata"].get("continue"):
+        r = await api.get(path, params={"limit": "1", "continue": token})
+        assert r.status_code == 200, r.text
+        page = r.json()
+        seen += [(c["metadata"]["name"], json.dumps(c.get("data"))) for c in page["items"]]
+        rvs.add(page["metadata"]["resourceVersion"])
+    return seen, rvs
+
+
+async def test_pages_of_a_list_that_did_not_change_are_served_without_etcd(api: httpx.AsyncClient, ns: str) -> None:
+    """As upstream's cache serves continuations from its snapshots: when no object of the list's kind changed
+    since the first page, the next pages come from the watch cache, even while other kinds are written."""
+    for i in range(20):
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i:02d}"}, "data": {"v": str(i)}}
+        await _create(api, ns, "configmaps", body)
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    full = [(c["metadata"]["name"], json.dumps(c.get("data"))) for c in (await api.get(path)).json()["items"]]
+
+    async def other_kinds() -> None:
+        await _create(api, ns, "secrets", _secret("moved", "YQ=="))
+
+    before = _etcd_lists((await api.get("/metrics")).text)
+    seen, rvs = await _walk(api, path, other_kinds)
+    after = _etcd_lists((await api.get("/metrics")).text)
+    assert seen == full and len(rvs) == 1
+    assert after - before < 5, f"{after - before} etcd list reads for 19 continuation pages"
+
+
+async def test_pages_after_a_change_show_the_list_as_of_the_first_page(api: httpx.AsyncClient, ns: str) -> None:
+    """An object deleted or changed after the first page still shows as it was; one created after does not."""
+    for i in range(4):
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}"}, "data": {"v": str(i)}}
+        await _create(api, ns, "configmaps", body)
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    full = [(c["metadata"]["name"], json.dumps(c.get("data"))) for c in (await api.get(path)).json()["items"]]
+
+    async def change() -> None:
+        assert (await api.delete(f"{path}/c3")).status_code == 200
+        r = await api.patch(
+            f"{path}/c2", json={"data": {"v": "new"}}, headers={"content-type": "application/merge-patch+json"}
+        )
+        assert r.status_code == 200, r.text
+        await _create(api, ns, "configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1a"}})
+
+    seen, rvs = await _walk(api, path, change)
+    assert seen == full and len(rvs) == 1
