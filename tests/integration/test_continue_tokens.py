@@ -174,11 +174,24 @@ def _etcd_lists(metrics: str) -> float:
     return sum(float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
 
 
+def _named(listing: dict) -> list[tuple[str, str]]:
+    """(name, data) of each item of a list."""
+    return [(c["metadata"]["name"], json.dumps(c.get("data"))) for c in listing["items"]]
+
+
+async def _configmaps(api: httpx.AsyncClient, ns: str, names: list[str]) -> str:
+    """ConfigMaps of these names (data `v`: their index) in `ns`; the list's path."""
+    for i, name in enumerate(names):
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"v": str(i)}}
+        await _create(api, ns, "configmaps", body)
+    return f"/api/v1/namespaces/{ns}/configmaps"
+
+
 async def _walk(api: httpx.AsyncClient, path: str, between=None) -> tuple[list[tuple[str, str]], set[str]]:
     """Every page of `path` one item at a time: (name, data) of each item, and the lists' resourceVersions;
     `between` runs after the first page."""
     page = (await api.get(path, params={"limit": "1"})).json()
-    seen = [(c["metadata"]["name"], json.dumps(c.get("data"))) for c in page["items"]]
+    seen = _named(page)
     rvs = {page["metadata"]["resourceVersion"]}
     if between is not None:
         await between()
@@ -186,7 +199,7 @@ async def _walk(api: httpx.AsyncClient, path: str, between=None) -> tuple[list[t
         r = await api.get(path, params={"limit": "1", "continue": token})
         assert r.status_code == 200, r.text
         page = r.json()
-        seen += [(c["metadata"]["name"], json.dumps(c.get("data"))) for c in page["items"]]
+        seen += _named(page)
         rvs.add(page["metadata"]["resourceVersion"])
     return seen, rvs
 
@@ -194,11 +207,8 @@ async def _walk(api: httpx.AsyncClient, path: str, between=None) -> tuple[list[t
 async def test_pages_of_a_list_that_did_not_change_are_served_without_etcd(api: httpx.AsyncClient, ns: str) -> None:
     """As upstream's cache serves continuations from its snapshots: when no object of the list's kind changed
     since the first page, the next pages come from the watch cache, even while other kinds are written."""
-    for i in range(20):
-        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i:02d}"}, "data": {"v": str(i)}}
-        await _create(api, ns, "configmaps", body)
-    path = f"/api/v1/namespaces/{ns}/configmaps"
-    full = [(c["metadata"]["name"], json.dumps(c.get("data"))) for c in (await api.get(path)).json()["items"]]
+    path = await _configmaps(api, ns, [f"c{i:02d}" for i in range(20)])
+    full = _named((await api.get(path)).json())
 
     async def other_kinds() -> None:
         await _create(api, ns, "secrets", _secret("moved", "YQ=="))
@@ -212,11 +222,8 @@ async def test_pages_of_a_list_that_did_not_change_are_served_without_etcd(api: 
 
 async def test_pages_after_a_change_show_the_list_as_of_the_first_page(api: httpx.AsyncClient, ns: str) -> None:
     """An object deleted or changed after the first page still shows as it was; one created after does not."""
-    for i in range(4):
-        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}"}, "data": {"v": str(i)}}
-        await _create(api, ns, "configmaps", body)
-    path = f"/api/v1/namespaces/{ns}/configmaps"
-    full = [(c["metadata"]["name"], json.dumps(c.get("data"))) for c in (await api.get(path)).json()["items"]]
+    path = await _configmaps(api, ns, ["c0", "c1", "c2", "c3"])
+    full = _named((await api.get(path)).json())
 
     async def change() -> None:
         assert (await api.delete(f"{path}/c3")).status_code == 200
