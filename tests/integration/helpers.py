@@ -20,6 +20,12 @@ def pod(name: str, labels: dict[str, str] | None = None, **spec: Any) -> dict[st
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}}, "spec": body}
 
 
+def etcd_calls(metrics: str, operation: str) -> float:
+    """How many etcd calls of one operation the apiserver made, from its /metrics text."""
+    prefix = f'etcd_request_duration_seconds_count{{operation="{operation}"}} '
+    return sum(float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
 def pods_path(ns: str, name: str = "") -> str:
     """URL path of the pods collection or one pod."""
     return f"/api/v1/namespaces/{ns}/pods" + (f"/{name}" if name else "")

@@ -9,7 +9,7 @@ import aetcd
 import httpx
 import orjson
 
-from tests.integration.helpers import pod, pods_path
+from tests.integration.helpers import etcd_calls, pod, pods_path
 
 
 async def test_get_sees_writes_made_straight_into_etcd(api: httpx.AsyncClient, ns: str, raw_etcd: aetcd.Client) -> None:
@@ -45,12 +45,6 @@ async def test_get_after_update_returns_the_update_and_its_resource_version(api:
         assert got["metadata"]["resourceVersion"] == r.json()["metadata"]["resourceVersion"]
 
 
-def _etcd_calls(metrics: str, operation: str) -> float:
-    """How many etcd calls of one operation the apiserver made, from its /metrics."""
-    prefix = f'etcd_request_duration_seconds_count{{operation="{operation}"}} '
-    return sum(float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
-
-
 async def _get_all_at_once(apiserver: str, path: str, n: int) -> list[tuple[int, dict]]:
     """n GETs of `path` on n connections opened first, all written in one go: they reach the apiserver
     together (an HTTP client library would send them one by one, as fast as its own CPU allows)."""
@@ -81,6 +75,6 @@ async def test_concurrent_gets_share_one_revision_read_and_no_object_read(
     answers = await _get_all_at_once(apiserver, pods_path(ns, "shared"), 64)
     after = (await api.get("/metrics")).text
     assert all(code == 200 and body["metadata"]["name"] == "shared" for code, body in answers)
-    assert _etcd_calls(after, "get") == _etcd_calls(before, "get")  # every object came from the watch cache
-    revision_reads = _etcd_calls(after, "status") - _etcd_calls(before, "status")
+    assert etcd_calls(after, "get") == etcd_calls(before, "get")  # every object came from the watch cache
+    revision_reads = etcd_calls(after, "status") - etcd_calls(before, "status")
     assert 1 <= revision_reads < 16

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from tests.integration.helpers import etcd_calls
 from tinykube.procs import start_apiserver
 
 
@@ -168,12 +169,6 @@ async def test_bad_resource_versions_are_400(api: httpx.AsyncClient, mixed: str)
     assert r.status_code == 400 and "value out of range" in r.json()["message"]
 
 
-def _etcd_lists(metrics: str) -> float:
-    """How many etcd range reads of a list the apiserver made, from its /metrics."""
-    prefix = 'etcd_request_duration_seconds_count{operation="list"} '
-    return sum(float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
-
-
 def _named(listing: dict) -> list[tuple[str, str]]:
     """(name, data) of each item of a list."""
     return [(c["metadata"]["name"], json.dumps(c.get("data"))) for c in listing["items"]]
@@ -213,9 +208,9 @@ async def test_pages_of_a_list_that_did_not_change_are_served_without_etcd(api: 
     async def other_kinds() -> None:
         await _create(api, ns, "secrets", _secret("moved", "YQ=="))
 
-    before = _etcd_lists((await api.get("/metrics")).text)
+    before = etcd_calls((await api.get("/metrics")).text, "list")
     seen, rvs = await _walk(api, path, other_kinds)
-    after = _etcd_lists((await api.get("/metrics")).text)
+    after = etcd_calls((await api.get("/metrics")).text, "list")
     assert seen == full and len(rvs) == 1
     assert after - before < 5, f"{after - before} etcd list reads for 19 continuation pages"
 
