@@ -22,7 +22,20 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from apimachinery.upgrade import UpgradableHttpProtocol
 
-__all__ = ["TLSHttpProtocol", "TLSWebSocketProtocol", "peer_certificate", "tls_extension", "tls_options"]
+__all__ = [
+    "IDLE_TIMEOUT",
+    "TLSHttpProtocol",
+    "TLSWebSocketProtocol",
+    "peer_certificate",
+    "tls_extension",
+    "tls_options",
+]
+
+# How long a server keeps an idle kept-alive connection open, as upstream's apiserver and kubelet
+# (`IdleTimeout: 90 * time.Second`, the keep-alive of Go's default transport; uvicorn's default is 5 s): a
+# client that pauses longer than 5 s between requests (a Lease renewal every 10 s, metrics-server's scrapes
+# every 15 s) then reuses its connection instead of paying a TLS handshake each time.
+IDLE_TIMEOUT = 90
 
 _TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 

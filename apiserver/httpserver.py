@@ -4,9 +4,12 @@ uvicorn's httptools protocol, with what kube-apiserver's Go http.Server has and 
 - request headers (request line included) bounded to `max_header_bytes` (Go's MaxHeaderBytes, 1 MiB):
   past it the client gets `431 Request Header Fields Too Large` and the connection is closed, having
   buffered at most the limit plus one read;
-- headers that do not arrive within `header_timeout` seconds of the connection opening or of the previous
-  response (Go's ReadHeaderTimeout, 32 s upstream) close the connection, as Go does, so a slowloris
-  client cannot hold one forever (a connection opened and left silent is closed the same way);
+- headers that do not arrive within `header_timeout` seconds of the connection opening or of the first
+  bytes of a later request (Go's ReadHeaderTimeout, 32 s upstream) close the connection, as Go does, so a
+  slowloris client cannot hold one forever (a connection opened and left silent is closed the same way);
+- a kept-alive connection waits `idle_timeout` seconds for its next request (Go's IdleTimeout, 90 s
+  upstream; uvicorn's keep-alive timer), and only that request's first bytes start its header clock, as
+  Go's server peeks for them before reading the next request;
 - open connections bounded in total and per client address: one over the bound is answered at once
   with 503 (total) or 429 (per client) and closed, so one greedy host cannot take every socket.
 Request bodies are bounded in `apiserver/limits.py`; what arrives of a body after it was refused is read
@@ -183,6 +186,8 @@ class GuardedHttpProtocol(TLSHttpProtocol):
                 self._close()
             return
         if self._reading_head:
+            if not self._head_bytes and self._header_deadline is None:
+                self._arm_header_timer()  # a kept connection's next request begins: its header clock starts
             self._head_bytes += len(data)
         super().data_received(data)
         if self._reading_head and self._head_bytes > self._limits.max_header_bytes:
@@ -204,13 +209,17 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
-        """The request is in whole; if it was already answered, the next one's headers are awaited."""
+        """The request is in whole; if it was already answered, the connection waits for the next one."""
         answered = self.cycle is not None and self.cycle.response_complete
         super().on_message_complete()
         if answered and not self.transport.is_closing():
             self._reading_head = True
             self._head_bytes = 0
-            self._arm_header_timer()
+            self._disarm_header_timer()
+            # the dropped body's bytes stopped uvicorn's idle timer (any data does): it starts again here
+            self._unset_keepalive_if_required()
+            idle = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+            self.timeout_keep_alive_task = idle
 
     def on_headers_complete(self) -> None:
         """Headers in: stop the header clock; a header block over the bound is answered with 431."""
@@ -229,7 +238,8 @@ class GuardedHttpProtocol(TLSHttpProtocol):
             self.app = app
 
     def on_response_complete(self) -> None:
-        """A response is out: the next request's headers must come in time too.
+        """A response is out: the connection waits for the next request (uvicorn's idle timer), whose
+        first bytes start its header clock (`data_received`).
 
         If the request's body is still arriving (it was refused unread), what is left of it is read and
         dropped first, within DISCARD_LIMIT bytes and the header timeout, so that a client sending its
@@ -239,8 +249,8 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         cycle = self.cycle
         if self.transport.is_closing() or (cycle is not None and not cycle.response_complete):
             return  # closing, or a pipelined request (headers in) has just started
-        self._arm_header_timer()
         if cycle is not None and cycle.more_body:
+            self._arm_header_timer()
             return  # the rest of the body first: on_message_complete starts the next head
         self._reading_head = True
         self._head_bytes = 0
@@ -305,6 +315,7 @@ def uvicorn_options(limits: ServingLimits, *, tls: bool = False) -> dict[str, An
         "ws": TLSWebSocketProtocol,  # on plain HTTP too: it accepts kubectl's port-forward subprotocol
         # the client address is the socket's: X-Forwarded-For from a local process is not an identity
         "proxy_headers": False,
+        "timeout_keep_alive": limits.idle_timeout,  # uvicorn's idle timer, between a response and the next request
     }
 
 

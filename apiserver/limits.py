@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from apimachinery.errors import StatusError, internal_error, request_entity_too_large
+from apimachinery.tlsserving import IDLE_TIMEOUT
 from apiserver.context import CONTEXT_KEY
 from apiserver.memory import LARGE_REQUEST_BYTES, Trimmer
 
@@ -40,6 +41,7 @@ class ServingLimits:
     request_body_timeout: float = 60.0  # seconds for a whole body to arrive
     max_header_bytes: int = 1 << 20  # upstream's MaxHeaderBytes (Go's http.DefaultMaxHeaderBytes)
     header_timeout: float = 32.0  # upstream's ReadHeaderTimeout
+    idle_timeout: float = IDLE_TIMEOUT  # upstream's IdleTimeout: a kept-alive connection's wait for its next request
     max_open_connections: int = 10_000  # 0: no bound
     max_connections_per_client: int = 1_000  # per client IP address; 0: no bound
 

@@ -26,11 +26,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from apimachinery import spdy
-from apimachinery.tlsserving import TLSWebSocketProtocol
+from apimachinery.tlsserving import IDLE_TIMEOUT, TLSWebSocketProtocol
 from kubelet.auth import KubeletAuth, ServingTLS
 from kubelet.portforward import KUBELET_PROTOCOL, TUNNEL_PROTOCOL, PortForwarder, pod_targets
 from kubelet.portforward_channels import BASE64_PROTOCOL, BINARY_PROTOCOL, ChannelPortForward, parse_ports
-from kubelet.stats import IDLE_TIMEOUT, Snapshot, stats_routes
+from kubelet.stats import Snapshot, stats_routes
 from kubelet.streaming import (
     LogOptions,
     LogOptionsError,

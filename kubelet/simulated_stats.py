@@ -36,10 +36,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from apimachinery.quantity import QuantityError, parse_quantity
+from apimachinery.tlsserving import IDLE_TIMEOUT
 from client.component import _QuietServer
 from kubelet.auth import KubeletAuth, ServingTLS
 from kubelet.stats import (
-    IDLE_TIMEOUT,
     ContainerUsage,
     CpuUsage,
     MemoryUsage,

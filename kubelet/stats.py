@@ -21,7 +21,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 __all__ = [
-    "IDLE_TIMEOUT",
     "ContainerUsage",
     "CpuUsage",
     "FsUsage",
@@ -38,10 +37,6 @@ __all__ = [
 ]
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
-# how long a kubelet's server keeps an idle connection open, as upstream's (`IdleTimeout: 90 * time.Second`, the
-# keep-alive of Go's default transport): metrics-server's scrapes every 15 s then reuse one connection instead of a
-# TLS handshake each (uvicorn's default is 5 s)
-IDLE_TIMEOUT = 90
 
 
 def rfc3339(t: float) -> str:
