@@ -82,8 +82,7 @@ class _OneWriteResponses:
 
     def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
         self._transport = transport
-        self._cycle = cycle
-        self._head_seen = False
+        self._cycle: Any = cycle  # until the head is written (then dropped: the cycle holds this as its transport)
         self._held: bytes | None = None
 
     def write(self, data: bytes) -> None:
@@ -91,8 +90,8 @@ class _OneWriteResponses:
         cycle = self._cycle
         if self._held is not None:
             data, self._held = self._held + data, None
-        elif not self._head_seen and cycle.response_started:
-            self._head_seen = True  # this write is the status line and headers
+        elif cycle is not None and cycle.response_started:
+            self._cycle = None  # this write is the status line and headers
             fixed = cycle.chunked_encoding is False and cycle.expected_content_length > 0
             if fixed and cycle.scope["method"] != "HEAD":
                 self._held = data

@@ -138,6 +138,8 @@ class _Connection(asyncio.Protocol):
 
     def end(self) -> None:
         """No response is being read."""
+        if self.msg is not None:
+            self.msg.release()
         self.msg = self.request = None
         if self._paused:
             self._paused = False
@@ -500,7 +502,7 @@ class _Message:
     )
 
     def __init__(self, head_only: bool) -> None:
-        self.parser = httptools.HttpResponseParser(self)
+        self.parser: Any = httptools.HttpResponseParser(self)
         self.head_only = head_only
         self.status = 0
         self.reason = b""
@@ -520,6 +522,11 @@ class _Message:
         self.body: list[bytes] = []
         self.size = 0
         """The length of `body`."""
+
+    def release(self) -> None:
+        """Drop the parser, once the connection reads no more into this message: its callbacks are this
+        message's methods, a reference cycle that would otherwise wait for the cyclic collector."""
+        self.parser = None
 
     def take(self) -> bytes:
         """The body bytes not yet handed on."""
