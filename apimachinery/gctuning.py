@@ -9,13 +9,18 @@ hundred thousand objects built at startup (the OpenAPI schemas, the compiled fil
 `tune` raises the young threshold (garbage in cycles is still collected, a little later) and, once
 startup's objects are built, moves them to the permanent generation (`gc.freeze`), where no
 collection walks them again. Neither changes what is freed, only when the collector looks.
+
+Until then a process's collector is off (`pause`, the first statement of every `python -m` entry point):
+its imports and the app it builds allocate hundreds of thousands of objects that all stay, so every
+collection then was wasted work, about a tenth of a component's start (bench/README.md, "Session 15").
+`freeze_startup` collects once, freezes what is alive, and turns the collector back on.
 """
 
 from __future__ import annotations
 
 import gc
 
-__all__ = ["YOUNG_THRESHOLD", "freeze_startup", "tune"]
+__all__ = ["YOUNG_THRESHOLD", "freeze_startup", "pause", "tune"]
 
 YOUNG_THRESHOLD = 20_000  # net container allocations between young collections (CPython default 700)
 
@@ -26,7 +31,13 @@ def tune() -> None:
     gc.set_threshold(YOUNG_THRESHOLD, older, oldest)
 
 
+def pause() -> None:
+    """Turn the collector off for a process's startup; `freeze_startup` turns it on again."""
+    gc.disable()
+
+
 def freeze_startup() -> None:
-    """Collect once, then keep every object alive now out of all future collections."""
+    """Collect once, keep every object alive now out of all future collections, and turn the collector on."""
     gc.collect()
     gc.freeze()
+    gc.enable()

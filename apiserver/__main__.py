@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from apimachinery import gctuning
+
+gctuning.pause()  # until the app's startup freezes startup's objects (apiserver/app.py)
+
 import asyncio
 import ipaddress
 import logging
@@ -12,7 +16,6 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 
-from apimachinery import gctuning
 from apimachinery.eventloop import uvloop_factory
 from apimachinery.logs import setup_logging
 from apimachinery.tlsserving import tls_options

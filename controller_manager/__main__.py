@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from apimachinery import gctuning
+
+gctuning.pause()  # until run_component freezes startup's objects
+
 import asyncio
 import ipaddress
 from pathlib import Path
