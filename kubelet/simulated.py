@@ -157,6 +157,7 @@ class SimulatedNodes:
     ) -> None:
         self.api = api
         self.cidrs = simulated_cidrs(prefix, count, first_octet)
+        self._networks = {n: ipaddress.ip_network(c) for n, c in self.cidrs.items()}  # parsed once, not per pod
         self.names = list(self.cidrs)
         self.cpu, self.memory, self.max_pods = cpu, memory, max_pods
         self.lease_duration = lease_duration
@@ -267,7 +268,7 @@ class SimulatedNodes:
 
     def addresses(self) -> dict[str, str]:
         """Each node's InternalIP (the first address of its pod CIDR), by node name."""
-        return {n: str(next(ipaddress.ip_network(c).hosts())) for n, c in self.cidrs.items()}
+        return {n: str(next(net.hosts())) for n, net in self._networks.items()}
 
     def _enqueue(self, pod: Obj) -> None:
         if (pod.get("spec") or {}).get("nodeName") in self.cidrs:
@@ -289,7 +290,7 @@ class SimulatedNodes:
             return
         if (pod.get("status") or {}).get("phase") == "Running":
             return
-        net = ipaddress.ip_network(self.cidrs[node])
+        net = self._networks[node]
         host_ip = str(net.network_address + 1)
         pod_ip = str(net.network_address + self._next_ip[node])
         self._next_ip[node] = self._next_ip[node] % 250 + 2
