@@ -186,17 +186,18 @@ class GuardedHttpProtocol(TLSHttpProtocol):
                 self._close()
             return
         if self._reading_head:
-            if not self._head_bytes and self._header_deadline is None:
-                self._arm_header_timer()  # a kept connection's next request begins: its header clock starts
             self._head_bytes += len(data)
         super().data_received(data)
         if self._reading_head and self._head_bytes > self._limits.max_header_bytes:
             self._refuse(_header_too_large(self._limits.max_header_bytes))
 
     def on_message_begin(self) -> None:
-        """A new request starts: its headers are being read."""
+        """A new request starts: its headers are being read, against the header clock (which runs from the
+        opening for a connection's first request, and from its first bytes for a kept connection's next)."""
         self._reading_head = True
         self._discarded = 0
+        if self._header_deadline is None:
+            self._arm_header_timer()
         super().on_message_begin()
 
     def on_body(self, body: bytes) -> None:
@@ -239,7 +240,7 @@ class GuardedHttpProtocol(TLSHttpProtocol):
 
     def on_response_complete(self) -> None:
         """A response is out: the connection waits for the next request (uvicorn's idle timer), whose
-        first bytes start its header clock (`data_received`).
+        first bytes start its header clock (`on_message_begin`).
 
         If the request's body is still arriving (it was refused unread), what is left of it is read and
         dropped first, within DISCARD_LIMIT bytes and the header timeout, so that a client sending its
