@@ -723,6 +723,17 @@ class Bench:
         r = await self.api().get("/metrics")
         return metric_value(r.text, "apiserver_registered_watchers", 'resource="pods"') or 0.0
 
+    async def _collector(self) -> tuple[float, float]:
+        """The apiserver's cyclic collector so far, from its /metrics (prometheus_client's GC collector):
+        (collections, objects it freed from reference cycles), all generations."""
+        text = (await self.api().get("/metrics")).text
+        sums = [0.0, 0.0]
+        for line in text.splitlines():
+            for i, name in enumerate(("python_gc_collections_total{", "python_gc_objects_collected_total{")):
+                if line.startswith(name):
+                    sums[i] += float(line.rsplit(" ", 1)[1])
+        return sums[0], sums[1]
+
     async def _etcd_watchers(self) -> float | None:
         async with httpx.AsyncClient(timeout=5, trust_env=False) as c:
             r = await c.get(f"{self.etcd_url}/metrics")
@@ -951,9 +962,8 @@ class Bench:
     async def _touch(clients: list[httpx.AsyncClient], probe: str, side: str) -> float:
         """One untimed GET on every client, so each series starts on open, warm connections; seconds taken.
 
-        A connection idle for 5 s is closed by the server (uvicorn's keep-alive timeout) and by httpx
-        (its keepalive_expiry) at about the same moment; a request that loses that race fails with a
-        transport error, so it is retried once, on a new connection."""
+        A connection the server closed while it was idle (past its keep-alive, 90 s as upstream's) fails
+        its next request with a transport error, so that request is retried once, on a new connection."""
 
         async def one(c: httpx.AsyncClient) -> int:
             try:
@@ -1012,6 +1022,7 @@ class Bench:
 
             return get
 
+        collector = await self._collector()
         async with contextlib.AsyncExitStack() as stack:
             tls = self.secure.tls()
             clients: dict[str, list[httpx.AsyncClient]] = {
@@ -1036,11 +1047,19 @@ class Bench:
                             created[side] += res.attempted
                         results[op, side].append(res)
                         self._require_alive()
+        (collections, freed), (collections_before, freed_before) = await self._collector(), collector
+        collections, freed = collections - collections_before, freed - freed_before
         totals = {key: combine(rounds) for key, rounds in results.items()}
         for (op, side), res in totals.items():
             if res.errors:  # a refused or failed request would make the two sides do different work
                 raise BenchError(f"{res.errors} of {res.attempted} {side} {op}s failed; first: {res.first_error}")
         self._security_rows(totals, cpu, opened)
+        touches = len(sides) + 2 * SECURITY_ROUNDS * len(sides)  # `_touch`: one untimed GET on every connection
+        requests = sum(res.attempted for res in totals.values()) + touches * conc + 1  # and the /metrics read
+        self.report.notes.append(
+            f"the apiserver's cyclic collector over these {requests} requests (its /metrics): {collections:.0f} "
+            f"collections, {freed:.0f} objects freed from reference cycles ({freed / requests:.1f} a request)"
+        )
 
     def _profile_path(self, op: str, side: str, round_: int) -> Path | None:
         if self.s.profile_dir is None:
