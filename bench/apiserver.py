@@ -727,12 +727,11 @@ class Bench:
         """The apiserver's cyclic collector so far, from its /metrics (prometheus_client's GC collector):
         (collections, objects it freed from reference cycles), all generations."""
         text = (await self.api().get("/metrics")).text
-        sums = [0.0, 0.0]
-        for line in text.splitlines():
-            for i, name in enumerate(("python_gc_collections_total{", "python_gc_objects_collected_total{")):
-                if line.startswith(name):
-                    sums[i] += float(line.rsplit(" ", 1)[1])
-        return sums[0], sums[1]
+
+        def total(name: str) -> float:
+            return sum(metric_value(text, name, f'generation="{g}"') or 0.0 for g in range(3))
+
+        return total("python_gc_collections_total"), total("python_gc_objects_collected_total")
 
     async def _etcd_watchers(self) -> float | None:
         async with httpx.AsyncClient(timeout=5, trust_env=False) as c:
