@@ -19,7 +19,10 @@ in the same run against the same etcd, with the ratio tinykube / baseline:
 5. Peak RSS (VmHWM) of the apiserver after the 10k-pod phase vs etcd's.
 6. The security pipeline: Pod creates/s and gets/s over the TLS port as a non-admin user (x509 client
    certificate, every request authorized by RBAC through a RoleBinding) vs the same over the insecure
-   port, same apiserver, counts and concurrency, rounds in alternating order.
+   port, same apiserver, counts and concurrency, rounds in alternating order. These requests are written
+   and read by hand (`RawConnection`), so the load generator costs far less than the apiserver, and a create
+   series ends once the watch cache has applied its creates: the apiserver CPU per create and per get printed
+   at the end come from here.
 
 Every loop is bounded in count and in time; the processes are stopped on errors and Ctrl-C.
 See bench/README.md.
@@ -50,6 +53,7 @@ from typing import Any
 import aetcd
 import httpx
 import orjson
+import uvloop
 
 from client.transport import KeepAliveTransport
 from tinykube.pki import ClientIdentity, ClusterPKI
@@ -113,8 +117,8 @@ class Settings:
                 list_reps={1000: 20},
                 watchers=watchers or 20,
                 events=events or 100,
-                sec_creates=1000,
-                sec_gets=2000,
+                sec_creates=2000,  # section 6's series are its CPU figures: long enough that /proc's 10 ms ticks
+                sec_gets=6000,  # are ~1 % of each (at 1,000 gets a series lasted ~0.1 s)
                 create_budget=30.0,
                 op_budget=10.0,
                 list_budget=8.0,
@@ -387,6 +391,59 @@ class LeanClient(httpx.AsyncClient):
                 await response.aclose()
                 raise
         return response
+
+
+class RawConnection:
+    """One kept-alive HTTP/1.1 connection whose requests are written and read by hand: section 6's load generator.
+
+    Even over the repo's transport, httpx's request and response objects cost this process about as much CPU
+    per GET as the apiserver spent serving it (~150 us, bench/README.md "Session 16"); the two cores are shared
+    with etcd and the apiserver, so that client held the apiserver below a full core, where every request pays
+    its own loop wake-ups. Only what the apiserver answers here is read: a head and a Content-Length body."""
+
+    def __init__(self, url: str, tls: ssl.SSLContext | None, timeout: float) -> None:
+        host, port = url.split("://", 1)[1].rsplit(":", 1)
+        self._addr = (host, int(port))
+        self._tls = tls
+        self._timeout = timeout
+        self._host = f"Host: {host}:{port}\r\nUser-Agent: tinykube-bench\r\nAccept: application/json\r\n".encode()
+        self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        """Send one request (a body as JSON); its status and body. A GET on a connection the server closed
+        while it was idle is sent again once, on a new connection."""
+        head = b"%s %s HTTP/1.1\r\n%s" % (method.encode(), path.encode(), self._host)
+        if body is not None:
+            head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        message = head + b"\r\n" + (body or b"")
+        async with asyncio.timeout(self._timeout):
+            if self._conn is not None and not self._conn[0].at_eof():
+                if method != "GET":  # a write is not sent twice (net/http's isReplayable)
+                    return await self._exchange(self._conn, message)
+                with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+                    return await self._exchange(self._conn, message)
+                self._conn[1].close()
+            self._conn = await asyncio.open_connection(*self._addr, ssl=self._tls)
+            return await self._exchange(self._conn, message)
+
+    @staticmethod
+    async def _exchange(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], message: bytes) -> tuple[int, bytes]:
+        reader, writer = conn
+        writer.write(message)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = None
+        for line in head.split(b"\r\n")[1:]:
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length is None:
+            raise BenchError(f"an answer without Content-Length: {head[:200]!r}")
+        return int(head[9:12]), await reader.readexactly(length)
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        if self._conn is not None:
+            self._conn[1].close()
+            self._conn = None
 
 
 def pod_body(i: int, prefix: str = "pod") -> bytes:
@@ -958,26 +1015,31 @@ class Bench:
                 raise BenchError(f"{BENCH_USER} listing secrets in kube-system: HTTP {r.status_code}, expected 403")
 
     @staticmethod
-    async def _touch(clients: list[httpx.AsyncClient], probe: str, side: str) -> float:
-        """One untimed GET on every client, so each series starts on open, warm connections; seconds taken.
+    async def _touch(clients: list[RawConnection], probe: str, side: str) -> float:
+        """One untimed GET on every connection, so each series starts on open, warm connections; seconds taken.
 
-        A connection the server closed while it was idle (past its keep-alive, 90 s as upstream's) fails
-        its next request with a transport error, so that request is retried once, on a new connection."""
-
-        async def one(c: httpx.AsyncClient) -> int:
-            try:
-                return (await c.get(probe)).status_code
-            except httpx.TransportError:
-                return (await c.get(probe)).status_code
-
+        A connection the server closed while it was idle (past its keep-alive, 90 s as upstream's) is opened
+        again by that GET."""
         t0 = time.perf_counter()
         try:
-            got = await asyncio.gather(*(one(c) for c in clients))
-        except httpx.HTTPError as e:
+            got = await asyncio.gather(*(c.request("GET", probe) for c in clients))
+        except (OSError, asyncio.IncompleteReadError, TimeoutError) as e:
             raise BenchError(f"{side} warm-up get of {probe}: {type(e).__name__}: {e}") from e
-        if bad := [code for code in got if code != 200]:
+        if bad := [code for code, _ in got if code != 200]:
             raise BenchError(f"{side} warm-up get of {probe}: HTTP {bad[0]}")
         return time.perf_counter() - t0
+
+    @staticmethod
+    async def _cache_caught_up(conn: RawConnection, last: str, side: str) -> None:
+        """Wait until the apiserver's watch cache has applied every write so far: a GET without resourceVersion
+        (of `last`, the series' last pod) reads etcd's revision and is answered once the cache has reached it.
+
+        Under a burst of creates the cache lags (its etcd stream is read one message per turn of a busy event
+        loop): thousands of events at the end of a series. Their decode and apply is part of what a create
+        costs, so each create series' CPU span ends here, and the next series does not pay for them."""
+        status, body = await conn.request("GET", last)
+        if status != 200:
+            raise BenchError(f"{side} get of {last} after the creates: {status} {body[:200]!r}")
 
     async def _bench_security(self) -> None:
         """The same creates and gets over the insecure port and over the TLS port as BENCH_USER
@@ -996,38 +1058,37 @@ class Bench:
         cpu = {key: CpuTally(self.apiserver, self.etcd) for key in results}
         budget = self.s.op_budget / SECURITY_ROUNDS
 
-        def create_op(clients: list[httpx.AsyncClient], side: str) -> Callable[[int, int], Awaitable[None]]:
+        pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
+
+        def create_op(clients: list[RawConnection], side: str) -> Callable[[int, int], Awaitable[None]]:
             start = created[side]
 
             async def create(k: int, i: int) -> None:
-                name = pod_name(start + i, prefix[side])
-                r = await clients[k].post(
-                    f"/api/v1/namespaces/{NAMESPACE}/pods",
-                    content=pod_body(start + i, prefix[side]),
-                    headers={"Content-Type": "application/json"},
-                )
-                if r.status_code != 201:
-                    raise BenchError(f"{side} create {name}: {r.status_code} {r.text[:200]}")
+                status, body = await clients[k].request("POST", pods, pod_body(start + i, prefix[side]))
+                if status != 201:
+                    raise BenchError(f"{side} create {pod_name(start + i, prefix[side])}: {status} {body[:200]!r}")
 
             return create
 
-        def get_op(clients: list[httpx.AsyncClient], side: str, offset: int) -> Callable[[int, int], Awaitable[None]]:
+        def get_op(clients: list[RawConnection], side: str, offset: int) -> Callable[[int, int], Awaitable[None]]:
             async def get(k: int, i: int) -> None:
                 name = pod_name((offset + i) % n)
-                r = await clients[k].get(f"/api/v1/namespaces/{NAMESPACE}/pods/{name}")
-                if r.status_code != 200:
-                    raise BenchError(f"{side} get {name}: {r.status_code} {r.text[:200]}")
-                orjson.loads(r.content)
+                status, body = await clients[k].request("GET", f"{pods}/{name}")
+                if status != 200:
+                    raise BenchError(f"{side} get {name}: {status} {body[:200]!r}")
+                orjson.loads(body)
 
             return get
 
         collector = await self._collector()
         async with contextlib.AsyncExitStack() as stack:
             tls = self.secure.tls()
-            clients: dict[str, list[httpx.AsyncClient]] = {
-                "insecure": [await stack.enter_async_context(http_client(self.api_url, 30.0)) for _ in range(conc)],
-                "tls": [await stack.enter_async_context(http_client(self.secure.url, 30.0, tls)) for _ in range(conc)],
+            clients: dict[str, list[RawConnection]] = {
+                "insecure": [RawConnection(self.api_url, None, 30.0) for _ in range(conc)],
+                "tls": [RawConnection(self.secure.url, tls, 30.0) for _ in range(conc)],
             }
+            for conn in (c for side in sides for c in clients[side]):
+                stack.push_async_callback(conn.aclose)
             opened: dict[str, float] = {}
             for side in sides:  # one connection per worker: TCP (and the TLS handshake) once
                 opened[side] = await self._touch(clients[side], probe, side)
@@ -1042,6 +1103,9 @@ class Bench:
                         await self._touch(clients[side], probe, side)  # reopen what idled out meanwhile
                         with py_spy(self.apiserver.pid, self._profile_path(op, side, round_)), cpu[op, side].span():
                             res = await run_pool(fn, per_round, conc, budget)
+                            if op == "create":  # the creates' watch events, which the cache applies after them
+                                last = f"{pods}/{pod_name(created[side] + res.attempted - 1, prefix[side])}"
+                                await self._cache_caught_up(clients[side][0], last, side)
                         if op == "create":
                             created[side] += res.attempted
                         results[op, side].append(res)
@@ -1294,7 +1358,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     def bench(s: Stack) -> str:
-        report = asyncio.run(Bench(settings, s.etcd, s.etcd_url, s.apiserver, s.api_url, s.secure).run())
+        report = uvloop.run(Bench(settings, s.etcd, s.etcd_url, s.apiserver, s.api_url, s.secure).run())
         return render(report, settings, time.perf_counter() - started)
 
     title = f"tinykube apiserver benchmark ({'quick' if settings.quick else 'full'})"

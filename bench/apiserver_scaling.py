@@ -13,7 +13,10 @@ the TLS port as the non-admin bench user (RBAC through a RoleBinding) on C concu
 new keep-alive connection (which the kernel hands to one of the listening processes). Printed per side:
 creates/s and gets/s; the apiservers' CPU per operation (from /proc, summed over the processes) and each
 process's share; etcd's and the benchmark client's CPU per operation (the client is bench/apiserver.py's
-`LeanClient` over client/transport.py); and the ceiling those CPU costs put on each side on this machine's
+`RawConnection`: hand-written HTTP/1.1, so the load generator costs far less than the servers it loads); and a
+create series ends once every process's watch cache has applied its writes (a GET without resourceVersion on
+every connection and on the follower's port), so their decode and apply count as the creates' cost, not the
+gets' that follow; and the ceiling those CPU costs put on each side on this machine's
 CPUs with nothing else running, the comparison that does not depend on what else loads a shared machine
 during the run. A third side, "1+follower", serves
 every request from the first process while a second one runs on a port of its own that no request reaches:
@@ -42,6 +45,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -51,11 +55,11 @@ from apiserver.identity_lease import identity_lease_name
 from tinykube.procs import Process, free_port, start_apiserver, start_etcd
 
 ab = load_apiserver_bench()
+RawConnection = ab.RawConnection
 BenchError = ab.BenchError
 PoolResult = ab.PoolResult
-cpu_seconds, http_client, make_secure_port, pod_body, run_pool = (
+cpu_seconds, make_secure_port, pod_body, run_pool = (
     ab.cpu_seconds,
-    ab.http_client,
     ab.make_secure_port,
     ab.pod_body,
     ab.run_pool,
@@ -152,6 +156,7 @@ class ScalingBench:
         self.created: list[int] = []  # pod numbers that exist
         self.next_pod = 0
         self.follower: Process | None = None
+        self.follower_url = ""
         self.sides = {label: Side(label) for label in SIDES}
 
     # -- processes
@@ -207,7 +212,7 @@ class ScalingBench:
         RBAC and the other caches fed by it, its Lease), which is what each extra process costs the others."""
         args = ["--etcd-compaction-interval", "0", "--log-level", "warning", "--apiserver-identity", "bench/follower"]
         args += ["--endpoint-reconciler-type", "none"]
-        self.follower, _ = start_apiserver(self.tmp, self.etcd_url, None, args, name="follower")
+        self.follower, self.follower_url = start_apiserver(self.tmp, self.etcd_url, None, args, name="follower")
         self.procs.append(self.follower)
 
     def _stop_follower(self) -> None:
@@ -250,19 +255,28 @@ class ScalingBench:
                 if r.status_code != 201:
                     raise BenchError(f"{kind}: {r.status_code} {r.text[:200]}")
 
-    def _clients(self) -> list[httpx.AsyncClient]:
-        """New clients (new connections, spread over the listening processes) on the secure port."""
+    def _clients(self) -> list[RawConnection]:
+        """New connections (spread by the kernel over the listening processes) on the secure port."""
         assert self.secure is not None
         tls = self.secure.tls()
-        return [http_client(self.secure.url, 30.0, verify=tls) for _ in range(self.s.concurrency)]
+        return [RawConnection(self.secure.url, tls, 30.0) for _ in range(self.s.concurrency)]
 
     # -- one side
-    async def _series(self, series: Series, op: Callable[[int, int], Awaitable[None]], count: int) -> None:
+    async def _series(
+        self,
+        series: Series,
+        op: Callable[[int, int], Awaitable[None]],
+        count: int,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Time `count` ops; with `settle`, the span ends once it returns (the writes' watch events applied)."""
         procs = self._apiservers()
         assert self.etcd is not None
         a0 = [cpu_seconds(p.pid) for p in procs]
         e0, c0 = cpu_seconds(self.etcd.pid), time.process_time()
         res = await run_pool(op, count, self.s.concurrency, self.s.budget)
+        if settle is not None:
+            await settle()
         api = [cpu_seconds(p.pid) - a for p, a in zip(procs, a0, strict=True)]
         series.add(res, api, cpu_seconds(self.etcd.pid) - e0, time.process_time() - c0)
 
@@ -278,38 +292,49 @@ class ScalingBench:
             count = self.s.creates if measured else max(50, self.s.concurrency * 4)
             self.next_pod += count
 
-            async def create(k: int, i: int) -> None:
-                r = await clients[k].post(
-                    f"/api/v1/namespaces/{NAMESPACE}/pods",
-                    content=pod_body(start + i),
-                    headers={"Content-Type": "application/json"},
-                )
-                if r.status_code != 201:
-                    raise BenchError(f"create: {r.status_code} {r.text[:200]}")
+            pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
 
-            await self._series(side.creates, create, count)
+            async def create(k: int, i: int) -> None:
+                status, body = await clients[k].request("POST", pods, pod_body(start + i))
+                if status != 201:
+                    raise BenchError(f"create: {status} {body[:200]!r}")
+
+            async def caught_up() -> None:
+                # a GET without resourceVersion answers (found or not) once the process's watch cache has reached
+                # etcd's current revision: on every connection (so every serving process) and the follower's port
+                last = f"{pods}/{ab.pod_name(start + count - 1)}"
+                follower = [RawConnection(self.follower_url, None, 30.0)] if self.follower else []
+                try:
+                    answers = await asyncio.gather(*(c.request("GET", last) for c in [*clients, *follower]))
+                finally:
+                    for conn in follower:
+                        await conn.aclose()
+                if bad := [status for status, _ in answers if status not in (200, 404)]:
+                    raise BenchError(f"get after the creates: {bad[0]}")
+
+            await self._series(side.creates, create, count, caught_up)
             self.created.extend(range(start, start + count))
             rng = random.Random(len(self.created))
             names = [ab.pod_name(rng.choice(self.created)) for _ in range(self.s.gets if measured else count)]
 
             async def get(k: int, i: int) -> None:
-                r = await clients[k].get(f"/api/v1/namespaces/{NAMESPACE}/pods/{names[i]}")
-                if r.status_code != 200:
-                    raise BenchError(f"get: {r.status_code} {r.text[:200]}")
+                status, body = await clients[k].request("GET", f"{pods}/{names[i]}")
+                if status != 200:
+                    raise BenchError(f"get: {status} {body[:200]!r}")
 
             await self._series(side.gets, get, len(names))
         finally:
             for c in clients:
                 await c.aclose()
 
-    async def _until_ok(self, client: httpx.AsyncClient) -> None:
+    async def _until_ok(self, client: RawConnection) -> None:
         deadline = time.monotonic() + 20
         while True:
-            r = await client.get(f"/api/v1/namespaces/{NAMESPACE}/pods/absent")
-            if r.status_code == 404:
+            status, body = await client.request("GET", f"/api/v1/namespaces/{NAMESPACE}/pods/absent")
+            if status == 404:
                 return
             if time.monotonic() > deadline:
-                raise BenchError(f"the bench user gets {r.status_code} on the secure port: {r.text[:200]}")
+                raise BenchError(f"the bench user gets {status} on the secure port: {body[:200]!r}")
             await asyncio.sleep(0.1)
 
     async def run(self) -> None:
@@ -387,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"tinykube apiserver scaling benchmark ({'quick' if settings.quick else 'full'}); data in {tmp}")
         bench.start()
-        asyncio.run(bench.run())
+        uvloop.run(bench.run())
         print()
         print(bench.render(time.perf_counter() - started))
         return 0
