@@ -409,12 +409,14 @@ class RawConnection:
         self._host = f"Host: {host}:{port}\r\nUser-Agent: tinykube-bench\r\nAccept: application/json\r\n".encode()
         self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        """Send one request (a body as JSON); its status and body. A GET on a connection the server closed
-        while it was idle is sent again once, on a new connection."""
+    async def request(
+        self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
+    ) -> tuple[int, bytes]:
+        """Send one request (a body of `content_type`); its status and body. A GET on a connection the server
+        closed while it was idle is sent again once, on a new connection."""
         head = b"%s %s HTTP/1.1\r\n%s" % (method.encode(), path.encode(), self._host)
         if body is not None:
-            head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+            head += b"Content-Type: %s\r\nContent-Length: %d\r\n" % (content_type.encode(), len(body))
         message = head + b"\r\n" + (body or b"")
         async with asyncio.timeout(self._timeout):
             if self._conn is not None and not self._conn[0].at_eof():
