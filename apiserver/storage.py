@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Protocol
 
 import aetcd
@@ -117,38 +116,28 @@ TryUpdate = Callable[[StoredObject], Awaitable[dict[str, Any] | Deletion | None]
 
 
 class WatchEvent:
-    """One etcd change: PUT or DELETE of a key at a revision, with the previous value.
+    """One etcd change: PUT or DELETE of a key at a revision.
 
-    The previous value is decoded when `prev_obj` is first read: the watch cache, the one consumer, holds
-    the previous object of nearly every key already, so decoding etcd's copy of it on every event (in
-    every apiserver process) is work nobody uses."""
+    It carries no previous value: the watch is opened without etcd's `prev_kv`, because its one consumer,
+    the watch cache, holds every key's previous object already. Asking etcd for it made etcd read the
+    previous revision of every changed key and send it along, ~30 us of etcd's CPU per write and twice the
+    bytes, in every apiserver's watch (bench/README.md, "Session 16")."""
 
-    __slots__ = ("_load_prev", "_prev", "created", "key", "obj", "revision", "type")
+    __slots__ = ("created", "key", "obj", "revision", "type")
 
     def __init__(
         self,
         type: str,  # "PUT" or "DELETE"
         key: str,
         obj: dict[str, Any] | None,
-        prev_obj: dict[str, Any] | None,
         revision: int,
         created: bool,
-        load_prev: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self.type = type
         self.key = key
         self.obj = obj
-        self._prev = prev_obj
-        self._load_prev = load_prev
         self.revision = revision
         self.created = created
-
-    @property
-    def prev_obj(self) -> dict[str, Any] | None:
-        """The object before this change (None when there was none, or it cannot be decoded)."""
-        if self._load_prev is not None:
-            self._prev, self._load_prev = self._load_prev(), None
-        return self._prev
 
     def __repr__(self) -> str:
         return f"WatchEvent({self.type} {self.key} at {self.revision})"
@@ -253,14 +242,6 @@ class EtcdStorage:
             except ValueError as e:  # as upstream: the value is there but cannot be read
                 raise errors.internal_error(str(e)) from e
         return orjson.loads(value)
-
-    def _decode_prev(self, key: bytes, value: bytes, revision: int) -> dict[str, Any] | None:
-        """A watch event's previous value, decoded when asked for; None (logged) when it cannot be."""
-        try:
-            return _with_rv(self._decode(key, value), revision)
-        except (StatusError, orjson.JSONDecodeError) as e:
-            log.error("the previous value of %s in a watch event: %s", key.decode(errors="replace"), e)
-            return None
 
     def _encode(self, key: bytes, obj: dict[str, Any]) -> bytes:
         try:
@@ -549,7 +530,7 @@ class EtcdStorage:
         client = self._client
         key = prefix.encode()
         create = rpc.WatchCreateRequest(
-            key=key, range_end=utils.prefix_range_end(key), start_revision=start_revision, prev_kv=True
+            key=key, range_end=utils.prefix_range_end(key), start_revision=start_revision
         )
 
         async def start(c: aetcd.Client) -> Any:
@@ -567,7 +548,7 @@ class EtcdStorage:
             return call
 
         call = await self._call("watch", start)
-        decode, decode_prev, put = self._decode, self._decode_prev, rpc.Event.PUT
+        decode, put = self._decode, rpc.Event.PUT
         try:
             while True:
                 try:
@@ -583,9 +564,6 @@ class EtcdStorage:
                 _check_watch_response(response)
                 for ev in response.events:
                     kv = ev.kv
-                    load_prev = None
-                    if ev.HasField("prev_kv") and (prev_kv := ev.prev_kv).value:
-                        load_prev = partial(decode_prev, kv.key, prev_kv.value, prev_kv.mod_revision)
                     revision = kv.mod_revision
                     if ev.type == put:
                         try:
@@ -594,9 +572,9 @@ class EtcdStorage:
                             log.error("skipping an event of %s: %s", kv.key.decode(errors="replace"), e)
                             continue
                         obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
-                        yield WatchEvent("PUT", kv.key.decode(), obj, None, revision, kv.version == 1, load_prev)
+                        yield WatchEvent("PUT", kv.key.decode(), obj, revision, kv.version == 1)
                     else:
-                        yield WatchEvent("DELETE", kv.key.decode(), None, None, revision, False, load_prev)
+                        yield WatchEvent("DELETE", kv.key.decode(), None, revision, False)
         except rpc.AioRpcError as e:
             if e.code() in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED):
                 self._failover(client)

@@ -153,7 +153,9 @@ class ResourceCache:
     def apply(self, ev: WatchEvent) -> None:
         """Fold one etcd event in and fan it out."""
         prev = self._objects.get(ev.key)
-        prev_obj = prev.obj if prev else ev.prev_obj
+        # the cache's own copy is the previous object: every key etcd held at the cache's list, and every change
+        # since, is here (a value no decoder could read is in neither the cache nor any client's view)
+        prev_obj = prev.obj if prev else None
         self.changed = ev.revision
         if prev is None or ev.type != "PUT":  # a key added or removed
             self._sorted = None

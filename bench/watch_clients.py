@@ -14,7 +14,7 @@ starts an etcd and an apiserver from a tree (`--base`: another checkout, e.g. `g
 decoded with orjson, as a component's informer reads it), then patches pods/status N times (C concurrent
 writers, hand-written HTTP/1.1 as bench/apiserver.py's section 6) and waits until every watcher has every
 event. It prints the median over rounds of: the apiserver's CPU per write (the patch, its watch event and the
-fan-out), the watchers' CPU per event, the chunks each watcher read per 1,000 events, and writes/s.
+fan-out), etcd's, the watchers' CPU per event, the chunks each watcher read per 1,000 events, and writes/s.
 """
 
 from __future__ import annotations
@@ -143,13 +143,14 @@ def one_round(tree: Path, watchers: int, writes: int, writers: int) -> dict[str,
         children = [subprocess.Popen(me, stdout=subprocess.PIPE) for _ in range(watchers)]
         time.sleep(1.0)  # the watcher processes started and registered before the clock starts
         ready = [ab.cpu_seconds(c.pid) for c in children]
-        api0 = ab.cpu_seconds(api.pid)
+        api0, etcd0 = ab.cpu_seconds(api.pid), ab.cpu_seconds(etcd.pid)
         took = uvloop.run(burst(url, writes, writers, 0))
         outs = [json.loads(c.communicate(timeout=120)[0]) for c in children]
-        api_cpu = ab.cpu_seconds(api.pid) - api0
+        api_cpu, etcd_cpu = ab.cpu_seconds(api.pid) - api0, ab.cpu_seconds(etcd.pid) - etcd0
         client_cpu = sum(o["cpu"] - r for o, r in zip(outs, ready, strict=True))
         return {
             "api_us_per_write": api_cpu / writes * 1e6,
+            "etcd_us_per_write": etcd_cpu / writes * 1e6,
             "watcher_us_per_event": client_cpu / (writes * watchers) * 1e6,
             "reads_per_1000": statistics.fmean(o["reads"] for o in outs) * 1000 / writes,
             "writes_per_s": writes / took,
@@ -189,6 +190,7 @@ def main() -> int:
     print(f"{args.watchers} watcher processes")
     keys = [
         ("api_us_per_write", "apiserver us/write"),
+        ("etcd_us_per_write", "etcd us/write"),
         ("watcher_us_per_event", "watcher us/event"),
         ("reads_per_1000", "reads/1000 events"),
         ("writes_per_s", "writes/s"),
