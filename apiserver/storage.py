@@ -529,9 +529,7 @@ class EtcdStorage:
         callback coroutine, `Event` and `KeyValue` copies, a queue and a task switch into this reader."""
         client = self._client
         key = prefix.encode()
-        create = rpc.WatchCreateRequest(
-            key=key, range_end=utils.prefix_range_end(key), start_revision=start_revision
-        )
+        create = rpc.WatchCreateRequest(key=key, range_end=utils.prefix_range_end(key), start_revision=start_revision)
 
         async def start(c: aetcd.Client) -> Any:
             await c.connect()
