@@ -141,11 +141,17 @@ export class Collection {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// A list that failed is tried again after this long, doubling up to RETRY_MAX_MS while it keeps failing.
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30000;
+
 /**
  * Lists a set of collections, then watches them all on one `/k8s-watch` stream from the lists'
  * resourceVersions. When the stream ends or breaks, every watch resumes from the last
  * resourceVersion it saw; a collection whose watch answers 410 Expired is listed again first.
- * A list that fails (403 for a user who may not read it) leaves that collection out with its error.
+ * A list that fails (a 403 for a user who may not read it, or a request that failed on its way) leaves
+ * that collection out with its error while the others are watched, and is tried again after a backoff
+ * (1 s, doubling up to 30 s): the stream is then restarted, every watch resuming where it was.
  */
 export class WatchHub {
   constructor(onChange, onState) {
@@ -172,9 +178,12 @@ export class WatchHub {
   async run(generation) {
     const stale = new Set(this.collections);
     let backoff = 250;
+    let retryIn = RETRY_FIRST_MS;
     while (generation === this.generation) {
       const abort = new AbortController();
       this.abort = abort;
+      let retry = null;
+      let retrying = false;
       try {
         await Promise.all([...stale].map((c) => this.relist(c, abort.signal)));
         stale.clear();
@@ -184,6 +193,15 @@ export class WatchHub {
           this.onState("error", "nothing can be listed");
           for (const c of this.collections) stale.add(c);
         } else {
+          if (this.collections.some((c) => c.error)) {
+            retry = setTimeout(() => {
+              retrying = true;
+              abort.abort();
+            }, retryIn);
+            retryIn = Math.min(retryIn * 2, RETRY_MAX_MS);
+          } else {
+            retryIn = RETRY_FIRST_MS;
+          }
           const expired = await this.watch(watched, abort.signal, () => {
             backoff = 250;
             this.onState("live");
@@ -193,8 +211,14 @@ export class WatchHub {
           if (!expired.length) continue; // a watch ended as watches do: resume at once
         }
       } catch (e) {
+        if (retrying && generation === this.generation) {
+          for (const c of this.collections) if (c.error) stale.add(c);
+          continue; // the failed lists' turn: list them again, then watch everything again
+        }
         if (e.name === "AbortError" || generation !== this.generation) return;
         this.onState("error", e.message);
+      } finally {
+        clearTimeout(retry);
       }
       await sleep(backoff);
       backoff = Math.min(backoff * 2, 8000);
