@@ -1,5 +1,5 @@
 """What the benchmarks share: loading bench/apiserver.py as a module, the simulated kubelet's pod status, the in-process
-benchmarks' app and ASGI scope."""
+benchmarks' app and ASGI scope, and an apiserver started from another checkout."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import importlib.util
 import shutil
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -96,3 +96,32 @@ async def in_process_app(prefix: str, *, tune_gc: bool = False) -> AsyncIterator
     finally:
         etcd.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def apiserver_from_tree(tree: Path, prefix: str) -> Iterator[tuple[Any, Any, str]]:
+    """A new etcd and an apiserver run from `tree` (a checkout: A/B benchmarks start the base's), on the insecure port
+    only, the ServiceAccount plug-in off, no compaction: yields (etcd, apiserver, its URL) once it is ready; both are
+    stopped, and their directory removed, after the block."""
+    from tinykube.procs import Process, free_port, start_etcd, wait_ready
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    procs: list[Process] = []
+    try:
+        etcd, etcd_url = start_etcd(tmp)
+        procs.append(etcd)
+        port = free_port()
+        argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
+        argv += ["--secure-port", "0", "--disable-admission-plugins", "ServiceAccount"]
+        argv += ["--etcd-compaction-interval", "0", "--log-level", "warning"]
+        # exec: the shell becomes the apiserver, so the pid measured (and stopped) is the server's
+        shell = f"cd {str(tree)!r} && exec " + " ".join(repr(a) for a in argv)
+        api = Process("apiserver", ["sh", "-c", shell], tmp / "logs" / "apiserver.log")
+        procs.append(api)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/readyz", api)
+        yield etcd, api, url
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        shutil.rmtree(tmp, ignore_errors=True)

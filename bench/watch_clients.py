@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,9 +33,7 @@ import httptools
 import httpx
 import orjson
 import uvloop
-from benchkit import load_apiserver_bench
-
-from tinykube.procs import Process, free_port, start_etcd, wait_ready
+from benchkit import apiserver_from_tree, load_apiserver_bench
 
 ab = load_apiserver_bench()
 NAMESPACE = "watchers"
@@ -121,46 +117,30 @@ async def burst(url: str, writes: int, writers: int, offset: int) -> float:
 
 def one_round(tree: Path, watchers: int, writes: int, writers: int) -> dict[str, float]:
     """Start etcd and an apiserver from `tree`, then one burst under `watchers` watcher processes."""
-    tmp = Path(tempfile.mkdtemp(prefix="tinykube-watchers-"))
-    procs: list[Process] = []
     children: list[subprocess.Popen[bytes]] = []
-    try:
-        etcd, etcd_url = start_etcd(tmp)
-        procs.append(etcd)
-        port = free_port()
-        argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
-        argv += ["--secure-port", "0", "--disable-admission-plugins", "ServiceAccount"]
-        argv += ["--etcd-compaction-interval", "0", "--log-level", "warning"]
-        # exec: the shell becomes the apiserver, so the pid measured (and stopped) is the server's
-        shell = f"cd {str(tree)!r} && exec " + " ".join(repr(a) for a in argv)
-        api = Process("apiserver", ["sh", "-c", shell], tmp / "logs" / "apiserver.log")
-        procs.append(api)
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(f"{url}/readyz", api)
-        asyncio.run(setup(url))
-        rv = httpx.get(f"{url}/api/v1/namespaces/{NAMESPACE}/pods?limit=1").json()["metadata"]["resourceVersion"]
-        me = [sys.executable, __file__, "--watcher", str(port), rv, str(writes)]
-        children = [subprocess.Popen(me, stdout=subprocess.PIPE) for _ in range(watchers)]
-        time.sleep(1.0)  # the watcher processes started and registered before the clock starts
-        ready = [ab.cpu_seconds(c.pid) for c in children]
-        api0, etcd0 = ab.cpu_seconds(api.pid), ab.cpu_seconds(etcd.pid)
-        took = uvloop.run(burst(url, writes, writers, 0))
-        outs = [json.loads(c.communicate(timeout=120)[0]) for c in children]
-        api_cpu, etcd_cpu = ab.cpu_seconds(api.pid) - api0, ab.cpu_seconds(etcd.pid) - etcd0
-        client_cpu = sum(o["cpu"] - r for o, r in zip(outs, ready, strict=True))
-        return {
-            "api_us_per_write": api_cpu / writes * 1e6,
-            "etcd_us_per_write": etcd_cpu / writes * 1e6,
-            "watcher_us_per_event": client_cpu / (writes * watchers) * 1e6,
-            "reads_per_1000": statistics.fmean(o["reads"] for o in outs) * 1000 / writes,
-            "writes_per_s": writes / took,
-        }
-    finally:
-        for c in children:
-            c.kill()
-        for p in reversed(procs):
-            p.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with apiserver_from_tree(tree, "tinykube-watchers-") as (etcd, api, url):
+        try:
+            asyncio.run(setup(url))
+            rv = httpx.get(f"{url}/api/v1/namespaces/{NAMESPACE}/pods?limit=1").json()["metadata"]["resourceVersion"]
+            me = [sys.executable, __file__, "--watcher", url.rsplit(":", 1)[1], rv, str(writes)]
+            children = [subprocess.Popen(me, stdout=subprocess.PIPE) for _ in range(watchers)]
+            time.sleep(1.0)  # the watcher processes started and registered before the clock starts
+            ready = [ab.cpu_seconds(c.pid) for c in children]
+            api0, etcd0 = ab.cpu_seconds(api.pid), ab.cpu_seconds(etcd.pid)
+            took = uvloop.run(burst(url, writes, writers, 0))
+            outs = [json.loads(c.communicate(timeout=120)[0]) for c in children]
+            api_cpu, etcd_cpu = ab.cpu_seconds(api.pid) - api0, ab.cpu_seconds(etcd.pid) - etcd0
+        finally:
+            for c in children:
+                c.kill()
+    client_cpu = sum(o["cpu"] - r for o, r in zip(outs, ready, strict=True))
+    return {
+        "api_us_per_write": api_cpu / writes * 1e6,
+        "etcd_us_per_write": etcd_cpu / writes * 1e6,
+        "watcher_us_per_event": client_cpu / (writes * watchers) * 1e6,
+        "reads_per_1000": statistics.fmean(o["reads"] for o in outs) * 1000 / writes,
+        "writes_per_s": writes / took,
+    }
 
 
 def main() -> int:

@@ -19,18 +19,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import orjson
-
-from tinykube.procs import Process, free_port, start_etcd, wait_ready
+from benchkit import apiserver_from_tree
 
 NAMESPACE = "fanout"
 PODS = 50
@@ -139,31 +136,13 @@ async def setup(url: str) -> None:
 
 def one_round(tree: Path, writes: int, writers: int) -> dict[tuple[str, int], float]:
     """Start etcd and an apiserver from `tree`; CPU seconds per write of every setting."""
-    tmp = Path(tempfile.mkdtemp(prefix="tinykube-fanout-"))
-    procs: list[Process] = []
-    try:
-        etcd, etcd_url = start_etcd(tmp)
-        procs.append(etcd)
-        port = free_port()
-        argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
-        argv += ["--secure-port", "0", "--disable-admission-plugins", "ServiceAccount"]
-        argv += ["--etcd-compaction-interval", "0", "--log-level", "warning"]
-        # exec: the shell becomes the apiserver, so the pid measured (and stopped) is the server's
-        shell = f"cd {str(tree)!r} && exec " + " ".join(repr(a) for a in argv)
-        api = Process("apiserver", ["sh", "-c", shell], tmp / "logs" / "apiserver.log")
-        procs.append(api)
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(f"{url}/readyz", api)
+    with apiserver_from_tree(tree, "tinykube-fanout-") as (_etcd, api, url):
         asyncio.run(setup(url))
         out: dict[tuple[str, int], float] = {}
         for n, (framing, watchers) in enumerate(SETTINGS):
             spent = asyncio.run(measure(url, api.pid, framing, watchers, writes, n * writes, writers))
             out[(framing, watchers)] = spent / writes
         return out
-    finally:
-        for p in reversed(procs):
-            p.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> int:
