@@ -4,12 +4,15 @@ etcd finished before the get was sent, made through this apiserver or straight i
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import aetcd
 import httpx
 import orjson
 
 from tests.integration.helpers import etcd_calls, pod, pods_path
+from tinykube.procs import Process
 
 
 async def test_get_sees_writes_made_straight_into_etcd(api: httpx.AsyncClient, ns: str, raw_etcd: aetcd.Client) -> None:
@@ -45,36 +48,50 @@ async def test_get_after_update_returns_the_update_and_its_resource_version(api:
         assert got["metadata"]["resourceVersion"] == r.json()["metadata"]["resourceVersion"]
 
 
-async def _get_all_at_once(apiserver: str, path: str, n: int) -> list[tuple[int, dict]]:
-    """n GETs of `path` on n connections opened first, all written in one go: they reach the apiserver
-    together (an HTTP client library would send them one by one, as fast as its own CPU allows)."""
-    url = httpx.URL(apiserver)
-    conns = [await asyncio.open_connection(url.host, url.port) for _ in range(n)]
-    request = f"GET {path} HTTP/1.1\r\nHost: {url.host}\r\nAccept: application/json\r\n\r\n".encode()
-    try:
-        for _, writer in conns:
-            writer.write(request)
-
-        async def answer(reader: asyncio.StreamReader) -> tuple[int, dict]:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode().lower().split("\r\n")
-            length = next(int(h.split(":")[1]) for h in head if h.startswith("content-length:"))
-            return int(head[0].split()[1]), orjson.loads(await reader.readexactly(length))
-
-        return await asyncio.wait_for(asyncio.gather(*(answer(r) for r, _ in conns)), 30)
-    finally:
-        for _, writer in conns:
-            writer.close()
-
-
 async def test_concurrent_gets_share_one_revision_read_and_no_object_read(
-    api: httpx.AsyncClient, apiserver: str, ns: str
+    api: httpx.AsyncClient, apiserver_proc: tuple[Process, str], ns: str
 ) -> None:
     assert (await api.post(pods_path(ns), json=pod("shared"))).status_code == 201
     assert (await api.get(pods_path(ns, "shared"))).status_code == 200  # the cache has caught up
     before = (await api.get("/metrics")).text
-    answers = await _get_all_at_once(apiserver, pods_path(ns, "shared"), 64)
+    answers = await _get_all_at_once(*apiserver_proc, pods_path(ns, "shared"), 64)
     after = (await api.get("/metrics")).text
     assert all(code == 200 and body["metadata"]["name"] == "shared" for code, body in answers)
     assert etcd_calls(after, "get") == etcd_calls(before, "get")  # every object came from the watch cache
     revision_reads = etcd_calls(after, "status") - etcd_calls(before, "status")
     assert 1 <= revision_reads < 16
+
+
+async def _get_all_at_once(server: Process, base: str, path: str, n: int) -> list[tuple[int, dict]]:
+    """n GETs of `path` that reach the apiserver together: n connections opened and answered once (`/version`,
+    no etcd call), then the apiserver stopped (SIGSTOP) while every GET is written, and let go. It then finds
+    all n readable in one turn of its loop, however loaded the machine is: an HTTP client library sends them
+    one by one, and even requests written in one go arrived a few at a time under load."""
+    url = httpx.URL(base)
+    conns = [await asyncio.open_connection(url.host, url.port) for _ in range(n)]
+
+    def send(target: str) -> None:
+        for _, writer in conns:
+            writer.write(f"GET {target} HTTP/1.1\r\nHost: {url.host}\r\nAccept: application/json\r\n\r\n".encode())
+
+    async def answer(reader: asyncio.StreamReader) -> tuple[int, dict]:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode().lower().split("\r\n")
+        length = next(int(h.split(":")[1]) for h in head if h.startswith("content-length:"))
+        return int(head[0].split()[1]), orjson.loads(await reader.readexactly(length))
+
+    async def answers() -> list[tuple[int, dict]]:
+        return await asyncio.wait_for(asyncio.gather(*(answer(r) for r, _ in conns)), 30)
+
+    try:
+        send("/version")
+        await answers()
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            send(path)
+            await asyncio.gather(*(writer.drain() for _, writer in conns))
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        return await answers()
+    finally:
+        for _, writer in conns:
+            writer.close()
