@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,7 +28,7 @@ __all__ = ["WatchResponse", "watch_response"]
 BOOKMARK_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 1800
 MAX_BATCH = 1000  # events per chunk at most, so a long backlog is not copied into one huge write
-# While events keep coming, a live watch writes at most one chunk per FLUSH_INTERVAL seconds; the first event
+# While events keep coming, live watches are written at most once per FLUSH_INTERVAL seconds; the first event
 # after a quiet spell goes out at once. Each chunk wakes the client once (its read, its TLS record, its loop
 # turn): under a burst, 4 watcher processes spent 24-27 us per event instead of 54 (bench/watch_clients.py).
 FLUSH_INTERVAL = 0.005
@@ -95,23 +96,66 @@ class _Encoder:
         return _line(ev_type, obj)
 
 
+class _FlushRounds:
+    """The live watches of one event loop written together, in rounds: at the end of the loop pass when the
+    last round is `interval` seconds old or more, else once it is, so a busy watch wakes its client at most
+    once per interval.
+
+    One clock for every watch, not one per watch: an event is never written after one that the cache
+    dispatched later on another watch, so a client's informers still see changes across resources in the
+    order the cache applied them (with a clock per watch, a garbage collector could see an owner's deletion
+    before the dependent created just before it)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        self._loop, self._interval = loop, interval
+        self._waiting: list[_DirectSender] = []
+        self._scheduled = False
+        self._last = -interval  # loop time of the last round
+
+    def add(self, sender: _DirectSender) -> None:
+        """Write `sender`'s pending frames in the next round."""
+        self._waiting.append(sender)
+        if self._scheduled:
+            return
+        self._scheduled = True
+        wait = self._last + self._interval - self._loop.time()
+        if wait > 0:
+            self._loop.call_later(wait, self._round)
+        else:
+            self._loop.call_soon(self._round)
+
+    def _round(self) -> None:
+        self._scheduled = False
+        self._last = self._loop.time()
+        waiting, self._waiting = self._waiting, []
+        for sender in waiting:
+            sender.flush()
+
+
+_ROUNDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _FlushRounds] = weakref.WeakKeyDictionary()
+
+
+def _rounds_of(loop: asyncio.AbstractEventLoop) -> _FlushRounds:
+    """The loop's flush rounds (one per event loop: the apiserver's, or each test's)."""
+    rounds = _ROUNDS.get(loop)
+    if rounds is None:
+        rounds = _ROUNDS[loop] = _FlushRounds(loop, FLUSH_INTERVAL)
+    return rounds
+
+
 class _DirectSender:
     """A live watch's frames written to its connection from the cache's dispatch, while the watch's
     queue is empty and the connection takes writes: no task switch, stream step or ASGI send per event.
 
-    Frames go out as one chunk per flush: at the end of the loop iteration (a `call_soon`) when the last
-    flush is `interval` seconds old or more, else once it is (a `call_later`), so a busy watch wakes its
-    client at most once per interval. A paused or lost connection refuses the item, which is then queued
-    (back-pressure and the bounded queue as before); the stream takes what is pending first whenever it
-    wakes."""
+    What it takes goes out as one chunk in the loop's next flush round (`_FlushRounds`). A paused or lost
+    connection refuses the item, which is then queued (back-pressure and the bounded queue as before); the
+    stream takes what is pending first whenever it wakes."""
 
-    def __init__(self, cycle: RequestResponseCycle, enc: _Encoder, interval: float = FLUSH_INTERVAL) -> None:
+    def __init__(self, cycle: RequestResponseCycle, enc: _Encoder, rounds: _FlushRounds) -> None:
         self.cycle, self.enc = cycle, enc
         self.pending: list[bytes] = []
         self.sent = 0  # items taken, so the stream knows the watch was not idle
-        self._loop = asyncio.get_running_loop()
-        self._interval = interval
-        self._flushed = -interval  # loop time of the last flush
+        self._rounds = rounds
 
     def offer(self, item: Any) -> bool:
         """Take one queue item (type, object, shared frames) to the client; False when it must be queued."""
@@ -123,11 +167,7 @@ class _DirectSender:
         except Exception:  # the stream's own path meets it again (a ProtobufError ends the watch with an ERROR)
             return False  # and it must not fail the cache's dispatch to every other watcher
         if not self.pending:
-            wait = self._flushed + self._interval - self._loop.time()
-            if wait > 0:
-                self._loop.call_later(wait, self.flush)
-            else:
-                self._loop.call_soon(self.flush)
+            self._rounds.add(self)
         self.pending.append(frame)
         self.sent += 1
         return True
@@ -142,7 +182,6 @@ class _DirectSender:
         if not self.pending:
             return
         data = b"".join(self.take())
-        self._flushed = self._loop.time()
         cycle = self.cycle
         if not cycle.disconnected and not cycle.response_complete and not cycle.transport.is_closing():
             cycle.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
@@ -165,7 +204,7 @@ class WatchResponse(StreamingResponse):
             and isinstance(cycle, RequestResponseCycle)
             and scope.get("method") != "HEAD"
         ):
-            enc.direct = _DirectSender(cycle, enc)
+            enc.direct = _DirectSender(cycle, enc, _rounds_of(asyncio.get_running_loop()))
         await super().__call__(scope, receive, send)
 
 
