@@ -30,7 +30,7 @@ DEFAULT_TIMEOUT = 1800
 MAX_BATCH = 1000  # events per chunk at most, so a long backlog is not copied into one huge write
 # While events keep coming, live watches are written at most once per FLUSH_INTERVAL seconds; the first event
 # after a quiet spell goes out at once. Each chunk wakes the client once (its read, its TLS record, its loop
-# turn): under a burst, 4 watcher processes spent 24-27 us per event instead of 54 (bench/watch_clients.py).
+# turn): under a burst, 4 watcher processes spent 35 us per event instead of 72 (bench/watch_clients.py).
 FLUSH_INTERVAL = 0.005
 
 
