@@ -1,14 +1,16 @@
 """etcd endpoints and client connections: several members, TLS, failover between them.
 
-aetcd speaks to one `host:port` over a plaintext channel. `EtcdEndpoints` parses `--etcd-servers`
-(`http://a:2379,https://b:2379,…`) and makes one aetcd client per member, over TLS when the endpoint
-is https or client certificates were given (`--etcd-cafile/--etcd-certfile/--etcd-keyfile`).
-`EtcdStorage` keeps one current member and moves to the next when a call finds it unreachable.
+`parse_endpoints` reads `--etcd-servers` (`http://a:2379,https://b:2379,…`); `new_client` makes the client
+of one member, over TLS when the endpoint is https (`--etcd-cafile/--etcd-certfile/--etcd-keyfile`).
+A member's client is aetcd's (leases, compaction, puts: the rare calls), with `fast`, a lean gRPC channel
+(`etcdgrpc`) for the calls every request makes: Range, Txn and Watch. `EtcdStorage` keeps one current
+member and moves to the next when a call finds it unreachable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,13 @@ import aetcd
 import grpc
 from aetcd import rpc, watcher
 
+from apiserver.etcdgrpc import GrpcChannel
+
 __all__ = ["EtcdEndpoint", "EtcdTLS", "parse_endpoints"]
 
 # gRPC's default 4 MiB receive limit would fail lists (and the cache's relist) past ~3k pods.
-_CHANNEL_OPTIONS = {"grpc.max_receive_message_length": 1 << 30, "grpc.keepalive_time_ms": 10_000}
+MAX_MESSAGE = 1 << 30
+_CHANNEL_OPTIONS = {"grpc.max_receive_message_length": MAX_MESSAGE, "grpc.keepalive_time_ms": 10_000}
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,16 @@ class EtcdTLS:
         cert = Path(self.cert_file).read_bytes() if self.cert_file else None
         key = Path(self.key_file).read_bytes() if self.key_file else None
         return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same material as a TLS context for `etcdgrpc` (HTTP/2 by ALPN, the server's name checked)."""
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("--etcd-certfile and --etcd-keyfile go together")
+        context = ssl.create_default_context(cafile=self.ca_file or None)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        context.set_alpn_protocols(["h2"])
+        return context
 
     @property
     def configured(self) -> bool:
@@ -80,17 +95,23 @@ def parse_endpoints(servers: str) -> list[EtcdEndpoint]:
 
 
 class _Client(aetcd.Client):
-    """aetcd's client over a TLS channel when credentials are given (aetcd itself only dials plaintext)."""
+    """aetcd's client over a TLS channel when credentials are given (aetcd itself only dials plaintext), with
+    `fast`, the lean channel of the hot calls."""
 
-    def __init__(self, endpoint: EtcdEndpoint, timeout: float, credentials: grpc.ChannelCredentials | None) -> None:
+    def __init__(self, endpoint: EtcdEndpoint, timeout: float, tls: EtcdTLS | None) -> None:
         super().__init__(host=endpoint.host, port=endpoint.port, timeout=timeout, options=dict(_CHANNEL_OPTIONS))
         self.endpoint = endpoint
-        self._credentials = credentials
+        tls = tls or EtcdTLS()
+        self._credentials = tls.credentials() if endpoint.secure else None
+        context = tls.ssl_context() if endpoint.secure else None
+        self.fast = GrpcChannel(endpoint.host, endpoint.port, ssl_context=context, max_message=MAX_MESSAGE)
 
-    @property
-    def connected(self) -> bool:
-        """Whether the channel and stubs are there (saves the hot path aetcd's connect() coroutine)."""
-        return self._connected.is_set()
+    async def close(self) -> None:
+        """Close both channels."""
+        try:
+            await self.fast.close()
+        finally:
+            await super().close()
 
     async def connect(self) -> None:
         """Open the channel (TLS when credentials were given) and the stubs."""
@@ -117,6 +138,5 @@ class _Client(aetcd.Client):
 
 
 def new_client(endpoint: EtcdEndpoint, timeout: float, tls: EtcdTLS | None) -> Any:
-    """An aetcd client for one member: TLS for an https endpoint (the scheme decides, as in etcd's client)."""
-    credentials = (tls or EtcdTLS()).credentials() if endpoint.secure else None
-    return _Client(endpoint, timeout, credentials)
+    """The client of one member: TLS for an https endpoint (the scheme decides, as in etcd's client)."""
+    return _Client(endpoint, timeout, tls)

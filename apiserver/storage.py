@@ -19,12 +19,12 @@ import aetcd
 import aetcd.exceptions as etcd_errors
 import orjson
 from aetcd import rpc, utils
-from grpc import aio as grpc_aio
 from prometheus_client import Histogram
 
 from apimachinery import errors
 from apimachinery.errors import StatusError, request_entity_too_large
 from apiserver.etcdclient import EtcdTLS, new_client, parse_endpoints
+from apiserver.etcdgrpc import GrpcError
 
 __all__ = [
     "Compacted",
@@ -314,15 +314,16 @@ class EtcdStorage:
                 raise StorageUnavailable(f"etcd unavailable ({client.endpoint}): {e or 'timeout'}") from e
             except etcd_errors.RevisionCompactedError as e:
                 raise Compacted(e.compacted_revision) from e
-            except (etcd_errors.ClientError, rpc.AioRpcError) as e:
-                text = e.details() if isinstance(e, rpc.AioRpcError) else str(e)
+            except (etcd_errors.ClientError, rpc.AioRpcError, GrpcError) as e:
+                rpc_error = isinstance(e, (rpc.AioRpcError, GrpcError))
+                text = e.details() if rpc_error else str(e)
                 if "compacted" in text:
                     raise Compacted() from e
                 if "future revision" in text:
                     raise FutureRevision(text) from e
                 if "request is too large" in text:
                     raise _too_large() from e
-                code = e.code() if isinstance(e, rpc.AioRpcError) else None
+                code = e.code() if rpc_error else None
                 if code in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED):
                     self._failover(client)
                     if attempt + 1 < attempts:
@@ -352,12 +353,10 @@ class EtcdStorage:
         limit: int = 0,
         count_only: bool = False,
     ) -> Any:
-        if not client.connected:
-            await client.connect()
         req = rpc.RangeRequest(key=key, revision=revision, limit=limit, count_only=count_only)
         if range_end is not None:
             req.range_end = range_end
-        return await client.kvstub.Range(req, timeout=self._timeout)
+        return await client.fast.unary(_RANGE, req.SerializeToString(), _range_response, self._timeout)
 
     async def get(self, key: str, revision: int = 0) -> StoredObject:
         """Read one object (optionally at an older revision)."""
@@ -381,10 +380,7 @@ class EtcdStorage:
         return items, resp.header.revision, remaining
 
     async def _txn(self, client: aetcd.Client, req: Any) -> Any:
-        # the KV stub itself: aetcd's transaction() rebuilds the same request through several layers
-        if not client.connected:
-            await client.connect()
-        return await client.kvstub.Txn(req, timeout=self._timeout, metadata=client.metadata)
+        return await client.fast.unary(_TXN, req.SerializeToString(), _txn_response, self._timeout)
 
     async def create(self, key: str, obj: dict[str, Any]) -> StoredObject:
         """Write a new key; KeyExists if it is already there."""
@@ -525,40 +521,33 @@ class EtcdStorage:
     async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
         """Stream changes under prefix from start_revision (inclusive).
 
-        One gRPC Watch stream of our own, read with the raw stub: aetcd's Watcher would add, per event, a
-        callback coroutine, `Event` and `KeyValue` copies, a queue and a task switch into this reader."""
+        One Watch stream of our own on the member's lean channel (`etcdgrpc`): its messages are parsed here,
+        as this reader takes them."""
         client = self._client
         key = prefix.encode()
         create = rpc.WatchCreateRequest(key=key, range_end=utils.prefix_range_end(key), start_revision=start_revision)
 
         async def start(c: aetcd.Client) -> Any:
-            await c.connect()
-            call = rpc.WatchStub(c.channel).Watch()
+            call = await c.fast.stream(_WATCH, self._timeout)
             try:
-                await call.write(rpc.WatchRequest(create_request=create))
+                call.send(rpc.WatchRequest(create_request=create).SerializeToString())
                 created = await call.read()  # etcd answers the create first; until then the call may fail over
-                if created is grpc_aio.EOF:
+                if created is None:
                     raise etcd_errors.ConnectionFailedError("etcd ended the watch stream")
-                _check_watch_response(created)
+                _check_watch_response(rpc.WatchResponse.FromString(created))
             except BaseException:
                 call.cancel()
                 raise
             return call
 
         call = await self._call("watch", start)
-        decode, put = self._decode, rpc.Event.PUT
+        decode, put, parse = self._decode, rpc.Event.PUT, rpc.WatchResponse.FromString
         try:
             while True:
-                try:
-                    response = await call.read()
-                except asyncio.CancelledError:
-                    # grpc cancels the calls of a channel being closed (a failover retired it)
-                    task = asyncio.current_task()
-                    if task is None or task.cancelling():
-                        raise
-                    raise StorageUnavailable("etcd watch failed: the channel was closed") from None
-                if response is grpc_aio.EOF:
+                message = await call.read()
+                if message is None:
                     raise StorageUnavailable("etcd watch failed: the stream ended")
+                response = parse(message)
                 _check_watch_response(response)
                 for ev in response.events:
                     kv = ev.kv
@@ -573,12 +562,17 @@ class EtcdStorage:
                         yield WatchEvent("PUT", kv.key.decode(), obj, revision, kv.version == 1)
                     else:
                         yield WatchEvent("DELETE", kv.key.decode(), None, revision, False)
-        except rpc.AioRpcError as e:
+        except GrpcError as e:
             if e.code() in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED):
                 self._failover(client)
             raise StorageUnavailable(f"etcd watch failed: {e.details() or e.code()}") from e
         finally:
             call.cancel()
+
+
+_RANGE, _TXN, _WATCH = "/etcdserverpb.KV/Range", "/etcdserverpb.KV/Txn", "/etcdserverpb.Watch/Watch"
+_range_response = rpc.RangeResponse.FromString
+_txn_response = rpc.TxnResponse.FromString
 
 
 def _check_watch_response(response: Any) -> None:

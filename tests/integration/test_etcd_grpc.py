@@ -1,0 +1,229 @@
+"""The lean gRPC channel (`apiserver.etcdgrpc`) against a real etcd: unary calls, big messages both ways
+(flow control), many calls at once on one connection, etcd's errors, deadlines, a lost or frozen server,
+a cancelled call, and a watch stream whose reader lags."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import grpc
+import pytest
+from aetcd import rpc
+
+from apiserver.etcdgrpc import STREAM_WINDOW, GrpcChannel, GrpcError
+from tests.integration.controller_kit import eventually
+from tinykube.procs import Process, free_port, start_etcd
+
+RANGE, TXN, WATCH = "/etcdserverpb.KV/Range", "/etcdserverpb.KV/Txn", "/etcdserverpb.Watch/Watch"
+PREFIX = b"/test/etcdgrpc/"
+
+
+def _channel(url: str, **kwargs: float) -> GrpcChannel:
+    parts = urlsplit(url)
+    return GrpcChannel(parts.hostname or "127.0.0.1", parts.port or 2379, **kwargs)  # type: ignore[arg-type]
+
+
+async def _put(channel: GrpcChannel, key: bytes, value: bytes, timeout: float = 5) -> rpc.TxnResponse:
+    req = rpc.TxnRequest(success=[rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value))])
+    return await channel.unary(TXN, req.SerializeToString(), rpc.TxnResponse.FromString, timeout)
+
+
+async def _get(channel: GrpcChannel, key: bytes, end: bytes = b"", timeout: float = 5) -> rpc.RangeResponse:
+    req = rpc.RangeRequest(key=key, range_end=end)
+    return await channel.unary(RANGE, req.SerializeToString(), rpc.RangeResponse.FromString, timeout)
+
+
+@pytest.fixture
+async def channel(etcd: str) -> AsyncIterator[GrpcChannel]:
+    """A channel to the session's etcd."""
+    ch = _channel(etcd)
+    yield ch
+    await ch.close()
+
+
+@pytest.fixture
+def own_etcd(tmp_path: Path) -> Iterator[tuple[Process, str]]:
+    """An etcd of this test's own, since the test freezes or kills it: the process and its URL."""
+    proc, url = start_etcd(tmp_path)
+    yield proc, url
+    if proc.alive():
+        os.kill(proc.pid, signal.SIGCONT)
+    proc.stop()
+
+
+async def test_a_put_and_a_range_round_trip(channel: GrpcChannel) -> None:
+    key = PREFIX + b"plain"
+    put = await _put(channel, key, b"value")
+    got = await _get(channel, key)
+    assert [(kv.key, kv.value) for kv in got.kvs] == [(key, b"value")]
+    assert got.kvs[0].mod_revision == put.header.revision
+
+
+async def test_messages_larger_than_the_windows_go_both_ways(channel: GrpcChannel) -> None:
+    # a 1 MiB put is 16 frames and many times etcd's 64 KiB initial window; five of them read back at once
+    # are 5 MiB, five times the stream window this client gives
+    values = {PREFIX + b"big/%d" % i: os.urandom(1 << 20) for i in range(5)}
+    for key, value in values.items():
+        await _put(channel, key, value)
+    got = await _get(channel, PREFIX + b"big/", PREFIX + b"big0")
+    assert {kv.key: kv.value for kv in got.kvs} == values
+    assert sum(len(v) for v in values.values()) > 4 * STREAM_WINDOW
+
+
+async def test_many_calls_at_once_share_one_connection(channel: GrpcChannel) -> None:
+    keys = [PREFIX + b"many/%d" % i for i in range(300)]
+    await asyncio.gather(*(_put(channel, k, k[::-1]) for k in keys))
+    got = await asyncio.gather(*(_get(channel, k) for k in keys))
+    assert [r.kvs[0].value for r in got] == [k[::-1] for k in keys]
+    assert len({id(channel._connection)}) == 1 and not channel._connection.streams  # type: ignore[union-attr]
+
+
+async def test_an_etcd_error_comes_back_as_its_status(channel: GrpcChannel) -> None:
+    head = (await _get(channel, PREFIX + b"none")).header.revision
+    req = rpc.RangeRequest(key=PREFIX, revision=head + 1000)
+    with pytest.raises(GrpcError) as e:
+        await channel.unary(RANGE, req.SerializeToString(), rpc.RangeResponse.FromString, 5)
+    assert e.value.code() is grpc.StatusCode.OUT_OF_RANGE
+    assert "future revision" in e.value.details()
+    assert (await _get(channel, PREFIX + b"none")).count == 0  # the connection goes on
+
+
+async def test_an_unknown_method_is_unimplemented(channel: GrpcChannel) -> None:
+    with pytest.raises(GrpcError) as e:
+        await channel.unary("/etcdserverpb.KV/Nothing", b"", rpc.RangeResponse.FromString, 5)
+    assert e.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_a_frozen_server_meets_the_deadline_and_the_channel_recovers(own_etcd: tuple[Process, str]) -> None:
+    proc, url = own_etcd
+    channel = _channel(url)
+    try:
+        await _put(channel, PREFIX + b"frozen", b"1")
+        os.kill(proc.pid, signal.SIGSTOP)
+        start = time.monotonic()
+        with pytest.raises(GrpcError) as e:
+            await _get(channel, PREFIX + b"frozen", timeout=0.5)
+        assert e.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        assert 0.45 <= time.monotonic() - start < 2
+        os.kill(proc.pid, signal.SIGCONT)
+        assert (await _get(channel, PREFIX + b"frozen")).kvs[0].value == b"1"
+    finally:
+        await channel.close()
+
+
+async def test_a_cancelled_call_leaves_the_connection_usable(channel: GrpcChannel) -> None:
+    await _get(channel, PREFIX)  # connected
+    task = asyncio.ensure_future(_put(channel, PREFIX + b"cancelled", os.urandom(1 << 20)))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not channel._connection.streams  # type: ignore[union-attr]
+    assert (await _put(channel, PREFIX + b"after", b"ok")).succeeded
+
+
+async def test_nothing_listening_is_unavailable() -> None:
+    channel = GrpcChannel("127.0.0.1", free_port())
+    with pytest.raises(GrpcError) as e:
+        await _get(channel, PREFIX)
+    assert e.value.code() is grpc.StatusCode.UNAVAILABLE
+    await channel.close()
+
+
+async def test_a_killed_server_ends_open_calls_unavailable_and_a_new_one_reconnects(
+    own_etcd: tuple[Process, str], tmp_path: Path
+) -> None:
+    proc, url = own_etcd
+    channel = _channel(url)
+    try:
+        stream = await channel.stream(WATCH, 5)
+        stream.send(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=PREFIX)).SerializeToString())
+        assert rpc.WatchResponse.FromString(await stream.read()).created  # type: ignore[arg-type]
+        os.kill(proc.pid, signal.SIGKILL)
+        with pytest.raises(GrpcError) as e:
+            await asyncio.wait_for(stream.read(), 5)
+        assert e.value.code() is grpc.StatusCode.UNAVAILABLE
+        with pytest.raises(GrpcError) as e:
+            await _get(channel, PREFIX)
+        assert e.value.code() is grpc.StatusCode.UNAVAILABLE
+        # etcd back on the same port, its data kept: the next call opens a new connection
+        proc.proc.wait(5)
+        again, _ = start_etcd(tmp_path, client_port=urlsplit(url).port)
+        try:
+            assert (await _get(channel, PREFIX + b"none")).count == 0
+        finally:
+            again.stop()
+    finally:
+        await channel.close()
+
+
+async def test_a_frozen_server_under_an_open_stream_is_found_by_the_keepalive(own_etcd: tuple[Process, str]) -> None:
+    proc, url = own_etcd
+    channel = _channel(url, keepalive=0.2, keepalive_timeout=0.5)
+    try:
+        stream = await channel.stream(WATCH, 5)
+        stream.send(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=PREFIX)).SerializeToString())
+        assert rpc.WatchResponse.FromString(await stream.read()).created  # type: ignore[arg-type]
+        os.kill(proc.pid, signal.SIGSTOP)
+        start = time.monotonic()
+        with pytest.raises(GrpcError, match="keepalive"):
+            await asyncio.wait_for(stream.read(), 10)
+        assert time.monotonic() - start < 3
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        await channel.close()
+
+
+async def test_a_watch_reader_that_lags_holds_etcd_back_and_then_gets_every_event(channel: GrpcChannel) -> None:
+    prefix = PREFIX + b"lag/"
+    stream = await channel.stream(WATCH, 5)
+    create = rpc.WatchCreateRequest(key=prefix, range_end=prefix[:-1] + b"0")
+    stream.send(rpc.WatchRequest(create_request=create).SerializeToString())
+    assert rpc.WatchResponse.FromString(await stream.read()).created  # type: ignore[arg-type]
+    values = [os.urandom(100_000) for _ in range(40)]  # 4 MB of events, four stream windows
+    for i, value in enumerate(values):
+        await _put(channel, prefix + b"%02d" % i, value)
+
+    # the unread events fill the window the reader has not given back, and stop there
+    async def filled() -> bool:
+        return stream.buffered >= STREAM_WINDOW * 0.9
+
+    await eventually(filled, 5, "the stream's window filled")
+    assert stream.buffered <= STREAM_WINDOW
+    seen: list[bytes] = []
+    while len(seen) < len(values):
+        message = await asyncio.wait_for(stream.read(), 5)
+        assert message is not None
+        seen += [ev.kv.value for ev in rpc.WatchResponse.FromString(message).events]
+        assert stream.buffered <= STREAM_WINDOW
+    assert seen == values
+    stream.cancel()
+    assert (await _get(channel, prefix, prefix[:-1] + b"0")).count == len(values)
+
+
+async def test_a_server_that_breaks_http2_ends_the_call_unavailable() -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)  # the preface and the first call
+        # a header block for stream 1 that names entry 126 of an empty table: HPACK cannot decode it
+        writer.write(b"\x00\x00\x01\x01\x04\x00\x00\x00\x01\xfe")
+        await writer.drain()
+        await reader.read(1024)
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    channel = GrpcChannel("127.0.0.1", port)
+    try:
+        with pytest.raises(GrpcError) as e:
+            await _get(channel, PREFIX)
+        assert e.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "malformed HTTP/2" in e.value.details()
+    finally:
+        await channel.close()
+        server.close()
