@@ -8,9 +8,10 @@ keepalive while streams are open), GOAWAY and RST_STREAM. It sends its header bl
 that never touch the server's table, and decodes the server's with `hpack`.
 
 A unary call is one write (HEADERS and DATA frames) and one future; a stream's messages are read from a
-buffer the protocol fills, and its receive window is given back only as the reader takes them, so a reader
-that falls behind holds etcd back (etcd then sends its events in larger batches) instead of buffering
-without bound.
+buffer the protocol fills. A stream's receive window is given back as data arrives while less than a window
+of whole messages waits unread, and held back beyond that until the reader takes them: a reader that falls
+behind holds etcd back (etcd then sends its events in larger batches) instead of buffering without bound,
+and a message larger than the window still comes in whole.
 """
 
 from __future__ import annotations
@@ -130,9 +131,11 @@ class _Stream:
         "headers_seen",
         "id",
         "messages",
+        "owed",
         "parse",
         "pending",
         "pending_end",
+        "queued",
         "send_window",
         "sent",
         "streaming",
@@ -153,6 +156,8 @@ class _Stream:
         self.sent = 0
         self.pending_end = False
         self.unacked = 0  # received bytes not yet given back in a WINDOW_UPDATE
+        self.queued = 0  # bytes of whole messages not read yet (a stream's)
+        self.owed = 0  # received bytes whose window is held back while `queued` is a window or more
         self.streaming = done is None
         self.error: GrpcError | None = None
         self.ended = False
@@ -311,7 +316,7 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def consumed(self, stream: _Stream, n: int) -> None:
-        """The reader took n bytes of a stream: give them back once half the window is used."""
+        """n bytes of a stream may be sent again: give them back once they add up to half the window."""
         stream.unacked += n
         if stream.unacked >= STREAM_WINDOW // 2 and stream.id in self.streams and self.transport is not None:
             self.transport.write(_frame(_WINDOW_UPDATE, 0, stream.id, _U32.pack(stream.unacked)))
@@ -357,15 +362,16 @@ class _Connection(asyncio.Protocol):
         stream = self.streams.get(stream_id)
         if stream is None:
             return
-        padding = 0
         if flags & _PADDED:
-            padding = payload[0] + 1
             payload = payload[1 : n - payload[0]]
         stream.data += payload
         if stream.streaming:
             self._split_messages(stream)
-            if padding:
-                self.consumed(stream, padding)
+            if stream.queued < STREAM_WINDOW:
+                self.consumed(stream, n + stream.owed)
+                stream.owed = 0
+            else:
+                stream.owed += n
         else:
             self.consumed(stream, n)
             if len(stream.data) > 5 and int.from_bytes(stream.data[1:5], "big") > self.max_message:
@@ -389,6 +395,7 @@ class _Connection(asyncio.Protocol):
             if len(data) - pos - 5 < n:
                 break
             stream.messages.append(bytes(data[pos + 5 : pos + 5 + n]))
+            stream.queued += 5 + n
             pos += 5 + n
         if pos:
             del data[:pos]
@@ -545,12 +552,15 @@ class GrpcStream:
             finally:
                 stream.waiter = None
         message = stream.messages.popleft()
-        self._connection.consumed(stream, len(message) + 5)
+        stream.queued -= len(message) + 5
+        if stream.owed and stream.queued < STREAM_WINDOW:
+            self._connection.consumed(stream, stream.owed)
+            stream.owed = 0
         return message
 
     @property
     def buffered(self) -> int:
-        """Bytes received and not read yet (bounded by the stream's window)."""
+        """Bytes received and not read yet: at most two windows, and a message being received."""
         return sum(map(len, self._stream.messages)) + len(self._stream.data)
 
     def cancel(self) -> None:

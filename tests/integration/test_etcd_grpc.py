@@ -187,24 +187,38 @@ async def test_a_watch_reader_that_lags_holds_etcd_back_and_then_gets_every_even
     stream.send(rpc.WatchRequest(create_request=create).SerializeToString())
     assert rpc.WatchResponse.FromString(await stream.read()).created  # type: ignore[arg-type]
     values = [os.urandom(100_000) for _ in range(40)]  # 4 MB of events, four stream windows
+    bound = 2 * STREAM_WINDOW + 100_100  # two windows and a message still coming in
     for i, value in enumerate(values):
         await _put(channel, prefix + b"%02d" % i, value)
 
-    # the unread events fill the window the reader has not given back, and stop there
+    # the unread events fill the window, and the one etcd had before the window was held back, and stop there
     async def filled() -> bool:
-        return stream.buffered >= STREAM_WINDOW * 0.9
+        return stream.buffered >= STREAM_WINDOW * 1.9
 
-    await eventually(filled, 5, "the stream's window filled")
-    assert stream.buffered <= STREAM_WINDOW
+    await eventually(filled, 5, "the stream's windows filled")
+    assert stream.buffered <= bound
     seen: list[bytes] = []
     while len(seen) < len(values):
         message = await asyncio.wait_for(stream.read(), 5)
         assert message is not None
         seen += [ev.kv.value for ev in rpc.WatchResponse.FromString(message).events]
-        assert stream.buffered <= STREAM_WINDOW
+        assert stream.buffered <= bound
     assert seen == values
     stream.cancel()
     assert (await _get(channel, prefix, prefix[:-1] + b"0")).count == len(values)
+
+
+async def test_a_watch_event_larger_than_the_window_comes_in_whole(channel: GrpcChannel) -> None:
+    prefix = PREFIX + b"huge/"
+    stream = await channel.stream(WATCH, 5)
+    create = rpc.WatchCreateRequest(key=prefix, range_end=prefix[:-1] + b"0")
+    stream.send(rpc.WatchRequest(create_request=create).SerializeToString())
+    assert rpc.WatchResponse.FromString(await stream.read()).created  # type: ignore[arg-type]
+    value = os.urandom(STREAM_WINDOW + STREAM_WINDOW // 4)  # etcd takes requests up to 1.5 MiB
+    await _put(channel, prefix + b"one", value)
+    message = await asyncio.wait_for(stream.read(), 5)
+    assert [ev.kv.value for ev in rpc.WatchResponse.FromString(message).events] == [value]  # type: ignore[arg-type]
+    stream.cancel()
 
 
 async def test_a_server_that_breaks_http2_ends_the_call_unavailable() -> None:

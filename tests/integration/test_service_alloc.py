@@ -57,8 +57,13 @@ async def free_ip(api: httpx.AsyncClient) -> str:
 
 async def free_node_port(api: httpx.AsyncClient) -> int:
     """A node port of the lower band (30000-30085, kept for requests) that no Service holds."""
+    return (await free_node_ports(api, 1))[0]
+
+
+async def free_node_ports(api: httpx.AsyncClient, n: int) -> list[int]:
+    """n different node ports of the lower band that no Service holds."""
     taken = await held_node_ports(api)
-    return random.choice([p for p in range(30000, 30086) if p not in taken])
+    return random.sample([p for p in range(30000, 30086) if p not in taken], n)
 
 
 async def test_concurrent_creates_of_one_cluster_ip_get_one_201(api: httpx.AsyncClient, ns: str) -> None:
@@ -371,7 +376,7 @@ async def test_repair_records_unrecorded_allocations_and_frees_leaked_ones(
 ) -> None:
     procs, tmp = own_apiserver
     ip, leaked_ip = await free_ip(api), await free_ip(api)
-    port, leaked_port = await free_node_port(api), 30000 + 85
+    port, leaked_port = await free_node_ports(api, 2)  # two: a leak on the legacy Service's own port is no leak
     r = await api.post(
         services(ns), json=svc("legacy", type="NodePort", clusterIP=ip, ports=[{"port": 80, "nodePort": port}])
     )
