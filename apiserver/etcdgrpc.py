@@ -188,6 +188,8 @@ class _Connection(asyncio.Protocol):
         self.ping_sent = 0.0
         self.last_read = 0.0
         self.keepalive: asyncio.TimerHandle | None = None
+        self.loop = asyncio.get_running_loop()
+        self.outgoing: list[bytes] = []
 
     # -- connection ----------------------------------------------------------------------------------
 
@@ -203,6 +205,18 @@ class _Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self.last_read = loop.time()
         self.keepalive = loop.call_later(self.keepalive_interval / 2, self._keepalive)
+
+    def _out(self, data: bytes) -> None:
+        """Queue bytes for the socket: what one loop pass queues goes out in one system call (the
+        creates of many requests at once share a send, as gRPC's own writer batches its frames)."""
+        if not self.outgoing:
+            self.loop.call_soon(self._write_out)
+        self.outgoing.append(data)
+
+    def _write_out(self) -> None:
+        outgoing, self.outgoing = self.outgoing, []
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.writelines(outgoing)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Every open call ends UNAVAILABLE."""
@@ -241,7 +255,7 @@ class _Connection(asyncio.Protocol):
         idle = now - self.last_read >= self.keepalive_interval
         if not self.ping_sent and self.streams and idle and self.transport is not None:
             self.ping_sent = now
-            self.transport.write(_frame(_PING, 0, 0, b"keepaliv"))
+            self._out(_frame(_PING, 0, 0, b"keepaliv"))
         self.keepalive = loop.call_later(self.keepalive_interval / 2, self._keepalive)
 
     # -- streams out ---------------------------------------------------------------------------------
@@ -259,15 +273,15 @@ class _Connection(asyncio.Protocol):
         head = _FRAME.pack(n >> 8, n & 0xFF, _HEADERS, _END_HEADERS, stream_id)
         assert self.transport is not None
         if body is None:
-            self.transport.write(head + block)
+            self._out(head + block)
             return stream
         n = len(body)
         if n <= self.max_frame and n <= self.send_window and n <= stream.send_window:
             self.send_window -= n
             stream.send_window -= n
-            self.transport.write(head + block + _FRAME.pack(n >> 8, n & 0xFF, _DATA, _END_STREAM, stream_id) + body)
+            self._out(head + block + _FRAME.pack(n >> 8, n & 0xFF, _DATA, _END_STREAM, stream_id) + body)
             return stream
-        self.transport.write(head + block)
+        self._out(head + block)
         self.send(stream, body, end=True)
         return stream
 
@@ -303,12 +317,12 @@ class _Connection(asyncio.Protocol):
                 stream.pending, stream.sent = b"", 0
         self.blocked = still
         if out:
-            self.transport.write(bytes(out))
+            self._out(bytes(out))
 
     def reset(self, stream: _Stream) -> None:
         """Cancel a stream (RST_STREAM CANCEL) that has not ended."""
         if self.streams.pop(stream.id, None) is not None and self.transport is not None and self.usable:
-            self.transport.write(_frame(_RST_STREAM, 0, stream.id, _U32.pack(_CANCEL)))
+            self._out(_frame(_RST_STREAM, 0, stream.id, _U32.pack(_CANCEL)))
         self._maybe_close()
 
     def _maybe_close(self) -> None:
@@ -319,7 +333,7 @@ class _Connection(asyncio.Protocol):
         """n bytes of a stream may be sent again: give them back once they add up to half the window."""
         stream.unacked += n
         if stream.unacked >= STREAM_WINDOW // 2 and stream.id in self.streams and self.transport is not None:
-            self.transport.write(_frame(_WINDOW_UPDATE, 0, stream.id, _U32.pack(stream.unacked)))
+            self._out(_frame(_WINDOW_UPDATE, 0, stream.id, _U32.pack(stream.unacked)))
             stream.unacked = 0
 
     # -- frames in -----------------------------------------------------------------------------------
@@ -357,7 +371,7 @@ class _Connection(asyncio.Protocol):
         n = len(payload)
         self.received += n
         if self.received >= _CONNECTION_WINDOW // 2 and self.transport is not None:
-            self.transport.write(_frame(_WINDOW_UPDATE, 0, 0, _U32.pack(self.received)))
+            self._out(_frame(_WINDOW_UPDATE, 0, 0, _U32.pack(self.received)))
             self.received = 0
         stream = self.streams.get(stream_id)
         if stream is None:
@@ -453,13 +467,13 @@ class _Connection(asyncio.Protocol):
                         stream.send_window += delta
                 elif key == _SETTINGS_MAX_FRAME:
                     self.max_frame = value
-            self.transport.write(_frame(_SETTINGS, _ACK, 0))
+            self._out(_frame(_SETTINGS, _ACK, 0))
             self._flush()
         elif kind == _PING:
             if flags & _ACK:
                 self.ping_sent = 0.0
             else:
-                self.transport.write(_frame(_PING, _ACK, 0, payload))
+                self._out(_frame(_PING, _ACK, 0, payload))
         elif kind == _WINDOW_UPDATE:
             increment = _U32.unpack(payload)[0] & _MAX_WINDOW
             if stream_id == 0:
@@ -501,7 +515,7 @@ class _Connection(asyncio.Protocol):
 
     def _end_and_reset(self, stream: _Stream, code: grpc.StatusCode, message: str, *, reset: bool = True) -> None:
         if reset and self.transport is not None and stream.id in self.streams:
-            self.transport.write(_frame(_RST_STREAM, 0, stream.id, _U32.pack(_CANCEL)))
+            self._out(_frame(_RST_STREAM, 0, stream.id, _U32.pack(_CANCEL)))
         self._end(stream, GrpcError(code, message))
 
     def _answer(self, stream: _Stream, error: GrpcError | None) -> None:
