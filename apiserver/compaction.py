@@ -18,7 +18,7 @@ __all__ = ["COMPACT_REV_KEY", "Compactor"]
 
 log = logging.getLogger("apiserver")
 
-COMPACT_REV_KEY = b"compact_rev_key"
+COMPACT_REV_KEY = "compact_rev_key"
 
 
 class Compactor:
@@ -33,21 +33,15 @@ class Compactor:
     async def compact(self, revision: int) -> bool:
         """Claim this interval's compaction (CAS on the key's version) and, if won, compact to `revision`
         (0: only claim, as on the first pass); whether this process compacted."""
-        client = self.storage.client
-        txn = client.transactions
         try:
             async with asyncio.timeout(self.timeout):
-                won, responses = await client.transaction(
-                    compare=[txn.version(COMPACT_REV_KEY) == self._clock],
-                    success=[txn.put(COMPACT_REV_KEY, str(revision).encode())],
-                    failure=[txn.get(COMPACT_REV_KEY)],
-                )
+                held = await self.storage.put_if_version(COMPACT_REV_KEY, self._clock, str(revision).encode())
         except TimeoutError as e:
             raise StorageError("etcd did not answer the compaction claim") from e
-        except Exception as e:  # aetcd's and grpc's errors
+        except StorageError as e:
             raise StorageError(f"compaction claim: {e}") from e
-        if not won:
-            self._clock = responses[0][0][1].version if responses and responses[0] else 0
+        if held is not None:
+            self._clock = held
             return False
         self._clock += 1
         if revision == 0:

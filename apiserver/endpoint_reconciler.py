@@ -19,8 +19,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from apimachinery import errors
 from apimachinery.resources import by_plural
 from apiserver.identity_lease import PEER_ADDRESS_ANNOTATION, live_identity_leases
@@ -64,14 +62,14 @@ class MasterLeases:
             "metadata": {"name": ip, "generation": self._generation, "creationTimestamp": None},
             "subsets": [{"addresses": [{"ip": ip}]}],
         }
-        client = self.reg.storage.client
+        storage = self.reg.storage
         try:
             async with asyncio.timeout(self.timeout):
-                lease = await client.lease(self.ttl)
-                await client.put(f"{PREFIX}{ip}".encode(), orjson.dumps(body), lease=lease)
+                lease = await storage.grant_lease(self.ttl)
+                await storage.put(f"{PREFIX}{ip}", body, lease=lease)
         except TimeoutError as e:
             raise StorageError(f"etcd did not answer the master lease of {ip} in {self.timeout}s") from e
-        except Exception as e:  # aetcd's and grpc's errors: the reconcile is tried again next interval
+        except StorageError as e:  # the reconcile is tried again next interval
             raise StorageError(f"master lease of {ip}: {e}") from e
 
     async def list(self) -> list[str]:

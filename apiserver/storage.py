@@ -15,15 +15,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import aetcd
-import aetcd.exceptions as etcd_errors
 import orjson
 from aetcd import rpc, utils
 from prometheus_client import Histogram
 
 from apimachinery import errors
 from apimachinery.errors import StatusError, request_entity_too_large
-from apiserver.etcdclient import EtcdTLS, new_client, parse_endpoints
+from apiserver.etcdclient import EtcdClient, EtcdTLS, new_client, parse_endpoints
 from apiserver.etcdgrpc import GrpcError
 
 __all__ = [
@@ -149,11 +147,6 @@ def _with_rv(obj: dict[str, Any], revision: int) -> dict[str, Any]:
 
 
 DEFAULT_MAX_OBJECT_BYTES = 1_572_864  # etcd's default --max-request-bytes (1.5 MiB)
-_UNREACHABLE = (
-    TimeoutError,
-    etcd_errors.ConnectionFailedError,
-    etcd_errors.ConnectionTimeoutError,
-)
 
 
 class _Writers:
@@ -183,7 +176,7 @@ def _too_large() -> StatusError:
 
 
 class EtcdStorage:
-    """Async etcd access through aetcd with timeouts, error mapping and failover between members.
+    """Async etcd access (`etcdgrpc`) with timeouts, error mapping and failover between members.
 
     `endpoints` is `--etcd-servers`: one or more comma-separated client URLs of one etcd cluster. Calls
     go to one current member; when it cannot be reached the storage moves to the next one (reads are
@@ -206,13 +199,8 @@ class EtcdStorage:
         self._transformer = transformer
         self._max_object_bytes = max_object_bytes
         self._current = 0
-        self._client = new_client(self._endpoints[0], timeout, tls)
+        self._client = new_client(self._endpoints[0], tls)
         self._retired: set[asyncio.Task[None]] = set()
-
-    @property
-    def client(self) -> aetcd.Client:
-        """The underlying aetcd client of the current member (for benchmarks and the watch cache)."""
-        return self._client
 
     @property
     def endpoint(self) -> str:
@@ -220,15 +208,15 @@ class EtcdStorage:
         return str(self._endpoints[self._current])
 
     async def close(self) -> None:
-        """Close the gRPC channel."""
+        """Close the channel to etcd."""
         await self._client.close()
 
-    def _failover(self, failed: aetcd.Client) -> None:
+    def _failover(self, failed: EtcdClient) -> None:
         """Move to the next member after `failed` (the current client) could not be reached."""
         if failed is not self._client or len(self._endpoints) < 2:
             return
         self._current = (self._current + 1) % len(self._endpoints)
-        self._client = new_client(self._endpoints[self._current], self._timeout, self._tls)
+        self._client = new_client(self._endpoints[self._current], self._tls)
         log.warning("etcd: %s unreachable, using %s", failed.endpoint, self.endpoint)
         # calls still running on it end by their own timeout first; then the channel closes
         task = asyncio.get_running_loop().create_task(_close_quietly(failed, self._timeout + 1))
@@ -278,7 +266,7 @@ class EtcdStorage:
     async def _call(
         self,
         op: str,
-        make: Callable[[aetcd.Client], Awaitable[Any]],
+        make: Callable[[EtcdClient], Awaitable[Any]],
         *,
         read: bool = False,
         deadline: bool = False,
@@ -294,36 +282,25 @@ class EtcdStorage:
             client = self._client
             start = time.perf_counter()
             try:
-                try:
-                    if deadline:
-                        return await make(client)
-                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the call in a task of its own
-                    async with asyncio.timeout(self._timeout):
-                        return await make(client)
-                except asyncio.CancelledError as e:
-                    # grpc cancels the calls of a channel being closed; only a cancelled caller (or the
-                    # timeout above) cancels this task
-                    task = asyncio.current_task()
-                    if task is None or task.cancelling():
-                        raise
-                    raise etcd_errors.ConnectionFailedError("the channel was closed") from e
-            except _UNREACHABLE as e:
+                if deadline:
+                    return await make(client)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the call in a task of its own
+                async with asyncio.timeout(self._timeout):
+                    return await make(client)
+            except TimeoutError as e:
                 self._failover(client)
                 if attempt + 1 < attempts:
                     continue
-                raise StorageUnavailable(f"etcd unavailable ({client.endpoint}): {e or 'timeout'}") from e
-            except etcd_errors.RevisionCompactedError as e:
-                raise Compacted(e.compacted_revision) from e
-            except (etcd_errors.ClientError, rpc.AioRpcError, GrpcError) as e:
-                rpc_error = isinstance(e, (rpc.AioRpcError, GrpcError))
-                text = e.details() if rpc_error else str(e)
+                raise StorageUnavailable(f"etcd unavailable ({client.endpoint}): timeout") from e
+            except GrpcError as e:
+                text = e.details()
                 if "compacted" in text:
                     raise Compacted() from e
                 if "future revision" in text:
                     raise FutureRevision(text) from e
                 if "request is too large" in text:
                     raise _too_large() from e
-                code = e.code() if rpc_error else None
+                code = e.code()
                 if code in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED):
                     self._failover(client)
                     if attempt + 1 < attempts:
@@ -340,12 +317,12 @@ class EtcdStorage:
         resp = await self._call("status", self._ping_range, read=True, deadline=True)
         return resp.header.revision
 
-    def _ping_range(self, client: aetcd.Client) -> Awaitable[Any]:
+    def _ping_range(self, client: EtcdClient) -> Awaitable[Any]:
         return self._range(client, b"\x00", limit=1, count_only=True)
 
     async def _range(
         self,
-        client: aetcd.Client,
+        client: EtcdClient,
         key: bytes,
         range_end: bytes | None = None,
         *,
@@ -356,7 +333,7 @@ class EtcdStorage:
         req = rpc.RangeRequest(key=key, revision=revision, limit=limit, count_only=count_only)
         if range_end is not None:
             req.range_end = range_end
-        return await client.fast.unary(_RANGE, req.SerializeToString(), _range_response, self._timeout)
+        return await client.channel.unary(_RANGE, req.SerializeToString(), _range_response, self._timeout)
 
     async def get(self, key: str, revision: int = 0) -> StoredObject:
         """Read one object (optionally at an older revision)."""
@@ -379,8 +356,13 @@ class EtcdStorage:
         remaining = resp.count - len(items) if resp.more else 0
         return items, resp.header.revision, remaining
 
-    async def _txn(self, client: aetcd.Client, req: Any) -> Any:
-        return await client.fast.unary(_TXN, req.SerializeToString(), _txn_response, self._timeout)
+    async def _txn(self, client: EtcdClient, req: Any) -> Any:
+        return await client.channel.unary(_TXN, req.SerializeToString(), _txn_response, self._timeout)
+
+    def _unary(self, op: str, path: str, req: Any, parse: Callable[[bytes], Any]) -> Awaitable[Any]:
+        """One unary call of the current member through `_call` (a write: not retried elsewhere)."""
+        data = req.SerializeToString()
+        return self._call(op, lambda c: c.channel.unary(path, data, parse, self._timeout), deadline=True)
 
     async def create(self, key: str, obj: dict[str, Any]) -> StoredObject:
         """Write a new key; KeyExists if it is already there."""
@@ -395,12 +377,37 @@ class EtcdStorage:
         rev = resp.header.revision
         return StoredObject(key, _with_rv(obj, rev), rev)
 
-    async def put(self, key: str, obj: dict[str, Any]) -> int:
-        """Write a key unconditionally; the revision of the write."""
+    async def put(self, key: str, obj: dict[str, Any], *, lease: int = 0) -> int:
+        """Write a key unconditionally (attached to `lease` when given); the revision of the write."""
         k = key.encode()
-        value = self._encode(k, obj)
-        resp = await self._call("put", lambda c: c.put(k, value))
+        req = rpc.PutRequest(key=k, value=self._encode(k, obj), lease=lease)
+        resp = await self._unary("put", _PUT, req, rpc.PutResponse.FromString)
         return resp.header.revision
+
+    async def put_if_version(self, key: str, version: int, value: bytes) -> int | None:
+        """Write raw `value` only if the key's version (writes since its creation; 0: absent) is `version`:
+        None when written, else the version the key has (upstream's compaction claim)."""
+        k = key.encode()
+        compare = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.VERSION, key=k, version=version)
+        req = rpc.TxnRequest(
+            compare=[compare],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
+        )
+        resp = await self._call("put", lambda c: self._txn(c, req), deadline=True)
+        if resp.succeeded:
+            return None
+        kvs = resp.responses[0].response_range.kvs
+        return kvs[0].version if kvs else 0
+
+    async def grant_lease(self, ttl: int) -> int:
+        """A new lease of `ttl` seconds: its ID (keys put with it go when it expires)."""
+        resp = await self._unary(
+            "lease", _LEASE_GRANT, rpc.LeaseGrantRequest(TTL=ttl), rpc.LeaseGrantResponse.FromString
+        )
+        if resp.error:
+            raise StorageUnavailable(f"etcd error: {resp.error}")
+        return resp.ID
 
     async def update(self, key: str, obj: dict[str, Any], expected_revision: int) -> StoredObject:
         """Overwrite a key only if its mod revision is still `expected_revision`."""
@@ -516,7 +523,9 @@ class EtcdStorage:
 
     async def compact(self, revision: int) -> None:
         """Compact etcd history up to `revision`."""
-        await self._call("compact", lambda c: c.compact(revision))
+        await self._unary(
+            "compact", _COMPACT, rpc.CompactionRequest(revision=revision), rpc.CompactionResponse.FromString
+        )
 
     async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
         """Stream changes under prefix from start_revision (inclusive).
@@ -527,13 +536,13 @@ class EtcdStorage:
         key = prefix.encode()
         create = rpc.WatchCreateRequest(key=key, range_end=utils.prefix_range_end(key), start_revision=start_revision)
 
-        async def start(c: aetcd.Client) -> Any:
-            call = await c.fast.stream(_WATCH, self._timeout)
+        async def start(c: EtcdClient) -> Any:
+            call = await c.channel.stream(_WATCH, self._timeout)
             try:
                 call.send(rpc.WatchRequest(create_request=create).SerializeToString())
                 created = await call.read()  # etcd answers the create first; until then the call may fail over
                 if created is None:
-                    raise etcd_errors.ConnectionFailedError("etcd ended the watch stream")
+                    raise GrpcError(rpc.StatusCode.UNAVAILABLE, "etcd ended the watch stream")
                 _check_watch_response(rpc.WatchResponse.FromString(created))
             except BaseException:
                 call.cancel()
@@ -570,7 +579,13 @@ class EtcdStorage:
             call.cancel()
 
 
-_RANGE, _TXN, _WATCH = "/etcdserverpb.KV/Range", "/etcdserverpb.KV/Txn", "/etcdserverpb.Watch/Watch"
+_RANGE, _TXN, _PUT, _COMPACT = (
+    "/etcdserverpb.KV/Range",
+    "/etcdserverpb.KV/Txn",
+    "/etcdserverpb.KV/Put",
+    "/etcdserverpb.KV/Compact",
+)
+_WATCH, _LEASE_GRANT = "/etcdserverpb.Watch/Watch", "/etcdserverpb.Lease/LeaseGrant"
 _range_response = rpc.RangeResponse.FromString
 _txn_response = rpc.TxnResponse.FromString
 
@@ -599,7 +614,7 @@ def _mod_is(key: bytes, revision: int) -> Any:
     return rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, key=key, mod_revision=revision)
 
 
-async def _close_quietly(client: aetcd.Client, after: float) -> None:
+async def _close_quietly(client: EtcdClient, after: float) -> None:
     """Close a client of a member left behind, once its calls are over; its errors no longer matter."""
     await asyncio.sleep(after)
     with contextlib.suppress(Exception):

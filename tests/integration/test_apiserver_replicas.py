@@ -17,7 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import aetcd
 import httpx
 import pytest
 
@@ -306,7 +308,8 @@ async def test_a_clean_stop_drops_an_address_at_once_unless_another_live_apiserv
     with socket.socket() as probe:
         probe.bind((third, port))  # free there too, or the test cannot run
     extra: list[Process] = []
-    storage = EtcdStorage(replica_etcd)
+    url = urlsplit(replica_etcd)
+    raw = aetcd.Client(host=url.hostname or "127.0.0.1", port=url.port or 2379, timeout=10)  # create revisions
     try:
         for i, address in ((2, ADDRESSES[1]), (3, third)):
             extra.append(_start(tmp_path, replica_etcd, port, address, i)[0])
@@ -319,9 +322,9 @@ async def test_a_clean_stop_drops_an_address_at_once_unless_another_live_apiserv
 
         await _eventually(all_listed, timeout=60)
         shared = f"{MASTER_LEASES}{ADDRESSES[1]}".encode()
-        created = (await storage.client.get(shared)).create_revision
+        created = (await raw.get(shared)).create_revision
         extra[1].stop()  # SIGTERM: D removes its key before it exits, not TTL seconds later
-        assert await storage.client.get(f"{MASTER_LEASES}{third}".encode()) is None
+        assert await raw.get(f"{MASTER_LEASES}{third}".encode()) is None
 
         async def two_listed() -> bool:
             """the Endpoints list the two addresses left"""
@@ -329,13 +332,13 @@ async def test_a_clean_stop_drops_an_address_at_once_unless_another_live_apiserv
 
         await _eventually(two_listed, timeout=5)
         extra[0].stop()  # C leaves the shared key alone: B still serves that address
-        kept = await storage.client.get(shared)
+        kept = await raw.get(shared)
         assert kept is not None and kept.create_revision == created
         assert await _endpoint_ips(a) == (list(ADDRESSES), list(ADDRESSES))
     finally:
         for p in extra:
             p.stop()
-        await storage.close()
+        await raw.close()
 
 
 async def test_a_killed_apiserver_stops_renewing_and_drops_out_of_the_endpoints(
