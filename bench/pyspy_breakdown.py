@@ -20,7 +20,7 @@ from pathlib import Path
 LAYERS: tuple[tuple[str, str], ...] = (
     ("JSON decode (decode_body)", r"^decode_body |\(apiserver/codec\.py.*check_depth"),
     ("encode (json_response, orjson.dumps)", r"^json_response |^object_response "),
-    ("etcd gRPC (storage, aetcd, grpc)", r"\(apiserver/storage\.py|\(apiserver/etcdclient\.py|aetcd/|grpc"),
+    ("etcd gRPC (storage, etcdgrpc, hpack)", r"\(apiserver/(storage|etcdclient|etcdgrpc)\.py|hpack/|protobuf/|grpc"),
     ("watch cache (fan-out, apply)", r"\(apiserver/watch_cache\.py|\(apiserver/watch\.py"),
     ("admission", r"\(apiserver/admission/"),
     ("field validation (openapi.validate_fields)", r"\(apiserver/openapi\.py"),
