@@ -47,6 +47,7 @@ _MAX_WINDOW = (1 << 31) - 1
 STREAM_WINDOW = 1 << 20
 _CONNECTION_WINDOW = 1 << 24
 _DEFAULT_MAX_FRAME = 16_384
+_HEADER_CACHE = 64  # decoded header blocks kept (etcd's answers use a handful)
 
 _STATUS = {code.value[0]: code for code in grpc.StatusCode}
 # gRPC's mapping of an HTTP status that is not 200 (doc/http-grpc-status-mapping.md)
@@ -177,6 +178,7 @@ class _Connection(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.max_message = max_message
         self.decoder = Decoder()
+        self.header_cache: dict[bytes, dict[bytes, bytes]] = {}  # never changed once kept: shared by streams
         self.header_block = bytearray()
         self.header_stream = 0
         self.header_flags = 0
@@ -430,7 +432,7 @@ class _Connection(asyncio.Protocol):
         if not flags & _END_HEADERS:
             return
         # every block is decoded, a stream's or not: the decoder's table follows them all
-        headers = dict(self.decoder.decode(bytes(self.header_block), raw=True))
+        headers = self._decode_headers(bytes(self.header_block))
         stream = self.streams.get(self.header_stream)
         if stream is None:
             return
@@ -452,6 +454,24 @@ class _Connection(asyncio.Protocol):
         if raw is None:
             message = "the server's trailers have no grpc-status"
         self._end(stream, None if code is grpc.StatusCode.OK else GrpcError(code, message))
+
+    def _decode_headers(self, block: bytes) -> dict[bytes, bytes]:
+        """A header block's fields. After the first few answers etcd's blocks are the same few bytes (fields
+        its table holds), and hpack's pure-Python decode of one cost ~5 µs: a block that left the table as it
+        was is kept with its fields, and any block that changes the table (what kept blocks name may then
+        have moved) empties the cache. A block that did not touch the table once never does: whether it
+        inserts is in its bytes."""
+        headers = self.header_cache.get(block)
+        if headers is not None:
+            return headers
+        table = self.decoder.header_table
+        before = (table.maxsize, list(table.dynamic_entries))
+        headers = dict(self.decoder.decode(block, raw=True))
+        if (table.maxsize, list(table.dynamic_entries)) != before:
+            self.header_cache.clear()
+        elif len(self.header_cache) < _HEADER_CACHE:
+            self.header_cache[block] = headers
+        return headers
 
     def _on_control(self, kind: int, stream_id: int, flags: int, payload: bytes) -> None:
         assert self.transport is not None

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import grpc
 import pytest
 from aetcd import rpc
+from hpack import Encoder
 
 from apiserver.etcdgrpc import STREAM_WINDOW, GrpcChannel, GrpcError
 from tests.integration.controller_kit import eventually
@@ -238,6 +239,58 @@ async def test_a_server_that_breaks_http2_ends_the_call_unavailable() -> None:
             await _get(channel, PREFIX)
         assert e.value.code() is grpc.StatusCode.UNAVAILABLE
         assert "malformed HTTP/2" in e.value.details()
+    finally:
+        await channel.close()
+        server.close()
+
+
+async def test_header_blocks_are_read_anew_once_the_servers_table_moves() -> None:
+    # a scripted HTTP/2 server whose header blocks come from hpack's own encoder: its second error answer
+    # is the same two bytes as the earlier OK trailers (the entries those bytes name changed in between)
+    encoder = Encoder()
+    trailers = [
+        [("grpc-status", "0"), ("grpc-message", "")],
+        [("grpc-status", "0"), ("grpc-message", "")],
+        [("grpc-status", "5"), ("grpc-message", "not here")],
+        [("grpc-status", "5"), ("grpc-message", "not here")],
+    ]
+    sent: list[bytes] = []
+
+    def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+        return len(payload).to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big") + payload
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(24)  # the client preface
+        writer.write(frame(4, 0, 0, b""))
+        while trailers:
+            head = await reader.readexactly(9)
+            await reader.readexactly(int.from_bytes(head[:3], "big"))  # what the client sent: not needed
+            kind, flags, stream = head[3], head[4], int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
+            if kind == 4 and not flags & 1:
+                writer.write(frame(4, 1, 0, b""))
+            if kind == 0 and flags & 1:  # a request's DATA, ending its stream
+                headers = encoder.encode([(":status", "200"), ("content-type", "application/grpc")])
+                end = encoder.encode(trailers.pop(0))
+                sent.append(end)
+                message = rpc.RangeResponse(count=stream).SerializeToString()
+                writer.write(
+                    frame(1, 4, stream, headers)
+                    + frame(0, 0, stream, b"\x00" + len(message).to_bytes(4, "big") + message)
+                    + frame(1, 5, stream, end)
+                )
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    channel = GrpcChannel("127.0.0.1", server.sockets[0].getsockname()[1])
+    try:
+        assert (await _get(channel, PREFIX)).count == 1
+        assert (await _get(channel, PREFIX)).count == 3
+        for _ in range(2):
+            with pytest.raises(GrpcError) as e:
+                await _get(channel, PREFIX)
+            assert (e.value.code(), e.value.details()) == (grpc.StatusCode.NOT_FOUND, "not here")
+        assert sent[3] == sent[1]  # the same bytes, first OK, then an error
     finally:
         await channel.close()
         server.close()
