@@ -135,7 +135,6 @@ class ResourceCache:
         self._watchers: set[CacheWatcher] = set()
         self._oldest = 0  # every event after this revision is in the window
         self._sorted: list[str] | None = None  # the keys in order, until one is added or removed
-        self.revision = 0
         self.changed = 0
         """The revision of the last change to these objects (or of the list they were loaded from): at any
         revision from it to the cache's own, the objects here are exactly what etcd held."""
@@ -145,7 +144,7 @@ class ResourceCache:
         self._objects = {s.key: s for s in items}
         self._sorted = None
         self._window.clear()
-        self.revision = self._oldest = self.changed = revision
+        self._oldest = self.changed = revision
         for w in list(self._watchers):
             w.close()
         self._watchers.clear()
@@ -243,6 +242,7 @@ class WatchCache:
         self.closing = False
         self.ready = asyncio.Event()
         self._progress = asyncio.Condition()
+        self._waiting = 0  # callers in `_wait`: events notify only while there are some
         self._task: asyncio.Task[None] | None = None
         self._next_fetch: asyncio.Future[int] | None = None  # the revision fetch the next callers share
         self._fetcher: asyncio.Task[None] | None = None
@@ -252,7 +252,6 @@ class WatchCache:
         c = self._caches.get(resource)
         if c is None:
             c = self._caches[resource] = ResourceCache(resource, self._window)
-            c.revision = self.revision
         return c
 
     def start(self) -> None:
@@ -263,7 +262,7 @@ class WatchCache:
         """End every client watch stream cleanly, and refuse new ones (at shutdown)."""
         self.closing = True
         for c in self._caches.values():
-            c.reset(c.snapshot(), c.revision)
+            c.reset(c.snapshot(), self.revision)
 
     async def stop(self) -> None:
         """Stop following etcd and close every client watch."""
@@ -323,10 +322,10 @@ class WatchCache:
     def _apply(self, ev: WatchEvent) -> None:
         self.cache(self._resource_of(ev.key)).apply(ev)
         self.revision = ev.revision
-        for c in self._caches.values():
-            c.revision = ev.revision
 
     async def _notify(self) -> None:
+        if not self._waiting:  # nobody waits for a revision: most events, under a burst of writes
+            return
         async with self._progress:
             self._progress.notify_all()
 
@@ -396,8 +395,12 @@ class WatchCache:
         try:
             async with asyncio.timeout(timeout):
                 await self.ready.wait()
-                async with self._progress:
-                    await self._progress.wait_for(lambda: self.revision >= revision)
+                self._waiting += 1
+                try:
+                    async with self._progress:
+                        await self._progress.wait_for(lambda: self.revision >= revision)
+                finally:
+                    self._waiting -= 1
             return True
         except TimeoutError:
             return False
