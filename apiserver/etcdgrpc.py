@@ -323,7 +323,8 @@ class _Connection(asyncio.Protocol):
 
     def reset(self, stream: _Stream) -> None:
         """Cancel a stream (RST_STREAM CANCEL) that has not ended."""
-        if self.streams.pop(stream.id, None) is not None and self.transport is not None and self.usable:
+        transport = self.transport
+        if self.streams.pop(stream.id, None) is not None and transport is not None and not transport.is_closing():
             self._out(_frame(_RST_STREAM, 0, stream.id, _U32.pack(_CANCEL)))
         self._maybe_close()
 
@@ -363,7 +364,7 @@ class _Connection(asyncio.Protocol):
                     self._on_control(kind, stream_id, flags, payload)
                 if self.closed.done():  # a protocol error dropped the connection
                     return
-        except (HPACKError, ValueError, struct.error) as e:
+        except (HPACKError, ValueError, IndexError, struct.error) as e:
             self._fail(f"malformed HTTP/2 from the server: {e}")
             return
         del buf[:pos]
