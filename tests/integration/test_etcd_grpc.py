@@ -17,7 +17,7 @@ import pytest
 from aetcd import rpc
 from hpack import Encoder
 
-from apiserver.etcdgrpc import STREAM_WINDOW, GrpcChannel, GrpcError
+from apiserver.etcdgrpc import STREAM_WINDOW, GrpcChannel, GrpcError, GrpcStream
 from tests.integration.controller_kit import eventually
 from tinykube.procs import Process, free_port, start_etcd
 
@@ -38,6 +38,15 @@ async def _put(channel: GrpcChannel, key: bytes, value: bytes, timeout: float = 
 async def _get(channel: GrpcChannel, key: bytes, end: bytes = b"", timeout: float = 5) -> rpc.RangeResponse:
     req = rpc.RangeRequest(key=key, range_end=end)
     return await channel.unary(RANGE, req.SerializeToString(), rpc.RangeResponse.FromString, timeout)
+
+
+async def _watch(channel: GrpcChannel, prefix: bytes) -> GrpcStream:
+    """A watch stream on every key under `prefix`, once etcd answered its creation."""
+    stream = await channel.stream(WATCH, 5)
+    create = rpc.WatchCreateRequest(key=prefix, range_end=prefix[:-1] + bytes((prefix[-1] + 1,)))
+    stream.send(rpc.WatchRequest(create_request=create).SerializeToString())
+    assert rpc.WatchResponse.FromString(await stream.read()).created  # type: ignore[arg-type]
+    return stream
 
 
 @pytest.fixture
@@ -143,9 +152,7 @@ async def test_a_killed_server_ends_open_calls_unavailable_and_a_new_one_reconne
     proc, url = own_etcd
     channel = _channel(url)
     try:
-        stream = await channel.stream(WATCH, 5)
-        stream.send(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=PREFIX)).SerializeToString())
-        assert rpc.WatchResponse.FromString(await stream.read()).created  # type: ignore[arg-type]
+        stream = await _watch(channel, PREFIX)
         os.kill(proc.pid, signal.SIGKILL)
         with pytest.raises(GrpcError) as e:
             await asyncio.wait_for(stream.read(), 5)
@@ -168,9 +175,7 @@ async def test_a_frozen_server_under_an_open_stream_is_found_by_the_keepalive(ow
     proc, url = own_etcd
     channel = _channel(url, keepalive=0.2, keepalive_timeout=0.5)
     try:
-        stream = await channel.stream(WATCH, 5)
-        stream.send(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=PREFIX)).SerializeToString())
-        assert rpc.WatchResponse.FromString(await stream.read()).created  # type: ignore[arg-type]
+        stream = await _watch(channel, PREFIX)
         os.kill(proc.pid, signal.SIGSTOP)
         start = time.monotonic()
         with pytest.raises(GrpcError, match="keepalive"):
@@ -183,10 +188,7 @@ async def test_a_frozen_server_under_an_open_stream_is_found_by_the_keepalive(ow
 
 async def test_a_watch_reader_that_lags_holds_etcd_back_and_then_gets_every_event(channel: GrpcChannel) -> None:
     prefix = PREFIX + b"lag/"
-    stream = await channel.stream(WATCH, 5)
-    create = rpc.WatchCreateRequest(key=prefix, range_end=prefix[:-1] + b"0")
-    stream.send(rpc.WatchRequest(create_request=create).SerializeToString())
-    assert rpc.WatchResponse.FromString(await stream.read()).created  # type: ignore[arg-type]
+    stream = await _watch(channel, prefix)
     values = [os.urandom(100_000) for _ in range(40)]  # 4 MB of events, four stream windows
     bound = 2 * STREAM_WINDOW + 100_100  # two windows and a message still coming in
     for i, value in enumerate(values):
@@ -211,10 +213,7 @@ async def test_a_watch_reader_that_lags_holds_etcd_back_and_then_gets_every_even
 
 async def test_a_watch_event_larger_than_the_window_comes_in_whole(channel: GrpcChannel) -> None:
     prefix = PREFIX + b"huge/"
-    stream = await channel.stream(WATCH, 5)
-    create = rpc.WatchCreateRequest(key=prefix, range_end=prefix[:-1] + b"0")
-    stream.send(rpc.WatchRequest(create_request=create).SerializeToString())
-    assert rpc.WatchResponse.FromString(await stream.read()).created  # type: ignore[arg-type]
+    stream = await _watch(channel, prefix)
     value = os.urandom(STREAM_WINDOW + STREAM_WINDOW // 4)  # etcd takes requests up to 1.5 MiB
     await _put(channel, prefix + b"one", value)
     message = await asyncio.wait_for(stream.read(), 5)
