@@ -194,10 +194,14 @@ def endpoints_labels(service: Obj) -> dict[str, str]:
 
 class TriggerTimeTracker:
     """Upstream's TriggerTimeTracker: the earliest change (pod Ready transition, service creation) not yet
-    reflected in a write, for the endpoints.kubernetes.io/last-change-trigger-time annotation."""
+    reflected in a write, for the endpoints.kubernetes.io/last-change-trigger-time annotation.
+
+    A sync's changes count as reflected only once its write succeeded (`written`): a write refused by a
+    conflict is retried with the same trigger time instead of none."""
 
     def __init__(self) -> None:
         self._seen: dict[str, tuple[str, dict[str, str]]] = {}
+        self._pending: dict[str, tuple[str, dict[str, str]]] = {}
 
     def compute(self, key: str, service: Obj, pods: Iterable[Obj]) -> str:
         """The trigger time for this sync ('' when nothing observable changed)."""
@@ -210,12 +214,19 @@ class TriggerTimeTracker:
         changed = [t for uid, t in pod_times.items() if t and old_pods.get(uid) != t]
         if svc_time and svc_time != old_svc:
             changed.append(svc_time)
-        self._seen[key] = (svc_time, pod_times)
+        self._pending[key] = (svc_time, pod_times)
         return min(changed, key=_rfc3339_key) if changed else ""
+
+    def written(self, key: str) -> None:
+        """The last `compute` of `key` is reflected in the Endpoints now (written, or already equal)."""
+        pending = self._pending.pop(key, None)
+        if pending is not None:
+            self._seen[key] = pending
 
     def forget(self, key: str) -> None:
         """Drop a deleted service's state."""
         self._seen.pop(key, None)
+        self._pending.pop(key, None)
 
 
 def _rfc3339_key(ts: str) -> float:
@@ -294,6 +305,7 @@ class EndpointsController(ServicePodsController):
         current = self.endpoints.store.get(key)
         if current is not None and (current.get("subsets") or []) == subsets:
             if ((current.get("metadata") or {}).get("labels") or {}) == labels:
+                self.triggers.written(key)
                 return
         cm = (current or {}).get("metadata") or {}
         annotations = dict(cm.get("annotations") or {})
@@ -324,3 +336,4 @@ class EndpointsController(ServicePodsController):
             reason = "FailedToCreateEndpoint" if current is None else "FailedToUpdateEndpoint"
             self.events.record(service, "Warning", reason, f"Failed to {verb} endpoint {key}: {e}")
             raise
+        self.triggers.written(key)

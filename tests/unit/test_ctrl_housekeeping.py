@@ -182,6 +182,24 @@ def test_trigger_time_is_earliest_unseen_change() -> None:
         return {"metadata": {"uid": uid}, "status": {"conditions": [{"type": "Ready", "lastTransitionTime": when}]}}
 
     assert tracker.compute("k", svc, [pod("a", "2026-01-02T00:00:00Z")]) == "2026-01-01T00:00:00Z"
+    tracker.written("k")
     assert tracker.compute("k", svc, [pod("a", "2026-01-02T00:00:00Z")]) == ""
     pods = [pod("a", "2026-01-04T00:00:00Z"), pod("b", "2026-01-03T00:00:00Z")]
     assert tracker.compute("k", svc, pods) == "2026-01-03T00:00:00Z"
+
+
+def test_trigger_time_survives_a_write_that_failed() -> None:
+    # a sync whose update met a conflict is retried: its changes are not reflected yet, so the retry carries
+    # the same trigger time (the CI failure: the Endpoints ended with both pods and no annotation)
+    tracker = TriggerTimeTracker()
+    svc = {"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}
+    ready = {
+        "metadata": {"uid": "a"},
+        "status": {"conditions": [{"type": "Ready", "lastTransitionTime": "2026-01-02T00:00:00Z"}]},
+    }
+    assert tracker.compute("k", svc, []) == "2026-01-01T00:00:00Z"
+    tracker.written("k")
+    assert tracker.compute("k", svc, [ready]) == "2026-01-02T00:00:00Z"  # this write fails
+    assert tracker.compute("k", svc, [ready]) == "2026-01-02T00:00:00Z"
+    tracker.written("k")
+    assert tracker.compute("k", svc, [ready]) == ""
