@@ -1,6 +1,6 @@
 """etcd endpoints and client connections: several members, TLS, failover between them.
 
-`parse_endpoints` reads `--etcd-servers` (`http://a:2379,https://b:2379,…`); `new_client` makes the client
+`parse_endpoints` reads `--etcd-servers` (`http://a:2379,https://b:2379,…`); `EtcdClient` is the client
 of one member, over TLS when the endpoint is https (`--etcd-cafile/--etcd-certfile/--etcd-keyfile`): one
 `etcdgrpc` channel that carries every call. `EtcdStorage` keeps one current member and moves to the next
 when a call finds it unreachable.
@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from apiserver.etcdgrpc import GrpcChannel
 
-__all__ = ["EtcdClient", "EtcdEndpoint", "EtcdTLS", "new_client", "parse_endpoints"]
+__all__ = ["EtcdClient", "EtcdEndpoint", "EtcdTLS", "parse_endpoints"]
 
 # gRPC's usual 4 MiB receive limit would fail lists (and the cache's relist) past ~3k pods.
 MAX_MESSAGE = 1 << 30
@@ -87,8 +87,3 @@ class EtcdClient:
     async def close(self) -> None:
         """Close the channel; calls still open end as unavailable."""
         await self.channel.close()
-
-
-def new_client(endpoint: EtcdEndpoint, tls: EtcdTLS | None) -> EtcdClient:
-    """The client of one member: TLS for an https endpoint (the scheme decides, as in etcd's client)."""
-    return EtcdClient(endpoint, tls)

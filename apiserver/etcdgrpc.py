@@ -139,7 +139,6 @@ class _Stream:
         "queued",
         "send_window",
         "sent",
-        "streaming",
         "unacked",
         "waiter",
     )
@@ -159,7 +158,6 @@ class _Stream:
         self.unacked = 0  # received bytes not yet given back in a WINDOW_UPDATE
         self.queued = 0  # bytes of whole messages not read yet (a stream's)
         self.owed = 0  # received bytes whose window is held back while `queued` is a window or more
-        self.streaming = done is None
         self.error: GrpcError | None = None
         self.ended = False
 
@@ -175,7 +173,8 @@ class _Connection(asyncio.Protocol):
         self.streams: dict[int, _Stream] = {}
         self.next_id = 1
         self.usable = True
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.closed: asyncio.Future[None] = self.loop.create_future()
         self.max_message = max_message
         self.decoder = Decoder()
         self.header_cache: dict[bytes, dict[bytes, bytes]] = {}  # never changed once kept: shared by streams
@@ -190,7 +189,6 @@ class _Connection(asyncio.Protocol):
         self.ping_sent = 0.0
         self.last_read = 0.0
         self.keepalive: asyncio.TimerHandle | None = None
-        self.loop = asyncio.get_running_loop()
         self.outgoing: list[bytes] = []
 
     # -- connection ----------------------------------------------------------------------------------
@@ -204,9 +202,8 @@ class _Connection(asyncio.Protocol):
             + _frame(_SETTINGS, 0, 0, settings)
             + _frame(_WINDOW_UPDATE, 0, 0, _U32.pack(_CONNECTION_WINDOW - 65_535))
         )
-        loop = asyncio.get_running_loop()
-        self.last_read = loop.time()
-        self.keepalive = loop.call_later(self.keepalive_interval / 2, self._keepalive)
+        self.last_read = self.loop.time()
+        self.keepalive = self.loop.call_later(self.keepalive_interval / 2, self._keepalive)
 
     def _out(self, data: bytes) -> None:
         """Queue bytes for the socket: what one loop pass queues goes out in one system call (the
@@ -248,8 +245,7 @@ class _Connection(asyncio.Protocol):
         self.connection_lost(ConnectionError(reason))
 
     def _keepalive(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self.loop.time()
         if self.ping_sent and now - self.ping_sent > self.keepalive_timeout:
             self._fail("keepalive ping not answered")
             return
@@ -258,7 +254,7 @@ class _Connection(asyncio.Protocol):
         if not self.ping_sent and self.streams and idle and self.transport is not None:
             self.ping_sent = now
             self._out(_frame(_PING, 0, 0, b"keepaliv"))
-        self.keepalive = loop.call_later(self.keepalive_interval / 2, self._keepalive)
+        self.keepalive = self.loop.call_later(self.keepalive_interval / 2, self._keepalive)
 
     # -- streams out ---------------------------------------------------------------------------------
 
@@ -368,7 +364,7 @@ class _Connection(asyncio.Protocol):
             self._fail(f"malformed HTTP/2 from the server: {e}")
             return
         del buf[:pos]
-        self.last_read = asyncio.get_running_loop().time()
+        self.last_read = self.loop.time()
 
     def _on_data(self, stream_id: int, flags: int, payload: bytes) -> None:
         n = len(payload)
@@ -382,7 +378,7 @@ class _Connection(asyncio.Protocol):
         if flags & _PADDED:
             payload = payload[1 : n - payload[0]]
         stream.data += payload
-        if stream.streaming:
+        if stream.done is None:  # a stream's, not a unary call's
             self._split_messages(stream)
             if stream.queued < STREAM_WINDOW:
                 self.consumed(stream, n + stream.owed)
@@ -526,7 +522,7 @@ class _Connection(asyncio.Protocol):
         self.streams.pop(stream.id, None)
         if stream in self.blocked:
             self.blocked.remove(stream)
-        if stream.streaming:
+        if stream.done is None:  # a stream's, not a unary call's
             stream.ended = True
             stream.error = error
             _wake(stream)

@@ -21,7 +21,7 @@ from prometheus_client import Histogram
 
 from apimachinery import errors
 from apimachinery.errors import StatusError, request_entity_too_large
-from apiserver.etcdclient import EtcdClient, EtcdTLS, new_client, parse_endpoints
+from apiserver.etcdclient import EtcdClient, EtcdTLS, parse_endpoints
 from apiserver.etcdgrpc import GrpcError
 
 __all__ = [
@@ -199,7 +199,7 @@ class EtcdStorage:
         self._transformer = transformer
         self._max_object_bytes = max_object_bytes
         self._current = 0
-        self._client = new_client(self._endpoints[0], tls)
+        self._client = EtcdClient(self._endpoints[0], tls)
         self._retired: set[asyncio.Task[None]] = set()
 
     @property
@@ -216,7 +216,7 @@ class EtcdStorage:
         if failed is not self._client or len(self._endpoints) < 2:
             return
         self._current = (self._current + 1) % len(self._endpoints)
-        self._client = new_client(self._endpoints[self._current], self._tls)
+        self._client = EtcdClient(self._endpoints[self._current], self._tls)
         log.warning("etcd: %s unreachable, using %s", failed.endpoint, self.endpoint)
         # calls still running on it end by their own timeout first; then the channel closes
         task = asyncio.get_running_loop().create_task(_close_quietly(failed, self._timeout + 1))
@@ -274,7 +274,7 @@ class EtcdStorage:
         """Run `make(client)` on the current member with a timeout, mapping errors to storage errors.
 
         `deadline` says the call is one gRPC unary call carrying `self._timeout` as its own deadline
-        (`_range`, `_txn`): that is its timeout, so the asyncio one (a timer per call) is not added.
+        (`_range`, `_unary`): that is its timeout, so the asyncio one (a timer per call) is not added.
         """
         attempts = len(self._endpoints) if read else 1
         observe = _observer(op)
@@ -356,9 +356,6 @@ class EtcdStorage:
         remaining = resp.count - len(items) if resp.more else 0
         return items, resp.header.revision, remaining
 
-    async def _txn(self, client: EtcdClient, req: Any) -> Any:
-        return await client.channel.unary(_TXN, req.SerializeToString(), _txn_response, self._timeout)
-
     def _unary(self, op: str, path: str, req: Any, parse: Callable[[bytes], Any]) -> Awaitable[Any]:
         """One unary call of the current member through `_call` (a write: not retried elsewhere)."""
         data = req.SerializeToString()
@@ -371,7 +368,7 @@ class EtcdStorage:
             compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=k, create_revision=0)],
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._encode(k, obj)))],
         )
-        resp = await self._call("create", lambda c: self._txn(c, req), deadline=True)
+        resp = await self._unary("create", _TXN, req, _txn_response)
         if not resp.succeeded:
             raise KeyExists(key)
         rev = resp.header.revision
@@ -394,7 +391,7 @@ class EtcdStorage:
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
-        resp = await self._call("put", lambda c: self._txn(c, req), deadline=True)
+        resp = await self._unary("put", _TXN, req, _txn_response)
         if resp.succeeded:
             return None
         kvs = resp.responses[0].response_range.kvs
@@ -417,7 +414,7 @@ class EtcdStorage:
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._encode(k, obj)))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
-        resp = await self._call("update", lambda c: self._txn(c, req), deadline=True)
+        resp = await self._unary("update", _TXN, req, _txn_response)
         if not resp.succeeded:
             raise self._failed(key, resp)
         rev = resp.header.revision
@@ -432,7 +429,7 @@ class EtcdStorage:
             success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
-        resp = await self._call("delete", lambda c: self._txn(c, req), deadline=True)
+        resp = await self._unary("delete", _TXN, req, _txn_response)
         if not resp.succeeded:
             raise self._failed(key, resp)
         return resp.header.revision
