@@ -12,7 +12,7 @@ import json
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from ssl import SSLContext
@@ -25,6 +25,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from kubelet.server import KubeletServer
+from tests.integration.controller_kit import eventually
 
 
 def cri_lines(*texts: str, stream: str = "stdout") -> bytes:
@@ -337,11 +338,9 @@ async def test_exec_errors(api: httpx.AsyncClient, apiserver: str, ns: str, node
         while not frame.startswith(b"\x01") or len(frame) < 2:
             frame = await asyncio.wait_for(ws.recv(), 10)  # type: ignore[assignment]
         pid = int(frame[1:].strip())
-        assert b"sleep" in _proc_state(pid)
-    deadline = asyncio.get_running_loop().time() + 10
-    while b"zombie" not in _proc_state(pid):
-        assert asyncio.get_running_loop().time() < deadline, "exec process outlived its client"
-        await asyncio.sleep(0.05)
+        # the shell prints its pid before it execs: wait for the exec, not just the echo
+        await eventually(_proc_is(pid, b"name:\tsleep"), 10, "the exec'd shell to become sleep")
+    await eventually(_proc_is(pid, b"zombie"), 10, "the exec process to die with its client")
 
     # kubectl's SPDY fallback is a POST without a WebSocket upgrade: the same checks, then a clear 400
     r = await api.post(f"/api/v1/namespaces/{ns}/pods/unbound/exec?command=true&stdout=true")
@@ -350,11 +349,21 @@ async def test_exec_errors(api: httpx.AsyncClient, apiserver: str, ns: str, node
     assert r.status_code == 400 and "WebSocket" in r.json()["message"]
 
 
-def _proc_state(pid: int) -> bytes:
+def _proc_has(pid: int, marker: bytes) -> bool:
+    """Whether `/proc/<pid>/status` holds `marker` (a process already reaped counts as a zombie)."""
     try:
-        return Path(f"/proc/{pid}/status").read_bytes().lower()
+        return marker in Path(f"/proc/{pid}/status").read_bytes().lower()
     except OSError:
-        return b"zombie"
+        return marker == b"zombie"
+
+
+def _proc_is(pid: int, marker: bytes) -> Callable[[], Awaitable[bool]]:
+    """`_proc_has` as a check for `eventually` (procfs reads do not block)."""
+
+    async def check() -> bool:
+        return _proc_has(pid, marker)
+
+    return check
 
 
 async def test_unreachable_kubelet(api: httpx.AsyncClient, apiserver: str, ns: str) -> None:
