@@ -263,8 +263,17 @@ def test_unreachable_image_is_err_image_pull_then_back_off(dkube: Kubectl, dhttp
     assert time.monotonic() - started < 30  # a refused connection fails fast, no hang
     st = _state(dhttp, dns_, "nope")["waiting"]
     assert st["message"] == 'Back-off pulling image "127.0.0.1:9/nope:1"'
-    events = dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=nope")
-    assert 'Pulling image "127.0.0.1:9/nope:1"' in events and "Error: ErrImagePull" in events, events
+    # the kubelet's events are recorded apart from the pod's status, so they may trail it
+    events = wait_for(
+        lambda: (
+            (out := dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=nope"))
+            and "Error: ErrImagePull" in out
+            and out
+        ),
+        15,
+        "the ErrImagePull event",
+    )
+    assert 'Pulling image "127.0.0.1:9/nope:1"' in events, events
     row = table(dkube.ok("get", "pod", "-n", dns_, "nope"))[1]
     assert row[:3] in (["nope", "0/1", "ImagePullBackOff"], ["nope", "0/1", "ErrImagePull"]), row
 
