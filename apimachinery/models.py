@@ -3,17 +3,23 @@
 Every model allows extra fields; the apiserver validates a request body with these
 models and then stores the body itself, so unknown fields round-trip untouched.
 Only the fields the apiserver checks are declared.
+
+The apiserver only wants the verdict, so it runs each model through `validator_of`: the model's own
+core schema with every model in it made a typed dict (the same fields, constraints, validators and
+errors), which builds plain dicts instead of model instances, at well under half the cost.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import SchemaValidator
 
 from apimachinery.quantity import QuantityError, parse_quantity
 
-__all__ = ["KIND_MODELS", "K8sModel"]
+__all__ = ["KIND_MODELS", "K8sModel", "validator_of"]
 
 
 class K8sModel(BaseModel):
@@ -473,3 +479,37 @@ KIND_MODELS: dict[str, type[K8sModel]] = {
         ClusterRoleBinding,
     )
 }
+
+
+@functools.cache
+def validator_of(model: type[K8sModel]) -> SchemaValidator:
+    """`model.model_validate` as a verdict: the same checks and errors, plain dicts built instead of models."""
+    return SchemaValidator(_as_typed_dicts(model.__pydantic_core_schema__))
+
+
+def _as_typed_dicts(schema: Any) -> Any:
+    """A copy of a core schema with each model schema replaced by the typed dict of its fields (a field with
+    a default is not required; undeclared fields are ignored, where a model would keep them as extras)."""
+    if isinstance(schema, list):
+        return [_as_typed_dicts(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("type") != "model":
+        return {k: _as_typed_dicts(v) for k, v in schema.items()}
+    fields = schema["schema"]
+    assert fields["type"] == "model-fields", fields["type"]
+    typed: dict[str, Any] = {
+        "type": "typed-dict",
+        "extra_behavior": "ignore",
+        "fields": {
+            name: {
+                "type": "typed-dict-field",
+                "schema": _as_typed_dicts(field["schema"]),
+                "required": field["schema"]["type"] != "default",
+            }
+            for name, field in fields["fields"].items()
+        },
+    }
+    if "ref" in schema:
+        typed["ref"] = schema["ref"]
+    return typed

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from apimachinery import validation
 from apimachinery.errors import Cause, StatusError, bad_request
-from apimachinery.models import KIND_MODELS
+from apimachinery.models import KIND_MODELS, validator_of
 from apimachinery.patch import json_copy
 from apimachinery.resources import ResourceInfo
 from apiserver.required import Filler, filler_for
@@ -189,7 +189,7 @@ class Strategy:
         causes = self._meta_causes(obj)
         if self.model is not None and not model_known:
             try:
-                self.model.model_validate(obj)
+                validator_of(self.model).validate_python(obj)
             except ValidationError as e:
                 causes += pydantic_causes(self.resource.kind, e)
         if not causes:
