@@ -195,6 +195,9 @@ async def _label(api: httpx.AsyncClient, ns: str, labels: dict[str, str]) -> htt
 
 
 async def test_pod_security_enforce_refuses_with_upstream_message(api: httpx.AsyncClient, ns: str) -> None:
+    # admitted while the namespace has no labels (privileged), refused once they say restricted
+    r = await _create(api, ns, "pods", _pod("before", securityContext={"privileged": True}))
+    assert r.status_code == 201, r.text
     r = await _label(api, ns, {"pod-security.kubernetes.io/enforce": "restricted"})
     assert r.status_code == 200, r.text
     r = await _create(api, ns, "pods", _pod("x", securityContext={"privileged": True}))

@@ -51,6 +51,7 @@ _TEMPLATE_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
     ("batch", "cronjobs"): ("spec", "jobTemplate", "spec", "template"),
 }
 _MAX_PODS_TO_CHECK = 3000
+_MAX_POLICIES_KEPT = 4096
 
 
 def pod_spec_of(group: str, plural: str, obj: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -100,6 +101,10 @@ class PodSecurity:
 
     def __init__(self, defaults: Policy | None = None) -> None:
         self.defaults = defaults or Policy()
+        # namespace name → (its labels as last read, their policy): the cache's objects are replaced, never
+        # changed, on a write, so the same labels object means the same policy (it is held, so not reused)
+        self._policies: dict[str, tuple[Any, Policy, list[Any]]] = {}
+        self._privileged = str(LevelVersion("privileged"))
 
     def handles(self, attrs: AdmissionAttributes) -> bool:
         """Creates and updates of namespaces, pods and workloads with pod templates."""
@@ -122,10 +127,10 @@ class PodSecurity:
         namespace = await namespace_of(reg, attrs.namespace)
         if namespace is None:
             raise errors.internal_error(f'failed to lookup namespace "{attrs.namespace}"')
-        policy, policy_errs = policy_to_evaluate(_d(namespace.get("metadata")).get("labels"), self.defaults)
+        policy, policy_errs = self._policy_of(attrs.namespace, _d(namespace.get("metadata")).get("labels"))
         if plural == "pods":
             if not policy_errs and policy.fully_privileged():
-                attrs.add_annotation(LABEL_PREFIX + "enforce-policy", str(LevelVersion("privileged")))
+                attrs.add_annotation(LABEL_PREFIX + "enforce-policy", self._privileged)
                 return
             old = attrs.old
             if attrs.operation == "UPDATE" and old is not None and not _significant_pod_update(attrs.obj, old):
@@ -137,6 +142,17 @@ class PodSecurity:
         found = pod_spec_of(attrs.resource.group, attrs.resource.plural, attrs.obj)
         if found is not None:
             self._evaluate(attrs, policy, policy_errs, found[0], found[1], False)
+
+    def _policy_of(self, namespace: str, labels: Any) -> tuple[Policy, list[Any]]:
+        """`policy_to_evaluate` of a namespace's labels, worked out again only when they are a new object."""
+        known = self._policies.get(namespace)
+        if known is not None and known[0] is labels:
+            return known[1], known[2]
+        policy, errs = policy_to_evaluate(labels, self.defaults)
+        if len(self._policies) >= _MAX_POLICIES_KEPT:
+            self._policies.clear()
+        self._policies[namespace] = (labels, policy, errs)
+        return policy, errs
 
     def _evaluate(
         self,
