@@ -498,6 +498,8 @@ def _as_typed_dicts(schema: Any) -> Any:
         return {k: _as_typed_dicts(v) for k, v in schema.items()}
     fields = schema["schema"]
     assert fields["type"] == "model-fields", fields["type"]
+    # the models use the JSON names themselves; an alias would need the model's populate_by_name carried over
+    assert not any("validation_alias" in f for f in fields["fields"].values()), "an aliased field"
     typed: dict[str, Any] = {
         "type": "typed-dict",
         "extra_behavior": "ignore",
