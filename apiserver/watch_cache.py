@@ -16,7 +16,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import Gauge
 
@@ -31,6 +31,8 @@ from apiserver.storage import (
 __all__ = ["CacheEvent", "CacheWatcher", "TooOld", "WatchCache"]
 
 log = logging.getLogger("apiserver.watchcache")
+
+T = TypeVar("T")
 
 OPEN_WATCHES = Gauge("apiserver_registered_watchers", "open client watches", ["resource"])
 
@@ -135,6 +137,7 @@ class ResourceCache:
         self._watchers: set[CacheWatcher] = set()
         self._oldest = 0  # every event after this revision is in the window
         self._sorted: list[str] | None = None  # the keys in order, until one is added or removed
+        self._derived: dict[Callable[[list[StoredObject]], Any], tuple[int, Any]] = {}  # build → (changed, value)
         self.changed = 0
         """The revision of the last change to these objects (or of the list they were loaded from): at any
         revision from it to the cache's own, the objects here are exactly what etcd held."""
@@ -143,6 +146,7 @@ class ResourceCache:
         """Replace the contents after a (re)list; open watches must re-watch."""
         self._objects = {s.key: s for s in items}
         self._sorted = None
+        self._derived.clear()
         self._window.clear()
         self._oldest = self.changed = revision
         for w in list(self._watchers):
@@ -182,6 +186,27 @@ class ResourceCache:
     def snapshot(self) -> list[StoredObject]:
         """Every cached object, sorted by key."""
         return [self._objects[k] for k in self._keys()]
+
+    def under(self, prefix: str) -> list[StoredObject]:
+        """The cached objects whose keys start with `prefix` (a namespace's), in key order."""
+        keys = self._keys()
+        out = []
+        for k in keys[bisect.bisect_left(keys, prefix) :]:
+            if not k.startswith(prefix):
+                break
+            out.append(self._objects[k])
+        return out
+
+    def derived(self, build: Callable[[list[StoredObject]], T]) -> T:
+        """`build(self.snapshot())`, worked out again only once these objects have changed (for admission's
+        reads of small, rarely written collections: webhook configurations, PriorityClasses). What it
+        returns is shared by every caller until then, so no caller may change it."""
+        known = self._derived.get(build)
+        if known is not None and known[0] == self.changed:
+            return known[1]  # type: ignore[no-any-return]
+        value = build(self.snapshot())
+        self._derived[build] = (self.changed, value)
+        return value
 
     def ordered_from(self, start: str) -> list[StoredObject]:
         """The cached objects whose keys sort at or after `start`, in key order."""

@@ -18,8 +18,7 @@ __all__ = ["aggregate", "forbidden", "list_in_namespace", "namespace_of", "objec
 
 async def list_in_namespace(reg: Registry, plural: str, namespace: str) -> list[dict[str, Any]]:
     """Every object of a namespaced resource in `namespace`, as the watch cache holds them."""
-    prefix = f"/registry/{plural}/{namespace}/"
-    return [s.obj for s in await reg.snapshot(plural) if s.key.startswith(prefix)]
+    return [s.obj for s in reg.cache.cache(plural).under(f"/registry/{plural}/{namespace}/")]
 
 
 async def namespace_of(reg: Registry, name: str) -> dict[str, Any] | None:

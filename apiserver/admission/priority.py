@@ -11,6 +11,7 @@ from apiserver.admission.lookups import forbidden
 
 if TYPE_CHECKING:
     from apiserver.registry import Registry
+    from apiserver.storage import StoredObject
 
 __all__ = ["SYSTEM_PRIORITY_CLASSES", "Priority"]
 
@@ -35,8 +36,13 @@ SYSTEM_PRIORITY_CLASSES: tuple[dict[str, Any], ...] = (
 )
 
 
-async def _classes(reg: Registry) -> list[dict[str, Any]]:
-    return [s.obj for s in await reg.snapshot("priorityclasses")]
+def _classes(reg: Registry) -> list[dict[str, Any]]:
+    """The PriorityClasses as the watch cache holds them (the list is shared: not to be changed)."""
+    return reg.cache.cache("priorityclasses").derived(_objects)
+
+
+def _objects(stored: list[StoredObject]) -> list[dict[str, Any]]:
+    return [s.obj for s in stored]
 
 
 def _is(attrs: AdmissionAttributes, group: str, plural: str) -> bool:
@@ -64,7 +70,7 @@ class Priority:
         if not isinstance(spec, dict):
             return
         name = spec.get("priorityClassName") or ""
-        classes = await _classes(reg)
+        classes = _classes(reg)
         if name:
             found = next((c for c in classes if (c.get("metadata") or {}).get("name") == name), None)
             if found is None:
@@ -99,7 +105,7 @@ class Priority:
         if not obj.get("globalDefault"):
             return
         me = (obj.get("metadata") or {}).get("name")
-        for c in await _classes(reg):
+        for c in _classes(reg):
             other = (c.get("metadata") or {}).get("name")
             if c.get("globalDefault") and other != me:
                 raise forbidden(

@@ -141,8 +141,7 @@ class ResourceQuotaAdmission:
 
     async def validate(self, attrs: AdmissionAttributes, reg: Registry) -> None:
         """Check the write against every quota of its namespace and charge it (unless a dry run)."""
-        prefix = f"/registry/resourcequotas/{attrs.namespace}/"
-        if not any(s.key.startswith(prefix) for s in await reg.snapshot("resourcequotas")):
+        if not reg.cache.cache("resourcequotas").under(f"/registry/resourcequotas/{attrs.namespace}/"):
             return  # no quota in the namespace, as the watch cache knows: nothing to read from etcd
         evaluator = evaluator_for(attrs.resource)
         try:

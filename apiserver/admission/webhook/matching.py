@@ -16,6 +16,7 @@ from apiserver.admission import AdmissionAttributes
 
 if TYPE_CHECKING:
     from apiserver.registry import Registry
+    from apiserver.storage import StoredObject
 
 __all__ = [
     "EXEMPT_KINDS",
@@ -120,14 +121,16 @@ class Webhook:
         return found
 
 
-async def load_webhooks(reg: Registry, plural: str) -> list[Webhook]:
+def load_webhooks(reg: Registry, plural: str) -> list[Webhook]:
     """Every webhook of every configuration of `plural`, configurations sorted by name, as the
-    watch cache holds them (upstream reads an informer: eventually consistent)."""
-    configs = sorted(
-        (s.obj for s in await reg.snapshot(plural)),
-        key=lambda c: str((c.get("metadata") or {}).get("name", "")),
-    )
-    mutating = plural == "mutatingwebhookconfigurations"
+    watch cache holds them (upstream reads an informer: eventually consistent); built again only when the
+    configurations change, so each webhook's selectors are parsed once. The list is shared: not to be changed."""
+    build = _mutating_webhooks if plural == "mutatingwebhookconfigurations" else _validating_webhooks
+    return reg.cache.cache(plural).derived(build)
+
+
+def _webhooks(stored: list[StoredObject], mutating: bool) -> list[Webhook]:
+    configs = sorted((s.obj for s in stored), key=lambda c: str((c.get("metadata") or {}).get("name", "")))
     out: list[Webhook] = []
     for config in configs:
         name = str((config.get("metadata") or {}).get("name", ""))
@@ -135,6 +138,14 @@ async def load_webhooks(reg: Registry, plural: str) -> list[Webhook]:
             if isinstance(hook, dict):
                 out.append(Webhook(hook, name, i, mutating))
     return out
+
+
+def _mutating_webhooks(stored: list[StoredObject]) -> list[Webhook]:
+    return _webhooks(stored, True)
+
+
+def _validating_webhooks(stored: list[StoredObject]) -> list[Webhook]:
+    return _webhooks(stored, False)
 
 
 def _exact_or_wildcard(items: Any, requested: str) -> bool:

@@ -42,7 +42,7 @@ class MutatingAdmissionWebhook:
 
     async def admit(self, attrs: AdmissionAttributes, reg: Registry) -> None:
         """Call the matching webhooks in order (configurations by name), then reinvoke as needed."""
-        hooks = await load_webhooks(reg, "mutatingwebhookconfigurations")
+        hooks = load_webhooks(reg, "mutatingwebhookconfigurations")
         if not hooks:
             return
         kind = request_kind(attrs)

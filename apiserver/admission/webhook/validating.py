@@ -34,7 +34,7 @@ class ValidatingAdmissionWebhook:
 
     async def validate(self, attrs: AdmissionAttributes, reg: Registry) -> None:
         """Call every matching webhook concurrently; raise the first refusal."""
-        hooks = await load_webhooks(reg, "validatingwebhookconfigurations")
+        hooks = load_webhooks(reg, "validatingwebhookconfigurations")
         if not hooks:
             return
         kind = request_kind(attrs)
