@@ -191,10 +191,10 @@ class ResourceCache:
         """The cached objects whose keys start with `prefix` (a namespace's), in key order."""
         keys = self._keys()
         out = []
-        for k in keys[bisect.bisect_left(keys, prefix) :]:
-            if not k.startswith(prefix):
+        for i in range(bisect.bisect_left(keys, prefix), len(keys)):
+            if not keys[i].startswith(prefix):
                 break
-            out.append(self._objects[k])
+            out.append(self._objects[keys[i]])
         return out
 
     def derived(self, build: Callable[[list[StoredObject]], T]) -> T:
