@@ -418,7 +418,8 @@ def track_update(
 
     `complete` gives an object the defaults and required fields the write will give it. Upstream
     compares objects decoded with both, so a field the client left out and the server puts back is
-    no change; it is run, on a copy, only when the update seems to remove fields.
+    no change; it is run, on a copy, only when the update seems to remove fields or to change an object
+    or a list as a whole (an atomic one, where a default left out inside shows as a changed value).
     """
     sent = (new.get("metadata") or {}).get("managedFields")
     if sent is not None and sent != (old.get("metadata") or {}).get("managedFields"):
@@ -426,7 +427,7 @@ def track_update(
     entries = copy.deepcopy(_entries(old))
     before = fields_of(res, old, subresource)
     changed, removed = _changes(res, old, new, before, subresource)
-    if removed and complete is not None:
+    if complete is not None and (removed or any(isinstance(_get(new, p), dict | list) for p in changed)):
         completed = copy.deepcopy(new)
         complete(completed)
         changed, removed = _changes(res, old, completed, before, subresource)
