@@ -4,6 +4,7 @@ cleanly. Used by the launcher and by the test fixtures."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -23,9 +24,25 @@ ETCD_MISSING = (
 )
 
 
+# Where `free_port` draws from: below the kernel's ephemeral range (32768-60999 by default), so that no
+# outgoing connection is given the port between the pick and its server's bind (a port from bind(0) is an
+# ephemeral one, which any connect() may take in that window), and above the ports people run servers on.
+_PICK_RANGE = (20000, 32767)
+_RANDOM = random.SystemRandom()  # not the module's generator, which test plug-ins may seed alike in every worker
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, drawn outside the ephemeral range."""
+    low, high = _PICK_RANGE
+    for _ in range(64):
+        port = _RANDOM.randint(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the range is crowded: any free port the kernel gives
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
