@@ -26,8 +26,9 @@ ETCD_MISSING = (
 
 # Where `free_port` draws from: below the kernel's ephemeral range (32768-60999 by default), so that no
 # outgoing connection is given the port between the pick and its server's bind (a port from bind(0) is an
-# ephemeral one, which any connect() may take in that window), and above the ports people run servers on.
-_PICK_RANGE = (20000, 32767)
+# ephemeral one, which any connect() may take in that window); below the Services' NodePort range
+# (30000-32767), which kube-proxy binds; above the ports people run servers on.
+_PICK_RANGE = (20000, 29999)
 _RANDOM = random.SystemRandom()  # not the module's generator, which test plug-ins may seed alike in every worker
 
 

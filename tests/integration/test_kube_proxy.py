@@ -231,6 +231,8 @@ async def test_external_traffic_policy_local_with_two_proxies(
         node_port = svc["spec"]["ports"][0]["nodePort"]
         await objs.service_status("local", {"loadBalancer": {"ingress": [{"ip": lb_ip}]}})
         await objs.put_slice(slice_for("local", [endpoint(a, node="node-1"), endpoint(b, node="node-2")], a.port))
+        # each proxy programs the Service on its own: wait for both, not for one of them
+        await wait_for(lambda: ask(proxy1.address, node_port), what="node-1's NodePort")
         await wait_for(lambda: ask(proxy2.address, node_port), what="node-2's NodePort")
         assert set(await names_via(proxy1.address, node_port, 6)) == {"a"}
         assert set(await names_via(proxy2.address, node_port, 6)) == {"b"}
