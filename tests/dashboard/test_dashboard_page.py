@@ -101,11 +101,15 @@ async def test_overview_lists_nodes_and_a_deployments_pods(
     deploy = page.locator(f'#workloads tbody tr[data-key="deployments/{ns}/web"]')
     await deploy.locator("td.ready", has_text="3/3").wait_for()
     rs = page.locator('#workloads tbody tr[data-kind="ReplicaSet"]')
+    # the ReplicaSet's status comes on its own watch, which may trail the Deployment's
+    await rs.locator("td.ready", has_text="3/3").wait_for()
     assert await rs.locator("td.ready").inner_text() == "3/3"
     assert await rs.locator("button.scale").count() == 0  # scaled through its Deployment
     assert await deploy.locator("button.scale").count() == 1
 
     svc_row = page.locator(f'#services tbody tr[data-key="{ns}/web"]')
+    # EndpointSlices are their own list and watch: the row may be drawn before they arrive
+    await svc_row.locator("td.endpoints", has_text="127.1.0.10:8080").wait_for()
     assert await svc_row.locator("td.endpoints").inner_text() == "127.1.0.10:8080"
 
     # metrics.k8s.io is not served here: no usage columns
