@@ -3,9 +3,9 @@
 grpc.aio spends ~100-300 µs of CPU per unary call here, most of it in its C core's threads and the hand-offs
 between them and the event loop; grpclib, on the pure-Python h2, spends more still (`bench/etcd_calls.py`).
 This client speaks the part of HTTP/2 (RFC 9113) a gRPC client needs, on one asyncio Protocol per
-connection: client-opened streams, flow control both ways, SETTINGS, PING (answered, and sent as gRPC's
-keepalive while streams are open), GOAWAY and RST_STREAM. It sends its header blocks as HPACK literals
-that never touch the server's table, and decodes the server's with `hpack`.
+connection: client-opened streams, flow control both ways, SETTINGS, PING (answered with the next write,
+and sent as gRPC's keepalive while streams are open), GOAWAY and RST_STREAM. It sends its header blocks as
+HPACK literals that never touch the server's table, and decodes the server's with `hpack`.
 
 A unary call is one write (HEADERS and DATA frames) and one future; a stream's messages are read from a
 buffer the protocol fills. A stream's receive window is given back as data arrives while less than a window
@@ -165,7 +165,7 @@ class _Stream:
 class _Connection(asyncio.Protocol):
     """One HTTP/2 connection to the server: frames in and out, streams by id."""
 
-    def __init__(self, max_message: int, keepalive: float, keepalive_timeout: float) -> None:
+    def __init__(self, max_message: int, keepalive: float, keepalive_timeout: float, ping_ack_delay: float) -> None:
         self.transport: asyncio.Transport | None = None
         self.keepalive_interval = keepalive
         self.keepalive_timeout = keepalive_timeout
@@ -190,6 +190,9 @@ class _Connection(asyncio.Protocol):
         self.last_read = 0.0
         self.keepalive: asyncio.TimerHandle | None = None
         self.outgoing: list[bytes] = []
+        self.ping_ack_delay = ping_ack_delay
+        self.acks: list[bytes] = []  # answers to the server's PINGs, sent with the next write
+        self.ack_timer: asyncio.TimerHandle | None = None
 
     # -- connection ----------------------------------------------------------------------------------
 
@@ -214,8 +217,28 @@ class _Connection(asyncio.Protocol):
 
     def _write_out(self) -> None:
         outgoing, self.outgoing = self.outgoing, []
-        if self.transport is not None and not self.transport.is_closing():
+        if self.acks:
+            outgoing[:0] = self.acks  # PING answers before other frames (RFC 9113 6.7)
+            self.acks = []
+            if self.ack_timer is not None:
+                self.ack_timer.cancel()
+                self.ack_timer = None
+        if outgoing and self.transport is not None and not self.transport.is_closing():
             self.transport.writelines(outgoing)
+
+    def _ack_ping(self, payload: bytes) -> None:
+        """Answer a server's PING with the next write, or after `ping_ack_delay` if none comes sooner.
+
+        etcd (gRPC-Go's BDP estimator) pings whenever data arrives while no ping of its own is unanswered:
+        answered at once, that is a system call of its own for every call or two. Riding on the next write
+        costs none, and etcd pings less often."""
+        self.acks.append(_frame(_PING, _ACK, 0, payload))
+        if self.ack_timer is None:
+            self.ack_timer = self.loop.call_later(self.ping_ack_delay, self._acks_due)
+
+    def _acks_due(self) -> None:
+        self.ack_timer = None
+        self._write_out()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Every open call ends UNAVAILABLE."""
@@ -224,6 +247,8 @@ class _Connection(asyncio.Protocol):
             return
         if self.keepalive is not None:
             self.keepalive.cancel()
+        if self.ack_timer is not None:
+            self.ack_timer.cancel()
         reason = f"connection lost: {exc}" if exc else "connection closed"
         for stream in list(self.streams.values()):
             self._end(stream, GrpcError(grpc.StatusCode.UNAVAILABLE, reason))
@@ -490,7 +515,7 @@ class _Connection(asyncio.Protocol):
             if flags & _ACK:
                 self.ping_sent = 0.0
             else:
-                self._out(_frame(_PING, _ACK, 0, payload))
+                self._ack_ping(payload)
         elif kind == _WINDOW_UPDATE:
             increment = _U32.unpack(payload)[0] & _MAX_WINDOW
             if stream_id == 0:
@@ -604,7 +629,8 @@ class GrpcChannel:
     """Calls to one gRPC server over one HTTP/2 connection, opened on the first call and again after a loss.
 
     `keepalive`: while streams are open and nothing was read for that long, a PING is sent (gRPC's
-    keepalive_time); `keepalive_timeout`: the connection is dropped when its answer is that late.
+    keepalive_time); `keepalive_timeout`: the connection is dropped when its answer is that late;
+    `ping_ack_delay`: how long the answer to a server's PING may wait for a write to ride on.
     """
 
     def __init__(
@@ -616,9 +642,11 @@ class GrpcChannel:
         max_message: int = 1 << 30,
         keepalive: float = 10.0,
         keepalive_timeout: float = 20.0,
+        ping_ack_delay: float = 0.005,
     ) -> None:
         self._keepalive = keepalive
         self._keepalive_timeout = keepalive_timeout
+        self._ping_ack_delay = ping_ack_delay
         self._host = host
         self._port = port
         self._ssl = ssl_context
@@ -661,7 +689,9 @@ class GrpcChannel:
         try:
             async with asyncio.timeout(timeout):
                 _, connection = await loop.create_connection(
-                    lambda: _Connection(self._max_message, self._keepalive, self._keepalive_timeout),
+                    lambda: _Connection(
+                        self._max_message, self._keepalive, self._keepalive_timeout, self._ping_ack_delay
+                    ),
                     self._host,
                     self._port,
                     ssl=self._ssl,

@@ -5,6 +5,7 @@ a cancelled call, and a watch stream whose reader lags."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -23,6 +24,18 @@ from tinykube.procs import Process, free_port, start_etcd
 
 RANGE, TXN, WATCH = "/etcdserverpb.KV/Range", "/etcdserverpb.KV/Txn", "/etcdserverpb.Watch/Watch"
 PREFIX = b"/test/etcdgrpc/"
+
+
+def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    """One HTTP/2 frame, as a scripted server writes it."""
+    return len(payload).to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big") + payload
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, int, int, bytes]:
+    """The next HTTP/2 frame a scripted server reads: type, flags, stream id, payload."""
+    head = await reader.readexactly(9)
+    payload = await reader.readexactly(int.from_bytes(head[:3], "big"))
+    return head[3], head[4], int.from_bytes(head[5:9], "big") & 0x7FFFFFFF, payload
 
 
 def _channel(url: str, **kwargs: float) -> GrpcChannel:
@@ -254,9 +267,7 @@ async def test_header_blocks_are_read_anew_once_the_servers_table_moves() -> Non
         [("grpc-status", "5"), ("grpc-message", "not here")],
     ]
     sent: list[bytes] = []
-
-    def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
-        return len(payload).to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big") + payload
+    frame = _frame
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readexactly(24)  # the client preface
@@ -293,3 +304,59 @@ async def test_header_blocks_are_read_anew_once_the_servers_table_moves() -> Non
     finally:
         await channel.close()
         server.close()
+
+
+async def test_a_servers_pings_are_answered_with_the_next_call_or_after_the_delay() -> None:
+    # a scripted server that pings before each answer (as etcd's BDP estimator does) and answers a call only
+    # once its earlier ping is answered: with an hour's delay allowed, the second call completes only if the
+    # answer rides on that call's own write; the last ping, with no call after it, is answered by the timer
+    answered: list[list[bytes]] = []  # each connection's PING answers
+    third: asyncio.Event = asyncio.Event()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        encoder, acks, calls = Encoder(), [], 0
+        answered.append(acks)
+        await reader.readexactly(24)  # the client preface
+        writer.write(_frame(4, 0, 0, b""))
+        with contextlib.suppress(asyncio.IncompleteReadError):  # the client closed
+            while True:
+                kind, flags, stream, payload = await _read_frame(reader)
+                if kind == 6 and flags & 1:
+                    acks.append(payload)
+                    if len(acks) == 3:
+                        third.set()
+                elif kind == 4 and not flags & 1:
+                    writer.write(_frame(4, 1, 0, b""))
+                elif kind == 0 and flags & 1:  # a request's DATA, ending its stream
+                    while len(acks) < calls:
+                        kind, flags, _, payload = await _read_frame(reader)
+                        if kind == 6 and flags & 1:
+                            acks.append(payload)
+                    calls += 1
+                    message = rpc.RangeResponse(count=calls).SerializeToString()
+                    head = encoder.encode([(":status", "200"), ("content-type", "application/grpc")])
+                    writer.write(
+                        _frame(6, 0, 0, b"ping%04d" % calls)
+                        + _frame(1, 4, stream, head)
+                        + _frame(0, 0, stream, b"\x00" + len(message).to_bytes(4, "big") + message)
+                        + _frame(1, 5, stream, encoder.encode([("grpc-status", "0")]))
+                    )
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    riding = GrpcChannel("127.0.0.1", port, ping_ack_delay=3600)
+    try:
+        assert (await _get(riding, PREFIX)).count == 1
+        assert (await _get(riding, PREFIX, timeout=10)).count == 2
+    finally:
+        await riding.close()
+    timed = GrpcChannel("127.0.0.1", port, ping_ack_delay=0.01)
+    try:
+        for n in (1, 2, 3):
+            assert (await _get(timed, PREFIX)).count == n
+        await asyncio.wait_for(third.wait(), 10)
+    finally:
+        await timed.close()
+        server.close()
+    assert answered == [[b"ping0001"], [b"ping0001", b"ping0002", b"ping0003"]]
