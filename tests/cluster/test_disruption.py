@@ -171,7 +171,13 @@ def test_a_higher_priority_pod_preempts_a_lower_one(kube: Kubectl, http: httpx.C
 
     pod = wait_for(running, 60, "the high-priority pod Running")
     assert pod["spec"]["priority"] == 1000
-    events = json.loads(kube.ok("get", "events", "-n", ns, "--field-selector", "reason=Preempted", "-o", "json"))
+
+    def preempted() -> dict | None:
+        events = json.loads(kube.ok("get", "events", "-n", ns, "--field-selector", "reason=Preempted", "-o", "json"))
+        return events if events["items"] else None
+
+    # the scheduler writes its events from a queue of its own, which it may hold while it is busy
+    events = wait_for(preempted, 15, "the Preempted event")
     assert any(f"Preempted by pod {pod['metadata']['uid']} on node" in e["message"] for e in events["items"])
 
     # the filler Deployment replaces its victim, which now fits nowhere: Pending, Unschedulable

@@ -188,7 +188,16 @@ spec:
     assert dkube("exec", "-n", dns_, "hello", "--", "sh", "-c", "exit 3").returncode == 3
     out = dkube.ok("exec", "-i", "-n", dns_, "hello", "--", "sh", "-c", "tr a-z A-Z", input="through stdin\n")
     assert out == "THROUGH STDIN\n"
-    events = dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=hello")
+    # the kubelet's events are recorded apart from the pod's status, so they may trail it
+    events = wait_for(
+        lambda: (
+            (out := dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=hello"))
+            and "already present on machine" in out
+            and out
+        ),
+        15,
+        "the Pulled event",
+    )
     assert f'Container image "{IMAGE}" already present on machine' in events
 
     follow = dkube.start("logs", "-f", "-n", dns_, "hello")
@@ -331,7 +340,15 @@ spec:
 
     assert wait_for(serves, 15, "the new instance serving on the new pod IP") == "hello from phoenix\n"
     assert "tk-hello starting on phoenix" in dkube.ok("logs", "-n", dns_, "phoenix", "--previous")
-    events = dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=phoenix")
+    events = wait_for(
+        lambda: (
+            (out := dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=phoenix"))
+            and "SandboxChanged" in out
+            and out
+        ),
+        15,
+        "the SandboxChanged event",
+    )
     assert "Pod sandbox changed, it will be killed and re-created." in events
 
 

@@ -53,7 +53,13 @@ def test_the_kubelet_port_refuses_whom_the_cluster_does_not_allow(kube: Kubectl,
         403,
         "Forbidden (user=stranger, verb=get, resource=nodes, subresource(s)=[proxy])\n",
     )
-    r = httpx.get(logs, verify=_tls(cluster, "admin"), timeout=10)
+
+    def admin_read() -> httpx.Response | None:
+        got = httpx.get(logs, verify=_tls(cluster, "admin"), timeout=10)
+        return got if got.text else None
+
+    # Ready as soon as it started, the container prints once Python is up: its line may not be in the log yet
+    r = wait_for(admin_read, 10, "the container's line in its log")
     assert (r.status_code, r.text) == (200, "ready\n")
     # the metrics-server's identity scrapes resource metrics (nodes/metrics), and reads no logs
     assert httpx.get(f"{base}/metrics/resource", verify=_tls(cluster, "metrics-server"), timeout=10).status_code == 200

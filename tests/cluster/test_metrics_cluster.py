@@ -208,13 +208,22 @@ def test_hpa_scales_a_busy_deployment_up_and_back_down(kube: Kubectl, namespace:
     def replicas() -> int:
         return int(json.loads(kube.ok("get", "deployment", "-n", namespace, "busy", "-o", "json"))["spec"]["replicas"])
 
+    def rescale_events() -> str:
+        return kube.ok("get", "events", "-n", namespace, "--field-selector", "reason=SuccessfulRescale")
+
     wait_for(lambda: replicas() >= 2, 60, "the HPA to scale busy up to 2 or more")
-    status = hpa()["status"]
+
+    def rescaled_status() -> dict[str, Any] | None:
+        status = hpa().get("status") or {}
+        return status if (status.get("desiredReplicas") or 0) >= 2 else None
+
+    # the controller scales the target first, then writes the HPA's status and records its event
+    status = wait_for(rescaled_status, 30, "the HPA's status after it scaled")
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["ScalingActive"]["reason"] == "ValidMetricFound"
     assert conditions["AbleToScale"]["status"] == "True"
     assert status["currentMetrics"][0]["resource"]["current"]["averageUtilization"] > 55
-    events = kube.ok("get", "events", "-n", namespace, "--field-selector", "reason=SuccessfulRescale")
+    events = wait_for(lambda: rescale_events() or None, 30, "a SuccessfulRescale event")
     assert "New size: " in events and "cpu resource utilization (percentage of request) above target" in events
     line = kube.ok("get", "hpa", "-n", namespace).splitlines()[1]
     assert re.match(r"busy +Deployment/busy +cpu: \d+%/50% +1 +3 +[123] ", line), line
@@ -228,9 +237,8 @@ def test_hpa_scales_a_busy_deployment_up_and_back_down(kube: Kubectl, namespace:
     ]
     kube.ok("patch", "-n", namespace, "deployment", "busy", "--type=json", "-p", json.dumps(patch))
     wait_for(lambda: replicas() == 1, 75, "the HPA to scale busy back to 1")
-    assert "All metrics below target" in kube.ok(
-        "get", "events", "-n", namespace, "--field-selector", "reason=SuccessfulRescale"
-    )
+    events = wait_for(lambda: "below target" in (out := rescale_events()) and out, 30, "the downscale's event")
+    assert "All metrics below target" in events
     with contextlib.suppress(subprocess.TimeoutExpired):
         kube("delete", "hpa", "-n", namespace, "busy", timeout=10)
 

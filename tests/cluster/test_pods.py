@@ -57,8 +57,15 @@ def test_pod_workflow_runs_serves_logs_and_execs(
     r = kube("exec", "-n", cns, "ngx", "--", "sh", "-c", "exit 3")
     assert r.returncode == 3
 
-    events = kube.ok("get", "events", "-n", cns, "--field-selector", "involvedObject.name=ngx")
-    for reason in ("Scheduled", "Pulled", "Created", "Started"):
+    reasons = ("Scheduled", "Pulled", "Created", "Started")
+
+    def recorded() -> str | None:
+        out = kube.ok("get", "events", "-n", cns, "--field-selector", "involvedObject.name=ngx")
+        return out if all(reason in out for reason in reasons) else None
+
+    # the scheduler and the kubelet write events from queues of their own, which may hold them while busy
+    events = wait_for(recorded, 15, "the pod's events")
+    for reason in reasons:
         assert reason in events, events
 
 
@@ -83,7 +90,12 @@ spec:
     cond = wait_for(condition, 15, "PodScheduled=False")
     assert cond["reason"] == "Unschedulable"
     assert cond["message"] == "0/2 nodes are available: 2 Insufficient cpu."
-    out = kube.ok("describe", "pod", "-n", cns, "huge")
+    # the scheduler's event is written from its own queue, after the pod's condition
+    out = wait_for(
+        lambda: (out := kube.ok("describe", "pod", "-n", cns, "huge")) and "FailedScheduling" in out and out,
+        15,
+        "the FailedScheduling event",
+    )
     assert "FailedScheduling" in out and "0/2 nodes are available: 2 Insufficient cpu." in out
     assert table(kube.ok("get", "pod", "-n", cns, "huge"))[1][:3] == ["huge", "0/1", "Pending"]
 

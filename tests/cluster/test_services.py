@@ -156,8 +156,10 @@ def test_web_stack_through_node_ports_and_dns(kube: Kubectl, cluster: Cluster, c
     wait_for(through_all_tiers, 20, "both nginx replicas answering through node-2's NodePort")
     nginx_pods = kube.ok("get", "pods", "-n", cns, "-l", "k8s-app=nginx", "-o", "jsonpath={.items[*].metadata.name}")
     assert seen == set(nginx_pods.split())
-    # and through node-1's NodePort too
-    assert get(f"http://{cluster.node_ip('node-1')}:{port}/").startswith("nginx ")
+    # and through node-1's NodePort too, which node-1's kube-proxy programs on its own
+    node1 = cluster.node_ip("node-1")
+    wait_for(lambda: _answered(f"http://{node1}:{port}/"), 20, "node-1's NodePort")
+    assert get(f"http://{node1}:{port}/").startswith("nginx ")
     # a pod resolves a Service by its short name with the host's own resolver library
     pod = nginx_pods.split()[0]
     out = kube.ok("exec", "-n", cns, pod, "--", "getent", "hosts", "php-svc")
@@ -170,6 +172,12 @@ def _try_get(url: str) -> httpx.Response | None:
         return httpx.get(url, timeout=3)
     except httpx.HTTPError:
         return None
+
+
+def _answered(url: str) -> httpx.Response | None:
+    """The answer, once one is not a server error (a tier's kube-proxy not ready yet: nginx's 502)."""
+    r = _try_get(url)
+    return None if r is None or r.is_server_error else r
 
 
 def test_cluster_ip_reaches_every_replica_and_readiness_takes_one_out(

@@ -171,9 +171,15 @@ def test_replication_controller_and_web_stack(kube: Kubectl, chttp: httpx.Client
     assert sorted(r[:4] for r in rows[1:]) == [["mysql", "1", "1", "1"], ["myweb", "2", "2", "2"]]
     for d in ("nginx", "php", "wordpress-mysql"):
         kube.ok("rollout", "status", "-n", cns, f"deploy/{d}", "--timeout=60s", timeout=70)
-    ep = chttp.get(f"/api/v1/namespaces/{cns}/endpoints/myweb").json()
+
+    def endpoints(name: str, n: int) -> dict | None:
+        ep = chttp.get(f"/api/v1/namespaces/{cns}/endpoints/{name}").json()
+        return ep if len([a for s in ep.get("subsets") or [] for a in s.get("addresses") or []]) == n else None
+
+    # the endpoints controller follows the pods on its own, apart from the RC and Deployment statuses
+    ep = wait_for(lambda: endpoints("myweb", 2), 20, "myweb's Endpoints listing both pods")
     assert len(ep["subsets"][0]["addresses"]) == 2 and ep["subsets"][0]["ports"][0]["port"] == 8080
-    ep = chttp.get(f"/api/v1/namespaces/{cns}/endpoints/wordpress-mysql").json()
+    ep = wait_for(lambda: endpoints("wordpress-mysql", 1), 20, "wordpress-mysql's Endpoints listing its pod")
     assert len(ep["subsets"][0]["addresses"]) == 1
     # myweb answers on nodePort 30001 of every node
     for node in cluster.node_names:

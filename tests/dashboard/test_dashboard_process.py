@@ -190,6 +190,8 @@ async def test_a_list_that_failed_is_listed_again_while_the_others_are_watched(
     await page.goto(f"{dashboard.url}/?namespace={ns}")
     await page.wait_for_selector("#connection.ok")
     await page.evaluate("window.loadedOnce = true")
+    # the failed list is drawn at the next animation frame, which may come after the watch opened
+    await page.locator("#services").get_by_text("injected").first.wait_for()
     assert await page.locator("#services").get_by_text("injected").count() > 0  # the failure is shown meanwhile
     row = page.locator(f'#services tbody tr[data-key="{ns}/web"]')
     await row.wait_for(timeout=20000)

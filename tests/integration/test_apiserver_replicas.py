@@ -246,7 +246,13 @@ async def test_each_apiserver_keeps_an_identity_lease_and_the_kubernetes_endpoin
     a, _ = clients
     _, _, port = pair
     names = [identity_lease_name(f"replica-{i}") for i in range(2)]
-    leases = await _identity_leases(a)
+
+    async def both_leases() -> dict[str, dict[str, Any]] | None:
+        """both identity Leases exist (each apiserver writes its own once bootstrapped, after /readyz)"""
+        leases = await _identity_leases(a)
+        return leases if set(names) <= set(leases) else None
+
+    leases = await _eventually(both_leases)
     assert sorted(leases) == sorted(names)
     for name, address in zip(names, ADDRESSES, strict=True):
         lease = leases[name]

@@ -244,7 +244,13 @@ async def test_suspend_and_resume(apiserver: str, client: ApiClient, ns: str) ->
             return pods if len(pods) == 2 else None
 
         await eventually(two, what="pods after resuming")
-        got = await client.get("jobs", "paused", ns)
+
+        async def started():
+            got = await client.get("jobs", "paused", ns)
+            return got if got["status"].get("startTime") else None
+
+        # the controller creates the pods first and writes the Job's status after them
+        got = await eventually(started, what="the resumed Job's status")
         resumed = [c for c in got["status"]["conditions"] if c["type"] == "Suspended"]
         assert resumed[0]["status"] == "False" and resumed[0]["reason"] == "JobResumed"
         assert got["status"]["startTime"]

@@ -231,6 +231,8 @@ async def test_routes_by_host_and_path(web: Web, proxy: httpx.AsyncClient) -> No
         ],
     )
     await routed(proxy, host, "/", "a")
+    # svc-b and its slice were made after svc-a's, each on its own watch: a route to a says nothing of b
+    await routed(proxy, host, "/cart", "b")
     assert await backend_of(proxy, host, "/anything/else") == "a"
     assert await backend_of(proxy, host, "/cart") == "b"
     assert await backend_of(proxy, host, "/cart/items/3") == "b"
@@ -306,6 +308,7 @@ async def test_default_backend_takes_what_no_rule_matches(web: Web, proxy: httpx
     )
     try:
         await routed(proxy, host, "/only", "a")
+        await routed(proxy, host, "/other", "b")  # svc-b's Service and slice may trail svc-a's
         assert await backend_of(proxy, host, "/other") == "b"
         assert await backend_of(proxy, stray, "/") == "b"
     finally:
@@ -380,6 +383,12 @@ async def test_round_robin_skips_refusing_endpoints_and_502_when_all_refuse(
         return {await backend_of(proxy, host, "/rr") for _ in range(2)} == {"a", "b"}
 
     await wait_for(both_slices_seen, 10, "both endpoints of svc-rr in rotation")
+
+    async def dead_seen() -> bool:
+        return await status_of(proxy, host, "/dead") == 502
+
+    # svc-dead and its slice came last on their watches: once they are seen, so are svc-half's
+    await wait_for(dead_seen, 10, "svc-dead's endpoint tried (502, not 503)")
     seen = [await backend_of(proxy, host, "/rr") for _ in range(6)]
     assert sorted(seen) == ["a"] * 3 + ["b"] * 3
     assert all(x != y for x, y in itertools.pairwise(seen))  # alternating
@@ -460,8 +469,13 @@ async def test_writes_the_published_address_to_ingress_status(web: Web, proxy: h
     await wait_for(lambda: address("mine", second), 5, "the new address in the Ingress status")
     theirs = (await api.get(web.ingress_path("theirs"))).json()
     assert not ((theirs.get("status") or {}).get("loadBalancer") or {}).get("ingress")
-    events = (await api.get(f"/api/v1/namespaces/{web.ns}/events")).json()["items"]
-    syncs = [e for e in events if e["involvedObject"]["name"] == "mine" and e["reason"] == "Sync"]
+
+    async def synced() -> list[dict[str, Any]]:
+        events = (await api.get(f"/api/v1/namespaces/{web.ns}/events")).json()["items"]
+        return [e for e in events if e["involvedObject"]["name"] == "mine" and e["reason"] == "Sync"]
+
+    # events are written from a queue of their own, apart from the status
+    syncs = await wait_for(synced, 5, "the Sync event of the Ingress")
     assert syncs and syncs[0]["source"]["component"] == "nginx-ingress-controller"
 
 

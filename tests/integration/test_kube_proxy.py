@@ -245,7 +245,12 @@ async def test_external_traffic_policy_local_with_two_proxies(
         # eTP Cluster: every node's NodePort reaches every endpoint again
         await objs.put_slice(slice_for("local", [endpoint(a, node="node-1"), endpoint(b, node="node-1")], a.port))
         await objs.patch_service("local", {"externalTrafficPolicy": "Cluster"})
-        await wait_for(lambda: ask(proxy2.address, node_port), what="node-2's NodePort with eTP Cluster")
+
+        async def both() -> bool:
+            return set(await names_via(proxy2.address, node_port, 4)) == {"a", "b"}
+
+        # the Service and its slice come on separate watches: with the policy but the old slice, only a answers
+        await wait_for(both, what="node-2's NodePort to reach both endpoints with eTP Cluster")
         assert set(await names_via(proxy2.address, node_port, 4)) == {"a", "b"}
     finally:
         await asyncio.to_thread(proxy2.stop)

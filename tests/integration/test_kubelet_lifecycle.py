@@ -407,7 +407,13 @@ async def test_missing_secret_volume_waits_in_container_creating(
 
     message = await eventually(failed_mount, 15, "FailedMount event")
     assert message == 'MountVolume.SetUp failed for volume "s" : secret "later" not found'
-    p = await get_pod(api, ns, "needs-secret")
+
+    async def reported() -> dict[str, Any] | None:
+        p = await get_pod(api, ns, "needs-secret")
+        return p if p and container_status(p, "c") else None
+
+    # the event is queued before the kubelet writes the pod's status, which may reach the API later
+    p = await eventually(reported, 15, "the kubelet's status of the pod")
     assert p and p["status"]["phase"] == "Pending"
     assert container_status(p, "c")["state"] == {"waiting": {"reason": "ContainerCreating"}}
     await create(api, ns, "secrets", {"metadata": {"name": "later"}, "stringData": {"k": "v"}})

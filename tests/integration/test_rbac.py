@@ -439,9 +439,8 @@ async def test_escalation_is_refused(secure: SecureApiserver, setup: httpx.Async
             f'rolebindings.{RBAC} "admin" is forbidden: user "alice" (groups=["devs" "ops" "system:authenticated"]) '
             "is attempting to grant RBAC permissions not currently held:\n"
         )
-        # a role she holds every rule of: fine
-        r = await alice.post(bindings, json=binding("pods", "Role", "pods"))
-        assert r.status_code == 201, r.text
+        # a role she holds every rule of: fine (once her new Role is in the watch cache RBAC reads)
+        await _until_status(alice, bindings, 201, "POST", json=binding("pods", "Role", "pods"))
 
     # the `bind` verb on one ClusterRole lets her bind it without holding its rules
     await _role(
