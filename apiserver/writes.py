@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from apimachinery import errors
 from apimachinery.patch import MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, UnsupportedPatchType, apply_patch
-from apiserver import managedfields, openapi
+from apiserver import fastcheck, managedfields, openapi
 from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type, nests_within
 from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
@@ -68,7 +68,8 @@ async def patch_object(ctx: RequestContext) -> Response:
             "the body of the request was in an unknown format - accepted media types include: "
             "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
         )
-    patch = decode_body(await ctx.body(), content_type, PATCH_TYPES)
+    raw_patch = await ctx.body()
+    patch = decode_body(raw_patch, content_type, PATCH_TYPES)
     wo = WriteOptions.parse(ctx.query)
     if mt == "application/apply-patch+yaml":
         from apiserver.apply import server_side_apply
@@ -76,6 +77,7 @@ async def patch_object(ctx: RequestContext) -> Response:
         return await server_side_apply(ctx, patch, wo)
 
     await openapi.ensure_loaded()
+    await fastcheck.prepare(res)
     manager = managedfields.manager_name(wo.field_manager, ctx.header("user-agent"))
     check = openapi.FieldCheck([])
     apply_patch_to = patch_function(patch, mt, res.kind, copy_doc=False)
@@ -83,6 +85,7 @@ async def patch_object(ctx: RequestContext) -> Response:
     # a JSON patch's copy and move can nest it deeper
     bounded = mt in (MERGE_PATCH, STRATEGIC_MERGE_PATCH)
     only = _patched_fields(patch) if bounded and subresource == "status" and not res.custom else None
+    null_free = b"null" not in raw_patch  # else the compiled check would refuse, as a null field needs removing
     complete = reg.strategy(res).complete
 
     def mutate(cur: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +100,7 @@ async def patch_object(ctx: RequestContext) -> Response:
 
         depth_known = bounded and nests_within(raw)
         check.warnings = openapi.check_fields(
-            res, new, wo.field_validation, ignore=known, depth_known=depth_known, only=only
+            res, new, wo.field_validation, ignore=known, depth_known=depth_known, only=only, null_free=null_free
         ).warnings
         if subresource:
             return new
