@@ -740,7 +740,6 @@ def check_fields(
     raw: bytes | None = None,
     depth_known: bool = False,
     only: Collection[str] | None = None,
-    null_free: bool = False,
 ) -> FieldCheck:
     """Apply a fieldValidation directive: Strict → 400 on unknown fields, Warn → warnings, Ignore → nothing.
 
@@ -752,17 +751,14 @@ def check_fields(
     create and update name the kind there; `depth_known`: `obj` surely nests at most MAX_DEPTH levels.
     `only` (a patched `obj` of a built-in kind): the top-level fields the patch could change; the others are
     the stored object's as it is, which passed these checks when it was written, so they are not walked again.
-    `null_free`: the request held no JSON null (as `raw` without "null" says), so `fastcheck` is worth asking.
     """
     from apiserver import fastcheck, typecheck  # the decode step: wrong JSON types are refused before anything else
 
     # before anything can change `obj`, which is then exactly what decoding `raw` gave
     dups = duplicate_fields(raw, obj) if raw is not None and directive != "Ignore" else []
-    # the compiled look first, where it is likely to pass: it refuses a declared field given as null (the type
-    # check removes those), and a refusal costs more than a pass
-    if depth_known and not dups and isinstance(obj, dict) and (null_free or (raw is not None and b"null" not in raw)):
+    if depth_known and not dups and isinstance(obj, dict):
         part = obj if only is None else {k: v for k, v in obj.items() if k in only}
-        if fastcheck.surely_clean(res, part):  # neither walk would find anything
+        if _null_free(part, raw) and fastcheck.surely_clean(res, part):  # neither walk would find anything
             return FieldCheck([])
     if prefix:
         typecheck.check_body(res, obj, depth_known=depth_known)
@@ -789,6 +785,18 @@ def check_fields(
     for p in found:
         _prune(obj, p)
     return FieldCheck(messages if directive == "Warn" else [])
+
+
+def _null_free(obj: dict[str, Any], raw: bytes | None) -> bool:
+    """Whether `obj` (or the body `raw` it was decoded from) surely holds no null: only then is `fastcheck` worth
+    asking, as it refuses a declared field given as null (the type check removes those), and a refusal costs
+    more than a pass. A "null" inside a string only sends the object to the walks."""
+    if raw is None:
+        try:
+            raw = orjson.dumps(obj)
+        except orjson.JSONEncodeError:
+            return False
+    return b"null" not in raw
 
 
 def _ignored(ignore: list[str] | Callable[[], list[str]] | None) -> set[str]:

@@ -68,8 +68,7 @@ async def patch_object(ctx: RequestContext) -> Response:
             "the body of the request was in an unknown format - accepted media types include: "
             "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
         )
-    raw_patch = await ctx.body()
-    patch = decode_body(raw_patch, content_type, PATCH_TYPES)
+    patch = decode_body(await ctx.body(), content_type, PATCH_TYPES)
     wo = WriteOptions.parse(ctx.query)
     if mt == "application/apply-patch+yaml":
         from apiserver.apply import server_side_apply
@@ -85,7 +84,6 @@ async def patch_object(ctx: RequestContext) -> Response:
     # a JSON patch's copy and move can nest it deeper
     bounded = mt in (MERGE_PATCH, STRATEGIC_MERGE_PATCH)
     only = _patched_fields(patch) if bounded and subresource == "status" and not res.custom else None
-    null_free = b"null" not in raw_patch  # else the compiled check would refuse, as a null field needs removing
     complete = reg.strategy(res).complete
 
     def mutate(cur: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +98,7 @@ async def patch_object(ctx: RequestContext) -> Response:
 
         depth_known = bounded and nests_within(raw)
         check.warnings = openapi.check_fields(
-            res, new, wo.field_validation, ignore=known, depth_known=depth_known, only=only, null_free=null_free
+            res, new, wo.field_validation, ignore=known, depth_known=depth_known, only=only
         ).warnings
         if subresource:
             return new

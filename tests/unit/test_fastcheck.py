@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from apimachinery import errors
 from apimachinery.resources import ResourceInfo, by_kind, by_plural
 from apiserver import fastcheck, openapi, typecheck
 
@@ -132,3 +133,17 @@ def test_a_kind_not_prepared_is_left_to_the_walks() -> None:
     assert not fastcheck.surely_clean(res, cm)
     _prepared(res)
     assert fastcheck.surely_clean(res, cm)
+
+
+def test_check_fields_still_removes_a_declared_null_of_a_patched_status() -> None:
+    res = _prepared(by_plural("", "pods"))  # type: ignore[arg-type]
+    condition = {"type": "Ready", "status": "True", "lastProbeTime": None}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "status": {"conditions": [condition]}}
+    assert openapi.check_fields(res, pod, "Strict", depth_known=True, only={"status"}).warnings == []
+    assert pod["status"]["conditions"] == [{"type": "Ready", "status": "True"}]  # as decoding into Go drops it
+    # and a clean one passes untouched, unknown fields still refused
+    assert openapi.check_fields(res, pod, "Strict", depth_known=True, only={"status"}).warnings == []
+    assert pod["status"]["conditions"] == [{"type": "Ready", "status": "True"}]
+    pod["status"]["bogus"] = 1
+    with pytest.raises(errors.StatusError, match=r'unknown field "status\.bogus"'):
+        openapi.check_fields(res, pod, "Strict", depth_known=True, only={"status"})
