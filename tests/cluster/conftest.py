@@ -103,6 +103,17 @@ def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}; last={last!r}")
 
 
+def events_of(kube: Kubectl, ns: str, name: str, *wanted: str, timeout: float = 15.0) -> str:
+    """`kubectl get events` of the object `name` once it shows every text in `wanted`: the components record
+    events from queues of their own, apart from the object's status, so they may trail it."""
+
+    def shown() -> str | None:
+        out = kube.ok("get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}")
+        return out if all(w in out for w in wanted) else None
+
+    return wait_for(shown, timeout, f"the events of {name} showing {wanted}")
+
+
 def processes_with(marker: str) -> list[int]:
     """Pids of live processes whose command line contains `marker`."""
     pids = []

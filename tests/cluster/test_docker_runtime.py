@@ -22,7 +22,7 @@ from kubelet.docker_api import EngineClient
 from kubelet.docker_runtime import DockerRuntime, busybox_image_context
 from kubelet.runtime import ContainerConfig, SandboxConfig
 from tests.apt import apt_install
-from tests.cluster.conftest import kubectl_on, wait_for
+from tests.cluster.conftest import events_of, kubectl_on, wait_for
 from tests.e2e.conftest import Kubectl, table
 from tinykube.cluster import Cluster, ClusterSpec
 
@@ -188,16 +188,7 @@ spec:
     assert dkube("exec", "-n", dns_, "hello", "--", "sh", "-c", "exit 3").returncode == 3
     out = dkube.ok("exec", "-i", "-n", dns_, "hello", "--", "sh", "-c", "tr a-z A-Z", input="through stdin\n")
     assert out == "THROUGH STDIN\n"
-    # the kubelet's events are recorded apart from the pod's status, so they may trail it
-    events = wait_for(
-        lambda: (
-            (out := dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=hello"))
-            and "already present on machine" in out
-            and out
-        ),
-        15,
-        "the Pulled event",
-    )
+    events = events_of(dkube, dns_, "hello", "already present on machine")
     assert f'Container image "{IMAGE}" already present on machine' in events
 
     follow = dkube.start("logs", "-f", "-n", dns_, "hello")
@@ -272,16 +263,7 @@ def test_unreachable_image_is_err_image_pull_then_back_off(dkube: Kubectl, dhttp
     assert time.monotonic() - started < 30  # a refused connection fails fast, no hang
     st = _state(dhttp, dns_, "nope")["waiting"]
     assert st["message"] == 'Back-off pulling image "127.0.0.1:9/nope:1"'
-    # the kubelet's events are recorded apart from the pod's status, so they may trail it
-    events = wait_for(
-        lambda: (
-            (out := dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=nope"))
-            and "Error: ErrImagePull" in out
-            and out
-        ),
-        15,
-        "the ErrImagePull event",
-    )
+    events = events_of(dkube, dns_, "nope", "Error: ErrImagePull")
     assert 'Pulling image "127.0.0.1:9/nope:1"' in events, events
     row = table(dkube.ok("get", "pod", "-n", dns_, "nope"))[1]
     assert row[:3] in (["nope", "0/1", "ImagePullBackOff"], ["nope", "0/1", "ErrImagePull"]), row
@@ -340,15 +322,7 @@ spec:
 
     assert wait_for(serves, 15, "the new instance serving on the new pod IP") == "hello from phoenix\n"
     assert "tk-hello starting on phoenix" in dkube.ok("logs", "-n", dns_, "phoenix", "--previous")
-    events = wait_for(
-        lambda: (
-            (out := dkube.ok("get", "events", "-n", dns_, "--field-selector", "involvedObject.name=phoenix"))
-            and "SandboxChanged" in out
-            and out
-        ),
-        15,
-        "the SandboxChanged event",
-    )
+    events = events_of(dkube, dns_, "phoenix", "SandboxChanged")
     assert "Pod sandbox changed, it will be killed and re-created." in events
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.cluster.conftest import processes_with, wait_for
+from tests.cluster.conftest import events_of, processes_with, wait_for
 from tests.e2e.conftest import Kubectl, table
 from tinykube.cluster import Cluster
 
@@ -58,13 +58,7 @@ def test_pod_workflow_runs_serves_logs_and_execs(
     assert r.returncode == 3
 
     reasons = ("Scheduled", "Pulled", "Created", "Started")
-
-    def recorded() -> str | None:
-        out = kube.ok("get", "events", "-n", cns, "--field-selector", "involvedObject.name=ngx")
-        return out if all(reason in out for reason in reasons) else None
-
-    # the scheduler and the kubelet write events from queues of their own, which may hold them while busy
-    events = wait_for(recorded, 15, "the pod's events")
+    events = events_of(kube, cns, "ngx", *reasons)
     for reason in reasons:
         assert reason in events, events
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.cluster.conftest import wait_for
+from tests.cluster.conftest import events_of, wait_for
 from tests.e2e.conftest import Kubectl, table
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -47,16 +47,7 @@ def test_probes_gate_readiness_and_restart_unhealthy_containers(kube: Kubectl, c
         lambda: (s := _container(chttp, cns, "test-liveness")) and s.get("restartCount", 0) >= 1 and s, 90, "restart"
     )
     assert st["lastState"]["terminated"]["exitCode"] in (137, 143)  # SIGKILL, or SIGTERM: sh is not pid 1 here
-    # the kubelet's events are written from a queue of their own, and may trail the pod's status
-    events = wait_for(
-        lambda: (
-            (out := kube.ok("get", "events", "-n", cns, "--field-selector", "involvedObject.name=test-liveness"))
-            and "failed liveness probe, will be restarted" in out
-            and out
-        ),
-        15,
-        "the Killing event",
-    )
+    events = events_of(kube, cns, "test-liveness", "failed liveness probe, will be restarted")
     assert "Unhealthy" in events and "Liveness probe failed:" in events
     assert "Killing" in events and "failed liveness probe, will be restarted" in events
     row = table(kube.ok("get", "pod", "-n", cns, "test-liveness"))[1]
