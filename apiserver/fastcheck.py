@@ -89,7 +89,7 @@ class _Translation:
     def schema(self, schema: dict[str, Any]) -> cs.CoreSchema:
         """The core schema of `schema`: a struct's (an object with fields) is a definition, referred to wherever
         it is used (one copy of a PodSpec for a Deployment's template and a Pod alike); others are inline."""
-        node = typecheck._node(schema)  # the type check's own reading of the schema
+        node = typecheck.schema_node(schema)  # the type check's own reading of the schema
         key = id(node.resolved)
         found = self.done.get(key)
         if found is not None:
@@ -103,7 +103,7 @@ class _Translation:
         self.definitions.append({**self._translate(node), "ref": ref})  # type: ignore[typeddict-item]
         return self.done[key]
 
-    def _translate(self, node: typecheck._Node) -> cs.CoreSchema:
+    def _translate(self, node: typecheck.SchemaNode) -> cs.CoreSchema:
         resolved = node.resolved
         if node.skip:
             return _SOME

@@ -24,7 +24,7 @@ from apimachinery.resources import ResourceInfo
 from apiserver import openapi
 from apiserver.codec import MAX_DEPTH, TooDeep, check_depth
 
-__all__ = ["check_body", "check_patched", "first_type_error"]
+__all__ = ["SchemaNode", "check_body", "check_patched", "first_type_error", "schema_node"]
 
 # Types whose JSON is free-form: runtime.RawExtension and apiextensions' JSON hold any value.
 _ANY = (
@@ -111,7 +111,7 @@ def _fail(value: Any, schema: dict[str, Any], struct: str, literal: bool = False
     return _Mismatch(kind, struct, _go_type(schema))
 
 
-class _Node:
+class SchemaNode:
     """What `_check` reads of one schema, worked out once (its `$ref`, the resolved type, fields, items).
 
     The nodes of its fields, map values, items and alternatives are linked on its first check (not at once:
@@ -142,37 +142,38 @@ class _Node:
         elif not has_alternatives and not self.free:
             self.fast = _FAST.get(self.type, frozenset()) if not self.byte else frozenset()
         self.linked = False
-        self.alternatives: list[_Node] | None = None
-        self.props: dict[str, _Node] | None = None
-        self.extra: _Node | None = None
-        self.items: _Node | None = None
+        self.alternatives: list[SchemaNode] | None = None
+        self.props: dict[str, SchemaNode] | None = None
+        self.extra: SchemaNode | None = None
+        self.items: SchemaNode | None = None
 
     def link(self) -> None:
         """Find the nodes of the schemas this one contains."""
         resolved = self.resolved
         alternatives = resolved.get("oneOf") or resolved.get("anyOf")
         if isinstance(alternatives, list) and alternatives:
-            self.alternatives = [_node(alt) for alt in alternatives]
+            self.alternatives = [schema_node(alt) for alt in alternatives]
         props, extra, items = resolved.get("properties"), resolved.get("additionalProperties"), resolved.get("items")
-        self.props = {key: _node(sub) for key, sub in props.items()} if isinstance(props, dict) else None
-        self.extra = _node(extra) if isinstance(extra, dict) else None
-        self.items = _node(items) if isinstance(items, dict) else None
+        self.props = {key: schema_node(sub) for key, sub in props.items()} if isinstance(props, dict) else None
+        self.extra = schema_node(extra) if isinstance(extra, dict) else None
+        self.items = schema_node(items) if isinstance(items, dict) else None
         self.linked = True
 
 
 _FAST = {"string": frozenset((str,)), "boolean": frozenset((bool,)), "number": frozenset((int, float))}
-_NODES: dict[int, _Node] = {}
+_NODES: dict[int, SchemaNode] = {}
 _ROOTS: dict[str, dict[str, Any]] = {}
 
 
-def _node(schema: dict[str, Any]) -> _Node:
+def schema_node(schema: dict[str, Any]) -> SchemaNode:
+    """The type check's reading of `schema` (one per schema object, kept)."""
     node = _NODES.get(id(schema))
     if node is None or node.schema is not schema:
-        node = _NODES[id(schema)] = _Node(schema)
+        node = _NODES[id(schema)] = SchemaNode(schema)
     return node
 
 
-def _check(node: _Node, value: Any, struct: str) -> None:
+def _check(node: SchemaNode, value: Any, struct: str) -> None:
     if value is None or node.skip:
         return
     if not node.linked:
@@ -275,11 +276,11 @@ def first_type_error(
         if root is None:  # one schema object per kind, so its compiled node is found again
             root = _ROOTS[name] = {"$ref": f"#/components/schemas/{name}"}
         if only is None or not isinstance(obj, dict):
-            _check(_node(root), obj, res.kind)
+            _check(schema_node(root), obj, res.kind)
         else:
             part = {k: v for k, v in obj.items() if k in only}
             try:
-                _check(_node(root), part, res.kind)
+                _check(schema_node(root), part, res.kind)
             finally:
                 for k in [k for k in obj if k in only and k not in part]:  # a top-level null, removed
                     del obj[k]
