@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import json
+import os
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.integration.controller_kit import eventually
 from tinykube.procs import Process, free_port, start_apiserver, wait_ready
 
 
@@ -24,6 +28,28 @@ def start_apiserver_retrying(data_dir: Path, etcd_url: str, extra: Sequence[str]
             if "address already in use" not in str(e) or attempt == 2:
                 raise
     raise AssertionError("not reached")
+
+
+async def freeze(pid: int, timeout: float = 10.0) -> None:
+    """SIGSTOP a process and return once every one of its threads is stopped.
+
+    The kernel hands SIGSTOP to one thread, and the others stop only once that thread takes it: on a busy
+    machine, or while it sleeps uninterruptibly (an fsync), a multi-threaded etcd answers calls meanwhile."""
+    os.kill(pid, signal.SIGSTOP)
+    what = f"every thread of process {pid} stopped"
+    await eventually(lambda: asyncio.to_thread(_all_threads_stopped, pid), timeout, what)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    tasks = Path(f"/proc/{pid}/task")
+    for stat in tasks.glob("*/stat"):
+        try:
+            state = stat.read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):  # the thread ended
+            continue
+        if state not in ("T", "t"):
+            return False
+    return True
 
 
 @dataclass

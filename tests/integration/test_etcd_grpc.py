@@ -20,6 +20,7 @@ from hpack import Encoder
 
 from apiserver.etcdgrpc import STREAM_WINDOW, GrpcChannel, GrpcError, GrpcStream
 from tests.integration.controller_kit import eventually
+from tests.integration.harden_kit import freeze
 from tinykube.procs import Process, free_port, start_etcd
 
 RANGE, TXN, WATCH = "/etcdserverpb.KV/Range", "/etcdserverpb.KV/Txn", "/etcdserverpb.Watch/Watch"
@@ -128,7 +129,7 @@ async def test_a_frozen_server_meets_the_deadline_and_the_channel_recovers(own_e
     channel = _channel(url)
     try:
         await _put(channel, PREFIX + b"frozen", b"1")
-        os.kill(proc.pid, signal.SIGSTOP)
+        await freeze(proc.pid)
         start = time.monotonic()
         with pytest.raises(GrpcError) as e:
             await _get(channel, PREFIX + b"frozen", timeout=0.5)
@@ -189,7 +190,7 @@ async def test_a_frozen_server_under_an_open_stream_is_found_by_the_keepalive(ow
     channel = _channel(url, keepalive=0.2, keepalive_timeout=0.5)
     try:
         stream = await _watch(channel, PREFIX)
-        os.kill(proc.pid, signal.SIGSTOP)
+        await freeze(proc.pid)
         start = time.monotonic()
         with pytest.raises(GrpcError, match="keepalive"):
             await asyncio.wait_for(stream.read(), 10)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from apiserver.storage import EtcdStorage, StorageUnavailable
-from tests.integration.harden_kit import EtcdCluster, start_etcd_cluster
+from tests.integration.harden_kit import EtcdCluster, freeze, start_etcd_cluster
 from tinykube.procs import Process, start_etcd
 
 TIMEOUT = 1.0
@@ -41,7 +41,7 @@ async def test_calls_to_a_frozen_etcd_time_out_as_unavailable(
 ) -> None:
     key = "/registry/configmaps/default/frozen"
     stored = await storage.create(key, {"kind": "ConfigMap", "metadata": {"name": "frozen"}})
-    os.kill(etcd_proc[0].pid, signal.SIGSTOP)
+    await freeze(etcd_proc[0].pid)
     calls = {
         "get": lambda: storage.get(key),
         "list": lambda: storage.list("/registry/configmaps/"),
@@ -84,7 +84,7 @@ async def test_a_read_moves_past_a_frozen_member_within_its_timeout(etcd_cluster
         key = "/registry/configmaps/default/moved"
         stored = await storage.create(key, {"kind": "ConfigMap", "metadata": {"name": "moved"}})
         assert frozen.proc is not None
-        os.kill(frozen.proc.pid, signal.SIGSTOP)
+        await freeze(frozen.proc.pid)
         start = time.monotonic()
         assert (await storage.get(key)).revision == stored.revision  # retried on the next member
         assert TIMEOUT * 0.9 <= time.monotonic() - start < TIMEOUT + 2
