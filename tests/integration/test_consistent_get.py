@@ -11,6 +11,7 @@ import aetcd
 import httpx
 import orjson
 
+from tests.integration.harden_kit import freeze
 from tests.integration.helpers import etcd_calls, pod, pods_path
 from tinykube.procs import Process
 
@@ -85,7 +86,7 @@ async def _get_all_at_once(server: Process, base: str, path: str, n: int) -> lis
     try:
         send("/version")
         await answers()
-        os.kill(server.pid, signal.SIGSTOP)
+        await freeze(server.pid)
         try:
             send(path)
             await asyncio.gather(*(writer.drain() for _, writer in conns))
