@@ -185,6 +185,36 @@ async def test_a_killed_server_ends_open_calls_unavailable_and_a_new_one_reconne
         await channel.close()
 
 
+async def test_calls_with_their_own_timeouts_each_end_at_their_own_deadline(own_etcd: tuple[Process, str]) -> None:
+    """One timer serves a connection's deadlines: a shorter timeout opened after a longer one still ends first,
+    each at its own time, and a call answered before its deadline is not touched by the others' ends."""
+    proc, url = own_etcd
+    channel = _channel(url)
+    try:
+        await _put(channel, PREFIX + b"deadlines", b"1")
+        answered = await _get(channel, PREFIX + b"deadlines", timeout=0.3)  # its deadline passes while frozen
+        await freeze(proc.pid)
+        ended: dict[float, float] = {}
+
+        async def call(timeout: float) -> None:
+            start = time.monotonic()
+            with pytest.raises(GrpcError) as e:
+                await _get(channel, PREFIX + b"deadlines", timeout=timeout)
+            assert e.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+            ended[timeout] = time.monotonic() - start
+
+        await asyncio.gather(call(1.2), call(0.3), call(0.7))
+        for timeout, elapsed in ended.items():
+            assert timeout * 0.9 <= elapsed < timeout + 0.5, (timeout, elapsed)
+        assert sorted(ended, key=ended.__getitem__) == [0.3, 0.7, 1.2]
+        assert answered.kvs[0].value == b"1"
+        os.kill(proc.pid, signal.SIGCONT)
+        assert (await _get(channel, PREFIX + b"deadlines", timeout=0.5)).kvs[0].value == b"1"
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        await channel.close()
+
+
 async def test_a_frozen_server_under_an_open_stream_is_found_by_the_keepalive(own_etcd: tuple[Process, str]) -> None:
     proc, url = own_etcd
     channel = _channel(url, keepalive=0.2, keepalive_timeout=0.5)
