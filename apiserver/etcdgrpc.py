@@ -226,8 +226,9 @@ class _Connection(asyncio.Protocol):
         if self.acks:
             outgoing[:0] = self.acks  # PING answers before other frames (RFC 9113 6.7)
             self.acks = []
-            # the timer is left to run out (it then finds nothing to send): cancelling and arming one per PING
-            # cost as much as the send it saves
+            if self.ack_timer is not None:
+                self.ack_timer.cancel()
+                self.ack_timer = None
         if outgoing and self.transport is not None and not self.transport.is_closing():
             self.transport.writelines(outgoing)
 
@@ -236,7 +237,7 @@ class _Connection(asyncio.Protocol):
 
         etcd (gRPC-Go's BDP estimator) pings whenever data arrives while no ping of its own is unanswered:
         answered at once, that is a system call of its own for every call or two. Riding on the next write
-        costs none, and etcd pings less often. One timer at a time, armed by the first answer held."""
+        costs none, and etcd pings less often."""
         self.acks.append(_frame(_PING, _ACK, 0, payload))
         if self.ack_timer is None:
             self.ack_timer = self.loop.call_later(self.ping_ack_delay, self._acks_due)
