@@ -36,23 +36,26 @@ _lock = threading.Lock()
 class Filler:
     """Fills the required fields of one object shape (and, through its children, of what it contains)."""
 
-    __slots__ = ("children", "zeros")
+    __slots__ = ("child_keys", "children", "zeros")
 
     def __init__(self) -> None:
         # (key, zero value or a factory of one); factories make containers, so no two objects share one
         self.zeros: tuple[tuple[str, Any], ...] = ()
-        # (key, _OBJECT | _ARRAY | _MAP, the filler of the object, of each item, of each value)
-        self.children: tuple[tuple[str, int, Filler], ...] = ()
+        # key -> (_OBJECT | _ARRAY | _MAP, the filler of the object, of each item, of each value)
+        self.children: dict[str, tuple[int, Filler]] = {}
+        self.child_keys: frozenset[str] = frozenset()
 
     def fill(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Add every missing (or null) required field with its zero value, in place; returns obj."""
         for key, zero in self.zeros:
             if obj.get(key) is None:
                 obj[key] = zero() if callable(zero) else zero
-        for key, shape, sub in self.children:
-            value = obj.get(key)
+        # only the children the object has (a pod spec's filler names 14, a pod sets two or three of them)
+        for key in self.child_keys.intersection(obj) if self.child_keys else ():
+            value = obj[key]
             if value is None:
                 continue
+            shape, sub = self.children[key]
             if shape == _OBJECT:
                 if type(value) is dict:
                     sub.fill(value)
@@ -158,7 +161,8 @@ class _Compiler:
                     changed = True
         for f, zeros, children in self.made:
             f.zeros = tuple(zeros)
-            f.children = tuple(c for c in children if id(c[2]) in live)
+            f.children = {key: (shape, sub) for key, shape, sub in children if id(sub) in live}
+            f.child_keys = frozenset(f.children)
         self.made.clear()
 
 
