@@ -81,6 +81,7 @@ def use_custom_schema(res: ResourceInfo, schema: dict[str, Any] | None) -> None:
     Without one, a custom resource's maps are granular and its lists atomic."""
     key = (res.group, res.version, res.kind)
     _SHAPES.clear()  # compiled shapes of the schema it replaces must go
+    _ROOT_SHAPES.clear()
     if schema is None:
         _CUSTOM_SCHEMAS.pop(key, None)
     else:
@@ -166,6 +167,21 @@ def _shape_of(schema: dict[str, Any]) -> _Shape:
     return shape
 
 
+# (group, version, kind) -> the shape of the kind's object; emptied with _SHAPES
+_ROOT_SHAPES: dict[tuple[str, str, str], _Shape] = {}
+
+
+def _root_shape(res: ResourceInfo) -> _Shape:
+    """`_shape_of(_schema_of(res))`, kept per kind once its schema is known (finding it took ~10k instructions)."""
+    key = (res.group, res.version, res.kind)
+    shape = _ROOT_SHAPES.get(key)
+    if shape is None:
+        shape = _shape_of(_schema_of(res))
+        if shape is not _FREE:  # not before the schemas are loaded
+            _ROOT_SHAPES[key] = shape
+    return shape
+
+
 def _collect(shape: _Shape, value: Any, prefix: FieldPath, out: set[FieldPath]) -> None:
     if value is None:
         return
@@ -191,7 +207,7 @@ def _collect(shape: _Shape, value: Any, prefix: FieldPath, out: set[FieldPath]) 
 def fields_of(res: ResourceInfo, obj: dict[str, Any], subresource: str = "") -> set[FieldPath]:
     """The field paths an object sets, minus server-owned metadata and the reset part (status or spec)."""
     out: set[FieldPath] = set()
-    _collect(_shape_of(_schema_of(res)), obj, (), out)
+    _collect(_root_shape(res), obj, (), out)
     drop = list(_STRIPPED)
     if res.has_status:
         drop.append(("f:status",) if subresource != "status" else ())
@@ -337,11 +353,13 @@ def _store(obj: dict[str, Any], entries: list[dict[str, Any]]) -> None:
 
 def _fill(shape: _Shape, value: Any, node: dict[str, Any]) -> None:
     """`_collect` building the FieldsV1 trie itself, on compiled shapes: `node` is the trie node of `value`'s
-    path (a leaf when nothing is added under it)."""
+    path (a leaf when nothing is added under it). Keys go in sorted, as FieldsV1 is written, so the trie needs
+    no sorting after (which cost as much as building it)."""
     if isinstance(value, dict):
         if not value or shape.atomic:
             return
-        for key, sub in value.items():
+        for key in sorted(value):
+            sub = value[key]
             if sub is None:
                 continue
             child = node[f"f:{key}"] = {}
@@ -358,12 +376,28 @@ def _fill(shape: _Shape, value: Any, node: dict[str, Any]) -> None:
         if shape.list_type == "map" and all(isinstance(i, dict) for i in value):
             items = shape.item()
             for item in value:
-                element = node.setdefault(_key_element(shape.keys, item), {})
-                element["."] = {}
-                _fill(items, item, element)
+                key = _key_element(shape.keys, item)
+                element = node.get(key)
+                if element is None:
+                    element = node[key] = {".": {}}
+                    _fill(items, item, element)
+                else:  # an element given twice: its fields merge, out of order
+                    _fill(items, item, element)
+                    node[key] = _sorted_trie(element)
+            if len(node) > 1:
+                _sort_keys(node)
         elif shape.list_type == "set":
             for item in value:
                 node["v:" + _dumps(item)] = {}
+            if len(node) > 1:
+                _sort_keys(node)
+
+
+def _sort_keys(node: dict[str, Any]) -> None:
+    """Put a trie node's keys in order, in place (their subtrees are in order already)."""
+    ordered = sorted(node.items())
+    node.clear()
+    node.update(ordered)
 
 
 def _sorted_trie(node: dict[str, Any]) -> dict[str, Any]:
@@ -374,7 +408,7 @@ def _sorted_trie(node: dict[str, Any]) -> dict[str, Any]:
 def _created_fields(res: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     """`to_fields_v1(fields_of(res, obj))` in one walk: the trie of what a new object sets."""
     root: dict[str, Any] = {}
-    _fill(_shape_of(_schema_of(res)), obj, root)
+    _fill(_root_shape(res), obj, root)
     root.pop("f:apiVersion", None)
     root.pop("f:kind", None)
     if res.has_status:
@@ -386,7 +420,7 @@ def _created_fields(res: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
                 m.pop(path[1], None)
         if not m:
             del root["f:metadata"]
-    return _sorted_trie(root)
+    return root
 
 
 def set_on_create(res: ResourceInfo, obj: dict[str, Any], manager: str, operation: str = "Update") -> None:
