@@ -294,8 +294,9 @@ class _Connection(asyncio.Protocol):
         """End a unary call DEADLINE_EXCEEDED at `when` (the loop's clock) unless it ended before.
 
         One timer per connection, armed at the earliest deadline of its open calls, instead of one per call:
-        a timer armed and cancelled cost a create ~5 µs (its handle, the heap's Python comparisons). Calls
-        share a timeout, so the timer mostly finds its call done and moves to the next open one's."""
+        a timer armed and cancelled per call cost a create about 1 % of its instructions (its handle, the heap's
+        Python comparisons). Calls share a timeout, so the timer mostly finds its call done and moves on to the
+        next open one's deadline."""
         stream.deadline = when
         if self.deadline_timer is None or when < self.deadline_at:
             self._arm_deadlines(when)
