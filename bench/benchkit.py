@@ -3,12 +3,13 @@ benchmarks' app and ASGI scope, and an apiserver started from another checkout."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import shutil
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -99,13 +100,16 @@ async def in_process_app(prefix: str, *, tune_gc: bool = False) -> AsyncIterator
 
 
 @contextlib.contextmanager
-def apiserver_from_tree(tree: Path, prefix: str) -> Iterator[tuple[Any, Any, str]]:
+def apiserver_from_tree(
+    tree: Path, prefix: str, *, wrapper: Sequence[str] = (), ready_timeout: float = 30.0, tmp: Path | None = None
+) -> Iterator[tuple[Any, Any, str]]:
     """A new etcd and an apiserver run from `tree` (a checkout: A/B benchmarks start the base's), on the insecure port
     only, the ServiceAccount plug-in off, no compaction: yields (etcd, apiserver, its URL) once it is ready; both are
-    stopped, and their directory removed, after the block."""
+    stopped, and their directory (`tmp`, else a new one) removed, after the block. `wrapper` runs the server under
+    another command (valgrind), which must exec it in the same process."""
     from tinykube.procs import Process, free_port, start_etcd, wait_ready
 
-    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    tmp = tmp or Path(tempfile.mkdtemp(prefix=prefix))
     procs: list[Process] = []
     try:
         etcd, etcd_url = start_etcd(tmp)
@@ -115,13 +119,50 @@ def apiserver_from_tree(tree: Path, prefix: str) -> Iterator[tuple[Any, Any, str
         argv += ["--secure-port", "0", "--disable-admission-plugins", "ServiceAccount"]
         argv += ["--etcd-compaction-interval", "0", "--log-level", "warning"]
         # exec: the shell becomes the apiserver, so the pid measured (and stopped) is the server's
-        shell = f"cd {str(tree)!r} && exec " + " ".join(repr(a) for a in argv)
+        shell = f"cd {str(tree)!r} && exec " + " ".join(repr(a) for a in [*wrapper, *argv])
         api = Process("apiserver", ["sh", "-c", shell], tmp / "logs" / "apiserver.log")
         procs.append(api)
         url = f"http://127.0.0.1:{port}"
-        wait_ready(f"{url}/readyz", api)
+        wait_ready(f"{url}/readyz", api, ready_timeout)
         yield etcd, api, url
     finally:
         for p in reversed(procs):
-            p.stop()
+            p.stop(timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class CallgrindCounter:
+    """The instruction counter of a process running under callgrind (`--instr-atstart=no`), read per series
+    through `callgrind_control`; `dump_dir` is the directory of its `--callgrind-out-file=<dir>/cg.%p`."""
+
+    def __init__(self, pid: int, dump_dir: Path) -> None:
+        self.pid = str(pid)
+        self.dump_dir = dump_dir
+        self.dumps = 0
+
+    async def _control(self, *args: str) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            "callgrind_control", *args, self.pid, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        if await asyncio.wait_for(proc.wait(), 300) != 0:
+            raise RuntimeError(f"callgrind_control {' '.join(args)} failed")
+
+    async def start(self) -> None:
+        """Count from zero, from now."""
+        await self._control("--zero")
+        await self._control("--instr=on")
+
+    async def stop(self) -> int:
+        """Stop counting: the instructions since `start`."""
+        await self._control("--instr=off")
+        await self._control("--dump")
+        self.dumps += 1
+        for line in (self.dump_dir / f"cg.{self.pid}.{self.dumps}").read_text().splitlines():
+            if line.startswith("totals:"):  # ("summary:" says 0 in a triggered dump)
+                return int(line.split()[1])
+        raise RuntimeError(f"callgrind wrote no totals for {self.pid}")
+
+
+def callgrind_argv(dump_dir: Path) -> list[str]:
+    """valgrind's callgrind with instrumentation off until `CallgrindCounter.start`, writing to `dump_dir`."""
+    return ["valgrind", "-q", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={dump_dir}/cg.%p"]

@@ -28,79 +28,18 @@ import signal
 import statistics
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import load_apiserver_bench
-
-from tinykube.procs import Process, free_port, start_etcd, wait_ready
+from benchkit import CallgrindCounter, apiserver_from_tree, callgrind_argv, load_apiserver_bench
 
 ab = load_apiserver_bench()
 HERE = Path(__file__).resolve().parent.parent
 PODS = "/api/v1/namespaces/bench/pods"
 WARM_PODS = 300
-
-
-@contextmanager
-def server_under_callgrind(tree: Path) -> Iterator[tuple[Process, str, Path]]:
-    """An etcd and `tree`'s apiserver under callgrind (instrumentation off): (apiserver, its URL, the dump dir)."""
-    tmp = Path(tempfile.mkdtemp(prefix="tinykube-instructions-"))
-    procs: list[Process] = []
-    try:
-        etcd, etcd_url = start_etcd(tmp)
-        procs.append(etcd)
-        port = free_port()
-        argv = ["valgrind", "-q", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={tmp}/cg.%p"]
-        argv += [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
-        argv += ["--secure-port", "0", "--disable-admission-plugins", "ServiceAccount"]
-        argv += ["--etcd-compaction-interval", "0", "--log-level", "warning"]
-        # exec: the shell becomes valgrind, whose pid is the apiserver's (callgrind_control finds it by pid)
-        shell = f"cd {str(tree)!r} && PYTHONHASHSEED=0 exec " + " ".join(repr(a) for a in argv)
-        api = Process("apiserver", ["sh", "-c", shell], tmp / "logs" / "apiserver.log")
-        procs.append(api)
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(f"{url}/readyz", api, timeout=600)  # some 50 times slower to start under valgrind
-        yield api, url, tmp
-    finally:
-        for p in reversed(procs):
-            p.stop(timeout=60)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-class Counter:
-    """The apiserver's instruction counter, read per series through `callgrind_control`."""
-
-    def __init__(self, pid: int, dump_dir: Path) -> None:
-        self.pid = str(pid)
-        self.dump_dir = dump_dir
-        self.dumps = 0
-
-    async def _control(self, *args: str) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            "callgrind_control", *args, self.pid, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-        )
-        if await asyncio.wait_for(proc.wait(), 300) != 0:
-            raise ab.BenchError(f"callgrind_control {' '.join(args)} failed")
-
-    async def start(self) -> None:
-        """Count from zero, from now."""
-        await self._control("--zero")
-        await self._control("--instr=on")
-
-    async def stop(self) -> int:
-        """Stop counting: the instructions since `start`."""
-        await self._control("--instr=off")
-        await self._control("--dump")
-        self.dumps += 1
-        for line in (self.dump_dir / f"cg.{self.pid}.{self.dumps}").read_text().splitlines():
-            if line.startswith("totals:"):  # ("summary:" says 0 in a triggered dump)
-                return int(line.split()[1])
-        raise ab.BenchError("callgrind wrote no totals")
 
 
 async def send_all(conns: list[Any], requests: list[tuple[str, str, bytes | None]]) -> None:
@@ -129,14 +68,17 @@ def series(n: int, round_: int) -> dict[str, list[tuple[str, str, bytes | None]]
 async def measure(tree: Path, n: int, concurrency: int, rounds: int) -> dict[str, list[float]]:
     """Instructions per request of each series, every round, for `tree`'s apiserver."""
     out: dict[str, list[float]] = {}
-    with server_under_callgrind(tree) as (api, url, dump_dir):
+    dump_dir = Path(tempfile.mkdtemp(prefix="tinykube-instructions-"))
+    wrapper = ["env", "PYTHONHASHSEED=0", *callgrind_argv(dump_dir)]
+    # some 50 times slower to start under valgrind
+    with apiserver_from_tree(tree, "", wrapper=wrapper, ready_timeout=600, tmp=dump_dir) as (_etcd, api, url):
         conns = [ab.RawConnection(url, None, 300) for _ in range(concurrency)]
         try:
             namespace = b'{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}'
             await send_all(conns[:1], [("POST", "/api/v1/namespaces", namespace)])
             await send_all(conns, [("POST", PODS, ab.pod_body(i, "warm")) for i in range(WARM_PODS)])
             await send_all(conns, series(2 * WARM_PODS, -1)["get"])
-            counter = Counter(api.pid, dump_dir)
+            counter = CallgrindCounter(api.pid, dump_dir)
             for r in range(rounds):
                 for name, requests in series(n, r).items():
                     await counter.start()

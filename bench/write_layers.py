@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from benchkit import in_process_app, running_status, scope_of
+from benchkit import CallgrindCounter, callgrind_argv, in_process_app, running_status, scope_of
 
 NS = "bench"
 PODS = f"/api/v1/namespaces/{NS}/pods"
@@ -220,45 +220,12 @@ def series(op: str, prefix: str, n: int) -> list[tuple[str, str, bytes, bytes]]:
     return [("PATCH", f"{PODS}/{name}/status", mt, status_patch()) for name in names]
 
 
-class Callgrind:
-    """This process's instruction counter under callgrind, read per series through `callgrind_control`."""
-
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
-        self.pid = str(os.getpid())
-        self.dumps = 0
-
-    async def _control(self, *args: str) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            "callgrind_control", *args, self.pid, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-        )
-        if await asyncio.wait_for(proc.wait(), 120) != 0:
-            raise RuntimeError(f"callgrind_control {' '.join(args)} failed")
-
-    async def start(self) -> None:
-        """Count from zero, from now."""
-        await self._control("--zero")
-        await self._control("--instr=on")
-
-    async def stop(self) -> int:
-        """Stop counting: the instructions since `start`."""
-        await self._control("--instr=off")
-        await self._control("--dump")
-        self.dumps += 1
-        dump = self.out_dir / f"cg.{self.pid}.{self.dumps}"
-        for line in dump.read_text().splitlines():
-            if line.startswith("totals:"):  # ("summary:" says 0 in a triggered dump)
-                return int(line.split()[1])
-        raise RuntimeError(f"no totals in {dump}")
-
-
 def rerun_under_callgrind(argv: list[str]) -> int:
     """This script again, under callgrind with instrumentation off until a series starts."""
     out_dir = Path(tempfile.mkdtemp(prefix="tinykube-callgrind-"))
-    cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_dir}/cg.%p"]
     env = {**os.environ, "PYTHONHASHSEED": "0", "TINYKUBE_CALLGRIND_DIR": str(out_dir)}
     try:
-        return os.spawnvpe(os.P_WAIT, "valgrind", [*cmd, "-q", sys.executable, __file__, *argv], env)
+        return os.spawnvpe(os.P_WAIT, "valgrind", [*callgrind_argv(out_dir), sys.executable, __file__, *argv], env)
     finally:
         for f in out_dir.iterdir():
             f.unlink()
@@ -267,7 +234,7 @@ def rerun_under_callgrind(argv: list[str]) -> int:
 
 async def count_instructions(send_all: Any, settle: Any, n: int, rounds: int) -> None:
     """Each series `rounds` times under callgrind: instructions per request, median and every round."""
-    cg = Callgrind(Path(os.environ["TINYKUBE_CALLGRIND_DIR"]))
+    cg = CallgrindCounter(os.getpid(), Path(os.environ["TINYKUBE_CALLGRIND_DIR"]))
     counts: dict[str, list[float]] = {op: [] for op in OPS}
     for r in range(rounds):
         for op in OPS:
