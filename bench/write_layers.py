@@ -32,6 +32,7 @@ import asyncio
 import cProfile
 import os
 import pstats
+import shutil
 import statistics
 import sys
 import tempfile
@@ -227,9 +228,7 @@ def rerun_under_callgrind(argv: list[str]) -> int:
     try:
         return os.spawnvpe(os.P_WAIT, "valgrind", [*callgrind_argv(out_dir), sys.executable, __file__, *argv], env)
     finally:
-        for f in out_dir.iterdir():
-            f.unlink()
-        out_dir.rmdir()
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 async def count_instructions(send_all: Any, settle: Any, n: int, rounds: int) -> None:
@@ -351,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         "--instructions", action="store_true", help="count instructions per request under valgrind's callgrind"
     )
     args = parser.parse_args(argv)
+    if args.instructions and not shutil.which("callgrind_control"):
+        print("valgrind (with callgrind_control) is not installed: apt-get install valgrind", file=sys.stderr)
+        return 2
     if args.instructions and not os.environ.get("TINYKUBE_CALLGRIND_DIR"):
         rest = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--instructions"]
         return rerun_under_callgrind([*rest, "--instructions"])
