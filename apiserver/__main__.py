@@ -15,6 +15,7 @@ from typing import TypeVar
 import typer
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
 
 from apimachinery.eventloop import uvloop_factory
 from apimachinery.logs import setup_logging
@@ -426,6 +427,8 @@ def run(
     # uvloop, as uvicorn's own run() would pick: its TLS and transports are far cheaper than asyncio's
     with asyncio.Runner(loop_factory=uvloop_factory()) as runner:
         runner.run(_serve(servers))
+    if any(server.failed for server in servers):
+        raise SystemExit(STARTUP_FAILURE)
 
 
 T = TypeVar("T")
@@ -455,7 +458,10 @@ def _listener(app: FastAPI, name: str, sock: socket.socket, serving: ServingLimi
 
 async def _serve(servers: list[_Server]) -> None:
     """Run every listener of the one app in this process. The first runs the app's lifespan (startup
-    and shutdown); the others start listening once it has started. A signal stops them all."""
+    and shutdown); the others start listening once it has started. A signal stops them all. `/readyz` says
+    ready only once every listener listens (`app.state.all_listening`)."""
+    app = servers[0].app
+    app.state.all_listening = False
     first = asyncio.create_task(servers[0].serve(sockets=[servers[0].sock]))
     listening = asyncio.create_task(servers[0].listening.wait())
     await asyncio.wait({first, listening}, return_when=asyncio.FIRST_COMPLETED)
@@ -466,7 +472,16 @@ async def _serve(servers: list[_Server]) -> None:
         server.peers = servers
         rest.append(asyncio.create_task(server.serve(sockets=[server.sock])))
     servers[0].peers = servers
+    all_up = asyncio.create_task(_every_one_listening(servers))
+    await asyncio.wait({first, *rest, all_up}, return_when=asyncio.FIRST_COMPLETED)
+    app.state.all_listening = all(server.listening.is_set() for server in servers)
+    all_up.cancel()
     await asyncio.gather(first, *rest)
+
+
+async def _every_one_listening(servers: list[_Server]) -> None:
+    for server in servers:
+        await server.listening.wait()
 
 
 class _Server(uvicorn.Server):
@@ -478,10 +493,23 @@ class _Server(uvicorn.Server):
         self.sock = sock  # bound by bind_socket; uvicorn listens on it once the app has started
         self.peers: list[_Server] = []  # the other listeners of the same app, stopped together
         self.listening = asyncio.Event()
+        self.failed = False  # its socket could not listen
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        """Start (the lifespan, if on, then the socket) and say so."""
+        """Start (the lifespan, if on, then the socket) and say so. A socket that could not listen stops every
+        listener and then the process (`failed`), as a bind error does: uvloop closes such a socket and serves
+        nothing without a word (another process bound the same port with SO_REUSEADDR before either listened,
+        and listened first)."""
         await super().startup(sockets)
+        if sockets and any(None in (server.sockets or [None]) for server in self.servers):
+            where = f"{self.config.host}:{self.config.port}"
+            logging.getLogger("apiserver").error("cannot listen on %s: address already in use", where)
+            self.failed = True
+            if self.config.lifespan != "off":  # the app started here: it stops here (uvicorn skips it now)
+                await self.lifespan.shutdown()
+            for server in (self, *self.peers):
+                server.should_exit = True
+            return
         self.listening.set()
 
     def handle_exit(self, sig: int, frame: object) -> None:

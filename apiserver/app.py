@@ -390,6 +390,8 @@ def create_app(config: Config) -> FastAPI:
             return PlainTextResponse("[-]etcd failed: etcd unreachable\nreadyz check failed", 500)
         if not cache.ready.is_set() or not app.state.bootstrap.done() or not crds.synced.is_set():
             return PlainTextResponse("[-]informer-sync failed\nreadyz check failed", 500)
+        if not getattr(app.state, "all_listening", True):  # (`python -m apiserver` sets it; an app in a test has none)
+            return PlainTextResponse("[-]listeners failed: not every port listens yet\nreadyz check failed", 500)
         return PlainTextResponse("ok")
 
     @app.get("/metrics")

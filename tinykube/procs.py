@@ -180,21 +180,30 @@ def start_apiserver(
     Without `--secure-port` in `extra` it serves the insecure port only. With `share_port` it binds its
     ports with SO_REUSEPORT (`--permit-port-sharing`), beside other apiservers on the same ports: its own
     readiness cannot then be told from theirs by the port (the launcher waits on its identity Lease)."""
-    port = port or free_port()
-    if not share_port and not port_free(port):
-        raise RuntimeError(f"port {port} is already in use on 127.0.0.1; choose another with --port")
-    argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
-    if share_port:
-        argv.append("--permit-port-sharing")
-    if not any(a.split("=")[0] == "--secure-port" for a in extra):
-        argv += ["--secure-port", "0"]  # the insecure port only, unless the caller sets up TLS
-    if not service_accounts:
-        argv += ["--disable-admission-plugins", "ServiceAccount"]
-    argv += extra
-    proc = Process(name, argv, data_dir / "logs" / f"{name}.log")
-    url = f"http://127.0.0.1:{port}"
-    _ready_or_stop(f"{url}/readyz", proc)
-    return proc, url
+    chosen = port
+    for attempt in range(1 if chosen else 3):
+        port = chosen or free_port()
+        if not share_port and not port_free(port):
+            raise RuntimeError(f"port {port} is already in use on 127.0.0.1; choose another with --port")
+        argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
+        if share_port:
+            argv.append("--permit-port-sharing")
+        if not any(a.split("=")[0] == "--secure-port" for a in extra):
+            argv += ["--secure-port", "0"]  # the insecure port only, unless the caller sets up TLS
+        if not service_accounts:
+            argv += ["--disable-admission-plugins", "ServiceAccount"]
+        argv += extra
+        proc = Process(name, argv, data_dir / "logs" / f"{name}.log")
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _ready_or_stop(f"{url}/readyz", proc)
+        except RuntimeError as e:
+            # a port picked here can be taken by another process between the pick and the apiserver's listen
+            if chosen or attempt == 2 or "address already in use" not in str(e):
+                raise
+            continue
+        return proc, url
+    raise AssertionError("not reached")
 
 
 def _ready_or_stop(url: str, proc: Process, timeout: float = 30.0) -> None:

@@ -88,6 +88,24 @@ def start_secure_apiserver(root: Path, extra: tuple[str, ...] = ()) -> tuple[Sec
     tokens = root / "tokens.csv"
     tokens.write_text(f'{STATIC_TOKEN},alice,1001,"devs,ops"\n')
     etcd, etcd_url = start_etcd(root, free_port(), free_port())
+    for attempt in range(3):
+        try:
+            return _start_on_a_free_port(root, pki, tokens, etcd_url, extra), etcd
+        except RuntimeError as e:
+            # another process took the secure port picked here before the apiserver listened on it
+            if attempt == 2 or "address already in use" not in str(e):
+                etcd.stop()
+                raise
+        except BaseException:
+            etcd.stop()
+            raise
+    raise AssertionError("not reached")
+
+
+def _start_on_a_free_port(
+    root: Path, pki: ClusterPKI, tokens: Path, etcd_url: str, extra: tuple[str, ...]
+) -> SecureApiserver:
+    """The apiserver with every identity flag, its secure port a free one picked now."""
     secure_port = free_port()
     args = [
         "--secure-port",
@@ -110,15 +128,11 @@ def start_secure_apiserver(root: Path, extra: tuple[str, ...] = ()) -> tuple[Sec
         str(tokens),
         *extra,
     ]
-    try:
-        proc, insecure = start_apiserver(root, etcd_url, extra=args, service_accounts=True)
-    except BaseException:
-        etcd.stop()
-        raise
+    proc, insecure = start_apiserver(root, etcd_url, extra=args, service_accounts=True)
     url = f"https://127.0.0.1:{secure_port}"
     kubeconfig = root / "kubeconfig"
     write_kubeconfig(kubeconfig, url, ca=pki.ca.cert, client=pki.client("admin"), user="admin")
-    return SecureApiserver(url, insecure, pki, kubeconfig, proc), etcd
+    return SecureApiserver(url, insecure, pki, kubeconfig, proc)
 
 
 @contextlib.contextmanager
