@@ -466,6 +466,9 @@ async def _serve(servers: list[_Server]) -> None:
     listening = asyncio.create_task(servers[0].listening.wait())
     await asyncio.wait({first, listening}, return_when=asyncio.FIRST_COMPLETED)
     listening.cancel()
+    if servers[0].failed:  # it could not listen: the others do not start
+        await first
+        return
     rest = []
     for server in servers[1:]:
         server.config.lifespan = "off"

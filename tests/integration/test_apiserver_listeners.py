@@ -47,6 +47,17 @@ run(_serve(servers))  # returns: the listener that did listen was stopped too
 print([server.failed for server in servers], app.state.all_listening)
 """
 
+TAKEN_FIRST = """
+other = socket.socket()
+other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+other.bind(("127.0.0.1", 0))
+taken = bind_socket("127.0.0.1", other.getsockname()[1], reuse_port=False)
+other.listen(8)
+servers = [listener(taken), listener(bind_socket("127.0.0.1", 0, reuse_port=False))]
+run(_serve(servers))  # returns: the first could not listen, the second never started
+print([server.failed for server in servers], [server.listening.is_set() for server in servers])
+"""
+
 FREE = """
 servers = [listener(bind_socket("127.0.0.1", 0, reuse_port=False)) for _ in "ab"]
 
@@ -75,6 +86,10 @@ def _child(code: str) -> str:
 
 def test_a_port_taken_before_it_listens_stops_every_listener() -> None:
     assert _child(TAKEN) == "[False, True] False"
+
+
+def test_a_first_port_taken_starts_no_other_listener() -> None:
+    assert _child(TAKEN_FIRST) == "[True, False] [False, False]"
 
 
 def test_every_listener_listening_is_said_once_all_listen() -> None:
