@@ -172,23 +172,28 @@ def start_apiserver(
     service_accounts: bool = False,
     name: str = "apiserver",
     share_port: bool = False,
+    pick_secure_port: bool = False,
 ) -> tuple[Process, str]:
     """Start the apiserver against etcd; returns the process and its insecure base URL once ready.
 
     Without `service_accounts` it is a bare apiserver, as upstream's integration-test servers are: no
     controller-manager makes the `default` ServiceAccounts, so the ServiceAccount admission plug-in is off.
-    Without `--secure-port` in `extra` it serves the insecure port only. With `share_port` it binds its
-    ports with SO_REUSEPORT (`--permit-port-sharing`), beside other apiservers on the same ports: its own
-    readiness cannot then be told from theirs by the port (the launcher waits on its identity Lease)."""
+    Without `--secure-port` in `extra` (or `pick_secure_port`: a free one, `secure_port_of` the process) it
+    serves the insecure port only. With `share_port` it binds its ports with SO_REUSEPORT
+    (`--permit-port-sharing`), beside other apiservers on the same ports: its own readiness cannot then be told
+    from theirs by the port (the launcher waits on its identity Lease). Ports it picks can be taken by another
+    process before the apiserver listens on them: it then starts again on others (three tries)."""
     chosen = port
-    for attempt in range(1 if chosen else 3):
+    for attempt in range(1 if chosen and not pick_secure_port else 3):
         port = chosen or free_port()
         if not share_port and not port_free(port):
             raise RuntimeError(f"port {port} is already in use on 127.0.0.1; choose another with --port")
         argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
         if share_port:
             argv.append("--permit-port-sharing")
-        if not any(a.split("=")[0] == "--secure-port" for a in extra):
+        if pick_secure_port:
+            argv += ["--secure-port", str(free_port())]
+        elif not any(a.split("=")[0] == "--secure-port" for a in extra):
             argv += ["--secure-port", "0"]  # the insecure port only, unless the caller sets up TLS
         if not service_accounts:
             argv += ["--disable-admission-plugins", "ServiceAccount"]
@@ -199,11 +204,16 @@ def start_apiserver(
             _ready_or_stop(f"{url}/readyz", proc)
         except RuntimeError as e:
             # a port picked here can be taken by another process between the pick and the apiserver's listen
-            if chosen or attempt == 2 or "address already in use" not in str(e):
+            if (chosen and not pick_secure_port) or attempt == 2 or "address already in use" not in str(e):
                 raise
             continue
         return proc, url
     raise AssertionError("not reached")
+
+
+def secure_port_of(proc: Process) -> int:
+    """The `--secure-port` an apiserver process was started with."""
+    return int(proc.argv[proc.argv.index("--secure-port") + 1])
 
 
 def _ready_or_stop(url: str, proc: Process, timeout: float = 30.0) -> None:

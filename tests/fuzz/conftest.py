@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.harden_kit import start_apiserver_retrying
-from tinykube.procs import Process, start_etcd
+from tinykube.procs import Process, start_apiserver, start_etcd
 
 
 class Tally:
@@ -51,7 +50,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc
     """A fresh etcd and apiserver for the fuzzers."""
     etcd, etcd_url = start_etcd(tmp_path_factory.mktemp("fuzz-etcd"))
     try:
-        proc, url = start_apiserver_retrying(tmp_path_factory.mktemp("fuzz-apiserver"), etcd_url)
+        proc, url = start_apiserver(tmp_path_factory.mktemp("fuzz-apiserver"), etcd_url)
         try:
             yield proc, url
         finally:

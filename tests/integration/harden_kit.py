@@ -1,4 +1,4 @@
-"""Helpers of the hardening tests: apiservers with extra flags on a busy machine."""
+"""Helpers of the hardening tests: etcd clusters, PKI for etcd, and freezing a process on a busy machine."""
 
 from __future__ import annotations
 
@@ -11,23 +11,11 @@ import shutil
 import signal
 import subprocess
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.integration.controller_kit import eventually
-from tinykube.procs import Process, free_port, start_apiserver, wait_ready
-
-
-def start_apiserver_retrying(data_dir: Path, etcd_url: str, extra: Sequence[str] = ()) -> tuple[Process, str]:
-    """start_apiserver, again on another free port when another process took the first between pick and bind."""
-    for attempt in range(3):
-        try:
-            return start_apiserver(data_dir / f"try{attempt}", etcd_url, extra=extra)
-        except RuntimeError as e:
-            if "address already in use" not in str(e) or attempt == 2:
-                raise
-    raise AssertionError("not reached")
+from tinykube.procs import Process, free_port, wait_ready
 
 
 async def freeze(pid: int, timeout: float = 10.0) -> None:

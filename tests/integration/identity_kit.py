@@ -21,7 +21,7 @@ import pytest
 from tests.e2e.conftest import Kubectl
 from tinykube.cluster import write_kubeconfig
 from tinykube.pki import APISERVER_KUBELET_CLIENT, ClientIdentity, ClusterPKI, client_identities, kubelet_serving
-from tinykube.procs import Process, free_port, start_apiserver, start_etcd
+from tinykube.procs import Process, free_port, secure_port_of, start_apiserver, start_etcd
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 STATIC_TOKEN = "static-token-for-tests"
@@ -88,28 +88,7 @@ def start_secure_apiserver(root: Path, extra: tuple[str, ...] = ()) -> tuple[Sec
     tokens = root / "tokens.csv"
     tokens.write_text(f'{STATIC_TOKEN},alice,1001,"devs,ops"\n')
     etcd, etcd_url = start_etcd(root, free_port(), free_port())
-    for attempt in range(3):
-        try:
-            return _start_on_a_free_port(root, pki, tokens, etcd_url, extra), etcd
-        except RuntimeError as e:
-            # another process took the secure port picked here before the apiserver listened on it
-            if attempt == 2 or "address already in use" not in str(e):
-                etcd.stop()
-                raise
-        except BaseException:
-            etcd.stop()
-            raise
-    raise AssertionError("not reached")
-
-
-def _start_on_a_free_port(
-    root: Path, pki: ClusterPKI, tokens: Path, etcd_url: str, extra: tuple[str, ...]
-) -> SecureApiserver:
-    """The apiserver with every identity flag, its secure port a free one picked now."""
-    secure_port = free_port()
     args = [
-        "--secure-port",
-        str(secure_port),
         "--bind-address",
         "127.0.0.1",
         "--tls-cert-file",
@@ -128,11 +107,16 @@ def _start_on_a_free_port(
         str(tokens),
         *extra,
     ]
-    proc, insecure = start_apiserver(root, etcd_url, extra=args, service_accounts=True)
+    try:
+        proc, insecure = start_apiserver(root, etcd_url, extra=args, service_accounts=True, pick_secure_port=True)
+    except BaseException:
+        etcd.stop()
+        raise
+    secure_port = secure_port_of(proc)
     url = f"https://127.0.0.1:{secure_port}"
     kubeconfig = root / "kubeconfig"
     write_kubeconfig(kubeconfig, url, ca=pki.ca.cert, client=pki.client("admin"), user="admin")
-    return SecureApiserver(url, insecure, pki, kubeconfig, proc)
+    return SecureApiserver(url, insecure, pki, kubeconfig, proc), etcd
 
 
 @contextlib.contextmanager

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.harden_kit import EtcdCluster, start_apiserver_retrying, start_etcd_cluster
-from tinykube.procs import Process
+from tests.integration.harden_kit import EtcdCluster, start_etcd_cluster
+from tinykube.procs import Process, start_apiserver
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ async def test_killing_the_etcd_leader_loses_no_acknowledged_write(cluster: Etcd
     leader = await asyncio.to_thread(cluster.leader)
     # the leader first: the apiserver talks to it until it dies, then must move on
     servers = ",".join([leader.client_url, *(m.client_url for m in cluster.members if m is not leader)])
-    proc, url = await asyncio.to_thread(start_apiserver_retrying, tmp_path / "apiserver", servers)
+    proc, url = await asyncio.to_thread(start_apiserver, tmp_path / "apiserver", servers)
     try:
         await _writes_survive_the_leader(cluster, leader.proc, url)
     finally:

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.harden_kit import etcdctl_get, make_pki, start_apiserver_retrying
-from tinykube.procs import Process, free_port, start_etcd
+from tests.integration.harden_kit import etcdctl_get, make_pki
+from tinykube.procs import Process, free_port, start_apiserver, start_etcd
 
 PLAINTEXT = "correct-horse-battery-staple"
 
@@ -45,7 +45,7 @@ def own_etcd(tmp_path: Path) -> Iterator[str]:
 
 
 async def _start(tmp: Path, etcd: str, *extra: str) -> tuple[Process, str]:
-    return await asyncio.to_thread(start_apiserver_retrying, tmp, etcd, list(extra))
+    return await asyncio.to_thread(start_apiserver, tmp, etcd, None, list(extra))
 
 
 async def test_secrets_are_encrypted_at_rest_and_survive_a_restart(own_etcd: str, tmp_path: Path) -> None:

@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.harden_kit import start_apiserver_retrying
-from tinykube.procs import Process
+from tinykube.procs import Process, start_apiserver
 
 MiB = 1024 * 1024
 
@@ -35,7 +34,7 @@ def log_start(apiserver_proc: tuple[Process, str]) -> int:
 @pytest.fixture(scope="module")
 def strict_server(etcd: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, str]]:
     """An apiserver with short read timeouts, a small connection budget and a small object size."""
-    proc, url = start_apiserver_retrying(
+    proc, url = start_apiserver(
         tmp_path_factory.mktemp("strict"),
         etcd,
         extra=[
