@@ -118,6 +118,8 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         self._head_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
         self._header_deadline: float | None = None  # loop time by which the next request's headers must be in
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_deadline: float | None = None  # loop time by which an idle connection's next request must start
         self._discarded = 0
         self._lingering = False
 
@@ -152,6 +154,10 @@ class GuardedHttpProtocol(TLSHttpProtocol):
 
     def _release(self) -> None:
         self._cancel_header_timer()
+        self._idle_deadline = None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._admitted is not None:
             self._budget.release(self._admitted)
             self._admitted = None
@@ -217,10 +223,8 @@ class GuardedHttpProtocol(TLSHttpProtocol):
             self._reading_head = True
             self._head_bytes = 0
             self._disarm_header_timer()
-            # the dropped body's bytes stopped uvicorn's idle timer (any data does): it starts again here
-            self._unset_keepalive_if_required()
-            idle = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
-            self.timeout_keep_alive_task = idle
+            # the dropped body's bytes stopped the idle clock (any data does): it starts again here
+            self._start_idle_clock()
 
     def on_headers_complete(self) -> None:
         """Headers in: stop the header clock; a header block over the bound is answered with 431."""
@@ -246,7 +250,17 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         dropped first, within DISCARD_LIMIT bytes and the header timeout, so that a client sending its
         whole body before reading the answer still gets it (as Go's server does for small bodies).
         """
-        super().on_response_complete()
+        # uvicorn's on_response_complete, the idle clock being this connection's one timer
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle_deadline = None
+        self.flow.resume_reading()
+        if self.pipeline:
+            pipelined, app = self.pipeline.pop()
+            self._start_asgi_task(pipelined, app)
+        else:
+            self._start_idle_clock()
         cycle = self.cycle
         if self.transport.is_closing() or (cycle is not None and not cycle.response_complete):
             return  # closing, or a pipelined request (headers in) has just started
@@ -255,6 +269,29 @@ class GuardedHttpProtocol(TLSHttpProtocol):
             return  # the rest of the body first: on_message_complete starts the next head
         self._reading_head = True
         self._head_bytes = 0
+
+    # --- idle timeout (uvicorn's keep-alive timeout) ---------------------------------------------
+    # uvicorn arms a timer after every response and cancels it when the next request's bytes arrive; here, as
+    # for the header clock below, the connection keeps one timer that reads the deadline when it fires.
+    def _unset_keepalive_if_required(self) -> None:
+        """Bytes arrived (or the connection left HTTP): it is not idle."""
+        self._idle_deadline = None
+
+    def _start_idle_clock(self) -> None:
+        self._idle_deadline = self.loop.time() + self.timeout_keep_alive
+        if self._idle_timer is None:
+            self._idle_timer = self.loop.call_at(self._idle_deadline, self._idle_timer_fired)
+
+    def _idle_timer_fired(self) -> None:
+        self._idle_timer = None
+        deadline = self._idle_deadline
+        if deadline is None:
+            return  # not idle now: the next response starts a timer again
+        if self.loop.time() < deadline:
+            self._idle_timer = self.loop.call_at(deadline, self._idle_timer_fired)  # idle again since
+            return
+        self._idle_deadline = None
+        self.timeout_keep_alive_handler()
 
     # --- header read timeout ------------------------------------------------------------------
     # One timer per connection, not one per request: arming and disarming move a deadline the timer reads
@@ -316,6 +353,7 @@ def uvicorn_options(limits: ServingLimits, *, tls: bool = False) -> dict[str, An
         "ws": TLSWebSocketProtocol,  # on plain HTTP too: it accepts kubectl's port-forward subprotocol
         # the client address is the socket's: X-Forwarded-For from a local process is not an identity
         "proxy_headers": False,
+        "server_header": False,  # kube-apiserver sends no Server header (and each header costs uvicorn a check)
         "timeout_keep_alive": limits.idle_timeout,  # uvicorn's idle timer, between a response and the next request
     }
 

@@ -101,12 +101,18 @@ async def in_process_app(prefix: str, *, tune_gc: bool = False) -> AsyncIterator
 
 @contextlib.contextmanager
 def apiserver_from_tree(
-    tree: Path, prefix: str, *, wrapper: Sequence[str] = (), ready_timeout: float = 30.0, tmp: Path | None = None
+    tree: Path,
+    prefix: str,
+    *,
+    wrapper: Sequence[str] = (),
+    ready_timeout: float = 30.0,
+    tmp: Path | None = None,
+    extra: Sequence[str] = (),
 ) -> Iterator[tuple[Any, Any, str]]:
     """A new etcd and an apiserver run from `tree` (a checkout: A/B benchmarks start the base's), on the insecure port
     only, the ServiceAccount plug-in off, no compaction: yields (etcd, apiserver, its URL) once it is ready; both are
     stopped, and their directory (`tmp`, else a new one) removed, after the block. `wrapper` runs the server under
-    another command (valgrind), which must exec it in the same process."""
+    another command (valgrind), which must exec it in the same process; `extra` flags come last (a secure port's)."""
     from tinykube.procs import Process, free_port, start_etcd, wait_ready
 
     tmp = tmp or Path(tempfile.mkdtemp(prefix=prefix))
@@ -117,7 +123,7 @@ def apiserver_from_tree(
         port = free_port()
         argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
         argv += ["--secure-port", "0", "--disable-admission-plugins", "ServiceAccount"]
-        argv += ["--etcd-compaction-interval", "0", "--log-level", "warning"]
+        argv += ["--etcd-compaction-interval", "0", "--log-level", "warning", *extra]
         # exec: the shell becomes the apiserver, so the pid measured (and stopped) is the server's
         shell = f"cd {str(tree)!r} && exec " + " ".join(repr(a) for a in [*wrapper, *argv])
         api = Process("apiserver", ["sh", "-c", shell], tmp / "logs" / "apiserver.log")

@@ -4,6 +4,7 @@ Run from the repo root (the base is another checkout, e.g. `git archive main | t
 
     .venv/bin/python bench/server_instructions.py                     # this tree only
     .venv/bin/python bench/server_instructions.py --base /tmp/base    # and the base, in the same run
+    .venv/bin/python bench/server_instructions.py --secure            # over TLS + x509 + RBAC
 
 CPU time per request on a shared 2-core VM moves by 10 % from one minute to the next, which hides a change worth
 a few percent (bench/README.md). An instruction count does not move with the load: here each tree's apiserver
@@ -17,6 +18,9 @@ What it does not see: the kernel's share (system calls, about a tenth of a creat
 (a Python request runs at roughly 3 instructions a nanosecond in a microbenchmark, 1 in place): confirm a change
 with the CPU figures of bench/apiserver.py. The server runs some 50 times slower under valgrind, so more
 requests wait per loop pass than at full speed; what batching saves shows up larger than it is.
+
+With `--secure` the requests go over the secure port instead, as bench/apiserver.py's section 6 sends them: TLS,
+the bench user's client certificate, and RBAC through a RoleBinding (made over the insecure port first).
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ import signal
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,17 +72,51 @@ def series(n: int, round_: int) -> dict[str, list[tuple[str, str, bytes | None]]
     }
 
 
-async def measure(tree: Path, n: int, concurrency: int, rounds: int) -> dict[str, list[float]]:
+async def grant_bench_user(admin: Any) -> None:
+    """A Role and RoleBinding letting bench/apiserver.py's bench user create and get pods in the bench namespace."""
+    role = {
+        "metadata": {"name": "bench-pods"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch"]}],
+    }
+    binding = {
+        "metadata": {"name": "bench-pods"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "bench-pods"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": ab.BENCH_USER}],
+    }
+    base = f"{ab.RBAC_API}/namespaces/bench"
+    await send_all([admin], [("POST", f"{base}/roles", orjson.dumps(role))])
+    await send_all([admin], [("POST", f"{base}/rolebindings", orjson.dumps(binding))])
+
+
+async def until_allowed(conn: Any, path: str, timeout: float) -> None:
+    """Wait until `conn`'s user may GET `path` (RBAC follows its watch cache)."""
+    deadline = time.monotonic() + timeout
+    while (await conn.request("GET", path))[0] == 403:
+        if time.monotonic() > deadline:
+            raise ab.BenchError(f"{ab.BENCH_USER} still may not GET {path} after {timeout:.0f} s")
+        await asyncio.sleep(0.1)
+
+
+async def measure(tree: Path, n: int, concurrency: int, rounds: int, secure: bool) -> dict[str, list[float]]:
     """Instructions per request of each series, every round, for `tree`'s apiserver."""
     out: dict[str, list[float]] = {}
     dump_dir = Path(tempfile.mkdtemp(prefix="tinykube-instructions-"))
     wrapper = ["env", "PYTHONHASHSEED=0", *callgrind_argv(dump_dir)]
+    port, extra = ab.make_secure_port(dump_dir / "secure") if secure else (None, [])
     # some 50 times slower to start under valgrind
-    with apiserver_from_tree(tree, "", wrapper=wrapper, ready_timeout=600, tmp=dump_dir) as (_etcd, api, url):
-        conns = [ab.RawConnection(url, None, 300) for _ in range(concurrency)]
+    with apiserver_from_tree(tree, "", wrapper=wrapper, ready_timeout=600, tmp=dump_dir, extra=extra) as (_, api, url):
+        admin = ab.RawConnection(url, None, 300)
+        if port is None:
+            conns = [ab.RawConnection(url, None, 300) for _ in range(concurrency)]
+        else:
+            tls = port.tls()
+            conns = [ab.RawConnection(port.url, tls, 300) for _ in range(concurrency)]
         try:
             namespace = b'{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}'
-            await send_all(conns[:1], [("POST", "/api/v1/namespaces", namespace)])
+            await send_all([admin], [("POST", "/api/v1/namespaces", namespace)])
+            if port is not None:
+                await grant_bench_user(admin)
+                await until_allowed(conns[0], PODS, 600)
             await send_all(conns, [("POST", PODS, ab.pod_body(i, "warm")) for i in range(WARM_PODS)])
             await send_all(conns, series(2 * WARM_PODS, -1)["get"])
             counter = CallgrindCounter(api.pid, dump_dir)
@@ -85,7 +126,7 @@ async def measure(tree: Path, n: int, concurrency: int, rounds: int) -> dict[str
                     await send_all(conns, requests)
                     out.setdefault(name, []).append(await counter.stop() / len(requests))
         finally:
-            for c in conns:
+            for c in [admin, *conns]:
                 await c.aclose()
     return out
 
@@ -97,14 +138,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=1000, help="requests per series (default 1000)")
     parser.add_argument("-c", "--concurrency", type=int, default=32, help="concurrent clients (default 32)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds; the median is shown (default 2)")
+    parser.add_argument("--secure", action="store_true", help="over the secure port: TLS, x509 client, RBAC")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind (with callgrind_control) is not installed: apt-get install valgrind", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     trees = [("this tree", HERE)] + ([("base", args.base.resolve())] if args.base else [])
-    results = {label: asyncio.run(measure(tree, args.n, args.concurrency, args.rounds)) for label, tree in trees}
-    print(f"thousands of instructions per request in the apiserver process (callgrind), C={args.concurrency}:")
+    results = {
+        label: asyncio.run(measure(tree, args.n, args.concurrency, args.rounds, args.secure)) for label, tree in trees
+    }
+    port = "the secure port (TLS, x509, RBAC)" if args.secure else "the insecure port"
+    print(f"thousands of instructions per request in the apiserver process (callgrind), {port}, C={args.concurrency}:")
     header = f"  {'series':<24}" + "".join(f"{label:>12}" for label, _ in trees)
     print(header + ("       ratio" if args.base else ""))
     for name in results["this tree"]:
