@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from apiserver.authz import Attributes, Decision, Verdict
+from apiserver.context import UserInfo
 
 __all__ = ["AlwaysAllow"]
 
@@ -11,6 +12,10 @@ class AlwaysAllow:
     """Allows every request (`--authorization-mode AlwaysAllow`)."""
 
     name = "AlwaysAllow"
+
+    def decision_stamp(self, user: UserInfo) -> int:
+        """Its decisions never change (apiserver/authz/decisions.py)."""
+        return 0
 
     async def authorize(self, attrs: Attributes) -> Decision:
         """Allow, whatever is asked."""

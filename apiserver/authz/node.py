@@ -108,6 +108,10 @@ class NodeAuthorizer:
             return RulesAnswer([], True, ["node authorizer does not support user rule resolution"])
         return RulesAnswer()
 
+    def decision_stamp(self, user: UserInfo) -> int | None:
+        """None for a node (what it may read follows its pods); its decisions about anyone else never change."""
+        return None if node_identity(user)[1] else 0
+
     async def authorize(self, attrs: Attributes) -> Decision:
         """Decide a kubelet's request; no opinion on anyone else's."""
         node, is_node = node_identity(attrs.user)

@@ -321,6 +321,11 @@ class RBACAuthorizer:
         errors = [aggregate_errors(resolved.errors)] if resolved.errors else []
         return RulesAnswer([s.rule for s in resolved.rules], False, errors)
 
+    def decision_stamp(self, user: UserInfo) -> int:
+        """The policy's generation, caught up with the watch cache: it moves with every change of a role or binding."""
+        self.index.catch_up()
+        return self.index.generation
+
     async def authorize(self, attrs: Attributes) -> Decision:
         """Allowed by the first rule that matches; otherwise no opinion, with missing roles as the reason."""
         resolved = self.rules_for(attrs.user, attrs.namespace)

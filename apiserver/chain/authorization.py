@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from apimachinery import errors
 from apiserver.authz import Attributes, Authorizer, Decision, Verdict, messages
+from apiserver.authz.decisions import DecisionCache
 from apiserver.authz.request import authorization_name, authorization_namespace
 from apiserver.chain.respond import ASGIApp, Receive, Scope, Send, send_status
 from apiserver.context import RequestContext, context_of
@@ -68,6 +69,7 @@ class Authorization:
     def __init__(self, app: ASGIApp, authorizers: Sequence[Authorizer]) -> None:
         self.app = app
         self.authorizers = tuple(authorizers)
+        self.decisions = DecisionCache(self.authorizers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authorize, then run the handler."""
@@ -75,14 +77,17 @@ class Authorization:
         if ctx.insecure:
             await self.app(scope, receive, send)
             return
-        attrs = attributes_of(ctx)
-        try:
-            decision = await authorize(self.authorizers, attrs)
-        except Exception as e:
-            log.exception("authorizing %s %s", ctx.verb, ctx.path)
-            ctx.annotations[REASON_ANNOTATION] = "internal error"
-            await send_status(scope, receive, send, errors.internal_error(str(e) or type(e).__name__))
-            return
+        decision, key, stamp = self.decisions.lookup(ctx)
+        if decision is None:
+            try:
+                decision = await authorize(self.authorizers, attributes_of(ctx))
+            except Exception as e:
+                log.exception("authorizing %s %s", ctx.verb, ctx.path)
+                ctx.annotations[REASON_ANNOTATION] = "internal error"
+                await send_status(scope, receive, send, errors.internal_error(str(e) or type(e).__name__))
+                return
+            if key is not None and stamp is not None:
+                self.decisions.keep(key, stamp, decision)
         if decision.verdict is Verdict.ALLOW:
             ctx.annotations[DECISION_ANNOTATION] = "allow"
             ctx.annotations[REASON_ANNOTATION] = decision.reason
@@ -90,4 +95,4 @@ class Authorization:
             return
         ctx.annotations[DECISION_ANNOTATION] = "forbid"
         ctx.annotations[REASON_ANNOTATION] = decision.reason
-        await send_status(scope, receive, send, forbidden_error(attrs, decision.reason))
+        await send_status(scope, receive, send, forbidden_error(attributes_of(ctx), decision.reason))
