@@ -22,6 +22,7 @@ __all__ = [
     "Evaluator",
     "ResourceList",
     "add",
+    "charged_operations",
     "container_totals",
     "evaluator_for",
     "evaluator_for_count",
@@ -489,38 +490,45 @@ def _claim_usage(claim: Mapping[str, Any], count: str) -> ResourceList:
     return out
 
 
+_CORE_NAMES = {
+    "pods": frozenset(
+        {
+            "count/pods",
+            "pods",
+            "cpu",
+            "memory",
+            "ephemeral-storage",
+            "requests.cpu",
+            "requests.memory",
+            "requests.ephemeral-storage",
+            "limits.cpu",
+            "limits.memory",
+            "limits.ephemeral-storage",
+        }
+    ),
+    "services": frozenset({"count/services", "services", "services.nodeports", "services.loadbalancers"}),
+    "persistentvolumeclaims": frozenset({"count/persistentvolumeclaims", "persistentvolumeclaims", "requests.storage"}),
+}
+
+
 def _core_names(plural: str) -> frozenset[str]:
-    return {
-        "pods": frozenset(
-            {
-                "count/pods",
-                "pods",
-                "cpu",
-                "memory",
-                "ephemeral-storage",
-                "requests.cpu",
-                "requests.memory",
-                "requests.ephemeral-storage",
-                "limits.cpu",
-                "limits.memory",
-                "limits.ephemeral-storage",
-            }
-        ),
-        "services": frozenset({"count/services", "services", "services.nodeports", "services.loadbalancers"}),
-        "persistentvolumeclaims": frozenset(
-            {"count/persistentvolumeclaims", "persistentvolumeclaims", "requests.storage"}
-        ),
-    }.get(plural, frozenset({f"count/{plural}", plural}))
+    return _CORE_NAMES.get(plural) or frozenset({f"count/{plural}", plural})
 
 
+_CREATE = ("CREATE",)
 _OPERATIONS = {"services": ("CREATE", "UPDATE"), "persistentvolumeclaims": ("CREATE", "UPDATE")}
+
+
+def charged_operations(res: ResourceInfo) -> tuple[str, ...]:
+    """The writes that change a resource's usage: creates, and for services and claims updates too."""
+    return _OPERATIONS.get(res.plural, _CREATE) if not res.group else _CREATE
 
 
 def evaluator_for(res: ResourceInfo) -> Evaluator:
     """The evaluator of a resource: the core ones for pods, services, claims and the legacy counted
     kinds; an object-count evaluator (`count/<resource>.<group>`) for everything else."""
     if not res.group:
-        return Evaluator(res, _core_names(res.plural), _OPERATIONS.get(res.plural, ("CREATE",)))
+        return Evaluator(res, _core_names(res.plural), charged_operations(res))
     return Evaluator(res, frozenset({object_count_name(res)}))
 
 
