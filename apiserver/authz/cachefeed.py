@@ -41,11 +41,16 @@ class CacheFeed:
         self._on_change = on_change
         self._on_reset = on_reset
         self._watcher: CacheWatcher | None = None
+        self._arrived = False  # an item was queued since the last catch-up
 
     def catch_up(self) -> bool:
         """Apply every change the cache has seen since the last call; True when anything changed."""
-        if not self._cache.ready.is_set() and self._watcher is None:
+        watcher = self._watcher
+        if watcher is not None and not self._arrived and not watcher.closed:
+            return False  # (every request asks: this is the common answer)
+        if not self._cache.ready.is_set() and watcher is None:
             return False
+        self._arrived = False
         changed = False
         if self._watcher is None:
             self._start()
@@ -71,6 +76,12 @@ class CacheFeed:
         self._on_reset()
         # initial=True queues every current object as ADDED, then follows live events
         self._watcher = self._cache.cache(self._resource).watch(0, _everything, initial=True)
+        # the cache offers an item to the sink when the queue is empty: noted here, and queued as usual
+        self._watcher.sink = self._note_arrival
+
+    def _note_arrival(self, item: object) -> bool:
+        self._arrived = True
+        return False
 
     def close(self) -> None:
         """Stop following."""

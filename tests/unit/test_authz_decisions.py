@@ -1,7 +1,7 @@
 """Kept authorization decisions (apiserver/authz/decisions.py) through the chain's Authorization stage, with the
 real PrivilegedGroups, Node and RBAC authorizers: a repeated request is answered as before only while no role or
 binding changed; each user, verb, path and field selector has its own decision; a node's requests and any
-authorizer without a stamp are asked every time."""
+authorizer without a stamp are asked every time; RBAC's index follows the watch cache, a relist too."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from apiserver.authz.rbac import PolicyIndex, RBACAuthorizer
 from apiserver.chain import ChainOptions, build_handler_chain
 from apiserver.chain.request_info import LISTENER_KEY
 from apiserver.context import RequestContext, UserInfo
+from apiserver.storage import StoredObject, WatchEvent
+from apiserver.watch_cache import WatchCache
 
 USERS = {
     "alice": UserInfo("alice", "u1", ("devs",)),
@@ -151,3 +153,30 @@ async def test_a_nodes_requests_follow_its_pods() -> None:
     assert await status(app, "node", secret) == 200
     graph.apply("DELETED", pod)
     assert await status(app, "node", secret) == 403
+
+
+async def test_rbac_follows_the_watch_cache_through_live_events_and_a_relist() -> None:
+    cache = WatchCache(None)  # type: ignore[arg-type]  # its collections only: nothing follows etcd here
+    cache.ready.set()
+    roles, bindings = cache.cache("roles"), cache.cache("rolebindings")
+    app = chain(PolicyIndex(cache))
+    revision = 0
+
+    def put(collection: Any, obj: dict[str, Any]) -> None:
+        nonlocal revision
+        revision += 1
+        key = f"/registry/{collection.resource}/ns/{obj['metadata']['name']}"
+        collection.apply(WatchEvent("PUT", key, obj, revision, True))
+
+    assert await status(app, "alice", POD) == 403
+    put(roles, role("read", ["get"]))
+    put(bindings, binding("alice-reads", "read", "alice"))
+    assert await status(app, "alice", POD) == 200
+    put(roles, role("read", ["list"]))
+    assert await status(app, "alice", POD) == 403
+    # a relist: the cache's roles replaced (its watchers closed, no event), the feed starts over from them
+    read = role("read", ["get"])
+    roles.reset([StoredObject("/registry/roles/ns/read", read, revision)], revision)
+    assert await status(app, "alice", POD) == 200
+    put(roles, role("read", ["delete"]))  # and follows the events after it
+    assert await status(app, "alice", POD) == 403
