@@ -44,9 +44,34 @@ def parse_time(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
+class _RandomHex:
+    """Hex digits of the OS's random bytes, read 4 KiB at a time: one system call per 256 uids instead of one each
+    (a create takes two: its uid and its audit ID). A forked child starts on bytes of its own."""
+
+    def __init__(self) -> None:
+        self.digits = ""
+        self.pos = 0
+        os.register_at_fork(after_in_child=self.forget)
+
+    def forget(self) -> None:
+        """Drop what is left (the parent has the same digits)."""
+        self.digits, self.pos = "", 0
+
+    def take32(self) -> str:
+        """The next 32 digits (16 bytes)."""
+        pos = self.pos
+        if pos + 32 > len(self.digits):
+            self.digits, pos = os.urandom(4096).hex(), 0
+        self.pos = pos + 32
+        return self.digits[pos : pos + 32]
+
+
+_RANDOM_HEX = _RandomHex()
+
+
 def new_uid() -> str:
     """A new object uid: a random (version 4) UUID, as `str(uuid.uuid4())` without building a UUID object."""
-    h = os.urandom(16).hex()
+    h = _RANDOM_HEX.take32()
     variant = "89ab"[int(h[16], 16) & 3]  # RFC 4122's variant: the top two bits 10
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import re
 import time
 import uuid
@@ -19,6 +20,21 @@ def test_uids_are_distinct_version_4_uuids_in_canonical_form() -> None:
         assert str(parsed) == u and parsed.version == 4 and parsed.variant == uuid.RFC_4122
     # every variant nibble occurs (the two low bits are random)
     assert {u[19] for u in uids} == set("89ab")
+
+
+def test_a_forked_child_makes_uids_of_its_own() -> None:
+    new_uid()  # the parent holds random digits read ahead
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next uids, to the parent
+        os.write(write, " ".join(new_uid() for _ in range(300)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as f:
+        child = set(f.read().split())
+    parent = {new_uid() for _ in range(300)}
+    assert len(child) == 300 and not child & parent
 
 
 def test_now_is_the_current_second() -> None:
