@@ -1,77 +1,37 @@
-"""A fixed-length response leaves in one write (on TLS: one record), chunked and HEAD ones as uvicorn sends them."""
+"""A fixed-length response leaves in one write (on TLS: one record); otherwise every response goes out as uvicorn
+sends it: the same bytes, the same closes, the same refusal of a bad header. Each case runs through the
+apiserver's protocol and through uvicorn's own, on transports that record what is written."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import asyncio
 from typing import Any
 
-from apimachinery.tlsserving import _OneWriteResponses
+import pytest
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from apimachinery.tlsserving import TLSHttpProtocol
+
+GET = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n"
 
 
 class Recorder:
+    """A plain TCP connection's transport as uvicorn's protocol asks it."""
+
     def __init__(self) -> None:
         self.writes: list[bytes] = []
-        self.closed = False
+        self.closed = asyncio.Event()
 
     def write(self, data: bytes) -> None:
         self.writes.append(data)
 
     def close(self) -> None:
-        self.closed = True
+        self.closed.set()
 
     def is_closing(self) -> bool:
-        return self.closed
-
-
-def cycle(method: str = "GET", chunked: bool | None = False, length: int = 4) -> Any:
-    return SimpleNamespace(
-        response_started=False, chunked_encoding=chunked, expected_content_length=length, scope={"method": method}
-    )
-
-
-def test_head_and_body_of_a_fixed_length_response_go_out_together() -> None:
-    real, c = Recorder(), cycle()
-    t = _OneWriteResponses(real, c)  # type: ignore[arg-type]
-    t.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response starts: at once
-    c.response_started = True
-    t.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n")
-    assert real.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
-    t.write(b"body")
-    assert real.writes[1:] == [b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody"]
-    assert not t.is_closing()  # everything else is the real transport's
-
-
-def test_chunked_and_head_responses_are_not_held() -> None:
-    for c in (cycle(chunked=True, length=0), cycle(method="HEAD"), cycle(length=0)):
-        real = Recorder()
-        t = _OneWriteResponses(real, c)  # type: ignore[arg-type]
-        c.response_started = True
-        t.write(b"head")
-        assert real.writes == [b"head"]
-
-
-def test_close_sends_a_held_head_first() -> None:
-    real, c = Recorder(), cycle()
-    t = _OneWriteResponses(real, c)  # type: ignore[arg-type]
-    c.response_started = True
-    t.write(b"head")
-    t.close()
-    assert real.writes == [b"head"] and real.closed
-
-
-class PlainTransport(Recorder):
-    """A plain TCP connection's transport as uvicorn's protocol asks it; `body_written` once the body is out."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        import asyncio
-
-        self.body_written = asyncio.Event()
-
-    def write(self, data: bytes) -> None:
-        super().write(data)
-        if data.endswith(b"body"):
-            self.body_written.set()
+        return self.closed.is_set()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 50000)}.get(name, default)
@@ -83,27 +43,87 @@ class PlainTransport(Recorder):
         pass
 
 
-async def test_a_plain_connection_writes_a_fixed_length_response_at_once() -> None:
-    import asyncio
-
-    import uvicorn
-    from uvicorn.server import ServerState
-
-    from apimachinery.tlsserving import TLSHttpProtocol
+def answer(*messages: dict[str, Any], read: bool = False) -> Any:
+    """An app sending these messages (after reading the body, if `read`)."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
-        await send({"type": "http.response.body", "body": b"body"})
+        if read:
+            while (await receive()).get("more_body"):
+                pass
+        for message in messages:
+            await send(message)
 
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    return app
+
+
+def start(*headers: tuple[bytes, bytes], status: int = 200) -> dict[str, Any]:
+    return {"type": "http.response.start", "status": status, "headers": list(headers)}
+
+
+def body(data: bytes, more: bool = False) -> dict[str, Any]:
+    return {"type": "http.response.body", "body": data, "more_body": more}
+
+
+LENGTH4 = (b"content-length", b"4")
+CASES = {
+    "fixed length": (answer(start(LENGTH4), body(b"body")), GET),
+    "fixed length in two parts": (answer(start(LENGTH4), body(b"bo", more=True), body(b"dy")), GET),
+    "chunked": (answer(start(), body(b"ab", more=True), body(b"cd")), GET),
+    "HEAD": (answer(start(LENGTH4), body(b"")), b"HEAD / HTTP/1.1\r\nhost: x\r\n\r\n"),
+    "no body": (answer(start((b"content-length", b"0"), status=204), body(b"")), GET),
+    "connection close": (answer(start(LENGTH4, (b"Connection", b"Close")), body(b"body")), GET),
+    "HTTP/1.0": (answer(start(LENGTH4), body(b"body")), b"GET / HTTP/1.0\r\nhost: x\r\n\r\n"),
+    "pipelined": (answer(start(LENGTH4), body(b"body")), GET + GET),
+    "100-continue": (
+        answer(start(LENGTH4), body(b"body"), read=True),
+        b"POST / HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n",
+    ),
+    "a header value with a line break": (answer(start(LENGTH4, (b"x-bad", b"a\r\nb")), body(b"body")), GET),
+    "a header name with a space": (answer(start(LENGTH4, (b"x bad", b"a")), body(b"body")), GET),
+    "a body shorter than its length": (answer(start(LENGTH4), body(b"bod")), GET),
+    "a body longer than its length": (answer(start(LENGTH4), body(b"bodyy")), GET),
+}
+
+
+async def serve(protocol_class: type[HttpToolsProtocol], app: Any, request: bytes) -> tuple[list[bytes], bool]:
+    """What the protocol writes for `request` (and whether it closed the connection) once the app is done."""
+    config = uvicorn.Config(app, lifespan="off", log_level="critical", access_log=False)
     config.load()
-    protocol = TLSHttpProtocol(config, ServerState(), {})
-    transport = PlainTransport()
+    state = ServerState()
+    protocol = protocol_class(config, state, {})
+    transport = Recorder()
     protocol.connection_made(transport)  # type: ignore[arg-type]
-    protocol.data_received(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+    protocol.data_received(request)
+    if b"expect: 100" in request:
+        await asyncio.sleep(0)  # the app asks for the body: the 100 goes out first
+        protocol.data_received(b"{}")
     async with asyncio.timeout(5):
-        await transport.body_written.wait()
-    assert len(transport.writes) == 1
-    head, body = transport.writes[0].split(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 OK") and body == b"body"
+        while state.tasks:
+            await asyncio.gather(*state.tasks, return_exceptions=True)
     protocol.connection_lost(None)
+    return transport.writes, transport.closed.is_set()
+
+
+@pytest.mark.parametrize("case", CASES)
+async def test_the_bytes_sent_are_uvicorns(case: str) -> None:
+    app, request = CASES[case]
+    ours, closed = await serve(TLSHttpProtocol, app, request)
+    theirs, their_close = await serve(HttpToolsProtocol, app, request)
+    assert b"".join(ours) == b"".join(theirs) and closed == their_close
+    if case in ("fixed length", "connection close", "HTTP/1.0"):
+        assert len(ours) == 1 and len(theirs) == 2  # head and body at once
+    if case == "pipelined":
+        assert len(ours) == 2 and b"".join(ours).count(b"HTTP/1.1 200 OK") == 2
+    if case.startswith("a "):
+        assert b"body" not in b"".join(ours) and closed  # refused: nothing of the response, the connection closed
+
+
+async def test_an_app_failing_between_head_and_body_closes_the_connection_having_sent_nothing() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(start(LENGTH4))
+        raise RuntimeError("lost")
+
+    ours, closed = await serve(TLSHttpProtocol, app, GET)
+    theirs, their_close = await serve(HttpToolsProtocol, app, GET)
+    assert ours == [] and closed and their_close
+    assert theirs[0].startswith(b"HTTP/1.1 200 OK")  # uvicorn sent the head it could not finish
