@@ -75,9 +75,43 @@ def _der_of(pem: str) -> bytes:
     return ssl.PEM_cert_to_DER_cert(pem)
 
 
+class _OneWriteResponses:
+    """The transport as one request's response cycle sees it: a response of known length goes out
+    as one write (head and body together) instead of uvicorn's two — one send instead of two (on TLS,
+    one record too). Everything but write and close goes straight to the real transport."""
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle: Any = cycle  # until the head is written (then dropped: the cycle holds this as its transport)
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        """Hold the head of a fixed-length response; send it with the first body bytes."""
+        cycle = self._cycle
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        elif cycle is not None and cycle.response_started:
+            self._cycle = None  # this write is the status line and headers
+            fixed = cycle.chunked_encoding is False and cycle.expected_content_length > 0
+            if fixed and cycle.scope["method"] != "HEAD":
+                self._held = data
+                return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        """Send what is held, then close."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.write(held)
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class TLSHttpProtocol(UpgradableHttpProtocol):
     """uvicorn's httptools protocol, adding the TLS extension to every request's scope (on TLS); each
-    response of known length is written at once (`apimachinery/onewrite.py`). Non-WebSocket upgrades (SPDY)
+    response of known length is written at once (`_OneWriteResponses`). Non-WebSocket upgrades (SPDY)
     are handed to the app (`apimachinery/upgrade.py`)."""
 
     _tls: dict[str, Any] | None = None
@@ -92,6 +126,12 @@ class TLSHttpProtocol(UpgradableHttpProtocol):
         super().on_message_begin()
         if self._tls is not None:
             self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
+
+    def on_headers_complete(self) -> None:
+        """The new request's response cycle writes through `_OneWriteResponses`."""
+        super().on_headers_complete()
+        if self.cycle is not None:
+            self.cycle.transport = _OneWriteResponses(self.transport, self.cycle)  # type: ignore[assignment]
 
 
 class TLSWebSocketProtocol(WebSocketsSansIOProtocol):

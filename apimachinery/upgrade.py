@@ -16,17 +16,14 @@ import asyncio
 import contextlib
 import functools
 import logging
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httptools
 from starlette.responses import JSONResponse, Response
-from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from apimachinery import errors
-from apimachinery.onewrite import OneWriteCycle
 
 __all__ = ["UPGRADE_EXTENSION", "SwitchingProtocols", "UpgradableHttpProtocol", "UpgradedConnection", "upgrade_of"]
 
@@ -107,53 +104,9 @@ class UpgradableHttpProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
 
     def on_headers_complete(self) -> None:
-        """uvicorn's start of a request (its scope completed, its response cycle a `OneWriteCycle`, its task
-        started or queued behind a pipelined one); an upgrade request (not WebSocket) gets its
-        UpgradedConnection before the app runs."""
-        parser, scope = self.parser, self.scope
-        http_version = parser.get_http_version()
-        scope["method"] = parser.get_method().decode("ascii")
-        if http_version != "1.1":
-            scope["http_version"] = http_version
-        upgrading = parser.should_upgrade()
-        if upgrading and self._should_upgrade():
-            return  # a WebSocket: data_received hands the connection over
-        url = httptools.parse_url(self.url)
-        raw_path = url.path
-        path = raw_path.decode("ascii")
-        if "%" in path:
-            path = urllib.parse.unquote(path)
-        if self.root_path:
-            path, raw_path = self.root_path + path, self.root_path.encode("ascii") + raw_path
-        scope["path"] = path
-        scope["raw_path"] = raw_path
-        scope["query_string"] = url.query or b""
-        app = self.app
-        if self.limit_concurrency is not None and (
-            len(self.connections) >= self.limit_concurrency or len(self.tasks) >= self.limit_concurrency
-        ):
-            app = service_unavailable
-            self.logger.warning("Exceeded concurrency limit.")
-        existing = self.cycle
-        self.cycle = OneWriteCycle(
-            scope=scope,
-            transport=self.transport,
-            flow=self.flow,
-            logger=self.logger,
-            access_logger=self.access_logger,
-            access_log=self.access_log,
-            default_headers=self.server_state.default_headers,
-            message_event=asyncio.Event(),
-            expect_100_continue=self.expect_100_continue,
-            keep_alive=http_version != "1.0" and parser.should_keep_alive(),
-            on_response=self.on_response_complete,
-        )
-        if existing is None or existing.response_complete:
-            self._start_asgi_task(self.cycle, app)
-        else:  # pipelined: it starts once the one before it has answered
-            self.flow.pause_reading()
-            self.pipeline.appendleft((self.cycle, app))
-        if not upgrading:  # (the common case: nothing more to look at)
+        """An upgrade request (not WebSocket) gets its UpgradedConnection before the app runs."""
+        super().on_headers_complete()
+        if not self.parser.should_upgrade():  # (the common case: nothing more to look at)
             return
         if not self._get_upgrade() or self._should_upgrade() or self.cycle is None:
             return

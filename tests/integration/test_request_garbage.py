@@ -24,7 +24,7 @@ from client.config import Config
 from client.rest import ApiClient
 from tinykube.procs import start_etcd
 
-_LEFT_BEHIND = ("RequestContext", "RequestResponseCycle", "OneWriteCycle", "_Message", "HttpResponseParser")
+_LEFT_BEHIND = ("RequestContext", "RequestResponseCycle", "_OneWriteResponses", "_Message", "HttpResponseParser")
 
 
 @contextlib.asynccontextmanager
