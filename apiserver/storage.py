@@ -23,6 +23,7 @@ from apimachinery import errors
 from apimachinery.errors import StatusError, request_entity_too_large
 from apiserver.etcdclient import EtcdClient, EtcdTLS, parse_endpoints
 from apiserver.etcdgrpc import GrpcError
+from apiserver.etcdwire import range_request, txn_create, txn_delete, txn_update
 
 __all__ = [
     "Compacted",
@@ -330,10 +331,8 @@ class EtcdStorage:
         limit: int = 0,
         count_only: bool = False,
     ) -> Any:
-        req = rpc.RangeRequest(key=key, revision=revision, limit=limit, count_only=count_only)
-        if range_end is not None:
-            req.range_end = range_end
-        return await client.channel.unary(_RANGE, req.SerializeToString(), _range_response, self._timeout)
+        data = range_request(key, range_end, revision=revision, limit=limit, count_only=count_only)
+        return await client.channel.unary(_RANGE, data, _range_response, self._timeout)
 
     async def get(self, key: str, revision: int = 0) -> StoredObject:
         """Read one object (optionally at an older revision)."""
@@ -356,19 +355,14 @@ class EtcdStorage:
         remaining = resp.count - len(items) if resp.more else 0
         return items, resp.header.revision, remaining
 
-    def _unary(self, op: str, path: str, req: Any, parse: Callable[[bytes], Any]) -> Awaitable[Any]:
-        """One unary call of the current member through `_call` (a write: not retried elsewhere)."""
-        data = req.SerializeToString()
+    def _unary(self, op: str, path: str, data: bytes, parse: Callable[[bytes], Any]) -> Awaitable[Any]:
+        """One unary call (its request's bytes) of the current member through `_call` (a write: not retried)."""
         return self._call(op, lambda c: c.channel.unary(path, data, parse, self._timeout), deadline=True)
 
     async def create(self, key: str, obj: dict[str, Any]) -> StoredObject:
         """Write a new key; KeyExists if it is already there."""
         k = key.encode()
-        req = rpc.TxnRequest(
-            compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=k, create_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._encode(k, obj)))],
-        )
-        resp = await self._unary("create", _TXN, req, _txn_response)
+        resp = await self._unary("create", _TXN, txn_create(k, self._encode(k, obj)), _txn_response)
         if not resp.succeeded:
             raise KeyExists(key)
         rev = resp.header.revision
@@ -378,7 +372,7 @@ class EtcdStorage:
         """Write a key unconditionally (attached to `lease` when given); the revision of the write."""
         k = key.encode()
         req = rpc.PutRequest(key=k, value=self._encode(k, obj), lease=lease)
-        resp = await self._unary("put", _PUT, req, rpc.PutResponse.FromString)
+        resp = await self._unary("put", _PUT, req.SerializeToString(), rpc.PutResponse.FromString)
         return resp.header.revision
 
     async def put_if_version(self, key: str, version: int, value: bytes) -> int | None:
@@ -391,7 +385,7 @@ class EtcdStorage:
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
-        resp = await self._unary("put", _TXN, req, _txn_response)
+        resp = await self._unary("put", _TXN, req.SerializeToString(), _txn_response)
         if resp.succeeded:
             return None
         kvs = resp.responses[0].response_range.kvs
@@ -400,7 +394,7 @@ class EtcdStorage:
     async def grant_lease(self, ttl: int) -> int:
         """A new lease of `ttl` seconds: its ID (keys put with it go when it expires)."""
         resp = await self._unary(
-            "lease", _LEASE_GRANT, rpc.LeaseGrantRequest(TTL=ttl), rpc.LeaseGrantResponse.FromString
+            "lease", _LEASE_GRANT, rpc.LeaseGrantRequest(TTL=ttl).SerializeToString(), rpc.LeaseGrantResponse.FromString
         )
         if resp.error:
             raise StorageUnavailable(f"etcd error: {resp.error}")
@@ -409,12 +403,8 @@ class EtcdStorage:
     async def update(self, key: str, obj: dict[str, Any], expected_revision: int) -> StoredObject:
         """Overwrite a key only if its mod revision is still `expected_revision`."""
         k = key.encode()
-        req = rpc.TxnRequest(
-            compare=[_mod_is(k, expected_revision)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._encode(k, obj)))],
-            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
-        )
-        resp = await self._unary("update", _TXN, req, _txn_response)
+        data = txn_update(k, self._encode(k, obj), expected_revision)
+        resp = await self._unary("update", _TXN, data, _txn_response)
         if not resp.succeeded:
             raise self._failed(key, resp)
         rev = resp.header.revision
@@ -424,12 +414,7 @@ class EtcdStorage:
         """Delete a key only if its mod revision is still `expected_revision`; returns the
         deletion revision."""
         k = key.encode()
-        req = rpc.TxnRequest(
-            compare=[_mod_is(k, expected_revision)],
-            success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k))],
-            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
-        )
-        resp = await self._unary("delete", _TXN, req, _txn_response)
+        resp = await self._unary("delete", _TXN, txn_delete(k, expected_revision), _txn_response)
         if not resp.succeeded:
             raise self._failed(key, resp)
         return resp.header.revision
@@ -521,7 +506,10 @@ class EtcdStorage:
     async def compact(self, revision: int) -> None:
         """Compact etcd history up to `revision`."""
         await self._unary(
-            "compact", _COMPACT, rpc.CompactionRequest(revision=revision), rpc.CompactionResponse.FromString
+            "compact",
+            _COMPACT,
+            rpc.CompactionRequest(revision=revision).SerializeToString(),
+            rpc.CompactionResponse.FromString,
         )
 
     async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
@@ -604,11 +592,6 @@ def _observer(op: str) -> Callable[[float], None]:
     if observe is None:
         observe = _OBSERVERS[op] = ETCD_LATENCY.labels(op).observe
     return observe
-
-
-def _mod_is(key: bytes, revision: int) -> Any:
-    """The compare of an optimistic write: the key's mod revision is still `revision`."""
-    return rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, key=key, mod_revision=revision)
 
 
 async def _close_quietly(client: EtcdClient, after: float) -> None:
