@@ -20,6 +20,7 @@ from apiserver.context import RequestContext
 __all__ = ["DecisionCache"]
 
 _KEPT = 4096  # decisions kept (forgotten all at once past it)
+_KEPT_PATH = 256  # characters of path and field selector a kept decision's key may hold: its memory stays small
 _SELECTED = frozenset(("list", "watch"))  # verbs whose field selector may name the object (authorization_name)
 
 Key = tuple[Any, ...]
@@ -46,9 +47,11 @@ class DecisionCache:
         if stamp != self._stamp:
             self._kept.clear()
             self._stamp = stamp
-        verb = ctx.verb
+        verb, path = ctx.verb, ctx.path
         selector = ctx.query.get("fieldSelector") if verb in _SELECTED else None
-        key = (user.name, user.uid, user.groups, verb, ctx.path, selector)
+        if len(path) + (len(selector) if selector else 0) > _KEPT_PATH:
+            return None, None, None  # asked every time: a long key is not worth keeping
+        key = (user.name, user.uid, user.groups, verb, path, selector)
         return self._kept.get(key), key, stamp
 
     def keep(self, key: Key, stamp: tuple[Hashable, ...], decision: Decision) -> None:

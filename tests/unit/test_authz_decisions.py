@@ -129,6 +129,32 @@ class Flips:
         return Decision(self.verdict)
 
 
+class Counts:
+    """An authorizer with a constant stamp that allows everything and counts what it is asked."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def decision_stamp(self, user: UserInfo) -> int:
+        return 0
+
+    async def authorize(self, attrs: Attributes) -> Decision:
+        self.asked += 1
+        return Decision(Verdict.ALLOW)
+
+
+async def test_a_decision_is_kept_for_a_short_path_and_a_long_one_is_asked_every_time() -> None:
+    counts = Counts()
+    app = build_handler_chain(ok, ChainOptions(authenticators=[ByHeader()], authorizers=[counts]))
+    for _ in range(3):
+        assert await status(app, "bob", POD) == 200
+    assert counts.asked == 1
+    long = "/api/v1/namespaces/ns/pods/" + "p" * 300  # a key that long is not kept: memory stays bounded
+    for _ in range(3):
+        assert await status(app, "bob", long) == 200
+    assert counts.asked == 4
+
+
 async def test_an_authorizer_without_a_stamp_is_asked_every_time() -> None:
     flips = Flips()
     app = chain(PolicyIndex(), flips)
