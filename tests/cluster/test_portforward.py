@@ -150,7 +150,13 @@ def test_port_nothing_listens_on_ends_with_kubectls_error(skube: Kubectl, web: t
     try:
         with socket.create_connection(("127.0.0.1", local), timeout=10) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            assert sock.recv(100) == b""
+            try:
+                answer = sock.recv(100)
+            except ConnectionResetError:
+                # kubectl closed the connection before it read what was sent: the kernel then resets it
+                # instead of ending it (seen in CI); either way the client gets no answer and an end
+                answer = b""
+            assert answer == b""
         code, _out, err = finish(proc)  # kubectl drops the session and exits by itself: no hang
     finally:
         if proc.poll() is None:
