@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 import orjson
 from aetcd import rpc, utils
-from prometheus_client import Histogram
 
 from apimachinery import errors
 from apimachinery.errors import StatusError, request_entity_too_large
+from apimachinery.hotmetrics import HotHistogram
 from apiserver.etcdclient import EtcdClient, EtcdTLS, parse_endpoints
 from apiserver.etcdgrpc import GrpcError
 from apiserver.etcdwire import range_request, txn_create, txn_delete, txn_update
@@ -42,7 +42,7 @@ __all__ = [
 
 log = logging.getLogger("apiserver.storage")
 
-ETCD_LATENCY = Histogram(
+ETCD_LATENCY = HotHistogram(
     "etcd_request_duration_seconds",
     "etcd request latency by operation",
     ["operation"],
