@@ -8,6 +8,8 @@ rpc.proto: RangeRequest, PutRequest, DeleteRangeRequest, Compare, RequestOp and 
 
 from __future__ import annotations
 
+from apimachinery.protowire import varint
+
 __all__ = ["range_request", "txn_create", "txn_delete", "txn_update"]
 
 # Compare.target and the oneof field holding what it is compared with
@@ -15,25 +17,14 @@ _CREATE_TARGET, _MOD_TARGET = b"\x10\x01", b"\x10\x02"
 _CREATE_REVISION, _MOD_REVISION = b"\x28", b"\x30"
 
 
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _uint(tag: bytes, n: int) -> bytes:
     """An integer field (two's complement for a negative one, as int64 is sent)."""
-    return tag + _varint(n if n >= 0 else n + (1 << 64))
+    return tag + varint(n)
 
 
 def _field(tag: bytes, data: bytes) -> bytes:
     """A length-delimited field (bytes, or an embedded message)."""
-    return tag + _varint(len(data)) + data
+    return tag + varint(len(data)) + data
 
 
 def _range_of(key: bytes) -> bytes:

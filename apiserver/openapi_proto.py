@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 import yaml
 
+from apimachinery.protowire import length_delimited, varint
+
 __all__ = ["MEDIA_TYPE", "document_bytes", "encode_document", "wants_protobuf"]
 
 MEDIA_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"  # what kube-openapi answers with
@@ -39,18 +41,8 @@ def wants_protobuf(accept: str | None) -> bool:
 # --------------------------------------------------------------------------- wire writer
 
 
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _bytes(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return length_delimited(number, payload)
 
 
 def _str(number: int, value: Any) -> bytes:
@@ -58,17 +50,17 @@ def _str(number: int, value: Any) -> bytes:
 
 
 def _bool(number: int, value: Any) -> bytes:
-    return _varint(number << 3) + b"\x01" if value is True else b""
+    return varint(number << 3) + b"\x01" if value is True else b""
 
 
 def _int(number: int, value: Any) -> bytes:
-    return _varint(number << 3) + _varint(int(value)) if isinstance(value, int) and not isinstance(value, bool) else b""
+    return varint(number << 3) + varint(int(value)) if isinstance(value, int) and not isinstance(value, bool) else b""
 
 
 def _double(number: int, value: Any) -> bytes:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return b""
-    return _varint(number << 3 | 1) + struct.pack("<d", float(value))
+    return varint(number << 3 | 1) + struct.pack("<d", float(value))
 
 
 def _strs(number: int, values: Any) -> bytes:
@@ -108,7 +100,7 @@ def _schema(node: dict[str, Any]) -> bytes:
     if isinstance(extra, dict):
         out += _bytes(21, _bytes(1, _schema(extra)))
     elif isinstance(extra, bool):
-        out += _bytes(21, _varint(2 << 3) + _varint(int(extra)))
+        out += _bytes(21, varint(2 << 3) + varint(int(extra)))
     kind = node.get("type")
     if kind:
         out += _bytes(22, _strs(1, kind if isinstance(kind, list) else [kind]))

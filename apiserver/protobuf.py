@@ -29,6 +29,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from apimachinery.protowire import varint
+
 __all__ = [
     "MAGIC",
     "PROTOBUF_CONTENT_TYPE",
@@ -360,22 +362,12 @@ def _decode_message(buf: memoryview, msg: Message, path: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- encoding
 
 
-def _varint(value: int) -> bytes:
-    value &= _U64
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _key(number: int, wire: int) -> bytes:
-    return _varint(number << 3 | wire)
+    return varint(number << 3 | wire)
 
 
 def _len_field(number: int, payload: bytes) -> bytes:
-    return _key(number, _LEN) + _varint(len(payload)) + payload
+    return _key(number, _LEN) + varint(len(payload)) + payload
 
 
 def _encode_scalar(kind: str, number: int, value: Any, path: str) -> bytes:
@@ -394,14 +386,14 @@ def _encode_scalar(kind: str, number: int, value: Any, path: str) -> bytes:
     if kind == "bool":
         if not isinstance(value, bool):
             raise ProtobufError(f"{path}: {type(value).__name__} where a boolean is expected")
-        return _key(number, _VARINT) + _varint(int(value))
+        return _key(number, _VARINT) + varint(int(value))
     if kind == "double":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ProtobufError(f"{path}: {type(value).__name__} where a number is expected")
         return _key(number, _FIXED64) + struct.pack("<d", float(value))
     if isinstance(value, bool) or not isinstance(value, int):
         raise ProtobufError(f"{path}: {type(value).__name__} where an integer is expected")
-    return _key(number, _VARINT) + _varint(value)
+    return _key(number, _VARINT) + varint(value)
 
 
 def _encode_value(name: str, value: Any, path: str) -> bytes:

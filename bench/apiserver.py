@@ -481,6 +481,20 @@ class SecurePort:
         return ctx
 
 
+def bench_user_policy() -> list[tuple[str, dict[str, Any]]]:
+    """(roles or rolebindings, the object) letting BENCH_USER create, get, list and watch pods in NAMESPACE."""
+    role = {
+        "metadata": {"name": "bench-pods"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch"]}],
+    }
+    binding = {
+        "metadata": {"name": "bench-pods"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "bench-pods"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": BENCH_USER}],
+    }
+    return [("roles", role), ("rolebindings", binding)]
+
+
 def make_secure_port(tmp: Path) -> tuple[SecurePort, list[str]]:
     """The CA, serving certificate, ServiceAccount keys and the bench user's client certificate
     (tinykube.pki, as the launcher makes them), and the apiserver flags of a secure port on loopback
@@ -996,16 +1010,7 @@ class Bench:
             r = await c.get(probe)
             if r.status_code != 403:
                 raise BenchError(f"{BENCH_USER} got {probe} before any RoleBinding: HTTP {r.status_code} (RBAC off?)")
-            role = {
-                "metadata": {"name": "bench-pods"},
-                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch"]}],
-            }
-            binding = {
-                "metadata": {"name": "bench-pods"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "bench-pods"},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": BENCH_USER}],
-            }
-            for kind, body in (("roles", role), ("rolebindings", binding)):
+            for kind, body in bench_user_policy():
                 r = await self.api().post(f"{RBAC_API}/namespaces/{NAMESPACE}/{kind}", json=body)
                 if r.status_code != 201:
                     raise BenchError(f"creating {kind} bench-pods: {r.status_code} {r.text[:200]}")

@@ -73,19 +73,10 @@ def series(n: int, round_: int) -> dict[str, list[tuple[str, str, bytes | None]]
 
 
 async def grant_bench_user(admin: Any) -> None:
-    """A Role and RoleBinding letting bench/apiserver.py's bench user create and get pods in the bench namespace."""
-    role = {
-        "metadata": {"name": "bench-pods"},
-        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch"]}],
-    }
-    binding = {
-        "metadata": {"name": "bench-pods"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "bench-pods"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": ab.BENCH_USER}],
-    }
-    base = f"{ab.RBAC_API}/namespaces/bench"
-    await send_all([admin], [("POST", f"{base}/roles", orjson.dumps(role))])
-    await send_all([admin], [("POST", f"{base}/rolebindings", orjson.dumps(binding))])
+    """bench/apiserver.py's Role and RoleBinding for its bench user, made over the insecure port."""
+    base = f"{ab.RBAC_API}/namespaces/{ab.NAMESPACE}"
+    for kind, body in ab.bench_user_policy():
+        await send_all([admin], [("POST", f"{base}/{kind}", orjson.dumps(body))])
 
 
 async def until_allowed(conn: Any, path: str, timeout: float) -> None:
