@@ -30,8 +30,8 @@ class DecisionCache:
     """The decisions of one set of authorizers, by request, valid while their stamps stay the same."""
 
     def __init__(self, authorizers: Sequence[Authorizer]) -> None:
-        stamps = [getattr(a, "decision_stamp", None) for a in authorizers]
-        self._stamps = tuple(s for s in stamps if s is not None) if None not in stamps else None
+        stamps = tuple(getattr(a, "decision_stamp", None) for a in authorizers)
+        self._stamps = None if None in stamps else stamps  # one authorizer without a stamp: nothing is kept
         self._stamp: tuple[Hashable, ...] | None = None
         self._kept: dict[Key, Decision] = {}
 
