@@ -18,14 +18,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BUFFER_SIZE", "BufferedReads", "buffered_reads", "open_connection"]
+__all__ = ["BUFFER_SIZE", "BufferedReads", "buffered_reads", "open_connection", "thread_buffer"]
 
 BUFFER_SIZE = 64 * 1024  # the most one decryption pass hands on; more is read in the next pass
 
 _local = threading.local()
 
 
-def _buffer() -> memoryview:
+def thread_buffer() -> memoryview:
+    """This thread's read buffer (one serves every connection of an event loop: see the module's doc)."""
     view = getattr(_local, "view", None)
     if view is None:
         view = _local.view = memoryview(bytearray(BUFFER_SIZE))
@@ -41,7 +42,7 @@ class BufferedReads(asyncio.BufferedProtocol):
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """The thread's read buffer (taken in full, whatever the hint)."""
-        self._view = _buffer()
+        self._view = thread_buffer()
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:

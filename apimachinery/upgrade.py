@@ -17,7 +17,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import httptools
 from starlette.responses import JSONResponse, Response
@@ -35,11 +35,21 @@ READ_BUFFER = 256 * 1024  # the transport stops reading while this much is unrea
 _NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"connection", b"upgrade"}
 
 
+class Switchable(Protocol):
+    """The HTTP protocol of a connection an app may take over (`UpgradableHttpProtocol`, the apiserver's own)."""
+
+    transport: asyncio.Transport
+    flow: Any  # uvicorn's FlowControl: `drain()` waits while the transport's buffer is full
+
+    def on_upgraded(self) -> None:
+        """The connection has switched protocols."""
+
+
 class UpgradedConnection:
     """The byte stream of a connection whose request asked to upgrade to `offered` (its `Upgrade` header);
     `token` is that in lower case (`spdy/3.1`)."""
 
-    def __init__(self, protocol: UpgradableHttpProtocol, offered: str) -> None:
+    def __init__(self, protocol: Switchable, offered: str) -> None:
         self.offered = offered
         self.token = offered.lower()
         self.switched = False

@@ -20,20 +20,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import itertools
+import logging
 import socket
-from collections import Counter
+import urllib.parse
+from collections import Counter, deque
 from typing import Any
 
+import httptools
 import orjson
+from uvicorn.protocols.http import flow_control
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
+from uvicorn.protocols.utils import get_local_addr, get_remote_addr
 
 from apimachinery.errors import StatusError, service_unavailable, too_many_requests
-from apimachinery.tlsreads import buffered_reads
-from apimachinery.tlsserving import TLSHttpProtocol, TLSWebSocketProtocol
+from apimachinery.tlsreads import thread_buffer
+from apimachinery.tlsserving import TLSWebSocketProtocol, tls_extension
+from apimachinery.upgrade import UPGRADE_EXTENSION, UpgradedConnection
+from apiserver.httpcycle import STATUS_LINE, ResponseCycle
 from apiserver.limits import ServingLimits
 
 __all__ = [
+    "BufferedGuardedHttpProtocol",
     "ConnectionBudget",
     "GuardedHttpProtocol",
     "bind_socket",
@@ -46,6 +56,8 @@ __all__ = [
 # What is read and dropped of a body answered before it arrived (a 413) before the connection is closed.
 DISCARD_LIMIT = 16 * 1024 * 1024
 LINGER_SECONDS = 0.5  # Go's rstAvoidanceDelay
+
+log = logging.getLogger("uvicorn.error")
 
 
 class ConnectionBudget:
@@ -96,9 +108,11 @@ def _header_too_large(limit: int) -> bytes:
     return _raw_response(431, orjson.dumps(status.to_status()))
 
 
-class GuardedHttpProtocol(TLSHttpProtocol):
-    """uvicorn's httptools protocol with header bounds, a header read timeout and connection budgets; on
-    the secure port it adds the ASGI TLS extension (the client certificate) to every request's scope."""
+class GuardedHttpProtocol(asyncio.BaseProtocol):
+    """The apiserver's HTTP/1.1 connection: uvicorn's httptools protocol (the same requests, scopes, bytes
+    and closes, kept alive, pipelined, upgraded to WebSocket) with header bounds, a header read timeout,
+    connection budgets, the non-WebSocket upgrade handed to the app (`apimachinery/upgrade.py`) and, on the
+    secure port, the ASGI TLS extension (the client certificate) in every request's scope."""
 
     def __init__(
         self,
@@ -110,7 +124,40 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         limits: ServingLimits,
         budget: ConnectionBudget,
     ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app = config.loaded_app
+        self.loop = _loop or asyncio.get_event_loop()
+        self.parser = httptools.HttpRequestParser(self)
+        # answer the first of pipelined requests even when the client closes after sending them all
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self.ws_protocol_class = config.ws_protocol_class
+        self.root_path: str = config.root_path
+        self.limit_concurrency: int | None = config.limit_concurrency
+        self.app_state = app_state
+        self.timeout_keep_alive: float = config.timeout_keep_alive
+        self.server_state = server_state
+        self.connections: set[Any] = server_state.connections
+        self.tasks: set[asyncio.Task[None]] = server_state.tasks
+        self._asgi = {"version": config.asgi_version, "spec_version": "2.3"}
+        self._fresh_context = bool(getattr(config, "reset_contextvars", False))
+        # the connection
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.flow: FlowControl = None  # type: ignore[assignment]
+        self.server: tuple[str, int | None] | None = None
+        self.client: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.pipeline: deque[tuple[ResponseCycle, Any]] = deque()
+        self._tls: dict[str, Any] | None = None
+        self._upgrade: UpgradedConnection | None = None
+        # the request being read
+        self.url = b""
+        self.scope: dict[str, Any] = None  # type: ignore[assignment]
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.expect_100_continue = False
+        self.cycle: ResponseCycle | None = None
+        # the bounds
         self._limits = limits
         self._budget = budget
         self._admitted: str | None = None
@@ -123,10 +170,16 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         self._discarded = 0
         self._lingering = False
 
-    # --- connection budget -------------------------------------------------------------------
+    # --- the connection ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Count the connection against its client's budget, or refuse it at once."""
-        super().connection_made(transport)
+        self.connections.add(self)
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        self.server = get_local_addr(transport)
+        self.client = get_remote_addr(transport)
+        self._tls = tls_extension(transport)
+        self.scheme = "https" if self._tls is not None else "http"
         client = self.client[0] if self.client else ""
         refused = self._budget.admit(client)
         if refused is not None:
@@ -137,20 +190,41 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Give the connection's place back."""
+        """Give the connection's place back; the request being answered sees the client gone."""
         self._release()
-        super().connection_lost(exc)
+        if self._upgrade is not None:
+            self._upgrade._eof()
+        self.connections.discard(self)
+        cycle = self.cycle
+        if cycle is not None:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+            cycle.notify()
+        if self.flow is not None:
+            self.flow.resume_writing()
+        if exc is None:
+            self.transport.close()
+        self.parser = None  # type: ignore[assignment]
 
-    def handle_websocket_upgrade(self) -> None:
-        """A WebSocket (exec) leaves this protocol: it stops counting here."""
-        self._cancel_header_timer()
-        self._release()
-        super().handle_websocket_upgrade()
+    def eof_received(self) -> None:
+        """The client's end of an upgraded connection: its reader sees EOF (HTTP closes on `connection_lost`)."""
+        if self._upgrade is not None:
+            self._upgrade._eof()
 
-    def on_upgraded(self) -> None:
-        """A SPDY upgrade leaves HTTP: no header clock, and it stops counting here (as a WebSocket)."""
-        self._release()
-        super().on_upgraded()
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: responses wait."""
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        """The transport's buffer has drained."""
+        self.flow.resume_writing()
+
+    def shutdown(self) -> None:
+        """The server stops: close an idle connection now, a busy one after its response."""
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+        else:
+            self.cycle.keep_alive = False
 
     def _release(self) -> None:
         self._cancel_header_timer()
@@ -181,9 +255,26 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         if not self.transport.is_closing():
             self.transport.close()
 
-    # --- header size -------------------------------------------------------------------------
+    def _send_400(self, msg: str) -> None:
+        content = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            content += (name, b": ", value, b"\r\n")
+        content += (
+            b"content-type: text/plain; charset=utf-8\r\n",
+            b"content-length: %d\r\n" % len(msg),
+            b"connection: close\r\n\r\n",
+            msg.encode("ascii"),
+        )
+        self.transport.write(b"".join(content))
+        self.transport.close()
+
+    # --- reading -----------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        """Feed the parser, refusing a request whose headers pass the size bound."""
+        """Feed the parser, refusing a request whose headers pass the size bound; after an upgrade (not
+        WebSocket) the bytes are the upgraded connection's."""
+        if self._upgrade is not None:
+            self._upgrade._feed(data)
+            return
         if self.transport.is_closing():
             return
         if self._lingering:
@@ -191,12 +282,60 @@ class GuardedHttpProtocol(TLSHttpProtocol):
             if self._discarded > DISCARD_LIMIT:
                 self._close()
             return
+        self._idle_deadline = None  # bytes arrived: not idle
         if self._reading_head:
             self._head_bytes += len(data)
-        super().data_received(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            log.warning(msg)
+            self._send_400(msg)
+            return
+        except httptools.HttpParserUpgrade as e:
+            if self._upgrade is not None:
+                offset = int(e.args[0]) if e.args else len(data)
+                if data[offset:]:
+                    self._upgrade._feed(data[offset:])
+            elif self._websocket_wanted():
+                self.handle_websocket_upgrade()
+            else:
+                log.warning("Unsupported upgrade request.")
+            return
         if self._reading_head and self._head_bytes > self._limits.max_header_bytes:
             self._refuse(_header_too_large(self._limits.max_header_bytes))
 
+    def _upgrade_token(self) -> bytes | None:
+        connection: list[bytes] = []
+        upgrade = None
+        for name, value in self.headers:
+            if name == b"connection":
+                connection = [token.lower().strip() for token in value.split(b",")]
+            if name == b"upgrade":
+                upgrade = value.lower()
+        return upgrade if b"upgrade" in connection else None
+
+    def _websocket_wanted(self) -> bool:
+        return self.ws_protocol_class is not None and self._upgrade_token() == b"websocket"
+
+    def handle_websocket_upgrade(self) -> None:
+        """A WebSocket (exec) leaves this protocol for uvicorn's WebSocket one, and stops counting here."""
+        self._release()
+        self.connections.discard(self)
+        output = [self.scope["method"].encode(), b" ", self.url, b" HTTP/1.1\r\n"]
+        for name, value in self.scope["headers"]:
+            output += (name, b": ", value, b"\r\n")
+        output.append(b"\r\n")
+        protocol = self.ws_protocol_class(config=self.config, server_state=self.server_state, app_state=self.app_state)
+        protocol.connection_made(self.transport)
+        self.transport.set_protocol(protocol)
+        protocol.data_received(b"".join(output))
+
+    def on_upgraded(self) -> None:
+        """A SPDY upgrade leaves HTTP: no header clock, and it stops counting here (as a WebSocket)."""
+        self._release()
+
+    # --- the parser's callbacks ----------------------------------------------------------------
     def on_message_begin(self) -> None:
         """A new request starts: its headers are being read, against the header clock (which runs from the
         opening for a connection's first request, and from its first bytes for a kept connection's next)."""
@@ -204,53 +343,138 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         self._discarded = 0
         if self._header_deadline is None:
             self._arm_header_timer()
-        super().on_message_begin()
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = {
+            "type": "http",
+            "asgi": self._asgi,
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
+        if self._tls is not None:
+            self.scope["extensions"] = {"tls": self._tls}
+
+    def on_url(self, url: bytes) -> None:
+        """Part of the request target."""
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """One request header (llhttp keeps trailing whitespace, which RFC 9110 excludes from the value)."""
+        name = name.lower()
+        value = value.rstrip(b" \t")
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        """Headers in: stop the header clock and start the app (431 for a header block over the bound)."""
+        self._reading_head = False
+        self._head_bytes = 0
+        self._header_deadline = None
+        parser = self.parser
+        scope = self.scope
+        headers = self.headers
+        http_version = parser.get_http_version()
+        scope["method"] = parser.get_method().decode("ascii")
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        upgrading = parser.should_upgrade()
+        if upgrading and self._websocket_wanted():
+            return  # the WebSocket protocol takes the connection once the parser stops
+        parsed_url = httptools.parse_url(self.url)
+        raw_path = parsed_url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        scope["path"] = self.root_path + path
+        scope["raw_path"] = self.root_path.encode("ascii") + raw_path if self.root_path else raw_path
+        scope["query_string"] = parsed_url.query or b""
+
+        size = len(self.url) + sum(map(len, itertools.chain.from_iterable(headers))) + 4 * len(headers)
+        if size > self._limits.max_header_bytes:
+            app: Any = functools.partial(_answer_431, self._limits.max_header_bytes)
+        elif self.limit_concurrency is not None and (
+            len(self.connections) >= self.limit_concurrency or len(self.tasks) >= self.limit_concurrency
+        ):
+            log.warning("Exceeded concurrency limit.")
+            app = flow_control.service_unavailable
+        else:
+            app = self.app
+        previous = self.cycle
+        cycle = self.cycle = ResponseCycle(
+            scope,
+            self.transport,
+            self.flow,
+            self.server_state.default_headers,
+            expect_100_continue=self.expect_100_continue,
+            keep_alive=http_version != "1.0" and parser.should_keep_alive(),
+            on_response=self.on_response_complete,
+        )
+        if upgrading and self._upgrade_token():
+            # an upgrade other than WebSocket (SPDY): the app may take the connection (apimachinery/upgrade.py)
+            offered = next((v for n, v in headers if n == b"upgrade"), b"")
+            conn = self._upgrade = UpgradedConnection(self, offered.decode("latin-1"))
+            scope.setdefault("extensions", {})[UPGRADE_EXTENSION] = conn
+            cycle.keep_alive = False
+            cycle.upgrade = conn
+        if previous is None or previous.response_complete:
+            self._start_asgi_task(cycle, app)
+        else:  # pipelined: after the response before it
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, app))
+
+    def _start_asgi_task(self, cycle: ResponseCycle, app: Any) -> None:
+        if self._fresh_context:
+            task = self.loop.create_task(cycle.run(app), context=contextvars.Context())
+        else:
+            task = self.loop.create_task(cycle.run(app))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     def on_body(self, body: bytes) -> None:
         """Body bytes; those of a request already answered (a refused body) are dropped, up to a bound."""
-        if self.cycle is not None and self.cycle.response_complete:
+        cycle = self.cycle
+        if cycle is None or (self.parser.should_upgrade() and self._websocket_wanted()):
+            return
+        if cycle.response_complete:
             self._discarded += len(body)
             if self._discarded > DISCARD_LIMIT and not self.transport.is_closing():
                 self.transport.close()
             return
-        super().on_body(body)
+        cycle.body += body
+        if len(cycle.body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        cycle.notify()
 
     def on_message_complete(self) -> None:
         """The request is in whole; if it was already answered, the connection waits for the next one."""
-        answered = self.cycle is not None and self.cycle.response_complete
-        super().on_message_complete()
-        if answered and not self.transport.is_closing():
+        cycle = self.cycle
+        if cycle is None or (self.parser.should_upgrade() and self._websocket_wanted()):
+            return
+        if not cycle.response_complete:
+            cycle.more_body = False
+            cycle.notify()
+        elif not self.transport.is_closing():
             self._reading_head = True
             self._head_bytes = 0
-            self._disarm_header_timer()
+            self._header_deadline = None
             # the dropped body's bytes stopped the idle clock (any data does): it starts again here
             self._start_idle_clock()
 
-    def on_headers_complete(self) -> None:
-        """Headers in: stop the header clock; a header block over the bound is answered with 431."""
-        self._reading_head = False
-        self._head_bytes = 0
-        self._disarm_header_timer()
-        headers = self.headers
-        size = len(self.url) + sum(map(len, itertools.chain.from_iterable(headers))) + 4 * len(headers)
-        if size <= self._limits.max_header_bytes:
-            super().on_headers_complete()
-            return
-        app, self.app = self.app, functools.partial(_answer_431, self._limits.max_header_bytes)
-        try:
-            super().on_headers_complete()
-        finally:
-            self.app = app
-
     def on_response_complete(self) -> None:
-        """A response is out: the connection waits for the next request (uvicorn's idle timer), whose
-        first bytes start its header clock (`on_message_begin`).
+        """A response is out: the connection waits for the next request (the idle clock), whose first bytes
+        start its header clock (`on_message_begin`).
 
         If the request's body is still arriving (it was refused unread), what is left of it is read and
         dropped first, within DISCARD_LIMIT bytes and the header timeout, so that a client sending its
         whole body before reading the answer still gets it (as Go's server does for small bodies).
         """
-        # uvicorn's on_response_complete, the idle clock being this connection's one timer
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
@@ -273,10 +497,6 @@ class GuardedHttpProtocol(TLSHttpProtocol):
     # --- idle timeout (uvicorn's keep-alive timeout) ---------------------------------------------
     # uvicorn arms a timer after every response and cancels it when the next request's bytes arrive; here, as
     # for the header clock below, the connection keeps one timer that reads the deadline when it fires.
-    def _unset_keepalive_if_required(self) -> None:
-        """Bytes arrived (or the connection left HTTP): it is not idle."""
-        self._idle_deadline = None
-
     def _start_idle_clock(self) -> None:
         self._idle_deadline = self.loop.time() + self.timeout_keep_alive
         if self._idle_timer is None:
@@ -293,6 +513,11 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         self._idle_deadline = None
         self.timeout_keep_alive_handler()
 
+    def timeout_keep_alive_handler(self) -> None:
+        """The connection stayed idle for the idle timeout: close it."""
+        if not self.transport.is_closing():
+            self.transport.close()
+
     # --- header read timeout ------------------------------------------------------------------
     # One timer per connection, not one per request: arming and disarming move a deadline the timer reads
     # when it fires (and re-arms itself for a later one), so a request costs no timer of its own.
@@ -302,9 +527,6 @@ class GuardedHttpProtocol(TLSHttpProtocol):
         self._header_deadline = self.loop.time() + self._limits.header_timeout
         if self._header_timer is None:
             self._header_timer = self.loop.call_at(self._header_deadline, self._header_timer_fired)
-
-    def _disarm_header_timer(self) -> None:
-        self._header_deadline = None
 
     def _cancel_header_timer(self) -> None:
         self._header_deadline = None
@@ -330,6 +552,26 @@ class GuardedHttpProtocol(TLSHttpProtocol):
             self.transport.close()
 
 
+class BufferedGuardedHttpProtocol(GuardedHttpProtocol, asyncio.BufferedProtocol):
+    """The protocol for a TLS listener: the transport decrypts each read into one buffer per thread (see
+    `apimachinery/tlsreads.py`) instead of a fresh 256 KiB bytes object."""
+
+    _view: memoryview
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Take this thread's read buffer for the connection's reads."""
+        self._view = thread_buffer()
+        super().connection_made(transport)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """The thread's read buffer (taken in full, whatever the hint)."""
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Hand what was read on: copied out first, so the buffer is free again before the parser runs."""
+        self.data_received(bytes(self._view[:nbytes]))
+
+
 async def _answer_431(limit: int, scope: Any, receive: Any, send: Any) -> None:
     status = StatusError(431, "RequestHeaderFieldsTooLarge", f"Request header fields too large: limit is {limit}")
     body = orjson.dumps(status.to_status())
@@ -338,18 +580,19 @@ async def _answer_431(limit: int, scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def protocol_factory(limits: ServingLimits) -> Any:
-    """The `http=` protocol class for uvicorn.Config, sharing one connection budget across connections."""
+def protocol_factory(limits: ServingLimits, *, tls: bool = False) -> Any:
+    """The `http=` protocol class for uvicorn.Config, sharing one connection budget across connections;
+    `tls`: the listener serves TLS, whose reads then land in one reused buffer (`apimachinery.tlsreads`)."""
     budget = ConnectionBudget(limits.max_open_connections, limits.max_connections_per_client)
-    return functools.partial(GuardedHttpProtocol, limits=limits, budget=budget)
+    protocol = BufferedGuardedHttpProtocol if tls else GuardedHttpProtocol
+    return functools.partial(protocol, limits=limits, budget=budget)
 
 
 def uvicorn_options(limits: ServingLimits, *, tls: bool = False) -> dict[str, Any]:
     """uvicorn.Config keyword arguments for a server under these limits (every listener of the apiserver);
-    `tls`: the listener serves TLS, whose reads then land in one reused buffer (`apimachinery.tlsreads`)."""
-    factory = protocol_factory(limits)
+    `tls`: the listener serves TLS."""
     return {
-        "http": buffered_reads(factory) if tls else factory,
+        "http": protocol_factory(limits, tls=tls),
         "ws": TLSWebSocketProtocol,  # on plain HTTP too: it accepts kubectl's port-forward subprotocol
         # the client address is the socket's: X-Forwarded-For from a local process is not an identity
         "proxy_headers": False,

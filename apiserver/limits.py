@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,21 +95,21 @@ class BoundedRequests:
             await self.app(scope, receive, send)
         except Exception as exc:
             ctx = scope.get(CONTEXT_KEY)
-            cycle = getattr(receive, "__self__", None)  # uvicorn's response cycle, which knows too
+            cycle = getattr(receive, "__self__", None)  # the server's response cycle, which knows too
             if (ctx is not None and ctx.responded) or getattr(cycle, "response_started", False):
                 raise  # a response is half sent: only closing the connection can end it
             await _answer_failure(send, scope, exc, close=False)
 
     async def _serve(self, scope: Scope, receive: Any, send: Any, limit: int, state: _RequestState) -> None:
         deadline = asyncio.get_running_loop().time() + self.limits.request_body_timeout
-        # uvicorn's cycle sets this event when body bytes (or the body's end) are in: receive() then returns
-        # at once, and a timer per call (about as dear as the rest of the receive) would never fire
-        arrived: asyncio.Event | None = getattr(getattr(receive, "__self__", None), "message_event", None)
+        # the server's response cycle (apiserver/httpcycle.py) says when receive() has something to return at
+        # once (body bytes, the body's end): then a timer per call (about as dear as the rest of it) would never fire
+        ready: Callable[[], bool] | None = getattr(getattr(receive, "__self__", None), "has_message", None)
 
         async def bounded_receive() -> Message:
             if state.body_done:
                 return await receive()
-            if arrived is not None and arrived.is_set():
+            if ready is not None and ready():
                 message = await receive()
             else:
                 try:

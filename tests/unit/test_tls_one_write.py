@@ -1,6 +1,7 @@
 """A fixed-length response leaves in one write (on TLS: one record); otherwise every response goes out as uvicorn
 sends it: the same bytes, the same closes, the same refusal of a bad header. Each case runs through the
-apiserver's protocol and through uvicorn's own, on transports that record what is written."""
+apiserver's protocol (`apiserver/httpserver.py`, its own), the kubelet's (uvicorn's, writing through
+`_OneWriteResponses`) and uvicorn's own, on transports that record what is written."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from apimachinery.tlsserving import TLSHttpProtocol
+from apiserver.httpserver import protocol_factory
+from apiserver.limits import ServingLimits
 
 GET = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n"
 
@@ -74,6 +77,17 @@ CASES = {
     "connection close": (answer(start(LENGTH4, (b"Connection", b"Close")), body(b"body")), GET),
     "HTTP/1.0": (answer(start(LENGTH4), body(b"body")), b"GET / HTTP/1.0\r\nhost: x\r\n\r\n"),
     "pipelined": (answer(start(LENGTH4), body(b"body")), GET + GET),
+    "body read": (
+        answer(start(LENGTH4), body(b"body"), read=True),
+        b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}",
+    ),
+    "chunked body read": (
+        answer(start(LENGTH4), body(b"body"), read=True),
+        b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n1\r\n \r\n0\r\n\r\n",
+    ),
+    "status without a phrase": (answer(start(LENGTH4, status=599), body(b"body")), GET),
+    "length 0": (answer(start((b"content-length", b"0")), body(b"")), GET),
+    "upper-case header names": (answer(start((b"Content-Length", b"4"), (b"X-Thing", b"v")), body(b"body")), GET),
     "100-continue": (
         answer(start(LENGTH4), body(b"body"), read=True),
         b"POST / HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n",
@@ -85,7 +99,10 @@ CASES = {
 }
 
 
-async def serve(protocol_class: type[HttpToolsProtocol], app: Any, request: bytes) -> tuple[list[bytes], bool]:
+PROTOCOLS = {"apiserver": protocol_factory(ServingLimits()), "kubelet": TLSHttpProtocol}
+
+
+async def serve(protocol_class: Any, app: Any, request: bytes) -> tuple[list[bytes], bool]:
     """What the protocol writes for `request` (and whether it closed the connection) once the app is done."""
     config = uvicorn.Config(app, lifespan="off", log_level="critical", access_log=False)
     config.load()
@@ -104,10 +121,11 @@ async def serve(protocol_class: type[HttpToolsProtocol], app: Any, request: byte
     return transport.writes, transport.closed.is_set()
 
 
+@pytest.mark.parametrize("server", PROTOCOLS)
 @pytest.mark.parametrize("case", CASES)
-async def test_the_bytes_sent_are_uvicorns(case: str) -> None:
+async def test_the_bytes_sent_are_uvicorns(case: str, server: str) -> None:
     app, request = CASES[case]
-    ours, closed = await serve(TLSHttpProtocol, app, request)
+    ours, closed = await serve(PROTOCOLS[server], app, request)
     theirs, their_close = await serve(HttpToolsProtocol, app, request)
     assert b"".join(ours) == b"".join(theirs) and closed == their_close
     if case in ("fixed length", "connection close", "HTTP/1.0"):
@@ -118,12 +136,13 @@ async def test_the_bytes_sent_are_uvicorns(case: str) -> None:
         assert b"body" not in b"".join(ours) and closed  # refused: nothing of the response, the connection closed
 
 
-async def test_an_app_failing_between_head_and_body_gets_the_head_sent_and_the_connection_closed() -> None:
+@pytest.mark.parametrize("server", PROTOCOLS)
+async def test_an_app_failing_between_head_and_body_gets_the_head_sent_and_the_connection_closed(server: str) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send(start(LENGTH4))
         raise RuntimeError("lost")
 
-    ours, closed = await serve(TLSHttpProtocol, app, GET)
+    ours, closed = await serve(PROTOCOLS[server], app, GET)
     theirs, their_close = await serve(HttpToolsProtocol, app, GET)
     assert ours == theirs and closed and their_close
     assert ours[0].startswith(b"HTTP/1.1 200 OK")  # the held head goes out before the close, as uvicorn's does
