@@ -6,6 +6,8 @@ route, and the dependency machinery (`solve_dependencies`), for an endpoint that
 nothing else. That was about a seventh of a create's CPU (bench/README.md). `ApiRoute` sits innermost in the
 middleware stack and calls the endpoint directly for the paths FastAPI would give it anyway, answering
 a `StatusError` with its Status as the app's exception handler does; everything else goes on to FastAPI.
+A write's admission warnings and audit annotations (`apiserver/admission/feedback.py`) are delivered here,
+on the response before it starts, instead of by a layer of their own wrapping `send`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 
 from apimachinery.errors import StatusError
 from apiserver import negotiation, protobuf
+from apiserver.admission import feedback
 from apiserver.chain.respond import ASGIApp, Receive, Scope, Send
 from apiserver.codec import status_response
 from apiserver.context import context_of
@@ -84,10 +87,11 @@ class ApiRoute:
         self.kinds = kinds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Route one ASGI call."""
+        """Route one ASGI call; a write gets a Feedback for admission's warnings and audit annotations."""
         if not is_api_request(scope):
             await self.app(scope, receive, send)
             return
+        opened = feedback.open_feedback(scope["method"])
         wanted: list[negotiation.Output] = []
         try:
             wanted = _wanted(scope, self.kinds)
@@ -99,13 +103,25 @@ class ApiRoute:
                     response = negotiation.render_watch(response, wanted)
             else:
                 response = await negotiation.render(response, wanted)
+            if opened is not None:
+                _deliver(scope, opened[0], response)
             await response(scope, receive, send)
         except StatusError as e:
             # half a response is out (request_info's send marks it): only the connection's end can tell the client
             if context_of(scope).responded:
                 raise
-            rendered = negotiation.render_status(e, wanted) if wanted else None
-            await (rendered or status_response(e))(scope, receive, send)
+            rendered = (negotiation.render_status(e, wanted) if wanted else None) or status_response(e)
+            if opened is not None:
+                _deliver(scope, opened[0], rendered)
+            await rendered(scope, receive, send)
+        finally:
+            if opened is not None:
+                feedback.close_feedback(scope, opened)
+
+
+def _deliver(scope: Scope, fed_back: feedback.Feedback, response: Response) -> None:
+    if warnings := feedback.deliver(scope, fed_back):
+        response.raw_headers = [*response.raw_headers, *warnings]  # a new list: a response may be shared
 
 
 def _wanted(scope: Scope, kinds: KindRegistry) -> list[negotiation.Output]:

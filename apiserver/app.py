@@ -23,7 +23,6 @@ from apimachinery import errors, gctuning
 from apimachinery.meta import format_time, parse_time
 from apimachinery.resources import RESOURCES, by_plural
 from apiserver import discovery, openapi, portforward, proxy, required
-from apiserver.admission.feedback import AdmissionFeedback
 from apiserver.admission.priority import SYSTEM_PRIORITY_CLASSES
 from apiserver.aggregator import Aggregator
 from apiserver.apiroute import ApiRoute, fastapi_options
@@ -448,7 +447,6 @@ def create_app(config: Config) -> FastAPI:
 
     # innermost first: the API paths skip FastAPI's routing (apiserver/apiroute.py), the rest reaches it
     app.add_middleware(ApiRoute, endpoint=api_path, kinds=kinds)
-    app.add_middleware(AdmissionFeedback)  # inside the chain: admission's warnings and audit annotations
     app.add_middleware(HandlerChain, options=options)
     app.add_middleware(BoundedRequests, limits=config.serving)  # outermost: body bounds, the last-resort 500
 

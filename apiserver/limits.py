@@ -104,7 +104,8 @@ class BoundedRequests:
         deadline = asyncio.get_running_loop().time() + self.limits.request_body_timeout
         # the server's response cycle (apiserver/httpcycle.py) says when receive() has something to return at
         # once (body bytes, the body's end): then a timer per call (about as dear as the rest of it) would never fire
-        ready: Callable[[], bool] | None = getattr(getattr(receive, "__self__", None), "has_message", None)
+        cycle = getattr(receive, "__self__", None)
+        ready: Callable[[], bool] | None = getattr(cycle, "has_message", None)
 
         async def bounded_receive() -> Message:
             if state.body_done:
@@ -117,6 +118,8 @@ class BoundedRequests:
                         message = await receive()
                 except TimeoutError:
                     state.close = True
+                    if ready is not None:
+                        cycle.keep_alive = False  # the server's cycle: `connection: close` on the answer, then closed
                     raise body_timeout_error(self.limits.request_body_timeout) from None
             if message["type"] == "http.request":
                 state.received += len(message.get("body", b""))
@@ -135,9 +138,10 @@ class BoundedRequests:
             await send(message)
 
         try:
-            await self.app(scope, bounded_receive, tracked_send)
+            # the server's own cycle knows whether a response started and closes after it when told: no wrapper
+            await self.app(scope, bounded_receive, send if ready is not None else tracked_send)
         except Exception as exc:
-            if state.started:
+            if state.started or getattr(cycle, "response_started", False):
                 raise  # a response is half sent: only closing the connection can end it
             await _answer_failure(send, scope, exc, close=state.close)
 

@@ -3,32 +3,30 @@
 annotations join the request's RequestContext annotations, which the audit stage records.
 
 Upstream keeps both in the request's context (warning.AddWarning, audit.AddAuditAnnotation); here a
-context variable holds the request's `Feedback`, set by `AdmissionFeedback`, a small ASGI layer
-inside the handler chain (so the RequestContext exists and the audit stage, outside it, sees the
-annotations). Plug-ins never use this module directly: `AdmissionAttributes.add_warning` and
-`add_annotation` forward here.
+context variable holds the request's `Feedback`, opened by the resource API's route (`apiserver/apiroute.py`,
+innermost in the handler chain, so the RequestContext exists and the audit stage, outside it, sees the
+annotations), which adds the warnings to the response it sends. Plug-ins never use this module directly:
+`AdmissionAttributes.add_warning` and `add_annotation` forward here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from contextvars import ContextVar
+from collections.abc import MutableMapping
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
 from apiserver.context import CONTEXT_KEY
 
-__all__ = ["AdmissionFeedback", "Feedback", "current_feedback", "warning_header"]
+__all__ = ["Feedback", "close_feedback", "current_feedback", "deliver", "open_feedback", "warning_header"]
 
 # no admission runs for these (it runs on writes: create, update, patch, delete and their subresources):
-# nothing would be fed back, so they get no Feedback and no `send` wrapper
+# nothing would be fed back, so they get no Feedback
 _READS = frozenset(("GET", "HEAD", "OPTIONS"))
 
 _FEEDBACK: ContextVar[Feedback | None] = ContextVar("admission_feedback", default=None)
 
 Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 
 @dataclass
@@ -59,36 +57,27 @@ def warning_header(text: str) -> bytes:
     return f'299 - "{escaped}"'.encode()
 
 
-class AdmissionFeedback:
-    """ASGI layer: gives each HTTP request a Feedback and delivers it (headers, audit annotations)."""
+def open_feedback(method: str) -> tuple[Feedback, Token[Feedback | None]] | None:
+    """A fresh Feedback for a request that may run admission (every method but reads), made the current
+    one; None for reads. The resource API's route (`apiserver/apiroute.py`) opens it and closes it."""
+    if method in _READS:
+        return None
+    feedback = Feedback()
+    return feedback, _FEEDBACK.set(feedback)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(
-        self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
-    ) -> None:
-        """Serve one request with a fresh Feedback."""
-        if scope["type"] != "http" or scope["method"] in _READS:
-            await self.app(scope, receive, send)
-            return
-        feedback = Feedback()
-        token = _FEEDBACK.set(feedback)
+def deliver(scope: Scope, feedback: Feedback) -> list[tuple[bytes, bytes]]:
+    """Before the response starts: its annotations join the request's; its warnings, returned, are the
+    `Warning` headers to add to the response."""
+    _annotate(scope, feedback)
+    return [(b"warning", warning_header(w)) for w in feedback.warnings]
 
-        async def send_with_feedback(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                _annotate(scope, feedback)
-                if feedback.warnings:
-                    headers = list(message.get("headers") or [])
-                    headers += [(b"warning", warning_header(w)) for w in feedback.warnings]
-                    message = {**message, "headers": headers}
-            await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_feedback)
-        finally:
-            _FEEDBACK.reset(token)
-            _annotate(scope, feedback)
+def close_feedback(scope: Scope, opened: tuple[Feedback, Token[Feedback | None]]) -> None:
+    """The request is done: no current Feedback, and annotations added since the response started are kept."""
+    feedback, token = opened
+    _FEEDBACK.reset(token)
+    _annotate(scope, feedback)
 
 
 def _annotate(scope: Scope, feedback: Feedback) -> None:
