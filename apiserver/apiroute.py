@@ -108,7 +108,7 @@ class ApiRoute:
             await response(scope, receive, send)
         except StatusError as e:
             # half a response is out (request_info's send marks it): only the connection's end can tell the client
-            if context_of(scope).responded:
+            if context_of(scope).has_responded():
                 raise
             rendered = (negotiation.render_status(e, wanted) if wanted else None) or status_response(e)
             if opened is not None:

@@ -72,6 +72,7 @@ class RequestContext:
     insecure: bool = False  # came in on the insecure port: full access as system:unsecured
     long_running: bool = False  # watch, proxy, exec/attach/log/portforward (no in-flight limit, no deadline)
     responded: bool = False  # a response message went out (set by request_info's send): too late for a Status
+    response_cycle: Any = None  # the server's response cycle (apiserver/httpcycle.py) when it says so instead
     # set by the handler entry point (the app's routes), for the handlers below it:
     conn: HTTPConnection | None = None  # the Starlette Request (or WebSocket): body, headers, client
     registry: Registry | None = None
@@ -81,6 +82,10 @@ class RequestContext:
     decoded_body: Any = UNDECODED  # a create's body already decoded (and converted): taken as it is
     answer_object: bool = False  # answer an object unencoded (codec.ObjectResponse), for that layer to convert
     fields_checked: bool = False  # that layer checked the body's fields (fieldValidation) in the version written
+
+    def has_responded(self) -> bool:
+        """Whether a response message went out: then it is too late to answer with a Status."""
+        return self.responded or (self.response_cycle is not None and self.response_cycle.response_started)
 
     @property
     def is_resource_request(self) -> bool:

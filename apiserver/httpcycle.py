@@ -68,6 +68,7 @@ class ResponseCycle:
         "default_headers",
         "disconnected",
         "expected_content_length",
+        "extra_headers",
         "flow",
         "is_head",
         "keep_alive",
@@ -97,6 +98,8 @@ class ResponseCycle:
         self.flow = flow
         self.default_headers = default_headers
         self.on_response: Callable[[], None] | None = on_response
+        # headers a layer of the app adds to every response start (the audit ID), instead of wrapping `send`
+        self.extra_headers: list[tuple[bytes, bytes]] | None = None
         self.upgrade: UpgradedConnection | None = None
         self.is_head = scope["method"] == "HEAD"
         self.disconnected = False
@@ -211,7 +214,10 @@ class ResponseCycle:
         for name, value in self.default_headers:
             content += (name, b": ", value, b"\r\n")
         has_connection_close = False
-        for name, value in message.get("headers", ()):
+        headers = message.get("headers", ())
+        if self.extra_headers:
+            headers = [*headers, *self.extra_headers]
+        for name, value in headers:
             _check_name(name)
             if _BAD_VALUE(value):
                 raise RuntimeError("Invalid HTTP header value.")

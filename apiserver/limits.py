@@ -96,7 +96,7 @@ class BoundedRequests:
         except Exception as exc:
             ctx = scope.get(CONTEXT_KEY)
             cycle = getattr(receive, "__self__", None)  # the server's response cycle, which knows too
-            if (ctx is not None and ctx.responded) or getattr(cycle, "response_started", False):
+            if (ctx is not None and ctx.has_responded()) or getattr(cycle, "response_started", False):
                 raise  # a response is half sent: only closing the connection can end it
             await _answer_failure(send, scope, exc, close=False)
 

@@ -27,5 +27,5 @@ class PanicRecovery:
             await self.app(scope, receive, send)
         except Exception as e:
             log.exception("unhandled error serving %s %s", scope.get("method", "WEBSOCKET"), scope.get("path"))
-            if not context_of(scope).responded:  # request_info's send marks it
+            if not context_of(scope).has_responded():
                 await send_status(scope, receive, send, errors.internal_error(type(e).__name__))

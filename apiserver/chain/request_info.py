@@ -3,7 +3,9 @@
 Builds the one `RequestContext` of the request — the parsed path, the Kubernetes verb, the query,
 the headers, whether it is long-running, its audit ID and deadline — keeps it in the ASGI scope,
 and returns the audit ID to the client as the `Audit-Id` response header. Its `send` marks the context
-`responded` once a message went out, which the stages below read instead of wrapping `send` again.
+`responded` once a message went out, which the stages below read (`has_responded()`) instead of wrapping
+`send` again; on the apiserver's own server (`apiserver/httpcycle.py`) the response cycle adds the header and
+says whether the response started, and `send` is not wrapped at all.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from apimachinery.meta import new_uid
 from apimachinery.tlsserving import peer_certificate
 from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send
 from apiserver.context import CONTEXT_KEY, RequestContext
+from apiserver.httpcycle import ResponseCycle
 from apiserver.request_info import RequestInfo, parse_path
 
 __all__ = ["LISTENER_KEY", "RequestInfoStage", "is_long_running", "query_pairs", "request_verb"]
@@ -78,6 +81,13 @@ class RequestInfoStage:
         ctx = self.context(scope)
         scope[CONTEXT_KEY] = ctx
         audit_header = (b"audit-id", ctx.audit_id.encode())
+        cycle = getattr(send, "__self__", None)
+        if isinstance(cycle, ResponseCycle):
+            # the apiserver's own server: it adds the header and knows when the response started
+            cycle.extra_headers = [audit_header]
+            ctx.response_cycle = cycle
+            await self.app(scope, receive, send)
+            return
 
         async def send_with_audit_id(message: Message) -> None:
             if not ctx.responded:  # the first message: a response start, or a WebSocket's accept
