@@ -1,5 +1,7 @@
 """TLS listeners that tell the app which client certificate a connection presented: the apiserver's
-secure port and the kubelet's server (each runs its own uvicorn servers).
+secure port and the kubelet's server (each runs its own uvicorn servers). The kubelet's HTTP connections are
+`TLSHttpProtocol`; the apiserver's are its own protocol (`apiserver/httpserver.py`), which adds the same
+extension (`tls_extension`); both take the WebSocket protocol below.
 
 uvicorn does not tell the app which client certificate a TLS connection presented. These protocols add
 it as the ASGI TLS extension (`scope["extensions"]["tls"]`: `client_cert_chain` as PEM strings,

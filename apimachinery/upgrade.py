@@ -36,7 +36,8 @@ _NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"connection", b"upgr
 
 
 class Switchable(Protocol):
-    """The HTTP protocol of a connection an app may take over (`UpgradableHttpProtocol`, the apiserver's own)."""
+    """The HTTP protocol of a connection an app may take over (`UpgradableHttpProtocol`, or the apiserver's
+    own in `apiserver/httpserver.py`)."""
 
     transport: asyncio.Transport
     flow: Any  # uvicorn's FlowControl: `drain()` waits while the transport's buffer is full

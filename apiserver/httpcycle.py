@@ -1,6 +1,6 @@
 """One HTTP/1.1 request's ASGI `receive` and `send` on its connection (the apiserver's protocol, `httpserver.py`).
 
-The same bytes and the same closes as uvicorn's httptools `RequestResponseCycle` (tests/unit/test_tls_one_write.py
+The same bytes and the same closes as uvicorn's httptools `RequestResponseCycle` (tests/unit/test_http_protocol.py
 holds them equal), at less cost per request: a response of known length leaves in one write (head and body
 together: one send, on TLS one record); the wait for body bytes is an `asyncio.Event` made only when a
 `receive` has to wait; a response header name is checked against the token rule once per process (a bounded

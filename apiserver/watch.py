@@ -10,20 +10,20 @@ from typing import Any
 import orjson
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from apimachinery import errors
 from apimachinery.errors import expired, too_large_resource_version
 from apimachinery.resources import ResourceInfo
 from apiserver import negotiation, protobuf
 from apiserver.chain.listener import RAW_SEND_KEY
+from apiserver.httpcycle import ResponseCycle
 from apiserver.negotiation import Output
 from apiserver.options import ListOptions
 from apiserver.printers import Printer
 from apiserver.registry import Registry
 from apiserver.watch_cache import CacheWatcher, TooOld
 
-__all__ = ["WatchResponse", "watch_response"]
+__all__ = ["WatchResponse", "server_cycle", "watch_response"]
 
 BOOKMARK_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 1800
@@ -151,7 +151,7 @@ class _DirectSender:
     connection refuses the item, which is then queued (back-pressure and the bounded queue as before); the
     stream takes what is pending first whenever it wakes."""
 
-    def __init__(self, cycle: RequestResponseCycle, enc: _Encoder, rounds: _FlushRounds) -> None:
+    def __init__(self, cycle: ResponseCycle, enc: _Encoder, rounds: _FlushRounds) -> None:
         self.cycle, self.enc = cycle, enc
         self.pending: list[bytes] = []
         self.sent = 0  # items taken, so the stream knows the watch was not idle
@@ -187,21 +187,28 @@ class _DirectSender:
             cycle.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
 
 
+def server_cycle(scope: Scope) -> ResponseCycle | None:
+    """The apiserver's own response cycle of the request (`apiserver/httpcycle.py`), whose connection a watch
+    may write to directly; None under any other server."""
+    cycle = getattr(scope.get(RAW_SEND_KEY), "__self__", None)
+    return cycle if isinstance(cycle, ResponseCycle) else None
+
+
 class WatchResponse(StreamingResponse):
     """A watch's chunked response: its frames go straight to the connection (`_DirectSender`) when the
-    stream is the watch's own (not re-framed by a wrapper) and the server is uvicorn's httptools one."""
+    stream is the watch's own (not re-framed by a wrapper) and the server is the apiserver's own."""
 
     watch_encoder: _Encoder | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Stream the response, enabling direct writes when they send exactly what `send` would."""
         enc = self.watch_encoder
-        cycle = getattr(scope.get(RAW_SEND_KEY), "__self__", None)
+        cycle = server_cycle(scope)
         if (
             enc is not None
             and not enc.table
             and enc.stream is self.body_iterator
-            and isinstance(cycle, RequestResponseCycle)
+            and cycle is not None
             and scope.get("method") != "HEAD"
         ):
             enc.direct = _DirectSender(cycle, enc, _rounds_of(asyncio.get_running_loop()))

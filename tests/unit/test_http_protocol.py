@@ -1,7 +1,9 @@
-"""A fixed-length response leaves in one write (on TLS: one record); otherwise every response goes out as uvicorn
-sends it: the same bytes, the same closes, the same refusal of a bad header. Each case runs through the
-apiserver's protocol (`apiserver/httpserver.py`, its own), the kubelet's (uvicorn's, writing through
-`_OneWriteResponses`) and uvicorn's own, on transports that record what is written."""
+"""The HTTP/1.1 protocols the servers run. A fixed-length response leaves in one write (on TLS: one record);
+otherwise every response goes out as uvicorn sends it: the same bytes, the same closes, the same refusal of a
+bad header. Each case runs through the apiserver's protocol (`apiserver/httpserver.py`, its own), the kubelet's
+(uvicorn's, writing through `_OneWriteResponses`) and uvicorn's own, on transports that record what is written.
+Then what the apiserver's own response cycle tells the layers above it: that the body is in, whether the
+response started, the Audit-Id it adds, and that a watch may write to it directly."""
 
 from __future__ import annotations
 
@@ -14,10 +16,16 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from apimachinery.tlsserving import TLSHttpProtocol
+from apiserver.chain.listener import RAW_SEND_KEY
+from apiserver.chain.request_info import RequestInfoStage
+from apiserver.context import context_of
+from apiserver.httpcycle import ResponseCycle
 from apiserver.httpserver import protocol_factory
 from apiserver.limits import ServingLimits
+from apiserver.watch import server_cycle
 
 GET = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n"
+CONTINUE_POST = b"POST / HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n"  # body later
 
 
 class Recorder:
@@ -90,7 +98,7 @@ CASES = {
     "upper-case header names": (answer(start((b"Content-Length", b"4"), (b"X-Thing", b"v")), body(b"body")), GET),
     "100-continue": (
         answer(start(LENGTH4), body(b"body"), read=True),
-        b"POST / HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n",
+        CONTINUE_POST,
     ),
     "a header value with a line break": (answer(start(LENGTH4, (b"x-bad", b"a\r\nb")), body(b"body")), GET),
     "a header name with a space": (answer(start(LENGTH4, (b"x bad", b"a")), body(b"body")), GET),
@@ -146,3 +154,52 @@ async def test_an_app_failing_between_head_and_body_gets_the_head_sent_and_the_c
     theirs, their_close = await serve(HttpToolsProtocol, app, GET)
     assert ours == theirs and closed and their_close
     assert ours[0].startswith(b"HTTP/1.1 200 OK")  # the held head goes out before the close, as uvicorn's does
+
+
+async def test_the_cycle_says_when_the_body_is_in() -> None:
+    seen: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(receive.__self__.has_message())  # limits.BoundedRequests reads it before arming a timer
+        while (await receive()).get("more_body"):
+            pass
+        await send(start(LENGTH4))
+        await send(body(b"body"))
+
+    await serve(PROTOCOLS["apiserver"], app, b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+    assert seen == [True]  # the body came with the headers
+    seen.clear()
+    await serve(PROTOCOLS["apiserver"], app, CONTINUE_POST)
+    assert seen == [False]  # the body comes later
+
+
+async def test_the_audit_id_is_added_by_the_cycle_once_and_the_context_knows_the_response_started() -> None:
+    responded: list[bool] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        ctx = context_of(scope)
+        responded.append(ctx.has_responded())
+        await send(start(LENGTH4))
+        responded.append(ctx.has_responded())
+        await send(body(b"body"))
+
+    stage = RequestInfoStage(inner)
+    request = b"GET /api/v1/namespaces/a/pods/p HTTP/1.1\r\nhost: x\r\naudit-id: abc\r\n\r\n"
+    ours, _ = await serve(PROTOCOLS["apiserver"], stage, request)
+    theirs, _ = await serve(HttpToolsProtocol, stage, request)  # the chain's own send wrapper adds it there
+    assert b"".join(ours) == b"".join(theirs)
+    assert b"".join(ours).count(b"audit-id: abc\r\n") == 1
+    assert responded == [False, True, False, True]
+
+
+async def test_a_watch_may_write_to_the_apiservers_connection_directly() -> None:
+    cycles: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        cycles.append(server_cycle({**scope, RAW_SEND_KEY: send}))
+        await send(start(LENGTH4))
+        await send(body(b"body"))
+
+    await serve(PROTOCOLS["apiserver"], app, GET)
+    await serve(HttpToolsProtocol, app, GET)
+    assert isinstance(cycles[0], ResponseCycle) and cycles[1] is None
