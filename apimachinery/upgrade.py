@@ -76,6 +76,12 @@ class UpgradedConnection:
     def _feed(self, data: bytes) -> None:
         self._reader.feed_data(data)
 
+    def _feed_after_head(self, data: bytes, upgrade: httptools.HttpParserUpgrade) -> None:
+        """What followed the upgrade request's head in the same read: the new protocol's first bytes."""
+        offset = int(upgrade.args[0]) if upgrade.args else len(data)
+        if data[offset:]:
+            self._feed(data[offset:])
+
     def _eof(self) -> None:
         if not self._reader.at_eof():
             self._reader.feed_eof()
@@ -142,9 +148,7 @@ class UpgradableHttpProtocol(HttpToolsProtocol):
             self.send_400_response(msg)
         except httptools.HttpParserUpgrade as e:
             if self._upgrade is not None:
-                offset = int(e.args[0]) if e.args else len(data)
-                if data[offset:]:
-                    self._upgrade._feed(data[offset:])
+                self._upgrade._feed_after_head(data, e)
             elif self._should_upgrade():
                 self.handle_websocket_upgrade()
             else:

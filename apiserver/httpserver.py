@@ -303,9 +303,7 @@ class GuardedHttpProtocol(asyncio.BaseProtocol):
             return
         except httptools.HttpParserUpgrade as e:
             if self._upgrade is not None:
-                offset = int(e.args[0]) if e.args else len(data)
-                if data[offset:]:
-                    self._upgrade._feed(data[offset:])
+                self._upgrade._feed_after_head(data, e)
             elif self._websocket_wanted():
                 self.handle_websocket_upgrade()
             else:
