@@ -102,6 +102,12 @@ CASES = {
     ),
     "a header value with a line break": (answer(start(LENGTH4, (b"x-bad", b"a\r\nb")), body(b"body")), GET),
     "a header name with a space": (answer(start(LENGTH4, (b"x bad", b"a")), body(b"body")), GET),
+    "a target that does not parse": (answer(start(LENGTH4), body(b"body")), b"GET http://[::1 HTTP/1.1\r\n\r\n"),
+    "a path of bytes outside ASCII": (answer(start(LENGTH4), body(b"body")), b"GET /\xff\xfe HTTP/1.1\r\n\r\n"),
+    "a request header value with a control byte": (
+        answer(start(LENGTH4), body(b"body")),
+        b"GET / HTTP/1.1\r\nhost: x\r\nx: \x01\r\n\r\n",
+    ),
     "a body shorter than its length": (answer(start(LENGTH4), body(b"bod")), GET),
     "a body longer than its length": (answer(start(LENGTH4), body(b"bodyy")), GET),
 }
