@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
     from apimachinery.resources import ResourceInfo
+    from apiserver.httpcycle import ResponseCycle
     from apiserver.registry import Registry
 
 __all__ = ["CONTEXT_KEY", "UNDECODED", "RequestContext", "UserInfo", "context_of"]
@@ -72,7 +73,8 @@ class RequestContext:
     insecure: bool = False  # came in on the insecure port: full access as system:unsecured
     long_running: bool = False  # watch, proxy, exec/attach/log/portforward (no in-flight limit, no deadline)
     responded: bool = False  # a response message went out (set by request_info's send): too late for a Status
-    response_cycle: Any = None  # the server's response cycle (apiserver/httpcycle.py) when it says so instead
+    # the apiserver's own server's response cycle (apiserver/httpcycle.py), which says so instead
+    response_cycle: ResponseCycle | None = None
     # set by the handler entry point (the app's routes), for the handlers below it:
     conn: HTTPConnection | None = None  # the Starlette Request (or WebSocket): body, headers, client
     registry: Registry | None = None

@@ -20,7 +20,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 
 from apimachinery.upgrade import UpgradedConnection
 
-__all__ = ["STATUS_LINE", "ResponseCycle"]
+__all__ = ["STATUS_LINE", "ResponseCycle", "cycle_of"]
 
 log = logging.getLogger("uvicorn.error")
 
@@ -54,6 +54,13 @@ def _check_name(name: bytes) -> None:
         raise RuntimeError("Invalid HTTP header name.")
     if len(_GOOD_NAMES) < _GOOD_NAMES_LIMIT:
         _GOOD_NAMES.add(name)
+
+
+def cycle_of(call: Any) -> ResponseCycle | None:
+    """The response cycle a request's `receive` or `send` belongs to, when the server is the apiserver's own
+    (None under any other, or once a layer wrapped it): what the layers above ask instead of wrapping `send`."""
+    cycle = getattr(call, "__self__", None)
+    return cycle if isinstance(cycle, ResponseCycle) else None
 
 
 class ResponseCycle:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ import orjson
 from apimachinery.errors import StatusError, internal_error, request_entity_too_large
 from apimachinery.tlsserving import IDLE_TIMEOUT
 from apiserver.context import CONTEXT_KEY
+from apiserver.httpcycle import cycle_of
 from apiserver.memory import LARGE_REQUEST_BYTES, Trimmer
 
 __all__ = ["BoundedRequests", "ServingLimits"]
@@ -104,13 +104,12 @@ class BoundedRequests:
         deadline = asyncio.get_running_loop().time() + self.limits.request_body_timeout
         # the server's response cycle (apiserver/httpcycle.py) says when receive() has something to return at
         # once (body bytes, the body's end): then a timer per call (about as dear as the rest of it) would never fire
-        cycle = getattr(receive, "__self__", None)
-        ready: Callable[[], bool] | None = getattr(cycle, "has_message", None)
+        cycle = cycle_of(receive)
 
         async def bounded_receive() -> Message:
             if state.body_done:
                 return await receive()
-            if ready is not None and ready():
+            if cycle is not None and cycle.has_message():
                 message = await receive()
             else:
                 try:
@@ -118,7 +117,7 @@ class BoundedRequests:
                         message = await receive()
                 except TimeoutError:
                     state.close = True
-                    if ready is not None:
+                    if cycle is not None:
                         cycle.keep_alive = False  # the server's cycle: `connection: close` on the answer, then closed
                     raise body_timeout_error(self.limits.request_body_timeout) from None
             if message["type"] == "http.request":
@@ -139,9 +138,9 @@ class BoundedRequests:
 
         try:
             # the server's own cycle knows whether a response started and closes after it when told: no wrapper
-            await self.app(scope, bounded_receive, send if ready is not None else tracked_send)
+            await self.app(scope, bounded_receive, send if cycle is not None else tracked_send)
         except Exception as exc:
-            if state.started or getattr(cycle, "response_started", False):
+            if state.started or (cycle is not None and cycle.response_started):
                 raise  # a response is half sent: only closing the connection can end it
             await _answer_failure(send, scope, exc, close=state.close)
 

@@ -15,7 +15,7 @@ from apimachinery import errors
 from apimachinery.errors import expired, too_large_resource_version
 from apimachinery.resources import ResourceInfo
 from apiserver import negotiation, protobuf
-from apiserver.chain.listener import RAW_SEND_KEY
+from apiserver.context import CONTEXT_KEY, RequestContext
 from apiserver.httpcycle import ResponseCycle
 from apiserver.negotiation import Output
 from apiserver.options import ListOptions
@@ -188,10 +188,10 @@ class _DirectSender:
 
 
 def server_cycle(scope: Scope) -> ResponseCycle | None:
-    """The apiserver's own response cycle of the request (`apiserver/httpcycle.py`), whose connection a watch
-    may write to directly; None under any other server."""
-    cycle = getattr(scope.get(RAW_SEND_KEY), "__self__", None)
-    return cycle if isinstance(cycle, ResponseCycle) else None
+    """The apiserver's own response cycle of the request (`apiserver/httpcycle.py`, kept in its context by the
+    request-info stage), whose connection a watch may write to directly; None under any other server."""
+    ctx: RequestContext | None = scope.get(CONTEXT_KEY)
+    return ctx.response_cycle if ctx is not None else None
 
 
 class WatchResponse(StreamingResponse):

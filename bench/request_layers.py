@@ -34,7 +34,7 @@ PODS = "/api/v1/namespaces/bench/pods"
 async def run(n: int, repeats: int) -> None:
     """Start etcd and the app, time each layer, print the table."""
     from apiserver.chain.authentication import UNSECURED
-    from apiserver.chain.listener import INSECURE, RAW_SEND_KEY
+    from apiserver.chain.listener import INSECURE
     from apiserver.chain.request_info import LISTENER_KEY
     from apiserver.context import CONTEXT_KEY
 
@@ -88,7 +88,7 @@ async def run(n: int, repeats: int) -> None:
                     scopes = []
                     for _ in range(n):
                         s = scope_of(path, b"resourceVersion=0")
-                        s.update({LISTENER_KEY: INSECURE, RAW_SEND_KEY: send, "app": app})
+                        s.update({LISTENER_KEY: INSECURE, "app": app})
                         if needs_context:
                             ctx = s[CONTEXT_KEY] = first_stage.context(s)
                             ctx.user = ctx.authenticated_user = UNSECURED

@@ -15,12 +15,10 @@ from apiserver.chain.respond import ASGIApp, Receive, Scope, Send
 from apiserver.context import CONTEXT_KEY
 from apiserver.limits import BoundedRequests
 
-__all__ = ["INSECURE", "RAW_SEND_KEY", "SECURE", "Listener"]
+__all__ = ["INSECURE", "SECURE", "Listener"]
 
 INSECURE = "insecure"  # plain HTTP on --insecure-port: no authentication, no authorization (system:unsecured)
 SECURE = "secure"  # TLS on --secure-port: the full chain
-# the server's own `send`, before any wrapper: a watch writes its events to the connection through it
-RAW_SEND_KEY = "tinykube.send"
 
 
 class Listener:
@@ -38,7 +36,6 @@ class Listener:
             await self.app(scope, receive, send)
             return
         scope[LISTENER_KEY] = self.name
-        scope[RAW_SEND_KEY] = send
         try:
             if is_api_request(scope) and (api := self._api if self._looked else self._find_api()) is not None:
                 scope["app"] = self.app  # as Starlette sets it: `request.app` is the app
@@ -46,12 +43,10 @@ class Listener:
             else:
                 await self.app(scope, receive, send)
         finally:
-            # The references back to the request's own objects (the scope's to the server's cycle through its
-            # `send` and to the context; the context's to the Request, whose `send` is the chain's closures
-            # over the context) make reference cycles: dropped here, a finished request is freed at once
-            # instead of left for the cyclic collector, whose young collections it would otherwise trigger
-            # (about 25 objects a request).
-            scope.pop(RAW_SEND_KEY, None)
+            # The references back to the request's own objects (the scope's to the context; the context's to
+            # the Request, whose `send` may be the chain's closures over the context) make reference cycles:
+            # dropped here, a finished request is freed at once instead of left for the cyclic collector, whose
+            # young collections it would otherwise trigger (about 25 objects a request).
             if (ctx := scope.pop(CONTEXT_KEY, None)) is not None:
                 ctx.conn = None
 

@@ -18,7 +18,7 @@ from apimachinery.meta import new_uid
 from apimachinery.tlsserving import peer_certificate
 from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send
 from apiserver.context import CONTEXT_KEY, RequestContext
-from apiserver.httpcycle import ResponseCycle
+from apiserver.httpcycle import cycle_of
 from apiserver.request_info import RequestInfo, parse_path
 
 __all__ = ["LISTENER_KEY", "RequestInfoStage", "is_long_running", "query_pairs", "request_verb"]
@@ -81,8 +81,8 @@ class RequestInfoStage:
         ctx = self.context(scope)
         scope[CONTEXT_KEY] = ctx
         audit_header = (b"audit-id", ctx.audit_id.encode())
-        cycle = getattr(send, "__self__", None)
-        if isinstance(cycle, ResponseCycle):
+        cycle = cycle_of(send)
+        if cycle is not None:
             # the apiserver's own server: it adds the header and knows when the response started
             cycle.extra_headers = [audit_header]
             ctx.response_cycle = cycle

@@ -16,7 +16,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from apimachinery.tlsserving import TLSHttpProtocol
-from apiserver.chain.listener import RAW_SEND_KEY
 from apiserver.chain.request_info import RequestInfoStage
 from apiserver.context import context_of
 from apiserver.httpcycle import ResponseCycle
@@ -201,11 +200,12 @@ async def test_the_audit_id_is_added_by_the_cycle_once_and_the_context_knows_the
 async def test_a_watch_may_write_to_the_apiservers_connection_directly() -> None:
     cycles: list[Any] = []
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        cycles.append(server_cycle({**scope, RAW_SEND_KEY: send}))
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        cycles.append(server_cycle(scope))
         await send(start(LENGTH4))
         await send(body(b"body"))
 
-    await serve(PROTOCOLS["apiserver"], app, GET)
-    await serve(HttpToolsProtocol, app, GET)
+    stage = RequestInfoStage(inner)
+    await serve(PROTOCOLS["apiserver"], stage, GET)
+    await serve(HttpToolsProtocol, stage, GET)
     assert isinstance(cycles[0], ResponseCycle) and cycles[1] is None
