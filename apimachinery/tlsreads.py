@@ -15,10 +15,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
-from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BUFFER_SIZE", "BufferedReads", "buffered_reads", "open_connection", "thread_buffer"]
+__all__ = ["BUFFER_SIZE", "BufferedReads", "open_connection", "thread_buffer"]
 
 BUFFER_SIZE = 64 * 1024  # the most one decryption pass hands on; more is read in the next pass
 
@@ -71,15 +70,6 @@ class BufferedReads(asyncio.BufferedProtocol):
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-
-def buffered_reads(factory: Callable[..., asyncio.Protocol]) -> Callable[..., BufferedReads]:
-    """A protocol factory (uvicorn's `http=`) whose protocols read through `BufferedReads`."""
-
-    def make(*args: Any, **kwargs: Any) -> BufferedReads:
-        return BufferedReads(factory(*args, **kwargs))
-
-    return make
 
 
 async def open_connection(

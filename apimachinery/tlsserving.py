@@ -1,7 +1,7 @@
 """TLS listeners that tell the app which client certificate a connection presented: the apiserver's
-secure port and the kubelet's server (each runs its own uvicorn servers). The kubelet's HTTP connections are
-`TLSHttpProtocol`; the apiserver's are its own protocol (`apiserver/httpserver.py`), which adds the same
-extension (`tls_extension`); both take the WebSocket protocol below.
+secure port and the kubelet's servers (each runs its own uvicorn servers). Their HTTP connections are
+`apimachinery/httpserver.py`'s protocol, which adds the extension below (`tls_extension`); their WebSocket
+connections are `TLSWebSocketProtocol`, which adds the same.
 
 uvicorn does not tell the app which client certificate a TLS connection presented. These protocols add
 it as the ASGI TLS extension (`scope["extensions"]["tls"]`: `client_cert_chain` as PEM strings,
@@ -22,11 +22,8 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from apimachinery.upgrade import UpgradableHttpProtocol
-
 __all__ = [
     "IDLE_TIMEOUT",
-    "TLSHttpProtocol",
     "TLSWebSocketProtocol",
     "peer_certificate",
     "tls_extension",
@@ -77,65 +74,6 @@ def _der_of(pem: str) -> bytes:
     return ssl.PEM_cert_to_DER_cert(pem)
 
 
-class _OneWriteResponses:
-    """The transport as one request's response cycle sees it: a response of known length goes out
-    as one write (head and body together) instead of uvicorn's two — one send instead of two (on TLS,
-    one record too). Everything but write and close goes straight to the real transport."""
-
-    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
-        self._transport = transport
-        self._cycle: Any = cycle  # until the head is written (then dropped: the cycle holds this as its transport)
-        self._held: bytes | None = None
-
-    def write(self, data: bytes) -> None:
-        """Hold the head of a fixed-length response; send it with the first body bytes."""
-        cycle = self._cycle
-        if self._held is not None:
-            data, self._held = self._held + data, None
-        elif cycle is not None and cycle.response_started:
-            self._cycle = None  # this write is the status line and headers
-            fixed = cycle.chunked_encoding is False and cycle.expected_content_length > 0
-            if fixed and cycle.scope["method"] != "HEAD":
-                self._held = data
-                return
-        self._transport.write(data)
-
-    def close(self) -> None:
-        """Send what is held, then close."""
-        if self._held is not None:
-            held, self._held = self._held, None
-            self._transport.write(held)
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
-class TLSHttpProtocol(UpgradableHttpProtocol):
-    """uvicorn's httptools protocol, adding the TLS extension to every request's scope (on TLS); each
-    response of known length is written at once (`_OneWriteResponses`). Non-WebSocket upgrades (SPDY)
-    are handed to the app (`apimachinery/upgrade.py`)."""
-
-    _tls: dict[str, Any] | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Remember the connection's TLS facts."""
-        super().connection_made(transport)
-        self._tls = tls_extension(transport)
-
-    def on_message_begin(self) -> None:
-        """A new request: its scope gets the connection's TLS extension."""
-        super().on_message_begin()
-        if self._tls is not None:
-            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
-
-    def on_headers_complete(self) -> None:
-        """The new request's response cycle writes through `_OneWriteResponses`."""
-        super().on_headers_complete()
-        if self.cycle is not None:
-            self.cycle.transport = _OneWriteResponses(self.transport, self.cycle)  # type: ignore[assignment]
-
-
 class TLSWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol (exec, attach, port-forward), adding the TLS extension to the scope
     (on TLS connections) and leaving subprotocols to the app."""
@@ -163,7 +101,7 @@ class TLSWebSocketProtocol(WebSocketsSansIOProtocol):
 
 def tls_options(cert_file: str, key_file: str, client_ca_file: str = "") -> dict[str, Any]:
     """uvicorn.Config settings of a TLS listener: its certificate and key, the WebSocket protocol that adds
-    the TLS extension (HTTP's is `TLSHttpProtocol` or a subclass, chosen by the server), and — with a
+    the TLS extension (HTTP's is `apimachinery/httpserver.py`'s, chosen by the server), and — with a
     client CA — client certificates asked for (not required: a request without one may still
     authenticate with a token, or be anonymous) and verified against that CA."""
     options: dict[str, Any] = {

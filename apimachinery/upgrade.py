@@ -1,31 +1,30 @@
 """HTTP upgrades other than WebSocket (SPDY/3.1): the connection handed to the app as a byte stream.
 
 uvicorn passes a request with `Connection: Upgrade` and an `Upgrade` token other than `websocket` to the
-app as plain HTTP, and has no way to give the app the connection once it answers. `UpgradableHttpProtocol`
-adds an `UpgradedConnection` to such a request's scope (ASGI extension `UPGRADE_EXTENSION`). The request
-goes through the app and its middleware like any other; when the response the app starts is
-`101 Switching Protocols`, the protocol writes that head itself and stops being HTTP: every later byte of
-the connection is the UpgradedConnection's to read, what the app sends as a body is dropped. The app's
-response (`SwitchingProtocols`) runs the new protocol over the connection, then closes it. Any other answer
-is sent as usual and the connection is closed after it (the parser cannot resume after an upgrade request).
+app as plain HTTP, and has no way to give the app the connection once it answers. The servers' own
+protocol (`apimachinery/httpserver.py`) adds an `UpgradedConnection` to such a request's scope (ASGI
+extension `UPGRADE_EXTENSION`). The request goes through the app and its middleware like any other; when
+the response the app starts is `101 Switching Protocols`, the protocol writes that head itself and stops
+being HTTP: every later byte of the connection is the UpgradedConnection's to read, what the app sends as a
+body is dropped. The app's response (`SwitchingProtocols`) runs the new protocol over the connection, then
+closes it. Any other answer is sent as usual and the connection is closed after it (the parser cannot
+resume after an upgrade request).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import httptools
 from starlette.responses import JSONResponse, Response
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from apimachinery import errors
 
-__all__ = ["UPGRADE_EXTENSION", "SwitchingProtocols", "UpgradableHttpProtocol", "UpgradedConnection", "upgrade_of"]
+__all__ = ["UPGRADE_EXTENSION", "SwitchingProtocols", "UpgradedConnection", "upgrade_of"]
 
 log = logging.getLogger("upgrade")
 
@@ -36,8 +35,7 @@ _NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"connection", b"upgr
 
 
 class Switchable(Protocol):
-    """The HTTP protocol of a connection an app may take over (`UpgradableHttpProtocol`, or the apiserver's
-    own in `apiserver/httpserver.py`)."""
+    """The HTTP protocol of a connection an app may take over (`apimachinery/httpserver.py`'s)."""
 
     transport: asyncio.Transport
     flow: Any  # uvicorn's FlowControl: `drain()` waits while the transport's buffer is full
@@ -109,62 +107,6 @@ class UpgradedConnection:
 def upgrade_of(scope: Any) -> UpgradedConnection | None:
     """The connection a request may take over (None when it asked for no upgrade the server hands over)."""
     return (scope.get("extensions") or {}).get(UPGRADE_EXTENSION)
-
-
-class UpgradableHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, handing the connection of a non-WebSocket upgrade to the app."""
-
-    _upgrade: UpgradedConnection | None = None
-
-    def on_upgraded(self) -> None:
-        """The connection has switched protocols (subclasses stop their HTTP bookkeeping here)."""
-        self._unset_keepalive_if_required()
-
-    def on_headers_complete(self) -> None:
-        """An upgrade request (not WebSocket) gets its UpgradedConnection before the app runs."""
-        super().on_headers_complete()
-        if not self.parser.should_upgrade():  # (the common case: nothing more to look at)
-            return
-        if not self._get_upgrade() or self._should_upgrade() or self.cycle is None:
-            return
-        offered = next((v for n, v in self.headers if n == b"upgrade"), b"")
-        cycle = self.cycle
-        conn = self._upgrade = UpgradedConnection(self, offered.decode("latin-1"))
-        self.scope.setdefault("extensions", {})[UPGRADE_EXTENSION] = conn  # type: ignore[typeddict-item]
-        cycle.keep_alive = False
-        cycle.send = functools.partial(conn._send, cycle.send, cycle)  # type: ignore[method-assign]
-
-    def data_received(self, data: bytes) -> None:
-        """HTTP until an upgrade request's head is in; after it, the bytes are the upgraded connection's."""
-        if self._upgrade is not None:
-            self._upgrade._feed(data)
-            return
-        self._unset_keepalive_if_required()
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            msg = "Invalid HTTP request received."
-            self.logger.warning(msg)
-            self.send_400_response(msg)
-        except httptools.HttpParserUpgrade as e:
-            if self._upgrade is not None:
-                self._upgrade._feed_after_head(data, e)
-            elif self._should_upgrade():
-                self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
-
-    def eof_received(self) -> bool | None:
-        """The client's end of an upgraded connection: its reader sees EOF."""
-        if self._upgrade is not None:
-            self._upgrade._eof()
-        return super().eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """The reader of an upgraded connection sees EOF."""
-        if self._upgrade is not None:
-            self._upgrade._eof()
-        super().connection_lost(exc)
 
 
 Session = Callable[[UpgradedConnection], Awaitable[None]]

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
 from apimachinery.eventloop import uvloop_factory
+from apimachinery.httpserver import ServingLimits, bind_socket, raise_open_files_limit, uvicorn_options
 from apimachinery.logs import setup_logging
 from apimachinery.tlsserving import tls_options
 from apiserver import memory
@@ -27,10 +28,8 @@ from apiserver.chain.listener import INSECURE, SECURE, Listener
 from apiserver.encryption import EncryptionConfigError, load_encryption_config
 from apiserver.endpoint_reconciler import ReconcilerOptions
 from apiserver.etcdclient import EtcdTLS, parse_endpoints
-from apiserver.httpserver import bind_socket, raise_open_files_limit, uvicorn_options
 from apiserver.identity_lease import IdentityOptions
 from apiserver.kubelet_client import KubeletClientConfig
-from apiserver.limits import ServingLimits
 from apiserver.portallocator import PortRange
 from apiserver.security import SecurityConfig
 from apiserver.storage import DEFAULT_MAX_OBJECT_BYTES

@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocket
 
 from apimachinery import errors, gctuning
+from apimachinery.httpserver import ServingLimits
 from apimachinery.meta import format_time, parse_time
 from apimachinery.resources import RESOURCES, by_plural
 from apiserver import discovery, openapi, portforward, proxy, required
@@ -45,7 +46,7 @@ from apiserver.ipallocator import DEFAULT_SERVICE_CIDR, service_ref
 from apiserver.kindregistry import KindRegistry
 from apiserver.kinds import KindOptions, ServiceNetwork
 from apiserver.kubelet_client import KubeletClient, KubeletClientConfig
-from apiserver.limits import BoundedRequests, ServingLimits
+from apiserver.limits import BoundedRequests
 from apiserver.options import WriteOptions
 from apiserver.portallocator import PortRange
 from apiserver.registry import Registry

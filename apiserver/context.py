@@ -16,8 +16,8 @@ from apiserver.request_info import RequestInfo
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
+    from apimachinery.httpcycle import ResponseCycle
     from apimachinery.resources import ResourceInfo
-    from apiserver.httpcycle import ResponseCycle
     from apiserver.registry import Registry
 
 __all__ = ["CONTEXT_KEY", "UNDECODED", "RequestContext", "UserInfo", "context_of"]

@@ -21,30 +21,17 @@ from typing import Any
 import orjson
 
 from apimachinery.errors import StatusError, internal_error, request_entity_too_large
-from apimachinery.tlsserving import IDLE_TIMEOUT
+from apimachinery.httpcycle import cycle_of
+from apimachinery.httpserver import ServingLimits
 from apiserver.context import CONTEXT_KEY
-from apiserver.httpcycle import cycle_of
 from apiserver.memory import LARGE_REQUEST_BYTES, Trimmer
 
-__all__ = ["BoundedRequests", "ServingLimits"]
+__all__ = ["BoundedRequests"]
 
 log = logging.getLogger("apiserver")
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ServingLimits:
-    """Bounds on what one request or client may hold (flags of the apiserver)."""
-
-    max_request_body_bytes: int = 3 * 1024 * 1024  # upstream's MaxRequestBodyBytes
-    request_body_timeout: float = 60.0  # seconds for a whole body to arrive
-    max_header_bytes: int = 1 << 20  # upstream's MaxHeaderBytes (Go's http.DefaultMaxHeaderBytes)
-    header_timeout: float = 32.0  # upstream's ReadHeaderTimeout
-    idle_timeout: float = IDLE_TIMEOUT  # upstream's IdleTimeout: a kept-alive connection's wait for its next request
-    max_open_connections: int = 10_000  # 0: no bound
-    max_connections_per_client: int = 1_000  # per client IP address; 0: no bound
 
 
 class _BodyRefused(StatusError):

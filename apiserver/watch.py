@@ -13,10 +13,10 @@ from starlette.types import Receive, Scope, Send
 
 from apimachinery import errors
 from apimachinery.errors import expired, too_large_resource_version
+from apimachinery.httpcycle import ResponseCycle
 from apimachinery.resources import ResourceInfo
 from apiserver import negotiation, protobuf
 from apiserver.context import CONTEXT_KEY, RequestContext
-from apiserver.httpcycle import ResponseCycle
 from apiserver.negotiation import Output
 from apiserver.options import ListOptions
 from apiserver.printers import Printer

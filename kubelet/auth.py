@@ -21,8 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from apimachinery.clientcert import ClientCertificates, load_ca_bundle
-from apimachinery.tlsreads import buffered_reads
-from apimachinery.tlsserving import TLSHttpProtocol, tls_options
+from apimachinery.httpserver import ServingLimits, uvicorn_options
+from apimachinery.tlsserving import tls_options
 from client.rest import ApiClient
 from kubelet.authn import TOKEN_CACHE_TTL, Authenticator, TokenReviewer, Unauthenticated
 from kubelet.authz import (
@@ -35,7 +35,7 @@ from kubelet.authz import (
     request_attributes,
 )
 
-__all__ = ["AuthFilter", "AuthOptions", "KubeletAuth", "ServingTLS"]
+__all__ = ["KUBELET_LIMITS", "AuthFilter", "AuthOptions", "KubeletAuth", "ServingTLS", "serving_options"]
 
 log = logging.getLogger("kubelet.auth")
 
@@ -49,9 +49,20 @@ class ServingTLS:
     client_ca_file: str = ""
 
     def uvicorn_options(self) -> dict[str, Any]:
-        """uvicorn.Config settings: HTTPS, client certificates asked for and shown to the app."""
-        options = tls_options(self.cert_file, self.key_file, self.client_ca_file)
-        return {**options, "http": buffered_reads(TLSHttpProtocol)}
+        """uvicorn.Config settings: HTTPS, client certificates asked for (the protocol shows them to the app)."""
+        return tls_options(self.cert_file, self.key_file, self.client_ca_file)
+
+
+# Upstream's kubelet server (ListenAndServeKubeletServer): MaxHeaderBytes 1 MiB, IdleTimeout 90 s, and a
+# ReadTimeout of 4 hours, which is also its header timeout (no ReadHeaderTimeout); no bound on connections.
+KUBELET_LIMITS = ServingLimits(header_timeout=4 * 3600.0, max_open_connections=0, max_connections_per_client=0)
+
+
+def serving_options(tls: ServingTLS | None, limits: ServingLimits = KUBELET_LIMITS) -> dict[str, Any]:
+    """uvicorn.Config settings of a kubelet server: the apiserver's HTTP protocol (`apimachinery/httpserver.py`)
+    under `limits`, HTTPS given `tls`, no access log, lifespan or log configuration of uvicorn's own."""
+    options = uvicorn_options(limits, tls=tls is not None) | (tls.uvicorn_options() if tls is not None else {})
+    return options | {"log_config": None, "access_log": False, "lifespan": "off"}
 
 
 @dataclass

@@ -26,8 +26,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from apimachinery import spdy
-from apimachinery.tlsserving import IDLE_TIMEOUT, TLSWebSocketProtocol
-from kubelet.auth import KubeletAuth, ServingTLS
+from apimachinery.httpserver import ServingLimits
+from kubelet.auth import KUBELET_LIMITS, KubeletAuth, ServingTLS, serving_options
 from kubelet.portforward import KUBELET_PROTOCOL, TUNNEL_PROTOCOL, PortForwarder, pod_targets
 from kubelet.portforward_channels import BASE64_PROTOCOL, BINARY_PROTOCOL, ChannelPortForward, parse_ports
 from kubelet.stats import Snapshot, stats_routes
@@ -300,6 +300,7 @@ class KubeletServer:
         *,
         tls: ServingTLS | None = None,
         auth: KubeletAuth | None = None,
+        limits: ServingLimits = KUBELET_LIMITS,
     ) -> None:
         self.runtime = runtime
         self.stats = stats
@@ -307,6 +308,7 @@ class KubeletServer:
         self.port = port
         self.tls = tls
         self.auth = auth
+        self.limits = limits
         self._server: QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -325,13 +327,8 @@ class KubeletServer:
         app = kubelet_app(self.runtime, self.stats)
         config = uvicorn.Config(
             self.auth.filter(app) if self.auth is not None else app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
             timeout_graceful_shutdown=2,
-            timeout_keep_alive=IDLE_TIMEOUT,
-            # TLSWebSocketProtocol on plain HTTP too: it leaves subprotocols to the app
-            **({"ws": TLSWebSocketProtocol} | (self.tls.uvicorn_options() if self.tls is not None else {})),
+            **serving_options(self.tls, self.limits),
         )
         self._server = QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="kubelet-server")

@@ -36,9 +36,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from apimachinery.quantity import QuantityError, parse_quantity
-from apimachinery.tlsserving import IDLE_TIMEOUT
 from client.component import _QuietServer
-from kubelet.auth import KubeletAuth, ServingTLS
+from kubelet.auth import KubeletAuth, ServingTLS, serving_options
 from kubelet.stats import (
     ContainerUsage,
     CpuUsage,
@@ -251,10 +250,7 @@ class StatsServer:
             log.warning("no stats server for %d simulated node(s): %s", len(failed), ", ".join(failed[:5]))
         if not sockets:
             return served
-        tls = self.tls.uvicorn_options() if self.tls is not None else {}
-        config = uvicorn.Config(
-            self._app(), log_config=None, access_log=False, lifespan="off", timeout_keep_alive=IDLE_TIMEOUT, **tls
-        )
+        config = uvicorn.Config(self._app(), **serving_options(self.tls))
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=sockets), name="simulated-stats-server")
         while not self._server.started and not self._task.done():  # noqa: ASYNC110 (uvicorn has no started event)

@@ -14,11 +14,11 @@ import functools
 import time
 from urllib.parse import parse_qsl
 
+from apimachinery.httpcycle import cycle_of
 from apimachinery.meta import new_uid
 from apimachinery.tlsserving import peer_certificate
 from apiserver.chain.respond import ASGIApp, Message, Receive, Scope, Send
 from apiserver.context import CONTEXT_KEY, RequestContext
-from apiserver.httpcycle import cycle_of
 from apiserver.request_info import RequestInfo, parse_path
 
 __all__ = ["LISTENER_KEY", "RequestInfoStage", "is_long_running", "query_pairs", "request_verb"]

@@ -23,8 +23,7 @@ from fastapi import FastAPI
 from apimachinery.eventloop import uvloop_factory
 from apiserver.__main__ import _listener, _serve
 from apiserver.chain.listener import INSECURE
-from apiserver.httpserver import bind_socket
-from apiserver.limits import ServingLimits
+from apimachinery.httpserver import ServingLimits, bind_socket
 
 app = FastAPI()
 

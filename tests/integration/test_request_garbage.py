@@ -14,17 +14,16 @@ from pathlib import Path
 
 import uvicorn
 
+from apimachinery.httpserver import ServingLimits, uvicorn_options
 from apiserver.app import Config as ServerConfig
 from apiserver.app import create_app
 from apiserver.chain.listener import INSECURE, Listener
 from apiserver.context import RequestContext
-from apiserver.httpserver import uvicorn_options
-from apiserver.limits import ServingLimits
 from client.config import Config
 from client.rest import ApiClient
 from tinykube.procs import start_etcd
 
-_LEFT_BEHIND = ("RequestContext", "RequestResponseCycle", "_OneWriteResponses", "_Message", "HttpResponseParser")
+_LEFT_BEHIND = ("RequestContext", "RequestResponseCycle", "ResponseCycle", "_Message", "HttpResponseParser")
 
 
 @contextlib.asynccontextmanager

@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from apimachinery.httpserver import ServingLimits
 from apiserver.apiroute import fastapi_options, user_middleware_entry
 from apiserver.chain.listener import Listener
-from apiserver.limits import BoundedRequests, ServingLimits
+from apiserver.limits import BoundedRequests
 
 
 class _Seen:

@@ -9,9 +9,10 @@ import orjson
 import pytest
 
 from apimachinery.errors import StatusError
+from apimachinery.httpserver import ServingLimits
 from apiserver.chain import ChainOptions, build_handler_chain
 from apiserver.chain.request_info import LISTENER_KEY
-from apiserver.limits import BoundedRequests, ServingLimits
+from apiserver.limits import BoundedRequests
 
 Message = dict[str, Any]
 

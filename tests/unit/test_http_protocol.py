@@ -1,9 +1,9 @@
-"""The HTTP/1.1 protocols the servers run. A fixed-length response leaves in one write (on TLS: one record);
-otherwise every response goes out as uvicorn sends it: the same bytes, the same closes, the same refusal of a
-bad header. Each case runs through the apiserver's protocol (`apiserver/httpserver.py`, its own), the kubelet's
-(uvicorn's, writing through `_OneWriteResponses`) and uvicorn's own, on transports that record what is written.
-Then what the apiserver's own response cycle tells the layers above it: that the body is in, whether the
-response started, the Audit-Id it adds, and that a watch may write to it directly."""
+"""The HTTP/1.1 protocol the apiserver and the kubelets run (`apimachinery/httpserver.py`). A fixed-length
+response leaves in one write (on TLS: one record); otherwise every response goes out as uvicorn sends it: the
+same bytes, the same closes, the same refusal of a bad header. Each case runs through that protocol and
+uvicorn's own, on transports that record what is written. Then what its response cycle tells the layers above
+it: that the body is in, whether the response started, the Audit-Id it adds, and that a watch may write to it
+directly."""
 
 from __future__ import annotations
 
@@ -15,12 +15,10 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from apimachinery.tlsserving import TLSHttpProtocol
+from apimachinery.httpcycle import ResponseCycle
+from apimachinery.httpserver import ServingLimits, protocol_factory
 from apiserver.chain.request_info import RequestInfoStage
 from apiserver.context import context_of
-from apiserver.httpcycle import ResponseCycle
-from apiserver.httpserver import protocol_factory
-from apiserver.limits import ServingLimits
 from apiserver.watch import server_cycle
 
 GET = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n"
@@ -112,7 +110,7 @@ CASES = {
 }
 
 
-PROTOCOLS = {"apiserver": protocol_factory(ServingLimits()), "kubelet": TLSHttpProtocol}
+OURS = protocol_factory(ServingLimits())
 
 
 async def serve(protocol_class: Any, app: Any, request: bytes) -> tuple[list[bytes], bool]:
@@ -134,11 +132,10 @@ async def serve(protocol_class: Any, app: Any, request: bytes) -> tuple[list[byt
     return transport.writes, transport.closed.is_set()
 
 
-@pytest.mark.parametrize("server", PROTOCOLS)
 @pytest.mark.parametrize("case", CASES)
-async def test_the_bytes_sent_are_uvicorns(case: str, server: str) -> None:
+async def test_the_bytes_sent_are_uvicorns(case: str) -> None:
     app, request = CASES[case]
-    ours, closed = await serve(PROTOCOLS[server], app, request)
+    ours, closed = await serve(OURS, app, request)
     theirs, their_close = await serve(HttpToolsProtocol, app, request)
     assert b"".join(ours) == b"".join(theirs) and closed == their_close
     if case in ("fixed length", "connection close", "HTTP/1.0"):
@@ -149,13 +146,12 @@ async def test_the_bytes_sent_are_uvicorns(case: str, server: str) -> None:
         assert b"body" not in b"".join(ours) and closed  # refused: nothing of the response, the connection closed
 
 
-@pytest.mark.parametrize("server", PROTOCOLS)
-async def test_an_app_failing_between_head_and_body_gets_the_head_sent_and_the_connection_closed(server: str) -> None:
+async def test_an_app_failing_between_head_and_body_gets_the_head_sent_and_the_connection_closed() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send(start(LENGTH4))
         raise RuntimeError("lost")
 
-    ours, closed = await serve(PROTOCOLS[server], app, GET)
+    ours, closed = await serve(OURS, app, GET)
     theirs, their_close = await serve(HttpToolsProtocol, app, GET)
     assert ours == theirs and closed and their_close
     assert ours[0].startswith(b"HTTP/1.1 200 OK")  # the held head goes out before the close, as uvicorn's does
@@ -171,10 +167,10 @@ async def test_the_cycle_says_when_the_body_is_in() -> None:
         await send(start(LENGTH4))
         await send(body(b"body"))
 
-    await serve(PROTOCOLS["apiserver"], app, b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+    await serve(OURS, app, b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
     assert seen == [True]  # the body came with the headers
     seen.clear()
-    await serve(PROTOCOLS["apiserver"], app, CONTINUE_POST)
+    await serve(OURS, app, CONTINUE_POST)
     assert seen == [False]  # the body comes later
 
 
@@ -190,7 +186,7 @@ async def test_the_audit_id_is_added_by_the_cycle_once_and_the_context_knows_the
 
     stage = RequestInfoStage(inner)
     request = b"GET /api/v1/namespaces/a/pods/p HTTP/1.1\r\nhost: x\r\naudit-id: abc\r\n\r\n"
-    ours, _ = await serve(PROTOCOLS["apiserver"], stage, request)
+    ours, _ = await serve(OURS, stage, request)
     theirs, _ = await serve(HttpToolsProtocol, stage, request)  # the chain's own send wrapper adds it there
     assert b"".join(ours) == b"".join(theirs)
     assert b"".join(ours).count(b"audit-id: abc\r\n") == 1
@@ -206,6 +202,6 @@ async def test_a_watch_may_write_to_the_apiservers_connection_directly() -> None
         await send(body(b"body"))
 
     stage = RequestInfoStage(inner)
-    await serve(PROTOCOLS["apiserver"], stage, GET)
+    await serve(OURS, stage, GET)
     await serve(HttpToolsProtocol, stage, GET)
     assert isinstance(cycles[0], ResponseCycle) and cycles[1] is None

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from apiserver.httpserver import uvicorn_options
-from apiserver.limits import ServingLimits
+from apimachinery.httpserver import ServingLimits, uvicorn_options
 
 IDLE = 0.5
 TIMEOUT = 10

@@ -1,5 +1,6 @@
 """TLS reads through one shared buffer: every byte arrives, in order, on each of many connections at once,
-on uvloop's TLS transport and on asyncio's, server side (`buffered_reads`) and client side (`open_connection`)."""
+on uvloop's TLS transport and on asyncio's, server side (`BufferedReads` around a plain protocol) and client
+side (`open_connection`)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ async def _exchange(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> N
         protocols.append(Echo())
         return protocols[-1]
 
-    server = await loop.create_server(tlsreads.buffered_reads(make), "127.0.0.1", 0, ssl=server_ctx)
+    server = await loop.create_server(lambda: tlsreads.BufferedReads(make()), "127.0.0.1", 0, ssl=server_ctx)
     port = server.sockets[0].getsockname()[1]
 
     async def one(n: int) -> bytes:

@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 import uvicorn
 
+from apimachinery.httpserver import ServingLimits, uvicorn_options
 from apimachinery.upgrade import SwitchingProtocols, UpgradedConnection, upgrade_of
-from apiserver.httpserver import uvicorn_options
-from apiserver.limits import ServingLimits
 
 TIMEOUT = 10
 

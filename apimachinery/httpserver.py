@@ -1,11 +1,12 @@
-"""The apiserver's HTTP/1.1 connections: header size and read-time bounds, and connection budgets.
+"""The HTTP/1.1 connections of the apiserver and the kubelets: header size and read-time bounds, and
+connection budgets.
 
 uvicorn runs the servers (sockets, TLS, signals, graceful shutdown, the Date header), but each connection is
 this module's protocol: httptools parses, as in uvicorn's own, and the request's ASGI calls are
-`apiserver/httpcycle.py`'s. It does what uvicorn's httptools protocol does (keep-alive, pipelining,
+`apimachinery/httpcycle.py`'s. It does what uvicorn's httptools protocol does (keep-alive, pipelining,
 100-continue, the WebSocket hand-over, 400 on unparsable requests; tests/unit/test_http_protocol.py holds its
 bytes equal to uvicorn's), hands a non-WebSocket upgrade (SPDY) to the app (`apimachinery/upgrade.py`), adds
-the ASGI TLS extension on the secure port, and has what kube-apiserver's Go http.Server has and uvicorn lacks:
+the ASGI TLS extension on a TLS listener, and has what kube-apiserver's Go http.Server has and uvicorn lacks:
 - request headers (request line included) bounded to `max_header_bytes` (Go's MaxHeaderBytes, 1 MiB):
   past it the client gets `431 Request Header Fields Too Large` and the connection is closed, having
   buffered at most the limit plus one read;
@@ -17,12 +18,13 @@ the ASGI TLS extension on the secure port, and has what kube-apiserver's Go http
   Go's server peeks for them before reading the next request;
 - open connections bounded in total and per client address: one over the bound is answered at once
   with 503 (total) or 429 (per client) and closed, so one greedy host cannot take every socket.
-Request bodies are bounded in `apiserver/limits.py`; what arrives of a body after it was refused is read
+The apiserver bounds request bodies in `apiserver/limits.py`; what arrives of a body after it was refused is read
 and dropped (never kept) up to DISCARD_LIMIT, then the connection is closed.
 
 It replaced uvicorn's protocol and the three subclasses that added the above to it (bench/README.md, "Session
 22"): a request cost some 40,000 instructions less, most of them uvicorn's per-request machinery (an
-`asyncio.Event` per request, a regular expression per response header name, the subclasses' calls).
+`asyncio.Event` per request, a regular expression per response header name, the subclasses' calls). The
+kubelets' servers moved onto it from uvicorn's protocol in session 23, under `kubelet/auth.py`'s limits.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import logging
 import socket
 import urllib.parse
 from collections import Counter, deque
+from dataclasses import dataclass
 from typing import Any
 
 import httptools
@@ -45,21 +48,34 @@ from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr
 
 from apimachinery.errors import StatusError, service_unavailable, too_many_requests
+from apimachinery.httpcycle import STATUS_LINE, ResponseCycle
 from apimachinery.tlsreads import thread_buffer
-from apimachinery.tlsserving import TLSWebSocketProtocol, tls_extension
+from apimachinery.tlsserving import IDLE_TIMEOUT, TLSWebSocketProtocol, tls_extension
 from apimachinery.upgrade import UPGRADE_EXTENSION, UpgradedConnection
-from apiserver.httpcycle import STATUS_LINE, ResponseCycle
-from apiserver.limits import ServingLimits
 
 __all__ = [
     "BufferedGuardedHttpProtocol",
     "ConnectionBudget",
     "GuardedHttpProtocol",
+    "ServingLimits",
     "bind_socket",
     "protocol_factory",
     "raise_open_files_limit",
     "uvicorn_options",
 ]
+
+
+@dataclass(frozen=True)
+class ServingLimits:
+    """Bounds on what one request or client may hold (the apiserver's flags; the kubelets' are fixed)."""
+
+    max_request_body_bytes: int = 3 * 1024 * 1024  # upstream's MaxRequestBodyBytes
+    request_body_timeout: float = 60.0  # seconds for a whole body to arrive
+    max_header_bytes: int = 1 << 20  # upstream's MaxHeaderBytes (Go's http.DefaultMaxHeaderBytes)
+    header_timeout: float = 32.0  # upstream's ReadHeaderTimeout
+    idle_timeout: float = IDLE_TIMEOUT  # upstream's IdleTimeout: a kept-alive connection's wait for its next request
+    max_open_connections: int = 10_000  # 0: no bound
+    max_connections_per_client: int = 1_000  # per client IP address; 0: no bound
 
 
 # What is read and dropped of a body answered before it arrived (a 413) before the connection is closed.
@@ -118,10 +134,10 @@ def _header_too_large(limit: int) -> bytes:
 
 
 class GuardedHttpProtocol(asyncio.BaseProtocol):
-    """The apiserver's HTTP/1.1 connection: uvicorn's httptools protocol (the same requests, scopes, bytes
-    and closes, kept alive, pipelined, upgraded to WebSocket) with header bounds, a header read timeout,
-    connection budgets, the non-WebSocket upgrade handed to the app (`apimachinery/upgrade.py`) and, on the
-    secure port, the ASGI TLS extension (the client certificate) in every request's scope."""
+    """One HTTP/1.1 connection of the apiserver or a kubelet: uvicorn's httptools protocol (the same requests,
+    scopes, bytes and closes, kept alive, pipelined, upgraded to WebSocket) with header bounds, a header read
+    timeout, connection budgets, the non-WebSocket upgrade handed to the app (`apimachinery/upgrade.py`) and,
+    on TLS, the ASGI TLS extension (the client certificate) in every request's scope."""
 
     def __init__(
         self,
@@ -596,14 +612,14 @@ def protocol_factory(limits: ServingLimits, *, tls: bool = False) -> Any:
 
 
 def uvicorn_options(limits: ServingLimits, *, tls: bool = False) -> dict[str, Any]:
-    """uvicorn.Config keyword arguments for a server under these limits (every listener of the apiserver);
-    `tls`: the listener serves TLS."""
+    """uvicorn.Config keyword arguments for a server under these limits (every listener of the apiserver and
+    the kubelets); `tls`: the listener serves TLS."""
     return {
         "http": protocol_factory(limits, tls=tls),
         "ws": TLSWebSocketProtocol,  # on plain HTTP too: it accepts kubectl's port-forward subprotocol
         # the client address is the socket's: X-Forwarded-For from a local process is not an identity
         "proxy_headers": False,
-        "server_header": False,  # kube-apiserver sends no Server header (and each header costs uvicorn a check)
+        "server_header": False,  # kube-apiserver and the kubelet send none (and each header costs uvicorn a check)
         "timeout_keep_alive": limits.idle_timeout,  # uvicorn's idle timer, between a response and the next request
     }
 

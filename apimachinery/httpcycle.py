@@ -1,4 +1,4 @@
-"""One HTTP/1.1 request's ASGI `receive` and `send` on its connection (the apiserver's protocol, `httpserver.py`).
+"""One HTTP/1.1 request's ASGI `receive` and `send` on its connection (the servers' protocol, `httpserver.py`).
 
 The same bytes and the same closes as uvicorn's httptools `RequestResponseCycle` (tests/unit/test_http_protocol.py
 holds them equal), at less cost per request: a response of known length leaves in one write (head and body
@@ -57,7 +57,7 @@ def _check_name(name: bytes) -> None:
 
 
 def cycle_of(call: Any) -> ResponseCycle | None:
-    """The response cycle a request's `receive` or `send` belongs to, when the server is the apiserver's own
+    """The response cycle a request's `receive` or `send` belongs to, when the server is this protocol's
     (None under any other, or once a layer wrapped it): what the layers above ask instead of wrapping `send`."""
     cycle = getattr(call, "__self__", None)
     return cycle if isinstance(cycle, ResponseCycle) else None
