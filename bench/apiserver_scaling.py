@@ -22,8 +22,8 @@ during the run. A third side, "1+follower", serves
 every request from the first process while a second one runs on a port of its own that no request reaches:
 its CPU per operation is what following etcd (its watch cache, RBAC and the caches fed by it) costs each
 extra process, the figure that, with the serving cost, says how N processes scale on N cores. Sides run in
-rounds of alternating order (2, 1+follower, 1, then 1, 1+follower, 2), processes started and stopped
-between them, so drift weighs on every side.
+rounds (two; `--rounds N`) of alternating order (2, 1+follower, 1, then 1, 1+follower, 2), processes started
+and stopped between them, so drift weighs on every side.
 See bench/README.md ("Horizontal apiserver").
 """
 
@@ -67,7 +67,6 @@ cpu_seconds, make_secure_port, pod_body, run_pool = (
 
 NAMESPACE = ab.NAMESPACE
 RBAC_API = ab.RBAC_API
-ROUNDS = 2
 SIDES = ("1", "1+follower", "2")
 CPUS = os.cpu_count() or 1
 IDENTITY_LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
@@ -82,11 +81,14 @@ class Settings:
     creates: int  # per side and round
     gets: int  # per side and round
     budget: float  # seconds per series
+    rounds: int = 2  # measured rounds, in alternating order
 
     @classmethod
-    def make(cls, quick: bool, concurrency: int) -> Settings:
+    def make(cls, quick: bool, concurrency: int, rounds: int = 2) -> Settings:
         """The quick or the full profile."""
-        return cls(True, concurrency, 800, 1600, 30.0) if quick else cls(False, concurrency, 3000, 6000, 90.0)
+        if quick:
+            return cls(True, concurrency, 800, 1600, 30.0, rounds)
+        return cls(False, concurrency, 3000, 6000, 90.0, rounds)
 
 
 @dataclass
@@ -342,7 +344,7 @@ class ScalingBench:
         await self.grant()
         await self.side("1", measured=False)
         await self.side("2", measured=False)
-        for r in range(ROUNDS):
+        for r in range(self.s.rounds):
             for label in tuple(reversed(SIDES)) if r % 2 == 0 else SIDES:  # the warm-up left "2" running
                 print(f"round {r + 1}: {label}", flush=True)
                 await self.side(label)
@@ -387,7 +389,7 @@ class ScalingBench:
             + ("yes" if all(r >= 0.95 for r in ratios.values()) else "NO")
         )
         lines.append(
-            f"{self.s.concurrency} workers, {ROUNDS} rounds of {self.s.creates} creates and {self.s.gets} gets "
+            f"{self.s.concurrency} workers, {self.s.rounds} rounds of {self.s.creates} creates and {self.s.gets} gets "
             f"per side; {elapsed:.0f} s in all"
         )
         return "\n".join(lines)
@@ -402,9 +404,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="800 creates and 1,600 gets per side and round")
     p.add_argument("--concurrency", "-c", type=int, default=32, help="concurrent workers (default 32)")
+    p.add_argument("--rounds", type=int, default=2, help="measured rounds, sides in alternating order (default 2)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (etcd data, logs)")
     args = p.parse_args(argv)
-    settings = Settings.make(args.quick, max(1, args.concurrency))
+    settings = Settings.make(args.quick, max(1, args.concurrency), max(1, args.rounds))
     signal.signal(signal.SIGTERM, ab._terminate)
     tmp = Path(tempfile.mkdtemp(prefix="tinykube-scaling-"))
     bench = ScalingBench(settings, tmp)

@@ -158,9 +158,22 @@ def start_etcd(data_dir: Path, client_port: int | None = None, peer_port: int | 
         "--election-timeout",
         "250",
     ]
-    proc = Process("etcd", argv, data_dir / "logs" / "etcd.log")
+    proc = Process("etcd", argv, data_dir / "logs" / "etcd.log", env=_etcd_env())
     _ready_or_stop(f"{url}/health", proc)
     return proc, url
+
+
+def _etcd_env() -> dict[str, str]:
+    """etcd's environment beside ours: GOMAXPROCS at half this process's CPUs (at least 1), unless it is set.
+
+    A local cluster's etcd shares the CPUs with the apiservers and the rest of the cluster, which keep them
+    busy under load. With a P for every CPU, Go's scheduler wakes a thread to look for work on each idle P
+    whenever a goroutine becomes runnable; on a machine whose other CPUs are taken, those wake-ups are CPU
+    the rest of the cluster loses. On 2 CPUs, one P cut etcd's CPU per pod create by 12-18 % in
+    bench/apiserver_scaling.py and per pod in bench/cluster.py by about a fifth (bench/README.md, "Session 23")."""
+    if "GOMAXPROCS" in os.environ:
+        return {}
+    return {"GOMAXPROCS": str(max(1, len(os.sched_getaffinity(0)) // 2))}
 
 
 def start_apiserver(
