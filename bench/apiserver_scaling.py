@@ -13,11 +13,12 @@ the TLS port as the non-admin bench user (RBAC through a RoleBinding) on C concu
 new keep-alive connection (which the kernel hands to one of the listening processes). Printed per side:
 creates/s and gets/s; the apiservers' CPU per operation (from /proc, summed over the processes) and each
 process's share; etcd's and the benchmark client's CPU per operation (the client is bench/apiserver.py's
-`RawConnection`: hand-written HTTP/1.1, so the load generator costs far less than the servers it loads); and a
-create series ends once every process's watch cache has applied its writes (a GET without resourceVersion on
-every connection and on the follower's port), so their decode and apply count as the creates' cost, not the
-gets' that follow; and the ceiling those CPU costs put on each side on this machine's
-CPUs with nothing else running, the comparison that does not depend on what else loads a shared machine
+`RawConnection`: hand-written HTTP/1.1, so the load generator costs far less than the servers it loads); the
+share of the machine's CPUs they kept busy together, and for creates how many etcd committed per WAL fsync
+(etcd's /metrics); and a create series ends once every process's watch cache has applied its writes (a GET
+without resourceVersion on every connection and on the follower's port), so their decode and apply count as
+the creates' cost, not the gets' that follow; and the ceiling those CPU costs put on each side on this
+machine's CPUs with nothing else running, the comparison that does not depend on what else loads a shared machine
 during the run. A third side, "1+follower", serves
 every request from the first process while a second one runs on a port of its own that no request reaches:
 its CPU per operation is what following etcd (its watch cache, RBAC and the caches fed by it) costs each
@@ -100,8 +101,9 @@ class Series:
     api_cpu: list[float] = field(default_factory=list)  # per apiserver process
     etcd_cpu: float = 0.0
     client_cpu: float = 0.0
+    fsyncs: float = 0.0  # etcd's WAL fsyncs
 
-    def add(self, res: PoolResult, api: list[float], etcd: float, client: float) -> None:
+    def add(self, res: PoolResult, api: list[float], etcd: float, client: float, fsyncs: float) -> None:
         """Add one round."""
         if res.errors:
             raise BenchError(f"{res.errors} of {res.attempted} failed; first: {res.first_error}")
@@ -110,6 +112,12 @@ class Series:
         self.api_cpu = [a + b for a, b in zip(self.api_cpu or [0.0] * len(api), api, strict=True)]
         self.etcd_cpu += etcd
         self.client_cpu += client
+        self.fsyncs += fsyncs
+
+    def busy(self, cpus: int) -> float:
+        """The share of the machine's CPUs the apiservers, etcd and the client kept busy."""
+        total = sum(self.api_cpu) + self.etcd_cpu + self.client_cpu
+        return total / (self.elapsed * cpus) if self.elapsed else 0.0
 
     @property
     def rate(self) -> float:
@@ -274,13 +282,24 @@ class ScalingBench:
         """Time `count` ops; with `settle`, the span ends once it returns (the writes' watch events applied)."""
         procs = self._apiservers()
         assert self.etcd is not None
+        f0 = await self._fsyncs()
         a0 = [cpu_seconds(p.pid) for p in procs]
         e0, c0 = cpu_seconds(self.etcd.pid), time.process_time()
         res = await run_pool(op, count, self.s.concurrency, self.s.budget)
         if settle is not None:
             await settle()
         api = [cpu_seconds(p.pid) - a for p, a in zip(procs, a0, strict=True)]
-        series.add(res, api, cpu_seconds(self.etcd.pid) - e0, time.process_time() - c0)
+        etcd, client = cpu_seconds(self.etcd.pid) - e0, time.process_time() - c0
+        series.add(res, api, etcd, client, await self._fsyncs() - f0)
+
+    async def _fsyncs(self) -> float:
+        """etcd's WAL fsyncs so far (its /metrics)."""
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+            text = (await client.get(f"{self.etcd_url}/metrics")).text
+        for line in text.splitlines():
+            if line.startswith("etcd_disk_wal_fsync_duration_seconds_count"):
+                return float(line.rsplit(" ", 1)[1])
+        raise BenchError("etcd's /metrics has no etcd_disk_wal_fsync_duration_seconds_count")
 
     async def side(self, label: str, measured: bool = True) -> None:
         """Creates then gets in the arrangement `label` (processes started or stopped as needed)."""
@@ -354,18 +373,21 @@ class ScalingBench:
         """The table, the per-process costs and the verdict."""
         lines = [
             f"{'side':<11} {'op':<7} {'ops/s':>7} {'apiserver CPU/op':>17}  {'per process (share)':<40} "
-            f"{'etcd CPU/op':>11} {'client CPU/op':>13}"
+            f"{'etcd CPU/op':>11} {'client CPU/op':>13} {'CPUs busy':>9} {'ops/fsync':>9}"
         ]
         for label in SIDES:
             side = self.sides[label]
             for op, series in (("create", side.creates), ("get", side.gets)):
                 total = sum(series.api_cpu) or 1e-9
+                # creates per WAL fsync: how many writes etcd commits together (gets write nothing)
+                per_fsync = f"{series.ok / series.fsyncs:.1f}" if op == "create" and series.fsyncs else "-"
                 shares = " ".join(
                     f"p{i + 1} {series.per_op_ms(c):.3f} ms ({c / total:.0%})" for i, c in enumerate(series.api_cpu)
                 )
                 lines.append(
                     f"{label:<11} {op:<7} {series.rate:>7.0f} {series.per_op_ms(total):>14.3f} ms  {shares:<40} "
-                    f"{series.per_op_ms(series.etcd_cpu):>8.3f} ms {series.per_op_ms(series.client_cpu):>10.3f} ms"
+                    f"{series.per_op_ms(series.etcd_cpu):>8.3f} ms {series.per_op_ms(series.client_cpu):>10.3f} ms "
+                    f"{series.busy(CPUS):>9.0%} {per_fsync:>9}"
                 )
         one, two, fol = self.sides["1"], self.sides["2"], self.sides["1+follower"]
         lines.append("")
