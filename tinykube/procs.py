@@ -169,8 +169,8 @@ def _etcd_env() -> dict[str, str]:
     A local cluster's etcd shares the CPUs with the apiservers and the rest of the cluster, which keep them
     busy under load. With a P for every CPU, Go's scheduler wakes a thread to look for work on each idle P
     whenever a goroutine becomes runnable; on a machine whose other CPUs are taken, those wake-ups are CPU
-    the rest of the cluster loses. On 2 CPUs, one P cut etcd's CPU per pod create by 12-18 % in
-    bench/apiserver_scaling.py and per pod in bench/cluster.py by about a fifth (bench/README.md, "Session 23")."""
+    the rest of the cluster loses. On 2 CPUs, one P cut etcd's CPU per pod create by 6-29 % in
+    bench/apiserver_scaling.py and per pod in bench/cluster.py by 17-43 % (bench/README.md, "Session 23")."""
     if "GOMAXPROCS" in os.environ:
         return {}
     return {"GOMAXPROCS": str(max(1, len(os.sched_getaffinity(0)) // 2))}
