@@ -634,7 +634,7 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A TCP socket bound (not yet listening) to host:port; with `reuse_port` (SO_REUSEPORT, upstream's
     --permit-port-sharing) several apiserver processes bind the same port and the kernel spreads the
     connections over those listening. uvicorn starts listening once the app has started."""

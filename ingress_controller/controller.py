@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -17,6 +16,7 @@ import httpx
 import uvicorn
 
 from apimachinery.errors import StatusError
+from apimachinery.httpserver import bind_socket
 from apimachinery.resources import ResourceInfo, by_plural
 from client.addon import AddonEndpoint, publish_addon
 from client.backoff import Backoff
@@ -35,7 +35,6 @@ __all__ = [
     "INGRESSES",
     "INGRESS_CLASSES",
     "IngressOptions",
-    "listen_socket",
     "publish_service",
     "run_ingress_controller",
 ]
@@ -81,18 +80,6 @@ def publish_service(opts: IngressOptions, port: int) -> Obj:
             "ports": [{"name": "http", "port": 80, "targetPort": port, "protocol": "TCP", "appProtocol": "http"}],
         },
     }
-
-
-def listen_socket(address: str, port: int) -> socket.socket:
-    """A TCP socket bound to `address:port` (raises OSError with the reason when it cannot be)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((address, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 async def _persist(what: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -179,7 +166,7 @@ async def run_ingress_controller(api: ApiClient, opts: IngressOptions, ready: as
     slices.add_handler(endpoints_changed, endpoints_changed, endpoints_changed)
 
     logging.getLogger("uvicorn.error").addFilter(QuietAborts())
-    sock = listen_socket(opts.bind_address, opts.port)
+    sock = bind_socket(opts.bind_address, opts.port)
     port = sock.getsockname()[1]
     proxy_opts = ProxyOptions(**{**opts.proxy.__dict__, "port": port})
     transport = proxy_opts.transport()

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from apimachinery.httpserver import bind_socket
 from kube_proxy import metrics
 
 __all__ = ["ProxyHealth", "go_time", "healthz_app", "listen", "metrics_app", "serve_http"]
@@ -161,14 +162,10 @@ class _Server(uvicorn.Server):
 
 def listen(host: str, port: int) -> socket.socket:
     """A bound TCP socket for an HTTP server (OSError with the address when it cannot be bound)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        return bind_socket(host, port)
     except OSError as e:
-        sock.close()
         raise OSError(e.errno, f"cannot listen on {host}:{port}: {e.strerror}") from e
-    return sock
 
 
 async def serve_http(app: Starlette, sock: socket.socket) -> None:

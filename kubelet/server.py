@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from apimachinery import spdy
-from apimachinery.httpserver import ServingLimits
+from apimachinery.httpserver import ServingLimits, bind_socket
 from kubelet.auth import KUBELET_LIMITS, KubeletAuth, ServingTLS, serving_options
 from kubelet.portforward import KUBELET_PROTOCOL, TUNNEL_PROTOCOL, PortForwarder, pod_targets
 from kubelet.portforward_channels import BASE64_PROTOCOL, BINARY_PROTOCOL, ChannelPortForward, parse_ports
@@ -315,14 +314,7 @@ class KubeletServer:
     async def start(self) -> None:
         """Start serving; returns once the socket is listening (OSError when it cannot bind)."""
         # Bind here rather than in uvicorn, which exits the process when a bind fails.
-        family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(addr)
-        except OSError:
-            sock.close()
-            raise
+        sock = bind_socket(self.host, self.port)
         self.port = int(sock.getsockname()[1])
         app = kubelet_app(self.runtime, self.stats)
         config = uvicorn.Config(

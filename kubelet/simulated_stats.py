@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import logging
 import math
-import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from apimachinery.httpserver import bind_socket
 from apimachinery.quantity import QuantityError, parse_quantity
 from client.component import _QuietServer
 from kubelet.auth import KubeletAuth, ServingTLS, serving_options
@@ -236,12 +236,9 @@ class StatsServer:
         """Bind what can be bound (an address taken is logged and skipped); the addresses served."""
         sockets, served, failed = [], [], []
         for address in self.addresses:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((address, self.port))
+                sock = bind_socket(address, self.port)
             except OSError as e:
-                sock.close()
                 failed.append(f"{address}:{self.port} ({e.strerror})")
                 continue
             sockets.append(sock)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ import httpx
 import uvicorn
 from prometheus_client import Counter, Gauge, Histogram
 
+from apimachinery.httpserver import bind_socket
 from client.addon import AddonEndpoint, publish_addon
 from client.backoff import Backoff
 from client.component import _QuietServer
@@ -221,12 +221,9 @@ class MetricsServer:
         factory = InformerFactory(api)
         nodes, pods = factory.informer("nodes"), factory.informer("pods")
         metrics_api = MetricsApi(self.store, nodes.store.list, pods.store.list)
-        sock = socket.socket(socket.AF_INET6 if ":" in self.opts.bind_address else socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.opts.bind_address, self.opts.port))
+            sock = bind_socket(self.opts.bind_address, self.opts.port)
         except OSError as e:
-            sock.close()
             raise RuntimeError(
                 f"cannot serve the Metrics API on {self.opts.bind_address}:{self.opts.port}: {e}"
             ) from None
