@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=400, help="creates per batch, and twice as many GETs (400)")
     parser.add_argument("--secure", action="store_true", help="over the secure port: TLS, x509 client, RBAC")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))  # so the servers are stopped on the way out
     trees = [("this tree", HERE), ("base", args.base.resolve())]
     this, base = asyncio.run(measure(trees, args.batches, args.size, args.secure))
     port = "the secure port (TLS, x509, RBAC)" if args.secure else "the insecure port"
