@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchkit import apiserver_from_tree, load_apiserver_bench
-from server_instructions import PODS, grant_bench_user, until_allowed
+from server_instructions import PODS, clients, prepare
 
 ab = load_apiserver_bench()
 HERE = Path(__file__).resolve().parent.parent
@@ -93,18 +93,8 @@ class Side:
 
 async def open_side(label: str, url: str, secure: Any | None, pid: int) -> Side:
     """The bench namespace (and the bench user's Role over TLS) and 32 client connections."""
-    admin = ab.RawConnection(url, None, 60)
-    namespace = b'{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}'
-    status, body = await admin.request("POST", "/api/v1/namespaces", namespace)
-    if status != 201:
-        raise ab.BenchError(f"{label}: namespace {status} {body[:200]!r}")
-    if secure is None:
-        conns = [ab.RawConnection(url, None, 60) for _ in range(CONCURRENCY)]
-    else:
-        await grant_bench_user(admin)
-        tls = secure.tls()
-        conns = [ab.RawConnection(secure.url, tls, 60) for _ in range(CONCURRENCY)]
-        await until_allowed(conns[0], PODS, 30)
+    admin, conns = clients(url, secure, CONCURRENCY, 60)
+    await prepare(admin, conns, secure, 30)
     await admin.aclose()
     return Side(label, pid, conns)
 

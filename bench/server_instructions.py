@@ -88,6 +88,25 @@ async def until_allowed(conn: Any, path: str, timeout: float) -> None:
         await asyncio.sleep(0.1)
 
 
+def clients(url: str, port: Any | None, concurrency: int, timeout: float) -> tuple[Any, list[Any]]:
+    """An admin connection to the insecure port, and `concurrency` connections: to the secure `port` as the
+    bench user when it is given, else to the insecure port."""
+    admin = ab.RawConnection(url, None, timeout)
+    if port is None:
+        return admin, [ab.RawConnection(url, None, timeout) for _ in range(concurrency)]
+    tls = port.tls()
+    return admin, [ab.RawConnection(port.url, tls, timeout) for _ in range(concurrency)]
+
+
+async def prepare(admin: Any, conns: list[Any], port: Any | None, timeout: float) -> None:
+    """The bench namespace; over the secure port, the bench user's Role, and wait until RBAC lets it in."""
+    namespace = b'{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}'
+    await send_all([admin], [("POST", "/api/v1/namespaces", namespace)])
+    if port is not None:
+        await grant_bench_user(admin)
+        await until_allowed(conns[0], PODS, timeout)
+
+
 async def measure(tree: Path, n: int, concurrency: int, rounds: int, secure: bool) -> dict[str, list[float]]:
     """Instructions per request of each series, every round, for `tree`'s apiserver."""
     out: dict[str, list[float]] = {}
@@ -96,18 +115,9 @@ async def measure(tree: Path, n: int, concurrency: int, rounds: int, secure: boo
     port, extra = ab.make_secure_port(dump_dir / "secure") if secure else (None, [])
     # some 50 times slower to start under valgrind
     with apiserver_from_tree(tree, "", wrapper=wrapper, ready_timeout=600, tmp=dump_dir, extra=extra) as (_, api, url):
-        admin = ab.RawConnection(url, None, 300)
-        if port is None:
-            conns = [ab.RawConnection(url, None, 300) for _ in range(concurrency)]
-        else:
-            tls = port.tls()
-            conns = [ab.RawConnection(port.url, tls, 300) for _ in range(concurrency)]
+        admin, conns = clients(url, port, concurrency, 300)
         try:
-            namespace = b'{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}'
-            await send_all([admin], [("POST", "/api/v1/namespaces", namespace)])
-            if port is not None:
-                await grant_bench_user(admin)
-                await until_allowed(conns[0], PODS, 600)
+            await prepare(admin, conns, port, 600)
             await send_all(conns, [("POST", PODS, ab.pod_body(i, "warm")) for i in range(WARM_PODS)])
             await send_all(conns, series(2 * WARM_PODS, -1)["get"])
             counter = CallgrindCounter(api.pid, dump_dir)
