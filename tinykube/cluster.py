@@ -45,7 +45,7 @@ from tinykube.pki import (
     client_identities,
     kubelet_serving,
 )
-from tinykube.procs import Process, free_port, start_apiserver, start_etcd, wait_ready
+from tinykube.procs import Process, free_port, poller, start_apiserver, start_etcd, wait_ready
 
 __all__ = ["SECURE_PORT", "Cluster", "ClusterSpec", "write_kubeconfig"]
 
@@ -323,11 +323,14 @@ class Cluster:
         if shared:
             self.wait_apiserver_identities(spec.apiserver_count, since)
 
-    def apiserver_identities(self) -> list[dict]:
+    def apiserver_identities(self, http: httpx.Client | None = None) -> list[dict]:
         """The kube-apiserver identity Leases in kube-system (through the insecure port)."""
         params = {"labelSelector": "apiserver.kubernetes.io/identity=kube-apiserver"}
         url = f"{self.server}/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
-        r = httpx.get(url, params=params, timeout=5)
+        if http is None:
+            with poller(timeout=5) as own:
+                return self.apiserver_identities(own)
+        r = http.get(url, params=params)
         r.raise_for_status()
         return r.json().get("items") or []
 
@@ -335,16 +338,17 @@ class Cluster:
         """Block until `count` identity Leases have been renewed after `since` (a time.time())."""
         deadline = time.monotonic() + self.spec.ready_timeout
         live = 0
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                leases = self.apiserver_identities()
-            except (httpx.HTTPError, ValueError):
-                leases = []
-            live = sum(1 for lease in leases if _renewed_after(lease, since))
-            if live >= count:
-                return
-            time.sleep(0.1)
+        with poller(timeout=5) as http:
+            while time.monotonic() < deadline:
+                self.check_alive()
+                try:
+                    leases = self.apiserver_identities(http)
+                except (httpx.HTTPError, ValueError):
+                    leases = []
+                live = sum(1 for lease in leases if _renewed_after(lease, since))
+                if live >= count:
+                    return
+                time.sleep(0.1)
         logs = "\n".join(p.tail(10) for p in self.processes if p.name.startswith("apiserver"))
         raise RuntimeError(f"only {live}/{count} apiservers have renewed their identity Lease:\n{logs}")
 
@@ -512,31 +516,33 @@ class Cluster:
         admin = self.pki.client("admin")
         ctx.load_cert_chain(admin.cert, admin.key)
         deadline = time.monotonic() + self.spec.ready_timeout
-        while time.monotonic() < deadline:
-            if not apiserver.alive():
-                raise RuntimeError(f"apiserver exited with {apiserver.proc.returncode}:\n{apiserver.tail()}")
-            try:
-                if httpx.get(f"{self.secure_server}/readyz", verify=ctx, timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
+        with poller(verify=ctx) as http:
+            while time.monotonic() < deadline:
+                if not apiserver.alive():
+                    raise RuntimeError(f"apiserver exited with {apiserver.proc.returncode}:\n{apiserver.tail()}")
+                try:
+                    if http.get(f"{self.secure_server}/readyz").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
         raise RuntimeError(f"the apiserver's secure port {self.secure_server} is not ready:\n{apiserver.tail()}")
 
     def wait_nodes_ready(self, count: int) -> None:
         """Block until `count` nodes report Ready=True (or raise with the kubelet logs)."""
         deadline = time.monotonic() + self.spec.ready_timeout
         ready = 0
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                items = httpx.get(f"{self.server}/api/v1/nodes", timeout=5).json().get("items") or []
-            except (httpx.HTTPError, ValueError):
-                items = []
-            ready = sum(1 for n in items if _node_ready(n))
-            if ready >= count:
-                return
-            time.sleep(0.1)
+        with poller(timeout=5) as http:
+            while time.monotonic() < deadline:
+                self.check_alive()
+                try:
+                    items = http.get(f"{self.server}/api/v1/nodes").json().get("items") or []
+                except (httpx.HTTPError, ValueError):
+                    items = []
+                ready = sum(1 for n in items if _node_ready(n))
+                if ready >= count:
+                    return
+                time.sleep(0.1)
         logs = "\n".join(p.tail(10) for p in self.processes if p.name.startswith("kubelet"))
         raise RuntimeError(f"only {ready}/{count} nodes Ready after {self.spec.ready_timeout}s:\n{logs}")
 
@@ -580,9 +586,16 @@ class Cluster:
         (self.spec.data_dir / "restarts.json").write_text(json.dumps(self.restarts))
 
     def stop(self) -> None:
-        """Stop every component, newest first; kubelets end their pods' processes."""
-        for p in reversed(self.processes):
-            p.stop(timeout=15)
+        """Stop every component: the others all at once, then the apiservers, then etcd, so that kubelets
+        end their pods and leaders release their Leases while the apiserver still answers."""
+        tiers: list[list[Process]] = [[], [], []]
+        for p in self.processes:
+            tiers[2 if p.name == "etcd" else 1 if p.name.startswith("apiserver") else 0].append(p)
+        for tier in tiers:
+            for p in tier:
+                p.terminate()
+            for p in tier:
+                p.stop(timeout=15)
         self.processes.clear()
         (self.spec.data_dir / "pids.json").unlink(missing_ok=True)
         if self.slot is not None:
