@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from apimachinery import gctuning
+from apimachinery import gctuning, leanstart
 
 gctuning.pause()  # until the app's startup freezes startup's objects (apiserver/app.py)
+leanstart.skip_cli_modules()
 
 import asyncio
 import ipaddress
@@ -12,12 +13,13 @@ import logging
 import socket
 from typing import TypeVar
 
-import typer
+import click
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
 from apimachinery.eventloop import uvloop_factory
+from apimachinery.flags import command, option
 from apimachinery.httpserver import ServingLimits, bind_socket, raise_open_files_limit, uvicorn_options
 from apimachinery.logs import setup_logging
 from apimachinery.tlsserving import tls_options
@@ -34,8 +36,6 @@ from apiserver.portallocator import PortRange
 from apiserver.security import SecurityConfig
 from apiserver.storage import DEFAULT_MAX_OBJECT_BYTES
 
-cli = typer.Typer(add_completion=False)
-
 
 def _bool(value: str, flag: str) -> bool:
     """A Go-style boolean flag value (`--service-account-extend-token-expiration=false`)."""
@@ -44,269 +44,403 @@ def _bool(value: str, flag: str) -> bool:
         return True
     if low in ("false", "0", "f", "no"):
         return False
-    raise typer.BadParameter(f'invalid boolean "{value}"', param_hint=flag)
+    raise click.BadParameter(f'invalid boolean "{value}"', param_hint=flag)
 
 
-def _list(values: list[str]) -> tuple[str, ...]:
+def _list(values: tuple[str, ...]) -> tuple[str, ...]:
     """A repeatable flag that may also hold comma-separated values."""
     return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
 
 
-@cli.command()
-def run(
-    etcd_servers: str = typer.Option(
-        "http://127.0.0.1:2379",
-        envvar="TINYKUBE_ETCD_SERVERS",
-        help="etcd endpoint(s), comma separated.",
-    ),
-    insecure_bind_address: str = typer.Option(
-        None,
-        envvar="TINYKUBE_INSECURE_BIND_ADDRESS",
-        help="Address of the insecure port [default: 127.0.0.1].",
-        show_default=False,
-    ),
-    insecure_port: int = typer.Option(
-        None,
-        envvar="TINYKUBE_INSECURE_PORT",
-        help="Plain-HTTP port with full access, no authentication or authorization (0: none) [default: 8080].",
-        show_default=False,
-    ),
-    secure_port: int = typer.Option(
-        6443,
-        envvar="TINYKUBE_SECURE_PORT",
-        help="The secure port (HTTPS with authentication and authorization); 0 turns it off. Served only with "
-        "--tls-cert-file.",
-    ),
-    bind_address: str = typer.Option("0.0.0.0", envvar="TINYKUBE_BIND_ADDRESS", help="Address of the secure port."),
-    advertise_address: str = typer.Option(
-        "",
-        envvar="TINYKUBE_ADVERTISE_ADDRESS",
-        help="Address the `kubernetes` Service's endpoints name [default: --bind-address, 127.0.0.1 for 0.0.0.0].",
-    ),
-    tls_cert_file: str = typer.Option(
-        "", envvar="TINYKUBE_TLS_CERT_FILE", help="The secure port's serving certificate (PEM)."
-    ),
-    tls_private_key_file: str = typer.Option(
-        "", envvar="TINYKUBE_TLS_PRIVATE_KEY_FILE", help="The serving certificate's private key (PEM)."
-    ),
-    client_ca_file: str = typer.Option(
-        "",
-        envvar="TINYKUBE_CLIENT_CA_FILE",
-        help="CA bundle verifying client certificates: CN is the user, each O a group.",
-    ),
-    token_auth_file: str = typer.Option(
-        "",
-        envvar="TINYKUBE_TOKEN_AUTH_FILE",
-        help='Static bearer tokens, CSV: token,user,uid,"group1,group2".',
-    ),
-    service_account_key_file: list[str] = typer.Option(
-        [],
-        envvar="TINYKUBE_SERVICE_ACCOUNT_KEY_FILE",
-        help="PEM key(s) verifying ServiceAccount tokens (repeatable) [default: the signing key].",
-    ),
-    service_account_signing_key_file: str = typer.Option(
-        "",
-        envvar="TINYKUBE_SERVICE_ACCOUNT_SIGNING_KEY_FILE",
-        help="Private key signing ServiceAccount tokens (TokenRequest).",
-    ),
-    service_account_issuer: list[str] = typer.Option(
-        [],
-        envvar="TINYKUBE_SERVICE_ACCOUNT_ISSUER",
-        help="Issuer of ServiceAccount tokens (repeatable; the first signs) [default: "
-        "https://kubernetes.default.svc.cluster.local].",
-    ),
-    api_audiences: list[str] = typer.Option(
-        [],
-        envvar="TINYKUBE_API_AUDIENCES",
-        help="Audiences of the API, comma separated [default: the issuers].",
-    ),
-    service_account_extend_token_expiration: str = typer.Option(
-        "true",
-        envvar="TINYKUBE_SERVICE_ACCOUNT_EXTEND_TOKEN_EXPIRATION",
-        help="Give projected tokens asked for 3607 s a year, warning after 3607 s (upstream's safe rollout).",
-    ),
-    service_account_max_token_expiration: str = typer.Option(
-        "",
-        envvar="TINYKUBE_SERVICE_ACCOUNT_MAX_TOKEN_EXPIRATION",
-        help="Longest lifetime a TokenRequest gets (a duration such as 48h) [default: no cap].",
-    ),
-    port: int = typer.Option(None, envvar="TINYKUBE_PORT", hidden=True, help="Old name of --insecure-port."),
-    watch_cache_size: int = typer.Option(
-        1000,
-        envvar="TINYKUBE_WATCH_CACHE_SIZE",
-        help="Recent events kept per resource for watch resumes.",
-    ),
-    service_cluster_ip_range: str = typer.Option(
-        "127.96.0.0/16",
-        envvar="TINYKUBE_SERVICE_CLUSTER_IP_RANGE",
-        help="CIDR that Service cluster IPs are allocated from.",
-    ),
-    service_node_port_range: str = typer.Option(
-        "30000-32767",
-        envvar="TINYKUBE_SERVICE_NODE_PORT_RANGE",
-        help="Port range (low-high, inclusive) that Service node ports are allocated from.",
-    ),
-    service_repair_interval: float = typer.Option(
-        180.0,
-        envvar="TINYKUBE_SERVICE_REPAIR_INTERVAL",
-        help="Seconds between passes recording unrecorded Service IPs/node ports and freeing leaked ones (0: once).",
-    ),
-    etcd_compaction_interval: float = typer.Option(
-        300.0,
-        envvar="TINYKUBE_ETCD_COMPACTION_INTERVAL",
-        help="Seconds between etcd compactions (0 disables).",
-    ),
-    default_not_ready_toleration_seconds: int = typer.Option(
-        300,
-        envvar="TINYKUBE_DEFAULT_NOT_READY_TOLERATION_SECONDS",
-        help="tolerationSeconds of the not-ready:NoExecute toleration added to every pod.",
-    ),
-    default_unreachable_toleration_seconds: int = typer.Option(
-        300,
-        envvar="TINYKUBE_DEFAULT_UNREACHABLE_TOLERATION_SECONDS",
-        help="tolerationSeconds of the unreachable:NoExecute toleration added to every pod.",
-    ),
-    max_requests_inflight: int = typer.Option(
-        400,
-        envvar="TINYKUBE_MAX_REQUESTS_INFLIGHT",
-        help="Most non-mutating requests in flight at once; more get 429 (0: no limit).",
-    ),
-    max_mutating_requests_inflight: int = typer.Option(
-        200,
-        envvar="TINYKUBE_MAX_MUTATING_REQUESTS_INFLIGHT",
-        help="Most mutating requests in flight at once; more get 429 (0: no limit).",
-    ),
-    request_timeout: float = typer.Option(
-        60.0, envvar="TINYKUBE_REQUEST_TIMEOUT", help="Seconds a non-long-running request may take."
-    ),
-    audit_policy_file: str = typer.Option(
-        "", envvar="TINYKUBE_AUDIT_POLICY_FILE", help="audit.k8s.io/v1 Policy saying what to audit."
-    ),
-    audit_log_path: str = typer.Option(
-        "",
-        envvar="TINYKUBE_AUDIT_LOG_PATH",
-        help="File the audit events are written to, one JSON per line (-: stdout).",
-    ),
-    anonymous_auth: bool = typer.Option(
-        True,
-        "--anonymous-auth/--no-anonymous-auth",
-        envvar="TINYKUBE_ANONYMOUS_AUTH",
-        help="Serve requests without credentials as system:anonymous (else 401).",
-    ),
-    authorization_mode: str = typer.Option(
-        "",
-        envvar="TINYKUBE_AUTHORIZATION_MODE",
-        help="Comma-separated authorization modes, asked in order (empty: AlwaysAllow).",
-    ),
-    disable_admission_plugins: list[str] = typer.Option(
-        [],
-        envvar="TINYKUBE_DISABLE_ADMISSION_PLUGINS",
-        help="Admission plug-ins to turn off, comma separated (e.g. ServiceAccount where no controller-manager "
-        "makes the default ServiceAccounts).",
-    ),
-    kubelet_client_certificate: str = typer.Option(
-        "",
-        envvar="TINYKUBE_KUBELET_CLIENT_CERTIFICATE",
-        help="Client certificate the apiserver presents to kubelets (pods/log, exec); kubelets are then dialled "
-        "over HTTPS.",
-    ),
-    kubelet_client_key: str = typer.Option(
-        "", envvar="TINYKUBE_KUBELET_CLIENT_KEY", help="Key of --kubelet-client-certificate."
-    ),
-    kubelet_certificate_authority: str = typer.Option(
-        "",
-        envvar="TINYKUBE_KUBELET_CERTIFICATE_AUTHORITY",
-        help="CA bundle verifying kubelets' serving certificates (without it they are not verified).",
-    ),
-    etcd_cafile: str = typer.Option(
-        "", envvar="TINYKUBE_ETCD_CAFILE", help="CA bundle that verifies the etcd servers (https endpoints)."
-    ),
-    etcd_certfile: str = typer.Option("", envvar="TINYKUBE_ETCD_CERTFILE", help="Client certificate for etcd."),
-    etcd_keyfile: str = typer.Option("", envvar="TINYKUBE_ETCD_KEYFILE", help="Client key for etcd."),
-    encryption_provider_config: str = typer.Option(
-        "",
-        envvar="TINYKUBE_ENCRYPTION_PROVIDER_CONFIG",
-        help="EncryptionConfiguration file: resources encrypted at rest (aescbc, aesgcm, secretbox, identity).",
-    ),
-    max_object_size_bytes: int = typer.Option(
-        DEFAULT_MAX_OBJECT_BYTES,
-        envvar="TINYKUBE_MAX_OBJECT_SIZE_BYTES",
-        help="Largest object as stored in etcd (413 past it; match etcd's --max-request-bytes; 0: etcd decides).",
-    ),
-    max_request_body_bytes: int = typer.Option(
-        ServingLimits.max_request_body_bytes,
-        envvar="TINYKUBE_MAX_REQUEST_BODY_BYTES",
-        help="Largest request body accepted (413 past it, before it is read whole; 0: no bound).",
-    ),
-    request_body_timeout: float = typer.Option(
-        ServingLimits.request_body_timeout,
-        envvar="TINYKUBE_REQUEST_BODY_TIMEOUT",
-        help="Seconds a client has to send a whole request body (408 after).",
-    ),
-    max_header_bytes: int = typer.Option(
-        ServingLimits.max_header_bytes,
-        envvar="TINYKUBE_MAX_HEADER_BYTES",
-        help="Largest request line plus headers accepted (431 past it).",
-    ),
-    header_timeout: float = typer.Option(
-        ServingLimits.header_timeout,
-        envvar="TINYKUBE_HEADER_TIMEOUT",
-        help="Seconds a client has to send a request's headers before the connection is closed.",
-    ),
-    max_open_connections: int = typer.Option(
-        ServingLimits.max_open_connections,
-        envvar="TINYKUBE_MAX_OPEN_CONNECTIONS",
-        help="Open connections served at once (more are answered 503 and closed; 0: no bound).",
-    ),
-    max_connections_per_client: int = typer.Option(
-        ServingLimits.max_connections_per_client,
-        envvar="TINYKUBE_MAX_CONNECTIONS_PER_CLIENT",
-        help="Open connections from one client address (more are answered 429 and closed; 0: no bound).",
-    ),
-    permit_port_sharing: bool = typer.Option(
-        False,
-        "--permit-port-sharing/--no-permit-port-sharing",
-        envvar="TINYKUBE_PERMIT_PORT_SHARING",
-        help="Bind the ports with SO_REUSEPORT, so that several apiserver processes serve the same address and port.",
-    ),
-    apiserver_identity: str = typer.Option(
-        "",
-        envvar="TINYKUBE_APISERVER_IDENTITY",
-        help="What the identity Lease's name (apiserver-<hash>) is hashed from [default: the hostname]; processes "
-        "sharing a host need one each.",
-    ),
-    identity_lease_duration_seconds: int = typer.Option(
-        3600,
-        envvar="TINYKUBE_IDENTITY_LEASE_DURATION_SECONDS",
-        help="leaseDurationSeconds of this apiserver's identity Lease in kube-system.",
-    ),
-    identity_lease_renew_interval_seconds: float = typer.Option(
-        10.0,
-        envvar="TINYKUBE_IDENTITY_LEASE_RENEW_INTERVAL_SECONDS",
-        help="Seconds between renewals of the identity Lease.",
-    ),
-    identity_lease_gc_period_seconds: float = typer.Option(
-        3600.0, envvar="TINYKUBE_IDENTITY_LEASE_GC_PERIOD_SECONDS", hidden=True, help="Seconds between collections."
-    ),
-    endpoint_reconciler_type: str = typer.Option(
-        "lease",
-        envvar="TINYKUBE_ENDPOINT_RECONCILER_TYPE",
-        help="How the `kubernetes` Endpoints are kept: lease (every live apiserver's address, by TTL keys in etcd) "
-        "or none.",
-    ),
-    master_lease_ttl_seconds: int = typer.Option(
-        15, envvar="TINYKUBE_MASTER_LEASE_TTL_SECONDS", hidden=True, help="TTL of the endpoint reconciler's key."
-    ),
-    endpoint_reconciler_interval_seconds: float = typer.Option(
-        10.0, envvar="TINYKUBE_ENDPOINT_RECONCILER_INTERVAL_SECONDS", hidden=True, help="Seconds between reconciles."
-    ),
-    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+@command()
+@option(
+    "--etcd-servers",
+    default="http://127.0.0.1:2379",
+    envvar="TINYKUBE_ETCD_SERVERS",
+    help="etcd endpoint(s), comma separated.",
+)
+@option(
+    "--insecure-bind-address",
+    default=None,
+    envvar="TINYKUBE_INSECURE_BIND_ADDRESS",
+    type=str,
+    show_default=False,
+    help="Address of the insecure port [default: 127.0.0.1].",
+)
+@option(
+    "--insecure-port",
+    default=None,
+    envvar="TINYKUBE_INSECURE_PORT",
+    type=int,
+    show_default=False,
+    help="Plain-HTTP port with full access, no authentication or authorization (0: none) [default: 8080].",
+)
+@option(
+    "--secure-port",
+    default=6443,
+    envvar="TINYKUBE_SECURE_PORT",
+    help="The secure port (HTTPS with authentication and authorization); 0 turns it off. Served only with "
+    "--tls-cert-file.",
+)
+@option("--bind-address", default="0.0.0.0", envvar="TINYKUBE_BIND_ADDRESS", help="Address of the secure port.")
+@option(
+    "--advertise-address",
+    default="",
+    envvar="TINYKUBE_ADVERTISE_ADDRESS",
+    help="Address the `kubernetes` Service's endpoints name [default: --bind-address, 127.0.0.1 for 0.0.0.0].",
+)
+@option(
+    "--tls-cert-file", default="", envvar="TINYKUBE_TLS_CERT_FILE", help="The secure port's serving certificate (PEM)."
+)
+@option(
+    "--tls-private-key-file",
+    default="",
+    envvar="TINYKUBE_TLS_PRIVATE_KEY_FILE",
+    help="The serving certificate's private key (PEM).",
+)
+@option(
+    "--client-ca-file",
+    default="",
+    envvar="TINYKUBE_CLIENT_CA_FILE",
+    help="CA bundle verifying client certificates: CN is the user, each O a group.",
+)
+@option(
+    "--token-auth-file",
+    default="",
+    envvar="TINYKUBE_TOKEN_AUTH_FILE",
+    help='Static bearer tokens, CSV: token,user,uid,"group1,group2".',
+)
+@option(
+    "--service-account-key-file",
+    default=(),
+    multiple=True,
+    envvar="TINYKUBE_SERVICE_ACCOUNT_KEY_FILE",
+    help="PEM key(s) verifying ServiceAccount tokens (repeatable) [default: the signing key].",
+)
+@option(
+    "--service-account-signing-key-file",
+    default="",
+    envvar="TINYKUBE_SERVICE_ACCOUNT_SIGNING_KEY_FILE",
+    help="Private key signing ServiceAccount tokens (TokenRequest).",
+)
+@option(
+    "--service-account-issuer",
+    default=(),
+    multiple=True,
+    envvar="TINYKUBE_SERVICE_ACCOUNT_ISSUER",
+    help="Issuer of ServiceAccount tokens (repeatable; the first signs) [default: "
+    "https://kubernetes.default.svc.cluster.local].",
+)
+@option(
+    "--api-audiences",
+    default=(),
+    multiple=True,
+    envvar="TINYKUBE_API_AUDIENCES",
+    help="Audiences of the API, comma separated [default: the issuers].",
+)
+@option(
+    "--service-account-extend-token-expiration",
+    default="true",
+    envvar="TINYKUBE_SERVICE_ACCOUNT_EXTEND_TOKEN_EXPIRATION",
+    help="Give projected tokens asked for 3607 s a year, warning after 3607 s (upstream's safe rollout).",
+)
+@option(
+    "--service-account-max-token-expiration",
+    default="",
+    envvar="TINYKUBE_SERVICE_ACCOUNT_MAX_TOKEN_EXPIRATION",
+    help="Longest lifetime a TokenRequest gets (a duration such as 48h) [default: no cap].",
+)
+@option("--port", default=None, envvar="TINYKUBE_PORT", type=int, hidden=True, help="Old name of --insecure-port.")
+@option(
+    "--watch-cache-size",
+    default=1000,
+    envvar="TINYKUBE_WATCH_CACHE_SIZE",
+    help="Recent events kept per resource for watch resumes.",
+)
+@option(
+    "--service-cluster-ip-range",
+    default="127.96.0.0/16",
+    envvar="TINYKUBE_SERVICE_CLUSTER_IP_RANGE",
+    help="CIDR that Service cluster IPs are allocated from.",
+)
+@option(
+    "--service-node-port-range",
+    default="30000-32767",
+    envvar="TINYKUBE_SERVICE_NODE_PORT_RANGE",
+    help="Port range (low-high, inclusive) that Service node ports are allocated from.",
+)
+@option(
+    "--service-repair-interval",
+    default=180.0,
+    envvar="TINYKUBE_SERVICE_REPAIR_INTERVAL",
+    help="Seconds between passes recording unrecorded Service IPs/node ports and freeing leaked ones (0: once).",
+)
+@option(
+    "--etcd-compaction-interval",
+    default=300.0,
+    envvar="TINYKUBE_ETCD_COMPACTION_INTERVAL",
+    help="Seconds between etcd compactions (0 disables).",
+)
+@option(
+    "--default-not-ready-toleration-seconds",
+    default=300,
+    envvar="TINYKUBE_DEFAULT_NOT_READY_TOLERATION_SECONDS",
+    help="tolerationSeconds of the not-ready:NoExecute toleration added to every pod.",
+)
+@option(
+    "--default-unreachable-toleration-seconds",
+    default=300,
+    envvar="TINYKUBE_DEFAULT_UNREACHABLE_TOLERATION_SECONDS",
+    help="tolerationSeconds of the unreachable:NoExecute toleration added to every pod.",
+)
+@option(
+    "--max-requests-inflight",
+    default=400,
+    envvar="TINYKUBE_MAX_REQUESTS_INFLIGHT",
+    help="Most non-mutating requests in flight at once; more get 429 (0: no limit).",
+)
+@option(
+    "--max-mutating-requests-inflight",
+    default=200,
+    envvar="TINYKUBE_MAX_MUTATING_REQUESTS_INFLIGHT",
+    help="Most mutating requests in flight at once; more get 429 (0: no limit).",
+)
+@option(
+    "--request-timeout",
+    default=60.0,
+    envvar="TINYKUBE_REQUEST_TIMEOUT",
+    help="Seconds a non-long-running request may take.",
+)
+@option(
+    "--audit-policy-file",
+    default="",
+    envvar="TINYKUBE_AUDIT_POLICY_FILE",
+    help="audit.k8s.io/v1 Policy saying what to audit.",
+)
+@option(
+    "--audit-log-path",
+    default="",
+    envvar="TINYKUBE_AUDIT_LOG_PATH",
+    help="File the audit events are written to, one JSON per line (-: stdout).",
+)
+@option(
+    "--anonymous-auth/--no-anonymous-auth",
+    default=True,
+    envvar="TINYKUBE_ANONYMOUS_AUTH",
+    help="Serve requests without credentials as system:anonymous (else 401).",
+)
+@option(
+    "--authorization-mode",
+    default="",
+    envvar="TINYKUBE_AUTHORIZATION_MODE",
+    help="Comma-separated authorization modes, asked in order (empty: AlwaysAllow).",
+)
+@option(
+    "--disable-admission-plugins",
+    default=(),
+    multiple=True,
+    envvar="TINYKUBE_DISABLE_ADMISSION_PLUGINS",
+    help="Admission plug-ins to turn off, comma separated (e.g. ServiceAccount where no controller-manager "
+    "makes the default ServiceAccounts).",
+)
+@option(
+    "--kubelet-client-certificate",
+    default="",
+    envvar="TINYKUBE_KUBELET_CLIENT_CERTIFICATE",
+    help="Client certificate the apiserver presents to kubelets (pods/log, exec); kubelets are then dialled "
+    "over HTTPS.",
+)
+@option(
+    "--kubelet-client-key",
+    default="",
+    envvar="TINYKUBE_KUBELET_CLIENT_KEY",
+    help="Key of --kubelet-client-certificate.",
+)
+@option(
+    "--kubelet-certificate-authority",
+    default="",
+    envvar="TINYKUBE_KUBELET_CERTIFICATE_AUTHORITY",
+    help="CA bundle verifying kubelets' serving certificates (without it they are not verified).",
+)
+@option(
+    "--etcd-cafile",
+    default="",
+    envvar="TINYKUBE_ETCD_CAFILE",
+    help="CA bundle that verifies the etcd servers (https endpoints).",
+)
+@option("--etcd-certfile", default="", envvar="TINYKUBE_ETCD_CERTFILE", help="Client certificate for etcd.")
+@option("--etcd-keyfile", default="", envvar="TINYKUBE_ETCD_KEYFILE", help="Client key for etcd.")
+@option(
+    "--encryption-provider-config",
+    default="",
+    envvar="TINYKUBE_ENCRYPTION_PROVIDER_CONFIG",
+    help="EncryptionConfiguration file: resources encrypted at rest (aescbc, aesgcm, secretbox, identity).",
+)
+@option(
+    "--max-object-size-bytes",
+    default=DEFAULT_MAX_OBJECT_BYTES,
+    envvar="TINYKUBE_MAX_OBJECT_SIZE_BYTES",
+    type=int,
+    help="Largest object as stored in etcd (413 past it; match etcd's --max-request-bytes; 0: etcd decides).",
+)
+@option(
+    "--max-request-body-bytes",
+    default=ServingLimits.max_request_body_bytes,
+    envvar="TINYKUBE_MAX_REQUEST_BODY_BYTES",
+    type=int,
+    help="Largest request body accepted (413 past it, before it is read whole; 0: no bound).",
+)
+@option(
+    "--request-body-timeout",
+    default=ServingLimits.request_body_timeout,
+    envvar="TINYKUBE_REQUEST_BODY_TIMEOUT",
+    type=float,
+    help="Seconds a client has to send a whole request body (408 after).",
+)
+@option(
+    "--max-header-bytes",
+    default=ServingLimits.max_header_bytes,
+    envvar="TINYKUBE_MAX_HEADER_BYTES",
+    type=int,
+    help="Largest request line plus headers accepted (431 past it).",
+)
+@option(
+    "--header-timeout",
+    default=ServingLimits.header_timeout,
+    envvar="TINYKUBE_HEADER_TIMEOUT",
+    type=float,
+    help="Seconds a client has to send a request's headers before the connection is closed.",
+)
+@option(
+    "--max-open-connections",
+    default=ServingLimits.max_open_connections,
+    envvar="TINYKUBE_MAX_OPEN_CONNECTIONS",
+    type=int,
+    help="Open connections served at once (more are answered 503 and closed; 0: no bound).",
+)
+@option(
+    "--max-connections-per-client",
+    default=ServingLimits.max_connections_per_client,
+    envvar="TINYKUBE_MAX_CONNECTIONS_PER_CLIENT",
+    type=int,
+    help="Open connections from one client address (more are answered 429 and closed; 0: no bound).",
+)
+@option(
+    "--permit-port-sharing/--no-permit-port-sharing",
+    default=False,
+    envvar="TINYKUBE_PERMIT_PORT_SHARING",
+    help="Bind the ports with SO_REUSEPORT, so that several apiserver processes serve the same address and port.",
+)
+@option(
+    "--apiserver-identity",
+    default="",
+    envvar="TINYKUBE_APISERVER_IDENTITY",
+    help="What the identity Lease's name (apiserver-<hash>) is hashed from [default: the hostname]; processes "
+    "sharing a host need one each.",
+)
+@option(
+    "--identity-lease-duration-seconds",
+    default=3600,
+    envvar="TINYKUBE_IDENTITY_LEASE_DURATION_SECONDS",
+    help="leaseDurationSeconds of this apiserver's identity Lease in kube-system.",
+)
+@option(
+    "--identity-lease-renew-interval-seconds",
+    default=10.0,
+    envvar="TINYKUBE_IDENTITY_LEASE_RENEW_INTERVAL_SECONDS",
+    help="Seconds between renewals of the identity Lease.",
+)
+@option(
+    "--identity-lease-gc-period-seconds",
+    default=3600.0,
+    envvar="TINYKUBE_IDENTITY_LEASE_GC_PERIOD_SECONDS",
+    hidden=True,
+    help="Seconds between collections.",
+)
+@option(
+    "--endpoint-reconciler-type",
+    default="lease",
+    envvar="TINYKUBE_ENDPOINT_RECONCILER_TYPE",
+    help="How the `kubernetes` Endpoints are kept: lease (every live apiserver's address, by TTL keys in etcd) "
+    "or none.",
+)
+@option(
+    "--master-lease-ttl-seconds",
+    default=15,
+    envvar="TINYKUBE_MASTER_LEASE_TTL_SECONDS",
+    hidden=True,
+    help="TTL of the endpoint reconciler's key.",
+)
+@option(
+    "--endpoint-reconciler-interval-seconds",
+    default=10.0,
+    envvar="TINYKUBE_ENDPOINT_RECONCILER_INTERVAL_SECONDS",
+    hidden=True,
+    help="Seconds between reconciles.",
+)
+@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+def cli(
+    etcd_servers: str,
+    insecure_bind_address: str | None,
+    insecure_port: int | None,
+    secure_port: int,
+    bind_address: str,
+    advertise_address: str,
+    tls_cert_file: str,
+    tls_private_key_file: str,
+    client_ca_file: str,
+    token_auth_file: str,
+    service_account_key_file: tuple[str, ...],
+    service_account_signing_key_file: str,
+    service_account_issuer: tuple[str, ...],
+    api_audiences: tuple[str, ...],
+    service_account_extend_token_expiration: str,
+    service_account_max_token_expiration: str,
+    port: int | None,
+    watch_cache_size: int,
+    service_cluster_ip_range: str,
+    service_node_port_range: str,
+    service_repair_interval: float,
+    etcd_compaction_interval: float,
+    default_not_ready_toleration_seconds: int,
+    default_unreachable_toleration_seconds: int,
+    max_requests_inflight: int,
+    max_mutating_requests_inflight: int,
+    request_timeout: float,
+    audit_policy_file: str,
+    audit_log_path: str,
+    anonymous_auth: bool,
+    authorization_mode: str,
+    disable_admission_plugins: tuple[str, ...],
+    kubelet_client_certificate: str,
+    kubelet_client_key: str,
+    kubelet_certificate_authority: str,
+    etcd_cafile: str,
+    etcd_certfile: str,
+    etcd_keyfile: str,
+    encryption_provider_config: str,
+    max_object_size_bytes: int,
+    max_request_body_bytes: int,
+    request_body_timeout: float,
+    max_header_bytes: int,
+    header_timeout: float,
+    max_open_connections: int,
+    max_connections_per_client: int,
+    permit_port_sharing: bool,
+    apiserver_identity: str,
+    identity_lease_duration_seconds: int,
+    identity_lease_renew_interval_seconds: float,
+    identity_lease_gc_period_seconds: float,
+    endpoint_reconciler_type: str,
+    master_lease_ttl_seconds: int,
+    endpoint_reconciler_interval_seconds: float,
+    log_level: str,
 ) -> None:
     """Serve the Kubernetes API on top of etcd: HTTPS on the secure port, plain HTTP on the insecure one."""
     setup_logging(log_level)
     if secure_port and not (tls_cert_file and tls_private_key_file):
         if tls_cert_file or tls_private_key_file:
-            raise typer.BadParameter("--tls-cert-file and --tls-private-key-file go together")
+            raise click.BadParameter("--tls-cert-file and --tls-private-key-file go together")
         logging.getLogger("apiserver").warning("no --tls-cert-file: the secure port %d is not served", secure_port)
         secure_port = 0
     max_expiration = 0
@@ -314,9 +448,9 @@ def run(
         try:
             max_expiration = parse_duration(service_account_max_token_expiration)
         except ValueError as e:
-            raise typer.BadParameter(str(e), param_hint="--service-account-max-token-expiration") from e
+            raise click.BadParameter(str(e), param_hint="--service-account-max-token-expiration") from e
         if not 3600 <= max_expiration <= 1 << 32:
-            raise typer.BadParameter("the service-account-max-token-expiration must be between 1 hour and 2^32 seconds")
+            raise click.BadParameter("the service-account-max-token-expiration must be between 1 hour and 2^32 seconds")
     authentication = AuthnOptions(
         client_ca_file=client_ca_file,
         token_auth_file=token_auth_file,
@@ -332,29 +466,29 @@ def run(
     try:
         PortRange.parse(service_node_port_range)
     except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--service-node-port-range") from e
+        raise click.BadParameter(str(e), param_hint="--service-node-port-range") from e
     try:
         ipaddress.ip_network(service_cluster_ip_range, strict=False)
     except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--service-cluster-ip-range") from e
+        raise click.BadParameter(str(e), param_hint="--service-cluster-ip-range") from e
     try:
         parse_endpoints(etcd_servers)
         if encryption_provider_config:
             load_encryption_config(encryption_provider_config)
     except ValueError as e:
         hint = "--encryption-provider-config" if isinstance(e, EncryptionConfigError) else "--etcd-servers"
-        raise typer.BadParameter(str(e), param_hint=hint) from e
+        raise click.BadParameter(str(e), param_hint=hint) from e
     if bool(kubelet_client_certificate) != bool(kubelet_client_key):
-        raise typer.BadParameter(
+        raise click.BadParameter(
             "--kubelet-client-certificate and --kubelet-client-key go together", param_hint="--kubelet-client-key"
         )
     if endpoint_reconciler_type not in ("lease", "none"):
-        raise typer.BadParameter(
+        raise click.BadParameter(
             f'unknown endpoint reconciler type "{endpoint_reconciler_type}" (lease, none)',
             param_hint="--endpoint-reconciler-type",
         )
     if bool(etcd_certfile) != bool(etcd_keyfile):
-        raise typer.BadParameter("--etcd-certfile and --etcd-keyfile go together", param_hint="--etcd-certfile")
+        raise click.BadParameter("--etcd-certfile and --etcd-keyfile go together", param_hint="--etcd-certfile")
     config = Config(
         etcd_servers=etcd_servers,
         insecure_bind_address=insecure_bind_address or "127.0.0.1",
@@ -409,7 +543,7 @@ def run(
     try:
         app = create_app(config)
     except ValueError as e:
-        raise typer.BadParameter(str(e)) from e
+        raise click.BadParameter(str(e)) from e
     servers = []
     try:
         if config.insecure_port:
@@ -420,9 +554,9 @@ def run(
             sock = bind_socket(bind_address, secure_port, reuse_port=permit_port_sharing)
             servers.append(_listener(app, SECURE, sock, config.serving, **tls))
     except OSError as e:
-        raise typer.BadParameter(f"cannot bind: {e}") from e
+        raise click.BadParameter(f"cannot bind: {e}") from e
     if not servers:
-        raise typer.BadParameter("no port to serve on: both --insecure-port and --secure-port are off")
+        raise click.BadParameter("no port to serve on: both --insecure-port and --secure-port are off")
     # uvloop, as uvicorn's own run() would pick: its TLS and transports are far cheaper than asyncio's
     with asyncio.Runner(loop_factory=uvloop_factory()) as runner:
         runner.run(_serve(servers))

@@ -2,51 +2,81 @@
 
 from __future__ import annotations
 
-from apimachinery import gctuning
+from apimachinery import gctuning, leanstart
 
 gctuning.pause()  # until run_component freezes startup's objects
+leanstart.skip_cli_modules()
 
 import ipaddress
 import logging
 
-import typer
+import click
 
+from apimachinery.flags import command, option
 from apimachinery.logs import setup_logging
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from cluster_dns.app import ClusterDns, DnsOptions
 
-cli = typer.Typer(add_completion=False)
 
-
-@cli.command()
-def run(
-    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
-    kubeconfig: str = typer.Option("", envvar="KUBECONFIG", help="kubeconfig file."),
-    bind_address: str = typer.Option(..., envvar="TINYKUBE_BIND_ADDRESS", help="Address to serve DNS on."),
-    port: int = typer.Option(53, envvar="TINYKUBE_PORT", help="DNS port (UDP and TCP)."),
-    service_cluster_ip_range: str = typer.Option(
-        ..., envvar="TINYKUBE_SERVICE_CLUSTER_IP_RANGE", help="Service range; kube-dns gets its 10th address."
-    ),
-    cluster_domain: str = typer.Option("cluster.local", envvar="TINYKUBE_CLUSTER_DOMAIN", help="Cluster domain."),
-    ttl: int = typer.Option(5, envvar="TINYKUBE_TTL", min=0, max=3600, help="TTL of the cluster's records (s)."),
-    health_port: int = typer.Option(
-        9153, envvar="TINYKUBE_HEALTH_PORT", help="Port on the bind address for /healthz, /readyz, /metrics (0: off)."
-    ),
-    resolv_conf: str = typer.Option(
-        "/etc/resolv.conf", envvar="TINYKUBE_RESOLV_CONF", help="Resolvers for names outside the cluster."
-    ),
-    forward_timeout: float = typer.Option(
-        2.0, envvar="TINYKUBE_FORWARD_TIMEOUT", min=0.01, help="Seconds to wait for upstream resolvers."
-    ),
-    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+@command()
+@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
+@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@option("--bind-address", required=True, envvar="TINYKUBE_BIND_ADDRESS", help="Address to serve DNS on.")
+@option("--port", default=53, envvar="TINYKUBE_PORT", help="DNS port (UDP and TCP).")
+@option(
+    "--service-cluster-ip-range",
+    required=True,
+    envvar="TINYKUBE_SERVICE_CLUSTER_IP_RANGE",
+    help="Service range; kube-dns gets its 10th address.",
+)
+@option("--cluster-domain", default="cluster.local", envvar="TINYKUBE_CLUSTER_DOMAIN", help="Cluster domain.")
+@option(
+    "--ttl",
+    default=5,
+    envvar="TINYKUBE_TTL",
+    type=click.IntRange(min=0, max=3600),
+    help="TTL of the cluster's records (s).",
+)
+@option(
+    "--health-port",
+    default=9153,
+    envvar="TINYKUBE_HEALTH_PORT",
+    help="Port on the bind address for /healthz, /readyz, /metrics (0: off).",
+)
+@option(
+    "--resolv-conf",
+    default="/etc/resolv.conf",
+    envvar="TINYKUBE_RESOLV_CONF",
+    help="Resolvers for names outside the cluster.",
+)
+@option(
+    "--forward-timeout",
+    default=2.0,
+    envvar="TINYKUBE_FORWARD_TIMEOUT",
+    type=click.FloatRange(min=0.01),
+    help="Seconds to wait for upstream resolvers.",
+)
+@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+def cli(
+    server: str,
+    kubeconfig: str,
+    bind_address: str,
+    port: int,
+    service_cluster_ip_range: str,
+    cluster_domain: str,
+    ttl: int,
+    health_port: int,
+    resolv_conf: str,
+    forward_timeout: float,
+    log_level: str,
 ) -> None:
     """Serve the cluster's DNS zone and forward every other name to the host's resolvers."""
     try:
         ipaddress.ip_address(bind_address)
         ipaddress.ip_network(service_cluster_ip_range, strict=False)
     except ValueError as e:
-        raise typer.BadParameter(str(e)) from e
+        raise click.BadParameter(str(e)) from e
     opts = DnsOptions(
         bind_address=bind_address,
         service_cluster_ip_range=service_cluster_ip_range,
@@ -61,7 +91,7 @@ def run(
     try:
         dns_server = ClusterDns(opts)
     except ValueError as e:
-        raise typer.BadParameter(str(e)) from e
+        raise click.BadParameter(str(e)) from e
 
     async def main(api: ApiClient) -> None:
         """Serve until SIGTERM."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from apimachinery import gctuning
+from apimachinery import gctuning, leanstart
 
 gctuning.pause()  # until run_component freezes startup's objects
+leanstart.skip_cli_modules()
 
 import asyncio
 import contextlib
@@ -12,15 +13,14 @@ import dataclasses
 import logging
 import socket
 
-import typer
 import uvicorn
 
+from apimachinery.flags import command, option
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from dashboard.app import dashboard_app
 from dashboard.proxy import ApiProxy, ProxyOptions
 
-cli = typer.Typer(add_completion=False)
 log = logging.getLogger("dashboard")
 
 
@@ -35,18 +35,30 @@ class _Server(uvicorn.Server):
         return
 
 
-@cli.command()
-def run(
-    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
-    kubeconfig: str = typer.Option(
-        "", envvar="KUBECONFIG", help="kubeconfig naming the server (and the CA to trust); its credentials are unused."
-    ),
-    bind_address: str = typer.Option("127.0.0.1", envvar="TINYKUBE_BIND_ADDRESS", help="Address the page is on."),
-    port: int = typer.Option(9090, envvar="TINYKUBE_PORT", help="Port the page is on."),
-    health_port: int = typer.Option(
-        9091, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz, /readyz and /metrics on the bind address."
-    ),
-    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+@command()
+@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
+@option(
+    "--kubeconfig",
+    default="",
+    envvar="KUBECONFIG",
+    help="kubeconfig naming the server (and the CA to trust); its credentials are unused.",
+)
+@option("--bind-address", default="127.0.0.1", envvar="TINYKUBE_BIND_ADDRESS", help="Address the page is on.")
+@option("--port", default=9090, envvar="TINYKUBE_PORT", help="Port the page is on.")
+@option(
+    "--health-port",
+    default=9091,
+    envvar="TINYKUBE_HEALTH_PORT",
+    help="Port for /healthz, /readyz and /metrics on the bind address.",
+)
+@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+def cli(
+    server: str,
+    kubeconfig: str,
+    bind_address: str,
+    port: int,
+    health_port: int,
+    log_level: str,
 ) -> None:
     """Serve the dashboard page and pass its API requests, with the user's own credentials, to the apiserver."""
     started = asyncio.Event()

@@ -2,70 +2,101 @@
 
 from __future__ import annotations
 
-from apimachinery import gctuning
+from apimachinery import gctuning, leanstart
 
 gctuning.pause()  # until run_component freezes startup's objects
+leanstart.skip_cli_modules()
 
 import asyncio
 import ipaddress
 import logging
 
-import typer
+import click
 
+from apimachinery.flags import command, option
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from ingress_controller.controller import IngressOptions, run_ingress_controller
 from ingress_controller.proxy import ProxyOptions
 
-cli = typer.Typer(add_completion=False)
 
-
-@cli.command()
-def run(
-    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
-    kubeconfig: str = typer.Option("", envvar="KUBECONFIG", help="kubeconfig file."),
-    bind_address: str = typer.Option(
-        ..., envvar="TINYKUBE_BIND_ADDRESS", help="Address to serve HTTP (and health) on; published as the endpoint."
-    ),
-    port: int = typer.Option(80, envvar="TINYKUBE_PORT", help="HTTP port."),
-    health_port: int = typer.Option(
-        10254, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz, /readyz and /metrics (on the bind address)."
-    ),
-    ingress_class: str = typer.Option(
-        "tinykube", envvar="TINYKUBE_INGRESS_CLASS", help="Name of the IngressClass this controller applies and serves."
-    ),
-    default_class: bool = typer.Option(
-        True,
-        "--default-class/--no-default-class",
-        envvar="TINYKUBE_DEFAULT_CLASS",
-        help="Mark the IngressClass as the cluster's default (Ingresses without a class are served).",
-    ),
-    publish_service: str = typer.Option(
-        "kube-system/ingress-nginx-controller",
-        envvar="TINYKUBE_PUBLISH_SERVICE",
-        help="NAMESPACE/NAME of the LoadBalancer Service to publish; its address goes to Ingress status.",
-    ),
-    proxy_connect_timeout: float = typer.Option(
-        5.0, envvar="TINYKUBE_PROXY_CONNECT_TIMEOUT", help="Seconds to connect to an endpoint."
-    ),
-    proxy_read_timeout: float = typer.Option(
-        60.0, envvar="TINYKUBE_PROXY_READ_TIMEOUT", help="Seconds between two reads from an endpoint."
-    ),
-    proxy_send_timeout: float = typer.Option(
-        60.0, envvar="TINYKUBE_PROXY_SEND_TIMEOUT", help="Seconds between two writes to an endpoint."
-    ),
-    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+@command()
+@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
+@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@option(
+    "--bind-address",
+    required=True,
+    envvar="TINYKUBE_BIND_ADDRESS",
+    help="Address to serve HTTP (and health) on; published as the endpoint.",
+)
+@option("--port", default=80, envvar="TINYKUBE_PORT", help="HTTP port.")
+@option(
+    "--health-port",
+    default=10254,
+    envvar="TINYKUBE_HEALTH_PORT",
+    help="Port for /healthz, /readyz and /metrics (on the bind address).",
+)
+@option(
+    "--ingress-class",
+    default="tinykube",
+    envvar="TINYKUBE_INGRESS_CLASS",
+    help="Name of the IngressClass this controller applies and serves.",
+)
+@option(
+    "--default-class/--no-default-class",
+    default=True,
+    envvar="TINYKUBE_DEFAULT_CLASS",
+    help="Mark the IngressClass as the cluster's default (Ingresses without a class are served).",
+)
+@option(
+    "--publish-service",
+    default="kube-system/ingress-nginx-controller",
+    envvar="TINYKUBE_PUBLISH_SERVICE",
+    help="NAMESPACE/NAME of the LoadBalancer Service to publish; its address goes to Ingress status.",
+)
+@option(
+    "--proxy-connect-timeout",
+    default=5.0,
+    envvar="TINYKUBE_PROXY_CONNECT_TIMEOUT",
+    help="Seconds to connect to an endpoint.",
+)
+@option(
+    "--proxy-read-timeout",
+    default=60.0,
+    envvar="TINYKUBE_PROXY_READ_TIMEOUT",
+    help="Seconds between two reads from an endpoint.",
+)
+@option(
+    "--proxy-send-timeout",
+    default=60.0,
+    envvar="TINYKUBE_PROXY_SEND_TIMEOUT",
+    help="Seconds between two writes to an endpoint.",
+)
+@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+def cli(
+    server: str,
+    kubeconfig: str,
+    bind_address: str,
+    port: int,
+    health_port: int,
+    ingress_class: str,
+    default_class: bool,
+    publish_service: str,
+    proxy_connect_timeout: float,
+    proxy_read_timeout: float,
+    proxy_send_timeout: float,
+    log_level: str,
 ) -> None:
     """Run the ingress controller: route HTTP by host and path to the Services Ingresses name."""
     try:
         ip = ipaddress.ip_address(bind_address)
     except ValueError:
-        raise typer.BadParameter(f"{bind_address!r} is not an IP address", param_hint="--bind-address") from None
+        raise click.BadParameter(f"{bind_address!r} is not an IP address", param_hint="--bind-address") from None
     if ip.is_unspecified:
-        raise typer.BadParameter("must be one address (it is published as the endpoint)", param_hint="--bind-address")
+        raise click.BadParameter("must be one address (it is published as the endpoint)", param_hint="--bind-address")
     publish_namespace, slash, publish_name = publish_service.partition("/")
     if not slash or not publish_namespace or not publish_name:
-        raise typer.BadParameter("expected NAMESPACE/NAME", param_hint="--publish-service")
+        raise click.BadParameter("expected NAMESPACE/NAME", param_hint="--publish-service")
     opts = IngressOptions(
         bind_address=bind_address,
         publish_namespace=publish_namespace,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from apimachinery import gctuning
+from apimachinery import gctuning, leanstart
 
 gctuning.pause()  # until run_component freezes startup's objects
+leanstart.skip_cli_modules()
 
 import contextlib
 import ipaddress
@@ -12,16 +13,15 @@ import logging
 import resource
 import socket
 
-import typer
+import click
 
 from apimachinery.durations import parse_duration
+from apimachinery.flags import command, option
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from kube_proxy.plan import NodeInfo
 from kube_proxy.proxier import ProxierOptions
 from kube_proxy.server import ProxyOptions, ProxyServer
-
-cli = typer.Typer(add_completion=False)
 
 
 def _raise_open_files_limit() -> None:
@@ -36,49 +36,72 @@ def _duration(name: str, text: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint=name) from None
+        raise click.BadParameter(str(e), param_hint=name) from None
 
 
-@cli.command()
-def run(
-    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
-    kubeconfig: str = typer.Option("", envvar="KUBECONFIG", help="kubeconfig file."),
-    node_name: str = typer.Option(
-        "", envvar="TINYKUBE_NODE_NAME", help="This node's name (endpoints' nodeName); default: the hostname."
-    ),
-    bind_address: str = typer.Option(
-        "127.0.0.1",
-        envvar="TINYKUBE_BIND_ADDRESS",
-        help="This node's address: NodePorts, healthz and metrics listen there.",
-    ),
-    healthz_port: int = typer.Option(10256, envvar="TINYKUBE_HEALTHZ_PORT", help="Port of /healthz (0: off)."),
-    metrics_port: int = typer.Option(10249, envvar="TINYKUBE_METRICS_PORT", help="Port of /metrics (0: off)."),
-    sync_period: str = typer.Option(
-        "30", envvar="TINYKUBE_SYNC_PERIOD", help="Longest time between full syncs (seconds or 30s)."
-    ),
-    min_sync_period: str = typer.Option(
-        "0.1", envvar="TINYKUBE_MIN_SYNC_PERIOD", help="Shortest time between syncs; changes in between are batched."
-    ),
-    udp_timeout: str = typer.Option(
-        "2s", envvar="TINYKUBE_UDP_TIMEOUT", help="Idle time after which a UDP client association is closed."
-    ),
-    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+@command()
+@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
+@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@option(
+    "--node-name",
+    default="",
+    envvar="TINYKUBE_NODE_NAME",
+    help="This node's name (endpoints' nodeName); default: the hostname.",
+)
+@option(
+    "--bind-address",
+    default="127.0.0.1",
+    envvar="TINYKUBE_BIND_ADDRESS",
+    help="This node's address: NodePorts, healthz and metrics listen there.",
+)
+@option("--healthz-port", default=10256, envvar="TINYKUBE_HEALTHZ_PORT", help="Port of /healthz (0: off).")
+@option("--metrics-port", default=10249, envvar="TINYKUBE_METRICS_PORT", help="Port of /metrics (0: off).")
+@option(
+    "--sync-period",
+    default="30",
+    envvar="TINYKUBE_SYNC_PERIOD",
+    help="Longest time between full syncs (seconds or 30s).",
+)
+@option(
+    "--min-sync-period",
+    default="0.1",
+    envvar="TINYKUBE_MIN_SYNC_PERIOD",
+    help="Shortest time between syncs; changes in between are batched.",
+)
+@option(
+    "--udp-timeout",
+    default="2s",
+    envvar="TINYKUBE_UDP_TIMEOUT",
+    help="Idle time after which a UDP client association is closed.",
+)
+@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+def cli(
+    server: str,
+    kubeconfig: str,
+    node_name: str,
+    bind_address: str,
+    healthz_port: int,
+    metrics_port: int,
+    sync_period: str,
+    min_sync_period: str,
+    udp_timeout: str,
+    log_level: str,
 ) -> None:
     """Run kube-proxy: forward Service addresses (ClusterIP, NodePort, LoadBalancer, external IPs) to endpoints."""
     try:
         address = str(ipaddress.IPv4Address(bind_address))
     except ValueError:
-        raise typer.BadParameter(f'"{bind_address}" is not an IPv4 address', param_hint="--bind-address") from None
+        raise click.BadParameter(f'"{bind_address}" is not an IPv4 address', param_hint="--bind-address") from None
     for name, port in (("--healthz-port", healthz_port), ("--metrics-port", metrics_port)):
         if not 0 <= port <= 65535:
-            raise typer.BadParameter(f"{port} is not a port number", param_hint=name)
+            raise click.BadParameter(f"{port} is not a port number", param_hint=name)
     period = _duration("--sync-period", sync_period)
     min_period = _duration("--min-sync-period", min_sync_period)
     udp_idle = _duration("--udp-timeout", udp_timeout)
     if period <= 0 or udp_idle <= 0:
-        raise typer.BadParameter("--sync-period and --udp-timeout must be greater than 0")
+        raise click.BadParameter("--sync-period and --udp-timeout must be greater than 0")
     if min_period > period:
-        raise typer.BadParameter(f"must not exceed --sync-period ({period}s)", param_hint="--min-sync-period")
+        raise click.BadParameter(f"must not exceed --sync-period ({period}s)", param_hint="--min-sync-period")
     options = ProxyOptions(
         node=NodeInfo(node_name or socket.gethostname().lower(), address),
         healthz_port=healthz_port,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from apimachinery import gctuning
+from apimachinery import gctuning, leanstart
 
 gctuning.pause()  # until run_component freezes startup's objects
+leanstart.skip_cli_modules()
 
 import asyncio
 import contextlib
@@ -12,9 +13,10 @@ import ipaddress
 import logging
 from pathlib import Path
 
-import typer
+import click
 
 from apimachinery.durations import parse_duration
+from apimachinery.flags import command, option
 from apimachinery.quantity import parse_quantity
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
@@ -26,7 +28,6 @@ from kubelet.process_runtime import ProcessRuntime
 from kubelet.procstats import StatsCollector, runtime_targets
 from kubelet.runtime import ContainerRuntime
 
-cli = typer.Typer(add_completion=False)
 log = logging.getLogger("kubelet")
 
 
@@ -36,7 +37,7 @@ def parse_labels(text: str) -> dict[str, str]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"invalid label {part!r} (want key=value)", param_hint="--node-labels")
+            raise click.BadParameter(f"invalid label {part!r} (want key=value)", param_hint="--node-labels")
         out[key] = value
     return out
 
@@ -47,7 +48,7 @@ def parse_taints(text: str) -> list[dict[str, str]]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         kv, sep, effect = part.rpartition(":")
         if not sep or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
-            raise typer.BadParameter(
+            raise click.BadParameter(
                 f"invalid taint {part!r} (want key[=value]:Effect)", param_hint="--register-with-taints"
             )
         key, _, value = kv.partition("=")
@@ -63,7 +64,7 @@ def duration(text: str, flag: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint=flag) from None
+        raise click.BadParameter(str(e), param_hint=flag) from None
 
 
 def parse_ip(text: str, flag: str) -> str:
@@ -71,7 +72,7 @@ def parse_ip(text: str, flag: str) -> str:
     try:
         return str(ipaddress.ip_address(text.strip()))
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a valid IP address", param_hint=flag) from None
+        raise click.BadParameter(f"{text!r} is not a valid IP address", param_hint=flag) from None
 
 
 async def docker_answers(socket: str) -> bool:
@@ -97,126 +98,206 @@ def make_runtime(kind: str, cfg: KubeletConfig, docker_socket: str, pause_image:
     return ProcessRuntime(cfg.root_dir, cfg.pod_cidr)
 
 
-@cli.command()
-def run(
-    node_name: str = typer.Option(..., envvar="TINYKUBE_NODE_NAME", help="Name of the Node this kubelet registers."),
-    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
-    kubeconfig: str = typer.Option("", envvar="KUBECONFIG", help="kubeconfig file."),
-    root_dir: str = typer.Option(
-        "", envvar="TINYKUBE_ROOT_DIR", help="State directory (default ~/.tinykube/kubelet/<node>)."
-    ),
-    node_ip: str = typer.Option(
-        "127.0.0.1",
-        envvar="TINYKUBE_NODE_IP",
-        help="The node's IP address: reported as its InternalIP, the hostIP of its pods; the kubelet server binds it.",
-    ),
-    address: str = typer.Option(
-        "", envvar="TINYKUBE_ADDRESS", help="Address the kubelet server listens on (default: --node-ip)."
-    ),
-    port: int = typer.Option(
-        10250, envvar="TINYKUBE_PORT", help="Port of the kubelet server (logs, exec, stats, resource metrics)."
-    ),
-    tls_cert_file: str = typer.Option(
-        "", envvar="TINYKUBE_TLS_CERT_FILE", help="The kubelet server's certificate (PEM); without it: plain HTTP."
-    ),
-    tls_private_key_file: str = typer.Option(
-        "", envvar="TINYKUBE_TLS_PRIVATE_KEY_FILE", help="The serving certificate's private key (PEM)."
-    ),
-    client_ca_file: str = typer.Option(
-        "",
-        envvar="TINYKUBE_CLIENT_CA_FILE",
-        help="CA bundle verifying client certificates of the kubelet server: CN is the user, each O a group.",
-    ),
-    anonymous_auth: bool = typer.Option(
-        True,
-        "--anonymous-auth/--no-anonymous-auth",
-        envvar="TINYKUBE_ANONYMOUS_AUTH",
-        help="Serve requests without credentials as system:anonymous (else 401 Unauthorized).",
-    ),
-    authentication_token_webhook: bool = typer.Option(
-        False,
-        "--authentication-token-webhook/--no-authentication-token-webhook",
-        envvar="TINYKUBE_AUTHENTICATION_TOKEN_WEBHOOK",
-        help="Authenticate bearer tokens with a TokenReview to the apiserver.",
-    ),
-    authentication_token_webhook_cache_ttl: str = typer.Option(
-        "2m0s", envvar="TINYKUBE_AUTHENTICATION_TOKEN_WEBHOOK_CACHE_TTL", help="How long TokenReview answers are kept."
-    ),
-    authorization_mode: str = typer.Option(
-        "AlwaysAllow",
-        envvar="TINYKUBE_AUTHORIZATION_MODE",
-        help="AlwaysAllow, or Webhook: a SubjectAccessReview to the apiserver per request (answers cached).",
-    ),
-    authorization_webhook_cache_authorized_ttl: str = typer.Option(
-        "5m0s", envvar="TINYKUBE_AUTHORIZATION_WEBHOOK_CACHE_AUTHORIZED_TTL", help="How long allowed answers are kept."
-    ),
-    authorization_webhook_cache_unauthorized_ttl: str = typer.Option(
-        "30s", envvar="TINYKUBE_AUTHORIZATION_WEBHOOK_CACHE_UNAUTHORIZED_TTL", help="How long denials are kept."
-    ),
-    health_port: int = typer.Option(10248, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz (0 = off)."),
-    pod_cidr: str = typer.Option(
-        "", envvar="TINYKUBE_POD_CIDR", help="Pod IP range (default: a /24 in 127/8 from the node name)."
-    ),
-    cpu: str = typer.Option("", envvar="TINYKUBE_CPU", help="CPU capacity to report (default: the host's)."),
-    memory: str = typer.Option("", envvar="TINYKUBE_MEMORY", help="Memory capacity to report (default: the host's)."),
-    max_pods: int = typer.Option(110, envvar="TINYKUBE_MAX_PODS", help="Pod capacity."),
-    node_labels: str = typer.Option("", envvar="TINYKUBE_NODE_LABELS", help="Extra node labels k=v,k2=v2."),
-    register_with_taints: str = typer.Option(
-        "", envvar="TINYKUBE_REGISTER_WITH_TAINTS", help="Taints to register with: key=value:Effect,..."
-    ),
-    node_status_update_frequency: float = typer.Option(
-        10.0, envvar="TINYKUBE_NODE_STATUS_UPDATE_FREQUENCY", help="Seconds between node status heartbeats."
-    ),
-    node_lease_duration: float = typer.Option(
-        40.0, envvar="TINYKUBE_NODE_LEASE_DURATION", help="Node Lease duration in seconds (renewed every 1/4)."
-    ),
-    cluster_dns: list[str] = typer.Option(
-        [],
-        "--cluster-dns",
-        envvar="TINYKUBE_CLUSTER_DNS",
-        help="DNS server IP for pods with dnsPolicy ClusterFirst (repeatable or comma-separated).",
-    ),
-    cluster_domain: str = typer.Option(
-        "cluster.local", envvar="TINYKUBE_CLUSTER_DOMAIN", help="Cluster domain added to pods' DNS search list."
-    ),
-    resolv_conf: str = typer.Option(
-        "/etc/resolv.conf",
-        envvar="TINYKUBE_RESOLV_CONF",
-        help="Resolver configuration pods' DNS settings start from (dnsPolicy Default); '' = none.",
-    ),
-    simulated_nodes: int = typer.Option(
-        0,
-        envvar="TINYKUBE_SIMULATED_NODES",
-        help="Instead of one real node, register this many simulated nodes <node-name>-<i> (kubelet.simulated).",
-    ),
-    housekeeping_interval: float = typer.Option(
-        10.0,
-        envvar="TINYKUBE_HOUSEKEEPING_INTERVAL",
-        min=0.0,
-        help="Seconds between resource stats collections (/stats/summary, /metrics/resource); 0 turns them off.",
-    ),
-    container_runtime: str = typer.Option(
-        "process",
-        envvar="TINYKUBE_CONTAINER_RUNTIME",
-        help="process (containers as local processes), docker (real images through a Docker Engine), "
-        "or auto (docker when --container-runtime-endpoint answers, else process).",
-    ),
-    container_runtime_endpoint: str = typer.Option(
-        "unix:///var/run/docker.sock",
-        envvar="TINYKUBE_CONTAINER_RUNTIME_ENDPOINT",
-        help="The Docker Engine's socket (docker runtime).",
-    ),
-    pod_infra_container_image: str = typer.Option(
-        "",
-        envvar="TINYKUBE_POD_INFRA_CONTAINER_IMAGE",
-        help="The sandbox (pause) image of the docker runtime (default: a busybox image built locally).",
-    ),
-    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+@command()
+@option("--node-name", required=True, envvar="TINYKUBE_NODE_NAME", help="Name of the Node this kubelet registers.")
+@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
+@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@option(
+    "--root-dir", default="", envvar="TINYKUBE_ROOT_DIR", help="State directory (default ~/.tinykube/kubelet/<node>)."
+)
+@option(
+    "--node-ip",
+    default="127.0.0.1",
+    envvar="TINYKUBE_NODE_IP",
+    help="The node's IP address: reported as its InternalIP, the hostIP of its pods; the kubelet server binds it.",
+)
+@option(
+    "--address",
+    default="",
+    envvar="TINYKUBE_ADDRESS",
+    help="Address the kubelet server listens on (default: --node-ip).",
+)
+@option(
+    "--port",
+    default=10250,
+    envvar="TINYKUBE_PORT",
+    help="Port of the kubelet server (logs, exec, stats, resource metrics).",
+)
+@option(
+    "--tls-cert-file",
+    default="",
+    envvar="TINYKUBE_TLS_CERT_FILE",
+    help="The kubelet server's certificate (PEM); without it: plain HTTP.",
+)
+@option(
+    "--tls-private-key-file",
+    default="",
+    envvar="TINYKUBE_TLS_PRIVATE_KEY_FILE",
+    help="The serving certificate's private key (PEM).",
+)
+@option(
+    "--client-ca-file",
+    default="",
+    envvar="TINYKUBE_CLIENT_CA_FILE",
+    help="CA bundle verifying client certificates of the kubelet server: CN is the user, each O a group.",
+)
+@option(
+    "--anonymous-auth/--no-anonymous-auth",
+    default=True,
+    envvar="TINYKUBE_ANONYMOUS_AUTH",
+    help="Serve requests without credentials as system:anonymous (else 401 Unauthorized).",
+)
+@option(
+    "--authentication-token-webhook/--no-authentication-token-webhook",
+    default=False,
+    envvar="TINYKUBE_AUTHENTICATION_TOKEN_WEBHOOK",
+    help="Authenticate bearer tokens with a TokenReview to the apiserver.",
+)
+@option(
+    "--authentication-token-webhook-cache-ttl",
+    default="2m0s",
+    envvar="TINYKUBE_AUTHENTICATION_TOKEN_WEBHOOK_CACHE_TTL",
+    help="How long TokenReview answers are kept.",
+)
+@option(
+    "--authorization-mode",
+    default="AlwaysAllow",
+    envvar="TINYKUBE_AUTHORIZATION_MODE",
+    help="AlwaysAllow, or Webhook: a SubjectAccessReview to the apiserver per request (answers cached).",
+)
+@option(
+    "--authorization-webhook-cache-authorized-ttl",
+    default="5m0s",
+    envvar="TINYKUBE_AUTHORIZATION_WEBHOOK_CACHE_AUTHORIZED_TTL",
+    help="How long allowed answers are kept.",
+)
+@option(
+    "--authorization-webhook-cache-unauthorized-ttl",
+    default="30s",
+    envvar="TINYKUBE_AUTHORIZATION_WEBHOOK_CACHE_UNAUTHORIZED_TTL",
+    help="How long denials are kept.",
+)
+@option("--health-port", default=10248, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz (0 = off).")
+@option(
+    "--pod-cidr",
+    default="",
+    envvar="TINYKUBE_POD_CIDR",
+    help="Pod IP range (default: a /24 in 127/8 from the node name).",
+)
+@option("--cpu", default="", envvar="TINYKUBE_CPU", help="CPU capacity to report (default: the host's).")
+@option("--memory", default="", envvar="TINYKUBE_MEMORY", help="Memory capacity to report (default: the host's).")
+@option("--max-pods", default=110, envvar="TINYKUBE_MAX_PODS", help="Pod capacity.")
+@option("--node-labels", default="", envvar="TINYKUBE_NODE_LABELS", help="Extra node labels k=v,k2=v2.")
+@option(
+    "--register-with-taints",
+    default="",
+    envvar="TINYKUBE_REGISTER_WITH_TAINTS",
+    help="Taints to register with: key=value:Effect,...",
+)
+@option(
+    "--node-status-update-frequency",
+    default=10.0,
+    envvar="TINYKUBE_NODE_STATUS_UPDATE_FREQUENCY",
+    help="Seconds between node status heartbeats.",
+)
+@option(
+    "--node-lease-duration",
+    default=40.0,
+    envvar="TINYKUBE_NODE_LEASE_DURATION",
+    help="Node Lease duration in seconds (renewed every 1/4).",
+)
+@option(
+    "--cluster-dns",
+    multiple=True,
+    default=(),
+    envvar="TINYKUBE_CLUSTER_DNS",
+    help="DNS server IP for pods with dnsPolicy ClusterFirst (repeatable or comma-separated).",
+)
+@option(
+    "--cluster-domain",
+    default="cluster.local",
+    envvar="TINYKUBE_CLUSTER_DOMAIN",
+    help="Cluster domain added to pods' DNS search list.",
+)
+@option(
+    "--resolv-conf",
+    default="/etc/resolv.conf",
+    envvar="TINYKUBE_RESOLV_CONF",
+    help="Resolver configuration pods' DNS settings start from (dnsPolicy Default); '' = none.",
+)
+@option(
+    "--simulated-nodes",
+    default=0,
+    envvar="TINYKUBE_SIMULATED_NODES",
+    help="Instead of one real node, register this many simulated nodes <node-name>-<i> (kubelet.simulated).",
+)
+@option(
+    "--housekeeping-interval",
+    default=10.0,
+    envvar="TINYKUBE_HOUSEKEEPING_INTERVAL",
+    type=click.FloatRange(min=0.0),
+    help="Seconds between resource stats collections (/stats/summary, /metrics/resource); 0 turns them off.",
+)
+@option(
+    "--container-runtime",
+    default="process",
+    envvar="TINYKUBE_CONTAINER_RUNTIME",
+    help="process (containers as local processes), docker (real images through a Docker Engine), "
+    "or auto (docker when --container-runtime-endpoint answers, else process).",
+)
+@option(
+    "--container-runtime-endpoint",
+    default="unix:///var/run/docker.sock",
+    envvar="TINYKUBE_CONTAINER_RUNTIME_ENDPOINT",
+    help="The Docker Engine's socket (docker runtime).",
+)
+@option(
+    "--pod-infra-container-image",
+    default="",
+    envvar="TINYKUBE_POD_INFRA_CONTAINER_IMAGE",
+    help="The sandbox (pause) image of the docker runtime (default: a busybox image built locally).",
+)
+@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+def cli(
+    node_name: str,
+    server: str,
+    kubeconfig: str,
+    root_dir: str,
+    node_ip: str,
+    address: str,
+    port: int,
+    tls_cert_file: str,
+    tls_private_key_file: str,
+    client_ca_file: str,
+    anonymous_auth: bool,
+    authentication_token_webhook: bool,
+    authentication_token_webhook_cache_ttl: str,
+    authorization_mode: str,
+    authorization_webhook_cache_authorized_ttl: str,
+    authorization_webhook_cache_unauthorized_ttl: str,
+    health_port: int,
+    pod_cidr: str,
+    cpu: str,
+    memory: str,
+    max_pods: int,
+    node_labels: str,
+    register_with_taints: str,
+    node_status_update_frequency: float,
+    node_lease_duration: float,
+    cluster_dns: tuple[str, ...],
+    cluster_domain: str,
+    resolv_conf: str,
+    simulated_nodes: int,
+    housekeeping_interval: float,
+    container_runtime: str,
+    container_runtime_endpoint: str,
+    pod_infra_container_image: str,
+    log_level: str,
 ) -> None:
     """Run the kubelet: register the node and run the pods bound to it as local processes."""
     node_ip = parse_ip(node_ip, "--node-ip")
     if container_runtime not in ("process", "docker", "auto"):
-        raise typer.BadParameter(
+        raise click.BadParameter(
             f"{container_runtime!r} is not a container runtime (process, docker, auto)",
             param_hint="--container-runtime",
         )
@@ -244,7 +325,7 @@ def run(
     try:
         auth.check()
     except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+        raise click.BadParameter(str(e)) from None
     if simulated_nodes > 0:
         from kubelet.simulated import run_simulated
 

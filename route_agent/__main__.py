@@ -2,34 +2,47 @@
 
 from __future__ import annotations
 
-from apimachinery import gctuning
+from apimachinery import gctuning, leanstart
 
 gctuning.pause()  # until run_component freezes startup's objects
+leanstart.skip_cli_modules()
 
 import socket
 
-import typer
+import click
 
+from apimachinery.flags import command, option
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from route_agent.agent import RouteAgent
 from route_agent.iproute import IpRoute
 
-cli = typer.Typer(add_completion=False)
 
-
-@cli.command()
-def run(
-    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
-    kubeconfig: str = typer.Option("", envvar="KUBECONFIG", help="kubeconfig file."),
-    node_name: str = typer.Option(
-        "", envvar="TINYKUBE_NODE_NAME", help="This node's name (its own podCIDR needs no route; default: hostname)."
-    ),
-    resync_period: float = typer.Option(
-        30.0, envvar="TINYKUBE_RESYNC_PERIOD", min=1.0, help="Seconds between full reconciliations."
-    ),
-    health_port: int = typer.Option(0, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz (0 = off)."),
-    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+@command()
+@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
+@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@option(
+    "--node-name",
+    default="",
+    envvar="TINYKUBE_NODE_NAME",
+    help="This node's name (its own podCIDR needs no route; default: hostname).",
+)
+@option(
+    "--resync-period",
+    default=30.0,
+    envvar="TINYKUBE_RESYNC_PERIOD",
+    type=click.FloatRange(min=1.0),
+    help="Seconds between full reconciliations.",
+)
+@option("--health-port", default=0, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz (0 = off).")
+@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+def cli(
+    server: str,
+    kubeconfig: str,
+    node_name: str,
+    resync_period: float,
+    health_port: int,
+    log_level: str,
 ) -> None:
     """Route every other node's podCIDR via its InternalIP (flannel's host-gw), following the Nodes."""
     name = node_name or socket.gethostname().lower()

@@ -2,40 +2,56 @@
 
 from __future__ import annotations
 
-from apimachinery import gctuning
+from apimachinery import gctuning, leanstart
 
 gctuning.pause()  # until run_component freezes startup's objects
+leanstart.skip_cli_modules()
 
 import logging
 
-import typer
+import click
 
+from apimachinery.flags import command, option
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from scheduler.podinfo import DEFAULT_SCHEDULER_NAME
 from scheduler.scheduler import run_scheduler
 
-cli = typer.Typer(add_completion=False)
 
-
-@cli.command()
-def run(
-    server: str = typer.Option("", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."),
-    kubeconfig: str = typer.Option("", envvar="KUBECONFIG", help="kubeconfig file."),
-    scheduler_name: str = typer.Option(
-        DEFAULT_SCHEDULER_NAME, envvar="TINYKUBE_SCHEDULER_NAME", help="Schedule pods with this spec.schedulerName."
-    ),
-    health_port: int = typer.Option(10259, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz and /metrics."),
-    leader_elect: bool = typer.Option(True, envvar="TINYKUBE_LEADER_ELECT", help="Run only while holding the lease."),
-    bind_concurrency: int = typer.Option(16, envvar="TINYKUBE_BIND_CONCURRENCY", help="Binds in flight at most."),
-    percentage_of_nodes_to_score: int = typer.Option(
-        0,
-        envvar="TINYKUBE_PERCENTAGE_OF_NODES_TO_SCORE",
-        min=0,
-        max=100,
-        help="Stop filtering once this percentage of the nodes is feasible (0: adaptive, as upstream).",
-    ),
-    log_level: str = typer.Option("info", envvar="TINYKUBE_LOG_LEVEL", help="Log level."),
+@command()
+@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
+@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@option(
+    "--scheduler-name",
+    default=DEFAULT_SCHEDULER_NAME,
+    envvar="TINYKUBE_SCHEDULER_NAME",
+    help="Schedule pods with this spec.schedulerName.",
+)
+@option("--health-port", default=10259, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz and /metrics.")
+@option(
+    "--leader-elect/--no-leader-elect",
+    default=True,
+    envvar="TINYKUBE_LEADER_ELECT",
+    help="Run only while holding the lease.",
+)
+@option("--bind-concurrency", default=16, envvar="TINYKUBE_BIND_CONCURRENCY", help="Binds in flight at most.")
+@option(
+    "--percentage-of-nodes-to-score",
+    default=0,
+    envvar="TINYKUBE_PERCENTAGE_OF_NODES_TO_SCORE",
+    type=click.IntRange(0, 100),
+    help="Stop filtering once this percentage of the nodes is feasible (0: adaptive, as upstream).",
+)
+@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+def cli(
+    server: str,
+    kubeconfig: str,
+    scheduler_name: str,
+    health_port: int,
+    leader_elect: bool,
+    bind_concurrency: int,
+    percentage_of_nodes_to_score: int,
+    log_level: str,
 ) -> None:
     """Run the scheduler: bind pending pods to nodes that fit them."""
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 from test_scheduler_builders import cache, node, pod
-from typer.testing import CliRunner
 
 from scheduler.__main__ import cli
 from scheduler.plugins import default_framework

@@ -1,0 +1,28 @@
+"""The component processes' command lines, on click.
+
+Every `python -m <component>` takes its flags from `command()` and `option()`: click's, with each option's
+environment variable and default shown in `--help`. Components use click itself rather than typer (which
+the `tinykube` CLI keeps): typer builds a pydantic TypeAdapter per flag, and importing typer and pydantic
+for that was about 65 ms of each component's start, a fifth of it (bench/README.md, "Session 25").
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+__all__ = ["command", "option"]
+
+_CONTEXT = {"show_default": True, "max_content_width": 100}
+
+
+def command(**kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """`click.command` showing every option's default in `--help`."""
+    return click.command(context_settings=_CONTEXT, **kwargs)
+
+
+option = functools.partial(click.option, show_envvar=True)
+"""`click.option` showing the option's environment variable in `--help`."""
