@@ -9,6 +9,7 @@ roleRef differs is deleted and created again (roleRef cannot change).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from typing import TYPE_CHECKING, Any
@@ -122,12 +123,13 @@ async def _ensure(reg: Registry, plural: str, expected: dict[str, Any]) -> None:
 
 
 async def reconcile_bootstrap_policy(reg: Registry) -> None:
-    """Create or top up every default ClusterRole, ClusterRoleBinding, Role and RoleBinding."""
-    for role in policy.cluster_roles():
-        await _ensure(reg, "clusterroles", role)
-    for binding in policy.cluster_role_bindings():
-        await _ensure(reg, "clusterrolebindings", binding)
-    for role in policy.namespace_roles():
-        await _ensure(reg, "roles", role)
-    for binding in policy.namespace_role_bindings():
-        await _ensure(reg, "rolebindings", binding)
+    """Create or top up every default ClusterRole, ClusterRoleBinding, Role and RoleBinding, each kind's all at
+    once (one after another, their hundred-odd reads and writes were a sixth of an apiserver's start)."""
+    kinds = (
+        ("clusterroles", policy.cluster_roles()),
+        ("clusterrolebindings", policy.cluster_role_bindings()),
+        ("roles", policy.namespace_roles()),
+        ("rolebindings", policy.namespace_role_bindings()),
+    )
+    for plural, objects in kinds:
+        await asyncio.gather(*(_ensure(reg, plural, obj) for obj in objects))
