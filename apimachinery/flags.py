@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-__all__ = ["command", "option"]
+__all__ = ["command", "kubeconfig_option", "log_level_option", "option", "server_option"]
 
 _CONTEXT = {"show_default": True, "max_content_width": 100}
 
@@ -26,3 +26,10 @@ def command(**kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
 
 option = functools.partial(click.option, show_envvar=True)
 """`click.option` showing the option's environment variable in `--help`."""
+
+# the flags most components share, spelled once
+server_option = option(
+    "--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig)."
+)
+kubeconfig_option = option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+log_level_option = option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")

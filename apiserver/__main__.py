@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
 from apimachinery.eventloop import uvloop_factory
-from apimachinery.flags import command, option
+from apimachinery.flags import command, log_level_option, option
 from apimachinery.httpserver import ServingLimits, bind_socket, raise_open_files_limit, uvicorn_options
 from apimachinery.logs import setup_logging
 from apimachinery.tlsserving import tls_options
@@ -378,7 +378,7 @@ def _list(values: tuple[str, ...]) -> tuple[str, ...]:
     hidden=True,
     help="Seconds between reconciles.",
 )
-@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+@log_level_option
 def cli(
     etcd_servers: str,
     insecure_bind_address: str | None,

@@ -12,7 +12,7 @@ import logging
 
 import click
 
-from apimachinery.flags import command, option
+from apimachinery.flags import command, kubeconfig_option, log_level_option, option, server_option
 from apimachinery.logs import setup_logging
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
@@ -20,8 +20,8 @@ from cluster_dns.app import ClusterDns, DnsOptions
 
 
 @command()
-@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
-@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@server_option
+@kubeconfig_option
 @option("--bind-address", required=True, envvar="TINYKUBE_BIND_ADDRESS", help="Address to serve DNS on.")
 @option("--port", default=53, envvar="TINYKUBE_PORT", help="DNS port (UDP and TCP).")
 @option(
@@ -57,7 +57,7 @@ from cluster_dns.app import ClusterDns, DnsOptions
     type=click.FloatRange(min=0.01),
     help="Seconds to wait for upstream resolvers.",
 )
-@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+@log_level_option
 def cli(
     server: str,
     kubeconfig: str,

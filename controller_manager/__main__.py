@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from apimachinery.flags import command, option
+from apimachinery.flags import command, kubeconfig_option, log_level_option, option, server_option
 from client.component import ComponentOptions, run_component
 from client.informer import InformerFactory
 from client.rest import ApiClient
@@ -47,8 +47,8 @@ def parse_duration(text: str, flag: str) -> float:
 
 
 @command()
-@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
-@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@server_option
+@kubeconfig_option
 @option(
     "--controllers",
     default="*",
@@ -129,7 +129,7 @@ def parse_duration(text: str, flag: str) -> float:
     default="30s",
     help="After a pod starts, how long readiness changes count as its initial readiness.",
 )
-@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+@log_level_option
 def cli(
     server: str,
     kubeconfig: str,

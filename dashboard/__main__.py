@@ -15,7 +15,7 @@ import socket
 
 import uvicorn
 
-from apimachinery.flags import command, option
+from apimachinery.flags import command, log_level_option, option, server_option
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from dashboard.app import dashboard_app
@@ -36,7 +36,7 @@ class _Server(uvicorn.Server):
 
 
 @command()
-@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
+@server_option
 @option(
     "--kubeconfig",
     default="",
@@ -51,7 +51,7 @@ class _Server(uvicorn.Server):
     envvar="TINYKUBE_HEALTH_PORT",
     help="Port for /healthz, /readyz and /metrics on the bind address.",
 )
-@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+@log_level_option
 def cli(
     server: str,
     kubeconfig: str,

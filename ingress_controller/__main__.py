@@ -13,7 +13,7 @@ import logging
 
 import click
 
-from apimachinery.flags import command, option
+from apimachinery.flags import command, kubeconfig_option, log_level_option, option, server_option
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from ingress_controller.controller import IngressOptions, run_ingress_controller
@@ -21,8 +21,8 @@ from ingress_controller.proxy import ProxyOptions
 
 
 @command()
-@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
-@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@server_option
+@kubeconfig_option
 @option(
     "--bind-address",
     required=True,
@@ -72,7 +72,7 @@ from ingress_controller.proxy import ProxyOptions
     envvar="TINYKUBE_PROXY_SEND_TIMEOUT",
     help="Seconds between two writes to an endpoint.",
 )
-@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+@log_level_option
 def cli(
     server: str,
     kubeconfig: str,

@@ -16,7 +16,7 @@ import socket
 import click
 
 from apimachinery.durations import parse_duration
-from apimachinery.flags import command, option
+from apimachinery.flags import command, kubeconfig_option, log_level_option, option, server_option
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from kube_proxy.plan import NodeInfo
@@ -40,8 +40,8 @@ def _duration(name: str, text: str) -> float:
 
 
 @command()
-@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
-@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@server_option
+@kubeconfig_option
 @option(
     "--node-name",
     default="",
@@ -74,7 +74,7 @@ def _duration(name: str, text: str) -> float:
     envvar="TINYKUBE_UDP_TIMEOUT",
     help="Idle time after which a UDP client association is closed.",
 )
-@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+@log_level_option
 def cli(
     server: str,
     kubeconfig: str,

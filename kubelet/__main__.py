@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from apimachinery.durations import parse_duration
-from apimachinery.flags import command, option
+from apimachinery.flags import command, kubeconfig_option, log_level_option, option, server_option
 from apimachinery.quantity import parse_quantity
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
@@ -100,8 +100,8 @@ def make_runtime(kind: str, cfg: KubeletConfig, docker_socket: str, pause_image:
 
 @command()
 @option("--node-name", required=True, envvar="TINYKUBE_NODE_NAME", help="Name of the Node this kubelet registers.")
-@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
-@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@server_option
+@kubeconfig_option
 @option(
     "--root-dir", default="", envvar="TINYKUBE_ROOT_DIR", help="State directory (default ~/.tinykube/kubelet/<node>)."
 )
@@ -257,7 +257,7 @@ def make_runtime(kind: str, cfg: KubeletConfig, docker_socket: str, pause_image:
     envvar="TINYKUBE_POD_INFRA_CONTAINER_IMAGE",
     help="The sandbox (pause) image of the docker runtime (default: a busybox image built locally).",
 )
-@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+@log_level_option
 def cli(
     node_name: str,
     server: str,

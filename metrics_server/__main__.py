@@ -12,7 +12,7 @@ import logging
 
 import click
 
-from apimachinery.flags import command, option
+from apimachinery.flags import command, kubeconfig_option, log_level_option, option, server_option
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from metrics_server.app import MetricsServer, MetricsServerOptions
@@ -20,8 +20,8 @@ from metrics_server.kubelet_client import KubeletClientOptions
 
 
 @command()
-@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
-@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@server_option
+@kubeconfig_option
 @option("--bind-address", required=True, envvar="TINYKUBE_BIND_ADDRESS", help="Address to serve the Metrics API on.")
 @option(
     "--port",
@@ -83,7 +83,7 @@ from metrics_server.kubelet_client import KubeletClientOptions
     envvar="TINYKUBE_HEALTH_PORT",
     help="Port on the bind address for /healthz, /readyz, /metrics (0: off).",
 )
-@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+@log_level_option
 def cli(
     server: str,
     kubeconfig: str,

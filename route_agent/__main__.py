@@ -11,7 +11,7 @@ import socket
 
 import click
 
-from apimachinery.flags import command, option
+from apimachinery.flags import command, kubeconfig_option, log_level_option, option, server_option
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from route_agent.agent import RouteAgent
@@ -19,8 +19,8 @@ from route_agent.iproute import IpRoute
 
 
 @command()
-@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
-@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@server_option
+@kubeconfig_option
 @option(
     "--node-name",
     default="",
@@ -35,7 +35,7 @@ from route_agent.iproute import IpRoute
     help="Seconds between full reconciliations.",
 )
 @option("--health-port", default=0, envvar="TINYKUBE_HEALTH_PORT", help="Port for /healthz (0 = off).")
-@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+@log_level_option
 def cli(
     server: str,
     kubeconfig: str,

@@ -11,7 +11,7 @@ import logging
 
 import click
 
-from apimachinery.flags import command, option
+from apimachinery.flags import command, kubeconfig_option, log_level_option, option, server_option
 from client.component import ComponentOptions, run_component
 from client.rest import ApiClient
 from scheduler.podinfo import DEFAULT_SCHEDULER_NAME
@@ -19,8 +19,8 @@ from scheduler.scheduler import run_scheduler
 
 
 @command()
-@option("--server", default="", envvar="TINYKUBE_SERVER", help="API server URL (overrides the kubeconfig).")
-@option("--kubeconfig", default="", envvar="KUBECONFIG", help="kubeconfig file.")
+@server_option
+@kubeconfig_option
 @option(
     "--scheduler-name",
     default=DEFAULT_SCHEDULER_NAME,
@@ -42,7 +42,7 @@ from scheduler.scheduler import run_scheduler
     type=click.IntRange(0, 100),
     help="Stop filtering once this percentage of the nodes is feasible (0: adaptive, as upstream).",
 )
-@option("--log-level", default="info", envvar="TINYKUBE_LOG_LEVEL", help="Log level.")
+@log_level_option
 def cli(
     server: str,
     kubeconfig: str,
