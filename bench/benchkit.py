@@ -28,7 +28,7 @@ def load_apiserver_bench() -> ModuleType:
 def running_status(now: str) -> dict[str, Any]:
     """The status the simulated kubelet writes for a pod it runs (Running and Ready), as of `now` (RFC 3339)."""
     conds = [
-        {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
+        {"type": t, "status": "True", "lastTransitionTime": now}
         for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
     ]
     container = {

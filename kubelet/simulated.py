@@ -107,7 +107,7 @@ def _running_status(pod: Obj, pod_ip: str, host_ip: str) -> Obj:
     now = now_rfc3339()
     spec = pod.get("spec") or {}
     conds = [
-        {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
+        {"type": t, "status": "True", "lastTransitionTime": now}  # no lastProbeTime: see kubelet/status.py
         for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
     ]
     containers = [

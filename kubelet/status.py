@@ -202,7 +202,9 @@ def _stamp(conds: list[Obj], old: Sequence[Mapping[str, Any]], now: str, generat
     for c in conds:
         prev = before.get(c["type"])
         same = prev is not None and prev.get("status") == c["status"] and prev.get("lastTransitionTime")
-        stamped = {**c, "lastProbeTime": None, "lastTransitionTime": prev["lastTransitionTime"] if same else now}
+        # no lastProbeTime: Go's zero time, which the apiserver drops as a null; sent as null inside a merge patch's
+        # list it kept the write off the apiserver's fast field check, and the stored conditions never equalled ours
+        stamped = {**c, "lastTransitionTime": prev["lastTransitionTime"] if same else now}
         if generation is not None:
             stamped["observedGeneration"] = generation
         out.append(stamped)
