@@ -8,7 +8,6 @@ for that was about 65 ms of each component's start, a fifth of it (bench/README.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +23,14 @@ def command(**kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
     return click.command(context_settings=_CONTEXT, **kwargs)
 
 
-option = functools.partial(click.option, show_envvar=True)
-"""`click.option` showing the option's environment variable in `--help`."""
+def option(*decls: str, **attrs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`click.option` showing the option's environment variable in `--help`, and its default unless that is
+    empty or the help text names it already (`[default: …]`)."""
+    attrs.setdefault("show_envvar", True)
+    if attrs.get("default") in ("", None) or "[default:" in str(attrs.get("help", "")):
+        attrs.setdefault("show_default", False)
+    return click.option(*decls, **attrs)
+
 
 # the flags most components share, spelled once
 server_option = option(
