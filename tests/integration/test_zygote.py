@@ -50,6 +50,18 @@ async def _exited(rt: ProcessRuntime, cid: str, timeout: float = 10.0) -> None:
     await asyncio.wait_for(rt._containers[cid].exited.wait(), timeout)
 
 
+async def _fds_once_exec_is_done(pid: int, timeout: float = 5.0) -> list[str]:
+    """The process's open fds once its exec has finished. posix_spawn's vfork parent resumes when the child
+    swaps in the new program's memory, a moment before the kernel closes the child's close-on-exec fds, so a
+    listing right after the start can still show one; an fd that really leaked stays, and is seen at the end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fds = sorted(await asyncio.to_thread(os.listdir, f"/proc/{pid}/fd"))
+        if fds == ["0", "1", "2"] or time.monotonic() > deadline:
+            return fds
+        await asyncio.sleep(0.01)
+
+
 def _log(rt: ProcessRuntime, cid: str) -> str:
     st = rt.container_status(cid)
     assert st is not None and st.log_path is not None
@@ -166,7 +178,7 @@ async def test_container_gets_only_its_stdio_and_failed_starts_leave_the_server_
     assert zygote is not None
     cid = await _run(runtime, "f1", _cfg(["sleep", "600"]))
     pid = runtime._containers[cid].proc.pid  # type: ignore[union-attr]
-    assert sorted(await asyncio.to_thread(os.listdir, f"/proc/{pid}/fd")) == ["0", "1", "2"]
+    assert await _fds_once_exec_is_done(pid) == ["0", "1", "2"]
     await runtime.stop_container(cid, 0)
     server = zygote.server_pid
     assert server is not None
