@@ -241,6 +241,12 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
+def interpreter() -> str:
+    """The Python that runs the apiserver (this one): its version and binary, for comparing figures across runs."""
+    binary = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    return f"Python {sys.version.split()[0]} ({binary})"
+
+
 def proc_status(pid: int, field_name: str) -> int:
     """A `kB` field of /proc/<pid>/status (VmHWM, VmRSS) in bytes; 0 if unavailable."""
     try:
@@ -570,7 +576,7 @@ class Bench:
         )
         self.report.notes.append(
             f"apiserver RSS at start: {proc_status(self.apiserver.pid, 'VmRSS') / MiB:.1f} MiB; "
-            f"{os.cpu_count()} CPUs shared by etcd, apiserver and this client"
+            f"{os.cpu_count()} CPUs shared by etcd, apiserver and this client; {interpreter()}"
         )
         async with contextlib.AsyncExitStack() as stack:
             # One client (one connection) per worker: a single httpx pool of C connections costs

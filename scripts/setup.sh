@@ -9,13 +9,27 @@ command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 # Debian's chromium: the dashboard tests drive it headless with Playwright (never `playwright install`).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The venv's interpreter: $PYTHON when set; else the distribution's /usr/bin/python3 when it is 3.11 or
+# newer (Debian and Ubuntu build it with profile-guided and link-time optimization; a default pyenv or
+# source build has neither, and every component spends about 10 % more CPU per request on it:
+# bench/README.md, "Session 26"), with python3-venv installed when it lacks it; else python3 on PATH.
+PY=${PYTHON:-python3}
+if [ -z "${PYTHON:-}" ] && /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
+  PY=/usr/bin/python3
+  /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tinykube: installing ${missing[*]} with apt-get" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-PY=${PYTHON:-python3}
+real() { "$1" -c 'import os, sys; print(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))'; }
+# a venv made from another interpreter is made again (its packages come back from pip's cache)
+if [ -x .venv/bin/python ] && [ "$(real .venv/bin/python 2>/dev/null)" != "$(real "$PY")" ]; then
+  echo "tinykube: making .venv again with $(real "$PY")" >&2
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
