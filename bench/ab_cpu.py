@@ -10,7 +10,8 @@ bench/apiserver.py's CPU per create moves by 10-40 % between runs a minute apart
 2-core VMs (bench/README.md, "Session 24"), so whole runs alternated tree by tree need dozens of pairs to show
 a 5 % change, and bench/server_instructions.py's instruction counts, which do not move, can promise a gain
 the CPU does not see (a mypyc build: 15 % fewer instructions per create, the same CPU). Here each tree's
-apiserver runs at the same time on its own etcd (`python -m apiserver` from that tree), and the batches
+apiserver runs at the same time on its own etcd (`python -m apiserver` from that tree, with the tree's
+`.venv/bin/python` when it has one: two venvs compare two interpreters), and the batches
 alternate between them (A then B, then B then A): 32 clients on `RawConnection` send a batch of N pod
 creates, then 2N GETs of them, to one server, then the same to the other. Each batch's apiserver CPU is read
 from the kernel's per-thread run time (`/proc/<pid>/task/*/schedstat`, nanoseconds; /proc/<pid>/stat counts in
@@ -28,6 +29,7 @@ import contextlib
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -99,6 +101,20 @@ async def open_side(label: str, url: str, secure: Any | None, pid: int) -> Side:
     return Side(label, pid, conns)
 
 
+def tree_python(tree: Path) -> str:
+    """The interpreter a tree's apiserver runs on: the tree's own venv's, else this one."""
+    own = tree / ".venv" / "bin" / "python"
+    return str(own) if own.exists() else sys.executable
+
+
+def interpreter(python: str) -> str:
+    """An interpreter's version and its binary, resolved (for the printout)."""
+    code = "import os, sys; print(sys.version.split()[0], os.path.realpath(sys._base_executable))"
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=30, check=True).stdout
+    version, binary = out.split()
+    return f"Python {version} ({binary})"
+
+
 async def measure(trees: list[tuple[str, Path]], batches: int, size: int, secure: bool) -> list[Side]:
     """Start both trees' servers, run the alternated batches (the first one a warm-up), stop them."""
     sides: list[Side] = []
@@ -106,7 +122,8 @@ async def measure(trees: list[tuple[str, Path]], batches: int, size: int, secure
         for label, tree in trees:
             tmp = Path(tempfile.mkdtemp(prefix="tinykube-ab-"))
             port, extra = ab.make_secure_port(tmp / "secure") if secure else (None, [])
-            _, api, url = stack.enter_context(apiserver_from_tree(tree, "", tmp=tmp, extra=extra))
+            python = tree_python(tree)
+            _, api, url = stack.enter_context(apiserver_from_tree(tree, "", tmp=tmp, extra=extra, python=python))
             sides.append(await open_side(label, url, port, api.pid))
         try:
             for b in range(batches + 1):
@@ -133,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     this, base = asyncio.run(measure(trees, args.batches, args.size, args.secure))
     port = "the secure port (TLS, x509, RBAC)" if args.secure else "the insecure port"
     print(f"apiserver CPU per operation, {port}, C={CONCURRENCY}, {args.batches} alternated batches of {args.size}:")
+    for label, tree in trees:
+        print(f"  {label}: {tree} on {interpreter(tree_python(tree))}")
     for op in ("create", "get"):
         ratios = [a / b for a, b in zip(this.per_op[op], base.per_op[op], strict=True)]
         low, _, high = statistics.quantiles(ratios, n=4)

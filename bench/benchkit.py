@@ -108,11 +108,13 @@ def apiserver_from_tree(
     ready_timeout: float = 30.0,
     tmp: Path | None = None,
     extra: Sequence[str] = (),
+    python: str | None = None,
 ) -> Iterator[tuple[Any, Any, str]]:
     """A new etcd and an apiserver run from `tree` (a checkout: A/B benchmarks start the base's), on the insecure port
     only, the ServiceAccount plug-in off, no compaction: yields (etcd, apiserver, its URL) once it is ready; both are
     stopped, and their directory (`tmp`, else a new one) removed, after the block. `wrapper` runs the server under
-    another command (valgrind), which must exec it in the same process; `extra` flags come last (a secure port's)."""
+    another command (valgrind), which must exec it in the same process; `extra` flags come last (a secure port's);
+    `python` is the interpreter (else this one)."""
     from tinykube.procs import Process, free_port, start_etcd, wait_ready
 
     tmp = tmp or Path(tempfile.mkdtemp(prefix=prefix))
@@ -121,7 +123,7 @@ def apiserver_from_tree(
         etcd, etcd_url = start_etcd(tmp)
         procs.append(etcd)
         port = free_port()
-        argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
+        argv = [python or sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port)]
         argv += ["--secure-port", "0", "--disable-admission-plugins", "ServiceAccount"]
         argv += ["--etcd-compaction-interval", "0", "--log-level", "warning", *extra]
         # exec: the shell becomes the apiserver, so the pid measured (and stopped) is the server's
