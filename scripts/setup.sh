@@ -12,11 +12,17 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # The venv's interpreter: $PYTHON when set; else the distribution's /usr/bin/python3 when it is 3.11 or
 # newer (Debian and Ubuntu build it with profile-guided and link-time optimization; a default pyenv or
 # source build has neither, and every component spends about 10 % more CPU per request on it:
-# bench/README.md, "Session 26"), with python3-venv installed when it lacks it; else python3 on PATH.
+# bench/README.md, "Session 26") and can make a venv, or is the only python3 here (then python3-venv is
+# installed); else python3 on PATH.
+real() { "$1" -c 'import os, sys; print(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))'; }
 PY=${PYTHON:-python3}
 if [ -z "${PYTHON:-}" ] && /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
-  PY=/usr/bin/python3
-  /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+  if /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    PY=/usr/bin/python3
+  elif [ "$(real python3 2>/dev/null)" = "$(real /usr/bin/python3)" ]; then
+    PY=/usr/bin/python3
+    missing+=(python3-venv)
+  fi
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tinykube: installing ${missing[*]} with apt-get" >&2
@@ -24,7 +30,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-real() { "$1" -c 'import os, sys; print(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))'; }
 # a venv made from another interpreter is made again (its packages come back from pip's cache)
 if [ -x .venv/bin/python ] && [ "$(real .venv/bin/python 2>/dev/null)" != "$(real "$PY")" ]; then
   echo "tinykube: making .venv again with $(real "$PY")" >&2
