@@ -29,7 +29,6 @@ import contextlib
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -107,14 +106,6 @@ def tree_python(tree: Path) -> str:
     return str(own) if own.exists() else sys.executable
 
 
-def interpreter(python: str) -> str:
-    """An interpreter's version and its binary, resolved (for the printout)."""
-    code = "import os, sys; print(sys.version.split()[0], os.path.realpath(sys._base_executable))"
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=30, check=True).stdout
-    version, binary = out.split()
-    return f"Python {version} ({binary})"
-
-
 async def measure(trees: list[tuple[str, Path]], batches: int, size: int, secure: bool) -> list[Side]:
     """Start both trees' servers, run the alternated batches (the first one a warm-up), stop them."""
     sides: list[Side] = []
@@ -151,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     port = "the secure port (TLS, x509, RBAC)" if args.secure else "the insecure port"
     print(f"apiserver CPU per operation, {port}, C={CONCURRENCY}, {args.batches} alternated batches of {args.size}:")
     for label, tree in trees:
-        print(f"  {label}: {tree} on {interpreter(tree_python(tree))}")
+        print(f"  {label}: {tree} on {ab.interpreter(tree_python(tree))}")
     for op in ("create", "get"):
         ratios = [a / b for a, b in zip(this.per_op[op], base.per_op[op], strict=True)]
         low, _, high = statistics.quantiles(ratios, n=4)

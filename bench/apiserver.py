@@ -241,10 +241,18 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def interpreter() -> str:
-    """The Python that runs the apiserver (this one): its version and binary, for comparing figures across runs."""
-    binary = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-    return f"Python {sys.version.split()[0]} ({binary})"
+_DESCRIBE = "import os, sys; print(sys.version.split()[0], os.path.realpath(sys._base_executable))"
+
+
+def interpreter(python: str | None = None) -> str:
+    """An interpreter's version and its binary, resolved (`python`, else this one, which runs the apiserver): figures
+    from two interpreters are not comparable."""
+    if python is None:
+        version, binary = sys.version.split()[0], os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    else:
+        out = subprocess.run([python, "-c", _DESCRIBE], capture_output=True, text=True, timeout=30, check=True)
+        version, binary = out.stdout.split()
+    return f"Python {version} ({binary})"
 
 
 def proc_status(pid: int, field_name: str) -> int:
