@@ -47,6 +47,8 @@ log = logging.getLogger("kubelet.docker")
 PAUSE_IMAGE = "tinykube/pause:busybox"
 BUSYBOX = "/bin/busybox"
 PULL_TIMEOUT = 60.0
+OOM_EVENT_WAIT = 1.0  # seconds an exit with 137 waits for the engine's word of an OOM kill (`_exit_state`)
+OOM_EVENT_POLL = 0.05
 LABEL_NODE = "io.tinykube.node"
 LABEL_OWNER = "io.tinykube.kubelet"  # which kubelet made it: what a restarted one cleans up
 LABEL_POD_UID = "io.kubernetes.pod.uid"
@@ -130,6 +132,7 @@ class _Container:
     docker_id: str
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: bool = False  # the kubelet stopped it: a SIGKILL's 137 is its own, no OOM kill to wait for
 
 
 class DockerRuntime:
@@ -386,7 +389,7 @@ class DockerRuntime:
     async def _wait(self, c: _Container, follower: asyncio.Task[None]) -> None:
         try:
             await self.engine.wait(c.docker_id)
-            state = (await self.engine.inspect(c.docker_id)).get("State") or {}
+            state = await self._exit_state(c)
         except DockerError:
             state = {}
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
@@ -402,6 +405,22 @@ class DockerRuntime:
         c.exited.set()
         self._notify(c)
 
+    async def _exit_state(self, c: _Container) -> dict[str, Any]:
+        """The engine's `State` of an exited container, with its OOM kill when there was one.
+
+        The engine hears of a container's exit and of the kernel's OOM kill on two paths, and under load (cgroup v2)
+        the exit can come first: the container reads as a plain SIGKILL (137) until the OOM event lands a moment
+        later (hashicorp/nomad#13119). So a 137 of a container with a memory limit, which the kubelet did not stop
+        itself, is looked at again until the engine says OOMKilled or `OOM_EVENT_WAIT` passes."""
+        state: dict[str, Any] = (await self.engine.inspect(c.docker_id)).get("State") or {}
+        if not c.config.memory_limit or c.stopping or state.get("ExitCode") != 137:
+            return state
+        deadline = time.monotonic() + OOM_EVENT_WAIT
+        while not state.get("OOMKilled") and time.monotonic() < deadline and not c.stopping:
+            await asyncio.sleep(OOM_EVENT_POLL)
+            state = (await self.engine.inspect(c.docker_id)).get("State") or {}
+        return state
+
     def _notify(self, c: _Container) -> None:
         notify_exit(self._callbacks, c.status.pod_uid, c.status.id)
 
@@ -410,6 +429,7 @@ class DockerRuntime:
         c = self._containers.get(container_id)
         if c is None or c.status.state is not ContainerState.RUNNING:
             return
+        c.stopping = True
         await self.engine.stop(container_id, max(grace, 0.0))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(c.exited.wait(), 10)
