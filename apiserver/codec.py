@@ -17,6 +17,7 @@ __all__ = [
     "TooDeep",
     "check_depth",
     "decode_body",
+    "encoded_response",
     "json_response",
     "media_type",
     "nests_within",
@@ -119,7 +120,11 @@ def check_depth(value: Any, raw: bytes | None = None, max_depth: int = MAX_DEPTH
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response encoded with orjson."""
-    body = orjson.dumps(obj)
+    return encoded_response(orjson.dumps(obj), status, headers)
+
+
+def encoded_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response of bytes already encoded."""
     if headers or status < 200 or status in (204, 304):
         return Response(body, status_code=status, media_type=JSON, headers=headers)
     # what Response.__init__ makes of it (the same attributes, headers in the same order), without its

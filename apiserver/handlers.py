@@ -17,17 +17,18 @@ from apimachinery import errors
 from apimachinery.hotmetrics import HotCounter, HotHistogram
 from apimachinery.resources import CREATE_ONLY, ResourceInfo
 from apiserver import managedfields, openapi
-from apiserver.codec import JSON, ObjectResponse, decode_body, json_response, wants_table
+from apiserver.codec import JSON, ObjectResponse, decode_body, encoded_response, json_response, wants_table
 from apiserver.context import UNDECODED, RequestContext
 from apiserver.kindregistry import KindRegistry
 from apiserver.options import ListOptions, WriteOptions
 from apiserver.registry import Registry, encode_list
 from apiserver.request_info import RequestInfo
 from apiserver.reviews import serve_review
+from apiserver.storage import StoredObject
 from apiserver.watch import watch_response
 from apiserver.writes import delete_options, dry_run_of, patch_object, update_object
 
-__all__ = ["REQUESTS", "handle", "object_response", "registry_of"]
+__all__ = ["REQUESTS", "handle", "object_response", "registry_of", "stored_response"]
 
 REQUESTS = HotCounter("apiserver_request_total", "API requests", ["verb", "resource", "code"])
 LATENCY = HotHistogram(
@@ -102,8 +103,8 @@ async def _dispatch(ctx: RequestContext) -> Response:
 async def _get(ctx: RequestContext) -> Response:
     assert ctx.resource is not None
     rv = ctx.query.get("resourceVersion", "")
-    obj = await registry_of(ctx).get(ctx.resource, ctx.namespace, ctx.name, rv, shared=True)
-    return object_response(ctx, obj)
+    stored = await registry_of(ctx).get_stored(ctx.resource, ctx.namespace, ctx.name, rv)
+    return stored_response(ctx, stored)
 
 
 async def _create(ctx: RequestContext) -> Response:
@@ -125,8 +126,10 @@ async def _create(ctx: RequestContext) -> Response:
     if isinstance(body, dict):
         manager = managedfields.manager_name(wo.field_manager, ctx.header("user-agent"))
         managedfields.set_on_create(res, body, manager)
-    obj = await registry_of(ctx).create(res, ctx.namespace or ctx.info.namespace or None, body, wo, user=ctx.user)
-    return check.apply(object_response(ctx, obj, 201, owned=True))
+    created = await registry_of(ctx).create_stored(
+        res, ctx.namespace or ctx.info.namespace or None, body, wo, user=ctx.user
+    )
+    return check.apply(stored_response(ctx, created, 201, owned=True))
 
 
 async def _delete(ctx: RequestContext) -> Response:
@@ -136,6 +139,13 @@ async def _delete(ctx: RequestContext) -> Response:
         ctx.resource, ctx.namespace, ctx.name, options, dry_run_of(ctx, options), user=ctx.user
     )
     return json_response(obj)
+
+
+def stored_response(ctx: RequestContext, stored: StoredObject, code: int = 200, *, owned: bool = False) -> Response:
+    """`object_response` of a stored object: in plain JSON, the JSON it keeps (made once, or as etcd holds it)."""
+    if (ctx.answer_object and owned) or wants_table(ctx.header("accept")):
+        return object_response(ctx, stored.obj, code, owned=owned)
+    return encoded_response(stored.json(), code)
 
 
 def object_response(ctx: RequestContext, obj: dict[str, Any], code: int = 200, *, owned: bool = False) -> Response:

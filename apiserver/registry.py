@@ -170,21 +170,26 @@ class Registry:
         copy; otherwise the object is the caller's to change (a copy decoded from the JSON the stored object
         keeps: cheaper than deepcopy).
         """
+        stored = await self.get_stored(res, namespace, name, rv)
+        return stored.obj if shared else orjson.loads(stored.json())
+
+    async def get_stored(self, res: ResourceInfo, namespace: str | None, name: str, rv: str = "") -> StoredObject:
+        """`get`'s object as stored (no one may change it): its JSON is made once and kept."""
         key = self.key(res, namespace, name)
         parse_resource_version(rv)
         if rv == "0" and self.cache.ready.is_set():
             stored = self.cache.cache(res.storage_name).get(key)
             if stored is None:
                 raise errors.not_found(res.plural, name, res.group)
-            return stored.obj if shared else orjson.loads(stored.json())
+            return stored
         if not rv:
             try:
                 stored = await self.cache.consistent_get(res.storage_name, key)
             except StorageUnavailable as e:
                 raise _storage_errors(e) from e
             if stored is not None:
-                return stored.obj if shared else orjson.loads(stored.json())
-        return (await self._read(key, res, name)).obj
+                return stored
+        return await self._read(key, res, name)
 
     async def list(self, res: ResourceInfo, namespace: str | None, opts: ListOptions) -> dict[str, Any]:
         """A `<Kind>List` honouring selectors, limit/continue and resourceVersion rules."""
@@ -349,6 +354,18 @@ class Registry:
 
         The registry takes ownership of `body` (it is changed in place, not copied).
         """
+        return (await self.create_stored(res, namespace, body, wo, user=user)).obj
+
+    async def create_stored(
+        self,
+        res: ResourceInfo,
+        namespace: str | None,
+        body: dict[str, Any],
+        wo: WriteOptions,
+        *,
+        user: UserInfo | None = None,
+    ) -> StoredObject:
+        """`create`, answering the object as stored: its `obj` is the caller's, its JSON the one written."""
         strategy = self.strategy(res)
         named = isinstance(body, dict) and bool((body.get("metadata") or {}).get("name"))
         obj = self._check_type(res, body, copy_body=False)
@@ -363,7 +380,10 @@ class Registry:
         try:
             self._validate(res, strategy, obj, None, m.get("name", ""))
             await self.admission.validate(attrs, self)
-            created = obj if wo.dry_run else await self._store_new(res, namespace, obj, named)
+            if wo.dry_run:
+                created = StoredObject(self.key(res, namespace, m.get("name", "")), obj, 0)
+            else:
+                created = await self._store_new(res, namespace, obj, named)
             stored = True
             return created
         finally:
@@ -395,12 +415,12 @@ class Registry:
 
     async def _store_new(
         self, res: ResourceInfo, namespace: str | None, obj: dict[str, Any], named: bool
-    ) -> dict[str, Any]:
+    ) -> StoredObject:
         """Write a new key; a generated name that is taken is generated again (a few times)."""
         m = meta(obj)
         for _ in range(5 if m.get("generateName") and not named else 1):
             try:
-                return (await self.storage.create(self.key(res, namespace, m["name"]), obj)).obj
+                return await self.storage.create(self.key(res, namespace, m["name"]), obj)
             except KeyExists:
                 if named:
                     break

@@ -21,6 +21,7 @@ from apiserver.negotiation import Output
 from apiserver.options import ListOptions
 from apiserver.printers import Printer
 from apiserver.registry import Registry
+from apiserver.storage import StoredObject
 from apiserver.watch_cache import CacheWatcher, TooOld
 
 __all__ = ["WatchResponse", "server_cycle", "watch_response"]
@@ -63,10 +64,10 @@ class _Encoder:
         self.output = output
         self._key = (output.media_type, output.transform, output.version)
 
-    def event(self, ev_type: str, obj: dict[str, Any], shared: dict[Any, bytes] | None = None) -> bytes:
+    def event(self, ev_type: str, obj: dict[str, Any] | StoredObject, shared: dict[Any, bytes] | None = None) -> bytes:
         """One event's frame, from `shared` (a cache event's frames) when it was already made."""
         if self.table:
-            return self._table(ev_type, obj)
+            return self._table(ev_type, obj.obj if isinstance(obj, StoredObject) else obj)
         if shared is None:
             return self._frame(ev_type, obj)
         key = (*self._key, ev_type)
@@ -75,7 +76,11 @@ class _Encoder:
             data = shared[key] = self._frame(ev_type, obj)
         return data
 
-    def _frame(self, ev_type: str, obj: dict[str, Any]) -> bytes:
+    def _frame(self, ev_type: str, obj: dict[str, Any] | StoredObject) -> bytes:
+        if isinstance(obj, StoredObject):
+            if self.output is None:  # the JSON the object keeps, as orjson would frame it
+                return b'{"type":"%s","object":%s}\n' % (ev_type.encode(), obj.json())
+            obj = obj.obj
         if self.output is None:
             return _line(ev_type, obj)
         return negotiation.watch_frame({"type": ev_type, "object": obj}, self.output)

@@ -37,9 +37,10 @@ T = TypeVar("T")
 OPEN_WATCHES = Gauge("apiserver_registered_watchers", "open client watches", ["resource"])
 
 Predicate = Callable[[dict[str, Any]], bool]
-# A client watch's queue item: the event type it sees, the object, and the cache event's encodings to share
-# (None for an initial ADDED from the snapshot); in-process watchers get (type, object).
-Item = tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], dict[Any, bytes] | None]
+# A client watch's queue item: the event type it sees, the object as stored (its JSON kept: a watch in JSON never
+# decodes it), and the cache event's encodings to share (None for an initial ADDED from the snapshot); in-process
+# watchers get (type, object).
+Item = tuple[str, dict[str, Any]] | tuple[str, StoredObject, dict[Any, bytes] | None]
 
 
 PROGRESS_KEY = "-watch-cache-progress"
@@ -61,17 +62,27 @@ class CacheEvent:
 
     type: str
     key: str
-    obj: dict[str, Any]
-    prev_obj: dict[str, Any] | None
+    stored: StoredObject
+    prev: StoredObject | None
     revision: int
     # Each encoding of this event's watch frame, made once and sent to every watcher that asks for it.
     encoded: dict[Any, bytes] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        """The object as of this event (a DELETED one's last state, at the deletion's revision)."""
+        return self.stored.obj
+
+    @property
+    def prev_obj(self) -> dict[str, Any] | None:
+        """The object before this event, if the cache held it."""
+        return self.prev.obj if self.prev is not None else None
 
 
 @dataclass(eq=False)
 class CacheWatcher:
     """One client watch: a bounded queue of (type, object) fed by the cache (with `shared`, of
-    (type, object, the cache event's shared encodings)); no predicate matches everything."""
+    (type, stored object, the cache event's shared encodings)); no predicate matches everything."""
 
     predicate: Predicate | None
     queue: asyncio.Queue[Item | None] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
@@ -87,7 +98,7 @@ class CacheWatcher:
         if self.closed:
             return
         if self.predicate is None:  # everything: an event is seen as it happened
-            self._put((ev.type, ev.obj, ev.encoded) if self.shared else (ev.type, ev.obj))
+            self._put((ev.type, ev.stored, ev.encoded) if self.shared else (ev.type, ev.obj))
             return
         now = self.predicate(ev.obj) if ev.type != "DELETED" else False
         before = ev.prev_obj is not None and self.predicate(ev.prev_obj)
@@ -102,7 +113,7 @@ class CacheWatcher:
         else:
             out = None
         if out is not None:
-            self._put((out, ev.obj, ev.encoded) if self.shared else (out, ev.obj))
+            self._put((out, ev.stored, ev.encoded) if self.shared else (out, ev.obj))
 
     def _put(self, item: Item | None) -> None:
         sink = self.sink
@@ -155,26 +166,28 @@ class ResourceCache:
 
     def apply(self, ev: WatchEvent) -> None:
         """Fold one etcd event in and fan it out."""
-        prev = self._objects.get(ev.key)
         # the cache's own copy is the previous object: every key etcd held at the cache's list, and every change
         # since, is here (a value no decoder could read is in neither the cache nor any client's view)
-        prev_obj = prev.obj if prev else None
+        prev = self._objects.get(ev.key)
         self.changed = ev.revision
         if prev is None or ev.type != "PUT":  # a key added or removed
             self._sorted = None
         if ev.type == "PUT":
-            assert ev.obj is not None
-            self._objects[ev.key] = StoredObject(ev.key, ev.obj, ev.revision)
-            if prev_obj is not None and not ev.created:
-                cev = CacheEvent("MODIFIED", ev.key, ev.obj, prev_obj, ev.revision)
+            stored = ev.stored
+            assert stored is not None
+            self._objects[ev.key] = stored
+            if prev is not None and not ev.created:
+                cev = CacheEvent("MODIFIED", ev.key, stored, prev, ev.revision)
             else:
-                cev = CacheEvent("ADDED", ev.key, ev.obj, None, ev.revision)
+                cev = CacheEvent("ADDED", ev.key, stored, None, ev.revision)
         else:
             self._objects.pop(ev.key, None)
-            if prev_obj is None:
+            if prev is None:
                 return
+            prev_obj = prev.obj
             meta = {**prev_obj.get("metadata", {}), "resourceVersion": str(ev.revision)}
-            cev = CacheEvent("DELETED", ev.key, {**prev_obj, "metadata": meta}, prev_obj, ev.revision)
+            gone = StoredObject(ev.key, {**prev_obj, "metadata": meta}, ev.revision)
+            cev = CacheEvent("DELETED", ev.key, gone, prev, ev.revision)
         if len(self._window) == self._window.maxlen:
             self._oldest = self._window[0].revision
         self._window.append(cev)
@@ -234,7 +247,7 @@ class ResourceCache:
         if initial:
             for stored in self.snapshot():
                 if predicate is None or predicate(stored.obj):
-                    w._put(("ADDED", stored.obj, None) if shared else ("ADDED", stored.obj))
+                    w._put(("ADDED", stored, None) if shared else ("ADDED", stored.obj))
         else:
             for ev in self._window:
                 if ev.revision > from_revision:

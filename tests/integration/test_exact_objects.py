@@ -277,3 +277,27 @@ async def test_generic_answers_carry_empty_details(api: httpx.AsyncClient, ns: s
         "details": {},
         "code": 422,
     }
+
+
+async def test_objects_come_in_go_field_order_on_every_read(api: httpx.AsyncClient, ns: str) -> None:
+    path = pods_path(ns)
+    rv0 = (await api.get(path)).json()["metadata"]["resourceVersion"]
+    body = pod("ordered", {"app": "x"})
+    body["metadata"] = {"labels": body["metadata"]["labels"], "name": "ordered"}  # the client's own order
+    created = await api.post(path, json={"spec": body["spec"], "metadata": body["metadata"], "kind": "Pod"})
+    assert created.status_code == 201, created.text
+    rv = created.json()["metadata"]["resourceVersion"]
+    events = await collect(api, path, lambda evs: len(evs) >= 1, resourceVersion=rv0)
+    answers = {
+        "create": created.json(),
+        "get": (await api.get(pods_path(ns, "ordered"))).json(),
+        "get from the cache": (await api.get(pods_path(ns, "ordered"), params={"resourceVersion": "0"})).json(),
+        "list": (await api.get(path)).json()["items"][0],
+        "watch": events[0]["object"],
+    }
+    for how, obj in answers.items():
+        # as kube-apiserver writes a Pod: TypeMeta, then ObjectMeta from name to resourceVersion, spec, status
+        assert list(obj)[:3] == ["kind", "apiVersion", "metadata"], how
+        assert list(obj["metadata"])[:4] == ["name", "namespace", "uid", "resourceVersion"], how
+        assert obj["metadata"]["resourceVersion"] == rv, how
+        assert obj["metadata"]["labels"] == {"app": "x"}, how

@@ -192,7 +192,7 @@ async def test_rbac_follows_the_watch_cache_through_live_events_and_a_relist() -
         nonlocal revision
         revision += 1
         key = f"/registry/{collection.resource}/ns/{obj['metadata']['name']}"
-        collection.apply(WatchEvent("PUT", key, obj, revision, True))
+        collection.apply(WatchEvent("PUT", key, StoredObject(key, obj, revision), revision, True))
 
     assert await status(app, "alice", POD) == 403
     put(roles, role("read", ["get"]))

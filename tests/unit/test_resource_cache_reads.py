@@ -8,7 +8,8 @@ from apiserver.watch_cache import ResourceCache
 
 
 def _put(cache: ResourceCache, key: str, revision: int, **fields: object) -> None:
-    cache.apply(WatchEvent("PUT", key, {"metadata": {"name": key.rsplit("/", 1)[-1]}, **fields}, revision, True))
+    obj = {"metadata": {"name": key.rsplit("/", 1)[-1]}, **fields}
+    cache.apply(WatchEvent("PUT", key, StoredObject(key, obj, revision), revision, True))
 
 
 def test_under_gives_one_namespace_in_key_order() -> None:
