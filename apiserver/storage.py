@@ -137,7 +137,7 @@ class StoredObject:
         """The object, with its resourceVersion."""
         obj = self._obj
         if obj is None:
-            obj = self._obj = _with_rv(orjson.loads(self._value), self.revision)
+            obj = self._obj = orjson.loads(self.json())
         return obj
 
     def json(self) -> bytes:
@@ -148,6 +148,7 @@ class StoredObject:
             if at:  # etcd's bytes with the resourceVersion spliced in: nothing decoded or encoded
                 value = self._value
                 data = b'%s,"resourceVersion":"%d"%s' % (value[:at], self.revision, value[at:])
+                self._value = b""  # all of it is in the JSON now
             else:
                 data = orjson.dumps(self._obj)
             self._json = data
