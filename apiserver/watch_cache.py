@@ -62,21 +62,11 @@ class CacheEvent:
 
     type: str
     key: str
-    stored: StoredObject
-    prev: StoredObject | None
+    stored: StoredObject  # the object as of this event (a DELETED one's last state, at the deletion's revision)
+    prev: StoredObject | None  # the object before it, if the cache held it
     revision: int
     # Each encoding of this event's watch frame, made once and sent to every watcher that asks for it.
     encoded: dict[Any, bytes] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def obj(self) -> dict[str, Any]:
-        """The object as of this event (a DELETED one's last state, at the deletion's revision)."""
-        return self.stored.obj
-
-    @property
-    def prev_obj(self) -> dict[str, Any] | None:
-        """The object before this event, if the cache held it."""
-        return self.prev.obj if self.prev is not None else None
 
 
 @dataclass(eq=False)
@@ -97,23 +87,17 @@ class CacheWatcher:
         """Filter one event for this watcher and enqueue it without blocking."""
         if self.closed:
             return
-        if self.predicate is None:  # everything: an event is seen as it happened
-            self._put((ev.type, ev.stored, ev.encoded) if self.shared else (ev.type, ev.obj))
-            return
-        now = self.predicate(ev.obj) if ev.type != "DELETED" else False
-        before = ev.prev_obj is not None and self.predicate(ev.prev_obj)
-        if ev.type == "DELETED":
-            out = "DELETED" if self.predicate(ev.obj) else None
-        elif now and before:
-            out = "MODIFIED"
-        elif now:
-            out = "ADDED"
-        elif before:
-            out = "DELETED"
+        predicate, stored = self.predicate, ev.stored
+        if predicate is None:  # everything: an event is seen as it happened
+            out: str | None = ev.type
+        elif ev.type == "DELETED":
+            out = "DELETED" if predicate(stored.obj) else None
         else:
-            out = None
+            now, prev = predicate(stored.obj), ev.prev
+            before = prev is not None and predicate(prev.obj)
+            out = ("MODIFIED" if before else "ADDED") if now else ("DELETED" if before else None)
         if out is not None:
-            self._put((out, ev.stored, ev.encoded) if self.shared else (out, ev.obj))
+            self._put((out, stored, ev.encoded) if self.shared else (out, stored.obj))
 
     def _put(self, item: Item | None) -> None:
         sink = self.sink
