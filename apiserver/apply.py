@@ -11,7 +11,7 @@ from apimachinery import errors
 from apimachinery.meta import meta
 from apimachinery.resources import ResourceInfo
 from apiserver import managedfields, openapi
-from apiserver.codec import json_response
+from apiserver.codec import encoded_response, json_response
 from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
 from apiserver.versions import addressed_api_version
@@ -64,7 +64,7 @@ async def server_side_apply(ctx: RequestContext, patch: Any, wo: WriteOptions) -
                 raise
         # created meanwhile by someone else: apply onto theirs
         result = await reg.update(res, ns, name, merge, wo, subresource, user=ctx.user)
-    return json_response(result.obj)
+    return encoded_response(result.stored.json())
 
 
 def _check_applied_fields(res: ResourceInfo, ns: str | None, name: str, patch: dict[str, Any], directive: str) -> None:

@@ -63,8 +63,13 @@ _IMMUTABLE_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGra
 class WriteResult:
     """The object a write produced and whether it created it (201) or not (200)."""
 
-    obj: dict[str, Any]
+    stored: StoredObject  # its JSON is the one written (no encode for the answer)
     created: bool = False
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        """The object written."""
+        return self.stored.obj
 
 
 def _storage_errors(e: Exception) -> errors.StatusError:
@@ -493,7 +498,7 @@ class Registry:
         await _finish_all(finishes, True, res, name)
         if deleting[0] and not wo.dry_run:
             await self._after_delete(strategy, stored.obj)
-        return WriteResult(stored.obj)
+        return WriteResult(stored)
 
     async def update_stored(
         self,

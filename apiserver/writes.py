@@ -11,7 +11,7 @@ from starlette.responses import Response
 from apimachinery import errors
 from apimachinery.patch import MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, UnsupportedPatchType, apply_patch
 from apiserver import fastcheck, managedfields, openapi
-from apiserver.codec import PATCH_TYPES, decode_body, json_response, media_type, nests_within
+from apiserver.codec import PATCH_TYPES, decode_body, encoded_response, json_response, media_type, nests_within
 from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
 
@@ -47,7 +47,7 @@ async def update_object(ctx: RequestContext) -> Response:
             raise errors.bad_request(why) from None
         managedfields.set_on_create(res, body, manager)
         return check.apply(json_response(await reg.create(res, ctx.namespace, body, wo, user=ctx.user), 201))
-    return check.apply(json_response(result.obj, 201 if result.created else 200))
+    return check.apply(encoded_response(result.stored.json(), 201 if result.created else 200))
 
 
 async def patch_object(ctx: RequestContext) -> Response:
@@ -105,7 +105,7 @@ async def patch_object(ctx: RequestContext) -> Response:
         return managedfields.track_update(res, cur, new, manager, complete=complete)
 
     result = await reg.update(res, ctx.namespace, ctx.name, mutate, wo, subresource, user=ctx.user)
-    return check.apply(json_response(result.obj))
+    return check.apply(encoded_response(result.stored.json()))
 
 
 def _patched_fields(patch: Any) -> frozenset[str] | None:
