@@ -143,15 +143,18 @@ class StoredObject:
     def json(self) -> bytes:
         """`obj` as JSON, made on first use and then kept."""
         data = self._json
-        if data is None:
-            at = self._at
-            if at:  # etcd's bytes with the resourceVersion spliced in: nothing decoded or encoded
-                value = self._value
-                data = b'%s,"resourceVersion":"%d"%s' % (value[:at], self.revision, value[at:])
-                self._value = b""  # all of it is in the JSON now
-            else:
-                data = orjson.dumps(self._obj)
-            self._json = data
+        if data is not None:
+            return data
+        at = self._at
+        if not at:
+            data = self._json = orjson.dumps(self._obj)
+            return data
+        value = self._value
+        if not value:  # another thread made the JSON meanwhile (it is set before the bytes are dropped)
+            return self._json  # type: ignore[return-value]
+        # etcd's bytes with the resourceVersion spliced in: nothing decoded or encoded
+        data = self._json = b'%s,"resourceVersion":"%d"%s' % (value[:at], self.revision, value[at:])
+        self._value = b""  # all of it is in the JSON now
         return data
 
     def __repr__(self) -> str:
