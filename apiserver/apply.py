@@ -11,7 +11,7 @@ from apimachinery import errors
 from apimachinery.meta import meta
 from apimachinery.resources import ResourceInfo
 from apiserver import managedfields, openapi
-from apiserver.codec import encoded_response, json_response
+from apiserver.codec import encoded_response
 from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
 from apiserver.versions import addressed_api_version
@@ -58,7 +58,7 @@ async def server_side_apply(ctx: RequestContext, patch: Any, wo: WriteOptions) -
         body = copy.deepcopy(patch)
         managedfields.set_on_create(res, body, wo.field_manager, "Apply")
         try:
-            return json_response(await reg.create(res, ns, body, wo, user=ctx.user), 201)
+            return encoded_response((await reg.create(res, ns, body, wo, user=ctx.user)).json(), 201)
         except errors.StatusError as exists:
             if exists.reason != "AlreadyExists":
                 raise

@@ -126,9 +126,7 @@ async def _create(ctx: RequestContext) -> Response:
     if isinstance(body, dict):
         manager = managedfields.manager_name(wo.field_manager, ctx.header("user-agent"))
         managedfields.set_on_create(res, body, manager)
-    created = await registry_of(ctx).create_stored(
-        res, ctx.namespace or ctx.info.namespace or None, body, wo, user=ctx.user
-    )
+    created = await registry_of(ctx).create(res, ctx.namespace or ctx.info.namespace or None, body, wo, user=ctx.user)
     return check.apply(stored_response(ctx, created, 201, owned=True))
 
 

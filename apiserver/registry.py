@@ -354,23 +354,12 @@ class Registry:
         wo: WriteOptions,
         *,
         user: UserInfo | None = None,
-    ) -> dict[str, Any]:
+    ) -> StoredObject:
         """Create an object: 201 with it, 409 AlreadyExists, 422 Invalid, 404/403 from NamespaceLifecycle.
 
-        The registry takes ownership of `body` (it is changed in place, not copied).
+        The registry takes ownership of `body` (it is changed in place, not copied). The answer is the object as
+        stored: its `obj` is the caller's, its JSON the one written.
         """
-        return (await self.create_stored(res, namespace, body, wo, user=user)).obj
-
-    async def create_stored(
-        self,
-        res: ResourceInfo,
-        namespace: str | None,
-        body: dict[str, Any],
-        wo: WriteOptions,
-        *,
-        user: UserInfo | None = None,
-    ) -> StoredObject:
-        """`create`, answering the object as stored: its `obj` is the caller's, its JSON the one written."""
         strategy = self.strategy(res)
         named = isinstance(body, dict) and bool((body.get("metadata") or {}).get("name"))
         obj = self._check_type(res, body, copy_body=False)

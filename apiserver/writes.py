@@ -11,7 +11,7 @@ from starlette.responses import Response
 from apimachinery import errors
 from apimachinery.patch import MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, UnsupportedPatchType, apply_patch
 from apiserver import fastcheck, managedfields, openapi
-from apiserver.codec import PATCH_TYPES, decode_body, encoded_response, json_response, media_type, nests_within
+from apiserver.codec import PATCH_TYPES, decode_body, encoded_response, media_type, nests_within
 from apiserver.context import RequestContext
 from apiserver.options import WriteOptions
 
@@ -46,7 +46,8 @@ async def update_object(ctx: RequestContext) -> Response:
             why = f"the name of the object ({body_name}) does not match the name on the URL ({name})"
             raise errors.bad_request(why) from None
         managedfields.set_on_create(res, body, manager)
-        return check.apply(json_response(await reg.create(res, ctx.namespace, body, wo, user=ctx.user), 201))
+        created = await reg.create(res, ctx.namespace, body, wo, user=ctx.user)
+        return check.apply(encoded_response(created.json(), 201))
     return check.apply(encoded_response(result.stored.json(), 201 if result.created else 200))
 
 
