@@ -87,17 +87,34 @@ class Compacted(StorageError):
         self.compacted_revision = compacted_revision
 
 
-# How this apiserver lays out a stored object's JSON: kind, apiVersion and metadata first, the metadata opening with
-# name, generateName, namespace and uid, as upstream's types order them, and without resourceVersion (the key's mod
-# revision says it). A value laid out so, with no resourceVersion anywhere in it, is served with the revision
-# spliced in after the uid, where upstream writes it, and decoded only when someone reads the object.
+# How this apiserver lays out a stored object's JSON: kind, apiVersion and metadata first, the metadata's fields in
+# the order of upstream's ObjectMeta (name, generateName, namespace, selfLink, uid, ...), and without
+# resourceVersion (the key's mod revision says it). A value laid out so, with no resourceVersion anywhere in it, is
+# served with the revision spliced in after the uid, where upstream writes it, and decoded only when someone reads
+# the object.
 _HEAD = re.compile(
     rb'\{"kind":"[^"\\]*","apiVersion":"[^"\\]*","metadata":\{"name":"[^"\\]*",'
-    rb'(?:"generateName":"[^"\\]*",)?(?:"namespace":"[^"\\]*",)?"uid":"[^"\\]*"'
+    rb'(?:"generateName":"[^"\\]*",)?(?:"namespace":"[^"\\]*",)?(?:"selfLink":"[^"\\]*",)?"uid":"[^"\\]*"'
 )
 _RV_KEY = b'"resourceVersion":'
 _TOP_FIRST = ("kind", "apiVersion", "metadata")
-_META_FIRST = ("name", "generateName", "namespace", "uid")
+# ObjectMeta's fields in the order of upstream's type (resourceVersion, spliced in after uid, is not stored)
+_META_ORDER = (
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+)
 
 
 def splice_point(value: bytes) -> int:
@@ -207,15 +224,16 @@ def _with_rv(obj: dict[str, Any], revision: int) -> dict[str, Any]:
 
 
 def _laid_out(obj: dict[str, Any]) -> dict[str, Any]:
-    """`obj` as it is stored (`splice_point`): kind, apiVersion and metadata first, the metadata opening with name,
-    generateName, namespace and uid, and without resourceVersion (the write's revision gives it)."""
+    """`obj` as it is stored (`splice_point`): kind, apiVersion and metadata first, the metadata's fields in the order
+    of upstream's ObjectMeta, and without resourceVersion (the write's revision gives it)."""
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return obj
-    m = {k: meta[k] for k in _META_FIRST if k in meta}
-    for k, v in meta.items():
-        if k not in m and k != "resourceVersion":
-            m[k] = v
+    m = {k: meta[k] for k in _META_ORDER if k in meta}
+    if len(m) + ("resourceVersion" in meta) != len(meta):  # fields of no known place go last, in their order
+        for k, v in meta.items():
+            if k not in m and k != "resourceVersion":
+                m[k] = v
     out = {k: obj[k] for k in _TOP_FIRST if k in obj}
     out["metadata"] = m
     for k, v in obj.items():

@@ -28,6 +28,24 @@ def _deployment(name: str) -> dict:
     }
 
 
+_OBJECT_META_ORDER = [
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+]
+
 DS_ZEROS = {"currentNumberScheduled": 0, "desiredNumberScheduled": 0, "numberMisscheduled": 0, "numberReady": 0}
 
 
@@ -296,8 +314,11 @@ async def test_objects_come_in_go_field_order_on_every_read(api: httpx.AsyncClie
         "watch": events[0]["object"],
     }
     for how, obj in answers.items():
-        # as kube-apiserver writes a Pod: TypeMeta, then ObjectMeta from name to resourceVersion, spec, status
+        # as kube-apiserver writes a Pod: TypeMeta, then ObjectMeta's fields in the order of its Go type
         assert list(obj)[:3] == ["kind", "apiVersion", "metadata"], how
-        assert list(obj["metadata"])[:4] == ["name", "namespace", "uid", "resourceVersion"], how
+        keys = list(obj["metadata"])
+        assert keys[:4] == ["name", "namespace", "uid", "resourceVersion"], how
+        assert keys == [k for k in _OBJECT_META_ORDER if k in keys], how
+        assert {"creationTimestamp", "labels", "managedFields"} <= set(keys), how
         assert obj["metadata"]["resourceVersion"] == rv, how
         assert obj["metadata"]["labels"] == {"app": "x"}, how
