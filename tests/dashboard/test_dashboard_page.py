@@ -29,9 +29,30 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 async def open_overview(page: Any, dashboard: Dashboard, ns: str = "") -> None:
-    """Load the page (for one namespace) and wait until every list has come back."""
-    await page.goto(f"{dashboard.url}/" + (f"?namespace={ns}" if ns else ""))
-    await page.wait_for_selector("body[data-synced=true]")
+    """Load the page (for one namespace) and wait until every list has come back; if they do not, fail naming
+    the page's requests still open (CI once saw the lists not come back in 15 s, and nothing else)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    open_requests: dict[Any, str] = {}
+
+    def started(request: Any) -> None:
+        open_requests[request] = request.url
+
+    def ended(request: Any) -> None:
+        open_requests.pop(request, None)
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
+    try:
+        await page.goto(f"{dashboard.url}/" + (f"?namespace={ns}" if ns else ""))
+        await page.wait_for_selector("body[data-synced=true]")
+    except PlaywrightTimeout as e:
+        still = sorted(open_requests.values())
+        raise AssertionError(f"not every list came back; requests still open: {still}") from e
+    finally:
+        for event, handler in (("request", started), ("requestfinished", ended), ("requestfailed", ended)):
+            page.remove_listener(event, handler)
     await page.wait_for_selector("#connection.ok")
 
 
