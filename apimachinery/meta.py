@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "OBJECT_META_FIELDS",
     "format_time",
     "generate_name",
     "meta",
@@ -16,6 +17,25 @@ __all__ = [
     "now",
     "parse_time",
 ]
+
+# metav1.ObjectMeta's fields, in the order of its Go type (and so of kube-apiserver's JSON)
+OBJECT_META_FIELDS = (
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+)
 
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _ALPHABET_SIZE = len(_NAME_ALPHABET)

@@ -22,6 +22,7 @@ from aetcd import rpc, utils
 from apimachinery import errors
 from apimachinery.errors import StatusError, request_entity_too_large
 from apimachinery.hotmetrics import HotHistogram
+from apimachinery.meta import OBJECT_META_FIELDS
 from apiserver.etcdclient import EtcdClient, EtcdTLS, parse_endpoints
 from apiserver.etcdgrpc import GrpcError
 from apiserver.etcdwire import range_request, txn_create, txn_delete, txn_update
@@ -99,22 +100,7 @@ _HEAD = re.compile(
 _RV_KEY = b'"resourceVersion":'
 _TOP_FIRST = ("kind", "apiVersion", "metadata")
 # ObjectMeta's fields in the order of upstream's type (resourceVersion, spliced in after uid, is not stored)
-_META_ORDER = (
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-)
+_META_ORDER = tuple(k for k in OBJECT_META_FIELDS if k != "resourceVersion")
 
 
 def splice_point(value: bytes) -> int:

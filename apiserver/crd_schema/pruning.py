@@ -9,31 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from apimachinery.meta import OBJECT_META_FIELDS
 from apiserver.crd_schema.node import Node
 
 __all__ = ["prune"]
 
 # metav1.ObjectMeta's fields: an embedded object's metadata keeps these and loses the rest, as upstream's
 # objectmeta.Coerce does by decoding it into ObjectMeta
-_OBJECT_META_FIELDS = frozenset(
-    {
-        "name",
-        "generateName",
-        "namespace",
-        "selfLink",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "labels",
-        "annotations",
-        "ownerReferences",
-        "finalizers",
-        "managedFields",
-    }
-)
+_OBJECT_META_FIELDS = frozenset(OBJECT_META_FIELDS)
 
 
 def _coerce_metadata(meta: dict[str, Any], path: str, pruned: list[str]) -> None:
