@@ -19,7 +19,7 @@ share of the machine's CPUs they kept busy together, and for creates how many et
 without resourceVersion on every connection and on the follower's port), so their decode and apply count as
 the creates' cost, not the gets' that follow; and the ceiling those CPU costs put on each side on this
 machine's CPUs with nothing else running, the comparison that does not depend on what else loads a shared machine
-during the run. A third side, "1+follower", serves
+during the run (on 2 CPUs, also that ceiling's condition in parts: `budget`). A third side, "1+follower", serves
 every request from the first process while a second one runs on a port of its own that no request reaches:
 its CPU per operation is what following etcd (its watch cache, RBAC and the caches fed by it) costs each
 extra process, the figure that, with the serving cost, says how N processes scale on N cores. Sides run in
@@ -406,6 +406,8 @@ class ScalingBench:
                 f"  CPU ceiling on {CPUS} otherwise idle CPUs (from the CPU per {op[:-1]}): 1 process {c1:.0f}/s, "
                 f"2 processes {c2:.0f}/s, {c2 / c1 if c1 else 0.0:.2f}x"
             )
+            if CPUS == 2:
+                lines.append("  " + budget(s1, s2, follow))
         lines.append(
             "2 processes not slower than 1 (within 5 %): "
             + ("yes" if all(r >= 0.95 for r in ratios.values()) else "NO")
@@ -415,6 +417,21 @@ class ScalingBench:
             f"per side; {elapsed:.0f} s in all"
         )
         return "\n".join(lines)
+
+
+def budget(one: Series, two: Series, follow: float) -> str:
+    """On 2 CPUs, the ceiling's condition in parts. One process is bound by its own CPU and two by the machine's
+    two (a2 + e2 + c2 <= 2 * a1); with a1 = s + w (serving, and following etcd's events of its own writes) and
+    a2 = s + 2w + b, two reach one's ceiling when b + e2 + c2 <= s: what splitting the requests adds (b), with
+    etcd's (e2) and the client's (c2) CPU per operation, fits in the serving cost. A cheaper serving path makes
+    it harder (bench/README.md, "Session 23" and "Session 28")."""
+    a1, a2 = one.per_op_ms(sum(one.api_cpu)), two.per_op_ms(sum(two.api_cpu))
+    e2, c2 = two.per_op_ms(two.etcd_cpu), two.per_op_ms(two.client_cpu)
+    serve, split = a1 - follow, a2 - a1 - follow
+    return (
+        f"2 reach 1's ceiling when b + e2 + c2 <= s: b {split:.3f} (splitting the requests) + e2 {e2:.3f} (etcd) "
+        f"+ c2 {c2:.3f} (client) = {split + e2 + c2:.3f} ms against s {serve:.3f} ms (serving)"
+    )
 
 
 def _ts(text: str) -> float:
