@@ -661,8 +661,9 @@ class Registry:
     ) -> dict[str, Any]:
         """Delete, or mark for deletion when finalizers or a grace period keep the object.
 
-        Steps, in the one read-modify-write loop: read → preconditions → admission → grace period →
-        mark (an update) or delete.
+        Steps, in the one read-modify-write loop: read (the watch cache's copy first, unless a dry run: the
+        write's compare on its revision checks it, and a stale copy is read again from etcd) → preconditions →
+        admission → grace period → mark (an update) or delete.
         """
         strategy = self.strategy(res)
         deleting = [False]
@@ -679,7 +680,9 @@ class Registry:
                 return Deletion(obj)
             return None if self._unchanged(obj, current.obj) else obj
 
-        stored = await self._guaranteed_update(self.key(res, namespace, name), res, name, try_delete, dry_run)
+        key = self.key(res, namespace, name)
+        cached = None if dry_run else self._cached(key, res)  # a dry run's answer is checked by no write
+        stored = await self._guaranteed_update(key, res, name, try_delete, dry_run, cached)
         if deleting[0] and not dry_run:
             await self._after_delete(strategy, stored.obj)
         return stored.obj

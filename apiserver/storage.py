@@ -160,6 +160,23 @@ class StoredObject:
         self._value = b""  # all of it is in the JSON now
         return data
 
+    def at_revision(self, revision: int) -> StoredObject:
+        """This object with `revision` as its resourceVersion (a deletion's, for its DELETED event): its JSON
+        spliced again when it keeps one, so neither this object nor the new one is decoded."""
+        at = self._at
+        if at:
+            value = self._value
+            if value:
+                return StoredObject.of_value(self.key, value, revision, at)
+            data = self._json  # set before the value is dropped: the value with this revision spliced in at `at`
+            spliced = b',"resourceVersion":"%d"' % self.revision
+            if data is not None and data.startswith(spliced, at):
+                return StoredObject.of_value(self.key, data[:at] + data[at + len(spliced) :], revision, at)
+        obj = self.obj
+        return StoredObject(
+            self.key, {**obj, "metadata": {**obj.get("metadata", {}), "resourceVersion": str(revision)}}, revision
+        )
+
     def __repr__(self) -> str:
         return f"StoredObject({self.key!r} at {self.revision})"
 

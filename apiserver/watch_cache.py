@@ -168,10 +168,7 @@ class ResourceCache:
             self._objects.pop(ev.key, None)
             if prev is None:
                 return
-            prev_obj = prev.obj
-            meta = {**prev_obj.get("metadata", {}), "resourceVersion": str(ev.revision)}
-            gone = StoredObject(ev.key, {**prev_obj, "metadata": meta}, ev.revision)
-            cev = CacheEvent("DELETED", ev.key, gone, prev, ev.revision)
+            cev = CacheEvent("DELETED", ev.key, prev.at_revision(ev.revision), prev, ev.revision)
         if len(self._window) == self._window.maxlen:
             self._oldest = self._window[0].revision
         self._window.append(cev)

@@ -41,7 +41,9 @@ async def test_watch_streams_added_modified_deleted(api: httpx.AsyncClient, ns: 
     assert events[1]["object"]["metadata"]["labels"] == {"x": "1"}
     assert events[0]["object"]["kind"] == "Pod" and events[0]["object"]["apiVersion"] == "v1"
     rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
-    assert rvs == sorted(rvs) and rvs[0] > int(rv)
+    assert rvs[0] > int(rv) and rvs[0] < rvs[1] < rvs[2]  # the DELETED object carries the deletion's revision
+    last, gone = events[1]["object"], events[2]["object"]
+    assert gone == {**last, "metadata": {**last["metadata"], "resourceVersion": str(rvs[2])}}
 
 
 async def test_an_object_written_over_an_unreadable_value_reaches_watchers(
