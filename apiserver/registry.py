@@ -190,6 +190,8 @@ class Registry:
         if not rv:
             try:
                 stored = await self.cache.consistent_get(res.storage_name, key)
+            except KeyNotFound as e:
+                raise errors.not_found(res.plural, name, res.group) from e
             except StorageUnavailable as e:
                 raise _storage_errors(e) from e
             if stored is not None:

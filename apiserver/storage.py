@@ -297,6 +297,9 @@ class EtcdStorage:
         self._tls = tls
         self._transformer = transformer
         self._max_object_bytes = max_object_bytes
+        self.unreadable: set[str] = set()
+        """Keys whose value no decoder could read when a list or the watch last saw it: the watch cache holds
+        none of them, so its not having one of these keys does not mean etcd has none."""
         self._current = 0
         self._client = EtcdClient(self._endpoints[0], tls)
         self._retired: set[asyncio.Task[None]] = set()
@@ -362,7 +365,9 @@ class EtcdStorage:
         try:
             return self._stored(kv)
         except (StatusError, orjson.JSONDecodeError) as e:
-            log.error("skipping %s: %s", kv.key.decode(errors="replace"), e)
+            key = kv.key.decode(errors="replace")
+            self.unreadable.add(key)
+            log.error("skipping %s: %s", key, e)
             return None
 
     async def _call(
@@ -642,6 +647,7 @@ class EtcdStorage:
 
         call = await self._call("watch", start)
         readable, put, parse = self._stored, rpc.Event.PUT, rpc.WatchResponse.FromString
+        unreadable = self.unreadable
         try:
             while True:
                 message = await call.read()
@@ -656,11 +662,18 @@ class EtcdStorage:
                         try:
                             stored = readable(kv)
                         except (StatusError, orjson.JSONDecodeError) as e:
-                            log.error("skipping an event of %s: %s", kv.key.decode(errors="replace"), e)
+                            key = kv.key.decode(errors="replace")
+                            unreadable.add(key)
+                            log.error("skipping an event of %s: %s", key, e)
                             continue
+                        if unreadable:
+                            unreadable.discard(stored.key)
                         yield WatchEvent("PUT", stored.key, stored, revision, kv.version == 1)
                     else:
-                        yield WatchEvent("DELETE", kv.key.decode(), None, revision, False)
+                        key = kv.key.decode()
+                        if unreadable:
+                            unreadable.discard(key)
+                        yield WatchEvent("DELETE", key, None, revision, False)
         except GrpcError as e:
             if e.code() in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED):
                 self._failover(client)

@@ -23,6 +23,7 @@ from prometheus_client import Gauge
 from apiserver.storage import (
     Compacted,
     EtcdStorage,
+    KeyNotFound,
     StorageError,
     StoredObject,
     WatchEvent,
@@ -398,17 +399,23 @@ class WatchCache:
         return await self._wait(max(revision, marker), timeout)
 
     async def consistent_get(self, resource: str, key: str) -> StoredObject | None:
-        """The object at key as of etcd's current revision, when the cache has it (None: read etcd).
+        """The object at key as of etcd's current revision (KeyNotFound: etcd had no such key then), or None:
+        read etcd, because the cache cannot catch up in time or etcd holds a value it could not decode there.
 
-        None also when the key is absent or the cache cannot catch up in time: a miss is left to etcd, so
-        a 404 (or an object the cache could not decode) reads as it always did.
+        Once the cache has reached that revision it holds every key etcd held, but for the undecodable ones
+        (`EtcdStorage.unreadable`), so a key missing from it is missing from etcd: a 404 costs no etcd read.
         """
         if not self.ready.is_set():
             return None
         revision = await self.current_revision()
         if self.revision < revision and not await self.wait_for_revision(revision):
             return None
-        return self.cache(resource).get(key)
+        if key in self._storage.unreadable:
+            return None
+        stored = self.cache(resource).get(key)
+        if stored is None:
+            raise KeyNotFound(key)
+        return stored
 
     async def _wait(self, revision: int, timeout: float) -> bool:
         try:

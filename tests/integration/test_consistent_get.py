@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
 import aetcd
 import httpx
@@ -13,7 +14,7 @@ import orjson
 
 from tests.integration.harden_kit import freeze
 from tests.integration.helpers import etcd_calls, pod, pods_path
-from tinykube.procs import Process
+from tinykube.procs import Process, start_apiserver
 
 
 async def test_get_sees_writes_made_straight_into_etcd(api: httpx.AsyncClient, ns: str, raw_etcd: aetcd.Client) -> None:
@@ -96,3 +97,53 @@ async def _get_all_at_once(server: Process, base: str, path: str, n: int) -> lis
     finally:
         for _, writer in conns:
             writer.close()
+
+
+async def test_a_get_of_an_absent_object_reads_no_object_from_etcd(api: httpx.AsyncClient, ns: str) -> None:
+    assert (await api.post(pods_path(ns), json=pod("present"))).status_code == 201
+    assert (await api.get(pods_path(ns, "present"))).status_code == 200  # the cache has caught up
+    before = (await api.get("/metrics")).text
+    r = await api.get(pods_path(ns, "absent"))
+    after = (await api.get("/metrics")).text
+    assert r.status_code == 404 and r.json()["reason"] == "NotFound", r.text
+    assert r.json()["details"] == {"name": "absent", "kind": "pods"}
+    assert etcd_calls(after, "get") == etcd_calls(before, "get")  # the watch cache vouched for the absence
+
+
+async def test_a_key_etcd_holds_undecodable_is_read_from_etcd_not_found_missing(
+    api: httpx.AsyncClient, ns: str, raw_etcd: aetcd.Client
+) -> None:
+    """The watch cache skips a value it cannot decode, so its missing the key must not answer 404: etcd is
+    read, as before the cache answered misses; once the key is readable again or gone, the cache answers."""
+    key = f"/registry/pods/{ns}/garbled".encode()
+    await raw_etcd.put(key, b"{not json")
+    assert (await api.post(pods_path(ns), json=pod("after"))).status_code == 201
+    assert (await api.get(pods_path(ns, "after"))).status_code == 200  # the cache is past the garbled write
+    before = (await api.get("/metrics")).text
+    r = await api.get(pods_path(ns, "garbled"))
+    after = (await api.get("/metrics")).text
+    assert r.status_code == 500 and r.json()["kind"] == "Status", r.text
+    assert etcd_calls(after, "get") == etcd_calls(before, "get") + 1
+    body = pod("garbled")
+    body["metadata"].update(namespace=ns, uid="6a1c6d0e-0000-4000-8000-000000000002")
+    await raw_etcd.put(key, orjson.dumps(body))
+    r = await api.get(pods_path(ns, "garbled"))
+    assert r.status_code == 200 and r.json()["metadata"]["uid"] == body["metadata"]["uid"], r.text
+    await raw_etcd.delete(key)
+    before = (await api.get("/metrics")).text
+    assert (await api.get(pods_path(ns, "garbled"))).status_code == 404
+    assert etcd_calls((await api.get("/metrics")).text, "get") == etcd_calls(before, "get")
+
+
+async def test_a_key_undecodable_when_the_cache_was_listed_is_read_from_etcd(
+    etcd: str, tmp_path: Path, ns: str, raw_etcd: aetcd.Client
+) -> None:
+    """The same for a value the cache's first list skipped (written before this apiserver started)."""
+    await raw_etcd.put(f"/registry/pods/{ns}/listed".encode(), b"{not json")
+    proc, url = start_apiserver(tmp_path, etcd)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as fresh:
+            assert (await fresh.get(pods_path(ns, "none"))).status_code == 404
+            assert (await fresh.get(pods_path(ns, "listed"))).status_code == 500
+    finally:
+        proc.stop()
