@@ -98,6 +98,8 @@ _HEAD = re.compile(
     rb'(?:"generateName":"[^"\\]*",)?(?:"namespace":"[^"\\]*",)?(?:"selfLink":"[^"\\]*",)?"uid":"[^"\\]*"'
 )
 _RV_KEY = b'"resourceVersion":'
+_RV_FIELD = b',"resourceVersion":"%d"'  # what is spliced in at a stored value's `splice_point`
+_SPLICED = b"%s" + _RV_FIELD + b"%s"  # the value's head, that field, the value's rest
 _TOP_FIRST = ("kind", "apiVersion", "metadata")
 # ObjectMeta's fields in the order of upstream's type (resourceVersion, spliced in after uid, is not stored)
 _META_ORDER = tuple(k for k in OBJECT_META_FIELDS if k != "resourceVersion")
@@ -156,7 +158,7 @@ class StoredObject:
         if not value:  # another thread made the JSON meanwhile (it is set before the bytes are dropped)
             return self._json  # type: ignore[return-value]
         # etcd's bytes with the resourceVersion spliced in: nothing decoded or encoded
-        data = self._json = b'%s,"resourceVersion":"%d"%s' % (value[:at], self.revision, value[at:])
+        data = self._json = _SPLICED % (value[:at], self.revision, value[at:])
         self._value = b""  # all of it is in the JSON now
         return data
 
@@ -169,7 +171,7 @@ class StoredObject:
             if value:
                 return StoredObject.of_value(self.key, value, revision, at)
             data = self._json  # set before the value is dropped: the value with this revision spliced in at `at`
-            spliced = b',"resourceVersion":"%d"' % self.revision
+            spliced = _RV_FIELD % self.revision
             if data is not None and data.startswith(spliced, at):
                 return StoredObject.of_value(self.key, data[:at] + data[at + len(spliced) :], revision, at)
         obj = self.obj
@@ -360,8 +362,9 @@ class EtcdStorage:
         return RevisionConflict(key, self._stored(kvs[0]))
 
     def _readable(self, kv: Any) -> StoredObject | None:
-        """The object of a listed key, or None (logged) when no provider can read it: one value written
-        under a key the configuration lost must not keep every other object from being listed."""
+        """The object of a listed or watched key, or None (logged, the key kept in `unreadable`) when no
+        provider can read it: one value written under a key the configuration lost must not keep every other
+        object from being listed or followed."""
         try:
             return self._stored(kv)
         except (StatusError, orjson.JSONDecodeError) as e:
@@ -646,7 +649,7 @@ class EtcdStorage:
             return call
 
         call = await self._call("watch", start)
-        readable, put, parse = self._stored, rpc.Event.PUT, rpc.WatchResponse.FromString
+        readable, put, parse = self._readable, rpc.Event.PUT, rpc.WatchResponse.FromString
         unreadable = self.unreadable
         try:
             while True:
@@ -659,12 +662,8 @@ class EtcdStorage:
                     kv = ev.kv
                     revision = kv.mod_revision
                     if ev.type == put:
-                        try:
-                            stored = readable(kv)
-                        except (StatusError, orjson.JSONDecodeError) as e:
-                            key = kv.key.decode(errors="replace")
-                            unreadable.add(key)
-                            log.error("skipping an event of %s: %s", key, e)
+                        stored = readable(kv)
+                        if stored is None:  # logged, and its key kept in `unreadable`
                             continue
                         if unreadable:
                             unreadable.discard(stored.key)

@@ -1,11 +1,12 @@
 """What the benchmarks share: loading bench/apiserver.py as a module, the simulated kubelet's pod status, the in-process
-benchmarks' app and ASGI scope, and an apiserver started from another checkout."""
+benchmarks' app and ASGI scope, an apiserver started from another checkout, and a process's CPU seconds."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import importlib.util
+import os
 import shutil
 import sys
 import tempfile
@@ -13,6 +14,15 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by a process (from /proc/<pid>/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def load_apiserver_bench() -> ModuleType:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -38,21 +37,13 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchkit import apiserver_from_tree
+from benchkit import apiserver_from_tree, cpu_seconds
 
 from apiserver.storage import StoredObject, _laid_out, splice_point
 from tests.integration.helpers import etcd_calls
 
 NAMESPACE = "deletes"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 REPO = Path(__file__).resolve().parent.parent
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by a process (from /proc/<pid>/stat)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def pod(i: int) -> dict:

@@ -27,13 +27,12 @@ from pathlib import Path
 
 import httpx
 import orjson
-from benchkit import apiserver_from_tree
+from benchkit import apiserver_from_tree, cpu_seconds
 
 NAMESPACE = "fanout"
 PODS = 50
 WRITERS = 4
 PROTOBUF = "application/vnd.kubernetes.protobuf"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 # (framing, watchers): the first, no watchers, is what a write costs alone.
 SETTINGS: tuple[tuple[str, int], ...] = (
     ("json", 0),
@@ -43,13 +42,6 @@ SETTINGS: tuple[tuple[str, int], ...] = (
     ("protobuf", 5),
     ("protobuf", 20),
 )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by a process (from /proc/<pid>/stat)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 @dataclass
